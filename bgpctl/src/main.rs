@@ -1,0 +1,3 @@
+//! bgpctl: inspect and control a running bgpd.
+
+fn main() {}

@@ -1,0 +1,3 @@
+//! bgpd: the BGP daemon.
+
+fn main() {}

@@ -1,0 +1,1 @@
+//! MRT (RFC 6396) reader and bgpdump -m formatter.

@@ -1,0 +1,1 @@
+//! Routing Information Bases: Adj-RIB-In, Loc-RIB with the BGP decision process, route reflection, policy and Adj-RIB-Out.

@@ -1,0 +1,1 @@
+//! Deterministic in-memory simulation of whole BGP clusters over the sans-IO core and the RIB.
