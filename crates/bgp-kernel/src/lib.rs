@@ -1,1 +1,64 @@
-//! Kernel FIB over rtnetlink: import routes Felix programs, install routes learned over BGP.
+//! Kernel FIB over rtnetlink: import the routes Felix programs, install the routes learned
+//! over BGP.
+//!
+//! Two independent halves, glued to the RIB by the daemon:
+//! - [`KernelWatcher`] (kernel → RIB): an initial dump of links, addresses and routes, then
+//!   rtnetlink multicast notifications; routes are filtered by [`ImportConfig`] (protocol
+//!   numbers, route types, table, prefix lengths, interface globs) and reported as
+//!   [`KernelEvent`]s, together with link and address changes for connected routes, next-hop
+//!   resolution and the cross-subnet decision.
+//! - [`KernelInstaller`] (RIB → kernel): batched, pipelined route writes with our own protocol
+//!   number, never touching other protocols' routes, with start-up adoption of our old routes
+//!   as stale and a sweep after graceful restart.
+//!
+//! The crate has its own small types (built on `ipnet`) and does not depend on the RIB.
+
+mod config;
+mod convert;
+mod installer;
+mod nlsock;
+mod types;
+mod watcher;
+
+pub use config::{
+    glob_match, ExitAction, ExportConfig, ImportConfig, InterfaceFilter, KernelConfig,
+    MetricMapping, PrefixLenRange, RTPROT_BIRD, RT_TABLE_MAIN,
+};
+pub use installer::{
+    ApplyReport, FibAction, FibNextHop, FibOp, FibRoute, KernelInstaller, NextHopMode,
+};
+pub use types::{Address, KernelEvent, KernelNextHop, KernelRoute, Link, RouteKind};
+pub use watcher::KernelWatcher;
+
+/// Errors of the kernel FIB layer. Refusals of individual routes are not errors (they are
+/// counted and retried); these are failures of the netlink channel itself, or bad input.
+#[derive(Debug, thiserror::Error)]
+pub enum KernelError {
+    /// Socket-level failure.
+    #[error("netlink I/O: {0}")]
+    Io(#[from] std::io::Error),
+    /// Failure reported by the rtnetlink crate (dumps of the watcher).
+    #[error("rtnetlink: {0}")]
+    Rtnetlink(String),
+    /// The kernel sent something we could not decode.
+    #[error("malformed netlink message: {0}")]
+    Decode(String),
+    /// The socket's receive buffer overran: messages were lost and state must be re-read.
+    #[error("netlink receive buffer overrun")]
+    Overrun,
+    /// A configured or requested device does not exist.
+    #[error("unknown interface {0:?}")]
+    UnknownInterface(String),
+    /// A forward route without next hops.
+    #[error("route {0} has no next hop")]
+    NoNextHop(ipnet::IpNet),
+    /// The consumer of the events went away.
+    #[error("event receiver closed")]
+    Closed,
+}
+
+impl From<rtnetlink::Error> for KernelError {
+    fn from(e: rtnetlink::Error) -> Self {
+        KernelError::Rtnetlink(e.to_string())
+    }
+}

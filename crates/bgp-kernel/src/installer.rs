@@ -1,0 +1,940 @@
+//! RIB → kernel: install, replace and delete routes with our own protocol number.
+//!
+//! # Ownership rules
+//! - Every route we write carries `ExportConfig::protocol` (default 12, `RTPROT_BIRD`, which
+//!   Felix leaves alone). Deletes always carry the protocol and metric too, and the kernel only
+//!   deletes a route whose protocol matches (`fib_table_delete()` / `ip6_route_del()`), so a
+//!   route of another protocol is never deleted.
+//! - A route we do not yet own is added with `NLM_F_CREATE | NLM_F_EXCL`: the kernel checks
+//!   atomically that nothing occupies the key (table, prefix, metric). If another protocol's
+//!   route does, the answer is `EEXIST`; we log that once, leave the kernel alone and retry
+//!   with exponential backoff (`retry_initial_ms` doubling up to `retry_max_ms`), driven by the
+//!   daemon calling [`KernelInstaller::retry_due`] at [`KernelInstaller::next_retry_at`]. A
+//!   refused route (unreachable gateway, missing device) is retried the same way.
+//! - `NLM_F_REPLACE` is used only for a key we own (we added it, or adopted it from a dump of
+//!   our protocol), so it updates our route in place without a gap in forwarding.
+//!
+//! # Start-up reconciliation and graceful restart
+//! [`KernelInstaller::open`] dumps the routes of our protocol in our table and adopts them as
+//! *stale*: they stay in the kernel and keep forwarding. Installing the same prefix again (or
+//! [`KernelInstaller::mark_refreshed`]) makes a route current again, without a kernel write when
+//! its content did not change. When graceful restart completes (every peer sent End-of-RIB, or
+//! the restart timer expired: RFC 4724 §4.2), [`KernelInstaller::sweep_stale`] deletes the
+//! routes still stale. [`KernelInstaller::shutdown`] persists or flushes per `on_exit`.
+//!
+//! # Throughput
+//! Writes go through a pipelined socket ([`crate::nlsock`]): up to `max_in_flight` requests are
+//! packed into 64 KiB datagrams before the acknowledgements are collected.
+
+use std::collections::{HashMap, HashSet};
+use std::net::IpAddr;
+use std::time::{Duration, Instant};
+
+use ipnet::IpNet;
+use netlink_packet_core::{NLM_F_CREATE, NLM_F_EXCL, NLM_F_REPLACE};
+use netlink_packet_route::address::AddressMessage;
+use netlink_packet_route::link::LinkMessage;
+use netlink_packet_route::route::{
+    RouteAddress, RouteAttribute, RouteFlags, RouteHeader, RouteMessage, RouteNextHop,
+    RouteNextHopFlags, RouteProtocol, RouteScope, RouteType, RouteVia,
+};
+use netlink_packet_route::{AddressFamily, RouteNetlinkMessage};
+use serde::{Deserialize, Serialize};
+
+use crate::config::{ExitAction, ExportConfig};
+use crate::convert::{address_from_msg, link_from_msg, route_from_msg, LinkTable};
+use crate::nlsock::{Errno, NlSocket, Request, ERR_TRUESIZE};
+use crate::types::{KernelEvent, KernelRoute, RouteKind};
+use crate::KernelError;
+
+/// How one next hop is installed (chosen per route by policy, e.g. Calico's IPIP mode).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum NextHopMode {
+    /// `via NH [dev X]`: the next hop is on a connected subnet (Calico "no encapsulation").
+    Direct,
+    /// `via NH dev <tunnel_device> onlink` (Calico IPIP mode "Always").
+    Tunnel,
+    /// Direct when NH is inside a locally connected subnet, tunnel otherwise (Calico IPIP
+    /// mode "CrossSubnet").
+    CrossSubnet,
+}
+
+/// One next hop as the RIB hands it over (already resolved to an immediate neighbour).
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct FibNextHop {
+    /// Next-hop address (an IPv6 next hop for an IPv4 prefix is installed with `RTA_VIA`).
+    pub gateway: IpAddr,
+    /// Installation form.
+    pub mode: NextHopMode,
+    /// Output device for `Direct` (None: the kernel picks it from the connected route).
+    pub device: Option<String>,
+}
+
+/// What the kernel should do with a prefix.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum FibAction {
+    /// `blackhole P`.
+    Blackhole,
+    /// Forward; two or more next hops make an ECMP route (`RTA_MULTIPATH`).
+    Forward(Vec<FibNextHop>),
+}
+
+/// A route to install.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct FibRoute {
+    /// Destination (host bits are cleared on install).
+    pub prefix: IpNet,
+    /// Blackhole or forward.
+    pub action: FibAction,
+    /// LOCAL_PREF of the best path, mapped to the metric by `ExportConfig::metric`.
+    pub local_pref: Option<u32>,
+}
+
+/// A change for [`KernelInstaller::apply`].
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum FibOp {
+    /// Install or update.
+    Install(FibRoute),
+    /// Remove our route for the prefix (other protocols' routes are never touched).
+    Withdraw(IpNet),
+}
+
+/// Counts of what an `apply`, `retry_due`, `sweep_stale` or `shutdown` call did.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ApplyReport {
+    /// Routes newly added.
+    pub added: usize,
+    /// Routes replaced in place.
+    pub replaced: usize,
+    /// Routes deleted.
+    pub deleted: usize,
+    /// Installs that needed no kernel write (identical content).
+    pub unchanged: usize,
+    /// Requests the kernel refused; they are retried later.
+    pub failed: usize,
+}
+
+/// One next hop in kernel terms. `ifindex` 0 lets the kernel choose the device.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+struct Hop {
+    gateway: IpAddr,
+    ifindex: u32,
+    onlink: bool,
+}
+
+/// The kernel form of one of our routes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Form {
+    metric: u32,
+    blackhole: bool,
+    /// Sorted.
+    hops: Vec<Hop>,
+}
+
+impl Form {
+    /// Whether the kernel route `have` already implements the wanted form `self` (a wanted
+    /// hop without a device accepts whatever device the kernel picked).
+    fn satisfied_by(&self, have: &Form) -> bool {
+        self.metric == have.metric
+            && self.blackhole == have.blackhole
+            && self.hops.len() == have.hops.len()
+            && self.hops.iter().zip(&have.hops).all(|(w, h)| {
+                w.gateway == h.gateway
+                    && w.onlink == h.onlink
+                    && (w.ifindex == 0 || w.ifindex == h.ifindex)
+            })
+    }
+}
+
+#[derive(Debug, Clone, Copy)]
+struct Retry {
+    attempts: u32,
+    at: Instant,
+    errno: Errno,
+}
+
+#[derive(Debug, Clone)]
+struct Entry {
+    /// Our route as it is in the kernel (as far as we know).
+    kernel: Option<Form>,
+    /// What we want there (`None`: withdraw).
+    want: Option<Form>,
+    /// Kept only to re-resolve the route when links or addresses change.
+    route: Option<FibRoute>,
+    /// Adopted from a previous run and not refreshed since.
+    stale: bool,
+    retry: Option<Retry>,
+}
+
+/// What a request in a batch was for.
+#[derive(Debug, Clone, Copy)]
+enum Purpose {
+    Add,
+    Replace,
+    Delete,
+}
+
+/// Installs routes into the kernel FIB. See the module docs for the rules it follows.
+pub struct KernelInstaller {
+    cfg: ExportConfig,
+    sock: NlSocket,
+    window: usize,
+    links: LinkTable,
+    /// Connected subnets (address, ifindex) for the cross-subnet decision.
+    subnets: HashMap<(u32, IpNet), ()>,
+    entries: HashMap<IpNet, Entry>,
+    retrying: HashSet<IpNet>,
+    /// Our routes left at an old metric whose delete failed: (prefix, metric).
+    orphans: Vec<(IpNet, u32)>,
+}
+
+impl KernelInstaller {
+    /// Open the netlink socket, read links and addresses, and adopt the routes of our protocol
+    /// in our table as stale. Must run inside a tokio runtime.
+    pub async fn open(cfg: ExportConfig) -> Result<Self, KernelError> {
+        let wanted = cfg
+            .max_in_flight
+            .max(1)
+            .saturating_mul(ERR_TRUESIZE)
+            .saturating_mul(2);
+        let sock = NlSocket::open(wanted.max(1 << 20))?;
+        // The kernel reports twice what it accounts; keep a window of failures inside it.
+        let window = cfg
+            .max_in_flight
+            .clamp(1, (sock.rcvbuf / ERR_TRUESIZE / 2).max(16));
+        if window < cfg.max_in_flight {
+            tracing::warn!(
+                configured = cfg.max_in_flight,
+                used = window,
+                "netlink receive buffer too small for max_in_flight; using a smaller window"
+            );
+        }
+        let mut me = KernelInstaller {
+            cfg,
+            sock,
+            window,
+            links: LinkTable::new(),
+            subnets: HashMap::new(),
+            entries: HashMap::new(),
+            retrying: HashSet::new(),
+            orphans: Vec::new(),
+        };
+        me.refresh_links().await?;
+        me.refresh_addresses().await?;
+        for r in me.dump_ours().await? {
+            let form = form_of_kernel(&r);
+            me.entries.insert(
+                r.prefix,
+                Entry {
+                    kernel: Some(form.clone()),
+                    want: Some(form),
+                    route: None,
+                    stale: true,
+                    retry: None,
+                },
+            );
+        }
+        if !me.entries.is_empty() {
+            tracing::info!(
+                routes = me.entries.len(),
+                "adopted routes from a previous run as stale"
+            );
+        }
+        Ok(me)
+    }
+
+    /// The configuration in use.
+    pub fn config(&self) -> &ExportConfig {
+        &self.cfg
+    }
+
+    /// The metric a route with this LOCAL_PREF gets.
+    pub fn metric_for(&self, local_pref: Option<u32>) -> u32 {
+        self.cfg.metric_for(local_pref)
+    }
+
+    /// Number of routes we hold in the kernel (or want to).
+    pub fn len(&self) -> usize {
+        self.entries
+            .values()
+            .filter(|e| e.kernel.is_some() || e.want.is_some())
+            .count()
+    }
+
+    /// Whether we hold no routes.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Routes adopted at start-up and not refreshed yet.
+    pub fn stale_count(&self) -> usize {
+        self.entries.values().filter(|e| e.stale).count()
+    }
+
+    /// Routes waiting for a retry (conflicts or refusals).
+    pub fn pending_count(&self) -> usize {
+        self.retrying.len()
+    }
+
+    /// Whether `prefix` is currently installed by us.
+    pub fn is_installed(&self, prefix: &IpNet) -> bool {
+        self.entries
+            .get(&prefix.trunc())
+            .is_some_and(|e| e.kernel.is_some())
+    }
+
+    /// Keep a stale route (the RIB still has it; content unchanged).
+    pub fn mark_refreshed(&mut self, prefix: &IpNet) {
+        if let Some(e) = self.entries.get_mut(&prefix.trunc()) {
+            e.stale = false;
+        }
+    }
+
+    /// Keep link and address knowledge current from the watcher's events (the installer reads
+    /// both at start-up; without these calls it re-reads links only when a device is unknown).
+    pub fn observe(&mut self, ev: &KernelEvent) {
+        match ev {
+            KernelEvent::LinkUp(l) | KernelEvent::LinkDown(l) => {
+                self.links.insert(l.index, l.clone());
+            }
+            KernelEvent::LinkRemoved(l) => {
+                self.links.remove(&l.index);
+                self.subnets.retain(|(i, _), _| *i != l.index);
+            }
+            KernelEvent::AddressAdded(a) => {
+                self.subnets.insert((a.ifindex, a.address), ());
+            }
+            KernelEvent::AddressRemoved(a) => {
+                self.subnets.remove(&(a.ifindex, a.address));
+            }
+            _ => {}
+        }
+    }
+
+    /// When the earliest pending retry is due.
+    pub fn next_retry_at(&self) -> Option<Instant> {
+        self.retrying
+            .iter()
+            .filter_map(|p| self.entries.get(p).and_then(|e| e.retry).map(|r| r.at))
+            .min()
+    }
+
+    /// Apply a batch of changes. Returns an error only when the netlink socket failed; refused
+    /// routes are counted in `failed` and retried later.
+    pub async fn apply(
+        &mut self,
+        ops: impl IntoIterator<Item = FibOp>,
+    ) -> Result<ApplyReport, KernelError> {
+        let mut report = ApplyReport::default();
+        let mut touched = Vec::new();
+        let mut links_refreshed = false;
+        for op in ops {
+            match op {
+                FibOp::Install(mut r) => {
+                    r.prefix = r.prefix.trunc();
+                    let form = match self.resolve(&r) {
+                        Ok(f) => Some(f),
+                        Err(_) if !links_refreshed => {
+                            links_refreshed = true;
+                            self.refresh_links().await?;
+                            self.resolve(&r).ok()
+                        }
+                        Err(_) => None,
+                    };
+                    let prefix = r.prefix;
+                    let e = self.entries.entry(prefix).or_insert(Entry {
+                        kernel: None,
+                        want: None,
+                        route: None,
+                        stale: false,
+                        retry: None,
+                    });
+                    e.stale = false;
+                    e.route = Some(r);
+                    match form {
+                        Some(f) => {
+                            e.want = Some(f);
+                            touched.push(prefix);
+                        }
+                        None => {
+                            // Unresolvable (unknown tunnel/device): keep what is in the kernel
+                            // and retry later.
+                            report.failed += 1;
+                            self.schedule_retry(prefix, libc::ENODEV);
+                        }
+                    }
+                }
+                FibOp::Withdraw(p) => {
+                    let p = p.trunc();
+                    if let Some(e) = self.entries.get_mut(&p) {
+                        e.want = None;
+                        e.route = None;
+                        e.stale = false;
+                        touched.push(p);
+                    }
+                }
+            }
+        }
+        let r = self.sync(touched).await?;
+        report.added += r.added;
+        report.replaced += r.replaced;
+        report.deleted += r.deleted;
+        report.unchanged += r.unchanged;
+        report.failed += r.failed;
+        Ok(report)
+    }
+
+    /// Retry the routes whose retry time has come (conflicts, refusals, unresolvable devices).
+    pub async fn retry_due(&mut self) -> Result<ApplyReport, KernelError> {
+        let now = Instant::now();
+        let due: Vec<IpNet> = self
+            .retrying
+            .iter()
+            .filter(|p| {
+                self.entries
+                    .get(p)
+                    .and_then(|e| e.retry)
+                    .is_none_or(|r| r.at <= now)
+            })
+            .copied()
+            .collect();
+        let mut links_refreshed = false;
+        for p in &due {
+            // Re-resolve: the device or subnet may exist now.
+            let route = self.entries.get(p).and_then(|e| e.route.clone());
+            if let Some(r) = route {
+                let mut form = self.resolve(&r);
+                if form.is_err() && !links_refreshed {
+                    links_refreshed = true;
+                    self.refresh_links().await?;
+                    form = self.resolve(&r);
+                }
+                if let (Ok(f), Some(e)) = (form, self.entries.get_mut(p)) {
+                    e.want = Some(f);
+                }
+            }
+        }
+        self.delete_orphans().await?;
+        self.sync(due).await
+    }
+
+    /// Delete every route still stale (graceful restart finished: RFC 4724 §4.2, the
+    /// receiving speaker removes the stale routes once End-of-RIB arrived or the timer ended).
+    pub async fn sweep_stale(&mut self) -> Result<ApplyReport, KernelError> {
+        let stale: Vec<IpNet> = self
+            .entries
+            .iter_mut()
+            .filter(|(_, e)| e.stale)
+            .map(|(p, e)| {
+                e.stale = false;
+                e.want = None;
+                *p
+            })
+            .collect();
+        if !stale.is_empty() {
+            tracing::info!(routes = stale.len(), "sweeping stale kernel routes");
+        }
+        self.sync(stale).await
+    }
+
+    /// Stop: leave our routes in place (`on_exit = persist`) or delete them all (`flush`).
+    pub async fn shutdown(mut self) -> Result<ApplyReport, KernelError> {
+        match self.cfg.on_exit {
+            ExitAction::Persist => Ok(ApplyReport::default()),
+            ExitAction::Flush => {
+                let all: Vec<IpNet> = self
+                    .entries
+                    .iter_mut()
+                    .map(|(p, e)| {
+                        e.want = None;
+                        e.route = None;
+                        *p
+                    })
+                    .collect();
+                self.sync(all).await
+            }
+        }
+    }
+
+    /// Re-read our routes from the kernel and reconcile (after a netlink overrun, or when the
+    /// daemon suspects an outside change). Entries whose kernel state differs are rewritten.
+    pub async fn resync(&mut self) -> Result<ApplyReport, KernelError> {
+        let ours: HashMap<IpNet, Form> = self
+            .dump_ours()
+            .await?
+            .iter()
+            .map(|r| (r.prefix, form_of_kernel(r)))
+            .collect();
+        for (p, e) in self.entries.iter_mut() {
+            e.kernel = ours.get(p).cloned();
+        }
+        for (p, f) in ours {
+            self.entries.entry(p).or_insert(Entry {
+                kernel: Some(f),
+                want: None,
+                route: None,
+                stale: false,
+                retry: None,
+            });
+        }
+        let all: Vec<IpNet> = self.entries.keys().copied().collect();
+        self.sync(all).await
+    }
+
+    // ----- internals -----
+
+    fn schedule_retry(&mut self, prefix: IpNet, errno: Errno) {
+        let Some(e) = self.entries.get_mut(&prefix) else {
+            return;
+        };
+        let attempts = e.retry.map_or(0, |r| r.attempts).saturating_add(1);
+        let shift = (attempts - 1).min(20);
+        let delay = self
+            .cfg
+            .retry_initial_ms
+            .saturating_mul(1u64 << shift)
+            .min(self.cfg.retry_max_ms);
+        if e.retry.is_none_or(|r| r.errno != errno) {
+            // Logged once per episode (and when the reason changes), not per attempt.
+            if errno == libc::EEXIST {
+                tracing::warn!(%prefix, "kernel already has a route for this prefix and metric owned by another protocol; leaving it alone and retrying later");
+            } else {
+                tracing::warn!(%prefix, error = %std::io::Error::from_raw_os_error(errno), "kernel refused route; retrying later");
+            }
+        }
+        e.retry = Some(Retry {
+            attempts,
+            at: Instant::now() + Duration::from_millis(delay),
+            errno,
+        });
+        self.retrying.insert(prefix);
+    }
+
+    fn clear_retry(&mut self, prefix: &IpNet) {
+        if let Some(e) = self.entries.get_mut(prefix) {
+            if let Some(r) = e.retry.take() {
+                tracing::info!(%prefix, attempts = r.attempts, "route installed after retry");
+            }
+        }
+        self.retrying.remove(prefix);
+    }
+
+    /// Bring the kernel in line with `want` for the given prefixes.
+    async fn sync(&mut self, prefixes: Vec<IpNet>) -> Result<ApplyReport, KernelError> {
+        let mut report = ApplyReport::default();
+        let mut reqs = Vec::new();
+        let mut meta: Vec<(IpNet, Purpose)> = Vec::new();
+        for p in prefixes {
+            let Some(e) = self.entries.get(&p) else {
+                continue;
+            };
+            match (&e.want, &e.kernel) {
+                (None, None) => {
+                    self.entries.remove(&p);
+                    self.retrying.remove(&p);
+                }
+                (Some(w), Some(k)) if w.satisfied_by(k) => {
+                    report.unchanged += 1;
+                    self.clear_retry(&p);
+                }
+                (Some(w), None) => {
+                    reqs.push(Request::new(
+                        RouteNetlinkMessage::NewRoute(self.new_msg(p, w)),
+                        NLM_F_CREATE | NLM_F_EXCL,
+                    ));
+                    meta.push((p, Purpose::Add));
+                }
+                (Some(w), Some(k)) if w.metric == k.metric => {
+                    reqs.push(Request::new(
+                        RouteNetlinkMessage::NewRoute(self.new_msg(p, w)),
+                        NLM_F_CREATE | NLM_F_REPLACE,
+                    ));
+                    meta.push((p, Purpose::Replace));
+                }
+                (Some(w), Some(_)) => {
+                    // Metric change: a new key. Add the new route first (make before break);
+                    // ours at the old metric is deleted once the add succeeded.
+                    reqs.push(Request::new(
+                        RouteNetlinkMessage::NewRoute(self.new_msg(p, w)),
+                        NLM_F_CREATE | NLM_F_EXCL,
+                    ));
+                    meta.push((p, Purpose::Add));
+                }
+                (None, Some(k)) => {
+                    reqs.push(Request::new(
+                        RouteNetlinkMessage::DelRoute(self.del_msg(p, k.metric)),
+                        0,
+                    ));
+                    meta.push((p, Purpose::Delete));
+                }
+            }
+        }
+        if reqs.is_empty() {
+            return Ok(report);
+        }
+        let results = match self.sock.batch(&mut reqs, self.window).await {
+            Ok(r) => r,
+            Err(KernelError::Overrun) => {
+                tracing::warn!("netlink acknowledgements overran; re-reading our routes");
+                return Box::pin(self.resync()).await;
+            }
+            Err(e) => return Err(e),
+        };
+        for ((p, purpose), errno) in meta.into_iter().zip(results) {
+            let Some(e) = self.entries.get_mut(&p) else {
+                continue;
+            };
+            match (purpose, errno) {
+                (Purpose::Add, 0) | (Purpose::Replace, 0) => {
+                    match purpose {
+                        Purpose::Add => report.added += 1,
+                        _ => report.replaced += 1,
+                    }
+                    let old_metric = e.kernel.as_ref().map(|k| k.metric);
+                    e.kernel = e.want.clone();
+                    if let (Some(old), Some(new)) =
+                        (old_metric, e.kernel.as_ref().map(|k| k.metric))
+                    {
+                        if old != new {
+                            self.orphans.push((p, old));
+                        }
+                    }
+                    self.clear_retry(&p);
+                }
+                (Purpose::Delete, 0) | (Purpose::Delete, libc::ESRCH) => {
+                    if errno == 0 {
+                        report.deleted += 1;
+                    }
+                    self.entries.remove(&p);
+                    self.retrying.remove(&p);
+                }
+                (_, errno) => {
+                    report.failed += 1;
+                    self.schedule_retry(p, errno);
+                }
+            }
+        }
+        report.deleted += self.delete_orphans().await?;
+        Ok(report)
+    }
+
+    /// Delete our routes left at an old metric after a metric change. Failures stay queued
+    /// for the next `retry_due`.
+    async fn delete_orphans(&mut self) -> Result<usize, KernelError> {
+        let orphans = std::mem::take(&mut self.orphans);
+        if orphans.is_empty() {
+            return Ok(0);
+        }
+        let mut reqs: Vec<Request> = orphans
+            .iter()
+            .map(|(p, m)| Request::new(RouteNetlinkMessage::DelRoute(self.del_msg(*p, *m)), 0))
+            .collect();
+        let res = self.sock.batch(&mut reqs, self.window).await?;
+        let mut deleted = 0;
+        for ((p, m), errno) in orphans.into_iter().zip(res) {
+            match errno {
+                0 => deleted += 1,
+                libc::ESRCH => {}
+                _ => {
+                    tracing::warn!(prefix = %p, metric = m, error = %std::io::Error::from_raw_os_error(errno), "could not delete our route at its old metric; retrying later");
+                    self.orphans.push((p, m));
+                }
+            }
+        }
+        Ok(deleted)
+    }
+
+    /// Turn a RIB route into its kernel form.
+    fn resolve(&self, r: &FibRoute) -> Result<Form, KernelError> {
+        let metric = self.cfg.metric_for(r.local_pref);
+        let mut hops = Vec::new();
+        match &r.action {
+            FibAction::Blackhole => {
+                return Ok(Form {
+                    metric,
+                    blackhole: true,
+                    hops,
+                })
+            }
+            FibAction::Forward(nhs) => {
+                for nh in nhs {
+                    hops.push(self.resolve_hop(nh)?);
+                }
+            }
+        }
+        if hops.is_empty() {
+            return Err(KernelError::NoNextHop(r.prefix));
+        }
+        hops.sort();
+        hops.dedup();
+        Ok(Form {
+            metric,
+            blackhole: false,
+            hops,
+        })
+    }
+
+    fn ifindex_of(&self, name: &str) -> Result<u32, KernelError> {
+        self.links
+            .values()
+            .find(|l| l.name == name)
+            .map(|l| l.index)
+            .ok_or_else(|| KernelError::UnknownInterface(name.to_string()))
+    }
+
+    fn resolve_hop(&self, nh: &FibNextHop) -> Result<Hop, KernelError> {
+        let direct = |dev: Option<&str>| -> Result<Hop, KernelError> {
+            Ok(Hop {
+                gateway: nh.gateway,
+                ifindex: match dev {
+                    Some(d) => self.ifindex_of(d)?,
+                    None => 0,
+                },
+                onlink: false,
+            })
+        };
+        let tunnel = || -> Result<Hop, KernelError> {
+            Ok(Hop {
+                gateway: nh.gateway,
+                ifindex: self.ifindex_of(&self.cfg.tunnel_device)?,
+                onlink: true,
+            })
+        };
+        match nh.mode {
+            NextHopMode::Direct => direct(nh.device.as_deref()),
+            NextHopMode::Tunnel => tunnel(),
+            NextHopMode::CrossSubnet => match self.local_subnet_of(nh.gateway) {
+                Some(ifindex) => Ok(Hop {
+                    gateway: nh.gateway,
+                    ifindex,
+                    onlink: false,
+                }),
+                None => tunnel(),
+            },
+        }
+    }
+
+    /// The interface whose connected subnet contains `ip` (longest match), ignoring host
+    /// addresses (/32, /128) and the tunnel device itself.
+    fn local_subnet_of(&self, ip: IpAddr) -> Option<u32> {
+        let tunnel = self.ifindex_of(&self.cfg.tunnel_device).ok();
+        self.subnets
+            .keys()
+            .filter(|(i, net)| {
+                Some(*i) != tunnel
+                    && net.prefix_len() < net.max_prefix_len()
+                    && net.trunc().contains(&ip)
+            })
+            .max_by_key(|(_, net)| net.prefix_len())
+            .map(|(i, _)| *i)
+    }
+
+    fn header(&self, prefix: IpNet) -> RouteMessage {
+        let mut m = RouteMessage::default();
+        m.header.address_family = match prefix {
+            IpNet::V4(_) => AddressFamily::Inet,
+            IpNet::V6(_) => AddressFamily::Inet6,
+        };
+        m.header.destination_prefix_length = prefix.prefix_len();
+        m.header.table = u8::try_from(self.cfg.table)
+            .ok()
+            .filter(|t| *t != 0)
+            .unwrap_or(RouteHeader::RT_TABLE_UNSPEC);
+        m.header.protocol = RouteProtocol::from(self.cfg.protocol);
+        m.attributes
+            .push(RouteAttribute::Destination(addr_attr(prefix.network())));
+        m.attributes.push(RouteAttribute::Table(self.cfg.table));
+        m
+    }
+
+    fn new_msg(&self, prefix: IpNet, f: &Form) -> RouteMessage {
+        let mut m = self.header(prefix);
+        m.header.scope = RouteScope::Universe;
+        m.attributes.push(RouteAttribute::Priority(f.metric));
+        if f.blackhole {
+            m.header.kind = RouteType::BlackHole;
+            return m;
+        }
+        m.header.kind = RouteType::Unicast;
+        match f.hops.as_slice() {
+            [one] => {
+                m.attributes.push(gateway_attr(prefix, one.gateway));
+                if one.ifindex != 0 {
+                    m.attributes.push(RouteAttribute::Oif(one.ifindex));
+                }
+                if one.onlink {
+                    m.header.flags |= RouteFlags::Onlink;
+                }
+            }
+            many => {
+                let hops = many
+                    .iter()
+                    .map(|h| {
+                        let mut nh = RouteNextHop::default();
+                        nh.interface_index = h.ifindex;
+                        if h.onlink {
+                            nh.flags |= RouteNextHopFlags::Onlink;
+                        }
+                        nh.attributes.push(gateway_attr(prefix, h.gateway));
+                        nh
+                    })
+                    .collect();
+                m.attributes.push(RouteAttribute::MultiPath(hops));
+            }
+        }
+        m
+    }
+
+    fn del_msg(&self, prefix: IpNet, metric: u32) -> RouteMessage {
+        let mut m = self.header(prefix);
+        // Match any scope and type; protocol and metric select our route only.
+        m.header.scope = RouteScope::NoWhere;
+        m.header.kind = RouteType::Unspec;
+        m.attributes.push(RouteAttribute::Priority(metric));
+        m
+    }
+
+    async fn refresh_links(&mut self) -> Result<(), KernelError> {
+        let msgs = self
+            .sock
+            .dump(RouteNetlinkMessage::GetLink(LinkMessage::default()))
+            .await?;
+        self.links = msgs
+            .iter()
+            .filter_map(|m| match m {
+                RouteNetlinkMessage::NewLink(l) => link_from_msg(l),
+                _ => None,
+            })
+            .map(|l| (l.index, l))
+            .collect();
+        Ok(())
+    }
+
+    async fn refresh_addresses(&mut self) -> Result<(), KernelError> {
+        let msgs = self
+            .sock
+            .dump(RouteNetlinkMessage::GetAddress(AddressMessage::default()))
+            .await?;
+        self.subnets = msgs
+            .iter()
+            .filter_map(|m| match m {
+                RouteNetlinkMessage::NewAddress(a) => address_from_msg(a, &self.links),
+                _ => None,
+            })
+            .map(|a| ((a.ifindex, a.address), ()))
+            .collect();
+        Ok(())
+    }
+
+    /// Our routes in our table, both families (the kernel filters by table and protocol
+    /// thanks to strict checking; we filter again in case an old kernel ignored it).
+    async fn dump_ours(&mut self) -> Result<Vec<KernelRoute>, KernelError> {
+        let mut out = Vec::new();
+        for family in [AddressFamily::Inet, AddressFamily::Inet6] {
+            let mut req = RouteMessage::default();
+            req.header.address_family = family;
+            req.header.protocol = RouteProtocol::from(self.cfg.protocol);
+            req.header.table = u8::try_from(self.cfg.table).unwrap_or(RouteHeader::RT_TABLE_UNSPEC);
+            req.attributes.push(RouteAttribute::Table(self.cfg.table));
+            for m in self.sock.dump(RouteNetlinkMessage::GetRoute(req)).await? {
+                if let RouteNetlinkMessage::NewRoute(rm) = m {
+                    if let Some(r) = route_from_msg(&rm, &self.links) {
+                        if r.protocol == self.cfg.protocol && r.table == self.cfg.table {
+                            out.push(r);
+                        }
+                    }
+                }
+            }
+        }
+        Ok(out)
+    }
+}
+
+fn addr_attr(ip: IpAddr) -> RouteAddress {
+    match ip {
+        IpAddr::V4(a) => RouteAddress::Inet(a),
+        IpAddr::V6(a) => RouteAddress::Inet6(a),
+    }
+}
+
+/// `RTA_GATEWAY` for a same-family next hop, `RTA_VIA` for an IPv6 next hop of an IPv4 route
+/// (RFC 8950).
+fn gateway_attr(prefix: IpNet, gw: IpAddr) -> RouteAttribute {
+    match (prefix, gw) {
+        (IpNet::V4(_), IpAddr::V6(v6)) => RouteAttribute::Via(RouteVia::Inet6(v6)),
+        (_, gw) => RouteAttribute::Gateway(addr_attr(gw)),
+    }
+}
+
+/// The form of one of our routes as dumped from the kernel.
+fn form_of_kernel(r: &KernelRoute) -> Form {
+    let mut hops: Vec<Hop> = r
+        .nexthops
+        .iter()
+        .filter_map(|nh| {
+            nh.gateway.map(|gateway| Hop {
+                gateway,
+                ifindex: nh.ifindex,
+                onlink: nh.onlink,
+            })
+        })
+        .collect();
+    hops.sort();
+    Form {
+        metric: r.metric,
+        blackhole: r.kind == RouteKind::Blackhole,
+        hops,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn hop(gw: &str, ifindex: u32, onlink: bool) -> Hop {
+        Hop {
+            gateway: gw.parse().unwrap(),
+            ifindex,
+            onlink,
+        }
+    }
+
+    #[test]
+    fn form_comparison_accepts_kernel_chosen_device() {
+        let want = Form {
+            metric: 10,
+            blackhole: false,
+            hops: vec![hop("10.0.0.2", 0, false)],
+        };
+        let have = Form {
+            metric: 10,
+            blackhole: false,
+            hops: vec![hop("10.0.0.2", 3, false)],
+        };
+        assert!(want.satisfied_by(&have));
+        assert!(!have.satisfied_by(&Form {
+            hops: vec![hop("10.0.0.2", 4, false)],
+            ..have.clone()
+        }));
+        let mut onlink = have.clone();
+        onlink.hops[0].onlink = true;
+        assert!(!want.satisfied_by(&onlink));
+        let mut other_metric = have.clone();
+        other_metric.metric = 11;
+        assert!(!want.satisfied_by(&other_metric));
+    }
+
+    #[test]
+    fn gateway_attr_uses_via_for_v6_nexthop_of_v4_prefix() {
+        let p: IpNet = "10.0.0.0/24".parse().unwrap();
+        assert!(matches!(
+            gateway_attr(p, "fe80::1".parse().unwrap()),
+            RouteAttribute::Via(_)
+        ));
+        assert!(matches!(
+            gateway_attr(p, "10.1.1.1".parse().unwrap()),
+            RouteAttribute::Gateway(_)
+        ));
+    }
+}

@@ -1,0 +1,380 @@
+//! Kernel → RIB: an initial dump, then rtnetlink multicast notifications.
+//!
+//! The watcher subscribes to `RTNLGRP_LINK`, `RTNLGRP_IPV4_IFADDR`, `RTNLGRP_IPV6_IFADDR`,
+//! `RTNLGRP_IPV4_ROUTE` and `RTNLGRP_IPV6_ROUTE` *before* dumping, so no change can fall between
+//! the dump and the first notification; notifications queued during the dump are applied
+//! afterwards and are idempotent against the state the dump produced. There is no periodic
+//! scan (BIRD's 2 s kernel scan is a known CPU cost on Calico nodes): the kernel tells us.
+//!
+//! Two cases force a re-dump, reported as differences against the previous state:
+//! - the socket overran (`ENOBUFS`, netlink-proto forwards it as `NLMSG_OVERRUN`): messages
+//!   were lost, so links, addresses and routes are all re-read;
+//! - an interface went down or disappeared: IPv4 flushes the routes through it without sending
+//!   `RTM_DELROUTE` (see `fib_sync_down_dev()`), so routes are re-read once the queue is drained.
+
+use std::collections::HashMap;
+use std::net::{Ipv4Addr, Ipv6Addr};
+
+use futures_util::{StreamExt, TryStreamExt};
+use ipnet::IpNet;
+use netlink_packet_core::{NetlinkMessage, NetlinkPayload};
+use netlink_packet_route::RouteNetlinkMessage;
+use netlink_sys::AsyncSocket;
+use rtnetlink::{Handle, MulticastGroup, RouteMessageBuilder};
+use tokio::sync::mpsc;
+use tokio::task::JoinHandle;
+
+use crate::config::ImportConfig;
+use crate::convert::{address_from_msg, link_from_msg, route_from_msg, LinkTable};
+use crate::types::{Address, KernelEvent, KernelRoute, Link};
+use crate::KernelError;
+
+/// Socket receive buffer requested for the notification socket (bytes). Large enough to absorb
+/// a burst of Felix programming a node's routes; an overrun still resynchronises correctly.
+const NOTIFY_RCVBUF: usize = 8 << 20;
+/// Capacity of the event channel towards the daemon.
+const EVENT_QUEUE: usize = 4096;
+
+/// Key of a kernel route: what the kernel itself uses to tell routes apart (the IPv4 TOS is
+/// not modelled; Calico never sets it).
+type RouteKey = (u32, IpNet, u32);
+
+fn key_of(r: &KernelRoute) -> RouteKey {
+    (r.table, r.prefix, r.metric)
+}
+
+/// Kernel state as far as the daemon has been told.
+#[derive(Default)]
+struct State {
+    links: LinkTable,
+    addresses: HashMap<(u32, IpNet), Address>,
+    routes: HashMap<RouteKey, KernelRoute>,
+}
+
+/// Watches the kernel and reports [`KernelEvent`]s.
+///
+/// Dropping the watcher stops its task and closes its netlink socket.
+pub struct KernelWatcher {
+    events: mpsc::Receiver<KernelEvent>,
+    task: JoinHandle<()>,
+}
+
+impl KernelWatcher {
+    /// Open the netlink socket and start watching in the current tokio runtime. The first
+    /// events describe the initial dump (links, addresses, selected routes), followed by
+    /// [`KernelEvent::Synced`].
+    pub fn spawn(config: ImportConfig) -> Result<Self, KernelError> {
+        let groups = [
+            MulticastGroup::Link,
+            MulticastGroup::Ipv4Ifaddr,
+            MulticastGroup::Ipv6Ifaddr,
+            MulticastGroup::Ipv4Route,
+            MulticastGroup::Ipv6Route,
+        ];
+        let (mut conn, handle, messages) = rtnetlink::new_multicast_connection(&groups)?;
+        crate::nlsock::grow_rcvbuf(conn.socket_mut().socket_mut(), NOTIFY_RCVBUF);
+        let conn_task = tokio::spawn(conn);
+        let (tx, rx) = mpsc::channel(EVENT_QUEUE);
+        let task = tokio::spawn(async move {
+            let mut w = Worker {
+                cfg: config,
+                handle,
+                state: State::default(),
+                tx,
+            };
+            if let Err(e) = w.run(messages).await {
+                tracing::error!(error = %e, "kernel watcher stopped");
+            }
+            conn_task.abort();
+        });
+        Ok(KernelWatcher { events: rx, task })
+    }
+
+    /// The next event; `None` when the watcher stopped (socket error or runtime shutdown).
+    pub async fn next(&mut self) -> Option<KernelEvent> {
+        self.events.recv().await
+    }
+}
+
+impl Drop for KernelWatcher {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+struct Worker {
+    cfg: ImportConfig,
+    handle: Handle,
+    state: State,
+    tx: mpsc::Sender<KernelEvent>,
+}
+
+/// The receiver went away: stop quietly.
+struct Closed;
+
+impl From<Closed> for KernelError {
+    fn from(_: Closed) -> Self {
+        KernelError::Closed
+    }
+}
+
+type Notifications = futures_channel::mpsc::UnboundedReceiver<(
+    NetlinkMessage<RouteNetlinkMessage>,
+    netlink_sys::SocketAddr,
+)>;
+
+impl Worker {
+    async fn emit(&self, ev: KernelEvent) -> Result<(), Closed> {
+        self.tx.send(ev).await.map_err(|_| Closed)
+    }
+
+    async fn run(&mut self, mut messages: Notifications) -> Result<(), KernelError> {
+        self.resync(true).await?;
+        let mut routes_dirty = false;
+        loop {
+            let msg = if routes_dirty {
+                // Drain what is already queued before paying for a route re-dump.
+                match messages.try_recv() {
+                    Ok(m) => Some(m),
+                    Err(futures_channel::mpsc::TryRecvError::Closed) => None,
+                    Err(futures_channel::mpsc::TryRecvError::Empty) => {
+                        routes_dirty = false;
+                        self.resync(false).await?;
+                        continue;
+                    }
+                }
+            } else {
+                messages.next().await
+            };
+            let Some((msg, _)) = msg else {
+                return Ok(()); // connection closed
+            };
+            match msg.payload {
+                NetlinkPayload::Overrun(_) => {
+                    tracing::warn!("netlink notification overrun, re-reading kernel state");
+                    self.resync(true).await?;
+                    routes_dirty = false;
+                }
+                NetlinkPayload::InnerMessage(inner) => {
+                    routes_dirty |= self.apply(inner).await?;
+                }
+                _ => {}
+            }
+        }
+    }
+
+    /// Apply one notification. Returns true when routes must be re-read (a link went down).
+    async fn apply(&mut self, msg: RouteNetlinkMessage) -> Result<bool, Closed> {
+        match msg {
+            RouteNetlinkMessage::NewLink(m) => {
+                let Some(link) = link_from_msg(&m) else {
+                    return Ok(false);
+                };
+                let old = self.state.links.insert(link.index, link.clone());
+                let was_up = old.as_ref().map(|l| l.up);
+                match (was_up, link.up) {
+                    (Some(true), true) | (Some(false), false) => {
+                        // Same state (maybe a rename): nothing to report unless renamed.
+                        if old.is_some_and(|o| o.name != link.name) {
+                            self.emit(if link.up {
+                                KernelEvent::LinkUp(link)
+                            } else {
+                                KernelEvent::LinkDown(link)
+                            })
+                            .await?;
+                        }
+                        Ok(false)
+                    }
+                    (_, true) => {
+                        self.emit(KernelEvent::LinkUp(link)).await?;
+                        Ok(false)
+                    }
+                    (_, false) => {
+                        self.emit(KernelEvent::LinkDown(link)).await?;
+                        Ok(was_up == Some(true))
+                    }
+                }
+            }
+            RouteNetlinkMessage::DelLink(m) => {
+                let index = m.header.index;
+                if let Some(link) = self.state.links.remove(&index) {
+                    self.emit(KernelEvent::LinkRemoved(link)).await?;
+                    return Ok(true);
+                }
+                Ok(false)
+            }
+            RouteNetlinkMessage::NewAddress(m) => {
+                if let Some(a) = address_from_msg(&m, &self.state.links) {
+                    let k = (a.ifindex, a.address);
+                    if self.state.addresses.get(&k) != Some(&a) {
+                        self.state.addresses.insert(k, a.clone());
+                        self.emit(KernelEvent::AddressAdded(a)).await?;
+                    }
+                }
+                Ok(false)
+            }
+            RouteNetlinkMessage::DelAddress(m) => {
+                if let Some(a) = address_from_msg(&m, &self.state.links) {
+                    if let Some(old) = self.state.addresses.remove(&(a.ifindex, a.address)) {
+                        self.emit(KernelEvent::AddressRemoved(old)).await?;
+                    }
+                }
+                Ok(false)
+            }
+            RouteNetlinkMessage::NewRoute(m) => {
+                let Some(r) = route_from_msg(&m, &self.state.links) else {
+                    return Ok(false);
+                };
+                let k = key_of(&r);
+                if self.cfg.selects(&r) {
+                    if self.state.routes.get(&k) != Some(&r) {
+                        self.state.routes.insert(k, r.clone());
+                        self.emit(KernelEvent::RouteAdded(r)).await?;
+                    }
+                } else if let Some(old) = self.state.routes.remove(&k) {
+                    // Replaced by a route we do not select (e.g. another protocol took the key).
+                    self.emit(KernelEvent::RouteRemoved(old)).await?;
+                }
+                Ok(false)
+            }
+            RouteNetlinkMessage::DelRoute(m) => {
+                let Some(r) = route_from_msg(&m, &self.state.links) else {
+                    return Ok(false);
+                };
+                let k = key_of(&r);
+                // Only the owner of the entry may remove it: a delete of another protocol's
+                // route at the same key (after an append) leaves ours in place.
+                if self
+                    .state
+                    .routes
+                    .get(&k)
+                    .is_some_and(|o| o.protocol == r.protocol)
+                {
+                    if let Some(old) = self.state.routes.remove(&k) {
+                        self.emit(KernelEvent::RouteRemoved(old)).await?;
+                    }
+                }
+                Ok(false)
+            }
+            _ => Ok(false),
+        }
+    }
+
+    async fn dump_links(&self) -> Result<LinkTable, KernelError> {
+        let mut links = LinkTable::new();
+        let mut s = self.handle.link().get().execute();
+        while let Some(m) = s.try_next().await.map_err(KernelError::from)? {
+            if let Some(l) = link_from_msg(&m) {
+                links.insert(l.index, l);
+            }
+        }
+        Ok(links)
+    }
+
+    async fn dump_addresses(
+        &self,
+        links: &LinkTable,
+    ) -> Result<HashMap<(u32, IpNet), Address>, KernelError> {
+        let mut out = HashMap::new();
+        let mut s = self.handle.address().get().execute();
+        while let Some(m) = s.try_next().await.map_err(KernelError::from)? {
+            if let Some(a) = address_from_msg(&m, links) {
+                out.insert((a.ifindex, a.address), a);
+            }
+        }
+        Ok(out)
+    }
+
+    async fn dump_routes(
+        &self,
+        links: &LinkTable,
+    ) -> Result<HashMap<RouteKey, KernelRoute>, KernelError> {
+        let mut out = HashMap::new();
+        let mut reqs = Vec::new();
+        if self.cfg.ipv4 {
+            reqs.push(RouteMessageBuilder::<Ipv4Addr>::new().build());
+        }
+        if self.cfg.ipv6 {
+            reqs.push(RouteMessageBuilder::<Ipv6Addr>::new().build());
+        }
+        for req in reqs {
+            let mut s = self.handle.route().get(req).execute();
+            while let Some(m) = s.try_next().await.map_err(KernelError::from)? {
+                if let Some(r) = route_from_msg(&m, links) {
+                    if self.cfg.selects(&r) {
+                        out.insert(key_of(&r), r);
+                    }
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    /// Re-read the kernel (everything, or only routes) and report the differences.
+    async fn resync(&mut self, everything: bool) -> Result<(), KernelError> {
+        if everything {
+            let links = self.dump_links().await?;
+            for (idx, l) in &links {
+                match self.state.links.get(idx) {
+                    Some(o) if o == l => {}
+                    _ => {
+                        let ev = if l.up {
+                            KernelEvent::LinkUp(l.clone())
+                        } else {
+                            KernelEvent::LinkDown(l.clone())
+                        };
+                        self.emit(ev).await?;
+                    }
+                }
+            }
+            let gone: Vec<Link> = self
+                .state
+                .links
+                .iter()
+                .filter(|(i, _)| !links.contains_key(i))
+                .map(|(_, l)| l.clone())
+                .collect();
+            for l in gone {
+                self.emit(KernelEvent::LinkRemoved(l)).await?;
+            }
+            self.state.links = links;
+
+            let addrs = self.dump_addresses(&self.state.links).await?;
+            let gone: Vec<Address> = self
+                .state
+                .addresses
+                .iter()
+                .filter(|(k, _)| !addrs.contains_key(k))
+                .map(|(_, a)| a.clone())
+                .collect();
+            for a in gone {
+                self.emit(KernelEvent::AddressRemoved(a)).await?;
+            }
+            for (k, a) in &addrs {
+                if self.state.addresses.get(k) != Some(a) {
+                    self.emit(KernelEvent::AddressAdded(a.clone())).await?;
+                }
+            }
+            self.state.addresses = addrs;
+        }
+        let routes = self.dump_routes(&self.state.links).await?;
+        let gone: Vec<KernelRoute> = self
+            .state
+            .routes
+            .iter()
+            .filter(|(k, _)| !routes.contains_key(k))
+            .map(|(_, r)| r.clone())
+            .collect();
+        for r in gone {
+            self.emit(KernelEvent::RouteRemoved(r)).await?;
+        }
+        for (k, r) in &routes {
+            if self.state.routes.get(k) != Some(r) {
+                self.emit(KernelEvent::RouteAdded(r.clone())).await?;
+            }
+        }
+        self.state.routes = routes;
+        self.emit(KernelEvent::Synced).await?;
+        Ok(())
+    }
+}
