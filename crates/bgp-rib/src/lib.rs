@@ -1,6 +1,68 @@
 //! Routing Information Bases: Adj-RIB-In, Loc-RIB with the BGP decision process, route
 //! reflection, policy and Adj-RIB-Out.
+//!
+//! Sans-IO like the rest of the stack: no sockets, no tasks, no clock. The caller passes
+//! decoded UPDATEs ([`bgp_proto::Update`]), session facts, local routes and the current
+//! [`std::time::Instant`] where timers matter, and drains what the RIB wants done: UPDATEs
+//! per peer, FIB changes, timer deadlines.
+//!
+//! # Life cycle
+//! ```text
+//! let mut rib = Rib::new(RibConfig::new(local_as, router_id));
+//! let p = rib.add_peer(PeerConfig::new("Mesh_10_0_0_2", addr, 64512))?;
+//! rib.peer_up(p, SessionInfo { .. negotiated .. }, now)?;   // queues the full table + EoR
+//! rib.apply_update(p, &update, treat_as_withdraw)?;         // Adj-RIB-In + import policy
+//! rib.originate(LocalRoute::new(block, RouteSource::Static))?;
+//! rib.process(&resolver);                                   // decision, FIB, Adj-RIB-Out
+//! for peer in rib.peers_with_output() { rib.take_encoded(peer, &mut frames)?; }
+//! while let Some(change) = rib.poll_fib() { /* program the kernel */ }
+//! rib.peer_down(p, graceful, now)?;                         // GR: stale + deadline
+//! rib.end_of_rib(p, family)?; rib.handle_timeout(now);      // sweep
+//! ```
+//! Mutations only record which prefixes changed; [`Rib::process`] runs the decision
+//! process for those prefixes once, so a caller can batch a whole UPDATE (or many).
+//!
+//! # Storage design
+//! * One table per family keyed by the compact prefix type (see the `table` module). Each
+//!   prefix holds its candidate paths from all peers and local sources: that list is at
+//!   once every peer's Adj-RIB-In (attributes as received are kept, plus the
+//!   post-import-policy set when policy changed them, and rejected paths stay with a flag)
+//!   and the Loc-RIB (selected paths are flagged). Soft reconfiguration after an import
+//!   policy change re-evaluates from the stored received attributes
+//!   ([`Rib::set_policies`]); graceful restart flags paths stale in place.
+//! * Attribute sets are interned ([`attrs`]): a path is 24 bytes (peer index + flags,
+//!   path id, two pointers); a prefix with one path needs no allocation beyond its
+//!   hash-table slot.
+//! * Each peer keeps an Adj-RIB-Out (prefix, outgoing path id → interned attributes) so
+//!   only differences are sent, whatever caused the recomputation.
+//!
+//! # Outbound rules
+//! iBGP split horizon and RFC 4456 reflection (client → all, non-client → clients only,
+//! ORIGINATOR_ID and CLUSTER_LIST set, never back to the originator); eBGP: own AS
+//! prepended, next hop self, LOCAL_PREF stripped, MED from other ASes not propagated
+//! unless policy set it; NO_EXPORT / NO_ADVERTISE / NO_EXPORT_SUBCONFED honoured (no
+//! confederations, so NO_EXPORT_SUBCONFED acts as NO_EXPORT); export policy; ADD-PATH
+//! send of all paths or the ECMP set where negotiated.
+//!
+//! # Modules
+//! * [`policy`]: declarative, serde-serializable policy.
+//! * [`decision`]: the decision process with loser reasons.
+//! * [`attrs`]: interning.
+//! * [`pack`]: UPDATE generation.
 
 #![forbid(unsafe_code)]
 
+pub mod attrs;
+pub mod decision;
+pub mod pack;
 pub mod policy;
+mod rib;
+mod table;
+
+pub use attrs::{Attrs, Interner, RouteAttrs};
+pub use decision::{Ineligible, Step};
+pub use rib::{
+    AddPathSend, AllReachable, FibChange, FibRoute, LocalRoute, NextHopMode, NextHopResolver,
+    OutChange, PathInfo, PeerConfig, PeerId, PeerOutput, Rib, RibConfig, RibError, RouteDetail,
+    SessionInfo, UpdateStats,
+};

@@ -1,0 +1,1866 @@
+//! The [`Rib`]: peers, inbound processing, local routes, decision, outbound state, FIB output
+//! and queries. See the crate documentation for the life cycle.
+
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use bgp_proto::{
+    attr_flags, CodecContext, Community, Family, GracefulRestart, LlgrFamily, MpNextHop, MpNlri,
+    Nlri, Origin, PathAttributes, Update,
+};
+use bytes::Bytes;
+use ipnet::{IpNet, Ipv4Net, Ipv6Net};
+use smallvec::SmallVec;
+
+use crate::attrs::{Attrs, Interner, RouteAttrs};
+use crate::decision::{self, Candidate, DecisionConfig, Ineligible, Step, DEFAULT_LOCAL_PREF};
+use crate::policy::{
+    Accepted, CompiledPolicy, InstallMode, KernelInfo, NextHopAction, PeerType, PeerView,
+    RouteSource, RouteView,
+};
+use crate::table::{
+    flag, selection_signature, AdjOut, Dest, Path, PeerIdx, Prefix, Tables, LOCAL_PEER, MAX_PEERS,
+};
+
+/// Handle of a configured peer.
+#[derive(Copy, Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct PeerId(u32);
+
+impl PeerId {
+    /// The raw index (stable for the life of the [`Rib`]).
+    pub fn index(self) -> u32 {
+        self.0
+    }
+}
+
+/// Errors of RIB operations. None of them is caused by route contents; they report API
+/// misuse (unknown or down peer, bad local route) and encoder failures.
+#[derive(Debug, thiserror::Error)]
+pub enum RibError {
+    #[error("unknown peer {0:?}")]
+    UnknownPeer(PeerId),
+    #[error("peer {0:?} is not established")]
+    PeerDown(PeerId),
+    #[error("too many peers")]
+    TooManyPeers,
+    #[error("local routes must have source static, kernel or connected")]
+    BadLocalSource,
+    #[error("encoding updates: {0}")]
+    Encode(#[from] bgp_proto::wire::EncodeError),
+}
+
+/// Caller-provided next-hop resolution (RFC 4271 9.1.2: routes whose next hop cannot be
+/// resolved are excluded; the IGP cost feeds step 9.1.2.2 e).
+pub trait NextHopResolver {
+    /// The IGP cost to reach `next_hop`, or `None` if it is unreachable.
+    fn resolve(&self, next_hop: IpAddr) -> Option<u32>;
+}
+
+impl<F: Fn(IpAddr) -> Option<u32>> NextHopResolver for F {
+    fn resolve(&self, next_hop: IpAddr) -> Option<u32> {
+        self(next_hop)
+    }
+}
+
+/// Resolves every next hop at cost 0 (directly connected or multihop without IGP).
+#[derive(Copy, Clone, Debug, Default)]
+pub struct AllReachable;
+
+impl NextHopResolver for AllReachable {
+    fn resolve(&self, _: IpAddr) -> Option<u32> {
+        Some(0)
+    }
+}
+
+/// RIB-wide settings.
+#[derive(Clone, Debug)]
+pub struct RibConfig {
+    pub local_as: u32,
+    pub router_id: Ipv4Addr,
+    /// CLUSTER_ID used when reflecting (RFC 4456 7); defaults to the router id.
+    pub cluster_id: Option<Ipv4Addr>,
+    pub always_compare_med: bool,
+    /// Largest ECMP set for the FIB and for ADD-PATH "multipath" sends (1 = best only).
+    pub max_paths: usize,
+    /// How long stale routes of a re-established peer wait for End-of-RIB (RFC 4724 4.2).
+    pub stale_path_time: Duration,
+    /// Policy applied to best routes on their way to the FIB: chooses tunnel device,
+    /// install mode and metric; a rejected route is removed from the FIB.
+    pub fib_policy: Arc<CompiledPolicy>,
+}
+
+impl RibConfig {
+    pub fn new(local_as: u32, router_id: Ipv4Addr) -> RibConfig {
+        RibConfig {
+            local_as,
+            router_id,
+            cluster_id: None,
+            always_compare_med: false,
+            max_paths: 1,
+            stale_path_time: Duration::from_secs(360),
+            fib_policy: Arc::new(CompiledPolicy::accept_all()),
+        }
+    }
+    fn cluster_id(&self) -> Ipv4Addr {
+        self.cluster_id.unwrap_or(self.router_id)
+    }
+}
+
+/// Which next hop to advertise to a peer when policy does not say.
+#[derive(Copy, Clone, Debug, Default, PartialEq, Eq)]
+pub enum NextHopMode {
+    /// Self towards eBGP and for local routes, unchanged towards iBGP (RFC 4271 5.1.3).
+    #[default]
+    Auto,
+    /// Always our own address.
+    SelfAlways,
+    /// Never rewrite (third-party next hop, also towards eBGP) except for local routes.
+    Keep,
+}
+
+/// What to send to a peer that negotiated ADD-PATH send (RFC 7911).
+#[derive(Copy, Clone, Debug, Default, PartialEq, Eq)]
+pub enum AddPathSend {
+    /// Only the best path, even if ADD-PATH was negotiated.
+    #[default]
+    Best,
+    /// Every eligible path.
+    All,
+    /// The multipath (ECMP) set.
+    Multipath,
+}
+
+/// Static facts about a peer.
+#[derive(Clone, Debug)]
+pub struct PeerConfig {
+    /// Session name, e.g. `Mesh_10_0_0_2` (matched by policy `peer_name`).
+    pub name: String,
+    pub address: IpAddr,
+    pub remote_as: u32,
+    /// Route-reflector client (RFC 4456); only meaningful for iBGP peers.
+    pub rr_client: bool,
+    pub import: Arc<CompiledPolicy>,
+    pub export: Arc<CompiledPolicy>,
+    pub next_hop: NextHopMode,
+    pub add_path_send: AddPathSend,
+    /// Accept routes whose AS_PATH holds our AS up to this many times.
+    pub allow_local_as: u8,
+}
+
+impl PeerConfig {
+    /// A peer accepting and announcing everything.
+    pub fn new(name: impl Into<String>, address: IpAddr, remote_as: u32) -> PeerConfig {
+        PeerConfig {
+            name: name.into(),
+            address,
+            remote_as,
+            rr_client: false,
+            import: Arc::new(CompiledPolicy::accept_all()),
+            export: Arc::new(CompiledPolicy::accept_all()),
+            next_hop: NextHopMode::Auto,
+            add_path_send: AddPathSend::Best,
+            allow_local_as: 0,
+        }
+    }
+}
+
+/// What the session negotiated, handed over when it reaches Established.
+#[derive(Clone, Debug)]
+pub struct SessionInfo {
+    /// The peer's BGP Identifier.
+    pub router_id: Ipv4Addr,
+    /// Families both sides enabled.
+    pub families: Vec<Family>,
+    /// Encoding parameters (4-octet AS, extended messages, ADD-PATH directions).
+    pub codec: CodecContext,
+    /// Our address on the session for next hop self (IPv4 routes).
+    pub local_v4: Option<Ipv4Addr>,
+    /// Our global IPv6 address for next hop self (IPv6 routes) and optional link-local.
+    pub local_v6: Option<Ipv6Addr>,
+    pub local_v6_link_local: Option<Ipv6Addr>,
+    /// The peer's graceful restart capability (RFC 4724), if it sent one.
+    pub graceful_restart: Option<GracefulRestart>,
+    /// The peer's long-lived graceful restart capability (RFC 9494).
+    pub llgr: Vec<LlgrFamily>,
+}
+
+impl SessionInfo {
+    /// Unicast IPv4+IPv6, no ADD-PATH, no GR.
+    pub fn new(router_id: Ipv4Addr, local_v4: Option<Ipv4Addr>) -> SessionInfo {
+        SessionInfo {
+            router_id,
+            families: vec![Family::IPV4_UNICAST, Family::IPV6_UNICAST],
+            codec: CodecContext {
+                four_octet_as: true,
+                ..Default::default()
+            },
+            local_v4,
+            local_v6: None,
+            local_v6_link_local: None,
+            graceful_restart: None,
+            llgr: Vec::new(),
+        }
+    }
+}
+
+/// A route originated locally.
+#[derive(Clone, Debug)]
+pub struct LocalRoute {
+    pub prefix: IpNet,
+    /// Static, kernel or connected.
+    pub source: RouteSource,
+    /// Gateway, if any (blackholes and connected routes have none).
+    pub next_hop: Option<IpAddr>,
+    /// Interface, metric, protocol of kernel and connected routes.
+    pub kernel: KernelInfo,
+    /// Advertise but do not install in the kernel (service CIDRs, /32 blackholes).
+    pub no_install: bool,
+    /// Extra attributes (communities, MED, LOCAL_PREF). ORIGIN defaults to IGP for static
+    /// and connected routes and INCOMPLETE for kernel routes.
+    pub attrs: PathAttributes,
+}
+
+impl LocalRoute {
+    pub fn new(prefix: IpNet, source: RouteSource) -> LocalRoute {
+        LocalRoute {
+            prefix,
+            source,
+            next_hop: None,
+            kernel: KernelInfo::default(),
+            no_install: false,
+            attrs: PathAttributes::default(),
+        }
+    }
+}
+
+#[derive(Clone, Debug)]
+struct LocalMeta {
+    kernel: KernelInfo,
+    no_install: bool,
+}
+
+fn local_code(s: RouteSource) -> u32 {
+    match s {
+        RouteSource::Bgp => 0,
+        RouteSource::Static => 1,
+        RouteSource::Kernel => 2,
+        RouteSource::Connected => 3,
+    }
+}
+
+fn local_source(code: u32) -> RouteSource {
+    match code {
+        1 => RouteSource::Static,
+        2 => RouteSource::Kernel,
+        _ => RouteSource::Connected,
+    }
+}
+
+/// One change for a peer's Adj-RIB-Out.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct OutChange {
+    pub family: Family,
+    /// With the outgoing path id when ADD-PATH send is negotiated.
+    pub nlri: Nlri,
+    /// `None` = withdraw. The next hop is in [`RouteAttrs::next_hop`].
+    pub attrs: Option<Attrs>,
+}
+
+/// Everything queued for a peer since the last drain.
+#[derive(Clone, Debug, Default)]
+pub struct PeerOutput {
+    pub changes: Vec<OutChange>,
+    /// Families whose initial table has now been sent completely.
+    pub end_of_rib: Vec<Family>,
+}
+
+impl PeerOutput {
+    pub fn is_empty(&self) -> bool {
+        self.changes.is_empty() && self.end_of_rib.is_empty()
+    }
+}
+
+/// A best-path change for the kernel and embedding agents.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum FibChange {
+    /// Install or replace.
+    Upsert(FibRoute),
+    /// No usable route any more.
+    Remove(IpNet),
+}
+
+/// A Loc-RIB best route (with its ECMP set) as the FIB sees it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct FibRoute {
+    pub prefix: IpNet,
+    /// Next hops of the multipath set, best first; empty for blackholes/local routes
+    /// without a gateway.
+    pub next_hops: Vec<IpAddr>,
+    pub local_pref: u32,
+    pub source: RouteSource,
+    /// Do not install: static "advertise only" routes, and routes learned from the kernel
+    /// or interfaces themselves (already there).
+    pub no_install: bool,
+    /// Metric chosen by the FIB policy (e.g. from LOCAL_PREF).
+    pub metric: Option<u32>,
+    pub tunnel_device: Option<String>,
+    pub install: Option<InstallMode>,
+    /// Interface of a local kernel/connected route.
+    pub ifname: Option<String>,
+}
+
+/// A path as shown by queries.
+#[derive(Clone, Debug)]
+pub struct PathInfo {
+    /// `None` for local routes.
+    pub peer: Option<PeerId>,
+    pub peer_name: Option<String>,
+    pub source: RouteSource,
+    /// Received ADD-PATH id.
+    pub path_id: u32,
+    /// Attributes after import policy.
+    pub attrs: Attrs,
+    /// Attributes as received.
+    pub received: Attrs,
+    pub best: bool,
+    pub multipath: bool,
+    pub stale: bool,
+    pub llgr_stale: bool,
+    /// Why it is not the best path (filled by [`Rib::route`] and [`Rib::lookup`]).
+    pub lost_at: Option<Step>,
+}
+
+/// All paths of one prefix.
+#[derive(Clone, Debug)]
+pub struct RouteDetail {
+    pub prefix: IpNet,
+    pub paths: Vec<PathInfo>,
+}
+
+/// Counters returned by [`Rib::apply_update`].
+#[derive(Copy, Clone, Debug, Default, PartialEq, Eq)]
+pub struct UpdateStats {
+    pub announced: usize,
+    pub withdrawn: usize,
+    /// Announced but rejected by import policy or loop detection (kept for soft reconfig).
+    pub rejected: usize,
+    /// NLRI of families not negotiated or not IP unicast.
+    pub ignored: usize,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+enum StalePhase {
+    Gr,
+    Llgr,
+}
+
+#[derive(Clone, Debug)]
+struct StaleState {
+    family: Family,
+    deadline: Instant,
+    phase: StalePhase,
+}
+
+#[derive(Debug)]
+struct PeerState {
+    cfg: PeerConfig,
+    ebgp: bool,
+    session: Option<SessionInfo>,
+    /// Router id of the last session (kept for stale paths' tie-breaking).
+    router_id: Ipv4Addr,
+    /// GR capabilities of the last session, used when it goes down.
+    last_gr: Option<GracefulRestart>,
+    last_llgr: Vec<LlgrFamily>,
+    stale: Vec<StaleState>,
+    out: AdjOut,
+    pending: Vec<OutChange>,
+    eor_due: Vec<Family>,
+    /// Last export with an unmodifying policy: (input, source peer, output).
+    cache: Option<(Attrs, PeerIdx, Option<Attrs>)>,
+}
+
+impl PeerState {
+    fn peer_type(&self) -> PeerType {
+        if self.ebgp {
+            PeerType::Ebgp
+        } else {
+            PeerType::Ibgp
+        }
+    }
+    fn up_for(&self, family: Family) -> Option<&SessionInfo> {
+        self.session
+            .as_ref()
+            .filter(|s| s.families.contains(&family))
+    }
+}
+
+/// The routing information base. See the crate documentation.
+#[derive(Debug)]
+pub struct Rib {
+    cfg: RibConfig,
+    decision: DecisionConfig,
+    /// Index 0 is the local pseudo-peer and always `None`.
+    peers: Vec<Option<PeerState>>,
+    tables: Tables,
+    interner: Interner,
+    local: rustc_hash::FxHashMap<(IpNet, RouteSource), LocalMeta>,
+    fib: std::collections::VecDeque<FibChange>,
+}
+
+fn out_path_id(peer: PeerIdx, path_id: u32) -> u32 {
+    if path_id < 256 {
+        (path_id << 24) | peer
+    } else {
+        // Mix; distinct (peer, id) pairs collide with negligible probability.
+        let x = (u64::from(path_id) << 24 | u64::from(peer)).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+        (x >> 32) as u32 | 0x8000_0000
+    }
+}
+
+impl Rib {
+    pub fn new(cfg: RibConfig) -> Rib {
+        let decision = DecisionConfig {
+            local_as: cfg.local_as,
+            always_compare_med: cfg.always_compare_med,
+            max_paths: cfg.max_paths.max(1),
+        };
+        Rib {
+            cfg,
+            decision,
+            peers: vec![None],
+            tables: Tables::default(),
+            interner: Interner::new(),
+            local: Default::default(),
+            fib: Default::default(),
+        }
+    }
+
+    pub fn config(&self) -> &RibConfig {
+        &self.cfg
+    }
+
+    /// Distinct attribute sets currently interned.
+    pub fn attribute_sets(&self) -> usize {
+        self.interner.len()
+    }
+
+    /// Number of prefixes (IPv4, IPv6) with at least one path.
+    pub fn prefix_count(&self) -> (usize, usize) {
+        (self.tables.v4.routes.len(), self.tables.v6.routes.len())
+    }
+
+    // ---------------------------------------------------------------- peers
+
+    /// Configure a peer. It starts down.
+    pub fn add_peer(&mut self, cfg: PeerConfig) -> Result<PeerId, RibError> {
+        if self.peers.len() >= MAX_PEERS {
+            return Err(RibError::TooManyPeers);
+        }
+        let ebgp = cfg.remote_as != self.cfg.local_as;
+        self.peers.push(Some(PeerState {
+            cfg,
+            ebgp,
+            session: None,
+            router_id: Ipv4Addr::UNSPECIFIED,
+            last_gr: None,
+            last_llgr: Vec::new(),
+            stale: Vec::new(),
+            out: AdjOut::default(),
+            pending: Vec::new(),
+            eor_due: Vec::new(),
+            cache: None,
+        }));
+        Ok(PeerId((self.peers.len() - 1) as u32))
+    }
+
+    /// Remove a peer and every route learned from it. Call [`Rib::process`] afterwards.
+    pub fn remove_peer(&mut self, id: PeerId) -> Result<(), RibError> {
+        self.peer(id)?;
+        self.drop_paths(id.0, |_| true);
+        if let Some(slot) = self.peers.get_mut(id.0 as usize) {
+            *slot = None;
+        }
+        Ok(())
+    }
+
+    /// The peers, in id order.
+    pub fn peers(&self) -> impl Iterator<Item = (PeerId, &PeerConfig, bool)> {
+        self.peers.iter().enumerate().filter_map(|(i, p)| {
+            p.as_ref()
+                .map(|p| (PeerId(i as u32), &p.cfg, p.session.is_some()))
+        })
+    }
+
+    fn peer(&self, id: PeerId) -> Result<&PeerState, RibError> {
+        self.peers
+            .get(id.0 as usize)
+            .and_then(Option::as_ref)
+            .ok_or(RibError::UnknownPeer(id))
+    }
+
+    fn peer_mut(&mut self, id: PeerId) -> Result<&mut PeerState, RibError> {
+        self.peers
+            .get_mut(id.0 as usize)
+            .and_then(Option::as_mut)
+            .ok_or(RibError::UnknownPeer(id))
+    }
+
+    /// Whether the peer is an eBGP peer.
+    pub fn peer_type(&self, id: PeerId) -> Result<PeerType, RibError> {
+        Ok(self.peer(id)?.peer_type())
+    }
+
+    /// The session reached Established. Stale routes from a previous session are kept for
+    /// families the new session still covers with forwarding state preserved (RFC 4724 4.2),
+    /// dropped otherwise, and wait at most `stale_path_time` for End-of-RIB. The whole
+    /// table is queued for the peer, followed by End-of-RIB per family. Call
+    /// [`Rib::process`] afterwards.
+    pub fn peer_up(&mut self, id: PeerId, session: SessionInfo, now: Instant) -> Result<(), RibError> {
+        let stale_time = self.cfg.stale_path_time;
+        let p = self.peer_mut(id)?;
+        p.router_id = session.router_id;
+        p.last_gr = session.graceful_restart.clone();
+        p.last_llgr = session.llgr.clone();
+        let mut sweep = Vec::new();
+        for s in &mut p.stale {
+            let kept = session.graceful_restart.as_ref().is_some_and(|gr| {
+                gr.families
+                    .iter()
+                    .any(|f| f.family == s.family && f.forwarding_preserved)
+            }) || (s.phase == StalePhase::Llgr
+                && session
+                    .llgr
+                    .iter()
+                    .any(|f| f.family == s.family && f.forwarding_preserved));
+            if kept && session.families.contains(&s.family) {
+                if s.phase == StalePhase::Gr {
+                    s.deadline = now + stale_time;
+                }
+            } else {
+                sweep.push(s.family);
+            }
+        }
+        p.stale.retain(|s| !sweep.contains(&s.family));
+        p.eor_due = session.families.clone();
+        p.out = AdjOut::default();
+        p.pending.clear();
+        p.cache = None;
+        p.session = Some(session);
+        for f in sweep {
+            self.drop_paths(id.0, |fam| fam == f);
+        }
+        self.full_export::<Ipv4Net>(id.0);
+        self.full_export::<Ipv6Net>(id.0);
+        Ok(())
+    }
+
+    /// The session left Established. With `graceful` (the peer advertised graceful restart
+    /// and the session ended by a transport failure, or by a NOTIFICATION with RFC 8538's
+    /// N bit) routes of the families it covered become stale and stay usable until the
+    /// returned deadline (restart time); otherwise they are removed. Call
+    /// [`Rib::process`] afterwards.
+    pub fn peer_down(&mut self, id: PeerId, graceful: bool, now: Instant) -> Result<Option<Instant>, RibError> {
+        let p = self.peer_mut(id)?;
+        let Some(session) = p.session.take() else {
+            return Ok(None);
+        };
+        p.out = AdjOut::default();
+        p.pending.clear();
+        p.eor_due.clear();
+        p.cache = None;
+        let mut keep: Vec<StaleState> = Vec::new();
+        if graceful {
+            let gr = session.graceful_restart.as_ref();
+            for &family in &session.families {
+                let in_gr = gr.is_some_and(|g| g.families.iter().any(|f| f.family == family));
+                let llgr = session
+                    .llgr
+                    .iter()
+                    .find(|f| f.family == family && f.stale_time > 0);
+                let restart = gr.map_or(0, |g| u64::from(g.restart_time));
+                if in_gr && restart > 0 {
+                    keep.push(StaleState {
+                        family,
+                        deadline: now + Duration::from_secs(restart),
+                        phase: StalePhase::Gr,
+                    });
+                } else if let Some(l) = llgr {
+                    // RFC 9494 4.2: a zero restart time goes straight to the long-lived phase.
+                    keep.push(StaleState {
+                        family,
+                        deadline: now + Duration::from_secs(u64::from(l.stale_time)),
+                        phase: StalePhase::Llgr,
+                    });
+                }
+            }
+        }
+        // Families still stale from an earlier session stay as they are.
+        p.stale.retain(|s| !keep.iter().any(|k| k.family == s.family));
+        let kept_families: Vec<(Family, bool)> = keep
+            .iter()
+            .map(|k| (k.family, k.phase == StalePhase::Llgr))
+            .chain(p.stale.iter().map(|s| (s.family, s.phase == StalePhase::Llgr)))
+            .collect();
+        p.stale.extend(keep);
+        let deadline = p.stale.iter().map(|s| s.deadline).min();
+        self.drop_paths(id.0, |f| !kept_families.iter().any(|k| k.0 == f));
+        for (f, llgr) in kept_families {
+            if llgr {
+                self.enter_llgr(id.0, f);
+            } else {
+                self.mark_stale(id.0, f);
+            }
+        }
+        Ok(deadline)
+    }
+
+    /// End-of-RIB received from the peer for `family`: sweep its stale routes (RFC 4724 4.2).
+    pub fn end_of_rib(&mut self, id: PeerId, family: Family) -> Result<(), RibError> {
+        let p = self.peer_mut(id)?;
+        p.stale.retain(|s| s.family != family);
+        self.sweep_stale(id.0, family);
+        Ok(())
+    }
+
+    /// The earliest graceful-restart deadline, if any.
+    pub fn next_deadline(&self) -> Option<Instant> {
+        self.peers
+            .iter()
+            .flatten()
+            .flat_map(|p| p.stale.iter().map(|s| s.deadline))
+            .min()
+    }
+
+    /// Expire graceful-restart timers due at `now`: GR-stale routes enter the long-lived
+    /// phase where the peer supports it (RFC 9494), otherwise they are removed.
+    pub fn handle_timeout(&mut self, now: Instant) {
+        for idx in 1..self.peers.len() {
+            let Some(p) = self.peers.get_mut(idx).and_then(Option::as_mut) else {
+                continue;
+            };
+            let mut to_llgr = Vec::new();
+            let mut to_drop = Vec::new();
+            for s in &mut p.stale {
+                if s.deadline > now {
+                    continue;
+                }
+                let llgr = p
+                    .last_llgr
+                    .iter()
+                    .find(|f| f.family == s.family && f.stale_time > 0);
+                match (&s.phase, llgr) {
+                    (StalePhase::Gr, Some(l)) if p.session.is_none() => {
+                        s.phase = StalePhase::Llgr;
+                        s.deadline = now + Duration::from_secs(u64::from(l.stale_time));
+                        to_llgr.push(s.family);
+                    }
+                    _ => to_drop.push(s.family),
+                }
+            }
+            p.stale.retain(|s| !to_drop.contains(&s.family));
+            let idx = idx as u32;
+            for f in to_drop {
+                self.sweep_stale(idx, f);
+            }
+            for f in to_llgr {
+                self.enter_llgr(idx, f);
+            }
+        }
+    }
+
+    /// Replace a peer's policies (soft reconfiguration): received routes are re-run through
+    /// the new import policy from the stored Adj-RIB-In and everything is re-exported
+    /// through the new export policy; only differences reach the peer. Call
+    /// [`Rib::process`] afterwards.
+    pub fn set_policies(
+        &mut self,
+        id: PeerId,
+        import: Arc<CompiledPolicy>,
+        export: Arc<CompiledPolicy>,
+    ) -> Result<(), RibError> {
+        let p = self.peer_mut(id)?;
+        p.cfg.import = import;
+        p.cfg.export = export;
+        p.cache = None;
+        self.reimport::<Ipv4Net>(id.0);
+        self.reimport::<Ipv6Net>(id.0);
+        if self.peer(id)?.session.is_some() {
+            self.full_export::<Ipv4Net>(id.0);
+            self.full_export::<Ipv6Net>(id.0);
+        }
+        Ok(())
+    }
+
+    /// The peer asked for a route refresh (RFC 2918): queue its whole Adj-RIB-Out for
+    /// `family` again.
+    pub fn route_refresh(&mut self, id: PeerId, family: Family) -> Result<(), RibError> {
+        let p = self.peer_mut(id)?;
+        if p.session.is_none() {
+            return Err(RibError::PeerDown(id));
+        }
+        let add_path = p
+            .session
+            .as_ref()
+            .is_some_and(|s| s.codec.sends_path_id(family));
+        let mk = |prefix: IpNet, pid: u32, a: &Attrs| OutChange {
+            family,
+            nlri: Nlri {
+                path_id: add_path.then_some(pid),
+                prefix,
+            },
+            attrs: Some(a.clone()),
+        };
+        let again: Vec<OutChange> = if family == Family::IPV4_UNICAST {
+            p.out.v4.iter().map(|(&(n, id), a)| mk(n.into(), id, a)).collect()
+        } else if family == Family::IPV6_UNICAST {
+            p.out.v6.iter().map(|(&(n, id), a)| mk(n.into(), id, a)).collect()
+        } else {
+            Vec::new()
+        };
+        p.pending.extend(again);
+        Ok(())
+    }
+
+    // ---------------------------------------------------------------- inbound
+
+    /// Apply a decoded UPDATE from `peer` to its Adj-RIB-In. With `treat_as_withdraw`
+    /// (RFC 7606) the announced NLRI are withdrawn instead. Call [`Rib::process`] afterwards
+    /// (once per update or per batch).
+    pub fn apply_update(
+        &mut self,
+        id: PeerId,
+        update: &Update,
+        treat_as_withdraw: bool,
+    ) -> Result<UpdateStats, RibError> {
+        let p = self.peer(id)?;
+        let Some(session) = p.session.as_ref() else {
+            return Err(RibError::PeerDown(id));
+        };
+        let negotiated = |f: Family| session.families.contains(&f);
+        let mut stats = UpdateStats::default();
+        let mut withdraw_v4: SmallVec<[Nlri; 8]> = SmallVec::new();
+        let mut withdraw_v6: SmallVec<[Nlri; 8]> = SmallVec::new();
+        let mut push_withdraw = |n: &Nlri, stats: &mut UpdateStats| match n.prefix {
+            IpNet::V4(_) if negotiated(Family::IPV4_UNICAST) => withdraw_v4.push(*n),
+            IpNet::V6(_) if negotiated(Family::IPV6_UNICAST) => withdraw_v6.push(*n),
+            _ => stats.ignored += 1,
+        };
+        for n in &update.withdrawn {
+            push_withdraw(n, &mut stats);
+        }
+        if let Some(u) = &update.mp_unreach {
+            match &u.nlri {
+                MpNlri::Unicast(v) if u.family.is_unicast_ip() => {
+                    for n in v {
+                        push_withdraw(n, &mut stats);
+                    }
+                }
+                MpNlri::Unicast(v) => stats.ignored += v.len(),
+                MpNlri::Opaque(_) => stats.ignored += 1,
+            }
+        }
+        // Announcements: (family, next hop, nlri).
+        let mut announce: SmallVec<[(Option<MpNextHop>, &[Nlri]); 2]> = SmallVec::new();
+        if !update.nlri.is_empty() {
+            announce.push((update.attributes.next_hop.map(MpNextHop::V4), &update.nlri));
+        }
+        if let Some(r) = &update.mp_reach {
+            match &r.nlri {
+                MpNlri::Unicast(v) if r.family.is_unicast_ip() => {
+                    announce.push((Some(r.next_hop.clone()), v))
+                }
+                MpNlri::Unicast(v) => stats.ignored += v.len(),
+                MpNlri::Opaque(_) => stats.ignored += 1,
+            }
+        }
+        if treat_as_withdraw {
+            for (_, v) in &announce {
+                for n in v.iter() {
+                    push_withdraw(n, &mut stats);
+                }
+            }
+            announce.clear();
+        }
+        stats.withdrawn = withdraw_v4.len() + withdraw_v6.len();
+        for n in &withdraw_v4 {
+            if let Some(pfx) = Ipv4Net::from_net(n.prefix) {
+                self.remove_path(pfx, id.0, n.path_id.unwrap_or(0));
+            }
+        }
+        for n in &withdraw_v6 {
+            if let Some(pfx) = Ipv6Net::from_net(n.prefix) {
+                self.remove_path(pfx, id.0, n.path_id.unwrap_or(0));
+            }
+        }
+        if announce.is_empty() {
+            return Ok(stats);
+        }
+        let Rib {
+            cfg,
+            peers,
+            tables,
+            interner,
+            ..
+        } = self;
+        let Some(p) = peers.get(id.0 as usize).and_then(Option::as_ref) else {
+            return Err(RibError::UnknownPeer(id));
+        };
+        let loop_found = is_loop(cfg, &update.attributes, p);
+        let families_ok: &[Family] = p.session.as_ref().map_or(&[], |s| &s.families);
+        for (nh, nlri) in announce {
+            let mut attrs = update.attributes.clone();
+            attrs.next_hop = None;
+            if p.ebgp {
+                // RFC 4271 5.1.5: LOCAL_PREF from an external peer is ignored.
+                attrs.local_pref = None;
+            }
+            let received = interner.intern(RouteAttrs {
+                attrs,
+                next_hop: nh,
+            });
+            for n in nlri {
+                let family = match n.prefix {
+                    IpNet::V4(_) => Family::IPV4_UNICAST,
+                    IpNet::V6(_) => Family::IPV6_UNICAST,
+                };
+                if !families_ok.contains(&family) {
+                    stats.ignored += 1;
+                    continue;
+                }
+                stats.announced += 1;
+                let (flags, modified) = import_eval(p, interner, n.prefix, &received, loop_found);
+                if flags != 0 {
+                    stats.rejected += 1;
+                }
+                let path = Path::new(id.0, n.path_id.unwrap_or(0), received.clone(), modified, flags);
+                match n.prefix {
+                    IpNet::V4(pfx) => insert_path(tables, interner, pfx, path),
+                    IpNet::V6(pfx) => insert_path(tables, interner, pfx, path),
+                }
+            }
+        }
+        Ok(stats)
+    }
+
+    fn remove_path<P: Prefix>(&mut self, pfx: P, peer: PeerIdx, path_id: u32) {
+        let t = P::table_mut(&mut self.tables);
+        let Some(dest) = t.routes.get(&pfx) else {
+            return;
+        };
+        let Some(i) = dest
+            .iter()
+            .position(|x| x.peer() == peer && x.path_id == path_id)
+        else {
+            return;
+        };
+        t.touch(pfx);
+        if let Some(dest) = t.routes.get_mut(&pfx) {
+            dest.remove(i);
+        }
+        self.interner.note_released(1);
+    }
+
+    fn reimport<P: Prefix>(&mut self, idx: PeerIdx) {
+        let Some(Some(peer)) = self.peers.get_mut(idx as usize).map(Option::take) else {
+            return;
+        };
+        let keys: Vec<P> = P::table(&self.tables)
+            .routes
+            .iter()
+            .filter(|(_, d)| d.iter().any(|x| x.peer() == idx))
+            .map(|(k, _)| *k)
+            .collect();
+        for k in keys {
+            let received: Vec<(u32, Attrs)> = P::table(&self.tables)
+                .routes
+                .get(&k)
+                .map(|d| {
+                    d.iter()
+                        .filter(|x| x.peer() == idx)
+                        .map(|x| (x.path_id, x.attrs.clone()))
+                        .collect()
+                })
+                .unwrap_or_default();
+            for (pid, attrs) in received {
+                let lp = is_loop(&self.cfg, &attrs.attrs, &peer);
+                let (flags, modified) = import_eval(&peer, &mut self.interner, k.into(), &attrs, lp);
+                let t = P::table_mut(&mut self.tables);
+                t.touch(k);
+                if let Some(x) = t
+                    .routes
+                    .get_mut(&k)
+                    .and_then(|d| d.iter_mut().find(|x| x.peer() == idx && x.path_id == pid))
+                {
+                    x.clear_flags(flag::REJECTED | flag::LOOP);
+                    x.set_flags(flags);
+                    x.modified = modified;
+                }
+            }
+        }
+        if let Some(slot) = self.peers.get_mut(idx as usize) {
+            *slot = Some(peer);
+        }
+    }
+
+    /// Remove the peer's paths in families selected by `which`.
+    fn drop_paths(&mut self, idx: PeerIdx, which: impl Fn(Family) -> bool) {
+        if which(Family::IPV4_UNICAST) {
+            self.retain_peer_paths::<Ipv4Net>(idx, |_| false);
+        }
+        if which(Family::IPV6_UNICAST) {
+            self.retain_peer_paths::<Ipv6Net>(idx, |_| false);
+        }
+    }
+
+    fn sweep_stale(&mut self, idx: PeerIdx, family: Family) {
+        if family == Family::IPV4_UNICAST {
+            self.retain_peer_paths::<Ipv4Net>(idx, |p| !p.has(flag::STALE | flag::LLGR));
+        } else if family == Family::IPV6_UNICAST {
+            self.retain_peer_paths::<Ipv6Net>(idx, |p| !p.has(flag::STALE | flag::LLGR));
+        }
+    }
+
+    /// Keep the peer's paths for which `keep` holds; other peers' paths are untouched.
+    fn retain_peer_paths<P: Prefix>(&mut self, idx: PeerIdx, keep: impl Fn(&Path) -> bool) {
+        let t = P::table_mut(&mut self.tables);
+        let mut released = 0;
+        let mut touched = Vec::new();
+        for (k, d) in t.routes.iter() {
+            if d.iter().any(|x| x.peer() == idx && !keep(x)) {
+                touched.push(*k);
+            }
+        }
+        for k in touched {
+            t.touch(k);
+            if let Some(d) = t.routes.get_mut(&k) {
+                let before = d.len();
+                d.retain(|x| x.peer() != idx || keep(x));
+                released += before - d.len();
+            }
+        }
+        self.interner.note_released(released);
+    }
+
+    fn mark_stale(&mut self, idx: PeerIdx, family: Family) {
+        fn go<P: Prefix>(t: &mut Tables, idx: PeerIdx) {
+            for d in P::table_mut(t).routes.values_mut() {
+                for x in d.iter_mut().filter(|x| x.peer() == idx) {
+                    x.set_flags(flag::STALE);
+                }
+            }
+        }
+        if family == Family::IPV4_UNICAST {
+            go::<Ipv4Net>(&mut self.tables, idx);
+        } else if family == Family::IPV6_UNICAST {
+            go::<Ipv6Net>(&mut self.tables, idx);
+        }
+    }
+
+    /// RFC 9494 4.3: attach LLGR_STALE, drop routes carrying NO_LLGR, make the rest least
+    /// preferred.
+    fn enter_llgr(&mut self, idx: PeerIdx, family: Family) {
+        if family == Family::IPV4_UNICAST {
+            self.enter_llgr_family::<Ipv4Net>(idx);
+        } else if family == Family::IPV6_UNICAST {
+            self.enter_llgr_family::<Ipv6Net>(idx);
+        }
+    }
+
+    fn enter_llgr_family<P: Prefix>(&mut self, idx: PeerIdx) {
+        self.retain_peer_paths::<P>(idx, |x| {
+            !x.attrs.attrs.communities.contains(&Community::NO_LLGR)
+        });
+        let Rib {
+            tables, interner, ..
+        } = self;
+        let t = P::table_mut(tables);
+        let keys: Vec<P> = t
+            .routes
+            .iter()
+            .filter(|(_, d)| d.iter().any(|x| x.peer() == idx && !x.has(flag::LLGR)))
+            .map(|(k, _)| *k)
+            .collect();
+        let mut add = |a: &Attrs| {
+            let mut r = (**a).clone();
+            if !r.attrs.communities.contains(&Community::LLGR_STALE) {
+                r.attrs.communities.push(Community::LLGR_STALE);
+            }
+            interner.intern(r)
+        };
+        for k in keys {
+            t.touch(k);
+            if let Some(d) = t.routes.get_mut(&k) {
+                for x in d.iter_mut().filter(|x| x.peer() == idx && !x.has(flag::LLGR)) {
+                    x.attrs = add(&x.attrs);
+                    x.modified = x.modified.as_ref().map(&mut add);
+                    x.set_flags(flag::STALE | flag::LLGR);
+                }
+            }
+        }
+    }
+
+    // ---------------------------------------------------------------- local routes
+
+    /// Originate (or replace) a static, kernel or connected route. It competes in the
+    /// decision process and is exported through each peer's export policy.
+    pub fn originate(&mut self, route: LocalRoute) -> Result<(), RibError> {
+        if route.source == RouteSource::Bgp {
+            return Err(RibError::BadLocalSource);
+        }
+        let mut attrs = route.attrs;
+        attrs.next_hop = None;
+        if attrs.origin.is_none() {
+            attrs.origin = Some(match route.source {
+                RouteSource::Kernel => Origin::Incomplete,
+                _ => Origin::Igp,
+            });
+        }
+        let next_hop = route.next_hop.map(|a| match a {
+            IpAddr::V4(v4) => MpNextHop::V4(v4),
+            IpAddr::V6(v6) => MpNextHop::V6 {
+                global: v6,
+                link_local: None,
+            },
+        });
+        let a = self.interner.intern(RouteAttrs { attrs, next_hop });
+        self.local.insert(
+            (route.prefix, route.source),
+            LocalMeta {
+                kernel: route.kernel,
+                no_install: route.no_install,
+            },
+        );
+        let path = Path::new(LOCAL_PEER, local_code(route.source), a, None, 0);
+        match route.prefix {
+            IpNet::V4(p) => {
+                let p = p.trunc();
+                insert_path(&mut self.tables, &mut self.interner, p, path);
+                if let Some(d) = self.tables.v4.dirty.get_mut(&p) {
+                    d.force_fib = true;
+                }
+            }
+            IpNet::V6(p) => {
+                let p = p.trunc();
+                insert_path(&mut self.tables, &mut self.interner, p, path);
+                if let Some(d) = self.tables.v6.dirty.get_mut(&p) {
+                    d.force_fib = true;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Withdraw a local route.
+    pub fn withdraw_local(&mut self, prefix: IpNet, source: RouteSource) {
+        self.local.remove(&(prefix, source));
+        let code = local_code(source);
+        match prefix {
+            IpNet::V4(p) => self.remove_path(p.trunc(), LOCAL_PEER, code),
+            IpNet::V6(p) => self.remove_path(p.trunc(), LOCAL_PEER, code),
+        }
+    }
+
+    // ---------------------------------------------------------------- decision + outbound
+
+    /// Run the decision process for every prefix changed since the last call, update the
+    /// Loc-RIB flags, queue FIB changes ([`Rib::poll_fib`]) and per-peer outbound changes
+    /// ([`Rib::take_output`] / [`Rib::take_encoded`]).
+    pub fn process(&mut self, resolver: &dyn NextHopResolver) {
+        self.process_family::<Ipv4Net>(resolver);
+        self.process_family::<Ipv6Net>(resolver);
+    }
+
+    /// The next hop resolver's answers changed (IGP change): re-run the decision for every
+    /// prefix.
+    pub fn resolver_changed(&mut self, resolver: &dyn NextHopResolver) {
+        fn all<P: Prefix>(t: &mut Tables) {
+            let t = P::table_mut(t);
+            let keys: Vec<P> = t.routes.keys().copied().collect();
+            for k in keys {
+                t.touch(k);
+            }
+        }
+        all::<Ipv4Net>(&mut self.tables);
+        all::<Ipv6Net>(&mut self.tables);
+        self.process(resolver);
+    }
+
+    fn process_family<P: Prefix>(&mut self, resolver: &dyn NextHopResolver) {
+        let t = P::table_mut(&mut self.tables);
+        if t.dirty.is_empty() {
+            return;
+        }
+        let mut dirty: Vec<(P, crate::table::Dirty)> = t.dirty.drain().collect();
+        dirty.sort_unstable_by(|a, b| a.0.cmp(&b.0));
+        for (pfx, d) in dirty {
+            self.process_prefix(pfx, d, resolver);
+        }
+    }
+
+    fn process_prefix<P: Prefix>(&mut self, pfx: P, d: crate::table::Dirty, resolver: &dyn NextHopResolver) {
+        let Rib {
+            cfg,
+            decision,
+            peers,
+            tables,
+            interner,
+            local,
+            fib,
+        } = self;
+        let t = P::table_mut(tables);
+        let empty = t.routes.get(&pfx).is_some_and(|d| d.is_empty());
+        if empty {
+            t.routes.remove(&pfx);
+        }
+        let mut no_dest = Dest::new();
+        let dest = t.routes.get_mut(&pfx).unwrap_or(&mut no_dest);
+        run_decision(dest, peers, decision, resolver);
+        let new_sig = selection_signature(dest);
+        if new_sig != d.old || d.force_fib {
+            let change = fib_entry(pfx.into(), dest, peers, local, cfg);
+            match change {
+                Some(r) => fib.push_back(FibChange::Upsert(r)),
+                None if !d.old.is_empty() => {
+                    fib.push_back(FibChange::Remove(pfx.into()))
+                }
+                None => {}
+            }
+        }
+        let dest: &Dest = dest;
+        for ti in 1..peers.len() {
+            let desired = match peers.get(ti).and_then(Option::as_ref) {
+                Some(target) if target.up_for(P::FAMILY).is_some() => {
+                    let mut cache = None;
+                    let r = desired_for(pfx, dest, ti as PeerIdx, target, peers, local, cfg, interner, &mut cache);
+                    if let Some(Some(target)) = peers.get_mut(ti) {
+                        if let Some(c) = cache {
+                            target.cache = Some(c);
+                        }
+                    }
+                    r
+                }
+                _ => continue,
+            };
+            if let Some(Some(target)) = peers.get_mut(ti) {
+                diff_out(pfx, target, desired);
+            }
+        }
+    }
+
+    fn full_export<P: Prefix>(&mut self, idx: PeerIdx) {
+        let Rib {
+            cfg,
+            peers,
+            tables,
+            interner,
+            local,
+            ..
+        } = self;
+        let Some(target) = peers.get(idx as usize).and_then(Option::as_ref) else {
+            return;
+        };
+        if target.up_for(P::FAMILY).is_none() {
+            return;
+        }
+        let mut keys: Vec<&P> = P::table(tables).routes.keys().collect();
+        keys.sort_unstable();
+        for pfx in keys {
+            let Some(dest) = P::table(tables).routes.get(pfx) else {
+                continue;
+            };
+            let mut cache = None;
+            let desired = match peers.get(idx as usize).and_then(Option::as_ref) {
+                Some(target) => desired_for(*pfx, dest, idx, target, peers, local, cfg, interner, &mut cache),
+                None => return,
+            };
+            if let Some(Some(target)) = peers.get_mut(idx as usize) {
+                if let Some(c) = cache {
+                    target.cache = Some(c);
+                }
+                diff_out(*pfx, target, desired);
+            }
+        }
+    }
+
+    /// Take the next FIB change.
+    pub fn poll_fib(&mut self) -> Option<FibChange> {
+        self.fib.pop_front()
+    }
+
+    /// Take all queued FIB changes.
+    pub fn drain_fib(&mut self) -> impl Iterator<Item = FibChange> + '_ {
+        self.fib.drain(..)
+    }
+
+    /// Peers that have outbound changes or End-of-RIB markers queued.
+    pub fn peers_with_output(&self) -> Vec<PeerId> {
+        self.peers
+            .iter()
+            .enumerate()
+            .filter(|(_, p)| {
+                p.as_ref()
+                    .is_some_and(|p| p.session.is_some() && (!p.pending.is_empty() || !p.eor_due.is_empty()))
+            })
+            .map(|(i, _)| PeerId(i as u32))
+            .collect()
+    }
+
+    /// Take the typed changes queued for a peer (latest state per NLRI, in queue order),
+    /// plus End-of-RIB markers due once the initial table has been handed out.
+    pub fn take_output(&mut self, id: PeerId) -> Result<PeerOutput, RibError> {
+        let p = self.peer_mut(id)?;
+        if p.session.is_none() {
+            return Err(RibError::PeerDown(id));
+        }
+        let pending = std::mem::take(&mut p.pending);
+        let mut seen = rustc_hash::FxHashSet::default();
+        let mut changes: Vec<OutChange> = pending
+            .into_iter()
+            .rev()
+            .filter(|c| seen.insert((c.family, c.nlri)))
+            .collect();
+        changes.reverse();
+        Ok(PeerOutput {
+            changes,
+            end_of_rib: std::mem::take(&mut p.eor_due),
+        })
+    }
+
+    /// Take the queued changes for a peer and pack them into UPDATE messages (appended to
+    /// `out`): withdrawals first, then announcements grouped by attribute set, then
+    /// End-of-RIB. Returns the typed changes that were encoded.
+    pub fn take_encoded(&mut self, id: PeerId, out: &mut Vec<Bytes>) -> Result<PeerOutput, RibError> {
+        let output = self.take_output(id)?;
+        let p = self.peer(id)?;
+        let Some(s) = p.session.as_ref() else {
+            return Err(RibError::PeerDown(id));
+        };
+        crate::pack::encode(&output, &s.codec, out)?;
+        Ok(output)
+    }
+
+    // ---------------------------------------------------------------- queries
+
+    /// Every prefix's best path (Loc-RIB), sorted by prefix, IPv4 first.
+    pub fn loc_rib(&self) -> Vec<(IpNet, PathInfo)> {
+        let mut v = Vec::new();
+        self.collect_best::<Ipv4Net>(&mut v);
+        self.collect_best::<Ipv6Net>(&mut v);
+        v
+    }
+
+    fn collect_best<P: Prefix>(&self, v: &mut Vec<(IpNet, PathInfo)>) {
+        let mut keys: Vec<(&P, &Dest)> = P::table(&self.tables).routes.iter().collect();
+        keys.sort_unstable_by(|a, b| a.0.cmp(b.0));
+        for (k, d) in keys {
+            if let Some(b) = d.iter().find(|x| x.has(flag::BEST)) {
+                v.push(((*k).into(), self.path_info(b)));
+            }
+        }
+    }
+
+    fn path_info(&self, x: &Path) -> PathInfo {
+        let local = x.peer() == LOCAL_PEER;
+        let peer = self.peers.get(x.peer() as usize).and_then(Option::as_ref);
+        PathInfo {
+            peer: (!local).then_some(PeerId(x.peer())),
+            peer_name: peer.map(|p| p.cfg.name.clone()),
+            source: if local {
+                local_source(x.path_id)
+            } else {
+                RouteSource::Bgp
+            },
+            path_id: x.path_id,
+            attrs: x.effective().clone(),
+            received: x.attrs.clone(),
+            best: x.has(flag::BEST),
+            multipath: x.has(flag::MULTIPATH),
+            stale: x.has(flag::STALE),
+            llgr_stale: x.has(flag::LLGR),
+            lost_at: None,
+        }
+    }
+
+    /// All paths of exactly `prefix`, best marked, each loser with the step it lost at.
+    pub fn route(&self, prefix: IpNet, resolver: &dyn NextHopResolver) -> Option<RouteDetail> {
+        match prefix {
+            IpNet::V4(p) => self.detail(p.trunc(), resolver),
+            IpNet::V6(p) => self.detail(p.trunc(), resolver),
+        }
+    }
+
+    fn detail<P: Prefix>(&self, pfx: P, resolver: &dyn NextHopResolver) -> Option<RouteDetail> {
+        let dest = P::table(&self.tables).routes.get(&pfx)?;
+        let cands: Vec<Candidate<'_>> = dest
+            .iter()
+            .map(|x| candidate(x, &self.peers, resolver))
+            .collect();
+        let mut reasons = vec![None; cands.len()];
+        decision::select(&cands, &self.decision, Some(&mut reasons));
+        let paths = dest
+            .iter()
+            .zip(reasons)
+            .map(|(x, r)| {
+                let mut info = self.path_info(x);
+                info.lost_at = if info.best { None } else { r };
+                info
+            })
+            .collect();
+        Some(RouteDetail {
+            prefix: pfx.into(),
+            paths,
+        })
+    }
+
+    /// Longest-prefix match of an address, with all paths of the matching prefix.
+    pub fn lookup(&self, addr: IpAddr, resolver: &dyn NextHopResolver) -> Option<RouteDetail> {
+        match addr {
+            IpAddr::V4(_) => self.lpm::<Ipv4Net>(addr, resolver),
+            IpAddr::V6(_) => self.lpm::<Ipv6Net>(addr, resolver),
+        }
+    }
+
+    fn lpm<P: Prefix>(&self, addr: IpAddr, resolver: &dyn NextHopResolver) -> Option<RouteDetail> {
+        let t = P::table(&self.tables);
+        (0..=P::MAX_LEN).rev().find_map(|len| {
+            let p = P::truncate(addr, len)?;
+            let d = t.routes.get(&p)?;
+            if d.iter().any(|x| x.has(flag::BEST)) {
+                self.detail(p, resolver)
+            } else {
+                None
+            }
+        })
+    }
+
+    /// A peer's Adj-RIB-In for `family`: (NLRI with received path id, attributes as
+    /// received, accepted by import policy and loop checks).
+    pub fn adj_rib_in(&self, id: PeerId, family: Family) -> Result<Vec<(Nlri, Attrs, bool)>, RibError> {
+        self.peer(id)?;
+        let mut v = Vec::new();
+        fn go<P: Prefix>(t: &Tables, idx: PeerIdx, v: &mut Vec<(Nlri, Attrs, bool)>) {
+            for (k, d) in P::table(t).routes.iter() {
+                for x in d.iter().filter(|x| x.peer() == idx) {
+                    v.push((
+                        Nlri {
+                            path_id: Some(x.path_id),
+                            prefix: (*k).into(),
+                        },
+                        x.attrs.clone(),
+                        !x.has(flag::REJECTED | flag::LOOP),
+                    ));
+                }
+            }
+        }
+        if family == Family::IPV4_UNICAST {
+            go::<Ipv4Net>(&self.tables, id.0, &mut v);
+        } else if family == Family::IPV6_UNICAST {
+            go::<Ipv6Net>(&self.tables, id.0, &mut v);
+        }
+        v.sort_by(|a, b| a.0.cmp(&b.0));
+        Ok(v)
+    }
+
+    /// A peer's Adj-RIB-Out for `family`: what it has been told (outgoing path id, attributes).
+    pub fn adj_rib_out(&self, id: PeerId, family: Family) -> Result<Vec<(Nlri, Attrs)>, RibError> {
+        let p = self.peer(id)?;
+        let mk = |prefix: IpNet, pid: u32, a: &Attrs| {
+            (
+                Nlri {
+                    path_id: Some(pid),
+                    prefix,
+                },
+                a.clone(),
+            )
+        };
+        Ok(if family == Family::IPV4_UNICAST {
+            p.out.v4.iter().map(|(&(n, i), a)| mk(n.into(), i, a)).collect()
+        } else if family == Family::IPV6_UNICAST {
+            p.out.v6.iter().map(|(&(n, i), a)| mk(n.into(), i, a)).collect()
+        } else {
+            Vec::new()
+        })
+    }
+}
+
+
+/// RFC 4271 9.1.2 (AS_PATH with `allow_local_as`), RFC 4456 8 (ORIGINATOR_ID,
+/// CLUSTER_LIST).
+fn is_loop(cfg: &RibConfig, a: &PathAttributes, p: &PeerState) -> bool {
+    let as_loop = a
+        .as_path
+        .as_ref()
+        .is_some_and(|path| path.count(cfg.local_as) > usize::from(p.cfg.allow_local_as));
+    let orig_loop = !p.ebgp && a.originator_id == Some(cfg.router_id);
+    let cluster_loop = a.cluster_list.contains(&cfg.cluster_id());
+    as_loop || orig_loop || cluster_loop
+}
+
+fn insert_path<P: Prefix>(tables: &mut Tables, interner: &mut Interner, pfx: P, path: Path) {
+    let t = P::table_mut(tables);
+    t.touch(pfx);
+    let dest = t.routes.entry(pfx).or_default();
+    let (peer, pid) = (path.peer(), path.path_id);
+    if let Some(old) = dest.iter_mut().find(|x| x.peer() == peer && x.path_id == pid) {
+        *old = path;
+        interner.note_released(1);
+    } else {
+        dest.push(path);
+    }
+}
+
+/// Import policy for one received path: (flags, attributes after policy when changed).
+fn import_eval(
+    peer: &PeerState,
+    interner: &mut Interner,
+    prefix: IpNet,
+    received: &Attrs,
+    loop_found: bool,
+) -> (u8, Option<Attrs>) {
+    if loop_found {
+        return (flag::LOOP, None);
+    }
+    let import = &peer.cfg.import;
+    if import.is_accept_all() {
+        return (0, None);
+    }
+    let view = RouteView {
+        prefix,
+        attrs: &received.attrs,
+        next_hop: received.next_hop_addr(),
+        source: RouteSource::Bgp,
+        kernel: None,
+        peer: Some(PeerView {
+            name: &peer.cfg.name,
+            peer_type: peer.peer_type(),
+        }),
+    };
+    let Some(acc) = import.evaluate(&view) else {
+        return (flag::REJECTED, None);
+    };
+    let nh = acc.next_hop.clone();
+    match acc.attrs {
+        std::borrow::Cow::Owned(a) => (
+            0,
+            Some(interner.intern(RouteAttrs {
+                attrs: a,
+                next_hop: import_next_hop(received, nh.as_ref()),
+            })),
+        ),
+        std::borrow::Cow::Borrowed(_) if nh.is_some() => (
+            0,
+            Some(interner.intern(RouteAttrs {
+                attrs: received.attrs.clone(),
+                next_hop: import_next_hop(received, nh.as_ref()),
+            })),
+        ),
+        std::borrow::Cow::Borrowed(_) => (0, None),
+    }
+}
+
+fn import_next_hop(received: &RouteAttrs, nh: Option<&NextHopAction>) -> Option<MpNextHop> {
+    match nh {
+        Some(NextHopAction::Address(IpAddr::V4(a))) => Some(MpNextHop::V4(*a)),
+        Some(NextHopAction::Address(IpAddr::V6(a))) => Some(MpNextHop::V6 {
+            global: *a,
+            link_local: None,
+        }),
+        _ => received.next_hop.clone(),
+    }
+}
+
+fn candidate<'a>(x: &'a Path, peers: &[Option<PeerState>], resolver: &dyn NextHopResolver) -> Candidate<'a> {
+    let attrs = &**x.effective();
+    let idx = x.peer();
+    let peer = peers.get(idx as usize).and_then(Option::as_ref);
+    let eligibility = if x.has(flag::LOOP) {
+        Err(Ineligible::Loop)
+    } else if x.has(flag::REJECTED) {
+        Err(Ineligible::RejectedByPolicy)
+    } else if idx == LOCAL_PEER {
+        Ok(0)
+    } else {
+        match attrs.next_hop_addr().and_then(|a| resolver.resolve(a)) {
+            Some(c) => Ok(c),
+            None => Err(Ineligible::NextHopUnresolvable),
+        }
+    };
+    Candidate {
+        attrs,
+        source: if idx == LOCAL_PEER {
+            local_source(x.path_id)
+        } else {
+            RouteSource::Bgp
+        },
+        ebgp: peer.is_some_and(|p| p.ebgp),
+        peer_router_id: peer.map_or(Ipv4Addr::UNSPECIFIED, |p| p.router_id),
+        peer_address: peer.map(|p| p.cfg.address),
+        path_id: x.path_id,
+        llgr_stale: x.has(flag::LLGR),
+        eligibility,
+    }
+}
+
+fn run_decision(dest: &mut Dest, peers: &[Option<PeerState>], cfg: &DecisionConfig, resolver: &dyn NextHopResolver) {
+    let cands: SmallVec<[Candidate<'_>; 4]> = dest.iter().map(|x| candidate(x, peers, resolver)).collect();
+    let eligible: SmallVec<[bool; 4]> = cands.iter().map(|c| c.eligibility.is_ok()).collect();
+    let sel = decision::select(&cands, cfg, None);
+    drop(cands);
+    for (x, ok) in dest.iter_mut().zip(eligible) {
+        x.clear_flags(flag::BEST | flag::MULTIPATH | flag::ELIGIBLE);
+        if ok {
+            x.set_flags(flag::ELIGIBLE);
+        }
+    }
+    for &i in &sel.multipath {
+        if let Some(x) = dest.get_mut(i) {
+            x.set_flags(flag::MULTIPATH);
+        }
+    }
+    if let Some(x) = sel.best.and_then(|b| dest.get_mut(b)) {
+        x.set_flags(flag::BEST);
+    }
+}
+
+fn fib_entry(
+    prefix: IpNet,
+    dest: &Dest,
+    peers: &[Option<PeerState>],
+    local: &rustc_hash::FxHashMap<(IpNet, RouteSource), LocalMeta>,
+    cfg: &RibConfig,
+) -> Option<FibRoute> {
+    let best = dest.iter().find(|x| x.has(flag::BEST))?;
+    let is_local = best.peer() == LOCAL_PEER;
+    let source = if is_local {
+        local_source(best.path_id)
+    } else {
+        RouteSource::Bgp
+    };
+    let meta = if is_local {
+        local.get(&(prefix, source))
+    } else {
+        None
+    };
+    let attrs = &best.effective().attrs;
+    let mut next_hops: Vec<IpAddr> = Vec::new();
+    if let Some(a) = best.effective().next_hop_addr() {
+        next_hops.push(a);
+    }
+    for x in dest.iter().filter(|x| x.has(flag::MULTIPATH) && !x.has(flag::BEST)) {
+        if let Some(a) = x.effective().next_hop_addr() {
+            if !next_hops.contains(&a) {
+                next_hops.push(a);
+            }
+        }
+    }
+    let peer = peers.get(best.peer() as usize).and_then(Option::as_ref);
+    let view = RouteView {
+        prefix,
+        attrs,
+        next_hop: next_hops.first().copied(),
+        source,
+        kernel: meta.map(|m| &m.kernel),
+        peer: peer.map(|p| PeerView {
+            name: &p.cfg.name,
+            peer_type: p.peer_type(),
+        }),
+    };
+    let acc = cfg.fib_policy.evaluate(&view)?;
+    let no_install = matches!(source, RouteSource::Kernel | RouteSource::Connected)
+        || meta.is_some_and(|m| m.no_install)
+        || acc.install == Some(InstallMode::NoInstall);
+    Some(FibRoute {
+        prefix,
+        next_hops,
+        local_pref: acc.attrs.local_pref.unwrap_or(DEFAULT_LOCAL_PREF),
+        source,
+        no_install,
+        metric: acc.metric,
+        tunnel_device: acc.tunnel_device,
+        install: acc.install,
+        ifname: meta.and_then(|m| m.kernel.ifname.clone()),
+    })
+}
+
+type Desired = SmallVec<[(u32, Attrs); 2]>;
+
+/// What `target` should currently hold for `pfx` (outgoing path id, attributes).
+#[allow(clippy::too_many_arguments)]
+fn desired_for<P: Prefix>(
+    pfx: P,
+    dest: &Dest,
+    ti: PeerIdx,
+    target: &PeerState,
+    peers: &[Option<PeerState>],
+    local: &rustc_hash::FxHashMap<(IpNet, RouteSource), LocalMeta>,
+    cfg: &RibConfig,
+    interner: &mut Interner,
+    cache: &mut Option<(Attrs, PeerIdx, Option<Attrs>)>,
+) -> Desired {
+    let mut out = Desired::new();
+    let Some(session) = target.up_for(P::FAMILY) else {
+        return out;
+    };
+    let add_path = session.codec.sends_path_id(P::FAMILY);
+    let mode = if add_path {
+        target.cfg.add_path_send
+    } else {
+        AddPathSend::Best
+    };
+    for x in dest.iter() {
+        let send = match mode {
+            AddPathSend::Best => x.has(flag::BEST),
+            AddPathSend::Multipath => x.has(flag::MULTIPATH),
+            AddPathSend::All => x.has(flag::ELIGIBLE),
+        };
+        if !send {
+            continue;
+        }
+        if let Some(a) = export_path(pfx.into(), x, ti, target, session, peers, local, cfg, interner, cache) {
+            let id = if add_path { out_path_id(x.peer(), x.path_id) } else { 0 };
+            out.push((id, a));
+        }
+        if !add_path {
+            break;
+        }
+    }
+    out
+}
+
+/// RFC 4271 9.1.3 + 5.1, RFC 4456 6–8, RFC 1997: may `x` go to `target`, and with which
+/// attributes.
+#[allow(clippy::too_many_arguments)]
+fn export_path(
+    prefix: IpNet,
+    x: &Path,
+    ti: PeerIdx,
+    target: &PeerState,
+    session: &SessionInfo,
+    peers: &[Option<PeerState>],
+    local: &rustc_hash::FxHashMap<(IpNet, RouteSource), LocalMeta>,
+    cfg: &RibConfig,
+    interner: &mut Interner,
+    cache: &mut Option<(Attrs, PeerIdx, Option<Attrs>)>,
+) -> Option<Attrs> {
+    let si = x.peer();
+    if si == ti {
+        return None;
+    }
+    let eff = x.effective();
+    let is_local = si == LOCAL_PEER;
+    let src = peers.get(si as usize).and_then(Option::as_ref);
+    if !is_local && src.is_none() {
+        return None;
+    }
+    let comms = &eff.attrs.communities;
+    // RFC 1997.
+    if comms.contains(&Community::NO_ADVERTISE) {
+        return None;
+    }
+    if target.ebgp
+        && (comms.contains(&Community::NO_EXPORT) || comms.contains(&Community::NO_EXPORT_SUBCONFED))
+    {
+        return None;
+    }
+    let reflecting = src.is_some_and(|s| !s.ebgp) && !target.ebgp;
+    if reflecting {
+        // RFC 4456 6: from a client to everyone; from a non-client only to clients; never
+        // back to the originator.
+        let s = src?;
+        if !s.cfg.rr_client && !target.cfg.rr_client {
+            return None;
+        }
+        if eff.attrs.originator_id == Some(target.router_id) {
+            return None;
+        }
+    }
+    let source = if is_local {
+        local_source(x.path_id)
+    } else {
+        RouteSource::Bgp
+    };
+    let meta = if is_local {
+        local.get(&(prefix, source))
+    } else {
+        None
+    };
+    let view = RouteView {
+        prefix,
+        attrs: &eff.attrs,
+        next_hop: eff.next_hop_addr(),
+        source,
+        kernel: meta.map(|m| &m.kernel),
+        peer: Some(PeerView {
+            name: &target.cfg.name,
+            peer_type: target.peer_type(),
+        }),
+    };
+    let acc = target.cfg.export.evaluate(&view)?;
+    // Without policy changes the output depends only on (input set, source peer, target):
+    // consecutive prefixes sharing a set reuse the last result.
+    let cacheable = acc.is_unmodified() && !is_local;
+    if cacheable {
+        if let Some((a, s, o)) = cache.as_ref().or(target.cache.as_ref()) {
+            if Arc::ptr_eq(a, eff) && *s == si {
+                return o.clone();
+            }
+        }
+    }
+    let result = transform(eff, acc, is_local, src, target, session, cfg, prefix)
+        .map(|r| interner.intern(r));
+    if cacheable {
+        *cache = Some((eff.clone(), si, result.clone()));
+    }
+    result
+}
+
+/// Outgoing attributes: RFC 4271 5.1 (AS_PATH, NEXT_HOP, MED, LOCAL_PREF), RFC 4456 8
+/// (ORIGINATOR_ID, CLUSTER_LIST), RFC 4271 5 / 9.1.3 (unrecognised attributes).
+#[allow(clippy::too_many_arguments)]
+fn transform(
+    eff: &RouteAttrs,
+    acc: Accepted<'_>,
+    is_local: bool,
+    src: Option<&PeerState>,
+    target: &PeerState,
+    session: &SessionInfo,
+    cfg: &RibConfig,
+    prefix: IpNet,
+) -> Option<RouteAttrs> {
+    let med_set = acc.med_set;
+    let nh_action = acc.next_hop.clone();
+    let own_prepend = acc.prepend.map_or(0, |p| usize::from(p.count));
+    let mut a = acc.attrs.into_owned();
+    a.next_hop = None;
+    // Unrecognised optional attributes: transitive ones pass with Partial set, others stop.
+    if !a.unknown.is_empty() {
+        a.unknown.retain(|u| u.flags & attr_flags::TRANSITIVE != 0);
+        for u in &mut a.unknown {
+            if u.flags & attr_flags::OPTIONAL != 0 {
+                u.flags |= attr_flags::PARTIAL;
+            }
+        }
+    }
+    let self_nh = || -> Option<MpNextHop> {
+        match prefix {
+            IpNet::V4(_) => session.local_v4.map(MpNextHop::V4),
+            IpNet::V6(_) => session.local_v6.map(|g| MpNextHop::V6 {
+                global: g,
+                link_local: session.local_v6_link_local,
+            }),
+        }
+    };
+    let addr_nh = |ip: IpAddr| match ip {
+        IpAddr::V4(v) => MpNextHop::V4(v),
+        IpAddr::V6(v) => MpNextHop::V6 {
+            global: v,
+            link_local: None,
+        },
+    };
+    let keep = eff.next_hop.clone();
+    let next_hop = if target.ebgp {
+        a.local_pref = None;
+        if !med_set && !is_local {
+            // RFC 4271 5.1.4: a MED received from a neighbouring AS is not passed on.
+            a.med = None;
+        }
+        a.originator_id = None;
+        a.cluster_list.clear();
+        a.as_path
+            .get_or_insert_with(Default::default)
+            .prepend(cfg.local_as, 1 + own_prepend);
+        match nh_action {
+            Some(NextHopAction::Address(ip)) => Some(addr_nh(ip)),
+            Some(NextHopAction::Keep) => keep.or_else(self_nh),
+            Some(NextHopAction::SelfAddress) => self_nh(),
+            None if target.cfg.next_hop == NextHopMode::Keep => keep.or_else(self_nh),
+            None => self_nh(),
+        }
+    } else {
+        if a.local_pref.is_none() {
+            a.local_pref = Some(DEFAULT_LOCAL_PREF);
+        }
+        if let Some(s) = src.filter(|s| !s.ebgp) {
+            // RFC 4456 8: reflecting an iBGP route.
+            if a.originator_id.is_none() {
+                a.originator_id = Some(s.router_id);
+            }
+            a.cluster_list.insert(0, cfg.cluster_id());
+        }
+        match nh_action {
+            Some(NextHopAction::Address(ip)) => Some(addr_nh(ip)),
+            Some(NextHopAction::SelfAddress) => self_nh(),
+            Some(NextHopAction::Keep) => keep.or_else(self_nh),
+            None if is_local || target.cfg.next_hop == NextHopMode::SelfAlways => {
+                if is_local {
+                    self_nh()
+                } else {
+                    self_nh().or(keep)
+                }
+            }
+            None => keep.or_else(self_nh),
+        }
+    };
+    let next_hop = next_hop?;
+    // The next hop must be of the prefix's family (no RFC 8950 here).
+    match (prefix, &next_hop) {
+        (IpNet::V4(_), MpNextHop::V4(_)) | (IpNet::V6(_), MpNextHop::V6 { .. }) => {}
+        _ => return None,
+    }
+    Some(RouteAttrs {
+        attrs: a,
+        next_hop: Some(next_hop),
+    })
+}
+
+/// Bring `target`'s Adj-RIB-Out for `pfx` to `desired`, queueing the differences.
+fn diff_out<P: Prefix>(pfx: P, target: &mut PeerState, desired: Desired) {
+    let family = P::FAMILY;
+    let add_path = target
+        .session
+        .as_ref()
+        .is_some_and(|s| s.codec.sends_path_id(family));
+    let out = P::out_mut(&mut target.out);
+    let current: SmallVec<[(u32, Attrs); 2]> = out
+        .range((pfx, 0)..=(pfx, u32::MAX))
+        .map(|(&(_, id), a)| (id, a.clone()))
+        .collect();
+    let nlri = |id: u32| Nlri {
+        path_id: add_path.then_some(id),
+        prefix: pfx.into(),
+    };
+    for (id, _) in current.iter().filter(|(id, _)| !desired.iter().any(|(d, _)| d == id)) {
+        out.remove(&(pfx, *id));
+        target.pending.push(OutChange {
+            family,
+            nlri: nlri(*id),
+            attrs: None,
+        });
+    }
+    for (id, a) in desired {
+        let same = current
+            .iter()
+            .any(|(c, ca)| *c == id && Arc::ptr_eq(ca, &a));
+        if !same {
+            out.insert((pfx, id), a.clone());
+            target.pending.push(OutChange {
+                family,
+                nlri: nlri(id),
+                attrs: Some(a),
+            });
+        }
+    }
+}
+
+impl Rib {
+    /// Peer router id / address facts, for tests and display.
+    pub fn peer_config(&self, id: PeerId) -> Result<&PeerConfig, RibError> {
+        Ok(&self.peer(id)?.cfg)
+    }
+
+    /// Whether the peer is established.
+    pub fn is_up(&self, id: PeerId) -> bool {
+        self.peer(id).is_ok_and(|p| p.session.is_some())
+    }
+}
