@@ -400,3 +400,395 @@ pub fn encode_end_of_rib(family: Family, out: &mut Vec<Bytes>) {
     let _ = finish_message(&mut msg, start, usize::from(u16::MAX));
     out.push(msg.freeze());
 }
+
+#[cfg(test)]
+mod tests {
+    use std::net::Ipv4Addr;
+
+    use super::*;
+    use crate::wire::message::{decode_message, Inbound};
+    use crate::wire::types::{AsPath, AsSegment, Community, MpUnreach, Origin, SegmentType};
+
+    fn ctx4() -> CodecContext {
+        CodecContext {
+            four_octet_as: true,
+            ..CodecContext::default()
+        }
+    }
+
+    fn body(withdrawn: &[u8], attrs: &[u8], nlri: &[u8]) -> Vec<u8> {
+        let mut v = (withdrawn.len() as u16).to_be_bytes().to_vec();
+        v.extend_from_slice(withdrawn);
+        v.extend_from_slice(&(attrs.len() as u16).to_be_bytes());
+        v.extend_from_slice(attrs);
+        v.extend_from_slice(nlri);
+        v
+    }
+
+    /// ORIGIN IGP, AS_PATH 65001 (4-octet), NEXT_HOP 192.0.2.1.
+    const MANDATORY: [u8; 21] = [
+        0x40, 1, 1, 0, 0x40, 2, 6, 2, 1, 0, 0, 0xFD, 0xE9, 0x40, 3, 4, 192, 0, 2, 1, 0,
+    ];
+
+    fn mandatory() -> &'static [u8] {
+        &MANDATORY[..20]
+    }
+
+    fn attrs() -> PathAttributes {
+        PathAttributes {
+            origin: Some(Origin::Igp),
+            as_path: Some(AsPath {
+                segments: vec![AsSegment {
+                    kind: SegmentType::Sequence,
+                    asns: vec![65001, 65002],
+                }],
+            }),
+            next_hop: Some(Ipv4Addr::new(192, 0, 2, 1)),
+            med: Some(0),
+            communities: vec![Community::new(65001, 100)],
+            ..Default::default()
+        }
+    }
+
+    fn v4s(n: u32) -> Vec<Nlri> {
+        (0..n)
+            .map(|i| Nlri::new(format!("10.{}.{}.0/24", i / 256, i % 256).parse().unwrap()))
+            .collect()
+    }
+
+    fn v6s(n: u32) -> Vec<Nlri> {
+        (0..n)
+            .map(|i| Nlri::new(format!("2001:db8:{i:x}::/48").parse().unwrap()))
+            .collect()
+    }
+
+    #[test]
+    fn plain_ipv4_update() {
+        let d = decode_update(&body(&[16, 10, 9], mandatory(), &[24, 192, 0, 2]), &ctx4()).unwrap();
+        assert_eq!(d.treat_as_withdraw, None);
+        assert_eq!(
+            d.update.withdrawn,
+            vec![Nlri::new("10.9.0.0/16".parse().unwrap())]
+        );
+        assert_eq!(
+            d.update.nlri,
+            vec![Nlri::new("192.0.2.0/24".parse().unwrap())]
+        );
+        assert_eq!(
+            d.update.attributes.next_hop,
+            Some(Ipv4Addr::new(192, 0, 2, 1))
+        );
+        assert_eq!(
+            d.update.announced().collect::<Vec<_>>(),
+            vec![(Family::IPV4_UNICAST, d.update.nlri[0])]
+        );
+        assert_eq!(d.update.withdrawn_routes().count(), 1);
+        assert_eq!(d.update.end_of_rib(), None);
+    }
+
+    #[test]
+    fn length_fields_past_the_end_are_3_1() {
+        // REFERENCE 4.1: withdrawn length or total attribute length beyond the message.
+        for b in [
+            vec![0u8, 5, 1, 2],
+            vec![0xFF, 0xFF, 0, 0],
+            vec![0, 0, 0, 10, 0x40, 1, 1, 0],
+            vec![0, 0, 0xFF, 0xFF],
+            vec![0, 1, 0],
+            vec![0],
+            vec![],
+        ] {
+            let e = decode_update(&b, &ctx4()).unwrap_err();
+            assert_eq!((e.code, e.subcode), (3, 1), "{b:?}");
+        }
+    }
+
+    #[test]
+    fn bad_prefixes_in_nlri_or_withdrawn_are_3_10() {
+        // REFERENCE 4.9: prefix length > 32 in either field; truncated prefixes.
+        for b in [
+            body(&[], mandatory(), &[33, 1, 2, 3, 4, 5]),
+            body(&[33, 1, 2, 3, 4, 5], &[], &[]),
+            body(&[], mandatory(), &[24, 10, 0]),
+            body(&[24], &[], &[]),
+        ] {
+            let e = decode_update(&b, &ctx4()).unwrap_err();
+            assert_eq!((e.code, e.subcode), (3, 10));
+        }
+    }
+
+    #[test]
+    fn missing_mandatory_attributes_are_treat_as_withdraw() {
+        let nlri = [24u8, 10, 0, 0];
+        // No attributes at all.
+        let d = decode_update(&body(&[], &[], &nlri), &ctx4()).unwrap();
+        assert!(d.treat_as_withdraw.unwrap().contains("ORIGIN"));
+        assert_eq!(
+            d.update.nlri.len(),
+            1,
+            "the prefixes to withdraw are reported"
+        );
+        // NLRI without NEXT_HOP.
+        let d = decode_update(&body(&[], &mandatory()[..13], &nlri), &ctx4()).unwrap();
+        assert!(d.treat_as_withdraw.unwrap().contains("NEXT_HOP"));
+        // REFERENCE 4.4: MP_REACH without ORIGIN/AS_PATH.
+        let reach = [0x80, 14, 11, 0, 1, 1, 4, 10, 0, 0, 1, 0, 8, 10];
+        let d = decode_update(&body(&[], &reach, &[]), &ctx4()).unwrap();
+        assert!(d.treat_as_withdraw.unwrap().contains("ORIGIN"));
+        assert_eq!(d.update.announced().count(), 1);
+        // MP_REACH with ORIGIN and AS_PATH needs no NEXT_HOP (RFC 4760 3).
+        let with = [&mandatory()[..13], &reach[..]].concat();
+        assert_eq!(
+            decode_update(&body(&[], &with, &[]), &ctx4())
+                .unwrap()
+                .treat_as_withdraw,
+            None
+        );
+        // Withdrawals alone need no attributes.
+        assert_eq!(
+            decode_update(&body(&[8, 10], &[], &[]), &ctx4())
+                .unwrap()
+                .treat_as_withdraw,
+            None
+        );
+    }
+
+    #[test]
+    fn end_of_rib_for_every_family() {
+        for family in [
+            Family::IPV4_UNICAST,
+            Family::IPV6_UNICAST,
+            Family::new(Afi::L2VPN, crate::Safi::EVPN),
+            Family::new(Afi::IPV4, crate::Safi::FLOWSPEC),
+            Family::new(Afi::IPV4, crate::Safi::MPLS_VPN),
+        ] {
+            let mut out = Vec::new();
+            encode_end_of_rib(family, &mut out);
+            let Inbound::Update(d) = decode_message(&out[0], &ctx4()).unwrap() else {
+                panic!("not an UPDATE");
+            };
+            assert_eq!(d.update.end_of_rib(), Some(family));
+            assert_eq!(d.treat_as_withdraw, None);
+        }
+        // Not End-of-RIB: a withdrawal, or attributes beside the empty MP_UNREACH.
+        let d = decode_update(&body(&[8, 10], &[], &[]), &ctx4()).unwrap();
+        assert_eq!(d.update.end_of_rib(), None);
+        let d = decode_update(
+            &body(&[], &[0x40, 1, 1, 0, 0x80, 15, 3, 0, 2, 1], &[]),
+            &ctx4(),
+        )
+        .unwrap();
+        assert_eq!(d.update.end_of_rib(), None);
+        // REFERENCE 4.4 malformed End-of-RIB: MP_UNREACH of 2 octets resets.
+        let e = decode_update(&body(&[], &[0x80, 15, 2, 0, 2], &[]), &ctx4()).unwrap_err();
+        assert_eq!((e.code, e.subcode), (3, 1));
+    }
+
+    fn decode_all(msgs: &[Bytes], ctx: &CodecContext) -> Vec<DecodedUpdate> {
+        msgs.iter()
+            .map(|m| {
+                assert!(m.len() <= ctx.max_message_len());
+                match decode_message(m, ctx).unwrap() {
+                    Inbound::Update(d) => d,
+                    other => panic!("{other:?}"),
+                }
+            })
+            .collect()
+    }
+
+    #[test]
+    fn announcements_are_packed_into_few_messages() {
+        let prefixes = v4s(2000);
+        let mut out = Vec::new();
+        encode_announcements(
+            Family::IPV4_UNICAST,
+            &attrs(),
+            None,
+            &prefixes,
+            &ctx4(),
+            &mut out,
+        )
+        .unwrap();
+        // 4 octets per /24, about 4040 octets of room per message.
+        assert_eq!(out.len(), 2);
+        let decoded = decode_all(&out, &ctx4());
+        assert!(decoded
+            .iter()
+            .all(|d| d.update.attributes == attrs() && d.treat_as_withdraw.is_none()));
+        let back: Vec<Nlri> = decoded.iter().flat_map(|d| d.update.nlri.clone()).collect();
+        assert_eq!(back, prefixes);
+
+        // Extended messages: one UPDATE.
+        let ext = CodecContext {
+            extended_message: true,
+            ..ctx4()
+        };
+        let mut out = Vec::new();
+        encode_announcements(
+            Family::IPV4_UNICAST,
+            &attrs(),
+            None,
+            &prefixes,
+            &ext,
+            &mut out,
+        )
+        .unwrap();
+        assert_eq!(out.len(), 1);
+
+        // An explicit IPv4 next hop overrides the attribute.
+        let mut out = Vec::new();
+        let nh = MpNextHop::V4(Ipv4Addr::new(10, 9, 9, 9));
+        encode_announcements(
+            Family::IPV4_UNICAST,
+            &attrs(),
+            Some(&nh),
+            &prefixes[..1],
+            &ctx4(),
+            &mut out,
+        )
+        .unwrap();
+        assert_eq!(
+            decode_all(&out, &ctx4())[0].update.attributes.next_hop,
+            Some(Ipv4Addr::new(10, 9, 9, 9))
+        );
+    }
+
+    #[test]
+    fn mp_announcements_with_add_path() {
+        let prefixes: Vec<Nlri> = v6s(1000)
+            .into_iter()
+            .enumerate()
+            .map(|(i, mut n)| {
+                n.path_id = Some(i as u32);
+                n
+            })
+            .collect();
+        let ctx = CodecContext {
+            add_path_send: vec![Family::IPV6_UNICAST],
+            add_path_receive: vec![Family::IPV6_UNICAST],
+            ..ctx4()
+        };
+        let nh = MpNextHop::V6 {
+            global: "2001:db8::1".parse().unwrap(),
+            link_local: Some("fe80::1".parse().unwrap()),
+        };
+        let mut out = Vec::new();
+        encode_announcements(
+            Family::IPV6_UNICAST,
+            &attrs(),
+            Some(&nh),
+            &prefixes,
+            &ctx,
+            &mut out,
+        )
+        .unwrap();
+        // 11 octets per prefix: 1000 need 3 messages.
+        assert_eq!(out.len(), 3);
+        let decoded = decode_all(&out, &ctx);
+        let mut back = Vec::new();
+        for d in &decoded {
+            assert_eq!(d.treat_as_withdraw, None);
+            assert_eq!(
+                d.update.attributes.next_hop, None,
+                "MP_REACH carries the next hop"
+            );
+            let reach = d.update.mp_reach.as_ref().unwrap();
+            assert_eq!(reach.next_hop, nh);
+            back.extend(d.update.announced().map(|(f, n)| {
+                assert_eq!(f, Family::IPV6_UNICAST);
+                n
+            }));
+        }
+        assert_eq!(back, prefixes);
+
+        // RFC 8950: IPv4 prefixes with an IPv6 next hop go in MP_REACH.
+        let mut out = Vec::new();
+        encode_announcements(
+            Family::IPV4_UNICAST,
+            &attrs(),
+            Some(&nh),
+            &v4s(3),
+            &ctx4(),
+            &mut out,
+        )
+        .unwrap();
+        let d = &decode_all(&out, &ctx4())[0];
+        assert!(d.update.nlri.is_empty());
+        assert_eq!(
+            d.update.mp_reach.as_ref().unwrap().family,
+            Family::IPV4_UNICAST
+        );
+        assert_eq!(d.update.announced().count(), 3);
+
+        // MP families need a next hop.
+        assert!(encode_announcements(
+            Family::IPV6_UNICAST,
+            &attrs(),
+            None,
+            &v6s(1),
+            &ctx4(),
+            &mut Vec::new()
+        )
+        .is_err());
+    }
+
+    #[test]
+    fn withdrawals_are_packed() {
+        for (family, prefixes, expect) in [
+            (Family::IPV4_UNICAST, v4s(3000), 3),
+            (Family::IPV6_UNICAST, v6s(1000), 2),
+        ] {
+            let mut out = Vec::new();
+            encode_withdrawals(family, &prefixes, &ctx4(), &mut out).unwrap();
+            assert_eq!(out.len(), expect, "{family}");
+            let back: Vec<Nlri> = decode_all(&out, &ctx4())
+                .iter()
+                .flat_map(|d| {
+                    d.update
+                        .withdrawn_routes()
+                        .map(|(_, n)| n)
+                        .collect::<Vec<_>>()
+                })
+                .collect();
+            assert_eq!(back, prefixes);
+        }
+        let mut out = Vec::new();
+        encode_withdrawals(Family::IPV4_UNICAST, &[], &ctx4(), &mut out).unwrap();
+        assert!(out.is_empty());
+    }
+
+    #[test]
+    fn attributes_too_large_for_a_message_are_an_error() {
+        let mut big = attrs();
+        big.communities = vec![Community(7); 1100];
+        let r = encode_announcements(
+            Family::IPV4_UNICAST,
+            &big,
+            None,
+            &v4s(1),
+            &ctx4(),
+            &mut Vec::new(),
+        );
+        assert!(r.is_err());
+    }
+
+    #[test]
+    fn treat_as_withdraw_keeps_every_prefix() {
+        // REFERENCE 4.10: OTC with length 3 -> withdraw NLRI and MP prefixes alike.
+        let otc = [0xC0, 35, 3, 0, 0, 1];
+        let unreach = [0x80, 15, 6, 0, 2, 1, 16, 0x20, 0x01];
+        let a = [mandatory(), &otc[..], &unreach[..]].concat();
+        let d = decode_update(&body(&[8, 11], &a, &[24, 10, 0, 0]), &ctx4()).unwrap();
+        assert!(d.treat_as_withdraw.unwrap().contains("OTC"));
+        assert_eq!(
+            d.update.attributes.otc, None,
+            "the broken attribute is not kept"
+        );
+        assert_eq!(d.update.announced().count(), 1);
+        assert_eq!(d.update.withdrawn_routes().count(), 2);
+        let _ = MpUnreach {
+            family: Family::IPV6_UNICAST,
+            nlri: MpNlri::Unicast(vec![]),
+        };
+    }
+}
