@@ -630,12 +630,12 @@ fn inner_tlv_error(type_code: u8, value: &[u8]) -> Option<String> {
 }
 
 /// Parse an IPv4/IPv6 unicast next hop of the given length (RFC 4760 3, RFC 2545 3,
-/// RFC 8950 3).
-fn unicast_next_hop(family: Family, nh: &[u8]) -> Option<MpNextHop> {
+/// RFC 8950 3). An IPv4 next hop for IPv6 NLRI is not in RFC 2545 but is sent by ExaBGP
+/// (its QA corpus announces IPv6 routes via 170.170.170.170); it is accepted rather than
+/// resetting the session, and the RIB decides whether it can resolve it.
+fn unicast_next_hop(nh: &[u8]) -> Option<MpNextHop> {
     match nh.len() {
-        4 if family.afi == Afi::IPV4 => {
-            Some(MpNextHop::V4(Ipv4Addr::from(<[u8; 4]>::try_from(nh).ok()?)))
-        }
+        4 => Some(MpNextHop::V4(Ipv4Addr::from(<[u8; 4]>::try_from(nh).ok()?))),
         16 => Some(MpNextHop::V6 {
             global: Ipv6Addr::from(<[u8; 16]>::try_from(nh).ok()?),
             link_local: None,
@@ -659,14 +659,8 @@ fn decode_mp_reach(
     {
         let nh = value.get(1..).unwrap_or(&[]);
         let (family, next_hop) = match nh.len() {
-            4 => (
-                Family::IPV4_UNICAST,
-                unicast_next_hop(Family::IPV4_UNICAST, nh),
-            ),
-            16 | 32 => (
-                Family::IPV6_UNICAST,
-                unicast_next_hop(Family::IPV6_UNICAST, nh),
-            ),
+            4 => (Family::IPV4_UNICAST, unicast_next_hop(nh)),
+            16 | 32 => (Family::IPV6_UNICAST, unicast_next_hop(nh)),
             _ => (Family::new(Afi(0), Safi(0)), None),
         };
         return Ok(MpReach {
@@ -693,7 +687,7 @@ fn decode_mp_reach(
     }
     let nlri_octets = r.rest();
     if family.is_unicast_ip() {
-        let next_hop = unicast_next_hop(family, nh).ok_or_else(|| {
+        let next_hop = unicast_next_hop(nh).ok_or_else(|| {
             mp_error(format!(
                 "MP_REACH_NLRI next-hop length {nh_len} is invalid for {family}"
             ))
@@ -1471,7 +1465,7 @@ mod tests {
             ], // 64 with 17 left
             &[0, 2, 1, 0, 0],                                  // v6 next-hop length 0
             &[0, 1, 1, 0, 0, 24, 10, 0, 0],                    // v4 next-hop length 0
-            &[0, 2, 1, 4, 10, 0, 0, 1, 0],                     // v6 with a 4-octet next hop
+            &[0, 2, 1, 5, 10, 0, 0, 1, 1, 0],                  // v6 with a 5-octet next hop
             &[0, 1, 1, 4],                                     // truncated
             &[0, 1],
             &[0, 1, 1, 4, 10, 0, 0, 1], // no reserved octet
@@ -1528,6 +1522,8 @@ mod tests {
                 },
             ),
             (V4, MpNextHop::V4(Ipv4Addr::new(10, 0, 0, 1))),
+            // ExaBGP-style IPv4 next hop for IPv6 NLRI.
+            (V6, MpNextHop::V4(Ipv4Addr::new(170, 170, 170, 170))),
         ];
         for (family, next_hop) in cases {
             let prefix = if family == V4 {
