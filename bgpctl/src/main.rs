@@ -1,3 +1,35 @@
-//! bgpctl: inspect and control a running bgpd.
+//! bgpctl: inspect and control a running bgpd, and work with MRT files.
+//!
+//! Subcommands are grouped by topic (`bgpctl mrt dump FILE`); each group lives in its own
+//! module so control-socket commands can be added beside the MRT ones.
 
-fn main() {}
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+mod mrt;
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "bgpctl",
+    version,
+    about = "Inspect and control bgpd; read MRT files"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Read MRT (RFC 6396) routing dumps and update logs.
+    #[command(subcommand)]
+    Mrt(mrt::MrtCommand),
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match cli.command {
+        Command::Mrt(cmd) => mrt::run(cmd),
+    }
+}
