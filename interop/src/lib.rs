@@ -1,0 +1,111 @@
+//! Interop harness: runs real BGP speakers in Linux network namespaces on a
+//! bridged segment, drives them through their own CLIs, and cleans up.
+//!
+//! Building blocks:
+//! - [`run_test`]: prerequisites (root, binaries; skip outside CI, fail in
+//!   CI), a private temp directory, logs printed on failure.
+//! - [`Netns`], [`Segment`], [`Node`]: namespaces (deleted on drop), a bridge
+//!   in its own namespace, veth links and addresses.
+//! - [`Process`]: a daemon in a namespace, logs captured, stopped by PID.
+//! - Launchers translating one [`SpeakerConfig`] into each daemon's native
+//!   configuration and reading back [`PeerStatus`] / [`RouteView`] through
+//!   the [`Speaker`] trait: [`Bird`], [`GoBgp`], [`Frr`], [`ExaBgp`]; [`Kind`]
+//!   picks one at run time so a test body can be written once for all pairs.
+//! - [`wait_until`], [`wait_established`], [`wait_route`]: polling with a
+//!   generous bound ([`TIMEOUT`]); [`Netns::routes`] and [`Netns::ping`] check
+//!   the data plane.
+//!
+//! Everything stays inside namespaces the harness created: no address,
+//! interface or process is ever added to the root namespace, and only
+//! processes started here are signalled.
+
+pub mod bird;
+mod cmd;
+mod context;
+mod error;
+pub mod exabgp;
+pub mod frr;
+pub mod gobgp;
+mod model;
+mod netns;
+mod process;
+mod wait;
+
+pub use bird::Bird;
+pub use cmd::{find_binary, require_binary};
+pub use context::{in_ci, is_root, prerequisites, run_test, Test};
+pub use error::{Error, Result};
+pub use exabgp::ExaBgp;
+pub use frr::Frr;
+pub use gobgp::GoBgp;
+pub use model::{
+    community, large_community, wait_established, wait_no_route, wait_route, Announce, Family,
+    Neighbor, Origin, PeerStatus, RouteView, Speaker, SpeakerConfig,
+};
+pub use netns::{parse_ip_route_json, Attachment, KernelRoute, Netns, Node, Segment};
+pub use process::Process;
+pub use wait::{wait_for, wait_until, TIMEOUT};
+
+/// The kinds of speaker the harness can run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    /// BIRD 2 (`bird`, `birdc`).
+    Bird,
+    /// GoBGP (`gobgpd`, `gobgp`).
+    GoBgp,
+    /// FRR's bgpd without zebra (`/usr/lib/frr/bgpd`, `vtysh`).
+    Frr,
+    /// ExaBGP (`exabgp`); connects out only.
+    ExaBgp,
+}
+
+impl Kind {
+    /// Lower-case name, used in labels.
+    pub fn name(self) -> &'static str {
+        match self {
+            Kind::Bird => "bird",
+            Kind::GoBgp => "gobgp",
+            Kind::Frr => "frr",
+            Kind::ExaBgp => "exabgp",
+        }
+    }
+
+    /// The binaries this kind needs (for [`run_test`]).
+    pub fn binaries(self) -> &'static [&'static str] {
+        match self {
+            Kind::Bird => &["bird", "birdc"],
+            Kind::GoBgp => &["gobgpd", "gobgp"],
+            Kind::Frr => &["/usr/lib/frr/bgpd", "vtysh"],
+            Kind::ExaBgp => &["exabgp"],
+        }
+    }
+
+    /// Starts this kind of speaker in `node` with `cfg`.
+    pub fn start(
+        self,
+        test: &Test,
+        node: &Node,
+        label: &str,
+        cfg: &SpeakerConfig,
+    ) -> Result<Box<dyn Speaker>> {
+        Ok(match self {
+            Kind::Bird => Box::new(Bird::start(test, node, label, cfg)?),
+            Kind::GoBgp => Box::new(GoBgp::start(test, node, label, cfg)?),
+            Kind::Frr => Box::new(Frr::start(test, node, label, cfg)?),
+            Kind::ExaBgp => Box::new(ExaBgp::start(test, node, label, cfg)?),
+        })
+    }
+}
+
+/// The union of the binaries needed by `kinds`, plus `ip`.
+pub fn binaries_for(kinds: &[Kind]) -> Vec<&'static str> {
+    let mut v = vec!["ip"];
+    for k in kinds {
+        for b in k.binaries() {
+            if !v.contains(b) {
+                v.push(b);
+            }
+        }
+    }
+    v
+}

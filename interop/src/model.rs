@@ -1,0 +1,302 @@
+//! A daemon-neutral description of a BGP speaker's configuration and of what
+//! its CLI shows, so one test body can drive BIRD, GoBGP, FRR, ExaBGP or bgpd.
+//!
+//! Each launcher translates [`SpeakerConfig`] into its native configuration
+//! and parses its CLI's answers into [`PeerStatus`] and [`RouteView`].
+
+use std::net::{IpAddr, Ipv4Addr};
+use std::time::Duration;
+
+use ipnet::IpNet;
+
+use crate::error::{Error, Result};
+use crate::wait::wait_for;
+
+/// Address family (unicast SAFI only so far).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Family {
+    /// IPv4 unicast (AFI 1, SAFI 1).
+    Ipv4,
+    /// IPv6 unicast (AFI 2, SAFI 1).
+    Ipv6,
+}
+
+impl Family {
+    /// The family of an address.
+    pub fn of(addr: IpAddr) -> Family {
+        match addr {
+            IpAddr::V4(_) => Family::Ipv4,
+            IpAddr::V6(_) => Family::Ipv6,
+        }
+    }
+
+    /// The family of a prefix.
+    pub fn of_net(net: &IpNet) -> Family {
+        match net {
+            IpNet::V4(_) => Family::Ipv4,
+            IpNet::V6(_) => Family::Ipv6,
+        }
+    }
+}
+
+/// One BGP neighbor. The session carries the unicast family of its transport
+/// (IPv4 session: IPv4 routes; IPv6 session: IPv6 routes), like Calico's
+/// separate `bird`/`bird6` sessions.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Neighbor {
+    /// The peer's address.
+    pub address: IpAddr,
+    /// Our address on the session (source address / update-source).
+    pub local_address: IpAddr,
+    /// The peer's AS number.
+    pub remote_as: u32,
+    /// Treat the peer as a route-reflector client (iBGP only).
+    pub rr_client: bool,
+    /// Only accept connections, never connect (where the daemon supports it).
+    pub passive: bool,
+}
+
+impl Neighbor {
+    /// A plain neighbor.
+    pub fn new(address: IpAddr, local_address: IpAddr, remote_as: u32) -> Neighbor {
+        Neighbor {
+            address,
+            local_address,
+            remote_as,
+            rr_client: false,
+            passive: false,
+        }
+    }
+
+    /// The family this session carries.
+    pub fn family(&self) -> Family {
+        Family::of(self.address)
+    }
+}
+
+/// A route a speaker originates, with the attributes it should carry.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Announce {
+    /// The prefix.
+    pub prefix: IpNet,
+    /// MULTI_EXIT_DISC to set.
+    pub med: Option<u32>,
+    /// LOCAL_PREF to set (meaningful over iBGP).
+    pub local_pref: Option<u32>,
+    /// Standard communities (RFC 1997) as (high, low).
+    pub communities: Vec<(u16, u16)>,
+    /// Large communities (RFC 8092) as (global, local1, local2).
+    pub large_communities: Vec<(u32, u32, u32)>,
+}
+
+impl Announce {
+    /// An announcement without optional attributes.
+    pub fn new(prefix: IpNet) -> Announce {
+        Announce {
+            prefix,
+            med: None,
+            local_pref: None,
+            communities: Vec::new(),
+            large_communities: Vec::new(),
+        }
+    }
+}
+
+/// What a launcher needs to write a daemon's configuration.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SpeakerConfig {
+    /// BGP identifier.
+    pub router_id: Ipv4Addr,
+    /// Local AS number.
+    pub asn: u32,
+    /// Sessions.
+    pub neighbors: Vec<Neighbor>,
+    /// Routes to originate (with ORIGIN IGP).
+    pub announce: Vec<Announce>,
+    /// Route-reflector cluster id, if this speaker reflects.
+    pub cluster_id: Option<Ipv4Addr>,
+    /// Install BGP-learned routes into the namespace's kernel table (daemons
+    /// that can: BIRD; FRR and GoBGP here run without a FIB).
+    pub kernel_export: bool,
+}
+
+impl SpeakerConfig {
+    /// A speaker with no neighbors or routes yet.
+    pub fn new(router_id: Ipv4Addr, asn: u32) -> SpeakerConfig {
+        SpeakerConfig {
+            router_id,
+            asn,
+            neighbors: Vec::new(),
+            announce: Vec::new(),
+            cluster_id: None,
+            kernel_export: false,
+        }
+    }
+
+    /// Our local address for `family`, taken from the first neighbor of that
+    /// family (used as the next hop of originated routes where needed).
+    pub fn local_address(&self, family: Family) -> Option<IpAddr> {
+        self.neighbors
+            .iter()
+            .find(|n| n.family() == family)
+            .map(|n| n.local_address)
+    }
+}
+
+/// A session as shown by a daemon's CLI.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PeerStatus {
+    /// The neighbor's address.
+    pub address: IpAddr,
+    /// True when the session is in state Established.
+    pub established: bool,
+    /// The daemon's own words for the state.
+    pub state: String,
+}
+
+/// ORIGIN attribute (RFC 4271 section 5.1.1).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Origin {
+    /// 0
+    Igp,
+    /// 1
+    Egp,
+    /// 2
+    Incomplete,
+}
+
+/// A route as shown by a daemon's CLI, normalised.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RouteView {
+    /// The prefix.
+    pub prefix: IpNet,
+    /// BGP next hop (global address for IPv6).
+    pub next_hop: Option<IpAddr>,
+    /// AS_PATH flattened (sets included in order).
+    pub as_path: Vec<u32>,
+    /// ORIGIN.
+    pub origin: Option<Origin>,
+    /// MULTI_EXIT_DISC.
+    pub med: Option<u32>,
+    /// LOCAL_PREF.
+    pub local_pref: Option<u32>,
+    /// Standard communities as `"a:b"`, sorted.
+    pub communities: Vec<String>,
+    /// Large communities as `"a:b:c"`, sorted.
+    pub large_communities: Vec<String>,
+    /// True if the route was learned over BGP (not originated locally).
+    pub learned: bool,
+    /// True if this is the best path for the prefix.
+    pub best: bool,
+}
+
+impl RouteView {
+    pub(crate) fn new(prefix: IpNet) -> RouteView {
+        RouteView {
+            prefix,
+            next_hop: None,
+            as_path: Vec::new(),
+            origin: None,
+            med: None,
+            local_pref: None,
+            communities: Vec::new(),
+            large_communities: Vec::new(),
+            learned: false,
+            best: false,
+        }
+    }
+
+    /// Sorts community lists so comparisons do not depend on CLI ordering.
+    pub(crate) fn normalise(mut self) -> RouteView {
+        self.communities.sort();
+        self.large_communities.sort();
+        self
+    }
+}
+
+/// Formats a community the way [`RouteView`] stores it.
+pub fn community(c: (u16, u16)) -> String {
+    format!("{}:{}", c.0, c.1)
+}
+
+/// Formats a large community the way [`RouteView`] stores it.
+pub fn large_community(c: (u32, u32, u32)) -> String {
+    format!("{}:{}:{}", c.0, c.1, c.2)
+}
+
+/// A running BGP speaker that can be inspected through its CLI.
+pub trait Speaker {
+    /// Short label (`bird-a`, `gobgp-b`, ...).
+    fn label(&self) -> &str;
+
+    /// Sessions and their states.
+    fn peers(&self) -> Result<Vec<PeerStatus>>;
+
+    /// The routes of `family` in the speaker's main table (all paths).
+    fn routes(&self, family: Family) -> Result<Vec<RouteView>>;
+
+    /// Errors if the daemon process has exited.
+    fn check_running(&self) -> Result<()>;
+}
+
+/// Waits until `speaker` shows its session to `peer` Established.
+pub fn wait_established(speaker: &dyn Speaker, peer: IpAddr, timeout: Duration) -> Result<()> {
+    wait_for(
+        &format!("{} session to {peer} Established", speaker.label()),
+        timeout,
+        || {
+            speaker.check_running()?;
+            let peers = speaker.peers()?;
+            match peers.iter().find(|p| p.address == peer) {
+                Some(p) if p.established => Ok(Ok(())),
+                Some(p) => Ok(Err(format!("state {}", p.state))),
+                None => Ok(Err(format!("no such peer; peers: {peers:?}"))),
+            }
+        },
+    )
+}
+
+/// Waits until `speaker` has a BGP-learned route for `prefix`; returns the best
+/// learned path (or the first learned one if none is marked best).
+pub fn wait_route(speaker: &dyn Speaker, prefix: IpNet, timeout: Duration) -> Result<RouteView> {
+    let mut found = None;
+    wait_for(
+        &format!("{} to learn {prefix}", speaker.label()),
+        timeout,
+        || {
+            speaker.check_running()?;
+            let routes = speaker.routes(Family::of_net(&prefix))?;
+            let mut learned = routes.iter().filter(|r| r.prefix == prefix && r.learned);
+            let first = learned.clone().next().cloned();
+            match learned.find(|r| r.best).cloned().or(first) {
+                Some(r) => {
+                    found = Some(r);
+                    Ok(Ok(()))
+                }
+                None => Ok(Err(format!(
+                    "table has {} routes: {:?}",
+                    routes.len(),
+                    routes.iter().map(|r| r.prefix).collect::<Vec<_>>()
+                ))),
+            }
+        },
+    )?;
+    found.ok_or_else(|| Error::Check("route vanished".into()))
+}
+
+/// Waits until `speaker` has no BGP-learned route for `prefix` (withdrawals).
+pub fn wait_no_route(speaker: &dyn Speaker, prefix: IpNet, timeout: Duration) -> Result<()> {
+    wait_for(
+        &format!("{} to drop {prefix}", speaker.label()),
+        timeout,
+        || {
+            speaker.check_running()?;
+            let routes = speaker.routes(Family::of_net(&prefix))?;
+            if routes.iter().any(|r| r.prefix == prefix && r.learned) {
+                Ok(Err("still present".into()))
+            } else {
+                Ok(Ok(()))
+            }
+        },
+    )
+}
