@@ -131,8 +131,8 @@ pub struct Session {
     timers: Timers,
     /// The last `now` passed in, for timers armed by calls that take no `now`.
     last_now: Option<Instant>,
-    /// RFC 9687: the SendHold deadline was computed from `last_now` and must be
-    /// recomputed from a real `now` before it may fire.
+    /// RFC 9687: the SendHoldTimer was requested by a call without `now`; the next call
+    /// with one starts it instead of firing it.
     send_hold_tentative: bool,
     /// `poll_transmit` handed out bytes since the SendHoldTimer was last (re)started.
     transmit_progress: bool,
@@ -566,8 +566,9 @@ impl Session {
     fn push_transmit(&mut self, frame: Bytes) {
         self.queued_bytes += frame.len();
         self.transmit.push_back(frame);
-        // Called without a `now` from `send_*`: start the SendHoldTimer from the last
-        // known instant, to be recomputed by the next call that has a real one.
+        // `send_*` have no `now`: make the SendHoldTimer due at once (the last instant we
+        // saw), so the caller's next `handle_timeout` starts it from a real `now`. In the
+        // usual case the caller drains the queue first and the timer is never needed.
         if !self.timers.is_running(Timer::SendHold)
             && self.connected
             && matches!(
@@ -576,8 +577,7 @@ impl Session {
             )
         {
             if let Some(base) = self.last_now {
-                self.timers
-                    .set(Timer::SendHold, base + self.send_hold_time());
+                self.timers.set(Timer::SendHold, base);
                 self.send_hold_tentative = true;
             }
         }

@@ -215,6 +215,8 @@ pub struct Pair {
     pub connects: usize,
     /// When false, `a`'s connection attempts fail (the peer is unreachable).
     pub reachable: bool,
+    /// When each connection attempt was made.
+    pub attempts: Vec<Instant>,
 }
 
 impl Pair {
@@ -226,6 +228,7 @@ impl Pair {
             link_up: false,
             connects: 0,
             reachable: true,
+            attempts: Vec::new(),
         }
     }
 
@@ -260,6 +263,7 @@ impl Pair {
                 match ev {
                     SessionEvent::Connect => {
                         let now = self.now;
+                        self.attempts.push(now);
                         let can_connect = self.reachable && !self.link_up;
                         let (me, other) = self.sides(from_a);
                         let other_accepts = other.session.state() == State::Active;
