@@ -255,7 +255,9 @@ pub fn select(
     keep_min(&mut surv, &mut reasons, Step::ClusterListLength, |i| {
         tiebreak(i).1
     });
-    keep_min(&mut surv, &mut reasons, Step::PeerAddress, |i| tiebreak(i).2);
+    keep_min(&mut surv, &mut reasons, Step::PeerAddress, |i| {
+        tiebreak(i).2
+    });
     keep_min(&mut surv, &mut reasons, Step::PathId, |i| tiebreak(i).3);
     let best = surv.first().copied();
     let mut sel = Selection {
@@ -367,7 +369,10 @@ mod tests {
             },
         );
         let b = ra(|a| a.as_path = Some(p), "1.1.1.2"); // len 4
-        assert_eq!(duel(cand(&a, 2), cand(&b, 1), &cfg()), (0, Step::AsPathLength));
+        assert_eq!(
+            duel(cand(&a, 2), cand(&b, 1), &cfg()),
+            (0, Step::AsPathLength)
+        );
     }
 
     #[test]
@@ -432,7 +437,10 @@ mod tests {
 
     #[test]
     fn originator_id_replaces_router_id_then_cluster_list_then_address() {
-        let a = ra(|a| a.originator_id = Some(Ipv4Addr::new(10, 0, 0, 9)), "1.1.1.1");
+        let a = ra(
+            |a| a.originator_id = Some(Ipv4Addr::new(10, 0, 0, 9)),
+            "1.1.1.1",
+        );
         let b = ra(|_| {}, "1.1.1.2");
         // a's peer has the lower router id but its ORIGINATOR_ID is higher.
         assert_eq!(duel(cand(&a, 1), cand(&b, 5), &cfg()), (1, Step::RouterId));
@@ -466,10 +474,7 @@ mod tests {
         assert_eq!(duel(x, cand(&b, 2), &cfg()), (1, Step::LlgrStale));
         let mut s = cand(&b, 0);
         s.source = RouteSource::Static;
-        assert_eq!(
-            duel(cand(&a, 1), s, &cfg()),
-            (1, Step::SourcePreference)
-        );
+        assert_eq!(duel(cand(&a, 1), s, &cfg()), (1, Step::SourcePreference));
     }
 
     #[test]

@@ -45,10 +45,10 @@
 //! send of all paths or the ECMP set where negotiated.
 //!
 //! # Modules
-//! * [`policy`]: declarative, serde-serializable policy.
-//! * [`decision`]: the decision process with loser reasons.
-//! * [`attrs`]: interning.
-//! * [`pack`]: UPDATE generation.
+//! * [`policy`] — declarative, serde-serializable policy.
+//! * [`decision`] — the decision process with loser reasons.
+//! * [`attrs`] — interning.
+//! * [`pack`] — UPDATE generation.
 
 #![forbid(unsafe_code)]
 

@@ -16,7 +16,11 @@ use crate::attrs::Attrs;
 use crate::rib::PeerOutput;
 
 /// Encode `output` with the session's codec parameters, appending frames to `out`.
-pub fn encode(output: &PeerOutput, ctx: &CodecContext, out: &mut Vec<Bytes>) -> Result<(), EncodeError> {
+pub fn encode(
+    output: &PeerOutput,
+    ctx: &CodecContext,
+    out: &mut Vec<Bytes>,
+) -> Result<(), EncodeError> {
     let mut withdraw: Vec<(Family, Vec<Nlri>)> = Vec::new();
     let mut groups: Vec<(Family, Attrs, Vec<Nlri>)> = Vec::new();
     let mut index: FxHashMap<(Family, usize), usize> = FxHashMap::default();
@@ -46,7 +50,14 @@ pub fn encode(output: &PeerOutput, ctx: &CodecContext, out: &mut Vec<Bytes>) -> 
         encode_withdrawals(*family, nlri, ctx, out)?;
     }
     for (family, attrs, nlri) in &groups {
-        encode_announcements(*family, &attrs.attrs, attrs.next_hop.as_ref(), nlri, ctx, out)?;
+        encode_announcements(
+            *family,
+            &attrs.attrs,
+            attrs.next_hop.as_ref(),
+            nlri,
+            ctx,
+            out,
+        )?;
     }
     for family in &output.end_of_rib {
         encode_end_of_rib(*family, out);

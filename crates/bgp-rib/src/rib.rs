@@ -516,7 +516,12 @@ impl Rib {
     /// dropped otherwise, and wait at most `stale_path_time` for End-of-RIB. The whole
     /// table is queued for the peer, followed by End-of-RIB per family. Call
     /// [`Rib::process`] afterwards.
-    pub fn peer_up(&mut self, id: PeerId, session: SessionInfo, now: Instant) -> Result<(), RibError> {
+    pub fn peer_up(
+        &mut self,
+        id: PeerId,
+        session: SessionInfo,
+        now: Instant,
+    ) -> Result<(), RibError> {
         let stale_time = self.cfg.stale_path_time;
         let p = self.peer_mut(id)?;
         p.router_id = session.router_id;
@@ -560,7 +565,12 @@ impl Rib {
     /// N bit) routes of the families it covered become stale and stay usable until the
     /// returned deadline (restart time); otherwise they are removed. Call
     /// [`Rib::process`] afterwards.
-    pub fn peer_down(&mut self, id: PeerId, graceful: bool, now: Instant) -> Result<Option<Instant>, RibError> {
+    pub fn peer_down(
+        &mut self,
+        id: PeerId,
+        graceful: bool,
+        now: Instant,
+    ) -> Result<Option<Instant>, RibError> {
         let p = self.peer_mut(id)?;
         let Some(session) = p.session.take() else {
             return Ok(None);
@@ -596,11 +606,16 @@ impl Rib {
             }
         }
         // Families still stale from an earlier session stay as they are.
-        p.stale.retain(|s| !keep.iter().any(|k| k.family == s.family));
+        p.stale
+            .retain(|s| !keep.iter().any(|k| k.family == s.family));
         let kept_families: Vec<(Family, bool)> = keep
             .iter()
             .map(|k| (k.family, k.phase == StalePhase::Llgr))
-            .chain(p.stale.iter().map(|s| (s.family, s.phase == StalePhase::Llgr)))
+            .chain(
+                p.stale
+                    .iter()
+                    .map(|s| (s.family, s.phase == StalePhase::Llgr)),
+            )
             .collect();
         p.stale.extend(keep);
         let deadline = p.stale.iter().map(|s| s.deadline).min();
@@ -712,9 +727,17 @@ impl Rib {
             attrs: Some(a.clone()),
         };
         let again: Vec<OutChange> = if family == Family::IPV4_UNICAST {
-            p.out.v4.iter().map(|(&(n, id), a)| mk(n.into(), id, a)).collect()
+            p.out
+                .v4
+                .iter()
+                .map(|(&(n, id), a)| mk(n.into(), id, a))
+                .collect()
         } else if family == Family::IPV6_UNICAST {
-            p.out.v6.iter().map(|(&(n, id), a)| mk(n.into(), id, a)).collect()
+            p.out
+                .v6
+                .iter()
+                .map(|(&(n, id), a)| mk(n.into(), id, a))
+                .collect()
         } else {
             Vec::new()
         };
@@ -833,7 +856,13 @@ impl Rib {
                 if flags != 0 {
                     stats.rejected += 1;
                 }
-                let path = Path::new(id.0, n.path_id.unwrap_or(0), received.clone(), modified, flags);
+                let path = Path::new(
+                    id.0,
+                    n.path_id.unwrap_or(0),
+                    received.clone(),
+                    modified,
+                    flags,
+                );
                 match n.prefix {
                     IpNet::V4(pfx) => insert_path(tables, interner, pfx, path),
                     IpNet::V6(pfx) => insert_path(tables, interner, pfx, path),
@@ -884,7 +913,8 @@ impl Rib {
                 .unwrap_or_default();
             for (pid, attrs) in received {
                 let lp = is_loop(&self.cfg, &attrs.attrs, &peer);
-                let (flags, modified) = import_eval(&peer, &mut self.interner, k.into(), &attrs, lp);
+                let (flags, modified) =
+                    import_eval(&peer, &mut self.interner, k.into(), &attrs, lp);
                 let t = P::table_mut(&mut self.tables);
                 t.touch(k);
                 if let Some(x) = t
@@ -991,7 +1021,10 @@ impl Rib {
         for k in keys {
             t.touch(k);
             if let Some(d) = t.routes.get_mut(&k) {
-                for x in d.iter_mut().filter(|x| x.peer() == idx && !x.has(flag::LLGR)) {
+                for x in d
+                    .iter_mut()
+                    .filter(|x| x.peer() == idx && !x.has(flag::LLGR))
+                {
                     x.attrs = add(&x.attrs);
                     x.modified = x.modified.as_ref().map(&mut add);
                     x.set_flags(flag::STALE | flag::LLGR);
@@ -1092,13 +1125,18 @@ impl Rib {
             return;
         }
         let mut dirty: Vec<(P, crate::table::Dirty)> = t.dirty.drain().collect();
-        dirty.sort_unstable_by(|a, b| a.0.cmp(&b.0));
+        dirty.sort_unstable_by_key(|a| a.0);
         for (pfx, d) in dirty {
             self.process_prefix(pfx, d, resolver);
         }
     }
 
-    fn process_prefix<P: Prefix>(&mut self, pfx: P, d: crate::table::Dirty, resolver: &dyn NextHopResolver) {
+    fn process_prefix<P: Prefix>(
+        &mut self,
+        pfx: P,
+        d: crate::table::Dirty,
+        resolver: &dyn NextHopResolver,
+    ) {
         let Rib {
             cfg,
             decision,
@@ -1121,9 +1159,7 @@ impl Rib {
             let change = fib_entry(pfx.into(), dest, peers, local, cfg);
             match change {
                 Some(r) => fib.push_back(FibChange::Upsert(r)),
-                None if !d.old.is_empty() => {
-                    fib.push_back(FibChange::Remove(pfx.into()))
-                }
+                None if !d.old.is_empty() => fib.push_back(FibChange::Remove(pfx.into())),
                 None => {}
             }
         }
@@ -1132,7 +1168,17 @@ impl Rib {
             let desired = match peers.get(ti).and_then(Option::as_ref) {
                 Some(target) if target.up_for(P::FAMILY).is_some() => {
                     let mut cache = None;
-                    let r = desired_for(pfx, dest, ti as PeerIdx, target, peers, local, cfg, interner, &mut cache);
+                    let r = desired_for(
+                        pfx,
+                        dest,
+                        ti as PeerIdx,
+                        target,
+                        peers,
+                        local,
+                        cfg,
+                        interner,
+                        &mut cache,
+                    );
                     if let Some(Some(target)) = peers.get_mut(ti) {
                         if let Some(c) = cache {
                             target.cache = Some(c);
@@ -1171,7 +1217,9 @@ impl Rib {
             };
             let mut cache = None;
             let desired = match peers.get(idx as usize).and_then(Option::as_ref) {
-                Some(target) => desired_for(*pfx, dest, idx, target, peers, local, cfg, interner, &mut cache),
+                Some(target) => desired_for(
+                    *pfx, dest, idx, target, peers, local, cfg, interner, &mut cache,
+                ),
                 None => return,
             };
             if let Some(Some(target)) = peers.get_mut(idx as usize) {
@@ -1199,8 +1247,9 @@ impl Rib {
             .iter()
             .enumerate()
             .filter(|(_, p)| {
-                p.as_ref()
-                    .is_some_and(|p| p.session.is_some() && (!p.pending.is_empty() || !p.eor_due.is_empty()))
+                p.as_ref().is_some_and(|p| {
+                    p.session.is_some() && (!p.pending.is_empty() || !p.eor_due.is_empty())
+                })
             })
             .map(|(i, _)| PeerId(i as u32))
             .collect()
@@ -1230,7 +1279,11 @@ impl Rib {
     /// Take the queued changes for a peer and pack them into UPDATE messages (appended to
     /// `out`): withdrawals first, then announcements grouped by attribute set, then
     /// End-of-RIB. Returns the typed changes that were encoded.
-    pub fn take_encoded(&mut self, id: PeerId, out: &mut Vec<Bytes>) -> Result<PeerOutput, RibError> {
+    pub fn take_encoded(
+        &mut self,
+        id: PeerId,
+        out: &mut Vec<Bytes>,
+    ) -> Result<PeerOutput, RibError> {
         let output = self.take_output(id)?;
         let p = self.peer(id)?;
         let Some(s) = p.session.as_ref() else {
@@ -1336,7 +1389,11 @@ impl Rib {
 
     /// A peer's Adj-RIB-In for `family`: (NLRI with received path id, attributes as
     /// received, accepted by import policy and loop checks).
-    pub fn adj_rib_in(&self, id: PeerId, family: Family) -> Result<Vec<(Nlri, Attrs, bool)>, RibError> {
+    pub fn adj_rib_in(
+        &self,
+        id: PeerId,
+        family: Family,
+    ) -> Result<Vec<(Nlri, Attrs, bool)>, RibError> {
         self.peer(id)?;
         let mut v = Vec::new();
         fn go<P: Prefix>(t: &Tables, idx: PeerIdx, v: &mut Vec<(Nlri, Attrs, bool)>) {
@@ -1358,7 +1415,7 @@ impl Rib {
         } else if family == Family::IPV6_UNICAST {
             go::<Ipv6Net>(&self.tables, id.0, &mut v);
         }
-        v.sort_by(|a, b| a.0.cmp(&b.0));
+        v.sort_by_key(|a| a.0);
         Ok(v)
     }
 
@@ -1375,15 +1432,22 @@ impl Rib {
             )
         };
         Ok(if family == Family::IPV4_UNICAST {
-            p.out.v4.iter().map(|(&(n, i), a)| mk(n.into(), i, a)).collect()
+            p.out
+                .v4
+                .iter()
+                .map(|(&(n, i), a)| mk(n.into(), i, a))
+                .collect()
         } else if family == Family::IPV6_UNICAST {
-            p.out.v6.iter().map(|(&(n, i), a)| mk(n.into(), i, a)).collect()
+            p.out
+                .v6
+                .iter()
+                .map(|(&(n, i), a)| mk(n.into(), i, a))
+                .collect()
         } else {
             Vec::new()
         })
     }
 }
-
 
 /// RFC 4271 9.1.2 (AS_PATH with `allow_local_as`), RFC 4456 8 (ORIGINATOR_ID,
 /// CLUSTER_LIST).
@@ -1402,7 +1466,10 @@ fn insert_path<P: Prefix>(tables: &mut Tables, interner: &mut Interner, pfx: P, 
     t.touch(pfx);
     let dest = t.routes.entry(pfx).or_default();
     let (peer, pid) = (path.peer(), path.path_id);
-    if let Some(old) = dest.iter_mut().find(|x| x.peer() == peer && x.path_id == pid) {
+    if let Some(old) = dest
+        .iter_mut()
+        .find(|x| x.peer() == peer && x.path_id == pid)
+    {
         *old = path;
         interner.note_released(1);
     } else {
@@ -1470,7 +1537,11 @@ fn import_next_hop(received: &RouteAttrs, nh: Option<&NextHopAction>) -> Option<
     }
 }
 
-fn candidate<'a>(x: &'a Path, peers: &[Option<PeerState>], resolver: &dyn NextHopResolver) -> Candidate<'a> {
+fn candidate<'a>(
+    x: &'a Path,
+    peers: &[Option<PeerState>],
+    resolver: &dyn NextHopResolver,
+) -> Candidate<'a> {
     let attrs = &**x.effective();
     let idx = x.peer();
     let peer = peers.get(idx as usize).and_then(Option::as_ref);
@@ -1502,8 +1573,14 @@ fn candidate<'a>(x: &'a Path, peers: &[Option<PeerState>], resolver: &dyn NextHo
     }
 }
 
-fn run_decision(dest: &mut Dest, peers: &[Option<PeerState>], cfg: &DecisionConfig, resolver: &dyn NextHopResolver) {
-    let cands: SmallVec<[Candidate<'_>; 4]> = dest.iter().map(|x| candidate(x, peers, resolver)).collect();
+fn run_decision(
+    dest: &mut Dest,
+    peers: &[Option<PeerState>],
+    cfg: &DecisionConfig,
+    resolver: &dyn NextHopResolver,
+) {
+    let cands: SmallVec<[Candidate<'_>; 4]> =
+        dest.iter().map(|x| candidate(x, peers, resolver)).collect();
     let eligible: SmallVec<[bool; 4]> = cands.iter().map(|c| c.eligibility.is_ok()).collect();
     let sel = decision::select(&cands, cfg, None);
     drop(cands);
@@ -1547,7 +1624,10 @@ fn fib_entry(
     if let Some(a) = best.effective().next_hop_addr() {
         next_hops.push(a);
     }
-    for x in dest.iter().filter(|x| x.has(flag::MULTIPATH) && !x.has(flag::BEST)) {
+    for x in dest
+        .iter()
+        .filter(|x| x.has(flag::MULTIPATH) && !x.has(flag::BEST))
+    {
         if let Some(a) = x.effective().next_hop_addr() {
             if !next_hops.contains(&a) {
                 next_hops.push(a);
@@ -1617,8 +1697,23 @@ fn desired_for<P: Prefix>(
         if !send {
             continue;
         }
-        if let Some(a) = export_path(pfx.into(), x, ti, target, session, peers, local, cfg, interner, cache) {
-            let id = if add_path { out_path_id(x.peer(), x.path_id) } else { 0 };
+        if let Some(a) = export_path(
+            pfx.into(),
+            x,
+            ti,
+            target,
+            session,
+            peers,
+            local,
+            cfg,
+            interner,
+            cache,
+        ) {
+            let id = if add_path {
+                out_path_id(x.peer(), x.path_id)
+            } else {
+                0
+            };
             out.push((id, a));
         }
         if !add_path {
@@ -1659,7 +1754,8 @@ fn export_path(
         return None;
     }
     if target.ebgp
-        && (comms.contains(&Community::NO_EXPORT) || comms.contains(&Community::NO_EXPORT_SUBCONFED))
+        && (comms.contains(&Community::NO_EXPORT)
+            || comms.contains(&Community::NO_EXPORT_SUBCONFED))
     {
         return None;
     }
@@ -1830,7 +1926,10 @@ fn diff_out<P: Prefix>(pfx: P, target: &mut PeerState, desired: Desired) {
         path_id: add_path.then_some(id),
         prefix: pfx.into(),
     };
-    for (id, _) in current.iter().filter(|(id, _)| !desired.iter().any(|(d, _)| d == id)) {
+    for (id, _) in current
+        .iter()
+        .filter(|(id, _)| !desired.iter().any(|(d, _)| d == id))
+    {
         out.remove(&(pfx, *id));
         target.pending.push(OutChange {
             family,

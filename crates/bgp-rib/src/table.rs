@@ -55,7 +55,13 @@ pub(crate) struct Path {
 }
 
 impl Path {
-    pub fn new(peer: PeerIdx, path_id: u32, attrs: Attrs, modified: Option<Attrs>, flags: u8) -> Path {
+    pub fn new(
+        peer: PeerIdx,
+        path_id: u32,
+        attrs: Attrs,
+        modified: Option<Attrs>,
+        flags: u8,
+    ) -> Path {
         Path {
             meta: (peer & 0x00FF_FFFF) | (u32::from(flags) << 24),
             path_id,
@@ -102,7 +108,10 @@ pub(crate) type Dest = SmallVec<[Path; 1]>;
 pub(crate) type SelSig = SmallVec<[(u32, u32, usize); 2]>;
 
 pub(crate) fn selection_signature(d: &Dest) -> SelSig {
-    d.iter().filter(|p| p.selected()).map(Path::signature).collect()
+    d.iter()
+        .filter(|p| p.selected())
+        .map(Path::signature)
+        .collect()
 }
 
 /// Per-prefix bookkeeping between a change and the next decision run.
@@ -164,7 +173,9 @@ pub(crate) struct AdjOut {
 }
 
 /// A family's prefix type.
-pub(crate) trait Prefix: Copy + Eq + Hash + Ord + Debug + Into<IpNet> + Send + Sync + 'static {
+pub(crate) trait Prefix:
+    Copy + Eq + Hash + Ord + Debug + Into<IpNet> + Send + Sync + 'static
+{
     const FAMILY: Family;
     fn from_net(n: IpNet) -> Option<Self>;
     fn table(t: &Tables) -> &Table<Self>;

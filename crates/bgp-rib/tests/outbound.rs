@@ -1,0 +1,609 @@
+//! Outbound rules: iBGP split horizon, RFC 4456 reflection, eBGP attribute handling,
+//! well-known communities, Adj-RIB-Out diffing, update packing and End-of-RIB.
+
+mod common;
+
+use std::net::{IpAddr, Ipv4Addr};
+use std::sync::Arc;
+
+use bgp_proto::wire::{decode_message, Inbound};
+use bgp_proto::{Community, Family, Nlri};
+use bgp_rib::policy::{Policy, RouteSource};
+use bgp_rib::{AddPathSend, AllReachable, LocalRoute, NextHopMode, PeerConfig, RibConfig};
+use common::*;
+
+#[test]
+fn ebgp_route_to_ibgp_keeps_next_hop_and_sets_local_pref() {
+    let mut rib = rib();
+    let e = peer(&mut rib, 2, 65001, false);
+    let i = peer(&mut rib, 3, LOCAL_AS, false);
+    let mut a = attrs(&[65001], "192.0.2.2");
+    a.med = Some(7);
+    a.local_pref = Some(999); // ignored from eBGP (RFC 4271 5.1.5)
+    rib.apply_update(e, &announce(&["203.0.113.0/24"], a), false)
+        .unwrap();
+    rib.process(&AllReachable);
+    let out = changes(&mut rib, i);
+    assert_eq!(out.len(), 1);
+    let sent = out[0].attrs.as_ref().unwrap();
+    assert_eq!(sent.attrs.local_pref, Some(100));
+    assert_eq!(sent.attrs.med, Some(7), "MED kept towards iBGP");
+    assert_eq!(
+        sent.attrs.as_path,
+        Some(path(&[65001])),
+        "no prepend on iBGP"
+    );
+    assert_eq!(sent.next_hop_addr(), Some("192.0.2.2".parse().unwrap()));
+    assert!(
+        changes(&mut rib, e).is_empty(),
+        "not sent back to its source"
+    );
+}
+
+#[test]
+fn ebgp_export_prepends_sets_next_hop_self_strips_local_pref_and_med() {
+    let mut rib = rib();
+    let e1 = peer(&mut rib, 2, 65001, false);
+    let e2 = peer(&mut rib, 3, 65002, false);
+    let i = peer(&mut rib, 4, LOCAL_AS, false);
+    let mut a = attrs(&[65001, 65010], "192.0.2.2");
+    a.med = Some(7);
+    rib.apply_update(e1, &announce(&["203.0.113.0/24"], a), false)
+        .unwrap();
+    let mut b = attrs(&[], "192.0.2.4");
+    b.local_pref = Some(300);
+    b.med = Some(5);
+    rib.apply_update(i, &announce(&["198.51.100.0/24"], b), false)
+        .unwrap();
+    rib.process(&AllReachable);
+    let out = changes(&mut rib, e2);
+    assert_eq!(out.len(), 2);
+    for c in &out {
+        let s = c.attrs.as_ref().unwrap();
+        assert_eq!(s.attrs.local_pref, None);
+        assert_eq!(s.attrs.med, None);
+        assert_eq!(s.next_hop_addr(), Some("192.0.2.1".parse().unwrap()));
+        assert_eq!(
+            s.attrs.as_path.as_ref().unwrap().first_asn(),
+            Some(LOCAL_AS)
+        );
+    }
+    let from_e1 = out
+        .iter()
+        .find(|c| c.nlri.prefix == "203.0.113.0/24".parse().unwrap())
+        .unwrap();
+    assert_eq!(
+        from_e1.attrs.as_ref().unwrap().attrs.as_path,
+        Some(path(&[LOCAL_AS, 65001, 65010]))
+    );
+}
+
+#[test]
+fn ibgp_split_horizon_without_reflection() {
+    let mut rib = rib();
+    let a = peer(&mut rib, 2, LOCAL_AS, false);
+    let b = peer(&mut rib, 3, LOCAL_AS, false);
+    let e = peer(&mut rib, 4, 65004, false);
+    rib.apply_update(
+        a,
+        &announce(&["10.1.0.0/26"], attrs(&[], "192.0.2.2")),
+        false,
+    )
+    .unwrap();
+    rib.process(&AllReachable);
+    assert!(
+        changes(&mut rib, b).is_empty(),
+        "iBGP route not re-advertised over iBGP"
+    );
+    assert_eq!(changes(&mut rib, e).len(), 1, "but sent to eBGP");
+}
+
+#[test]
+fn reflection_client_to_all_sets_originator_and_cluster_list() {
+    let mut rib = rib();
+    let c1 = peer(&mut rib, 2, LOCAL_AS, true);
+    let c2 = peer(&mut rib, 3, LOCAL_AS, true);
+    let nc = peer(&mut rib, 4, LOCAL_AS, false);
+    rib.apply_update(
+        c1,
+        &announce(&["10.1.0.0/26"], attrs(&[], "192.0.2.2")),
+        false,
+    )
+    .unwrap();
+    rib.process(&AllReachable);
+    for p in [c2, nc] {
+        let out = changes(&mut rib, p);
+        assert_eq!(out.len(), 1);
+        let s = out[0].attrs.as_ref().unwrap();
+        assert_eq!(s.attrs.originator_id, Some(rid(2)));
+        assert_eq!(s.attrs.cluster_list, vec![rid(1)]);
+        assert_eq!(s.next_hop_addr(), Some("192.0.2.2".parse().unwrap()));
+    }
+    assert!(changes(&mut rib, c1).is_empty());
+}
+
+#[test]
+fn reflection_non_client_to_clients_only_and_not_to_originator() {
+    let mut cfg = RibConfig::new(LOCAL_AS, rid(1));
+    cfg.cluster_id = Some(Ipv4Addr::new(1, 1, 1, 1));
+    let mut rib = bgp_rib::Rib::new(cfg);
+    let c1 = peer(&mut rib, 2, LOCAL_AS, true);
+    let c_orig = peer(&mut rib, 5, LOCAL_AS, true);
+    let nc1 = peer(&mut rib, 3, LOCAL_AS, false);
+    let nc2 = peer(&mut rib, 4, LOCAL_AS, false);
+    let mut a = attrs(&[], "192.0.2.3");
+    a.originator_id = Some(rid(5));
+    a.cluster_list = vec![Ipv4Addr::new(2, 2, 2, 2)];
+    rib.apply_update(nc1, &announce(&["10.1.0.0/26"], a), false)
+        .unwrap();
+    rib.process(&AllReachable);
+    let out = changes(&mut rib, c1);
+    assert_eq!(out.len(), 1);
+    let s = out[0].attrs.as_ref().unwrap();
+    assert_eq!(
+        s.attrs.originator_id,
+        Some(rid(5)),
+        "existing ORIGINATOR_ID kept"
+    );
+    assert_eq!(
+        s.attrs.cluster_list,
+        vec![Ipv4Addr::new(1, 1, 1, 1), Ipv4Addr::new(2, 2, 2, 2)],
+        "our CLUSTER_ID prepended"
+    );
+    assert!(
+        changes(&mut rib, nc2).is_empty(),
+        "non-client to non-client: no"
+    );
+    assert!(
+        changes(&mut rib, c_orig).is_empty(),
+        "never back to the originator"
+    );
+}
+
+#[test]
+fn loop_detection_as_path_originator_cluster() {
+    let mut rib = rib();
+    let e = peer(&mut rib, 2, 65001, false);
+    let mut cfg = PeerConfig::new("allow", addr(3), 65003);
+    cfg.allow_local_as = 1;
+    let e_allow = peer_with(&mut rib, 3, cfg);
+    let i = peer(&mut rib, 4, LOCAL_AS, true);
+    let looped = attrs(&[65001, LOCAL_AS, 65009], "192.0.2.2");
+    let s = rib
+        .apply_update(e, &announce(&["10.9.0.0/24"], looped.clone()), false)
+        .unwrap();
+    assert_eq!(s.rejected, 1);
+    let mut l2 = looped.clone();
+    l2.next_hop = Some("192.0.2.3".parse().unwrap());
+    let s = rib
+        .apply_update(e_allow, &announce(&["10.8.0.0/24"], l2.clone()), false)
+        .unwrap();
+    assert_eq!(s.rejected, 0, "allow_local_as 1 accepts one occurrence");
+    let mut twice = l2.clone();
+    twice.as_path = Some(path(&[65003, LOCAL_AS, LOCAL_AS]));
+    let s = rib
+        .apply_update(e_allow, &announce(&["10.7.0.0/24"], twice), false)
+        .unwrap();
+    assert_eq!(s.rejected, 1, "but not two");
+    let mut orig = attrs(&[], "192.0.2.4");
+    orig.originator_id = Some(rid(1));
+    assert_eq!(
+        rib.apply_update(i, &announce(&["10.6.0.0/24"], orig), false)
+            .unwrap()
+            .rejected,
+        1
+    );
+    let mut cl = attrs(&[], "192.0.2.4");
+    cl.cluster_list = vec![rid(1)];
+    assert_eq!(
+        rib.apply_update(i, &announce(&["10.5.0.0/24"], cl), false)
+            .unwrap()
+            .rejected,
+        1
+    );
+    rib.process(&AllReachable);
+    let best: Vec<_> = rib
+        .loc_rib()
+        .into_iter()
+        .map(|(p, _)| p.to_string())
+        .collect();
+    assert_eq!(best, vec!["10.8.0.0/24"]);
+    // Rejected paths stay in the Adj-RIB-In, marked.
+    let adj = rib.adj_rib_in(e, Family::IPV4_UNICAST).unwrap();
+    assert_eq!(adj.len(), 1);
+    assert!(!adj[0].2);
+    let detail = rib
+        .route("10.9.0.0/24".parse().unwrap(), &AllReachable)
+        .unwrap();
+    assert_eq!(
+        detail.paths[0].lost_at,
+        Some(bgp_rib::Step::NotEligible(bgp_rib::Ineligible::Loop))
+    );
+}
+
+#[test]
+fn well_known_communities() {
+    let mut rib = rib();
+    let src = peer(&mut rib, 2, 65001, false);
+    let e = peer(&mut rib, 3, 65003, false);
+    let i = peer(&mut rib, 4, LOCAL_AS, false);
+    let with = |c: Community, nh: &str| {
+        let mut a = attrs(&[65001], nh);
+        a.communities = vec![c];
+        a
+    };
+    rib.apply_update(
+        src,
+        &announce(&["10.1.0.0/24"], with(Community::NO_EXPORT, "192.0.2.2")),
+        false,
+    )
+    .unwrap();
+    rib.apply_update(
+        src,
+        &announce(&["10.2.0.0/24"], with(Community::NO_ADVERTISE, "192.0.2.2")),
+        false,
+    )
+    .unwrap();
+    rib.apply_update(
+        src,
+        &announce(
+            &["10.3.0.0/24"],
+            with(Community::NO_EXPORT_SUBCONFED, "192.0.2.2"),
+        ),
+        false,
+    )
+    .unwrap();
+    rib.process(&AllReachable);
+    let to_e: Vec<_> = changes(&mut rib, e)
+        .into_iter()
+        .map(|c| c.nlri.prefix.to_string())
+        .collect();
+    assert!(to_e.is_empty(), "{to_e:?}");
+    let mut to_i: Vec<_> = changes(&mut rib, i)
+        .into_iter()
+        .map(|c| c.nlri.prefix.to_string())
+        .collect();
+    to_i.sort();
+    assert_eq!(to_i, vec!["10.1.0.0/24", "10.3.0.0/24"]);
+    assert_eq!(rib.loc_rib().len(), 3, "all still used locally");
+}
+
+#[test]
+fn adj_rib_out_diffing_sends_only_changes() {
+    let mut rib = rib();
+    let src = peer(&mut rib, 2, 65001, false);
+    let dst = peer(&mut rib, 3, 65003, false);
+    let out0 = rib.take_output(dst).unwrap();
+    assert_eq!(
+        out0.end_of_rib,
+        vec![Family::IPV4_UNICAST, Family::IPV6_UNICAST]
+    );
+    let a = attrs(&[65001], "192.0.2.2");
+    rib.apply_update(src, &announce(&["10.1.0.0/24"], a.clone()), false)
+        .unwrap();
+    rib.process(&AllReachable);
+    assert_eq!(changes(&mut rib, dst).len(), 1);
+    // Same again: nothing to send.
+    rib.apply_update(src, &announce(&["10.1.0.0/24"], a.clone()), false)
+        .unwrap();
+    rib.process(&AllReachable);
+    assert!(changes(&mut rib, dst).is_empty());
+    // A change that does not survive export (MED is stripped towards eBGP): nothing either.
+    let mut m = a.clone();
+    m.med = Some(50);
+    rib.apply_update(src, &announce(&["10.1.0.0/24"], m), false)
+        .unwrap();
+    rib.process(&AllReachable);
+    assert!(changes(&mut rib, dst).is_empty());
+    // Real change.
+    let mut c = a.clone();
+    c.as_path = Some(path(&[65001, 65005]));
+    rib.apply_update(src, &announce(&["10.1.0.0/24"], c), false)
+        .unwrap();
+    rib.process(&AllReachable);
+    assert_eq!(changes(&mut rib, dst).len(), 1);
+    rib.apply_update(src, &withdraw(&["10.1.0.0/24"]), false)
+        .unwrap();
+    rib.process(&AllReachable);
+    let w = changes(&mut rib, dst);
+    assert_eq!(w.len(), 1);
+    assert!(w[0].attrs.is_none());
+    assert!(rib
+        .adj_rib_out(dst, Family::IPV4_UNICAST)
+        .unwrap()
+        .is_empty());
+}
+
+#[test]
+fn treat_as_withdraw_removes() {
+    let mut rib = rib();
+    let src = peer(&mut rib, 2, 65001, false);
+    let a = attrs(&[65001], "192.0.2.2");
+    rib.apply_update(src, &announce(&["10.1.0.0/24"], a.clone()), false)
+        .unwrap();
+    rib.process(&AllReachable);
+    assert_eq!(rib.loc_rib().len(), 1);
+    let s = rib
+        .apply_update(src, &announce(&["10.1.0.0/24"], a), true)
+        .unwrap();
+    assert_eq!((s.announced, s.withdrawn), (0, 1));
+    rib.process(&AllReachable);
+    assert!(rib.loc_rib().is_empty());
+}
+
+#[test]
+fn updates_packed_by_attribute_set_and_decode_back() {
+    let mut rib = rib();
+    let src = peer(&mut rib, 2, 65001, false);
+    let dst = peer(&mut rib, 3, 65003, false);
+    rib.take_output(dst).unwrap();
+    let prefixes: Vec<String> = (0..2000)
+        .map(|i| format!("10.{}.{}.0/24", i / 256, i % 256))
+        .collect();
+    let refs: Vec<&str> = prefixes.iter().map(String::as_str).collect();
+    let (first, second) = refs.split_at(1000);
+    rib.apply_update(src, &announce(first, attrs(&[65001], "192.0.2.2")), false)
+        .unwrap();
+    rib.apply_update(
+        src,
+        &announce(second, attrs(&[65001, 65002], "192.0.2.2")),
+        false,
+    )
+    .unwrap();
+    rib.process(&AllReachable);
+    let mut frames = Vec::new();
+    let out = rib.take_encoded(dst, &mut frames).unwrap();
+    assert_eq!(out.changes.len(), 2000);
+    // 1000 /24s take 4 octets each: one 4096-octet UPDATE holds ~1000, so each set needs
+    // at most 2 messages.
+    assert!(frames.len() <= 4, "{} frames", frames.len());
+    let ctx = bgp_proto::CodecContext {
+        four_octet_as: true,
+        ..Default::default()
+    };
+    let mut seen = 0;
+    for f in &frames {
+        match decode_message(f, &ctx).unwrap() {
+            Inbound::Update(u) => {
+                assert!(u.treat_as_withdraw.is_none());
+                assert_eq!(
+                    u.update.attributes.next_hop,
+                    Some("192.0.2.1".parse().unwrap())
+                );
+                seen += u.update.nlri.len();
+            }
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+    assert_eq!(seen, 2000);
+    // Withdrawals batched.
+    rib.apply_update(src, &withdraw(first), false).unwrap();
+    rib.process(&AllReachable);
+    frames.clear();
+    rib.take_encoded(dst, &mut frames).unwrap();
+    assert_eq!(frames.len(), 1);
+}
+
+#[test]
+fn end_of_rib_follows_initial_table() {
+    let mut rib = rib();
+    let src = peer(&mut rib, 2, 65001, false);
+    rib.apply_update(
+        src,
+        &announce(&["10.1.0.0/24"], attrs(&[65001], "192.0.2.2")),
+        false,
+    )
+    .unwrap();
+    rib.process(&AllReachable);
+    let late = peer(&mut rib, 3, 65003, false);
+    let mut frames = Vec::new();
+    let out = rib.take_encoded(late, &mut frames).unwrap();
+    assert_eq!(out.changes.len(), 1);
+    assert_eq!(out.end_of_rib.len(), 2);
+    assert_eq!(frames.len(), 3);
+    let ctx = bgp_proto::CodecContext::default();
+    match decode_message(frames.last().unwrap(), &ctx).unwrap() {
+        Inbound::Update(u) => assert!(u.update.mp_unreach.is_some()),
+        other => panic!("{other:?}"),
+    }
+    assert!(rib.take_output(late).unwrap().is_empty());
+}
+
+#[test]
+fn local_routes_exported_with_next_hop_self() {
+    let mut rib = rib();
+    let i = peer(&mut rib, 2, LOCAL_AS, false);
+    let e = peer(&mut rib, 3, 65003, false);
+    rib.originate(LocalRoute::new(
+        "10.65.1.0/26".parse().unwrap(),
+        RouteSource::Static,
+    ))
+    .unwrap();
+    rib.process(&AllReachable);
+    for p in [i, e] {
+        let out = changes(&mut rib, p);
+        assert_eq!(out.len(), 1);
+        assert_eq!(
+            out[0].attrs.as_ref().unwrap().next_hop_addr(),
+            Some("192.0.2.1".parse().unwrap())
+        );
+    }
+    rib.withdraw_local("10.65.1.0/26".parse().unwrap(), RouteSource::Static);
+    rib.process(&AllReachable);
+    assert!(changes(&mut rib, i)[0].attrs.is_none());
+    assert!(rib
+        .originate(LocalRoute::new(
+            "10.0.0.0/8".parse().unwrap(),
+            RouteSource::Bgp
+        ))
+        .is_err());
+}
+
+#[test]
+fn export_policy_and_soft_reconfiguration() {
+    let mut rib = rib();
+    let src = peer(&mut rib, 2, 65001, false);
+    let dst = peer(&mut rib, 3, 65003, false);
+    rib.apply_update(
+        src,
+        &announce(
+            &["10.1.0.0/24", "10.2.0.0/24"],
+            attrs(&[65001], "192.0.2.2"),
+        ),
+        false,
+    )
+    .unwrap();
+    rib.process(&AllReachable);
+    assert_eq!(changes(&mut rib, dst).len(), 2);
+    let deny: Policy = toml::from_str(
+        r#"
+        default = "accept"
+        [[rules]]
+        match = { prefix_in = [{ prefix = "10.1.0.0/24" }] }
+        action = "reject"
+        [[rules]]
+        set = { med = 42, add_community = ["65000:1"] }
+        action = "accept"
+        "#,
+    )
+    .unwrap();
+    let accept = Arc::new(bgp_rib::policy::CompiledPolicy::accept_all());
+    rib.set_policies(dst, accept.clone(), Arc::new(deny.compile().unwrap()))
+        .unwrap();
+    rib.process(&AllReachable);
+    let out = changes(&mut rib, dst);
+    assert_eq!(out.len(), 2);
+    let w = out
+        .iter()
+        .find(|c| c.nlri.prefix.to_string() == "10.1.0.0/24")
+        .unwrap();
+    assert!(w.attrs.is_none());
+    let m = out
+        .iter()
+        .find(|c| c.nlri.prefix.to_string() == "10.2.0.0/24")
+        .unwrap();
+    let m = m.attrs.as_ref().unwrap();
+    assert_eq!(
+        m.attrs.med,
+        Some(42),
+        "MED set by policy survives eBGP export"
+    );
+    assert_eq!(m.attrs.communities, vec![Community::new(65000, 1)]);
+    // Import side: reject 10.2/24 from src; then accept again from the stored Adj-RIB-In.
+    let imp: Policy = toml::from_str(
+        r#"
+        default = "accept"
+        [[rules]]
+        match = { prefix_in = [{ prefix = "10.2.0.0/24" }] }
+        action = "reject"
+        "#,
+    )
+    .unwrap();
+    rib.set_policies(src, Arc::new(imp.compile().unwrap()), accept.clone())
+        .unwrap();
+    rib.process(&AllReachable);
+    assert_eq!(rib.loc_rib().len(), 1);
+    rib.set_policies(src, accept.clone(), accept).unwrap();
+    rib.process(&AllReachable);
+    assert_eq!(rib.loc_rib().len(), 2);
+}
+
+#[test]
+fn add_path_send_all_and_multipath() {
+    let mut cfg = RibConfig::new(LOCAL_AS, rid(1));
+    cfg.max_paths = 4;
+    let mut rib = bgp_rib::Rib::new(cfg);
+    let a = peer(&mut rib, 2, 65001, false);
+    let b = peer(&mut rib, 3, 65001, false);
+    let c = peer(&mut rib, 4, 65001, false);
+    let mut pc = PeerConfig::new("addpath", addr(5), LOCAL_AS);
+    pc.add_path_send = AddPathSend::All;
+    pc.rr_client = true;
+    let id = rib.add_peer(pc).unwrap();
+    let mut s = bgp_rib::SessionInfo::new(rid(5), Some(Ipv4Addr::new(192, 0, 2, 1)));
+    s.codec.add_path_send = vec![Family::IPV4_UNICAST];
+    rib.peer_up(id, s, std::time::Instant::now()).unwrap();
+    rib.apply_update(
+        a,
+        &announce(&["10.1.0.0/24"], attrs(&[65001], "192.0.2.2")),
+        false,
+    )
+    .unwrap();
+    rib.apply_update(
+        b,
+        &announce(&["10.1.0.0/24"], attrs(&[65001], "192.0.2.3")),
+        false,
+    )
+    .unwrap();
+    let mut worse = attrs(&[65001, 65001], "192.0.2.4");
+    worse.med = Some(1);
+    rib.apply_update(c, &announce(&["10.1.0.0/24"], worse), false)
+        .unwrap();
+    rib.process(&AllReachable);
+    let out = changes(&mut rib, id);
+    assert_eq!(out.len(), 3, "all paths");
+    let ids: std::collections::BTreeSet<_> = out.iter().map(|c| c.nlri.path_id.unwrap()).collect();
+    assert_eq!(ids.len(), 3, "distinct path ids");
+    // FIB gets the ECMP pair.
+    let fib: Vec<_> = rib.drain_fib().collect();
+    match fib.last().unwrap() {
+        bgp_rib::FibChange::Upsert(r) => {
+            let nh: Vec<IpAddr> = r.next_hops.clone();
+            assert_eq!(nh, vec![addr(2), addr(3)]);
+        }
+        other => panic!("{other:?}"),
+    }
+    let mut frames = Vec::new();
+    rib.apply_update(c, &withdraw(&["10.1.0.0/24"]), false)
+        .unwrap();
+    rib.process(&AllReachable);
+    let out = rib.take_encoded(id, &mut frames).unwrap();
+    assert_eq!(out.changes.len(), 1);
+    assert!(out.changes[0].attrs.is_none());
+    let mut ctx = bgp_proto::CodecContext::default();
+    ctx.add_path_receive = vec![Family::IPV4_UNICAST];
+    match decode_message(&frames[0], &ctx).unwrap() {
+        Inbound::Update(u) => assert_eq!(u.update.withdrawn, vec![out.changes[0].nlri]),
+        other => panic!("{other:?}"),
+    }
+    // Multipath mode sends only the ECMP set.
+    let mut pm = PeerConfig::new("mp", addr(6), LOCAL_AS);
+    pm.add_path_send = AddPathSend::Multipath;
+    pm.rr_client = true;
+    let m = rib.add_peer(pm).unwrap();
+    let mut s = bgp_rib::SessionInfo::new(rid(6), Some(Ipv4Addr::new(192, 0, 2, 1)));
+    s.codec.add_path_send = vec![Family::IPV4_UNICAST];
+    rib.peer_up(m, s, std::time::Instant::now()).unwrap();
+    rib.apply_update(
+        c,
+        &announce(&["10.1.0.0/24"], attrs(&[65001, 65001], "192.0.2.4")),
+        false,
+    )
+    .unwrap();
+    rib.process(&AllReachable);
+    assert_eq!(changes(&mut rib, m).len(), 2);
+    let _ = Nlri::new("10.1.0.0/24".parse().unwrap());
+}
+
+#[test]
+fn next_hop_modes() {
+    let mut rib = rib();
+    let src = peer(&mut rib, 2, 65001, false);
+    let mut keep = PeerConfig::new("keep", addr(3), 65003);
+    keep.next_hop = NextHopMode::Keep;
+    let keep = peer_with(&mut rib, 3, keep);
+    let mut selfi = PeerConfig::new("self-ibgp", addr(4), LOCAL_AS);
+    selfi.next_hop = NextHopMode::SelfAlways;
+    let selfi = peer_with(&mut rib, 4, selfi);
+    rib.apply_update(
+        src,
+        &announce(&["10.1.0.0/24"], attrs(&[65001], "192.0.2.2")),
+        false,
+    )
+    .unwrap();
+    rib.process(&AllReachable);
+    let k = changes(&mut rib, keep);
+    assert_eq!(k[0].attrs.as_ref().unwrap().next_hop_addr(), Some(addr(2)));
+    let s = changes(&mut rib, selfi);
+    assert_eq!(s[0].attrs.as_ref().unwrap().next_hop_addr(), Some(addr(1)));
+}
