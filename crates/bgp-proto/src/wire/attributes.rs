@@ -472,16 +472,19 @@ fn merge_as4_path(path: &AsPath, as4: AsPath, mut keep: usize) -> AsPath {
             }
         }
     }
-    for seg in as4.segments {
+    // Join the kept prefix and AS4_PATH into one SEQUENCE where they meet.
+    let mut as4 = as4.segments.into_iter();
+    if let Some(first) = as4.next() {
         match segments.last_mut() {
             Some(last)
-                if last.kind == SegmentType::Sequence && seg.kind == SegmentType::Sequence =>
+                if last.kind == SegmentType::Sequence && first.kind == SegmentType::Sequence =>
             {
-                last.asns.extend(seg.asns)
+                last.asns.extend(first.asns)
             }
-            _ => segments.push(seg),
+            _ => segments.push(first),
         }
     }
+    segments.extend(as4);
     AsPath { segments }
 }
 
