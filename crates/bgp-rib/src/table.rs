@@ -94,7 +94,7 @@ impl Path {
     /// Identity of a selected path, for detecting selection changes.
     pub fn signature(&self) -> (u32, u32, usize) {
         (
-            self.meta,
+            self.peer() | (u32::from(self.flags() & (flag::BEST | flag::MULTIPATH)) << 24),
             self.path_id,
             std::sync::Arc::as_ptr(self.effective()) as usize,
         )

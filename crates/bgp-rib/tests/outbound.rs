@@ -560,8 +560,10 @@ fn add_path_send_all_and_multipath() {
     let out = rib.take_encoded(id, &mut frames).unwrap();
     assert_eq!(out.changes.len(), 1);
     assert!(out.changes[0].attrs.is_none());
-    let mut ctx = bgp_proto::CodecContext::default();
-    ctx.add_path_receive = vec![Family::IPV4_UNICAST];
+    let ctx = bgp_proto::CodecContext {
+        add_path_receive: vec![Family::IPV4_UNICAST],
+        ..Default::default()
+    };
     match decode_message(&frames[0], &ctx).unwrap() {
         Inbound::Update(u) => assert_eq!(u.update.withdrawn, vec![out.changes[0].nlri]),
         other => panic!("{other:?}"),
