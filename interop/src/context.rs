@@ -63,14 +63,14 @@ fn say(line: &str) {
 
 /// Checks root and `binaries`; `Ok(true)` to run, `Ok(false)` to skip (message
 /// printed), panics in CI when something is missing.
-pub fn prerequisites(name: &str, binaries: &[&str]) -> bool {
+pub fn prerequisites<B: AsRef<str>>(name: &str, binaries: &[B]) -> bool {
     let mut missing_reason = None;
     if !is_root() {
         missing_reason = Some("needs root".to_string());
     } else {
         let missing: Vec<&str> = binaries
             .iter()
-            .copied()
+            .map(AsRef::as_ref)
             .filter(|b| crate::cmd::find_binary(b).is_none())
             .collect();
         if !missing.is_empty() {
@@ -223,7 +223,7 @@ impl Test {
 /// body returns, so they are cleaned up before the verdict; their log files
 /// stay in the test directory, which is kept on failure and removed on
 /// success. An `Err` from the body fails the test with the error printed.
-pub fn run_test(name: &str, binaries: &[&str], body: impl FnOnce(&Test) -> Result<()>) {
+pub fn run_test<B: AsRef<str>>(name: &str, binaries: &[B], body: impl FnOnce(&Test) -> Result<()>) {
     if !prerequisites(name, binaries) {
         return;
     }

@@ -19,6 +19,7 @@
 //! interface or process is ever added to the root namespace, and only
 //! processes started here are signalled.
 
+pub mod bgpd;
 pub mod bird;
 mod cmd;
 mod context;
@@ -31,6 +32,7 @@ mod netns;
 mod process;
 mod wait;
 
+pub use bgpd::Bgpd;
 pub use bird::Bird;
 pub use cmd::{find_binary, require_binary};
 pub use context::{in_ci, is_root, prerequisites, run_test, Test};
@@ -57,6 +59,8 @@ pub enum Kind {
     Frr,
     /// ExaBGP (`exabgp`); connects out only.
     ExaBgp,
+    /// Our bgpd, from the workspace's target directory.
+    Bgpd,
 }
 
 impl Kind {
@@ -67,17 +71,33 @@ impl Kind {
             Kind::GoBgp => "gobgp",
             Kind::Frr => "frr",
             Kind::ExaBgp => "exabgp",
+            Kind::Bgpd => "bgpd",
         }
     }
 
-    /// The binaries this kind needs (for [`run_test`]).
-    pub fn binaries(self) -> &'static [&'static str] {
-        match self {
+    /// The binaries this kind needs (for [`run_test`]): names looked up in
+    /// `$PATH` and the sbin directories, or absolute paths. bgpd is looked up
+    /// in the workspace's target directory only (FRR also ships a `bgpd`).
+    pub fn binaries(self) -> Vec<String> {
+        let names: &[&str] = match self {
             Kind::Bird => &["bird", "birdc"],
             Kind::GoBgp => &["gobgpd", "gobgp"],
             Kind::Frr => &["/usr/lib/frr/bgpd", "vtysh"],
             Kind::ExaBgp => &["exabgp"],
-        }
+            Kind::Bgpd => {
+                return [
+                    (bgpd::bgpd_binary(), "bgpd (cargo build -p bgpd)"),
+                    (bgpd::bgpctl_binary(), "bgpctl (cargo build -p bgpctl)"),
+                ]
+                .into_iter()
+                .map(|(p, missing)| {
+                    p.map(|p| p.to_string_lossy().into_owned())
+                        .unwrap_or_else(|| missing.to_string())
+                })
+                .collect()
+            }
+        };
+        names.iter().map(|s| s.to_string()).collect()
     }
 
     /// Starts this kind of speaker in `node` with `cfg`.
@@ -93,16 +113,17 @@ impl Kind {
             Kind::GoBgp => Box::new(GoBgp::start(test, node, label, cfg)?),
             Kind::Frr => Box::new(Frr::start(test, node, label, cfg)?),
             Kind::ExaBgp => Box::new(ExaBgp::start(test, node, label, cfg)?),
+            Kind::Bgpd => Box::new(Bgpd::start(test, node, label, cfg)?),
         })
     }
 }
 
 /// The union of the binaries needed by `kinds`, plus `ip`.
-pub fn binaries_for(kinds: &[Kind]) -> Vec<&'static str> {
-    let mut v = vec!["ip"];
+pub fn binaries_for(kinds: &[Kind]) -> Vec<String> {
+    let mut v = vec!["ip".to_string()];
     for k in kinds {
         for b in k.binaries() {
-            if !v.contains(b) {
+            if !v.contains(&b) {
                 v.push(b);
             }
         }
