@@ -281,7 +281,16 @@ impl AttrDecoder<'_> {
             at::AS_PATH => {
                 let path = decode_as_path(value, four)
                     .map_err(|e| AttrError::Withdraw(format!("malformed AS_PATH: {e}")))?;
+                // RFC 7607: AS 0 makes it malformed, treat-as-withdraw. The well-framed
+                // path is still kept so that viewers (MRT dumps) show what was received;
+                // the withdrawn routes carry no attributes to act on.
+                let as0 = path.contains(0);
                 a.as_path = Some(path);
+                if as0 {
+                    return Err(AttrError::Withdraw(
+                        "malformed AS_PATH: AS 0 in path (RFC 7607)".into(),
+                    ));
+                }
             }
             at::NEXT_HOP => {
                 a.next_hop = Some(Ipv4Addr::from(
@@ -354,6 +363,11 @@ impl AttrDecoder<'_> {
                 }
                 let mut path = decode_as_path(value, true)
                     .map_err(|e| AttrError::Discard(format!("malformed AS4_PATH: {e}")))?;
+                if path.contains(0) {
+                    return Err(AttrError::Discard(
+                        "malformed AS4_PATH: AS 0 in path (RFC 7607)".into(),
+                    ));
+                }
                 // RFC 6793 3: confederation segments must not be in AS4_PATH; drop them.
                 path.segments
                     .retain(|s| matches!(s.kind, SegmentType::Sequence | SegmentType::Set));
@@ -504,7 +518,8 @@ fn chunks<const N: usize>(value: &[u8]) -> Option<impl Iterator<Item = [u8; N]> 
     )
 }
 
-/// AS_PATH / AS4_PATH (RFC 4271 4.3, RFC 5065 3, RFC 6793, RFC 7606 7.2, RFC 7607).
+/// AS_PATH / AS4_PATH framing and segments (RFC 4271 4.3, RFC 5065 3, RFC 6793, RFC 7606
+/// 7.2). AS 0 (RFC 7607) is left to the caller, which decides what it means.
 pub(crate) fn decode_as_path(value: &[u8], four_octet: bool) -> Result<AsPath, String> {
     let size = if four_octet { 4 } else { 2 };
     let mut r = Reader::new(value);
@@ -537,9 +552,6 @@ pub(crate) fn decode_as_path(value: &[u8], four_octet: bool) -> Result<AsPath, S
                 .map(|c| u32::from(u16::from_be_bytes([c[0], c[1]])))
                 .collect()
         };
-        if asns.contains(&0) {
-            return Err("AS 0 in path (RFC 7607)".into());
-        }
         segments.push(AsSegment { kind, asns });
     }
     Ok(AsPath { segments })
