@@ -513,3 +513,43 @@ fn capability_announcements_follow_the_config() {
         Capability::FourOctetAs(AS_A)
     )));
 }
+
+#[test]
+fn jitter_spreads_retries_and_keepalives_within_rfc_bounds() {
+    let mut a = config_a();
+    a.jitter_seed = Some(0x5eed);
+    let mut b = config_b();
+    b.jitter_seed = Some(0xb0b);
+    let mut p = Pair::new(a, b);
+    p.reachable = false;
+    p.start();
+    p.advance(secs(700));
+    let nominal = [5u64, 10, 20, 40, 80, 120, 120];
+    let gaps: Vec<f64> = p
+        .attempts
+        .windows(2)
+        .map(|w| (w[1] - w[0]).as_secs_f64())
+        .collect();
+    assert!(gaps.len() >= nominal.len(), "{gaps:?}");
+    for (gap, nominal) in gaps.iter().zip(nominal) {
+        let nominal = nominal as f64;
+        assert!(
+            (0.75 * nominal..=nominal).contains(gap),
+            "gap {gap} outside [0.75, 1] x {nominal}"
+        );
+    }
+    assert!(
+        gaps.iter().zip(nominal).any(|(g, n)| *g < n as f64),
+        "jitter changed nothing: {gaps:?}"
+    );
+
+    // Keepalives: 30 s nominal, never later, so the peer's hold timer is safe.
+    p.reachable = true;
+    p.advance(secs(130));
+    assert_eq!(p.a.state(), State::Established);
+    let before = p.a.sent_count("KEEPALIVE");
+    p.advance(secs(600));
+    let sent = p.a.sent_count("KEEPALIVE") - before;
+    assert!((20..=27).contains(&sent), "{sent} keepalives in 600 s");
+    assert_eq!(p.b.state(), State::Established);
+}

@@ -123,11 +123,25 @@ pub struct SessionConfig {
     /// [`Session::poll_transmit`](super::Session::poll_transmit). Control messages
     /// (OPEN, KEEPALIVE, NOTIFICATION, ROUTE-REFRESH) are never refused.
     pub max_queued_bytes: usize,
+    /// RFC 4271 10: ConnectRetry, IdleHold and KEEPALIVE intervals are multiplied by a
+    /// pseudo-random factor in [0.75, 1], so sessions started together do not stay in
+    /// lockstep. The value seeds the generator (give each peer its own, e.g. a hash of
+    /// its address, so a simulation stays reproducible); `None` disables jitter.
+    pub jitter_seed: Option<u64>,
+}
+
+impl Default for SessionConfig {
+    /// The defaults of [`SessionConfig::new`] with AS 0 and identifier 0.0.0.0, which
+    /// [`SessionConfig::validate`] rejects: set both.
+    fn default() -> Self {
+        SessionConfig::new(0, Ipv4Addr::UNSPECIFIED, None)
+    }
 }
 
 impl SessionConfig {
     /// A configuration with the usual defaults: hold 90 s, connect retry 5 s backing off to
-    /// 120 s, active, no DelayOpen, IPv4 unicast with route refresh.
+    /// 120 s, active, no DelayOpen, IPv4 unicast with route refresh, jitter seeded from
+    /// our identity (set [`Self::jitter_seed`] per peer for better spread).
     pub fn new(local_as: u32, local_id: Ipv4Addr, remote_as: Option<u32>) -> SessionConfig {
         SessionConfig {
             local_as,
@@ -142,6 +156,7 @@ impl SessionConfig {
             send_hold_time: None,
             capabilities: LocalCapabilities::default(),
             max_queued_bytes: DEFAULT_MAX_QUEUED_BYTES,
+            jitter_seed: Some(u64::from(u32::from(local_id)) << 32 | u64::from(local_as)),
         }
     }
 

@@ -149,6 +149,17 @@ pub struct Session {
     negotiated: Option<Negotiated>,
     /// Context for decoding and encoding: the RFC 4271 baseline until negotiated.
     codec: CodecContext,
+    /// State of the jitter generator (RFC 4271 10); `None` without jitter.
+    jitter: Option<u64>,
+}
+
+/// splitmix64: a tiny, well-mixed generator; jitter needs spread, not secrecy.
+fn splitmix64(state: &mut u64) -> u64 {
+    *state = state.wrapping_add(0x9E37_79B9_7F4A_7C15);
+    let mut z = *state;
+    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+    z ^ (z >> 31)
 }
 
 impl Session {
@@ -161,6 +172,7 @@ impl Session {
         if config.connect_retry_max < config.connect_retry {
             config.connect_retry_max = config.connect_retry;
         }
+        let jitter_seed = config.jitter_seed;
         Session {
             config,
             state: State::Idle,
@@ -178,6 +190,7 @@ impl Session {
             events: VecDeque::new(),
             negotiated: None,
             codec: CodecContext::default(),
+            jitter: jitter_seed,
         }
     }
 
@@ -223,12 +236,37 @@ impl Session {
 
     /// The delay before the next connection attempt after `failures` consecutive
     /// failures: ConnectRetryTime doubled per failure, capped.
-    fn retry_delay(&self, failures: u32) -> Duration {
+    fn retry_delay(&mut self, failures: u32) -> Duration {
         let shift = failures.min(MAX_BACKOFF_SHIFT);
-        self.config
+        let delay = self
+            .config
             .connect_retry
             .saturating_mul(1u32 << shift)
-            .min(self.config.connect_retry_max)
+            .min(self.config.connect_retry_max);
+        self.jittered(delay)
+    }
+
+    /// (Re)start the ConnectRetryTimer with the backed-off, jittered delay.
+    fn arm_connect_retry(&mut self, now: Instant) {
+        let delay = self.retry_delay(self.failures);
+        self.timers.set(Timer::ConnectRetry, now + delay);
+    }
+
+    /// RFC 4271 10: `d` times a factor in [0.75, 1].
+    fn jittered(&mut self, d: Duration) -> Duration {
+        match &mut self.jitter {
+            None => d,
+            Some(state) => {
+                // 1024 steps are plenty of spread.
+                let step = (splitmix64(state) % 1025) as u32;
+                d.mul_f64(0.75 + 0.25 * f64::from(step) / 1024.0)
+            }
+        }
+    }
+
+    /// The KEEPALIVE interval, jittered.
+    fn keepalive_interval(&mut self, keepalive_time: u16) -> Duration {
+        self.jittered(Duration::from_secs(u64::from(keepalive_time)))
     }
 
     /// RFC 9687 4: the configured SendHoldTime, else max(8 minutes, 2 × Hold Time).
@@ -619,8 +657,7 @@ impl Session {
         if self.config.passive {
             self.set_state(State::Active);
         } else {
-            self.timers
-                .set(Timer::ConnectRetry, now + self.retry_delay(self.failures));
+            self.arm_connect_retry(now);
             self.set_state(State::Connect);
             self.events.push_back(SessionEvent::Connect);
         }
@@ -690,10 +727,8 @@ impl Session {
                 Timer::Hold,
                 now + Duration::from_secs(u64::from(n.hold_time)),
             );
-            self.timers.set(
-                Timer::Keepalive,
-                now + Duration::from_secs(u64::from(n.keepalive_time)),
-            );
+            let keepalive = self.keepalive_interval(n.keepalive_time);
+            self.timers.set(Timer::Keepalive, now + keepalive);
         }
     }
 
@@ -781,8 +816,7 @@ impl Session {
                 self.timers.stop_all();
                 self.failures = self.failures.saturating_add(1);
                 if !self.config.passive {
-                    self.timers
-                        .set(Timer::ConnectRetry, now + self.retry_delay(self.failures));
+                    self.arm_connect_retry(now);
                 }
                 self.set_state(State::Active);
                 self.events
@@ -799,14 +833,12 @@ impl Session {
             (Timer::ConnectRetry, State::Connect) => {
                 self.failures = self.failures.saturating_add(1);
                 self.events.push_back(SessionEvent::Disconnect);
-                self.timers
-                    .set(Timer::ConnectRetry, now + self.retry_delay(self.failures));
+                self.arm_connect_retry(now);
                 self.events.push_back(SessionEvent::Connect);
             }
             // Active event 9: try connecting ourselves.
             (Timer::ConnectRetry, State::Active) if !self.connected => {
-                self.timers
-                    .set(Timer::ConnectRetry, now + self.retry_delay(self.failures));
+                self.arm_connect_retry(now);
                 self.set_state(State::Connect);
                 self.events.push_back(SessionEvent::Connect);
             }
@@ -828,7 +860,7 @@ impl Session {
                 }
                 if let Some(k) = self.negotiated.as_ref().map(|n| n.keepalive_time) {
                     if k != 0 {
-                        let at = now + Duration::from_secs(u64::from(k));
+                        let at = now + self.keepalive_interval(k);
                         self.timers.set(Timer::Keepalive, at);
                     }
                 }

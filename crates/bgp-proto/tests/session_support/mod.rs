@@ -23,15 +23,18 @@ pub fn secs(s: u64) -> Duration {
     Duration::from_secs(s)
 }
 
-/// A's configuration towards B (eBGP).
+/// A's configuration towards B (eBGP), without jitter so timer values are exact.
 pub fn config_a() -> SessionConfig {
-    SessionConfig::new(AS_A, ID_A, Some(AS_B))
+    let mut c = SessionConfig::new(AS_A, ID_A, Some(AS_B));
+    c.jitter_seed = None;
+    c
 }
 
-/// B's configuration towards A, passive.
+/// B's configuration towards A, passive, without jitter.
 pub fn config_b() -> SessionConfig {
     let mut c = SessionConfig::new(AS_B, ID_B, Some(AS_A));
     c.passive = true;
+    c.jitter_seed = None;
     c
 }
 
