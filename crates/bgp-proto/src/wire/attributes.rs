@@ -780,16 +780,42 @@ fn put_attr_header(out: &mut BytesMut, flags: u8, type_code: u8, len: usize) {
     }
 }
 
-/// Write an attribute whose value is produced by `body`, patching the length after.
+/// Write an attribute whose value `body` appends to `out`, then patch the length,
+/// switching to the Extended Length form (one octet more) if the value exceeds 255.
 fn put_attr_with(
     out: &mut BytesMut,
     flags: u8,
     type_code: u8,
     body: impl FnOnce(&mut BytesMut) -> Result<(), EncodeError>,
 ) -> Result<(), EncodeError> {
-    let mut value = BytesMut::new();
-    body(&mut value)?;
-    put_attr(out, flags, type_code, &value)
+    let start = out.len();
+    out.put_slice(&[flags & !af::EXTENDED_LENGTH, type_code, 0]);
+    if let Err(e) = body(out) {
+        out.truncate(start);
+        return Err(e);
+    }
+    let end = out.len();
+    let len = end - start - 3;
+    if len <= 255 {
+        if let Some(slot) = out.get_mut(start + 2) {
+            *slot = len as u8;
+        }
+        return Ok(());
+    }
+    let Ok(len16) = u16::try_from(len) else {
+        out.truncate(start);
+        return Err(EncodeError::Invalid(format!(
+            "{} of {len} octets exceeds 65535",
+            attr_name(type_code)
+        )));
+    };
+    out.put_u8(0);
+    out.copy_within(start + 3..end, start + 4);
+    if let Some(h) = out.get_mut(start..start + 4) {
+        let [hi, lo] = len16.to_be_bytes();
+        h.copy_from_slice(&[flags | af::EXTENDED_LENGTH, type_code, hi, lo]);
+    }
+    Ok(())
 }
 
 const WELL_KNOWN: u8 = af::TRANSITIVE;

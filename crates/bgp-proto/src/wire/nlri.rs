@@ -13,7 +13,6 @@ use bytes::{BufMut, BytesMut};
 use ipnet::{IpNet, Ipv4Net, Ipv6Net};
 
 use super::error::EncodeError;
-use super::reader::Reader;
 use super::types::{Afi, Nlri};
 
 /// Why an NLRI field could not be parsed; the caller maps it to its NOTIFICATION.
@@ -35,71 +34,98 @@ pub(crate) fn decode_prefixes(
     }
 }
 
-#[inline]
-fn path_id(r: &mut Reader<'_>, add_path: bool) -> Result<Option<u32>, NlriError> {
+/// Split off a 4-octet ADD-PATH path identifier if `add_path`.
+#[inline(always)]
+fn path_id<'a>(buf: &'a [u8], add_path: bool) -> Result<(Option<u32>, &'a [u8]), NlriError> {
     if !add_path {
-        return Ok(None);
+        return Ok((None, buf));
     }
-    r.u32()
-        .map(Some)
-        .ok_or_else(|| NlriError("truncated ADD-PATH path identifier".into()))
+    match buf.split_first_chunk::<4>() {
+        Some((id, rest)) => Ok((Some(u32::from_be_bytes(*id)), rest)),
+        None => Err(NlriError("truncated ADD-PATH path identifier".into())),
+    }
 }
+
+// The two decoders below are the hot path of a full-table load, so they work on the
+// slice directly: one bounds check per prefix for the length octet and one for the
+// address octets, then a masked 4- or 16-octet load when the buffer is long enough.
 
 fn decode_v4(buf: &[u8], add_path: bool, out: &mut Vec<Nlri>) -> Result<(), NlriError> {
     // Typical IPv4 prefixes take 4-5 octets; the vector grows if they are shorter.
     out.reserve(buf.len() / if add_path { 8 } else { 4 });
-    let mut r = Reader::new(buf);
-    while !r.is_empty() {
-        let path_id = path_id(&mut r, add_path)?;
-        let len = r
-            .u8()
-            .ok_or_else(|| NlriError("path identifier without a prefix".into()))?;
+    let mut rest = buf;
+    while !rest.is_empty() {
+        let (path_id, after_id) = path_id(rest, add_path)?;
+        let Some((&len, tail)) = after_id.split_first() else {
+            return Err(NlriError("path identifier without a prefix".into()));
+        };
         if len > 32 {
             return Err(NlriError(format!("IPv4 prefix length {len} > 32")));
         }
-        let octets = r
-            .take(usize::from(len).div_ceil(8))
-            .ok_or_else(|| NlriError(format!("IPv4 prefix of length {len} overruns its field")))?;
-        let mut a = [0u8; 4];
-        for (d, s) in a.iter_mut().zip(octets) {
-            *d = *s;
+        let n = usize::from(len).div_ceil(8);
+        if tail.len() < n {
+            return Err(NlriError(format!(
+                "IPv4 prefix of length {len} overruns its field"
+            )));
         }
+        // Load four octets when available (the mask drops what follows the prefix).
+        let raw = match tail.first_chunk::<4>() {
+            Some(w) => u32::from_be_bytes(*w),
+            None => {
+                let mut a = [0u8; 4];
+                for (d, s) in a.iter_mut().zip(tail) {
+                    *d = *s;
+                }
+                u32::from_be_bytes(a)
+            }
+        };
         let mask = u32::MAX.checked_shl(32 - u32::from(len)).unwrap_or(0);
-        let addr = Ipv4Addr::from(u32::from_be_bytes(a) & mask);
-        let net = Ipv4Net::new(addr, len).map_err(|e| NlriError(e.to_string()))?;
+        let net =
+            Ipv4Net::new(Ipv4Addr::from(raw & mask), len).map_err(|e| NlriError(e.to_string()))?;
         out.push(Nlri {
             path_id,
             prefix: IpNet::V4(net),
         });
+        rest = tail.get(n..).unwrap_or(&[]);
     }
     Ok(())
 }
 
 fn decode_v6(buf: &[u8], add_path: bool, out: &mut Vec<Nlri>) -> Result<(), NlriError> {
     out.reserve(buf.len() / if add_path { 12 } else { 8 });
-    let mut r = Reader::new(buf);
-    while !r.is_empty() {
-        let path_id = path_id(&mut r, add_path)?;
-        let len = r
-            .u8()
-            .ok_or_else(|| NlriError("path identifier without a prefix".into()))?;
+    let mut rest = buf;
+    while !rest.is_empty() {
+        let (path_id, after_id) = path_id(rest, add_path)?;
+        let Some((&len, tail)) = after_id.split_first() else {
+            return Err(NlriError("path identifier without a prefix".into()));
+        };
         if len > 128 {
             return Err(NlriError(format!("IPv6 prefix length {len} > 128")));
         }
-        let octets = r
-            .take(usize::from(len).div_ceil(8))
-            .ok_or_else(|| NlriError(format!("IPv6 prefix of length {len} overruns its field")))?;
-        let mut a = [0u8; 16];
-        for (d, s) in a.iter_mut().zip(octets) {
-            *d = *s;
+        let n = usize::from(len).div_ceil(8);
+        if tail.len() < n {
+            return Err(NlriError(format!(
+                "IPv6 prefix of length {len} overruns its field"
+            )));
         }
+        let raw = match tail.first_chunk::<16>() {
+            Some(w) => u128::from_be_bytes(*w),
+            None => {
+                let mut a = [0u8; 16];
+                for (d, s) in a.iter_mut().zip(tail) {
+                    *d = *s;
+                }
+                u128::from_be_bytes(a)
+            }
+        };
         let mask = u128::MAX.checked_shl(128 - u32::from(len)).unwrap_or(0);
-        let addr = Ipv6Addr::from(u128::from_be_bytes(a) & mask);
-        let net = Ipv6Net::new(addr, len).map_err(|e| NlriError(e.to_string()))?;
+        let net =
+            Ipv6Net::new(Ipv6Addr::from(raw & mask), len).map_err(|e| NlriError(e.to_string()))?;
         out.push(Nlri {
             path_id,
             prefix: IpNet::V6(net),
         });
+        rest = tail.get(n..).unwrap_or(&[]);
     }
     Ok(())
 }
