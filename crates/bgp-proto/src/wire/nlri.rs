@@ -36,7 +36,7 @@ pub(crate) fn decode_prefixes(
 
 /// Split off a 4-octet ADD-PATH path identifier if `add_path`.
 #[inline(always)]
-fn path_id<'a>(buf: &'a [u8], add_path: bool) -> Result<(Option<u32>, &'a [u8]), NlriError> {
+fn path_id(buf: &[u8], add_path: bool) -> Result<(Option<u32>, &[u8]), NlriError> {
     if !add_path {
         return Ok((None, buf));
     }
