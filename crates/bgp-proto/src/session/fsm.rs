@@ -985,3 +985,63 @@ impl Session {
         subtype_ok && n.has_family(rr.family)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn session(jitter: Option<u64>) -> Session {
+        let mut c = SessionConfig::new(65001, Ipv4Addr::new(10, 0, 0, 1), None);
+        c.connect_retry = Duration::from_secs(5);
+        c.connect_retry_max = Duration::from_secs(120);
+        c.jitter_seed = jitter;
+        Session::new(c)
+    }
+
+    #[test]
+    fn retry_delay_doubles_up_to_the_cap_without_overflow() {
+        let mut s = session(None);
+        let secs: Vec<u64> = (0..8).map(|f| s.retry_delay(f).as_secs()).collect();
+        assert_eq!(secs, vec![5, 10, 20, 40, 80, 120, 120, 120]);
+        assert_eq!(s.retry_delay(u32::MAX), Duration::from_secs(120));
+    }
+
+    #[test]
+    fn jitter_stays_within_three_quarters_and_one_and_is_reproducible() {
+        let mut a = session(Some(42));
+        let mut b = session(Some(42));
+        let d = Duration::from_secs(100);
+        let xs: Vec<Duration> = (0..1000).map(|_| a.jittered(d)).collect();
+        let ys: Vec<Duration> = (0..1000).map(|_| b.jittered(d)).collect();
+        assert_eq!(xs, ys, "same seed, same sequence");
+        assert!(xs.iter().all(|x| *x >= Duration::from_secs(75) && *x <= d));
+        let distinct: std::collections::HashSet<_> = xs.iter().collect();
+        assert!(distinct.len() > 500, "spread: {}", distinct.len());
+        let mut c = session(Some(43));
+        assert_ne!(c.jittered(d), xs[0]);
+    }
+
+    #[test]
+    fn timers_report_the_earliest_deadline() {
+        let now = Instant::now();
+        let mut t = Timers::default();
+        assert_eq!(t.next(), None);
+        t.set(Timer::Hold, now + Duration::from_secs(90));
+        t.set(Timer::Keepalive, now + Duration::from_secs(30));
+        assert_eq!(t.next(), Some(now + Duration::from_secs(30)));
+        t.stop(Timer::Keepalive);
+        assert_eq!(t.next(), Some(now + Duration::from_secs(90)));
+        t.stop_all();
+        assert!(!t.is_running(Timer::Hold));
+    }
+
+    #[test]
+    fn config_is_normalised() {
+        let mut c = SessionConfig::new(65001, Ipv4Addr::new(10, 0, 0, 1), None);
+        c.connect_retry = Duration::ZERO;
+        c.connect_retry_max = Duration::ZERO;
+        let s = Session::new(c);
+        assert_eq!(s.config().connect_retry, Duration::from_secs(1));
+        assert_eq!(s.config().connect_retry_max, Duration::from_secs(1));
+    }
+}
