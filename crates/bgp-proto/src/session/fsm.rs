@@ -427,7 +427,8 @@ impl Session {
     /// we accepted the peer's (TcpConnectionConfirmed, event 17). In Idle the connection
     /// is refused with [`SessionEvent::Disconnect`]. When this session already has a
     /// connection the call is ignored: a second connection belongs in its own session,
-    /// and the caller resolves the collision (RFC 4271 6.8).
+    /// and the caller resolves the collision (RFC 4271 6.8). A connection the peer opened
+    /// may be reported in Connect too; the caller then abandons its own pending attempt.
     pub fn handle_connected(&mut self, now: Instant) {
         self.enter(now);
         match self.state {
