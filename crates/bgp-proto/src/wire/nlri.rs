@@ -51,8 +51,9 @@ fn path_id(buf: &[u8], add_path: bool) -> Result<(Option<u32>, &[u8]), NlriError
 // address octets, then a masked 4- or 16-octet load when the buffer is long enough.
 
 fn decode_v4(buf: &[u8], add_path: bool, out: &mut Vec<Nlri>) -> Result<(), NlriError> {
-    // Typical IPv4 prefixes take 4-5 octets; the vector grows if they are shorter.
-    out.reserve(buf.len() / if add_path { 8 } else { 4 });
+    // Most IPv4 prefixes take 3 or 4 octets (/9 to /24), so this usually reserves
+    // enough in one go; the vector grows if they are shorter.
+    out.reserve(buf.len() / if add_path { 7 } else { 3 });
     let mut rest = buf;
     while !rest.is_empty() {
         let (path_id, after_id) = path_id(rest, add_path)?;
