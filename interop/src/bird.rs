@@ -331,6 +331,19 @@ fn parse_attribute_line(r: &mut RouteView, line: &str) -> std::result::Result<()
             r.local_pref = Some(value.parse().map_err(|_| format!("local_pref {value:?}"))?)
         }
         "BGP.community" => r.communities = parse_tuples(value, 2)?,
+        "BGP.originator_id" => {
+            r.originator_id = Some(
+                value
+                    .parse()
+                    .map_err(|_| format!("originator_id {value:?}"))?,
+            )
+        }
+        "BGP.cluster_list" => {
+            r.cluster_list = value
+                .split_whitespace()
+                .map(|x| x.parse().map_err(|_| format!("cluster_list {value:?}")))
+                .collect::<std::result::Result<_, _>>()?
+        }
         "BGP.large_community" => r.large_communities = parse_tuples(value, 3)?,
         _ => {}
     }
@@ -373,6 +386,8 @@ Table master4:
 \tBGP.local_pref: 100
 \tBGP.community: (65002,200) (65002,100)
 \tBGP.large_community: (65002, 1, 2)
+\tBGP.originator_id: 10.0.0.2
+\tBGP.cluster_list: 1.1.1.1 2.2.2.2
                      unicast [p_10_0_0_3 12:24:22.000] (100) [AS65003?]
 \tvia 10.0.0.3 on eth0
 \tType: BGP univ
@@ -404,6 +419,14 @@ Table master6:
         assert_eq!(b.med, Some(10));
         assert_eq!(b.communities, vec!["65002:100", "65002:200"]);
         assert_eq!(b.large_communities, vec!["65002:1:2"]);
+        assert_eq!(b.originator_id, Some("10.0.0.2".parse().unwrap()));
+        assert_eq!(
+            b.cluster_list,
+            vec![
+                "1.1.1.1".parse::<std::net::Ipv4Addr>().unwrap(),
+                "2.2.2.2".parse().unwrap()
+            ]
+        );
         let alt = &r[2];
         assert_eq!(alt.prefix, b.prefix);
         assert!(alt.learned && !alt.best);

@@ -423,6 +423,15 @@ fn apply_attributes(r: &mut RouteView, a: &Value) {
             })
             .unwrap_or_default()
     };
+    r.originator_id = a
+        .get("originator-id")
+        .and_then(Value::as_str)
+        .and_then(|s| s.parse().ok());
+    r.cluster_list = a
+        .get("cluster-list")
+        .and_then(Value::as_array)
+        .map(|l| l.iter().filter_map(|x| x.as_str()?.parse().ok()).collect())
+        .unwrap_or_default();
     r.communities = tuples("community");
     r.large_communities = tuples("large-community");
 }

@@ -313,6 +313,14 @@ pub fn parse_prefix_detail(prefix: IpNet, v: &Value) -> Result<Vec<RouteView>> {
                 })
                 .unwrap_or_default()
         };
+        r.originator_id = p
+            .get("originatorId")
+            .and_then(Value::as_str)
+            .and_then(|s| s.parse().ok());
+        r.cluster_list = list("clusterList")
+            .iter()
+            .filter_map(|s| s.parse().ok())
+            .collect();
         r.communities = list("community");
         r.large_communities = list("largeCommunity");
         // The first next hop's global address ("ip"), not its link-local one.

@@ -323,6 +323,22 @@ fn apply_attr(r: &mut RouteView, a: &Value) -> std::result::Result<(), String> {
             }
         }
         Some(4) => r.med = Some(num("metric")?),
+        Some(9) => {
+            let v = a.get("value").and_then(Value::as_str).unwrap_or_default();
+            r.originator_id = Some(v.parse().map_err(|_| format!("bad originator id {a}"))?);
+        }
+        Some(10) => {
+            for id in a
+                .get("value")
+                .and_then(Value::as_array)
+                .map(Vec::as_slice)
+                .unwrap_or_default()
+            {
+                let v = id.as_str().unwrap_or_default();
+                r.cluster_list
+                    .push(v.parse().map_err(|_| format!("bad cluster list {a}"))?);
+            }
+        }
         Some(5) => r.local_pref = Some(num("value")?),
         Some(8) => {
             for c in a
@@ -374,7 +390,8 @@ mod tests {
         let text = r#"{"198.51.100.0/24":[{"nlri":{"prefix":"198.51.100.0/24"},"age":1,"best":true,
             "attrs":[{"type":1,"value":0},{"type":2,"as_paths":[{"segment_type":2,"num":1,"asns":[65001]}]},
             {"type":3,"nexthop":"10.0.0.1"},{"type":4,"metric":10},{"type":8,"communities":[4259905636]},
-            {"type":32,"value":[{"ASN":65001,"LocalData1":1,"LocalData2":2}]}],
+            {"type":32,"value":[{"ASN":65001,"LocalData1":1,"LocalData2":2}]},
+            {"type":9,"value":"10.0.0.3"},{"type":10,"value":["1.1.1.1"]}],
             "stale":false,"source-id":"10.0.0.1","neighbor-ip":"10.0.0.1"}],
             "203.0.113.0/24":[{"nlri":{"prefix":"203.0.113.0/24"},"best":true,
             "attrs":[{"type":1,"value":2},{"type":3,"nexthop":"10.0.0.2"}],"stale":false}]}"#;
@@ -389,6 +406,11 @@ mod tests {
         assert_eq!(a.next_hop, Some("10.0.0.1".parse().unwrap()));
         assert_eq!(a.communities, vec!["65001:100"]);
         assert_eq!(a.large_communities, vec!["65001:1:2"]);
+        assert_eq!(a.originator_id, Some("10.0.0.3".parse().unwrap()));
+        assert_eq!(
+            a.cluster_list,
+            vec!["1.1.1.1".parse::<std::net::Ipv4Addr>().unwrap()]
+        );
         assert!(!r[1].learned);
         assert_eq!(r[1].origin, Some(Origin::Incomplete));
     }

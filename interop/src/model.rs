@@ -184,6 +184,10 @@ pub struct RouteView {
     pub communities: Vec<String>,
     /// Large communities as `"a:b:c"`, sorted.
     pub large_communities: Vec<String>,
+    /// ORIGINATOR_ID (RFC 4456), set by route reflectors.
+    pub originator_id: Option<Ipv4Addr>,
+    /// CLUSTER_LIST (RFC 4456), most recent first.
+    pub cluster_list: Vec<Ipv4Addr>,
     /// True if the route was learned over BGP (not originated locally).
     pub learned: bool,
     /// True if this is the best path for the prefix.
@@ -201,6 +205,8 @@ impl RouteView {
             local_pref: None,
             communities: Vec::new(),
             large_communities: Vec::new(),
+            originator_id: None,
+            cluster_list: Vec::new(),
             learned: false,
             best: false,
         }

@@ -304,3 +304,87 @@ fn bird_bird_kernel_routes_and_ping() {
         },
     );
 }
+
+/// Route reflection template: `rr` reflects between two iBGP clients of other
+/// kinds. Each client must see the other's routes with the next hop, AS path
+/// and LOCAL_PREF unchanged, ORIGINATOR_ID = the originating client's router
+/// id and CLUSTER_LIST = [the reflector's cluster id] (RFC 4456 section 8).
+fn reflection(t: &Test, rr: Kind, clients: [Kind; 2]) -> Result<()> {
+    let seg = Segment::new(t)?;
+    let nr = Node::new(t, &seg, "rr", 1)?;
+    let nc = [Node::new(t, &seg, "c1", 2)?, Node::new(t, &seg, "c2", 3)?];
+    let cluster: std::net::Ipv4Addr = "192.0.2.99".parse().expect("literal");
+    let asn = 65001;
+    let mut cfg_rr = SpeakerConfig::new(nr.v4, asn);
+    cfg_rr.cluster_id = Some(cluster);
+    for c in &nc {
+        for fam in [Family::Ipv4, Family::Ipv6] {
+            let mut n = Neighbor::new(c.addr(fam), nr.addr(fam), asn);
+            n.rr_client = true;
+            cfg_rr.neighbors.push(n);
+        }
+    }
+    let speaker_rr = rr.start(t, &nr, &format!("{}-rr", rr.name()), &cfg_rr)?;
+    let mut speakers = Vec::new();
+    let mut sent = Vec::new();
+    for (i, (kind, node)) in clients.iter().zip(&nc).enumerate() {
+        let side = u8::try_from(i).unwrap_or(0);
+        let ann = announcements(side, true);
+        let cfg = speaker_config(node, &nr, asn, asn, ann.clone());
+        speakers.push(kind.start(t, node, &format!("{}-c{}", kind.name(), i + 1), &cfg)?);
+        sent.push(ann);
+    }
+    for (c, s) in nc.iter().zip(&speakers) {
+        for fam in [Family::Ipv4, Family::Ipv6] {
+            wait_established(&*speaker_rr, c.addr(fam), TIMEOUT)?;
+            wait_established(&**s, nr.addr(fam), TIMEOUT)?;
+        }
+    }
+    for (from, to) in [(0usize, 1usize), (1, 0)] {
+        check_received(&*speakers[to], &sent[from], &nc[from], asn, true)?;
+        for a in &sent[from] {
+            let r = wait_route(&*speakers[to], a.prefix, TIMEOUT)?;
+            if r.originator_id != Some(nc[from].v4) || r.cluster_list != [cluster] {
+                return Err(Error::Check(format!(
+                    "{} got {} with ORIGINATOR_ID {:?} (want {}) and CLUSTER_LIST {:?} (want [{cluster}])",
+                    speakers[to].label(),
+                    a.prefix,
+                    r.originator_id,
+                    nc[from].v4,
+                    r.cluster_list
+                )));
+            }
+        }
+    }
+    Ok(())
+}
+
+#[test]
+fn bird_reflects_between_gobgp_and_frr() {
+    let kinds = [Kind::Bird, Kind::GoBgp, Kind::Frr];
+    run_test(
+        "bird_reflects_between_gobgp_and_frr",
+        &binaries_for(&kinds),
+        |t| reflection(t, Kind::Bird, [Kind::GoBgp, Kind::Frr]),
+    );
+}
+
+#[test]
+fn frr_reflects_between_bird_and_gobgp() {
+    let kinds = [Kind::Frr, Kind::Bird, Kind::GoBgp];
+    run_test(
+        "frr_reflects_between_bird_and_gobgp",
+        &binaries_for(&kinds),
+        |t| reflection(t, Kind::Frr, [Kind::Bird, Kind::GoBgp]),
+    );
+}
+
+#[test]
+fn gobgp_reflects_between_frr_and_bird() {
+    let kinds = [Kind::GoBgp, Kind::Frr, Kind::Bird];
+    run_test(
+        "gobgp_reflects_between_frr_and_bird",
+        &binaries_for(&kinds),
+        |t| reflection(t, Kind::GoBgp, [Kind::Frr, Kind::Bird]),
+    );
+}
