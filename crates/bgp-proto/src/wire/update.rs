@@ -255,6 +255,11 @@ pub fn encode_announcements(
     let v4_field =
         family == Family::IPV4_UNICAST && matches!(next_hop, None | Some(MpNextHop::V4(_)));
     if v4_field {
+        if next_hop.is_none() && attrs.next_hop.is_none() {
+            return Err(EncodeError::Invalid(
+                "IPv4 unicast announcement without a next hop".into(),
+            ));
+        }
         let mut attrs_v4;
         let attrs = match next_hop {
             Some(MpNextHop::V4(nh)) if attrs.next_hop != Some(*nh) => {
@@ -720,7 +725,18 @@ mod tests {
         );
         assert_eq!(d.update.announced().count(), 3);
 
-        // MP families need a next hop.
+        // Announcements need a next hop.
+        let mut no_nh = attrs();
+        no_nh.next_hop = None;
+        assert!(encode_announcements(
+            Family::IPV4_UNICAST,
+            &no_nh,
+            None,
+            &v4s(1),
+            &ctx4(),
+            &mut Vec::new()
+        )
+        .is_err());
         assert!(encode_announcements(
             Family::IPV6_UNICAST,
             &attrs(),
