@@ -30,6 +30,7 @@ pub mod gobgp;
 mod model;
 mod netns;
 mod process;
+pub mod raw;
 mod wait;
 
 pub use bgpd::Bgpd;

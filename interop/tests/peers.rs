@@ -388,3 +388,60 @@ fn gobgp_reflects_between_frr_and_bird() {
         |t| reflection(t, Kind::GoBgp, [Kind::Frr, Kind::Bird]),
     );
 }
+
+/// Raw TCP from a namespace: hostile framing that no daemon sends. BIRD must
+/// answer a bad marker with NOTIFICATION Message Header Error / Connection
+/// Not Synchronized (RFC 4271 section 6.1) and an OPEN with the wrong AS with
+/// OPEN Message Error / Bad Peer AS (section 6.2). Template for bgpd's
+/// hostile-input tests.
+#[test]
+fn bird_answers_raw_malformed_messages() {
+    use interop::raw::{message, open_body, read_until_notification, send};
+    run_test(
+        "bird_answers_raw_malformed_messages",
+        &binaries_for(&[Kind::Bird]),
+        |t| {
+            let seg = Segment::new(t)?;
+            let na = Node::new(t, &seg, "a", 1)?;
+            let nb = Node::new(t, &seg, "b", 2)?;
+            let mut cfg = SpeakerConfig::new(nb.v4, 65002);
+            let mut n = Neighbor::new(na.addr(Family::Ipv4), nb.addr(Family::Ipv4), 65001);
+            n.passive = true;
+            cfg.neighbors.push(n);
+            let bird = interop::Bird::start(t, &nb, "bird-b", &cfg)?;
+            let to = std::net::SocketAddr::new(nb.addr(Family::Ipv4), 179);
+            let connect = || {
+                interop::wait_until("BIRD accepting on port 179", TIMEOUT, || {
+                    bird.check_running()?;
+                    na.ns.tcp_connect(to).map(Some)
+                })
+            };
+
+            let mut bad_marker = message(4, &[]);
+            bad_marker[3] = 0;
+            let mut s = connect()?;
+            send(&mut s, &bad_marker)?;
+            let got = read_until_notification(&mut s)?;
+            if got != Some((1, 1)) {
+                return Err(Error::Check(format!(
+                    "bad marker answered with {got:?}, want (1, 1)"
+                )));
+            }
+
+            // After an error BIRD refuses connections for its error wait
+            // time (closing them without a message): retry until it answers.
+            let open = message(1, &open_body(65099, 90, na.v4));
+            let got = interop::wait_until("BIRD to answer an OPEN", TIMEOUT, || {
+                let mut s = connect()?;
+                send(&mut s, &open)?;
+                Ok(read_until_notification(&mut s)?.map(Some))
+            })?;
+            if got != Some((2, 2)) {
+                return Err(Error::Check(format!(
+                    "wrong AS answered with {got:?}, want (2, 2)"
+                )));
+            }
+            Ok(())
+        },
+    );
+}
