@@ -1,6 +1,7 @@
 //! Property tests for the wire codec:
 //! - encode then decode is the identity for every message the encoder produces, under
-//!   every combination of negotiated 4-octet AS, ADD-PATH and extended messages;
+//!   every combination of negotiated 4-octet AS, ADD-PATH and extended messages, also
+//!   when several messages share one stream buffer and are split by `frame_len`;
 //! - arbitrary bytes never panic `frame_len`, `decode_message`, `decode_update` or
 //!   `decode_path_attributes`, whether wholly random or structured as plausible
 //!   attribute TLVs (to reach deep into each attribute parser).
@@ -454,6 +455,36 @@ proptest! {
             }
         }
         prop_assert_eq!(decoded.into_message(), msg);
+    }
+
+    /// Messages back to back in one buffer, as on a TCP stream, are delimited again by
+    /// `frame_len` and decode to what was sent, whatever the split points.
+    #[test]
+    fn stream_framing(msgs in prop::collection::vec(message(), 1..6), ctx in ctx_strategy(), cut in any::<prop::sample::Index>()) {
+        let mut stream = BytesMut::new();
+        let mut sent = Vec::new();
+        for mut msg in msgs {
+            if let Message::Update(u) = &mut msg {
+                fit_path_ids(u, &ctx);
+            }
+            if encode_message(&msg, &ctx, &mut stream).is_ok() {
+                sent.push(msg);
+            }
+        }
+        // A prefix of the stream never yields a frame longer than what is buffered.
+        let cut = cut.index(stream.len() + 1);
+        if let Some(len) = frame_len(&stream[..cut], ctx.max_message_len()).unwrap() {
+            prop_assert!(len <= cut);
+        }
+        let mut got = Vec::new();
+        let mut rest = &stream[..];
+        while let Some(len) = frame_len(rest, ctx.max_message_len()).unwrap() {
+            let (frame, tail) = rest.split_at(len);
+            got.push(decode_message(frame, &ctx).map_err(|e| TestCaseError::fail(e.to_string()))?.into_message());
+            rest = tail;
+        }
+        prop_assert!(rest.is_empty());
+        prop_assert_eq!(got, sent);
     }
 
     #[test]
