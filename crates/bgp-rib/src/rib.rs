@@ -1049,6 +1049,10 @@ impl Rib {
                 _ => Origin::Igp,
             });
         }
+        // RFC 4271 5.1.2: a locally originated route carries an empty AS_PATH (towards
+        // internal peers as is; eBGP export prepends our AS). Without it receivers treat
+        // the UPDATE as withdraw (RFC 7606 3 d, missing well-known mandatory attribute).
+        attrs.as_path.get_or_insert_with(Default::default);
         let next_hop = route.next_hop.map(|a| match a {
             IpAddr::V4(v4) => MpNextHop::V4(v4),
             IpAddr::V6(v6) => MpNextHop::V6 {
@@ -1151,7 +1155,7 @@ impl Rib {
         if empty {
             t.routes.remove(&pfx);
         }
-        let mut no_dest = Dest::new();
+        let mut no_dest = Dest::default();
         let dest = t.routes.get_mut(&pfx).unwrap_or(&mut no_dest);
         run_decision(dest, peers, decision, resolver);
         let new_sig = selection_signature(dest);
@@ -1464,16 +1468,23 @@ fn is_loop(cfg: &RibConfig, a: &PathAttributes, p: &PeerState) -> bool {
 fn insert_path<P: Prefix>(tables: &mut Tables, interner: &mut Interner, pfx: P, path: Path) {
     let t = P::table_mut(tables);
     t.touch(pfx);
-    let dest = t.routes.entry(pfx).or_default();
-    let (peer, pid) = (path.peer(), path.path_id);
-    if let Some(old) = dest
-        .iter_mut()
-        .find(|x| x.peer() == peer && x.path_id == pid)
-    {
-        *old = path;
-        interner.note_released(1);
-    } else {
-        dest.push(path);
+    match t.routes.entry(pfx) {
+        std::collections::hash_map::Entry::Vacant(v) => {
+            v.insert(Dest::One(path));
+        }
+        std::collections::hash_map::Entry::Occupied(mut o) => {
+            let dest = o.get_mut();
+            let (peer, pid) = (path.peer(), path.path_id);
+            if let Some(old) = dest
+                .iter_mut()
+                .find(|x| x.peer() == peer && x.path_id == pid)
+            {
+                *old = path;
+                interner.note_released(1);
+            } else {
+                dest.push(path);
+            }
+        }
     }
 }
 

@@ -101,8 +101,93 @@ impl Path {
     }
 }
 
-/// All paths for one prefix. One path fits inline.
-pub(crate) type Dest = SmallVec<[Path; 1]>;
+/// All paths for one prefix: 24 bytes, the single-path case (nearly every prefix on a
+/// Calico node or a one-upstream router) inline without allocation.
+#[derive(Debug)]
+pub(crate) enum Dest {
+    One(Path),
+    /// Zero or several paths.
+    Many(Box<Vec<Path>>),
+}
+
+impl Default for Dest {
+    fn default() -> Self {
+        Dest::Many(Box::default())
+    }
+}
+
+impl std::ops::Deref for Dest {
+    type Target = [Path];
+    fn deref(&self) -> &[Path] {
+        match self {
+            Dest::One(p) => std::slice::from_ref(p),
+            Dest::Many(v) => v,
+        }
+    }
+}
+
+impl std::ops::DerefMut for Dest {
+    fn deref_mut(&mut self) -> &mut [Path] {
+        match self {
+            Dest::One(p) => std::slice::from_mut(p),
+            Dest::Many(v) => v,
+        }
+    }
+}
+
+impl Dest {
+    pub fn push(&mut self, p: Path) {
+        match self {
+            Dest::Many(v) if v.is_empty() => *self = Dest::One(p),
+            Dest::Many(v) => v.push(p),
+            Dest::One(_) => {
+                let mut v = Vec::with_capacity(2);
+                if let Dest::One(old) = std::mem::take(self) {
+                    v.push(old);
+                }
+                v.push(p);
+                *self = Dest::Many(Box::new(v));
+            }
+        }
+    }
+
+    fn normalise(&mut self) {
+        if let Dest::Many(v) = self {
+            if v.len() == 1 {
+                if let Some(p) = v.pop() {
+                    *self = Dest::One(p);
+                }
+            }
+        }
+    }
+
+    pub fn remove(&mut self, i: usize) {
+        match self {
+            Dest::One(_) if i == 0 => *self = Dest::default(),
+            Dest::One(_) => {}
+            Dest::Many(v) => {
+                if i < v.len() {
+                    v.remove(i);
+                }
+                self.normalise();
+            }
+        }
+    }
+
+    pub fn retain(&mut self, mut keep: impl FnMut(&Path) -> bool) {
+        match self {
+            Dest::One(p) => {
+                if !keep(p) {
+                    *self = Dest::default();
+                }
+            }
+            Dest::Many(v) => {
+                v.retain(|p| keep(p));
+                self.normalise();
+            }
+        }
+    }
+}
 
 /// Selection of a prefix before a batch of changes.
 pub(crate) type SelSig = SmallVec<[(u32, u32, usize); 2]>;
@@ -243,9 +328,9 @@ mod tests {
     use super::*;
 
     #[test]
-    fn path_is_24_bytes_and_dest_32() {
+    fn path_and_dest_are_24_bytes() {
         assert_eq!(std::mem::size_of::<Path>(), 24);
-        assert_eq!(std::mem::size_of::<Dest>(), 32);
+        assert_eq!(std::mem::size_of::<Dest>(), 24);
         assert_eq!(std::mem::size_of::<Ipv4Net>(), 5);
     }
 
@@ -260,5 +345,44 @@ mod tests {
         p.clear_flags(flag::STALE | flag::BEST);
         assert_eq!(p.flags(), 0);
         assert_eq!(p.peer(), 0x00AB_CDEF);
+    }
+}
+
+#[cfg(test)]
+mod dest_tests {
+    use super::*;
+
+    fn p(id: u32) -> Path {
+        Path::new(
+            1,
+            id,
+            std::sync::Arc::new(crate::attrs::RouteAttrs::default()),
+            None,
+            0,
+        )
+    }
+
+    #[test]
+    fn dest_push_remove_retain() {
+        let mut d = Dest::default();
+        assert!(d.is_empty());
+        d.push(p(1));
+        assert!(matches!(d, Dest::One(_)));
+        d.push(p(2));
+        d.push(p(3));
+        assert_eq!(
+            d.iter().map(|x| x.path_id).collect::<Vec<_>>(),
+            vec![1, 2, 3]
+        );
+        d.remove(1);
+        d.retain(|x| x.path_id != 1);
+        assert!(matches!(d, Dest::One(ref x) if x.path_id == 3));
+        d.remove(5);
+        assert_eq!(d.len(), 1);
+        d.remove(0);
+        assert!(d.is_empty());
+        d.push(p(4));
+        d.retain(|_| false);
+        assert!(d.is_empty());
     }
 }
