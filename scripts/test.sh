@@ -48,6 +48,18 @@ PASSED=0
 FAILED=0
 declare -a FAILED_STEPS=()
 
+# Runs "$@" with a time limit of $1 minutes (so a hanging test cannot hold CI
+# past its 90 minutes; cargo prints which test "has been running for over 60
+# seconds"). Exit status 124 means the limit was hit.
+limit() {
+    local minutes=$1
+    shift
+    if command -v timeout >/dev/null; then
+        timeout --kill-after=30s "${minutes}m" "$@"
+    else
+        "$@"
+    fi
+}
 step() { echo; echo "==== $* ($(( $(date +%s) - START )) s elapsed)"; }
 fail_step() { FAILED=$((FAILED + 1)); FAILED_STEPS+=("$1"); echo "!!!! step failed: $1"; }
 
@@ -174,7 +186,7 @@ command -v cargo >/dev/null || [ ! -x "$HOME/.cargo/bin/cargo" ] || export PATH=
 
 # --- build -----------------------------------------------------------------
 step "cargo build --workspace --all-targets"
-if ! cargo build --workspace --all-targets 2>&1 | tee "$LOG_DIR/build.log"; then
+if ! limit 40 cargo build --workspace --all-targets 2>&1 | tee "$LOG_DIR/build.log"; then
     fail_step "cargo build"
 fi
 
@@ -198,12 +210,14 @@ sum_log() {
 
 step "cargo test --workspace (except interop)"
 set +e
-cargo test --workspace --exclude interop --no-fail-fast 2>&1 | tee "$LOG_DIR/test.log"
+limit 25 cargo test --workspace --exclude interop --no-fail-fast 2>&1 | tee "$LOG_DIR/test.log"
 rc=${PIPESTATUS[0]}
 set -e
 sum_log "$LOG_DIR/test.log"
 read -r _ f < <(count_results "$LOG_DIR/test.log")
-if [ "$rc" != 0 ] && [ "$f" = 0 ]; then
+if [ "$rc" = 124 ] || [ "$rc" = 137 ]; then
+    fail_step "cargo test --workspace hit its time limit (see \"running for over 60 seconds\" above)"
+elif [ "$rc" != 0 ] && [ "$f" = 0 ]; then
     fail_step "cargo test --workspace (exit $rc without a failing test: a target did not build or run)"
 fi
 
@@ -215,12 +229,14 @@ if [ "$(id -u)" != 0 ] && [ "${SUDO[0]:-}" = sudo ]; then
     echo "running interop tests as root through sudo"
 fi
 set +e
-env "${RUNNER_ENV[@]}" cargo test -p interop --no-fail-fast 2>&1 | tee "$LOG_DIR/interop.log"
+limit 15 env "${RUNNER_ENV[@]}" cargo test -p interop --no-fail-fast 2>&1 | tee "$LOG_DIR/interop.log"
 rc=${PIPESTATUS[0]}
 set -e
 sum_log "$LOG_DIR/interop.log"
 read -r _ f < <(count_results "$LOG_DIR/interop.log")
-if [ "$rc" != 0 ] && [ "$f" = 0 ]; then
+if [ "$rc" = 124 ] || [ "$rc" = 137 ]; then
+    fail_step "cargo test -p interop hit its time limit"
+elif [ "$rc" != 0 ] && [ "$f" = 0 ]; then
     fail_step "cargo test -p interop (exit $rc without a failing test)"
 fi
 # A skipped test reports "ok" to cargo: count it as skipped, not passed.
@@ -232,7 +248,7 @@ if [ $FUZZ = 1 ] && [ -x fuzz/run.sh ]; then
     step "fuzz: ${FUZZ_SECONDS}s per target"
     if cargo fuzz --version >/dev/null 2>&1; then
         set +e
-        fuzz/run.sh "$FUZZ_SECONDS" 2>&1 | tee "$LOG_DIR/fuzz.log"
+        limit 20 fuzz/run.sh "$FUZZ_SECONDS" 2>&1 | tee "$LOG_DIR/fuzz.log"
         rc=${PIPESTATUS[0]}
         set -e
         ran=$(grep -c '^== fuzz ' "$LOG_DIR/fuzz.log" || true)
