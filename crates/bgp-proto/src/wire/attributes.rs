@@ -176,10 +176,10 @@ pub fn decode_path_attributes(
     while !r.is_empty() {
         // RFC 7606 4: a header or value that does not fit the block is treat-as-withdraw;
         // the block length alone locates the NLRI, so parsing can stop here.
+        let left = r.remaining();
         let Some((flags, type_code, value)) = attribute_tlv(&mut r) else {
             d.withdraw(format!(
-                "path attribute overruns the attribute block ({} octets left)",
-                r.remaining()
+                "path attribute overruns the attribute block ({left} octets left)"
             ));
             break;
         };

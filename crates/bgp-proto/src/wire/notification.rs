@@ -144,6 +144,11 @@ impl std::fmt::Display for Notification {
         }
         if let Some(text) = self.shutdown_message() {
             write!(f, ": {text:?}")?;
+        } else if let (nc::CEASE, nc::CEASE_HARD_RESET, Some(inner)) =
+            (self.code, self.subcode, decode_notification(&self.data))
+        {
+            // RFC 8538 3: Hard Reset carries the NOTIFICATION that caused it.
+            write!(f, " ({inner})")?;
         } else if !self.data.is_empty() {
             f.write_str(" (data ")?;
             for b in self.data.iter().take(64) {
@@ -216,6 +221,10 @@ mod tests {
         );
         assert_eq!(n(6, 42, b"").to_string(), "Cease/subcode 42");
         assert_eq!(n(99, 1, b"").to_string(), "error code 99/subcode 1");
+        assert_eq!(
+            n(6, 9, b"\x06\x02\x03bye").to_string(),
+            "Cease/Hard Reset (Cease/Administrative Shutdown: \"bye\")"
+        );
         assert_eq!(
             Notification::admin_shutdown("maintenance").to_string(),
             "Cease/Administrative Shutdown: \"maintenance\""
