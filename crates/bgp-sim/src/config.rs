@@ -1,0 +1,95 @@
+//! Knobs of a simulation run: the seed, how links behave, how sessions are configured.
+
+use std::time::Duration;
+
+/// How the simulated network carries a TCP connection's bytes.
+///
+/// Every write gets its own random latency, but a connection's bytes in one direction are
+/// delivered in order (TCP); different connections overtake each other freely, which is
+/// what makes different seeds produce different interleavings of UPDATEs.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct LinkConfig {
+    /// One-way latency range of a segment (uniform).
+    pub min_latency: Duration,
+    pub max_latency: Duration,
+    /// Chance (percent) that one write is cut into 2–4 segments at random byte offsets,
+    /// so that messages arrive split across reads.
+    pub split_percent: u8,
+}
+
+impl Default for LinkConfig {
+    /// A data-centre network: 50 µs to 2 ms one way, one write in five split.
+    fn default() -> Self {
+        LinkConfig {
+            min_latency: Duration::from_micros(50),
+            max_latency: Duration::from_millis(2),
+            split_percent: 20,
+        }
+    }
+}
+
+/// Graceful restart (RFC 4724) as every node of a run advertises it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct GracefulRestartConfig {
+    /// Restart Time advertised: how long peers keep our routes stale while we are gone.
+    pub restart_time: u16,
+    /// How long a restarting node defers sending its routes while it waits for End-of-RIB
+    /// from every neighbour (RFC 4724 4.1, selection_deferral_timer).
+    pub selection_deferral: Duration,
+    /// How long a receiving node keeps stale routes of a re-established peer waiting for
+    /// its End-of-RIB (RFC 4724 4.2, the RIB's `stale_path_time`).
+    pub stale_path_time: Duration,
+}
+
+impl Default for GracefulRestartConfig {
+    /// BIRD's defaults: restart time 120 s, stale time 360 s; deferral 60 s.
+    fn default() -> Self {
+        GracefulRestartConfig {
+            restart_time: 120,
+            selection_deferral: Duration::from_secs(60),
+            stale_path_time: Duration::from_secs(360),
+        }
+    }
+}
+
+/// Everything that parameterises a run besides the [`Topology`](crate::Topology).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SimConfig {
+    /// Seeds every random choice: latencies, segment splits, start offsets.
+    pub seed: u64,
+    pub link: LinkConfig,
+    /// Nodes start at a random offset in `0..=start_jitter`.
+    pub start_jitter: Duration,
+    /// A node runs its decision process and sends UPDATEs this long after the first input
+    /// that needs it, batching what arrives meanwhile (the event-loop batching every real
+    /// speaker does; it turns many one-prefix UPDATEs into one write per peer).
+    pub batch_delay: Duration,
+    /// Hold Time every session proposes (keepalives every third of it).
+    pub hold_time: u16,
+    /// Initial ConnectRetryTime (RFC 4271 8.1.1), doubled per failure up to 120 s.
+    pub connect_retry: Duration,
+    /// Advertise graceful restart on every session, and restart nodes gracefully.
+    pub graceful_restart: Option<GracefulRestartConfig>,
+}
+
+impl SimConfig {
+    /// Defaults with the given seed: [`LinkConfig::default`], all nodes starting at once, 1 ms
+    /// batching, hold time 90 s, connect retry 5 s (Calico), no graceful restart.
+    pub fn new(seed: u64) -> SimConfig {
+        SimConfig {
+            seed,
+            link: LinkConfig::default(),
+            start_jitter: Duration::ZERO,
+            batch_delay: Duration::from_millis(1),
+            hold_time: 90,
+            connect_retry: Duration::from_secs(5),
+            graceful_restart: None,
+        }
+    }
+
+    /// The same with graceful restart enabled with its defaults.
+    pub fn with_graceful_restart(mut self) -> SimConfig {
+        self.graceful_restart = Some(GracefulRestartConfig::default());
+        self
+    }
+}

@@ -1,0 +1,230 @@
+//! A running simulated speaker: one [`Rib`] plus one sans-IO [`Session`] per configured
+//! neighbour, built from the node's [`NodeSpec`] exactly as a daemon would build them from
+//! its configuration file. A crash drops this whole value; a restart builds a new one.
+
+use std::net::{IpAddr, Ipv4Addr};
+use std::time::Instant;
+
+use bgp_proto::notification_code as nc;
+use bgp_proto::session::{DownReason, Negotiated, Session, SessionConfig};
+use bgp_proto::{Family, GracefulRestart, GracefulRestartFamily};
+use bgp_rib::policy::RouteSource;
+use bgp_rib::{LocalRoute, PeerConfig, PeerId, Rib, RibConfig, RibError, SessionInfo};
+use ipnet::IpNet;
+
+use crate::config::SimConfig;
+use crate::topology::{NodeId, NodeSpec, SessionKind, Topology};
+
+/// One end of a session, as configured (survives crashes).
+#[derive(Clone, Debug)]
+pub(crate) struct NeighborSpec {
+    pub peer: NodeId,
+    /// Index of the matching [`NeighborSpec`] in the peer's list.
+    pub peer_slot: usize,
+    pub passive: bool,
+    /// The peer is our route-reflector client.
+    pub rr_client: bool,
+}
+
+/// The per-node neighbour lists of a topology, with each end knowing the other's slot.
+pub(crate) fn neighbor_specs(t: &Topology) -> Vec<Vec<NeighborSpec>> {
+    let mut out: Vec<Vec<NeighborSpec>> = vec![Vec::new(); t.nodes.len()];
+    for s in &t.sessions {
+        let (a, b) = (s.a.0, s.b.0);
+        let (slot_a, slot_b) = (out[a].len(), out[b].len());
+        let active = s.active_end();
+        let reflector = s.kind == SessionKind::ReflectorClient;
+        out[a].push(NeighborSpec {
+            peer: s.b,
+            peer_slot: slot_b,
+            passive: active != s.a,
+            rr_client: reflector,
+        });
+        out[b].push(NeighborSpec {
+            peer: s.a,
+            peer_slot: slot_a,
+            passive: active != s.b,
+            rr_client: false,
+        });
+    }
+    out
+}
+
+/// A neighbour of a running node.
+pub(crate) struct Neighbor {
+    pub session: Session,
+    pub peer: PeerId,
+    /// The TCP connection (index in the network's table) and which end of it we are.
+    pub conn: Option<(u64, usize)>,
+    /// Our connection attempt in flight.
+    pub attempt: Option<u64>,
+    /// The session timer deadline currently scheduled in the event queue.
+    pub timer: Option<Instant>,
+    /// Families whose End-of-RIB is still expected; `None` when not established.
+    pub eor_pending: Option<Vec<Family>>,
+    /// Both sides set the N bit (RFC 8538): NOTIFICATIONs also end the session gracefully.
+    pub gr_notification: bool,
+}
+
+/// A node that is up.
+pub(crate) struct Running {
+    pub rib: Rib,
+    pub neighbors: Vec<Neighbor>,
+    /// RIB peer index → neighbour slot.
+    pub slot_of_peer: Vec<usize>,
+    pub address: Ipv4Addr,
+    /// A flush (decision process + UPDATE generation) is scheduled.
+    pub flush_pending: bool,
+    /// Restarting gracefully: routes are held back until every neighbour sent End-of-RIB
+    /// or the selection deferral timer ran out (RFC 4724 4.1).
+    pub deferring: bool,
+    /// The graceful-restart deadline currently scheduled in the event queue.
+    pub rib_timer: Option<Instant>,
+}
+
+impl Running {
+    /// Build a node from its spec: RIB with peers and originated blocks, one session per
+    /// neighbour (not started). `restarting` sets the Restart State bit in the graceful
+    /// restart capability (RFC 4724 3).
+    pub fn build(
+        spec: &NodeSpec,
+        neighbors: &[NeighborSpec],
+        topology: &Topology,
+        cfg: &SimConfig,
+        restarting: bool,
+    ) -> Result<Running, RibError> {
+        let mut rc = RibConfig::new(spec.local_as, spec.address);
+        rc.cluster_id = spec.cluster_id;
+        if let Some(gr) = &cfg.graceful_restart {
+            rc.stale_path_time = gr.stale_path_time;
+        }
+        let mut rib = Rib::new(rc);
+        let mut list = Vec::with_capacity(neighbors.len());
+        let mut slot_of_peer = Vec::new();
+        for (slot, n) in neighbors.iter().enumerate() {
+            let Some(peer) = topology.nodes.get(n.peer.0) else {
+                continue;
+            };
+            let kind = if n.rr_client { "Client" } else { "Mesh" };
+            let name = format!("{kind}_{}", peer.address).replace('.', "_");
+            let mut pc = PeerConfig::new(name, IpAddr::V4(peer.address), peer.local_as);
+            pc.rr_client = n.rr_client;
+            let id = rib.add_peer(pc)?;
+            let idx = id.index() as usize;
+            if slot_of_peer.len() <= idx {
+                slot_of_peer.resize(idx + 1, usize::MAX);
+            }
+            slot_of_peer[idx] = slot;
+            list.push(Neighbor {
+                session: Session::new(session_config(
+                    spec,
+                    peer.local_as,
+                    n.passive,
+                    cfg,
+                    restarting,
+                )),
+                peer: id,
+                conn: None,
+                attempt: None,
+                timer: None,
+                eor_pending: None,
+                gr_notification: false,
+            });
+        }
+        for block in &spec.originate {
+            rib.originate(LocalRoute::new(IpNet::V4(*block), RouteSource::Static))?;
+        }
+        Ok(Running {
+            rib,
+            neighbors: list,
+            slot_of_peer,
+            address: spec.address,
+            flush_pending: false,
+            deferring: restarting && cfg.graceful_restart.is_some(),
+            rib_timer: None,
+        })
+    }
+
+    pub fn slot(&self, peer: PeerId) -> Option<usize> {
+        self.slot_of_peer
+            .get(peer.index() as usize)
+            .copied()
+            .filter(|&s| s != usize::MAX)
+    }
+
+    /// Every neighbour is established and sent End-of-RIB for all its families.
+    pub fn all_end_of_rib(&self) -> bool {
+        self.neighbors
+            .iter()
+            .all(|n| n.eor_pending.as_ref().is_some_and(Vec::is_empty))
+    }
+}
+
+fn session_config(
+    spec: &NodeSpec,
+    remote_as: u32,
+    passive: bool,
+    cfg: &SimConfig,
+    restarting: bool,
+) -> SessionConfig {
+    let mut sc = SessionConfig::new(spec.local_as, spec.address, Some(remote_as));
+    sc.hold_time = cfg.hold_time;
+    sc.connect_retry = cfg.connect_retry;
+    sc.passive = passive;
+    // The simulator drains every session right after each call, so nothing piles up;
+    // a full-table burst to a client of two big reflectors must never be refused.
+    sc.max_queued_bytes = 256 * 1024 * 1024;
+    if let Some(gr) = &cfg.graceful_restart {
+        sc.capabilities.graceful_restart = Some(GracefulRestart {
+            restart_state: restarting,
+            notification: true,
+            restart_time: gr.restart_time,
+            families: vec![GracefulRestartFamily {
+                family: Family::IPV4_UNICAST,
+                forwarding_preserved: true,
+            }],
+        });
+    }
+    sc
+}
+
+/// What the RIB must know about an established session.
+pub(crate) fn session_info(n: &Negotiated, local: Ipv4Addr) -> SessionInfo {
+    let mut info = SessionInfo::new(n.peer_id, Some(local));
+    info.families = n.families.clone();
+    info.codec = n.codec.clone();
+    info.graceful_restart = n.peer_graceful_restart.clone();
+    info.llgr = n.peer_llgr.clone();
+    info
+}
+
+/// Both sides announced the N bit of RFC 8538.
+pub(crate) fn gr_notification(n: &Negotiated, local: &SessionConfig) -> bool {
+    let ours = local
+        .capabilities
+        .graceful_restart
+        .as_ref()
+        .is_some_and(|g| g.notification);
+    let theirs = n
+        .peer_graceful_restart
+        .as_ref()
+        .is_some_and(|g| g.notification);
+    ours && theirs
+}
+
+/// Whether a session that went down keeps the peer's routes as stale: a transport failure
+/// (RFC 4724 4.2), or with the N bit any NOTIFICATION except Cease/Hard Reset (RFC 8538
+/// 4–5). The RIB then applies them only if the peer advertised graceful restart.
+pub(crate) fn graceful_down(reason: &DownReason, n_bit: bool) -> bool {
+    let hard =
+        |n: &bgp_proto::Notification| n.code == nc::CEASE && n.subcode == nc::CEASE_HARD_RESET;
+    match reason {
+        DownReason::ConnectionClosed => true,
+        DownReason::HoldTimerExpired | DownReason::SendHoldTimerExpired => n_bit,
+        DownReason::NotificationSent { notification, .. } => n_bit && !hard(notification),
+        DownReason::NotificationReceived(n) => n_bit && !hard(n),
+        DownReason::AdminStop(_) | DownReason::CollisionDump | DownReason::ConnectionFailed => {
+            false
+        }
+    }
+}
