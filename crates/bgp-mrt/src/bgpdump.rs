@@ -38,7 +38,9 @@
 use std::io::{self, Read, Write};
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
-use bgp_proto::{Afi, Family, MpNextHop, MpReach, Nlri, Origin, PathAttributes, Safi, Update};
+use bgp_proto::{
+    attr_type, Afi, Family, MpNextHop, MpReach, Nlri, Origin, PathAttributes, Safi, Update,
+};
 use ipnet::IpNet;
 
 use crate::decode::{self, RibAttributes};
@@ -254,11 +256,15 @@ fn readable_next_hop(nh: &MpNextHop) -> MpNextHop {
     }
 }
 
-/// bgpdump shows AGGREGATOR as written; the codec discards one RFC 7607 calls malformed
-/// (AS 0). Put the written one back for display.
-fn show_discarded_aggregator(attrs: &mut PathAttributes, block: &[u8], four_octet_as: bool) {
+/// bgpdump shows AGGREGATOR and ATOMIC_AGGREGATE as written; the codec discards ones
+/// RFC 7606/7607 call malformed (AS 0; a non-empty ATOMIC_AGGREGATE). Put them back for
+/// display.
+fn show_discarded_aggregation(attrs: &mut PathAttributes, block: &[u8], four_octet_as: bool) {
     if attrs.aggregator.is_none() {
         attrs.aggregator = decode::raw_aggregator(block, four_octet_as);
+    }
+    if !attrs.atomic_aggregate {
+        attrs.atomic_aggregate = decode::has_attribute(block, attr_type::ATOMIC_AGGREGATE);
     }
 }
 
@@ -271,7 +277,7 @@ fn next_hop_v4(attrs: &PathAttributes) -> Ipv4Addr {
 fn format_table_dump(header: &MrtHeader, td: &TableDump, out: &mut Vec<u8>) -> Result<(), Skipped> {
     let mut decoded = decode::table_dump_attributes(td)
         .map_err(|e| Skipped(format!("TABLE_DUMP {}: attributes: {e}", td.prefix)))?;
-    show_discarded_aggregator(&mut decoded.attributes, &td.attributes, td.four_octet_as);
+    show_discarded_aggregation(&mut decoded.attributes, &td.attributes, td.four_octet_as);
     let attrs = &decoded.attributes;
     // bgpdump quirk: only subtype 2 is printed as IPv6; subtype 4 (IPv6 with 4-octet AS)
     // goes through the IPv4 formatter.
@@ -377,7 +383,7 @@ fn format_rib(
                 continue;
             }
         };
-        show_discarded_aggregator(&mut decoded.attributes, &entry.attributes, true);
+        show_discarded_aggregation(&mut decoded.attributes, &entry.attributes, true);
         let attrs = &decoded.attributes;
         out.extend_from_slice(if rib.add_path {
             b"TABLE_DUMP2_AP|"
@@ -428,10 +434,27 @@ fn format_state_change(header: &MrtHeader, sc: &StateChange, out: &mut Vec<u8>) 
     out.push(b'\n');
 }
 
+/// Whether bgpdump labels a message as locally sent. bgpdump quirk: it reads the
+/// `MESSAGE_*LOCAL_ADDPATH` subtypes (RFC 8050) with the LOCAL field order but then
+/// treats them as received, so they are labelled `BGP4MP_AP` and show the local address
+/// and AS where the peer's belong.
+fn shown_as_local(msg: &Bgp4mpMessage) -> bool {
+    msg.local && !msg.add_path
+}
+
+/// The address and AS bgpdump shows in the peer fields (see [`shown_as_local`]).
+fn shown_peer(msg: &Bgp4mpMessage) -> (IpAddr, u32) {
+    if msg.local && msg.add_path {
+        (msg.local_ip, msg.local_as)
+    } else {
+        (msg.peer_ip, msg.peer_as)
+    }
+}
+
 /// The line name for a BGP4MP message record.
 fn message_format(header: &MrtHeader, msg: &Bgp4mpMessage) -> &'static [u8] {
     let et = header.mrt_type == mrt_type::BGP4MP_ET;
-    match (et, msg.local, msg.add_path) {
+    match (et, shown_as_local(msg), msg.add_path) {
         (false, false, false) => b"BGP4MP",
         (false, false, true) => b"BGP4MP_AP",
         (false, true, false) => b"BGP4MP_LOCAL",
@@ -459,14 +482,17 @@ impl MessageLines<'_> {
         out.push(b'|');
         out.extend_from_slice(kind);
         out.push(b'|');
-        match self.msg.peer_ip {
+        let (peer_ip, peer_as) = shown_peer(self.msg);
+        match peer_ip {
             // bgpdump quirk: IPv6 withdrawals in a locally sent message from an IPv4
             // session print the peer with the IPv6 formatter.
-            IpAddr::V4(a) if v6_withdrawal && self.msg.local => push_ipv6(out, v4_as_v6(a)),
+            IpAddr::V4(a) if v6_withdrawal && shown_as_local(self.msg) => {
+                push_ipv6(out, v4_as_v6(a))
+            }
             ip => push_ip(out, ip),
         }
         out.push(b'|');
-        push_u32(out, self.msg.peer_as);
+        push_u32(out, peer_as);
         out.push(b'|');
     }
 
@@ -557,7 +583,7 @@ fn format_message(
         ))
     })?;
     if let Some(sections) = decode::update_sections(&msg.message) {
-        show_discarded_aggregator(
+        show_discarded_aggregation(
             &mut update.attributes,
             sections.attributes,
             msg.four_octet_as,
@@ -607,5 +633,141 @@ fn format_message(
         Ok(())
     } else {
         Err(Skipped(problems.join("; ")))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use bytes::Bytes;
+
+    use super::*;
+    use crate::record::{Peer, RibEntry};
+
+    fn header(mrt_type: u16, microseconds: Option<u32>) -> MrtHeader {
+        MrtHeader {
+            timestamp: 1_700_000_000,
+            mrt_type,
+            subtype: 0,
+            length: 0,
+            microseconds,
+        }
+    }
+
+    #[test]
+    fn time_has_six_digit_microseconds_for_extended_timestamps() {
+        let mut out = Vec::new();
+        push_time(&mut out, &header(mrt_type::BGP4MP_ET, Some(42)));
+        out.push(b' ');
+        push_time(&mut out, &header(mrt_type::BGP4MP_ET, Some(999_999)));
+        out.push(b' ');
+        push_time(&mut out, &header(mrt_type::BGP4MP, None));
+        assert_eq!(out, b"1700000000.000042 1700000000.999999 1700000000");
+    }
+
+    #[test]
+    fn opaque_next_hops_are_read_by_length() {
+        let opaque = |b: &[u8]| MpNextHop::Opaque(Bytes::copy_from_slice(b));
+        assert_eq!(
+            readable_next_hop(&opaque(&[192, 0, 2, 1])),
+            MpNextHop::V4(Ipv4Addr::new(192, 0, 2, 1))
+        );
+        let mut v6 = [0u8; 32];
+        v6[0] = 0x20;
+        v6[1] = 0x01;
+        v6[16] = 0xfe;
+        v6[17] = 0x80;
+        for nh in [&v6[..16], &v6[..]] {
+            let MpNextHop::V6 { global, .. } = readable_next_hop(&opaque(nh)) else {
+                panic!("not IPv6");
+            };
+            assert_eq!(global, "2001::".parse::<Ipv6Addr>().unwrap());
+        }
+        assert_eq!(readable_next_hop(&opaque(&[0; 12])), opaque(&[0; 12]));
+    }
+
+    fn rib_with(peer_index: u16) -> MrtRecord {
+        MrtRecord {
+            header: header(mrt_type::TABLE_DUMP_V2, None),
+            body: MrtBody::Rib(Rib {
+                sequence: 0,
+                family: Family::IPV4_UNICAST,
+                add_path: false,
+                generic: false,
+                nlri: RibNlri::Prefix("192.0.2.0/24".parse().unwrap()),
+                entries: vec![RibEntry {
+                    peer_index,
+                    originated_time: 0,
+                    path_id: None,
+                    // ORIGIN IGP, AS_PATH 65000, NEXT_HOP 192.0.2.1
+                    attributes: Bytes::from_static(&[
+                        0x40, 1, 1, 0, 0x40, 2, 6, 2, 1, 0, 0, 0xfd, 0xe8, 0x40, 3, 4, 192, 0, 2, 1,
+                    ]),
+                }],
+            }),
+        }
+    }
+
+    fn peer_table() -> MrtRecord {
+        MrtRecord {
+            header: header(mrt_type::TABLE_DUMP_V2, None),
+            body: MrtBody::PeerIndexTable(PeerIndexTable {
+                collector_bgp_id: Ipv4Addr::UNSPECIFIED,
+                view_name: String::new(),
+                peers: vec![Peer {
+                    bgp_id: Ipv4Addr::new(192, 0, 2, 1),
+                    ip: "192.0.2.1".parse().unwrap(),
+                    asn: 65000,
+                }],
+            }),
+        }
+    }
+
+    #[test]
+    fn rib_entries_need_the_peer_index_table() {
+        let mut f = Formatter::new();
+        let mut out = Vec::new();
+        let err = f.format_record(&rib_with(0), &mut out).unwrap_err();
+        assert!(err.0.contains("before any PEER_INDEX_TABLE"), "{err}");
+        assert!(out.is_empty());
+
+        f.format_record(&peer_table(), &mut out).unwrap();
+        f.format_record(&rib_with(0), &mut out).unwrap();
+        assert_eq!(
+            String::from_utf8(out.clone()).unwrap(),
+            "TABLE_DUMP2|1700000000|B|192.0.2.1|65000|192.0.2.0/24|65000|IGP|192.0.2.1|0|0||NAG||\n"
+        );
+        // An index past the table is reported, not a panic (bgpdump aborts here).
+        out.clear();
+        let err = f.format_record(&rib_with(1), &mut out).unwrap_err();
+        assert!(err.0.contains("peer index 1"), "{err}");
+        assert!(out.is_empty());
+    }
+
+    #[test]
+    fn undecodable_update_is_reported_and_prints_nothing() {
+        // An UPDATE whose total path attribute length runs past the message.
+        let mut message = vec![0xff; 16];
+        message.extend_from_slice(&[0, 27, 2, 0, 0, 0, 200, 0x40, 1, 1, 0]);
+        let record = MrtRecord {
+            header: header(mrt_type::BGP4MP, None),
+            body: MrtBody::Message(Bgp4mpMessage {
+                peer_as: 65000,
+                local_as: 65001,
+                interface_index: 0,
+                afi: Afi::IPV4,
+                peer_ip: "192.0.2.1".parse().unwrap(),
+                local_ip: "192.0.2.2".parse().unwrap(),
+                four_octet_as: false,
+                local: false,
+                add_path: false,
+                message: Bytes::from(message),
+            }),
+        };
+        let mut out = Vec::new();
+        let err = Formatter::new()
+            .format_record(&record, &mut out)
+            .unwrap_err();
+        assert!(err.0.contains("UPDATE from 192.0.2.1 AS65000"), "{err}");
+        assert!(out.is_empty());
     }
 }

@@ -96,6 +96,11 @@ pub fn raw_aggregator(block: &[u8], four_octet_as: bool) -> Option<Aggregator> {
     Some(aggregator)
 }
 
+/// Whether `block` holds an attribute of this type at all (well-formed or not).
+pub fn has_attribute(block: &[u8], type_code: u8) -> bool {
+    attribute_values(block).any(|(t, _)| t == type_code)
+}
+
 /// The attribute and NLRI fields of an UPDATE (RFC 4271 4.3), found by the length fields.
 pub(crate) struct UpdateSections<'a> {
     pub(crate) attributes: &'a [u8],

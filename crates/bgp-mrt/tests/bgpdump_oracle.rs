@@ -1,6 +1,7 @@
 //! External oracle: for every MRT file in tests/data/mrt (RIPE NCC RIS data shipped with
-//! bgpdump's own test suite), our `bgpdump -m` rendering must equal bgpdump's output,
-//! `FILE.bgpdump-m.gz`, line for line. This checks the MRT reader, the BGP codec
+//! bgpdump's own test suite) and in this crate's tests/data (more bgpdump test files and a
+//! synthetic file covering the remaining subtypes), our `bgpdump -m` rendering must equal
+//! bgpdump's output, `FILE.bgpdump-m.gz`, line for line. This checks the MRT reader, the BGP codec
 //! (attributes, AS4 merging, MP_REACH/UNREACH, ADD-PATH, extended messages) and the
 //! formatter against an independent implementation.
 
@@ -10,14 +11,20 @@ use std::path::{Path, PathBuf};
 
 use bgp_mrt::bgpdump::Formatter;
 
+/// The shared RIS files of the workspace.
 fn data_dir() -> PathBuf {
     Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/../../tests/data/mrt")).to_path_buf()
 }
 
-/// The MRT files that have an expectation beside them.
-fn mrt_files() -> Vec<PathBuf> {
-    let mut files: Vec<PathBuf> = std::fs::read_dir(data_dir())
-        .expect("tests/data/mrt exists")
+/// This crate's additional files.
+fn crate_data_dir() -> PathBuf {
+    Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/data")).to_path_buf()
+}
+
+/// The MRT files in `dir` that have an expectation beside them.
+fn mrt_files(dir: &Path) -> Vec<PathBuf> {
+    let mut files: Vec<PathBuf> = std::fs::read_dir(dir)
+        .unwrap_or_else(|e| panic!("{}: {e}", dir.display()))
         .map(|e| e.expect("directory entry").path())
         .filter(|p| !p.to_string_lossy().ends_with(".bgpdump-m.gz"))
         .filter(|p| expectation_path(p).exists())
@@ -91,21 +98,35 @@ fn check(mrt: &Path) -> Result<usize, String> {
     Ok(n - 1)
 }
 
-#[test]
-fn every_mrt_file_renders_exactly_as_bgpdump_m() {
-    let files = mrt_files();
-    assert!(
-        files.len() >= 9,
-        "expected the bgpdump test files, found {files:?}"
-    );
+fn check_all(files: &[PathBuf]) {
     let mut failures = Vec::new();
-    for file in &files {
+    for file in files {
         match check(file) {
             Ok(lines) => assert!(lines > 0, "{} produced no lines", file.display()),
             Err(e) => failures.push(e),
         }
     }
     assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
+
+#[test]
+fn every_shared_ris_file_renders_exactly_as_bgpdump_m() {
+    let files = mrt_files(&data_dir());
+    assert!(
+        files.len() >= 9,
+        "expected the bgpdump test files, found {files:?}"
+    );
+    check_all(&files);
+}
+
+#[test]
+fn extra_bgpdump_and_synthetic_files_render_exactly_as_bgpdump_m() {
+    let files = mrt_files(&crate_data_dir());
+    assert!(
+        files.len() >= 4,
+        "expected this crate's test files, found {files:?}"
+    );
+    check_all(&files);
 }
 
 #[test]
