@@ -7,6 +7,7 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
+mod control;
 mod mrt;
 
 #[derive(Debug, Parser)]
@@ -25,11 +26,20 @@ enum Command {
     /// Read MRT (RFC 6396) routing dumps and update logs.
     #[command(subcommand)]
     Mrt(mrt::MrtCommand),
+    /// Show daemon state: peers, routes (talks to bgpd's control socket).
+    Show(control::ShowArgs),
+    /// Re-read bgpd's configuration and apply the difference.
+    Reload(control::ReloadArgs),
+    /// Reset, disable or enable one peer's session.
+    Peer(control::PeerArgs),
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
         Command::Mrt(cmd) => mrt::run(cmd),
+        Command::Show(a) => control::show(a),
+        Command::Reload(a) => control::reload(a),
+        Command::Peer(a) => control::peer(a),
     }
 }

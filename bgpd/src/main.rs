@@ -1,3 +1,192 @@
 //! bgpd: the BGP daemon.
+//!
+//! A thin binary over [`bgp_speaker`]: reads the TOML configuration, starts the speaker,
+//! serves the control socket, watches the configuration (inotify and SIGHUP) and on SIGTERM
+//! or SIGINT closes every session with Cease / Administrative Shutdown and an RFC 8203
+//! message before exiting.
+//!
+//! ```text
+//! bgpd -c /etc/bgpd/bgpd.toml            # run
+//! bgpd -c /etc/bgpd/bgpd.toml --check    # validate, exit 0 or 1
+//! ```
 
-fn main() {}
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use bgp_speaker::control::server::ControlServer;
+use bgp_speaker::{config, watcher, Speaker, SpeakerOptions};
+use clap::{Parser, ValueEnum};
+use tokio::signal::unix::{signal, SignalKind};
+use tracing::{error, info, warn};
+
+#[derive(Copy, Clone, Debug, PartialEq, Eq, ValueEnum)]
+enum LogFormat {
+    /// Human-readable lines.
+    Text,
+    /// One JSON object per line.
+    Json,
+}
+
+#[derive(Debug, Parser)]
+#[command(name = "bgpd", version, about = "BGP speaker and route reflector")]
+struct Cli {
+    /// Configuration file (TOML; see docs/config.md).
+    #[arg(short = 'c', long = "config", default_value = "/etc/bgpd/bgpd.toml")]
+    config: PathBuf,
+    /// Validate the configuration and exit: 0 when valid, 1 with file:line:column otherwise.
+    #[arg(long)]
+    check: bool,
+    /// Log format.
+    #[arg(long, value_enum, default_value_t = LogFormat::Text)]
+    log_format: LogFormat,
+    /// Control socket path, overriding the configuration.
+    #[arg(short = 's', long = "socket")]
+    socket: Option<PathBuf>,
+    /// Start as a restarting speaker (RFC 4724): announce the restart state so peers keep
+    /// our routes, with forwarding state preserved.
+    #[arg(short = 'R', long = "graceful-restart")]
+    graceful_restart: bool,
+    /// Do not watch the configuration files (SIGHUP still reloads).
+    #[arg(long)]
+    no_watch: bool,
+}
+
+fn init_logging(format: LogFormat) {
+    let filter = tracing_subscriber::EnvFilter::try_from_env("BGPD_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let b = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    match format {
+        LogFormat::Text => b.init(),
+        LogFormat::Json => b.json().flatten_event(true).init(),
+    }
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    if cli.check {
+        return match config::load(&cli.config) {
+            Ok(c) => {
+                println!(
+                    "{}: OK ({} peers, {} policies, {} originated routes)",
+                    cli.config.display(),
+                    c.peers.len(),
+                    c.policies.len(),
+                    c.originate.len()
+                );
+                ExitCode::SUCCESS
+            }
+            Err(e) => {
+                eprintln!("{e}");
+                ExitCode::FAILURE
+            }
+        };
+    }
+    init_logging(cli.log_format);
+    let rt = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            error!(error = %e, "cannot start the runtime");
+            return ExitCode::FAILURE;
+        }
+    };
+    rt.block_on(run(cli))
+}
+
+async fn run(cli: Cli) -> ExitCode {
+    let cfg = match config::load(&cli.config) {
+        Ok(c) => c,
+        Err(e) => {
+            error!("invalid configuration: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let include_dir = cfg.global.include_dir.clone();
+    let control = cfg.global.control.clone();
+    if cfg.kernel.is_some() {
+        warn!("[kernel] section present, but this bgpd build does not program the kernel FIB yet; routes are not installed");
+    }
+    let mut sigterm = match signal(SignalKind::terminate()) {
+        Ok(s) => s,
+        Err(e) => {
+            error!(error = %e, "cannot handle SIGTERM");
+            return ExitCode::FAILURE;
+        }
+    };
+    let mut sigint = match signal(SignalKind::interrupt()) {
+        Ok(s) => s,
+        Err(e) => {
+            error!(error = %e, "cannot handle SIGINT");
+            return ExitCode::FAILURE;
+        }
+    };
+    let mut sighup = match signal(SignalKind::hangup()) {
+        Ok(s) => s,
+        Err(e) => {
+            error!(error = %e, "cannot handle SIGHUP");
+            return ExitCode::FAILURE;
+        }
+    };
+    let options = SpeakerOptions {
+        config_path: Some(cli.config.clone()),
+        graceful_restart: cli.graceful_restart,
+        forwarding_preserved: cli.graceful_restart,
+        fib: None,
+    };
+    let speaker = match Speaker::start(cfg, options).await {
+        Ok(s) => s,
+        Err(e) => {
+            error!("cannot start: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let socket = cli.socket.or(control.socket);
+    let _control = match &socket {
+        Some(path) => match ControlServer::bind(path, control.mode, speaker.clone()) {
+            Ok(s) => Some(s),
+            Err(e) => {
+                error!(path = %path.display(), error = %e, "cannot open the control socket");
+                speaker.shutdown("bgpd failed to start").await;
+                return ExitCode::FAILURE;
+            }
+        },
+        None => None,
+    };
+    let _watcher = if cli.no_watch {
+        None
+    } else {
+        match watcher::watch(speaker.clone(), &cli.config, include_dir.as_deref()) {
+            Ok(w) => Some(w),
+            Err(e) => {
+                warn!(error = %e, "cannot watch the configuration; reload with SIGHUP");
+                None
+            }
+        }
+    };
+    loop {
+        tokio::select! {
+            _ = sigterm.recv() => {
+                info!("SIGTERM received");
+                break;
+            }
+            _ = sigint.recv() => {
+                info!("SIGINT received");
+                break;
+            }
+            _ = sighup.recv() => {
+                info!("SIGHUP received: reloading configuration");
+                if let Err(e) = speaker.reload().await {
+                    warn!("new configuration refused, running configuration unchanged: {e}");
+                }
+            }
+        }
+    }
+    // RFC 8203: tell peers why.
+    speaker.shutdown("bgpd shutting down").await;
+    info!("bye");
+    ExitCode::SUCCESS
+}

@@ -1,1 +1,37 @@
-//! Embeddable tokio BGP speaker: sessions over TCP, RIB task, kernel FIB, config and control API.
+//! Embeddable tokio BGP speaker.
+//!
+//! This crate turns the sans-IO pieces — the session state machine of `bgp-proto` and the
+//! RIB of `bgp-rib` — into a running speaker: one task per peer session over TCP, one task
+//! owning the RIB, listeners, a control socket and a configuration watcher. `bgpd` is a thin
+//! binary over it; other agents embed it through [`Speaker`].
+//!
+//! ```text
+//!  listeners ──accept──▶ peer task (Session over TcpStream) ──RibInput──▶ RIB task (Rib)
+//!                            ▲                                   │
+//!                            └──────── encoded UPDATEs ──────────┤
+//!                                                                ├──▶ RouteChange broadcast
+//!                                                                └──▶ FIB channel (kernel)
+//! ```
+//!
+//! All channels are bounded: a peer that sends faster than the RIB processes is slowed by
+//! TCP flow control; a peer that reads slowly makes the RIB hold its updates (merged per
+//! prefix) instead of queueing them.
+//!
+//! Modules: [`config`] (TOML schema, validation, diff), [`control`] (control socket),
+//! [`net`] (socket options: TCP-MD5, GTSM, TTL), [`watcher`] (reload on change).
+
+pub mod config;
+pub mod control;
+pub mod net;
+mod peer;
+mod rib_task;
+mod speaker;
+pub mod watcher;
+
+pub use peer::PeerShared;
+pub use rib_task::{BestRoute, PrefixCounts, RouteChange};
+pub use speaker::{PeerStatus, RouteQuery, Speaker, SpeakerError, SpeakerOptions};
+
+/// Re-exported so embedders name states and families without depending on `bgp-proto`.
+pub use bgp_proto::session::State as SessionState;
+pub use bgp_rib::policy::RouteSource;

@@ -1,0 +1,526 @@
+//! Control-socket commands: `show`, `reload`, `peer NAME reset|disable|enable`.
+//!
+//! Each command sends one JSON-lines request ([`bgp_speaker::control::proto`]) to bgpd's
+//! control socket and prints the answer as a table, or as JSON with `--json`. Exit code 0
+//! on success, 1 when the daemon answered with an error, 2 when it could not be reached.
+
+use std::io::{BufRead, BufReader, Write};
+use std::net::IpAddr;
+use std::os::unix::net::UnixStream;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::time::Duration;
+
+use bgp_speaker::config::DEFAULT_CONTROL_SOCKET;
+use bgp_speaker::control::proto::{
+    Command, FamilyFilter, Outcome, PeerAction, PeerDetail, PeerSummary, Reply, Request, Response,
+    RouteEntry, Table,
+};
+use clap::{Args, Subcommand, ValueEnum};
+use ipnet::IpNet;
+
+/// How long to wait for the daemon's answer.
+const TIMEOUT: Duration = Duration::from_secs(30);
+
+/// Where the daemon is and how to print.
+#[derive(Debug, Args)]
+pub struct Conn {
+    /// Control socket of bgpd.
+    #[arg(short = 's', long = "socket", env = "BGPCTL_SOCKET", default_value = DEFAULT_CONTROL_SOCKET, global = true)]
+    socket: PathBuf,
+    /// Print the daemon's answer as JSON.
+    #[arg(long, global = true)]
+    json: bool,
+}
+
+/// `bgpctl show ...`.
+#[derive(Debug, Args)]
+pub struct ShowArgs {
+    #[command(flatten)]
+    conn: Conn,
+    #[command(subcommand)]
+    what: Show,
+}
+
+#[derive(Debug, Subcommand)]
+enum Show {
+    /// Daemon identity and counters.
+    Status,
+    /// Every peer: name, address, AS, state, uptime, prefixes, last error.
+    Peers,
+    /// One peer in detail: capabilities, timers, counters, last NOTIFICATION.
+    Peer { name: String },
+    /// Routes of a table.
+    Routes {
+        /// Only this prefix.
+        prefix: Option<IpNet>,
+        /// Only paths from (loc, in) or to (out) this peer.
+        #[arg(long)]
+        peer: Option<String>,
+        #[arg(long, value_enum, default_value_t = TableArg::Loc)]
+        table: TableArg,
+        #[arg(long, value_enum)]
+        family: Option<FamilyArg>,
+    },
+    /// Longest-prefix match of an address: all paths, best marked, why others lost.
+    Route { address: IpAddr },
+}
+
+#[derive(Copy, Clone, Debug, ValueEnum)]
+enum TableArg {
+    Loc,
+    In,
+    Out,
+}
+
+#[derive(Copy, Clone, Debug, ValueEnum)]
+enum FamilyArg {
+    Ipv4,
+    Ipv6,
+}
+
+/// `bgpctl reload`.
+#[derive(Debug, Args)]
+pub struct ReloadArgs {
+    #[command(flatten)]
+    conn: Conn,
+}
+
+/// `bgpctl peer NAME ACTION`.
+#[derive(Debug, Args)]
+pub struct PeerArgs {
+    #[command(flatten)]
+    conn: Conn,
+    /// Peer name.
+    name: String,
+    #[arg(value_enum)]
+    action: ActionArg,
+}
+
+#[derive(Copy, Clone, Debug, ValueEnum)]
+enum ActionArg {
+    /// Close with Cease/Administrative Reset and re-establish.
+    Reset,
+    /// Close with Cease/Administrative Shutdown and keep down.
+    Disable,
+    /// Start a disabled session.
+    Enable,
+}
+
+/// Why a request failed.
+enum Failure {
+    /// The daemon could not be reached.
+    Unreachable(String),
+    /// The daemon answered with an error.
+    Daemon(String),
+}
+
+fn unreachable_message(path: &Path, e: &std::io::Error) -> String {
+    use std::io::ErrorKind;
+    match e.kind() {
+        ErrorKind::NotFound => format!(
+            "bgpd is not running: no control socket at {} (use -s to choose another)",
+            path.display()
+        ),
+        ErrorKind::ConnectionRefused => format!(
+            "bgpd is not running: {} exists but nobody is listening",
+            path.display()
+        ),
+        ErrorKind::PermissionDenied => format!(
+            "permission denied on {}: run as root or as a member of the socket's group",
+            path.display()
+        ),
+        _ => format!("cannot connect to {}: {e}", path.display()),
+    }
+}
+
+fn request(socket: &Path, command: Command) -> Result<Response, Failure> {
+    let mut s = UnixStream::connect(socket)
+        .map_err(|e| Failure::Unreachable(unreachable_message(socket, &e)))?;
+    let io = |e: std::io::Error| Failure::Unreachable(format!("talking to bgpd: {e}"));
+    s.set_read_timeout(Some(TIMEOUT)).map_err(io)?;
+    let mut line =
+        serde_json::to_vec(&Request::new(command)).map_err(|e| Failure::Daemon(e.to_string()))?;
+    line.push(b'\n');
+    s.write_all(&line).map_err(io)?;
+    let mut reader = BufReader::new(s);
+    let mut answer = String::new();
+    reader.read_line(&mut answer).map_err(io)?;
+    if answer.is_empty() {
+        return Err(Failure::Unreachable(
+            "bgpd closed the connection without answering".into(),
+        ));
+    }
+    serde_json::from_str(&answer)
+        .map_err(|e| Failure::Daemon(format!("unreadable answer from bgpd: {e}")))
+}
+
+fn run(conn: &Conn, command: Command, print: impl FnOnce(&Reply)) -> ExitCode {
+    match request(&conn.socket, command) {
+        Ok(resp) => {
+            if conn.json {
+                match serde_json::to_string_pretty(&resp) {
+                    Ok(s) => println!("{s}"),
+                    Err(e) => eprintln!("bgpctl: {e}"),
+                }
+            }
+            match resp.outcome {
+                Outcome::Ok { result } => {
+                    if !conn.json {
+                        print(&result);
+                    }
+                    ExitCode::SUCCESS
+                }
+                Outcome::Error { message } => {
+                    eprintln!("bgpctl: {message}");
+                    ExitCode::from(1)
+                }
+            }
+        }
+        Err(Failure::Unreachable(m)) => {
+            eprintln!("bgpctl: {m}");
+            ExitCode::from(2)
+        }
+        Err(Failure::Daemon(m)) => {
+            eprintln!("bgpctl: {m}");
+            ExitCode::from(1)
+        }
+    }
+}
+
+/// `bgpctl show ...`.
+pub fn show(args: ShowArgs) -> ExitCode {
+    let command = match args.what {
+        Show::Status => Command::Status,
+        Show::Peers => Command::ShowPeers,
+        Show::Peer { name } => Command::ShowPeer { name },
+        Show::Routes {
+            prefix,
+            peer,
+            table,
+            family,
+        } => Command::ShowRoutes {
+            prefix,
+            peer,
+            table: match table {
+                TableArg::Loc => Table::Loc,
+                TableArg::In => Table::In,
+                TableArg::Out => Table::Out,
+            },
+            family: family.map(|f| match f {
+                FamilyArg::Ipv4 => FamilyFilter::Ipv4,
+                FamilyArg::Ipv6 => FamilyFilter::Ipv6,
+            }),
+        },
+        Show::Route { address } => Command::ShowRoute { address },
+    };
+    run(&args.conn, command, |r| print!("{}", render(r)))
+}
+
+/// `bgpctl reload`.
+pub fn reload(args: ReloadArgs) -> ExitCode {
+    run(&args.conn, Command::Reload, |r| print!("{}", render(r)))
+}
+
+/// `bgpctl peer NAME ACTION`.
+pub fn peer(args: PeerArgs) -> ExitCode {
+    let action = match args.action {
+        ActionArg::Reset => PeerAction::Reset,
+        ActionArg::Disable => PeerAction::Disable,
+        ActionArg::Enable => PeerAction::Enable,
+    };
+    run(
+        &args.conn,
+        Command::Peer {
+            name: args.name,
+            action,
+        },
+        |r| print!("{}", render(r)),
+    )
+}
+
+/// `1d02h03m`, `02:03:04`.
+pub fn duration(secs: u64) -> String {
+    let (d, h, m, s) = (secs / 86400, secs / 3600 % 24, secs / 60 % 60, secs % 60);
+    if d > 0 {
+        format!("{d}d{h:02}h{m:02}m")
+    } else {
+        format!("{h:02}:{m:02}:{s:02}")
+    }
+}
+
+/// Left-aligned columns, two spaces apart.
+fn table(head: &[&str], rows: &[Vec<String>]) -> String {
+    let mut w: Vec<usize> = head.iter().map(|h| h.len()).collect();
+    for r in rows {
+        for (i, c) in r.iter().enumerate() {
+            if let Some(x) = w.get_mut(i) {
+                *x = (*x).max(c.chars().count());
+            }
+        }
+    }
+    let line = |cells: Vec<String>| {
+        let mut s = String::new();
+        let n = cells.len();
+        for (i, c) in cells.into_iter().enumerate() {
+            if i + 1 == n {
+                s.push_str(&c);
+            } else {
+                let pad = w.get(i).copied().unwrap_or(0);
+                s.push_str(&format!("{c:<pad$}  "));
+            }
+        }
+        s.trim_end().to_string() + "\n"
+    };
+    let mut out = line(head.iter().map(|h| h.to_string()).collect());
+    for r in rows {
+        out.push_str(&line(r.clone()));
+    }
+    out
+}
+
+fn peers_table(peers: &[PeerSummary]) -> String {
+    let rows: Vec<Vec<String>> = peers
+        .iter()
+        .map(|p| {
+            vec![
+                p.name.clone(),
+                p.address.clone(),
+                p.remote_as.to_string(),
+                p.state.clone(),
+                duration(p.uptime_secs),
+                p.prefixes_received.to_string(),
+                p.prefixes_accepted.to_string(),
+                p.prefixes_sent.to_string(),
+                p.last_error.clone().unwrap_or_default(),
+            ]
+        })
+        .collect();
+    table(
+        &[
+            "Name",
+            "Address",
+            "AS",
+            "State",
+            "Uptime",
+            "Received",
+            "Accepted",
+            "Sent",
+            "Last error",
+        ],
+        &rows,
+    )
+}
+
+fn routes_table(routes: &[RouteEntry]) -> String {
+    if routes.is_empty() {
+        return "no routes\n".into();
+    }
+    let rows: Vec<Vec<String>> = routes
+        .iter()
+        .map(|r| {
+            let mut flags = String::new();
+            flags.push(if r.best { '*' } else { ' ' });
+            flags.push(if r.multipath { '=' } else { ' ' });
+            flags.push(if r.stale { 'S' } else { ' ' });
+            vec![
+                flags,
+                r.prefix.clone(),
+                r.peer.clone(),
+                r.next_hop.clone().unwrap_or_else(|| "-".into()),
+                if r.as_path.is_empty() {
+                    "-".into()
+                } else {
+                    r.as_path.clone()
+                },
+                r.local_pref.map_or("-".into(), |v| v.to_string()),
+                r.med.map_or("-".into(), |v| v.to_string()),
+                r.origin.clone(),
+                r.communities
+                    .iter()
+                    .chain(&r.large_communities)
+                    .cloned()
+                    .collect::<Vec<_>>()
+                    .join(" "),
+                r.not_best_reason
+                    .as_ref()
+                    .map(|s| format!("lost: {s}"))
+                    .unwrap_or_default(),
+            ]
+        })
+        .collect();
+    table(
+        &[
+            "",
+            "Prefix",
+            "From",
+            "Next hop",
+            "AS path",
+            "LocPref",
+            "MED",
+            "Origin",
+            "Communities",
+            "",
+        ],
+        &rows,
+    ) + "flags: * best, = multipath, S stale\n"
+}
+
+fn peer_detail(d: &PeerDetail) -> String {
+    let s = &d.summary;
+    let mut out = String::new();
+    let mut kv = |k: &str, v: String| out.push_str(&format!("  {k:<28}{v}\n"));
+    kv("Name:", s.name.clone());
+    if let Some(desc) = &d.description {
+        kv("Description:", desc.clone());
+    }
+    kv("Address:", format!("{} port {}", s.address, d.port));
+    kv(
+        "Remote AS / local AS:",
+        format!("{} / {}", s.remote_as, d.local_as),
+    );
+    kv(
+        "State:",
+        format!("{} for {}", s.state, duration(s.uptime_secs)),
+    );
+    kv(
+        "Peer router id:",
+        d.peer_id.clone().unwrap_or_else(|| "-".into()),
+    );
+    kv(
+        "Local address:",
+        d.local_address.clone().unwrap_or_else(|| "-".into()),
+    );
+    kv(
+        "Mode:",
+        format!(
+            "{}{}",
+            if d.passive { "passive" } else { "active" },
+            if d.route_reflector_client {
+                ", route reflector client"
+            } else {
+                ""
+            }
+        ),
+    );
+    kv(
+        "Hold / keepalive (config):",
+        format!("{} / {} s", d.hold_time, d.keepalive),
+    );
+    if let (Some(h), Some(k)) = (d.negotiated_hold_time, d.negotiated_keepalive) {
+        kv("Hold / keepalive (in use):", format!("{h} / {k} s"));
+    }
+    kv("Families:", d.families.join(", "));
+    kv(
+        "Import / export policy:",
+        format!("{:?} / {:?}", d.import, d.export),
+    );
+    kv(
+        "Prefixes recv/accepted/sent:",
+        format!(
+            "{} / {} / {}",
+            s.prefixes_received, s.prefixes_accepted, s.prefixes_sent
+        ),
+    );
+    let c = &d.counters;
+    kv(
+        "UPDATEs received / sent:",
+        format!("{} / {}", c.updates_received, c.updates_sent),
+    );
+    kv(
+        "NOTIFICATIONs recv / sent:",
+        format!("{} / {}", c.notifications_received, c.notifications_sent),
+    );
+    kv(
+        "Established transitions:",
+        c.established_transitions.to_string(),
+    );
+    kv(
+        "Last error:",
+        s.last_error.clone().unwrap_or_else(|| "-".into()),
+    );
+    kv(
+        "Last NOTIFICATION sent:",
+        d.last_notification_sent
+            .clone()
+            .unwrap_or_else(|| "-".into()),
+    );
+    kv(
+        "Last NOTIFICATION received:",
+        d.last_notification_received
+            .clone()
+            .unwrap_or_else(|| "-".into()),
+    );
+    for (k, caps) in [
+        ("Capabilities sent:", &d.capabilities_sent),
+        ("Capabilities received:", &d.capabilities_received),
+    ] {
+        kv(k, caps.first().cloned().unwrap_or_else(|| "-".into()));
+        for cap in caps.iter().skip(1) {
+            kv("", cap.clone());
+        }
+    }
+    out
+}
+
+/// Human rendering of a reply.
+pub fn render(r: &Reply) -> String {
+    match r {
+        Reply::Status(s) => format!(
+            "bgpd {} AS {} router id {}\nup {}, {} peers ({} established), {} prefixes\nconfig {} (loaded {} ago){}\n",
+            s.version,
+            s.asn,
+            s.router_id,
+            duration(s.uptime_secs),
+            s.peers,
+            s.peers_established,
+            s.loc_rib_prefixes,
+            s.config_file.as_deref().unwrap_or("-"),
+            duration(s.config_age_secs),
+            if s.graceful_restart_in_progress { "\ngraceful restart in progress" } else { "" }
+        ),
+        Reply::Peers { peers } => peers_table(peers),
+        Reply::Peer(d) => peer_detail(d),
+        Reply::Routes { routes } => routes_table(routes),
+        Reply::Done { message } => format!("{message}\n"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations() {
+        assert_eq!(duration(0), "00:00:00");
+        assert_eq!(duration(3723), "01:02:03");
+        assert_eq!(duration(90000), "1d01h00m");
+    }
+
+    #[test]
+    fn peers_table_aligns() {
+        let p = PeerSummary {
+            name: "Mesh_10_0_0_2".into(),
+            address: "10.0.0.2".into(),
+            remote_as: 64512,
+            state: "Established".into(),
+            uptime_secs: 61,
+            prefixes_received: 3,
+            prefixes_accepted: 2,
+            prefixes_sent: 1,
+            last_error: None,
+        };
+        let t = peers_table(&[p]);
+        let lines: Vec<&str> = t.lines().collect();
+        assert_eq!(lines.len(), 2);
+        assert!(lines[0].starts_with("Name           Address   AS     State"));
+        assert!(lines[1].starts_with("Mesh_10_0_0_2  10.0.0.2  64512  Established  00:01:01  3"));
+    }
+
+    #[test]
+    fn unreachable_messages() {
+        let p = Path::new("/nonexistent/bgpd.sock");
+        let e = UnixStream::connect(p).unwrap_err();
+        assert!(unreachable_message(p, &e).contains("bgpd is not running"));
+    }
+}

@@ -1,0 +1,143 @@
+//! The on-disk TOML schema, exactly as serde reads it.
+//!
+//! Everything here mirrors what an operator writes. Values stay optional where a template or
+//! a default may fill them in; [`super::resolve`] turns these into the fully resolved
+//! [`super::Config`] the runtime uses. Every table refuses unknown keys
+//! (`deny_unknown_fields`) so a typo is an error with a line and column, not a silently
+//! ignored setting. Names that other parts of the file refer to (templates, policies) and
+//! addresses are kept as [`toml::Spanned`] so semantic errors can point at them too.
+
+use std::collections::BTreeMap;
+use std::net::{IpAddr, Ipv4Addr};
+use std::path::PathBuf;
+
+use ipnet::IpNet;
+use serde::{Deserialize, Serialize};
+use toml::Spanned;
+
+use super::types::{
+    AddPathConfig, CommunityValue, FamilyName, LargeCommunityValue, ListenAddr, MaxPrefixAction,
+    NextHopMode, PeerAddress,
+};
+
+/// One configuration file: the main file or a drop-in.
+#[derive(Clone, Debug, Default, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct FileConfig {
+    /// Required in the main file, refused in drop-in files.
+    pub global: Option<Spanned<GlobalFile>>,
+    #[serde(default)]
+    pub templates: BTreeMap<Spanned<String>, PeerFile>,
+    #[serde(default)]
+    pub peers: BTreeMap<Spanned<String>, PeerFile>,
+    #[serde(default)]
+    pub policies: BTreeMap<Spanned<String>, super::PolicyDef>,
+    #[serde(default)]
+    pub originate: Vec<Spanned<OriginateFile>>,
+    /// The kernel FIB section (documented in docs/config.md, "Kernel").
+    pub kernel: Option<super::KernelSection>,
+}
+
+/// `[global]`.
+#[derive(Clone, Debug, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct GlobalFile {
+    pub asn: u32,
+    pub router_id: Ipv4Addr,
+    /// Addresses to accept BGP connections on, e.g. `["0.0.0.0", "::", "127.0.0.2:1790"]`.
+    pub listen: Option<Vec<Spanned<ListenAddr>>>,
+    /// Port used for listen addresses without an explicit port.
+    pub listen_port: Option<u16>,
+    /// Route reflector cluster id; defaults to the router id when any peer is a client.
+    pub cluster_id: Option<Ipv4Addr>,
+    /// Directory of drop-in `*.toml` files (one per peer, as confd writes them); relative
+    /// paths are taken from the main file's directory.
+    pub include_dir: Option<PathBuf>,
+    /// Maximum number of equal-cost paths installed / exported as a multipath set.
+    pub max_paths: Option<u16>,
+    pub control: Option<ControlFile>,
+    pub graceful_restart: Option<GracefulRestartFile>,
+}
+
+/// `[global.control]`.
+#[derive(Clone, Debug, Default, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct ControlFile {
+    /// Unix socket path; default `/run/bgpd/bgpd.sock`.
+    pub socket: Option<PathBuf>,
+    /// Permission bits of the socket as an octal string, default `"0660"`.
+    pub mode: Option<Spanned<String>>,
+    /// Disable the control socket entirely.
+    pub enabled: Option<bool>,
+}
+
+/// `graceful_restart` tables (global defaults and per peer/template).
+#[derive(Clone, Debug, Default, PartialEq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct GracefulRestartFile {
+    pub enabled: Option<bool>,
+    /// Seconds peers should keep our routes while we restart (RFC 4724, 12 bits).
+    pub restart_time: Option<u16>,
+    /// Seconds we keep a restarting peer's routes when it does not come back.
+    pub stale_time: Option<u32>,
+    /// Long-lived graceful restart stale time (RFC 9494); 0 disables LLGR.
+    pub long_lived_stale_time: Option<u32>,
+    /// Advertise the N bit (RFC 8538).
+    pub notification: Option<bool>,
+}
+
+/// `[peers.NAME]` and `[templates.NAME]`: every setting optional so templates compose.
+#[derive(Clone, Debug, Default, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct PeerFile {
+    /// Template to inherit unset settings from.
+    pub template: Option<Spanned<String>>,
+    pub description: Option<String>,
+    pub address: Option<Spanned<PeerAddress>>,
+    pub remote_as: Option<u32>,
+    pub local_as: Option<u32>,
+    pub port: Option<u16>,
+    pub passive: Option<bool>,
+    pub disabled: Option<bool>,
+    pub password: Option<String>,
+    pub hold_time: Option<Spanned<u16>>,
+    pub keepalive: Option<u16>,
+    pub connect_retry: Option<u16>,
+    pub ttl_security: Option<bool>,
+    pub multihop: Option<Spanned<u8>>,
+    pub source_address: Option<IpAddr>,
+    pub route_reflector_client: Option<bool>,
+    pub cluster_id: Option<Ipv4Addr>,
+    pub next_hop: Option<NextHopMode>,
+    pub add_path: Option<AddPathConfig>,
+    pub graceful_restart: Option<GracefulRestartFile>,
+    pub families: Option<Vec<FamilyName>>,
+    pub import: Option<Vec<Spanned<String>>>,
+    pub export: Option<Vec<Spanned<String>>>,
+    pub max_prefixes: Option<MaxPrefixesFile>,
+}
+
+/// `max_prefixes = { limit = N, action = "warn" | "teardown" }`.
+#[derive(Clone, Debug, PartialEq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct MaxPrefixesFile {
+    pub limit: u32,
+    #[serde(default)]
+    pub action: MaxPrefixAction,
+}
+
+/// `[[originate]]`.
+#[derive(Clone, Debug, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct OriginateFile {
+    pub prefix: IpNet,
+    /// Advertise but never install in the kernel (Calico service CIDRs, /32s).
+    #[serde(default)]
+    pub no_install: bool,
+    #[serde(default)]
+    pub communities: Vec<CommunityValue>,
+    #[serde(default)]
+    pub large_communities: Vec<LargeCommunityValue>,
+    pub local_pref: Option<u32>,
+    pub med: Option<u32>,
+}

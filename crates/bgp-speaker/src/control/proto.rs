@@ -1,0 +1,324 @@
+//! The control protocol: JSON lines over a Unix socket.
+//!
+//! The client writes one [`Request`] as a single line of JSON, the daemon answers with one
+//! [`Response`] line, then either side may close or the client may send another request.
+//! Every message carries [`PROTOCOL_VERSION`]; a daemon refuses requests of a version it
+//! does not speak with an error response, so old clients fail clearly instead of
+//! misreading fields. New optional fields may be added within a version.
+//!
+//! ```text
+//! > {"version":1,"command":"show_peers"}
+//! < {"version":1,"status":"ok","result":{"kind":"peers","peers":[...]}}
+//! > {"version":1,"command":"peer","name":"Mesh_10_0_0_2","action":"reset"}
+//! < {"version":1,"status":"error","message":"no peer named \"Mesh_10_0_0_2\""}
+//! ```
+
+use std::net::IpAddr;
+
+use ipnet::IpNet;
+use serde::{Deserialize, Serialize};
+
+/// Version of this protocol.
+pub const PROTOCOL_VERSION: u32 = 1;
+
+/// Largest request or response line accepted, in bytes (a full table dump can be large).
+pub const MAX_LINE: usize = 256 * 1024 * 1024;
+
+/// A request line.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Request {
+    pub version: u32,
+    #[serde(flatten)]
+    pub command: Command,
+}
+
+impl Request {
+    /// A request of the current version.
+    pub fn new(command: Command) -> Request {
+        Request {
+            version: PROTOCOL_VERSION,
+            command,
+        }
+    }
+}
+
+/// Which table `show routes` reads.
+#[derive(Copy, Clone, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Table {
+    /// Loc-RIB: every candidate path, best ones marked.
+    #[default]
+    Loc,
+    /// Adj-RIB-In: what peers sent, before import policy.
+    In,
+    /// Adj-RIB-Out: what we announce to peers.
+    Out,
+}
+
+/// Address family filter.
+#[derive(Copy, Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum FamilyFilter {
+    Ipv4,
+    Ipv6,
+}
+
+/// Administrative action on a peer.
+#[derive(Copy, Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum PeerAction {
+    /// Close the session with Cease/Administrative Reset (RFC 4486) and let it
+    /// re-establish.
+    Reset,
+    /// Close with Cease/Administrative Shutdown and keep it down.
+    Disable,
+    /// Start a disabled session again.
+    Enable,
+}
+
+/// The commands.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "command", rename_all = "snake_case")]
+pub enum Command {
+    /// Daemon identity and counters.
+    Status,
+    /// Every peer, one summary row each.
+    ShowPeers,
+    /// One peer in detail.
+    ShowPeer { name: String },
+    /// Routes, filtered.
+    ShowRoutes {
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        prefix: Option<IpNet>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        peer: Option<String>,
+        #[serde(default)]
+        table: Table,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        family: Option<FamilyFilter>,
+    },
+    /// Longest-prefix match of an address: all paths, the best marked.
+    ShowRoute { address: IpAddr },
+    /// Re-read the configuration files and apply the difference.
+    Reload,
+    /// Administrative action on one peer.
+    Peer { name: String, action: PeerAction },
+}
+
+/// A response line.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Response {
+    pub version: u32,
+    #[serde(flatten)]
+    pub outcome: Outcome,
+}
+
+impl Response {
+    /// A success response.
+    pub fn ok(result: Reply) -> Response {
+        Response {
+            version: PROTOCOL_VERSION,
+            outcome: Outcome::Ok { result },
+        }
+    }
+
+    /// An error response.
+    pub fn error(message: impl Into<String>) -> Response {
+        Response {
+            version: PROTOCOL_VERSION,
+            outcome: Outcome::Error {
+                message: message.into(),
+            },
+        }
+    }
+}
+
+/// Success or failure of a request.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "status", rename_all = "snake_case")]
+pub enum Outcome {
+    Ok { result: Reply },
+    Error { message: String },
+}
+
+/// The result of a successful request.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum Reply {
+    Status(DaemonStatus),
+    Peers {
+        peers: Vec<PeerSummary>,
+    },
+    Peer(Box<PeerDetail>),
+    Routes {
+        routes: Vec<RouteEntry>,
+    },
+    /// A command that only reports what it did.
+    Done {
+        message: String,
+    },
+}
+
+/// `status`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DaemonStatus {
+    pub version: String,
+    pub asn: u32,
+    pub router_id: String,
+    pub uptime_secs: u64,
+    pub peers: usize,
+    pub peers_established: usize,
+    pub loc_rib_prefixes: usize,
+    /// Graceful restart recovery (waiting for End-of-RIB from peers) is in progress.
+    pub graceful_restart_in_progress: bool,
+    /// Path of the configuration file, when loaded from one.
+    pub config_file: Option<String>,
+    /// When the configuration was last (re)loaded, seconds ago.
+    pub config_age_secs: u64,
+}
+
+/// One row of `show peers`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PeerSummary {
+    pub name: String,
+    pub address: String,
+    pub remote_as: u32,
+    /// RFC 4271 state name, or "Disabled".
+    pub state: String,
+    /// Seconds in the current state (Established: session uptime).
+    pub uptime_secs: u64,
+    pub prefixes_received: u64,
+    pub prefixes_accepted: u64,
+    pub prefixes_sent: u64,
+    pub last_error: Option<String>,
+}
+
+/// `show peer NAME`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PeerDetail {
+    pub summary: PeerSummary,
+    pub description: Option<String>,
+    pub local_as: u32,
+    pub port: u16,
+    pub passive: bool,
+    pub route_reflector_client: bool,
+    pub import: Vec<String>,
+    pub export: Vec<String>,
+    /// The peer's BGP identifier once known.
+    pub peer_id: Option<String>,
+    pub local_address: Option<String>,
+    /// Configured hold time / keepalive.
+    pub hold_time: u16,
+    pub keepalive: u16,
+    /// Negotiated values while established.
+    pub negotiated_hold_time: Option<u16>,
+    pub negotiated_keepalive: Option<u16>,
+    pub families: Vec<String>,
+    /// Capabilities we sent, rendered.
+    pub capabilities_sent: Vec<String>,
+    /// Capabilities the peer sent, rendered.
+    pub capabilities_received: Vec<String>,
+    pub counters: PeerCounters,
+    pub last_notification_sent: Option<String>,
+    pub last_notification_received: Option<String>,
+}
+
+/// Message counters of a peer.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PeerCounters {
+    pub updates_received: u64,
+    pub updates_sent: u64,
+    pub notifications_received: u64,
+    pub notifications_sent: u64,
+    pub route_refresh_received: u64,
+    pub established_transitions: u64,
+    pub connections_refused: u64,
+}
+
+/// One path in a routing table.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RouteEntry {
+    pub prefix: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub path_id: Option<u32>,
+    /// Peer name the path came from / goes to, or "local" for originated routes,
+    /// "kernel" for kernel-learned ones.
+    pub peer: String,
+    pub next_hop: Option<String>,
+    pub as_path: String,
+    pub origin: String,
+    pub local_pref: Option<u32>,
+    pub med: Option<u32>,
+    pub communities: Vec<String>,
+    pub large_communities: Vec<String>,
+    /// Loc-RIB: the best path for this prefix.
+    pub best: bool,
+    /// Loc-RIB: part of the multipath (ECMP) set.
+    pub multipath: bool,
+    /// Loc-RIB: why this path is not the best (the decision step it lost at).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub not_best_reason: Option<String>,
+    /// Seconds since the path was learned or last changed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub age_secs: Option<u64>,
+    /// Marked stale by graceful restart.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub stale: bool,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn request_wire_form() {
+        let r = Request::new(Command::ShowPeers);
+        assert_eq!(
+            serde_json::to_string(&r).unwrap(),
+            r#"{"version":1,"command":"show_peers"}"#
+        );
+        let r = Request::new(Command::Peer {
+            name: "a".into(),
+            action: PeerAction::Reset,
+        });
+        assert_eq!(
+            serde_json::to_string(&r).unwrap(),
+            r#"{"version":1,"command":"peer","name":"a","action":"reset"}"#
+        );
+        let parsed: Request = serde_json::from_str(
+            r#"{"version":1,"command":"show_routes","prefix":"10.0.0.0/24","table":"in"}"#,
+        )
+        .unwrap();
+        assert_eq!(
+            parsed.command,
+            Command::ShowRoutes {
+                prefix: Some("10.0.0.0/24".parse().unwrap()),
+                peer: None,
+                table: Table::In,
+                family: None
+            }
+        );
+    }
+
+    #[test]
+    fn response_round_trip() {
+        let r = Response::ok(Reply::Done {
+            message: "reloaded".into(),
+        });
+        let s = serde_json::to_string(&r).unwrap();
+        assert_eq!(
+            s,
+            r#"{"version":1,"status":"ok","result":{"kind":"done","message":"reloaded"}}"#
+        );
+        assert_eq!(serde_json::from_str::<Response>(&s).unwrap(), r);
+        let e = Response::error("nope");
+        let s = serde_json::to_string(&e).unwrap();
+        assert_eq!(s, r#"{"version":1,"status":"error","message":"nope"}"#);
+        assert_eq!(serde_json::from_str::<Response>(&s).unwrap(), e);
+    }
+
+    #[test]
+    fn unknown_command_is_an_error() {
+        assert!(serde_json::from_str::<Request>(r#"{"version":1,"command":"rm_rf"}"#).is_err());
+    }
+}

@@ -1,0 +1,995 @@
+//! One task per configured peer: drives the sans-IO [`Session`] over tokio TCP streams.
+//!
+//! The task owns up to two connections, each with its own [`Session`]: the main one, and
+//! while a connection collision is being resolved (RFC 4271 section 6.8) a second one for
+//! the connection the peer opened. Each connection has a reader task (bytes in) and a
+//! writer task (bytes out) linked by small bounded channels, so:
+//! - inbound: the peer task hands decoded UPDATEs to the RIB task over a bounded channel;
+//!   when the RIB is busy the send waits, the reader channel fills, the reader stops
+//!   reading and TCP flow control slows the peer down (backpressure, no unbounded buffer);
+//! - outbound: bytes are taken from the session only while the writer has room, which is
+//!   how the session's SendHoldTimer (RFC 9687) learns that the peer is not reading.
+//!
+//! Outbound UPDATE frames come from the RIB on a separate bounded channel that is only read
+//! while the session has queue space, so a slow peer makes the RIB keep its updates (the
+//! RIB task never blocks on a peer).
+
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use bgp_proto::session::{
+    resolve_collision, CollisionOutcome, DownReason, LocalCapabilities, Negotiated, Session,
+    SessionConfig, SessionEvent, State,
+};
+use bgp_proto::wire::DecodedUpdate;
+use bgp_proto::{
+    notification_code as nc, AddPathMode, Family, GracefulRestart, GracefulRestartFamily,
+    LlgrFamily, Notification, RouteRefresh,
+};
+use bytes::Bytes;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+use tokio::sync::mpsc;
+use tokio::task::JoinHandle;
+use tracing::{debug, info, warn};
+
+use crate::config::{AddPathConfig, GlobalConfig, PeerConfig};
+use crate::net;
+
+/// Bytes read from a socket at a time.
+const READ_CHUNK: usize = 64 * 1024;
+/// Buffers queued to a writer task.
+const WRITE_QUEUE: usize = 4;
+/// Reader→peer-task channel depth.
+const IO_QUEUE: usize = 8;
+/// How long a closing connection may take to write its last bytes (the NOTIFICATION).
+const FLUSH_TIMEOUT: Duration = Duration::from_secs(2);
+
+/// Commands to a peer task.
+#[derive(Debug)]
+pub(crate) enum PeerCmd {
+    /// A connection the peer opened to one of our listeners.
+    Incoming(TcpStream, SocketAddr),
+    /// Close with `notification` and, after `restart_after`, start again; `None` keeps
+    /// the session down until [`PeerCmd::Enable`].
+    Teardown {
+        notification: Notification,
+        restart_after: Option<Duration>,
+    },
+    /// Start a session that was torn down without restart.
+    Enable,
+    /// New configuration. With `restart`, close with Cease/Other Configuration Change
+    /// (RFC 4486) and re-establish with the new parameters.
+    Reconfigure {
+        config: Box<PeerConfig>,
+        restart: bool,
+    },
+    /// Ask the peer to send its routes again (RFC 2918), for inbound soft reconfiguration.
+    RouteRefresh(Family),
+    /// Close with `notification` and end the task.
+    Stop(Notification),
+}
+
+/// What peer tasks tell the RIB task.
+#[derive(Debug)]
+pub(crate) enum RibInput {
+    /// The session reached Established.
+    Up {
+        peer: String,
+        negotiated: Box<Negotiated>,
+        local: SocketAddr,
+    },
+    /// An UPDATE received.
+    Update { peer: String, update: DecodedUpdate },
+    /// A ROUTE-REFRESH received (RFC 2918 / RFC 7313).
+    RouteRefresh { peer: String, refresh: RouteRefresh },
+    /// The session left Established. `graceful`: the peer's routes are kept as stale
+    /// (RFC 4724 / RFC 8538 receiver side) rather than removed.
+    Down { peer: String, graceful: bool },
+}
+
+/// Live state of a peer, shared with the control socket and the library API.
+#[derive(Clone, Debug)]
+pub struct PeerShared {
+    /// FSM state of the main connection.
+    pub state: State,
+    /// When `state` was entered.
+    pub since: Instant,
+    /// Administratively disabled.
+    pub disabled: bool,
+    /// The last reason the session went down.
+    pub last_error: Option<String>,
+    /// The last NOTIFICATION we sent, rendered.
+    pub last_notification_sent: Option<String>,
+    /// The last NOTIFICATION the peer sent, rendered.
+    pub last_notification_received: Option<String>,
+    /// Negotiated parameters while Established.
+    pub negotiated: Option<Box<Negotiated>>,
+    pub local_addr: Option<SocketAddr>,
+    pub remote_addr: Option<SocketAddr>,
+    pub updates_received: u64,
+    pub updates_sent: u64,
+    pub notifications_sent: u64,
+    pub notifications_received: u64,
+    pub route_refresh_received: u64,
+    pub established_transitions: u64,
+}
+
+impl PeerShared {
+    pub(crate) fn new(disabled: bool) -> PeerShared {
+        PeerShared {
+            state: State::Idle,
+            since: Instant::now(),
+            disabled,
+            last_error: None,
+            last_notification_sent: None,
+            last_notification_received: None,
+            negotiated: None,
+            local_addr: None,
+            remote_addr: None,
+            updates_received: 0,
+            updates_sent: 0,
+            notifications_sent: 0,
+            notifications_received: 0,
+            route_refresh_received: 0,
+            established_transitions: 0,
+        }
+    }
+}
+
+/// Handle the speaker keeps for a running peer task.
+pub(crate) struct PeerHandle {
+    pub config: PeerConfig,
+    pub cmd: mpsc::Sender<PeerCmd>,
+    pub shared: Arc<Mutex<PeerShared>>,
+    pub task: JoinHandle<()>,
+}
+
+/// Settings every peer task shares.
+#[derive(Clone, Debug)]
+pub(crate) struct PeerEnv {
+    pub global: Arc<GlobalConfig>,
+    /// We are restarting (RFC 4724 restart state bit).
+    pub restarting: bool,
+    /// Forwarding state is kept across our restart (RFC 4724 F bit).
+    pub forwarding_preserved: bool,
+}
+
+/// The session configuration for a peer (what goes into our OPEN).
+pub(crate) fn session_config(cfg: &PeerConfig, env: &PeerEnv, passive: bool) -> SessionConfig {
+    let g = &env.global;
+    let mut sc = SessionConfig::new(cfg.local_as(g), g.router_id, Some(cfg.remote_as));
+    sc.hold_time = cfg.hold_time;
+    sc.keepalive_time = Some(cfg.keepalive);
+    sc.connect_retry = Duration::from_secs(u64::from(cfg.connect_retry.max(1)));
+    sc.connect_retry_max = sc.connect_retry.max(Duration::from_secs(120));
+    sc.passive = passive;
+    let mode = match cfg.add_path {
+        AddPathConfig::Off => None,
+        AddPathConfig::Receive => Some(AddPathMode::Receive),
+        AddPathConfig::Send => Some(AddPathMode::Send),
+        AddPathConfig::Both => Some(AddPathMode::Both),
+    };
+    let gr = &cfg.graceful_restart;
+    sc.capabilities = LocalCapabilities {
+        families: cfg.families.clone(),
+        route_refresh: true,
+        enhanced_route_refresh: true,
+        add_path: mode
+            .map(|m| cfg.families.iter().map(|f| (*f, m)).collect())
+            .unwrap_or_default(),
+        // RFC 4724 section 3: restart state and per-family forwarding state.
+        graceful_restart: gr.enabled.then(|| GracefulRestart {
+            restart_state: env.restarting,
+            notification: gr.notification,
+            restart_time: gr.restart_time.min(4095),
+            families: cfg
+                .families
+                .iter()
+                .map(|f| GracefulRestartFamily {
+                    family: *f,
+                    forwarding_preserved: env.forwarding_preserved,
+                })
+                .collect(),
+        }),
+        long_lived_gr: if gr.enabled && gr.long_lived_stale_time > 0 {
+            cfg.families
+                .iter()
+                .map(|f| LlgrFamily {
+                    family: *f,
+                    forwarding_preserved: env.forwarding_preserved,
+                    stale_time: gr.long_lived_stale_time,
+                })
+                .collect()
+        } else {
+            Vec::new()
+        },
+        extended_message: true,
+        ..LocalCapabilities::default()
+    };
+    sc
+}
+
+/// Socket options for the peer's connections.
+pub(crate) fn socket_options(cfg: &PeerConfig, global: &GlobalConfig) -> net::SocketOptions {
+    net::SocketOptions {
+        md5_key: cfg.password.as_ref().map(|p| p.as_bytes().to_vec()),
+        ttl: Some(cfg.ttl(global)),
+        min_ttl: cfg.min_ttl(),
+        source: cfg.source_address,
+    }
+}
+
+static NEXT_CONN_ID: AtomicU64 = AtomicU64::new(1);
+
+/// Events from reader, writer and connect tasks.
+#[derive(Debug)]
+enum Io {
+    Data(u64, Bytes),
+    Closed(u64, Option<String>),
+    Connected(u64, TcpStream),
+    ConnectFailed(u64, String),
+}
+
+/// One transport connection and the session running over it.
+struct Conn {
+    id: u64,
+    /// We opened this connection (for collision resolution).
+    outbound: bool,
+    session: Session,
+    writer: Option<mpsc::Sender<Bytes>>,
+    reader: Option<JoinHandle<()>>,
+    writer_task: Option<JoinHandle<()>>,
+    connecting: Option<JoinHandle<()>>,
+    local: Option<SocketAddr>,
+    remote: Option<SocketAddr>,
+    /// This session reported Established to the RIB.
+    up: bool,
+}
+
+impl Conn {
+    fn new(session: Session) -> Conn {
+        Conn {
+            id: NEXT_CONN_ID.fetch_add(1, Ordering::Relaxed),
+            outbound: false,
+            session,
+            writer: None,
+            reader: None,
+            writer_task: None,
+            connecting: None,
+            local: None,
+            remote: None,
+            up: false,
+        }
+    }
+
+    fn has_transport(&self) -> bool {
+        self.writer.is_some()
+    }
+
+    /// Hands the stream to reader and writer tasks.
+    fn attach(&mut self, stream: TcpStream, outbound: bool, io: &mpsc::Sender<Io>) {
+        if let Some(c) = self.connecting.take() {
+            c.abort();
+        }
+        self.id = NEXT_CONN_ID.fetch_add(1, Ordering::Relaxed);
+        self.outbound = outbound;
+        self.local = stream.local_addr().ok();
+        self.remote = stream.peer_addr().ok();
+        let (mut rd, mut wr) = stream.into_split();
+        let id = self.id;
+        let tx = io.clone();
+        self.reader = Some(tokio::spawn(async move {
+            let mut buf = vec![0u8; READ_CHUNK];
+            loop {
+                match rd.read(&mut buf).await {
+                    Ok(0) => {
+                        let _ = tx.send(Io::Closed(id, None)).await;
+                        return;
+                    }
+                    Ok(n) => {
+                        let chunk = Bytes::copy_from_slice(buf.get(..n).unwrap_or_default());
+                        if tx.send(Io::Data(id, chunk)).await.is_err() {
+                            return;
+                        }
+                    }
+                    Err(e) => {
+                        let _ = tx.send(Io::Closed(id, Some(e.to_string()))).await;
+                        return;
+                    }
+                }
+            }
+        }));
+        let (wtx, mut wrx) = mpsc::channel::<Bytes>(WRITE_QUEUE);
+        let tx = io.clone();
+        self.writer_task = Some(tokio::spawn(async move {
+            while let Some(b) = wrx.recv().await {
+                if let Err(e) = wr.write_all(&b).await {
+                    let _ = tx.send(Io::Closed(id, Some(e.to_string()))).await;
+                    return;
+                }
+            }
+            let _ = wr.shutdown().await;
+        }));
+        self.writer = Some(wtx);
+    }
+
+    /// Moves what the session wants written to the writer while it has room.
+    fn flush(&mut self) {
+        let Some(w) = &self.writer else { return };
+        while self.session.queued_bytes() > 0 {
+            match w.try_reserve() {
+                Ok(permit) => match self.session.poll_transmit() {
+                    Some(b) => permit.send(b),
+                    None => break,
+                },
+                Err(_) => break,
+            }
+        }
+    }
+
+    /// Closes the transport after writing what is queued (best effort, bounded). Returns
+    /// the task finishing the write, to be awaited before the process exits.
+    #[must_use]
+    fn close(&mut self) -> Option<JoinHandle<()>> {
+        self.flush();
+        if let Some(c) = self.connecting.take() {
+            c.abort();
+        }
+        if let Some(r) = self.reader.take() {
+            r.abort();
+        }
+        // Dropping the sender lets the writer finish its queue, then shut down.
+        self.writer = None;
+        self.local = None;
+        self.remote = None;
+        self.writer_task.take().map(|w| {
+            tokio::spawn(async move {
+                let abort = w.abort_handle();
+                if tokio::time::timeout(FLUSH_TIMEOUT, w).await.is_err() {
+                    abort.abort();
+                }
+            })
+        })
+    }
+
+    /// Waits until the writer can take more bytes (only while bytes are pending).
+    async fn writable(&self) -> Option<mpsc::OwnedPermit<Bytes>> {
+        match &self.writer {
+            Some(w) if self.session.queued_bytes() > 0 => w.clone().reserve_owned().await.ok(),
+            _ => std::future::pending().await,
+        }
+    }
+}
+
+/// The peer task.
+pub(crate) struct PeerTask {
+    name: String,
+    cfg: PeerConfig,
+    env: PeerEnv,
+    shared: Arc<Mutex<PeerShared>>,
+    cmd_rx: mpsc::Receiver<PeerCmd>,
+    out_rx: mpsc::Receiver<Vec<Bytes>>,
+    rib: mpsc::Sender<RibInput>,
+    io_tx: mpsc::Sender<Io>,
+    io_rx: mpsc::Receiver<Io>,
+    main: Conn,
+    extra: Option<Conn>,
+    /// A batch from the RIB that did not fit in the session queue yet.
+    held: Option<Vec<Bytes>>,
+    /// Restart the session at this time (after a teardown).
+    restart_at: Option<tokio::time::Instant>,
+    /// Task ends after the current connection closed.
+    stopping: bool,
+    /// Writers finishing the last bytes of closed connections.
+    flushing: Vec<JoinHandle<()>>,
+}
+
+impl PeerTask {
+    pub(crate) fn new(
+        cfg: PeerConfig,
+        env: PeerEnv,
+        shared: Arc<Mutex<PeerShared>>,
+        cmd_rx: mpsc::Receiver<PeerCmd>,
+        out_rx: mpsc::Receiver<Vec<Bytes>>,
+        rib: mpsc::Sender<RibInput>,
+    ) -> PeerTask {
+        let (io_tx, io_rx) = mpsc::channel(IO_QUEUE);
+        let main = Conn::new(Session::new(session_config(&cfg, &env, cfg.passive)));
+        PeerTask {
+            name: cfg.name.clone(),
+            cfg,
+            env,
+            shared,
+            cmd_rx,
+            out_rx,
+            rib,
+            io_tx,
+            io_rx,
+            main,
+            extra: None,
+            held: None,
+            restart_at: None,
+            stopping: false,
+            flushing: Vec::new(),
+        }
+    }
+
+    fn shared(&self) -> std::sync::MutexGuard<'_, PeerShared> {
+        self.shared.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Runs until stopped.
+    pub(crate) async fn run(mut self) {
+        let now = Instant::now();
+        if !self.cfg.disabled {
+            self.main.session.start(now);
+        }
+        self.process().await;
+        loop {
+            if self.stopping && !self.main.has_transport() && self.extra.is_none() {
+                break;
+            }
+            let deadline = [
+                self.main.session.poll_timeout(),
+                self.extra.as_ref().and_then(|c| c.session.poll_timeout()),
+            ]
+            .into_iter()
+            .flatten()
+            .min()
+            .map(tokio::time::Instant::from_std);
+            let restart_at = self.restart_at;
+            let can_take = self.held.is_none()
+                && self.main.up
+                && self.main.session.state() == State::Established;
+            tokio::select! {
+                cmd = self.cmd_rx.recv() => match cmd {
+                    Some(cmd) => self.command(cmd).await,
+                    None => self.command(PeerCmd::Stop(Notification {
+                        code: nc::CEASE,
+                        subcode: nc::CEASE_PEER_DECONFIGURED,
+                        data: Bytes::new(),
+                    })).await,
+                },
+                Some(io) = self.io_rx.recv() => self.io(io),
+                Some(permit) = self.main.writable() => {
+                    if let Some(b) = self.main.session.poll_transmit() {
+                        permit.send(b);
+                    }
+                }
+                Some(permit) = async {
+                    match &self.extra { Some(c) => c.writable().await, None => std::future::pending().await }
+                } => {
+                    if let Some(c) = &mut self.extra {
+                        if let Some(b) = c.session.poll_transmit() {
+                            permit.send(b);
+                        }
+                    }
+                }
+                Some(batch) = self.out_rx.recv(), if can_take => {
+                    self.held = Some(batch);
+                }
+                _ = sleep_opt(deadline) => {
+                    let now = Instant::now();
+                    self.main.session.handle_timeout(now);
+                    if let Some(c) = &mut self.extra {
+                        c.session.handle_timeout(now);
+                    }
+                }
+                _ = sleep_opt(restart_at) => {
+                    self.restart_at = None;
+                    if !self.stopping && !self.cfg.disabled {
+                        self.set_disabled(false);
+                        self.main.session.start(Instant::now());
+                    }
+                }
+            }
+            self.push_held();
+            self.process().await;
+            self.flushing.retain(|h| !h.is_finished());
+        }
+        for f in self.flushing.drain(..) {
+            let _ = f.await;
+        }
+        debug!(peer = %self.name, "peer task ended");
+    }
+
+    /// Moves a held RIB batch into the session when it fits.
+    fn push_held(&mut self) {
+        let Some(batch) = self.held.take() else {
+            return;
+        };
+        if self.main.session.state() != State::Established {
+            // The session went down; the RIB resends everything on the next Up.
+            return;
+        }
+        let n = batch.len() as u64;
+        let size: usize = batch.iter().map(Bytes::len).sum();
+        if size > self.main.session.send_capacity() && self.main.session.queued_bytes() > 0 {
+            self.held = Some(batch);
+            return;
+        }
+        match self.main.session.send_encoded(batch.iter().cloned()) {
+            Ok(()) => self.shared().updates_sent += n,
+            Err(bgp_proto::session::SendError::QueueFull { .. }) => self.held = Some(batch),
+            Err(e) => warn!(peer = %self.name, error = %e, "dropping outbound UPDATE batch"),
+        }
+    }
+
+    fn set_disabled(&self, d: bool) {
+        self.shared().disabled = d;
+    }
+
+    async fn command(&mut self, cmd: PeerCmd) {
+        let now = Instant::now();
+        match cmd {
+            PeerCmd::Incoming(stream, remote) => self.incoming(stream, remote, now),
+            PeerCmd::Teardown {
+                notification,
+                restart_after,
+            } => {
+                self.stop_all(now, notification);
+                match restart_after {
+                    Some(d) => self.restart_at = Some(tokio::time::Instant::now() + d),
+                    None => self.set_disabled(true),
+                }
+            }
+            PeerCmd::Enable => {
+                self.cfg.disabled = false;
+                self.restart_at = None;
+                self.set_disabled(false);
+                self.main.session.start(now);
+            }
+            PeerCmd::Reconfigure { config, restart } => {
+                let was_disabled = self.cfg.disabled;
+                self.cfg = *config;
+                if restart {
+                    self.stop_all(
+                        now,
+                        Notification {
+                            code: nc::CEASE,
+                            subcode: nc::CEASE_OTHER_CONFIG_CHANGE,
+                            data: Bytes::new(),
+                        },
+                    );
+                    self.flushing.extend(self.main.close());
+                    self.main = Conn::new(Session::new(session_config(
+                        &self.cfg,
+                        &self.env,
+                        self.cfg.passive,
+                    )));
+                    if !self.cfg.disabled {
+                        self.main.session.start(now);
+                    }
+                } else if self.cfg.disabled && !was_disabled {
+                    self.stop_all(
+                        now,
+                        Notification::admin_shutdown("peer disabled in configuration"),
+                    );
+                } else if !self.cfg.disabled && was_disabled {
+                    self.main.session.start(now);
+                }
+                self.set_disabled(self.cfg.disabled);
+            }
+            PeerCmd::RouteRefresh(family) => {
+                let rr = RouteRefresh {
+                    family,
+                    subtype: bgp_proto::RefreshSubtype::Normal,
+                };
+                if let Err(e) = self.main.session.send_route_refresh(rr) {
+                    debug!(peer = %self.name, error = %e, "no route refresh sent");
+                }
+            }
+            PeerCmd::Stop(n) => {
+                self.stopping = true;
+                self.restart_at = None;
+                self.stop_all(now, n);
+            }
+        }
+    }
+
+    /// Stops every connection with `n` (sent only where a connection is up).
+    fn stop_all(&mut self, now: Instant, n: Notification) {
+        self.main.session.stop(now, Some(n.clone()));
+        if let Some(c) = &mut self.extra {
+            c.session.stop(now, Some(n));
+        }
+    }
+
+    fn incoming(&mut self, stream: TcpStream, remote: SocketAddr, now: Instant) {
+        if self.cfg.disabled || self.stopping || self.shared().disabled {
+            info!(peer = %self.name, %remote, "refusing connection: peer is disabled");
+            return;
+        }
+        if let Err(e) = self.apply_accepted_options(&stream) {
+            warn!(peer = %self.name, %remote, error = %e, "refusing connection: socket options");
+            return;
+        }
+        if !self.main.has_transport() {
+            debug!(peer = %self.name, %remote, "accepted connection");
+            if self.main.session.state() == State::Idle {
+                self.main.session.start(now);
+            }
+            self.main.attach(stream, false, &self.io_tx);
+            self.main.session.handle_connected(now);
+            return;
+        }
+        if self.extra.is_some() {
+            info!(peer = %self.name, %remote, "refusing third concurrent connection");
+            return;
+        }
+        // RFC 4271 6.8: a second connection; run it in its own session until the
+        // collision is resolved.
+        let mut c = Conn::new(Session::new(session_config(&self.cfg, &self.env, true)));
+        c.session.start(now);
+        c.attach(stream, false, &self.io_tx);
+        c.session.handle_connected(now);
+        if self.main.session.state() == State::Established {
+            // A collision with an Established connection closes the new one.
+            info!(peer = %self.name, %remote, "connection collision with established session: closing the new connection");
+            c.session.collision_dump(now);
+        }
+        self.extra = Some(c);
+    }
+
+    fn apply_accepted_options(&self, stream: &TcpStream) -> std::io::Result<()> {
+        use std::os::fd::AsRawFd;
+        let opts = socket_options(&self.cfg, &self.env.global);
+        let v6 = stream.local_addr()?.is_ipv6();
+        net::apply_options(stream.as_raw_fd(), v6, &opts)?;
+        stream.set_nodelay(true)
+    }
+
+    fn conn_mut(&mut self, id: u64) -> Option<&mut Conn> {
+        if self.main.id == id {
+            Some(&mut self.main)
+        } else {
+            self.extra.as_mut().filter(|c| c.id == id)
+        }
+    }
+
+    fn io(&mut self, io: Io) {
+        let now = Instant::now();
+        match io {
+            Io::Data(id, data) => {
+                if let Some(c) = self.conn_mut(id) {
+                    c.session.handle_data(now, &data);
+                }
+            }
+            Io::Closed(id, err) => {
+                let name = self.name.clone();
+                if let Some(c) = self.conn_mut(id) {
+                    if let Some(e) = err {
+                        debug!(peer = %name, error = %e, "connection error");
+                    }
+                    c.session.handle_closed(now);
+                }
+            }
+            Io::Connected(id, stream) => {
+                let io_tx = self.io_tx.clone();
+                if self.main.id == id
+                    && self.main.connecting.is_some()
+                    && !self.main.has_transport()
+                {
+                    self.main.connecting = None;
+                    debug!(peer = %self.name, "connected");
+                    self.main.attach(stream, true, &io_tx);
+                    self.main.session.handle_connected(now);
+                }
+            }
+            Io::ConnectFailed(id, e) => {
+                if self.main.id == id && self.main.connecting.is_some() {
+                    self.main.connecting = None;
+                    debug!(peer = %self.name, error = %e, "connect failed");
+                    self.shared().last_error = Some(format!("connect: {e}"));
+                    self.main.session.handle_connect_failed(now);
+                }
+            }
+        }
+    }
+
+    /// Starts an outbound connection attempt for the main session.
+    fn start_connect(&mut self) {
+        if self.main.has_transport() || self.stopping {
+            return;
+        }
+        if let Some(c) = self.main.connecting.take() {
+            c.abort();
+        }
+        let id = NEXT_CONN_ID.fetch_add(1, Ordering::Relaxed);
+        self.main.id = id;
+        let opts = socket_options(&self.cfg, &self.env.global);
+        let addr = net::peer_socket_addr(&self.cfg.address, self.cfg.port);
+        let tx = self.io_tx.clone();
+        self.main.connecting = Some(tokio::spawn(async move {
+            let r = match addr {
+                Ok(a) => net::connect(a, &opts).await,
+                Err(e) => Err(e),
+            };
+            let msg = match r {
+                Ok(s) => Io::Connected(id, s),
+                Err(e) => Io::ConnectFailed(id, e.to_string()),
+            };
+            let _ = tx.send(msg).await;
+        }));
+    }
+
+    /// Drains session events of both connections, acting on each.
+    async fn process(&mut self) {
+        loop {
+            let mut progressed = false;
+            while let Some(ev) = self.main.session.poll_event() {
+                progressed = true;
+                self.event(true, ev).await;
+            }
+            let extra_events: Vec<SessionEvent> = match &mut self.extra {
+                Some(c) => std::iter::from_fn(|| c.session.poll_event()).collect(),
+                None => Vec::new(),
+            };
+            for ev in extra_events {
+                progressed = true;
+                self.event(false, ev).await;
+            }
+            self.resolve_collision();
+            self.main.flush();
+            if let Some(c) = &mut self.extra {
+                c.flush();
+            }
+            // Drop a finished extra connection; promote it when the main one is gone.
+            if let Some(c) = &self.extra {
+                if c.session.state() == State::Idle && !c.has_transport() {
+                    self.extra = None;
+                }
+            }
+            if !progressed {
+                break;
+            }
+        }
+    }
+
+    /// RFC 4271 6.8: once both connections know the peer's BGP Identifier, keep one.
+    fn resolve_collision(&mut self) {
+        let Some(extra) = &mut self.extra else { return };
+        let (ms, es) = (self.main.session.state(), extra.session.state());
+        if ms != State::OpenConfirm || es != State::OpenConfirm {
+            return;
+        }
+        let Some(remote_id) = extra.session.peer_bgp_id() else {
+            return;
+        };
+        let remote_as = extra.session.peer_as().unwrap_or(self.cfg.remote_as);
+        let g = &self.env.global;
+        let outcome = resolve_collision(g.router_id, self.cfg.local_as(g), remote_id, remote_as);
+        let now = Instant::now();
+        let main_is_local = self.main.outbound;
+        let keep_main = match outcome {
+            CollisionOutcome::KeepLocallyInitiated => main_is_local,
+            CollisionOutcome::KeepRemotelyInitiated => !main_is_local,
+        };
+        info!(peer = %self.name, ?outcome, "connection collision resolved");
+        if keep_main {
+            extra.session.collision_dump(now);
+        } else {
+            self.main.session.collision_dump(now);
+            if let Some(new_main) = self.extra.take() {
+                let old = std::mem::replace(&mut self.main, new_main);
+                self.extra = Some(old);
+            }
+        }
+    }
+
+    async fn event(&mut self, is_main: bool, ev: SessionEvent) {
+        let name = self.name.clone();
+        match ev {
+            SessionEvent::Connect => {
+                if is_main {
+                    self.start_connect();
+                }
+            }
+            SessionEvent::Disconnect => {
+                if is_main {
+                    self.flushing.extend(self.main.close());
+                } else if let Some(c) = &mut self.extra {
+                    self.flushing.extend(c.close());
+                }
+            }
+            SessionEvent::StateChanged { from, to } => {
+                info!(peer = %name, %from, %to, "session state changed");
+                if is_main {
+                    let mut s = self.shared();
+                    s.state = to;
+                    s.since = Instant::now();
+                }
+            }
+            SessionEvent::Established(neg) => {
+                if !is_main {
+                    // Only possible when the main connection is gone: promote.
+                    if let Some(c) = self.extra.take() {
+                        let mut old = std::mem::replace(&mut self.main, c);
+                        self.flushing.extend(old.close());
+                        let mut s = self.shared();
+                        s.state = State::Established;
+                        s.since = Instant::now();
+                    }
+                }
+                let (local, remote) = match (self.main.local, self.main.remote) {
+                    (Some(l), Some(r)) => (l, r),
+                    _ => return,
+                };
+                info!(
+                    peer = %name,
+                    peer_as = neg.peer_as,
+                    peer_id = %neg.peer_id,
+                    hold_time = neg.hold_time,
+                    families = ?neg.families,
+                    "session established"
+                );
+                {
+                    let mut s = self.shared();
+                    s.negotiated = Some(neg.clone());
+                    s.local_addr = Some(local);
+                    s.remote_addr = Some(remote);
+                    s.established_transitions += 1;
+                    s.last_error = None;
+                }
+                self.main.up = true;
+                self.held = None;
+                // Drain stale batches from an earlier session: the RIB sends the full
+                // table after Up.
+                while self.out_rx.try_recv().is_ok() {}
+                let _ = self
+                    .rib
+                    .send(RibInput::Up {
+                        peer: name,
+                        negotiated: neg,
+                        local,
+                    })
+                    .await;
+            }
+            SessionEvent::Update(update) => {
+                if !is_main || !self.main.up {
+                    return;
+                }
+                if let Some(r) = &update.treat_as_withdraw {
+                    warn!(peer = %name, reason = %r, "UPDATE treated as withdraw (RFC 7606)");
+                }
+                for d in &update.discarded {
+                    warn!(peer = %name, reason = %d, "attribute discarded (RFC 7606)");
+                }
+                self.shared().updates_received += 1;
+                let _ = self.rib.send(RibInput::Update { peer: name, update }).await;
+            }
+            SessionEvent::RouteRefresh(refresh) => {
+                if !is_main || !self.main.up {
+                    return;
+                }
+                self.shared().route_refresh_received += 1;
+                let _ = self
+                    .rib
+                    .send(RibInput::RouteRefresh {
+                        peer: name,
+                        refresh,
+                    })
+                    .await;
+            }
+            SessionEvent::Down(reason) => {
+                self.log_down(is_main, &reason);
+                if !is_main {
+                    return;
+                }
+                let was_up = std::mem::take(&mut self.main.up);
+                let graceful = was_up && self.graceful_down(&reason);
+                {
+                    let mut s = self.shared();
+                    s.negotiated = None;
+                    s.last_error = Some(reason.to_string());
+                }
+                if was_up {
+                    let _ = self
+                        .rib
+                        .send(RibInput::Down {
+                            peer: name,
+                            graceful,
+                        })
+                        .await;
+                }
+                // A main session promoted from a passive collision winner restarts with
+                // the configured mode.
+                if self.main.session.config().passive != self.cfg.passive
+                    && !self.stopping
+                    && !self.shared().disabled
+                {
+                    self.flushing.extend(self.main.close());
+                    self.main = Conn::new(Session::new(session_config(
+                        &self.cfg,
+                        &self.env,
+                        self.cfg.passive,
+                    )));
+                    self.main.session.start(Instant::now());
+                }
+            }
+        }
+    }
+
+    /// RFC 4724 section 4.2 / RFC 8538: whether the peer's routes are retained as stale.
+    fn graceful_down(&self, reason: &DownReason) -> bool {
+        if !self.cfg.graceful_restart.enabled {
+            return false;
+        }
+        let s = self.shared();
+        let Some(neg) = &s.negotiated else {
+            return false;
+        };
+        let Some(gr) = &neg.peer_graceful_restart else {
+            return false;
+        };
+        match reason {
+            DownReason::ConnectionClosed | DownReason::HoldTimerExpired => true,
+            // RFC 8538: with the N bit on both sides, any NOTIFICATION except Hard Reset
+            // (Cease subcode 9) is graceful.
+            DownReason::NotificationReceived(n)
+            | DownReason::NotificationSent {
+                notification: n, ..
+            } => {
+                gr.notification
+                    && self.cfg.graceful_restart.notification
+                    && !(n.code == nc::CEASE && n.subcode == nc::CEASE_HARD_RESET)
+            }
+            _ => false,
+        }
+    }
+
+    fn log_down(&self, is_main: bool, reason: &DownReason) {
+        let conn = if is_main { "main" } else { "collision" };
+        let mut s = self.shared();
+        match reason {
+            DownReason::NotificationSent { notification, .. }
+            | DownReason::AdminStop(Some(notification)) => {
+                s.notifications_sent += 1;
+                s.last_notification_sent = Some(reason.to_string());
+                warn!(
+                    peer = %self.name,
+                    conn,
+                    code = notification.code,
+                    subcode = notification.subcode,
+                    reason = %reason,
+                    "NOTIFICATION sent"
+                );
+            }
+            DownReason::NotificationReceived(n) => {
+                s.notifications_received += 1;
+                s.last_notification_received = Some(reason.to_string());
+                warn!(
+                    peer = %self.name,
+                    conn,
+                    code = n.code,
+                    subcode = n.subcode,
+                    reason = %reason,
+                    "NOTIFICATION received"
+                );
+            }
+            DownReason::HoldTimerExpired | DownReason::SendHoldTimerExpired => {
+                s.notifications_sent += 1;
+                s.last_notification_sent = Some(reason.to_string());
+                warn!(peer = %self.name, conn, reason = %reason, "NOTIFICATION sent");
+            }
+            DownReason::CollisionDump => {
+                s.notifications_sent += 1;
+                info!(peer = %self.name, conn, code = nc::CEASE, subcode = nc::CEASE_CONNECTION_COLLISION, reason = %reason, "NOTIFICATION sent");
+            }
+            DownReason::ConnectionFailed => {
+                debug!(peer = %self.name, conn, reason = %reason, "session down");
+            }
+            _ => info!(peer = %self.name, conn, reason = %reason, "session down"),
+        }
+    }
+}
+
+async fn sleep_opt(at: Option<tokio::time::Instant>) {
+    match at {
+        Some(at) => tokio::time::sleep_until(at).await,
+        None => std::future::pending().await,
+    }
+}

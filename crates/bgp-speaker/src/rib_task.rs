@@ -1,0 +1,879 @@
+//! The RIB task: the one owner of the [`bgp_rib::Rib`].
+//!
+//! Peer tasks feed it session events over one bounded channel ([`RibInput`]); the speaker
+//! sends it configuration changes and queries over another ([`RibCtl`]). After each batch
+//! of input it runs the decision process once, hands encoded UPDATEs to peer tasks and
+//! publishes best-path changes.
+//!
+//! It never waits on a peer: UPDATE batches are offered with `try_send` on each peer's
+//! small bounded channel, and a peer whose channel is full keeps its changes queued inside
+//! the RIB (which merges them per prefix) until a later pass, so one slow peer neither
+//! blocks the others nor grows a queue outside the RIB.
+
+use std::collections::{BTreeMap, HashMap};
+use std::net::{IpAddr, SocketAddr};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use bgp_proto::session::Negotiated;
+use bgp_proto::{notification_code as nc, Family, Notification, PathAttributes};
+use bgp_rib::policy::{CompiledPolicy, Policy, RouteSource, Verdict};
+use bgp_rib::{
+    AddPathSend, AllReachable, FibChange, LocalRoute, PeerId, Rib, RibConfig, SessionInfo,
+};
+use bytes::Bytes;
+use ipnet::IpNet;
+use tokio::sync::{broadcast, mpsc, oneshot};
+use tracing::{debug, info, warn};
+
+use crate::config::{Config, MaxPrefixAction, NextHopMode, Originate, PeerConfig};
+use crate::control::proto::{FamilyFilter, RouteEntry, Table};
+use crate::peer::{PeerCmd, RibInput};
+
+/// Batches of encoded UPDATEs queued per peer before the RIB holds back.
+pub(crate) const PEER_OUT_QUEUE: usize = 4;
+/// Inbound messages handled before the decision process runs.
+const INPUT_BATCH: usize = 256;
+/// How often peers whose queue was full are offered their updates again.
+const RETRY_INTERVAL: Duration = Duration::from_millis(20);
+/// Restart delay after a max-prefix teardown.
+const MAX_PREFIX_RESTART: Duration = Duration::from_secs(60);
+
+/// Prefix counters of one peer.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct PrefixCounts {
+    pub received: u64,
+    pub accepted: u64,
+    pub sent: u64,
+}
+
+/// A query the RIB answers.
+#[derive(Debug)]
+pub(crate) enum Query {
+    Counts(oneshot::Sender<HashMap<String, PrefixCounts>>),
+    Routes {
+        prefix: Option<IpNet>,
+        peer: Option<String>,
+        table: Table,
+        family: Option<FamilyFilter>,
+        reply: oneshot::Sender<Result<Vec<RouteEntry>, String>>,
+    },
+    Lookup(IpAddr, oneshot::Sender<Vec<RouteEntry>>),
+    PrefixCount(oneshot::Sender<usize>),
+    Best(oneshot::Sender<Vec<BestRoute>>),
+}
+
+/// Control messages for the RIB task.
+#[derive(Debug)]
+pub(crate) enum RibCtl {
+    AddPeer {
+        config: Box<PeerConfig>,
+        out: mpsc::Sender<Vec<Bytes>>,
+        cmd: mpsc::Sender<PeerCmd>,
+    },
+    RemovePeer(String),
+    /// Peer settings that are applied without a session reset.
+    UpdatePeer(Box<PeerConfig>),
+    /// New set of named policies; peers using changed ones are re-evaluated.
+    SetPolicies(BTreeMap<String, Policy>),
+    Originate(Originate),
+    Withdraw(IpNet),
+    Query(Query),
+}
+
+/// A best-path change, as published to subscribers (see [`crate::Speaker::subscribe`]).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum RouteChange {
+    /// `prefix` now has this best route (and multipath set).
+    Best(BestRoute),
+    /// `prefix` has no usable route any more.
+    Removed(IpNet),
+}
+
+/// A best route with its multipath next hops.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct BestRoute {
+    pub prefix: IpNet,
+    /// Next hops of the multipath set, best first; empty for local routes without a
+    /// gateway (originated blackholes).
+    pub next_hops: Vec<IpAddr>,
+    pub local_pref: u32,
+    /// Where the best path came from.
+    pub source: RouteSource,
+    /// Advertise-only: not to be installed in a forwarding table.
+    pub no_install: bool,
+}
+
+impl From<bgp_rib::FibRoute> for BestRoute {
+    fn from(r: bgp_rib::FibRoute) -> Self {
+        BestRoute {
+            prefix: r.prefix,
+            next_hops: r.next_hops,
+            local_pref: r.local_pref,
+            source: r.source,
+            no_install: r.no_install,
+        }
+    }
+}
+
+struct PeerSlot {
+    id: PeerId,
+    config: PeerConfig,
+    out: mpsc::Sender<Vec<Bytes>>,
+    cmd: mpsc::Sender<PeerCmd>,
+    /// Session facts while established (kept to re-add the peer after a setting change).
+    session: Option<SessionInfo>,
+    /// Running estimate of received prefixes since the last exact count (max-prefix).
+    estimate: u64,
+    /// A max-prefix warning was logged for the current excess.
+    warned: bool,
+}
+
+pub(crate) struct RibTask {
+    rib: Rib,
+    policies: BTreeMap<String, Policy>,
+    peers: HashMap<String, PeerSlot>,
+    by_id: HashMap<PeerId, String>,
+    originated: BTreeMap<IpNet, Originate>,
+    input: mpsc::Receiver<RibInput>,
+    ctl: mpsc::Receiver<RibCtl>,
+    routes: broadcast::Sender<RouteChange>,
+    fib: Option<mpsc::Sender<Vec<FibChange>>>,
+    /// Some peer's queue was full on the last pass.
+    backlog: bool,
+}
+
+/// An import or export chain compiled into one policy: the rules of every named policy in
+/// order, with the default of the last one. An empty chain accepts everything on iBGP and
+/// nothing on eBGP (RFC 8212).
+pub(crate) fn chain_policy(
+    names: &[String],
+    policies: &BTreeMap<String, Policy>,
+    ebgp: bool,
+) -> Arc<CompiledPolicy> {
+    if names.is_empty() {
+        return Arc::new(if ebgp {
+            CompiledPolicy::reject_all()
+        } else {
+            CompiledPolicy::accept_all()
+        });
+    }
+    let mut merged = Policy::all(Verdict::Reject);
+    for n in names {
+        if let Some(p) = policies.get(n) {
+            merged.rules.extend(p.rules.iter().cloned());
+            merged.default = p.default;
+        }
+    }
+    match merged.compile() {
+        Ok(c) => Arc::new(c),
+        Err(e) => {
+            // Each policy compiled when the configuration was loaded; a merged chain of
+            // valid policies is valid. Refuse everything rather than leak routes.
+            warn!(error = %e, "policy chain does not compile; rejecting all routes");
+            Arc::new(CompiledPolicy::reject_all())
+        }
+    }
+}
+
+fn rib_peer_config(
+    cfg: &PeerConfig,
+    policies: &BTreeMap<String, Policy>,
+    local_as: u32,
+) -> bgp_rib::PeerConfig {
+    let ebgp = cfg.remote_as != cfg.local_as.unwrap_or(local_as);
+    let mut p = bgp_rib::PeerConfig::new(cfg.name.clone(), cfg.address.addr, cfg.remote_as);
+    p.rr_client = cfg.route_reflector_client;
+    p.import = chain_policy(&cfg.import, policies, ebgp);
+    p.export = chain_policy(&cfg.export, policies, ebgp);
+    p.next_hop = match cfg.next_hop {
+        NextHopMode::Auto => bgp_rib::NextHopMode::Auto,
+        NextHopMode::SelfAddr => bgp_rib::NextHopMode::SelfAlways,
+        NextHopMode::Keep => bgp_rib::NextHopMode::Keep,
+    };
+    p.add_path_send = AddPathSend::All;
+    p
+}
+
+/// Session facts for the RIB from what the session negotiated.
+fn session_info(neg: &Negotiated, local: SocketAddr) -> SessionInfo {
+    let mut s = SessionInfo::new(neg.peer_id, None);
+    s.families = neg.families.clone();
+    s.codec = neg.codec.clone();
+    match local.ip() {
+        IpAddr::V4(a) => s.local_v4 = Some(a),
+        IpAddr::V6(a) => {
+            if let Some(v4) = a.to_ipv4_mapped() {
+                s.local_v4 = Some(v4);
+            } else if (a.segments()[0] & 0xffc0) == 0xfe80 {
+                s.local_v6_link_local = Some(a);
+            } else {
+                s.local_v6 = Some(a);
+            }
+        }
+    }
+    s.graceful_restart = neg.peer_graceful_restart.clone();
+    s.llgr = neg.peer_llgr.clone();
+    s
+}
+
+/// End-of-RIB (RFC 4724 section 2): an UPDATE with nothing in it (IPv4 unicast), or one
+/// holding only an empty MP_UNREACH_NLRI (other families).
+fn end_of_rib(u: &bgp_proto::Update) -> Option<Family> {
+    if !u.withdrawn.is_empty() || !u.nlri.is_empty() || u.mp_reach.is_some() {
+        return None;
+    }
+    match &u.mp_unreach {
+        None if u.attributes == PathAttributes::default() => Some(Family::IPV4_UNICAST),
+        Some(m) if m.nlri.is_empty() && u.attributes == PathAttributes::default() => Some(m.family),
+        _ => None,
+    }
+}
+
+fn family_of(f: Option<FamilyFilter>) -> Vec<Family> {
+    match f {
+        Some(FamilyFilter::Ipv4) => vec![Family::IPV4_UNICAST],
+        Some(FamilyFilter::Ipv6) => vec![Family::IPV6_UNICAST],
+        None => vec![Family::IPV4_UNICAST, Family::IPV6_UNICAST],
+    }
+}
+
+fn matches_family(p: &IpNet, f: Option<FamilyFilter>) -> bool {
+    match f {
+        Some(FamilyFilter::Ipv4) => matches!(p, IpNet::V4(_)),
+        Some(FamilyFilter::Ipv6) => matches!(p, IpNet::V6(_)),
+        None => true,
+    }
+}
+
+fn entry(
+    prefix: IpNet,
+    path_id: Option<u32>,
+    peer: String,
+    attrs: &bgp_rib::RouteAttrs,
+) -> RouteEntry {
+    let a = &attrs.attrs;
+    RouteEntry {
+        prefix: prefix.to_string(),
+        path_id,
+        peer,
+        next_hop: attrs.next_hop_addr().map(|n| n.to_string()),
+        as_path: a
+            .as_path
+            .as_ref()
+            .map(|p| p.to_string())
+            .unwrap_or_default(),
+        origin: match a.origin {
+            Some(bgp_proto::Origin::Igp) => "IGP",
+            Some(bgp_proto::Origin::Egp) => "EGP",
+            Some(bgp_proto::Origin::Incomplete) => "incomplete",
+            None => "",
+        }
+        .to_string(),
+        local_pref: a.local_pref,
+        med: a.med,
+        communities: a.communities.iter().map(|c| c.to_string()).collect(),
+        large_communities: a.large_communities.iter().map(|c| c.to_string()).collect(),
+        best: false,
+        multipath: false,
+        not_best_reason: None,
+        age_secs: None,
+        stale: false,
+    }
+}
+
+fn path_entry(prefix: IpNet, p: &bgp_rib::PathInfo) -> RouteEntry {
+    let peer = match (&p.peer_name, p.source) {
+        (Some(n), _) => n.clone(),
+        (None, RouteSource::Static) => "local".into(),
+        (None, s) => s.to_string(),
+    };
+    let mut e = entry(
+        prefix,
+        (p.source == RouteSource::Bgp).then_some(p.path_id),
+        peer,
+        &p.attrs,
+    );
+    e.best = p.best;
+    e.multipath = p.multipath;
+    e.stale = p.stale || p.llgr_stale;
+    e.not_best_reason = p.lost_at.map(|s| format!("{s:?}"));
+    e
+}
+
+impl RibTask {
+    pub(crate) fn new(
+        config: &Config,
+        input: mpsc::Receiver<RibInput>,
+        ctl: mpsc::Receiver<RibCtl>,
+        routes: broadcast::Sender<RouteChange>,
+        fib: Option<mpsc::Sender<Vec<FibChange>>>,
+    ) -> RibTask {
+        let g = &config.global;
+        let mut rc = RibConfig::new(g.asn, g.router_id);
+        rc.cluster_id = g.cluster_id;
+        rc.max_paths = usize::from(g.max_paths);
+        rc.stale_path_time = Duration::from_secs(u64::from(g.graceful_restart.stale_time));
+        RibTask {
+            rib: Rib::new(rc),
+            policies: config.policies.clone(),
+            peers: HashMap::new(),
+            by_id: HashMap::new(),
+            originated: BTreeMap::new(),
+            input,
+            ctl,
+            routes,
+            fib,
+            backlog: false,
+        }
+    }
+
+    pub(crate) async fn run(mut self) {
+        loop {
+            let deadline = self.rib.next_deadline().map(tokio::time::Instant::from_std);
+            let backlog = self.backlog;
+            tokio::select! {
+                biased;
+                c = self.ctl.recv() => match c {
+                    Some(c) => self.control(c),
+                    None => break,
+                },
+                i = self.input.recv() => match i {
+                    Some(i) => {
+                        self.input_msg(i);
+                        // Take what else is already waiting, bounded, before deciding.
+                        for _ in 1..INPUT_BATCH {
+                            match self.input.try_recv() {
+                                Ok(i) => self.input_msg(i),
+                                Err(_) => break,
+                            }
+                        }
+                    }
+                    None => break,
+                },
+                _ = async {
+                    match deadline {
+                        Some(d) => tokio::time::sleep_until(d).await,
+                        None => std::future::pending().await,
+                    }
+                } => self.rib.handle_timeout(Instant::now()),
+                _ = tokio::time::sleep(RETRY_INTERVAL), if backlog => {}
+            }
+            self.rib.process(&AllReachable);
+            self.publish();
+            self.push_output();
+        }
+        debug!("RIB task ended");
+    }
+
+    fn publish(&mut self) {
+        let changes: Vec<FibChange> = self.rib.drain_fib().collect();
+        if changes.is_empty() {
+            return;
+        }
+        for c in &changes {
+            let ev = match c {
+                FibChange::Upsert(r) => RouteChange::Best(r.clone().into()),
+                FibChange::Remove(p) => RouteChange::Removed(*p),
+            };
+            // No subscribers is fine.
+            let _ = self.routes.send(ev);
+        }
+        if let Some(fib) = &self.fib {
+            if let Err(e) = fib.try_send(changes) {
+                warn!(error = %e, "kernel FIB queue full or closed; changes dropped");
+            }
+        }
+    }
+
+    fn push_output(&mut self) {
+        self.backlog = false;
+        for id in self.rib.peers_with_output() {
+            let Some(name) = self.by_id.get(&id) else {
+                continue;
+            };
+            let Some(slot) = self.peers.get(name) else {
+                continue;
+            };
+            let Ok(permit) = slot.out.try_reserve() else {
+                self.backlog = true;
+                continue;
+            };
+            let mut frames = Vec::new();
+            match self.rib.take_encoded(id, &mut frames) {
+                Ok(_) if !frames.is_empty() => permit.send(frames),
+                Ok(_) => {}
+                Err(e) => warn!(peer = %name, error = %e, "encoding updates"),
+            }
+        }
+    }
+
+    fn input_msg(&mut self, msg: RibInput) {
+        let now = Instant::now();
+        match msg {
+            RibInput::Up {
+                peer,
+                negotiated,
+                local,
+            } => {
+                let Some(slot) = self.peers.get_mut(&peer) else {
+                    return;
+                };
+                let info = session_info(&negotiated, local);
+                slot.session = Some(info.clone());
+                slot.estimate = 0;
+                slot.warned = false;
+                if let Err(e) = self.rib.peer_up(slot.id, info, now) {
+                    warn!(peer = %peer, error = %e, "RIB peer up");
+                }
+            }
+            RibInput::Down { peer, graceful } => {
+                let Some(slot) = self.peers.get_mut(&peer) else {
+                    return;
+                };
+                slot.session = None;
+                match self.rib.peer_down(slot.id, graceful, now) {
+                    Ok(Some(until)) => info!(
+                        peer = %peer,
+                        stale_for_secs = until.saturating_duration_since(now).as_secs(),
+                        "keeping routes as stale (graceful restart)"
+                    ),
+                    Ok(None) => {}
+                    Err(e) => warn!(peer = %peer, error = %e, "RIB peer down"),
+                }
+            }
+            RibInput::Update { peer, update } => self.update(&peer, update),
+            RibInput::RouteRefresh { peer, refresh } => {
+                let Some(slot) = self.peers.get(&peer) else {
+                    return;
+                };
+                // RFC 7313: BoRR/EoRR markers from the peer need no action here.
+                if refresh.subtype == bgp_proto::RefreshSubtype::Normal {
+                    if let Err(e) = self.rib.route_refresh(slot.id, refresh.family) {
+                        debug!(peer = %peer, error = %e, "route refresh");
+                    }
+                }
+            }
+        }
+    }
+
+    fn update(&mut self, peer: &str, update: bgp_proto::wire::DecodedUpdate) {
+        let Some(slot) = self.peers.get_mut(peer) else {
+            return;
+        };
+        if let Some(f) = end_of_rib(&update.update) {
+            debug!(peer, family = %f, "End-of-RIB received");
+            if let Err(e) = self.rib.end_of_rib(slot.id, f) {
+                debug!(peer, error = %e, "End-of-RIB");
+            }
+            return;
+        }
+        match self
+            .rib
+            .apply_update(slot.id, &update.update, update.treat_as_withdraw.is_some())
+        {
+            Ok(stats) => {
+                slot.estimate = slot
+                    .estimate
+                    .saturating_add(stats.announced as u64)
+                    .saturating_sub(stats.withdrawn as u64);
+            }
+            Err(e) => {
+                debug!(peer, error = %e, "UPDATE not applied");
+                return;
+            }
+        }
+        self.check_max_prefixes(peer);
+    }
+
+    /// RFC 4486 / RFC 4271 8.1.2 (max prefix): warn once, or tear the session down with
+    /// Cease / Maximum Number of Prefixes Reached carrying AFI, SAFI and the limit.
+    fn check_max_prefixes(&mut self, peer: &str) {
+        let Some(slot) = self.peers.get_mut(peer) else {
+            return;
+        };
+        let Some(mp) = slot.config.max_prefixes else {
+            return;
+        };
+        if slot.estimate <= u64::from(mp.limit) {
+            return;
+        }
+        // The estimate over-counts re-announcements; count exactly before acting.
+        let mut exact = 0u64;
+        let mut family = Family::IPV4_UNICAST;
+        for f in [Family::IPV4_UNICAST, Family::IPV6_UNICAST] {
+            let n = self
+                .rib
+                .adj_rib_in(slot.id, f)
+                .map(|v| v.len() as u64)
+                .unwrap_or(0);
+            if n > 0 && n >= exact {
+                family = f;
+            }
+            exact += n;
+        }
+        slot.estimate = exact;
+        if exact <= u64::from(mp.limit) {
+            slot.warned = false;
+            return;
+        }
+        match mp.action {
+            MaxPrefixAction::Warn => {
+                if !slot.warned {
+                    warn!(
+                        peer,
+                        received = exact,
+                        limit = mp.limit,
+                        "prefix limit exceeded"
+                    );
+                    slot.warned = true;
+                }
+            }
+            MaxPrefixAction::Teardown => {
+                warn!(
+                    peer,
+                    received = exact,
+                    limit = mp.limit,
+                    "prefix limit exceeded: closing session"
+                );
+                let mut data = Vec::with_capacity(7);
+                data.extend_from_slice(&family.afi.0.to_be_bytes());
+                data.push(family.safi.0);
+                data.extend_from_slice(&mp.limit.to_be_bytes());
+                let n = Notification {
+                    code: nc::CEASE,
+                    subcode: nc::CEASE_MAX_PREFIXES,
+                    data: Bytes::from(data),
+                };
+                if slot
+                    .cmd
+                    .try_send(PeerCmd::Teardown {
+                        notification: n,
+                        restart_after: Some(MAX_PREFIX_RESTART),
+                    })
+                    .is_err()
+                {
+                    warn!(peer, "could not ask the peer task to close the session");
+                }
+                slot.estimate = 0;
+            }
+        }
+    }
+
+    fn control(&mut self, c: RibCtl) {
+        match c {
+            RibCtl::AddPeer { config, out, cmd } => {
+                let name = config.name.clone();
+                if let Some(old) = self.peers.remove(&name) {
+                    let _ = self.rib.remove_peer(old.id);
+                    self.by_id.remove(&old.id);
+                }
+                let rc = rib_peer_config(&config, &self.policies, self.rib.config().local_as);
+                match self.rib.add_peer(rc) {
+                    Ok(id) => {
+                        self.by_id.insert(id, name.clone());
+                        self.peers.insert(
+                            name,
+                            PeerSlot {
+                                id,
+                                config: *config,
+                                out,
+                                cmd,
+                                session: None,
+                                estimate: 0,
+                                warned: false,
+                            },
+                        );
+                    }
+                    Err(e) => warn!(peer = %name, error = %e, "cannot add peer to the RIB"),
+                }
+            }
+            RibCtl::RemovePeer(name) => {
+                if let Some(slot) = self.peers.remove(&name) {
+                    self.by_id.remove(&slot.id);
+                    if let Err(e) = self.rib.remove_peer(slot.id) {
+                        warn!(peer = %name, error = %e, "RIB remove peer");
+                    }
+                }
+            }
+            RibCtl::UpdatePeer(config) => self.update_peer(*config),
+            RibCtl::SetPolicies(p) => {
+                let changed: Vec<String> = p
+                    .keys()
+                    .chain(self.policies.keys())
+                    .filter(|n| p.get(*n) != self.policies.get(*n))
+                    .cloned()
+                    .collect();
+                self.policies = p;
+                let names: Vec<String> = self
+                    .peers
+                    .values()
+                    .filter(|s| {
+                        s.config
+                            .import
+                            .iter()
+                            .chain(&s.config.export)
+                            .any(|n| changed.contains(n))
+                    })
+                    .map(|s| s.config.name.clone())
+                    .collect();
+                for n in names {
+                    self.reapply_policies(&n);
+                }
+            }
+            RibCtl::Originate(o) => {
+                let mut r = LocalRoute::new(o.prefix, RouteSource::Static);
+                r.no_install = o.no_install;
+                r.attrs.communities = o.communities.clone();
+                r.attrs.large_communities = o.large_communities.clone();
+                r.attrs.local_pref = o.local_pref;
+                r.attrs.med = o.med;
+                match self.rib.originate(r) {
+                    Ok(()) => {
+                        self.originated.insert(o.prefix, o);
+                    }
+                    Err(e) => warn!(prefix = %o.prefix, error = %e, "cannot originate"),
+                }
+            }
+            RibCtl::Withdraw(p) => {
+                self.originated.remove(&p);
+                self.rib.withdraw_local(p, RouteSource::Static);
+            }
+            RibCtl::Query(q) => self.query(q),
+        }
+    }
+
+    fn reapply_policies(&mut self, name: &str) {
+        let Some(slot) = self.peers.get(name) else {
+            return;
+        };
+        let ebgp =
+            slot.config.remote_as != slot.config.local_as.unwrap_or(self.rib.config().local_as);
+        let import = chain_policy(&slot.config.import, &self.policies, ebgp);
+        let export = chain_policy(&slot.config.export, &self.policies, ebgp);
+        // Soft reconfiguration from the stored Adj-RIB-In (no ROUTE-REFRESH needed).
+        if let Err(e) = self.rib.set_policies(slot.id, import, export) {
+            warn!(peer = %name, error = %e, "applying policies");
+        } else {
+            info!(peer = %name, "policies re-applied (soft reconfiguration)");
+        }
+    }
+
+    /// Applies settings that need no session reset: policies via soft reconfiguration;
+    /// reflection and next-hop settings by re-adding the peer to the RIB and asking it for
+    /// a ROUTE-REFRESH; limits in place.
+    fn update_peer(&mut self, config: PeerConfig) {
+        let name = config.name.clone();
+        let Some(slot) = self.peers.get_mut(&name) else {
+            return;
+        };
+        let old = std::mem::replace(&mut slot.config, config);
+        let new = &slot.config;
+        let structural = old.route_reflector_client != new.route_reflector_client
+            || old.next_hop != new.next_hop
+            || old.cluster_id != new.cluster_id;
+        if structural {
+            let rc = rib_peer_config(new, &self.policies, self.rib.config().local_as);
+            let _ = self.rib.remove_peer(slot.id);
+            self.by_id.remove(&slot.id);
+            match self.rib.add_peer(rc) {
+                Ok(id) => {
+                    slot.id = id;
+                    self.by_id.insert(id, name.clone());
+                    if let Some(info) = slot.session.clone() {
+                        let families = info.families.clone();
+                        if let Err(e) = self.rib.peer_up(id, info, Instant::now()) {
+                            warn!(peer = %name, error = %e, "RIB peer up");
+                        }
+                        for f in families {
+                            let _ = slot.cmd.try_send(PeerCmd::RouteRefresh(f));
+                        }
+                    }
+                }
+                Err(e) => warn!(peer = %name, error = %e, "cannot re-add peer"),
+            }
+        } else if old.import != new.import || old.export != new.export {
+            self.reapply_policies(&name);
+        }
+    }
+
+    fn query(&mut self, q: Query) {
+        match q {
+            Query::Counts(reply) => {
+                let mut m = HashMap::new();
+                for (name, slot) in &self.peers {
+                    let mut c = PrefixCounts::default();
+                    for f in [Family::IPV4_UNICAST, Family::IPV6_UNICAST] {
+                        if let Ok(v) = self.rib.adj_rib_in(slot.id, f) {
+                            c.received += v.len() as u64;
+                            c.accepted += v.iter().filter(|x| x.2).count() as u64;
+                        }
+                        if let Ok(v) = self.rib.adj_rib_out(slot.id, f) {
+                            c.sent += v.len() as u64;
+                        }
+                    }
+                    m.insert(name.clone(), c);
+                }
+                let _ = reply.send(m);
+            }
+            Query::PrefixCount(reply) => {
+                let (a, b) = self.rib.prefix_count();
+                let _ = reply.send(a + b);
+            }
+            Query::Best(reply) => {
+                let v = self
+                    .rib
+                    .loc_rib()
+                    .into_iter()
+                    .map(|(prefix, p)| BestRoute {
+                        prefix,
+                        next_hops: p.attrs.next_hop_addr().into_iter().collect(),
+                        local_pref: p.attrs.attrs.local_pref.unwrap_or(100),
+                        source: p.source,
+                        no_install: self
+                            .originated
+                            .get(&prefix)
+                            .is_some_and(|o| o.no_install && p.source == RouteSource::Static),
+                    })
+                    .collect();
+                let _ = reply.send(v);
+            }
+            Query::Lookup(addr, reply) => {
+                let v = self
+                    .rib
+                    .lookup(addr, &AllReachable)
+                    .map(|d| d.paths.iter().map(|p| path_entry(d.prefix, p)).collect())
+                    .unwrap_or_default();
+                let _ = reply.send(v);
+            }
+            Query::Routes {
+                prefix,
+                peer,
+                table,
+                family,
+                reply,
+            } => {
+                let _ = reply.send(self.routes(prefix, peer, table, family));
+            }
+        }
+    }
+
+    fn routes(
+        &self,
+        prefix: Option<IpNet>,
+        peer: Option<String>,
+        table: Table,
+        family: Option<FamilyFilter>,
+    ) -> Result<Vec<RouteEntry>, String> {
+        let want = |p: &IpNet| prefix.is_none_or(|q| q.trunc() == *p) && matches_family(p, family);
+        match table {
+            Table::Loc => {
+                let mut out = Vec::new();
+                let prefixes: Vec<IpNet> = match prefix {
+                    Some(p) => vec![p.trunc()],
+                    None => self
+                        .rib
+                        .loc_rib()
+                        .into_iter()
+                        .map(|(p, _)| p)
+                        .filter(|p| matches_family(p, family))
+                        .collect(),
+                };
+                for p in prefixes {
+                    if let Some(d) = self.rib.route(p, &AllReachable) {
+                        for path in &d.paths {
+                            if peer
+                                .as_ref()
+                                .is_some_and(|n| path.peer_name.as_ref() != Some(n))
+                            {
+                                continue;
+                            }
+                            out.push(path_entry(d.prefix, path));
+                        }
+                    }
+                }
+                Ok(out)
+            }
+            Table::In | Table::Out => {
+                let names: Vec<&String> = match &peer {
+                    Some(n) if self.peers.contains_key(n) => vec![n],
+                    Some(n) => return Err(format!("no peer named {n:?}")),
+                    None => {
+                        let mut v: Vec<&String> = self.peers.keys().collect();
+                        v.sort();
+                        v
+                    }
+                };
+                let mut out = Vec::new();
+                for name in names {
+                    let Some(slot) = self.peers.get(name) else {
+                        continue;
+                    };
+                    for f in family_of(family) {
+                        if table == Table::In {
+                            for (n, a, accepted) in
+                                self.rib.adj_rib_in(slot.id, f).unwrap_or_default()
+                            {
+                                if want(&n.prefix) {
+                                    let mut e = entry(n.prefix, n.path_id, name.clone(), &a);
+                                    if !accepted {
+                                        e.not_best_reason =
+                                            Some("rejected by import policy".into());
+                                    }
+                                    out.push(e);
+                                }
+                            }
+                        } else {
+                            for (n, a) in self.rib.adj_rib_out(slot.id, f).unwrap_or_default() {
+                                if want(&n.prefix) {
+                                    out.push(entry(n.prefix, n.path_id, name.clone(), &a));
+                                }
+                            }
+                        }
+                    }
+                }
+                Ok(out)
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use bgp_proto::{MpNlri, MpUnreach, Update};
+
+    #[test]
+    fn end_of_rib_forms() {
+        assert_eq!(end_of_rib(&Update::default()), Some(Family::IPV4_UNICAST));
+        let u = Update {
+            mp_unreach: Some(MpUnreach {
+                family: Family::IPV6_UNICAST,
+                nlri: MpNlri::Unicast(Vec::new()),
+            }),
+            ..Update::default()
+        };
+        assert_eq!(end_of_rib(&u), Some(Family::IPV6_UNICAST));
+        let u = Update {
+            withdrawn: vec![bgp_proto::Nlri::new("10.0.0.0/8".parse().unwrap())],
+            ..Update::default()
+        };
+        assert_eq!(end_of_rib(&u), None);
+    }
+
+    #[test]
+    fn empty_chain_follows_rfc8212() {
+        let p = BTreeMap::new();
+        assert!(chain_policy(&[], &p, false).is_accept_all());
+        assert!(!chain_policy(&[], &p, true).is_accept_all());
+    }
+
+    #[test]
+    fn chain_concatenates_rules_and_takes_last_default() {
+        let mut p = BTreeMap::new();
+        p.insert("a".to_string(), Policy::all(Verdict::Reject));
+        p.insert("b".to_string(), Policy::all(Verdict::Accept));
+        let c = chain_policy(&["a".into(), "b".into()], &p, true);
+        assert_eq!(c.source().default, Verdict::Accept);
+    }
+}

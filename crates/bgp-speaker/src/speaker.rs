@@ -1,0 +1,788 @@
+//! [`Speaker`]: the embedding API. It owns the listeners, one task per peer and the RIB
+//! task, and applies configuration changes incrementally.
+
+use std::collections::{BTreeMap, HashMap};
+use std::net::{IpAddr, SocketAddr};
+use std::os::fd::{AsRawFd, RawFd};
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex as StdMutex, RwLock};
+use std::time::{Duration, Instant};
+
+use bgp_proto::{notification_code as nc, Notification};
+use bgp_rib::FibChange;
+use bytes::Bytes;
+use ipnet::IpNet;
+use tokio::sync::{broadcast, mpsc, oneshot, Mutex};
+use tokio::task::JoinHandle;
+use tracing::{info, warn};
+
+use crate::config::{self, diff, Config, ConfigDiff, ConfigError, Originate, PeerConfig};
+use crate::control::proto::{
+    DaemonStatus, FamilyFilter, PeerAction, PeerCounters, PeerDetail, PeerSummary, RouteEntry,
+    Table,
+};
+use crate::net;
+use crate::peer::{PeerCmd, PeerEnv, PeerHandle, PeerShared, PeerTask, RibInput};
+use crate::rib_task::{
+    BestRoute, PrefixCounts, Query, RibCtl, RibTask, RouteChange, PEER_OUT_QUEUE,
+};
+
+/// Depth of the shared peers→RIB channel (messages, each one UPDATE or session event).
+const RIB_INPUT_QUEUE: usize = 1024;
+/// Depth of each peer's command channel.
+const PEER_CMD_QUEUE: usize = 16;
+/// Subscribers that fall this far behind lose changes (and are told so by tokio).
+const ROUTE_EVENTS: usize = 65536;
+/// How long shutdown waits for peers to send their NOTIFICATION.
+const SHUTDOWN_WAIT: Duration = Duration::from_secs(3);
+
+/// Errors of the speaker API.
+#[derive(Debug, thiserror::Error)]
+pub enum SpeakerError {
+    #[error("listening on {addr}: {source}")]
+    Listen {
+        addr: SocketAddr,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("peer {0:?} already exists")]
+    PeerExists(String),
+    #[error("no peer named {0:?}")]
+    NoSuchPeer(String),
+    #[error("peer {name:?}: {reason}")]
+    InvalidPeer { name: String, reason: String },
+    #[error("unknown policy {0:?}")]
+    UnknownPolicy(String),
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    #[error("the speaker is not configured from a file")]
+    NoConfigFile,
+    #[error("the speaker has shut down")]
+    Stopped,
+}
+
+/// Options that are not part of the configuration file.
+#[derive(Clone, Debug, Default)]
+pub struct SpeakerOptions {
+    /// The configuration file, for [`Speaker::reload`].
+    pub config_path: Option<PathBuf>,
+    /// We are restarting with forwarding state kept (RFC 4724): announce the restart state
+    /// bit so peers keep our routes while we come back.
+    pub graceful_restart: bool,
+    /// Forwarding state is preserved across our restart (RFC 4724 F bit), e.g. kernel
+    /// routes were kept.
+    pub forwarding_preserved: bool,
+    /// Receives every batch of best-path changes for the forwarding table.
+    pub fib: Option<mpsc::Sender<Vec<FibChange>>>,
+}
+
+/// Live state of one peer, as returned by [`Speaker::peers`].
+#[derive(Clone, Debug)]
+pub struct PeerStatus {
+    pub config: PeerConfig,
+    pub shared: PeerShared,
+    pub prefixes: PrefixCounts,
+}
+
+impl PeerStatus {
+    /// The `show peers` row.
+    pub fn summary(&self) -> PeerSummary {
+        let s = &self.shared;
+        PeerSummary {
+            name: self.config.name.clone(),
+            address: self.config.address.to_string(),
+            remote_as: self.config.remote_as,
+            state: if s.disabled && s.state == bgp_proto::session::State::Idle {
+                "Disabled".to_string()
+            } else {
+                s.state.to_string()
+            },
+            uptime_secs: s.since.elapsed().as_secs(),
+            prefixes_received: self.prefixes.received,
+            prefixes_accepted: self.prefixes.accepted,
+            prefixes_sent: self.prefixes.sent,
+            last_error: s.last_error.clone(),
+        }
+    }
+
+    /// The `show peer NAME` detail.
+    pub fn detail(&self, global: &config::GlobalConfig) -> PeerDetail {
+        let c = &self.config;
+        let s = &self.shared;
+        let neg = s.negotiated.as_deref();
+        PeerDetail {
+            summary: self.summary(),
+            description: c.description.clone(),
+            local_as: c.local_as(global),
+            port: c.port,
+            passive: c.passive,
+            route_reflector_client: c.route_reflector_client,
+            import: c.import.clone(),
+            export: c.export.clone(),
+            peer_id: neg.map(|n| n.peer_id.to_string()),
+            local_address: s.local_addr.map(|a| a.to_string()),
+            hold_time: c.hold_time,
+            keepalive: c.keepalive,
+            negotiated_hold_time: neg.map(|n| n.hold_time),
+            negotiated_keepalive: neg.map(|n| n.keepalive_time),
+            families: match neg {
+                Some(n) => n.families.iter().map(|f| f.to_string()).collect(),
+                None => c.families.iter().map(|f| f.to_string()).collect(),
+            },
+            capabilities_sent: neg
+                .map(|n| {
+                    n.local_open
+                        .capabilities
+                        .iter()
+                        .map(|c| format!("{c:?}"))
+                        .collect()
+                })
+                .unwrap_or_default(),
+            capabilities_received: neg
+                .map(|n| {
+                    n.peer_open
+                        .capabilities
+                        .iter()
+                        .map(|c| format!("{c:?}"))
+                        .collect()
+                })
+                .unwrap_or_default(),
+            counters: PeerCounters {
+                updates_received: s.updates_received,
+                updates_sent: s.updates_sent,
+                notifications_received: s.notifications_received,
+                notifications_sent: s.notifications_sent,
+                route_refresh_received: s.route_refresh_received,
+                established_transitions: s.established_transitions,
+                connections_refused: 0,
+            },
+            last_notification_sent: s.last_notification_sent.clone(),
+            last_notification_received: s.last_notification_received.clone(),
+        }
+    }
+}
+
+/// Filter for [`Speaker::routes`].
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct RouteQuery {
+    /// Exactly this prefix.
+    pub prefix: Option<IpNet>,
+    /// Only paths from (Loc-RIB, Adj-RIB-In) or to (Adj-RIB-Out) this peer.
+    pub peer: Option<String>,
+    pub table: Table,
+    pub family: Option<FamilyFilter>,
+}
+
+struct Listener {
+    fd: RawFd,
+    task: JoinHandle<()>,
+}
+
+type PeerIndex = Arc<RwLock<HashMap<IpAddr, mpsc::Sender<PeerCmd>>>>;
+
+struct State {
+    config: Config,
+    peers: BTreeMap<String, PeerHandle>,
+    listeners: BTreeMap<SocketAddr, Listener>,
+    loaded: Instant,
+    stopped: bool,
+}
+
+struct Inner {
+    state: Mutex<State>,
+    env: PeerEnv,
+    rib_ctl: mpsc::Sender<RibCtl>,
+    rib_in: mpsc::Sender<RibInput>,
+    routes: broadcast::Sender<RouteChange>,
+    index: PeerIndex,
+    started: Instant,
+    options: SpeakerOptions,
+    rib_task: StdMutex<Option<JoinHandle<()>>>,
+}
+
+/// A running BGP speaker. Cheap to clone; all clones control the same speaker.
+///
+/// ```no_run
+/// # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
+/// use bgp_speaker::{config, Speaker, SpeakerOptions};
+/// let cfg = config::load(std::path::Path::new("/etc/bgpd/bgpd.toml"))?;
+/// let speaker = Speaker::start(cfg, SpeakerOptions::default()).await?;
+/// let mut changes = speaker.subscribe();
+/// while let Ok(change) = changes.recv().await {
+///     println!("{change:?}");
+/// }
+/// # Ok(()) }
+/// ```
+#[derive(Clone)]
+pub struct Speaker {
+    inner: Arc<Inner>,
+}
+
+impl std::fmt::Debug for Speaker {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Speaker").finish_non_exhaustive()
+    }
+}
+
+impl Speaker {
+    /// Starts a speaker: binds the listeners, starts the RIB task and one task per peer,
+    /// and originates the configured routes. Must be called within a tokio runtime.
+    pub async fn start(config: Config, options: SpeakerOptions) -> Result<Speaker, SpeakerError> {
+        let (rib_in, rib_in_rx) = mpsc::channel(RIB_INPUT_QUEUE);
+        let (rib_ctl, rib_ctl_rx) = mpsc::channel(64);
+        let (routes, _) = broadcast::channel(ROUTE_EVENTS);
+        let rib = RibTask::new(
+            &config,
+            rib_in_rx,
+            rib_ctl_rx,
+            routes.clone(),
+            options.fib.clone(),
+        );
+        let rib_task = tokio::spawn(rib.run());
+        let env = PeerEnv {
+            global: Arc::new(config.global.clone()),
+            restarting: options.graceful_restart,
+            forwarding_preserved: options.forwarding_preserved,
+        };
+        let inner = Arc::new(Inner {
+            state: Mutex::new(State {
+                config: config.clone(),
+                peers: BTreeMap::new(),
+                listeners: BTreeMap::new(),
+                loaded: Instant::now(),
+                stopped: false,
+            }),
+            env,
+            rib_ctl,
+            rib_in,
+            routes,
+            index: Arc::new(RwLock::new(HashMap::new())),
+            started: Instant::now(),
+            options,
+            rib_task: StdMutex::new(Some(rib_task)),
+        });
+        let speaker = Speaker { inner };
+        {
+            let mut st = speaker.inner.state.lock().await;
+            for addr in &config.global.listen {
+                speaker.open_listener(&mut st, *addr)?;
+            }
+            for o in config.originate.values() {
+                speaker.rib(RibCtl::Originate(o.clone())).await?;
+            }
+            for p in config.peers.values() {
+                speaker.spawn_peer(&mut st, p.clone()).await?;
+            }
+        }
+        info!(
+            asn = config.global.asn,
+            router_id = %config.global.router_id,
+            peers = config.peers.len(),
+            "speaker started"
+        );
+        Ok(speaker)
+    }
+
+    async fn rib(&self, c: RibCtl) -> Result<(), SpeakerError> {
+        self.inner
+            .rib_ctl
+            .send(c)
+            .await
+            .map_err(|_| SpeakerError::Stopped)
+    }
+
+    async fn ask<T>(&self, f: impl FnOnce(oneshot::Sender<T>) -> Query) -> Result<T, SpeakerError> {
+        let (tx, rx) = oneshot::channel();
+        self.rib(RibCtl::Query(f(tx))).await?;
+        rx.await.map_err(|_| SpeakerError::Stopped)
+    }
+
+    fn open_listener(&self, st: &mut State, addr: SocketAddr) -> Result<(), SpeakerError> {
+        let l = net::listen(addr).map_err(|source| SpeakerError::Listen { addr, source })?;
+        let fd = l.as_raw_fd();
+        // Key every MD5 peer of this family on the new socket (RFC 2385).
+        for p in st.peers.values() {
+            if let Some(pw) = &p.config.password {
+                if p.config.address.addr.is_ipv4() == addr.is_ipv4() {
+                    if let Err(e) = net::set_md5(fd, p.config.address.addr, Some(pw.as_bytes())) {
+                        warn!(%addr, peer = %p.config.name, error = %e, "TCP-MD5 on listener");
+                    }
+                }
+            }
+        }
+        let index = self.inner.index.clone();
+        let task = tokio::spawn(async move {
+            loop {
+                match l.accept().await {
+                    Ok((stream, remote)) => {
+                        let ip = match remote.ip() {
+                            IpAddr::V6(v6) => v6
+                                .to_ipv4_mapped()
+                                .map(IpAddr::V4)
+                                .unwrap_or(IpAddr::V6(v6)),
+                            v4 => v4,
+                        };
+                        let tx = index.read().ok().and_then(|m| m.get(&ip).cloned());
+                        match tx {
+                            Some(tx) => {
+                                if tx.try_send(PeerCmd::Incoming(stream, remote)).is_err() {
+                                    warn!(%remote, "peer task busy; connection dropped");
+                                }
+                            }
+                            None => {
+                                warn!(%remote, listener = %addr, "refused connection from unknown peer address");
+                            }
+                        }
+                    }
+                    Err(e) => {
+                        warn!(listener = %addr, error = %e, "accept failed");
+                        tokio::time::sleep(Duration::from_millis(100)).await;
+                    }
+                }
+            }
+        });
+        info!(%addr, "listening");
+        st.listeners.insert(addr, Listener { fd, task });
+        Ok(())
+    }
+
+    fn set_listener_md5(st: &State, addr: IpAddr, key: Option<&[u8]>) {
+        for (la, l) in &st.listeners {
+            if la.is_ipv4() == addr.is_ipv4() {
+                if let Err(e) = net::set_md5(l.fd, addr, key) {
+                    warn!(listener = %la, peer = %addr, error = %e, "TCP-MD5 on listener");
+                }
+            }
+        }
+    }
+
+    async fn spawn_peer(&self, st: &mut State, cfg: PeerConfig) -> Result<(), SpeakerError> {
+        if st.peers.contains_key(&cfg.name) {
+            return Err(SpeakerError::PeerExists(cfg.name));
+        }
+        cfg.check().map_err(|reason| SpeakerError::InvalidPeer {
+            name: cfg.name.clone(),
+            reason,
+        })?;
+        for n in cfg.import.iter().chain(&cfg.export) {
+            if !st.config.policies.contains_key(n) {
+                return Err(SpeakerError::UnknownPolicy(n.clone()));
+            }
+        }
+        if let Some(pw) = &cfg.password {
+            Self::set_listener_md5(st, cfg.address.addr, Some(pw.as_bytes()));
+        }
+        let (cmd_tx, cmd_rx) = mpsc::channel(PEER_CMD_QUEUE);
+        let (out_tx, out_rx) = mpsc::channel::<Vec<Bytes>>(PEER_OUT_QUEUE);
+        let shared = Arc::new(StdMutex::new(PeerShared::new(cfg.disabled)));
+        self.rib(RibCtl::AddPeer {
+            config: Box::new(cfg.clone()),
+            out: out_tx,
+            cmd: cmd_tx.clone(),
+        })
+        .await?;
+        let task = PeerTask::new(
+            cfg.clone(),
+            self.inner.env.clone(),
+            shared.clone(),
+            cmd_rx,
+            out_rx,
+            self.inner.rib_in.clone(),
+        );
+        let handle = tokio::spawn(task.run());
+        if let Ok(mut idx) = self.inner.index.write() {
+            idx.insert(cfg.address.addr, cmd_tx.clone());
+        }
+        info!(peer = %cfg.name, address = %cfg.address, remote_as = cfg.remote_as, "peer added");
+        st.config.peers.insert(cfg.name.clone(), cfg.clone());
+        st.peers.insert(
+            cfg.name.clone(),
+            PeerHandle {
+                config: cfg,
+                cmd: cmd_tx,
+                shared,
+                task: handle,
+            },
+        );
+        Ok(())
+    }
+
+    async fn stop_peer(
+        &self,
+        st: &mut State,
+        name: &str,
+        n: Notification,
+    ) -> Result<(), SpeakerError> {
+        let Some(h) = st.peers.remove(name) else {
+            return Err(SpeakerError::NoSuchPeer(name.to_string()));
+        };
+        st.config.peers.remove(name);
+        if let Ok(mut idx) = self.inner.index.write() {
+            idx.remove(&h.config.address.addr);
+        }
+        if h.config.password.is_some() {
+            Self::set_listener_md5(st, h.config.address.addr, None);
+        }
+        let _ = h.cmd.send(PeerCmd::Stop(n)).await;
+        let abort = h.task.abort_handle();
+        if tokio::time::timeout(SHUTDOWN_WAIT, h.task).await.is_err() {
+            abort.abort();
+        }
+        self.rib(RibCtl::RemovePeer(name.to_string())).await?;
+        info!(peer = %name, "peer removed");
+        Ok(())
+    }
+
+    /// Adds and starts a peer. Its import/export policies must exist.
+    pub async fn add_peer(&self, cfg: PeerConfig) -> Result<(), SpeakerError> {
+        let mut st = self.inner.state.lock().await;
+        self.spawn_peer(&mut st, cfg).await
+    }
+
+    /// Removes a peer, closing its session with Cease / Peer De-configured (RFC 4486).
+    pub async fn remove_peer(&self, name: &str) -> Result<(), SpeakerError> {
+        let mut st = self.inner.state.lock().await;
+        self.stop_peer(
+            &mut st,
+            name,
+            Notification {
+                code: nc::CEASE,
+                subcode: nc::CEASE_PEER_DECONFIGURED,
+                data: Bytes::new(),
+            },
+        )
+        .await
+    }
+
+    /// Replaces a peer's configuration. The session restarts only when a session
+    /// parameter changed (see [`config::diff::diff_peer`]); policy changes are applied by
+    /// soft reconfiguration.
+    pub async fn update_peer(&self, cfg: PeerConfig) -> Result<(), SpeakerError> {
+        let mut st = self.inner.state.lock().await;
+        let Some(old) = st.peers.get(&cfg.name).map(|h| h.config.clone()) else {
+            return Err(SpeakerError::NoSuchPeer(cfg.name));
+        };
+        let change = diff::diff_peer(&old, &cfg, &Default::default());
+        self.apply_peer_change(&mut st, old, cfg, &change).await
+    }
+
+    async fn apply_peer_change(
+        &self,
+        st: &mut State,
+        old: PeerConfig,
+        cfg: PeerConfig,
+        change: &diff::PeerChange,
+    ) -> Result<(), SpeakerError> {
+        cfg.check().map_err(|reason| SpeakerError::InvalidPeer {
+            name: cfg.name.clone(),
+            reason,
+        })?;
+        if change.is_empty() {
+            return Ok(());
+        }
+        if old.address.addr != cfg.address.addr || old.password != cfg.password {
+            // The listener keys and the accept index are per address: simplest to re-add.
+            let name = cfg.name.clone();
+            self.stop_peer(
+                st,
+                &name,
+                Notification {
+                    code: nc::CEASE,
+                    subcode: nc::CEASE_OTHER_CONFIG_CHANGE,
+                    data: Bytes::new(),
+                },
+            )
+            .await?;
+            return self.spawn_peer(st, cfg).await;
+        }
+        let Some(h) = st.peers.get_mut(&cfg.name) else {
+            return Err(SpeakerError::NoSuchPeer(cfg.name));
+        };
+        h.config = cfg.clone();
+        let restart = change.needs_restart();
+        if restart {
+            info!(peer = %cfg.name, changed = ?change.restart, "session parameters changed: restarting session");
+        }
+        let _ = h
+            .cmd
+            .send(PeerCmd::Reconfigure {
+                config: Box::new(cfg.clone()),
+                restart,
+            })
+            .await;
+        st.config.peers.insert(cfg.name.clone(), cfg.clone());
+        if change.soft_in || change.soft_out || !change.runtime.is_empty() {
+            self.rib(RibCtl::UpdatePeer(Box::new(cfg))).await?;
+        }
+        Ok(())
+    }
+
+    /// Applies a whole new configuration: computes the [`ConfigDiff`] against the running
+    /// one and applies only that. Unchanged sessions are not touched.
+    pub async fn apply_config(&self, new: Config) -> Result<ConfigDiff, SpeakerError> {
+        let mut st = self.inner.state.lock().await;
+        if st.stopped {
+            return Err(SpeakerError::Stopped);
+        }
+        let d = diff::diff(&st.config, &new);
+        if !d.global_restart.is_empty() {
+            warn!(changed = ?d.global_restart, "AS or router id changed: restart bgpd to apply; other changes are applied now");
+        }
+        if d.control_changed {
+            warn!("control socket settings change on the next start");
+        }
+        if d.kernel_changed {
+            warn!("kernel settings change on the next start");
+        }
+        // Policies first, so added and changed peers see them.
+        st.config.policies = new.policies.clone();
+        if !d.policies_changed.is_empty() {
+            self.rib(RibCtl::SetPolicies(new.policies.clone())).await?;
+        }
+        for name in &d.peers_removed {
+            self.stop_peer(
+                &mut st,
+                name,
+                Notification {
+                    code: nc::CEASE,
+                    subcode: nc::CEASE_PEER_DECONFIGURED,
+                    data: Bytes::new(),
+                },
+            )
+            .await?;
+        }
+        for addr in &d.listen_removed {
+            if let Some(l) = st.listeners.remove(addr) {
+                l.task.abort();
+                info!(%addr, "stopped listening");
+            }
+        }
+        for addr in &d.listen_added {
+            if let Err(e) = self.open_listener(&mut st, *addr) {
+                warn!(error = %e, "cannot open new listener");
+            }
+        }
+        for (name, change) in &d.peers_changed {
+            let (Some(old), Some(cfg)) = (st.config.peers.get(name).cloned(), new.peers.get(name))
+            else {
+                continue;
+            };
+            self.apply_peer_change(&mut st, old, cfg.clone(), change)
+                .await?;
+        }
+        for name in &d.peers_added {
+            if let Some(cfg) = new.peers.get(name) {
+                self.spawn_peer(&mut st, cfg.clone()).await?;
+            }
+        }
+        for p in &d.originate_removed {
+            self.rib(RibCtl::Withdraw(*p)).await?;
+        }
+        for o in &d.originate_added {
+            self.rib(RibCtl::Originate(o.clone())).await?;
+        }
+        // Keep what could not be applied live as it was, so the next diff still sees it.
+        let mut applied = new;
+        applied.global.asn = st.config.global.asn;
+        applied.global.router_id = st.config.global.router_id;
+        applied.global.control = st.config.global.control.clone();
+        applied.kernel = st.config.kernel.clone();
+        st.config = applied;
+        st.loaded = Instant::now();
+        info!(changes = %d, "configuration applied");
+        Ok(d)
+    }
+
+    /// Re-reads the configuration file given in [`SpeakerOptions::config_path`] and
+    /// applies the difference. An invalid file is refused and the running configuration
+    /// stays in force.
+    pub async fn reload(&self) -> Result<ConfigDiff, SpeakerError> {
+        let Some(path) = self.inner.options.config_path.clone() else {
+            return Err(SpeakerError::NoConfigFile);
+        };
+        let cfg = tokio::task::spawn_blocking(move || config::load(&path))
+            .await
+            .map_err(|_| SpeakerError::Stopped)??;
+        self.apply_config(cfg).await
+    }
+
+    /// Administrative action on a peer (reset, disable, enable).
+    pub async fn peer_action(&self, name: &str, action: PeerAction) -> Result<(), SpeakerError> {
+        let st = self.inner.state.lock().await;
+        let h = st
+            .peers
+            .get(name)
+            .ok_or_else(|| SpeakerError::NoSuchPeer(name.to_string()))?;
+        let cmd = match action {
+            PeerAction::Reset => PeerCmd::Teardown {
+                notification: Notification::admin_reset("reset by operator"),
+                restart_after: Some(Duration::ZERO),
+            },
+            PeerAction::Disable => PeerCmd::Teardown {
+                notification: Notification::admin_shutdown("disabled by operator"),
+                restart_after: None,
+            },
+            PeerAction::Enable => PeerCmd::Enable,
+        };
+        info!(peer = %name, ?action, "operator action");
+        h.cmd.send(cmd).await.map_err(|_| SpeakerError::Stopped)
+    }
+
+    /// Originates (or replaces) a route.
+    pub async fn advertise(&self, route: Originate) -> Result<(), SpeakerError> {
+        let mut st = self.inner.state.lock().await;
+        st.config.originate.insert(route.prefix, route.clone());
+        self.rib(RibCtl::Originate(route)).await
+    }
+
+    /// Withdraws an originated route.
+    pub async fn withdraw(&self, prefix: IpNet) -> Result<(), SpeakerError> {
+        let mut st = self.inner.state.lock().await;
+        st.config.originate.remove(&prefix.trunc());
+        self.rib(RibCtl::Withdraw(prefix.trunc())).await
+    }
+
+    /// A stream of best-path changes (what an agent programming its own forwarding table
+    /// needs). Take [`Speaker::best_routes`] after subscribing for the starting state.
+    pub fn subscribe(&self) -> broadcast::Receiver<RouteChange> {
+        self.inner.routes.subscribe()
+    }
+
+    /// Every prefix's current best route.
+    pub async fn best_routes(&self) -> Result<Vec<BestRoute>, SpeakerError> {
+        self.ask(Query::Best).await
+    }
+
+    /// The state of every peer.
+    pub async fn peers(&self) -> Result<Vec<PeerStatus>, SpeakerError> {
+        let counts = self.ask(Query::Counts).await?;
+        let st = self.inner.state.lock().await;
+        Ok(st
+            .peers
+            .values()
+            .map(|h| PeerStatus {
+                config: h.config.clone(),
+                shared: h
+                    .shared
+                    .lock()
+                    .map(|s| s.clone())
+                    .unwrap_or_else(|e| e.into_inner().clone()),
+                prefixes: counts.get(&h.config.name).copied().unwrap_or_default(),
+            })
+            .collect())
+    }
+
+    /// The state of one peer, in detail.
+    pub async fn peer(&self, name: &str) -> Result<PeerDetail, SpeakerError> {
+        let global = self.inner.state.lock().await.config.global.clone();
+        self.peers()
+            .await?
+            .into_iter()
+            .find(|p| p.config.name == name)
+            .map(|p| p.detail(&global))
+            .ok_or_else(|| SpeakerError::NoSuchPeer(name.to_string()))
+    }
+
+    /// Routes of a table, filtered.
+    pub async fn routes(&self, q: RouteQuery) -> Result<Vec<RouteEntry>, SpeakerError> {
+        let r = self
+            .ask(|reply| Query::Routes {
+                prefix: q.prefix,
+                peer: q.peer,
+                table: q.table,
+                family: q.family,
+                reply,
+            })
+            .await?;
+        r.map_err(SpeakerError::NoSuchPeer)
+    }
+
+    /// Longest-prefix match: every path of the most specific prefix covering `addr`, the
+    /// best marked and the others with the decision step they lost at.
+    pub async fn lookup(&self, addr: IpAddr) -> Result<Vec<RouteEntry>, SpeakerError> {
+        self.ask(|r| Query::Lookup(addr, r)).await
+    }
+
+    /// Daemon identity and counters.
+    pub async fn status(&self) -> Result<DaemonStatus, SpeakerError> {
+        let prefixes = self.ask(Query::PrefixCount).await?;
+        let st = self.inner.state.lock().await;
+        let established = st
+            .peers
+            .values()
+            .filter(|h| {
+                h.shared
+                    .lock()
+                    .is_ok_and(|s| s.state == bgp_proto::session::State::Established)
+            })
+            .count();
+        Ok(DaemonStatus {
+            version: env!("CARGO_PKG_VERSION").to_string(),
+            asn: st.config.global.asn,
+            router_id: st.config.global.router_id.to_string(),
+            uptime_secs: self.inner.started.elapsed().as_secs(),
+            peers: st.peers.len(),
+            peers_established: established,
+            loc_rib_prefixes: prefixes,
+            graceful_restart_in_progress: self.inner.options.graceful_restart,
+            config_file: self
+                .inner
+                .options
+                .config_path
+                .as_ref()
+                .map(|p| p.display().to_string()),
+            config_age_secs: st.loaded.elapsed().as_secs(),
+        })
+    }
+
+    /// The running configuration.
+    pub async fn config(&self) -> Config {
+        self.inner.state.lock().await.config.clone()
+    }
+
+    /// The addresses the listeners are bound to.
+    pub async fn listen_addrs(&self) -> Vec<SocketAddr> {
+        self.inner
+            .state
+            .lock()
+            .await
+            .listeners
+            .keys()
+            .copied()
+            .collect()
+    }
+
+    /// Closes every session with Cease / Administrative Shutdown carrying `message`
+    /// (RFC 8203 shutdown communication), stops the listeners and the RIB.
+    pub async fn shutdown(&self, message: &str) {
+        let mut st = self.inner.state.lock().await;
+        if st.stopped {
+            return;
+        }
+        st.stopped = true;
+        for (_, l) in std::mem::take(&mut st.listeners) {
+            l.task.abort();
+        }
+        let peers = std::mem::take(&mut st.peers);
+        info!(peers = peers.len(), message, "shutting down");
+        for h in peers.values() {
+            let _ = h
+                .cmd
+                .send(PeerCmd::Stop(Notification::admin_shutdown(message)))
+                .await;
+        }
+        for (_, h) in peers {
+            let abort = h.task.abort_handle();
+            if tokio::time::timeout(SHUTDOWN_WAIT, h.task).await.is_err() {
+                abort.abort();
+            }
+        }
+        if let Ok(mut idx) = self.inner.index.write() {
+            idx.clear();
+        }
+        let rib = self.inner.rib_task.lock().ok().and_then(|mut t| t.take());
+        if let Some(t) = rib {
+            t.abort();
+        }
+    }
+}
