@@ -125,6 +125,8 @@ pub(crate) fn encode_update(
     out: &mut BytesMut,
 ) -> Result<(), EncodeError> {
     let v4_add_path = ctx.sends_path_id(Family::IPV4_UNICAST);
+    // Typical prefixes take 4 or 5 octets (9 with a path id): reserve once.
+    out.reserve((u.withdrawn.len() + u.nlri.len()) * if v4_add_path { 9 } else { 5 } + 64);
     let at_w = out.len();
     out.put_u16(0);
     for n in &u.withdrawn {
