@@ -26,8 +26,11 @@
 //! Writes go through a pipelined socket ([`crate::nlsock`]): up to `max_in_flight` requests are
 //! packed into 64 KiB datagrams before the acknowledgements are collected.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
+
+use rustc_hash::{FxHashMap, FxHashSet};
 use std::net::IpAddr;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use ipnet::IpNet;
@@ -43,7 +46,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::config::{ExitAction, ExportConfig};
 use crate::convert::{address_from_msg, link_from_msg, route_from_msg, LinkTable};
-use crate::nlsock::{Errno, NlSocket, Request, ERR_TRUESIZE};
+use crate::nlsock::{Errno, NlSocket, Window, Writer, ERR_TRUESIZE};
 use crate::types::{KernelEvent, KernelRoute, RouteKind};
 use crate::KernelError;
 
@@ -128,8 +131,8 @@ struct Hop {
 struct Form {
     metric: u32,
     blackhole: bool,
-    /// Sorted.
-    hops: Vec<Hop>,
+    /// Sorted; shared between the routes with the same next hops (interned).
+    hops: Arc<[Hop]>,
 }
 
 impl Form {
@@ -139,7 +142,7 @@ impl Form {
         self.metric == have.metric
             && self.blackhole == have.blackhole
             && self.hops.len() == have.hops.len()
-            && self.hops.iter().zip(&have.hops).all(|(w, h)| {
+            && self.hops.iter().zip(have.hops.iter()).all(|(w, h)| {
                 w.gateway == h.gateway
                     && w.onlink == h.onlink
                     && (w.ifindex == 0 || w.ifindex == h.ifindex)
@@ -160,11 +163,11 @@ struct Entry {
     kernel: Option<Form>,
     /// What we want there (`None`: withdraw).
     want: Option<Form>,
-    /// Kept only to re-resolve the route when links or addresses change.
-    route: Option<FibRoute>,
+    /// The RIB's route, kept only when its kernel form depends on links or addresses
+    /// (tunnel, cross-subnet or named-device next hops) so a retry can re-resolve it.
+    route: Option<Box<FibRoute>>,
     /// Adopted from a previous run and not refreshed since.
     stale: bool,
-    retry: Option<Retry>,
 }
 
 /// What a request in a batch was for.
@@ -175,16 +178,30 @@ enum Purpose {
     Delete,
 }
 
+/// A window handed to the writer thread: its answer channel and what each request was for.
+type InFlight = (
+    tokio::sync::oneshot::Receiver<Result<Vec<Errno>, KernelError>>,
+    Vec<(IpNet, Purpose)>,
+);
+
 /// Installs routes into the kernel FIB. See the module docs for the rules it follows.
 pub struct KernelInstaller {
     cfg: ExportConfig,
+    /// Dumps (links, addresses, our routes).
     sock: NlSocket,
+    /// Route writes, on a thread of their own.
+    writer: Writer,
+    /// Requests per window (bounded by `max_in_flight` and the receive buffer).
     window: usize,
+    /// Sequence number for the next window.
+    seq: u32,
     links: LinkTable,
     /// Connected subnets (address, ifindex) for the cross-subnet decision.
     subnets: HashMap<(u32, IpNet), ()>,
-    entries: HashMap<IpNet, Entry>,
-    retrying: HashSet<IpNet>,
+    entries: FxHashMap<IpNet, Entry>,
+    retrying: FxHashMap<IpNet, Retry>,
+    /// Interned next-hop sets (a cluster has few distinct next hops and many routes).
+    hop_sets: FxHashSet<Arc<[Hop]>>,
     /// Our routes left at an old metric whose delete failed: (prefix, metric).
     orphans: Vec<(IpNet, u32)>,
 }
@@ -198,11 +215,13 @@ impl KernelInstaller {
             .max(1)
             .saturating_mul(ERR_TRUESIZE)
             .saturating_mul(2);
-        let sock = NlSocket::open(wanted.max(1 << 20))?;
-        // The kernel reports twice what it accounts; keep a window of failures inside it.
+        let sock = NlSocket::open(1 << 20)?;
+        let writer = Writer::spawn(wanted.max(1 << 20))?;
+        // The kernel reports twice what it accounts; keep a window of failures inside it
+        // (two windows can be queued at once).
         let window = cfg
             .max_in_flight
-            .clamp(1, (sock.rcvbuf / ERR_TRUESIZE / 2).max(16));
+            .clamp(1, (writer.rcvbuf / ERR_TRUESIZE / 4).max(16));
         if window < cfg.max_in_flight {
             tracing::warn!(
                 configured = cfg.max_in_flight,
@@ -213,11 +232,14 @@ impl KernelInstaller {
         let mut me = KernelInstaller {
             cfg,
             sock,
+            writer,
             window,
+            seq: 1,
             links: LinkTable::new(),
             subnets: HashMap::new(),
-            entries: HashMap::new(),
-            retrying: HashSet::new(),
+            entries: FxHashMap::default(),
+            retrying: FxHashMap::default(),
+            hop_sets: FxHashSet::default(),
             orphans: Vec::new(),
         };
         me.refresh_links().await?;
@@ -231,7 +253,6 @@ impl KernelInstaller {
                     want: Some(form),
                     route: None,
                     stale: true,
-                    retry: None,
                 },
             );
         }
@@ -314,10 +335,7 @@ impl KernelInstaller {
 
     /// When the earliest pending retry is due.
     pub fn next_retry_at(&self) -> Option<Instant> {
-        self.retrying
-            .iter()
-            .filter_map(|p| self.entries.get(p).and_then(|e| e.retry).map(|r| r.at))
-            .min()
+        self.retrying.values().map(|r| r.at).min()
     }
 
     /// Apply a batch of changes. Returns an error only when the netlink socket failed; refused
@@ -348,10 +366,9 @@ impl KernelInstaller {
                         want: None,
                         route: None,
                         stale: false,
-                        retry: None,
                     });
                     e.stale = false;
-                    e.route = Some(r);
+                    e.route = needs_reresolve(&r).then(|| Box::new(r));
                     match form {
                         Some(f) => {
                             e.want = Some(f);
@@ -376,6 +393,10 @@ impl KernelInstaller {
                 }
             }
         }
+        // Each prefix once (its final `want` is what counts); sorted order also gives the
+        // kernel's trie good locality.
+        touched.sort_unstable();
+        touched.dedup();
         let r = self.sync(touched).await?;
         report.added += r.added;
         report.replaced += r.replaced;
@@ -391,24 +412,19 @@ impl KernelInstaller {
         let due: Vec<IpNet> = self
             .retrying
             .iter()
-            .filter(|p| {
-                self.entries
-                    .get(p)
-                    .and_then(|e| e.retry)
-                    .is_none_or(|r| r.at <= now)
-            })
-            .copied()
+            .filter(|(_, r)| r.at <= now)
+            .map(|(p, _)| *p)
             .collect();
         let mut links_refreshed = false;
         for p in &due {
             // Re-resolve: the device or subnet may exist now.
             let route = self.entries.get(p).and_then(|e| e.route.clone());
-            if let Some(r) = route {
-                let mut form = self.resolve(&r);
+            if let Some(r) = route.as_deref() {
+                let mut form = self.resolve(r);
                 if form.is_err() && !links_refreshed {
                     links_refreshed = true;
                     self.refresh_links().await?;
-                    form = self.resolve(&r);
+                    form = self.resolve(r);
                 }
                 if let (Ok(f), Some(e)) = (form, self.entries.get_mut(p)) {
                     e.want = Some(f);
@@ -475,7 +491,6 @@ impl KernelInstaller {
                 want: None,
                 route: None,
                 stale: false,
-                retry: None,
             });
         }
         let all: Vec<IpNet> = self.entries.keys().copied().collect();
@@ -485,17 +500,18 @@ impl KernelInstaller {
     // ----- internals -----
 
     fn schedule_retry(&mut self, prefix: IpNet, errno: Errno) {
-        let Some(e) = self.entries.get_mut(&prefix) else {
+        if !self.entries.contains_key(&prefix) {
             return;
-        };
-        let attempts = e.retry.map_or(0, |r| r.attempts).saturating_add(1);
+        }
+        let prev = self.retrying.get(&prefix).copied();
+        let attempts = prev.map_or(0, |r| r.attempts).saturating_add(1);
         let shift = (attempts - 1).min(20);
         let delay = self
             .cfg
             .retry_initial_ms
             .saturating_mul(1u64 << shift)
             .min(self.cfg.retry_max_ms);
-        if e.retry.is_none_or(|r| r.errno != errno) {
+        if prev.is_none_or(|r| r.errno != errno) {
             // Logged once per episode (and when the reason changes), not per attempt.
             if errno == libc::EEXIST {
                 tracing::warn!(%prefix, "kernel already has a route for this prefix and metric owned by another protocol; leaving it alone and retrying later");
@@ -503,28 +519,48 @@ impl KernelInstaller {
                 tracing::warn!(%prefix, error = %std::io::Error::from_raw_os_error(errno), "kernel refused route; retrying later");
             }
         }
-        e.retry = Some(Retry {
-            attempts,
-            at: Instant::now() + Duration::from_millis(delay),
-            errno,
-        });
-        self.retrying.insert(prefix);
+        self.retrying.insert(
+            prefix,
+            Retry {
+                attempts,
+                at: Instant::now() + Duration::from_millis(delay),
+                errno,
+            },
+        );
+    }
+
+    fn intern(&mut self, hops: Vec<Hop>) -> Arc<[Hop]> {
+        if let Some(a) = self.hop_sets.get(hops.as_slice()) {
+            return a.clone();
+        }
+        if self.hop_sets.len() >= 4096 {
+            // Forget sets no route uses any more.
+            self.hop_sets.retain(|a| Arc::strong_count(a) > 1);
+        }
+        let a: Arc<[Hop]> = Arc::from(hops);
+        self.hop_sets.insert(a.clone());
+        a
     }
 
     fn clear_retry(&mut self, prefix: &IpNet) {
-        if let Some(e) = self.entries.get_mut(prefix) {
-            if let Some(r) = e.retry.take() {
-                tracing::info!(%prefix, attempts = r.attempts, "route installed after retry");
-            }
+        if self.retrying.is_empty() {
+            return;
         }
-        self.retrying.remove(prefix);
+        if let Some(r) = self.retrying.remove(prefix) {
+            tracing::info!(%prefix, attempts = r.attempts, "route in line with the RIB after retry");
+        }
     }
 
-    /// Bring the kernel in line with `want` for the given prefixes.
+    /// Bring the kernel in line with `want` for the given prefixes (each at most once).
+    ///
+    /// Requests are serialized one window at a time and handed to the writer thread; while
+    /// the kernel processes window N we build window N+1, then account for N's answers.
+    /// Memory stays bounded however many routes change.
     async fn sync(&mut self, prefixes: Vec<IpNet>) -> Result<ApplyReport, KernelError> {
         let mut report = ApplyReport::default();
-        let mut reqs = Vec::new();
-        let mut meta: Vec<(IpNet, Purpose)> = Vec::new();
+        let mut window = Window::new(self.seq);
+        let mut meta: Vec<(IpNet, Purpose)> = Vec::with_capacity(self.window.min(prefixes.len()));
+        let mut in_flight: Option<InFlight> = None;
         for p in prefixes {
             let Some(e) = self.entries.get(&p) else {
                 continue;
@@ -539,47 +575,100 @@ impl KernelInstaller {
                     self.clear_retry(&p);
                 }
                 (Some(w), None) => {
-                    reqs.push(Request::new(
+                    window.push(
                         RouteNetlinkMessage::NewRoute(self.new_msg(p, w)),
                         NLM_F_CREATE | NLM_F_EXCL,
-                    ));
+                    );
                     meta.push((p, Purpose::Add));
                 }
                 (Some(w), Some(k)) if w.metric == k.metric => {
-                    reqs.push(Request::new(
+                    window.push(
                         RouteNetlinkMessage::NewRoute(self.new_msg(p, w)),
                         NLM_F_CREATE | NLM_F_REPLACE,
-                    ));
+                    );
                     meta.push((p, Purpose::Replace));
                 }
                 (Some(w), Some(_)) => {
                     // Metric change: a new key. Add the new route first (make before break);
                     // ours at the old metric is deleted once the add succeeded.
-                    reqs.push(Request::new(
+                    window.push(
                         RouteNetlinkMessage::NewRoute(self.new_msg(p, w)),
                         NLM_F_CREATE | NLM_F_EXCL,
-                    ));
+                    );
                     meta.push((p, Purpose::Add));
                 }
                 (None, Some(k)) => {
-                    reqs.push(Request::new(
-                        RouteNetlinkMessage::DelRoute(self.del_msg(p, k.metric)),
-                        0,
-                    ));
+                    window.push(RouteNetlinkMessage::DelRoute(self.del_msg(p, k.metric)), 0);
                     meta.push((p, Purpose::Delete));
                 }
             }
-        }
-        if reqs.is_empty() {
-            return Ok(report);
-        }
-        let results = match self.sock.batch(&mut reqs, self.window).await {
-            Ok(r) => r,
-            Err(KernelError::Overrun) => {
-                tracing::warn!("netlink acknowledgements overran; re-reading our routes");
-                return Box::pin(self.resync()).await;
+            if window.len() >= self.window {
+                self.seq = window.next_seq();
+                let full = std::mem::replace(&mut window, Window::new(self.seq));
+                let rx = self.writer.submit(full);
+                let batch = std::mem::replace(&mut meta, Vec::with_capacity(self.window));
+                if let Some((prev, prev_meta)) = in_flight.replace((rx, batch)) {
+                    if !self
+                        .settle((prev, prev_meta), &mut report, &mut in_flight)
+                        .await?
+                    {
+                        return Ok(report);
+                    }
+                }
             }
-            Err(e) => return Err(e),
+        }
+        if window.len() > 0 {
+            self.seq = window.next_seq();
+            let rx = self.writer.submit(window);
+            if let Some((prev, prev_meta)) = in_flight.replace((rx, meta)) {
+                if !self
+                    .settle((prev, prev_meta), &mut report, &mut in_flight)
+                    .await?
+                {
+                    return Ok(report);
+                }
+            }
+        }
+        if let Some((last, last_meta)) = in_flight.take() {
+            if !self
+                .settle((last, last_meta), &mut report, &mut None)
+                .await?
+            {
+                return Ok(report);
+            }
+        }
+        report.deleted += self.delete_orphans().await?;
+        Ok(report)
+    }
+
+    /// Account for the answers of one window. Returns false when the acknowledgements
+    /// overran and a full resync (which covers every pending change) ran instead; any other
+    /// window still in flight is awaited first.
+    async fn settle(
+        &mut self,
+        (rx, meta): InFlight,
+        report: &mut ApplyReport,
+        other: &mut Option<InFlight>,
+    ) -> Result<bool, KernelError> {
+        let answer = rx.await.unwrap_or(Err(KernelError::Closed));
+        let results = match answer {
+            Ok(r) => r,
+            Err(e) => {
+                if let Some((o, _)) = other.take() {
+                    let _ = o.await;
+                }
+                if !matches!(e, KernelError::Overrun) {
+                    return Err(e);
+                }
+                tracing::warn!("netlink acknowledgements overran; re-reading our routes");
+                let r = Box::pin(self.resync()).await?;
+                report.added += r.added;
+                report.replaced += r.replaced;
+                report.deleted += r.deleted;
+                report.unchanged += r.unchanged;
+                report.failed += r.failed;
+                return Ok(false);
+            }
         };
         for ((p, purpose), errno) in meta.into_iter().zip(results) {
             let Some(e) = self.entries.get_mut(&p) else {
@@ -615,38 +704,48 @@ impl KernelInstaller {
                 }
             }
         }
-        report.deleted += self.delete_orphans().await?;
-        Ok(report)
+        Ok(true)
     }
 
     /// Delete our routes left at an old metric after a metric change. Failures stay queued
     /// for the next `retry_due`.
     async fn delete_orphans(&mut self) -> Result<usize, KernelError> {
-        let orphans = std::mem::take(&mut self.orphans);
-        if orphans.is_empty() {
-            return Ok(0);
-        }
-        let mut reqs: Vec<Request> = orphans
-            .iter()
-            .map(|(p, m)| Request::new(RouteNetlinkMessage::DelRoute(self.del_msg(*p, *m)), 0))
-            .collect();
-        let res = self.sock.batch(&mut reqs, self.window).await?;
         let mut deleted = 0;
-        for ((p, m), errno) in orphans.into_iter().zip(res) {
-            match errno {
-                0 => deleted += 1,
-                libc::ESRCH => {}
-                _ => {
-                    tracing::warn!(prefix = %p, metric = m, error = %std::io::Error::from_raw_os_error(errno), "could not delete our route at its old metric; retrying later");
-                    self.orphans.push((p, m));
+        while !self.orphans.is_empty() {
+            let take = self.orphans.len().min(self.window);
+            let batch: Vec<(IpNet, u32)> = self.orphans.drain(..take).collect();
+            let mut window = Window::new(self.seq);
+            for (p, m) in &batch {
+                window.push(RouteNetlinkMessage::DelRoute(self.del_msg(*p, *m)), 0);
+            }
+            self.seq = window.next_seq();
+            let res = self
+                .writer
+                .submit(window)
+                .await
+                .unwrap_or(Err(KernelError::Closed))?;
+            let mut failed = Vec::new();
+            for ((p, m), errno) in batch.into_iter().zip(res) {
+                match errno {
+                    0 => deleted += 1,
+                    libc::ESRCH => {}
+                    _ => {
+                        tracing::warn!(prefix = %p, metric = m, error = %std::io::Error::from_raw_os_error(errno), "could not delete our route at its old metric; retrying later");
+                        failed.push((p, m));
+                    }
                 }
+            }
+            if !failed.is_empty() {
+                // Keep them for retry_due; do not spin on them now.
+                self.orphans.extend(failed);
+                break;
             }
         }
         Ok(deleted)
     }
 
     /// Turn a RIB route into its kernel form.
-    fn resolve(&self, r: &FibRoute) -> Result<Form, KernelError> {
+    fn resolve(&mut self, r: &FibRoute) -> Result<Form, KernelError> {
         let metric = self.cfg.metric_for(r.local_pref);
         let mut hops = Vec::new();
         match &r.action {
@@ -654,7 +753,7 @@ impl KernelInstaller {
                 return Ok(Form {
                     metric,
                     blackhole: true,
-                    hops,
+                    hops: self.intern(hops),
                 })
             }
             FibAction::Forward(nhs) => {
@@ -671,7 +770,7 @@ impl KernelInstaller {
         Ok(Form {
             metric,
             blackhole: false,
-            hops,
+            hops: self.intern(hops),
         })
     }
 
@@ -757,7 +856,7 @@ impl KernelInstaller {
             return m;
         }
         m.header.kind = RouteType::Unicast;
-        match f.hops.as_slice() {
+        match &f.hops[..] {
             [one] => {
                 m.attributes.push(gateway_attr(prefix, one.gateway));
                 if one.ifindex != 0 {
@@ -851,6 +950,17 @@ impl KernelInstaller {
     }
 }
 
+/// Whether a route's kernel form depends on links or addresses (so it must be kept to be
+/// resolved again on retry).
+fn needs_reresolve(r: &FibRoute) -> bool {
+    match &r.action {
+        FibAction::Blackhole => false,
+        FibAction::Forward(hops) => hops
+            .iter()
+            .any(|h| h.mode != NextHopMode::Direct || h.device.is_some()),
+    }
+}
+
 fn addr_attr(ip: IpAddr) -> RouteAddress {
     match ip {
         IpAddr::V4(a) => RouteAddress::Inet(a),
@@ -884,7 +994,7 @@ fn form_of_kernel(r: &KernelRoute) -> Form {
     Form {
         metric: r.metric,
         blackhole: r.kind == RouteKind::Blackhole,
-        hops,
+        hops: Arc::from(hops),
     }
 }
 
@@ -905,20 +1015,20 @@ mod tests {
         let want = Form {
             metric: 10,
             blackhole: false,
-            hops: vec![hop("10.0.0.2", 0, false)],
+            hops: Arc::from(vec![hop("10.0.0.2", 0, false)]),
         };
         let have = Form {
             metric: 10,
             blackhole: false,
-            hops: vec![hop("10.0.0.2", 3, false)],
+            hops: Arc::from(vec![hop("10.0.0.2", 3, false)]),
         };
         assert!(want.satisfied_by(&have));
         assert!(!have.satisfied_by(&Form {
-            hops: vec![hop("10.0.0.2", 4, false)],
+            hops: Arc::from(vec![hop("10.0.0.2", 4, false)]),
             ..have.clone()
         }));
         let mut onlink = have.clone();
-        onlink.hops[0].onlink = true;
+        onlink.hops = Arc::from(vec![hop("10.0.0.2", 3, true)]);
         assert!(!want.satisfied_by(&onlink));
         let mut other_metric = have.clone();
         other_metric.metric = 11;

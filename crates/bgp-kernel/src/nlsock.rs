@@ -22,7 +22,10 @@ use netlink_packet_core::{
 };
 use netlink_packet_route::RouteNetlinkMessage;
 use netlink_sys::{protocols::NETLINK_ROUTE, Socket};
+use std::sync::mpsc as std_mpsc;
+use std::thread::JoinHandle;
 use tokio::io::unix::AsyncFd;
+use tokio::sync::oneshot;
 
 use crate::KernelError;
 
@@ -32,6 +35,12 @@ const MAX_SEND: usize = 64 * 1024;
 const RECV_BUF: usize = 256 * 1024;
 /// Rough kernel memory charged per queued error message (`skb->truesize`).
 pub(crate) const ERR_TRUESIZE: usize = 1280;
+
+/// `NLMSG_HDRLEN`: size of a netlink message header.
+const NLMSG_HDRLEN: usize = 16;
+
+/// Outcome of one request: 0 on success, else the positive errno.
+pub(crate) type Errno = i32;
 
 /// Enlarge a socket's receive buffer, using `SO_RCVBUFFORCE` (needs `CAP_NET_ADMIN`, which a
 /// routing daemon has) and falling back to `SO_RCVBUF` (capped by `net.core.rmem_max`).
@@ -56,35 +65,10 @@ pub(crate) fn grow_rcvbuf(sock: &Socket, bytes: usize) -> usize {
     sock.get_rx_buf_sz().unwrap_or(0)
 }
 
-/// One request of a batch and its outcome.
-pub(crate) struct Request {
-    /// The finalized message (`RTM_NEWROUTE`/`RTM_DELROUTE`); its header carries
-    /// `NLM_F_REQUEST` and the `NLM_F_CREATE`/`NLM_F_EXCL`/`NLM_F_REPLACE` flags; the sequence
-    /// number and `NLM_F_ACK` are set when it is sent.
-    pub msg: NetlinkMessage<RouteNetlinkMessage>,
-}
-
-impl Request {
-    /// Wrap a route message with request flags.
-    pub fn new(inner: RouteNetlinkMessage, flags: u16) -> Self {
-        let mut hdr = NetlinkHeader::default();
-        hdr.flags = NLM_F_REQUEST | flags;
-        let mut msg = NetlinkMessage::new(hdr, NetlinkPayload::InnerMessage(inner));
-        msg.finalize();
-        Request { msg }
-    }
-}
-
-/// Outcome of one request: 0 on success, else the positive errno.
-pub(crate) type Errno = i32;
-
 pub(crate) struct NlSocket {
     fd: AsyncFd<Socket>,
     seq: u32,
-    sendbuf: Vec<u8>,
     recvbuf: Vec<u8>,
-    /// The receive buffer size the kernel granted.
-    pub rcvbuf: usize,
 }
 
 impl NlSocket {
@@ -96,16 +80,14 @@ impl NlSocket {
         s.set_ext_ack(true)?;
         // Strict checking lets the kernel filter dumps by table and protocol.
         s.set_netlink_get_strict_chk(true)?;
-        let rcvbuf = grow_rcvbuf(&s, rcvbuf_wanted);
+        grow_rcvbuf(&s, rcvbuf_wanted);
         // SAFETY: the socket is moved into the AsyncFd, which owns it (and its fd) until the
         // AsyncFd is dropped; `as_raw_fd()` of a netlink_sys::Socket never changes.
         let fd = unsafe { AsyncFd::register(s) }.map_err(io::Error::from)?;
         Ok(NlSocket {
             fd,
             seq: 1,
-            sendbuf: Vec::with_capacity(MAX_SEND),
             recvbuf: Vec::with_capacity(RECV_BUF),
-            rcvbuf,
         })
     }
 
@@ -155,25 +137,7 @@ impl NlSocket {
 
     /// Split the received datagram into messages (never reading past a length field).
     fn parse_datagram(&self) -> Result<Vec<NetlinkMessage<RouteNetlinkMessage>>, KernelError> {
-        let mut out = Vec::new();
-        let mut off = 0usize;
-        let data = &self.recvbuf[..];
-        while off < data.len() {
-            let rest = data.get(off..).unwrap_or_default();
-            let nb =
-                NetlinkBuffer::new_checked(rest).map_err(|e| KernelError::Decode(e.to_string()))?;
-            let len = nb.length() as usize;
-            let msg_bytes = rest.get(..len).ok_or_else(|| {
-                KernelError::Decode(format!("netlink message length {len} past datagram end"))
-            })?;
-            out.push(
-                NetlinkMessage::<RouteNetlinkMessage>::deserialize(msg_bytes)
-                    .map_err(|e| KernelError::Decode(e.to_string()))?,
-            );
-            // NLMSG_ALIGN
-            off += len.div_ceil(4) * 4;
-        }
-        Ok(out)
+        parse_datagram(&self.recvbuf)
     }
 
     /// Run a dump request and return every `RouteNetlinkMessage` answer. Restarts the dump
@@ -224,94 +188,245 @@ impl NlSocket {
             "route dump kept being interrupted",
         )))
     }
+}
 
-    /// Send `reqs` pipelined, at most `window` outstanding, and return one errno per request
-    /// (0 = success), in order.
-    pub async fn batch(
-        &mut self,
-        reqs: &mut [Request],
-        window: usize,
-    ) -> Result<Vec<Errno>, KernelError> {
-        let window = window.max(1);
-        let mut results = vec![0; reqs.len()];
-        let mut start = 0;
-        while start < reqs.len() {
-            let end = (start + window).min(reqs.len());
-            self.window(reqs, start, end, &mut results).await?;
-            start = end;
-            // Other tasks get the thread between windows: the kernel work happens inside
-            // send(), so a long batch would otherwise monopolise a runtime worker.
-            tokio::task::yield_now().await;
+/// Split a received datagram into messages (never reading past a length field).
+fn parse_datagram(data: &[u8]) -> Result<Vec<NetlinkMessage<RouteNetlinkMessage>>, KernelError> {
+    let mut out = Vec::new();
+    let mut off = 0usize;
+
+    while off < data.len() {
+        let rest = data.get(off..).unwrap_or_default();
+        let nb =
+            NetlinkBuffer::new_checked(rest).map_err(|e| KernelError::Decode(e.to_string()))?;
+        let len = nb.length() as usize;
+        if len < NLMSG_HDRLEN {
+            return Err(KernelError::Decode(format!(
+                "netlink message length {len} too short"
+            )));
         }
-        Ok(results)
+        let msg_bytes = rest.get(..len).ok_or_else(|| {
+            KernelError::Decode(format!("netlink message length {len} past datagram end"))
+        })?;
+        out.push(
+            NetlinkMessage::<RouteNetlinkMessage>::deserialize(msg_bytes)
+                .map_err(|e| KernelError::Decode(e.to_string()))?,
+        );
+        // NLMSG_ALIGN
+        off += len.div_ceil(4) * 4;
+    }
+    Ok(out)
+}
+
+/// A window of serialized requests, ready for the writer thread.
+pub(crate) struct Window {
+    datagrams: Vec<Vec<u8>>,
+    /// Sequence number of the window's first request; request `i` has `base_seq + i`.
+    base_seq: u32,
+    count: usize,
+    /// Offset of the last message in the datagram being filled.
+    last_at: usize,
+}
+
+impl Window {
+    pub fn new(base_seq: u32) -> Self {
+        Window {
+            datagrams: Vec::new(),
+            base_seq,
+            count: 0,
+            last_at: 0,
+        }
     }
 
-    async fn window(
-        &mut self,
-        reqs: &mut [Request],
-        start: usize,
-        end: usize,
-        results: &mut [Errno],
-    ) -> Result<(), KernelError> {
-        let base_seq = self.seq.wrapping_add(1);
-        // seq of request i = base_seq + (i - start); sequence numbers 0 are skipped by
-        // restarting the counter when it would wrap into them.
-        if base_seq.checked_add((end - start) as u32 + 1).is_none() {
-            self.seq = 1;
-            return Box::pin(self.window(reqs, start, end, results)).await;
+    /// Requests in the window.
+    pub fn len(&self) -> usize {
+        self.count
+    }
+
+    /// Sequence number the next window should start at.
+    pub fn next_seq(&self) -> u32 {
+        let next = self.base_seq.wrapping_add(self.count as u32);
+        // Keep clear of 0 and of wrapping inside a window (a window is far smaller than 2^31).
+        if next == 0 || next > u32::MAX / 2 {
+            1
+        } else {
+            next
         }
-        let seq_of = |i: usize| base_seq + (i - start) as u32;
-        let mut acks_pending: Vec<u32> = Vec::new();
-        let mut i = start;
-        let mut sendbuf = std::mem::take(&mut self.sendbuf);
-        while i < end {
-            sendbuf.clear();
-            let mut last_at = 0;
-            while i < end {
-                let seq = seq_of(i);
-                let m = &mut reqs[i].msg;
-                m.header.sequence_number = seq;
-                m.header.flags &= !NLM_F_ACK;
-                let len = m.buffer_len();
-                if !sendbuf.is_empty() && sendbuf.len() + len > MAX_SEND {
-                    break;
+    }
+
+    /// Append one request (`NLM_F_REQUEST` plus `flags`).
+    pub fn push(&mut self, inner: RouteNetlinkMessage, flags: u16) {
+        let mut hdr = NetlinkHeader::default();
+        hdr.flags = NLM_F_REQUEST | flags;
+        hdr.sequence_number = self.base_seq.wrapping_add(self.count as u32);
+        let mut m = NetlinkMessage::new(hdr, NetlinkPayload::InnerMessage(inner));
+        m.finalize();
+        let len = m.buffer_len();
+        let need_new = match self.datagrams.last() {
+            None => true,
+            Some(d) => d.len() + len > MAX_SEND,
+        };
+        if need_new {
+            self.seal();
+            self.datagrams
+                .push(Vec::with_capacity(MAX_SEND.min(len * 1024)));
+        }
+        if let Some(d) = self.datagrams.last_mut() {
+            let at = d.len();
+            d.resize(at + len, 0);
+            m.serialize(&mut d[at..]);
+            self.last_at = at;
+        }
+        self.count += 1;
+    }
+
+    /// Set `NLM_F_ACK` on the last message of the current datagram (nlmsg_flags is at
+    /// bytes 6..8 of its header): the kernel acknowledges it after processing every earlier
+    /// message of the datagram; earlier messages report only failures.
+    fn seal(&mut self) {
+        let at = self.last_at + 6;
+        if let Some(f) = self
+            .datagrams
+            .last_mut()
+            .and_then(|d| d.get_mut(at..at + 2))
+        {
+            let flags = u16::from_ne_bytes([f[0], f[1]]) | NLM_F_ACK;
+            f.copy_from_slice(&flags.to_ne_bytes());
+        }
+    }
+}
+
+type Reply = oneshot::Sender<Result<Vec<Errno>, KernelError>>;
+
+/// A thread that owns a blocking `NETLINK_ROUTE` socket and executes windows of requests.
+///
+/// The kernel inserts routes inside `send()`; doing that on a thread of its own lets the
+/// installer serialize the next window while the kernel processes the current one, so on a
+/// multi-core machine user-space and kernel work overlap instead of adding up.
+pub(crate) struct Writer {
+    jobs: Option<std_mpsc::Sender<(Window, Reply)>>,
+    thread: Option<JoinHandle<()>>,
+    /// The receive buffer size the kernel granted.
+    pub rcvbuf: usize,
+}
+
+impl Writer {
+    /// Open the socket in the calling thread's network namespace and start the thread.
+    pub fn spawn(rcvbuf_wanted: usize) -> Result<Self, KernelError> {
+        let mut s = Socket::new(NETLINK_ROUTE)?;
+        s.bind_auto()?;
+        s.set_cap_ack(true)?;
+        s.set_ext_ack(true)?;
+        let rcvbuf = grow_rcvbuf(&s, rcvbuf_wanted);
+        // Never block forever should an acknowledgement go missing.
+        let tv = libc::timeval {
+            tv_sec: 30,
+            tv_usec: 0,
+        };
+        // SAFETY: setsockopt with a valid fd and a pointer to a live timeval of that size.
+        unsafe {
+            libc::setsockopt(
+                s.as_raw_fd(),
+                libc::SOL_SOCKET,
+                libc::SO_RCVTIMEO,
+                (&tv as *const libc::timeval).cast(),
+                std::mem::size_of::<libc::timeval>() as libc::socklen_t,
+            );
+        }
+        let (tx, rx) = std_mpsc::channel::<(Window, Reply)>();
+        let thread = std::thread::Builder::new()
+            .name("fib-writer".into())
+            .spawn(move || {
+                let mut buf = Vec::with_capacity(RECV_BUF);
+                while let Ok((w, reply)) = rx.recv() {
+                    let _ = reply.send(execute(&s, &mut buf, w));
                 }
-                last_at = sendbuf.len();
-                sendbuf.resize(last_at + len, 0);
-                m.serialize(&mut sendbuf[last_at..]);
-                i += 1;
+            })?;
+        Ok(Writer {
+            jobs: Some(tx),
+            thread: Some(thread),
+            rcvbuf,
+        })
+    }
+
+    /// Queue a window; the answer (one errno per request, 0 = success) arrives on the
+    /// returned channel.
+    pub fn submit(&self, mut w: Window) -> oneshot::Receiver<Result<Vec<Errno>, KernelError>> {
+        w.seal();
+        let (tx, rx) = oneshot::channel();
+        if let Some(jobs) = &self.jobs {
+            if let Err(std_mpsc::SendError((_, reply))) = jobs.send((w, tx)) {
+                let _ = reply.send(Err(KernelError::Closed));
             }
-            // NLM_F_ACK on the chunk's last message only (nlmsg_flags is at bytes 6..8 of
-            // its header); earlier messages report only failures.
-            let flags_at = last_at + 6;
-            if let Some(f) = sendbuf.get_mut(flags_at..flags_at + 2) {
-                let flags = u16::from_ne_bytes([f[0], f[1]]) | NLM_F_ACK;
-                f.copy_from_slice(&flags.to_ne_bytes());
-            }
-            if let Err(e) = self.send_buf(&sendbuf).await {
-                self.sendbuf = sendbuf;
-                return Err(e);
-            }
-            acks_pending.push(seq_of(i - 1));
         }
-        self.sendbuf = sendbuf;
-        self.seq = seq_of(end - 1);
-        // Collect: errors for any request, plus the final ACK/error of each chunk.
-        while !acks_pending.is_empty() {
-            self.recv_datagram().await?;
-            for msg in self.parse_datagram()? {
+        rx
+    }
+}
+
+impl Drop for Writer {
+    fn drop(&mut self) {
+        self.jobs = None; // closes the channel: the thread finishes its job and exits
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+/// Send a window's datagrams, then collect the failures and the acknowledgement of each
+/// datagram's last message.
+fn execute(s: &Socket, buf: &mut Vec<u8>, w: Window) -> Result<Vec<Errno>, KernelError> {
+    let mut results = vec![0; w.count];
+    let mut pending = 0usize;
+    let mut last_seqs = Vec::with_capacity(w.datagrams.len());
+    let mut seq = w.base_seq;
+    for d in &w.datagrams {
+        let n = s.send(d, 0)?;
+        if n != d.len() {
+            return Err(KernelError::Io(io::Error::other(format!(
+                "short netlink send: {n} of {} bytes",
+                d.len()
+            ))));
+        }
+        // Count the messages of this datagram to know its last sequence number.
+        let mut off = 0;
+        let mut msgs = 0u32;
+        while let Some(h) = d.get(off..off + 4) {
+            let len = u32::from_ne_bytes([h[0], h[1], h[2], h[3]]) as usize;
+            if len == 0 {
+                break;
+            }
+            off += len.div_ceil(4) * 4;
+            msgs += 1;
+        }
+        seq = seq.wrapping_add(msgs);
+        last_seqs.push(seq.wrapping_sub(1));
+        pending += 1;
+    }
+    while pending > 0 {
+        buf.clear();
+        match s.recv(buf, libc::MSG_TRUNC) {
+            Ok(n) if n > RECV_BUF => {
+                return Err(KernelError::Decode(format!(
+                    "netlink datagram of {n} bytes truncated"
+                )))
+            }
+            Ok(_) => {}
+            Err(e) if e.raw_os_error() == Some(libc::ENOBUFS) => return Err(KernelError::Overrun),
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(e.into()),
+        }
+        for msg in parse_datagram(buf)? {
+            if let NetlinkPayload::Error(e) = msg.payload {
                 let seq = msg.header.sequence_number;
-                if let NetlinkPayload::Error(e) = msg.payload {
-                    if seq >= base_seq && seq <= self.seq {
-                        let idx = start + (seq - base_seq) as usize;
-                        if let Some(r) = results.get_mut(idx) {
-                            *r = e.code.map_or(0, |c| c.get().abs());
-                        }
-                    }
-                    acks_pending.retain(|&s| s != seq);
+                let idx = seq.wrapping_sub(w.base_seq) as usize;
+                if let Some(r) = results.get_mut(idx) {
+                    *r = e.code.map_or(0, |c| c.get().abs());
+                }
+                if last_seqs.contains(&seq) {
+                    pending -= 1;
                 }
             }
         }
-        Ok(())
     }
+    Ok(results)
 }

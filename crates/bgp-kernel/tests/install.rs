@@ -403,3 +403,70 @@ fn adopts_previous_routes_as_stale_and_sweeps_only_stale_ones() {
         assert!(Ns::route(&ns.routes(false, ""), "10.65.0.0/26").is_some());
     });
 }
+
+#[test]
+fn pipelined_windows_map_each_failure_to_its_route() {
+    if skip_unless_root("pipelined_windows_map_each_failure_to_its_route") {
+        return;
+    }
+    let ns = Ns::new("pipe");
+    ns.uplink();
+    // Every 97th prefix is already held by Felix at our metric.
+    let n = 5000u32;
+    let prefix = |i: u32| {
+        let a = 0x0B00_0000u32 + (i << 8);
+        format!("{}/24", std::net::Ipv4Addr::from(a))
+    };
+    let foreign: Vec<u32> = (0..n).filter(|i| i % 97 == 0).collect();
+    ns.batch(
+        &foreign
+            .iter()
+            .map(|&i| {
+                format!(
+                    "route add {} via 10.0.0.9 proto 80 metric {METRIC_LP100}",
+                    prefix(i)
+                )
+            })
+            .collect::<Vec<_>>(),
+    );
+    ns.run(|| async {
+        // Small windows: many datagrams and windows in flight.
+        let cfg = ExportConfig {
+            max_in_flight: 64,
+            ..ExportConfig::default()
+        };
+        let mut inst = KernelInstaller::open(cfg).await.expect("installer");
+        let ops: Vec<FibOp> = (0..n)
+            .map(|i| fwd(&prefix(i), vec![nh("10.0.0.2", NextHopMode::Direct)]))
+            .collect();
+        let rep = inst.apply(ops).await.expect("apply");
+        assert_eq!(rep.failed, foreign.len(), "{rep:?}");
+        assert_eq!(rep.added, n as usize - foreign.len(), "{rep:?}");
+        for &i in &foreign {
+            assert!(
+                !inst.is_installed(&prefix(i).parse().unwrap()),
+                "{}",
+                prefix(i)
+            );
+        }
+        assert!(inst.is_installed(&prefix(1).parse().unwrap()));
+        let ours = ns.routes(false, "proto 12");
+        assert_eq!(ours.len(), n as usize - foreign.len());
+        let felix = ns.routes(false, "proto 80");
+        assert_eq!(felix.len(), foreign.len());
+        assert!(felix.iter().all(|r| r["gateway"] == "10.0.0.9"));
+
+        let rep = inst
+            .apply((0..n).map(|i| withdraw(&prefix(i))))
+            .await
+            .expect("withdraw");
+        assert_eq!(rep.deleted, n as usize - foreign.len(), "{rep:?}");
+        assert!(ns.routes(false, "proto 12").is_empty());
+        assert_eq!(ns.routes(false, "proto 80").len(), foreign.len());
+        assert_eq!(
+            inst.pending_count(),
+            0,
+            "withdrawn routes are no longer retried"
+        );
+    });
+}

@@ -56,6 +56,15 @@ impl Ns {
             .unwrap_or(false)
     }
 
+    /// Run `ip -n NAME -batch FILE` over the given command lines.
+    pub fn batch(&self, lines: &[String]) {
+        let path = std::env::temp_dir().join(format!("{}.batch", self.name));
+        std::fs::write(&path, lines.join("\n") + "\n").expect("write batch file");
+        let p = path.to_string_lossy().into_owned();
+        run("ip", &["-n", &self.name, "-batch", &p]);
+        let _ = std::fs::remove_file(&path);
+    }
+
     /// `ip -n NAME -j <args>` parsed.
     pub fn ip_json(&self, args: &str) -> serde_json::Value {
         let mut v = vec!["-n", &self.name, "-j"];
