@@ -21,6 +21,7 @@
 
 pub mod bgpd;
 pub mod bird;
+pub mod calico;
 mod cmd;
 mod context;
 mod error;

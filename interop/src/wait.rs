@@ -15,7 +15,8 @@ const POLL: Duration = Duration::from_millis(250);
 /// Polls `probe` until it returns `Ok(Some(value))`, then returns the value.
 ///
 /// `Ok(None)` means "not yet"; `Err(e)` is treated as transient (a daemon's
-/// control socket may not exist yet) and remembered. After `timeout` the
+/// control socket may not exist yet) and remembered, except
+/// [`Error::Exited`], which is returned at once. After `timeout` the
 /// result is [`Error::Timeout`] naming `what` and the last error seen.
 pub fn wait_until<T>(
     what: &str,
@@ -27,6 +28,8 @@ pub fn wait_until<T>(
         let last = match probe() {
             Ok(Some(v)) => return Ok(v),
             Ok(None) => "condition false".to_string(),
+            // A daemon that died will not come back: fail now, not at the timeout.
+            Err(e @ Error::Exited { .. }) => return Err(e),
             Err(e) => e.to_string(),
         };
         if Instant::now() >= deadline {
@@ -88,6 +91,17 @@ mod tests {
         });
         let e = r.unwrap_err().to_string();
         assert!(e.contains("never") && e.contains("socket missing"), "{e}");
+    }
+
+    #[test]
+    fn exited_daemon_fails_at_once() {
+        let r: Result<()> = wait_until("never", Duration::from_secs(3600), || {
+            Err(Error::Exited {
+                name: "bird".into(),
+                status: "exit 1".into(),
+            })
+        });
+        assert!(matches!(r, Err(Error::Exited { .. })));
     }
 
     #[test]

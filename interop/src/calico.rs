@@ -1,0 +1,263 @@
+//! Felix-like node state for Calico end-to-end tests (REFERENCE.md section 1).
+//!
+//! On a node namespace: the node's IPAM block as a blackhole route with
+//! protocol 80 (Felix), and "pods" — each a namespace behind a `cali*` veth,
+//! with a /32 address from the block, Calico's 169.254.1.1 default gateway
+//! reached through the `ee:ee:ee:ee:ee:ee` MAC Calico gives every `cali*`
+//! interface, and a /32 route to it on the node with protocol 3 (boot).
+//!
+//! [`bird_config`] renders the BIRD 2 configuration calico-node would run on
+//! such a node (kernel learn and export, blackhole aggregate, mesh sessions),
+//! for mixed clusters where some nodes keep BIRD.
+
+use std::fmt::Write as _;
+use std::net::{IpAddr, Ipv4Addr};
+use std::sync::Arc;
+
+use ipnet::{IpNet, Ipv4Net};
+
+use crate::context::Test;
+use crate::error::{Error, Result};
+use crate::netns::{Netns, Node};
+
+/// Calico's MAC for every host-side `cali*` interface.
+pub const CALI_MAC: &str = "ee:ee:ee:ee:ee:ee";
+/// Felix's kernel route protocol number.
+pub const PROTO_FELIX: &str = "80";
+
+/// A pod: a namespace behind a `cali*` veth on its node.
+#[derive(Debug, Clone)]
+pub struct Pod {
+    /// The pod's namespace.
+    pub ns: Arc<Netns>,
+    /// Its address (a /32 from the node's block).
+    pub ip: Ipv4Addr,
+    /// The host-side interface on the node (`caliN`).
+    pub host_iface: String,
+}
+
+/// The Felix-like state of one node.
+#[derive(Debug, Clone)]
+pub struct FelixState {
+    /// The node's IPAM block (blackholed on the node, protocol 80).
+    pub block: Ipv4Net,
+    /// Its pods.
+    pub pods: Vec<Pod>,
+}
+
+/// Programs Felix-like state on `node`: a blackhole for `block` (protocol 80)
+/// and `pods` pods with addresses `block + 2`, `block + 3`, ...
+pub fn setup_felix(test: &Test, node: &Node, block: Ipv4Net, pods: u32) -> Result<FelixState> {
+    let ns = &node.ns;
+    ns.ip(&[
+        "route",
+        "add",
+        "blackhole",
+        &block.to_string(),
+        "proto",
+        PROTO_FELIX,
+    ])?;
+    let mut out = Vec::new();
+    for i in 0..pods {
+        let ip = u32::from(block.network())
+            .checked_add(2 + i)
+            .map(Ipv4Addr::from)
+            .filter(|a| block.contains(a) && *a != block.broadcast())
+            .ok_or_else(|| Error::Invalid(format!("{pods} pods do not fit in {block}")))?;
+        let pod_ns = Netns::new(test, &format!("{}pod{i}", node.name))?;
+        let host_iface = format!("cali{i}");
+        ns.ip(&[
+            "link",
+            "add",
+            &host_iface,
+            "type",
+            "veth",
+            "peer",
+            "name",
+            "eth0",
+            "netns",
+            pod_ns.name(),
+        ])?;
+        ns.ip(&["link", "set", &host_iface, "address", CALI_MAC])?;
+        ns.ip(&["link", "set", &host_iface, "up"])?;
+        ns.sysctl(&format!("net.ipv4.conf.{host_iface}.proxy_arp"), "1")?;
+        ns.ip(&[
+            "route",
+            "add",
+            &format!("{ip}/32"),
+            "dev",
+            &host_iface,
+            "proto",
+            "boot",
+            "scope",
+            "link",
+        ])?;
+        pod_ns.ip(&["addr", "add", &format!("{ip}/32"), "dev", "eth0"])?;
+        pod_ns.ip(&["link", "set", "eth0", "up"])?;
+        pod_ns.ip(&[
+            "route",
+            "add",
+            "169.254.1.1",
+            "dev",
+            "eth0",
+            "scope",
+            "link",
+        ])?;
+        pod_ns.ip(&[
+            "route",
+            "add",
+            "default",
+            "via",
+            "169.254.1.1",
+            "dev",
+            "eth0",
+        ])?;
+        pod_ns.ip(&[
+            "neigh",
+            "add",
+            "169.254.1.1",
+            "lladdr",
+            CALI_MAC,
+            "dev",
+            "eth0",
+            "nud",
+            "permanent",
+        ])?;
+        out.push(Pod {
+            ns: pod_ns,
+            ip,
+            host_iface,
+        });
+    }
+    Ok(FelixState { block, pods: out })
+}
+
+/// Calico's session name for a mesh peer: `Mesh_10_0_0_2`.
+pub fn mesh_name(peer: IpAddr) -> String {
+    format!("Mesh_{}", peer.to_string().replace(['.', ':'], "_"))
+}
+
+/// Calico's rule for a mesh pair: a node is passive towards every peer whose
+/// address is greater than its own *compared as strings*.
+pub fn mesh_passive(me: IpAddr, peer: IpAddr) -> bool {
+    peer.to_string() > me.to_string()
+}
+
+/// A calico-node style BIRD 2 configuration for a node at `me` in `asn` with
+/// IPAM `block` out of `pool` and iBGP mesh sessions to `mesh` (IPv4 only).
+pub fn bird_config(
+    me: Ipv4Addr,
+    asn: u32,
+    block: Ipv4Net,
+    pool: Ipv4Net,
+    mesh: &[Ipv4Addr],
+) -> String {
+    let mut c = String::new();
+    let _ = writeln!(
+        c,
+        "# calico-node style BIRD configuration (interop harness)."
+    );
+    let _ = writeln!(c, "router id {me};");
+    let _ = writeln!(c, "log stderr all;");
+    // Export to peers: the local block aggregate, nothing more specific
+    // inside it, anything else from the pool (borrowed /32s, learned blocks
+    // are never re-announced over iBGP anyway).
+    let _ = writeln!(c, "function calico_aggr() {{");
+    let _ = writeln!(c, "  if ( net = {block} ) then {{ accept; }}");
+    let _ = writeln!(c, "  if ( net ~ {block} ) then {{ reject; }}");
+    let _ = writeln!(c, "}}");
+    let _ = writeln!(c, "filter calico_export_to_bgp_peers {{");
+    let _ = writeln!(c, "  calico_aggr();");
+    let _ = writeln!(c, "  if ( net ~ {pool} ) then {{ accept; }}");
+    let _ = writeln!(c, "  reject;");
+    let _ = writeln!(c, "}}");
+    // Kernel programming: BGP-learned pool routes only (protocol bird).
+    let _ = writeln!(c, "filter calico_kernel_programming {{");
+    let _ = writeln!(
+        c,
+        "  if ( net ~ {pool} ) && ( source = RTS_BGP ) then {{ accept; }}"
+    );
+    let _ = writeln!(c, "  reject;");
+    let _ = writeln!(c, "}}");
+    let _ = writeln!(c, "protocol kernel {{");
+    let _ = writeln!(
+        c,
+        "  learn; persist; scan time 2; graceful restart; merge paths on;"
+    );
+    let _ = writeln!(
+        c,
+        "  ipv4 {{ import all; export filter calico_kernel_programming; }};"
+    );
+    let _ = writeln!(c, "}}");
+    let _ = writeln!(c, "protocol device {{ scan time 2; }}");
+    let _ = writeln!(
+        c,
+        "protocol direct {{ ipv4; interface -\"cali*\", -\"kube-ipvs*\", \"*\"; }}"
+    );
+    for peer in mesh {
+        let me_ip = IpAddr::V4(me);
+        let peer_ip = IpAddr::V4(*peer);
+        let _ = writeln!(c, "protocol bgp {} {{", mesh_name(peer_ip));
+        let _ = writeln!(c, "  local {me} as {asn};");
+        let _ = writeln!(c, "  neighbor {peer} as {asn};");
+        let _ = writeln!(c, "  multihop;");
+        let _ = writeln!(
+            c,
+            "  connect delay time 1; connect retry time 2; error wait time 1, 5;"
+        );
+        let _ = writeln!(c, "  graceful restart;");
+        if mesh_passive(me_ip, peer_ip) {
+            let _ = writeln!(c, "  passive on;");
+        }
+        let _ = writeln!(
+            c,
+            "  ipv4 {{ import all; export filter calico_export_to_bgp_peers; next hop self; gateway recursive; add paths on; }};"
+        );
+        let _ = writeln!(c, "}}");
+    }
+    c
+}
+
+/// True if `routes` has `dst` routed via `gw` with protocol `proto`.
+pub fn has_route_via(routes: &[crate::KernelRoute], dst: IpNet, gw: IpAddr, proto: &str) -> bool {
+    routes.iter().any(|r| {
+        r.dst == dst && r.protocol == proto && (r.gateway == Some(gw) || r.nexthops.contains(&gw))
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn passive_rule_compares_strings() {
+        let a: IpAddr = "10.0.0.1".parse().unwrap();
+        let b: IpAddr = "10.0.0.10".parse().unwrap();
+        let c: IpAddr = "10.0.0.2".parse().unwrap();
+        assert!(mesh_passive(a, b) && mesh_passive(a, c));
+        // "10.0.0.10" < "10.0.0.2" as strings: .2 is passive towards .10.
+        assert!(mesh_passive(b, c));
+        assert!(!mesh_passive(c, b));
+        assert_eq!(mesh_name(b), "Mesh_10_0_0_10");
+    }
+
+    #[test]
+    fn bird_config_has_calico_filters_and_mesh() {
+        let c = bird_config(
+            "10.0.0.2".parse().unwrap(),
+            64512,
+            "10.244.2.0/26".parse().unwrap(),
+            "10.244.0.0/16".parse().unwrap(),
+            &["10.0.0.1".parse().unwrap(), "10.0.0.3".parse().unwrap()],
+        );
+        assert!(
+            c.contains("if ( net = 10.244.2.0/26 ) then { accept; }"),
+            "{c}"
+        );
+        assert!(c.contains("protocol bgp Mesh_10_0_0_1 {"), "{c}");
+        let m3 = c.split("protocol bgp Mesh_10_0_0_3").nth(1).unwrap();
+        assert!(m3.contains("passive on;"), "{c}");
+        let m1 = c.split("protocol bgp Mesh_10_0_0_1").nth(1).unwrap();
+        assert!(!m1.split('}').next().unwrap().contains("passive"), "{c}");
+    }
+}
