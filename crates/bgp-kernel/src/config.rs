@@ -102,9 +102,10 @@ pub struct ImportConfig {
     /// Interface filter for routes that have an output interface. Routes without one
     /// (blackholes) are not subject to it.
     pub interfaces: InterfaceFilter,
-    /// Our own export protocol number, never imported (so we do not re-learn what we installed).
-    /// Normally equal to `ExportConfig::protocol`; the daemon should keep them in step.
-    pub own_protocol: u8,
+    /// Protocol number never imported (so we do not re-learn what we installed). Unset: the
+    /// export protocol ([`KernelConfig::import_config`] fills it in), or 12 for a watcher
+    /// configured on its own.
+    pub own_protocol: Option<u8>,
 }
 
 impl Default for ImportConfig {
@@ -118,7 +119,7 @@ impl Default for ImportConfig {
             ipv4_prefix_len: PrefixLenRange { min: 0, max: 32 },
             ipv6_prefix_len: PrefixLenRange { min: 0, max: 128 },
             interfaces: InterfaceFilter::default(),
-            own_protocol: RTPROT_BIRD,
+            own_protocol: None,
         }
     }
 }
@@ -126,7 +127,7 @@ impl Default for ImportConfig {
 impl ImportConfig {
     /// Whether the route passes the selection.
     pub fn selects(&self, r: &KernelRoute) -> bool {
-        if r.protocol == self.own_protocol || r.table != self.table {
+        if r.protocol == self.own_protocol.unwrap_or(RTPROT_BIRD) || r.table != self.table {
             return false;
         }
         let len_ok = match r.prefix {
@@ -240,6 +241,16 @@ pub struct KernelConfig {
     pub export: ExportConfig,
 }
 
+impl KernelConfig {
+    /// The watcher's selection, never importing the export protocol (unless `own_protocol`
+    /// was set explicitly).
+    pub fn import_config(&self) -> ImportConfig {
+        let mut c = self.import.clone();
+        c.own_protocol.get_or_insert(self.export.protocol);
+        c
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -330,6 +341,15 @@ mod tests {
         let mut unnamed = route("10.1.2.5/32", RouteKind::Unicast, 3, Some("cali1"));
         unnamed.nexthops[0].ifname = None;
         assert!(!cfg.selects(&unnamed));
+    }
+
+    #[test]
+    fn import_excludes_the_export_protocol() {
+        let k: KernelConfig = toml::from_str("[export]\nprotocol = 186").unwrap();
+        let imp = k.import_config();
+        assert_eq!(imp.own_protocol, Some(186));
+        assert!(!imp.selects(&route("10.1.2.0/26", RouteKind::Blackhole, 186, None)));
+        assert!(imp.selects(&route("10.1.2.0/26", RouteKind::Blackhole, 12, None)));
     }
 
     #[test]
