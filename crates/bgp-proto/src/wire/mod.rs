@@ -1,16 +1,35 @@
 //! The BGP-4 wire codec: messages, capabilities and path attributes.
 //!
-//! Decoding reads through a bounded [`reader`](self) over the input slice, so it never
-//! reads past a length field and never allocates more than the input could hold; it
-//! never panics on any input (property-tested and fuzzed). Errors are values shaped by
-//! what the receiver must do (RFC 7606): a [`NotificationError`] resets the session,
-//! while [`DecodedUpdate`] carries treat-as-withdraw and attribute-discard outcomes.
-//! Encoding writes into a `BytesMut`. [`types`] holds the data model every other crate
-//! shares.
+//! - [`frame_len`] delimits messages in a receive buffer and checks the header
+//!   (RFC 4271 4.1, 6.1); [`decode_message`] turns one frame into an [`Inbound`];
+//!   [`encode_message`] turns any [`Message`](types::Message) back into bytes.
+//! - UPDATEs decode to a [`DecodedUpdate`]: the update plus its RFC 7606 outcome
+//!   (treat-as-withdraw, attribute-discard); session resets are the `Err`, a
+//!   [`NotificationError`] carrying the exact NOTIFICATION to send.
+//! - [`encode_announcements`], [`encode_withdrawals`] and [`encode_end_of_rib`] pack
+//!   routes for the Adj-RIB-Out; [`decode_path_attributes`] also serves the MRT reader.
 //!
-//! One file per message family, in the manner of rustls' `msgs/`: [`header`](self) frames
-//! the stream, `open` + `capability`, `update` + `attributes` + `nlri`, `notification`,
-//! `route_refresh`, and `message` ties them together.
+//! Decoding reads through a bounded reader over the input slice, so it never reads past a
+//! length field, never allocates more than the input could hold, and never panics on any
+//! input (property-tested with arbitrary bytes). The per-context switches (4-octet AS,
+//! ADD-PATH, extended messages) come from [`CodecContext`](types::CodecContext).
+//!
+//! One file per message family, in the manner of rustls' `msgs/`: `header` (framing),
+//! `open` + `capability`, `update` + `attributes` + `nlri`, `notification`,
+//! `route_refresh`, and `message` tying them together; [`types`] holds the data model every
+//! other crate shares.
+//!
+//! Decisions worth knowing:
+//! - Trailing host bits of a prefix are cleared on decode (`10.1.2.3/16` is
+//!   `10.1.0.0/16`), as bgpdump prints them; prefixes are keys, so one route, one key.
+//! - OPEN: version, hold time 1-2 and BGP Identifier 0 are rejected here (2/1, 2/6,
+//!   2/3); optional parameters other than capabilities are returned in
+//!   `Open::other_params` for the session to answer 2/4. A known capability whose length
+//!   disagrees with its layout is 2/0 with the capability as data.
+//! - An unknown attribute without the Optional bit is treat-as-withdraw (as BIRD does);
+//!   unknown optional transitive attributes are passed on with Partial set, unknown
+//!   optional non-transitive ones are kept in `PathAttributes::unknown` but never encoded.
+//! - An IPv4 next hop in MP_REACH for IPv6 NLRI is accepted (ExaBGP sends it).
 
 mod attributes;
 mod capability;
