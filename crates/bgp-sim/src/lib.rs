@@ -38,7 +38,7 @@ pub mod topology;
 
 pub use config::{GracefulRestartConfig, LinkConfig, SimConfig};
 pub use rng::Rng;
-pub use sim::{Convergence, SessionDown, Sim, SimError, Stats};
+pub use sim::{Convergence, FibRemoval, SessionDown, Sim, SimError, Stats};
 pub use snapshot::LocRibEntry;
 pub use topology::{
     NodeId, NodeSpec, SessionKind, SessionSpec, Topology, TopologyError, CLUSTER_AS,

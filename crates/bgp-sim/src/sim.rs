@@ -29,8 +29,9 @@ use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
 use bgp_proto::session::{DownReason, SessionEvent, State};
-use bgp_rib::{AllReachable, Rib, RibError};
+use bgp_rib::{AllReachable, FibChange, Rib, RibError};
 use bytes::Bytes;
+use ipnet::IpNet;
 
 use crate::config::SimConfig;
 use crate::node::{
@@ -103,6 +104,14 @@ pub struct SessionDown {
     pub node: NodeId,
     pub peer: NodeId,
     pub reason: DownReason,
+}
+
+/// A prefix that left a node's forwarding table (no usable route any more).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct FibRemoval {
+    pub at: Duration,
+    pub node: NodeId,
+    pub prefix: IpNet,
 }
 
 /// One end of a connection: a neighbour slot of one incarnation of a node.
@@ -206,6 +215,7 @@ pub struct Sim {
     work_queued: usize,
     stats: Stats,
     downs: Vec<SessionDown>,
+    removals: Vec<FibRemoval>,
     anomalies: Vec<String>,
     frames: Vec<Bytes>,
 }
@@ -238,6 +248,7 @@ impl Sim {
             work_queued: 0,
             stats: Stats::default(),
             downs: Vec::new(),
+            removals: Vec::new(),
             anomalies: Vec::new(),
             frames: Vec::new(),
         };
@@ -270,6 +281,12 @@ impl Sim {
     /// Established sessions that went down, in order.
     pub fn session_downs(&self) -> &[SessionDown] {
         &self.downs
+    }
+
+    /// Every prefix that left a node's forwarding table, in order (a crashed node's table
+    /// is simply gone and not listed).
+    pub fn fib_removals(&self) -> &[FibRemoval] {
+        &self.removals
     }
 
     /// Things a correct cluster never does (RIB or send errors, malformed UPDATEs
@@ -978,12 +995,22 @@ impl Sim {
     /// Run the node's decision process and hand every peer its UPDATEs.
     fn flush(&mut self, node: usize, epoch: u32) {
         let now = self.now;
-        let Some(run) = self.running_epoch(node, epoch) else {
+        let Some(run) = running_in(&mut self.nodes, node, epoch) else {
             return;
         };
         run.flush_pending = false;
         run.rib.process(&AllReachable);
-        let changes = run.rib.drain_fib().count() as u64;
+        let mut changes = 0u64;
+        for change in run.rib.drain_fib() {
+            changes += 1;
+            if let FibChange::Remove(prefix) = change {
+                self.removals.push(FibRemoval {
+                    at: now,
+                    node: NodeId(node),
+                    prefix,
+                });
+            }
+        }
         let deferring = run.deferring;
         let peers = if deferring {
             Vec::new()
