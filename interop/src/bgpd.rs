@@ -111,6 +111,9 @@ pub fn config(cfg: &SpeakerConfig, socket: &Path) -> String {
         let _ = writeln!(c, "remote_as = {}", n.remote_as);
         let _ = writeln!(c, "source_address = \"{}\"", n.local_address);
         let _ = writeln!(c, "passive = {}", n.passive);
+        if let Some(p) = &n.password {
+            let _ = writeln!(c, "password = {}", toml_str(p));
+        }
         let _ = writeln!(c, "connect_retry = 2");
         let _ = writeln!(c, "families = [\"{fam}\"]");
         if n.rr_client {

@@ -117,6 +117,9 @@ pub fn config(cfg: &SpeakerConfig) -> String {
         if n.passive {
             let _ = writeln!(c, "  passive on;");
         }
+        if let Some(p) = &n.password {
+            let _ = writeln!(c, "  password \"{}\";", p.replace(['"', '\\'], ""));
+        }
         if n.rr_client {
             let _ = writeln!(c, "  rr client;");
             if let Some(id) = cfg.cluster_id {

@@ -109,6 +109,9 @@ pub fn config(
         let _ = writeln!(c, "  local-address {};", n.local_address);
         let _ = writeln!(c, "  local-as {};", cfg.asn);
         let _ = writeln!(c, "  peer-as {};", n.remote_as);
+        if let Some(p) = &n.password {
+            let _ = writeln!(c, "  md5-password '{}';", p.replace(['\'', '\\'], ""));
+        }
         let _ = writeln!(c, "  family {{ {fam}; }}");
         let _ = writeln!(c, "  api {{ processes [ ix-announce ]; }}");
         let _ = writeln!(

@@ -53,6 +53,13 @@ pub fn config(label: &str, cfg: &SpeakerConfig) -> String {
         if n.passive {
             let _ = writeln!(c, " neighbor {a} passive");
         }
+        if let Some(p) = &n.password {
+            let _ = writeln!(
+                c,
+                " neighbor {a} password {}",
+                p.replace(char::is_whitespace, "")
+            );
+        }
     }
     for (family, af) in [(Family::Ipv4, "ipv4"), (Family::Ipv6, "ipv6")] {
         let _ = writeln!(c, " address-family {af} unicast");

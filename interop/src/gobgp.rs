@@ -41,6 +41,9 @@ pub fn config(cfg: &SpeakerConfig) -> String {
         let _ = writeln!(c, "  [neighbors.config]");
         let _ = writeln!(c, "    neighbor-address = \"{}\"", n.address);
         let _ = writeln!(c, "    peer-as = {}", n.remote_as);
+        if let Some(p) = &n.password {
+            let _ = writeln!(c, "    auth-password = \"{}\"", p.replace(['"', '\\'], ""));
+        }
         let _ = writeln!(c, "  [neighbors.transport.config]");
         let _ = writeln!(c, "    local-address = \"{}\"", n.local_address);
         if n.passive {

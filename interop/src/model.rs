@@ -54,6 +54,8 @@ pub struct Neighbor {
     pub rr_client: bool,
     /// Only accept connections, never connect (where the daemon supports it).
     pub passive: bool,
+    /// TCP MD5 signature key (RFC 2385).
+    pub password: Option<String>,
 }
 
 impl Neighbor {
@@ -65,6 +67,7 @@ impl Neighbor {
             remote_as,
             rr_client: false,
             passive: false,
+            password: None,
         }
     }
 

@@ -117,6 +117,13 @@ impl Netns {
         parse_ip_route_json(&text, family)
     }
 
+    /// A counter of the namespace's `/proc/net/netstat` (e.g. `TcpExt`,
+    /// `TCPMD5Failure`); `Ok(None)` if the kernel does not have it.
+    pub fn netstat_counter(&self, group: &str, name: &str) -> Result<Option<u64>> {
+        let text = self.exec("cat", &["/proc/net/netstat"])?;
+        Ok(parse_netstat(&text, group, name))
+    }
+
     /// Sends one ICMP echo (`ping -c 1 -W 2`, optionally from `src`); true if
     /// answered.
     pub fn ping(&self, dst: IpAddr, src: Option<IpAddr>) -> Result<bool> {
@@ -148,6 +155,23 @@ impl Drop for Netns {
             eprintln!("interop: could not delete namespace {}: {e}", self.name);
         }
     }
+}
+
+/// Finds `group`/`name` in `/proc/net/netstat` text (pairs of header and
+/// value lines, `TcpExt: A B C` then `TcpExt: 1 2 3`).
+pub fn parse_netstat(text: &str, group: &str, name: &str) -> Option<u64> {
+    let prefix = format!("{group}:");
+    let mut lines = text.lines().filter(|l| l.starts_with(&prefix));
+    while let (Some(names), Some(values)) = (lines.next(), lines.next()) {
+        let pos = names.split_whitespace().position(|n| n == name);
+        if let Some(pos) = pos {
+            return values
+                .split_whitespace()
+                .nth(pos)
+                .and_then(|v| v.parse().ok());
+        }
+    }
+    None
 }
 
 /// A route read from a namespace's kernel table.
@@ -445,6 +469,15 @@ mod tests {
         assert!(parse_ip_route_json("{", v4).is_err());
         assert!(parse_ip_route_json(r#"[{"dst":"nonsense"}]"#, v4).is_err());
         assert!(parse_ip_route_json(r#"[{"dev":"eth0"}]"#, v4).is_err());
+    }
+
+    #[test]
+    fn parses_netstat_counters() {
+        let text = "TcpExt: SyncookiesSent TCPMD5NotFound TCPMD5Failure\nTcpExt: 0 2 5\nIpExt: InNoRoutes\nIpExt: 7\n";
+        assert_eq!(parse_netstat(text, "TcpExt", "TCPMD5Failure"), Some(5));
+        assert_eq!(parse_netstat(text, "IpExt", "InNoRoutes"), Some(7));
+        assert_eq!(parse_netstat(text, "TcpExt", "Nope"), None);
+        assert_eq!(parse_netstat("TcpExt: A\n", "TcpExt", "A"), None);
     }
 
     #[test]

@@ -445,3 +445,68 @@ fn bird_answers_raw_malformed_messages() {
         },
     );
 }
+
+/// TCP MD5 (RFC 2385): BIRD and GoBGP with the same key establish; FRR with
+/// a different key than BIRD expects does not — the kernel of one side counts
+/// MD5 failures (TcpExt TCPMD5Failure) and both keep the session down.
+#[test]
+fn md5_right_key_establishes_wrong_key_does_not() {
+    let kinds = [Kind::Bird, Kind::GoBgp, Kind::Frr];
+    run_test(
+        "md5_right_key_establishes_wrong_key_does_not",
+        &binaries_for(&kinds),
+        |t| {
+            let seg = Segment::new(t)?;
+            let na = Node::new(t, &seg, "a", 1)?;
+            let nb = Node::new(t, &seg, "b", 2)?;
+            let nc = Node::new(t, &seg, "c", 3)?;
+            let fam = Family::Ipv4;
+            let key = Some("s3cret-key".to_string());
+            let mut ca = SpeakerConfig::new(na.v4, 65001);
+            for peer in [&nb, &nc] {
+                let mut n = Neighbor::new(peer.addr(fam), na.addr(fam), 65002);
+                n.password = key.clone();
+                ca.neighbors.push(n);
+            }
+            let mut cb = SpeakerConfig::new(nb.v4, 65002);
+            let mut n = Neighbor::new(na.addr(fam), nb.addr(fam), 65001);
+            n.password = key.clone();
+            cb.neighbors.push(n);
+            let mut cc = SpeakerConfig::new(nc.v4, 65002);
+            let mut n = Neighbor::new(na.addr(fam), nc.addr(fam), 65001);
+            n.password = Some("wrong-key".to_string());
+            cc.neighbors.push(n);
+
+            let bird = Kind::Bird.start(t, &na, "bird-a", &ca)?;
+            let gobgp = Kind::GoBgp.start(t, &nb, "gobgp-b", &cb)?;
+            let frr = Kind::Frr.start(t, &nc, "frr-c", &cc)?;
+            wait_established(&*bird, nb.addr(fam), TIMEOUT)?;
+            wait_established(&*gobgp, na.addr(fam), TIMEOUT)?;
+
+            let failures = |node: &Node| -> Result<u64> {
+                Ok(node
+                    .ns
+                    .netstat_counter("TcpExt", "TCPMD5Failure")?
+                    .unwrap_or(0))
+            };
+            wait_for("a TCP MD5 failure counted between a and c", TIMEOUT, || {
+                let n = failures(&na)? + failures(&nc)?;
+                Ok(if n > 0 {
+                    Ok(())
+                } else {
+                    Err("no MD5 failure yet".into())
+                })
+            })?;
+            for (speaker, peer) in [(&bird, nc.addr(fam)), (&frr, na.addr(fam))] {
+                let state = speaker.peers()?;
+                if state.iter().any(|p| p.address == peer && p.established) {
+                    return Err(Error::Check(format!(
+                        "{} established with {peer} despite the wrong key: {state:?}",
+                        speaker.label()
+                    )));
+                }
+            }
+            Ok(())
+        },
+    );
+}
