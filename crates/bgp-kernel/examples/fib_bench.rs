@@ -69,6 +69,18 @@ fn cpu(who: libc::c_int) -> (f64, f64) {
     (s(ru.ru_utime), s(ru.ru_stime))
 }
 
+/// Resident set size of this process in MiB (from /proc/self/statm, 4 KiB pages).
+fn rss_mib() -> f64 {
+    std::fs::read_to_string("/proc/self/statm")
+        .ok()
+        .and_then(|s| {
+            s.split_whitespace()
+                .nth(1)
+                .and_then(|v| v.parse::<f64>().ok())
+        })
+        .map_or(0.0, |pages| pages * 4096.0 / (1024.0 * 1024.0))
+}
+
 fn main() {
     let mut counts: Vec<u32> = Vec::new();
     let mut ip_batch = true;
@@ -140,8 +152,8 @@ fn main() {
     });
     match rows {
         Ok(rows) => {
-            println!("| routes | install s (wall) | routes/s | install CPU s (user + sys) | delete s | `ip -batch` install s | BIRD 2.0.12 install s |");
-            println!("|---|---|---|---|---|---|---|");
+            println!("| routes | install s (wall) | routes/s | install CPU s (user + sys) | RSS growth MiB | delete s | `ip -batch` install s | BIRD 2.0.12 install s |");
+            println!("|---|---|---|---|---|---|---|---|");
             for r in rows {
                 println!("{r}");
             }
@@ -154,6 +166,7 @@ fn main() {
 }
 
 async fn bench_one(ns: &str, n: u32, ip_batch: bool) -> Result<String, String> {
+    let rss0 = rss_mib();
     let ops: Vec<FibOp> = (0..n)
         .map(|i| {
             FibOp::Install(FibRoute {
@@ -184,6 +197,7 @@ async fn bench_one(ns: &str, n: u32, ip_batch: bool) -> Result<String, String> {
     if rep.added != n as usize || rep.failed != 0 {
         return Err(format!("install incomplete: {rep:?}"));
     }
+    let state_mib = rss_mib() - rss0;
     let in_kernel = count_routes(ns, "12");
     if in_kernel != n as usize {
         return Err(format!("kernel holds {in_kernel} of {n} routes"));
@@ -237,7 +251,7 @@ async fn bench_one(ns: &str, n: u32, ip_batch: bool) -> Result<String, String> {
         _ => "–",
     };
     Ok(format!(
-        "| {n} | {install:.2} | {:.0} | {user:.2} + {sys:.2} | {delete:.2} | {ipb} | {bird} |",
+        "| {n} | {install:.2} | {:.0} | {user:.2} + {sys:.2} | {state_mib:.0} | {delete:.2} | {ipb} | {bird} |",
         f64::from(n) / install
     ))
 }

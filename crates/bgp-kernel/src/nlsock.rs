@@ -430,3 +430,83 @@ fn execute(s: &Socket, buf: &mut Vec<u8>, w: Window) -> Result<Vec<Errno>, Kerne
     }
     Ok(results)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use netlink_packet_route::route::RouteMessage;
+
+    fn flags_and_seqs(d: &[u8]) -> Vec<(u16, u32)> {
+        parse_datagram(d)
+            .unwrap()
+            .iter()
+            .map(|m| (m.header.flags, m.header.sequence_number))
+            .collect()
+    }
+
+    #[test]
+    fn window_acks_only_the_last_message_of_each_datagram() {
+        let mut w = Window::new(100);
+        for _ in 0..3 {
+            w.push(
+                RouteNetlinkMessage::NewRoute(RouteMessage::default()),
+                0x400,
+            );
+        }
+        w.seal();
+        assert_eq!(w.len(), 3);
+        assert_eq!(w.datagrams.len(), 1);
+        let fs = flags_and_seqs(&w.datagrams[0]);
+        assert_eq!(fs.iter().map(|f| f.1).collect::<Vec<_>>(), [100, 101, 102]);
+        assert!(fs
+            .iter()
+            .all(|f| f.0 & (NLM_F_REQUEST | 0x400) == NLM_F_REQUEST | 0x400));
+        assert_eq!(
+            fs.iter().map(|f| f.0 & NLM_F_ACK != 0).collect::<Vec<_>>(),
+            [false, false, true]
+        );
+        assert_eq!(w.next_seq(), 103);
+    }
+
+    #[test]
+    fn window_splits_datagrams_at_the_size_limit() {
+        let mut w = Window::new(1);
+        let n = 5000; // 5000 × 28 bytes > 64 KiB
+        for _ in 0..n {
+            w.push(RouteNetlinkMessage::DelRoute(RouteMessage::default()), 0);
+        }
+        w.seal();
+        assert!(w.datagrams.len() >= 2);
+        let mut seqs = Vec::new();
+        for d in &w.datagrams {
+            assert!(d.len() <= MAX_SEND);
+            let fs = flags_and_seqs(d);
+            // Exactly the last message of every datagram asks for an ACK.
+            let acks: Vec<bool> = fs.iter().map(|f| f.0 & NLM_F_ACK != 0).collect();
+            assert_eq!(acks.iter().filter(|a| **a).count(), 1);
+            assert_eq!(acks.last(), Some(&true));
+            seqs.extend(fs.iter().map(|f| f.1));
+        }
+        assert_eq!(seqs, (1..=n).collect::<Vec<u32>>());
+    }
+
+    #[test]
+    fn next_seq_never_returns_zero_or_wraps() {
+        let mut w = Window::new(u32::MAX / 2);
+        w.push(RouteNetlinkMessage::DelRoute(RouteMessage::default()), 0);
+        assert_eq!(w.next_seq(), 1);
+    }
+
+    #[test]
+    fn malformed_datagrams_are_errors_not_panics() {
+        // Length field shorter than a header, longer than the datagram, and truncated.
+        let mut short = vec![0u8; 20];
+        short[0] = 4;
+        assert!(parse_datagram(&short).is_err());
+        let mut long = vec![0u8; 20];
+        long[0] = 200;
+        assert!(parse_datagram(&long).is_err());
+        assert!(parse_datagram(&[1, 2, 3]).is_err());
+        assert!(parse_datagram(&[]).unwrap().is_empty());
+    }
+}

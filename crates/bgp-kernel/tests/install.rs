@@ -218,6 +218,10 @@ fn other_protocols_untouched_and_conflicts_logged_once_then_retried() {
     ns.ip("route add 10.81.0.0/24 via 10.0.0.6 proto boot metric 1024");
     // A blackhole of another protocol we are asked to withdraw (we never installed it).
     ns.ip("route add blackhole 10.82.0.0/26 proto 80");
+    // The same conflict in IPv6.
+    ns.ip(&format!(
+        "-6 route add 2001:db8:80::/64 via fd00::5 proto 80 metric {METRIC_LP100}"
+    ));
     let logs = LogBuf::default();
     let sink = logs.clone();
     let nsr = &ns;
@@ -240,16 +244,23 @@ fn other_protocols_untouched_and_conflicts_logged_once_then_retried() {
                 fwd("10.80.0.0/24", vec![nh("10.0.0.2", NextHopMode::Direct)]),
                 fwd("10.81.0.0/24", vec![nh("10.0.0.2", NextHopMode::Direct)]),
                 withdraw("10.82.0.0/26"),
+                fwd("2001:db8:80::/64", vec![nh("fd00::2", NextHopMode::Direct)]),
             ])
             .await
             .expect("apply");
-        assert_eq!((rep.added, rep.failed), (1, 1), "{rep:?}");
-        assert_eq!(inst.pending_count(), 1);
+        assert_eq!((rep.added, rep.failed), (1, 2), "{rep:?}");
+        assert_eq!(inst.pending_count(), 2);
         assert!(inst.next_retry_at().is_some());
         for _ in 0..3 {
             let rep = inst.retry_due().await.expect("retry");
-            assert_eq!(rep.failed, 1, "{rep:?}");
+            assert_eq!(rep.failed, 2, "{rep:?}");
         }
+        let v6 = ns.routes(true, "");
+        let felix6 = Ns::route(&v6, "2001:db8:80::/64").expect("felix v6 route kept");
+        assert_eq!(
+            (felix6["protocol"].as_str(), felix6["gateway"].as_str()),
+            (Some("80"), Some("fd00::5"))
+        );
         let v4 = ns.routes(false, "");
         let felix = Ns::route(&v4, "10.80.0.0/24").expect("felix route kept");
         assert_eq!(felix["protocol"], "80");
@@ -262,8 +273,8 @@ fn other_protocols_untouched_and_conflicts_logged_once_then_retried() {
         assert_eq!(both.len(), 2, "ours and theirs coexist: {both:?}");
         assert_eq!(
             logs.count("owned by another protocol"),
-            1,
-            "conflict logged once"
+            2,
+            "each conflict logged once, not per retry"
         );
 
         // Withdraw ours for 10.81: theirs stays.
@@ -282,8 +293,16 @@ fn other_protocols_untouched_and_conflicts_logged_once_then_retried() {
         // Felix removes its route: the retry now installs ours.
         ns.ip("route del 10.80.0.0/24 proto 80");
         let rep = inst.retry_due().await.expect("retry");
-        assert_eq!((rep.added, rep.failed), (1, 0), "{rep:?}");
+        assert_eq!((rep.added, rep.failed), (1, 1), "{rep:?}");
+        assert_eq!(inst.pending_count(), 1);
+        // Withdrawing the still-conflicting IPv6 route stops its retries and leaves Felix's.
+        let rep = inst
+            .apply(vec![withdraw("2001:db8:80::/64")])
+            .await
+            .expect("withdraw");
+        assert_eq!(rep.deleted, 0);
         assert_eq!(inst.pending_count(), 0);
+        assert!(Ns::route(&ns.routes(true, ""), "2001:db8:80::/64").is_some());
         let v4 = ns.routes(false, "proto 12");
         assert_eq!(
             Ns::route(&v4, "10.80.0.0/24").expect("ours now")["gateway"],
