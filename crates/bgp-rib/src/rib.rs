@@ -20,7 +20,8 @@ use crate::policy::{
     RouteSource, RouteView,
 };
 use crate::table::{
-    flag, selection_signature, AdjOut, Dest, Path, PeerIdx, Prefix, Tables, LOCAL_PEER, MAX_PEERS,
+    flag, selection_signature, AdjOut, Dest, OutTable, Path, PeerIdx, Prefix, Tables, LOCAL_PEER,
+    MAX_PEERS,
 };
 
 /// Handle of a configured peer.
@@ -296,7 +297,7 @@ pub struct FibRoute {
     pub prefix: IpNet,
     /// Next hops of the multipath set, best first; empty for blackholes/local routes
     /// without a gateway.
-    pub next_hops: Vec<IpAddr>,
+    pub next_hops: SmallVec<[IpAddr; 2]>,
     pub local_pref: u32,
     pub source: RouteSource,
     /// Do not install: static "advertise only" routes, and routes learned from the kernel
@@ -378,6 +379,10 @@ struct PeerState {
     eor_due: Vec<Family>,
     /// Last export with an unmodifying policy: (input, source peer, output).
     cache: Option<(Attrs, PeerIdx, Option<Attrs>)>,
+    /// Processing rounds that queued changes since the last drain: with one round every
+    /// NLRI appears at most once and the drain skips de-duplication.
+    rounds: u32,
+    last_round: u64,
 }
 
 impl PeerState {
@@ -406,6 +411,8 @@ pub struct Rib {
     interner: Interner,
     local: rustc_hash::FxHashMap<(IpNet, RouteSource), LocalMeta>,
     fib: std::collections::VecDeque<FibChange>,
+    /// Counter of processing rounds (see `PeerState::rounds`).
+    round: u64,
 }
 
 fn out_path_id(peer: PeerIdx, path_id: u32) -> u32 {
@@ -433,6 +440,7 @@ impl Rib {
             interner: Interner::new(),
             local: Default::default(),
             fib: Default::default(),
+            round: 0,
         }
     }
 
@@ -470,6 +478,8 @@ impl Rib {
             pending: Vec::new(),
             eor_due: Vec::new(),
             cache: None,
+            rounds: 0,
+            last_round: 0,
         }));
         Ok(PeerId((self.peers.len() - 1) as u32))
     }
@@ -548,7 +558,10 @@ impl Rib {
         }
         p.stale.retain(|s| !sweep.contains(&s.family));
         p.eor_due = session.families.clone();
-        p.out = AdjOut::default();
+        p.out = AdjOut::new(
+            session.codec.sends_path_id(Family::IPV4_UNICAST),
+            session.codec.sends_path_id(Family::IPV6_UNICAST),
+        );
         p.pending.clear();
         p.cache = None;
         p.session = Some(session);
@@ -718,29 +731,33 @@ impl Rib {
             .session
             .as_ref()
             .is_some_and(|s| s.codec.sends_path_id(family));
-        let mk = |prefix: IpNet, pid: u32, a: &Attrs| OutChange {
+        let mk = |prefix: IpNet, pid: u32, a: Attrs| OutChange {
             family,
             nlri: Nlri {
                 path_id: add_path.then_some(pid),
                 prefix,
             },
-            attrs: Some(a.clone()),
+            attrs: Some(a),
         };
         let again: Vec<OutChange> = if family == Family::IPV4_UNICAST {
             p.out
                 .v4
-                .iter()
-                .map(|(&(n, id), a)| mk(n.into(), id, a))
+                .entries()
+                .into_iter()
+                .map(|(n, id, a)| mk(n.into(), id, a))
                 .collect()
         } else if family == Family::IPV6_UNICAST {
             p.out
                 .v6
-                .iter()
-                .map(|(&(n, id), a)| mk(n.into(), id, a))
+                .entries()
+                .into_iter()
+                .map(|(n, id, a)| mk(n.into(), id, a))
                 .collect()
         } else {
             Vec::new()
         };
+        // Force de-duplication against anything already queued.
+        p.rounds += 2;
         p.pending.extend(again);
         Ok(())
     }
@@ -1104,6 +1121,7 @@ impl Rib {
     /// Loc-RIB flags, queue FIB changes ([`Rib::poll_fib`]) and per-peer outbound changes
     /// ([`Rib::take_output`] / [`Rib::take_encoded`]).
     pub fn process(&mut self, resolver: &dyn NextHopResolver) {
+        self.round += 1;
         self.process_family::<Ipv4Net>(resolver);
         self.process_family::<Ipv6Net>(resolver);
     }
@@ -1129,7 +1147,7 @@ impl Rib {
             return;
         }
         let mut dirty: Vec<(P, crate::table::Dirty)> = t.dirty.drain().collect();
-        dirty.sort_unstable_by_key(|a| a.0);
+        dirty.sort_unstable_by_key(|a| a.0.key());
         for (pfx, d) in dirty {
             self.process_prefix(pfx, d, resolver);
         }
@@ -1149,14 +1167,19 @@ impl Rib {
             interner,
             local,
             fib,
+            round,
         } = self;
+        let round = *round;
         let t = P::table_mut(tables);
-        let empty = t.routes.get(&pfx).is_some_and(|d| d.is_empty());
-        if empty {
-            t.routes.remove(&pfx);
-        }
         let mut no_dest = Dest::default();
-        let dest = t.routes.get_mut(&pfx).unwrap_or(&mut no_dest);
+        let dest = match t.routes.get_mut(&pfx) {
+            Some(d) if !d.is_empty() => d,
+            Some(_) => {
+                t.routes.remove(&pfx);
+                &mut no_dest
+            }
+            None => &mut no_dest,
+        };
         run_decision(dest, peers, decision, resolver);
         let new_sig = selection_signature(dest);
         if new_sig != d.old || d.force_fib {
@@ -1193,12 +1216,14 @@ impl Rib {
                 _ => continue,
             };
             if let Some(Some(target)) = peers.get_mut(ti) {
-                diff_out(pfx, target, desired);
+                diff_out(pfx, target, desired, round);
             }
         }
     }
 
     fn full_export<P: Prefix>(&mut self, idx: PeerIdx) {
+        self.round += 1;
+        let round = self.round;
         let Rib {
             cfg,
             peers,
@@ -1230,7 +1255,7 @@ impl Rib {
                 if let Some(c) = cache {
                     target.cache = Some(c);
                 }
-                diff_out(*pfx, target, desired);
+                diff_out(*pfx, target, desired, round);
             }
         }
     }
@@ -1267,13 +1292,19 @@ impl Rib {
             return Err(RibError::PeerDown(id));
         }
         let pending = std::mem::take(&mut p.pending);
-        let mut seen = rustc_hash::FxHashSet::default();
-        let mut changes: Vec<OutChange> = pending
-            .into_iter()
-            .rev()
-            .filter(|c| seen.insert((c.family, c.nlri)))
-            .collect();
-        changes.reverse();
+        let changes = if p.rounds > 1 {
+            let mut seen = rustc_hash::FxHashSet::default();
+            let mut v: Vec<OutChange> = pending
+                .into_iter()
+                .rev()
+                .filter(|c| seen.insert((c.family, c.nlri)))
+                .collect();
+            v.reverse();
+            v
+        } else {
+            pending
+        };
+        p.rounds = 0;
         Ok(PeerOutput {
             changes,
             end_of_rib: std::mem::take(&mut p.eor_due),
@@ -1426,26 +1457,28 @@ impl Rib {
     /// A peer's Adj-RIB-Out for `family`: what it has been told (outgoing path id, attributes).
     pub fn adj_rib_out(&self, id: PeerId, family: Family) -> Result<Vec<(Nlri, Attrs)>, RibError> {
         let p = self.peer(id)?;
-        let mk = |prefix: IpNet, pid: u32, a: &Attrs| {
+        let mk = |prefix: IpNet, pid: u32, a: Attrs| {
             (
                 Nlri {
                     path_id: Some(pid),
                     prefix,
                 },
-                a.clone(),
+                a,
             )
         };
         Ok(if family == Family::IPV4_UNICAST {
             p.out
                 .v4
-                .iter()
-                .map(|(&(n, i), a)| mk(n.into(), i, a))
+                .entries()
+                .into_iter()
+                .map(|(n, i, a)| mk(n.into(), i, a))
                 .collect()
         } else if family == Family::IPV6_UNICAST {
             p.out
                 .v6
-                .iter()
-                .map(|(&(n, i), a)| mk(n.into(), i, a))
+                .entries()
+                .into_iter()
+                .map(|(n, i, a)| mk(n.into(), i, a))
                 .collect()
         } else {
             Vec::new()
@@ -1631,7 +1664,7 @@ fn fib_entry(
         None
     };
     let attrs = &best.effective().attrs;
-    let mut next_hops: Vec<IpAddr> = Vec::new();
+    let mut next_hops: SmallVec<[IpAddr; 2]> = SmallVec::new();
     if let Some(a) = best.effective().next_hop_addr() {
         next_hops.push(a);
     }
@@ -1782,6 +1815,15 @@ fn export_path(
             return None;
         }
     }
+    let hit = |cache: &Option<(Attrs, PeerIdx, Option<Attrs>)>| match cache {
+        Some((a, s, o)) if Arc::ptr_eq(a, eff) && *s == si => Some(o.clone()),
+        _ => None,
+    };
+    if !is_local && target.cfg.export.is_accept_all() {
+        if let Some(o) = hit(cache).or_else(|| hit(&target.cache)) {
+            return o;
+        }
+    }
     let source = if is_local {
         local_source(x.path_id)
     } else {
@@ -1808,10 +1850,8 @@ fn export_path(
     // consecutive prefixes sharing a set reuse the last result.
     let cacheable = acc.is_unmodified() && !is_local;
     if cacheable {
-        if let Some((a, s, o)) = cache.as_ref().or(target.cache.as_ref()) {
-            if Arc::ptr_eq(a, eff) && *s == si {
-                return o.clone();
-            }
+        if let Some(o) = hit(cache).or_else(|| hit(&target.cache)) {
+            return o;
         }
     }
     let result = transform(eff, acc, is_local, src, target, session, cfg, prefix)
@@ -1922,44 +1962,68 @@ fn transform(
 }
 
 /// Bring `target`'s Adj-RIB-Out for `pfx` to `desired`, queueing the differences.
-fn diff_out<P: Prefix>(pfx: P, target: &mut PeerState, desired: Desired) {
+fn diff_out<P: Prefix>(pfx: P, target: &mut PeerState, desired: Desired, round: u64) {
     let family = P::FAMILY;
-    let add_path = target
-        .session
-        .as_ref()
-        .is_some_and(|s| s.codec.sends_path_id(family));
-    let out = P::out_mut(&mut target.out);
-    let current: SmallVec<[(u32, Attrs); 2]> = out
-        .range((pfx, 0)..=(pfx, u32::MAX))
-        .map(|(&(_, id), a)| (id, a.clone()))
-        .collect();
-    let nlri = |id: u32| Nlri {
-        path_id: add_path.then_some(id),
-        prefix: pfx.into(),
-    };
-    for (id, _) in current
-        .iter()
-        .filter(|(id, _)| !desired.iter().any(|(d, _)| d == id))
-    {
-        out.remove(&(pfx, *id));
-        target.pending.push(OutChange {
+    let before = target.pending.len();
+    let pending = &mut target.pending;
+    let mut push = |path_id: Option<u32>, attrs: Option<Attrs>| {
+        pending.push(OutChange {
             family,
-            nlri: nlri(*id),
-            attrs: None,
-        });
-    }
-    for (id, a) in desired {
-        let same = current
-            .iter()
-            .any(|(c, ca)| *c == id && Arc::ptr_eq(ca, &a));
-        if !same {
-            out.insert((pfx, id), a.clone());
-            target.pending.push(OutChange {
-                family,
-                nlri: nlri(id),
-                attrs: Some(a),
-            });
+            nlri: Nlri {
+                path_id,
+                prefix: pfx.into(),
+            },
+            attrs,
+        })
+    };
+    match P::out_mut(&mut target.out) {
+        OutTable::Single(m) => {
+            use std::collections::btree_map::Entry;
+            let new = desired.into_iter().next().map(|(_, a)| a);
+            match (m.entry(pfx.key()), new) {
+                (Entry::Occupied(o), None) => {
+                    o.remove();
+                    push(None, None);
+                }
+                (Entry::Occupied(mut o), Some(a)) => {
+                    if !Arc::ptr_eq(o.get(), &a) {
+                        o.insert(a.clone());
+                        push(None, Some(a));
+                    }
+                }
+                (Entry::Vacant(v), Some(a)) => {
+                    v.insert(a.clone());
+                    push(None, Some(a));
+                }
+                (Entry::Vacant(_), None) => {}
+            }
         }
+        OutTable::Multi(out) => {
+            let current: SmallVec<[(u32, Attrs); 2]> = out
+                .range((pfx, 0)..=(pfx, u32::MAX))
+                .map(|(&(_, id), a)| (id, a.clone()))
+                .collect();
+            for (id, _) in current
+                .iter()
+                .filter(|(id, _)| !desired.iter().any(|(d, _)| d == id))
+            {
+                out.remove(&(pfx, *id));
+                push(Some(*id), None);
+            }
+            for (id, a) in desired {
+                let same = current
+                    .iter()
+                    .any(|(c, ca)| *c == id && Arc::ptr_eq(ca, &a));
+                if !same {
+                    out.insert((pfx, id), a.clone());
+                    push(Some(id), Some(a));
+                }
+            }
+        }
+    }
+    if target.pending.len() > before && target.last_round != round {
+        target.last_round = round;
+        target.rounds += 1;
     }
 }
 

@@ -228,19 +228,16 @@ impl<P> Default for Table<P> {
 impl<P: Prefix> Table<P> {
     /// Remember the current selection of `p` before it changes.
     pub fn touch(&mut self, p: P) {
-        if !self.dirty.contains_key(&p) {
+        if let std::collections::hash_map::Entry::Vacant(v) = self.dirty.entry(p) {
             let old = self
                 .routes
                 .get(&p)
                 .map(selection_signature)
                 .unwrap_or_default();
-            self.dirty.insert(
-                p,
-                Dirty {
-                    old,
-                    force_fib: false,
-                },
-            );
+            v.insert(Dirty {
+                old,
+                force_fib: false,
+            });
         }
     }
 }
@@ -252,11 +249,58 @@ pub(crate) struct Tables {
     pub v6: Table<Ipv6Net>,
 }
 
-/// Per-peer Adj-RIB-Out: what was last sent, by prefix and outgoing path id.
-#[derive(Debug, Default)]
+/// One family of a peer's Adj-RIB-Out: what was last sent.
+#[derive(Debug)]
+pub(crate) enum OutTable<P: Prefix> {
+    /// Without ADD-PATH send: at most one path per prefix. A B-tree: ordered dumps, about
+    /// 27 bytes per entry, and cache-friendly when changes arrive in prefix order (they are
+    /// processed sorted).
+    Single(std::collections::BTreeMap<P::Key, Attrs>),
+    /// With ADD-PATH send: by (prefix, outgoing path id).
+    Multi(std::collections::BTreeMap<(P, u32), Attrs>),
+}
+
+impl<P: Prefix> OutTable<P> {
+    pub fn new(add_path: bool) -> Self {
+        if add_path {
+            OutTable::Multi(Default::default())
+        } else {
+            OutTable::Single(Default::default())
+        }
+    }
+
+    /// Every entry, sorted by (prefix, path id).
+    pub fn entries(&self) -> Vec<(P, u32, Attrs)> {
+        match self {
+            OutTable::Single(m) => m
+                .iter()
+                .map(|(k, a)| (P::from_key(*k), 0, a.clone()))
+                .collect(),
+            OutTable::Multi(m) => m.iter().map(|(&(p, i), a)| (p, i, a.clone())).collect(),
+        }
+    }
+}
+
+/// Per-peer Adj-RIB-Out.
+#[derive(Debug)]
 pub(crate) struct AdjOut {
-    pub v4: std::collections::BTreeMap<(Ipv4Net, u32), Attrs>,
-    pub v6: std::collections::BTreeMap<(Ipv6Net, u32), Attrs>,
+    pub v4: OutTable<Ipv4Net>,
+    pub v6: OutTable<Ipv6Net>,
+}
+
+impl AdjOut {
+    pub fn new(add_path_v4: bool, add_path_v6: bool) -> Self {
+        AdjOut {
+            v4: OutTable::new(add_path_v4),
+            v6: OutTable::new(add_path_v6),
+        }
+    }
+}
+
+impl Default for AdjOut {
+    fn default() -> Self {
+        AdjOut::new(false, false)
+    }
 }
 
 /// A family's prefix type.
@@ -267,13 +311,26 @@ pub(crate) trait Prefix:
     fn from_net(n: IpNet) -> Option<Self>;
     fn table(t: &Tables) -> &Table<Self>;
     fn table_mut(t: &mut Tables) -> &mut Table<Self>;
-    fn out_mut(o: &mut AdjOut) -> &mut std::collections::BTreeMap<(Self, u32), Attrs>;
+    fn out_mut(o: &mut AdjOut) -> &mut OutTable<Self>;
+    /// An integer with the same order as the prefix (address, then length), cheaper to
+    /// compare in B-trees and sorts.
+    type Key: Copy + Ord + Debug + Send + Sync;
+    fn key(self) -> Self::Key;
+    fn from_key(k: Self::Key) -> Self;
     /// The same prefix length cut to `len` (for longest match).
     fn truncate(addr: std::net::IpAddr, len: u8) -> Option<Self>;
     const MAX_LEN: u8;
 }
 
 impl Prefix for Ipv4Net {
+    type Key = u64;
+    fn key(self) -> u64 {
+        (u64::from(u32::from(self.addr())) << 8) | u64::from(self.prefix_len())
+    }
+    fn from_key(k: u64) -> Self {
+        let addr = std::net::Ipv4Addr::from((k >> 8) as u32);
+        Ipv4Net::new(addr, (k & 0xFF) as u8).unwrap_or_default()
+    }
     const FAMILY: Family = Family::IPV4_UNICAST;
     const MAX_LEN: u8 = 32;
     fn from_net(n: IpNet) -> Option<Self> {
@@ -288,7 +345,7 @@ impl Prefix for Ipv4Net {
     fn table_mut(t: &mut Tables) -> &mut Table<Self> {
         &mut t.v4
     }
-    fn out_mut(o: &mut AdjOut) -> &mut std::collections::BTreeMap<(Self, u32), Attrs> {
+    fn out_mut(o: &mut AdjOut) -> &mut OutTable<Self> {
         &mut o.v4
     }
     fn truncate(addr: std::net::IpAddr, len: u8) -> Option<Self> {
@@ -300,6 +357,13 @@ impl Prefix for Ipv4Net {
 }
 
 impl Prefix for Ipv6Net {
+    type Key = (u128, u8);
+    fn key(self) -> (u128, u8) {
+        (u128::from(self.addr()), self.prefix_len())
+    }
+    fn from_key(k: (u128, u8)) -> Self {
+        Ipv6Net::new(std::net::Ipv6Addr::from(k.0), k.1).unwrap_or_default()
+    }
     const FAMILY: Family = Family::IPV6_UNICAST;
     const MAX_LEN: u8 = 128;
     fn from_net(n: IpNet) -> Option<Self> {
@@ -314,7 +378,7 @@ impl Prefix for Ipv6Net {
     fn table_mut(t: &mut Tables) -> &mut Table<Self> {
         &mut t.v6
     }
-    fn out_mut(o: &mut AdjOut) -> &mut std::collections::BTreeMap<(Self, u32), Attrs> {
+    fn out_mut(o: &mut AdjOut) -> &mut OutTable<Self> {
         &mut o.v6
     }
     fn truncate(addr: std::net::IpAddr, len: u8) -> Option<Self> {
@@ -386,5 +450,24 @@ mod dest_tests {
         d.push(p(4));
         d.retain(|_| false);
         assert!(d.is_empty());
+    }
+}
+
+#[cfg(test)]
+mod key_tests {
+    use super::*;
+
+    #[test]
+    fn keys_round_trip_and_keep_order() {
+        let a: Ipv4Net = "10.0.0.0/8".parse().unwrap();
+        let b: Ipv4Net = "10.0.0.0/24".parse().unwrap();
+        let c: Ipv4Net = "10.0.1.0/24".parse().unwrap();
+        assert!(a.key() < b.key() && b.key() < c.key());
+        assert_eq!(a.cmp(&b), a.key().cmp(&b.key()));
+        for p in [a, b, c] {
+            assert_eq!(Ipv4Net::from_key(p.key()), p);
+        }
+        let v: Ipv6Net = "2001:db8::/32".parse().unwrap();
+        assert_eq!(Ipv6Net::from_key(v.key()), v);
     }
 }

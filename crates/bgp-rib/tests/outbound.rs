@@ -548,7 +548,7 @@ fn add_path_send_all_and_multipath() {
     let fib: Vec<_> = rib.drain_fib().collect();
     match fib.last().unwrap() {
         bgp_rib::FibChange::Upsert(r) => {
-            let nh: Vec<IpAddr> = r.next_hops.clone();
+            let nh: Vec<IpAddr> = r.next_hops.to_vec();
             assert_eq!(nh, vec![addr(2), addr(3)]);
         }
         other => panic!("{other:?}"),

@@ -374,7 +374,7 @@ fn fib_output_local_routes_no_install_and_policy() {
     assert_eq!(remote.tunnel_device.as_deref(), Some("tunl0"));
     assert_eq!(remote.install, Some(InstallMode::Onlink));
     assert_eq!(remote.metric, Some(2_147_483_647 - 100));
-    assert_eq!(remote.next_hops, vec![addr(2)]);
+    assert_eq!(remote.next_hops.as_slice(), &[addr(2)]);
     // Re-originating with different metadata re-announces to the FIB.
     let mut svc = LocalRoute::new("10.96.0.0/12".parse().unwrap(), RouteSource::Static);
     svc.no_install = false;
