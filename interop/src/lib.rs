@@ -32,6 +32,7 @@ mod model;
 mod netns;
 mod process;
 pub mod raw;
+pub mod scenarios;
 mod wait;
 
 pub use bgpd::Bgpd;
