@@ -646,8 +646,12 @@ impl Rib {
     /// End-of-RIB received from the peer for `family`: sweep its stale routes (RFC 4724 4.2).
     pub fn end_of_rib(&mut self, id: PeerId, family: Family) -> Result<(), RibError> {
         let p = self.peer_mut(id)?;
+        let had_stale = p.stale.iter().any(|s| s.family == family);
         p.stale.retain(|s| s.family != family);
-        self.sweep_stale(id.0, family);
+        // Without a stale phase for this family there is nothing to sweep (and no table scan).
+        if had_stale {
+            self.sweep_stale(id.0, family);
+        }
         Ok(())
     }
 
@@ -1079,7 +1083,7 @@ impl Rib {
         });
         let a = self.interner.intern(RouteAttrs { attrs, next_hop });
         self.local.insert(
-            (route.prefix, route.source),
+            (route.prefix.trunc(), route.source),
             LocalMeta {
                 kernel: route.kernel,
                 no_install: route.no_install,
@@ -1107,7 +1111,7 @@ impl Rib {
 
     /// Withdraw a local route.
     pub fn withdraw_local(&mut self, prefix: IpNet, source: RouteSource) {
-        self.local.remove(&(prefix, source));
+        self.local.remove(&(prefix.trunc(), source));
         let code = local_code(source);
         match prefix {
             IpNet::V4(p) => self.remove_path(p.trunc(), LOCAL_PEER, code),
@@ -1792,6 +1796,10 @@ fn export_path(
     if !is_local && src.is_none() {
         return None;
     }
+    // RFC 9494 4.5: long-lived stale routes only go to peers that understand LLGR.
+    if x.has(flag::LLGR) && session.llgr.is_empty() {
+        return None;
+    }
     let comms = &eff.attrs.communities;
     // RFC 1997.
     if comms.contains(&Community::NO_ADVERTISE) {
@@ -1905,7 +1913,14 @@ fn transform(
             link_local: None,
         },
     };
-    let keep = eff.next_hop.clone();
+    // A link-local next hop is only meaningful on the link it was learned on (RFC 2545 3).
+    let keep = match &eff.next_hop {
+        Some(MpNextHop::V6 { global, .. }) => Some(MpNextHop::V6 {
+            global: *global,
+            link_local: None,
+        }),
+        other => other.clone(),
+    };
     let next_hop = if target.ebgp {
         a.local_pref = None;
         if !med_set && !is_local {

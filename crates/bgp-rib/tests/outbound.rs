@@ -609,3 +609,87 @@ fn next_hop_modes() {
     let s = changes(&mut rib, selfi);
     assert_eq!(s[0].attrs.as_ref().unwrap().next_hop_addr(), Some(addr(1)));
 }
+
+#[test]
+fn several_rounds_before_drain_send_latest_state_once() {
+    let mut rib = rib();
+    let src = peer(&mut rib, 2, 65001, false);
+    let dst = peer(&mut rib, 3, 65003, false);
+    rib.take_output(dst).unwrap();
+    rib.apply_update(
+        src,
+        &announce(
+            &["10.1.0.0/24", "10.2.0.0/24"],
+            attrs(&[65001], "192.0.2.2"),
+        ),
+        false,
+    )
+    .unwrap();
+    rib.process(&AllReachable);
+    rib.apply_update(src, &withdraw(&["10.1.0.0/24"]), false)
+        .unwrap();
+    rib.process(&AllReachable);
+    let out = changes(&mut rib, dst);
+    assert_eq!(out.len(), 2);
+    let one = out
+        .iter()
+        .find(|c| c.nlri.prefix.to_string() == "10.1.0.0/24")
+        .unwrap();
+    assert!(one.attrs.is_none(), "latest state (withdrawn) only");
+    // Route refresh re-sends the Adj-RIB-Out.
+    rib.route_refresh(dst, Family::IPV4_UNICAST).unwrap();
+    let again = changes(&mut rib, dst);
+    assert_eq!(again.len(), 1);
+    assert_eq!(again[0].nlri.prefix.to_string(), "10.2.0.0/24");
+}
+
+#[test]
+fn ipv6_link_local_next_hop_not_propagated() {
+    use bgp_proto::{MpNextHop, MpNlri, MpReach, Update};
+    let mut rib = rib();
+    let mut s = bgp_rib::SessionInfo::new(rid(2), None);
+    s.local_v6 = Some("2001:db8::1".parse().unwrap());
+    let src = rib
+        .add_peer(PeerConfig::new(
+            "src",
+            "2001:db8::2".parse().unwrap(),
+            LOCAL_AS,
+        ))
+        .unwrap();
+    rib.peer_up(src, s.clone(), std::time::Instant::now())
+        .unwrap();
+    let mut c = PeerConfig::new("client", "2001:db8::3".parse().unwrap(), LOCAL_AS);
+    c.rr_client = true;
+    let dst = rib.add_peer(c).unwrap();
+    s.router_id = rid(3);
+    rib.peer_up(dst, s, std::time::Instant::now()).unwrap();
+    rib.take_output(dst).unwrap();
+    let global: std::net::Ipv6Addr = "2001:db8::2".parse().unwrap();
+    let u = Update {
+        attributes: bgp_proto::PathAttributes {
+            origin: Some(bgp_proto::Origin::Igp),
+            as_path: Some(path(&[])),
+            ..Default::default()
+        },
+        mp_reach: Some(MpReach {
+            family: Family::IPV6_UNICAST,
+            next_hop: MpNextHop::V6 {
+                global,
+                link_local: Some("fe80::2".parse().unwrap()),
+            },
+            nlri: MpNlri::Unicast(vec![Nlri::new("2001:db8:1::/48".parse().unwrap())]),
+        }),
+        ..Default::default()
+    };
+    // src is not a client but dst is: reflected.
+    rib.apply_update(src, &u, false).unwrap();
+    rib.process(&AllReachable);
+    let out = changes(&mut rib, dst);
+    assert_eq!(
+        out[0].attrs.as_ref().unwrap().next_hop,
+        Some(MpNextHop::V6 {
+            global,
+            link_local: None
+        })
+    );
+}

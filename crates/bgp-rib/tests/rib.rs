@@ -598,3 +598,36 @@ fn peer_removal_withdraws_everywhere() {
     assert!(rib.take_output(a).is_err());
     let _ = IpAddr::V4(Ipv4Addr::LOCALHOST);
 }
+
+#[test]
+fn llgr_stale_routes_only_to_llgr_peers() {
+    let t0 = Instant::now();
+    let mut rib = rib();
+    let p = gr_peer(&mut rib, 2, 65001, 0, 3600, t0);
+    let plain = peer(&mut rib, 3, 65003, false);
+    let llgr_peer = gr_peer(&mut rib, 4, 65004, 120, 3600, t0);
+    rib.apply_update(
+        p,
+        &announce(&["10.1.0.0/24"], attrs(&[65001], "192.0.2.2")),
+        false,
+    )
+    .unwrap();
+    rib.process(&AllReachable);
+    assert_eq!(changes(&mut rib, plain).len(), 1);
+    assert_eq!(changes(&mut rib, llgr_peer).len(), 1);
+    // Restart time 0: straight into LLGR (RFC 9494).
+    rib.peer_down(p, true, t0).unwrap();
+    rib.process(&AllReachable);
+    let w = changes(&mut rib, plain);
+    assert_eq!(w.len(), 1);
+    assert!(w[0].attrs.is_none(), "withdrawn from the peer without LLGR");
+    let l = changes(&mut rib, llgr_peer);
+    assert_eq!(l.len(), 1);
+    assert!(l[0]
+        .attrs
+        .as_ref()
+        .unwrap()
+        .attrs
+        .communities
+        .contains(&Community::LLGR_STALE));
+}
