@@ -168,6 +168,8 @@ struct Entry {
     route: Option<Box<FibRoute>>,
     /// Adopted from a previous run and not refreshed since.
     stale: bool,
+    /// Our route may have been removed behind our back: rewrite it even if it looks current.
+    verify: bool,
 }
 
 /// What a request in a batch was for.
@@ -253,6 +255,7 @@ impl KernelInstaller {
                     want: Some(form),
                     route: None,
                     stale: true,
+                    verify: false,
                 },
             );
         }
@@ -329,6 +332,30 @@ impl KernelInstaller {
             KernelEvent::AddressRemoved(a) => {
                 self.subnets.remove(&(a.ifindex, a.address));
             }
+            KernelEvent::OwnRouteRemoved(r) => {
+                if r.table != self.cfg.table || r.protocol != self.cfg.protocol {
+                    return;
+                }
+                let Some(e) = self.entries.get_mut(&r.prefix) else {
+                    return; // we deleted it ourselves
+                };
+                let ours_now = e.kernel.as_ref().is_some_and(|k| k.metric == r.metric);
+                if ours_now && e.want.is_some() && !self.retrying.contains_key(&r.prefix) {
+                    // Not our doing (our deletes remove the entry or move the metric first),
+                    // or an old notification of a delete we followed by a re-add: either way
+                    // a replace makes the kernel right without racing our own route.
+                    tracing::info!(prefix = %r.prefix, "our kernel route was removed; reinstalling");
+                    e.verify = true;
+                    self.retrying.insert(
+                        r.prefix,
+                        Retry {
+                            attempts: 0,
+                            at: Instant::now(),
+                            errno: 0,
+                        },
+                    );
+                }
+            }
             _ => {}
         }
     }
@@ -366,6 +393,7 @@ impl KernelInstaller {
                         want: None,
                         route: None,
                         stale: false,
+                        verify: false,
                     });
                     e.stale = false;
                     e.route = needs_reresolve(&r).then(|| Box::new(r));
@@ -416,9 +444,10 @@ impl KernelInstaller {
             .map(|(p, _)| *p)
             .collect();
         let mut links_refreshed = false;
-        for p in &due {
+        let mut ready = Vec::with_capacity(due.len());
+        for p in due {
             // Re-resolve: the device or subnet may exist now.
-            let route = self.entries.get(p).and_then(|e| e.route.clone());
+            let route = self.entries.get(&p).and_then(|e| e.route.clone());
             if let Some(r) = route.as_deref() {
                 let mut form = self.resolve(r);
                 if form.is_err() && !links_refreshed {
@@ -426,13 +455,21 @@ impl KernelInstaller {
                     self.refresh_links().await?;
                     form = self.resolve(r);
                 }
-                if let (Ok(f), Some(e)) = (form, self.entries.get_mut(p)) {
-                    e.want = Some(f);
+                match (form, self.entries.get_mut(&p)) {
+                    (Ok(f), Some(e)) => e.want = Some(f),
+                    (Err(_), Some(_)) => {
+                        // Still unresolvable: keep waiting (backoff continues).
+                        self.schedule_retry(p, libc::ENODEV);
+                        continue;
+                    }
+                    (_, None) => continue,
                 }
             }
+            ready.push(p);
         }
-        self.delete_orphans().await?;
-        self.sync(due).await
+        let mut report = self.sync(ready).await?;
+        report.deleted += self.delete_orphans().await?;
+        Ok(report)
     }
 
     /// Delete every route still stale (graceful restart finished: RFC 4724 §4.2, the
@@ -491,6 +528,7 @@ impl KernelInstaller {
                 want: None,
                 route: None,
                 stale: false,
+                verify: false,
             });
         }
         let all: Vec<IpNet> = self.entries.keys().copied().collect();
@@ -566,11 +604,14 @@ impl KernelInstaller {
                 continue;
             };
             match (&e.want, &e.kernel) {
+                (None, None) if e.route.is_some() => {
+                    // Waiting for its device to appear: retry_due owns it.
+                }
                 (None, None) => {
                     self.entries.remove(&p);
                     self.retrying.remove(&p);
                 }
-                (Some(w), Some(k)) if w.satisfied_by(k) => {
+                (Some(w), Some(k)) if w.satisfied_by(k) && !e.verify => {
                     report.unchanged += 1;
                     self.clear_retry(&p);
                 }
@@ -682,6 +723,7 @@ impl KernelInstaller {
                     }
                     let old_metric = e.kernel.as_ref().map(|k| k.metric);
                     e.kernel = e.want.clone();
+                    e.verify = false;
                     if let (Some(old), Some(new)) =
                         (old_metric, e.kernel.as_ref().map(|k| k.metric))
                     {

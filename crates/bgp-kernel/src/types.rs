@@ -146,6 +146,11 @@ pub enum KernelEvent {
     AddressAdded(Address),
     /// An address was removed.
     AddressRemoved(Address),
+    /// A route of our own export protocol was deleted (reported so the installer can
+    /// reinstall a route someone else removed; pass it to `KernelInstaller::observe`).
+    /// "Our" protocol is `ImportConfig::own_protocol` (12 when unset; use
+    /// `KernelConfig::import_config` to keep it equal to the export protocol).
+    OwnRouteRemoved(KernelRoute),
     /// The initial dump (or a re-dump after a netlink buffer overrun) is complete: everything
     /// reported so far is the current kernel state.
     Synced,

@@ -241,6 +241,12 @@ impl Worker {
                 let Some(r) = route_from_msg(&m, &self.state.links) else {
                     return Ok(false);
                 };
+                if r.protocol == self.cfg.own_protocol.unwrap_or(crate::config::RTPROT_BIRD) {
+                    // One of our installed routes went away (maybe deleted by someone else):
+                    // the installer decides whether that was its own doing.
+                    self.emit(KernelEvent::OwnRouteRemoved(r)).await?;
+                    return Ok(false);
+                }
                 let k = key_of(&r);
                 // Only the owner of the entry may remove it: a delete of another protocol's
                 // route at the same key (after an append) leaves ours in place.

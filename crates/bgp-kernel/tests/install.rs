@@ -489,3 +489,106 @@ fn pipelined_windows_map_each_failure_to_its_route() {
         );
     });
 }
+
+#[test]
+fn tunnel_route_waits_for_its_device() {
+    if skip_unless_root("tunnel_route_waits_for_its_device") {
+        return;
+    }
+    let ns = Ns::new("nodev");
+    ns.uplink();
+    ns.run(|| async {
+        let cfg = ExportConfig {
+            retry_initial_ms: 0,
+            retry_max_ms: 0,
+            ..ExportConfig::default()
+        };
+        let mut inst = KernelInstaller::open(cfg).await.expect("installer");
+        // No tunl0 yet: the route cannot be resolved, nothing is written.
+        let rep = inst
+            .apply(vec![fwd(
+                "10.75.0.0/26",
+                vec![nh("192.168.9.9", NextHopMode::Tunnel)],
+            )])
+            .await
+            .expect("apply");
+        assert_eq!((rep.added, rep.failed), (0, 1), "{rep:?}");
+        let rep = inst.retry_due().await.expect("retry");
+        assert_eq!(rep.added, 0, "{rep:?}");
+        assert_eq!(inst.pending_count(), 1, "still waiting, not dropped");
+        assert!(ns.routes(false, "proto 12").is_empty());
+        // The device appears: the retry installs the route through it.
+        ns.tunnel_device();
+        let rep = inst.retry_due().await.expect("retry");
+        assert_eq!(rep.added, 1, "{rep:?}");
+        assert_eq!(inst.pending_count(), 0);
+        let v4 = ns.routes(false, "proto 12");
+        let r = Ns::route(&v4, "10.75.0.0/26").expect("tunnel route");
+        assert_eq!(r["dev"], "tunl0");
+        assert!(flags(r).contains(&"onlink".to_string()));
+    });
+}
+
+#[test]
+fn route_deleted_behind_our_back_is_reinstalled() {
+    if skip_unless_root("route_deleted_behind_our_back_is_reinstalled") {
+        return;
+    }
+    let ns = Ns::new("heal");
+    ns.uplink();
+    ns.run(|| async {
+        let kcfg = bgp_kernel::KernelConfig::default();
+        let mut watcher = bgp_kernel::KernelWatcher::spawn(kcfg.import_config()).expect("watcher");
+        let mut inst = KernelInstaller::open(kcfg.export.clone())
+            .await
+            .expect("installer");
+        loop {
+            let ev = watcher.next().await.expect("watcher");
+            inst.observe(&ev);
+            if ev == bgp_kernel::KernelEvent::Synced {
+                break;
+            }
+        }
+        let ops = vec![
+            fwd("10.76.0.0/24", vec![nh("10.0.0.2", NextHopMode::Direct)]),
+            fwd("10.76.1.0/24", vec![nh("10.0.0.2", NextHopMode::Direct)]),
+        ];
+        assert_eq!(inst.apply(ops).await.expect("apply").added, 2);
+        // Our own withdraw of 10.76.1.0/24 must not trigger a reinstall.
+        assert_eq!(
+            inst.apply(vec![withdraw("10.76.1.0/24")])
+                .await
+                .expect("withdraw")
+                .deleted,
+            1
+        );
+        // Someone else deletes 10.76.0.0/24.
+        ns.ip("route del 10.76.0.0/24 proto 12");
+        let mut seen = Vec::new();
+        while seen.len() < 2 {
+            let ev = tokio::time::timeout(std::time::Duration::from_secs(20), watcher.next())
+                .await
+                .expect("no event")
+                .expect("watcher");
+            inst.observe(&ev);
+            if let bgp_kernel::KernelEvent::OwnRouteRemoved(r) = ev {
+                seen.push(r.prefix.to_string());
+            }
+        }
+        seen.sort();
+        assert_eq!(seen, ["10.76.0.0/24", "10.76.1.0/24"]);
+        assert_eq!(
+            inst.pending_count(),
+            1,
+            "only the externally deleted route is queued"
+        );
+        let rep = inst.retry_due().await.expect("retry");
+        assert_eq!(rep.replaced, 1, "{rep:?}");
+        let v4 = ns.routes(false, "proto 12");
+        assert!(Ns::route(&v4, "10.76.0.0/24").is_some(), "reinstalled");
+        assert!(
+            Ns::route(&v4, "10.76.1.0/24").is_none(),
+            "our withdraw stands"
+        );
+    });
+}
