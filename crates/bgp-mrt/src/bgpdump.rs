@@ -694,6 +694,7 @@ mod tests {
                 add_path: false,
                 generic: false,
                 nlri: RibNlri::Prefix("192.0.2.0/24".parse().unwrap()),
+                path_id: None,
                 entries: vec![RibEntry {
                     peer_index,
                     originated_time: 0,

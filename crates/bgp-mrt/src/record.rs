@@ -165,6 +165,9 @@ pub struct Rib {
     /// The record is RIB_GENERIC(_ADDPATH) rather than an AFI/SAFI-specific subtype.
     pub generic: bool,
     pub nlri: RibNlri,
+    /// RIB_GENERIC_ADDPATH: the path identifier written before the NLRI (RFC 8050 4.2,
+    /// "additional-path-enabled NLRI"); its RIB entries then carry none.
+    pub path_id: Option<u32>,
     pub entries: Vec<RibEntry>,
 }
 
@@ -174,7 +177,8 @@ pub struct RibEntry {
     /// Index into the most recent PEER_INDEX_TABLE.
     pub peer_index: u16,
     pub originated_time: u32,
-    /// ADD-PATH path identifier (RFC 8050 `*_ADDPATH` subtypes only).
+    /// ADD-PATH path identifier (RFC 8050 4.1: the AFI/SAFI-specific `*_ADDPATH`
+    /// subtypes only; RIB_GENERIC_ADDPATH has it in the NLRI, see [`Rib::path_id`]).
     pub path_id: Option<u32>,
     /// The path attribute block, undecoded. Always 4-octet AS; an MP_REACH_NLRI in it
     /// is normally the abbreviated form of RFC 6396 section 4.3.4.
@@ -407,23 +411,37 @@ fn read_generic_nlri(c: &mut Cursor, family: Family) -> Result<RibNlri, ParseErr
 fn parse_rib(body: Bytes, family: Option<Family>, add_path: bool) -> Result<MrtBody, ParseError> {
     let mut c = Cursor::new(body);
     let sequence = c.u32("sequence number")?;
-    let (family, generic, nlri) = match family {
-        Some(f) => (f, false, RibNlri::Prefix(read_nlri_prefix(&mut c, f.afi)?)),
+    let (family, generic, nlri_path_id, nlri) = match family {
+        Some(f) => (
+            f,
+            false,
+            None,
+            RibNlri::Prefix(read_nlri_prefix(&mut c, f.afi)?),
+        ),
         None => {
             let afi = Afi(c.u16("AFI")?);
             let safi = Safi(c.u8("SAFI")?);
             let f = Family::new(afi, safi);
-            (f, true, read_generic_nlri(&mut c, f)?)
+            // RFC 8050 4.2: RIB_GENERIC_ADDPATH carries an ADD-PATH NLRI (RFC 7911 3).
+            let path_id = if add_path {
+                Some(c.u32("path identifier")?)
+            } else {
+                None
+            };
+            (f, true, path_id, read_generic_nlri(&mut c, f)?)
         }
     };
+    // RFC 8050 4.1: the path identifier is in each entry of the AFI/SAFI-specific subtypes;
+    // 4.2: RIB_GENERIC_ADDPATH entries are not redefined.
+    let entry_path_id = add_path && !generic;
     let count = c.u16("entry count")?;
     // An entry is at least 2 + 4 + 2 octets (plus 4 for ADD-PATH): cap the reservation.
-    let min_entry = if add_path { 12 } else { 8 };
+    let min_entry = if entry_path_id { 12 } else { 8 };
     let mut entries = Vec::with_capacity(usize::from(count).min(c.remaining() / min_entry));
     for _ in 0..count {
         let peer_index = c.u16("peer index")?;
         let originated_time = c.u32("originated time")?;
-        let path_id = if add_path {
+        let path_id = if entry_path_id {
             Some(c.u32("path identifier")?)
         } else {
             None
@@ -445,6 +463,7 @@ fn parse_rib(body: Bytes, family: Option<Family>, add_path: bool) -> Result<MrtB
         add_path,
         generic,
         nlri,
+        path_id: nlri_path_id,
         entries,
     }))
 }
@@ -758,15 +777,23 @@ mod tests {
         assert!(r.generic);
         assert_eq!(r.nlri, RibNlri::Prefix("192.0.2.0/24".parse().unwrap()));
         assert_truncations_fail(mrt_type::TABLE_DUMP_V2, 6, &body);
-        // IPv4 MPLS VPN (SAFI 128): 88 bits = label (3) + RD (8) + 0 prefix octets.
-        let mut body = vec![0, 0, 0, 3, 0, 1, 128, 88];
+        // RIB_GENERIC_ADDPATH, IPv4 MPLS VPN (SAFI 128): the path id precedes the NLRI
+        // (RFC 8050 4.2); 88 bits = label (3) + RD (8) + 0 prefix octets; one plain entry.
+        let mut body = vec![0, 0, 0, 3, 0, 1, 128, 0, 0, 0, 9, 88];
         body.extend_from_slice(&[0; 11]);
-        body.extend_from_slice(&[0, 0]);
+        body.extend_from_slice(&[0, 1, 0, 0, 0, 0, 0, 5, 0, 0]);
         let MrtBody::Rib(r) = parse(mrt_type::TABLE_DUMP_V2, 12, &body).unwrap() else {
             panic!("not a RIB record");
         };
         assert!(r.add_path && r.generic);
+        assert_eq!(r.path_id, Some(9));
         assert!(matches!(&r.nlri, RibNlri::Opaque(b) if b.len() == 12));
+        assert_eq!(r.entries.len(), 1);
+        assert_eq!(
+            (r.entries[0].originated_time, r.entries[0].path_id),
+            (5, None)
+        );
+        assert_truncations_fail(mrt_type::TABLE_DUMP_V2, 12, &body);
         // EVPN: no way to know the NLRI length.
         let body = [0, 0, 0, 3, 0, 25, 70, 2, 13];
         assert!(parse(mrt_type::TABLE_DUMP_V2, 6, &body).is_err());
