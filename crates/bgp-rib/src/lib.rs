@@ -63,6 +63,6 @@ pub use attrs::{Attrs, Interner, RouteAttrs};
 pub use decision::{Ineligible, Step};
 pub use rib::{
     AddPathSend, AllReachable, FibChange, FibRoute, LocalRoute, NextHopMode, NextHopResolver,
-    OutChange, PathInfo, PeerConfig, PeerId, PeerOutput, Rib, RibConfig, RibError, RouteDetail,
-    SessionInfo, UpdateStats,
+    OutChange, PathInfo, PeerConfig, PeerId, PeerInfo, PeerOutput, Rib, RibConfig, RibError,
+    RouteDetail, SessionInfo, UpdateStats,
 };

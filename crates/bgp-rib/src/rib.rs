@@ -147,6 +147,9 @@ pub struct PeerConfig {
     pub add_path_send: AddPathSend,
     /// Accept routes whose AS_PATH holds our AS up to this many times.
     pub allow_local_as: u8,
+    /// CLUSTER_ID for routes reflected to this peer and for the loop check on routes from
+    /// it, overriding [`RibConfig::cluster_id`] (BIRD's per-session `rr cluster id`).
+    pub cluster_id: Option<Ipv4Addr>,
 }
 
 impl PeerConfig {
@@ -162,6 +165,7 @@ impl PeerConfig {
             next_hop: NextHopMode::Auto,
             add_path_send: AddPathSend::Best,
             allow_local_as: 0,
+            cluster_id: None,
         }
     }
 }
@@ -337,6 +341,29 @@ pub struct PathInfo {
 pub struct RouteDetail {
     pub prefix: IpNet,
     pub paths: Vec<PathInfo>,
+}
+
+/// What [`Rib::peer_info`] reports.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PeerInfo {
+    pub name: String,
+    pub address: IpAddr,
+    pub remote_as: u32,
+    pub peer_type: PeerType,
+    pub rr_client: bool,
+    /// BGP Identifier, while established.
+    pub router_id: Option<Ipv4Addr>,
+    pub families: Vec<Family>,
+    pub add_path_send: Vec<Family>,
+    pub add_path_receive: Vec<Family>,
+    /// Families whose routes are held stale (graceful restart).
+    pub stale_families: Vec<Family>,
+    /// Paths in the Adj-RIB-In (accepted or not).
+    pub received_v4: usize,
+    pub received_v6: usize,
+    /// Entries in the Adj-RIB-Out.
+    pub advertised_v4: usize,
+    pub advertised_v6: usize,
 }
 
 /// Counters returned by [`Rib::apply_update`].
@@ -1498,7 +1525,10 @@ fn is_loop(cfg: &RibConfig, a: &PathAttributes, p: &PeerState) -> bool {
         .as_ref()
         .is_some_and(|path| path.count(cfg.local_as) > usize::from(p.cfg.allow_local_as));
     let orig_loop = !p.ebgp && a.originator_id == Some(cfg.router_id);
-    let cluster_loop = a.cluster_list.contains(&cfg.cluster_id());
+    let cluster_loop = a.cluster_list.contains(&cfg.cluster_id())
+        || p.cfg
+            .cluster_id
+            .is_some_and(|c| a.cluster_list.contains(&c));
     as_loop || orig_loop || cluster_loop
 }
 
@@ -1948,7 +1978,8 @@ fn transform(
             if a.originator_id.is_none() {
                 a.originator_id = Some(s.router_id);
             }
-            a.cluster_list.insert(0, cfg.cluster_id());
+            a.cluster_list
+                .insert(0, target.cfg.cluster_id.unwrap_or_else(|| cfg.cluster_id()));
         }
         match nh_action {
             Some(NextHopAction::Address(ip)) => Some(addr_nh(ip)),
@@ -2049,6 +2080,37 @@ impl Rib {
     }
 
     /// Whether the peer is established.
+    /// A summary of a peer for display (`bgpctl show protocols`).
+    pub fn peer_info(&self, id: PeerId) -> Result<PeerInfo, RibError> {
+        let p = self.peer(id)?;
+        let s = p.session.as_ref();
+        let mut prefixes = (0usize, 0usize);
+        for d in self.tables.v4.routes.values() {
+            prefixes.0 += d.iter().filter(|x| x.peer() == id.0).count();
+        }
+        for d in self.tables.v6.routes.values() {
+            prefixes.1 += d.iter().filter(|x| x.peer() == id.0).count();
+        }
+        Ok(PeerInfo {
+            name: p.cfg.name.clone(),
+            address: p.cfg.address,
+            remote_as: p.cfg.remote_as,
+            peer_type: p.peer_type(),
+            rr_client: p.cfg.rr_client,
+            router_id: s.map(|s| s.router_id),
+            families: s.map(|s| s.families.clone()).unwrap_or_default(),
+            add_path_send: s.map(|s| s.codec.add_path_send.clone()).unwrap_or_default(),
+            add_path_receive: s
+                .map(|s| s.codec.add_path_receive.clone())
+                .unwrap_or_default(),
+            stale_families: p.stale.iter().map(|x| x.family).collect(),
+            received_v4: prefixes.0,
+            received_v6: prefixes.1,
+            advertised_v4: p.out.v4.len(),
+            advertised_v6: p.out.v6.len(),
+        })
+    }
+
     pub fn is_up(&self, id: PeerId) -> bool {
         self.peer(id).is_ok_and(|p| p.session.is_some())
     }

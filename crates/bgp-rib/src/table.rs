@@ -269,6 +269,13 @@ impl<P: Prefix> OutTable<P> {
         }
     }
 
+    pub fn len(&self) -> usize {
+        match self {
+            OutTable::Single(m) => m.len(),
+            OutTable::Multi(m) => m.len(),
+        }
+    }
+
     /// Every entry, sorted by (prefix, path id).
     pub fn entries(&self) -> Vec<(P, u32, Attrs)> {
         match self {
