@@ -65,6 +65,64 @@ pub(crate) fn grow_rcvbuf(sock: &Socket, bytes: usize) -> usize {
     sock.get_rx_buf_sz().unwrap_or(0)
 }
 
+/// Attach a classic BPF filter that drops multicast `RTM_NEWROUTE` notifications of protocol
+/// `own` before they are queued on the socket.
+///
+/// When we install a million routes, the kernel announces each one to every route listener;
+/// the watcher has no use for announcements of its own routes (the import selection excludes
+/// them), and parsing them would cost CPU and risk overrunning the socket. Dump answers are
+/// never dropped: every message of a dump carries `NLM_F_MULTI`, notifications do not (and a
+/// multicast notification is one message per packet, so the filter sees its header at offset
+/// 0). Deletions of our routes still pass (the installer wants to hear about them).
+pub(crate) fn drop_own_route_notifications(sock: &Socket, own: u8) -> io::Result<()> {
+    const RTM_NEWROUTE: u32 = 24;
+    const NLM_F_MULTI: u32 = 2;
+    // Offsets of the low and high byte of nlmsg_type and of the low byte of nlmsg_flags,
+    // which are host-endian u16 fields at offsets 4 and 6.
+    let (type_lo, type_hi, flags_lo) = if cfg!(target_endian = "little") {
+        (4, 5, 6)
+    } else {
+        (5, 4, 7)
+    };
+    const RTM_PROTOCOL_OFF: u32 = 16 + 5; // nlmsghdr, then rtmsg.rtm_protocol
+    const LDB_ABS: u16 = 0x30; // BPF_LD | BPF_B | BPF_ABS
+    const JEQ_K: u16 = 0x15; // BPF_JMP | BPF_JEQ | BPF_K
+    const JSET_K: u16 = 0x45; // BPF_JMP | BPF_JSET | BPF_K
+    const RET_K: u16 = 0x06; // BPF_RET | BPF_K
+    let ins = |code, jt, jf, k| libc::sock_filter { code, jt, jf, k };
+    let mut prog = [
+        ins(LDB_ABS, 0, 0, type_lo),          // 0
+        ins(JEQ_K, 0, 6, RTM_NEWROUTE),       // 1: not NEWROUTE -> accept (8)
+        ins(LDB_ABS, 0, 0, type_hi),          // 2
+        ins(JEQ_K, 0, 4, 0),                  // 3: -> accept (8)
+        ins(LDB_ABS, 0, 0, flags_lo),         // 4
+        ins(JSET_K, 2, 0, NLM_F_MULTI),       // 5: dump answer -> accept (8)
+        ins(LDB_ABS, 0, 0, RTM_PROTOCOL_OFF), // 6
+        ins(JEQ_K, 1, 0, u32::from(own)),     // 7: ours -> drop (9)
+        ins(RET_K, 0, 0, u32::MAX),           // 8: accept
+        ins(RET_K, 0, 0, 0),                  // 9: drop
+    ];
+    let fprog = libc::sock_fprog {
+        len: prog.len() as libc::c_ushort,
+        filter: prog.as_mut_ptr(),
+    };
+    // SAFETY: valid fd; `fprog` points to `prog`, alive for the call (the kernel copies it).
+    let rc = unsafe {
+        libc::setsockopt(
+            sock.as_raw_fd(),
+            libc::SOL_SOCKET,
+            libc::SO_ATTACH_FILTER,
+            (&fprog as *const libc::sock_fprog).cast(),
+            std::mem::size_of::<libc::sock_fprog>() as libc::socklen_t,
+        )
+    };
+    if rc == 0 {
+        Ok(())
+    } else {
+        Err(io::Error::last_os_error())
+    }
+}
+
 pub(crate) struct NlSocket {
     fd: AsyncFd<Socket>,
     seq: u32,
@@ -508,5 +566,107 @@ mod tests {
         assert!(parse_datagram(&long).is_err());
         assert!(parse_datagram(&[1, 2, 3]).is_err());
         assert!(parse_datagram(&[]).unwrap().is_empty());
+    }
+
+    /// The filter, on a socket in a namespace of its own: our protocol's announcements are
+    /// dropped, other protocols' announcements and our deletions pass.
+    #[test]
+    fn own_route_notifications_are_filtered() {
+        use std::process::Command;
+        // SAFETY: geteuid has no preconditions.
+        if unsafe { libc::geteuid() } != 0 {
+            eprintln!(
+                "SKIPPED own_route_notifications_are_filtered: needs root (network namespaces)"
+            );
+            return;
+        }
+        let name = format!("bgpk-bpf-{}", std::process::id());
+        let ip = |args: &[&str]| {
+            let ok = Command::new("ip").args(args).status().map(|s| s.success());
+            assert_eq!(ok.ok(), Some(true), "ip {args:?}");
+        };
+        struct Del(String);
+        impl Drop for Del {
+            fn drop(&mut self) {
+                let _ = Command::new("ip").args(["netns", "del", &self.0]).status();
+            }
+        }
+        ip(&["netns", "add", &name]);
+        let _del = Del(name.clone());
+        ip(&[
+            "-n", &name, "link", "add", "e0", "type", "veth", "peer", "name", "e1",
+        ]);
+        ip(&["-n", &name, "link", "set", "e0", "up"]);
+        let seen = std::thread::scope(|s| {
+            s.spawn(|| {
+                let f = std::fs::File::open(format!("/run/netns/{name}")).unwrap();
+                // SAFETY: setns with a valid namespace fd affects only this thread.
+                assert_eq!(unsafe { libc::setns(f.as_raw_fd(), libc::CLONE_NEWNET) }, 0);
+                let mut sock = Socket::new(NETLINK_ROUTE).unwrap();
+                sock.bind(&netlink_sys::SocketAddr::new(0, 1 << (7 - 1)))
+                    .unwrap(); // RTNLGRP_IPV4_ROUTE
+                drop_own_route_notifications(&sock, 12).unwrap();
+                let n = &name;
+                ip(&[
+                    "-n",
+                    n,
+                    "route",
+                    "add",
+                    "blackhole",
+                    "10.1.0.0/26",
+                    "proto",
+                    "12",
+                ]);
+                ip(&[
+                    "-n",
+                    n,
+                    "route",
+                    "add",
+                    "blackhole",
+                    "10.2.0.0/26",
+                    "proto",
+                    "80",
+                ]);
+                ip(&[
+                    "-n",
+                    n,
+                    "route",
+                    "del",
+                    "blackhole",
+                    "10.1.0.0/26",
+                    "proto",
+                    "12",
+                ]);
+                ip(&[
+                    "-n",
+                    n,
+                    "route",
+                    "add",
+                    "blackhole",
+                    "10.3.0.0/26",
+                    "proto",
+                    "80",
+                ]);
+                let mut seen = Vec::new();
+                let mut buf = Vec::with_capacity(RECV_BUF);
+                while seen.len() < 3 {
+                    buf.clear();
+                    sock.recv(&mut buf, 0).unwrap();
+                    for m in parse_datagram(&buf).unwrap() {
+                        if let NetlinkPayload::InnerMessage(
+                            RouteNetlinkMessage::NewRoute(r) | RouteNetlinkMessage::DelRoute(r),
+                        ) = &m.payload
+                        {
+                            seen.push((m.header.message_type, u8::from(r.header.protocol)));
+                        }
+                    }
+                }
+                seen
+            })
+            .join()
+            .unwrap()
+        });
+        // RTM_NEWROUTE = 24, RTM_DELROUTE = 25; the proto 12 announcement never arrived.
+        assert_eq!(seen, [(24, 80), (25, 12), (24, 80)]);
     }
 }

@@ -73,6 +73,12 @@ impl KernelWatcher {
         ];
         let (mut conn, handle, messages) = rtnetlink::new_multicast_connection(&groups)?;
         crate::nlsock::grow_rcvbuf(conn.socket_mut().socket_mut(), NOTIFY_RCVBUF);
+        let own = config.own_protocol.unwrap_or(crate::config::RTPROT_BIRD);
+        if let Err(e) =
+            crate::nlsock::drop_own_route_notifications(conn.socket_mut().socket_mut(), own)
+        {
+            tracing::warn!(error = %e, "could not filter our own route notifications; parsing them instead");
+        }
         let conn_task = tokio::spawn(conn);
         let (tx, rx) = mpsc::channel(EVENT_QUEUE);
         let task = tokio::spawn(async move {
