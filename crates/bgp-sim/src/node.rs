@@ -228,3 +228,63 @@ pub(crate) fn graceful_down(reason: &DownReason, n_bit: bool) -> bool {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use bgp_proto::Notification;
+    use bytes::Bytes;
+
+    fn notification(code: u8, subcode: u8) -> Notification {
+        Notification {
+            code,
+            subcode,
+            data: Bytes::new(),
+        }
+    }
+
+    #[test]
+    fn graceful_down_follows_rfc_4724_and_8538() {
+        // RFC 4724 4.2: a transport failure is graceful whatever the N bit.
+        assert!(graceful_down(&DownReason::ConnectionClosed, false));
+        // RFC 8538: NOTIFICATIONs and hold timer expiry only with the N bit ...
+        let cease = notification(nc::CEASE, nc::CEASE_ADMIN_RESET);
+        let received = DownReason::NotificationReceived(cease.clone());
+        assert!(!graceful_down(&received, false));
+        assert!(graceful_down(&received, true));
+        assert!(graceful_down(&DownReason::HoldTimerExpired, true));
+        assert!(!graceful_down(&DownReason::HoldTimerExpired, false));
+        // ... and never for Hard Reset.
+        let hard = notification(nc::CEASE, nc::CEASE_HARD_RESET);
+        assert!(!graceful_down(
+            &DownReason::NotificationReceived(hard.clone()),
+            true
+        ));
+        let sent = DownReason::NotificationSent {
+            notification: hard,
+            reason: String::new(),
+        };
+        assert!(!graceful_down(&sent, true));
+        assert!(!graceful_down(&DownReason::AdminStop(Some(cease)), true));
+        assert!(!graceful_down(&DownReason::ConnectionFailed, true));
+    }
+
+    #[test]
+    fn neighbour_lists_pair_up_and_one_end_is_passive() {
+        let t = Topology::route_reflection(2, 3, Ipv4Addr::new(1, 1, 1, 1));
+        let specs = neighbor_specs(&t);
+        for (node, list) in specs.iter().enumerate() {
+            for n in list {
+                let back = &specs[n.peer.0][n.peer_slot];
+                assert_eq!(back.peer, NodeId(node));
+                assert_ne!(back.passive, n.passive, "exactly one end connects");
+            }
+        }
+        // Reflectors see clients as clients; clients connect, reflectors listen.
+        assert!(specs[0]
+            .iter()
+            .filter(|n| n.peer.0 >= 2)
+            .all(|n| n.rr_client && n.passive));
+        assert!(specs[2].iter().all(|n| !n.rr_client && !n.passive));
+    }
+}

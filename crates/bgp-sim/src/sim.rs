@@ -1058,3 +1058,88 @@ fn running_in(nodes: &mut [Node], node: usize, epoch: u32) -> Option<&mut Runnin
         .filter(|n| n.epoch == epoch)
         .and_then(|n| n.running.as_mut())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn two_nodes(seed: u64) -> Sim {
+        let mut cfg = SimConfig::new(seed);
+        cfg.link.split_percent = 60;
+        cfg.link.max_latency = Duration::from_millis(50);
+        match Sim::new(Topology::full_mesh(2), cfg) {
+            Ok(s) => s,
+            Err(e) => panic!("{e}"),
+        }
+    }
+
+    #[test]
+    fn one_connection_delivers_its_bytes_in_order_whatever_the_latencies() {
+        let mut sim = two_nodes(5);
+        let end = |node| End {
+            node,
+            epoch: 0,
+            slot: 0,
+        };
+        let conn = 1000;
+        sim.conns.insert(
+            conn,
+            Conn {
+                ends: [end(0), end(1)],
+                attached: [true, true],
+                last: [Duration::ZERO; 2],
+            },
+        );
+        let mut sent = Vec::new();
+        for i in 0..200u32 {
+            let chunk: Vec<u8> = (0..(i % 17 + 1)).map(|j| (i + j) as u8).collect();
+            sent.extend_from_slice(&chunk);
+            sim.transmit(conn, 0, Bytes::from(chunk));
+            sim.now += Duration::from_micros(10);
+        }
+        let mut received = Vec::new();
+        let mut last_at = Duration::ZERO;
+        let mut segments = 0;
+        while let Some((at, ev)) = sim.queue.pop() {
+            if let Event::Segment { conn: c, to, data } = ev {
+                assert_eq!((c, to), (conn, 1));
+                assert!(at >= last_at);
+                last_at = at;
+                received.extend_from_slice(&data);
+                segments += 1;
+            }
+        }
+        assert_eq!(received, sent);
+        assert!(segments > 200, "some writes were split: {segments}");
+    }
+
+    #[test]
+    fn crash_and_restart_check_the_node_state() {
+        let mut sim = two_nodes(6);
+        assert!(matches!(sim.crash(NodeId(0)), Err(SimError::NodeDown(_))));
+        sim.run_for(Duration::from_millis(1));
+        assert!(sim.is_running(NodeId(0)));
+        assert!(matches!(sim.restart(NodeId(0)), Err(SimError::NodeUp(_))));
+        assert!(matches!(
+            sim.crash(NodeId(7)),
+            Err(SimError::UnknownNode(_))
+        ));
+        assert!(sim.crash(NodeId(0)).is_ok());
+        assert!(!sim.is_running(NodeId(0)));
+        assert!(sim.rib(NodeId(0)).is_none());
+        assert!(sim.restart(NodeId(0)).is_ok());
+        assert!(sim.run_until_converged(Duration::from_secs(300)).is_ok());
+    }
+
+    #[test]
+    fn not_converged_reports_why() {
+        let mut sim = two_nodes(7);
+        assert!(!sim.is_converged());
+        assert!(sim.why_not_converged().contains("queued"));
+        // Too little virtual time to even connect.
+        match sim.run_until_converged(Duration::from_micros(1)) {
+            Err(SimError::NotConverged { why, .. }) => assert!(!why.is_empty()),
+            other => panic!("{other:?}"),
+        }
+    }
+}
