@@ -492,6 +492,7 @@ impl KernelInstaller {
     }
 
     /// Stop: leave our routes in place (`on_exit = persist`) or delete them all (`flush`).
+    /// Dropping the installer without calling this leaves the routes in place.
     pub async fn shutdown(mut self) -> Result<ApplyReport, KernelError> {
         match self.cfg.on_exit {
             ExitAction::Persist => Ok(ApplyReport::default()),

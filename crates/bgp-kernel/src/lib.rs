@@ -12,6 +12,54 @@
 //!   as stale and a sweep after graceful restart.
 //!
 //! The crate has its own small types (built on `ipnet`) and does not depend on the RIB.
+//!
+//! # Gluing it to a daemon
+//!
+//! One task owns both halves: it feeds every watcher event to the installer (links and
+//! addresses for device and cross-subnet resolution, removals of our own routes for
+//! self-healing), turns selected kernel routes into RIB routes, hands best-path changes to
+//! the installer in batches, and runs the installer's retries when they are due.
+//!
+//! ```no_run
+//! use bgp_kernel::*;
+//!
+//! # async fn daemon(cfg: KernelConfig) -> Result<(), KernelError> {
+//! let mut watcher = KernelWatcher::spawn(cfg.import_config())?;
+//! let mut installer = KernelInstaller::open(cfg.export.clone()).await?;
+//! let mut graceful_restart_done = false;
+//! loop {
+//!     let retry_at = installer.next_retry_at();
+//!     tokio::select! {
+//!         ev = watcher.next() => {
+//!             let Some(ev) = ev else { break };
+//!             installer.observe(&ev);
+//!             match ev {
+//!                 KernelEvent::RouteAdded(r) => { /* RIB: originate r.prefix (ifname, metric, protocol) */ }
+//!                 KernelEvent::RouteRemoved(r) => { /* RIB: withdraw r.prefix */ }
+//!                 _ => {}
+//!             }
+//!         }
+//!         _ = async {
+//!             match retry_at {
+//!                 Some(t) => tokio::time::sleep_until(t.into()).await,
+//!                 None => std::future::pending().await,
+//!             }
+//!         } => {
+//!             installer.retry_due().await?;
+//!         }
+//!     }
+//!     // On Loc-RIB changes: installer.apply(ops).await?, with
+//!     // FibOp::Install(FibRoute { prefix, action: FibAction::Forward(hops), local_pref })
+//!     // or FibOp::Withdraw(prefix).
+//!     if graceful_restart_done {
+//!         installer.sweep_stale().await?;
+//!         graceful_restart_done = false;
+//!     }
+//! }
+//! installer.shutdown().await?; // persist or flush, per `on_exit`
+//! # Ok(())
+//! # }
+//! ```
 
 mod config;
 mod convert;
