@@ -216,3 +216,36 @@ fn reflector_graceful_restart_keeps_its_paths_stale_then_refreshes_them() {
     assert!(sim.fib_removals().is_empty(), "{:?}", sim.fib_removals());
     assert_eq!(sim.stats().loc_rib_changes - changes, n as u64);
 }
+
+/// Crash and restart random nodes at random moments, without waiting for convergence in
+/// between (restarts while peers still hold stale routes, before they even noticed the
+/// crash, crashes during graceful restart): the cluster always ends where it started.
+fn churn(topo: Topology, cfg: SimConfig, rounds: usize) {
+    let mut rng = bgp_sim::Rng::new(cfg.seed ^ 0x5eed);
+    let n = topo.nodes.len();
+    let mut sim = Sim::new(topo, cfg).unwrap();
+    converge(&mut sim);
+    let before = sim.loc_ribs();
+    for _ in 0..rounds {
+        let victim = NodeId(rng.below(n as u64) as usize);
+        sim.crash(victim).unwrap();
+        sim.run_for(rng.duration(Duration::ZERO, Duration::from_secs(30)));
+        sim.restart(victim).unwrap();
+        sim.run_for(rng.duration(Duration::ZERO, Duration::from_secs(10)));
+    }
+    converge(&mut sim);
+    assert_healthy(&sim);
+    assert_full_reachability(&sim);
+    assert_eq!(sim.loc_ribs(), before);
+}
+
+#[test]
+fn random_crash_and_restart_sequences_converge_back() {
+    for seed in [41, 42, 43] {
+        churn(Topology::full_mesh(8), SimConfig::new(seed), 6);
+        churn(Topology::full_mesh(8), SimConfig::new(seed).with_graceful_restart(), 6);
+        let rr = || Topology::route_reflection(2, 10, CLUSTER);
+        churn(rr(), SimConfig::new(seed), 6);
+        churn(rr(), SimConfig::new(seed).with_graceful_restart(), 6);
+    }
+}
