@@ -182,7 +182,7 @@ impl Bgpd {
             label,
             &bin,
             &["-c", &c],
-            &[("RUST_LOG", "info")],
+            &[("BGPD_LOG", "info"), ("NO_COLOR", "1")],
         )?;
         Ok(Bgpd {
             label: label.to_string(),
@@ -221,15 +221,14 @@ impl Bgpd {
         }
     }
 
-    /// Runs `bgpctl -s SOCKET args...` and returns its output.
+    /// Runs `bgpctl args...` (e.g. `["show", "peers"]`) against this daemon's
+    /// control socket (passed as `BGPCTL_SOCKET`) and returns its output.
     pub fn bgpctl(&self, args: &[&str]) -> Result<String> {
         let bin = bgpctl_binary().ok_or_else(|| {
             Error::Invalid("bgpctl not built (cargo build -p bgpctl, or set BGPCTL_BIN)".into())
         })?;
         let s = self.socket.to_string_lossy().into_owned();
-        let mut full = vec!["-s", s.as_str()];
-        full.extend_from_slice(args);
-        cmd::run(&bin.to_string_lossy(), &full)
+        cmd::run_env(&bin.to_string_lossy(), args, &[("BGPCTL_SOCKET", &s)])
     }
 
     /// The configuration file.
@@ -269,6 +268,12 @@ impl Speaker for Bgpd {
 
     fn check_running(&self) -> Result<()> {
         self.process.check_running()
+    }
+
+    /// The control protocol's route entries carry no ORIGINATOR_ID or
+    /// CLUSTER_LIST (yet): parsed if present, but not relied upon.
+    fn reports_reflection_attributes(&self) -> bool {
+        false
     }
 }
 
@@ -351,6 +356,11 @@ pub fn parse_routes(v: &Value) -> Result<Vec<RouteView>> {
                 })
                 .unwrap_or_default()
         };
+        view.originator_id = s("originator_id").and_then(|x| x.parse().ok());
+        view.cluster_list = strings("cluster_list")
+            .iter()
+            .filter_map(|x| x.parse().ok())
+            .collect();
         view.communities = strings("communities");
         view.large_communities = strings("large_communities");
         out.push(view.normalise());

@@ -36,7 +36,20 @@ pub fn output(program: &str, args: &[&str]) -> Result<Output> {
 
 /// Runs `program args...`, fails unless it exits 0, returns its stdout as text.
 pub fn run(program: &str, args: &[&str]) -> Result<String> {
-    let out = output(program, args)?;
+    run_env(program, args, &[])
+}
+
+/// Like [`run`] with extra environment variables.
+pub fn run_env(program: &str, args: &[&str], envs: &[(&str, &str)]) -> Result<String> {
+    let out = Command::new(program)
+        .args(args)
+        .envs(envs.iter().copied())
+        .stdin(Stdio::null())
+        .output()
+        .map_err(|source| Error::Spawn {
+            cmd: render(program, args),
+            source,
+        })?;
     if out.status.success() {
         Ok(String::from_utf8_lossy(&out.stdout).into_owned())
     } else {

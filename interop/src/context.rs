@@ -222,7 +222,8 @@ impl Test {
 /// Resources created inside `body` (namespaces, processes) are dropped when the
 /// body returns, so they are cleaned up before the verdict; their log files
 /// stay in the test directory, which is kept on failure and removed on
-/// success. An `Err` from the body fails the test with the error printed.
+/// success (kept too when `INTEROP_KEEP` is set). An `Err` from the body
+/// fails the test with the error printed.
 pub fn run_test<B: AsRef<str>>(name: &str, binaries: &[B], body: impl FnOnce(&Test) -> Result<()>) {
     if !prerequisites(name, binaries) {
         return;
@@ -239,6 +240,13 @@ pub fn run_test<B: AsRef<str>>(name: &str, binaries: &[B], body: impl FnOnce(&Te
 fn run_in(test: Test, body: impl FnOnce(&Test) -> Result<()>) {
     let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| body(&test)));
     match outcome {
+        Ok(Ok(())) if std::env::var_os("INTEROP_KEEP").is_some() => {
+            say(&format!(
+                "{}: passed; INTEROP_KEEP set, kept {}",
+                test.name,
+                test.dir.display()
+            ));
+        }
         Ok(Ok(())) => {
             let _ = std::fs::remove_dir_all(&test.dir);
         }

@@ -246,6 +246,11 @@ pub trait Speaker {
 
     /// Errors if the daemon process has exited.
     fn check_running(&self) -> Result<()>;
+
+    /// Whether [`Speaker::routes`] fills ORIGINATOR_ID and CLUSTER_LIST.
+    fn reports_reflection_attributes(&self) -> bool {
+        true
+    }
 }
 
 /// Waits until `speaker` shows its session to `peer` Established.

@@ -1,0 +1,78 @@
+//! bgpd against real peers: the scenarios proven among real peers in
+//! `peers.rs`, with bgpd on one side (or as the reflector / a client).
+//!
+//! bgpd and bgpctl come from the workspace's target directory (built by
+//! `cargo build --workspace`, which `scripts/test.sh` runs first).
+
+use interop::scenarios::{pair_test, reflection};
+use interop::{binaries_for, run_test, Kind};
+
+#[test]
+fn bgpd_bird_ebgp() {
+    pair_test("bgpd_bird_ebgp", Kind::Bgpd, Kind::Bird, false);
+}
+
+#[test]
+fn bgpd_bird_ibgp() {
+    pair_test("bgpd_bird_ibgp", Kind::Bgpd, Kind::Bird, true);
+}
+
+#[test]
+fn bgpd_gobgp_ebgp() {
+    pair_test("bgpd_gobgp_ebgp", Kind::Bgpd, Kind::GoBgp, false);
+}
+
+#[test]
+fn bgpd_gobgp_ibgp() {
+    pair_test("bgpd_gobgp_ibgp", Kind::Bgpd, Kind::GoBgp, true);
+}
+
+#[test]
+fn bgpd_frr_ebgp() {
+    pair_test("bgpd_frr_ebgp", Kind::Bgpd, Kind::Frr, false);
+}
+
+#[test]
+fn bgpd_frr_ibgp() {
+    pair_test("bgpd_frr_ibgp", Kind::Bgpd, Kind::Frr, true);
+}
+
+#[test]
+fn exabgp_bgpd_ebgp() {
+    pair_test("exabgp_bgpd_ebgp", Kind::ExaBgp, Kind::Bgpd, false);
+}
+
+#[test]
+fn bgpd_bgpd_ibgp() {
+    pair_test("bgpd_bgpd_ibgp", Kind::Bgpd, Kind::Bgpd, true);
+}
+
+#[test]
+fn bgpd_reflects_between_bird_and_gobgp() {
+    let kinds = [Kind::Bgpd, Kind::Bird, Kind::GoBgp];
+    run_test(
+        "bgpd_reflects_between_bird_and_gobgp",
+        &binaries_for(&kinds),
+        |t| reflection(t, Kind::Bgpd, [Kind::Bird, Kind::GoBgp]),
+    );
+}
+
+#[test]
+fn bgpd_reflects_between_frr_and_bird() {
+    let kinds = [Kind::Bgpd, Kind::Frr, Kind::Bird];
+    run_test(
+        "bgpd_reflects_between_frr_and_bird",
+        &binaries_for(&kinds),
+        |t| reflection(t, Kind::Bgpd, [Kind::Frr, Kind::Bird]),
+    );
+}
+
+#[test]
+fn bgpd_is_client_of_bird_reflector() {
+    let kinds = [Kind::Bird, Kind::Bgpd, Kind::Frr];
+    run_test(
+        "bgpd_is_client_of_bird_reflector",
+        &binaries_for(&kinds),
+        |t| reflection(t, Kind::Bird, [Kind::Bgpd, Kind::Frr]),
+    );
+}
