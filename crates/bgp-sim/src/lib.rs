@@ -11,7 +11,8 @@
 //!
 //! * [`topology`]: nodes, sessions, the full-mesh and route-reflector layouts.
 //! * [`config`]: seed, link behaviour, timers, graceful restart.
-//! * [`sim`]: the event loop, in-memory TCP, crash and restart, convergence detection.
+//! * [`sim`]: the event loop, in-memory TCP, crash and restart, partitions, convergence
+//!   detection.
 //! * [`snapshot`]: Loc-RIB views for assertions and run-to-run comparison.
 //!
 //! ```

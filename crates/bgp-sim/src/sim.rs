@@ -17,6 +17,11 @@
 //!   collisions to resolve.
 //! * A node batches its RIB work: inputs mark it dirty and one flush, `batch_delay`
 //!   later, runs the decision process and hands each peer its UPDATEs.
+//! * [`Sim::crash`] drops a node's whole state (peers see their connections close);
+//!   [`Sim::restart`] rebuilds it from the topology, gracefully when configured (Restart
+//!   State bit, and the routes held back until every neighbour sent End-of-RIB, RFC 4724
+//!   4.1). [`Sim::partition`] holds back everything between two nodes, as TCP would keep
+//!   retransmitting it, until [`Sim::heal`].
 //! * Timers (session timers, graceful-restart deadlines, selection deferral) are events
 //!   too; a superseded timer event is recognised by its deadline and ignored.
 //!
@@ -25,7 +30,7 @@
 //! RIB holds stale routes or pending output and no node defers its routes: from then on
 //! only keepalives move and the Loc-RIBs cannot change.
 
-use std::collections::HashMap;
+use std::collections::{BTreeSet, HashMap};
 use std::time::{Duration, Instant};
 
 use bgp_proto::session::{DownReason, SessionEvent, State};
@@ -165,6 +170,7 @@ enum Event {
     Refused {
         to: End,
         attempt: u64,
+        by: usize,
     },
     Segment {
         conn: u64,
@@ -214,6 +220,11 @@ pub struct Sim {
     /// Flush and start events queued.
     work_queued: usize,
     stats: Stats,
+    /// Node pairs that cannot reach each other, (lower, higher) index.
+    partitions: BTreeSet<(usize, usize)>,
+    /// Network events between partitioned nodes (with the pair), in the order they were
+    /// sent.
+    held: Vec<((usize, usize), Event)>,
     downs: Vec<SessionDown>,
     removals: Vec<FibRemoval>,
     anomalies: Vec<String>,
@@ -247,6 +258,8 @@ impl Sim {
             in_flight: 0,
             work_queued: 0,
             stats: Stats::default(),
+            partitions: BTreeSet::new(),
+            held: Vec::new(),
             downs: Vec::new(),
             removals: Vec::new(),
             anomalies: Vec::new(),
@@ -409,6 +422,9 @@ impl Sim {
         if self.work_queued > 0 {
             return format!("{} node starts or flushes queued", self.work_queued);
         }
+        if !self.held.is_empty() {
+            return format!("{} network events held by a partition", self.held.len());
+        }
         for (i, node) in self.nodes.iter().enumerate() {
             let Some(run) = &node.running else {
                 continue;
@@ -435,6 +451,59 @@ impl Sim {
             }
         }
         String::new()
+    }
+
+    /// Cut the network between `a` and `b`: from now on everything either sends the other
+    /// (segments, connection set-up and close) is held back, as TCP would keep
+    /// retransmitting it, until [`Sim::heal`]. What is already on the wire still arrives.
+    /// Sessions between them end when their hold timers expire.
+    pub fn partition(&mut self, a: NodeId, b: NodeId) -> Result<(), SimError> {
+        for n in [a, b] {
+            if n.0 >= self.nodes.len() {
+                return Err(SimError::UnknownNode(n));
+            }
+        }
+        self.partitions.insert((a.0.min(b.0), a.0.max(b.0)));
+        Ok(())
+    }
+
+    /// Reconnect `a` and `b`: what was held back is delivered, in order, after fresh
+    /// latencies.
+    pub fn heal(&mut self, a: NodeId, b: NodeId) {
+        let pair = (a.0.min(b.0), a.0.max(b.0));
+        if !self.partitions.remove(&pair) {
+            return;
+        }
+        let (release, keep): (Vec<_>, Vec<_>) = std::mem::take(&mut self.held)
+            .into_iter()
+            .partition(|(p, _)| *p == pair);
+        self.held = keep;
+        for (_, ev) in release {
+            let at = match &ev {
+                Event::Segment { conn, to, .. } | Event::Close { conn, to } => {
+                    self.ordered_at(*conn, *to)
+                }
+                Event::SynAck { conn, .. } => self.ordered_at(*conn, 0),
+                _ => self.now + self.latency(),
+            };
+            self.push(at, ev);
+        }
+    }
+
+    /// The two nodes a network event travels between, (lower, higher) index.
+    fn pair_of(&self, ev: &Event) -> Option<(usize, usize)> {
+        let (x, y) = match ev {
+            Event::Syn { from, to_node, .. } => (from.node, *to_node),
+            Event::Refused { to, by, .. } => (to.node, *by),
+            Event::SynAck { conn, .. }
+            | Event::Segment { conn, .. }
+            | Event::Close { conn, .. } => {
+                let c = self.conns.get(conn)?;
+                (c.ends[0].node, c.ends[1].node)
+            }
+            _ => return None,
+        };
+        Some((x.min(y), x.max(y)))
     }
 
     /// Crash `node`: all its state is lost, its peers see their connections close.
@@ -475,6 +544,10 @@ impl Sim {
     }
 
     fn push(&mut self, at: Duration, ev: Event) {
+        if let Some(pair) = self.pair_of(&ev).filter(|p| self.partitions.contains(p)) {
+            self.held.push((pair, ev));
+            return;
+        }
         if ev.is_network() {
             self.in_flight += 1;
         } else if matches!(ev, Event::Flush { .. } | Event::Start { .. }) {
@@ -622,7 +695,7 @@ impl Sim {
                 }
                 self.drive(end.node, end.slot);
             }
-            Event::Refused { to, attempt } => {
+            Event::Refused { to, attempt, .. } => {
                 let Some(nb) = self.neighbor_mut(to) else {
                     return;
                 };
@@ -690,7 +763,14 @@ impl Sim {
             });
         if !listening {
             let at = self.now + self.latency();
-            self.push(at, Event::Refused { to: from, attempt });
+            self.push(
+                at,
+                Event::Refused {
+                    to: from,
+                    attempt,
+                    by: to_node,
+                },
+            );
             return;
         }
         let end = self.end(to_node, to_slot);

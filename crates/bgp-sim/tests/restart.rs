@@ -243,7 +243,11 @@ fn churn(topo: Topology, cfg: SimConfig, rounds: usize) {
 fn random_crash_and_restart_sequences_converge_back() {
     for seed in [41, 42, 43] {
         churn(Topology::full_mesh(8), SimConfig::new(seed), 6);
-        churn(Topology::full_mesh(8), SimConfig::new(seed).with_graceful_restart(), 6);
+        churn(
+            Topology::full_mesh(8),
+            SimConfig::new(seed).with_graceful_restart(),
+            6,
+        );
         let rr = || Topology::route_reflection(2, 10, CLUSTER);
         churn(rr(), SimConfig::new(seed), 6);
         churn(rr(), SimConfig::new(seed).with_graceful_restart(), 6);
