@@ -197,6 +197,12 @@ records.append(table_dump(2, "2001:db8:200::/48", "2001:db8::2", 64497,
 records.append(table_dump(3, "192.0.2.128/26", "192.0.2.3", BIG,
     origin(0) + path([(SEQ, [BIG, 64496])]) + next_hop("192.0.2.3") + aggregator(BIG, "192.0.2.3")))
 
+# bgpdump's IPv6 4-octet subtype (printed through its IPv4 formatter), and an abbreviated
+# MP_REACH_NLRI with an IPv4 next hop in TABLE_DUMP (printed through its IPv6 formatter).
+records.append(table_dump(4, "2001:db8:f00::/40", "2001:db8::4", BIG, origin(0) + path([(SEQ, [BIG])])))
+records.append(table_dump(1, "198.51.100.0/25", "192.0.2.5", 64499,
+    origin(0) + path([(SEQ, [64499])], four=False) + mp_reach_abbreviated(["192.0.2.5"])))
+
 # TABLE_DUMP_V2 (RFC 6396 4.3): IPv4/AS2, IPv6/AS4, IPv4/AS4 peers.
 records.append(peer_index([("192.0.2.10", 64510, False), ("2001:db8::10", BIG, True),
                            ("192.0.2.11", 196608, True)]))
