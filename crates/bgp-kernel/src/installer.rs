@@ -157,12 +157,16 @@ struct Retry {
     errno: Errno,
 }
 
+/// Per-prefix state. Kept small (one of these per installed route): the kernel form is
+/// stored only when it differs from the wanted one, which is rare and transient.
 #[derive(Debug, Clone)]
 struct Entry {
-    /// Our route as it is in the kernel (as far as we know).
-    kernel: Option<Form>,
     /// What we want there (`None`: withdraw).
     want: Option<Form>,
+    /// Our route as it is in the kernel, when it is not `want` (see `kernel_is_want`).
+    kernel_other: Option<Box<Form>>,
+    /// Our route in the kernel is exactly `want`.
+    kernel_is_want: bool,
     /// The RIB's route, kept only when its kernel form depends on links or addresses
     /// (tunnel, cross-subnet or named-device next hops) so a retry can re-resolve it.
     route: Option<Box<FibRoute>>,
@@ -170,6 +174,47 @@ struct Entry {
     stale: bool,
     /// Our route may have been removed behind our back: rewrite it even if it looks current.
     verify: bool,
+}
+
+impl Entry {
+    fn absent() -> Self {
+        Entry {
+            want: None,
+            kernel_other: None,
+            kernel_is_want: false,
+            route: None,
+            stale: false,
+            verify: false,
+        }
+    }
+
+    /// Our route as it is in the kernel (as far as we know).
+    fn kernel(&self) -> Option<&Form> {
+        if self.kernel_is_want {
+            self.want.as_ref()
+        } else {
+            self.kernel_other.as_deref()
+        }
+    }
+
+    fn set_want(&mut self, want: Option<Form>) {
+        if self.kernel_is_want {
+            self.kernel_other = self.want.take().map(Box::new);
+            self.kernel_is_want = false;
+        }
+        self.want = want;
+    }
+
+    fn set_kernel(&mut self, kernel: Option<Form>) {
+        self.kernel_is_want = false;
+        self.kernel_other = kernel.map(Box::new);
+    }
+
+    /// The kernel now holds what we want.
+    fn kernel_done(&mut self) {
+        self.kernel_other = None;
+        self.kernel_is_want = self.want.is_some();
+    }
 }
 
 /// What a request in a batch was for.
@@ -251,11 +296,10 @@ impl KernelInstaller {
             me.entries.insert(
                 r.prefix,
                 Entry {
-                    kernel: Some(form.clone()),
                     want: Some(form),
-                    route: None,
+                    kernel_is_want: true,
                     stale: true,
-                    verify: false,
+                    ..Entry::absent()
                 },
             );
         }
@@ -282,7 +326,7 @@ impl KernelInstaller {
     pub fn len(&self) -> usize {
         self.entries
             .values()
-            .filter(|e| e.kernel.is_some() || e.want.is_some())
+            .filter(|e| e.kernel().is_some() || e.want.is_some())
             .count()
     }
 
@@ -305,7 +349,7 @@ impl KernelInstaller {
     pub fn is_installed(&self, prefix: &IpNet) -> bool {
         self.entries
             .get(&prefix.trunc())
-            .is_some_and(|e| e.kernel.is_some())
+            .is_some_and(|e| e.kernel().is_some())
     }
 
     /// Keep a stale route (the RIB still has it; content unchanged).
@@ -339,7 +383,7 @@ impl KernelInstaller {
                 let Some(e) = self.entries.get_mut(&r.prefix) else {
                     return; // we deleted it ourselves
                 };
-                let ours_now = e.kernel.as_ref().is_some_and(|k| k.metric == r.metric);
+                let ours_now = e.kernel().is_some_and(|k| k.metric == r.metric);
                 if ours_now && e.want.is_some() && !self.retrying.contains_key(&r.prefix) {
                     // Not our doing (our deletes remove the entry or move the metric first),
                     // or an old notification of a delete we followed by a re-add: either way
@@ -388,18 +432,12 @@ impl KernelInstaller {
                         Err(_) => None,
                     };
                     let prefix = r.prefix;
-                    let e = self.entries.entry(prefix).or_insert(Entry {
-                        kernel: None,
-                        want: None,
-                        route: None,
-                        stale: false,
-                        verify: false,
-                    });
+                    let e = self.entries.entry(prefix).or_insert_with(Entry::absent);
                     e.stale = false;
                     e.route = needs_reresolve(&r).then(|| Box::new(r));
                     match form {
                         Some(f) => {
-                            e.want = Some(f);
+                            e.set_want(Some(f));
                             touched.push(prefix);
                         }
                         None => {
@@ -413,7 +451,7 @@ impl KernelInstaller {
                 FibOp::Withdraw(p) => {
                     let p = p.trunc();
                     if let Some(e) = self.entries.get_mut(&p) {
-                        e.want = None;
+                        e.set_want(None);
                         e.route = None;
                         e.stale = false;
                         touched.push(p);
@@ -456,7 +494,7 @@ impl KernelInstaller {
                     form = self.resolve(r);
                 }
                 match (form, self.entries.get_mut(&p)) {
-                    (Ok(f), Some(e)) => e.want = Some(f),
+                    (Ok(f), Some(e)) => e.set_want(Some(f)),
                     (Err(_), Some(_)) => {
                         // Still unresolvable: keep waiting (backoff continues).
                         self.schedule_retry(p, libc::ENODEV);
@@ -481,7 +519,7 @@ impl KernelInstaller {
             .filter(|(_, e)| e.stale)
             .map(|(p, e)| {
                 e.stale = false;
-                e.want = None;
+                e.set_want(None);
                 *p
             })
             .collect();
@@ -501,7 +539,7 @@ impl KernelInstaller {
                     .entries
                     .iter_mut()
                     .map(|(p, e)| {
-                        e.want = None;
+                        e.set_want(None);
                         e.route = None;
                         *p
                     })
@@ -521,15 +559,13 @@ impl KernelInstaller {
             .map(|r| (r.prefix, form_of_kernel(r)))
             .collect();
         for (p, e) in self.entries.iter_mut() {
-            e.kernel = ours.get(p).cloned();
+            e.set_kernel(ours.get(p).cloned());
         }
         for (p, f) in ours {
-            self.entries.entry(p).or_insert(Entry {
-                kernel: Some(f),
-                want: None,
-                route: None,
-                stale: false,
-                verify: false,
+            self.entries.entry(p).or_insert_with(|| {
+                let mut e = Entry::absent();
+                e.set_kernel(Some(f));
+                e
             });
         }
         let all: Vec<IpNet> = self.entries.keys().copied().collect();
@@ -604,7 +640,7 @@ impl KernelInstaller {
             let Some(e) = self.entries.get(&p) else {
                 continue;
             };
-            match (&e.want, &e.kernel) {
+            match (&e.want, e.kernel()) {
                 (None, None) if e.route.is_some() => {
                     // Waiting for its device to appear: retry_due owns it.
                 }
@@ -722,12 +758,10 @@ impl KernelInstaller {
                         Purpose::Add => report.added += 1,
                         _ => report.replaced += 1,
                     }
-                    let old_metric = e.kernel.as_ref().map(|k| k.metric);
-                    e.kernel = e.want.clone();
+                    let old_metric = e.kernel().map(|k| k.metric);
+                    e.kernel_done();
                     e.verify = false;
-                    if let (Some(old), Some(new)) =
-                        (old_metric, e.kernel.as_ref().map(|k| k.metric))
-                    {
+                    if let (Some(old), Some(new)) = (old_metric, e.kernel().map(|k| k.metric)) {
                         if old != new {
                             self.orphans.push((p, old));
                         }

@@ -181,9 +181,26 @@ fn installs_direct_tunnel_cross_subnet_blackhole_and_ecmp_then_withdraws() {
     });
 }
 
-/// A log sink to count warnings.
+/// A log sink to count warnings. One global subscriber for the whole test binary: tracing
+/// caches per-callsite interest globally, so a per-thread subscriber can miss events whose
+/// callsite another test thread hit first.
 #[derive(Clone, Default)]
 struct LogBuf(Arc<Mutex<Vec<u8>>>);
+
+fn global_logs() -> LogBuf {
+    static LOGS: std::sync::OnceLock<LogBuf> = std::sync::OnceLock::new();
+    LOGS.get_or_init(|| {
+        let logs = LogBuf::default();
+        let sink = logs.clone();
+        let subscriber = tracing_subscriber::fmt()
+            .with_writer(move || sink.clone())
+            .with_ansi(false)
+            .finish();
+        tracing::subscriber::set_global_default(subscriber).expect("global subscriber");
+        logs
+    })
+    .clone()
+}
 
 impl Write for LogBuf {
     fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
@@ -196,9 +213,11 @@ impl Write for LogBuf {
 }
 
 impl LogBuf {
-    fn count(&self, needle: &str) -> usize {
+    /// Lines containing both strings.
+    fn count(&self, needle: &str, and: &str) -> usize {
         String::from_utf8_lossy(&self.0.lock().unwrap())
-            .matches(needle)
+            .lines()
+            .filter(|l| l.contains(needle) && l.contains(and))
             .count()
     }
 }
@@ -222,16 +241,8 @@ fn other_protocols_untouched_and_conflicts_logged_once_then_retried() {
     ns.ip(&format!(
         "-6 route add 2001:db8:80::/64 via fd00::5 proto 80 metric {METRIC_LP100}"
     ));
-    let logs = LogBuf::default();
-    let sink = logs.clone();
-    let nsr = &ns;
-    ns.run(|| async move {
-        let ns = nsr;
-        let subscriber = tracing_subscriber::fmt()
-            .with_writer(move || sink.clone())
-            .with_ansi(false)
-            .finish();
-        let _guard = tracing::subscriber::set_default(subscriber);
+    let logs = global_logs();
+    ns.run(|| async {
         let cfg = ExportConfig {
             retry_initial_ms: 0,
             retry_max_ms: 0,
@@ -271,11 +282,13 @@ fn other_protocols_untouched_and_conflicts_logged_once_then_retried() {
         );
         let both: Vec<&Value> = v4.iter().filter(|r| r["dst"] == "10.81.0.0/24").collect();
         assert_eq!(both.len(), 2, "ours and theirs coexist: {both:?}");
-        assert_eq!(
-            logs.count("owned by another protocol"),
-            2,
-            "each conflict logged once, not per retry"
-        );
+        for prefix in ["10.80.0.0/24", "2001:db8:80::/64"] {
+            assert_eq!(
+                logs.count("owned by another protocol", prefix),
+                1,
+                "{prefix}: conflict logged once, not per retry"
+            );
+        }
 
         // Withdraw ours for 10.81: theirs stays.
         let rep = inst
