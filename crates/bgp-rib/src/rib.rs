@@ -922,7 +922,7 @@ impl Rib {
 
     fn remove_path<P: Prefix>(&mut self, pfx: P, peer: PeerIdx, path_id: u32) {
         let t = P::table_mut(&mut self.tables);
-        let Some(dest) = t.routes.get(&pfx) else {
+        let Some(dest) = t.routes.get_mut(&pfx) else {
             return;
         };
         let Some(i) = dest
@@ -931,10 +931,11 @@ impl Rib {
         else {
             return;
         };
-        t.touch(pfx);
-        if let Some(dest) = t.routes.get_mut(&pfx) {
-            dest.remove(i);
-        }
+        t.dirty.entry(pfx).or_insert_with(|| crate::table::Dirty {
+            old: selection_signature(dest),
+            force_fib: false,
+        });
+        dest.remove(i);
         self.interner.note_released(1);
     }
 
@@ -1534,13 +1535,18 @@ fn is_loop(cfg: &RibConfig, a: &PathAttributes, p: &PeerState) -> bool {
 
 fn insert_path<P: Prefix>(tables: &mut Tables, interner: &mut Interner, pfx: P, path: Path) {
     let t = P::table_mut(tables);
-    t.touch(pfx);
+    // One lookup in the route table; the old selection is recorded from the same entry.
     match t.routes.entry(pfx) {
         std::collections::hash_map::Entry::Vacant(v) => {
             v.insert(Dest::One(path));
+            t.dirty.entry(pfx).or_default();
         }
         std::collections::hash_map::Entry::Occupied(mut o) => {
             let dest = o.get_mut();
+            t.dirty.entry(pfx).or_insert_with(|| crate::table::Dirty {
+                old: selection_signature(dest),
+                force_fib: false,
+            });
             let (peer, pid) = (path.peer(), path.path_id);
             if let Some(old) = dest
                 .iter_mut()
