@@ -178,137 +178,142 @@ def rib(subtype, seq, pfx, entries, add_path=False, generic=None):
 NO_EXPORT, NO_ADVERTISE, LOCAL_AS = 0xFFFFFF01, 0xFFFFFF02, 0xFFFFFF03
 BIG = 4200000001
 
-records = []
 
-# TABLE_DUMP (RFC 6396 4.2): IPv4 with sets/confeds, well-known communities, aggregator.
-records.append(table_dump(1, "198.51.100.0/24", "192.0.2.1", 64496,
-    origin(0) + path([(CSEQ, [65001, 65002]), (SEQ, [64496, 64497]), (SET, [64498, 64499])], four=False)
-    + next_hop("192.0.2.1") + med(10) + local_pref(200) + atomic() + aggregator(64499, "192.0.2.99", four=False)
-    + communities(NO_EXPORT, (64496 << 16) | 1, NO_ADVERTISE, LOCAL_AS, 0xFFFF0006)))
-# IPv4, no NEXT_HOP, ORIGIN EGP, empty AS_PATH.
-records.append(table_dump(1, "203.0.113.0/25", "192.0.2.2", 64497, origin(1) + path([], four=False)))
-# IPv6 with the standard MP_REACH_NLRI form, and with the abbreviated one.
-records.append(table_dump(2, "2001:db8:100::/40", "2001:db8::1", 64496,
-    origin(2) + path([(SEQ, [64496, 64510])], four=False)
-    + mp_reach(2, 1, ["2001:db8::1", "fe80::1"], b"")))
-records.append(table_dump(2, "2001:db8:200::/48", "2001:db8::2", 64497,
-    origin(0) + path([(SEQ, [64497])], four=False) + mp_reach_abbreviated(["2001:db8::2"])))
-# bgpdump's 4-octet TABLE_DUMP subtype.
-records.append(table_dump(3, "192.0.2.128/26", "192.0.2.3", BIG,
-    origin(0) + path([(SEQ, [BIG, 64496])]) + next_hop("192.0.2.3") + aggregator(BIG, "192.0.2.3")))
+def build():
+    records = []
 
-# bgpdump's IPv6 4-octet subtype (printed through its IPv4 formatter), and an abbreviated
-# MP_REACH_NLRI with an IPv4 next hop in TABLE_DUMP (printed through its IPv6 formatter).
-records.append(table_dump(4, "2001:db8:f00::/40", "2001:db8::4", BIG, origin(0) + path([(SEQ, [BIG])])))
-records.append(table_dump(1, "198.51.100.0/25", "192.0.2.5", 64499,
-    origin(0) + path([(SEQ, [64499])], four=False) + mp_reach_abbreviated(["192.0.2.5"])))
+    # TABLE_DUMP (RFC 6396 4.2): IPv4 with sets/confeds, well-known communities, aggregator.
+    records.append(table_dump(1, "198.51.100.0/24", "192.0.2.1", 64496,
+        origin(0) + path([(CSEQ, [65001, 65002]), (SEQ, [64496, 64497]), (SET, [64498, 64499])], four=False)
+        + next_hop("192.0.2.1") + med(10) + local_pref(200) + atomic() + aggregator(64499, "192.0.2.99", four=False)
+        + communities(NO_EXPORT, (64496 << 16) | 1, NO_ADVERTISE, LOCAL_AS, 0xFFFF0006)))
+    # IPv4, no NEXT_HOP, ORIGIN EGP, empty AS_PATH.
+    records.append(table_dump(1, "203.0.113.0/25", "192.0.2.2", 64497, origin(1) + path([], four=False)))
+    # IPv6 with the standard MP_REACH_NLRI form, and with the abbreviated one.
+    records.append(table_dump(2, "2001:db8:100::/40", "2001:db8::1", 64496,
+        origin(2) + path([(SEQ, [64496, 64510])], four=False)
+        + mp_reach(2, 1, ["2001:db8::1", "fe80::1"], b"")))
+    records.append(table_dump(2, "2001:db8:200::/48", "2001:db8::2", 64497,
+        origin(0) + path([(SEQ, [64497])], four=False) + mp_reach_abbreviated(["2001:db8::2"])))
+    # bgpdump's 4-octet TABLE_DUMP subtype.
+    records.append(table_dump(3, "192.0.2.128/26", "192.0.2.3", BIG,
+        origin(0) + path([(SEQ, [BIG, 64496])]) + next_hop("192.0.2.3") + aggregator(BIG, "192.0.2.3")))
 
-# TABLE_DUMP_V2 (RFC 6396 4.3): IPv4/AS2, IPv6/AS4, IPv4/AS4 peers.
-records.append(peer_index([("192.0.2.10", 64510, False), ("2001:db8::10", BIG, True),
-                           ("192.0.2.11", 196608, True)]))
-records.append(rib(2, 0, "100.64.0.0/10", [
-    (0, origin(0) + path([(SEQ, [64510, 64511]), (SET, [64512])]) + next_hop("192.0.2.10")
-        + local_pref(2**31 + 5) + med(2**32 - 1) + communities((64510 << 16) | 7)),
-    (1, origin(0) + path([(SEQ, [BIG])]) + mp_reach_abbreviated(["2001:db8::10", "fe80::10"])),
-    (2, origin(2) + path([(SEQ, [196608, 64496])]) + mp_reach_abbreviated(["192.0.2.11"])
-        + aggregator(196608, "255.255.255.255")),
-]))
-records.append(rib(4, 1, "2001:db8:300::/44", [
-    (1, origin(0) + path([(SEQ, [BIG, 64496])]) + mp_reach_abbreviated(["2001:db8::10"]) + atomic()),
-    (0, origin(0) + path([(SEQ, [64510])])),
-]))
-# Multicast and RIB_GENERIC: parsed, not printed by bgpdump.
-records.append(rib(3, 2, "233.252.0.0/24", [(0, origin(0) + path([(SEQ, [64510])]) + next_hop("192.0.2.10"))]))
-records.append(rib(6, 3, "192.0.2.0/24", [(0, origin(0) + path([(SEQ, [64510])]) + next_hop("192.0.2.10"))],
-                   generic=(1, 1)))
-# RFC 8050 ADD-PATH RIB entries.
-records.append(rib(10, 4, "2001:db8:400::/48", [
-    (1, origin(0) + path([(SEQ, [BIG])]) + mp_reach_abbreviated(["2001:db8::10"])),
-    (1, origin(0) + path([(SEQ, [BIG, 64499])]) + mp_reach_abbreviated(["2001:db8::11"])),
-], add_path=True))
-records.append(rib(8, 5, "100.64.1.0/24", [
-    (2, origin(0) + path([(SEQ, [196608])]) + next_hop("192.0.2.11")),
-], add_path=True))
+    # bgpdump's IPv6 4-octet subtype (printed through its IPv4 formatter), and an abbreviated
+    # MP_REACH_NLRI with an IPv4 next hop in TABLE_DUMP (printed through its IPv6 formatter).
+    records.append(table_dump(4, "2001:db8:f00::/40", "2001:db8::4", BIG, origin(0) + path([(SEQ, [BIG])])))
+    records.append(table_dump(1, "198.51.100.0/25", "192.0.2.5", 64499,
+        origin(0) + path([(SEQ, [64499])], four=False) + mp_reach_abbreviated(["192.0.2.5"])))
 
-# BGP4MP state changes (RFC 6396 4.4.1, 4.4.4), plain and extended timestamp.
-records.append(state(0, 64496, "192.0.2.1", 1, 2))
-records.append(state(0, 64496, "2001:db8::1", 5, 6))
-records.append(state(5, BIG, "192.0.2.3", 6, 1))
-records.append(state(5, BIG, "2001:db8::3", 3, 4, et_us=42))
+    # TABLE_DUMP_V2 (RFC 6396 4.3): IPv4/AS2, IPv6/AS4, IPv4/AS4 peers.
+    records.append(peer_index([("192.0.2.10", 64510, False), ("2001:db8::10", BIG, True),
+                               ("192.0.2.11", 196608, True)]))
+    records.append(rib(2, 0, "100.64.0.0/10", [
+        (0, origin(0) + path([(SEQ, [64510, 64511]), (SET, [64512])]) + next_hop("192.0.2.10")
+            + local_pref(2**31 + 5) + med(2**32 - 1) + communities((64510 << 16) | 7)),
+        (1, origin(0) + path([(SEQ, [BIG])]) + mp_reach_abbreviated(["2001:db8::10", "fe80::10"])),
+        (2, origin(2) + path([(SEQ, [196608, 64496])]) + mp_reach_abbreviated(["192.0.2.11"])
+            + aggregator(196608, "255.255.255.255")),
+    ]))
+    records.append(rib(4, 1, "2001:db8:300::/44", [
+        (1, origin(0) + path([(SEQ, [BIG, 64496])]) + mp_reach_abbreviated(["2001:db8::10"]) + atomic()),
+        (0, origin(0) + path([(SEQ, [64510])])),
+    ]))
+    # Multicast and RIB_GENERIC: parsed, not printed by bgpdump.
+    records.append(rib(3, 2, "233.252.0.0/24", [(0, origin(0) + path([(SEQ, [64510])]) + next_hop("192.0.2.10"))]))
+    records.append(rib(6, 3, "192.0.2.0/24", [(0, origin(0) + path([(SEQ, [64510])]) + next_hop("192.0.2.10"))],
+                       generic=(1, 1)))
+    # RFC 8050 ADD-PATH RIB entries.
+    records.append(rib(10, 4, "2001:db8:400::/48", [
+        (1, origin(0) + path([(SEQ, [BIG])]) + mp_reach_abbreviated(["2001:db8::10"])),
+        (1, origin(0) + path([(SEQ, [BIG, 64499])]) + mp_reach_abbreviated(["2001:db8::11"])),
+    ], add_path=True))
+    records.append(rib(8, 5, "100.64.1.0/24", [
+        (2, origin(0) + path([(SEQ, [196608])]) + next_hop("192.0.2.11")),
+    ], add_path=True))
 
-# Messages that print nothing in -m mode.
-records.append(message(1, 64496, "192.0.2.1", bgp(4, b"")))
-records.append(message(1, 64496, "192.0.2.1", bgp(1, struct.pack(">BHHIB", 4, 64496, 90, 0xC0000201, 0))))
-records.append(message(1, 64496, "192.0.2.1", bgp(3, bytes([6, 2]))))
+    # BGP4MP state changes (RFC 6396 4.4.1, 4.4.4), plain and extended timestamp.
+    records.append(state(0, 64496, "192.0.2.1", 1, 2))
+    records.append(state(0, 64496, "2001:db8::1", 5, 6))
+    records.append(state(5, BIG, "192.0.2.3", 6, 1))
+    records.append(state(5, BIG, "2001:db8::3", 3, 4, et_us=42))
 
-# 2-octet MESSAGE: withdrawals and announcements with an AS4_PATH/AS4_AGGREGATOR merge.
-records.append(message(1, 64496, "192.0.2.1", update(
-    withdrawn=prefix("198.18.0.0/15") + prefix("10.0.0.0/8"),
-    attrs=origin(0) + path([(SEQ, [64496, 23456, 23456, 64497])], four=False) + next_hop("192.0.2.1")
-        + aggregator(23456, "192.0.2.77", four=False)
-        + as4_path([(SEQ, [BIG, 196608, 64497])]) + as4_aggregator(BIG, "192.0.2.78")
-        + communities((64496 << 16) | 100),
-    nlri=prefix("192.0.2.0/24") + prefix("198.51.100.128/25") + prefix("0.0.0.0/0"))))
-# AS4_PATH ignored: AGGREGATOR is not AS_TRANS (RFC 6793 4.2.3).
-records.append(message(1, 64496, "192.0.2.1", update(
-    attrs=origin(0) + path([(SEQ, [64496, 23456])], four=False) + next_hop("192.0.2.1")
-        + aggregator(64496, "192.0.2.1", four=False) + as4_path([(SEQ, [BIG])])
-        + as4_aggregator(BIG, "192.0.2.78"),
-    nlri=prefix("203.0.113.64/26"))))
-# MESSAGE_AS4 over IPv6: MP_REACH with global + link-local next hop, MED/LOCAL_PREF.
-records.append(message(4, BIG, "2001:db8::3", update(
-    attrs=origin(0) + path([(SEQ, [BIG, 64496]), (SET, [64497, 64498])]) + med(5) + local_pref(50)
-        + mp_reach(2, 1, ["2001:db8::3", "fe80::3"], prefix("2001:db8:500::/48") + prefix("2001:db8:501::/64")))))
-# MP_UNREACH IPv6 and MP_REACH IPv6 with an IPv4 next hop.
-records.append(message(4, BIG, "2001:db8::3", update(
-    attrs=mp_unreach(2, 1, prefix("2001:db8:500::/48") + prefix("::/0")))))
-records.append(message(4, BIG, "192.0.2.3", update(
-    attrs=origin(0) + path([(SEQ, [BIG])]) + mp_reach(2, 1, ["192.0.2.3"], prefix("2001:db8:600::/48")))))
-# IPv4 NLRI in MP_REACH with IPv4 and IPv6 (RFC 8950) next hops; large LOCAL_PREF/MED.
-records.append(message(4, BIG, "192.0.2.3", update(
-    attrs=origin(0) + path([(SEQ, [BIG])]) + local_pref(2**31 + 1) + med(3000000000)
-        + mp_reach(1, 1, ["192.0.2.3"], prefix("198.51.100.0/24")))))
-records.append(message(4, BIG, "2001:db8::3", update(
-    attrs=origin(0) + path([(SEQ, [BIG])]) + mp_reach(1, 1, ["2001:db8::3"], prefix("203.0.113.0/24")))))
-# Multicast MP_REACH / MP_UNREACH (SAFI 2), IPv4 and IPv6.
-records.append(message(4, BIG, "192.0.2.3", update(
-    attrs=origin(0) + path([(SEQ, [BIG])]) + mp_reach(1, 2, ["192.0.2.3"], prefix("233.252.0.0/24")))))
-records.append(message(4, BIG, "2001:db8::3", update(
-    attrs=origin(0) + path([(SEQ, [BIG])]) + mp_reach(2, 2, ["2001:db8::3"], prefix("ff3e:db8::/32")))))
-records.append(message(4, BIG, "2001:db8::3", update(attrs=mp_unreach(2, 2, prefix("ff3e:db8::/32")))))
-# Confederation segments in a 4-octet path.
-records.append(message(4, BIG, "192.0.2.3", update(
-    attrs=origin(2) + path([(CSET, [65010, 65011]), (CSEQ, [65012]), (SEQ, [BIG])]) + next_hop("192.0.2.3"),
-    nlri=prefix("203.0.113.128/25"))))
+    # Messages that print nothing in -m mode.
+    records.append(message(1, 64496, "192.0.2.1", bgp(4, b"")))
+    records.append(message(1, 64496, "192.0.2.1", bgp(1, struct.pack(">BHHIB", 4, 64496, 90, 0xC0000201, 0))))
+    records.append(message(1, 64496, "192.0.2.1", bgp(3, bytes([6, 2]))))
 
-# Locally sent messages (MESSAGE_LOCAL, MESSAGE_AS4_LOCAL).
-records.append(message(6, 64496, "192.0.2.1", update(
-    withdrawn=prefix("198.18.0.0/15"),
-    attrs=origin(0) + path([(SEQ, [64500])], four=False) + next_hop("192.0.2.254"),
-    nlri=prefix("192.0.2.0/25"))))
-records.append(message(6, 64496, "192.0.2.1", update(attrs=mp_unreach(2, 1, prefix("2001:db8:700::/48")))))
-records.append(message(7, BIG, "2001:db8::3", update(
-    attrs=origin(0) + path([(SEQ, [64500])]) + mp_reach(2, 1, ["2001:db8::ffff"], prefix("2001:db8:800::/48")))))
+    # 2-octet MESSAGE: withdrawals and announcements with an AS4_PATH/AS4_AGGREGATOR merge.
+    records.append(message(1, 64496, "192.0.2.1", update(
+        withdrawn=prefix("198.18.0.0/15") + prefix("10.0.0.0/8"),
+        attrs=origin(0) + path([(SEQ, [64496, 23456, 23456, 64497])], four=False) + next_hop("192.0.2.1")
+            + aggregator(23456, "192.0.2.77", four=False)
+            + as4_path([(SEQ, [BIG, 196608, 64497])]) + as4_aggregator(BIG, "192.0.2.78")
+            + communities((64496 << 16) | 100),
+        nlri=prefix("192.0.2.0/24") + prefix("198.51.100.128/25") + prefix("0.0.0.0/0"))))
+    # AS4_PATH ignored: AGGREGATOR is not AS_TRANS (RFC 6793 4.2.3).
+    records.append(message(1, 64496, "192.0.2.1", update(
+        attrs=origin(0) + path([(SEQ, [64496, 23456])], four=False) + next_hop("192.0.2.1")
+            + aggregator(64496, "192.0.2.1", four=False) + as4_path([(SEQ, [BIG])])
+            + as4_aggregator(BIG, "192.0.2.78"),
+        nlri=prefix("203.0.113.64/26"))))
+    # MESSAGE_AS4 over IPv6: MP_REACH with global + link-local next hop, MED/LOCAL_PREF.
+    records.append(message(4, BIG, "2001:db8::3", update(
+        attrs=origin(0) + path([(SEQ, [BIG, 64496]), (SET, [64497, 64498])]) + med(5) + local_pref(50)
+            + mp_reach(2, 1, ["2001:db8::3", "fe80::3"], prefix("2001:db8:500::/48") + prefix("2001:db8:501::/64")))))
+    # MP_UNREACH IPv6 and MP_REACH IPv6 with an IPv4 next hop.
+    records.append(message(4, BIG, "2001:db8::3", update(
+        attrs=mp_unreach(2, 1, prefix("2001:db8:500::/48") + prefix("::/0")))))
+    records.append(message(4, BIG, "192.0.2.3", update(
+        attrs=origin(0) + path([(SEQ, [BIG])]) + mp_reach(2, 1, ["192.0.2.3"], prefix("2001:db8:600::/48")))))
+    # IPv4 NLRI in MP_REACH with IPv4 and IPv6 (RFC 8950) next hops; large LOCAL_PREF/MED.
+    records.append(message(4, BIG, "192.0.2.3", update(
+        attrs=origin(0) + path([(SEQ, [BIG])]) + local_pref(2**31 + 1) + med(3000000000)
+            + mp_reach(1, 1, ["192.0.2.3"], prefix("198.51.100.0/24")))))
+    records.append(message(4, BIG, "2001:db8::3", update(
+        attrs=origin(0) + path([(SEQ, [BIG])]) + mp_reach(1, 1, ["2001:db8::3"], prefix("203.0.113.0/24")))))
+    # Multicast MP_REACH / MP_UNREACH (SAFI 2), IPv4 and IPv6.
+    records.append(message(4, BIG, "192.0.2.3", update(
+        attrs=origin(0) + path([(SEQ, [BIG])]) + mp_reach(1, 2, ["192.0.2.3"], prefix("233.252.0.0/24")))))
+    records.append(message(4, BIG, "2001:db8::3", update(
+        attrs=origin(0) + path([(SEQ, [BIG])]) + mp_reach(2, 2, ["2001:db8::3"], prefix("ff3e:db8::/32")))))
+    records.append(message(4, BIG, "2001:db8::3", update(attrs=mp_unreach(2, 2, prefix("ff3e:db8::/32")))))
+    # Confederation segments in a 4-octet path.
+    records.append(message(4, BIG, "192.0.2.3", update(
+        attrs=origin(2) + path([(CSET, [65010, 65011]), (CSEQ, [65012]), (SEQ, [BIG])]) + next_hop("192.0.2.3"),
+        nlri=prefix("203.0.113.128/25"))))
 
-# RFC 8050 ADD-PATH messages.
-records.append(message(8, 64496, "192.0.2.1", update(
-    withdrawn=prefix("198.18.0.0/15", 7),
-    attrs=origin(0) + path([(SEQ, [64496])], four=False) + next_hop("192.0.2.1"),
-    nlri=prefix("192.0.2.0/24", 1) + prefix("192.0.2.0/24", 2))))
-records.append(message(9, BIG, "2001:db8::3", update(
-    attrs=origin(0) + path([(SEQ, [BIG])])
-        + mp_reach(2, 1, ["2001:db8::3"], prefix("2001:db8:900::/48", 11) + prefix("2001:db8:900::/48", 12)))))
-records.append(message(9, BIG, "2001:db8::3", update(attrs=mp_unreach(2, 1, prefix("2001:db8:900::/48", 11)))))
-records.append(message(10, 64496, "192.0.2.1", update(
-    withdrawn=prefix("198.18.0.0/15", 8), attrs=mp_unreach(2, 1, prefix("2001:db8:a00::/48", 9)))))
-records.append(message(9, BIG, "192.0.2.3", update(withdrawn=prefix("100.64.2.0/24", 3)), et_us=500000))
-records.append(message(11, BIG, "192.0.2.3", update(
-    attrs=origin(0) + path([(SEQ, [64500])]) + next_hop("192.0.2.254"), nlri=prefix("100.64.2.0/24", 3))))
+    # Locally sent messages (MESSAGE_LOCAL, MESSAGE_AS4_LOCAL).
+    records.append(message(6, 64496, "192.0.2.1", update(
+        withdrawn=prefix("198.18.0.0/15"),
+        attrs=origin(0) + path([(SEQ, [64500])], four=False) + next_hop("192.0.2.254"),
+        nlri=prefix("192.0.2.0/25"))))
+    records.append(message(6, 64496, "192.0.2.1", update(attrs=mp_unreach(2, 1, prefix("2001:db8:700::/48")))))
+    records.append(message(7, BIG, "2001:db8::3", update(
+        attrs=origin(0) + path([(SEQ, [64500])]) + mp_reach(2, 1, ["2001:db8::ffff"], prefix("2001:db8:800::/48")))))
 
-# BGP4MP_ET messages.
-records.append(message(4, BIG, "192.0.2.3", update(
-    attrs=origin(0) + path([(SEQ, [BIG])]) + next_hop("192.0.2.3"), nlri=prefix("100.64.3.0/24")), et_us=999999))
-records.append(message(7, BIG, "192.0.2.3", update(withdrawn=prefix("100.64.3.0/24")), et_us=7))
+    # RFC 8050 ADD-PATH messages.
+    records.append(message(8, 64496, "192.0.2.1", update(
+        withdrawn=prefix("198.18.0.0/15", 7),
+        attrs=origin(0) + path([(SEQ, [64496])], four=False) + next_hop("192.0.2.1"),
+        nlri=prefix("192.0.2.0/24", 1) + prefix("192.0.2.0/24", 2))))
+    records.append(message(9, BIG, "2001:db8::3", update(
+        attrs=origin(0) + path([(SEQ, [BIG])])
+            + mp_reach(2, 1, ["2001:db8::3"], prefix("2001:db8:900::/48", 11) + prefix("2001:db8:900::/48", 12)))))
+    records.append(message(9, BIG, "2001:db8::3", update(attrs=mp_unreach(2, 1, prefix("2001:db8:900::/48", 11)))))
+    records.append(message(10, 64496, "192.0.2.1", update(
+        withdrawn=prefix("198.18.0.0/15", 8), attrs=mp_unreach(2, 1, prefix("2001:db8:a00::/48", 9)))))
+    records.append(message(9, BIG, "192.0.2.3", update(withdrawn=prefix("100.64.2.0/24", 3)), et_us=500000))
+    records.append(message(11, BIG, "192.0.2.3", update(
+        attrs=origin(0) + path([(SEQ, [64500])]) + next_hop("192.0.2.254"), nlri=prefix("100.64.2.0/24", 3))))
 
-with bz2.open("synthetic.mrt.bz2", "wb") as f:
-    f.write(b"".join(records))
+    # BGP4MP_ET messages.
+    records.append(message(4, BIG, "192.0.2.3", update(
+        attrs=origin(0) + path([(SEQ, [BIG])]) + next_hop("192.0.2.3"), nlri=prefix("100.64.3.0/24")), et_us=999999))
+    records.append(message(7, BIG, "192.0.2.3", update(withdrawn=prefix("100.64.3.0/24")), et_us=7))
+    return records
+
+
+if __name__ == "__main__":
+    with bz2.open("synthetic.mrt.bz2", "wb") as f:
+        f.write(b"".join(build()))
