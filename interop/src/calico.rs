@@ -218,6 +218,62 @@ pub fn bird_config(
     c
 }
 
+/// A calico-node style bgpd configuration (the format of
+/// `examples/calico-node-mesh.toml` and docs/config.md) for a node at `me` in
+/// `asn` with iBGP mesh sessions to `mesh`: Felix's routes are learned from
+/// the kernel (protocols 3 and 80), the node's blackhole block (protocol 80)
+/// is announced, pod routes on `cali*` are not, learned blocks are installed
+/// with protocol 12 ("bird"). Kept in step with `interop/demo.sh`.
+pub fn bgpd_config(me: Ipv4Addr, asn: u32, mesh: &[Ipv4Addr], socket: &std::path::Path) -> String {
+    let mut c = String::new();
+    let _ = writeln!(
+        c,
+        "# calico-node style bgpd configuration (interop harness)."
+    );
+    let _ = writeln!(
+        c,
+        "[global]\nasn = {asn}\nrouter_id = \"{me}\"\nlisten = [\"{me}\"]"
+    );
+    let _ = writeln!(c, "\n[global.control]\nsocket = \"{}\"", socket.display());
+    let _ = writeln!(c, "\n[global.graceful_restart]\nenabled = true");
+    let _ = writeln!(c, "\n[templates.mesh]\nremote_as = {asn}\nmultihop = 64");
+    let _ = writeln!(c, "hold_time = 30\nkeepalive = 10\nconnect_retry = 2");
+    let _ = writeln!(
+        c,
+        "import = [\"mesh-import\"]\nexport = [\"calico-export\"]"
+    );
+    for peer in mesh {
+        let (me_ip, peer_ip) = (IpAddr::V4(me), IpAddr::V4(*peer));
+        let _ = writeln!(c, "\n[peers.{}]", mesh_name(peer_ip));
+        let _ = writeln!(c, "template = \"mesh\"\naddress = \"{peer}\"");
+        let _ = writeln!(c, "passive = {}", mesh_passive(me_ip, peer_ip));
+    }
+    let _ = writeln!(c, "\n[kernel.import]\nprotocols = [3, 80]");
+    let _ = writeln!(c, "route_types = [\"unicast\", \"blackhole\"]");
+    let _ = writeln!(c, "ipv4_prefix_len = {{ min = 26, max = 32 }}");
+    let _ = writeln!(c, "ipv6_prefix_len = {{ min = 122, max = 128 }}");
+    let _ = writeln!(c, "\n[kernel.export]\nprotocol = 12\non_exit = \"flush\"");
+    let _ = writeln!(c, "\n[policies.mesh-import]\ndefault = \"accept\"");
+    let _ = writeln!(c, "\n[policies.calico-export]\ndefault = \"reject\"");
+    let _ = writeln!(
+        c,
+        "\n[[policies.calico-export.rules]]\nname = \"no-pod-interfaces\""
+    );
+    let _ = writeln!(
+        c,
+        "match = {{ interface = [\"cali*\", \"kube-ipvs*\"] }}\naction = \"reject\""
+    );
+    let _ = writeln!(
+        c,
+        "\n[[policies.calico-export.rules]]\nname = \"felix-blocks\""
+    );
+    let _ = writeln!(
+        c,
+        "match = {{ source = [\"kernel\"], kernel_protocol = [80] }}\naction = \"accept\""
+    );
+    c
+}
+
 /// True if `routes` has `dst` routed via `gw` with protocol `proto`.
 pub fn has_route_via(routes: &[crate::KernelRoute], dst: IpNet, gw: IpAddr, proto: &str) -> bool {
     routes.iter().any(|r| {

@@ -1,108 +1,121 @@
-//! Calico end to end with real peers: node namespaces with Felix-like state
-//! (blackhole /26 block, protocol 80; pods behind cali* veths with /32 routes,
-//! protocol 3) running calico-node style BIRD 2 in an iBGP full mesh. Every
-//! node must install every other node's block via that node (protocol bird)
-//! and every pod must reach every pod on the other nodes.
-//!
-//! This is the template for the bgpd cluster tests: replace the BIRD of some
-//! or all nodes by bgpd (`interop::Bgpd`) and keep the checks.
+//! Calico end to end: node namespaces on one bridge with Felix-like state
+//! (blackhole /26 block, protocol 80; a pod behind a cali* veth with a /32
+//! route, protocol 3) and an iBGP full mesh using Calico's rule for which side
+//! connects. Each node runs calico-node style BIRD 2 or bgpd (bgpd variants
+//! join once bgpd programs the kernel FIB; `calico_mesh` takes either). Every node must
+//! install every other node's block via that node (protocol 12, "bird") and
+//! every pod must reach every pod on the other nodes; before BGP runs they
+//! cannot.
 
 use std::net::IpAddr;
 
-use interop::calico::{bird_config, has_route_via, setup_felix, FelixState};
+use interop::calico::{
+    bgpd_config, bird_config, has_route_via, mesh_name, setup_felix, FelixState,
+};
 use interop::{
-    binaries_for, run_test, wait_established, wait_for, Bird, Family, Kind, Node, Segment, TIMEOUT,
+    binaries_for, run_test, wait_established, wait_for, Bgpd, Bird, Error, Family, Kind, Node,
+    Result, Segment, Speaker, Test, TIMEOUT,
 };
 
-const NODES: u32 = 3;
 const ASN: u32 = 64512;
 
-#[test]
-fn bird_calico_mesh_pods_reach_each_other() {
-    run_test(
-        "bird_calico_mesh_pods_reach_each_other",
-        &binaries_for(&[Kind::Bird]),
-        |t| {
-            let seg = Segment::new(t)?;
-            let pool: ipnet::Ipv4Net = "10.244.0.0/16".parse().expect("literal");
-            let mut nodes: Vec<(Node, FelixState)> = Vec::new();
-            for i in 1..=NODES {
-                let node = Node::new(t, &seg, &format!("n{i}"), i)?;
-                let block = format!("10.244.{i}.0/26").parse().expect("literal");
-                let felix = setup_felix(t, &node, block, 1)?;
-                nodes.push((node, felix));
-            }
-            // Before BGP runs, pods on different nodes cannot reach each other.
-            let (first, second) = (&nodes[0].1.pods[0], &nodes[1].1.pods[0]);
-            if matches!(first.ns.ping(IpAddr::V4(second.ip), None), Ok(true)) {
-                return Err(interop::Error::Check(
-                    "pods reachable before BGP ran".into(),
-                ));
-            }
-            let mut birds = Vec::new();
-            for (node, felix) in &nodes {
-                let mesh: Vec<_> = nodes
-                    .iter()
-                    .filter(|(n, _)| n.v4 != node.v4)
-                    .map(|(n, _)| n.v4)
-                    .collect();
+/// Node `i` (1-based) runs `kinds[i - 1]`.
+fn calico_mesh(t: &Test, kinds: &[Kind]) -> Result<()> {
+    let seg = Segment::new(t)?;
+    let pool: ipnet::Ipv4Net = "10.244.0.0/16"
+        .parse()
+        .map_err(|_| Error::Invalid("pool".into()))?;
+    let mut nodes: Vec<(Node, FelixState)> = Vec::new();
+    for i in 1..=u32::try_from(kinds.len()).unwrap_or(0) {
+        let node = Node::new(t, &seg, &format!("n{i}"), i)?;
+        let block = format!("10.244.{i}.0/26")
+            .parse()
+            .map_err(|_| Error::Invalid("block".into()))?;
+        let felix = setup_felix(t, &node, block, 1)?;
+        nodes.push((node, felix));
+    }
+    // Before BGP runs, pods on different nodes cannot reach each other.
+    let (first, second) = (&nodes[0].1.pods[0], &nodes[1].1.pods[0]);
+    if matches!(first.ns.ping(IpAddr::V4(second.ip), None), Ok(true)) {
+        return Err(Error::Check("pods reachable before BGP ran".into()));
+    }
+    let mut speakers: Vec<Box<dyn Speaker>> = Vec::new();
+    for ((node, felix), kind) in nodes.iter().zip(kinds) {
+        let mesh: Vec<_> = nodes
+            .iter()
+            .filter(|(n, _)| n.v4 != node.v4)
+            .map(|(n, _)| n.v4)
+            .collect();
+        let label = format!("{}-{}", kind.name(), node.name);
+        speakers.push(match kind {
+            Kind::Bird => {
                 let text = bird_config(node.v4, ASN, felix.block, pool, &mesh);
                 let protocols = mesh
                     .iter()
-                    .map(|p| (interop::calico::mesh_name(IpAddr::V4(*p)), IpAddr::V4(*p)))
+                    .map(|p| (mesh_name(IpAddr::V4(*p)), IpAddr::V4(*p)))
                     .collect();
-                birds.push(Bird::start_with_config(
-                    t,
-                    node,
-                    &format!("bird-{}", node.name),
-                    &text,
-                    protocols,
-                )?);
+                Box::new(Bird::start_with_config(t, node, &label, &text, protocols)?)
             }
-            for ((node, _), bird) in nodes.iter().zip(&birds) {
-                for (peer, _) in nodes.iter().filter(|(n, _)| n.v4 != node.v4) {
-                    wait_established(bird, peer.addr(Family::Ipv4), TIMEOUT)?;
-                }
+            Kind::Bgpd => {
+                let socket = t.subdir(&label)?.join("bgpd.sock");
+                let text = bgpd_config(node.v4, ASN, &mesh, &socket);
+                Box::new(Bgpd::start_with_config(t, node, &label, &text, &socket)?)
             }
-            // Kernel: every other node's block via that node, protocol bird.
-            for (node, _) in &nodes {
-                for (peer, felix) in nodes.iter().filter(|(n, _)| n.v4 != node.v4) {
-                    let want = ipnet::IpNet::V4(felix.block);
-                    let gw = peer.addr(Family::Ipv4);
-                    wait_for(
-                        &format!("{want} via {gw} on {}", node.name),
-                        TIMEOUT,
-                        || {
-                            let routes = node.ns.routes(Family::Ipv4)?;
-                            Ok(if has_route_via(&routes, want, gw, "bird") {
-                                Ok(())
-                            } else {
-                                Err(format!("kernel routes: {routes:?}"))
-                            })
-                        },
-                    )?;
-                }
+            other => return Err(Error::Invalid(format!("{other:?} has no Calico config"))),
+        });
+    }
+    for ((node, _), speaker) in nodes.iter().zip(&speakers) {
+        for (peer, _) in nodes.iter().filter(|(n, _)| n.v4 != node.v4) {
+            wait_established(&**speaker, peer.addr(Family::Ipv4), TIMEOUT)?;
+        }
+    }
+    // Kernel: every other node's block via that node, protocol bird (12).
+    for (node, _) in &nodes {
+        for (peer, felix) in nodes.iter().filter(|(n, _)| n.v4 != node.v4) {
+            let want = ipnet::IpNet::V4(felix.block);
+            let gw = peer.addr(Family::Ipv4);
+            wait_for(
+                &format!("{want} via {gw} on {}", node.name),
+                TIMEOUT,
+                || {
+                    let routes = node.ns.routes(Family::Ipv4)?;
+                    Ok(if has_route_via(&routes, want, gw, "bird") {
+                        Ok(())
+                    } else {
+                        Err(format!("kernel routes: {routes:?}"))
+                    })
+                },
+            )?;
+        }
+    }
+    // Data plane: every pod pings every pod on the other nodes.
+    let pods: Vec<_> = nodes
+        .iter()
+        .flat_map(|(n, f)| f.pods.iter().map(move |p| (n.v4, p)))
+        .collect();
+    for (src_node, src) in &pods {
+        for (dst_node, dst) in &pods {
+            if src_node == dst_node {
+                continue;
             }
-            // Data plane: every pod pings every pod on the other nodes.
-            let pods: Vec<_> = nodes
-                .iter()
-                .flat_map(|(n, f)| f.pods.iter().map(move |p| (n.v4, p)))
-                .collect();
-            for (src_node, src) in &pods {
-                for (dst_node, dst) in &pods {
-                    if src_node == dst_node {
-                        continue;
-                    }
-                    wait_for(&format!("ping {} -> {}", src.ip, dst.ip), TIMEOUT, || {
-                        Ok(if src.ns.ping(IpAddr::V4(dst.ip), None)? {
-                            Ok(())
-                        } else {
-                            Err("no reply".into())
-                        })
-                    })?;
-                }
-            }
-            Ok(())
-        },
+            wait_for(&format!("ping {} -> {}", src.ip, dst.ip), TIMEOUT, || {
+                Ok(if src.ns.ping(IpAddr::V4(dst.ip), None)? {
+                    Ok(())
+                } else {
+                    Err("no reply".into())
+                })
+            })?;
+        }
+    }
+    Ok(())
+}
+
+#[test]
+fn bird_calico_mesh_pods_reach_each_other() {
+    let kinds = [Kind::Bird, Kind::Bird, Kind::Bird];
+    run_test(
+        "bird_calico_mesh_pods_reach_each_other",
+        &binaries_for(&kinds),
+        |t| calico_mesh(t, &kinds),
     );
 }
