@@ -3,24 +3,28 @@
 //!
 //! ```text
 //! cargo run --release -p bgp-sim --example rr_cluster -- [--clients 1000] [--reflectors 2] [--seed 1]
+//!     [--rx-ns 0] [--tx-ns 0]
 //! ```
 //!
 //! Two route reflectors sharing one CLUSTER_ID, every other node a client of both; each
 //! node originates one /26. Prints the virtual time to convergence, the wall time it took
 //! to simulate, and the traffic, after checking every node holds every block via its
-//! originator's address.
+//! originator's address. `--rx-ns`/`--tx-ns` charge virtual time per UPDATE received and
+//! sent ([`bgp_sim::CpuModel`]); without them the figure is the protocol's alone.
 
 use std::net::{IpAddr, Ipv4Addr};
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
 use bgp_rib::policy::RouteSource;
-use bgp_sim::{NodeId, Sim, SimConfig, Topology};
+use bgp_sim::{CpuModel, NodeId, Sim, SimConfig, Topology};
 
 struct Args {
     clients: usize,
     reflectors: usize,
     seed: u64,
+    rx_ns: u64,
+    tx_ns: u64,
 }
 
 fn parse_args() -> Result<Args, String> {
@@ -28,6 +32,8 @@ fn parse_args() -> Result<Args, String> {
         clients: 1000,
         reflectors: 2,
         seed: 1,
+        rx_ns: 0,
+        tx_ns: 0,
     };
     let mut it = std::env::args().skip(1);
     while let Some(flag) = it.next() {
@@ -37,6 +43,8 @@ fn parse_args() -> Result<Args, String> {
             "--clients" => args.clients = number(&value)? as usize,
             "--reflectors" => args.reflectors = number(&value)? as usize,
             "--seed" => args.seed = number(&value)?,
+            "--rx-ns" => args.rx_ns = number(&value)?,
+            "--tx-ns" => args.tx_ns = number(&value)?,
             _ => return Err(format!("unknown argument {flag}")),
         }
     }
@@ -92,14 +100,18 @@ fn main() -> ExitCode {
         Ok(a) => a,
         Err(e) => {
             eprintln!("rr_cluster: {e}");
-            eprintln!("usage: rr_cluster [--clients N] [--reflectors N] [--seed N]");
+            eprintln!("usage: rr_cluster [--clients N] [--reflectors N] [--seed N] [--rx-ns N] [--tx-ns N]");
             return ExitCode::from(2);
         }
     };
     let cluster = Ipv4Addr::new(10, 255, 255, 1);
     let topology = Topology::route_reflection(args.reflectors, args.clients, cluster);
     let sessions = topology.sessions.len();
-    let cfg = SimConfig::new(args.seed);
+    let mut cfg = SimConfig::new(args.seed);
+    cfg.cpu = CpuModel {
+        per_update_received: Duration::from_nanos(args.rx_ns),
+        per_update_sent: Duration::from_nanos(args.tx_ns),
+    };
     println!(
         "{} reflectors (cluster {cluster}) + {} clients, {sessions} iBGP sessions, seed {}",
         args.reflectors, args.clients, args.seed
@@ -111,6 +123,10 @@ fn main() -> ExitCode {
         cfg.link.split_percent,
         cfg.batch_delay,
         cfg.hold_time
+    );
+    println!(
+        "RIB work per UPDATE: {:?} received, {:?} sent (virtual)",
+        cfg.cpu.per_update_received, cfg.cpu.per_update_sent
     );
     let wall = Instant::now();
     let mut sim = match Sim::new(topology, cfg) {

@@ -52,6 +52,20 @@ impl Default for GracefulRestartConfig {
     }
 }
 
+/// What the RIB work of a node costs in virtual time (the simulator's clock does not move
+/// while real code runs). A node's RIB is one worker: a flush starts when the previous one
+/// finished, its decision process ends after the received UPDATEs' cost, and each peer's
+/// UPDATEs leave once their encoding cost has been spent, in peer order. The session
+/// layer (framing, keepalives) costs nothing. Zero (the default) measures the protocol
+/// alone: round trips, latencies and batching.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct CpuModel {
+    /// Decode, Adj-RIB-In and decision per UPDATE received.
+    pub per_update_received: Duration,
+    /// Export and encoding per UPDATE sent.
+    pub per_update_sent: Duration,
+}
+
 /// Everything that parameterises a run besides the [`Topology`](crate::Topology).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct SimConfig {
@@ -70,11 +84,13 @@ pub struct SimConfig {
     pub connect_retry: Duration,
     /// Advertise graceful restart on every session, and restart nodes gracefully.
     pub graceful_restart: Option<GracefulRestartConfig>,
+    /// Virtual cost of RIB work (none by default).
+    pub cpu: CpuModel,
 }
 
 impl SimConfig {
     /// Defaults with the given seed: [`LinkConfig::default`], all nodes starting at once, 1 ms
-    /// batching, hold time 90 s, connect retry 5 s (Calico), no graceful restart.
+    /// batching, hold time 90 s, connect retry 5 s (Calico), no graceful restart, free CPU.
     pub fn new(seed: u64) -> SimConfig {
         SimConfig {
             seed,
@@ -84,6 +100,7 @@ impl SimConfig {
             hold_time: 90,
             connect_retry: Duration::from_secs(5),
             graceful_restart: None,
+            cpu: CpuModel::default(),
         }
     }
 

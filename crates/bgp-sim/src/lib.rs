@@ -37,7 +37,7 @@ pub mod sim;
 pub mod snapshot;
 pub mod topology;
 
-pub use config::{GracefulRestartConfig, LinkConfig, SimConfig};
+pub use config::{CpuModel, GracefulRestartConfig, LinkConfig, SimConfig};
 pub use rng::Rng;
 pub use sim::{Convergence, FibRemoval, SessionDown, Sim, SimError, Stats};
 pub use snapshot::LocRibEntry;

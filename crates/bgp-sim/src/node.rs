@@ -3,7 +3,7 @@
 //! its configuration file. A crash drops this whole value; a restart builds a new one.
 
 use std::net::{IpAddr, Ipv4Addr};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use bgp_proto::notification_code as nc;
 use bgp_proto::session::{DownReason, Negotiated, Session, SessionConfig};
@@ -80,6 +80,10 @@ pub(crate) struct Running {
     pub deferring: bool,
     /// The graceful-restart deadline currently scheduled in the event queue.
     pub rib_timer: Option<Instant>,
+    /// Virtual time until which the RIB worker is busy ([`CpuModel`](crate::CpuModel)).
+    pub busy_until: Duration,
+    /// UPDATEs applied since the last flush.
+    pub received_since_flush: u64,
 }
 
 impl Running {
@@ -142,6 +146,8 @@ impl Running {
             flush_pending: false,
             deferring: restarting && cfg.graceful_restart.is_some(),
             rib_timer: None,
+            busy_until: Duration::ZERO,
+            received_since_flush: 0,
         })
     }
 

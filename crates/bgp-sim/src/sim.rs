@@ -94,7 +94,8 @@ pub struct Stats {
 /// What [`Sim::run_until_converged`] found.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Convergence {
-    /// Virtual time at which the cluster became quiet.
+    /// Virtual time at which the cluster became quiet: the last delivery, or the end of the
+    /// last RIB work if that is later.
     pub at: Duration,
     /// Virtual time of the last best-path change anywhere.
     pub last_loc_rib_change: Duration,
@@ -229,6 +230,9 @@ pub struct Sim {
     removals: Vec<FibRemoval>,
     anomalies: Vec<String>,
     frames: Vec<Bytes>,
+    /// While a flush runs: how far the node's RIB worker is past `now` (what it sends
+    /// leaves that much later).
+    cpu_offset: Duration,
 }
 
 impl Sim {
@@ -264,6 +268,7 @@ impl Sim {
             removals: Vec::new(),
             anomalies: Vec::new(),
             frames: Vec::new(),
+            cpu_offset: Duration::ZERO,
         };
         for node in 0..sim.nodes.len() {
             let at = sim.rng.duration(Duration::ZERO, sim.cfg.start_jitter);
@@ -387,8 +392,16 @@ impl Sim {
         let until = start + limit;
         loop {
             if self.in_flight == 0 && self.work_queued == 0 && self.is_converged() {
+                // A RIB worker may still be busy with the last batch it received
+                // (CpuModel): it settles when that work is done.
+                let busy = self
+                    .nodes
+                    .iter()
+                    .filter_map(|n| n.running.as_ref().map(|r| r.busy_until))
+                    .max()
+                    .unwrap_or_default();
                 return Ok(Convergence {
-                    at: self.now,
+                    at: self.now.max(busy),
                     last_loc_rib_change: self.stats.last_loc_rib_change,
                     events: self.stats.events - events,
                 });
@@ -797,7 +810,7 @@ impl Sim {
     /// Delivery time of the next thing sent towards end `to` of `conn`: random latency, but
     /// not before what was sent earlier in that direction.
     fn ordered_at(&mut self, conn: u64, to: usize) -> Duration {
-        let at = self.now + self.latency();
+        let at = self.now + self.cpu_offset + self.latency();
         match self.conns.get_mut(&conn).and_then(|c| c.last.get_mut(to)) {
             Some(last) => {
                 *last = (*last).max(at);
@@ -991,6 +1004,7 @@ impl Sim {
                     }
                     None => {
                         self.stats.updates_received += 1;
+                        run.received_since_flush += 1;
                         run.rib
                             .apply_update(peer, &d.update, d.treat_as_withdraw.is_some())
                             .map(|_| ())
@@ -1051,8 +1065,9 @@ impl Sim {
             return;
         }
         run.flush_pending = true;
+        let busy_until = run.busy_until;
+        let at = (self.now + self.cfg.batch_delay).max(busy_until);
         let epoch = self.end(node, 0).epoch;
-        let at = self.now + self.cfg.batch_delay;
         self.push(at, Event::Flush { node, epoch });
     }
 
@@ -1079,13 +1094,17 @@ impl Sim {
             return;
         };
         run.flush_pending = false;
+        // The decision process has run once the received UPDATEs were paid for.
+        let cpu = self.cfg.cpu.clone();
+        let received = std::mem::take(&mut run.received_since_flush);
+        let mut clock = now + cpu.per_update_received.saturating_mul(count(received));
         run.rib.process(&AllReachable);
         let mut changes = 0u64;
         for change in run.rib.drain_fib() {
             changes += 1;
             if let FibChange::Remove(prefix) = change {
                 self.removals.push(FibRemoval {
-                    at: now,
+                    at: clock,
                     node: NodeId(node),
                     prefix,
                 });
@@ -1099,7 +1118,7 @@ impl Sim {
         };
         if changes > 0 {
             self.stats.loc_rib_changes += changes;
-            self.stats.last_loc_rib_change = now;
+            self.stats.last_loc_rib_change = clock;
         }
         let mut frames = std::mem::take(&mut self.frames);
         for peer in peers {
@@ -1115,6 +1134,7 @@ impl Sim {
                 continue;
             }
             let sent = frames.len() as u64;
+            clock += cpu.per_update_sent.saturating_mul(count(sent));
             let Some(nb) = run.neighbors.get_mut(slot) else {
                 continue;
             };
@@ -1123,11 +1143,21 @@ impl Sim {
                 continue;
             }
             self.stats.updates_sent += sent;
+            self.cpu_offset = clock - now;
             self.drive(node, slot);
+            self.cpu_offset = Duration::ZERO;
         }
         self.frames = frames;
+        if let Some(run) = running_in(&mut self.nodes, node, epoch) {
+            run.busy_until = clock;
+        }
         self.rearm_rib_timer(node);
     }
+}
+
+/// A message count as a [`Duration`] multiplier.
+fn count(n: u64) -> u32 {
+    u32::try_from(n).unwrap_or(u32::MAX)
 }
 
 /// The running incarnation `epoch` of `node` (a free function so callers can borrow other

@@ -99,3 +99,31 @@ fn late_starters_are_retried_until_the_mesh_is_complete() {
         "a refused attempt waits for the retry timer: {done:?}"
     );
 }
+
+#[test]
+fn rib_work_costs_virtual_time_but_does_not_change_the_outcome() {
+    let n = 10;
+    let run = |cpu: bgp_sim::CpuModel| {
+        let mut cfg = SimConfig::new(3);
+        cfg.cpu = cpu;
+        let mut sim = Sim::new(Topology::full_mesh(n), cfg).unwrap();
+        let done = converge(&mut sim);
+        assert_full_reachability(&sim);
+        (done, sim.loc_ribs())
+    };
+    let (free, ribs) = run(bgp_sim::CpuModel::default());
+    let per_update = Duration::from_millis(1);
+    let (costly, costly_ribs) = run(bgp_sim::CpuModel {
+        per_update_received: per_update,
+        per_update_sent: per_update,
+    });
+    assert_eq!(costly_ribs, ribs);
+    // Each node's RIB worker encodes its block and End-of-RIB for its 9 peers one after
+    // the other, starting at time 0 at the earliest: the last can leave no earlier than
+    // 18 ms in.
+    let sent = 2 * (n as u32 - 1);
+    assert!(costly.at >= per_update * sent, "{costly:?}");
+    assert!(costly.at > free.at, "{free:?} vs {costly:?}");
+    assert!(costly.last_loc_rib_change > free.last_loc_rib_change);
+    assert!(costly.at >= costly.last_loc_rib_change);
+}
