@@ -204,9 +204,25 @@ impl Bgp4mpMessage {
         }
     }
 
+    /// The BGP message as delimited by its own length field (RFC 4271 4.1): octets the
+    /// record holds after it are not part of it (bgpdump ignores them too). A length
+    /// field that is too small or too large is left for the codec to report.
+    pub fn frame(&self) -> &[u8] {
+        let declared = self
+            .message
+            .get(16..18)
+            .map(|f| usize::from(u16::from_be_bytes([f[0], f[1]])))
+            .unwrap_or(0);
+        if declared >= bgp_proto::HEADER_LEN && declared < self.message.len() {
+            self.message.get(..declared).unwrap_or(&self.message)
+        } else {
+            &self.message
+        }
+    }
+
     /// Decode the recorded BGP message.
     pub fn decode(&self) -> Result<Inbound, NotificationError> {
-        decode_message(&self.message, &self.codec_context())
+        decode_message(self.frame(), &self.codec_context())
     }
 }
 
@@ -303,6 +319,39 @@ mod tests {
             mp_reach_form(&[0x80, 14, 200, 0]),
             MpReachForm::MrtAbbreviated
         );
+    }
+
+    fn keepalive_record(extra: &[u8]) -> Bgp4mpMessage {
+        let mut message = vec![0xff; 16];
+        message.extend_from_slice(&[0, 19, 4]);
+        message.extend_from_slice(extra);
+        Bgp4mpMessage {
+            peer_as: 1,
+            local_as: 2,
+            interface_index: 0,
+            afi: Afi::IPV4,
+            peer_ip: Ipv4Addr::new(192, 0, 2, 1).into(),
+            local_ip: Ipv4Addr::new(192, 0, 2, 2).into(),
+            four_octet_as: false,
+            local: false,
+            add_path: false,
+            message: bytes::Bytes::from(message),
+        }
+    }
+
+    #[test]
+    fn octets_after_the_message_length_are_not_part_of_the_message() {
+        let msg = keepalive_record(&[0xde, 0xad]);
+        assert_eq!(msg.frame().len(), 19);
+        assert_eq!(msg.decode(), Ok(Inbound::Keepalive));
+        assert_eq!(keepalive_record(&[]).decode(), Ok(Inbound::Keepalive));
+        // A length field beyond the record is the codec's to reject.
+        let mut short = keepalive_record(&[]);
+        let mut m = short.message.to_vec();
+        m[17] = 40;
+        short.message = bytes::Bytes::from(m);
+        assert_eq!(short.frame().len(), 19);
+        assert!(short.decode().is_err());
     }
 
     #[test]
