@@ -159,6 +159,41 @@ fn installs_direct_tunnel_cross_subnet_blackhole_and_ecmp_then_withdraws() {
             "{rep:?}"
         );
 
+        // ECMP → single path and single → ECMP, replaced in place, both families.
+        let rep = inst
+            .apply(vec![
+                fwd("10.70.6.0/26", vec![nh("10.0.0.3", NextHopMode::Direct)]),
+                fwd("2001:db8:71::/64", vec![nh("fd00::3", NextHopMode::Direct)]),
+                fwd(
+                    "10.70.1.0/26",
+                    vec![
+                        nh("10.0.0.2", NextHopMode::Direct),
+                        nh("10.0.0.4", NextHopMode::Direct),
+                    ],
+                ),
+            ])
+            .await
+            .expect("apply");
+        assert_eq!((rep.replaced, rep.failed), (3, 0), "{rep:?}");
+        let v4 = ns.routes(false, "proto 12");
+        let single = Ns::route(&v4, "10.70.6.0/26").expect("now single path");
+        assert_eq!(single["gateway"], "10.0.0.3");
+        assert!(single["nexthops"].is_null(), "{single}");
+        let multi = Ns::route(&v4, "10.70.1.0/26").expect("now multipath");
+        assert_eq!(
+            multi["nexthops"].as_array().map(Vec::len),
+            Some(2),
+            "{multi}"
+        );
+        let v6 = ns.routes(true, "proto 12");
+        let mine: Vec<&Value> = v6
+            .iter()
+            .filter(|r| r["dst"] == "2001:db8:71::/64")
+            .collect();
+        assert_eq!(mine.len(), 1, "{mine:?}");
+        assert_eq!(mine[0]["gateway"], "fd00::3", "{mine:?}");
+        assert!(mine[0]["nexthops"].is_null(), "{mine:?}");
+
         // Withdraw everything.
         let prefixes = [
             "10.70.1.0/26",
