@@ -86,6 +86,8 @@ fn main() {
     .unwrap_or_else(|e| panic!("{e}"));
     let _ = rib.take_output(dst);
 
+    // PIPELINE_EAGER=1: apply_update_and_process instead of apply_update + process.
+    let lazy = std::env::var_os("PIPELINE_EAGER").is_none();
     let (mut t_dec, mut t_rib, mut t_enc) = (Duration::ZERO, Duration::ZERO, Duration::ZERO);
     let cpu0 = cpu_time();
     let wall = Instant::now();
@@ -97,9 +99,19 @@ fn main() {
             panic!("decode");
         };
         let t1 = Instant::now();
-        rib.apply_update(src, &u.update, u.treat_as_withdraw.is_some())
+        if lazy {
+            rib.apply_update(src, &u.update, u.treat_as_withdraw.is_some())
+                .unwrap_or_else(|e| panic!("{e}"));
+            rib.process(&AllReachable);
+        } else {
+            rib.apply_update_and_process(
+                src,
+                &u.update,
+                u.treat_as_withdraw.is_some(),
+                &AllReachable,
+            )
             .unwrap_or_else(|e| panic!("{e}"));
-        rib.process(&AllReachable);
+        }
         rib.drain_fib().for_each(drop);
         let t2 = Instant::now();
         let o = rib

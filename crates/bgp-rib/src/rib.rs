@@ -804,6 +804,37 @@ impl Rib {
         update: &Update,
         treat_as_withdraw: bool,
     ) -> Result<UpdateStats, RibError> {
+        self.apply(id, update, treat_as_withdraw, None)
+    }
+
+    /// [`Rib::apply_update`] followed by [`Rib::process`], with the same result; each prefix
+    /// of the UPDATE is decided and exported right after it is stored (output in UPDATE
+    /// order rather than prefix order). Measured no faster than the batched pair here.
+    pub fn apply_update_and_process(
+        &mut self,
+        id: PeerId,
+        update: &Update,
+        treat_as_withdraw: bool,
+        resolver: &dyn NextHopResolver,
+    ) -> Result<UpdateStats, RibError> {
+        let stats = self.apply(id, update, treat_as_withdraw, Some(resolver))?;
+        self.process(resolver);
+        Ok(stats)
+    }
+
+    fn process_now<P: Prefix>(&mut self, pfx: P, resolver: &dyn NextHopResolver) {
+        if let Some(d) = P::table_mut(&mut self.tables).dirty.remove(&pfx) {
+            self.process_prefix(pfx, d, resolver);
+        }
+    }
+
+    fn apply(
+        &mut self,
+        id: PeerId,
+        update: &Update,
+        treat_as_withdraw: bool,
+        eager: Option<&dyn NextHopResolver>,
+    ) -> Result<UpdateStats, RibError> {
         let p = self.peer(id)?;
         let Some(session) = p.session.as_ref() else {
             return Err(RibError::PeerDown(id));
@@ -854,39 +885,46 @@ impl Rib {
             announce.clear();
         }
         stats.withdrawn = withdraw_v4.len() + withdraw_v6.len();
+        if eager.is_some() {
+            self.round += 1;
+        }
         for n in &withdraw_v4 {
             if let Some(pfx) = Ipv4Net::from_net(n.prefix) {
                 self.remove_path(pfx, id.0, n.path_id.unwrap_or(0));
+                if let Some(r) = eager {
+                    self.process_now(pfx, r);
+                }
             }
         }
         for n in &withdraw_v6 {
             if let Some(pfx) = Ipv6Net::from_net(n.prefix) {
                 self.remove_path(pfx, id.0, n.path_id.unwrap_or(0));
+                if let Some(r) = eager {
+                    self.process_now(pfx, r);
+                }
             }
         }
         if announce.is_empty() {
             return Ok(stats);
         }
-        let Rib {
-            cfg,
-            peers,
-            tables,
-            interner,
-            ..
-        } = self;
-        let Some(p) = peers.get(id.0 as usize).and_then(Option::as_ref) else {
+        let Some(p) = self.peers.get(id.0 as usize).and_then(Option::as_ref) else {
             return Err(RibError::UnknownPeer(id));
         };
-        let loop_found = is_loop(cfg, &update.attributes, p);
-        let families_ok: &[Family] = p.session.as_ref().map_or(&[], |s| &s.families);
+        let loop_found = is_loop(&self.cfg, &update.attributes, p);
+        let ebgp = p.ebgp;
+        let families_ok: SmallVec<[Family; 2]> = p
+            .session
+            .as_ref()
+            .map(|s| s.families.iter().copied().collect())
+            .unwrap_or_default();
         for (nh, nlri) in announce {
             let mut attrs = update.attributes.clone();
             attrs.next_hop = None;
-            if p.ebgp {
+            if ebgp {
                 // RFC 4271 5.1.5: LOCAL_PREF from an external peer is ignored.
                 attrs.local_pref = None;
             }
-            let received = interner.intern(RouteAttrs {
+            let received = self.interner.intern(RouteAttrs {
                 attrs,
                 next_hop: nh,
             });
@@ -900,7 +938,11 @@ impl Rib {
                     continue;
                 }
                 stats.announced += 1;
-                let (flags, modified) = import_eval(p, interner, n.prefix, &received, loop_found);
+                let Some(p) = self.peers.get(id.0 as usize).and_then(Option::as_ref) else {
+                    return Err(RibError::UnknownPeer(id));
+                };
+                let (flags, modified) =
+                    import_eval(p, &mut self.interner, n.prefix, &received, loop_found);
                 if flags != 0 {
                     stats.rejected += 1;
                 }
@@ -912,8 +954,18 @@ impl Rib {
                     flags,
                 );
                 match n.prefix {
-                    IpNet::V4(pfx) => insert_path(tables, interner, pfx, path),
-                    IpNet::V6(pfx) => insert_path(tables, interner, pfx, path),
+                    IpNet::V4(pfx) => {
+                        insert_path(&mut self.tables, &mut self.interner, pfx, path);
+                        if let Some(r) = eager {
+                            self.process_now(pfx, r);
+                        }
+                    }
+                    IpNet::V6(pfx) => {
+                        insert_path(&mut self.tables, &mut self.interner, pfx, path);
+                        if let Some(r) = eager {
+                            self.process_now(pfx, r);
+                        }
+                    }
                 }
             }
         }
@@ -1179,9 +1231,18 @@ impl Rib {
             return;
         }
         let mut dirty: Vec<(P, crate::table::Dirty)> = t.dirty.drain().collect();
-        dirty.sort_unstable_by_key(|a| a.0.key());
-        for (pfx, d) in dirty {
-            self.process_prefix(pfx, d, resolver);
+        // Prefix order (deterministic output); sort small (key, index) pairs, not records.
+        let mut order: Vec<(P::Key, u32)> = dirty
+            .iter()
+            .enumerate()
+            .map(|(i, d)| (d.0.key(), i as u32))
+            .collect();
+        order.sort_unstable();
+        for (_, i) in order {
+            if let Some(slot) = dirty.get_mut(i as usize) {
+                let d = std::mem::take(&mut slot.1);
+                self.process_prefix(slot.0, d, resolver);
+            }
         }
     }
 
@@ -1663,6 +1724,15 @@ fn run_decision(
     cfg: &DecisionConfig,
     resolver: &dyn NextHopResolver,
 ) {
+    if let Dest::One(x) = dest {
+        // A lone path is best if it is eligible: no elimination to run.
+        let ok = candidate(x, peers, resolver).eligibility.is_ok();
+        x.clear_flags(flag::BEST | flag::MULTIPATH | flag::ELIGIBLE);
+        if ok {
+            x.set_flags(flag::BEST | flag::MULTIPATH | flag::ELIGIBLE);
+        }
+        return;
+    }
     let cands: SmallVec<[Candidate<'_>; 4]> =
         dest.iter().map(|x| candidate(x, peers, resolver)).collect();
     let eligible: SmallVec<[bool; 4]> = cands.iter().map(|c| c.eligibility.is_ok()).collect();

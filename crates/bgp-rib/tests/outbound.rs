@@ -778,7 +778,7 @@ mod replica {
     proptest! {
         #![proptest_config(ProptestConfig::with_cases(64))]
         #[test]
-        fn changes_reconstruct_the_table(ops in proptest::collection::vec(op(), 1..60), add_path in any::<bool>()) {
+        fn changes_reconstruct_the_table(ops in proptest::collection::vec(op(), 1..60), add_path in any::<bool>(), eager in any::<bool>()) {
             let mut cfg = RibConfig::new(LOCAL_AS, rid(1));
             cfg.max_paths = 2;
             let mut rib = bgp_rib::Rib::new(cfg);
@@ -811,12 +811,22 @@ mod replica {
                             a.as_path = Some(path(&[65001 + u32::from(from)]));
                         }
                         a.local_pref = Some(lp);
-                        rib.apply_update(srcs[usize::from(from)], &announce(&[&p], a), false).unwrap();
+                        let u = announce(&[&p], a);
+                        if eager {
+                            rib.apply_update_and_process(srcs[usize::from(from)], &u, false, &AllReachable).unwrap();
+                        } else {
+                            rib.apply_update(srcs[usize::from(from)], &u, false).unwrap();
+                        }
                     }
                     Op::Withdraw { from, prefix } => {
                         let ps: Vec<String> = (0..3).map(|l| format!("10.{prefix}.0.0/{}", 16 + l * 4)).collect();
                         let refs: Vec<&str> = ps.iter().map(String::as_str).collect();
-                        rib.apply_update(srcs[usize::from(from)], &withdraw(&refs), false).unwrap();
+                        let u = withdraw(&refs);
+                        if eager {
+                            rib.apply_update_and_process(srcs[usize::from(from)], &u, false, &AllReachable).unwrap();
+                        } else {
+                            rib.apply_update(srcs[usize::from(from)], &u, false).unwrap();
+                        }
                     }
                     Op::Process => rib.process(&AllReachable),
                     Op::Drain => apply(&mut replica, changes(&mut rib, watcher)),
