@@ -84,3 +84,37 @@ fn a_partition_that_heals_before_the_hold_time_is_invisible() {
     assert_eq!(sim.stats().loc_rib_changes, stats.loc_rib_changes);
     assert!(sim.stats().dropped_segments == stats.dropped_segments);
 }
+
+#[test]
+fn random_partitions_with_short_hold_times_and_slow_links_converge_back() {
+    for seed in [61, 62, 63, 64] {
+        for graceful in [false, true] {
+            let mut cfg = SimConfig::new(seed);
+            if graceful {
+                cfg = cfg.with_graceful_restart();
+            }
+            cfg.hold_time = 3;
+            cfg.link.max_latency = Duration::from_millis(300);
+            let mut rng = bgp_sim::Rng::new(seed);
+            let mut sim = Sim::new(Topology::full_mesh(N), cfg).unwrap();
+            converge(&mut sim);
+            let before = sim.loc_ribs();
+            for _ in 0..8 {
+                let a = NodeId(rng.below(N as u64) as usize);
+                let b = NodeId((a.0 + 1 + rng.below(N as u64 - 1) as usize) % N);
+                sim.partition(a, b).unwrap();
+                sim.run_for(rng.duration(Duration::ZERO, Duration::from_secs(10)));
+                sim.heal(a, b);
+                sim.run_for(rng.duration(Duration::ZERO, Duration::from_secs(2)));
+            }
+            converge(&mut sim);
+            assert_healthy(&sim);
+            assert_full_reachability(&sim);
+            assert_eq!(sim.loc_ribs(), before, "seed {seed}, graceful {graceful}");
+            assert!(
+                !sim.session_downs().is_empty(),
+                "some partition outlived the hold time"
+            );
+        }
+    }
+}
