@@ -27,25 +27,34 @@ pub(crate) struct NeighborSpec {
 }
 
 /// The per-node neighbour lists of a topology, with each end knowing the other's slot.
+/// Sessions naming a node that does not exist are skipped ([`Topology::validate`] reports
+/// them).
 pub(crate) fn neighbor_specs(t: &Topology) -> Vec<Vec<NeighborSpec>> {
     let mut out: Vec<Vec<NeighborSpec>> = vec![Vec::new(); t.nodes.len()];
     for s in &t.sessions {
-        let (a, b) = (s.a.0, s.b.0);
-        let (slot_a, slot_b) = (out[a].len(), out[b].len());
+        let (Some(slot_a), Some(slot_b)) =
+            (out.get(s.a.0).map(Vec::len), out.get(s.b.0).map(Vec::len))
+        else {
+            continue;
+        };
         let active = s.active_end();
         let reflector = s.kind == SessionKind::ReflectorClient;
-        out[a].push(NeighborSpec {
-            peer: s.b,
-            peer_slot: slot_b,
-            passive: active != s.a,
-            rr_client: reflector,
-        });
-        out[b].push(NeighborSpec {
-            peer: s.a,
-            peer_slot: slot_a,
-            passive: active != s.b,
-            rr_client: false,
-        });
+        if let Some(list) = out.get_mut(s.a.0) {
+            list.push(NeighborSpec {
+                peer: s.b,
+                peer_slot: slot_b,
+                passive: active != s.a,
+                rr_client: reflector,
+            });
+        }
+        if let Some(list) = out.get_mut(s.b.0) {
+            list.push(NeighborSpec {
+                peer: s.a,
+                peer_slot: slot_a,
+                passive: active != s.b,
+                rr_client: false,
+            });
+        }
     }
     out
 }
