@@ -42,10 +42,10 @@ const NLMSG_HDRLEN: usize = 16;
 /// Outcome of one request: 0 on success, else the positive errno.
 pub(crate) type Errno = i32;
 
-/// Enlarge a socket's receive buffer, using `SO_RCVBUFFORCE` (needs `CAP_NET_ADMIN`, which a
+/// Set a socket's receive buffer, using `SO_RCVBUFFORCE` (needs `CAP_NET_ADMIN`, which a
 /// routing daemon has) and falling back to `SO_RCVBUF` (capped by `net.core.rmem_max`).
 /// Returns the size the kernel reports afterwards.
-pub(crate) fn grow_rcvbuf(sock: &Socket, bytes: usize) -> usize {
+pub(crate) fn set_rcvbuf(sock: &Socket, bytes: usize) -> usize {
     let v: libc::c_int = libc::c_int::try_from(bytes).unwrap_or(libc::c_int::MAX);
     let set = |opt| {
         // SAFETY: setsockopt with a valid fd, a pointer to a live c_int and its exact size.
@@ -138,7 +138,7 @@ impl NlSocket {
         s.set_ext_ack(true)?;
         // Strict checking lets the kernel filter dumps by table and protocol.
         s.set_netlink_get_strict_chk(true)?;
-        grow_rcvbuf(&s, rcvbuf_wanted);
+        set_rcvbuf(&s, rcvbuf_wanted);
         // SAFETY: the socket is moved into the AsyncFd, which owns it (and its fd) until the
         // AsyncFd is dropped; `as_raw_fd()` of a netlink_sys::Socket never changes.
         let fd = unsafe { AsyncFd::register(s) }.map_err(io::Error::from)?;
@@ -375,7 +375,7 @@ impl Writer {
         s.bind_auto()?;
         s.set_cap_ack(true)?;
         s.set_ext_ack(true)?;
-        let rcvbuf = grow_rcvbuf(&s, rcvbuf_wanted);
+        let rcvbuf = set_rcvbuf(&s, rcvbuf_wanted);
         // Never block forever should an acknowledgement go missing.
         let tv = libc::timeval {
             tv_sec: 30,

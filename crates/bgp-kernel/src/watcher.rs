@@ -64,6 +64,13 @@ impl KernelWatcher {
     /// events describe the initial dump (links, addresses, selected routes), followed by
     /// [`KernelEvent::Synced`].
     pub fn spawn(config: ImportConfig) -> Result<Self, KernelError> {
+        Self::spawn_with_buffer(config, NOTIFY_RCVBUF)
+    }
+
+    /// Like [`KernelWatcher::spawn`] with a chosen socket receive buffer (bytes; default
+    /// 8 MiB). A smaller buffer overruns sooner under a burst of changes; the watcher then
+    /// re-reads the kernel and reports the differences, so nothing is lost but work.
+    pub fn spawn_with_buffer(config: ImportConfig, rcvbuf: usize) -> Result<Self, KernelError> {
         let groups = [
             MulticastGroup::Link,
             MulticastGroup::Ipv4Ifaddr,
@@ -72,7 +79,7 @@ impl KernelWatcher {
             MulticastGroup::Ipv6Route,
         ];
         let (mut conn, handle, messages) = rtnetlink::new_multicast_connection(&groups)?;
-        crate::nlsock::grow_rcvbuf(conn.socket_mut().socket_mut(), NOTIFY_RCVBUF);
+        crate::nlsock::set_rcvbuf(conn.socket_mut().socket_mut(), rcvbuf);
         let own = config.own_protocol.unwrap_or(crate::config::RTPROT_BIRD);
         if let Err(e) =
             crate::nlsock::drop_own_route_notifications(conn.socket_mut().socket_mut(), own)

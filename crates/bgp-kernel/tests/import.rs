@@ -172,3 +172,45 @@ fn imports_ipv6_pod_routes() {
         );
     });
 }
+
+#[test]
+fn overrun_resynchronises_without_losing_routes() {
+    if skip_unless_root("overrun_resynchronises_without_losing_routes") {
+        return;
+    }
+    let ns = Ns::new("ovr");
+    ns.ip("link add cali3 type veth peer name cali3p");
+    ns.ip("link set cali3 up");
+    let n = 3000u32;
+    let pod = |i: u32| std::net::Ipv4Addr::from(0x0A41_0000u32 + i).to_string();
+    ns.run(|| async {
+        // A tiny receive buffer (the kernel's minimum) so a burst overruns it.
+        let mut w = KernelWatcher::spawn_with_buffer(calico_selection(), 4096).expect("watcher");
+        loop {
+            if next(&mut w).await == KernelEvent::Synced {
+                break;
+            }
+        }
+        // The burst happens while this thread (which runs the watcher) is busy elsewhere,
+        // so notifications pile up in the socket and overflow it.
+        ns.batch(
+            &(0..n)
+                .map(|i| format!("route add {}/32 dev cali3 proto boot", pod(i)))
+                .collect::<Vec<_>>(),
+        );
+        let mut added = std::collections::HashSet::new();
+        let mut synced = 0;
+        // Until every route is known and the re-read after the overrun has completed.
+        while added.len() < n as usize || synced == 0 {
+            match next(&mut w).await {
+                KernelEvent::RouteAdded(r) => {
+                    added.insert(r.prefix);
+                }
+                KernelEvent::Synced => synced += 1,
+                _ => {}
+            }
+        }
+        assert!(synced >= 1, "the overrun forced a re-read");
+        assert_eq!(added.len(), n as usize);
+    });
+}
