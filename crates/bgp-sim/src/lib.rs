@@ -6,11 +6,11 @@
 //! random choice (link latency, segment boundaries, start offsets) comes from one seeded
 //! generator, so a run is a pure function of its [`Topology`] and [`SimConfig`]: a failing
 //! seed reproduces exactly. This is `quinn-proto`'s two-endpoint test `Pair` grown to
-//! cluster scale; the sessions and RIBs are the production code, driven exactly as the
-//! daemon drives them.
+//! cluster scale; the sessions and RIBs are the production code, driven the way a
+//! speaker drives them (handle, then drain the polls).
 //!
 //! * [`topology`]: nodes, sessions, the full-mesh and route-reflector layouts.
-//! * [`config`]: seed, link behaviour, timers, graceful restart.
+//! * [`config`]: seed, link behaviour, timers, graceful restart, virtual cost of RIB work.
 //! * [`sim`]: the event loop, in-memory TCP, crash and restart, partitions, convergence
 //!   detection.
 //! * [`snapshot`]: Loc-RIB views for assertions and run-to-run comparison.
