@@ -103,7 +103,7 @@ impl RibConfig {
             fib_policy: Arc::new(CompiledPolicy::accept_all()),
         }
     }
-    fn cluster_id(&self) -> Ipv4Addr {
+    fn effective_cluster_id(&self) -> Ipv4Addr {
         self.cluster_id.unwrap_or(self.router_id)
     }
 }
@@ -1587,7 +1587,7 @@ fn is_loop(cfg: &RibConfig, a: &PathAttributes, p: &PeerState) -> bool {
         .as_ref()
         .is_some_and(|path| path.count(cfg.local_as) > usize::from(p.cfg.allow_local_as));
     let orig_loop = !p.ebgp && a.originator_id == Some(cfg.router_id);
-    let cluster_loop = a.cluster_list.contains(&cfg.cluster_id())
+    let cluster_loop = a.cluster_list.contains(&cfg.effective_cluster_id())
         || p.cfg
             .cluster_id
             .is_some_and(|c| a.cluster_list.contains(&c));
@@ -2054,8 +2054,13 @@ fn transform(
             if a.originator_id.is_none() {
                 a.originator_id = Some(s.router_id);
             }
-            a.cluster_list
-                .insert(0, target.cfg.cluster_id.unwrap_or_else(|| cfg.cluster_id()));
+            a.cluster_list.insert(
+                0,
+                target
+                    .cfg
+                    .cluster_id
+                    .unwrap_or_else(|| cfg.effective_cluster_id()),
+            );
         }
         match nh_action {
             Some(NextHopAction::Address(ip)) => Some(addr_nh(ip)),
