@@ -58,7 +58,7 @@
 //! send of all paths or the ECMP set where negotiated.
 //!
 //! # Not implemented
-//! Confederations (RFC 5065), per-peer local AS, RFC 8950 IPv4-over-IPv6 next hops, Only To
+//! Confederations (RFC 5065), RFC 8950 IPv4-over-IPv6 next hops, Only To
 //! Customer (RFC 9234) handling, selection deferral as a restarting speaker (left to the
 //! caller), families other than IPv4/IPv6 unicast (ignored and counted).
 //!

@@ -147,6 +147,10 @@ pub struct PeerConfig {
     pub add_path_send: AddPathSend,
     /// Accept routes whose AS_PATH holds our AS up to this many times.
     pub allow_local_as: u8,
+    /// Our AS on this session when it differs from [`RibConfig::local_as`] (BIRD's per-session
+    /// `local as`): decides iBGP/eBGP, is prepended towards the peer and counts in the
+    /// AS_PATH loop check of routes from it.
+    pub local_as: Option<u32>,
     /// CLUSTER_ID for routes reflected to this peer and for the loop check on routes from
     /// it, overriding [`RibConfig::cluster_id`] (BIRD's per-session `rr cluster id`).
     pub cluster_id: Option<Ipv4Addr>,
@@ -165,6 +169,7 @@ impl PeerConfig {
             next_hop: NextHopMode::Auto,
             add_path_send: AddPathSend::Best,
             allow_local_as: 0,
+            local_as: None,
             cluster_id: None,
         }
     }
@@ -492,7 +497,7 @@ impl Rib {
         if self.peers.len() >= MAX_PEERS {
             return Err(RibError::TooManyPeers);
         }
-        let ebgp = cfg.remote_as != self.cfg.local_as;
+        let ebgp = cfg.remote_as != cfg.local_as.unwrap_or(self.cfg.local_as);
         self.peers.push(Some(PeerState {
             cfg,
             ebgp,
@@ -1582,10 +1587,13 @@ impl Rib {
 /// RFC 4271 9.1.2 (AS_PATH with `allow_local_as`), RFC 4456 8 (ORIGINATOR_ID,
 /// CLUSTER_LIST).
 fn is_loop(cfg: &RibConfig, a: &PathAttributes, p: &PeerState) -> bool {
-    let as_loop = a
-        .as_path
-        .as_ref()
-        .is_some_and(|path| path.count(cfg.local_as) > usize::from(p.cfg.allow_local_as));
+    let as_loop = a.as_path.as_ref().is_some_and(|path| {
+        let mut n = path.count(cfg.local_as);
+        if let Some(l) = p.cfg.local_as.filter(|&l| l != cfg.local_as) {
+            n = n.max(path.count(l));
+        }
+        n > usize::from(p.cfg.allow_local_as)
+    });
     let orig_loop = !p.ebgp && a.originator_id == Some(cfg.router_id);
     let cluster_loop = a.cluster_list.contains(&cfg.effective_cluster_id())
         || p.cfg
@@ -2037,7 +2045,7 @@ fn transform(
         a.cluster_list.clear();
         a.as_path
             .get_or_insert_with(Default::default)
-            .prepend(cfg.local_as, 1 + own_prepend);
+            .prepend(target.cfg.local_as.unwrap_or(cfg.local_as), 1 + own_prepend);
         match nh_action {
             Some(NextHopAction::Address(ip)) => Some(addr_nh(ip)),
             Some(NextHopAction::Keep) => keep.or_else(self_nh),

@@ -846,3 +846,41 @@ mod replica {
         }
     }
 }
+
+#[test]
+fn per_peer_local_as() {
+    let mut rib = rib();
+    let src = peer(&mut rib, 2, 65001, false);
+    let mut pc = PeerConfig::new("other-as", addr(3), 65003);
+    pc.local_as = Some(64999);
+    let dst = peer_with(&mut rib, 3, pc);
+    // A peer in AS 64999 is eBGP under the RIB's AS but iBGP when our side uses 64999.
+    let mut same = PeerConfig::new("ibgp-by-local-as", addr(4), 64999);
+    same.local_as = Some(64999);
+    let same = peer_with(&mut rib, 4, same);
+    assert_eq!(
+        rib.peer_type(same).unwrap(),
+        bgp_rib::policy::PeerType::Ibgp
+    );
+    rib.apply_update(
+        src,
+        &announce(&["10.1.0.0/24"], attrs(&[65001], "192.0.2.2")),
+        false,
+    )
+    .unwrap();
+    rib.process(&AllReachable);
+    let out = changes(&mut rib, dst);
+    assert_eq!(
+        out[0].attrs.as_ref().unwrap().attrs.as_path,
+        Some(path(&[64999, 65001]))
+    );
+    // Routes from dst carrying 64999 are loops.
+    let s = rib
+        .apply_update(
+            dst,
+            &announce(&["10.2.0.0/24"], attrs(&[65003, 64999], "192.0.2.3")),
+            false,
+        )
+        .unwrap();
+    assert_eq!(s.rejected, 1);
+}
