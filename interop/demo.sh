@@ -51,6 +51,13 @@ cleanup() {
     for pid in "${PIDS[@]}"; do
         kill -TERM "$pid" 2>/dev/null
     done
+    if [ "$rc" != 0 ] && [ -n "$WORK" ]; then
+        for log in "$WORK"/n*/bgpd.log; do
+            [ -f "$log" ] || continue
+            echo "--- $log (last 20 lines)"
+            tail -n 20 "$log"
+        done
+    fi
     for pid in "${PIDS[@]}"; do
         for _ in $(seq 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
         kill -KILL "$pid" 2>/dev/null
@@ -64,8 +71,9 @@ cleanup() {
 trap cleanup EXIT INT TERM
 
 # --- build -----------------------------------------------------------------
-BGPD="$ROOT/target/release/bgpd"
-BGPCTL="$ROOT/target/release/bgpctl"
+# BGPD_BIN / BGPCTL_BIN override the binaries (as for the interop tests).
+BGPD="${BGPD_BIN:-$ROOT/target/release/bgpd}"
+BGPCTL="${BGPCTL_BIN:-$ROOT/target/release/bgpctl}"
 build() {
     local cmd=(cargo build --release -p bgpd -p bgpctl)
     if command -v cargo >/dev/null; then
@@ -100,7 +108,9 @@ socket() { echo "$WORK/n$1/bgpd.sock"; }
 # format changes. Follows examples/calico-node-mesh.toml: iBGP full mesh,
 # multihop, graceful restart, Calico's passive rule (a node is passive
 # towards peers whose address is greater as a string), the node's block
-# originated, learned routes installed in the kernel.
+# learned from the kernel (Felix's blackhole, protocol 80) and announced,
+# learned blocks installed in the kernel with protocol 12. Kept in step with
+# interop::calico::bgpd_config (used by interop/tests/calico.rs).
 # ===========================================================================
 write_bgpd_config() {
     local i=$1 me peer j passive
@@ -125,7 +135,7 @@ write_bgpd_config() {
         echo "hold_time = 30"
         echo "keepalive = 10"
         echo "connect_retry = 2"
-        echo "import = [\"accept-all\"]"
+        echo "import = [\"mesh-import\"]"
         echo "export = [\"calico-export\"]"
         for j in $(seq "$NODES"); do
             [ "$j" = "$i" ] && continue
@@ -139,18 +149,32 @@ write_bgpd_config() {
             echo "passive = $passive"
         done
         echo
-        echo "[[originate]]"
-        echo "prefix = \"$(block "$i")\""
+        echo "# Learn Felix's routes: pod /32s (protocol 3) and the block blackhole (80)."
+        echo "[kernel.import]"
+        echo "protocols = [3, 80]"
+        echo "route_types = [\"unicast\", \"blackhole\"]"
+        echo "ipv4_prefix_len = { min = 26, max = 32 }"
         echo
-        echo "[policies.accept-all]"
+        echo "# Install learned blocks with protocol 12 (\"bird\"); remove them on exit."
+        echo "[kernel.export]"
+        echo "protocol = 12"
+        echo "on_exit = \"flush\""
+        echo
+        echo "[policies.mesh-import]"
         echo "default = \"accept\""
         echo
+        echo "# Announce the block Felix blackholed; never the pod routes on cali*."
         echo "[policies.calico-export]"
         echo "default = \"reject\""
         echo
         echo "[[policies.calico-export.rules]]"
-        echo "name = \"originated\""
-        echo "match = { source = [\"static\"] }"
+        echo "name = \"no-pod-interfaces\""
+        echo "match = { interface = [\"cali*\", \"kube-ipvs*\"] }"
+        echo "action = \"reject\""
+        echo
+        echo "[[policies.calico-export.rules]]"
+        echo "name = \"felix-blocks\""
+        echo "match = { source = [\"kernel\"], kernel_protocol = [80] }"
         echo "action = \"accept\""
     } > "$WORK/n$i/bgpd.toml"
 }
@@ -159,13 +183,13 @@ write_bgpd_config() {
 wait_established() {
     local i=$1 want=$2 n out
     for _ in $(seq 120); do
-        out=$("$BGPCTL" -s "$(socket "$i")" show peers --json 2>/dev/null || true)
+        out=$(BGPCTL_SOCKET="$(socket "$i")" "$BGPCTL" show peers --json 2>/dev/null || true)
         n=$(grep -oi '"established"' <<<"$out" | wc -l || true)
         if [ "${n:-0}" -ge "$want" ]; then return 0; fi
         sleep 0.5
     done
     echo "node $i: sessions not established after 60 s; bgpctl says:" >&2
-    "$BGPCTL" -s "$(socket "$i")" show peers >&2 || true
+    BGPCTL_SOCKET="$(socket "$i")" "$BGPCTL" show peers >&2 || true
     return 1
 }
 
@@ -217,34 +241,35 @@ else
     echo "== starting bgpd on every node"
     for i in $(seq "$NODES"); do
         write_bgpd_config "$i"
-        ip netns exec "$(node_ns "$i")" "$BGPD" -c "$WORK/n$i/bgpd.toml" >"$WORK/n$i/bgpd.log" 2>&1 &
+        NO_COLOR=1 ip netns exec "$(node_ns "$i")" "$BGPD" -c "$WORK/n$i/bgpd.toml" >"$WORK/n$i/bgpd.log" 2>&1 &
         PIDS+=($!)
     done
     for i in $(seq "$NODES"); do
-        if ! wait_established "$i" $((NODES - 1)); then
-            echo "--- bgpd log of node $i:" >&2
-            tail -n 50 "$WORK/n$i/bgpd.log" >&2 || true
-            exit 1
-        fi
+        wait_established "$i" $((NODES - 1)) || exit 1
     done
 fi
 
-# Wait for every block to reach every other node's kernel.
-for i in $(seq "$NODES"); do
-    for j in $(seq "$NODES"); do
-        [ "$i" = "$j" ] && continue
-        for _ in $(seq 60); do
-            ip -n "$(node_ns "$i")" route show "$(block "$j")" | grep -q via && break
-            sleep 0.5
+# Wait (60 s at most in all) for every block to reach every other node's kernel.
+routes_complete() {
+    local i j
+    for i in $(seq "$NODES"); do
+        for j in $(seq "$NODES"); do
+            [ "$i" = "$j" ] && continue
+            ip -n "$(node_ns "$i")" route show "$(block "$j")" | grep -q via || return 1
         done
     done
+}
+for _ in $(seq 120); do
+    routes_complete && break
+    sleep 0.5
 done
+routes_complete || echo "demo: WARNING: not every block reached every node's kernel within 60 s" >&2
 
 for i in $(seq "$NODES"); do
     echo
     if [ $WITHOUT_BGPD = 0 ]; then
         echo "== node $i ($(node_ip "$i")): bgpctl show peers"
-        "$BGPCTL" -s "$(socket "$i")" show peers
+        BGPCTL_SOCKET="$(socket "$i")" "$BGPCTL" show peers
     fi
     echo "== node $i: ip route"
     ip -n "$(node_ns "$i")" route
