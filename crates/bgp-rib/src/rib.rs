@@ -1389,7 +1389,9 @@ impl Rib {
         if p.session.is_none() {
             return Err(RibError::PeerDown(id));
         }
-        let pending = std::mem::take(&mut p.pending);
+        // Keep a like-sized buffer for the next round (avoids regrowing it every drain).
+        let cap = p.pending.len().min(4096);
+        let pending = std::mem::replace(&mut p.pending, Vec::with_capacity(cap));
         let changes = if p.rounds > 1 {
             let mut seen = rustc_hash::FxHashSet::default();
             let mut v: Vec<OutChange> = pending
