@@ -1,9 +1,11 @@
 //! Kernel FIB install benchmark, in a network namespace it creates and deletes.
 //!
-//! `cargo run --release -p bgp-kernel --example fib_bench -- [COUNT...] [--no-ip-batch]`
+//! `cargo run --release -p bgp-kernel --example fib_bench -- [COUNT...] [--no-ip-batch] [--with-watcher]`
 //! (root; default counts 100000 and 1000000). For each count: install COUNT /24 routes via a
 //! veth next hop with the installer, delete them, then (unless `--no-ip-batch`) install the
-//! same routes with `ip -batch` (one request per route) for comparison. Prints a Markdown table.
+//! same routes with `ip -batch` (one request per route) for comparison. `--with-watcher` runs
+//! a `KernelWatcher` in the same runtime during the install and delete, as the daemon does.
+//! Prints a Markdown table.
 
 use std::io::Write;
 use std::os::fd::AsRawFd;
@@ -84,13 +86,16 @@ fn rss_mib() -> f64 {
 fn main() {
     let mut counts: Vec<u32> = Vec::new();
     let mut ip_batch = true;
+    let mut with_watcher = false;
     for a in std::env::args().skip(1) {
         if a == "--no-ip-batch" {
             ip_batch = false;
+        } else if a == "--with-watcher" {
+            with_watcher = true;
         } else if let Ok(n) = a.parse() {
             counts.push(n);
         } else {
-            eprintln!("usage: fib_bench [COUNT...] [--no-ip-batch]");
+            eprintln!("usage: fib_bench [COUNT...] [--no-ip-batch] [--with-watcher]");
             std::process::exit(2);
         }
     }
@@ -142,7 +147,7 @@ fn main() {
             rt.block_on(async {
                 let mut rows = Vec::new();
                 for &n in &counts {
-                    rows.push(bench_one(&name, n, ip_batch).await?);
+                    rows.push(bench_one(&name, n, ip_batch, with_watcher).await?);
                 }
                 Ok(rows)
             })
@@ -165,7 +170,19 @@ fn main() {
     }
 }
 
-async fn bench_one(ns: &str, n: u32, ip_batch: bool) -> Result<String, String> {
+async fn bench_one(ns: &str, n: u32, ip_batch: bool, with_watcher: bool) -> Result<String, String> {
+    // Production-like: a watcher in the same runtime receives the kernel's notifications
+    // (its BPF filter drops the announcements of our own routes).
+    let watcher = if with_watcher {
+        let mut w =
+            bgp_kernel::KernelWatcher::spawn(bgp_kernel::KernelConfig::default().import_config())
+                .map_err(|e| e.to_string())?;
+        Some(tokio::spawn(
+            async move { while w.next().await.is_some() {} },
+        ))
+    } else {
+        None
+    };
     let rss0 = rss_mib();
     let ops: Vec<FibOp> = (0..n)
         .map(|i| {
@@ -212,6 +229,9 @@ async fn bench_one(ns: &str, n: u32, ip_batch: bool) -> Result<String, String> {
         return Err(format!("delete incomplete: {rep:?}"));
     }
     drop(inst);
+    if let Some(w) = watcher {
+        w.abort();
+    }
 
     let ipb = if ip_batch {
         let file = std::env::temp_dir().join(format!("{ns}-{n}.batch"));
