@@ -12,7 +12,13 @@
 //!   daemon calling [`KernelInstaller::retry_due`] at [`KernelInstaller::next_retry_at`]. A
 //!   refused route (unreachable gateway, missing device) is retried the same way.
 //! - `NLM_F_REPLACE` is used only for a key we own (we added it, or adopted it from a dump of
-//!   our protocol), so it updates our route in place without a gap in forwarding.
+//!   our protocol), so it updates our route in place without a gap in forwarding. Known
+//!   limit: should another daemon *replace* our route at the same key between our writes
+//!   (rather than add its own at another metric), our next replace takes the key back; the
+//!   kernel offers no compare-and-replace on the protocol.
+//! - A route of ours deleted by someone else is reported by the watcher
+//!   ([`KernelEvent::OwnRouteRemoved`]); [`KernelInstaller::observe`] queues it for an
+//!   immediate rewrite if the RIB still wants it.
 //!
 //! # Start-up reconciliation and graceful restart
 //! [`KernelInstaller::open`] dumps the routes of our protocol in our table and adopts them as
@@ -23,8 +29,11 @@
 //! routes still stale. [`KernelInstaller::shutdown`] persists or flushes per `on_exit`.
 //!
 //! # Throughput
-//! Writes go through a pipelined socket ([`crate::nlsock`]): up to `max_in_flight` requests are
-//! packed into 64 KiB datagrams before the acknowledgements are collected.
+//! Writes go through a writer thread with its own socket (`crate::nlsock`): up to
+//! `max_in_flight` requests are packed into 64 KiB datagrams before the acknowledgements are
+//! collected, and the next window is serialized while the kernel processes the current one.
+//! Prefixes are written in hash order, which the kernel's trie inserts faster than address
+//! order. See docs/benchmarks.md, "Kernel FIB".
 
 use std::collections::HashMap;
 

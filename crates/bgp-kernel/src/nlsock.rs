@@ -1,5 +1,5 @@
-//! A non-blocking `NETLINK_ROUTE` socket for bulk route writes: many requests per `send()`,
-//! acknowledgements collected afterwards.
+//! `NETLINK_ROUTE` sockets: an async one for dumps, and a writer thread for bulk route writes
+//! (many requests per `send()`, acknowledgements collected afterwards).
 //!
 //! rtnetlink requests sent to the kernel are processed synchronously inside `sendmsg()`
 //! (`netlink_unicast_kernel()` → `rtnetlink_rcv()` → `netlink_rcv_skb()`), in order, one
