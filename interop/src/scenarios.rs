@@ -8,14 +8,22 @@
 //!   communities (and LOCAL_PREF over iBGP) as BGP prescribes.
 //! - [`reflection`]: one speaker reflects between two iBGP clients;
 //!   ORIGINATOR_ID and CLUSTER_LIST are checked too (RFC 4456 section 8).
+//! - [`md5`]: TCP MD5 (RFC 2385) with the right and a wrong key.
+//! - [`raw_malformed`]: framing and OPEN errors sent over raw TCP must be
+//!   answered with the RFC 4271 section 6 NOTIFICATION.
+//! - [`malformed_attribute`]: ExaBGP sends an UPDATE whose COMMUNITIES
+//!   attribute has a bad length; RFC 7606 section 7.8 says treat-as-withdraw:
+//!   the session stays up, the route is not used, later routes are.
 
 use std::net::{Ipv4Addr, Ipv6Addr};
 
 use ipnet::{IpNet, Ipv4Net, Ipv6Net};
 
+use crate::raw::{message, open_body, read_until_notification, send};
 use crate::{
-    binaries_for, run_test, wait_established, wait_route, Announce, Error, Family, Kind, Neighbor,
-    Node, Origin, Result, Segment, Speaker, SpeakerConfig, Test, TIMEOUT,
+    binaries_for, run_test, wait_established, wait_for, wait_route, wait_until, Announce, Error,
+    ExaBgp, Family, Kind, Neighbor, Node, Origin, Result, Segment, Speaker, SpeakerConfig, Test,
+    TIMEOUT,
 };
 
 /// What one side of a pair originates.
@@ -212,6 +220,156 @@ pub fn reflection(t: &Test, rr: Kind, clients: [Kind; 2]) -> Result<()> {
                 )));
             }
         }
+    }
+    Ok(())
+}
+
+/// TCP MD5 (RFC 2385): `a` and `right` share a key and establish; `wrong`
+/// uses another key towards `a`: a kernel counts an MD5 failure (TcpExt
+/// TCPMD5Failure) and neither side shows that session Established.
+pub fn md5(t: &Test, a: Kind, right: Kind, wrong: Kind) -> Result<()> {
+    let seg = Segment::new(t)?;
+    let na = Node::new(t, &seg, "a", 1)?;
+    let nb = Node::new(t, &seg, "b", 2)?;
+    let nc = Node::new(t, &seg, "c", 3)?;
+    let fam = Family::Ipv4;
+    let key = Some("s3cret-key".to_string());
+    let mut ca = SpeakerConfig::new(na.v4, 65001);
+    for peer in [&nb, &nc] {
+        let mut n = Neighbor::new(peer.addr(fam), na.addr(fam), 65002);
+        n.password = key.clone();
+        ca.neighbors.push(n);
+    }
+    let mut cb = SpeakerConfig::new(nb.v4, 65002);
+    let mut n = Neighbor::new(na.addr(fam), nb.addr(fam), 65001);
+    n.password = key.clone();
+    cb.neighbors.push(n);
+    let mut cc = SpeakerConfig::new(nc.v4, 65002);
+    let mut n = Neighbor::new(na.addr(fam), nc.addr(fam), 65001);
+    n.password = Some("wrong-key".to_string());
+    cc.neighbors.push(n);
+
+    let sa = a.start(t, &na, &format!("{}-a", a.name()), &ca)?;
+    let sb = right.start(t, &nb, &format!("{}-b", right.name()), &cb)?;
+    let sc = wrong.start(t, &nc, &format!("{}-c", wrong.name()), &cc)?;
+    wait_established(&*sa, nb.addr(fam), TIMEOUT)?;
+    wait_established(&*sb, na.addr(fam), TIMEOUT)?;
+    let failures = |node: &Node| -> Result<u64> {
+        Ok(node
+            .ns
+            .netstat_counter("TcpExt", "TCPMD5Failure")?
+            .unwrap_or(0))
+    };
+    wait_for("a TCP MD5 failure counted between a and c", TIMEOUT, || {
+        let n = failures(&na)? + failures(&nc)?;
+        Ok(if n > 0 {
+            Ok(())
+        } else {
+            Err("no MD5 failure yet".into())
+        })
+    })?;
+    for (speaker, peer) in [(&sa, nc.addr(fam)), (&sc, na.addr(fam))] {
+        let state = speaker.peers()?;
+        if state.iter().any(|p| p.address == peer && p.established) {
+            return Err(Error::Check(format!(
+                "{} established with {peer} despite the wrong key: {state:?}",
+                speaker.label()
+            )));
+        }
+    }
+    Ok(())
+}
+
+/// Raw TCP to a `kind` speaker configured with a passive session to us: a
+/// header with a bad marker must be answered with NOTIFICATION 1/1
+/// (Connection Not Synchronized, RFC 4271 section 6.1) and an OPEN with the
+/// wrong AS with 2/2 (Bad Peer AS, section 6.2). Speakers may refuse
+/// connections for a while after an error (BIRD's error wait), so each
+/// probe is retried until the speaker answers with a NOTIFICATION.
+pub fn raw_malformed(t: &Test, kind: Kind) -> Result<()> {
+    let seg = Segment::new(t)?;
+    let na = Node::new(t, &seg, "a", 1)?;
+    let nb = Node::new(t, &seg, "b", 2)?;
+    let mut cfg = SpeakerConfig::new(nb.v4, 65002);
+    let mut n = Neighbor::new(na.addr(Family::Ipv4), nb.addr(Family::Ipv4), 65001);
+    n.passive = true;
+    cfg.neighbors.push(n);
+    let speaker = kind.start(t, &nb, &format!("{}-b", kind.name()), &cfg)?;
+    let to = std::net::SocketAddr::new(nb.addr(Family::Ipv4), 179);
+    let mut bad_marker = message(4, &[]);
+    if let Some(b) = bad_marker.get_mut(3) {
+        *b = 0;
+    }
+    let open = message(1, &open_body(65099, 90, na.v4));
+    for (what, bytes, want) in [
+        ("a bad marker", &bad_marker, (1u8, 1u8)),
+        ("an OPEN with the wrong AS", &open, (2, 2)),
+    ] {
+        let got = wait_until(
+            &format!("{} to answer {what}", speaker.label()),
+            TIMEOUT,
+            || {
+                speaker.check_running()?;
+                let mut s = na.ns.tcp_connect(to)?;
+                send(&mut s, bytes)?;
+                Ok(read_until_notification(&mut s)?.map(Some))
+            },
+        )?;
+        if got != Some(want) {
+            return Err(Error::Check(format!(
+                "{} answered {what} with NOTIFICATION {got:?}, want {want:?}",
+                speaker.label()
+            )));
+        }
+    }
+    speaker.check_running()
+}
+
+/// ExaBGP (node a, AS 65001) sends `kind` (node b, AS 65002) one route whose
+/// COMMUNITIES attribute is 3 bytes long (not a multiple of 4), then a valid
+/// route. RFC 7606 section 7.8: treat-as-withdraw. The valid route must
+/// arrive (so the malformed UPDATE was processed before it), the malformed
+/// prefix must be absent, and the session must still be Established with
+/// the speaker running.
+pub fn malformed_attribute(t: &Test, kind: Kind) -> Result<()> {
+    let seg = Segment::new(t)?;
+    let na = Node::new(t, &seg, "a", 1)?;
+    let nb = Node::new(t, &seg, "b", 2)?;
+    let fam = Family::Ipv4;
+    let mut ca = SpeakerConfig::new(na.v4, 65001);
+    ca.neighbors
+        .push(Neighbor::new(nb.addr(fam), na.addr(fam), 65002));
+    let mut cb = SpeakerConfig::new(nb.v4, 65002);
+    cb.neighbors
+        .push(Neighbor::new(na.addr(fam), nb.addr(fam), 65001));
+    let exa = ExaBgp::start(t, &na, "exabgp-a", &ca)?;
+    let speaker = kind.start(t, &nb, &format!("{}-b", kind.name()), &cb)?;
+    wait_established(&exa, nb.addr(fam), TIMEOUT)?;
+    wait_established(&*speaker, na.addr(fam), TIMEOUT)?;
+    let bad = IpNet::V4(Ipv4Net::new(Ipv4Addr::new(192, 0, 2, 0), 25).unwrap_or_default());
+    let good = IpNet::V4(Ipv4Net::new(Ipv4Addr::new(192, 0, 2, 128), 25).unwrap_or_default());
+    exa.command(&format!(
+        "announce route {bad} next-hop self attribute [ 0x08 0xc0 0x010203 ]"
+    ))?;
+    exa.command(&format!("announce route {good} next-hop self"))?;
+    wait_route(&*speaker, good, TIMEOUT)?;
+    let routes = speaker.routes(fam)?;
+    if routes.iter().any(|r| r.prefix == bad && r.learned) {
+        return Err(Error::Check(format!(
+            "{} kept {bad} despite its malformed COMMUNITIES",
+            speaker.label()
+        )));
+    }
+    speaker.check_running()?;
+    let peers = speaker.peers()?;
+    if !peers
+        .iter()
+        .any(|p| p.address == na.addr(fam) && p.established)
+    {
+        return Err(Error::Check(format!(
+            "{} dropped the session over a malformed optional attribute: {peers:?}",
+            speaker.label()
+        )));
     }
     Ok(())
 }

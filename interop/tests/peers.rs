@@ -13,10 +13,13 @@
 
 use std::net::IpAddr;
 
-use interop::scenarios::{announcements, check_received, pair_test, reflection, speaker_config};
+use interop::scenarios::{
+    announcements, check_received, malformed_attribute, md5, pair_test, raw_malformed, reflection,
+    speaker_config,
+};
 use interop::{
     binaries_for, run_test, wait_established, wait_for, wait_no_route, wait_route, Announce, Error,
-    ExaBgp, Family, Kind, Neighbor, Node, Result, Segment, Speaker, SpeakerConfig, TIMEOUT,
+    ExaBgp, Family, Kind, Node, Segment, TIMEOUT,
 };
 
 #[test]
@@ -208,124 +211,31 @@ fn gobgp_reflects_between_frr_and_bird() {
     );
 }
 
-/// Raw TCP from a namespace: hostile framing that no daemon sends. BIRD must
-/// answer a bad marker with NOTIFICATION Message Header Error / Connection
-/// Not Synchronized (RFC 4271 section 6.1) and an OPEN with the wrong AS with
-/// OPEN Message Error / Bad Peer AS (section 6.2). Template for bgpd's
-/// hostile-input tests.
 #[test]
 fn bird_answers_raw_malformed_messages() {
-    use interop::raw::{message, open_body, read_until_notification, send};
     run_test(
         "bird_answers_raw_malformed_messages",
         &binaries_for(&[Kind::Bird]),
-        |t| {
-            let seg = Segment::new(t)?;
-            let na = Node::new(t, &seg, "a", 1)?;
-            let nb = Node::new(t, &seg, "b", 2)?;
-            let mut cfg = SpeakerConfig::new(nb.v4, 65002);
-            let mut n = Neighbor::new(na.addr(Family::Ipv4), nb.addr(Family::Ipv4), 65001);
-            n.passive = true;
-            cfg.neighbors.push(n);
-            let bird = interop::Bird::start(t, &nb, "bird-b", &cfg)?;
-            let to = std::net::SocketAddr::new(nb.addr(Family::Ipv4), 179);
-            let connect = || {
-                interop::wait_until("BIRD accepting on port 179", TIMEOUT, || {
-                    bird.check_running()?;
-                    na.ns.tcp_connect(to).map(Some)
-                })
-            };
-
-            let mut bad_marker = message(4, &[]);
-            bad_marker[3] = 0;
-            let mut s = connect()?;
-            send(&mut s, &bad_marker)?;
-            let got = read_until_notification(&mut s)?;
-            if got != Some((1, 1)) {
-                return Err(Error::Check(format!(
-                    "bad marker answered with {got:?}, want (1, 1)"
-                )));
-            }
-
-            // After an error BIRD refuses connections for its error wait
-            // time (closing them without a message): retry until it answers.
-            let open = message(1, &open_body(65099, 90, na.v4));
-            let got = interop::wait_until("BIRD to answer an OPEN", TIMEOUT, || {
-                let mut s = connect()?;
-                send(&mut s, &open)?;
-                Ok(read_until_notification(&mut s)?.map(Some))
-            })?;
-            if got != Some((2, 2)) {
-                return Err(Error::Check(format!(
-                    "wrong AS answered with {got:?}, want (2, 2)"
-                )));
-            }
-            Ok(())
-        },
+        |t| raw_malformed(t, Kind::Bird),
     );
 }
 
-/// TCP MD5 (RFC 2385): BIRD and GoBGP with the same key establish; FRR with
-/// a different key than BIRD expects does not — the kernel of one side counts
-/// MD5 failures (TcpExt TCPMD5Failure) and both keep the session down.
 #[test]
-fn md5_right_key_establishes_wrong_key_does_not() {
+fn md5_bird_gobgp_right_key_frr_wrong_key() {
     let kinds = [Kind::Bird, Kind::GoBgp, Kind::Frr];
     run_test(
-        "md5_right_key_establishes_wrong_key_does_not",
+        "md5_bird_gobgp_right_key_frr_wrong_key",
         &binaries_for(&kinds),
-        |t| {
-            let seg = Segment::new(t)?;
-            let na = Node::new(t, &seg, "a", 1)?;
-            let nb = Node::new(t, &seg, "b", 2)?;
-            let nc = Node::new(t, &seg, "c", 3)?;
-            let fam = Family::Ipv4;
-            let key = Some("s3cret-key".to_string());
-            let mut ca = SpeakerConfig::new(na.v4, 65001);
-            for peer in [&nb, &nc] {
-                let mut n = Neighbor::new(peer.addr(fam), na.addr(fam), 65002);
-                n.password = key.clone();
-                ca.neighbors.push(n);
-            }
-            let mut cb = SpeakerConfig::new(nb.v4, 65002);
-            let mut n = Neighbor::new(na.addr(fam), nb.addr(fam), 65001);
-            n.password = key.clone();
-            cb.neighbors.push(n);
-            let mut cc = SpeakerConfig::new(nc.v4, 65002);
-            let mut n = Neighbor::new(na.addr(fam), nc.addr(fam), 65001);
-            n.password = Some("wrong-key".to_string());
-            cc.neighbors.push(n);
+        |t| md5(t, Kind::Bird, Kind::GoBgp, Kind::Frr),
+    );
+}
 
-            let bird = Kind::Bird.start(t, &na, "bird-a", &ca)?;
-            let gobgp = Kind::GoBgp.start(t, &nb, "gobgp-b", &cb)?;
-            let frr = Kind::Frr.start(t, &nc, "frr-c", &cc)?;
-            wait_established(&*bird, nb.addr(fam), TIMEOUT)?;
-            wait_established(&*gobgp, na.addr(fam), TIMEOUT)?;
-
-            let failures = |node: &Node| -> Result<u64> {
-                Ok(node
-                    .ns
-                    .netstat_counter("TcpExt", "TCPMD5Failure")?
-                    .unwrap_or(0))
-            };
-            wait_for("a TCP MD5 failure counted between a and c", TIMEOUT, || {
-                let n = failures(&na)? + failures(&nc)?;
-                Ok(if n > 0 {
-                    Ok(())
-                } else {
-                    Err("no MD5 failure yet".into())
-                })
-            })?;
-            for (speaker, peer) in [(&bird, nc.addr(fam)), (&frr, na.addr(fam))] {
-                let state = speaker.peers()?;
-                if state.iter().any(|p| p.address == peer && p.established) {
-                    return Err(Error::Check(format!(
-                        "{} established with {peer} despite the wrong key: {state:?}",
-                        speaker.label()
-                    )));
-                }
-            }
-            Ok(())
-        },
+#[test]
+fn bird_withdraws_route_with_malformed_attribute_from_exabgp() {
+    let kinds = [Kind::Bird, Kind::ExaBgp];
+    run_test(
+        "bird_withdraws_route_with_malformed_attribute_from_exabgp",
+        &binaries_for(&kinds),
+        |t| malformed_attribute(t, Kind::Bird),
     );
 }
