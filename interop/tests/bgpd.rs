@@ -4,7 +4,7 @@
 //! bgpd and bgpctl come from the workspace's target directory (built by
 //! `cargo build --workspace`, which `scripts/test.sh` runs first).
 
-use interop::scenarios::{pair_test, reflection};
+use interop::scenarios::{malformed_attribute, md5, pair_test, raw_malformed, reflection};
 use interop::{binaries_for, run_test, Kind};
 
 #[test]
@@ -74,5 +74,34 @@ fn bgpd_is_client_of_bird_reflector() {
         "bgpd_is_client_of_bird_reflector",
         &binaries_for(&kinds),
         |t| reflection(t, Kind::Bird, [Kind::Bgpd, Kind::Frr]),
+    );
+}
+
+#[test]
+fn bgpd_md5_right_key_with_bird_wrong_key_with_frr() {
+    let kinds = [Kind::Bgpd, Kind::Bird, Kind::Frr];
+    run_test(
+        "bgpd_md5_right_key_with_bird_wrong_key_with_frr",
+        &binaries_for(&kinds),
+        |t| md5(t, Kind::Bgpd, Kind::Bird, Kind::Frr),
+    );
+}
+
+#[test]
+fn bgpd_answers_raw_malformed_messages() {
+    run_test(
+        "bgpd_answers_raw_malformed_messages",
+        &binaries_for(&[Kind::Bgpd]),
+        |t| raw_malformed(t, Kind::Bgpd),
+    );
+}
+
+#[test]
+fn bgpd_withdraws_route_with_malformed_attribute_from_exabgp() {
+    let kinds = [Kind::Bgpd, Kind::ExaBgp];
+    run_test(
+        "bgpd_withdraws_route_with_malformed_attribute_from_exabgp",
+        &binaries_for(&kinds),
+        |t| malformed_attribute(t, Kind::Bgpd),
     );
 }
