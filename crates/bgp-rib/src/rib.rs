@@ -1314,7 +1314,8 @@ impl Rib {
                 _ => continue,
             };
             if let Some(Some(target)) = peers.get_mut(ti) {
-                diff_out(pfx, target, desired, round);
+                let n = diff_out(pfx, target, desired, round);
+                interner.note_released(n);
             }
         }
     }
@@ -1353,7 +1354,8 @@ impl Rib {
                 if let Some(c) = cache {
                     target.cache = Some(c);
                 }
-                diff_out(*pfx, target, desired, round);
+                let n = diff_out(*pfx, target, desired, round);
+                interner.note_released(n);
             }
         }
     }
@@ -2099,7 +2101,8 @@ fn transform(
 }
 
 /// Bring `target`'s Adj-RIB-Out for `pfx` to `desired`, queueing the differences.
-fn diff_out<P: Prefix>(pfx: P, target: &mut PeerState, desired: Desired, round: u64) {
+/// Returns how many changes were queued (each may have released an outgoing attribute set).
+fn diff_out<P: Prefix>(pfx: P, target: &mut PeerState, desired: Desired, round: u64) -> usize {
     let family = P::FAMILY;
     let before = target.pending.len();
     let pending = &mut target.pending;
@@ -2158,10 +2161,12 @@ fn diff_out<P: Prefix>(pfx: P, target: &mut PeerState, desired: Desired, round: 
             }
         }
     }
-    if target.pending.len() > before && target.last_round != round {
+    let queued = target.pending.len() - before;
+    if queued > 0 && target.last_round != round {
         target.last_round = round;
         target.rounds += 1;
     }
+    queued
 }
 
 impl Rib {

@@ -631,3 +631,30 @@ fn llgr_stale_routes_only_to_llgr_peers() {
         .communities
         .contains(&Community::LLGR_STALE));
 }
+
+#[test]
+fn outgoing_attribute_sets_released_after_policy_churn() {
+    let mut rib = rib();
+    let a = peer(&mut rib, 2, 65001, false);
+    let out = peer(&mut rib, 3, 65003, false);
+    let prefixes: Vec<String> = (0..6000)
+        .map(|i| format!("10.{}.{}.0/24", i / 256, i % 256))
+        .collect();
+    let refs: Vec<&str> = prefixes.iter().map(String::as_str).collect();
+    rib.apply_update(a, &announce(&refs, attrs(&[65001], "192.0.2.2")), false)
+        .unwrap();
+    rib.process(&AllReachable);
+    let accept = Arc::new(bgp_rib::policy::CompiledPolicy::accept_all());
+    for med in 0..10 {
+        let p: Policy = toml::from_str(&format!(
+            "default = \"accept\"\n[[rules]]\nset = {{ med = {med} }}\naction = \"accept\""
+        ))
+        .unwrap();
+        rib.set_policies(out, accept.clone(), Arc::new(p.compile().unwrap()))
+            .unwrap();
+        rib.process(&AllReachable);
+        rib.take_output(out).unwrap();
+    }
+    // Received set + current outgoing set (+ at most one not yet collected per round).
+    assert!(rib.attribute_sets() <= 4, "{}", rib.attribute_sets());
+}
