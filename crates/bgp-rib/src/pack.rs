@@ -31,6 +31,13 @@ pub fn encode(
                 None => withdraw.push((c.family, vec![c.nlri])),
             },
             Some(a) => {
+                // Runs of changes sharing a set are the common case: try the last group first.
+                if let Some(g) = groups.last_mut() {
+                    if g.0 == c.family && Arc::ptr_eq(&g.1, a) {
+                        g.2.push(c.nlri);
+                        continue;
+                    }
+                }
                 let key = (c.family, Arc::as_ptr(a) as usize);
                 match index.get(&key) {
                     Some(&i) => {
