@@ -372,6 +372,9 @@ pub enum InstallMode {
     Normal,
     /// `via NH dev DEV onlink` (tunnels).
     Onlink,
+    /// Direct when the next hop is inside a connected subnet of this host, `onlink` through
+    /// the tunnel device otherwise (Calico's IPIP mode `CrossSubnet`).
+    CrossSubnet,
     /// A blackhole route (local blocks).
     Blackhole,
     /// Advertise but do not install.
