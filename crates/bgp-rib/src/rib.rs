@@ -894,7 +894,8 @@ impl Rib {
             self.round += 1;
         }
         for n in &withdraw_v4 {
-            if let Some(pfx) = Ipv4Net::from_net(n.prefix) {
+            // Host bits beyond the length are not part of the prefix (RFC 4271 4.3).
+            if let Some(pfx) = Ipv4Net::from_net(n.prefix.trunc()) {
                 self.remove_path(pfx, id.0, n.path_id.unwrap_or(0));
                 if let Some(r) = eager {
                     self.process_now(pfx, r);
@@ -902,7 +903,7 @@ impl Rib {
             }
         }
         for n in &withdraw_v6 {
-            if let Some(pfx) = Ipv6Net::from_net(n.prefix) {
+            if let Some(pfx) = Ipv6Net::from_net(n.prefix.trunc()) {
                 self.remove_path(pfx, id.0, n.path_id.unwrap_or(0));
                 if let Some(r) = eager {
                     self.process_now(pfx, r);
@@ -946,8 +947,13 @@ impl Rib {
                 let Some(p) = self.peers.get(id.0 as usize).and_then(Option::as_ref) else {
                     return Err(RibError::UnknownPeer(id));
                 };
-                let (flags, modified) =
-                    import_eval(p, &mut self.interner, n.prefix, &received, loop_found);
+                let (flags, modified) = import_eval(
+                    p,
+                    &mut self.interner,
+                    n.prefix.trunc(),
+                    &received,
+                    loop_found,
+                );
                 if flags != 0 {
                     stats.rejected += 1;
                 }
@@ -958,7 +964,7 @@ impl Rib {
                     modified,
                     flags,
                 );
-                match n.prefix {
+                match n.prefix.trunc() {
                     IpNet::V4(pfx) => {
                         insert_path(&mut self.tables, &mut self.interner, pfx, path);
                         if let Some(r) = eager {
