@@ -99,6 +99,10 @@ pub fn config(cfg: &SpeakerConfig, socket: &Path) -> String {
     if let Some(id) = cfg.cluster_id {
         let _ = writeln!(c, "cluster_id = \"{id}\"");
     }
+    if cfg.graceful_restart {
+        let _ = writeln!(c, "\n[global.graceful_restart]");
+        let _ = writeln!(c, "enabled = true");
+    }
     let _ = writeln!(c, "\n[global.control]");
     let _ = writeln!(c, "socket = {}", toml_str(&socket.to_string_lossy()));
     for n in &cfg.neighbors {
@@ -270,6 +274,14 @@ impl Speaker for Bgpd {
         self.process.check_running()
     }
 
+    fn process_mut(&mut self) -> &mut Process {
+        &mut self.process
+    }
+
+    fn reports_stale(&self) -> bool {
+        true
+    }
+
     /// The control protocol's route entries carry no ORIGINATOR_ID or
     /// CLUSTER_LIST (yet): parsed if present, but not relied upon.
     fn reports_reflection_attributes(&self) -> bool {
@@ -328,6 +340,7 @@ pub fn parse_routes(v: &Value) -> Result<Vec<RouteView>> {
         let peer = s("peer").unwrap_or("local");
         view.learned = peer != "local" && peer != "kernel";
         view.best = r.get("best").and_then(Value::as_bool).unwrap_or(false);
+        view.stale = r.get("stale").and_then(Value::as_bool).unwrap_or(false);
         view.next_hop = s("next_hop").and_then(|h| h.parse().ok());
         view.as_path = s("as_path")
             .unwrap_or_default()

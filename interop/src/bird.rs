@@ -120,6 +120,9 @@ pub fn config(cfg: &SpeakerConfig) -> String {
         if let Some(p) = &n.password {
             let _ = writeln!(c, "  password \"{}\";", p.replace(['"', '\\'], ""));
         }
+        if cfg.graceful_restart {
+            let _ = writeln!(c, "  graceful restart on;");
+        }
         if n.rr_client {
             let _ = writeln!(c, "  rr client;");
             if let Some(id) = cfg.cluster_id {
@@ -227,6 +230,10 @@ impl Speaker for Bird {
 
     fn check_running(&self) -> Result<()> {
         self.process.check_running()
+    }
+
+    fn process_mut(&mut self) -> &mut Process {
+        &mut self.process
     }
 }
 

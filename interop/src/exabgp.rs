@@ -269,6 +269,10 @@ impl Speaker for ExaBgp {
     fn check_running(&self) -> Result<()> {
         self.process.check_running()
     }
+
+    fn process_mut(&mut self) -> &mut Process {
+        &mut self.process
+    }
 }
 
 fn peer_of(m: &Value) -> Option<IpAddr> {

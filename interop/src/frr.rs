@@ -210,6 +210,10 @@ impl Speaker for Frr {
     fn check_running(&self) -> Result<()> {
         self.process.check_running()
     }
+
+    fn process_mut(&mut self) -> &mut Process {
+        &mut self.process
+    }
 }
 
 /// Parses `show bgp summary json` (all families) into peer states.

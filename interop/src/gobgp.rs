@@ -211,6 +211,14 @@ impl Speaker for GoBgp {
     fn check_running(&self) -> Result<()> {
         self.process.check_running()
     }
+
+    fn process_mut(&mut self) -> &mut Process {
+        &mut self.process
+    }
+
+    fn reports_stale(&self) -> bool {
+        true
+    }
 }
 
 /// Parses `gobgp neighbor -j`.
@@ -270,6 +278,7 @@ pub fn parse_rib(text: &str) -> Result<Vec<RouteView>> {
         for p in paths.as_array().map(Vec::as_slice).unwrap_or_default() {
             let mut r = RouteView::new(prefix);
             r.best = p.get("best").and_then(Value::as_bool).unwrap_or(false);
+            r.stale = p.get("stale").and_then(Value::as_bool).unwrap_or(false);
             r.learned = p
                 .get("neighbor-ip")
                 .and_then(Value::as_str)

@@ -121,6 +121,8 @@ pub struct SpeakerConfig {
     /// Install BGP-learned routes into the namespace's kernel table (daemons
     /// that can: BIRD; FRR and GoBGP here run without a FIB).
     pub kernel_export: bool,
+    /// Graceful restart (RFC 4724) on every session (BIRD and bgpd).
+    pub graceful_restart: bool,
 }
 
 impl SpeakerConfig {
@@ -133,6 +135,7 @@ impl SpeakerConfig {
             announce: Vec::new(),
             cluster_id: None,
             kernel_export: false,
+            graceful_restart: false,
         }
     }
 
@@ -195,6 +198,8 @@ pub struct RouteView {
     pub learned: bool,
     /// True if this is the best path for the prefix.
     pub best: bool,
+    /// Marked stale by graceful restart (where the CLI shows it: bgpd, GoBGP).
+    pub stale: bool,
 }
 
 impl RouteView {
@@ -212,6 +217,7 @@ impl RouteView {
             cluster_list: Vec::new(),
             learned: false,
             best: false,
+            stale: false,
         }
     }
 
@@ -246,6 +252,14 @@ pub trait Speaker {
 
     /// Errors if the daemon process has exited.
     fn check_running(&self) -> Result<()>;
+
+    /// The daemon process (stop, kill, restart).
+    fn process_mut(&mut self) -> &mut crate::Process;
+
+    /// Whether [`RouteView::stale`] reflects graceful-restart staleness.
+    fn reports_stale(&self) -> bool {
+        false
+    }
 
     /// Whether [`Speaker::routes`] fills ORIGINATOR_ID and CLUSTER_LIST.
     fn reports_reflection_attributes(&self) -> bool {

@@ -4,7 +4,9 @@
 //! bgpd and bgpctl come from the workspace's target directory (built by
 //! `cargo build --workspace`, which `scripts/test.sh` runs first).
 
-use interop::scenarios::{malformed_attribute, md5, pair_test, raw_malformed, reflection};
+use interop::scenarios::{
+    graceful_restart, malformed_attribute, md5, pair_test, raw_malformed, reflection,
+};
 use interop::{binaries_for, run_test, Kind};
 
 #[test]
@@ -103,5 +105,25 @@ fn bgpd_withdraws_route_with_malformed_attribute_from_exabgp() {
         "bgpd_withdraws_route_with_malformed_attribute_from_exabgp",
         &binaries_for(&kinds),
         |t| malformed_attribute(t, Kind::Bgpd),
+    );
+}
+
+#[test]
+fn bgpd_keeps_routes_of_restarting_bird() {
+    let kinds = [Kind::Bgpd, Kind::Bird];
+    run_test(
+        "bgpd_keeps_routes_of_restarting_bird",
+        &binaries_for(&kinds),
+        |t| graceful_restart(t, Kind::Bgpd, Kind::Bird),
+    );
+}
+
+#[test]
+fn bird_keeps_routes_of_restarting_bgpd() {
+    let kinds = [Kind::Bird, Kind::Bgpd];
+    run_test(
+        "bird_keeps_routes_of_restarting_bgpd",
+        &binaries_for(&kinds),
+        |t| graceful_restart(t, Kind::Bird, Kind::Bgpd),
     );
 }

@@ -14,8 +14,8 @@
 use std::net::IpAddr;
 
 use interop::scenarios::{
-    announcements, check_received, malformed_attribute, md5, pair_test, raw_malformed, reflection,
-    speaker_config,
+    announcements, check_received, graceful_restart, malformed_attribute, md5, pair_test,
+    raw_malformed, reflection, speaker_config,
 };
 use interop::{
     binaries_for, run_test, wait_established, wait_for, wait_no_route, wait_route, Announce, Error,
@@ -237,5 +237,14 @@ fn bird_withdraws_route_with_malformed_attribute_from_exabgp() {
         "bird_withdraws_route_with_malformed_attribute_from_exabgp",
         &binaries_for(&kinds),
         |t| malformed_attribute(t, Kind::Bird),
+    );
+}
+
+#[test]
+fn bird_keeps_routes_of_restarting_bird() {
+    run_test(
+        "bird_keeps_routes_of_restarting_bird",
+        &binaries_for(&[Kind::Bird]),
+        |t| graceful_restart(t, Kind::Bird, Kind::Bird),
     );
 }
