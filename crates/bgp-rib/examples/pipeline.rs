@@ -117,7 +117,7 @@ fn main() {
         let o = rib
             .take_encoded(dst, &mut out)
             .unwrap_or_else(|e| panic!("{e}"));
-        sent += o.changes.len();
+        sent += o.announced + o.withdrawn;
         out.clear();
         let t3 = Instant::now();
         t_dec += t1 - t;

@@ -1,20 +1,19 @@
 //! Interned route attributes.
 //!
 //! Full tables carry far fewer distinct attribute sets than prefixes (18k sets for 113k routes
-//! in the 2002 RIS table, one set for a synthetic 1M table), so every path holds an
-//! [`Attrs`] (`Arc<RouteAttrs>`) taken from an [`Interner`]: identical sets are stored once and
-//! a path costs one pointer. Outgoing attribute sets are interned in the same table, so a route
-//! reflector telling 1000 clients the same thing stores it once.
-//!
-//! The interner holds one strong reference itself; [`Interner::collect`] drops the sets nobody
-//! else references. The RIB calls it when enough paths were released since the last pass that
-//! the amortised cost stays constant per update.
+//! in the 2002 RIS table, one set for a synthetic 1M table), so every path holds a 4-byte
+//! handle into an arena (`AttrStore`): identical sets are stored once. Outgoing attribute
+//! sets are interned in the same arena, so a route reflector telling 1000 clients the same
+//! thing stores it once. Outside the RIB, sets are handed out as [`Attrs`]
+//! (`Arc<RouteAttrs>`).
 
 use std::hash::{Hash, Hasher};
 use std::sync::Arc;
 
 use bgp_proto::{MpNextHop, PathAttributes};
-use rustc_hash::FxHashSet;
+use std::num::NonZeroU32;
+
+use rustc_hash::FxHashMap;
 
 /// Path attributes plus the route's next hop.
 ///
@@ -35,14 +34,46 @@ impl RouteAttrs {
     }
 }
 
-/// A shared, interned attribute set.
+/// A shared attribute set, as handed out by queries and typed outbound changes.
 pub type Attrs = Arc<RouteAttrs>;
 
-/// Hash-consing table of attribute sets.
-#[derive(Default, Debug)]
-pub struct Interner {
-    set: FxHashSet<ArcKey>,
-    released: usize,
+/// Handle of an interned attribute set inside the RIB (4 bytes; the niche keeps
+/// `Option<AttrId>` 4 bytes too).
+#[derive(Copy, Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub(crate) struct AttrId(NonZeroU32);
+
+impl AttrId {
+    fn index(self) -> usize {
+        self.0.get() as usize - 1
+    }
+}
+
+#[derive(Debug)]
+struct Slot {
+    attrs: Option<Attrs>,
+    /// Holders inside the RIB (paths, Adj-RIB-Out entries, queued changes). Plain
+    /// integers: the RIB is mutated through `&mut` only, so no atomic operation is paid per
+    /// path (an atomic increment serialises the cache misses around it).
+    refs: u32,
+}
+
+/// Hash-consing arena of attribute sets with explicit reference counts.
+///
+/// Holders call [`AttrStore::retain`] / [`AttrStore::release`]. A set whose count drops to
+/// zero (or that was interned and never retained) is freed only by
+/// [`AttrStore::maintain`], which the RIB runs at the end of each decision run: within a
+/// run a handle is never reused for different contents, so comparing handles is as good
+/// as comparing contents.
+#[derive(Debug, Default)]
+pub(crate) struct AttrStore {
+    slots: Vec<Slot>,
+    free: Vec<u32>,
+    index: FxHashMap<ArcKey, AttrId>,
+    /// Handles whose count reached zero since the last `maintain`.
+    zero: Vec<AttrId>,
+    empty: RouteAttrs,
+    /// Bumped whenever a slot is freed (caches keyed by handles check it).
+    generation: u64,
 }
 
 /// `Arc<RouteAttrs>` hashed and compared by value.
@@ -66,50 +97,113 @@ impl std::borrow::Borrow<RouteAttrs> for ArcKey {
     }
 }
 
-impl Interner {
+impl AttrStore {
     pub fn new() -> Self {
         Self::default()
     }
 
-    /// The shared copy of `attrs`, inserting it when new.
-    pub fn intern(&mut self, attrs: RouteAttrs) -> Attrs {
-        if let Some(k) = self.set.get(&attrs) {
-            return k.0.clone();
+    /// The handle of `attrs`, inserting it when new. The count is not changed: the caller
+    /// retains it for each holder it creates.
+    pub fn intern(&mut self, attrs: RouteAttrs) -> AttrId {
+        if let Some(&id) = self.index.get(&attrs) {
+            return id;
         }
         let a = Arc::new(attrs);
-        self.set.insert(ArcKey(a.clone()));
-        a
+        let id = match self.free.pop() {
+            Some(i) => {
+                if let Some(slot) = self.slots.get_mut(i as usize) {
+                    slot.attrs = Some(a.clone());
+                    slot.refs = 0;
+                }
+                AttrId(NonZeroU32::MIN.saturating_add(i))
+            }
+            None => {
+                self.slots.push(Slot {
+                    attrs: Some(a.clone()),
+                    refs: 0,
+                });
+                let n = u32::try_from(self.slots.len()).unwrap_or(u32::MAX);
+                AttrId(NonZeroU32::new(n).unwrap_or(NonZeroU32::MAX))
+            }
+        };
+        self.index.insert(ArcKey(a), id);
+        self.zero.push(id);
+        id
     }
 
-    /// Like [`Interner::intern`] but borrows, cloning only when the set is new.
-    pub fn intern_ref(&mut self, attrs: &RouteAttrs) -> Attrs {
-        if let Some(k) = self.set.get(attrs) {
-            return k.0.clone();
+    /// One more holder of `id`; returns it for convenience.
+    pub fn retain(&mut self, id: AttrId) -> AttrId {
+        if let Some(slot) = self.slots.get_mut(id.index()) {
+            slot.refs = slot.refs.saturating_add(1);
         }
-        self.intern(attrs.clone())
+        id
     }
 
-    /// Record that `n` references were dropped; collects when it pays off.
-    pub fn note_released(&mut self, n: usize) {
-        self.released += n;
-        if self.released > 4096 && self.released > self.set.len() {
-            self.collect();
+    /// One holder fewer.
+    pub fn release(&mut self, id: AttrId) {
+        if let Some(slot) = self.slots.get_mut(id.index()) {
+            // A saturated count is never decremented (the set stays forever).
+            if slot.refs != u32::MAX {
+                slot.refs = slot.refs.saturating_sub(1);
+                if slot.refs == 0 {
+                    self.zero.push(id);
+                }
+            }
         }
     }
 
-    /// Drop every set only the interner still references.
-    pub fn collect(&mut self) {
-        self.set.retain(|k| Arc::strong_count(&k.0) > 1);
-        self.released = 0;
+    /// Free the sets no holder references any more.
+    pub fn maintain(&mut self) {
+        for id in std::mem::take(&mut self.zero) {
+            let i = id.index();
+            let Some(slot) = self.slots.get_mut(i) else {
+                continue;
+            };
+            if slot.refs == 0 {
+                if let Some(a) = slot.attrs.take() {
+                    self.index.remove(&*a);
+                    self.free.push(i as u32);
+                    self.generation += 1;
+                }
+            }
+        }
+    }
+
+    /// The attributes behind a handle.
+    pub fn get(&self, id: AttrId) -> &RouteAttrs {
+        self.slots
+            .get(id.index())
+            .and_then(|s| s.attrs.as_deref())
+            .unwrap_or(&self.empty)
+    }
+
+    /// A shared copy of the attributes behind a handle (for callers outside the RIB).
+    pub fn arc(&self, id: AttrId) -> Attrs {
+        match self.slots.get(id.index()).and_then(|s| s.attrs.as_ref()) {
+            Some(a) => a.clone(),
+            None => Arc::new(self.empty.clone()),
+        }
     }
 
     /// Number of distinct sets held.
     pub fn len(&self) -> usize {
-        self.set.len()
+        self.index.len()
     }
 
-    pub fn is_empty(&self) -> bool {
-        self.set.is_empty()
+    pub fn generation(&self) -> u64 {
+        self.generation
+    }
+
+    /// (handle, count, live) of every slot, for consistency audits.
+    pub fn counts(&self) -> impl Iterator<Item = (AttrId, u32, bool)> + '_ {
+        self.slots.iter().enumerate().map(|(i, s)| {
+            let n = u32::try_from(i + 1).unwrap_or(u32::MAX);
+            (
+                AttrId(NonZeroU32::new(n).unwrap_or(NonZeroU32::MAX)),
+                s.refs,
+                s.attrs.is_some(),
+            )
+        })
     }
 }
 
@@ -118,8 +212,8 @@ mod tests {
     use super::*;
 
     #[test]
-    fn identical_sets_shared_and_collected() {
-        let mut i = Interner::new();
+    fn identical_sets_shared_counted_and_freed() {
+        let mut s = AttrStore::new();
         let a = RouteAttrs {
             attrs: PathAttributes {
                 med: Some(1),
@@ -127,17 +221,37 @@ mod tests {
             },
             next_hop: None,
         };
-        let x = i.intern(a.clone());
-        let y = i.intern_ref(&a);
-        assert!(Arc::ptr_eq(&x, &y));
-        let z = i.intern(RouteAttrs::default());
-        assert!(!Arc::ptr_eq(&x, &z));
-        assert_eq!(i.len(), 2);
-        drop(z);
-        i.collect();
-        assert_eq!(i.len(), 1);
-        drop((x, y));
-        i.collect();
-        assert!(i.is_empty());
+        let x = s.intern(a.clone());
+        s.retain(x);
+        let y = s.intern(a.clone());
+        s.retain(y);
+        assert_eq!(x, y);
+        let z = s.intern(RouteAttrs::default());
+        assert_ne!(x, z);
+        assert_eq!(s.len(), 2);
+        assert_eq!(s.get(x), &a);
+        // z was never retained: freed at the next maintenance.
+        s.maintain();
+        assert_eq!(s.len(), 1);
+        s.release(x);
+        s.maintain();
+        assert_eq!(s.len(), 1, "y still holds it");
+        s.release(y);
+        let g = s.generation();
+        // Not reused before maintenance.
+        let w = s.intern(RouteAttrs::default());
+        assert_ne!(w, x);
+        s.maintain();
+        assert!(s.generation() > g);
+        assert!(s.is_empty_for_test());
+        // Freed slots are reused afterwards.
+        let v = s.intern(a);
+        assert!(v == x || v == w);
+    }
+
+    impl AttrStore {
+        fn is_empty_for_test(&self) -> bool {
+            self.index.is_empty()
+        }
     }
 }

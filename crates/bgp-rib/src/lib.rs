@@ -30,9 +30,9 @@
 //!   and the Loc-RIB (selected paths are flagged). Soft reconfiguration after an import
 //!   policy change re-evaluates from the stored received attributes
 //!   ([`Rib::set_policies`]); graceful restart flags paths stale in place.
-//! * Attribute sets are interned ([`attrs`]): a path is 24 bytes (peer index + flags,
-//!   path id, two pointers); a prefix with one path needs no allocation beyond its
-//!   hash-table slot.
+//! * Attribute sets are interned ([`attrs`]) in an arena with plain (non-atomic) reference
+//!   counts: a path is 16 bytes (peer index + flags, path id, two 4-byte handles); a prefix
+//!   with one path needs no allocation beyond its hash-table slot.
 //! * Each peer keeps an Adj-RIB-Out (a B-tree from prefix, or prefix + outgoing path id
 //!   under ADD-PATH, to interned attributes) so only differences are sent, whatever caused
 //!   the recomputation; changes queued between drains collapse to the latest per NLRI.
@@ -77,10 +77,10 @@ pub mod policy;
 mod rib;
 mod table;
 
-pub use attrs::{Attrs, Interner, RouteAttrs};
+pub use attrs::{Attrs, RouteAttrs};
 pub use decision::{Ineligible, Step};
 pub use rib::{
-    AddPathSend, AllReachable, FibChange, FibRoute, LocalRoute, NextHopMode, NextHopResolver,
-    OutChange, PathInfo, PeerConfig, PeerId, PeerInfo, PeerOutput, Rib, RibConfig, RibError,
-    RouteDetail, SessionInfo, UpdateStats,
+    AddPathSend, AllReachable, Encoded, FibChange, FibRoute, LocalRoute, NextHopMode,
+    NextHopResolver, OutChange, PathInfo, PeerConfig, PeerId, PeerInfo, PeerOutput, Rib, RibConfig,
+    RibError, RouteDetail, SessionInfo, UpdateStats,
 };

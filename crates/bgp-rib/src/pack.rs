@@ -12,7 +12,7 @@ use bgp_proto::{CodecContext, Family, Nlri};
 use bytes::Bytes;
 use rustc_hash::FxHashMap;
 
-use crate::attrs::Attrs;
+use crate::attrs::{Attrs, RouteAttrs};
 use crate::rib::PeerOutput;
 
 /// Encode `output` with the session's codec parameters, appending frames to `out`.
@@ -21,33 +21,67 @@ pub fn encode(
     ctx: &CodecContext,
     out: &mut Vec<Bytes>,
 ) -> Result<(), EncodeError> {
+    encode_with(
+        output
+            .changes
+            .iter()
+            .map(|c| (c.family, c.nlri, c.attrs.as_ref().map(ByPtr))),
+        |a: ByPtr<'_>| &**a.0,
+        &output.end_of_rib,
+        ctx,
+        out,
+    )
+}
+
+/// An `Arc` compared and hashed by address (interned sets are equal iff identical).
+#[derive(Copy, Clone)]
+struct ByPtr<'a>(&'a Attrs);
+impl PartialEq for ByPtr<'_> {
+    fn eq(&self, other: &Self) -> bool {
+        Arc::ptr_eq(self.0, other.0)
+    }
+}
+impl Eq for ByPtr<'_> {}
+impl std::hash::Hash for ByPtr<'_> {
+    fn hash<H: std::hash::Hasher>(&self, h: &mut H) {
+        (Arc::as_ptr(self.0) as usize).hash(h)
+    }
+}
+
+/// The packer over any handle type `K` naming an attribute set (`attrs_of` resolves it).
+pub(crate) fn encode_with<'s, K: Copy + Eq + std::hash::Hash>(
+    changes: impl Iterator<Item = (Family, Nlri, Option<K>)>,
+    attrs_of: impl Fn(K) -> &'s RouteAttrs,
+    end_of_rib: &[Family],
+    ctx: &CodecContext,
+    out: &mut Vec<Bytes>,
+) -> Result<(), EncodeError> {
     let mut withdraw: Vec<(Family, Vec<Nlri>)> = Vec::new();
-    let mut groups: Vec<(Family, Attrs, Vec<Nlri>)> = Vec::new();
-    let mut index: FxHashMap<(Family, usize), usize> = FxHashMap::default();
-    for c in &output.changes {
-        match &c.attrs {
-            None => match withdraw.iter_mut().find(|(f, _)| *f == c.family) {
-                Some((_, v)) => v.push(c.nlri),
-                None => withdraw.push((c.family, vec![c.nlri])),
+    let mut groups: Vec<(Family, K, Vec<Nlri>)> = Vec::new();
+    let mut index: FxHashMap<(Family, K), usize> = FxHashMap::default();
+    for (family, nlri, attrs) in changes {
+        match attrs {
+            None => match withdraw.iter_mut().find(|(f, _)| *f == family) {
+                Some((_, v)) => v.push(nlri),
+                None => withdraw.push((family, vec![nlri])),
             },
             Some(a) => {
                 // Runs of changes sharing a set are the common case: try the last group first.
                 if let Some(g) = groups.last_mut() {
-                    if g.0 == c.family && Arc::ptr_eq(&g.1, a) {
-                        g.2.push(c.nlri);
+                    if g.0 == family && g.1 == a {
+                        g.2.push(nlri);
                         continue;
                     }
                 }
-                let key = (c.family, Arc::as_ptr(a) as usize);
-                match index.get(&key) {
+                match index.get(&(family, a)) {
                     Some(&i) => {
                         if let Some(g) = groups.get_mut(i) {
-                            g.2.push(c.nlri);
+                            g.2.push(nlri);
                         }
                     }
                     None => {
-                        index.insert(key, groups.len());
-                        groups.push((c.family, a.clone(), vec![c.nlri]));
+                        index.insert((family, a), groups.len());
+                        groups.push((family, a, vec![nlri]));
                     }
                 }
             }
@@ -56,7 +90,8 @@ pub fn encode(
     for (family, nlri) in &withdraw {
         encode_withdrawals(*family, nlri, ctx, out)?;
     }
-    for (family, attrs, nlri) in &groups {
+    for (family, a, nlri) in &groups {
+        let attrs = attrs_of(*a);
         encode_announcements(
             *family,
             &attrs.attrs,
@@ -66,7 +101,7 @@ pub fn encode(
             out,
         )?;
     }
-    for family in &output.end_of_rib {
+    for family in end_of_rib {
         encode_end_of_rib(*family, out);
     }
     Ok(())

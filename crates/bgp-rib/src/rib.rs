@@ -13,7 +13,7 @@ use bytes::Bytes;
 use ipnet::{IpNet, Ipv4Net, Ipv6Net};
 use smallvec::SmallVec;
 
-use crate::attrs::{Attrs, Interner, RouteAttrs};
+use crate::attrs::{AttrId, AttrStore, Attrs, RouteAttrs};
 use crate::decision::{self, Candidate, DecisionConfig, Ineligible, Step, DEFAULT_LOCAL_PREF};
 use crate::policy::{
     Accepted, CompiledPolicy, InstallMode, KernelInfo, NextHopAction, PeerType, PeerView,
@@ -291,6 +291,16 @@ impl PeerOutput {
     }
 }
 
+/// What [`Rib::take_encoded`] packed.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Encoded {
+    pub announced: usize,
+    pub withdrawn: usize,
+    pub end_of_rib: Vec<Family>,
+    /// UPDATE messages appended.
+    pub messages: usize,
+}
+
 /// A best-path change for the kernel and embedding agents.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum FibChange {
@@ -407,14 +417,32 @@ struct PeerState {
     last_llgr: Vec<LlgrFamily>,
     stale: Vec<StaleState>,
     out: AdjOut,
-    pending: Vec<OutChange>,
+    /// Changes queued since the last drain; each holds a reference on its attributes.
+    pending: Vec<Pending>,
     eor_due: Vec<Family>,
-    /// Last export with an unmodifying policy: (input, source peer, output).
-    cache: Option<(Attrs, PeerIdx, Option<Attrs>)>,
+    /// Last export with an unmodifying policy.
+    cache: Option<ExportCache>,
     /// Processing rounds that queued changes since the last drain: with one round every
     /// NLRI appears at most once and the drain skips de-duplication.
     rounds: u32,
     last_round: u64,
+}
+
+/// A queued outbound change (crate-internal form of [`OutChange`]).
+#[derive(Copy, Clone, Debug)]
+struct Pending {
+    family: Family,
+    nlri: Nlri,
+    attrs: Option<AttrId>,
+}
+
+/// (input set, source peer) → output set, valid while no attribute set has been freed.
+#[derive(Copy, Clone, Debug)]
+struct ExportCache {
+    input: AttrId,
+    source: PeerIdx,
+    output: Option<AttrId>,
+    generation: u64,
 }
 
 impl PeerState {
@@ -440,7 +468,7 @@ pub struct Rib {
     /// Index 0 is the local pseudo-peer and always `None`.
     peers: Vec<Option<PeerState>>,
     tables: Tables,
-    interner: Interner,
+    interner: AttrStore,
     local: rustc_hash::FxHashMap<(IpNet, RouteSource), LocalMeta>,
     fib: std::collections::VecDeque<FibChange>,
     /// Counter of processing rounds (see `PeerState::rounds`).
@@ -469,7 +497,7 @@ impl Rib {
             decision,
             peers: vec![None],
             tables: Tables::default(),
-            interner: Interner::new(),
+            interner: AttrStore::new(),
             local: Default::default(),
             fib: Default::default(),
             round: 0,
@@ -519,11 +547,32 @@ impl Rib {
     /// Remove a peer and every route learned from it. Call [`Rib::process`] afterwards.
     pub fn remove_peer(&mut self, id: PeerId) -> Result<(), RibError> {
         self.peer(id)?;
+        self.reset_out(id.0, false, false);
         self.drop_paths(id.0, |_| true);
         if let Some(slot) = self.peers.get_mut(id.0 as usize) {
             *slot = None;
         }
         Ok(())
+    }
+
+    /// Empty a peer's Adj-RIB-Out and queue, releasing their attribute references.
+    fn reset_out(&mut self, idx: PeerIdx, add_path_v4: bool, add_path_v6: bool) {
+        let Rib {
+            peers, interner, ..
+        } = self;
+        if let Some(Some(p)) = peers.get_mut(idx as usize) {
+            for id in p.out.v4.ids().into_iter().chain(p.out.v6.ids()) {
+                interner.release(id);
+            }
+            for c in p.pending.drain(..) {
+                if let Some(a) = c.attrs {
+                    interner.release(a);
+                }
+            }
+            p.out = AdjOut::new(add_path_v4, add_path_v6);
+            p.cache = None;
+            p.rounds = 0;
+        }
     }
 
     /// The peers, in id order.
@@ -590,13 +639,10 @@ impl Rib {
         }
         p.stale.retain(|s| !sweep.contains(&s.family));
         p.eor_due = session.families.clone();
-        p.out = AdjOut::new(
-            session.codec.sends_path_id(Family::IPV4_UNICAST),
-            session.codec.sends_path_id(Family::IPV6_UNICAST),
-        );
-        p.pending.clear();
-        p.cache = None;
+        let ap4 = session.codec.sends_path_id(Family::IPV4_UNICAST);
+        let ap6 = session.codec.sends_path_id(Family::IPV6_UNICAST);
         p.session = Some(session);
+        self.reset_out(id.0, ap4, ap6);
         for f in sweep {
             self.drop_paths(id.0, |fam| fam == f);
         }
@@ -620,10 +666,11 @@ impl Rib {
         let Some(session) = p.session.take() else {
             return Ok(None);
         };
-        p.out = AdjOut::default();
-        p.pending.clear();
         p.eor_due.clear();
-        p.cache = None;
+        self.reset_out(id.0, false, false);
+        let Ok(p) = self.peer_mut(id) else {
+            return Ok(None);
+        };
         let mut keep: Vec<StaleState> = Vec::new();
         if graceful {
             let gr = session.graceful_restart.as_ref();
@@ -767,7 +814,7 @@ impl Rib {
             .session
             .as_ref()
             .is_some_and(|s| s.codec.sends_path_id(family));
-        let mk = |prefix: IpNet, pid: u32, a: Attrs| OutChange {
+        let mk = |prefix: IpNet, pid: u32, a: AttrId| Pending {
             family,
             nlri: Nlri {
                 path_id: add_path.then_some(pid),
@@ -775,7 +822,7 @@ impl Rib {
             },
             attrs: Some(a),
         };
-        let again: Vec<OutChange> = if family == Family::IPV4_UNICAST {
+        let again: Vec<Pending> = if family == Family::IPV4_UNICAST {
             p.out
                 .v4
                 .entries()
@@ -794,7 +841,14 @@ impl Rib {
         };
         // Force de-duplication against anything already queued.
         p.rounds += 2;
-        p.pending.extend(again);
+        for c in &again {
+            if let Some(a) = c.attrs {
+                self.interner.retain(a);
+            }
+        }
+        if let Ok(p) = self.peer_mut(id) {
+            p.pending.extend(again);
+        }
         Ok(())
     }
 
@@ -951,7 +1005,7 @@ impl Rib {
                     p,
                     &mut self.interner,
                     n.prefix.trunc(),
-                    &received,
+                    received,
                     loop_found,
                 );
                 if flags != 0 {
@@ -960,8 +1014,8 @@ impl Rib {
                 let path = Path::new(
                     id.0,
                     n.path_id.unwrap_or(0),
-                    received.clone(),
-                    modified,
+                    self.interner.retain(received),
+                    modified.map(|m| self.interner.retain(m)),
                     flags,
                 );
                 match n.prefix.trunc() {
@@ -998,8 +1052,9 @@ impl Rib {
             old: selection_signature(dest),
             force_fib: false,
         });
-        dest.remove(i);
-        self.interner.note_released(1);
+        if let Some(gone) = dest.remove(i) {
+            release_path(&mut self.interner, &gone);
+        }
     }
 
     fn reimport<P: Prefix>(&mut self, idx: PeerIdx) {
@@ -1013,30 +1068,36 @@ impl Rib {
             .map(|(k, _)| *k)
             .collect();
         for k in keys {
-            let received: Vec<(u32, Attrs)> = P::table(&self.tables)
+            let received: Vec<(u32, AttrId)> = P::table(&self.tables)
                 .routes
                 .get(&k)
                 .map(|d| {
                     d.iter()
                         .filter(|x| x.peer() == idx)
-                        .map(|x| (x.path_id, x.attrs.clone()))
+                        .map(|x| (x.path_id, x.attrs))
                         .collect()
                 })
                 .unwrap_or_default();
             for (pid, attrs) in received {
-                let lp = is_loop(&self.cfg, &attrs.attrs, &peer);
-                let (flags, modified) =
-                    import_eval(&peer, &mut self.interner, k.into(), &attrs, lp);
+                let lp = is_loop(&self.cfg, &self.interner.get(attrs).attrs, &peer);
+                let (flags, modified) = import_eval(&peer, &mut self.interner, k.into(), attrs, lp);
+                let modified = modified.map(|m| self.interner.retain(m));
                 let t = P::table_mut(&mut self.tables);
                 t.touch(k);
-                if let Some(x) = t
+                let old = match t
                     .routes
                     .get_mut(&k)
                     .and_then(|d| d.iter_mut().find(|x| x.peer() == idx && x.path_id == pid))
                 {
-                    x.clear_flags(flag::REJECTED | flag::LOOP);
-                    x.set_flags(flags);
-                    x.modified = modified;
+                    Some(x) => {
+                        x.clear_flags(flag::REJECTED | flag::LOOP);
+                        x.set_flags(flags);
+                        std::mem::replace(&mut x.modified, modified)
+                    }
+                    None => modified,
+                };
+                if let Some(o) = old {
+                    self.interner.release(o);
                 }
             }
         }
@@ -1048,40 +1109,47 @@ impl Rib {
     /// Remove the peer's paths in families selected by `which`.
     fn drop_paths(&mut self, idx: PeerIdx, which: impl Fn(Family) -> bool) {
         if which(Family::IPV4_UNICAST) {
-            self.retain_peer_paths::<Ipv4Net>(idx, |_| false);
+            self.retain_peer_paths::<Ipv4Net>(idx, |_, _| false);
         }
         if which(Family::IPV6_UNICAST) {
-            self.retain_peer_paths::<Ipv6Net>(idx, |_| false);
+            self.retain_peer_paths::<Ipv6Net>(idx, |_, _| false);
         }
     }
 
     fn sweep_stale(&mut self, idx: PeerIdx, family: Family) {
         if family == Family::IPV4_UNICAST {
-            self.retain_peer_paths::<Ipv4Net>(idx, |p| !p.has(flag::STALE | flag::LLGR));
+            self.retain_peer_paths::<Ipv4Net>(idx, |p, _| !p.has(flag::STALE | flag::LLGR));
         } else if family == Family::IPV6_UNICAST {
-            self.retain_peer_paths::<Ipv6Net>(idx, |p| !p.has(flag::STALE | flag::LLGR));
+            self.retain_peer_paths::<Ipv6Net>(idx, |p, _| !p.has(flag::STALE | flag::LLGR));
         }
     }
 
     /// Keep the peer's paths for which `keep` holds; other peers' paths are untouched.
-    fn retain_peer_paths<P: Prefix>(&mut self, idx: PeerIdx, keep: impl Fn(&Path) -> bool) {
-        let t = P::table_mut(&mut self.tables);
-        let mut released = 0;
+    fn retain_peer_paths<P: Prefix>(
+        &mut self,
+        idx: PeerIdx,
+        keep: impl Fn(&Path, &AttrStore) -> bool,
+    ) {
+        let Rib {
+            tables, interner, ..
+        } = self;
+        let t = P::table_mut(tables);
         let mut touched = Vec::new();
         for (k, d) in t.routes.iter() {
-            if d.iter().any(|x| x.peer() == idx && !keep(x)) {
+            if d.iter().any(|x| x.peer() == idx && !keep(x, interner)) {
                 touched.push(*k);
             }
         }
+        let mut gone = Vec::new();
         for k in touched {
             t.touch(k);
             if let Some(d) = t.routes.get_mut(&k) {
-                let before = d.len();
-                d.retain(|x| x.peer() != idx || keep(x));
-                released += before - d.len();
+                d.retain(|x| x.peer() != idx || keep(x, interner), |x| gone.push(x));
             }
         }
-        self.interner.note_released(released);
+        for x in &gone {
+            release_path(interner, x);
+        }
     }
 
     fn mark_stale(&mut self, idx: PeerIdx, family: Family) {
@@ -1110,8 +1178,12 @@ impl Rib {
     }
 
     fn enter_llgr_family<P: Prefix>(&mut self, idx: PeerIdx) {
-        self.retain_peer_paths::<P>(idx, |x| {
-            !x.attrs.attrs.communities.contains(&Community::NO_LLGR)
+        self.retain_peer_paths::<P>(idx, |x, store| {
+            !store
+                .get(x.attrs)
+                .attrs
+                .communities
+                .contains(&Community::NO_LLGR)
         });
         let Rib {
             tables, interner, ..
@@ -1123,12 +1195,16 @@ impl Rib {
             .filter(|(_, d)| d.iter().any(|x| x.peer() == idx && !x.has(flag::LLGR)))
             .map(|(k, _)| *k)
             .collect();
-        let mut add = |a: &Attrs| {
-            let mut r = (**a).clone();
+        // The same set with LLGR_STALE attached, holding one reference.
+        let mut add = |a: AttrId| {
+            let mut r = interner.get(a).clone();
             if !r.attrs.communities.contains(&Community::LLGR_STALE) {
                 r.attrs.communities.push(Community::LLGR_STALE);
             }
-            interner.intern(r)
+            let n = interner.intern(r);
+            interner.retain(n);
+            interner.release(a);
+            n
         };
         for k in keys {
             t.touch(k);
@@ -1137,8 +1213,8 @@ impl Rib {
                     .iter_mut()
                     .filter(|x| x.peer() == idx && !x.has(flag::LLGR))
                 {
-                    x.attrs = add(&x.attrs);
-                    x.modified = x.modified.as_ref().map(&mut add);
+                    x.attrs = add(x.attrs);
+                    x.modified = x.modified.map(&mut add);
                     x.set_flags(flag::STALE | flag::LLGR);
                 }
             }
@@ -1173,6 +1249,7 @@ impl Rib {
             },
         });
         let a = self.interner.intern(RouteAttrs { attrs, next_hop });
+        let a = self.interner.retain(a);
         self.local.insert(
             (route.prefix.trunc(), route.source),
             LocalMeta {
@@ -1219,6 +1296,9 @@ impl Rib {
         self.round += 1;
         self.process_family::<Ipv4Net>(resolver);
         self.process_family::<Ipv6Net>(resolver);
+        // No prefix waits for a decision now: unreferenced attribute sets can go (and their
+        // handles be reused) without confusing a pending selection comparison.
+        self.interner.maintain();
     }
 
     /// The next hop resolver's answers changed (IGP change): re-run the decision for every
@@ -1284,10 +1364,10 @@ impl Rib {
             }
             None => &mut no_dest,
         };
-        run_decision(dest, peers, decision, resolver);
+        run_decision(dest, peers, decision, resolver, interner);
         let new_sig = selection_signature(dest);
         if new_sig != d.old || d.force_fib {
-            let change = fib_entry(pfx.into(), dest, peers, local, cfg);
+            let change = fib_entry(pfx.into(), dest, peers, local, cfg, interner);
             match change {
                 Some(r) => fib.push_back(FibChange::Upsert(r)),
                 None if !d.old.is_empty() => fib.push_back(FibChange::Remove(pfx.into())),
@@ -1320,8 +1400,7 @@ impl Rib {
                 _ => continue,
             };
             if let Some(Some(target)) = peers.get_mut(ti) {
-                let n = diff_out(pfx, target, desired, round);
-                interner.note_released(n);
+                diff_out(pfx, target, desired, round, interner);
             }
         }
     }
@@ -1360,8 +1439,7 @@ impl Rib {
                 if let Some(c) = cache {
                     target.cache = Some(c);
                 }
-                let n = diff_out(*pfx, target, desired, round);
-                interner.note_released(n);
+                diff_out(*pfx, target, desired, round, interner);
             }
         }
     }
@@ -1390,10 +1468,15 @@ impl Rib {
             .collect()
     }
 
-    /// Take the typed changes queued for a peer (latest state per NLRI, in queue order),
-    /// plus End-of-RIB markers due once the initial table has been handed out.
-    pub fn take_output(&mut self, id: PeerId) -> Result<PeerOutput, RibError> {
-        let p = self.peer_mut(id)?;
+    /// Drain a peer's queue, latest state per NLRI; the changes keep their references.
+    fn drain_pending(&mut self, id: PeerId) -> Result<(Vec<Pending>, Vec<Family>), RibError> {
+        let Rib {
+            peers, interner, ..
+        } = self;
+        let p = peers
+            .get_mut(id.0 as usize)
+            .and_then(Option::as_mut)
+            .ok_or(RibError::UnknownPeer(id))?;
         if p.session.is_none() {
             return Err(RibError::PeerDown(id));
         }
@@ -1402,38 +1485,80 @@ impl Rib {
         let pending = std::mem::replace(&mut p.pending, Vec::with_capacity(cap));
         let changes = if p.rounds > 1 {
             let mut seen = rustc_hash::FxHashSet::default();
-            let mut v: Vec<OutChange> = pending
-                .into_iter()
-                .rev()
-                .filter(|c| seen.insert((c.family, c.nlri)))
-                .collect();
+            let mut v = Vec::with_capacity(pending.len());
+            for c in pending.into_iter().rev() {
+                if seen.insert((c.family, c.nlri)) {
+                    v.push(c);
+                } else if let Some(a) = c.attrs {
+                    interner.release(a);
+                }
+            }
             v.reverse();
             v
         } else {
             pending
         };
         p.rounds = 0;
+        Ok((changes, std::mem::take(&mut p.eor_due)))
+    }
+
+    /// Take the typed changes queued for a peer (latest state per NLRI, in queue order),
+    /// plus End-of-RIB markers due once the initial table has been handed out.
+    pub fn take_output(&mut self, id: PeerId) -> Result<PeerOutput, RibError> {
+        let (changes, end_of_rib) = self.drain_pending(id)?;
+        let mut out = Vec::with_capacity(changes.len());
+        for c in changes {
+            let attrs = c.attrs.map(|a| {
+                let arc = self.interner.arc(a);
+                self.interner.release(a);
+                arc
+            });
+            out.push(OutChange {
+                family: c.family,
+                nlri: c.nlri,
+                attrs,
+            });
+        }
         Ok(PeerOutput {
-            changes,
-            end_of_rib: std::mem::take(&mut p.eor_due),
+            changes: out,
+            end_of_rib,
         })
     }
 
     /// Take the queued changes for a peer and pack them into UPDATE messages (appended to
     /// `out`): withdrawals first, then announcements grouped by attribute set, then
-    /// End-of-RIB. Returns the typed changes that were encoded.
-    pub fn take_encoded(
-        &mut self,
-        id: PeerId,
-        out: &mut Vec<Bytes>,
-    ) -> Result<PeerOutput, RibError> {
-        let output = self.take_output(id)?;
-        let p = self.peer(id)?;
-        let Some(s) = p.session.as_ref() else {
-            return Err(RibError::PeerDown(id));
+    /// End-of-RIB. Cheaper than [`Rib::take_output`] + [`pack::encode`](crate::pack::encode):
+    /// no shared pointers are handed out.
+    pub fn take_encoded(&mut self, id: PeerId, out: &mut Vec<Bytes>) -> Result<Encoded, RibError> {
+        let (changes, end_of_rib) = self.drain_pending(id)?;
+        let frames_before = out.len();
+        let result = match self.peer(id)?.session.as_ref() {
+            Some(s) => crate::pack::encode_with(
+                changes.iter().map(|c| (c.family, c.nlri, c.attrs)),
+                |a| self.interner.get(a),
+                &end_of_rib,
+                &s.codec,
+                out,
+            ),
+            None => Ok(()),
         };
-        crate::pack::encode(&output, &s.codec, out)?;
-        Ok(output)
+        let mut summary = Encoded {
+            announced: 0,
+            withdrawn: 0,
+            end_of_rib,
+            messages: out.len() - frames_before,
+        };
+        for c in &changes {
+            match c.attrs {
+                Some(a) => {
+                    summary.announced += 1;
+                    self.interner.release(a);
+                }
+                None => summary.withdrawn += 1,
+            }
+        }
+        result?;
+        Ok(summary)
     }
 
     // ---------------------------------------------------------------- queries
@@ -1468,8 +1593,8 @@ impl Rib {
                 RouteSource::Bgp
             },
             path_id: x.path_id,
-            attrs: x.effective().clone(),
-            received: x.attrs.clone(),
+            attrs: self.interner.arc(x.effective()),
+            received: self.interner.arc(x.attrs),
             best: x.has(flag::BEST),
             multipath: x.has(flag::MULTIPATH),
             stale: x.has(flag::STALE),
@@ -1490,7 +1615,7 @@ impl Rib {
         let dest = P::table(&self.tables).routes.get(&pfx)?;
         let cands: Vec<Candidate<'_>> = dest
             .iter()
-            .map(|x| candidate(x, &self.peers, resolver))
+            .map(|x| candidate(x, &self.peers, resolver, &self.interner))
             .collect();
         let mut reasons = vec![None; cands.len()];
         decision::select(&cands, &self.decision, Some(&mut reasons));
@@ -1539,7 +1664,12 @@ impl Rib {
     ) -> Result<Vec<(Nlri, Attrs, bool)>, RibError> {
         self.peer(id)?;
         let mut v = Vec::new();
-        fn go<P: Prefix>(t: &Tables, idx: PeerIdx, v: &mut Vec<(Nlri, Attrs, bool)>) {
+        fn go<P: Prefix>(
+            t: &Tables,
+            store: &AttrStore,
+            idx: PeerIdx,
+            v: &mut Vec<(Nlri, Attrs, bool)>,
+        ) {
             for (k, d) in P::table(t).routes.iter() {
                 for x in d.iter().filter(|x| x.peer() == idx) {
                     v.push((
@@ -1547,16 +1677,16 @@ impl Rib {
                             path_id: Some(x.path_id),
                             prefix: (*k).into(),
                         },
-                        x.attrs.clone(),
+                        store.arc(x.attrs),
                         !x.has(flag::REJECTED | flag::LOOP),
                     ));
                 }
             }
         }
         if family == Family::IPV4_UNICAST {
-            go::<Ipv4Net>(&self.tables, id.0, &mut v);
+            go::<Ipv4Net>(&self.tables, &self.interner, id.0, &mut v);
         } else if family == Family::IPV6_UNICAST {
-            go::<Ipv6Net>(&self.tables, id.0, &mut v);
+            go::<Ipv6Net>(&self.tables, &self.interner, id.0, &mut v);
         }
         v.sort_by_key(|a| a.0);
         Ok(v)
@@ -1565,13 +1695,13 @@ impl Rib {
     /// A peer's Adj-RIB-Out for `family`: what it has been told (outgoing path id, attributes).
     pub fn adj_rib_out(&self, id: PeerId, family: Family) -> Result<Vec<(Nlri, Attrs)>, RibError> {
         let p = self.peer(id)?;
-        let mk = |prefix: IpNet, pid: u32, a: Attrs| {
+        let mk = |prefix: IpNet, pid: u32, a: AttrId| {
             (
                 Nlri {
                     path_id: Some(pid),
                     prefix,
                 },
-                a,
+                self.interner.arc(a),
             )
         };
         Ok(if family == Family::IPV4_UNICAST {
@@ -1612,7 +1742,17 @@ fn is_loop(cfg: &RibConfig, a: &PathAttributes, p: &PeerState) -> bool {
     as_loop || orig_loop || cluster_loop
 }
 
-fn insert_path<P: Prefix>(tables: &mut Tables, interner: &mut Interner, pfx: P, path: Path) {
+/// Give back the attribute references a removed path held.
+fn release_path(store: &mut AttrStore, x: &Path) {
+    store.release(x.attrs);
+    if let Some(m) = x.modified {
+        store.release(m);
+    }
+}
+
+/// Store `path` (which holds its attribute references), replacing the peer's previous path
+/// with the same id.
+fn insert_path<P: Prefix>(tables: &mut Tables, interner: &mut AttrStore, pfx: P, path: Path) {
     let t = P::table_mut(tables);
     // One lookup in the route table; the old selection is recorded from the same entry.
     match t.routes.entry(pfx) {
@@ -1631,8 +1771,8 @@ fn insert_path<P: Prefix>(tables: &mut Tables, interner: &mut Interner, pfx: P, 
                 .iter_mut()
                 .find(|x| x.peer() == peer && x.path_id == pid)
             {
-                *old = path;
-                interner.note_released(1);
+                let gone = std::mem::replace(old, path);
+                release_path(interner, &gone);
             } else {
                 dest.push(path);
             }
@@ -1640,14 +1780,15 @@ fn insert_path<P: Prefix>(tables: &mut Tables, interner: &mut Interner, pfx: P, 
     }
 }
 
-/// Import policy for one received path: (flags, attributes after policy when changed).
+/// Import policy for one received path: (flags, attributes after policy when changed; the
+/// caller retains them for the path).
 fn import_eval(
     peer: &PeerState,
-    interner: &mut Interner,
+    interner: &mut AttrStore,
     prefix: IpNet,
-    received: &Attrs,
+    received: AttrId,
     loop_found: bool,
-) -> (u8, Option<Attrs>) {
+) -> (u8, Option<AttrId>) {
     if loop_found {
         return (flag::LOOP, None);
     }
@@ -1655,38 +1796,36 @@ fn import_eval(
     if import.is_accept_all() {
         return (0, None);
     }
-    let view = RouteView {
-        prefix,
-        attrs: &received.attrs,
-        next_hop: received.next_hop_addr(),
-        source: RouteSource::Bgp,
-        kernel: None,
-        peer: Some(PeerView {
-            name: &peer.cfg.name,
-            peer_type: peer.peer_type(),
-        }),
-    };
-    let Some(acc) = import.evaluate(&view) else {
-        return (flag::REJECTED, None);
-    };
-    let nh = acc.next_hop.clone();
-    match acc.attrs {
-        std::borrow::Cow::Owned(a) => (
-            0,
-            Some(interner.intern(RouteAttrs {
+    let changed: Option<RouteAttrs> = {
+        let r = interner.get(received);
+        let view = RouteView {
+            prefix,
+            attrs: &r.attrs,
+            next_hop: r.next_hop_addr(),
+            source: RouteSource::Bgp,
+            kernel: None,
+            peer: Some(PeerView {
+                name: &peer.cfg.name,
+                peer_type: peer.peer_type(),
+            }),
+        };
+        let Some(acc) = import.evaluate(&view) else {
+            return (flag::REJECTED, None);
+        };
+        let nh = acc.next_hop.clone();
+        match acc.attrs {
+            std::borrow::Cow::Owned(a) => Some(RouteAttrs {
                 attrs: a,
-                next_hop: import_next_hop(received, nh.as_ref()),
-            })),
-        ),
-        std::borrow::Cow::Borrowed(_) if nh.is_some() => (
-            0,
-            Some(interner.intern(RouteAttrs {
-                attrs: received.attrs.clone(),
-                next_hop: import_next_hop(received, nh.as_ref()),
-            })),
-        ),
-        std::borrow::Cow::Borrowed(_) => (0, None),
-    }
+                next_hop: import_next_hop(r, nh.as_ref()),
+            }),
+            std::borrow::Cow::Borrowed(_) if nh.is_some() => Some(RouteAttrs {
+                attrs: r.attrs.clone(),
+                next_hop: import_next_hop(r, nh.as_ref()),
+            }),
+            std::borrow::Cow::Borrowed(_) => None,
+        }
+    };
+    (0, changed.map(|a| interner.intern(a)))
 }
 
 fn import_next_hop(received: &RouteAttrs, nh: Option<&NextHopAction>) -> Option<MpNextHop> {
@@ -1701,11 +1840,12 @@ fn import_next_hop(received: &RouteAttrs, nh: Option<&NextHopAction>) -> Option<
 }
 
 fn candidate<'a>(
-    x: &'a Path,
+    x: &Path,
     peers: &[Option<PeerState>],
     resolver: &dyn NextHopResolver,
+    store: &'a AttrStore,
 ) -> Candidate<'a> {
-    let attrs = &**x.effective();
+    let attrs = store.get(x.effective());
     let idx = x.peer();
     let peer = peers.get(idx as usize).and_then(Option::as_ref);
     let eligibility = if x.has(flag::LOOP) {
@@ -1741,18 +1881,21 @@ fn run_decision(
     peers: &[Option<PeerState>],
     cfg: &DecisionConfig,
     resolver: &dyn NextHopResolver,
+    store: &AttrStore,
 ) {
     if let Dest::One(x) = dest {
         // A lone path is best if it is eligible: no elimination to run.
-        let ok = candidate(x, peers, resolver).eligibility.is_ok();
+        let ok = candidate(x, peers, resolver, store).eligibility.is_ok();
         x.clear_flags(flag::BEST | flag::MULTIPATH | flag::ELIGIBLE);
         if ok {
             x.set_flags(flag::BEST | flag::MULTIPATH | flag::ELIGIBLE);
         }
         return;
     }
-    let cands: SmallVec<[Candidate<'_>; 4]> =
-        dest.iter().map(|x| candidate(x, peers, resolver)).collect();
+    let cands: SmallVec<[Candidate<'_>; 4]> = dest
+        .iter()
+        .map(|x| candidate(x, peers, resolver, store))
+        .collect();
     let eligible: SmallVec<[bool; 4]> = cands.iter().map(|c| c.eligibility.is_ok()).collect();
     let sel = decision::select(&cands, cfg, None);
     drop(cands);
@@ -1778,6 +1921,7 @@ fn fib_entry(
     peers: &[Option<PeerState>],
     local: &rustc_hash::FxHashMap<(IpNet, RouteSource), LocalMeta>,
     cfg: &RibConfig,
+    store: &AttrStore,
 ) -> Option<FibRoute> {
     let best = dest.iter().find(|x| x.has(flag::BEST))?;
     let is_local = best.peer() == LOCAL_PEER;
@@ -1791,16 +1935,16 @@ fn fib_entry(
     } else {
         None
     };
-    let attrs = &best.effective().attrs;
+    let attrs = &store.get(best.effective()).attrs;
     let mut next_hops: SmallVec<[IpAddr; 2]> = SmallVec::new();
-    if let Some(a) = best.effective().next_hop_addr() {
+    if let Some(a) = store.get(best.effective()).next_hop_addr() {
         next_hops.push(a);
     }
     for x in dest
         .iter()
         .filter(|x| x.has(flag::MULTIPATH) && !x.has(flag::BEST))
     {
-        if let Some(a) = x.effective().next_hop_addr() {
+        if let Some(a) = store.get(x.effective()).next_hop_addr() {
             if !next_hops.contains(&a) {
                 next_hops.push(a);
             }
@@ -1835,7 +1979,8 @@ fn fib_entry(
     })
 }
 
-type Desired = SmallVec<[(u32, Attrs); 2]>;
+/// (outgoing path id, attribute handle); the handles are not yet retained.
+type Desired = SmallVec<[(u32, AttrId); 2]>;
 
 /// What `target` should currently hold for `pfx` (outgoing path id, attributes).
 #[allow(clippy::too_many_arguments)]
@@ -1847,8 +1992,8 @@ fn desired_for<P: Prefix>(
     peers: &[Option<PeerState>],
     local: &rustc_hash::FxHashMap<(IpNet, RouteSource), LocalMeta>,
     cfg: &RibConfig,
-    interner: &mut Interner,
-    cache: &mut Option<(Attrs, PeerIdx, Option<Attrs>)>,
+    interner: &mut AttrStore,
+    cache: &mut Option<ExportCache>,
 ) -> Desired {
     let mut out = Desired::new();
     let Some(session) = target.up_for(P::FAMILY) else {
@@ -1907,14 +2052,22 @@ fn export_path(
     peers: &[Option<PeerState>],
     local: &rustc_hash::FxHashMap<(IpNet, RouteSource), LocalMeta>,
     cfg: &RibConfig,
-    interner: &mut Interner,
-    cache: &mut Option<(Attrs, PeerIdx, Option<Attrs>)>,
-) -> Option<Attrs> {
+    interner: &mut AttrStore,
+    cache: &mut Option<ExportCache>,
+) -> Option<AttrId> {
     let si = x.peer();
     if si == ti {
         return None;
     }
-    let eff = x.effective();
+    let eff_id = x.effective();
+    let generation = interner.generation();
+    let hit = |c: &Option<ExportCache>| match c {
+        Some(c) if c.input == eff_id && c.source == si && c.generation == generation => {
+            Some(c.output)
+        }
+        _ => None,
+    };
+    let eff = interner.get(eff_id);
     let is_local = si == LOCAL_PEER;
     let src = peers.get(si as usize).and_then(Option::as_ref);
     if !is_local && src.is_none() {
@@ -1947,10 +2100,6 @@ fn export_path(
             return None;
         }
     }
-    let hit = |cache: &Option<(Attrs, PeerIdx, Option<Attrs>)>| match cache {
-        Some((a, s, o)) if Arc::ptr_eq(a, eff) && *s == si => Some(o.clone()),
-        _ => None,
-    };
     if !is_local && target.cfg.export.is_accept_all() {
         if let Some(o) = hit(cache).or_else(|| hit(&target.cache)) {
             return o;
@@ -1986,10 +2135,16 @@ fn export_path(
             return o;
         }
     }
-    let result = transform(eff, acc, is_local, src, target, session, cfg, prefix)
-        .map(|r| interner.intern(r));
+    let out = transform(eff, acc, is_local, src, target, session, cfg, prefix);
+    // The borrow of `eff` ends here; interning may grow the arena.
+    let result = out.map(|r| interner.intern(r));
     if cacheable {
-        *cache = Some((eff.clone(), si, result.clone()));
+        *cache = Some(ExportCache {
+            input: eff_id,
+            source: si,
+            output: result,
+            generation: interner.generation(),
+        });
     }
     result
 }
@@ -2106,14 +2261,23 @@ fn transform(
     })
 }
 
-/// Bring `target`'s Adj-RIB-Out for `pfx` to `desired`, queueing the differences.
-/// Returns how many changes were queued (each may have released an outgoing attribute set).
-fn diff_out<P: Prefix>(pfx: P, target: &mut PeerState, desired: Desired, round: u64) -> usize {
+/// Bring `target`'s Adj-RIB-Out for `pfx` to `desired`, queueing the differences. The
+/// Adj-RIB-Out and each queued change hold their own references on the attribute sets.
+fn diff_out<P: Prefix>(
+    pfx: P,
+    target: &mut PeerState,
+    desired: Desired,
+    round: u64,
+    store: &mut AttrStore,
+) {
     let family = P::FAMILY;
     let before = target.pending.len();
     let pending = &mut target.pending;
-    let mut push = |path_id: Option<u32>, attrs: Option<Attrs>| {
-        pending.push(OutChange {
+    let mut push = |path_id: Option<u32>, attrs: Option<AttrId>, store: &mut AttrStore| {
+        if let Some(a) = attrs {
+            store.retain(a);
+        }
+        pending.push(Pending {
             family,
             nlri: Nlri {
                 path_id,
@@ -2128,51 +2292,54 @@ fn diff_out<P: Prefix>(pfx: P, target: &mut PeerState, desired: Desired, round: 
             let new = desired.into_iter().next().map(|(_, a)| a);
             match (m.entry(pfx.key()), new) {
                 (Entry::Occupied(o), None) => {
-                    o.remove();
-                    push(None, None);
+                    store.release(o.remove());
+                    push(None, None, store);
                 }
                 (Entry::Occupied(mut o), Some(a)) => {
-                    if !Arc::ptr_eq(o.get(), &a) {
-                        o.insert(a.clone());
-                        push(None, Some(a));
+                    if *o.get() != a {
+                        store.retain(a);
+                        store.release(o.insert(a));
+                        push(None, Some(a), store);
                     }
                 }
                 (Entry::Vacant(v), Some(a)) => {
-                    v.insert(a.clone());
-                    push(None, Some(a));
+                    store.retain(a);
+                    v.insert(a);
+                    push(None, Some(a), store);
                 }
                 (Entry::Vacant(_), None) => {}
             }
         }
         OutTable::Multi(out) => {
-            let current: SmallVec<[(u32, Attrs); 2]> = out
+            let current: SmallVec<[(u32, AttrId); 2]> = out
                 .range((pfx, 0)..=(pfx, u32::MAX))
-                .map(|(&(_, id), a)| (id, a.clone()))
+                .map(|(&(_, id), a)| (id, *a))
                 .collect();
             for (id, _) in current
                 .iter()
                 .filter(|(id, _)| !desired.iter().any(|(d, _)| d == id))
             {
-                out.remove(&(pfx, *id));
-                push(Some(*id), None);
+                if let Some(old) = out.remove(&(pfx, *id)) {
+                    store.release(old);
+                }
+                push(Some(*id), None, store);
             }
             for (id, a) in desired {
-                let same = current
-                    .iter()
-                    .any(|(c, ca)| *c == id && Arc::ptr_eq(ca, &a));
+                let same = current.iter().any(|(c, ca)| *c == id && *ca == a);
                 if !same {
-                    out.insert((pfx, id), a.clone());
-                    push(Some(id), Some(a));
+                    store.retain(a);
+                    if let Some(old) = out.insert((pfx, id), a) {
+                        store.release(old);
+                    }
+                    push(Some(id), Some(a), store);
                 }
             }
         }
     }
-    let queued = target.pending.len() - before;
-    if queued > 0 && target.last_round != round {
+    if target.pending.len() > before && target.last_round != round {
         target.last_round = round;
         target.rounds += 1;
     }
-    queued
 }
 
 impl Rib {
@@ -2181,7 +2348,6 @@ impl Rib {
         Ok(&self.peer(id)?.cfg)
     }
 
-    /// Whether the peer is established.
     /// A summary of a peer for display (`bgpctl show protocols`).
     pub fn peer_info(&self, id: PeerId) -> Result<PeerInfo, RibError> {
         let p = self.peer(id)?;
@@ -2213,6 +2379,46 @@ impl Rib {
         })
     }
 
+    /// Check the attribute reference counts against every holder (paths, Adj-RIB-Outs,
+    /// queued changes) and that no holder points at a freed set. For tests and debugging;
+    /// cost O(table).
+    #[doc(hidden)]
+    pub fn audit(&self) -> Result<(), String> {
+        let mut held: rustc_hash::FxHashMap<AttrId, u32> = Default::default();
+        let mut hold = |id: AttrId| *held.entry(id).or_default() += 1;
+        for d in self.tables.v4.routes.values() {
+            for x in d.iter() {
+                hold(x.attrs);
+                x.modified.map(&mut hold);
+            }
+        }
+        for d in self.tables.v6.routes.values() {
+            for x in d.iter() {
+                hold(x.attrs);
+                x.modified.map(&mut hold);
+            }
+        }
+        for p in self.peers.iter().flatten() {
+            p.out.v4.ids().into_iter().for_each(&mut hold);
+            p.out.v6.ids().into_iter().for_each(&mut hold);
+            p.pending.iter().filter_map(|c| c.attrs).for_each(&mut hold);
+        }
+        for (id, refs, live) in self.interner.counts() {
+            let h = held.remove(&id).unwrap_or(0);
+            if h != refs {
+                return Err(format!("{id:?}: count {refs}, held {h}"));
+            }
+            if h > 0 && !live {
+                return Err(format!("{id:?}: held {h} times but freed"));
+            }
+        }
+        match held.into_iter().next() {
+            Some((id, h)) => Err(format!("{id:?}: held {h} times, unknown to the store")),
+            None => Ok(()),
+        }
+    }
+
+    /// Whether the peer is established.
     pub fn is_up(&self, id: PeerId) -> bool {
         self.peer(id).is_ok_and(|p| p.session.is_some())
     }

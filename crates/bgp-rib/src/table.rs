@@ -16,7 +16,7 @@ use ipnet::{IpNet, Ipv4Net, Ipv6Net};
 use rustc_hash::FxHashMap;
 use smallvec::SmallVec;
 
-use crate::attrs::Attrs;
+use crate::attrs::AttrId;
 
 /// Index of a peer; 0 is the local pseudo-peer (static, kernel, connected routes).
 pub(crate) type PeerIdx = u32;
@@ -41,7 +41,8 @@ pub(crate) mod flag {
     pub const ELIGIBLE: u8 = 64;
 }
 
-/// One candidate path: 24 bytes.
+/// One candidate path: 16 bytes. It holds one reference on each attribute handle (the RIB
+/// releases them when the path goes).
 #[derive(Clone, Debug)]
 pub(crate) struct Path {
     /// Peer index in the low 24 bits, flags in the high 8.
@@ -49,17 +50,17 @@ pub(crate) struct Path {
     /// Received ADD-PATH id (0 without ADD-PATH); for local routes the source code.
     pub path_id: u32,
     /// Attributes as received.
-    pub attrs: Attrs,
+    pub attrs: AttrId,
     /// Attributes after the import policy, when it changed them.
-    pub modified: Option<Attrs>,
+    pub modified: Option<AttrId>,
 }
 
 impl Path {
     pub fn new(
         peer: PeerIdx,
         path_id: u32,
-        attrs: Attrs,
-        modified: Option<Attrs>,
+        attrs: AttrId,
+        modified: Option<AttrId>,
         flags: u8,
     ) -> Path {
         Path {
@@ -85,29 +86,29 @@ impl Path {
         self.meta &= !(u32::from(f) << 24);
     }
     /// The attributes the decision process and export use.
-    pub fn effective(&self) -> &Attrs {
-        self.modified.as_ref().unwrap_or(&self.attrs)
+    pub fn effective(&self) -> AttrId {
+        self.modified.unwrap_or(self.attrs)
     }
     pub fn selected(&self) -> bool {
         self.has(flag::BEST | flag::MULTIPATH)
     }
     /// Identity of a selected path, for detecting selection changes.
-    pub fn signature(&self) -> (u32, u32, usize) {
+    pub fn signature(&self) -> (u32, u32, AttrId) {
         (
             self.peer() | (u32::from(self.flags() & (flag::BEST | flag::MULTIPATH)) << 24),
             self.path_id,
-            std::sync::Arc::as_ptr(self.effective()) as usize,
+            self.effective(),
         )
     }
 }
 
-/// All paths for one prefix: 24 bytes, the single-path case (nearly every prefix on a
+/// All paths for one prefix: 16 bytes, the single-path case (nearly every prefix on a
 /// Calico node or a one-upstream router) inline without allocation.
 #[derive(Debug)]
 pub(crate) enum Dest {
     One(Path),
-    /// Zero or several paths. Boxed so the variant is one pointer and the enum stays 24
-    /// bytes (the niche of `Path`'s non-null `Arc` tells the variants apart).
+    /// Zero or several paths. Boxed so the variant is one pointer and the enum stays 16
+    /// bytes (the niche of `Path`'s non-zero handle tells the variants apart).
     #[allow(clippy::box_collection)]
     Many(Box<Vec<Path>>),
 }
@@ -163,28 +164,41 @@ impl Dest {
         }
     }
 
-    pub fn remove(&mut self, i: usize) {
+    /// Remove path `i`, returning it (its attribute references go with it).
+    pub fn remove(&mut self, i: usize) -> Option<Path> {
         match self {
-            Dest::One(_) if i == 0 => *self = Dest::default(),
-            Dest::One(_) => {}
+            Dest::One(_) if i == 0 => match std::mem::take(self) {
+                Dest::One(p) => Some(p),
+                Dest::Many(_) => None,
+            },
+            Dest::One(_) => None,
             Dest::Many(v) => {
-                if i < v.len() {
-                    v.remove(i);
-                }
+                let p = (i < v.len()).then(|| v.remove(i));
                 self.normalise();
+                p
             }
         }
     }
 
-    pub fn retain(&mut self, mut keep: impl FnMut(&Path) -> bool) {
+    /// Keep the paths for which `keep` holds; `gone` sees each removed one.
+    pub fn retain(&mut self, mut keep: impl FnMut(&Path) -> bool, mut gone: impl FnMut(Path)) {
         match self {
             Dest::One(p) => {
                 if !keep(p) {
-                    *self = Dest::default();
+                    if let Dest::One(p) = std::mem::take(self) {
+                        gone(p);
+                    }
                 }
             }
             Dest::Many(v) => {
-                v.retain(|p| keep(p));
+                let mut i = 0;
+                while i < v.len() {
+                    if v.get(i).is_some_and(&mut keep) {
+                        i += 1;
+                    } else {
+                        gone(v.remove(i));
+                    }
+                }
                 self.normalise();
             }
         }
@@ -192,7 +206,7 @@ impl Dest {
 }
 
 /// Selection of a prefix before a batch of changes.
-pub(crate) type SelSig = SmallVec<[(u32, u32, usize); 2]>;
+pub(crate) type SelSig = SmallVec<[(u32, u32, AttrId); 2]>;
 
 pub(crate) fn selection_signature(d: &Dest) -> SelSig {
     d.iter()
@@ -255,9 +269,9 @@ pub(crate) enum OutTable<P: Prefix> {
     /// Without ADD-PATH send: at most one path per prefix. A B-tree: ordered dumps, about
     /// 27 bytes per entry, and cache-friendly when changes arrive in prefix order (they are
     /// processed sorted).
-    Single(std::collections::BTreeMap<P::Key, Attrs>),
+    Single(std::collections::BTreeMap<P::Key, AttrId>),
     /// With ADD-PATH send: by (prefix, outgoing path id).
-    Multi(std::collections::BTreeMap<(P, u32), Attrs>),
+    Multi(std::collections::BTreeMap<(P, u32), AttrId>),
 }
 
 impl<P: Prefix> OutTable<P> {
@@ -277,13 +291,18 @@ impl<P: Prefix> OutTable<P> {
     }
 
     /// Every entry, sorted by (prefix, path id).
-    pub fn entries(&self) -> Vec<(P, u32, Attrs)> {
+    pub fn entries(&self) -> Vec<(P, u32, AttrId)> {
         match self {
-            OutTable::Single(m) => m
-                .iter()
-                .map(|(k, a)| (P::from_key(*k), 0, a.clone()))
-                .collect(),
-            OutTable::Multi(m) => m.iter().map(|(&(p, i), a)| (p, i, a.clone())).collect(),
+            OutTable::Single(m) => m.iter().map(|(k, a)| (P::from_key(*k), 0, *a)).collect(),
+            OutTable::Multi(m) => m.iter().map(|(&(p, i), a)| (p, i, *a)).collect(),
+        }
+    }
+
+    /// Every handle held (for releasing them all).
+    pub fn ids(&self) -> Vec<AttrId> {
+        match self {
+            OutTable::Single(m) => m.values().copied().collect(),
+            OutTable::Multi(m) => m.values().copied().collect(),
         }
     }
 }
@@ -401,15 +420,16 @@ mod tests {
     use super::*;
 
     #[test]
-    fn path_and_dest_are_24_bytes() {
-        assert_eq!(std::mem::size_of::<Path>(), 24);
-        assert_eq!(std::mem::size_of::<Dest>(), 24);
+    fn path_and_dest_are_16_bytes() {
+        assert_eq!(std::mem::size_of::<Path>(), 16);
+        assert_eq!(std::mem::size_of::<Dest>(), 16);
         assert_eq!(std::mem::size_of::<Ipv4Net>(), 5);
     }
 
     #[test]
     fn flags_and_peer_packing() {
-        let a = std::sync::Arc::new(crate::attrs::RouteAttrs::default());
+        let mut store = crate::attrs::AttrStore::new();
+        let a = store.intern(crate::attrs::RouteAttrs::default());
         let mut p = Path::new(0x00AB_CDEF, 7, a, None, flag::STALE);
         assert_eq!(p.peer(), 0x00AB_CDEF);
         assert!(p.has(flag::STALE));
@@ -426,13 +446,9 @@ mod dest_tests {
     use super::*;
 
     fn p(id: u32) -> Path {
-        Path::new(
-            1,
-            id,
-            std::sync::Arc::new(crate::attrs::RouteAttrs::default()),
-            None,
-            0,
-        )
+        let mut store = crate::attrs::AttrStore::new();
+        let a = store.intern(crate::attrs::RouteAttrs::default());
+        Path::new(1, id, a, None, 0)
     }
 
     #[test]
@@ -447,16 +463,19 @@ mod dest_tests {
             d.iter().map(|x| x.path_id).collect::<Vec<_>>(),
             vec![1, 2, 3]
         );
-        d.remove(1);
-        d.retain(|x| x.path_id != 1);
+        assert_eq!(d.remove(1).map(|x| x.path_id), Some(2));
+        let mut gone = Vec::new();
+        d.retain(|x| x.path_id != 1, |x| gone.push(x.path_id));
+        assert_eq!(gone, vec![1]);
         assert!(matches!(d, Dest::One(ref x) if x.path_id == 3));
-        d.remove(5);
+        assert!(d.remove(5).is_none());
         assert_eq!(d.len(), 1);
-        d.remove(0);
+        assert_eq!(d.remove(0).map(|x| x.path_id), Some(3));
         assert!(d.is_empty());
         d.push(p(4));
-        d.retain(|_| false);
+        d.retain(|_| false, |x| gone.push(x.path_id));
         assert!(d.is_empty());
+        assert_eq!(gone, vec![1, 4]);
     }
 }
 

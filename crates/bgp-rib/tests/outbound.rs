@@ -120,6 +120,7 @@ fn reflection_client_to_all_sets_originator_and_cluster_list() {
         assert_eq!(s.next_hop_addr(), Some("192.0.2.2".parse().unwrap()));
     }
     assert!(changes(&mut rib, c1).is_empty());
+    assert_eq!(rib.audit(), Ok(()));
 }
 
 #[test]
@@ -219,6 +220,7 @@ fn loop_detection_as_path_originator_cluster() {
         detail.paths[0].lost_at,
         Some(bgp_rib::Step::NotEligible(bgp_rib::Ineligible::Loop))
     );
+    assert_eq!(rib.audit(), Ok(()));
 }
 
 #[test]
@@ -353,7 +355,8 @@ fn updates_packed_by_attribute_set_and_decode_back() {
     rib.process(&AllReachable);
     let mut frames = Vec::new();
     let out = rib.take_encoded(dst, &mut frames).unwrap();
-    assert_eq!(out.changes.len(), 2000);
+    assert_eq!(out.announced, 2000);
+    assert_eq!(out.messages, frames.len());
     // 1000 /24s take 4 octets each: one 4096-octet UPDATE holds ~1000, so each set needs
     // at most 2 messages.
     assert!(frames.len() <= 4, "{} frames", frames.len());
@@ -398,7 +401,7 @@ fn end_of_rib_follows_initial_table() {
     let late = peer(&mut rib, 3, 65003, false);
     let mut frames = Vec::new();
     let out = rib.take_encoded(late, &mut frames).unwrap();
-    assert_eq!(out.changes.len(), 1);
+    assert_eq!((out.announced, out.withdrawn), (1, 0));
     assert_eq!(out.end_of_rib.len(), 2);
     assert_eq!(frames.len(), 3);
     let ctx = bgp_proto::CodecContext::default();
@@ -437,6 +440,7 @@ fn local_routes_exported_with_next_hop_self() {
             RouteSource::Bgp
         ))
         .is_err());
+    assert_eq!(rib.audit(), Ok(()));
 }
 
 #[test]
@@ -506,6 +510,7 @@ fn export_policy_and_soft_reconfiguration() {
     rib.set_policies(src, accept.clone(), accept).unwrap();
     rib.process(&AllReachable);
     assert_eq!(rib.loc_rib().len(), 2);
+    assert_eq!(rib.audit(), Ok(()));
 }
 
 #[test]
@@ -557,15 +562,23 @@ fn add_path_send_all_and_multipath() {
     rib.apply_update(c, &withdraw(&["10.1.0.0/24"]), false)
         .unwrap();
     rib.process(&AllReachable);
-    let out = rib.take_encoded(id, &mut frames).unwrap();
-    assert_eq!(out.changes.len(), 1);
-    assert!(out.changes[0].attrs.is_none());
+    let sent_id = rib.adj_rib_out(id, Family::IPV4_UNICAST).unwrap();
+    let gone = rib.take_output(id).unwrap();
+    assert_eq!(gone.changes.len(), 1);
+    assert!(gone.changes[0].attrs.is_none());
+    assert_eq!(sent_id.len(), 2);
+    // The same withdrawal, encoded.
+    rib.route_refresh(id, Family::IPV4_UNICAST).unwrap();
+    rib.take_output(id).unwrap();
+    let mut out = gone.clone();
+    out.end_of_rib.clear();
+    bgp_rib::pack::encode(&out, &rib_ctx(), &mut frames).unwrap();
     let ctx = bgp_proto::CodecContext {
         add_path_receive: vec![Family::IPV4_UNICAST],
         ..Default::default()
     };
     match decode_message(&frames[0], &ctx).unwrap() {
-        Inbound::Update(u) => assert_eq!(u.update.withdrawn, vec![out.changes[0].nlri]),
+        Inbound::Update(u) => assert_eq!(u.update.withdrawn, vec![gone.changes[0].nlri]),
         other => panic!("{other:?}"),
     }
     // Multipath mode sends only the ECMP set.
@@ -585,6 +598,7 @@ fn add_path_send_all_and_multipath() {
     rib.process(&AllReachable);
     assert_eq!(changes(&mut rib, m).len(), 2);
     let _ = Nlri::new("10.1.0.0/24".parse().unwrap());
+    assert_eq!(rib.audit(), Ok(()));
 }
 
 #[test]
@@ -641,6 +655,7 @@ fn several_rounds_before_drain_send_latest_state_once() {
     let again = changes(&mut rib, dst);
     assert_eq!(again.len(), 1);
     assert_eq!(again[0].nlri.prefix.to_string(), "10.2.0.0/24");
+    assert_eq!(rib.audit(), Ok(()));
 }
 
 #[test]
@@ -829,10 +844,14 @@ mod replica {
                         }
                     }
                     Op::Process => rib.process(&AllReachable),
-                    Op::Drain => apply(&mut replica, changes(&mut rib, watcher)),
+                    Op::Drain => {
+                        apply(&mut replica, changes(&mut rib, watcher));
+                        prop_assert_eq!(rib.audit(), Ok(()));
+                    }
                 }
             }
             rib.process(&AllReachable);
+            prop_assert_eq!(rib.audit(), Ok(()));
             apply(&mut replica, changes(&mut rib, watcher));
             let fresh = mk(&mut rib, 11);
             let mut expected = Replica::new();
@@ -883,4 +902,11 @@ fn per_peer_local_as() {
         )
         .unwrap();
     assert_eq!(s.rejected, 1);
+}
+
+fn rib_ctx() -> bgp_proto::CodecContext {
+    bgp_proto::CodecContext {
+        add_path_send: vec![Family::IPV4_UNICAST],
+        ..Default::default()
+    }
 }

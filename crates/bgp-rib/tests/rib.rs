@@ -115,6 +115,7 @@ fn graceful_restart_keeps_stale_until_end_of_rib() {
     assert_eq!(w.len(), 1);
     assert!(w[0].attrs.is_none());
     assert_eq!(rib.next_deadline(), None);
+    assert_eq!(rib.audit(), Ok(()));
 }
 
 #[test]
@@ -148,6 +149,7 @@ fn graceful_restart_timeout_sweeps_and_hard_down_removes() {
     assert_eq!(rib.peer_down(p, false, t0).unwrap(), None);
     rib.process(&AllReachable);
     assert!(best_prefixes(&rib).is_empty());
+    assert_eq!(rib.audit(), Ok(()));
 }
 
 #[test]
@@ -224,6 +226,7 @@ fn llgr_stale_is_least_preferred_and_marked() {
     rib.handle_timeout(t0 + Duration::from_secs(3610));
     rib.process(&AllReachable);
     assert!(best_prefixes(&rib).is_empty());
+    assert_eq!(rib.audit(), Ok(()));
 }
 
 #[test]
@@ -267,6 +270,7 @@ fn unresolvable_next_hop_is_not_eligible() {
         Some(FibChange::Upsert(r)) => assert_eq!(r.local_pref, 200),
         other => panic!("{other:?}"),
     }
+    assert_eq!(rib.audit(), Ok(()));
 }
 
 #[test]
@@ -403,6 +407,7 @@ fn fib_output_local_routes_no_install_and_policy() {
         d.paths.iter().find(|x| !x.best).unwrap().lost_at,
         Some(Step::SourcePreference)
     );
+    assert_eq!(rib.audit(), Ok(()));
 }
 
 #[test]
@@ -459,9 +464,10 @@ fn ipv6_mp_reach_and_unreach() {
     .unwrap();
     rib.process(&AllReachable);
     let out = rib.take_encoded(b, &mut frames).unwrap();
-    assert!(out.changes[0].attrs.is_none());
+    assert_eq!((out.announced, out.withdrawn), (0, 1));
     assert_eq!(frames.len(), 1);
     assert_eq!(rib.prefix_count(), (0, 0));
+    assert_eq!(rib.audit(), Ok(()));
 }
 
 #[test]
@@ -630,6 +636,7 @@ fn llgr_stale_routes_only_to_llgr_peers() {
         .attrs
         .communities
         .contains(&Community::LLGR_STALE));
+    assert_eq!(rib.audit(), Ok(()));
 }
 
 #[test]
@@ -657,4 +664,5 @@ fn outgoing_attribute_sets_released_after_policy_churn() {
     }
     // Received set + current outgoing set (+ at most one not yet collected per round).
     assert!(rib.attribute_sets() <= 4, "{}", rib.attribute_sets());
+    assert_eq!(rib.audit(), Ok(()));
 }

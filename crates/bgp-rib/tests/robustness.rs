@@ -141,15 +141,29 @@ proptest! {
                 rib.peer_up(peers[usize::from(*from)], s, std::time::Instant::now()).unwrap();
             }
         }
+        prop_assert_eq!(rib.audit(), Ok(()));
         rib.process(&AllReachable);
         rib.drain_fib().for_each(drop);
+        prop_assert_eq!(rib.audit(), Ok(()));
         for (prefix, _) in rib.loc_rib() {
             let d = rib.route(prefix, &AllReachable).unwrap();
             prop_assert_eq!(d.paths.iter().filter(|p| p.best).count(), 1);
         }
-        for p in peers {
+        for (i, p) in peers.iter().enumerate() {
             let mut frames = Vec::new();
-            rib.take_encoded(p, &mut frames).unwrap();
+            if i % 2 == 0 {
+                rib.take_encoded(*p, &mut frames).unwrap();
+            } else {
+                rib.take_output(*p).unwrap();
+            }
         }
+        prop_assert_eq!(rib.audit(), Ok(()));
+        // Everything goes: no attribute set may stay referenced.
+        for p in peers {
+            rib.remove_peer(p).unwrap();
+        }
+        rib.process(&AllReachable);
+        prop_assert_eq!(rib.audit(), Ok(()));
+        prop_assert_eq!(rib.attribute_sets(), 0);
     }
 }
