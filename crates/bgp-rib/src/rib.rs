@@ -1048,7 +1048,7 @@ impl Rib {
         else {
             return;
         };
-        t.dirty.entry(pfx).or_insert_with(|| crate::table::Dirty {
+        t.dirty.insert_with(pfx, || crate::table::Dirty {
             old: selection_signature(dest),
             force_fib: false,
         });
@@ -1318,22 +1318,10 @@ impl Rib {
 
     fn process_family<P: Prefix>(&mut self, resolver: &dyn NextHopResolver) {
         let t = P::table_mut(&mut self.tables);
-        if t.dirty.is_empty() {
-            return;
-        }
-        let mut dirty: Vec<(P, crate::table::Dirty)> = t.dirty.drain().collect();
-        // Prefix order (deterministic output); sort small (key, index) pairs, not records.
-        let mut order: Vec<(P::Key, u32)> = dirty
-            .iter()
-            .enumerate()
-            .map(|(i, d)| (d.0.key(), i as u32))
-            .collect();
-        order.sort_unstable();
-        for (_, i) in order {
-            if let Some(slot) = dirty.get_mut(i as usize) {
-                let d = std::mem::take(&mut slot.1);
-                self.process_prefix(slot.0, d, resolver);
-            }
+        // First-touch order: deterministic for a given sequence of calls. (Also clears the
+        // slots `apply_update_and_process` already took out.)
+        for (pfx, d) in t.dirty.take_all() {
+            self.process_prefix(pfx, d, resolver);
         }
     }
 
@@ -1758,11 +1746,11 @@ fn insert_path<P: Prefix>(tables: &mut Tables, interner: &mut AttrStore, pfx: P,
     match t.routes.entry(pfx) {
         std::collections::hash_map::Entry::Vacant(v) => {
             v.insert(Dest::One(path));
-            t.dirty.entry(pfx).or_default();
+            t.dirty.insert_with(pfx, crate::table::Dirty::default);
         }
         std::collections::hash_map::Entry::Occupied(mut o) => {
             let dest = o.get_mut();
-            t.dirty.entry(pfx).or_insert_with(|| crate::table::Dirty {
+            t.dirty.insert_with(pfx, || crate::table::Dirty {
                 old: selection_signature(dest),
                 force_fib: false,
             });

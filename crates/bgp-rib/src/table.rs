@@ -223,18 +223,65 @@ pub(crate) struct Dirty {
     pub force_fib: bool,
 }
 
+/// Prefixes changed since the last decision run, in the order they were first touched
+/// (deterministic for a given sequence of calls, and no sort needed).
+#[derive(Debug)]
+pub(crate) struct DirtySet<P> {
+    index: FxHashMap<P, u32>,
+    list: Vec<(P, Option<Dirty>)>,
+}
+
+impl<P> Default for DirtySet<P> {
+    fn default() -> Self {
+        DirtySet {
+            index: FxHashMap::default(),
+            list: Vec::new(),
+        }
+    }
+}
+
+impl<P: Prefix> DirtySet<P> {
+    /// Record `p` as changed unless it already is (the first record keeps the old selection).
+    pub fn insert_with(&mut self, p: P, make: impl FnOnce() -> Dirty) {
+        if let std::collections::hash_map::Entry::Vacant(v) = self.index.entry(p) {
+            v.insert(u32::try_from(self.list.len()).unwrap_or(u32::MAX));
+            self.list.push((p, Some(make())));
+        }
+    }
+
+    pub fn get_mut(&mut self, p: &P) -> Option<&mut Dirty> {
+        let i = *self.index.get(p)?;
+        self.list.get_mut(i as usize).and_then(|e| e.1.as_mut())
+    }
+
+    /// Take one prefix out (it is being decided now).
+    pub fn remove(&mut self, p: &P) -> Option<Dirty> {
+        let i = self.index.remove(p)?;
+        self.list.get_mut(i as usize).and_then(|e| e.1.take())
+    }
+
+    /// Everything recorded, in first-touch order.
+    pub fn take_all(&mut self) -> Vec<(P, Dirty)> {
+        self.index.clear();
+        std::mem::take(&mut self.list)
+            .into_iter()
+            .filter_map(|(p, d)| d.map(|d| (p, d)))
+            .collect()
+    }
+}
+
 /// Routes of one family.
 #[derive(Debug)]
 pub(crate) struct Table<P> {
     pub routes: FxHashMap<P, Dest>,
-    pub dirty: FxHashMap<P, Dirty>,
+    pub dirty: DirtySet<P>,
 }
 
 impl<P> Default for Table<P> {
     fn default() -> Self {
         Table {
             routes: FxHashMap::default(),
-            dirty: FxHashMap::default(),
+            dirty: DirtySet::default(),
         }
     }
 }
@@ -242,17 +289,11 @@ impl<P> Default for Table<P> {
 impl<P: Prefix> Table<P> {
     /// Remember the current selection of `p` before it changes.
     pub fn touch(&mut self, p: P) {
-        if let std::collections::hash_map::Entry::Vacant(v) = self.dirty.entry(p) {
-            let old = self
-                .routes
-                .get(&p)
-                .map(selection_signature)
-                .unwrap_or_default();
-            v.insert(Dirty {
-                old,
-                force_fib: false,
-            });
-        }
+        let routes = &self.routes;
+        self.dirty.insert_with(p, || Dirty {
+            old: routes.get(&p).map(selection_signature).unwrap_or_default(),
+            force_fib: false,
+        });
     }
 }
 
