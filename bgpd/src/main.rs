@@ -107,9 +107,6 @@ async fn run(cli: Cli) -> ExitCode {
     };
     let include_dir = cfg.global.include_dir.clone();
     let control = cfg.global.control.clone();
-    if cfg.kernel.is_some() {
-        warn!("[kernel] section present, but this bgpd build does not program the kernel FIB yet; routes are not installed");
-    }
     let mut sigterm = match signal(SignalKind::terminate()) {
         Ok(s) => s,
         Err(e) => {

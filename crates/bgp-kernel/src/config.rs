@@ -201,6 +201,11 @@ pub struct ExportConfig {
     pub retry_initial_ms: u64,
     /// Longest retry delay in milliseconds.
     pub retry_max_ms: u64,
+    /// Name of a routing policy (defined by the daemon, e.g. bgpd's `[policies.NAME]`)
+    /// applied to each best route on its way to the kernel: it chooses the installation form
+    /// per route (direct, tunnel, cross-subnet, blackhole, not installed). This crate only
+    /// carries the name; the daemon resolves it.
+    pub policy: Option<String>,
 }
 
 impl Default for ExportConfig {
@@ -215,6 +220,7 @@ impl Default for ExportConfig {
             max_in_flight: 1024,
             retry_initial_ms: 1_000,
             retry_max_ms: 60_000,
+            policy: None,
         }
     }
 }

@@ -22,6 +22,7 @@
 
 pub mod config;
 pub mod control;
+pub mod fib;
 pub mod net;
 mod peer;
 mod rib_task;

@@ -61,6 +61,8 @@ pub(crate) enum Query {
     Lookup(IpAddr, oneshot::Sender<Vec<RouteEntry>>),
     PrefixCount(oneshot::Sender<usize>),
     Best(oneshot::Sender<Vec<BestRoute>>),
+    /// Graceful-restart recovery: which peers sent End-of-RIB (kernel FIB component).
+    Recovery(oneshot::Sender<crate::fib::RecoveryStatus>),
 }
 
 /// Control messages for the RIB task.
@@ -78,6 +80,8 @@ pub(crate) enum RibCtl {
     SetPolicies(BTreeMap<String, Policy>),
     Originate(Originate),
     Withdraw(IpNet),
+    /// Kernel-learned local routes (kernel FIB component).
+    Local(Vec<crate::fib::LocalChange>),
     Query(Query),
 }
 
@@ -141,6 +145,8 @@ pub(crate) struct RibTask {
     fib: Option<mpsc::Sender<Vec<FibChange>>>,
     /// Some peer's queue was full on the last pass.
     backlog: bool,
+    /// End-of-RIB received per peer (graceful-restart recovery of the kernel FIB).
+    eor: crate::fib::EorTracker,
 }
 
 /// An import or export chain compiled into one policy: the rules of every named policy in
@@ -314,6 +320,7 @@ impl RibTask {
         rc.cluster_id = g.cluster_id;
         rc.max_paths = usize::from(g.max_paths);
         rc.stale_path_time = Duration::from_secs(u64::from(g.graceful_restart.stale_time));
+        rc.fib_policy = crate::fib::fib_policy(config);
         RibTask {
             rib: Rib::new(rc),
             policies: config.policies.clone(),
@@ -325,6 +332,7 @@ impl RibTask {
             routes,
             fib,
             backlog: false,
+            eor: crate::fib::EorTracker::default(),
         }
     }
 
@@ -421,6 +429,7 @@ impl RibTask {
                 };
                 let info = session_info(&negotiated, local);
                 slot.session = Some(info.clone());
+                self.eor.session_up(&peer, &info.families);
                 slot.estimate = 0;
                 slot.warned = false;
                 if let Err(e) = self.rib.peer_up(slot.id, info, now) {
@@ -463,6 +472,7 @@ impl RibTask {
         };
         if let Some(f) = end_of_rib(&update.update) {
             debug!(peer, family = %f, "End-of-RIB received");
+            self.eor.end_of_rib(peer, f);
             if let Err(e) = self.rib.end_of_rib(slot.id, f) {
                 debug!(peer, error = %e, "End-of-RIB");
             }
@@ -639,6 +649,7 @@ impl RibTask {
                 self.originated.remove(&p);
                 self.rib.withdraw_local(p, RouteSource::Static);
             }
+            RibCtl::Local(changes) => crate::fib::apply_local(&mut self.rib, changes),
             RibCtl::Query(q) => self.query(q),
         }
     }
@@ -715,6 +726,10 @@ impl RibTask {
                     m.insert(name.clone(), c);
                 }
                 let _ = reply.send(m);
+            }
+            Query::Recovery(reply) => {
+                let enabled = self.peers.values().filter(|s| !s.config.disabled);
+                let _ = reply.send(self.eor.status(enabled.map(|s| s.config.name.as_str())));
             }
             Query::PrefixCount(reply) => {
                 let (a, b) = self.rib.prefix_count();

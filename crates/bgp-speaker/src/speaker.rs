@@ -59,6 +59,8 @@ pub enum SpeakerError {
     NoConfigFile,
     #[error("the speaker has shut down")]
     Stopped,
+    #[error("kernel FIB: {0}")]
+    Kernel(#[from] bgp_kernel::KernelError),
 }
 
 /// Options that are not part of the configuration file.
@@ -198,6 +200,8 @@ struct Inner {
     started: Instant,
     options: SpeakerOptions,
     rib_task: StdMutex<Option<JoinHandle<()>>>,
+    /// The kernel FIB component, when the configuration has a `[kernel]` section.
+    kernel: StdMutex<Option<crate::fib::KernelHandle>>,
 }
 
 /// A running BGP speaker. Cheap to clone; all clones control the same speaker.
@@ -231,13 +235,17 @@ impl Speaker {
         let (rib_in, rib_in_rx) = mpsc::channel(RIB_INPUT_QUEUE);
         let (rib_ctl, rib_ctl_rx) = mpsc::channel(64);
         let (routes, _) = broadcast::channel(ROUTE_EVENTS);
-        let rib = RibTask::new(
-            &config,
-            rib_in_rx,
-            rib_ctl_rx,
-            routes.clone(),
-            options.fib.clone(),
-        );
+        // The kernel FIB component, unless the embedder takes the FIB channel itself.
+        let (fib, kernel) = match (&config.kernel, &options.fib) {
+            (Some(k), None) => {
+                let (tx, h) =
+                    crate::fib::start(k, rib_ctl.clone(), crate::fib::FibOptions::default())
+                        .await?;
+                (Some(tx), Some(h))
+            }
+            _ => (options.fib.clone(), None),
+        };
+        let rib = RibTask::new(&config, rib_in_rx, rib_ctl_rx, routes.clone(), fib);
         let rib_task = tokio::spawn(rib.run());
         let env = PeerEnv {
             global: Arc::new(config.global.clone()),
@@ -260,6 +268,7 @@ impl Speaker {
             started: Instant::now(),
             options,
             rib_task: StdMutex::new(Some(rib_task)),
+            kernel: StdMutex::new(kernel),
         });
         let speaker = Speaker { inner };
         {
@@ -760,6 +769,12 @@ impl Speaker {
             return;
         }
         st.stopped = true;
+        // The kernel FIB first: closing sessions must not withdraw routes from the kernel
+        // (they persist or are flushed per `on_exit`).
+        let kernel = self.inner.kernel.lock().ok().and_then(|mut k| k.take());
+        if let Some(k) = kernel {
+            k.stop().await;
+        }
         for (_, l) in std::mem::take(&mut st.listeners) {
             l.task.abort();
         }

@@ -565,6 +565,14 @@ fn resolve(main_path: &Path, files: &[(&Source, &FileConfig)]) -> Result<Config,
             });
         }
     }
+    if let Some(name) = kernel.as_ref().and_then(|k| k.export.policy.as_ref()) {
+        if !policies.contains_key(name) {
+            return Err(ConfigError::File {
+                path: main_src.path.clone(),
+                message: format!("[kernel.export] policy: unknown policy {name:?}"),
+            });
+        }
+    }
 
     let mut resolved = BTreeMap::new();
     let mut by_addr: HashMap<(IpAddr, Option<String>), &str> = HashMap::new();

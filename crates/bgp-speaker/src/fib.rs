@@ -1,0 +1,1103 @@
+//! The kernel FIB component: what makes the speaker a router on a Calico node.
+//!
+//! Started by the speaker when the configuration has a `[kernel]` section (and the embedder
+//! did not take the FIB channel itself through [`crate::SpeakerOptions::fib`]). Two tasks:
+//!
+//! - **import** (kernel → RIB): the [`KernelWatcher`]'s selected routes become local routes
+//!   of the RIB with [`RouteSource::Kernel`], carrying interface name, metric and protocol,
+//!   so export policy can implement Calico's rules (announce blocks, suppress /32s inside
+//!   own blocks unless their metric is elevated, never announce `cali*`). Several kernel
+//!   routes for one prefix (different metrics, e.g. a pod route at 1024 and its elevated copy
+//!   at 512 during live migration) are folded into the preferred one (lowest metric). Link
+//!   and address events, and removals of our own routes, go to the export task: they are
+//!   the installer's device, connected-subnet (cross-subnet decision) and self-healing
+//!   knowledge. Events are batched: one RIB command per burst.
+//! - **export** (RIB → kernel): best-path batches ([`FibChange`]) from the RIB task are
+//!   merged per prefix (latest wins) and applied with the [`KernelInstaller`]; the FIB
+//!   channel keeps being drained while a long kernel write runs, so the RIB never finds it
+//!   full. Each route's form comes from the FIB policy (`[kernel.export] policy`, see
+//!   [`fib_op`]). Refused routes are retried when the installer says they are due.
+//!
+//! # Start-up reconciliation and graceful restart
+//! The installer adopts the routes of our protocol left by a previous run as *stale*; they
+//! keep forwarding. Routes the RIB learns again replace them in place (no write when
+//! identical). The restarting speaker's recovery (RFC 4724 section 4.1; BIRD's "graceful
+//! restart recovery") ends when every enabled peer has sent End-of-RIB for every family of
+//! its session, or when [`FibOptions::recovery_wait`] has passed; then the routes still stale
+//! are deleted (RFC 4724 section 4.2 applied to our own FIB). On exit the routes persist or
+//! are flushed per `[kernel.export] on_exit`; the speaker stops this component before it
+//! closes sessions, so routes are not withdrawn from the kernel by the shutdown itself.
+//!
+//! # Seams
+//! The kernel is reached through two traits, [`KernelFib`] (installer side) and
+//! [`KernelEvents`] (watcher side), implemented by the `bgp-kernel` types and, in tests, by
+//! in-memory fakes.
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::future::Future;
+use std::pin::pin;
+use std::sync::Arc;
+use std::task::Poll;
+use std::time::{Duration, Instant};
+
+use bgp_kernel::{
+    ApplyReport, FibAction, FibNextHop, FibOp, KernelError, KernelEvent, KernelInstaller,
+    KernelRoute, KernelWatcher, NextHopMode,
+};
+use bgp_proto::Family;
+use bgp_rib::policy::{CompiledPolicy, InstallMode, KernelInfo, RouteSource};
+use bgp_rib::{FibChange, LocalRoute, Rib};
+use ipnet::IpNet;
+use tokio::sync::{mpsc, oneshot};
+use tokio::task::JoinHandle;
+use tracing::{debug, error, info, warn};
+
+use crate::config::{Config, KernelSection};
+use crate::rib_task::{chain_policy, Query, RibCtl};
+
+/// How long a restarting speaker keeps its adopted kernel routes at most while waiting for
+/// End-of-RIB from every peer (BIRD's `graceful restart wait`, what Calico nodes run with).
+pub const DEFAULT_RECOVERY_WAIT: Duration = Duration::from_secs(240);
+/// Batches of best-path changes queued from the RIB task (drained continuously).
+const FIB_QUEUE: usize = 256;
+/// Kernel events folded into one RIB command.
+const IMPORT_BATCH: usize = 1024;
+/// How often the recovery state is asked of the RIB while routes are stale.
+const RECOVERY_POLL: Duration = Duration::from_millis(500);
+/// How long stopping waits for the installer's `on_exit` work.
+const STOP_WAIT: Duration = Duration::from_secs(30);
+
+/// The installer side of the kernel: what the export task needs. Implemented by
+/// [`KernelInstaller`]; tests and embedders may supply their own.
+pub trait KernelFib: Send + 'static {
+    /// Apply a batch (see [`KernelInstaller::apply`]); an error means the channel to the
+    /// kernel failed, refused routes are retried internally.
+    fn apply(
+        &mut self,
+        ops: Vec<FibOp>,
+    ) -> impl Future<Output = Result<ApplyReport, KernelError>> + Send;
+    /// Learn links, addresses and removals of our routes from the watcher.
+    fn observe(&mut self, event: &KernelEvent);
+    /// When the earliest retry is due.
+    fn next_retry_at(&self) -> Option<Instant>;
+    /// Retry what is due.
+    fn retry_due(&mut self) -> impl Future<Output = Result<ApplyReport, KernelError>> + Send;
+    /// Routes adopted at start-up and not refreshed since.
+    fn stale_count(&self) -> usize;
+    /// Delete the routes still stale.
+    fn sweep_stale(&mut self) -> impl Future<Output = Result<ApplyReport, KernelError>> + Send;
+    /// Stop: persist or flush our routes.
+    fn shutdown(self) -> impl Future<Output = Result<ApplyReport, KernelError>> + Send
+    where
+        Self: Sized;
+}
+
+impl KernelFib for KernelInstaller {
+    fn apply(
+        &mut self,
+        ops: Vec<FibOp>,
+    ) -> impl Future<Output = Result<ApplyReport, KernelError>> + Send {
+        KernelInstaller::apply(self, ops)
+    }
+    fn observe(&mut self, event: &KernelEvent) {
+        KernelInstaller::observe(self, event)
+    }
+    fn next_retry_at(&self) -> Option<Instant> {
+        KernelInstaller::next_retry_at(self)
+    }
+    fn retry_due(&mut self) -> impl Future<Output = Result<ApplyReport, KernelError>> + Send {
+        KernelInstaller::retry_due(self)
+    }
+    fn stale_count(&self) -> usize {
+        KernelInstaller::stale_count(self)
+    }
+    fn sweep_stale(&mut self) -> impl Future<Output = Result<ApplyReport, KernelError>> + Send {
+        KernelInstaller::sweep_stale(self)
+    }
+    fn shutdown(self) -> impl Future<Output = Result<ApplyReport, KernelError>> + Send {
+        KernelInstaller::shutdown(self)
+    }
+}
+
+/// The watcher side of the kernel. `next` must be cancel-safe (it is raced and dropped).
+pub trait KernelEvents: Send + 'static {
+    /// The next event; `None` when the source stopped.
+    fn next(&mut self) -> impl Future<Output = Option<KernelEvent>> + Send;
+}
+
+impl KernelEvents for KernelWatcher {
+    fn next(&mut self) -> impl Future<Output = Option<KernelEvent>> + Send {
+        KernelWatcher::next(self)
+    }
+}
+
+impl KernelEvents for mpsc::Receiver<KernelEvent> {
+    fn next(&mut self) -> impl Future<Output = Option<KernelEvent>> + Send {
+        self.recv()
+    }
+}
+
+/// Settings of the component that are not in the `[kernel]` section.
+#[derive(Clone, Debug)]
+pub(crate) struct FibOptions {
+    /// Upper bound of the graceful-restart recovery (see the module docs).
+    pub recovery_wait: Duration,
+}
+
+impl Default for FibOptions {
+    fn default() -> Self {
+        FibOptions {
+            recovery_wait: DEFAULT_RECOVERY_WAIT,
+        }
+    }
+}
+
+/// The FIB policy named by `[kernel.export] policy` (accept everything, forms chosen by
+/// defaults, when unset or without a `[kernel]` section). Configuration validation makes
+/// sure the name exists.
+pub(crate) fn fib_policy(config: &Config) -> Arc<CompiledPolicy> {
+    match config
+        .kernel
+        .as_ref()
+        .and_then(|k| k.export.policy.as_ref())
+    {
+        Some(name) => chain_policy(std::slice::from_ref(name), &config.policies, false),
+        None => Arc::new(CompiledPolicy::accept_all()),
+    }
+}
+
+/// The kernel operation for one RIB best-path change.
+///
+/// - Advertise-only routes (`no_install`: originated with `no_install = true`, learned from
+///   the kernel itself, or FIB policy `install = "no_install"`) are withdrawn, never
+///   installed (withdrawing a prefix we do not hold is a no-op).
+/// - FIB policy `install = "blackhole"`, or a route without next hops (an originated block),
+///   is a blackhole.
+/// - Otherwise every next hop of the multipath set (ECMP when more than one) gets the form
+///   chosen by policy: `onlink` → `via NH dev <tunnel_device> onlink` (IPIP always),
+///   `cross_subnet` → direct inside a connected subnet, tunnel outside (IPIP CrossSubnet),
+///   `normal` → `via NH` (no encapsulation). Without `install`, a `tunnel_device` hint means
+///   tunnel, and nothing means direct.
+/// - The metric comes from LOCAL_PREF through `[kernel.export] metric`.
+pub fn fib_op(r: &bgp_rib::FibRoute) -> FibOp {
+    if r.no_install || r.install == Some(InstallMode::NoInstall) {
+        return FibOp::Withdraw(r.prefix);
+    }
+    let action = if r.install == Some(InstallMode::Blackhole) || r.next_hops.is_empty() {
+        FibAction::Blackhole
+    } else {
+        let mode = match r.install {
+            Some(InstallMode::Onlink) => NextHopMode::Tunnel,
+            Some(InstallMode::CrossSubnet) => NextHopMode::CrossSubnet,
+            Some(InstallMode::Normal) => NextHopMode::Direct,
+            Some(InstallMode::Blackhole) | Some(InstallMode::NoInstall) | None => {
+                if r.tunnel_device.is_some() {
+                    NextHopMode::Tunnel
+                } else {
+                    NextHopMode::Direct
+                }
+            }
+        };
+        FibAction::Forward(
+            r.next_hops
+                .iter()
+                .map(|&gateway| FibNextHop {
+                    gateway,
+                    mode,
+                    device: None,
+                })
+                .collect(),
+        )
+    };
+    FibOp::Install(bgp_kernel::FibRoute {
+        prefix: r.prefix,
+        action,
+        local_pref: Some(r.local_pref),
+    })
+}
+
+fn op_prefix(op: &FibOp) -> IpNet {
+    match op {
+        FibOp::Install(r) => r.prefix.trunc(),
+        FibOp::Withdraw(p) => p.trunc(),
+    }
+}
+
+/// A change of the RIB's kernel-learned local routes.
+#[derive(Clone, Debug)]
+pub(crate) enum LocalChange {
+    /// Originate or replace the kernel route for its prefix.
+    Originate(Box<LocalRoute>),
+    /// No selected kernel route for the prefix any more.
+    Withdraw(IpNet),
+}
+
+/// Applies kernel-learned route changes to the RIB (called by the RIB task).
+pub(crate) fn apply_local(rib: &mut Rib, changes: Vec<LocalChange>) {
+    for c in changes {
+        match c {
+            LocalChange::Originate(r) => {
+                let prefix = r.prefix;
+                if let Err(e) = rib.originate(*r) {
+                    warn!(%prefix, error = %e, "cannot originate kernel route");
+                }
+            }
+            LocalChange::Withdraw(p) => rib.withdraw_local(p, RouteSource::Kernel),
+        }
+    }
+}
+
+/// The RIB's local route for a selected kernel route.
+fn local_route(r: &KernelRoute) -> LocalRoute {
+    let mut l = LocalRoute::new(r.prefix.trunc(), RouteSource::Kernel);
+    l.next_hop = r.gateway;
+    l.kernel = KernelInfo {
+        ifname: r.ifname.clone(),
+        metric: Some(r.metric),
+        protocol: Some(r.protocol),
+    };
+    // Already in the kernel: never installed again by us.
+    l.no_install = true;
+    l
+}
+
+/// Selected kernel routes per prefix and metric; the RIB holds the preferred one of each
+/// prefix (lowest metric, as the kernel itself prefers).
+#[derive(Debug, Default)]
+struct KernelRoutes {
+    by_prefix: HashMap<IpNet, BTreeMap<u32, KernelRoute>>,
+}
+
+impl KernelRoutes {
+    fn added(&mut self, r: KernelRoute) -> Option<LocalChange> {
+        let prefix = r.prefix.trunc();
+        let set = self.by_prefix.entry(prefix).or_default();
+        let before = set.values().next().cloned();
+        set.insert(r.metric, r);
+        let now = set.values().next()?;
+        (before.as_ref() != Some(now)).then(|| LocalChange::Originate(Box::new(local_route(now))))
+    }
+
+    fn removed(&mut self, r: &KernelRoute) -> Option<LocalChange> {
+        let prefix = r.prefix.trunc();
+        let set = self.by_prefix.get_mut(&prefix)?;
+        let before = set.values().next().map(|b| b.metric);
+        set.remove(&r.metric)?;
+        match set.values().next() {
+            None => {
+                self.by_prefix.remove(&prefix);
+                Some(LocalChange::Withdraw(prefix))
+            }
+            Some(now) if Some(now.metric) != before => {
+                Some(LocalChange::Originate(Box::new(local_route(now))))
+            }
+            Some(_) => None,
+        }
+    }
+
+    fn len(&self) -> usize {
+        self.by_prefix.len()
+    }
+}
+
+/// Which peers have sent End-of-RIB for every family of their current or last session
+/// (kept by the RIB task, asked by the export task during graceful-restart recovery).
+#[derive(Debug, Default)]
+pub(crate) struct EorTracker {
+    /// Sessions still sending their initial table: families negotiated, families done.
+    open: HashMap<String, (Vec<Family>, Vec<Family>)>,
+    /// Peers that completed an initial table since we started (sticky: a later session
+    /// loss does not put the restart recovery back).
+    complete: HashSet<String>,
+}
+
+impl EorTracker {
+    /// A session reached Established with these families.
+    pub(crate) fn session_up(&mut self, peer: &str, families: &[Family]) {
+        if self.complete.contains(peer) {
+            return;
+        }
+        if families.is_empty() {
+            self.complete.insert(peer.to_string());
+        } else {
+            self.open
+                .insert(peer.to_string(), (families.to_vec(), Vec::new()));
+        }
+    }
+
+    /// End-of-RIB (RFC 4724 section 2) received from `peer` for `family`.
+    pub(crate) fn end_of_rib(&mut self, peer: &str, family: Family) {
+        let Some((want, seen)) = self.open.get_mut(peer) else {
+            return;
+        };
+        if !seen.contains(&family) {
+            seen.push(family);
+        }
+        if want.iter().all(|f| seen.contains(f)) {
+            self.open.remove(peer);
+            self.complete.insert(peer.to_string());
+        }
+    }
+
+    /// The recovery state over the given (enabled) peers.
+    pub(crate) fn status<'a>(&self, peers: impl Iterator<Item = &'a str>) -> RecoveryStatus {
+        let mut s = RecoveryStatus::default();
+        for p in peers {
+            if self.complete.contains(p) {
+                s.complete += 1;
+            } else {
+                s.waiting.push(p.to_string());
+            }
+        }
+        s.waiting.sort();
+        s
+    }
+}
+
+/// Answer of [`Query::Recovery`].
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub(crate) struct RecoveryStatus {
+    /// Peers that sent their whole initial table.
+    pub complete: usize,
+    /// Peers still expected to.
+    pub waiting: Vec<String>,
+}
+
+/// Polls a future once: its value if ready now.
+async fn now_or_never<F: Future>(f: F) -> Option<F::Output> {
+    let mut f = pin!(f);
+    std::future::poll_fn(|cx| {
+        Poll::Ready(match f.as_mut().poll(cx) {
+            Poll::Ready(v) => Some(v),
+            Poll::Pending => None,
+        })
+    })
+    .await
+}
+
+/// Kernel → RIB.
+async fn import_task<E: KernelEvents>(
+    mut events: E,
+    rib: mpsc::Sender<RibCtl>,
+    observe: mpsc::UnboundedSender<KernelEvent>,
+) {
+    let mut routes = KernelRoutes::default();
+    let mut synced = false;
+    while let Some(first) = events.next().await {
+        let mut batch = Vec::new();
+        let mut next = Some(first);
+        let mut n = 0;
+        while let Some(ev) = next.take() {
+            match ev {
+                KernelEvent::RouteAdded(r) => batch.extend(routes.added(r)),
+                KernelEvent::RouteRemoved(r) => batch.extend(routes.removed(&r)),
+                KernelEvent::Synced => {
+                    if !synced {
+                        info!(
+                            prefixes = routes.len(),
+                            "kernel routes imported (initial dump complete)"
+                        );
+                    }
+                    synced = true;
+                }
+                other => {
+                    // Links, addresses, our own routes removed: the installer's business.
+                    let _ = observe.send(other);
+                }
+            }
+            n += 1;
+            if n < IMPORT_BATCH {
+                next = now_or_never(events.next()).await.flatten();
+            }
+        }
+        if !batch.is_empty() {
+            debug!(changes = batch.len(), "kernel routes to the RIB");
+            if rib.send(RibCtl::Local(batch)).await.is_err() {
+                break;
+            }
+        }
+    }
+    debug!("kernel import ended");
+}
+
+/// Best-path changes not yet applied, latest per prefix.
+type Pending = HashMap<IpNet, FibOp>;
+
+fn merge(pending: &mut Pending, batch: Vec<FibChange>) {
+    for c in batch {
+        let op = match c {
+            FibChange::Upsert(r) => fib_op(&r),
+            FibChange::Remove(p) => FibOp::Withdraw(p),
+        };
+        pending.insert(op_prefix(&op), op);
+    }
+}
+
+/// Runs `fut` (a kernel operation) while still taking the RIB's batches off the channel, so
+/// the RIB task never finds it full however long the kernel takes.
+async fn drive<T>(
+    fut: impl Future<Output = T>,
+    changes: &mut mpsc::Receiver<Vec<FibChange>>,
+    open: &mut bool,
+    pending: &mut Pending,
+) -> T {
+    let mut fut = pin!(fut);
+    loop {
+        tokio::select! {
+            biased;
+            v = &mut fut => return v,
+            b = changes.recv(), if *open => match b {
+                Some(b) => merge(pending, b),
+                None => *open = false,
+            },
+        }
+    }
+}
+
+struct ExportTask<K> {
+    fib: K,
+    changes: mpsc::Receiver<Vec<FibChange>>,
+    changes_open: bool,
+    observe: mpsc::UnboundedReceiver<KernelEvent>,
+    rib: mpsc::Sender<RibCtl>,
+    pending: Pending,
+    /// Deadline of the graceful-restart recovery while adopted routes are stale (tokio's
+    /// clock, so tests can run it in virtual time).
+    recovery: Option<tokio::time::Instant>,
+    /// The recovery state last logged.
+    last_waiting: Vec<String>,
+}
+
+fn log_report(what: &str, r: Result<ApplyReport, KernelError>) {
+    match r {
+        Ok(r) if r.failed > 0 => debug!(
+            what,
+            added = r.added,
+            replaced = r.replaced,
+            deleted = r.deleted,
+            failed = r.failed,
+            "kernel FIB (refused routes are retried)"
+        ),
+        Ok(r) => debug!(
+            what,
+            added = r.added,
+            replaced = r.replaced,
+            deleted = r.deleted,
+            unchanged = r.unchanged,
+            "kernel FIB"
+        ),
+        Err(e) => error!(what, error = %e, "kernel FIB write failed"),
+    }
+}
+
+impl<K: KernelFib> ExportTask<K> {
+    async fn run(mut self, mut stop: oneshot::Receiver<()>) {
+        let stale = self.fib.stale_count();
+        if stale > 0 {
+            info!(
+                stale,
+                "kernel routes of a previous run adopted; kept until every peer sent End-of-RIB"
+            );
+        }
+        loop {
+            if !self.pending.is_empty() {
+                self.flush().await;
+                continue;
+            }
+            let retry_at = self.fib.next_retry_at();
+            let recovering = self.recovery.is_some();
+            tokio::select! {
+                biased;
+                _ = &mut stop => break,
+                b = self.changes.recv(), if self.changes_open => match b {
+                    Some(b) => merge(&mut self.pending, b),
+                    None => self.changes_open = false,
+                },
+                Some(ev) = self.observe.recv() => self.fib.observe(&ev),
+                _ = async {
+                    match retry_at {
+                        Some(t) => tokio::time::sleep_until(t.into()).await,
+                        None => std::future::pending().await,
+                    }
+                } => {
+                    let r = drive(
+                        self.fib.retry_due(),
+                        &mut self.changes,
+                        &mut self.changes_open,
+                        &mut self.pending,
+                    )
+                    .await;
+                    log_report("retry", r);
+                }
+                _ = tokio::time::sleep(RECOVERY_POLL), if recovering => self.check_recovery().await,
+            }
+        }
+        match self.fib.shutdown().await {
+            Ok(r) => info!(deleted = r.deleted, "kernel FIB stopped"),
+            Err(e) => error!(error = %e, "kernel FIB shutdown"),
+        }
+    }
+
+    /// Applies what is pending, the observations that arrived first.
+    async fn flush(&mut self) {
+        while let Ok(ev) = self.observe.try_recv() {
+            self.fib.observe(&ev);
+        }
+        let ops: Vec<FibOp> = self.pending.drain().map(|(_, op)| op).collect();
+        let n = ops.len();
+        for op in &ops {
+            tracing::trace!(?op, "kernel FIB op");
+        }
+        let r = drive(
+            self.fib.apply(ops),
+            &mut self.changes,
+            &mut self.changes_open,
+            &mut self.pending,
+        )
+        .await;
+        debug!(ops = n, "kernel FIB batch");
+        log_report("apply", r);
+    }
+
+    /// Ends the graceful-restart recovery when every peer sent End-of-RIB or the time is up.
+    async fn check_recovery(&mut self) {
+        let Some(deadline) = self.recovery else {
+            return;
+        };
+        let finished = if tokio::time::Instant::now() >= deadline {
+            warn!(
+                waiting = ?self.last_waiting,
+                "graceful restart recovery time over before every peer sent End-of-RIB"
+            );
+            true
+        } else {
+            let (tx, rx) = oneshot::channel();
+            if self
+                .rib
+                .send(RibCtl::Query(Query::Recovery(tx)))
+                .await
+                .is_err()
+            {
+                return;
+            }
+            let Ok(status) = drive(
+                rx,
+                &mut self.changes,
+                &mut self.changes_open,
+                &mut self.pending,
+            )
+            .await
+            else {
+                return;
+            };
+            if status.waiting != self.last_waiting {
+                debug!(complete = status.complete, waiting = ?status.waiting, "graceful restart recovery");
+                self.last_waiting = status.waiting.clone();
+            }
+            status.waiting.is_empty()
+        };
+        if !finished {
+            return;
+        }
+        // The RIB published everything it learned before it answered: take it, install it,
+        // then remove what nobody announced again.
+        while let Ok(b) = self.changes.try_recv() {
+            merge(&mut self.pending, b);
+        }
+        if !self.pending.is_empty() {
+            self.flush().await;
+        }
+        let r = drive(
+            self.fib.sweep_stale(),
+            &mut self.changes,
+            &mut self.changes_open,
+            &mut self.pending,
+        )
+        .await;
+        match &r {
+            Ok(r) => info!(
+                deleted = r.deleted,
+                "graceful restart recovery finished: stale kernel routes removed"
+            ),
+            Err(e) => error!(error = %e, "removing stale kernel routes"),
+        }
+        self.recovery = None;
+    }
+}
+
+/// The running component; [`KernelHandle::stop`] ends it.
+#[derive(Debug)]
+pub(crate) struct KernelHandle {
+    stop: oneshot::Sender<()>,
+    export: JoinHandle<()>,
+    import: JoinHandle<()>,
+}
+
+impl KernelHandle {
+    /// Stops importing, then stops the installer (persist or flush, per `on_exit`).
+    pub(crate) async fn stop(self) {
+        self.import.abort();
+        let _ = self.stop.send(());
+        let abort = self.export.abort_handle();
+        if tokio::time::timeout(STOP_WAIT, self.export).await.is_err() {
+            warn!("kernel FIB did not stop in time");
+            abort.abort();
+        }
+    }
+}
+
+/// Opens the kernel (installer first, so our old routes are adopted before anything else
+/// happens; then the watcher) and starts the component. Returns the sender the RIB task
+/// publishes best-path changes on.
+pub(crate) async fn start(
+    kernel: &KernelSection,
+    rib: mpsc::Sender<RibCtl>,
+    options: FibOptions,
+) -> Result<(mpsc::Sender<Vec<FibChange>>, KernelHandle), KernelError> {
+    let installer = KernelInstaller::open(kernel.export.clone()).await?;
+    let watcher = KernelWatcher::spawn(kernel.import_config())?;
+    info!(
+        protocol = kernel.export.protocol,
+        table = kernel.export.table,
+        "kernel FIB started"
+    );
+    Ok(spawn(installer, watcher, rib, options))
+}
+
+/// Starts the component over any kernel implementation.
+pub(crate) fn spawn<K: KernelFib, E: KernelEvents>(
+    fib: K,
+    events: E,
+    rib: mpsc::Sender<RibCtl>,
+    options: FibOptions,
+) -> (mpsc::Sender<Vec<FibChange>>, KernelHandle) {
+    let (tx, rx) = mpsc::channel(FIB_QUEUE);
+    let (obs_tx, obs_rx) = mpsc::unbounded_channel();
+    let (stop_tx, stop_rx) = oneshot::channel();
+    let recovery =
+        (fib.stale_count() > 0).then(|| tokio::time::Instant::now() + options.recovery_wait);
+    let task = ExportTask {
+        fib,
+        changes: rx,
+        changes_open: true,
+        observe: obs_rx,
+        rib: rib.clone(),
+        pending: Pending::new(),
+        recovery,
+        last_waiting: Vec::new(),
+    };
+    let export = tokio::spawn(task.run(stop_rx));
+    let import = tokio::spawn(import_task(events, rib, obs_tx));
+    (
+        tx,
+        KernelHandle {
+            stop: stop_tx,
+            export,
+            import,
+        },
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::net::IpAddr;
+    use std::sync::Mutex;
+
+    use bgp_kernel::{KernelNextHop, RouteKind, RT_TABLE_MAIN};
+
+    fn hops(v: &[&str]) -> Vec<IpAddr> {
+        v.iter().map(|s| s.parse().unwrap()).collect()
+    }
+
+    fn net(s: &str) -> IpNet {
+        s.parse().unwrap()
+    }
+
+    fn rib_route(prefix: &str, nh: &[&str]) -> bgp_rib::FibRoute {
+        bgp_rib::FibRoute {
+            prefix: net(prefix),
+            next_hops: hops(nh).into_iter().collect(),
+            local_pref: 100,
+            source: RouteSource::Bgp,
+            no_install: false,
+            metric: None,
+            tunnel_device: None,
+            install: None,
+            ifname: None,
+        }
+    }
+
+    fn forward(op: &FibOp) -> Vec<(IpAddr, NextHopMode)> {
+        match op {
+            FibOp::Install(bgp_kernel::FibRoute {
+                action: FibAction::Forward(h),
+                ..
+            }) => h.iter().map(|h| (h.gateway, h.mode)).collect(),
+            other => panic!("not a forward install: {other:?}"),
+        }
+    }
+
+    #[test]
+    fn modes_from_policy() {
+        let gw: IpAddr = "192.0.2.1".parse().unwrap();
+        let mut r = rib_route("10.65.2.0/26", &["192.0.2.1"]);
+        assert_eq!(forward(&fib_op(&r)), vec![(gw, NextHopMode::Direct)]);
+        r.tunnel_device = Some("tunl0".into());
+        assert_eq!(forward(&fib_op(&r)), vec![(gw, NextHopMode::Tunnel)]);
+        r.install = Some(InstallMode::Onlink);
+        assert_eq!(forward(&fib_op(&r)), vec![(gw, NextHopMode::Tunnel)]);
+        r.install = Some(InstallMode::CrossSubnet);
+        assert_eq!(forward(&fib_op(&r)), vec![(gw, NextHopMode::CrossSubnet)]);
+        r.install = Some(InstallMode::Normal);
+        assert_eq!(forward(&fib_op(&r)), vec![(gw, NextHopMode::Direct)]);
+        match fib_op(&r) {
+            FibOp::Install(k) => assert_eq!(k.local_pref, Some(100)),
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn ecmp_set_is_one_multipath_install() {
+        let r = rib_route("10.65.3.0/26", &["192.0.2.1", "192.0.2.3"]);
+        let hops = forward(&fib_op(&r));
+        assert_eq!(hops.len(), 2);
+        assert!(hops.iter().all(|(_, m)| *m == NextHopMode::Direct));
+    }
+
+    #[test]
+    fn blackholes_and_advertise_only() {
+        let mut block = rib_route("10.65.1.0/26", &[]);
+        block.source = RouteSource::Static;
+        assert!(matches!(
+            fib_op(&block),
+            FibOp::Install(bgp_kernel::FibRoute {
+                action: FibAction::Blackhole,
+                ..
+            })
+        ));
+        let mut bh = rib_route("10.65.9.0/26", &["192.0.2.1"]);
+        bh.install = Some(InstallMode::Blackhole);
+        assert!(matches!(
+            fib_op(&bh),
+            FibOp::Install(bgp_kernel::FibRoute {
+                action: FibAction::Blackhole,
+                ..
+            })
+        ));
+        let mut svc = rib_route("10.96.0.0/12", &[]);
+        svc.no_install = true;
+        assert_eq!(fib_op(&svc), FibOp::Withdraw(net("10.96.0.0/12")));
+        let mut pol = rib_route("10.65.4.0/26", &["192.0.2.1"]);
+        pol.install = Some(InstallMode::NoInstall);
+        assert_eq!(fib_op(&pol), FibOp::Withdraw(net("10.65.4.0/26")));
+    }
+
+    fn kroute(prefix: &str, proto: u8, metric: u32, dev: Option<&str>) -> KernelRoute {
+        KernelRoute {
+            prefix: net(prefix),
+            kind: if dev.is_some() {
+                RouteKind::Unicast
+            } else {
+                RouteKind::Blackhole
+            },
+            protocol: proto,
+            metric,
+            table: RT_TABLE_MAIN,
+            ifname: dev.map(str::to_string),
+            gateway: None,
+            nexthops: dev
+                .map(|d| KernelNextHop {
+                    gateway: None,
+                    ifindex: 5,
+                    ifname: Some(d.to_string()),
+                    onlink: false,
+                    weight: 1,
+                })
+                .into_iter()
+                .collect(),
+        }
+    }
+
+    fn originated(c: Option<LocalChange>) -> LocalRoute {
+        match c {
+            Some(LocalChange::Originate(r)) => *r,
+            other => panic!("expected an originate, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn kernel_routes_fold_to_lowest_metric() {
+        let mut k = KernelRoutes::default();
+        let normal = kroute("10.65.1.5/32", 3, 1024, Some("cali1"));
+        let l = originated(k.added(normal.clone()));
+        assert_eq!(l.source, RouteSource::Kernel);
+        assert!(l.no_install);
+        assert_eq!(l.kernel.ifname.as_deref(), Some("cali1"));
+        assert_eq!(l.kernel.metric, Some(1024));
+        assert_eq!(l.kernel.protocol, Some(3));
+        // Same route again: nothing to tell the RIB.
+        assert!(k.added(normal.clone()).is_none());
+        // An elevated copy (live migration) is preferred.
+        let elevated = kroute("10.65.1.5/32", 3, 512, Some("cali1"));
+        assert_eq!(
+            originated(k.added(elevated.clone())).kernel.metric,
+            Some(512)
+        );
+        // Removing the non-preferred one changes nothing; removing the preferred falls back.
+        assert!(k.removed(&normal).is_none());
+        assert!(k.added(normal.clone()).is_none());
+        assert_eq!(originated(k.removed(&elevated)).kernel.metric, Some(1024));
+        assert!(matches!(
+            k.removed(&normal),
+            Some(LocalChange::Withdraw(p)) if p == net("10.65.1.5/32")
+        ));
+        // Unknown removals are ignored.
+        assert!(k.removed(&normal).is_none());
+        assert_eq!(k.len(), 0);
+    }
+
+    #[test]
+    fn eor_tracker() {
+        let mut t = EorTracker::default();
+        let peers = ["a", "b", "off"];
+        let both = [Family::IPV4_UNICAST, Family::IPV6_UNICAST];
+        assert_eq!(t.status(peers[..2].iter().copied()).complete, 0);
+        t.session_up("a", &both);
+        t.end_of_rib("a", Family::IPV4_UNICAST);
+        t.end_of_rib("b", Family::IPV4_UNICAST); // not up: ignored
+        let s = t.status(peers[..2].iter().copied());
+        assert_eq!(s.waiting, vec!["a".to_string(), "b".to_string()]);
+        t.end_of_rib("a", Family::IPV6_UNICAST);
+        t.session_up("b", &[Family::IPV4_UNICAST]);
+        t.end_of_rib("b", Family::IPV4_UNICAST);
+        let s = t.status(peers[..2].iter().copied());
+        assert_eq!((s.complete, s.waiting.len()), (2, 0));
+        // Sticky: a new session does not reopen the recovery.
+        t.session_up("a", &both);
+        assert!(t.status(peers[..2].iter().copied()).waiting.is_empty());
+        assert_eq!(t.status(peers.iter().copied()).waiting, vec!["off"]);
+    }
+
+    /// An in-memory kernel: records every batch, holds stale routes.
+    #[derive(Clone, Default)]
+    struct FakeFib {
+        state: Arc<Mutex<FakeState>>,
+    }
+
+    #[derive(Default)]
+    struct FakeState {
+        installed: HashMap<IpNet, FibOp>,
+        stale: HashSet<IpNet>,
+        batches: Vec<Vec<FibOp>>,
+        observed: Vec<KernelEvent>,
+        swept: Vec<IpNet>,
+        shut_down: bool,
+    }
+
+    impl FakeFib {
+        fn with_stale(prefixes: &[&str]) -> FakeFib {
+            let f = FakeFib::default();
+            {
+                let mut s = f.state.lock().unwrap();
+                for p in prefixes {
+                    s.stale.insert(net(p));
+                    s.installed.insert(net(p), FibOp::Withdraw(net(p)));
+                }
+            }
+            f
+        }
+    }
+
+    impl KernelFib for FakeFib {
+        async fn apply(&mut self, ops: Vec<FibOp>) -> Result<ApplyReport, KernelError> {
+            let mut s = self.state.lock().unwrap();
+            for op in &ops {
+                let p = op_prefix(op);
+                s.stale.remove(&p);
+                match op {
+                    FibOp::Install(_) => {
+                        s.installed.insert(p, op.clone());
+                    }
+                    FibOp::Withdraw(_) => {
+                        s.installed.remove(&p);
+                    }
+                }
+            }
+            s.batches.push(ops);
+            Ok(ApplyReport::default())
+        }
+        fn observe(&mut self, event: &KernelEvent) {
+            self.state.lock().unwrap().observed.push(event.clone());
+        }
+        fn next_retry_at(&self) -> Option<Instant> {
+            None
+        }
+        async fn retry_due(&mut self) -> Result<ApplyReport, KernelError> {
+            Ok(ApplyReport::default())
+        }
+        fn stale_count(&self) -> usize {
+            self.state.lock().unwrap().stale.len()
+        }
+        async fn sweep_stale(&mut self) -> Result<ApplyReport, KernelError> {
+            let mut s = self.state.lock().unwrap();
+            let stale: Vec<IpNet> = s.stale.drain().collect();
+            for p in &stale {
+                s.installed.remove(p);
+            }
+            s.swept.extend(stale);
+            Ok(ApplyReport::default())
+        }
+        async fn shutdown(self) -> Result<ApplyReport, KernelError> {
+            self.state.lock().unwrap().shut_down = true;
+            Ok(ApplyReport::default())
+        }
+    }
+
+    /// Waits (in virtual time) until `f` holds.
+    async fn until(mut f: impl FnMut() -> bool) {
+        for _ in 0..10_000 {
+            if f() {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        panic!("condition never held");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn export_applies_batches_and_stops() {
+        let fib = FakeFib::default();
+        let (_ev_tx, ev_rx) = mpsc::channel::<KernelEvent>(8);
+        let (rib_tx, _rib_rx) = mpsc::channel(8);
+        let (tx, handle) = spawn(fib.clone(), ev_rx, rib_tx, FibOptions::default());
+        tx.send(vec![
+            FibChange::Upsert(rib_route("10.65.2.0/26", &["192.0.2.1"])),
+            FibChange::Upsert(rib_route("10.65.3.0/26", &["192.0.2.1"])),
+        ])
+        .await
+        .unwrap();
+        tx.send(vec![FibChange::Remove(net("10.65.3.0/26"))])
+            .await
+            .unwrap();
+        until(|| {
+            let s = fib.state.lock().unwrap();
+            s.installed.len() == 1 && s.installed.contains_key(&net("10.65.2.0/26"))
+        })
+        .await;
+        handle.stop().await;
+        assert!(fib.state.lock().unwrap().shut_down);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn import_feeds_rib_and_installer() {
+        let fib = FakeFib::default();
+        let (ev_tx, ev_rx) = mpsc::channel::<KernelEvent>(16);
+        let (rib_tx, mut rib_rx) = mpsc::channel(8);
+        let (_tx, handle) = spawn(fib.clone(), ev_rx, rib_tx, FibOptions::default());
+        let link = bgp_kernel::Link {
+            index: 2,
+            name: "eth0".into(),
+            up: true,
+        };
+        ev_tx.send(KernelEvent::LinkUp(link.clone())).await.unwrap();
+        ev_tx
+            .send(KernelEvent::RouteAdded(kroute("10.65.1.0/26", 80, 0, None)))
+            .await
+            .unwrap();
+        ev_tx
+            .send(KernelEvent::RouteAdded(kroute(
+                "10.65.1.5/32",
+                3,
+                1024,
+                Some("cali1"),
+            )))
+            .await
+            .unwrap();
+        ev_tx.send(KernelEvent::Synced).await.unwrap();
+        let mut seen = Vec::new();
+        while seen.len() < 2 {
+            match rib_rx.recv().await {
+                Some(RibCtl::Local(v)) => seen.extend(v),
+                other => panic!("unexpected {other:?}"),
+            }
+        }
+        let prefixes: Vec<IpNet> = seen
+            .iter()
+            .map(|c| match c {
+                LocalChange::Originate(r) => r.prefix,
+                LocalChange::Withdraw(p) => *p,
+            })
+            .collect();
+        assert_eq!(prefixes, vec![net("10.65.1.0/26"), net("10.65.1.5/32")]);
+        until(|| fib.state.lock().unwrap().observed == vec![KernelEvent::LinkUp(link.clone())])
+            .await;
+        handle.stop().await;
+    }
+
+    /// Answers the export task's recovery queries with `waiting` until told otherwise.
+    fn answer_recovery(
+        mut rib_rx: mpsc::Receiver<RibCtl>,
+        waiting: Arc<Mutex<Vec<String>>>,
+    ) -> JoinHandle<()> {
+        tokio::spawn(async move {
+            while let Some(c) = rib_rx.recv().await {
+                if let RibCtl::Query(Query::Recovery(reply)) = c {
+                    let _ = reply.send(RecoveryStatus {
+                        complete: 0,
+                        waiting: waiting.lock().unwrap().clone(),
+                    });
+                }
+            }
+        })
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn graceful_restart_sweeps_only_stale_after_end_of_rib() {
+        let fib = FakeFib::with_stale(&["10.65.2.0/26", "10.65.7.0/26"]);
+        let (_ev_tx, ev_rx) = mpsc::channel::<KernelEvent>(8);
+        let (rib_tx, rib_rx) = mpsc::channel(8);
+        let waiting = Arc::new(Mutex::new(vec!["Mesh_192_0_2_1".to_string()]));
+        let answers = answer_recovery(rib_rx, waiting.clone());
+        let (tx, handle) = spawn(fib.clone(), ev_rx, rib_tx, FibOptions::default());
+        // The peer announces one of the two again.
+        tx.send(vec![FibChange::Upsert(rib_route(
+            "10.65.2.0/26",
+            &["192.0.2.1"],
+        ))])
+        .await
+        .unwrap();
+        until(|| fib.state.lock().unwrap().stale.len() == 1).await;
+        // Still waiting for End-of-RIB: nothing swept however many polls pass.
+        tokio::time::sleep(Duration::from_secs(10)).await;
+        assert!(fib.state.lock().unwrap().swept.is_empty());
+        assert_eq!(fib.state.lock().unwrap().installed.len(), 2);
+        waiting.lock().unwrap().clear();
+        until(|| !fib.state.lock().unwrap().swept.is_empty()).await;
+        {
+            let s = fib.state.lock().unwrap();
+            assert_eq!(s.swept, vec![net("10.65.7.0/26")]);
+            assert!(s.installed.contains_key(&net("10.65.2.0/26")));
+        }
+        handle.stop().await;
+        answers.abort();
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn graceful_restart_ends_at_the_recovery_time() {
+        let fib = FakeFib::with_stale(&["10.65.7.0/26"]);
+        let (_ev_tx, ev_rx) = mpsc::channel::<KernelEvent>(8);
+        let (rib_tx, rib_rx) = mpsc::channel(8);
+        let waiting = Arc::new(Mutex::new(vec!["never".to_string()]));
+        let answers = answer_recovery(rib_rx, waiting);
+        let options = FibOptions {
+            recovery_wait: Duration::from_secs(30),
+        };
+        let (_tx, handle) = spawn(fib.clone(), ev_rx, rib_tx, options);
+        tokio::time::sleep(Duration::from_secs(29)).await;
+        assert!(fib.state.lock().unwrap().swept.is_empty());
+        until(|| fib.state.lock().unwrap().swept == vec![net("10.65.7.0/26")]).await;
+        handle.stop().await;
+        answers.abort();
+    }
+}
