@@ -444,16 +444,16 @@ fn kernel_calico_export_ecmp_withdraw_and_peer_loss() {
 }
 
 #[test]
-fn kernel_ipip_and_cross_subnet_forms_then_flush() {
+fn kernel_forms_ipip_cross_subnet_blackhole_then_flush() {
     run_test(
-        "kernel_ipip_and_cross_subnet_forms_then_flush",
+        "kernel_forms_ipip_cross_subnet_blackhole_then_flush",
         &["ip"],
         |test| {
             let seg = segment(test)?;
             let a = Node::new(test, &seg, "a", 1)?;
             let b = Node::new(test, &seg, "b", 2)?;
             let kind = tunnel_device(&b)?;
-            eprintln!("kernel_ipip_and_cross_subnet_forms_then_flush: tunl0 is {kind}");
+            eprintln!("kernel_forms_ipip_cross_subnet_blackhole_then_flush: tunl0 is {kind}");
             // Three pools: IPIP always, IPIP cross-subnet with a same-subnet next hop, and
             // cross-subnet with a next hop outside B's subnets (set by A's export policy).
             ip(&a, "route add blackhole 10.65.1.0/26 proto 80")?;
@@ -497,8 +497,21 @@ name = "ipip-cross-subnet"
 match = { prefix_in = [{ prefix = "10.66.0.0/15", orlonger = true }], source = ["bgp"] }
 set = { install = "cross_subnet" }
 action = "accept"
+
+# An originated local block: installed as a blackhole. A service CIDR: announced only.
+[[originate]]
+prefix = "10.65.20.0/26"
+
+[[originate]]
+prefix = "10.96.0.0/12"
+no_install = true
 "#,
-                export_rules: "",
+                export_rules: r#"
+[[policies.calico-export.rules]]
+name = "originated"
+match = { source = ["static"] }
+action = "accept"
+"#,
             };
             let _pa = start_bgpd(test, &a, "bgpd-a", &cfg_a, &[])?;
             let mut pb = start_bgpd(test, &b, "bgpd-b", &cfg_b, &[])?;
@@ -511,6 +524,23 @@ action = "accept"
                         && direct_via(rs, "10.66.1.0/26", A)
                         && onlink_tunnel_via(rs, "10.67.1.0/26", far)
                 },
+            )?;
+            // B's originated block is a blackhole of ours (no LOCAL_PREF: default_metric);
+            // the advertise-only service CIDR reaches A but is not installed on B.
+            wait_table(&a, "A installs B's originated routes", |rs| {
+                direct_via(rs, "10.65.20.0/26", B) && direct_via(rs, "10.96.0.0/12", B)
+            })?;
+            let rs = routes(&b)?;
+            check(
+                ours(&rs, "10.65.20.0/26")
+                    .is_some_and(|r| r.kind == "blackhole" && r.metric == Some(1024)),
+                "B installs its originated block as a blackhole with the default metric",
+                &rs,
+            )?;
+            check(
+                ours(&rs, "10.96.0.0/12").is_none(),
+                "the advertise-only route is not installed",
+                &rs,
             )?;
             // on_exit = flush: every route of ours goes, nothing else.
             pb.stop()?;

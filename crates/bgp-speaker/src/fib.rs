@@ -44,7 +44,7 @@ use bgp_kernel::{
     ApplyReport, FibAction, FibNextHop, FibOp, KernelError, KernelEvent, KernelInstaller,
     KernelRoute, KernelWatcher, NextHopMode,
 };
-use bgp_proto::Family;
+use bgp_proto::{Family, GracefulRestart};
 use bgp_rib::policy::{CompiledPolicy, InstallMode, KernelInfo, RouteSource};
 use bgp_rib::{FibChange, LocalRoute, Rib};
 use ipnet::IpNet;
@@ -178,7 +178,10 @@ pub(crate) fn fib_policy(config: &Config) -> Arc<CompiledPolicy> {
 ///   `cross_subnet` → direct inside a connected subnet, tunnel outside (IPIP CrossSubnet),
 ///   `normal` → `via NH` (no encapsulation). Without `install`, a `tunnel_device` hint means
 ///   tunnel, and nothing means direct.
-/// - The metric comes from LOCAL_PREF through `[kernel.export] metric`.
+/// - The metric comes from LOCAL_PREF through `[kernel.export] metric` (the RIB's value: 100
+///   for a path without the attribute, e.g. eBGP-learned); local routes (originated blocks)
+///   have no LOCAL_PREF of their own and get `default_metric`. A FIB policy's `metric` action
+///   is not used: the installer derives every metric from its mapping.
 pub fn fib_op(r: &bgp_rib::FibRoute) -> FibOp {
     if r.no_install || r.install == Some(InstallMode::NoInstall) {
         return FibOp::Withdraw(r.prefix);
@@ -212,7 +215,7 @@ pub fn fib_op(r: &bgp_rib::FibRoute) -> FibOp {
     FibOp::Install(bgp_kernel::FibRoute {
         prefix: r.prefix,
         action,
-        local_pref: Some(r.local_pref),
+        local_pref: (r.source == RouteSource::Bgp).then_some(r.local_pref),
     })
 }
 
@@ -302,6 +305,12 @@ impl KernelRoutes {
 
 /// Which peers have sent End-of-RIB for every family of their current or last session
 /// (kept by the RIB task, asked by the export task during graceful-restart recovery).
+///
+/// RFC 4724 section 4.1: the restarting speaker waits for End-of-RIB from all its peers,
+/// excluding those that do not advertise the graceful restart capability and those that
+/// have restarted themselves (Restart State bit set): such a peer counts as complete as
+/// soon as its session is established. A configured peer that never comes up holds the
+/// recovery until [`FibOptions::recovery_wait`] passes.
 #[derive(Debug, Default)]
 pub(crate) struct EorTracker {
     /// Sessions still sending their initial table: families negotiated, families done.
@@ -312,12 +321,19 @@ pub(crate) struct EorTracker {
 }
 
 impl EorTracker {
-    /// A session reached Established with these families.
-    pub(crate) fn session_up(&mut self, peer: &str, families: &[Family]) {
+    /// A session reached Established with these families and the peer's graceful restart
+    /// capability.
+    pub(crate) fn session_up(
+        &mut self,
+        peer: &str,
+        families: &[Family],
+        graceful_restart: Option<&GracefulRestart>,
+    ) {
         if self.complete.contains(peer) {
             return;
         }
-        if families.is_empty() {
+        let exempt = graceful_restart.is_none_or(|gr| gr.restart_state);
+        if exempt || families.is_empty() {
             self.complete.insert(peer.to_string());
         } else {
             self.open
@@ -773,6 +789,7 @@ mod tests {
             fib_op(&block),
             FibOp::Install(bgp_kernel::FibRoute {
                 action: FibAction::Blackhole,
+                local_pref: None,
                 ..
             })
         ));
@@ -857,26 +874,47 @@ mod tests {
         assert_eq!(k.len(), 0);
     }
 
+    fn gr(restart_state: bool) -> GracefulRestart {
+        GracefulRestart {
+            restart_state,
+            notification: false,
+            restart_time: 120,
+            families: Vec::new(),
+        }
+    }
+
     #[test]
     fn eor_tracker() {
         let mut t = EorTracker::default();
         let peers = ["a", "b", "off"];
         let both = [Family::IPV4_UNICAST, Family::IPV6_UNICAST];
+        let g = gr(false);
         assert_eq!(t.status(peers[..2].iter().copied()).complete, 0);
-        t.session_up("a", &both);
+        t.session_up("a", &both, Some(&g));
         t.end_of_rib("a", Family::IPV4_UNICAST);
         t.end_of_rib("b", Family::IPV4_UNICAST); // not up: ignored
         let s = t.status(peers[..2].iter().copied());
         assert_eq!(s.waiting, vec!["a".to_string(), "b".to_string()]);
         t.end_of_rib("a", Family::IPV6_UNICAST);
-        t.session_up("b", &[Family::IPV4_UNICAST]);
+        t.session_up("b", &[Family::IPV4_UNICAST], Some(&g));
         t.end_of_rib("b", Family::IPV4_UNICAST);
         let s = t.status(peers[..2].iter().copied());
         assert_eq!((s.complete, s.waiting.len()), (2, 0));
         // Sticky: a new session does not reopen the recovery.
-        t.session_up("a", &both);
+        t.session_up("a", &both, Some(&g));
         assert!(t.status(peers[..2].iter().copied()).waiting.is_empty());
         assert_eq!(t.status(peers.iter().copied()).waiting, vec!["off"]);
+    }
+
+    #[test]
+    fn eor_not_awaited_from_peers_without_graceful_restart_or_restarting() {
+        let mut t = EorTracker::default();
+        let v4 = [Family::IPV4_UNICAST];
+        t.session_up("plain", &v4, None);
+        t.session_up("restarting", &v4, Some(&gr(true)));
+        t.session_up("gr", &v4, Some(&gr(false)));
+        let s = t.status(["plain", "restarting", "gr"].into_iter());
+        assert_eq!((s.complete, s.waiting), (2, vec!["gr".to_string()]));
     }
 
     /// An in-memory kernel: records every batch, holds stale routes.

@@ -429,7 +429,8 @@ impl RibTask {
                 };
                 let info = session_info(&negotiated, local);
                 slot.session = Some(info.clone());
-                self.eor.session_up(&peer, &info.families);
+                self.eor
+                    .session_up(&peer, &info.families, info.graceful_restart.as_ref());
                 slot.estimate = 0;
                 slot.warned = false;
                 if let Err(e) = self.rib.peer_up(slot.id, info, now) {
