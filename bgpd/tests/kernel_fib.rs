@@ -645,3 +645,42 @@ fn kernel_graceful_restart_keeps_routes_and_sweeps_only_stale() {
         },
     );
 }
+
+/// The complete Calico node of docs/config.md ("A complete Calico node") is a valid bgpd
+/// configuration, and a FIB policy name that does not exist is refused. No root needed.
+#[test]
+fn kernel_docs_calico_example_passes_check() {
+    let docs = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../docs/config.md"))
+        .expect("docs/config.md");
+    let section = docs
+        .split("### A complete Calico node")
+        .nth(1)
+        .expect("docs/config.md has the complete Calico node example");
+    let example = section
+        .split("```toml\n")
+        .nth(1)
+        .and_then(|s| s.split("```").next())
+        .expect("a TOML block in the example");
+    assert!(example.contains("policy = \"calico-kernel\""), "{example}");
+    let dir = tempfile::tempdir().expect("temp dir");
+    let check = |text: &str| {
+        let path = dir.path().join("bgp.toml");
+        std::fs::write(&path, text).expect("write config");
+        std::process::Command::new(bgpd_bin())
+            .arg("-c")
+            .arg(&path)
+            .arg("--check")
+            .output()
+            .expect("run bgpd --check")
+    };
+    let ok = check(example);
+    assert!(
+        ok.status.success(),
+        "docs example refused: {}",
+        String::from_utf8_lossy(&ok.stderr)
+    );
+    let bad = check(&example.replace("policy = \"calico-kernel\"", "policy = \"no-such-policy\""));
+    assert!(!bad.status.success());
+    let err = String::from_utf8_lossy(&bad.stderr);
+    assert!(err.contains("unknown policy \"no-such-policy\""), "{err}");
+}
