@@ -103,19 +103,19 @@ impl Path {
 }
 
 /// All paths for one prefix: 16 bytes, the single-path case (nearly every prefix on a
-/// Calico node or a one-upstream router) inline without allocation.
+/// Calico node or a one-upstream router) inline without allocation, two paths in one
+/// allocation.
 #[derive(Debug)]
 pub(crate) enum Dest {
     One(Path),
-    /// Zero or several paths. Boxed so the variant is one pointer and the enum stays 16
-    /// bytes (the niche of `Path`'s non-zero handle tells the variants apart).
-    #[allow(clippy::box_collection)]
-    Many(Box<Vec<Path>>),
+    /// No path (`None`, no allocation) or several. The niche of `Path`'s non-zero handle
+    /// tells the variants apart, so the enum stays 16 bytes.
+    Many(Option<Box<SmallVec<[Path; 2]>>>),
 }
 
 impl Default for Dest {
     fn default() -> Self {
-        Dest::Many(Box::default())
+        Dest::Many(None)
     }
 }
 
@@ -124,7 +124,8 @@ impl std::ops::Deref for Dest {
     fn deref(&self) -> &[Path] {
         match self {
             Dest::One(p) => std::slice::from_ref(p),
-            Dest::Many(v) => v,
+            Dest::Many(Some(v)) => v,
+            Dest::Many(None) => &[],
         }
     }
 }
@@ -133,7 +134,8 @@ impl std::ops::DerefMut for Dest {
     fn deref_mut(&mut self) -> &mut [Path] {
         match self {
             Dest::One(p) => std::slice::from_mut(p),
-            Dest::Many(v) => v,
+            Dest::Many(Some(v)) => v,
+            Dest::Many(None) => &mut [],
         }
     }
 }
@@ -141,25 +143,29 @@ impl std::ops::DerefMut for Dest {
 impl Dest {
     pub fn push(&mut self, p: Path) {
         match self {
-            Dest::Many(v) if v.is_empty() => *self = Dest::One(p),
-            Dest::Many(v) => v.push(p),
+            Dest::Many(None) => *self = Dest::One(p),
+            Dest::Many(Some(v)) => v.push(p),
             Dest::One(_) => {
-                let mut v = Vec::with_capacity(2);
                 if let Dest::One(old) = std::mem::take(self) {
+                    let mut v = SmallVec::new();
                     v.push(old);
+                    v.push(p);
+                    *self = Dest::Many(Some(Box::new(v)));
                 }
-                v.push(p);
-                *self = Dest::Many(Box::new(v));
             }
         }
     }
 
     fn normalise(&mut self) {
-        if let Dest::Many(v) = self {
-            if v.len() == 1 {
-                if let Some(p) = v.pop() {
-                    *self = Dest::One(p);
+        if let Dest::Many(Some(v)) = self {
+            match v.len() {
+                0 => *self = Dest::Many(None),
+                1 => {
+                    if let Some(p) = v.pop() {
+                        *self = Dest::One(p);
+                    }
                 }
+                _ => {}
             }
         }
     }
@@ -171,8 +177,8 @@ impl Dest {
                 Dest::One(p) => Some(p),
                 Dest::Many(_) => None,
             },
-            Dest::One(_) => None,
-            Dest::Many(v) => {
+            Dest::One(_) | Dest::Many(None) => None,
+            Dest::Many(Some(v)) => {
                 let p = (i < v.len()).then(|| v.remove(i));
                 self.normalise();
                 p
@@ -190,7 +196,8 @@ impl Dest {
                     }
                 }
             }
-            Dest::Many(v) => {
+            Dest::Many(None) => {}
+            Dest::Many(Some(v)) => {
                 let mut i = 0;
                 while i < v.len() {
                     if v.get(i).is_some_and(&mut keep) {
