@@ -1316,6 +1316,24 @@ impl Rib {
         self.process(resolver);
     }
 
+    /// Replace the FIB policy (configuration reload): every Loc-RIB route is handed to the
+    /// FIB again through the new policy. Call [`Rib::process`] afterwards.
+    pub fn set_fib_policy(&mut self, policy: Arc<CompiledPolicy>) {
+        self.cfg.fib_policy = policy;
+        fn all<P: Prefix>(t: &mut Tables) {
+            let t = P::table_mut(t);
+            let keys: Vec<P> = t.routes.keys().copied().collect();
+            for k in keys {
+                t.touch(k);
+                if let Some(d) = t.dirty.get_mut(&k) {
+                    d.force_fib = true;
+                }
+            }
+        }
+        all::<Ipv4Net>(&mut self.tables);
+        all::<Ipv6Net>(&mut self.tables);
+    }
+
     fn process_family<P: Prefix>(&mut self, resolver: &dyn NextHopResolver) {
         let t = P::table_mut(&mut self.tables);
         // First-touch order: deterministic for a given sequence of calls. (Also clears the

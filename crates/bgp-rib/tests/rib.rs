@@ -666,3 +666,41 @@ fn outgoing_attribute_sets_released_after_policy_churn() {
     assert!(rib.attribute_sets() <= 4, "{}", rib.attribute_sets());
     assert_eq!(rib.audit(), Ok(()));
 }
+
+#[test]
+fn fib_policy_reload_reannounces_routes() {
+    let mut rib = rib();
+    let p = peer(&mut rib, 2, 65001, false);
+    rib.apply_update(
+        p,
+        &announce(
+            &["10.1.0.0/24", "10.2.0.0/24"],
+            attrs(&[65001], "192.0.2.2"),
+        ),
+        false,
+    )
+    .unwrap();
+    rib.process(&AllReachable);
+    assert_eq!(rib.drain_fib().count(), 2);
+    let pol: Policy = toml::from_str(
+        r#"
+        default = "accept"
+        [[rules]]
+        match = { prefix_in = [{ prefix = "10.1.0.0/24" }] }
+        action = "reject"
+        [[rules]]
+        set = { tunnel_device = "tunl0" }
+        action = "accept"
+        "#,
+    )
+    .unwrap();
+    rib.set_fib_policy(Arc::new(pol.compile().unwrap()));
+    rib.process(&AllReachable);
+    let fib: Vec<_> = rib.drain_fib().collect();
+    assert_eq!(fib.len(), 2);
+    assert!(fib.contains(&FibChange::Remove("10.1.0.0/24".parse().unwrap())));
+    assert!(fib
+        .iter()
+        .any(|c| matches!(c, FibChange::Upsert(r) if r.tunnel_device.as_deref() == Some("tunl0"))));
+    assert_eq!(rib.audit(), Ok(()));
+}
