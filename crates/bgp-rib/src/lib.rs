@@ -83,7 +83,7 @@ mod table;
 pub use attrs::{Attrs, RouteAttrs};
 pub use decision::{Ineligible, Step};
 pub use rib::{
-    AddPathSend, AllReachable, Encoded, FibChange, FibRoute, LocalRoute, NextHopMode,
+    AddPathSend, AllReachable, Counters, Encoded, FibChange, FibRoute, LocalRoute, NextHopMode,
     NextHopResolver, OutChange, PathInfo, PeerConfig, PeerId, PeerInfo, PeerOutput, Rib, RibConfig,
     RibError, RouteDetail, SessionInfo, UpdateStats,
 };

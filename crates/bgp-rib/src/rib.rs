@@ -426,6 +426,10 @@ struct PeerState {
     /// NLRI appears at most once and the drain skips de-duplication.
     rounds: u32,
     last_round: u64,
+    /// Families (bit 0 IPv4, bit 1 IPv6) whose full export ran since the last decision
+    /// run: it saw the flags of that run, so prefixes decided next are exported to this
+    /// peer even when their selection does not change.
+    resync: u8,
 }
 
 /// A queued outbound change (crate-internal form of [`OutChange`]).
@@ -473,6 +477,32 @@ pub struct Rib {
     fib: std::collections::VecDeque<FibChange>,
     /// Counter of processing rounds (see `PeerState::rounds`).
     round: u64,
+    counters: Counters,
+}
+
+/// Work counters (for benchmarks and tests of what a change costs).
+#[derive(Copy, Clone, Debug, Default, PartialEq, Eq)]
+pub struct Counters {
+    /// Prefixes run through the decision process.
+    pub prefixes_decided: u64,
+    /// Per-prefix, per-peer export computations (export rules, policy, Adj-RIB-Out diff).
+    pub peer_exports: u64,
+}
+
+/// One of two iterators of peer indices.
+enum Either<A, B> {
+    All(A),
+    Some(B),
+}
+
+impl<A: Iterator<Item = usize>, B: Iterator<Item = usize>> Iterator for Either<A, B> {
+    type Item = usize;
+    fn next(&mut self) -> Option<usize> {
+        match self {
+            Either::All(a) => a.next(),
+            Either::Some(b) => b.next(),
+        }
+    }
 }
 
 fn out_path_id(peer: PeerIdx, path_id: u32) -> u32 {
@@ -501,11 +531,17 @@ impl Rib {
             local: Default::default(),
             fib: Default::default(),
             round: 0,
+            counters: Counters::default(),
         }
     }
 
     pub fn config(&self) -> &RibConfig {
         &self.cfg
+    }
+
+    /// Work done so far (decisions, per-peer exports).
+    pub fn counters(&self) -> Counters {
+        self.counters
     }
 
     /// Distinct attribute sets currently interned.
@@ -540,6 +576,7 @@ impl Rib {
             cache: None,
             rounds: 0,
             last_round: 0,
+            resync: 0,
         }));
         Ok(PeerId((self.peers.len() - 1) as u32))
     }
@@ -615,6 +652,9 @@ impl Rib {
     ) -> Result<(), RibError> {
         let stale_time = self.cfg.stale_path_time;
         let p = self.peer_mut(id)?;
+        // Stale paths kept from the last session compete and are reflected with the
+        // peer's router id (tie-break, ORIGINATOR_ID): a new one means deciding again.
+        let new_router_id = p.router_id != session.router_id && !p.stale.is_empty();
         p.router_id = session.router_id;
         p.last_gr = session.graceful_restart.clone();
         p.last_llgr = session.llgr.clone();
@@ -645,6 +685,14 @@ impl Rib {
         self.reset_out(id.0, ap4, ap6);
         for f in sweep {
             self.drop_paths(id.0, |fam| fam == f);
+        }
+        if new_router_id {
+            // Cached exports of its routes name the old one.
+            for p in self.peers.iter_mut().flatten() {
+                p.cache = None;
+            }
+            self.touch_peer_paths::<Ipv4Net>(id.0);
+            self.touch_peer_paths::<Ipv6Net>(id.0);
         }
         self.full_export::<Ipv4Net>(id.0);
         self.full_export::<Ipv6Net>(id.0);
@@ -881,9 +929,14 @@ impl Rib {
         Ok(stats)
     }
 
-    fn process_now<P: Prefix>(&mut self, pfx: P, resolver: &dyn NextHopResolver) {
+    fn process_now<P: Prefix>(
+        &mut self,
+        pfx: P,
+        resolver: &dyn NextHopResolver,
+        always: &[PeerIdx],
+    ) {
         if let Some(d) = P::table_mut(&mut self.tables).dirty.remove(&pfx) {
-            self.process_prefix(pfx, d, resolver);
+            self.process_prefix(pfx, d, resolver, always);
         }
     }
 
@@ -944,15 +997,18 @@ impl Rib {
             announce.clear();
         }
         stats.withdrawn = withdraw_v4.len() + withdraw_v6.len();
+        let (mut always_v4, mut always_v6) = (SmallVec::new(), SmallVec::new());
         if eager.is_some() {
             self.round += 1;
+            always_v4 = self.export_always::<Ipv4Net>();
+            always_v6 = self.export_always::<Ipv6Net>();
         }
         for n in &withdraw_v4 {
             // Host bits beyond the length are not part of the prefix (RFC 4271 4.3).
             if let Some(pfx) = Ipv4Net::from_net(n.prefix.trunc()) {
                 self.remove_path(pfx, id.0, n.path_id.unwrap_or(0));
                 if let Some(r) = eager {
-                    self.process_now(pfx, r);
+                    self.process_now(pfx, r, &always_v4);
                 }
             }
         }
@@ -960,7 +1016,7 @@ impl Rib {
             if let Some(pfx) = Ipv6Net::from_net(n.prefix.trunc()) {
                 self.remove_path(pfx, id.0, n.path_id.unwrap_or(0));
                 if let Some(r) = eager {
-                    self.process_now(pfx, r);
+                    self.process_now(pfx, r, &always_v6);
                 }
             }
         }
@@ -1022,13 +1078,13 @@ impl Rib {
                     IpNet::V4(pfx) => {
                         insert_path(&mut self.tables, &mut self.interner, pfx, path);
                         if let Some(r) = eager {
-                            self.process_now(pfx, r);
+                            self.process_now(pfx, r, &always_v4);
                         }
                     }
                     IpNet::V6(pfx) => {
                         insert_path(&mut self.tables, &mut self.interner, pfx, path);
                         if let Some(r) = eager {
-                            self.process_now(pfx, r);
+                            self.process_now(pfx, r, &always_v6);
                         }
                     }
                 }
@@ -1050,7 +1106,7 @@ impl Rib {
         };
         t.dirty.insert_with(pfx, || crate::table::Dirty {
             old: selection_signature(dest),
-            force_fib: false,
+            ..crate::table::Dirty::default()
         });
         if let Some(gone) = dest.remove(i) {
             release_path(&mut self.interner, &gone);
@@ -1149,6 +1205,23 @@ impl Rib {
         }
         for x in &gone {
             release_path(interner, x);
+        }
+    }
+
+    /// Mark every prefix holding a path of the peer for a decision and a full export.
+    fn touch_peer_paths<P: Prefix>(&mut self, idx: PeerIdx) {
+        let t = P::table_mut(&mut self.tables);
+        let keys: Vec<P> = t
+            .routes
+            .iter()
+            .filter(|(_, d)| d.iter().any(|x| x.peer() == idx))
+            .map(|(k, _)| *k)
+            .collect();
+        for k in keys {
+            t.touch(k);
+            if let Some(d) = t.dirty.get_mut(&k) {
+                d.force_export = true;
+            }
         }
     }
 
@@ -1264,6 +1337,7 @@ impl Rib {
                 insert_path(&mut self.tables, &mut self.interner, p, path);
                 if let Some(d) = self.tables.v4.dirty.get_mut(&p) {
                     d.force_fib = true;
+                    d.force_export = true;
                 }
             }
             IpNet::V6(p) => {
@@ -1271,6 +1345,7 @@ impl Rib {
                 insert_path(&mut self.tables, &mut self.interner, p, path);
                 if let Some(d) = self.tables.v6.dirty.get_mut(&p) {
                     d.force_fib = true;
+                    d.force_export = true;
                 }
             }
         }
@@ -1334,20 +1409,49 @@ impl Rib {
         all::<Ipv6Net>(&mut self.tables);
     }
 
+    /// Peers that need a prefix's export recomputed even when its selection did not
+    /// change: those receiving every eligible path (ADD-PATH "all": a non-selected path
+    /// may have changed) and those whose full export ran since the last decision run.
+    fn export_always<P: Prefix>(&self) -> SmallVec<[PeerIdx; 4]> {
+        self.peers
+            .iter()
+            .enumerate()
+            .filter_map(|(i, p)| {
+                let p = p.as_ref()?;
+                let s = p.up_for(P::FAMILY)?;
+                let all =
+                    p.cfg.add_path_send == AddPathSend::All && s.codec.sends_path_id(P::FAMILY);
+                (all || p.resync & P::BIT != 0).then_some(i as PeerIdx)
+            })
+            .collect()
+    }
+
     fn process_family<P: Prefix>(&mut self, resolver: &dyn NextHopResolver) {
+        let always = self.export_always::<P>();
         let t = P::table_mut(&mut self.tables);
         // First-touch order: deterministic for a given sequence of calls. (Also clears the
         // slots `apply_update_and_process` already took out.)
         for (pfx, d) in t.dirty.take_all() {
-            self.process_prefix(pfx, d, resolver);
+            self.process_prefix(pfx, d, resolver, &always);
+        }
+        for &i in &always {
+            if let Some(Some(p)) = self.peers.get_mut(i as usize) {
+                p.resync &= !P::BIT;
+            }
         }
     }
 
+    /// Decide one prefix, queue its FIB change and its exports. The export to every peer
+    /// runs only when the selected paths changed (or `force_export`); otherwise only the
+    /// peers in `always` are looked at: a route reflector refusing the other reflector's
+    /// copy of a client route (CLUSTER_LIST loop) or receiving a duplicate does no
+    /// per-peer work.
     fn process_prefix<P: Prefix>(
         &mut self,
         pfx: P,
         d: crate::table::Dirty,
         resolver: &dyn NextHopResolver,
+        always: &[PeerIdx],
     ) {
         let Rib {
             cfg,
@@ -1358,8 +1462,10 @@ impl Rib {
             local,
             fib,
             round,
+            counters,
         } = self;
         let round = *round;
+        counters.prefixes_decided += 1;
         let t = P::table_mut(tables);
         let mut no_dest = Dest::default();
         let dest = match t.routes.get_mut(&pfx) {
@@ -1381,7 +1487,13 @@ impl Rib {
             }
         }
         let dest: &Dest = dest;
-        for ti in 1..peers.len() {
+        let everyone = new_sig != d.old || d.force_export;
+        let targets = if everyone {
+            Either::All(1..peers.len())
+        } else {
+            Either::Some(always.iter().map(|&i| i as usize))
+        };
+        for ti in targets {
             let desired = match peers.get(ti).and_then(Option::as_ref) {
                 Some(target) if target.up_for(P::FAMILY).is_some() => {
                     let mut cache = None;
@@ -1405,6 +1517,7 @@ impl Rib {
                 }
                 _ => continue,
             };
+            counters.peer_exports += 1;
             if let Some(Some(target)) = peers.get_mut(ti) {
                 diff_out(pfx, target, desired, round, interner);
             }
@@ -1427,6 +1540,9 @@ impl Rib {
         };
         if target.up_for(P::FAMILY).is_none() {
             return;
+        }
+        if let Some(Some(p)) = peers.get_mut(idx as usize) {
+            p.resync |= P::BIT;
         }
         let mut keys: Vec<&P> = P::table(tables).routes.keys().collect();
         keys.sort_unstable();
@@ -1770,7 +1886,7 @@ fn insert_path<P: Prefix>(tables: &mut Tables, interner: &mut AttrStore, pfx: P,
             let dest = o.get_mut();
             t.dirty.insert_with(pfx, || crate::table::Dirty {
                 old: selection_signature(dest),
-                force_fib: false,
+                ..crate::table::Dirty::default()
             });
             let (peer, pid) = (path.peer(), path.path_id);
             if let Some(old) = dest

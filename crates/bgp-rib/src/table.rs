@@ -92,10 +92,13 @@ impl Path {
     pub fn selected(&self) -> bool {
         self.has(flag::BEST | flag::MULTIPATH)
     }
-    /// Identity of a selected path, for detecting selection changes.
+    /// Identity of a selected path, for detecting selection changes: everything the FIB
+    /// entry and the export of a best or multipath path depend on (source, path id,
+    /// attributes, role, and the long-lived stale mark that restricts its export).
     pub fn signature(&self) -> (u32, u32, AttrId) {
+        let kept = flag::BEST | flag::MULTIPATH | flag::LLGR;
         (
-            self.peer() | (u32::from(self.flags() & (flag::BEST | flag::MULTIPATH)) << 24),
+            self.peer() | (u32::from(self.flags() & kept) << 24),
             self.path_id,
             self.effective(),
         )
@@ -226,8 +229,12 @@ pub(crate) fn selection_signature(d: &Dest) -> SelSig {
 #[derive(Debug, Default)]
 pub(crate) struct Dirty {
     pub old: SelSig,
-    /// Re-announce to the FIB even if the selection is unchanged (local route metadata).
+    /// Re-announce to the FIB even if the selection is unchanged (local route metadata,
+    /// FIB policy change).
     pub force_fib: bool,
+    /// Re-run the export to every peer even if the selection is unchanged (local route
+    /// metadata that export policy may match, a source peer's router id).
+    pub force_export: bool,
 }
 
 /// Prefixes changed since the last decision run, in the order they were first touched
@@ -299,7 +306,7 @@ impl<P: Prefix> Table<P> {
         let routes = &self.routes;
         self.dirty.insert_with(p, || Dirty {
             old: routes.get(&p).map(selection_signature).unwrap_or_default(),
-            force_fib: false,
+            ..Dirty::default()
         });
     }
 }
@@ -382,6 +389,8 @@ pub(crate) trait Prefix:
     Copy + Eq + Hash + Ord + Debug + Into<IpNet> + Send + Sync + 'static
 {
     const FAMILY: Family;
+    /// The family's bit in per-family bit sets.
+    const BIT: u8;
     fn from_net(n: IpNet) -> Option<Self>;
     fn table(t: &Tables) -> &Table<Self>;
     fn table_mut(t: &mut Tables) -> &mut Table<Self>;
@@ -406,6 +415,7 @@ impl Prefix for Ipv4Net {
         Ipv4Net::new(addr, (k & 0xFF) as u8).unwrap_or_default()
     }
     const FAMILY: Family = Family::IPV4_UNICAST;
+    const BIT: u8 = 1;
     const MAX_LEN: u8 = 32;
     fn from_net(n: IpNet) -> Option<Self> {
         match n {
@@ -439,6 +449,7 @@ impl Prefix for Ipv6Net {
         Ipv6Net::new(std::net::Ipv6Addr::from(k.0), k.1).unwrap_or_default()
     }
     const FAMILY: Family = Family::IPV6_UNICAST;
+    const BIT: u8 = 2;
     const MAX_LEN: u8 = 128;
     fn from_net(n: IpNet) -> Option<Self> {
         match n {

@@ -742,6 +742,159 @@ fn per_peer_cluster_id_and_peer_info() {
     assert_eq!((info.received_v4, info.advertised_v4), (1, 1));
 }
 
+/// The other reflector of the cluster reflects a client's route back to us: refused as a
+/// CLUSTER_LIST loop (RFC 4456 8), the selection is unchanged and no peer is looked at
+/// again, except one receiving every path (ADD-PATH "all").
+#[test]
+fn unchanged_selection_skips_the_per_peer_export() {
+    let mut rib = rib();
+    let c1 = peer(&mut rib, 2, LOCAL_AS, true);
+    let others: Vec<_> = (3..8).map(|n| peer(&mut rib, n, LOCAL_AS, true)).collect();
+    let rr2 = peer(&mut rib, 20, LOCAL_AS, false);
+    rib.apply_update(
+        c1,
+        &announce(&["10.1.0.0/26"], attrs(&[], "192.0.2.2")),
+        false,
+    )
+    .unwrap();
+    let before = rib.counters();
+    rib.process(&AllReachable);
+    let after = rib.counters();
+    assert_eq!(after.prefixes_decided - before.prefixes_decided, 1);
+    assert_eq!(
+        after.peer_exports - before.peer_exports,
+        7,
+        "every peer once"
+    );
+    for p in rib.peers_with_output() {
+        changes(&mut rib, p);
+    }
+    // rr2's reflected copy: ORIGINATOR_ID c1, our CLUSTER_ID in the list.
+    let mut back = attrs(&[], "192.0.2.2");
+    back.originator_id = Some(rid(2));
+    back.cluster_list = vec![rid(1)];
+    let s = rib
+        .apply_update(rr2, &announce(&["10.1.0.0/26"], back.clone()), false)
+        .unwrap();
+    assert_eq!(s.rejected, 1);
+    let before = rib.counters();
+    rib.process(&AllReachable);
+    let after = rib.counters();
+    assert_eq!(after.prefixes_decided - before.prefixes_decided, 1);
+    assert_eq!(after.peer_exports, before.peer_exports, "no export work");
+    assert!(rib.peers_with_output().is_empty());
+    // A duplicate of the client's own UPDATE: the same.
+    rib.apply_update(
+        c1,
+        &announce(&["10.1.0.0/26"], attrs(&[], "192.0.2.2")),
+        false,
+    )
+    .unwrap();
+    let before = rib.counters();
+    rib.process(&AllReachable);
+    assert_eq!(rib.counters().peer_exports, before.peer_exports);
+    assert!(rib.peers_with_output().is_empty());
+
+    // A peer with ADD-PATH "all" sees non-selected paths: it alone is recomputed.
+    let mut pc = PeerConfig::new("all", addr(30), LOCAL_AS);
+    pc.rr_client = true;
+    pc.add_path_send = AddPathSend::All;
+    let id = rib.add_peer(pc).unwrap();
+    let mut session = bgp_rib::SessionInfo::new(rid(30), Some(Ipv4Addr::new(192, 0, 2, 1)));
+    session.codec.add_path_send = vec![Family::IPV4_UNICAST];
+    rib.peer_up(id, session, std::time::Instant::now()).unwrap();
+    rib.process(&AllReachable);
+    changes(&mut rib, id);
+    let mut other = attrs(&[], "192.0.2.3");
+    other.local_pref = Some(50);
+    rib.apply_update(others[0], &announce(&["10.1.0.0/26"], other), false)
+        .unwrap();
+    let before = rib.counters();
+    rib.process(&AllReachable);
+    assert_eq!(rib.counters().peer_exports - before.peer_exports, 1);
+    let out = changes(&mut rib, id);
+    assert_eq!(out.len(), 1, "the second path, under its own path id");
+    assert_eq!(out[0].attrs.as_ref().unwrap().attrs.local_pref, Some(50));
+    assert!(rib.peers_with_output().is_empty());
+    assert_eq!(rib.audit(), Ok(()));
+}
+
+/// A peer that comes up while a prefix waits for its decision run gets it even though the
+/// selection ends up as it was: its full export saw the flags of the last run.
+#[test]
+fn peer_up_between_change_and_decision_still_gets_the_route() {
+    let mut rib = rib();
+    let c1 = peer(&mut rib, 2, LOCAL_AS, true);
+    let a1 = attrs(&[], "192.0.2.2");
+    let mut a2 = a1.clone();
+    a2.med = Some(5);
+    rib.apply_update(c1, &announce(&["10.1.0.0/26"], a1.clone()), false)
+        .unwrap();
+    rib.process(&AllReachable);
+    rib.apply_update(c1, &announce(&["10.1.0.0/26"], a2), false)
+        .unwrap();
+    // Not decided yet: the replaced path carries no best flag.
+    let late = peer(&mut rib, 3, LOCAL_AS, true);
+    rib.apply_update(c1, &announce(&["10.1.0.0/26"], a1), false)
+        .unwrap();
+    rib.process(&AllReachable);
+    let out = changes(&mut rib, late);
+    assert_eq!(out.len(), 1);
+    assert_eq!(
+        out[0].nlri.prefix,
+        "10.1.0.0/26".parse::<ipnet::IpNet>().unwrap()
+    );
+    assert!(out[0].attrs.is_some());
+}
+
+/// A client restarts gracefully under a new router id: its stale routes, refreshed with
+/// the same attributes, are reflected with the new ORIGINATOR_ID.
+#[test]
+fn new_router_id_of_restarting_peer_is_reflected() {
+    let mut rib = rib();
+    let now = std::time::Instant::now();
+    let gr = |router_id: Ipv4Addr| {
+        let mut s = bgp_rib::SessionInfo::new(router_id, Some(Ipv4Addr::new(192, 0, 2, 1)));
+        s.graceful_restart = Some(bgp_proto::GracefulRestart {
+            restart_state: false,
+            notification: true,
+            restart_time: 120,
+            families: vec![bgp_proto::GracefulRestartFamily {
+                family: Family::IPV4_UNICAST,
+                forwarding_preserved: true,
+            }],
+        });
+        s
+    };
+    let mut pc = PeerConfig::new("c1", addr(2), LOCAL_AS);
+    pc.rr_client = true;
+    let c1 = rib.add_peer(pc).unwrap();
+    rib.peer_up(c1, gr(rid(2)), now).unwrap();
+    let c2 = peer(&mut rib, 3, LOCAL_AS, true);
+    let u = announce(&["10.1.0.0/26"], attrs(&[], "192.0.2.2"));
+    rib.apply_update(c1, &u, false).unwrap();
+    rib.process(&AllReachable);
+    let out = changes(&mut rib, c2);
+    assert_eq!(
+        out[0].attrs.as_ref().unwrap().attrs.originator_id,
+        Some(rid(2))
+    );
+    assert!(rib.peer_down(c1, true, now).unwrap().is_some());
+    rib.process(&AllReachable);
+    assert!(changes(&mut rib, c2).is_empty(), "stale route kept");
+    rib.peer_up(c1, gr(rid(42)), now).unwrap();
+    rib.apply_update(c1, &u, false).unwrap();
+    rib.end_of_rib(c1, Family::IPV4_UNICAST).unwrap();
+    rib.process(&AllReachable);
+    let out = changes(&mut rib, c2);
+    assert_eq!(out.len(), 1);
+    assert_eq!(
+        out[0].attrs.as_ref().unwrap().attrs.originator_id,
+        Some(rid(42))
+    );
+    assert_eq!(rib.audit(), Ok(()));
+}
+
 mod replica {
     //! Property: the changes a peer is sent, applied in order to a replica, always equal
     //! the table a freshly connected peer receives (diffing loses and invents nothing).
@@ -763,6 +916,9 @@ mod replica {
         },
         Process,
         Drain,
+        /// The watcher's session goes down and comes back (full export, maybe while
+        /// prefixes wait for a decision).
+        Reconnect,
     }
 
     fn op() -> impl Strategy<Value = Op> {
@@ -771,6 +927,7 @@ mod replica {
             2 => (0u8..3, 0u8..8).prop_map(|(from, prefix)| Op::Withdraw { from, prefix }),
             1 => Just(Op::Process),
             1 => Just(Op::Drain),
+            1 => Just(Op::Reconnect),
         ]
     }
 
@@ -803,16 +960,19 @@ mod replica {
                 peer(&mut rib, 3, 65002, false),
                 peer(&mut rib, 4, LOCAL_AS, true),
             ];
+            let session = |n: u8| {
+                let mut s = bgp_rib::SessionInfo::new(rid(n), Some(Ipv4Addr::new(192, 0, 2, 1)));
+                if add_path {
+                    s.codec.add_path_send = vec![Family::IPV4_UNICAST];
+                }
+                s
+            };
             let mk = |rib: &mut bgp_rib::Rib, n: u8| {
                 let mut pc = PeerConfig::new(format!("w{n}"), addr(n), LOCAL_AS);
                 pc.rr_client = true;
                 pc.add_path_send = AddPathSend::All;
                 let id = rib.add_peer(pc).unwrap();
-                let mut s = bgp_rib::SessionInfo::new(rid(n), Some(Ipv4Addr::new(192, 0, 2, 1)));
-                if add_path {
-                    s.codec.add_path_send = vec![Family::IPV4_UNICAST];
-                }
-                rib.peer_up(id, s, std::time::Instant::now()).unwrap();
+                rib.peer_up(id, session(n), std::time::Instant::now()).unwrap();
                 id
             };
             let watcher = mk(&mut rib, 10);
@@ -844,6 +1004,11 @@ mod replica {
                         }
                     }
                     Op::Process => rib.process(&AllReachable),
+                    Op::Reconnect => {
+                        rib.peer_down(watcher, false, std::time::Instant::now()).unwrap();
+                        replica.clear();
+                        rib.peer_up(watcher, session(10), std::time::Instant::now()).unwrap();
+                    }
                     Op::Drain => {
                         apply(&mut replica, changes(&mut rib, watcher));
                         prop_assert_eq!(rib.audit(), Ok(()));
