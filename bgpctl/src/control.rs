@@ -26,7 +26,13 @@ const TIMEOUT: Duration = Duration::from_secs(30);
 #[derive(Debug, Args)]
 pub struct Conn {
     /// Control socket of bgpd.
-    #[arg(short = 's', long = "socket", env = "BGPCTL_SOCKET", default_value = DEFAULT_CONTROL_SOCKET, global = true)]
+    #[arg(
+        short = 's',
+        long = "socket",
+        env = "BGPCTL_SOCKET",
+        default_value = DEFAULT_CONTROL_SOCKET,
+        global = true
+    )]
     socket: PathBuf,
     /// Print the daemon's answer as JSON.
     #[arg(long, global = true)]
@@ -36,8 +42,6 @@ pub struct Conn {
 /// `bgpctl show ...`.
 #[derive(Debug, Args)]
 pub struct ShowArgs {
-    #[command(flatten)]
-    conn: Conn,
     #[command(subcommand)]
     what: Show,
 }
@@ -79,18 +83,9 @@ enum FamilyArg {
     Ipv6,
 }
 
-/// `bgpctl reload`.
-#[derive(Debug, Args)]
-pub struct ReloadArgs {
-    #[command(flatten)]
-    conn: Conn,
-}
-
 /// `bgpctl peer NAME ACTION`.
 #[derive(Debug, Args)]
 pub struct PeerArgs {
-    #[command(flatten)]
-    conn: Conn,
     /// Peer name.
     name: String,
     #[arg(value_enum)]
@@ -189,7 +184,7 @@ fn run(conn: &Conn, command: Command, print: impl FnOnce(&Reply)) -> ExitCode {
 }
 
 /// `bgpctl show ...`.
-pub fn show(args: ShowArgs) -> ExitCode {
+pub fn show(conn: &Conn, args: ShowArgs) -> ExitCode {
     let command = match args.what {
         Show::Status => Command::Status,
         Show::Peers => Command::ShowPeers,
@@ -214,23 +209,23 @@ pub fn show(args: ShowArgs) -> ExitCode {
         },
         Show::Route { address } => Command::ShowRoute { address },
     };
-    run(&args.conn, command, |r| print!("{}", render(r)))
+    run(conn, command, |r| print!("{}", render(r)))
 }
 
 /// `bgpctl reload`.
-pub fn reload(args: ReloadArgs) -> ExitCode {
-    run(&args.conn, Command::Reload, |r| print!("{}", render(r)))
+pub fn reload(conn: &Conn) -> ExitCode {
+    run(conn, Command::Reload, |r| print!("{}", render(r)))
 }
 
 /// `bgpctl peer NAME ACTION`.
-pub fn peer(args: PeerArgs) -> ExitCode {
+pub fn peer(conn: &Conn, args: PeerArgs) -> ExitCode {
     let action = match args.action {
         ActionArg::Reset => PeerAction::Reset,
         ActionArg::Disable => PeerAction::Disable,
         ActionArg::Enable => PeerAction::Enable,
     };
     run(
-        &args.conn,
+        conn,
         Command::Peer {
             name: args.name,
             action,

@@ -17,6 +17,9 @@ mod mrt;
     about = "Inspect and control bgpd; read MRT files"
 )]
 struct Cli {
+    /// Control socket and output format for the daemon commands.
+    #[command(flatten)]
+    conn: control::Conn,
     #[command(subcommand)]
     command: Command,
 }
@@ -29,7 +32,7 @@ enum Command {
     /// Show daemon state: peers, routes (talks to bgpd's control socket).
     Show(control::ShowArgs),
     /// Re-read bgpd's configuration and apply the difference.
-    Reload(control::ReloadArgs),
+    Reload,
     /// Reset, disable or enable one peer's session.
     Peer(control::PeerArgs),
 }
@@ -38,8 +41,8 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
         Command::Mrt(cmd) => mrt::run(cmd),
-        Command::Show(a) => control::show(a),
-        Command::Reload(a) => control::reload(a),
-        Command::Peer(a) => control::peer(a),
+        Command::Show(a) => control::show(&cli.conn, a),
+        Command::Reload => control::reload(&cli.conn),
+        Command::Peer(a) => control::peer(&cli.conn, a),
     }
 }

@@ -244,6 +244,8 @@ mod tests {
     #[tokio::test]
     async fn connect_with_ttl_and_source() {
         let l = listen("127.0.0.1:0".parse().unwrap()).unwrap();
+        // The SYN-ACK must arrive with TTL 255 too, or GTSM on the client drops it.
+        set_ttl(l.as_raw_fd(), false, 255).unwrap();
         let addr = l.local_addr().unwrap();
         let opts = SocketOptions {
             ttl: Some(255),

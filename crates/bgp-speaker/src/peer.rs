@@ -82,7 +82,10 @@ pub(crate) enum RibInput {
         local: SocketAddr,
     },
     /// An UPDATE received.
-    Update { peer: String, update: DecodedUpdate },
+    Update {
+        peer: String,
+        update: Box<DecodedUpdate>,
+    },
     /// A ROUTE-REFRESH received (RFC 2918 / RFC 7313).
     RouteRefresh { peer: String, refresh: RouteRefresh },
     /// The session left Established. `graceful`: the peer's routes are kept as stale
@@ -859,7 +862,13 @@ impl PeerTask {
                     warn!(peer = %name, reason = %d, "attribute discarded (RFC 7606)");
                 }
                 self.shared().updates_received += 1;
-                let _ = self.rib.send(RibInput::Update { peer: name, update }).await;
+                let _ = self
+                    .rib
+                    .send(RibInput::Update {
+                        peer: name,
+                        update: Box::new(update),
+                    })
+                    .await;
             }
             SessionEvent::RouteRefresh(refresh) => {
                 if !is_main || !self.main.up {

@@ -112,7 +112,7 @@ impl From<bgp_rib::FibRoute> for BestRoute {
     fn from(r: bgp_rib::FibRoute) -> Self {
         BestRoute {
             prefix: r.prefix,
-            next_hops: r.next_hops,
+            next_hops: r.next_hops.to_vec(),
             local_pref: r.local_pref,
             source: r.source,
             no_install: r.no_install,
@@ -452,7 +452,7 @@ impl RibTask {
                     Err(e) => warn!(peer = %peer, error = %e, "RIB peer down"),
                 }
             }
-            RibInput::Update { peer, update } => self.update(&peer, update),
+            RibInput::Update { peer, update } => self.update(&peer, *update),
             RibInput::RouteRefresh { peer, refresh } => {
                 let Some(slot) = self.peers.get(&peer) else {
                     return;

@@ -273,14 +273,15 @@ impl Speaker {
         let speaker = Speaker { inner };
         {
             let mut st = speaker.inner.state.lock().await;
-            for addr in &config.global.listen {
-                speaker.open_listener(&mut st, *addr)?;
-            }
             for o in config.originate.values() {
                 speaker.rib(RibCtl::Originate(o.clone())).await?;
             }
+            // Peers before listeners, so an early connection finds its peer.
             for p in config.peers.values() {
                 speaker.spawn_peer(&mut st, p.clone()).await?;
+            }
+            for addr in &config.global.listen {
+                speaker.open_listener(&mut st, *addr)?;
             }
         }
         info!(

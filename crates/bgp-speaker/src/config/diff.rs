@@ -344,7 +344,8 @@ address = "10.0.0.3"
     #[test]
     fn each_session_field_is_a_restart() {
         let old = cfg("");
-        let edits: Vec<(&str, Box<dyn Fn(&mut PeerConfig)>)> = vec![
+        type Edit = Box<dyn Fn(&mut PeerConfig)>;
+        let edits: Vec<(&str, Edit)> = vec![
             (
                 "address",
                 Box::new(|p| p.address.addr = "10.0.0.9".parse().unwrap()),

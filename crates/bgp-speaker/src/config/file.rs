@@ -130,7 +130,7 @@ pub struct MaxPrefixesFile {
 #[derive(Clone, Debug, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct OriginateFile {
-    pub prefix: IpNet,
+    pub prefix: Spanned<IpNet>,
     /// Advertise but never install in the kernel (Calico service CIDRs, /32s).
     #[serde(default)]
     pub no_install: bool,

@@ -528,14 +528,14 @@ fn resolve(main_path: &Path, files: &[(&Source, &FileConfig)]) -> Result<Config,
         }
         for o in &f.originate {
             let of = o.get_ref();
-            let prefix = of.prefix.trunc();
-            if prefix != of.prefix {
+            let prefix = of.prefix.get_ref().trunc();
+            if prefix != *of.prefix.get_ref() {
                 return Err(ConfigError::at(
                     src,
-                    o.span(),
+                    of.prefix.span(),
                     format!(
                         "prefix {} has host bits set; did you mean {prefix}?",
-                        of.prefix
+                        of.prefix.get_ref()
                     ),
                 ));
             }
@@ -550,7 +550,7 @@ fn resolve(main_path: &Path, files: &[(&Source, &FileConfig)]) -> Result<Config,
             if originate.insert(prefix, route).is_some() {
                 return Err(ConfigError::at(
                     src,
-                    o.span(),
+                    of.prefix.span(),
                     format!("prefix {prefix} is originated twice"),
                 ));
             }

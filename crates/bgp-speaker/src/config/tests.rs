@@ -333,6 +333,6 @@ fn missing_file_is_an_io_error() {
 fn line_col_counts_characters() {
     assert_eq!(line_col("ab\ncdé\nx", 0), (1, 1));
     assert_eq!(line_col("ab\ncdé\nx", 3), (2, 1));
-    assert_eq!(line_col("ab\ncdé\nx", 9), (3, 1));
+    assert_eq!(line_col("ab\ncdé\nx", 8), (3, 1));
     assert_eq!(line_col("ab", 99), (1, 3));
 }

@@ -1,0 +1,691 @@
+//! End-to-end tests: several bgpd processes on 127.0.0.0/8 loopback addresses (no root
+//! needed, no port 179), driven through their control sockets and bgpctl.
+//!
+//! Each test uses its own 127.0.N.0/24 block so tests can run in parallel. Waits poll a
+//! condition with a generous deadline; nothing asserts on elapsed time.
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::os::unix::net::UnixStream;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use bgp_speaker::control::proto::{
+    Command as Ctl, Outcome, PeerDetail, PeerSummary, Reply, Request, Response, RouteEntry, Table,
+};
+
+const PORT: u16 = 11179;
+/// Longest wait for a condition (sessions come up in well under a second normally; the
+/// shared build machine can be slow).
+const DEADLINE: Duration = Duration::from_secs(60);
+
+fn bgpd_bin() -> PathBuf {
+    PathBuf::from(env!("CARGO_BIN_EXE_bgpd"))
+}
+
+/// bgpctl lives next to bgpd in the target directory; build it if this test run did not.
+fn bgpctl_bin() -> PathBuf {
+    let p = bgpd_bin().with_file_name("bgpctl");
+    if !p.exists() {
+        let st = Command::new(env!("CARGO"))
+            .args(["build", "-p", "bgpctl"])
+            .status()
+            .expect("running cargo to build bgpctl");
+        assert!(st.success(), "building bgpctl failed");
+    }
+    p
+}
+
+struct Daemon {
+    name: String,
+    child: Option<Child>,
+    dir: PathBuf,
+    config: PathBuf,
+    socket: PathBuf,
+    log: PathBuf,
+}
+
+impl Daemon {
+    /// Starts bgpd with `config` written to DIR/NAME.toml; the control socket is
+    /// DIR/NAME.sock (the config must use it).
+    fn start(dir: &Path, name: &str, config: &str) -> Daemon {
+        let cfg = dir.join(format!("{name}.toml"));
+        std::fs::write(&cfg, config).expect("writing config");
+        let log = dir.join(format!("{name}.log"));
+        let logf = std::fs::File::create(&log).expect("log file");
+        let child = Command::new(bgpd_bin())
+            .arg("-c")
+            .arg(&cfg)
+            .env("BGPD_LOG", "info")
+            .stdout(Stdio::null())
+            .stderr(logf)
+            .spawn()
+            .expect("starting bgpd");
+        let d = Daemon {
+            name: name.to_string(),
+            child: Some(child),
+            dir: dir.to_owned(),
+            config: cfg,
+            socket: dir.join(format!("{name}.sock")),
+            log,
+        };
+        d.wait_for(|d| d.try_request(Ctl::Status).is_ok(), "control socket up");
+        d
+    }
+
+    fn log_text(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    fn try_request(&self, c: Ctl) -> std::io::Result<Response> {
+        let mut s = UnixStream::connect(&self.socket)?;
+        s.set_read_timeout(Some(Duration::from_secs(30)))?;
+        let mut line = serde_json::to_vec(&Request::new(c))?;
+        line.push(b'\n');
+        s.write_all(&line)?;
+        let mut answer = String::new();
+        BufReader::new(s).read_line(&mut answer)?;
+        Ok(serde_json::from_str(&answer)?)
+    }
+
+    fn request(&self, c: Ctl) -> Reply {
+        match self.try_request(c).expect("control request").outcome {
+            Outcome::Ok { result } => result,
+            Outcome::Error { message } => panic!("{}: daemon error: {message}", self.name),
+        }
+    }
+
+    fn peers(&self) -> Vec<PeerSummary> {
+        match self.request(Ctl::ShowPeers) {
+            Reply::Peers { peers } => peers,
+            other => panic!("unexpected reply {other:?}"),
+        }
+    }
+
+    fn peer(&self, name: &str) -> PeerDetail {
+        match self.request(Ctl::ShowPeer {
+            name: name.to_string(),
+        }) {
+            Reply::Peer(d) => *d,
+            other => panic!("unexpected reply {other:?}"),
+        }
+    }
+
+    fn state(&self, peer: &str) -> Option<String> {
+        self.peers()
+            .into_iter()
+            .find(|p| p.name == peer)
+            .map(|p| p.state)
+    }
+
+    fn loc_rib(&self) -> Vec<RouteEntry> {
+        match self.request(Ctl::ShowRoutes {
+            prefix: None,
+            peer: None,
+            table: Table::Loc,
+            family: None,
+        }) {
+            Reply::Routes { routes } => routes,
+            other => panic!("unexpected reply {other:?}"),
+        }
+    }
+
+    fn best(&self, prefix: &str) -> Option<RouteEntry> {
+        self.loc_rib()
+            .into_iter()
+            .find(|r| r.prefix == prefix && r.best)
+    }
+
+    fn wait_for(&self, mut cond: impl FnMut(&Daemon) -> bool, what: &str) {
+        let start = Instant::now();
+        while start.elapsed() < DEADLINE {
+            if cond(self) {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        panic!(
+            "{}: timed out waiting for {what}\n--- log ---\n{}",
+            self.name,
+            self.log_text()
+        );
+    }
+
+    fn wait_established(&self, peer: &str) {
+        self.wait_for(
+            |d| d.state(peer).as_deref() == Some("Established"),
+            &format!("{peer} Established"),
+        );
+    }
+
+    fn signal(&self, sig: i32) {
+        if let Some(c) = &self.child {
+            // SAFETY: plain kill(2) on the pid of a child we started.
+            unsafe {
+                libc::kill(c.id() as i32, sig);
+            }
+        }
+    }
+
+    /// Waits for the process to exit and returns its status code.
+    fn wait_exit(&mut self) -> Option<i32> {
+        let mut c = self.child.take()?;
+        let start = Instant::now();
+        while start.elapsed() < DEADLINE {
+            if let Ok(Some(st)) = c.try_wait() {
+                return st.code();
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        let _ = c.kill();
+        let _ = c.wait();
+        panic!("{}: did not exit", self.name);
+    }
+
+    fn bgpctl(&self, args: &[&str]) -> Output {
+        Command::new(bgpctl_bin())
+            .arg("-s")
+            .arg(&self.socket)
+            .args(args)
+            .output()
+            .expect("running bgpctl")
+    }
+}
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+        let _ = &self.dir;
+    }
+}
+
+fn tempdir() -> tempfile::TempDir {
+    tempfile::Builder::new()
+        .prefix("bgpd-test")
+        .tempdir()
+        .expect("tempdir")
+}
+
+/// A minimal config for a speaker at 127.0.NET.HOST with router id 10.NET.0.HOST.
+fn global(dir: &Path, name: &str, net: u8, host: u8, asn: u32) -> String {
+    format!(
+        r#"[global]
+asn = {asn}
+router_id = "10.{net}.0.{host}"
+listen = ["127.0.{net}.{host}:{PORT}"]
+[global.control]
+socket = "{}"
+mode = "0600"
+[global.graceful_restart]
+enabled = false
+[policies.all]
+default = "accept"
+"#,
+        dir.join(format!("{name}.sock")).display()
+    )
+}
+
+fn peer(name: &str, net: u8, host: u8, local_host: u8, remote_as: u32, extra: &str) -> String {
+    format!(
+        r#"
+[peers.{name}]
+address = "127.0.{net}.{host}"
+remote_as = {remote_as}
+port = {PORT}
+source_address = "127.0.{net}.{local_host}"
+hold_time = 9
+connect_retry = 1
+import = ["all"]
+export = ["all"]
+{extra}
+"#
+    )
+}
+
+fn originate(prefix: &str) -> String {
+    format!("\n[[originate]]\nprefix = \"{prefix}\"\n")
+}
+
+#[test]
+fn two_speakers_establish_and_exchange_routes() {
+    let dir = tempdir();
+    let d = dir.path();
+    let a = Daemon::start(
+        d,
+        "a",
+        &(global(d, "a", 1, 1, 64512)
+            + &peer("b", 1, 2, 1, 64512, "")
+            + &originate("10.244.1.0/26")),
+    );
+    let b = Daemon::start(
+        d,
+        "b",
+        &(global(d, "b", 1, 2, 64512)
+            + &peer("a", 1, 1, 2, 64512, "passive = true")
+            + &originate("10.244.2.0/26")),
+    );
+    a.wait_established("b");
+    b.wait_established("a");
+    a.wait_for(|a| a.best("10.244.2.0/26").is_some(), "b's block at a");
+    b.wait_for(|b| b.best("10.244.1.0/26").is_some(), "a's block at b");
+    let r = a.best("10.244.2.0/26").expect("route");
+    assert_eq!(r.peer, "b");
+    assert_eq!(r.next_hop.as_deref(), Some("127.0.1.2"));
+    assert_eq!(r.local_pref, Some(100));
+
+    // Longest match with all paths.
+    match a.request(Ctl::ShowRoute {
+        address: "10.244.2.7".parse().expect("addr"),
+    }) {
+        Reply::Routes { routes } => {
+            assert_eq!(routes.len(), 1);
+            assert!(routes[0].best);
+            assert_eq!(routes[0].prefix, "10.244.2.0/26");
+        }
+        other => panic!("{other:?}"),
+    }
+
+    // Prefix counters.
+    a.wait_for(
+        |a| {
+            a.peers()
+                .iter()
+                .any(|p| p.name == "b" && p.prefixes_received == 1 && p.prefixes_sent == 1)
+        },
+        "counters",
+    );
+
+    // Detail: negotiated values.
+    let det = a.peer("b");
+    assert_eq!(det.negotiated_hold_time, Some(9));
+    assert_eq!(det.peer_id.as_deref(), Some("10.1.0.2"));
+    assert!(det
+        .capabilities_received
+        .iter()
+        .any(|c| c.contains("FourOctetAs")));
+
+    // bgpctl table output.
+    let out = a.bgpctl(&["show", "peers"]);
+    assert!(out.status.success(), "{out:?}");
+    let text = String::from_utf8_lossy(&out.stdout);
+    let mut lines = text.lines();
+    let head = lines.next().expect("header");
+    for col in [
+        "Name",
+        "Address",
+        "AS",
+        "State",
+        "Uptime",
+        "Received",
+        "Accepted",
+        "Sent",
+        "Last error",
+    ] {
+        assert!(head.contains(col), "{head}");
+    }
+    let row: Vec<&str> = lines.next().expect("row").split_whitespace().collect();
+    assert_eq!(&row[..4], &["b", "127.0.1.2", "64512", "Established"]);
+    assert_eq!(&row[5..8], &["1", "1", "1"]);
+
+    // bgpctl JSON output is the protocol response.
+    let out = a.bgpctl(&["--json", "show", "routes", "--table", "in"]);
+    assert!(out.status.success(), "{out:?}");
+    let resp: Response = serde_json::from_slice(&out.stdout).expect("json");
+    match resp.outcome {
+        Outcome::Ok {
+            result: Reply::Routes { routes },
+        } => {
+            assert_eq!(routes.len(), 1);
+            assert_eq!(routes[0].prefix, "10.244.2.0/26");
+            assert_eq!(routes[0].peer, "b");
+        }
+        other => panic!("{other:?}"),
+    }
+    let out = a.bgpctl(&["show", "routes", "10.244.2.0/26"]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.lines()
+            .any(|l| l.starts_with('*') && l.contains("10.244.2.0/26") && l.contains("127.0.1.2")),
+        "{text}"
+    );
+
+    // Errors: unknown peer is exit 1 with a message.
+    let out = a.bgpctl(&["show", "peer", "nope"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("no peer named"));
+}
+
+#[test]
+fn route_reflector_propagates_between_clients() {
+    let dir = tempdir();
+    let d = dir.path();
+    let client = "route_reflector_client = true\npassive = true";
+    let rr = Daemon::start(
+        d,
+        "rr",
+        &(global(d, "rr", 2, 1, 64512)
+            + &peer("c1", 2, 2, 1, 64512, client)
+            + &peer("c2", 2, 3, 1, 64512, client)),
+    );
+    let c1 = Daemon::start(
+        d,
+        "c1",
+        &(global(d, "c1", 2, 2, 64512)
+            + &peer("rr", 2, 1, 2, 64512, "")
+            + &originate("10.2.2.0/24")),
+    );
+    let c2 = Daemon::start(
+        d,
+        "c2",
+        &(global(d, "c2", 2, 3, 64512)
+            + &peer("rr", 2, 1, 3, 64512, "")
+            + &originate("10.2.3.0/24")),
+    );
+    rr.wait_established("c1");
+    rr.wait_established("c2");
+    c2.wait_for(|c| c.best("10.2.2.0/24").is_some(), "c1's route at c2");
+    c1.wait_for(|c| c.best("10.2.3.0/24").is_some(), "c2's route at c1");
+    let r = c2.best("10.2.2.0/24").expect("route");
+    assert_eq!(r.peer, "rr");
+    // RFC 4456: the reflector does not change the next hop of iBGP routes.
+    assert_eq!(r.next_hop.as_deref(), Some("127.0.2.2"));
+}
+
+#[test]
+fn reload_adds_and_removes_peers_without_touching_others() {
+    let dir = tempdir();
+    let d = dir.path();
+    let base = global(d, "a", 3, 1, 64512);
+    let cfg1 = base.clone()
+        + &peer("b", 3, 2, 1, 64512, "")
+        + &peer("c", 3, 3, 1, 64512, "")
+        + &originate("10.3.1.0/24");
+    let a = Daemon::start(d, "a", &cfg1);
+    let b = Daemon::start(
+        d,
+        "b",
+        &(global(d, "b", 3, 2, 64512) + &peer("a", 3, 1, 2, 64512, "passive = true")),
+    );
+    let c = Daemon::start(
+        d,
+        "c",
+        &(global(d, "c", 3, 3, 64512) + &peer("a", 3, 1, 3, 64512, "passive = true")),
+    );
+    let e = Daemon::start(
+        d,
+        "e",
+        &(global(d, "e", 3, 4, 64512) + &peer("a", 3, 1, 4, 64512, "passive = true")),
+    );
+    a.wait_established("b");
+    a.wait_established("c");
+    let before = a.peer("b");
+    assert_eq!(before.counters.established_transitions, 1);
+
+    // Invalid config: refused, running config stays.
+    std::fs::write(
+        &a.config,
+        cfg1.clone() + "\n[peers.bad]\naddress = \"127.0.3.9\"\n",
+    )
+    .expect("write");
+    let out = a.bgpctl(&["reload"]);
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("a.toml:") && err.contains("no remote_as"),
+        "{err}"
+    );
+    assert_eq!(a.state("c").as_deref(), Some("Established"));
+
+    // Remove c, add e, withdraw the originated route, originate another.
+    let cfg2 = base
+        + &peer("b", 3, 2, 1, 64512, "")
+        + &peer("e", 3, 4, 1, 64512, "")
+        + &originate("10.3.9.0/24");
+    std::fs::write(&a.config, cfg2).expect("write");
+    // The file watcher reloads on its own; `bgpctl reload` makes it deterministic.
+    let out = a.bgpctl(&["reload"]);
+    assert!(out.status.success(), "{out:?}");
+    a.wait_established("e");
+    a.wait_for(|a| a.state("c").is_none(), "c removed");
+    // c was told why (RFC 4486 Peer De-configured).
+    c.wait_for(
+        |c| {
+            c.peer("a")
+                .last_notification_received
+                .is_some_and(|n| n.contains("6/3"))
+        },
+        "Cease 6/3 at c",
+    );
+    // b's session was not touched.
+    let after = a.peer("b");
+    assert_eq!(after.summary.state, "Established");
+    assert_eq!(after.counters.established_transitions, 1);
+    assert!(after.summary.uptime_secs >= before.summary.uptime_secs);
+    let b_side = b.peer("a");
+    assert_eq!(b_side.counters.established_transitions, 1);
+    // Originated routes changed incrementally.
+    b.wait_for(
+        |b| b.best("10.3.9.0/24").is_some() && b.best("10.3.1.0/24").is_none(),
+        "originate diff at b",
+    );
+    e.wait_for(|e| e.best("10.3.9.0/24").is_some(), "route at e");
+}
+
+#[test]
+fn peer_disable_enable_and_reset() {
+    let dir = tempdir();
+    let d = dir.path();
+    let a = Daemon::start(
+        d,
+        "a",
+        &(global(d, "a", 4, 1, 64512) + &peer("b", 4, 2, 1, 64513, "")),
+    );
+    let b = Daemon::start(
+        d,
+        "b",
+        &(global(d, "b", 4, 2, 64513) + &peer("a", 4, 1, 2, 64512, "passive = true")),
+    );
+    a.wait_established("b");
+    let out = a.bgpctl(&["peer", "b", "disable"]);
+    assert!(out.status.success(), "{out:?}");
+    a.wait_for(|a| a.state("b").as_deref() == Some("Disabled"), "disabled");
+    b.wait_for(
+        |b| {
+            b.peer("a")
+                .last_notification_received
+                .is_some_and(|n| n.contains("6/2") && n.contains("disabled by operator"))
+        },
+        "shutdown message at b",
+    );
+    let out = a.bgpctl(&["peer", "b", "enable"]);
+    assert!(out.status.success(), "{out:?}");
+    a.wait_established("b");
+    let out = a.bgpctl(&["peer", "b", "reset"]);
+    assert!(out.status.success(), "{out:?}");
+    a.wait_for(
+        |a| a.peer("b").counters.established_transitions >= 3,
+        "re-established after reset",
+    );
+    b.wait_for(
+        |b| {
+            b.peer("a")
+                .last_notification_received
+                .is_some_and(|n| n.contains("6/4"))
+        },
+        "admin reset at b",
+    );
+}
+
+#[test]
+fn md5_mismatch_keeps_session_down() {
+    // Probe whether TCP-MD5 can be set here (needs a kernel with CONFIG_TCP_MD5SIG).
+    {
+        use std::os::fd::AsRawFd;
+        let l = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+        if let Err(e) = bgp_speaker::net::set_md5(
+            l.as_raw_fd(),
+            "127.0.0.1".parse().expect("addr"),
+            Some(b"probe"),
+        ) {
+            eprintln!("SKIPPED md5_mismatch_keeps_session_down: TCP-MD5 not available here: {e}");
+            return;
+        }
+    }
+    let dir = tempdir();
+    let d = dir.path();
+    // a peers with b (same key) and c (different key).
+    let a = Daemon::start(
+        d,
+        "a",
+        &(global(d, "a", 5, 1, 64512)
+            + &peer("b", 5, 2, 1, 64512, "password = \"good\"")
+            + &peer("c", 5, 3, 1, 64512, "password = \"good\"")),
+    );
+    let b = Daemon::start(
+        d,
+        "b",
+        &(global(d, "b", 5, 2, 64512)
+            + &peer("a", 5, 1, 2, 64512, "password = \"good\"\npassive = true")),
+    );
+    let c = Daemon::start(
+        d,
+        "c",
+        &(global(d, "c", 5, 3, 64512) + &peer("a", 5, 1, 3, 64512, "password = \"bad\"")),
+    );
+    // The matching pair comes up, over MD5, in both directions of connection setup
+    // (a connects to passive b).
+    a.wait_established("b");
+    b.wait_established("a");
+    // c keeps trying (connect_retry 1 s) against a listener keyed with a different
+    // secret, and a keeps trying c: give both several attempts.
+    std::thread::sleep(Duration::from_secs(4));
+    assert_ne!(a.state("c").as_deref(), Some("Established"));
+    assert_ne!(c.state("a").as_deref(), Some("Established"));
+    assert_eq!(a.peer("c").counters.established_transitions, 0);
+}
+
+#[test]
+fn unknown_peer_is_refused_and_logged() {
+    let dir = tempdir();
+    let d = dir.path();
+    let a = Daemon::start(
+        d,
+        "a",
+        &(global(d, "a", 6, 1, 64512) + &peer("b", 6, 2, 1, 64512, "passive = true")),
+    );
+    let sock =
+        socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None).expect("socket");
+    let src: SocketAddr = "127.0.6.9:0".parse().expect("addr");
+    sock.bind(&src.into()).expect("bind");
+    let dst: SocketAddr = format!("127.0.6.1:{PORT}").parse().expect("addr");
+    sock.connect(&dst.into()).expect("connect");
+    let mut s: TcpStream = sock.into();
+    s.set_read_timeout(Some(Duration::from_secs(30)))
+        .expect("timeout");
+    let mut buf = [0u8; 64];
+    // The daemon closes the connection without sending anything.
+    let n = s.read(&mut buf).unwrap_or(0);
+    assert_eq!(n, 0);
+    a.wait_for(
+        |a| {
+            let l = a.log_text();
+            l.contains("refused connection from unknown peer address") && l.contains("127.0.6.9")
+        },
+        "refusal logged",
+    );
+}
+
+#[test]
+fn sigterm_sends_cease_with_shutdown_message() {
+    let dir = tempdir();
+    let d = dir.path();
+    let mut a = Daemon::start(
+        d,
+        "a",
+        &(global(d, "a", 7, 1, 64512) + &peer("b", 7, 2, 1, 64512, "")),
+    );
+    let b = Daemon::start(
+        d,
+        "b",
+        &(global(d, "b", 7, 2, 64512) + &peer("a", 7, 1, 2, 64512, "passive = true")),
+    );
+    a.wait_established("b");
+    a.signal(libc::SIGTERM);
+    assert_eq!(a.wait_exit(), Some(0));
+    b.wait_for(
+        |b| {
+            b.peer("a").last_notification_received.is_some_and(|n| {
+                n.contains("6/2")
+                    && n.contains("Administrative Shutdown")
+                    && n.contains("bgpd shutting down")
+            })
+        },
+        "Cease at b",
+    );
+    let log = a.log_text();
+    assert!(
+        log.contains("NOTIFICATION sent") && log.contains("code=6") && log.contains("subcode=2"),
+        "{log}"
+    );
+}
+
+#[test]
+fn check_catches_bad_configs_with_line_numbers() {
+    let dir = tempdir();
+    let d = dir.path();
+    let good = global(d, "g", 8, 1, 64512) + &peer("b", 8, 2, 1, 64512, "");
+    let p = d.join("good.toml");
+    std::fs::write(&p, &good).expect("write");
+    let out = Command::new(bgpd_bin())
+        .arg("-c")
+        .arg(&p)
+        .arg("--check")
+        .output()
+        .expect("run");
+    assert_eq!(out.status.code(), Some(0), "{out:?}");
+
+    let cases = [
+        // Unknown key on line 3.
+        ("[global]\nasn = 1\nrouterid = \"1.1.1.1\"\n", ":3:1:", "unknown field"),
+        // Bad value on line 3, column 13.
+        ("[global]\nasn = 1\nrouter_id = \"1.1.1\"\n", ":3:13:", "invalid"),
+        // Semantic: unknown policy, pointing at the name.
+        (
+            "[global]\nasn = 1\nrouter_id = \"1.1.1.1\"\n[peers.x]\naddress = \"10.0.0.2\"\nremote_as = 2\nimport = [\"nope\"]\n",
+            ":7:11:",
+            "unknown policy",
+        ),
+    ];
+    for (text, pos, msg) in cases {
+        let p = d.join("bad.toml");
+        std::fs::write(&p, text).expect("write");
+        let out = Command::new(bgpd_bin())
+            .arg("-c")
+            .arg(&p)
+            .arg("--check")
+            .output()
+            .expect("run");
+        assert_eq!(out.status.code(), Some(1), "{out:?}");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(err.contains(&format!("bad.toml{pos}")), "{err}");
+        assert!(err.contains(msg), "{err}");
+    }
+}
+
+#[test]
+fn bgpctl_reports_a_missing_daemon() {
+    let dir = tempdir();
+    let sock = dir.path().join("none.sock");
+    let out = Command::new(bgpctl_bin())
+        .arg("-s")
+        .arg(&sock)
+        .args(["show", "peers"])
+        .output()
+        .expect("run");
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("bgpd is not running"));
+}
