@@ -689,3 +689,123 @@ fn bgpctl_reports_a_missing_daemon() {
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("bgpd is not running"));
 }
+
+#[test]
+fn config_file_change_and_sighup_reload() {
+    let dir = tempdir();
+    let d = dir.path();
+    let base = global(d, "a", 10, 1, 64512);
+    let a = Daemon::start(d, "a", &(base.clone() + &peer("b", 10, 2, 1, 64512, "")));
+    let b = Daemon::start(
+        d,
+        "b",
+        &(global(d, "b", 10, 2, 64512) + &peer("a", 10, 1, 2, 64512, "passive = true")),
+    );
+    let c = Daemon::start(
+        d,
+        "c",
+        &(global(d, "c", 10, 3, 64512) + &peer("a", 10, 1, 3, 64512, "passive = true")),
+    );
+    a.wait_established("b");
+    // Written in place: the inotify watcher picks it up without any command.
+    std::fs::write(
+        &a.config,
+        base.clone() + &peer("b", 10, 2, 1, 64512, "") + &peer("c", 10, 3, 1, 64512, ""),
+    )
+    .expect("write");
+    a.wait_established("c");
+    // Replaced by rename (what editors and renderers do), still picked up.
+    let tmp = d.join("a.toml.new");
+    std::fs::write(
+        &tmp,
+        base.clone()
+            + &peer("b", 10, 2, 1, 64512, "")
+            + &peer("c", 10, 3, 1, 64512, "")
+            + &originate("10.10.1.0/24"),
+    )
+    .expect("write");
+    std::fs::rename(&tmp, &a.config).expect("rename");
+    c.wait_for(
+        |c| c.best("10.10.1.0/24").is_some(),
+        "originated after rename",
+    );
+    // SIGHUP also reloads.
+    std::fs::write(&a.config, base + &peer("b", 10, 2, 1, 64512, "")).expect("write");
+    a.signal(libc::SIGHUP);
+    a.wait_for(|a| a.state("c").is_none(), "c removed");
+    assert_eq!(a.peer("b").counters.established_transitions, 1);
+    assert_eq!(b.peer("a").counters.established_transitions, 1);
+}
+
+#[test]
+fn max_prefixes_teardown_sends_cease() {
+    let dir = tempdir();
+    let d = dir.path();
+    let a = Daemon::start(
+        d,
+        "a",
+        &(global(d, "a", 11, 1, 64512)
+            + &peer(
+                "b",
+                11,
+                2,
+                1,
+                64512,
+                "max_prefixes = { limit = 1, action = \"teardown\" }",
+            )),
+    );
+    let b = Daemon::start(
+        d,
+        "b",
+        &(global(d, "b", 11, 2, 64512)
+            + &peer("a", 11, 1, 2, 64512, "passive = true")
+            + &originate("10.11.1.0/24")
+            + &originate("10.11.2.0/24")),
+    );
+    b.wait_for(
+        |b| {
+            b.peer("a")
+                .last_notification_received
+                .is_some_and(|n| n.contains("6/1"))
+        },
+        "Cease/Maximum Number of Prefixes Reached at b",
+    );
+    let det = a.peer("b");
+    assert!(
+        det.last_notification_sent
+            .is_some_and(|n| n.contains("Maximum Number of Prefixes")),
+        "{:?}",
+        a.peer("b")
+    );
+}
+
+#[test]
+fn ipv6_session_and_routes() {
+    let dir = tempdir();
+    let d = dir.path();
+    let g = |name: &str, id: u8, port: u16| {
+        format!(
+            "[global]\nasn = 64512\nrouter_id = \"10.12.0.{id}\"\nlisten = [\"[::1]:{port}\"]\n[global.control]\nsocket = \"{}\"\n[global.graceful_restart]\nenabled = false\n[policies.all]\ndefault = \"accept\"\n",
+            d.join(format!("{name}.sock")).display()
+        )
+    };
+    let p = |name: &str, port: u16, extra: &str| {
+        format!("\n[peers.{name}]\naddress = \"::1\"\nremote_as = 64512\nport = {port}\nhold_time = 9\nconnect_retry = 1\nimport = [\"all\"]\nexport = [\"all\"]\n{extra}\n")
+    };
+    let a = Daemon::start(
+        d,
+        "a",
+        &(g("a", 1, 11181) + &p("b", 11182, "") + &originate("2001:db8:1::/48")),
+    );
+    let b = Daemon::start(
+        d,
+        "b",
+        &(g("b", 2, 11182) + &p("a", 11181, "passive = true") + &originate("2001:db8:2::/48")),
+    );
+    a.wait_established("b");
+    b.wait_for(|b| b.best("2001:db8:1::/48").is_some(), "v6 route at b");
+    a.wait_for(|a| a.best("2001:db8:2::/48").is_some(), "v6 route at a");
+    let r = a.best("2001:db8:2::/48").expect("route");
+    assert_eq!(r.next_hop.as_deref(), Some("::1"));
+    assert!(a.peer("b").families.iter().any(|f| f == "ipv6-unicast"));
+}
