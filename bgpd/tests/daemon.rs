@@ -50,6 +50,11 @@ impl Daemon {
     /// Starts bgpd with `config` written to DIR/NAME.toml; the control socket is
     /// DIR/NAME.sock (the config must use it).
     fn start(dir: &Path, name: &str, config: &str) -> Daemon {
+        Daemon::start_with(dir, name, config, &[])
+    }
+
+    /// As [`Daemon::start`], with extra bgpd arguments.
+    fn start_with(dir: &Path, name: &str, config: &str, args: &[&str]) -> Daemon {
         let cfg = dir.join(format!("{name}.toml"));
         std::fs::write(&cfg, config).expect("writing config");
         let log = dir.join(format!("{name}.log"));
@@ -57,6 +62,7 @@ impl Daemon {
         let child = Command::new(bgpd_bin())
             .arg("-c")
             .arg(&cfg)
+            .args(args)
             .env("BGPD_LOG", "info")
             .stdout(Stdio::null())
             .stderr(logf)
@@ -808,4 +814,88 @@ fn ipv6_session_and_routes() {
     let r = a.best("2001:db8:2::/48").expect("route");
     assert_eq!(r.next_hop.as_deref(), Some("::1"));
     assert!(a.peer("b").families.iter().any(|f| f == "ipv6-unicast"));
+}
+
+#[test]
+fn both_sides_active_end_with_one_session() {
+    // Neither side is passive: both connect, and RFC 4271 6.8 keeps exactly one
+    // connection (the one opened by the higher router id) on both ends.
+    let dir = tempdir();
+    let d = dir.path();
+    let a = Daemon::start(
+        d,
+        "a",
+        &(global(d, "a", 13, 1, 64512)
+            + &peer("b", 13, 2, 1, 64512, "")
+            + &originate("10.13.1.0/24")),
+    );
+    let b = Daemon::start(
+        d,
+        "b",
+        &(global(d, "b", 13, 2, 64512)
+            + &peer("a", 13, 1, 2, 64512, "")
+            + &originate("10.13.2.0/24")),
+    );
+    a.wait_established("b");
+    b.wait_established("a");
+    a.wait_for(|a| a.best("10.13.2.0/24").is_some(), "route at a");
+    b.wait_for(|b| b.best("10.13.1.0/24").is_some(), "route at b");
+    let (pa, pb) = (a.peer("b"), b.peer("a"));
+    // Both ends agree on the surviving connection.
+    let la = pa.local_address.expect("a local");
+    let lb = pb.local_address.expect("b local");
+    assert_ne!(la, lb);
+    assert!(la.starts_with("127.0.13.1:") && lb.starts_with("127.0.13.2:"));
+    let one_is_listener = la.ends_with(&format!(":{PORT}")) ^ lb.ends_with(&format!(":{PORT}"));
+    assert!(one_is_listener, "{la} {lb}");
+}
+
+#[test]
+fn graceful_restart_keeps_routes_stale_and_restarting_speaker_sets_r_bit() {
+    let dir = tempdir();
+    let d = dir.path();
+    let gr = "[global.graceful_restart]\nenabled = false\n";
+    let with_gr = "[global.graceful_restart]\nenabled = true\nrestart_time = 120\n";
+    let a_cfg = global(d, "a", 14, 1, 64512).replace(gr, with_gr)
+        + &peer("b", 14, 2, 1, 64512, "")
+        + &originate("10.14.1.0/24");
+    let mut a = Daemon::start(d, "a", &a_cfg);
+    let b = Daemon::start(
+        d,
+        "b",
+        &(global(d, "b", 14, 2, 64512).replace(gr, with_gr)
+            + &peer("a", 14, 1, 2, 64512, "passive = true")),
+    );
+    b.wait_for(|b| b.best("10.14.1.0/24").is_some(), "route at b");
+    assert!(b
+        .peer("a")
+        .capabilities_received
+        .iter()
+        .any(|c| c.contains("GracefulRestart") && c.contains("restart_state: false")));
+
+    // The daemon dies without a NOTIFICATION: b keeps its routes as stale (RFC 4724 4.2).
+    a.signal(libc::SIGKILL);
+    a.wait_exit();
+    b.wait_for(
+        |b| b.best("10.14.1.0/24").is_some_and(|r| r.stale),
+        "stale route kept at b",
+    );
+
+    // It comes back as a restarting speaker: R bit set, routes refreshed, stale cleared.
+    drop(a);
+    let a = Daemon::start_with(d, "a", &a_cfg, &["--graceful-restart"]);
+    a.wait_established("b");
+    b.wait_for(
+        |b| {
+            b.peer("a")
+                .capabilities_received
+                .iter()
+                .any(|c| c.contains("GracefulRestart") && c.contains("restart_state: true"))
+        },
+        "restart state bit at b",
+    );
+    b.wait_for(
+        |b| b.best("10.14.1.0/24").is_some_and(|r| !r.stale),
+        "route refreshed at b",
+    );
 }

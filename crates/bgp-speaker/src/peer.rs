@@ -619,6 +619,26 @@ impl PeerTask {
             self.main.session.handle_connected(now);
             return;
         }
+        let restarted = self.main.session.state() == State::Established
+            && self
+                .main
+                .session
+                .negotiated()
+                .is_some_and(|n| n.peer_graceful_restart.is_some());
+        if restarted && self.cfg.graceful_restart.enabled {
+            // RFC 4724 section 4.2: a new connection while Established with graceful
+            // restart means the peer restarted; the old session is closed (its routes
+            // become stale) and the new connection is the session.
+            info!(peer = %self.name, %remote, "new connection from a graceful-restart peer while established: treating the old session as closed (RFC 4724 4.2)");
+            self.flushing.extend(self.main.close());
+            self.main.session.handle_closed(now);
+            if self.main.session.state() == State::Idle {
+                self.main.session.start(now);
+            }
+            self.main.attach(stream, false, &self.io_tx);
+            self.main.session.handle_connected(now);
+            return;
+        }
         if self.extra.is_some() {
             info!(peer = %self.name, %remote, "refusing third concurrent connection");
             return;
@@ -839,6 +859,9 @@ impl PeerTask {
                 }
                 self.main.up = true;
                 self.held = None;
+                // RFC 4724 4.1: the restart state bit belongs to the OPENs of the restart
+                // only; later sessions with this peer are ordinary.
+                self.env.restarting = false;
                 // Drain stale batches from an earlier session: the RIB sends the full
                 // table after Up.
                 while self.out_rx.try_recv().is_ok() {}
@@ -905,11 +928,16 @@ impl PeerTask {
                         .await;
                 }
                 // A main session promoted from a passive collision winner restarts with
-                // the configured mode.
-                if self.main.session.config().passive != self.cfg.passive
-                    && !self.stopping
-                    && !self.shared().disabled
-                {
+                // the configured mode, and one created during our restart without the
+                // restart state bit.
+                let sc = self.main.session.config();
+                let stale_config = sc.passive != self.cfg.passive
+                    || sc
+                        .capabilities
+                        .graceful_restart
+                        .as_ref()
+                        .is_some_and(|g| g.restart_state != self.env.restarting);
+                if stale_config && !self.stopping && !self.shared().disabled {
                     self.flushing.extend(self.main.close());
                     self.main = Conn::new(Session::new(session_config(
                         &self.cfg,

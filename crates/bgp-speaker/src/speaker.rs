@@ -156,7 +156,6 @@ impl PeerStatus {
                 notifications_sent: s.notifications_sent,
                 route_refresh_received: s.route_refresh_received,
                 established_transitions: s.established_transitions,
-                connections_refused: 0,
             },
             last_notification_sent: s.last_notification_sent.clone(),
             last_notification_received: s.last_notification_received.clone(),
@@ -716,6 +715,8 @@ impl Speaker {
     /// Daemon identity and counters.
     pub async fn status(&self) -> Result<DaemonStatus, SpeakerError> {
         let prefixes = self.ask(Query::PrefixCount).await?;
+        let recovering = self.inner.options.graceful_restart
+            && !self.ask(Query::Recovery).await?.waiting.is_empty();
         let st = self.inner.state.lock().await;
         let established = st
             .peers
@@ -734,7 +735,7 @@ impl Speaker {
             peers: st.peers.len(),
             peers_established: established,
             loc_rib_prefixes: prefixes,
-            graceful_restart_in_progress: self.inner.options.graceful_restart,
+            graceful_restart_in_progress: recovering,
             config_file: self
                 .inner
                 .options

@@ -169,7 +169,8 @@ pub struct DaemonStatus {
     pub peers: usize,
     pub peers_established: usize,
     pub loc_rib_prefixes: usize,
-    /// Graceful restart recovery (waiting for End-of-RIB from peers) is in progress.
+    /// Started as a restarting speaker (RFC 4724) and still waiting for End-of-RIB from
+    /// some peers.
     pub graceful_restart_in_progress: bool,
     /// Path of the configuration file, when loaded from one.
     pub config_file: Option<String>,
@@ -232,7 +233,6 @@ pub struct PeerCounters {
     pub notifications_sent: u64,
     pub route_refresh_received: u64,
     pub established_transitions: u64,
-    pub connections_refused: u64,
 }
 
 /// One path in a routing table.
