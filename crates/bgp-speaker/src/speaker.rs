@@ -445,6 +445,9 @@ impl Speaker {
     /// Adds and starts a peer. Its import/export policies must exist.
     pub async fn add_peer(&self, cfg: PeerConfig) -> Result<(), SpeakerError> {
         let mut st = self.inner.state.lock().await;
+        if st.stopped {
+            return Err(SpeakerError::Stopped);
+        }
         self.spawn_peer(&mut st, cfg).await
     }
 
