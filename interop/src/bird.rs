@@ -193,6 +193,17 @@ impl Bird {
         cmd::run("birdc", &args)
     }
 
+    /// Number of routes in BIRD's tables, optionally only those of one
+    /// protocol (`show route count [protocol NAME]`).
+    pub fn count_routes(&self, protocol: Option<&str>) -> Result<u64> {
+        let cmd = match protocol {
+            Some(p) => format!("show route count protocol {p}"),
+            None => "show route count".to_string(),
+        };
+        let text = self.birdc(&cmd)?;
+        parse_count(&text).ok_or_else(|| Error::parse(cmd, text))
+    }
+
     /// The configuration file path.
     pub fn config_path(&self) -> &std::path::Path {
         &self.config
@@ -260,6 +271,20 @@ pub fn parse_protocols(text: &str, protocols: &[(String, IpAddr)]) -> Vec<PeerSt
         });
     }
     out
+}
+
+/// Parses `show route count`: "Total: 7 of 9 routes for 7 networks in 2
+/// tables" or "7 of 9 routes for 7 networks" → 7.
+pub fn parse_count(text: &str) -> Option<u64> {
+    text.lines().find_map(|l| {
+        let l = l.trim().trim_start_matches("Total:").trim();
+        let (n, rest) = l.split_once(' ')?;
+        if rest.starts_with("of ") {
+            n.parse().ok()
+        } else {
+            None
+        }
+    })
 }
 
 /// Parses `birdc show route all` output (BIRD 2.0).
@@ -450,6 +475,18 @@ Table master6:
         assert!(parse_routes(bad).is_err());
         assert!(parse_routes("notaprefix unicast\n").is_err());
         assert!(parse_routes("   unicast [x] * (1)\n").is_err());
+    }
+
+    #[test]
+    fn parses_route_counts() {
+        let t =
+            "BIRD 2.0.12 ready.\nTotal: 112826 of 112830 routes for 112826 networks in 2 tables\n";
+        assert_eq!(parse_count(t), Some(112_826));
+        assert_eq!(
+            parse_count("BIRD 2.0.12 ready.\n3 of 3 routes for 3 networks\n"),
+            Some(3)
+        );
+        assert_eq!(parse_count("BIRD 2.0.12 ready.\nsyntax error\n"), None);
     }
 
     #[test]

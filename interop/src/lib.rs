@@ -33,6 +33,7 @@ mod netns;
 mod process;
 pub mod raw;
 pub mod scenarios;
+pub mod table;
 mod wait;
 
 pub use bgpd::Bgpd;

@@ -5,7 +5,7 @@
 //! `cargo build --workspace`, which `scripts/test.sh` runs first).
 
 use interop::scenarios::{
-    graceful_restart, malformed_attribute, md5, pair_test, raw_malformed, reflection,
+    graceful_restart, malformed_attribute, md5, pair_test, raw_malformed, real_table, reflection,
 };
 use interop::{binaries_for, run_test, Kind};
 
@@ -126,4 +126,12 @@ fn bird_keeps_routes_of_restarting_bgpd() {
         &binaries_for(&kinds),
         |t| graceful_restart(t, Kind::Bird, Kind::Bgpd),
     );
+}
+
+#[test]
+fn ris_2002_table_through_bgpd() {
+    let kinds = [Kind::ExaBgp, Kind::Bgpd, Kind::Bird];
+    run_test("ris_2002_table_through_bgpd", &binaries_for(&kinds), |t| {
+        real_table(t, Kind::Bgpd).map(|_| ())
+    });
 }

@@ -15,7 +15,7 @@ use std::net::IpAddr;
 
 use interop::scenarios::{
     announcements, check_received, graceful_restart, malformed_attribute, md5, pair_test,
-    raw_malformed, reflection, speaker_config,
+    raw_malformed, real_table, reflection, speaker_config,
 };
 use interop::{
     binaries_for, run_test, wait_established, wait_for, wait_no_route, wait_route, Announce, Error,
@@ -247,4 +247,12 @@ fn bird_keeps_routes_of_restarting_bird() {
         &binaries_for(&[Kind::Bird]),
         |t| graceful_restart(t, Kind::Bird, Kind::Bird),
     );
+}
+
+#[test]
+fn ris_2002_table_through_bird() {
+    let kinds = [Kind::ExaBgp, Kind::Bird];
+    run_test("ris_2002_table_through_bird", &binaries_for(&kinds), |t| {
+        real_table(t, Kind::Bird).map(|_| ())
+    });
 }
