@@ -429,11 +429,14 @@ async fn import_task<E: KernelEvents>(
         if !batch.is_empty() {
             debug!(changes = batch.len(), "kernel routes to the RIB");
             if rib.send(RibCtl::Local(batch)).await.is_err() {
-                break;
+                debug!("kernel import ended: the RIB has stopped");
+                return;
             }
         }
     }
-    debug!("kernel import ended");
+    // The watcher failed (its error is logged by bgp-kernel): what the RIB holds from the
+    // kernel is no longer followed. Say so loudly; the installer keeps working.
+    error!("kernel watcher stopped: kernel route changes no longer reach the RIB");
 }
 
 /// Best-path changes not yet applied, latest per prefix.
