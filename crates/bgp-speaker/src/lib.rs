@@ -20,6 +20,8 @@
 //! Modules: [`config`] (TOML schema, validation, diff), [`control`] (control socket),
 //! [`net`] (socket options: TCP-MD5, GTSM, TTL), [`watcher`] (reload on change).
 
+#![warn(missing_docs)]
+
 pub mod config;
 pub mod control;
 pub mod fib;

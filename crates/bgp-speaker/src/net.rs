@@ -141,9 +141,13 @@ pub fn peer_socket_addr(addr: &PeerAddress, port: u16) -> io::Result<SocketAddr>
 /// Per-connection socket options for one peer.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct SocketOptions {
+    /// TCP-MD5 key.
     pub md5_key: Option<Vec<u8>>,
+    /// Outgoing TTL / hop limit.
     pub ttl: Option<u8>,
+    /// GTSM minimum incoming TTL.
     pub min_ttl: Option<u8>,
+    /// Local address to bind.
     pub source: Option<IpAddr>,
 }
 

@@ -110,13 +110,21 @@ pub struct PeerShared {
     pub last_notification_received: Option<String>,
     /// Negotiated parameters while Established.
     pub negotiated: Option<Box<Negotiated>>,
+    /// Our end of the current connection.
     pub local_addr: Option<SocketAddr>,
+    /// The peer's end of the current connection.
     pub remote_addr: Option<SocketAddr>,
+    /// UPDATE messages received.
     pub updates_received: u64,
+    /// UPDATE messages sent.
     pub updates_sent: u64,
+    /// NOTIFICATIONs sent.
     pub notifications_sent: u64,
+    /// NOTIFICATIONs received.
     pub notifications_received: u64,
+    /// ROUTE-REFRESH messages received.
     pub route_refresh_received: u64,
+    /// Times the session reached Established.
     pub established_transitions: u64,
 }
 

@@ -42,8 +42,11 @@ const MAX_PREFIX_RESTART: Duration = Duration::from_secs(60);
 /// Prefix counters of one peer.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct PrefixCounts {
+    /// Prefixes received (Adj-RIB-In).
     pub received: u64,
+    /// Of those, accepted by import policy.
     pub accepted: u64,
+    /// Prefixes announced (Adj-RIB-Out).
     pub sent: u64,
 }
 
@@ -97,10 +100,12 @@ pub enum RouteChange {
 /// A best route with its multipath next hops.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct BestRoute {
+    /// The prefix.
     pub prefix: IpNet,
     /// Next hops of the multipath set, best first; empty for local routes without a
     /// gateway (originated blackholes).
     pub next_hops: Vec<IpAddr>,
+    /// LOCAL_PREF of the best path.
     pub local_pref: u32,
     /// Where the best path came from.
     pub source: RouteSource,

@@ -40,26 +40,42 @@ const SHUTDOWN_WAIT: Duration = Duration::from_secs(3);
 #[derive(Debug, thiserror::Error)]
 pub enum SpeakerError {
     #[error("listening on {addr}: {source}")]
+    /// A listener could not be opened.
     Listen {
+        /// The address.
         addr: SocketAddr,
         #[source]
+        /// The error.
         source: std::io::Error,
     },
     #[error("peer {0:?} already exists")]
+    /// A peer with this name exists.
     PeerExists(String),
     #[error("no peer named {0:?}")]
+    /// No peer with this name.
     NoSuchPeer(String),
+    /// The peer configuration is invalid.
     #[error("peer {name:?}: {reason}")]
-    InvalidPeer { name: String, reason: String },
+    InvalidPeer {
+        /// The peer.
+        name: String,
+        /// What is wrong.
+        reason: String,
+    },
     #[error("unknown policy {0:?}")]
+    /// A peer names a policy that does not exist.
     UnknownPolicy(String),
     #[error(transparent)]
+    /// The configuration is invalid.
     Config(#[from] ConfigError),
     #[error("the speaker is not configured from a file")]
+    /// Reload without a configuration file.
     NoConfigFile,
     #[error("the speaker has shut down")]
+    /// The speaker has shut down.
     Stopped,
     #[error("kernel FIB: {0}")]
+    /// The kernel FIB component failed to start.
     Kernel(#[from] bgp_kernel::KernelError),
 }
 
@@ -81,8 +97,11 @@ pub struct SpeakerOptions {
 /// Live state of one peer, as returned by [`Speaker::peers`].
 #[derive(Clone, Debug)]
 pub struct PeerStatus {
+    /// The peer's configuration.
     pub config: PeerConfig,
+    /// Session state and counters.
     pub shared: PeerShared,
+    /// Prefix counters from the RIB.
     pub prefixes: PrefixCounts,
 }
 
@@ -170,7 +189,9 @@ pub struct RouteQuery {
     pub prefix: Option<IpNet>,
     /// Only paths from (Loc-RIB, Adj-RIB-In) or to (Adj-RIB-Out) this peer.
     pub peer: Option<String>,
+    /// Which table.
     pub table: Table,
+    /// Only this address family.
     pub family: Option<FamilyFilter>,
 }
 

@@ -27,12 +27,16 @@ pub struct FileConfig {
     /// Required in the main file, refused in drop-in files.
     pub global: Option<Spanned<GlobalFile>>,
     #[serde(default)]
+    /// Peer templates by name.
     pub templates: BTreeMap<Spanned<String>, PeerFile>,
     #[serde(default)]
+    /// Peers by name.
     pub peers: BTreeMap<Spanned<String>, PeerFile>,
     #[serde(default)]
+    /// Routing policies by name.
     pub policies: BTreeMap<Spanned<String>, super::PolicyDef>,
     #[serde(default)]
+    /// Routes to originate.
     pub originate: Vec<Spanned<OriginateFile>>,
     /// The kernel FIB section (documented in docs/config.md, "Kernel").
     pub kernel: Option<super::KernelSection>,
@@ -42,7 +46,9 @@ pub struct FileConfig {
 #[derive(Clone, Debug, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct GlobalFile {
+    /// Our autonomous system number.
     pub asn: u32,
+    /// Our BGP identifier (RFC 6286).
     pub router_id: Ipv4Addr,
     /// Addresses to accept BGP connections on, e.g. `["0.0.0.0", "::", "127.0.0.2:1790"]`.
     pub listen: Option<Vec<Spanned<ListenAddr>>>,
@@ -55,7 +61,9 @@ pub struct GlobalFile {
     pub include_dir: Option<PathBuf>,
     /// Maximum number of equal-cost paths installed / exported as a multipath set.
     pub max_paths: Option<u16>,
+    /// Control socket settings.
     pub control: Option<ControlFile>,
+    /// Graceful restart settings.
     pub graceful_restart: Option<GracefulRestartFile>,
 }
 
@@ -75,6 +83,7 @@ pub struct ControlFile {
 #[derive(Clone, Debug, Default, PartialEq, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct GracefulRestartFile {
+    /// Turn the feature on or off.
     pub enabled: Option<bool>,
     /// Seconds peers should keep our routes while we restart (RFC 4724, 12 bits).
     pub restart_time: Option<u16>,
@@ -92,28 +101,51 @@ pub struct GracefulRestartFile {
 pub struct PeerFile {
     /// Template to inherit unset settings from.
     pub template: Option<Spanned<String>>,
+    /// Free text shown by `bgpctl show peer`.
     pub description: Option<String>,
+    /// The peer's address (link-local with `%interface`).
     pub address: Option<Spanned<PeerAddress>>,
+    /// The peer's AS.
     pub remote_as: Option<u32>,
+    /// Our AS on this session.
     pub local_as: Option<u32>,
+    /// The port, when given.
     pub port: Option<u16>,
+    /// Never connect, only accept.
     pub passive: Option<bool>,
+    /// Configured but administratively down.
     pub disabled: Option<bool>,
+    /// TCP-MD5 key (RFC 2385).
     pub password: Option<String>,
+    /// Proposed hold time in seconds.
     pub hold_time: Option<Spanned<u16>>,
+    /// Keepalive interval in seconds.
     pub keepalive: Option<u16>,
+    /// Seconds before retrying a failed connection.
     pub connect_retry: Option<u16>,
+    /// GTSM (RFC 5082).
     pub ttl_security: Option<bool>,
+    /// TTL of outgoing packets (hops to the peer).
     pub multihop: Option<Spanned<u8>>,
+    /// Local address to connect from.
     pub source_address: Option<IpAddr>,
+    /// Route reflector client (RFC 4456).
     pub route_reflector_client: Option<bool>,
+    /// Cluster id override (RFC 4456).
     pub cluster_id: Option<Ipv4Addr>,
+    /// Next hop to announce.
     pub next_hop: Option<NextHopMode>,
+    /// ADD-PATH mode (RFC 7911).
     pub add_path: Option<AddPathConfig>,
+    /// Graceful restart settings.
     pub graceful_restart: Option<GracefulRestartFile>,
+    /// Address families of the session.
     pub families: Option<Vec<FamilyName>>,
+    /// Import policy chain.
     pub import: Option<Vec<Spanned<String>>>,
+    /// Export policy chain.
     pub export: Option<Vec<Spanned<String>>>,
+    /// Prefix limit.
     pub max_prefixes: Option<MaxPrefixesFile>,
 }
 
@@ -121,8 +153,10 @@ pub struct PeerFile {
 #[derive(Clone, Debug, PartialEq, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct MaxPrefixesFile {
+    /// Most prefixes accepted from the peer.
     pub limit: u32,
     #[serde(default)]
+    /// What happens above the limit.
     pub action: MaxPrefixAction,
 }
 
@@ -130,14 +164,19 @@ pub struct MaxPrefixesFile {
 #[derive(Clone, Debug, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct OriginateFile {
+    /// The prefix (host bits zero).
     pub prefix: Spanned<IpNet>,
     /// Advertise but never install in the kernel (Calico service CIDRs, /32s).
     #[serde(default)]
     pub no_install: bool,
     #[serde(default)]
+    /// Standard communities to attach.
     pub communities: Vec<CommunityValue>,
     #[serde(default)]
+    /// Large communities to attach.
     pub large_communities: Vec<LargeCommunityValue>,
+    /// LOCAL_PREF to set.
     pub local_pref: Option<u32>,
+    /// MULTI_EXIT_DISC to set.
     pub med: Option<u32>,
 }

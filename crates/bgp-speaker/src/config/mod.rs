@@ -57,21 +57,32 @@ pub enum ConfigError {
     /// A file or directory could not be read.
     #[error("{}: {source}", path.display())]
     Io {
+        /// The file.
         path: PathBuf,
         #[source]
+        /// The I/O error.
         source: std::io::Error,
     },
     /// A syntax or semantic error at a known position.
     #[error("{}:{line}:{column}: {message}", path.display())]
     At {
+        /// The file.
         path: PathBuf,
+        /// 1-based line.
         line: usize,
+        /// 1-based column, in characters.
         column: usize,
+        /// What is wrong.
         message: String,
     },
     /// An error without a position inside the file.
     #[error("{}: {message}", path.display())]
-    File { path: PathBuf, message: String },
+    File {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong.
+        message: String,
+    },
 }
 
 impl ConfigError {
@@ -106,6 +117,7 @@ struct Source {
 /// A fully resolved configuration: defaults applied, templates expanded, validated.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Config {
+    /// Global settings.
     pub global: GlobalConfig,
     /// Peers by name.
     pub peers: BTreeMap<String, PeerConfig>,
@@ -120,7 +132,9 @@ pub struct Config {
 /// Global settings.
 #[derive(Clone, Debug, PartialEq)]
 pub struct GlobalConfig {
+    /// Our autonomous system number.
     pub asn: u32,
+    /// Our BGP identifier (RFC 6286).
     pub router_id: Ipv4Addr,
     /// Sockets to accept BGP connections on.
     pub listen: Vec<SocketAddr>,
@@ -128,6 +142,7 @@ pub struct GlobalConfig {
     pub cluster_id: Option<Ipv4Addr>,
     /// Maximum equal-cost paths in a multipath set.
     pub max_paths: u16,
+    /// Control socket settings.
     pub control: ControlConfig,
     /// Graceful restart defaults for every peer.
     pub graceful_restart: GracefulRestartConfig,
@@ -147,10 +162,15 @@ pub struct ControlConfig {
 /// Graceful restart (RFC 4724) and long-lived graceful restart (RFC 9494) settings.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct GracefulRestartConfig {
+    /// Announce the graceful restart capability.
     pub enabled: bool,
+    /// Seconds peers keep our routes while we restart (12 bits).
     pub restart_time: u16,
+    /// Seconds a re-established peer's stale routes wait for End-of-RIB.
     pub stale_time: u32,
+    /// Long-lived stale time (RFC 9494); 0 disables LLGR.
     pub long_lived_stale_time: u32,
+    /// RFC 8538 N bit: NOTIFICATIONs other than Hard Reset are graceful.
     pub notification: bool,
 }
 
@@ -169,19 +189,26 @@ impl Default for GracefulRestartConfig {
 /// Prefix limit of a peer.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct MaxPrefixes {
+    /// Most prefixes accepted from the peer.
     pub limit: u32,
+    /// What happens above the limit.
     pub action: MaxPrefixAction,
 }
 
 /// One peer, fully resolved.
 #[derive(Clone, Debug, PartialEq)]
 pub struct PeerConfig {
+    /// Peer name (logs, bgpctl, policy `peer_name`).
     pub name: String,
+    /// Free text.
     pub description: Option<String>,
+    /// The peer's address.
     pub address: PeerAddress,
+    /// The peer's AS.
     pub remote_as: u32,
     /// Our AS towards this peer; the global AS when unset.
     pub local_as: Option<u32>,
+    /// The peer's TCP port.
     pub port: u16,
     /// Never connect, only accept.
     pub passive: bool,
@@ -189,25 +216,35 @@ pub struct PeerConfig {
     pub disabled: bool,
     /// TCP-MD5 key (RFC 2385).
     pub password: Option<String>,
+    /// Proposed hold time in seconds (0 or at least 3).
     pub hold_time: u16,
+    /// Keepalive interval in seconds.
     pub keepalive: u16,
+    /// Initial connect retry time in seconds.
     pub connect_retry: u16,
     /// GTSM (RFC 5082): send with TTL 255 and require at least 256 - `multihop`.
     pub ttl_security: bool,
     /// TTL of outgoing packets (hops to the peer); `None`: 1 for eBGP, 64 for iBGP.
     pub multihop: Option<u8>,
+    /// Local address to connect from.
     pub source_address: Option<IpAddr>,
+    /// Route reflector client (RFC 4456).
     pub route_reflector_client: bool,
     /// Per-peer cluster id override (RFC 4456).
     pub cluster_id: Option<Ipv4Addr>,
+    /// Next hop to announce.
     pub next_hop: NextHopMode,
+    /// ADD-PATH mode (RFC 7911).
     pub add_path: AddPathConfig,
+    /// Graceful restart settings of this session.
     pub graceful_restart: GracefulRestartConfig,
+    /// Address families of the session.
     pub families: Vec<Family>,
     /// Import policy chain, applied in order.
     pub import: Vec<String>,
     /// Export policy chain, applied in order.
     pub export: Vec<String>,
+    /// Prefix limit.
     pub max_prefixes: Option<MaxPrefixes>,
 }
 
@@ -285,12 +322,17 @@ fn default_family(addr: IpAddr) -> Family {
 /// A route this speaker originates.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Originate {
+    /// The prefix.
     pub prefix: IpNet,
     /// Advertise but never install in the kernel.
     pub no_install: bool,
+    /// Standard communities to attach.
     pub communities: Vec<Community>,
+    /// Large communities to attach.
     pub large_communities: Vec<LargeCommunity>,
+    /// LOCAL_PREF to set.
     pub local_pref: Option<u32>,
+    /// MULTI_EXIT_DISC to set.
     pub med: Option<u32>,
 }
 

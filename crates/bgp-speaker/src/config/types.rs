@@ -34,6 +34,7 @@ macro_rules! string_serde {
 /// (`fe80::1%eth0`).
 #[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct PeerAddress {
+    /// The IP address.
     pub addr: IpAddr,
     /// Interface name for link-local addresses.
     pub scope: Option<String>,
@@ -99,7 +100,9 @@ string_serde!(
 /// `"127.0.0.2:1790"`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct ListenAddr {
+    /// The IP address.
     pub addr: IpAddr,
+    /// The port, when given.
     pub port: Option<u16>,
 }
 
@@ -132,7 +135,9 @@ string_serde!(ListenAddr, "an IP address or IP:port");
 /// An address family a peer carries.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum FamilyName {
+    /// IPv4 unicast.
     Ipv4,
+    /// IPv6 unicast.
     Ipv6,
 }
 
@@ -187,9 +192,13 @@ pub enum NextHopMode {
 #[serde(rename_all = "snake_case")]
 pub enum AddPathConfig {
     #[default]
+    /// Not announced.
     Off,
+    /// Receive multiple paths.
     Receive,
+    /// Send multiple paths.
     Send,
+    /// Send and receive multiple paths.
     Both,
 }
 

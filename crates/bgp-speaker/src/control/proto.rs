@@ -27,8 +27,10 @@ pub const MAX_LINE: usize = 256 * 1024 * 1024;
 /// A request line.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Request {
+    /// Protocol version ([`PROTOCOL_VERSION`]).
     pub version: u32,
     #[serde(flatten)]
+    /// What to do.
     pub command: Command,
 }
 
@@ -59,7 +61,9 @@ pub enum Table {
 #[derive(Copy, Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum FamilyFilter {
+    /// IPv4 unicast.
     Ipv4,
+    /// IPv6 unicast.
     Ipv6,
 }
 
@@ -85,31 +89,48 @@ pub enum Command {
     /// Every peer, one summary row each.
     ShowPeers,
     /// One peer in detail.
-    ShowPeer { name: String },
+    ShowPeer {
+        /// The peer.
+        name: String,
+    },
     /// Routes, filtered.
     ShowRoutes {
         #[serde(default, skip_serializing_if = "Option::is_none")]
+        /// Only this prefix.
         prefix: Option<IpNet>,
         #[serde(default, skip_serializing_if = "Option::is_none")]
+        /// Only paths from (loc, in) or to (out) this peer.
         peer: Option<String>,
         #[serde(default)]
+        /// Which table.
         table: Table,
         #[serde(default, skip_serializing_if = "Option::is_none")]
+        /// Only this address family.
         family: Option<FamilyFilter>,
     },
     /// Longest-prefix match of an address: all paths, the best marked.
-    ShowRoute { address: IpAddr },
+    ShowRoute {
+        /// The address to look up.
+        address: IpAddr,
+    },
     /// Re-read the configuration files and apply the difference.
     Reload,
     /// Administrative action on one peer.
-    Peer { name: String, action: PeerAction },
+    Peer {
+        /// The peer.
+        name: String,
+        /// What to do.
+        action: PeerAction,
+    },
 }
 
 /// A response line.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Response {
+    /// Protocol version ([`PROTOCOL_VERSION`]).
     pub version: u32,
     #[serde(flatten)]
+    /// Success or error.
     pub outcome: Outcome,
 }
 
@@ -137,24 +158,39 @@ impl Response {
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "status", rename_all = "snake_case")]
 pub enum Outcome {
-    Ok { result: Reply },
-    Error { message: String },
+    /// The request succeeded.
+    Ok {
+        /// The answer.
+        result: Reply,
+    },
+    /// The request failed.
+    Error {
+        /// Why the request failed.
+        message: String,
+    },
 }
 
 /// The result of a successful request.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum Reply {
+    /// Answer to `status`.
     Status(DaemonStatus),
+    /// Answer to `show_peers`.
     Peers {
+        /// One row per peer.
         peers: Vec<PeerSummary>,
     },
+    /// Answer to `show_peer`.
     Peer(Box<PeerDetail>),
+    /// Answer to `show_routes` and `show_route`.
     Routes {
+        /// The matching paths.
         routes: Vec<RouteEntry>,
     },
     /// A command that only reports what it did.
     Done {
+        /// What was done.
         message: String,
     },
 }
@@ -162,12 +198,19 @@ pub enum Reply {
 /// `status`.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct DaemonStatus {
+    /// bgpd version.
     pub version: String,
+    /// Our autonomous system number.
     pub asn: u32,
+    /// Our BGP identifier.
     pub router_id: String,
+    /// Seconds since start.
     pub uptime_secs: u64,
+    /// Configured peers.
     pub peers: usize,
+    /// Peers in Established.
     pub peers_established: usize,
+    /// Prefixes in the Loc-RIB.
     pub loc_rib_prefixes: usize,
     /// Started as a restarting speaker (RFC 4724) and still waiting for End-of-RIB from
     /// some peers.
@@ -181,75 +224,112 @@ pub struct DaemonStatus {
 /// One row of `show peers`.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PeerSummary {
+    /// Peer name (logs, bgpctl, policy `peer_name`).
     pub name: String,
+    /// The peer's address.
     pub address: String,
+    /// The peer's AS.
     pub remote_as: u32,
     /// RFC 4271 state name, or "Disabled".
     pub state: String,
     /// Seconds in the current state (Established: session uptime).
     pub uptime_secs: u64,
+    /// Prefixes in the Adj-RIB-In.
     pub prefixes_received: u64,
+    /// Of those, accepted by import policy.
     pub prefixes_accepted: u64,
+    /// Prefixes in the Adj-RIB-Out.
     pub prefixes_sent: u64,
+    /// Why the session last went down.
     pub last_error: Option<String>,
 }
 
 /// `show peer NAME`.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PeerDetail {
+    /// The `show peers` row.
     pub summary: PeerSummary,
+    /// Free text shown by `bgpctl show peer`.
     pub description: Option<String>,
+    /// Our AS on this session.
     pub local_as: u32,
+    /// The peer's TCP port.
     pub port: u16,
+    /// Never connects, only accepts.
     pub passive: bool,
+    /// Route reflector client (RFC 4456).
     pub route_reflector_client: bool,
+    /// Import policy chain.
     pub import: Vec<String>,
+    /// Export policy chain.
     pub export: Vec<String>,
     /// The peer's BGP identifier once known.
     pub peer_id: Option<String>,
+    /// Our end of the connection.
     pub local_address: Option<String>,
     /// Configured hold time / keepalive.
     pub hold_time: u16,
+    /// Keepalive interval in seconds.
     pub keepalive: u16,
     /// Negotiated values while established.
     pub negotiated_hold_time: Option<u16>,
+    /// Keepalive interval in use.
     pub negotiated_keepalive: Option<u16>,
+    /// Negotiated (or configured) families.
     pub families: Vec<String>,
     /// Capabilities we sent, rendered.
     pub capabilities_sent: Vec<String>,
     /// Capabilities the peer sent, rendered.
     pub capabilities_received: Vec<String>,
+    /// Message counters.
     pub counters: PeerCounters,
+    /// The last NOTIFICATION we sent.
     pub last_notification_sent: Option<String>,
+    /// The last NOTIFICATION the peer sent.
     pub last_notification_received: Option<String>,
 }
 
 /// Message counters of a peer.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PeerCounters {
+    /// UPDATE messages received.
     pub updates_received: u64,
+    /// UPDATE messages sent.
     pub updates_sent: u64,
+    /// NOTIFICATIONs received.
     pub notifications_received: u64,
+    /// NOTIFICATIONs sent.
     pub notifications_sent: u64,
+    /// ROUTE-REFRESH messages received.
     pub route_refresh_received: u64,
+    /// Times the session reached Established.
     pub established_transitions: u64,
 }
 
 /// One path in a routing table.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RouteEntry {
+    /// The prefix.
     pub prefix: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    /// ADD-PATH path identifier.
     pub path_id: Option<u32>,
     /// Peer name the path came from / goes to, or "local" for originated routes,
     /// "kernel" for kernel-learned ones.
     pub peer: String,
+    /// Next hop.
     pub next_hop: Option<String>,
+    /// AS_PATH, bgpdump style.
     pub as_path: String,
+    /// ORIGIN.
     pub origin: String,
+    /// LOCAL_PREF to set.
     pub local_pref: Option<u32>,
+    /// MULTI_EXIT_DISC to set.
     pub med: Option<u32>,
+    /// Standard communities.
     pub communities: Vec<String>,
+    /// Large communities.
     pub large_communities: Vec<String>,
     /// Loc-RIB: the best path for this prefix.
     pub best: bool,
