@@ -684,3 +684,120 @@ fn kernel_docs_calico_example_passes_check() {
     let err = String::from_utf8_lossy(&bad.stderr);
     assert!(err.contains("unknown policy \"no-such-policy\""), "{err}");
 }
+
+/// IPv6 Calico: a /122 block (blackhole, protocol 80) and /128 pod routes on a `cali*`
+/// device, announced over an IPv6 session; the /122 is installed on the other node with
+/// protocol 12 via the IPv6 next hop, the normal-metric /128 inside the block is not.
+#[test]
+fn kernel_ipv6_block_installed_over_ipv6_session() {
+    run_test(
+        "kernel_ipv6_block_installed_over_ipv6_session",
+        &["ip"],
+        |test| {
+            let seg = segment(test)?;
+            let a = Node::new(test, &seg, "a", 1)?;
+            let b = Node::new(test, &seg, "b", 2)?;
+            pod_interface(&a, "cali1")?;
+            ip(&a, "-6 route add blackhole 2001:db8:65:1::/122 proto 80")?;
+            ip(
+                &a,
+                "-6 route add 2001:db8:65:1::5/128 dev cali1 proto 3 metric 1024",
+            )?;
+            let config = |me: IpAddr, rid: Ipv4Addr, peer: IpAddr, block: &str, socket: &Path| {
+                format!(
+                    r#"[global]
+asn = 64512
+router_id = "{rid}"
+listen = ["[{me}]:179"]
+
+[global.control]
+socket = "{socket}"
+
+[peers.Mesh_{peer_name}]
+address = "{peer}"
+remote_as = 64512
+passive = {passive}
+hold_time = 9
+connect_retry = 1
+import = ["all"]
+export = ["calico-export"]
+
+[kernel.import]
+ipv4 = false
+protocols = [3, 80]
+route_types = ["unicast", "blackhole"]
+ipv6_prefix_len = {{ min = 122, max = 128 }}
+
+[kernel.export]
+protocol = 12
+
+[policies.all]
+default = "accept"
+
+[policies.calico-export]
+default = "reject"
+
+[[policies.calico-export.rules]]
+name = "own-block"
+match = {{ prefix_in = [{{ prefix = "{block}" }}] }}
+action = "accept"
+
+[[policies.calico-export.rules]]
+name = "suppress-in-own-block"
+match = {{ prefix_in = [{{ prefix = "{block}", ge = 123, le = 128 }}] }}
+action = "reject"
+"#,
+                    socket = socket.display(),
+                    peer_name = peer.to_string().replace(':', "_"),
+                    passive = me.to_string() < peer.to_string(),
+                )
+            };
+            let (va, vb) = (a.addr(Family::Ipv6), b.addr(Family::Ipv6));
+            let mut procs = Vec::new();
+            for (node, label, me, rid, peer, block) in [
+                (&a, "bgpd-a", va, A, vb, "2001:db8:65:1::/122"),
+                (&b, "bgpd-b", vb, B, va, "2001:db8:65:2::/122"),
+            ] {
+                let socket = test.subdir(label)?.join("bgpd.sock");
+                let path = test.write(
+                    &format!("{label}/bgp.toml"),
+                    &config(me, rid, peer, block, &socket),
+                )?;
+                test.register_log(&format!("{label} config"), &path);
+                let p = path.to_string_lossy().into_owned();
+                procs.push(Process::spawn(
+                    test,
+                    &node.ns,
+                    label,
+                    &bgpd_bin(),
+                    &["-c", &p, "--no-watch"],
+                    &[
+                        ("BGPD_LOG", "info,bgp_speaker::fib=trace"),
+                        ("NO_COLOR", "1"),
+                    ],
+                )?);
+            }
+            let block = net("2001:db8:65:1::/122");
+            let mut last = Vec::new();
+            wait_for("B installs A's IPv6 block", TIMEOUT, || {
+                let rs = b.ns.routes(Family::Ipv6)?;
+                let ok = rs.iter().any(|r| {
+                    r.dst == block
+                        && is_ours(r)
+                        && r.gateway == Some(va)
+                        && r.metric == Some(METRIC_LP100)
+                });
+                last = rs;
+                Ok(if ok { Ok(()) } else { Err(describe(&last)) })
+            })?;
+            let pod = net("2001:db8:65:1::5/128");
+            check(
+                !last.iter().any(|r| r.dst == pod && is_ours(r)),
+                "the normal-metric /128 inside A's block is suppressed",
+                &last,
+            )?;
+            drop(procs);
+            Ok(())
+        },
+    );
+}
