@@ -38,6 +38,10 @@
 //! * Each peer keeps an Adj-RIB-Out (a B-tree from prefix, or prefix + outgoing path id
 //!   under ADD-PATH, to interned attributes) so only differences are sent, whatever caused
 //!   the recomputation; changes queued between drains collapse to the latest per NLRI.
+//! * Each peer keeps a compact log of the prefixes where it has paths, so a session loss,
+//!   a graceful-restart sweep, soft reconfiguration or `peer_info` costs O(that peer's
+//!   paths), not O(table): 16 µs instead of 19.6 ms for a client of a reflector holding
+//!   a 1M-prefix table (`examples/peer_flap.rs`).
 //!   Policy changes ([`Rib::set_policies`]) and route refresh ([`Rib::route_refresh`])
 //!   work from these tables without asking the peer again.
 //! * Measured (docs/benchmarks.md "## RIB"): ~53 bytes of heap per path at 1M paths from

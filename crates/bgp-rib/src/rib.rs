@@ -20,8 +20,8 @@ use crate::policy::{
     RouteSource, RouteView,
 };
 use crate::table::{
-    flag, selection_signature, AdjOut, Dest, OutTable, Path, PeerIdx, Prefix, Tables, LOCAL_PEER,
-    MAX_PEERS,
+    flag, selection_signature, AdjOut, Dest, OutTable, Path, PeerIdx, PeerPrefixes, Prefix, Tables,
+    LOCAL_PEER, MAX_PEERS,
 };
 
 /// Handle of a configured peer.
@@ -430,6 +430,8 @@ struct PeerState {
     /// run: it saw the flags of that run, so prefixes decided next are exported to this
     /// peer even when their selection does not change.
     resync: u8,
+    /// Where this peer has paths (peer-wide operations visit these, not the table).
+    prefixes: PeerPrefixes,
 }
 
 /// A queued outbound change (crate-internal form of [`OutChange`]).
@@ -577,6 +579,7 @@ impl Rib {
             rounds: 0,
             last_round: 0,
             resync: 0,
+            prefixes: PeerPrefixes::default(),
         }));
         Ok(PeerId((self.peers.len() - 1) as u32))
     }
@@ -1076,13 +1079,25 @@ impl Rib {
                 );
                 match n.prefix.trunc() {
                     IpNet::V4(pfx) => {
-                        insert_path(&mut self.tables, &mut self.interner, pfx, path);
+                        insert_path(
+                            &mut self.tables,
+                            &mut self.interner,
+                            &mut self.peers,
+                            pfx,
+                            path,
+                        );
                         if let Some(r) = eager {
                             self.process_now(pfx, r, &always_v4);
                         }
                     }
                     IpNet::V6(pfx) => {
-                        insert_path(&mut self.tables, &mut self.interner, pfx, path);
+                        insert_path(
+                            &mut self.tables,
+                            &mut self.interner,
+                            &mut self.peers,
+                            pfx,
+                            path,
+                        );
                         if let Some(r) = eager {
                             self.process_now(pfx, r, &always_v6);
                         }
@@ -1110,19 +1125,26 @@ impl Rib {
         });
         if let Some(gone) = dest.remove(i) {
             release_path(&mut self.interner, &gone);
+            if let Some(Some(p)) = self.peers.get_mut(peer as usize) {
+                P::log_mut(&mut p.prefixes).removed(1);
+            }
+        }
+    }
+
+    /// The prefixes where the peer has paths, each once, sorted (see `PrefixLog`).
+    fn peer_prefixes<P: Prefix>(&mut self, idx: PeerIdx) -> Vec<P> {
+        let t = P::table(&self.tables);
+        match self.peers.get_mut(idx as usize) {
+            Some(Some(p)) => P::log_mut(&mut p.prefixes).prefixes(&t.routes, idx),
+            _ => Vec::new(),
         }
     }
 
     fn reimport<P: Prefix>(&mut self, idx: PeerIdx) {
+        let keys: Vec<P> = self.peer_prefixes(idx);
         let Some(Some(peer)) = self.peers.get_mut(idx as usize).map(Option::take) else {
             return;
         };
-        let keys: Vec<P> = P::table(&self.tables)
-            .routes
-            .iter()
-            .filter(|(_, d)| d.iter().any(|x| x.peer() == idx))
-            .map(|(k, _)| *k)
-            .collect();
         for k in keys {
             let received: Vec<(u32, AttrId)> = P::table(&self.tables)
                 .routes
@@ -1186,18 +1208,23 @@ impl Rib {
         idx: PeerIdx,
         keep: impl Fn(&Path, &AttrStore) -> bool,
     ) {
+        let keys: Vec<P> = self.peer_prefixes(idx);
         let Rib {
-            tables, interner, ..
+            tables,
+            interner,
+            peers,
+            ..
         } = self;
         let t = P::table_mut(tables);
-        let mut touched = Vec::new();
-        for (k, d) in t.routes.iter() {
-            if d.iter().any(|x| x.peer() == idx && !keep(x, interner)) {
-                touched.push(*k);
-            }
-        }
         let mut gone = Vec::new();
-        for k in touched {
+        for k in keys {
+            let drop = t
+                .routes
+                .get(&k)
+                .is_some_and(|d| d.iter().any(|x| x.peer() == idx && !keep(x, interner)));
+            if !drop {
+                continue;
+            }
             t.touch(k);
             if let Some(d) = t.routes.get_mut(&k) {
                 d.retain(|x| x.peer() != idx || keep(x, interner), |x| gone.push(x));
@@ -1206,17 +1233,15 @@ impl Rib {
         for x in &gone {
             release_path(interner, x);
         }
+        if let Some(Some(p)) = peers.get_mut(idx as usize) {
+            P::log_mut(&mut p.prefixes).removed(gone.len());
+        }
     }
 
     /// Mark every prefix holding a path of the peer for a decision and a full export.
     fn touch_peer_paths<P: Prefix>(&mut self, idx: PeerIdx) {
+        let keys: Vec<P> = self.peer_prefixes(idx);
         let t = P::table_mut(&mut self.tables);
-        let keys: Vec<P> = t
-            .routes
-            .iter()
-            .filter(|(_, d)| d.iter().any(|x| x.peer() == idx))
-            .map(|(k, _)| *k)
-            .collect();
         for k in keys {
             t.touch(k);
             if let Some(d) = t.dirty.get_mut(&k) {
@@ -1226,17 +1251,21 @@ impl Rib {
     }
 
     fn mark_stale(&mut self, idx: PeerIdx, family: Family) {
-        fn go<P: Prefix>(t: &mut Tables, idx: PeerIdx) {
-            for d in P::table_mut(t).routes.values_mut() {
-                for x in d.iter_mut().filter(|x| x.peer() == idx) {
-                    x.set_flags(flag::STALE);
+        fn go<P: Prefix>(rib: &mut Rib, idx: PeerIdx) {
+            let keys: Vec<P> = rib.peer_prefixes(idx);
+            let t = P::table_mut(&mut rib.tables);
+            for k in keys {
+                if let Some(d) = t.routes.get_mut(&k) {
+                    for x in d.iter_mut().filter(|x| x.peer() == idx) {
+                        x.set_flags(flag::STALE);
+                    }
                 }
             }
         }
         if family == Family::IPV4_UNICAST {
-            go::<Ipv4Net>(&mut self.tables, idx);
+            go::<Ipv4Net>(self, idx);
         } else if family == Family::IPV6_UNICAST {
-            go::<Ipv6Net>(&mut self.tables, idx);
+            go::<Ipv6Net>(self, idx);
         }
     }
 
@@ -1258,15 +1287,18 @@ impl Rib {
                 .communities
                 .contains(&Community::NO_LLGR)
         });
+        let keys: Vec<P> = self.peer_prefixes(idx);
         let Rib {
             tables, interner, ..
         } = self;
         let t = P::table_mut(tables);
-        let keys: Vec<P> = t
-            .routes
-            .iter()
-            .filter(|(_, d)| d.iter().any(|x| x.peer() == idx && !x.has(flag::LLGR)))
-            .map(|(k, _)| *k)
+        let keys: Vec<P> = keys
+            .into_iter()
+            .filter(|k| {
+                t.routes
+                    .get(k)
+                    .is_some_and(|d| d.iter().any(|x| x.peer() == idx && !x.has(flag::LLGR)))
+            })
             .collect();
         // The same set with LLGR_STALE attached, holding one reference.
         let mut add = |a: AttrId| {
@@ -1334,7 +1366,13 @@ impl Rib {
         match route.prefix {
             IpNet::V4(p) => {
                 let p = p.trunc();
-                insert_path(&mut self.tables, &mut self.interner, p, path);
+                insert_path(
+                    &mut self.tables,
+                    &mut self.interner,
+                    &mut self.peers,
+                    p,
+                    path,
+                );
                 if let Some(d) = self.tables.v4.dirty.get_mut(&p) {
                     d.force_fib = true;
                     d.force_export = true;
@@ -1342,7 +1380,13 @@ impl Rib {
             }
             IpNet::V6(p) => {
                 let p = p.trunc();
-                insert_path(&mut self.tables, &mut self.interner, p, path);
+                insert_path(
+                    &mut self.tables,
+                    &mut self.interner,
+                    &mut self.peers,
+                    p,
+                    path,
+                );
                 if let Some(d) = self.tables.v6.dirty.get_mut(&p) {
                     d.force_fib = true;
                     d.force_export = true;
@@ -1784,20 +1828,25 @@ impl Rib {
         id: PeerId,
         family: Family,
     ) -> Result<Vec<(Nlri, Attrs, bool)>, RibError> {
-        self.peer(id)?;
+        let peer = self.peer(id)?;
         let mut v = Vec::new();
         fn go<P: Prefix>(
             t: &Tables,
             store: &AttrStore,
+            peer: &PeerState,
             idx: PeerIdx,
             v: &mut Vec<(Nlri, Attrs, bool)>,
         ) {
-            for (k, d) in P::table(t).routes.iter() {
+            let routes = &P::table(t).routes;
+            for k in P::log(&peer.prefixes).snapshot() {
+                let Some(d) = routes.get(&k) else {
+                    continue;
+                };
                 for x in d.iter().filter(|x| x.peer() == idx) {
                     v.push((
                         Nlri {
                             path_id: Some(x.path_id),
-                            prefix: (*k).into(),
+                            prefix: k.into(),
                         },
                         store.arc(x.attrs),
                         !x.has(flag::REJECTED | flag::LOOP),
@@ -1806,9 +1855,9 @@ impl Rib {
             }
         }
         if family == Family::IPV4_UNICAST {
-            go::<Ipv4Net>(&self.tables, &self.interner, id.0, &mut v);
+            go::<Ipv4Net>(&self.tables, &self.interner, peer, id.0, &mut v);
         } else if family == Family::IPV6_UNICAST {
-            go::<Ipv6Net>(&self.tables, &self.interner, id.0, &mut v);
+            go::<Ipv6Net>(&self.tables, &self.interner, peer, id.0, &mut v);
         }
         v.sort_by_key(|a| a.0);
         Ok(v)
@@ -1874,13 +1923,21 @@ fn release_path(store: &mut AttrStore, x: &Path) {
 
 /// Store `path` (which holds its attribute references), replacing the peer's previous path
 /// with the same id.
-fn insert_path<P: Prefix>(tables: &mut Tables, interner: &mut AttrStore, pfx: P, path: Path) {
+fn insert_path<P: Prefix>(
+    tables: &mut Tables,
+    interner: &mut AttrStore,
+    peers: &mut [Option<PeerState>],
+    pfx: P,
+    path: Path,
+) {
     let t = P::table_mut(tables);
+    let peer = path.peer();
     // One lookup in the route table; the old selection is recorded from the same entry.
-    match t.routes.entry(pfx) {
+    let added = match t.routes.entry(pfx) {
         std::collections::hash_map::Entry::Vacant(v) => {
             v.insert(Dest::One(path));
             t.dirty.insert_with(pfx, crate::table::Dirty::default);
+            true
         }
         std::collections::hash_map::Entry::Occupied(mut o) => {
             let dest = o.get_mut();
@@ -1888,16 +1945,23 @@ fn insert_path<P: Prefix>(tables: &mut Tables, interner: &mut AttrStore, pfx: P,
                 old: selection_signature(dest),
                 ..crate::table::Dirty::default()
             });
-            let (peer, pid) = (path.peer(), path.path_id);
+            let pid = path.path_id;
             if let Some(old) = dest
                 .iter_mut()
                 .find(|x| x.peer() == peer && x.path_id == pid)
             {
                 let gone = std::mem::replace(old, path);
                 release_path(interner, &gone);
+                false
             } else {
                 dest.push(path);
+                true
             }
+        }
+    };
+    if added {
+        if let Some(Some(p)) = peers.get_mut(peer as usize) {
+            P::log_mut(&mut p.prefixes).added(pfx, &t.routes, peer);
         }
     }
 }
@@ -2474,13 +2538,7 @@ impl Rib {
     pub fn peer_info(&self, id: PeerId) -> Result<PeerInfo, RibError> {
         let p = self.peer(id)?;
         let s = p.session.as_ref();
-        let mut prefixes = (0usize, 0usize);
-        for d in self.tables.v4.routes.values() {
-            prefixes.0 += d.iter().filter(|x| x.peer() == id.0).count();
-        }
-        for d in self.tables.v6.routes.values() {
-            prefixes.1 += d.iter().filter(|x| x.peer() == id.0).count();
-        }
+        let prefixes = (p.prefixes.v4.live, p.prefixes.v6.live);
         Ok(PeerInfo {
             name: p.cfg.name.clone(),
             address: p.cfg.address,
@@ -2525,6 +2583,8 @@ impl Rib {
             p.out.v6.ids().into_iter().for_each(&mut hold);
             p.pending.iter().filter_map(|c| c.attrs).for_each(&mut hold);
         }
+        self.audit_logs::<Ipv4Net>()?;
+        self.audit_logs::<Ipv6Net>()?;
         for (id, refs, live) in self.interner.counts() {
             let h = held.remove(&id).unwrap_or(0);
             if h != refs {
@@ -2538,6 +2598,36 @@ impl Rib {
             Some((id, h)) => Err(format!("{id:?}: held {h} times, unknown to the store")),
             None => Ok(()),
         }
+    }
+
+    /// Every peer's path count and prefix log against the table.
+    fn audit_logs<P: Prefix>(&self) -> Result<(), String> {
+        let routes = &P::table(&self.tables).routes;
+        let mut count = vec![0usize; self.peers.len()];
+        for d in routes.values() {
+            for x in d.iter() {
+                if let Some(c) = count.get_mut(x.peer() as usize) {
+                    *c += 1;
+                }
+            }
+        }
+        for (i, p) in self.peers.iter().enumerate() {
+            let Some(p) = p else { continue };
+            let log = P::log(&p.prefixes);
+            if log.live != count[i] {
+                return Err(format!(
+                    "peer {i}: {} paths counted, {} held",
+                    log.live, count[i]
+                ));
+            }
+            let listed: rustc_hash::FxHashSet<P> = log.snapshot().into_iter().collect();
+            for (k, d) in routes {
+                if d.iter().any(|x| x.peer() == i as u32) && !listed.contains(k) {
+                    return Err(format!("peer {i}: {k:?} missing from its prefix log"));
+                }
+            }
+        }
+        Ok(())
     }
 
     /// Whether the peer is established.

@@ -6,7 +6,8 @@
 //! Adj-RIB-In (every received path is kept, with its attributes as received and, when the
 //! import policy changed them, as accepted) and the Loc-RIB (the selected paths carry the
 //! `BEST`/`MULTIPATH` flags). Keeping one list instead of a table per peer plus a Loc-RIB
-//! halves the per-path index cost; per-peer views are produced by scanning.
+//! halves the per-path index cost. Per-peer operations find the peer's prefixes through
+//! its [`PrefixLog`] (about 5 bytes per IPv4 path) instead of scanning the table.
 
 use std::fmt::Debug;
 use std::hash::Hash;
@@ -384,6 +385,87 @@ impl Default for AdjOut {
     }
 }
 
+/// The prefixes where one peer has paths, in one family: an append-only log (5 bytes per
+/// IPv4 entry) plus an exact path count. Withdrawals leave their entry behind and a prefix
+/// re-announced after a withdrawal appears twice; [`compact`](PrefixLog::compact) drops
+/// both kinds, and runs by itself once the log is twice as long as needed, so the log
+/// stays within about twice the peer's prefix count and a push costs amortised O(log n).
+/// It lets peer-wide operations (session down, graceful-restart sweeps, soft
+/// reconfiguration, `peer_info`) visit the peer's prefixes instead of the whole table.
+#[derive(Debug)]
+pub(crate) struct PrefixLog<P> {
+    list: Vec<P>,
+    /// Paths of the peer in the table (several per prefix with ADD-PATH).
+    pub live: usize,
+}
+
+impl<P> Default for PrefixLog<P> {
+    fn default() -> Self {
+        PrefixLog {
+            list: Vec::new(),
+            live: 0,
+        }
+    }
+}
+
+impl<P: Prefix> PrefixLog<P> {
+    /// A path of the peer was added at `p`.
+    pub fn added(&mut self, p: P, routes: &FxHashMap<P, Dest>, peer: PeerIdx) {
+        self.live += 1;
+        self.list.push(p);
+        if self.list.len() > 2 * self.live + 1024 {
+            self.compact(routes, peer);
+        }
+    }
+
+    /// A path of the peer was removed.
+    pub fn removed(&mut self, n: usize) {
+        self.live = self.live.saturating_sub(n);
+    }
+
+    /// Keep each prefix still holding a path of `peer` once, sorted.
+    pub fn compact(&mut self, routes: &FxHashMap<P, Dest>, peer: PeerIdx) {
+        self.list.retain(|p| {
+            routes
+                .get(p)
+                .is_some_and(|d| d.iter().any(|x| x.peer() == peer))
+        });
+        self.list.sort_unstable();
+        self.list.dedup();
+        if self.list.capacity() > 4 * self.list.len() + 1024 {
+            self.list.shrink_to(2 * self.list.len());
+        }
+    }
+
+    /// The peer's prefixes (compacted first), each once, sorted.
+    pub fn prefixes(&mut self, routes: &FxHashMap<P, Dest>, peer: PeerIdx) -> Vec<P> {
+        self.compact(routes, peer);
+        self.list.clone()
+    }
+
+    /// The logged prefixes, each once, sorted, without compacting (some may hold no path
+    /// of the peer any more).
+    pub fn snapshot(&self) -> Vec<P> {
+        let mut v = self.list.clone();
+        v.sort_unstable();
+        v.dedup();
+        v
+    }
+
+    /// Entries held (live or not).
+    #[cfg(test)]
+    pub fn entries(&self) -> usize {
+        self.list.len()
+    }
+}
+
+/// Both families' [`PrefixLog`]s of a peer.
+#[derive(Debug, Default)]
+pub(crate) struct PeerPrefixes {
+    pub v4: PrefixLog<Ipv4Net>,
+    pub v6: PrefixLog<Ipv6Net>,
+}
+
 /// A family's prefix type.
 pub(crate) trait Prefix:
     Copy + Eq + Hash + Ord + Debug + Into<IpNet> + Send + Sync + 'static
@@ -395,6 +477,8 @@ pub(crate) trait Prefix:
     fn table(t: &Tables) -> &Table<Self>;
     fn table_mut(t: &mut Tables) -> &mut Table<Self>;
     fn out_mut(o: &mut AdjOut) -> &mut OutTable<Self>;
+    fn log_mut(l: &mut PeerPrefixes) -> &mut PrefixLog<Self>;
+    fn log(l: &PeerPrefixes) -> &PrefixLog<Self>;
     /// An integer with the same order as the prefix (address, then length), cheaper to
     /// compare in B-trees and sorts.
     type Key: Copy + Ord + Debug + Send + Sync;
@@ -432,6 +516,12 @@ impl Prefix for Ipv4Net {
     fn out_mut(o: &mut AdjOut) -> &mut OutTable<Self> {
         &mut o.v4
     }
+    fn log_mut(l: &mut PeerPrefixes) -> &mut PrefixLog<Self> {
+        &mut l.v4
+    }
+    fn log(l: &PeerPrefixes) -> &PrefixLog<Self> {
+        &l.v4
+    }
     fn truncate(addr: std::net::IpAddr, len: u8) -> Option<Self> {
         match addr {
             std::net::IpAddr::V4(a) => Ipv4Net::new(a, len).ok().map(|n| n.trunc()),
@@ -465,6 +555,12 @@ impl Prefix for Ipv6Net {
     }
     fn out_mut(o: &mut AdjOut) -> &mut OutTable<Self> {
         &mut o.v6
+    }
+    fn log_mut(l: &mut PeerPrefixes) -> &mut PrefixLog<Self> {
+        &mut l.v6
+    }
+    fn log(l: &PeerPrefixes) -> &PrefixLog<Self> {
+        &l.v6
     }
     fn truncate(addr: std::net::IpAddr, len: u8) -> Option<Self> {
         match addr {
@@ -554,5 +650,47 @@ mod key_tests {
         }
         let v: Ipv6Net = "2001:db8::/32".parse().unwrap();
         assert_eq!(Ipv6Net::from_key(v.key()), v);
+    }
+}
+
+#[cfg(test)]
+mod log_tests {
+    use super::*;
+
+    #[test]
+    fn prefix_log_stays_bounded_under_churn() {
+        let mut store = crate::attrs::AttrStore::new();
+        let a = store.intern(crate::attrs::RouteAttrs::default());
+        let mut routes: FxHashMap<Ipv4Net, Dest> = FxHashMap::default();
+        let mut log = PrefixLog::<Ipv4Net>::default();
+        let pfx = |i: u32| Ipv4Net::new(std::net::Ipv4Addr::from(i << 8), 24).unwrap();
+        for i in 0..100 {
+            routes
+                .entry(pfx(i))
+                .or_default()
+                .push(Path::new(3, 0, a, None, 0));
+            log.added(pfx(i), &routes, 3);
+        }
+        // Withdraw and re-announce the same prefixes many times: the log compacts itself.
+        for round in 0..50 {
+            for i in 0..100 {
+                routes.remove(&pfx(i));
+                log.removed(1);
+                routes
+                    .entry(pfx(i))
+                    .or_default()
+                    .push(Path::new(3, round, a, None, 0));
+                log.added(pfx(i), &routes, 3);
+            }
+            assert!(log.entries() <= 2 * log.live + 1025, "{}", log.entries());
+        }
+        assert_eq!(log.live, 100);
+        // Another peer's path does not count; a prefix left without ours is dropped.
+        routes.insert(pfx(5), Dest::One(Path::new(4, 0, a, None, 0)));
+        log.removed(1);
+        let p = log.prefixes(&routes, 3);
+        assert_eq!(p.len(), 99);
+        assert!(p.windows(2).all(|w| w[0] < w[1]));
+        assert!(!p.contains(&pfx(5)));
     }
 }
