@@ -928,6 +928,8 @@ mod tests {
 
     #[derive(Default)]
     struct FakeState {
+        /// While set, `apply` waits until it is notified (a slow kernel).
+        gate: Option<Arc<tokio::sync::Notify>>,
         installed: HashMap<IpNet, FibOp>,
         stale: HashSet<IpNet>,
         batches: Vec<Vec<FibOp>>,
@@ -952,6 +954,10 @@ mod tests {
 
     impl KernelFib for FakeFib {
         async fn apply(&mut self, ops: Vec<FibOp>) -> Result<ApplyReport, KernelError> {
+            let gate = self.state.lock().unwrap().gate.clone();
+            if let Some(g) = gate {
+                g.notified().await;
+            }
             let mut s = self.state.lock().unwrap();
             for op in &ops {
                 let p = op_prefix(op);
@@ -1028,6 +1034,47 @@ mod tests {
         .await;
         handle.stop().await;
         assert!(fib.state.lock().unwrap().shut_down);
+    }
+
+    /// The RIB offers its batches with `try_send`: a kernel write that takes long must not
+    /// make the channel full (changes would be lost), and what queued up meanwhile is merged
+    /// per prefix into one later batch.
+    #[tokio::test(start_paused = true)]
+    async fn slow_kernel_never_fills_the_fib_channel() {
+        let fib = FakeFib::default();
+        let gate = Arc::new(tokio::sync::Notify::new());
+        fib.state.lock().unwrap().gate = Some(gate.clone());
+        let (_ev_tx, ev_rx) = mpsc::channel::<KernelEvent>(8);
+        let (rib_tx, _rib_rx) = mpsc::channel(8);
+        let (tx, handle) = spawn(fib.clone(), ev_rx, rib_tx, FibOptions::default());
+        tx.try_send(vec![FibChange::Upsert(rib_route(
+            "10.65.0.0/26",
+            &["192.0.2.1"],
+        ))])
+        .unwrap();
+        // Let the first apply start and block on the gate.
+        tokio::time::sleep(Duration::from_millis(10)).await;
+        for i in 0..(4 * FIB_QUEUE) {
+            let gw = if i % 2 == 0 { "192.0.2.1" } else { "192.0.2.3" };
+            let batch = vec![FibChange::Upsert(rib_route("10.65.1.0/26", &[gw]))];
+            tx.try_send(batch)
+                .expect("the FIB channel is drained during a kernel write");
+            tokio::task::yield_now().await;
+        }
+        fib.state.lock().unwrap().gate = None;
+        gate.notify_one();
+        until(|| fib.state.lock().unwrap().batches.len() == 2).await;
+        {
+            let s = fib.state.lock().unwrap();
+            // Everything that arrived during the slow write became one batch, one op per
+            // prefix, with the last next hop sent.
+            assert_eq!(s.batches[1].len(), 1);
+            assert_eq!(
+                forward(&s.batches[1][0]),
+                vec![("192.0.2.3".parse().unwrap(), NextHopMode::Direct)]
+            );
+        }
+        handle.stop().await;
     }
 
     #[tokio::test(start_paused = true)]

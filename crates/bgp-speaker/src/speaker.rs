@@ -263,7 +263,11 @@ impl Speaker {
                         .await?;
                 (Some(tx), Some(h))
             }
-            _ => (options.fib.clone(), None),
+            (Some(_), Some(_)) => {
+                info!("[kernel] not started: the embedder receives the FIB changes (SpeakerOptions::fib)");
+                (options.fib.clone(), None)
+            }
+            (None, _) => (options.fib.clone(), None),
         };
         let rib = RibTask::new(&config, rib_in_rx, rib_ctl_rx, routes.clone(), fib);
         let rib_task = tokio::spawn(rib.run());
