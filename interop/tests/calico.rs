@@ -1,8 +1,7 @@
 //! Calico end to end: node namespaces on one bridge with Felix-like state
 //! (blackhole /26 block, protocol 80; a pod behind a cali* veth with a /32
 //! route, protocol 3) and an iBGP full mesh using Calico's rule for which side
-//! connects. Each node runs calico-node style BIRD 2 or bgpd (bgpd variants
-//! join once bgpd programs the kernel FIB; `calico_mesh` takes either). Every node must
+//! connects. Each node runs calico-node style BIRD 2 or bgpd. Every node must
 //! install every other node's block via that node (protocol 12, "bird") and
 //! every pod must reach every pod on the other nodes; before BGP runs they
 //! cannot.
@@ -115,6 +114,25 @@ fn bird_calico_mesh_pods_reach_each_other() {
     let kinds = [Kind::Bird, Kind::Bird, Kind::Bird];
     run_test(
         "bird_calico_mesh_pods_reach_each_other",
+        &binaries_for(&kinds),
+        |t| calico_mesh(t, &kinds),
+    );
+}
+#[test]
+fn bgpd_calico_mesh_pods_reach_each_other() {
+    let kinds = [Kind::Bgpd, Kind::Bgpd, Kind::Bgpd, Kind::Bgpd];
+    run_test(
+        "bgpd_calico_mesh_pods_reach_each_other",
+        &binaries_for(&kinds),
+        |t| calico_mesh(t, &kinds),
+    );
+}
+
+#[test]
+fn mixed_bgpd_and_bird_calico_mesh() {
+    let kinds = [Kind::Bgpd, Kind::Bird, Kind::Bgpd];
+    run_test(
+        "mixed_bgpd_and_bird_calico_mesh",
         &binaries_for(&kinds),
         |t| calico_mesh(t, &kinds),
     );
