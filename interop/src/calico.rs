@@ -252,7 +252,8 @@ pub fn bgpd_config(me: Ipv4Addr, asn: u32, mesh: &[Ipv4Addr], socket: &std::path
     let _ = writeln!(c, "route_types = [\"unicast\", \"blackhole\"]");
     let _ = writeln!(c, "ipv4_prefix_len = {{ min = 26, max = 32 }}");
     let _ = writeln!(c, "ipv6_prefix_len = {{ min = 122, max = 128 }}");
-    let _ = writeln!(c, "\n[kernel.export]\nprotocol = 12\non_exit = \"flush\"");
+    // Calico's setting: routes stay when bgpd stops, a restart adopts them.
+    let _ = writeln!(c, "\n[kernel.export]\nprotocol = 12\non_exit = \"persist\"");
     let _ = writeln!(c, "\n[policies.mesh-import]\ndefault = \"accept\"");
     let _ = writeln!(c, "\n[policies.calico-export]\ndefault = \"reject\"");
     let _ = writeln!(

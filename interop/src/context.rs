@@ -55,8 +55,9 @@ pub fn is_root() -> bool {
     unsafe { libc::geteuid() == 0 }
 }
 
-/// Writes a line to the real stderr, not the test harness's capture buffer.
-fn say(line: &str) {
+/// Writes a line to the real stderr, not the test harness's capture buffer
+/// (for results a test must show even when it passes, e.g. a loss count).
+pub fn say(line: &str) {
     let mut err = std::io::stderr().lock();
     let _ = writeln!(err, "{line}");
 }

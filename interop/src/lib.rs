@@ -39,7 +39,7 @@ mod wait;
 pub use bgpd::Bgpd;
 pub use bird::Bird;
 pub use cmd::{find_binary, require_binary};
-pub use context::{in_ci, is_root, prerequisites, run_test, Test};
+pub use context::{in_ci, is_root, prerequisites, run_test, say, Test};
 pub use error::{Error, Result};
 pub use exabgp::ExaBgp;
 pub use frr::Frr;

@@ -205,10 +205,17 @@ impl Process {
     /// Stops the daemon (if running) and starts the same command again, with
     /// logs going to `<label>-restartN.stdout`/`.stderr` (restart tests).
     pub fn restart(&mut self, test: &Test) -> Result<()> {
+        self.restart_with(test, &[])
+    }
+
+    /// Like [`Process::restart`], appending `extra` arguments to the original
+    /// ones for the new instance only (e.g. bgpd's `-R`, restarting speaker).
+    pub fn restart_with(&mut self, test: &Test, extra: &[&str]) -> Result<()> {
         self.stop()?;
         self.restarts += 1;
         let label = format!("{}-restart{}", self.label, self.restarts);
-        let args: Vec<&str> = self.args.iter().map(String::as_str).collect();
+        let mut args: Vec<&str> = self.args.iter().map(String::as_str).collect();
+        args.extend_from_slice(extra);
         let envs: Vec<(&str, &str)> = self
             .envs
             .iter()
@@ -217,8 +224,26 @@ impl Process {
         let mut again = Process::spawn(test, &self._ns, &label, &self.program, &args, &envs)?;
         again.label = self.label.clone();
         again.restarts = self.restarts;
+        again.args = self.args.clone();
         *self = again;
         Ok(())
+    }
+
+    /// Waits (up to `timeout`) for the process to exit on its own, for
+    /// commands that end by themselves (`ping -c N`); returns the exit status.
+    pub fn wait_exit(&mut self, timeout: Duration) -> Result<String> {
+        let deadline = Instant::now() + timeout;
+        while !self.exited_unreaped() {
+            if Instant::now() >= deadline {
+                return Err(Error::Timeout {
+                    what: format!("{} to exit", self.label),
+                    secs: timeout.as_secs(),
+                    last: "still running".into(),
+                });
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        self.stop()
     }
 }
 

@@ -13,13 +13,21 @@ use interop::calico::{
 };
 use interop::{
     binaries_for, run_test, wait_established, wait_for, Bgpd, Bird, Error, Family, Kind, Node,
-    Result, Segment, Speaker, Test, TIMEOUT,
+    Process, Result, Segment, Speaker, Test, TIMEOUT,
 };
 
 const ASN: u32 = 64512;
 
-/// Node `i` (1-based) runs `kinds[i - 1]`.
-fn calico_mesh(t: &Test, kinds: &[Kind]) -> Result<()> {
+/// A running cluster: nodes with their Felix state and speakers.
+struct Mesh {
+    nodes: Vec<(Node, FelixState)>,
+    speakers: Vec<Box<dyn Speaker>>,
+    _seg: Segment,
+}
+
+/// Node `i` (1-based) runs `kinds[i - 1]`; checks sessions, kernel routes
+/// and pod-to-pod pings, and returns the running cluster.
+fn calico_mesh(t: &Test, kinds: &[Kind]) -> Result<Mesh> {
     let seg = Segment::new(t)?;
     let pool: ipnet::Ipv4Net = "10.244.0.0/16"
         .parse()
@@ -106,7 +114,11 @@ fn calico_mesh(t: &Test, kinds: &[Kind]) -> Result<()> {
             })?;
         }
     }
-    Ok(())
+    Ok(Mesh {
+        nodes,
+        speakers,
+        _seg: seg,
+    })
 }
 
 #[test]
@@ -115,7 +127,7 @@ fn bird_calico_mesh_pods_reach_each_other() {
     run_test(
         "bird_calico_mesh_pods_reach_each_other",
         &binaries_for(&kinds),
-        |t| calico_mesh(t, &kinds),
+        |t| calico_mesh(t, &kinds).map(|_| ()),
     );
 }
 #[test]
@@ -124,7 +136,7 @@ fn bgpd_calico_mesh_pods_reach_each_other() {
     run_test(
         "bgpd_calico_mesh_pods_reach_each_other",
         &binaries_for(&kinds),
-        |t| calico_mesh(t, &kinds),
+        |t| calico_mesh(t, &kinds).map(|_| ()),
     );
 }
 
@@ -134,6 +146,85 @@ fn mixed_bgpd_and_bird_calico_mesh() {
     run_test(
         "mixed_bgpd_and_bird_calico_mesh",
         &binaries_for(&kinds),
-        |t| calico_mesh(t, &kinds),
+        |t| calico_mesh(t, &kinds).map(|_| ()),
     );
+}
+
+/// Graceful restart on a Calico node under traffic: a pod on node 1 pings a
+/// pod on node 2 ten times a second while bgpd on node 2 is stopped and
+/// started again as a restarting speaker (`-R`). Kernel routes persist across
+/// the restart (`on_exit = "persist"`) and peers keep node 2's block during
+/// it, so not one echo may be lost.
+#[test]
+fn bgpd_restart_under_ping_loses_nothing() {
+    let kinds = [Kind::Bgpd, Kind::Bgpd, Kind::Bgpd];
+    let mut bins = binaries_for(&kinds);
+    bins.push("ping".into());
+    run_test("bgpd_restart_under_ping_loses_nothing", &bins, |t| {
+        let mut mesh = calico_mesh(t, &kinds)?;
+        let src = mesh.nodes[0].1.pods[0].clone();
+        let dst = mesh.nodes[1].1.pods[0].clone();
+        let ping_bin = interop::require_binary("ping")?;
+        let dst_ip = dst.ip.to_string();
+        let mut ping = Process::spawn(
+            t,
+            &src.ns,
+            "ping-10-per-s",
+            &ping_bin,
+            &["-n", "-c", "200", "-i", "0.1", "-W", "1", &dst_ip],
+            &[],
+        )?;
+        let replies = |p: &Process| {
+            std::fs::read_to_string(p.stdout_path())
+                .unwrap_or_default()
+                .matches("bytes from")
+                .count()
+        };
+        wait_for("ping to get 10 replies", TIMEOUT, || {
+            ping.check_running()?;
+            Ok(if replies(&ping) >= 10 {
+                Ok(())
+            } else {
+                Err(format!("{} replies", replies(&ping)))
+            })
+        })?;
+        let before = replies(&ping);
+        mesh.speakers[1].process_mut().restart_with(t, &["-R"])?;
+        for (peer, _) in mesh
+            .nodes
+            .iter()
+            .filter(|(n, _)| n.v4 != mesh.nodes[1].0.v4)
+        {
+            wait_established(&*mesh.speakers[1], peer.addr(Family::Ipv4), TIMEOUT)?;
+        }
+        if replies(&ping) <= before {
+            return Err(Error::Check("ping ended before bgpd was back".into()));
+        }
+        ping.wait_exit(std::time::Duration::from_secs(120))?;
+        let out = std::fs::read_to_string(ping.stdout_path())
+            .map_err(|e| Error::Check(format!("ping output: {e}")))?;
+        let summary = out
+            .lines()
+            .find(|l| l.contains("packets transmitted"))
+            .ok_or_else(|| Error::Check(format!("no ping summary in {out}")))?;
+        let nums: Vec<u64> = summary
+            .split(|c: char| !c.is_ascii_digit())
+            .filter_map(|n| n.parse().ok())
+            .collect();
+        let (sent, received) = match nums.as_slice() {
+            [s, r, ..] => (*s, *r),
+            _ => return Err(Error::Check(format!("bad ping summary {summary:?}"))),
+        };
+        interop::say(&format!(
+            "bgpd_restart_under_ping_loses_nothing: {sent} echoes sent, {received} answered, {} lost across the bgpd restart",
+            sent - received.min(sent)
+        ));
+        if received != sent {
+            return Err(Error::Check(format!(
+                "lost {} of {sent} echoes: {summary}",
+                sent - received.min(sent)
+            )));
+        }
+        Ok(())
+    });
 }
