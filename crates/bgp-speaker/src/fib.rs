@@ -23,8 +23,9 @@
 //! keep forwarding. Routes the RIB learns again replace them in place (no write when
 //! identical). The restarting speaker's recovery (RFC 4724 section 4.1; BIRD's "graceful
 //! restart recovery") ends when every enabled peer has sent End-of-RIB for every family of
-//! its session, or when [`FibOptions::recovery_wait`] has passed; then the routes still stale
-//! are deleted (RFC 4724 section 4.2 applied to our own FIB). On exit the routes persist or
+//! its session (peers that do not advertise graceful restart, or are restarting themselves,
+//! are not waited for), or when [`DEFAULT_RECOVERY_WAIT`] has passed; then the routes still
+//! stale are deleted (RFC 4724 section 4.2 applied to our own FIB). On exit the routes persist or
 //! are flushed per `[kernel.export] on_exit`; the speaker stops this component before it
 //! closes sessions, so routes are not withdrawn from the kernel by the shutdown itself.
 //!
