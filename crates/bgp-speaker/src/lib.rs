@@ -18,7 +18,9 @@
 //! prefix) instead of queueing them.
 //!
 //! Modules: [`config`] (TOML schema, validation, diff), [`control`] (control socket),
-//! [`net`] (socket options: TCP-MD5, GTSM, TTL), [`watcher`] (reload on change).
+//! [`net`] (socket options: TCP-MD5, GTSM, TTL), [`watcher`] (reload on change), [`fib`]
+//! (the kernel FIB component started for a `[kernel]` section: kernel routes into the RIB,
+//! best routes into the kernel).
 
 #![warn(missing_docs)]
 
