@@ -260,6 +260,19 @@ struct Conn {
     up: bool,
 }
 
+impl Drop for Conn {
+    /// A dropped connection stops reading and connecting; a writer still running is
+    /// finishing its last bytes (bounded by [`FLUSH_TIMEOUT`]) and ends by itself.
+    fn drop(&mut self) {
+        if let Some(r) = self.reader.take() {
+            r.abort();
+        }
+        if let Some(c) = self.connecting.take() {
+            c.abort();
+        }
+    }
+}
+
 impl Conn {
     fn new(session: Session) -> Conn {
         Conn {
@@ -565,6 +578,11 @@ impl PeerTask {
                             data: Bytes::new(),
                         },
                     );
+                    // Let the old session report its end (logs, RIB) before replacing it.
+                    self.process().await;
+                    if let Some(mut c) = self.extra.take() {
+                        self.flushing.extend(c.close());
+                    }
                     self.flushing.extend(self.main.close());
                     self.main = Conn::new(Session::new(session_config(
                         &self.cfg,
@@ -755,11 +773,9 @@ impl PeerTask {
                 progressed = true;
                 self.event(true, ev).await;
             }
-            let extra_events: Vec<SessionEvent> = match &mut self.extra {
-                Some(c) => std::iter::from_fn(|| c.session.poll_event()).collect(),
-                None => Vec::new(),
-            };
-            for ev in extra_events {
+            // One at a time: an event may promote the extra connection to main, after
+            // which its remaining events are drained as main events.
+            while let Some(ev) = self.extra.as_mut().and_then(|c| c.session.poll_event()) {
                 progressed = true;
                 self.event(false, ev).await;
             }
@@ -768,7 +784,7 @@ impl PeerTask {
             if let Some(c) = &mut self.extra {
                 c.flush();
             }
-            // Drop a finished extra connection; promote it when the main one is gone.
+            // Drop a finished extra connection.
             if let Some(c) = &self.extra {
                 if c.session.state() == State::Idle && !c.has_transport() {
                     self.extra = None;
@@ -916,9 +932,15 @@ impl PeerTask {
             }
             SessionEvent::Down(reason) => {
                 self.log_down(is_main, &reason);
+                // The connection is over (the peer closed it, or we did): release the
+                // socket tasks; anything still queued (a NOTIFICATION) is written first.
                 if !is_main {
+                    if let Some(c) = &mut self.extra {
+                        self.flushing.extend(c.close());
+                    }
                     return;
                 }
+                self.flushing.extend(self.main.close());
                 let was_up = std::mem::take(&mut self.main.up);
                 let graceful = was_up && self.graceful_down(&reason);
                 {
