@@ -382,14 +382,16 @@ fn route_reflector_propagates_between_clients() {
         "c1",
         &(global(d, "c1", 2, 2, 64512)
             + &peer("rr", 2, 1, 2, 64512, "")
-            + &originate("10.2.2.0/24")),
+            + &originate("10.2.2.0/24")
+            + &originate("10.2.99.0/24")),
     );
     let c2 = Daemon::start(
         d,
         "c2",
         &(global(d, "c2", 2, 3, 64512)
             + &peer("rr", 2, 1, 3, 64512, "")
-            + &originate("10.2.3.0/24")),
+            + &originate("10.2.3.0/24")
+            + &originate("10.2.99.0/24")),
     );
     rr.wait_established("c1");
     rr.wait_established("c2");
@@ -399,6 +401,23 @@ fn route_reflector_propagates_between_clients() {
     assert_eq!(r.peer, "rr");
     // RFC 4456: the reflector does not change the next hop of iBGP routes.
     assert_eq!(r.next_hop.as_deref(), Some("127.0.2.2"));
+
+    // Both clients announce 10.2.99.0/24: the reflector shows both paths, one best,
+    // the other with the decision step it lost at.
+    let both = |rr: &Daemon| match rr.request(Ctl::ShowRoute {
+        address: "10.2.99.1".parse().expect("addr"),
+    }) {
+        Reply::Routes { routes } => routes,
+        other => panic!("{other:?}"),
+    };
+    rr.wait_for(|rr| both(rr).len() == 2, "two paths at the reflector");
+    let paths = both(&rr);
+    assert_eq!(paths.iter().filter(|p| p.best).count(), 1);
+    let loser = paths.iter().find(|p| !p.best).expect("loser");
+    assert!(loser.not_best_reason.is_some(), "{loser:?}");
+    let out = rr.bgpctl(&["show", "route", "10.2.99.1"]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("lost: "), "{text}");
 }
 
 #[test]
