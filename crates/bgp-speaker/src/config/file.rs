@@ -1,7 +1,7 @@
 //! The on-disk TOML schema, exactly as serde reads it.
 //!
 //! Everything here mirrors what an operator writes. Values stay optional where a template or
-//! a default may fill them in; [`super::resolve`] turns these into the fully resolved
+//! a default may fill them in; [`super::load`] turns these into the fully resolved
 //! [`super::Config`] the runtime uses. Every table refuses unknown keys
 //! (`deny_unknown_fields`) so a typo is an error with a line and column, not a silently
 //! ignored setting. Names that other parts of the file refer to (templates, policies) and

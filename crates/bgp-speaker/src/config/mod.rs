@@ -2,7 +2,7 @@
 //! validation with file:line:column errors, and the diff between two configurations.
 //!
 //! The layering is:
-//! - [`file`]: the serde schema of one TOML file, optional fields, unknown keys refused;
+//! - [`mod@file`]: the serde schema of one TOML file, optional fields, unknown keys refused;
 //! - this module: reading the main file plus the drop-in directory, merging them,
 //!   resolving `template = "..."` chains and defaults, and validating, which yields a
 //!   [`Config`] whose values are all concrete;
