@@ -198,31 +198,13 @@ impl Bgpd {
 
     /// Sends one control request (a JSON object without `version`) and returns
     /// the `result` of an ok response.
-    pub fn control(&self, mut request: Value) -> Result<Value> {
-        if let Some(o) = request.as_object_mut() {
-            o.insert("version".into(), Value::from(1));
-        }
-        let what = format!("bgpd control {request}");
-        let mut stream = UnixStream::connect(&self.socket)
-            .map_err(|e| Error::io("connecting to", &self.socket, e))?;
-        let timeout = Some(Duration::from_secs(30));
-        let _ = stream.set_read_timeout(timeout);
-        let _ = stream.set_write_timeout(timeout);
-        let mut line = request.to_string();
-        line.push('\n');
-        stream
-            .write_all(line.as_bytes())
-            .map_err(|e| Error::io("writing to", &self.socket, e))?;
-        let mut answer = String::new();
-        BufReader::new(stream)
-            .read_line(&mut answer)
-            .map_err(|e| Error::io("reading from", &self.socket, e))?;
-        let v: Value = serde_json::from_str(&answer)
-            .map_err(|e| Error::parse(&what, format!("{e}: {answer}")))?;
-        match v.get("status").and_then(Value::as_str) {
-            Some("ok") => Ok(v.get("result").cloned().unwrap_or(Value::Null)),
-            _ => Err(Error::Check(format!("{what}: {answer}"))),
-        }
+    pub fn control(&self, request: Value) -> Result<Value> {
+        control_at(&self.socket, request)
+    }
+
+    /// The control socket path.
+    pub fn socket_path(&self) -> &Path {
+        &self.socket
     }
 
     /// Runs `bgpctl args...` (e.g. `["show", "peers"]`) against this daemon's
@@ -248,6 +230,36 @@ impl Bgpd {
     /// Mutable access to the process (stop, restart, signal).
     pub fn process_mut(&mut self) -> &mut Process {
         &mut self.process
+    }
+}
+
+/// Sends one control request (a JSON object without `version`) to the bgpd
+/// control socket at `socket` and returns the `result` of an ok response.
+pub fn control_at(socket: &Path, mut request: Value) -> Result<Value> {
+    if let Some(o) = request.as_object_mut() {
+        o.insert("version".into(), Value::from(1));
+    }
+    let what = format!("bgpd control {request}");
+    let mut stream =
+        UnixStream::connect(socket).map_err(|e| Error::io("connecting to", socket, e))?;
+
+    let timeout = Some(Duration::from_secs(30));
+    let _ = stream.set_read_timeout(timeout);
+    let _ = stream.set_write_timeout(timeout);
+    let mut line = request.to_string();
+    line.push('\n');
+    stream
+        .write_all(line.as_bytes())
+        .map_err(|e| Error::io("writing to", socket, e))?;
+    let mut answer = String::new();
+    BufReader::new(stream)
+        .read_line(&mut answer)
+        .map_err(|e| Error::io("reading from", socket, e))?;
+    let v: Value =
+        serde_json::from_str(&answer).map_err(|e| Error::parse(&what, format!("{e}: {answer}")))?;
+    match v.get("status").and_then(Value::as_str) {
+        Some("ok") => Ok(v.get("result").cloned().unwrap_or(Value::Null)),
+        _ => Err(Error::Check(format!("{what}: {answer}"))),
     }
 }
 

@@ -228,3 +228,59 @@ fn bgpd_restart_under_ping_loses_nothing() {
         Ok(())
     });
 }
+
+/// A node leaves the cluster: its bgpd stops and, as Calico's confd does,
+/// the other nodes' configurations are regenerated without it and reloaded.
+/// Its block must disappear from every other node's kernel while the other
+/// nodes keep reaching each other. (Stopping the node alone is not enough:
+/// with graceful restart its peers rightly keep its block, stale, for the
+/// restart time.)
+#[test]
+fn bgpd_node_leaving_is_removed_everywhere() {
+    let kinds = [Kind::Bgpd, Kind::Bgpd, Kind::Bgpd];
+    run_test(
+        "bgpd_node_leaving_is_removed_everywhere",
+        &binaries_for(&kinds),
+        |t| {
+            let mut mesh = calico_mesh(t, &kinds)?;
+            let gone = ipnet::IpNet::V4(mesh.nodes[2].1.block);
+            mesh.speakers[2].process_mut().stop()?;
+            let remaining: Vec<_> = mesh.nodes.iter().take(2).map(|(n, _)| n.v4).collect();
+            for (node, _) in mesh.nodes.iter().take(2) {
+                let label = format!("bgpd-{}", node.name);
+                let socket = t.subdir(&label)?.join("bgpd.sock");
+                let others: Vec<_> = remaining
+                    .iter()
+                    .copied()
+                    .filter(|a| *a != node.v4)
+                    .collect();
+                t.write(
+                    &format!("{label}/bgp.toml"),
+                    &bgpd_config(node.v4, ASN, &others, &socket),
+                )?;
+                interop::bgpd::control_at(&socket, serde_json::json!({"command": "reload"}))?;
+            }
+            for (node, _) in mesh.nodes.iter().take(2) {
+                wait_for(
+                    &format!("{gone} to leave {}'s kernel", node.name),
+                    TIMEOUT,
+                    || {
+                        let routes = node.ns.routes(Family::Ipv4)?;
+                        Ok(match routes.iter().find(|r| r.dst == gone) {
+                            Some(r) => Err(format!("still there: {r:?}")),
+                            None => Ok(()),
+                        })
+                    },
+                )?;
+            }
+            let (a, b) = (&mesh.nodes[0].1.pods[0], &mesh.nodes[1].1.pods[0]);
+            wait_for("remaining pods still reach each other", TIMEOUT, || {
+                Ok(if a.ns.ping(std::net::IpAddr::V4(b.ip), None)? {
+                    Ok(())
+                } else {
+                    Err("no reply".into())
+                })
+            })
+        },
+    );
+}
