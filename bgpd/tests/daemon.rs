@@ -918,3 +918,36 @@ fn graceful_restart_keeps_routes_stale_and_restarting_speaker_sets_r_bit() {
         "route refreshed at b",
     );
 }
+
+#[test]
+fn gtsm_accepts_ttl_255_only() {
+    let dir = tempdir();
+    let d = dir.path();
+    // a requires TTL 255 (RFC 5082) from both b and c; b sends 255, c sends the eBGP
+    // default of 1.
+    let a = Daemon::start(
+        d,
+        "a",
+        &(global(d, "a", 15, 1, 64512)
+            + &peer("b", 15, 2, 1, 64513, "ttl_security = true")
+            + &peer("c", 15, 3, 1, 64514, "ttl_security = true\npassive = true")),
+    );
+    let b = Daemon::start(
+        d,
+        "b",
+        &(global(d, "b", 15, 2, 64513)
+            + &peer("a", 15, 1, 2, 64512, "ttl_security = true\npassive = true")),
+    );
+    let c = Daemon::start(
+        d,
+        "c",
+        &(global(d, "c", 15, 3, 64514) + &peer("a", 15, 1, 3, 64512, "")),
+    );
+    a.wait_established("b");
+    b.wait_established("a");
+    // c connects once a second; every attempt is dropped by a's minimum TTL.
+    std::thread::sleep(Duration::from_secs(4));
+    assert_ne!(a.state("c").as_deref(), Some("Established"));
+    assert_ne!(c.state("a").as_deref(), Some("Established"));
+    assert_eq!(c.peer("a").counters.established_transitions, 0);
+}

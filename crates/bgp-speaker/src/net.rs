@@ -192,7 +192,7 @@ pub async fn connect(remote: SocketAddr, opts: &SocketOptions) -> io::Result<Tcp
 }
 
 /// Opens a listening socket on `addr` (IPv6 sockets are IPv6-only so `0.0.0.0` and `::`
-/// can both be bound).
+/// can both be bound). Its TTL is 255 so handshakes with GTSM peers complete.
 pub fn listen(addr: SocketAddr) -> io::Result<TcpListener> {
     let domain = if addr.is_ipv6() {
         Domain::IPV6
@@ -204,6 +204,10 @@ pub fn listen(addr: SocketAddr) -> io::Result<TcpListener> {
     if addr.is_ipv6() {
         s.set_only_v6(true)?;
     }
+    // The SYN-ACK of a passive open leaves with the listener's TTL, before per-peer
+    // options can be set on the accepted socket: send it with 255 so a GTSM peer
+    // (RFC 5082) accepts it. Accepted sockets get their peer's TTL right after accept.
+    set_ttl(s.as_raw_fd(), addr.is_ipv6(), 255)?;
     s.set_nonblocking(true)?;
     s.bind(&addr.into())
         .map_err(|e| with_context(e, &format!("binding {addr}")))?;
@@ -247,9 +251,8 @@ mod tests {
 
     #[tokio::test]
     async fn connect_with_ttl_and_source() {
+        // `listen` sends its SYN-ACK with TTL 255, so GTSM on the client accepts it.
         let l = listen("127.0.0.1:0".parse().unwrap()).unwrap();
-        // The SYN-ACK must arrive with TTL 255 too, or GTSM on the client drops it.
-        set_ttl(l.as_raw_fd(), false, 255).unwrap();
         let addr = l.local_addr().unwrap();
         let opts = SocketOptions {
             ttl: Some(255),
