@@ -1060,13 +1060,13 @@ impl Rib {
                 let Some(p) = self.peers.get(id.0 as usize).and_then(Option::as_ref) else {
                     return Err(RibError::UnknownPeer(id));
                 };
-                let (flags, modified) = import_eval(
-                    p,
-                    &mut self.interner,
-                    n.prefix.trunc(),
-                    received,
-                    loop_found,
-                );
+                // Host bits beyond the length are not part of the prefix (RFC 4271 4.3).
+                let prefix = match n.prefix {
+                    IpNet::V4(p) => IpNet::V4(p.trunc()),
+                    IpNet::V6(p) => IpNet::V6(p.trunc()),
+                };
+                let (flags, modified) =
+                    import_eval(p, &mut self.interner, prefix, received, loop_found);
                 if flags != 0 {
                     stats.rejected += 1;
                 }
@@ -1077,7 +1077,7 @@ impl Rib {
                     modified.map(|m| self.interner.retain(m)),
                     flags,
                 );
-                match n.prefix.trunc() {
+                match prefix {
                     IpNet::V4(pfx) => {
                         insert_path(
                             &mut self.tables,
@@ -1475,9 +1475,13 @@ impl Rib {
         let t = P::table_mut(&mut self.tables);
         // First-touch order: deterministic for a given sequence of calls. (Also clears the
         // slots `apply_update_and_process` already took out.)
-        for (pfx, d) in t.dirty.take_all() {
-            self.process_prefix(pfx, d, resolver, &always);
+        let mut list = t.dirty.take_all();
+        for (pfx, d) in list.drain(..) {
+            if let Some(d) = d {
+                self.process_prefix(pfx, d, resolver, &always);
+            }
         }
+        P::table_mut(&mut self.tables).dirty.recycle(list);
         for &i in &always {
             if let Some(Some(p)) = self.peers.get_mut(i as usize) {
                 p.resync &= !P::BIT;
@@ -2474,9 +2478,13 @@ fn diff_out<P: Prefix>(
     };
     match P::out_mut(&mut target.out) {
         OutTable::Single(m) => {
-            use std::collections::btree_map::Entry;
+            use std::collections::hash_map::Entry;
             let new = desired.into_iter().next().map(|(_, a)| a);
-            match (m.entry(pfx.key()), new) {
+            if new.is_none() && m.is_empty() {
+                // Nothing told, nothing to tell (e.g. the route's own source peer).
+                return;
+            }
+            match (m.entry(pfx), new) {
                 (Entry::Occupied(o), None) => {
                     store.release(o.remove());
                     push(None, None, store);
