@@ -951,3 +951,46 @@ fn gtsm_accepts_ttl_255_only() {
     assert_ne!(c.state("a").as_deref(), Some("Established"));
     assert_eq!(c.peer("a").counters.established_transitions, 0);
 }
+
+#[test]
+fn drop_in_directory_adds_and_removes_peers() {
+    // A renderer (confd) writes one file per peer into the drop-in directory.
+    let dir = tempdir();
+    let d = dir.path();
+    let peers_d = d.join("peers.d");
+    std::fs::create_dir(&peers_d).expect("mkdir");
+    let a = Daemon::start(
+        d,
+        "a",
+        &(global(d, "a", 16, 1, 64512).replace(
+            "[global.control]",
+            "include_dir = \"peers.d\"\n[global.control]",
+        )),
+    );
+    let b = Daemon::start(
+        d,
+        "b",
+        &(global(d, "b", 16, 2, 64512) + &peer("a", 16, 1, 2, 64512, "passive = true")),
+    );
+    let c = Daemon::start(
+        d,
+        "c",
+        &(global(d, "c", 16, 3, 64512) + &peer("a", 16, 1, 3, 64512, "passive = true")),
+    );
+    std::fs::write(peers_d.join("b.toml"), peer("b", 16, 2, 1, 64512, "")).expect("write");
+    a.wait_established("b");
+    std::fs::write(peers_d.join("c.toml"), peer("c", 16, 3, 1, 64512, "")).expect("write");
+    a.wait_established("c");
+    std::fs::remove_file(peers_d.join("c.toml")).expect("rm");
+    a.wait_for(|a| a.state("c").is_none(), "c removed");
+    c.wait_for(
+        |c| {
+            c.peer("a")
+                .last_notification_received
+                .is_some_and(|n| n.contains("6/3"))
+        },
+        "Cease 6/3 at c",
+    );
+    assert_eq!(a.peer("b").counters.established_transitions, 1);
+    assert_eq!(b.peer("a").counters.established_transitions, 1);
+}
