@@ -80,7 +80,9 @@ pub fn set_md5(fd: RawFd, peer: IpAddr, key: Option<&[u8]>) -> io::Result<()> {
         );
     }
     sig.keylen = key.len() as u16;
-    sig.key[..key.len()].copy_from_slice(key);
+    for (dst, src) in sig.key.iter_mut().zip(key) {
+        *dst = *src;
+    }
     setsockopt(fd, libc::IPPROTO_TCP, libc::TCP_MD5SIG, &sig)
         .map_err(|e| with_context(e, "setting TCP_MD5SIG"))
 }

@@ -513,7 +513,12 @@ fn parse_file(src: &Source) -> Result<FileConfig, ConfigError> {
 
 /// Merges the parsed files, expands templates and validates.
 fn resolve(main_path: &Path, files: &[(&Source, &FileConfig)]) -> Result<Config, ConfigError> {
-    let (main_src, main) = files[0];
+    let Some(&(main_src, main)) = files.first() else {
+        return Err(ConfigError::File {
+            path: main_path.to_owned(),
+            message: "no configuration file".into(),
+        });
+    };
     let Some(gspan) = &main.global else {
         return Err(ConfigError::File {
             path: main_path.to_owned(),
@@ -599,7 +604,7 @@ fn resolve(main_path: &Path, files: &[(&Source, &FileConfig)]) -> Result<Config,
         }
     }
     let kernel = main.kernel.clone();
-    for &(src, f) in &files[1..] {
+    for &(src, f) in files.iter().skip(1) {
         if f.kernel.is_some() {
             return Err(ConfigError::File {
                 path: src.path.clone(),
@@ -816,7 +821,12 @@ fn resolve_peer<'a>(
     chain: &[&'a Entry<'a>],
     global: &GlobalConfig,
 ) -> Result<PeerConfig, ConfigError> {
-    let entry = chain[0];
+    let Some(&entry) = chain.first() else {
+        return Err(ConfigError::File {
+            path: PathBuf::from(name),
+            message: "empty template chain".into(),
+        });
+    };
     let here = |msg: String| ConfigError::at(entry.src, entry.name.span(), msg);
     let address = pick(chain, |p| p.address.as_ref().map(|a| a.get_ref().clone()))
         .ok_or_else(|| here(format!("peer {name:?} has no address")))?;
