@@ -4,7 +4,7 @@
 //! control socket and prints the answer as a table, or as JSON with `--json`. Exit code 0
 //! on success, 1 when the daemon answered with an error, 2 when it could not be reached.
 
-use std::io::{BufRead, BufReader, Write};
+use std::io::{BufRead, BufReader, Read, Write};
 use std::net::IpAddr;
 use std::os::unix::net::UnixStream;
 use std::path::{Path, PathBuf};
@@ -14,7 +14,7 @@ use std::time::Duration;
 use bgp_speaker::config::DEFAULT_CONTROL_SOCKET;
 use bgp_speaker::control::proto::{
     Command, FamilyFilter, Outcome, PeerAction, PeerDetail, PeerSummary, Reply, Request, Response,
-    RouteEntry, Table,
+    RouteEntry, Table, MAX_LINE,
 };
 use clap::{Args, Subcommand, ValueEnum};
 use ipnet::IpNet;
@@ -138,7 +138,8 @@ fn request(socket: &Path, command: Command) -> Result<Response, Failure> {
         serde_json::to_vec(&Request::new(command)).map_err(|e| Failure::Daemon(e.to_string()))?;
     line.push(b'\n');
     s.write_all(&line).map_err(io)?;
-    let mut reader = BufReader::new(s);
+    // Bounded: a full table is large, but not unbounded.
+    let mut reader = BufReader::new(s).take(MAX_LINE as u64);
     let mut answer = String::new();
     reader.read_line(&mut answer).map_err(io)?;
     if answer.is_empty() {
