@@ -60,6 +60,12 @@
 //! timeout moves them to the LLGR phase instead: LLGR_STALE attached, NO_LLGR routes
 //! dropped, least preferred, advertised only to LLGR-capable peers.
 //!
+//! # Graceful restart (restarting side)
+//! After our own restart, [`Rib::defer_selection`] holds back all advertisement (RFC 4724
+//! 4.1) until every graceful-restart peer has sent End-of-RIB or the deferral deadline
+//! passes; routes are decided and the FIB fed meanwhile. Then each established peer gets
+//! the whole table and End-of-RIB.
+//!
 //! # Outbound rules
 //! iBGP split horizon and RFC 4456 reflection (client → all, non-client → clients only,
 //! ORIGINATOR_ID and CLUSTER_LIST set, never back to the originator); eBGP: own AS
@@ -70,8 +76,8 @@
 //!
 //! # Not implemented
 //! Confederations (RFC 5065), RFC 8950 IPv4-over-IPv6 next hops, Only To
-//! Customer (RFC 9234) handling, selection deferral as a restarting speaker (left to the
-//! caller), families other than IPv4/IPv6 unicast (ignored and counted).
+//! Customer (RFC 9234) handling, families other than IPv4/IPv6 unicast (ignored and
+//! counted).
 //!
 //! # Modules
 //! * [`policy`] — declarative, serde-serializable policy.

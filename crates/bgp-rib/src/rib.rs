@@ -432,6 +432,8 @@ struct PeerState {
     resync: u8,
     /// Where this peer has paths (peer-wide operations visit these, not the table).
     prefixes: PeerPrefixes,
+    /// Families whose End-of-RIB the current session has sent.
+    eor_received: SmallVec<[Family; 2]>,
 }
 
 /// A queued outbound change (crate-internal form of [`OutChange`]).
@@ -480,6 +482,8 @@ pub struct Rib {
     /// Counter of processing rounds (see `PeerState::rounds`).
     round: u64,
     counters: Counters,
+    /// Selection deferral after our own restart (RFC 4724 4.1): its deadline.
+    deferral: Option<Instant>,
 }
 
 /// Work counters (for benchmarks and tests of what a change costs).
@@ -534,6 +538,7 @@ impl Rib {
             fib: Default::default(),
             round: 0,
             counters: Counters::default(),
+            deferral: None,
         }
     }
 
@@ -580,6 +585,7 @@ impl Rib {
             last_round: 0,
             resync: 0,
             prefixes: PeerPrefixes::default(),
+            eor_received: SmallVec::new(),
         }));
         Ok(PeerId((self.peers.len() - 1) as u32))
     }
@@ -592,6 +598,7 @@ impl Rib {
         if let Some(slot) = self.peers.get_mut(id.0 as usize) {
             *slot = None;
         }
+        self.check_deferral();
         Ok(())
     }
 
@@ -682,6 +689,7 @@ impl Rib {
         }
         p.stale.retain(|s| !sweep.contains(&s.family));
         p.eor_due = session.families.clone();
+        p.eor_received.clear();
         let ap4 = session.codec.sends_path_id(Family::IPV4_UNICAST);
         let ap6 = session.codec.sends_path_id(Family::IPV6_UNICAST);
         p.session = Some(session);
@@ -699,6 +707,8 @@ impl Rib {
         }
         self.full_export::<Ipv4Net>(id.0);
         self.full_export::<Ipv6Net>(id.0);
+        // A peer without graceful restart is not waited for: it may complete the wait.
+        self.check_deferral();
         Ok(())
     }
 
@@ -776,13 +786,79 @@ impl Rib {
     /// End-of-RIB received from the peer for `family`: sweep its stale routes (RFC 4724 4.2).
     pub fn end_of_rib(&mut self, id: PeerId, family: Family) -> Result<(), RibError> {
         let p = self.peer_mut(id)?;
+        if p.session.is_some() && !p.eor_received.contains(&family) {
+            p.eor_received.push(family);
+        }
         let had_stale = p.stale.iter().any(|s| s.family == family);
         p.stale.retain(|s| s.family != family);
         // Without a stale phase for this family there is nothing to sweep (and no table scan).
         if had_stale {
             self.sweep_stale(id.0, family);
         }
+        self.check_deferral();
         Ok(())
+    }
+
+    /// Start selection deferral as the restarting speaker (RFC 4724 4.1): call it after
+    /// our own restart, with the peers configured and before their sessions come up
+    /// (announce the Restart State bit in our capability). Routes received meanwhile are
+    /// stored and decided and the FIB changes flow as usual, but nothing is advertised:
+    /// [`Rib::peers_with_output`] is empty and the `take_*` calls return nothing. The
+    /// wait ends once every configured peer is established and has sent End-of-RIB for
+    /// each of its families, except peers that did not advertise graceful restart or are
+    /// restarting themselves (Restart State bit), or at `deadline` (the
+    /// Selection_Deferral_Timer; [`Rib::next_deadline`] includes it and
+    /// [`Rib::handle_timeout`] ends the wait). Each established peer then receives the
+    /// whole table followed by End-of-RIB. Call [`Rib::process`] after the calls that
+    /// may end it ([`Rib::end_of_rib`], [`Rib::peer_up`], [`Rib::remove_peer`],
+    /// [`Rib::handle_timeout`]) as after any other change.
+    pub fn defer_selection(&mut self, deadline: Instant) {
+        self.deferral = Some(deadline);
+        self.check_deferral();
+    }
+
+    /// Whether outbound advertisement is held back by selection deferral.
+    pub fn is_deferring(&self) -> bool {
+        self.deferral.is_some()
+    }
+
+    /// RFC 4724 4.1: every peer we wait for has sent End-of-RIB for all its families.
+    fn deferral_complete(&self) -> bool {
+        self.peers.iter().flatten().all(|p| match &p.session {
+            None => false,
+            Some(s) => match &s.graceful_restart {
+                Some(gr) if !gr.restart_state => {
+                    s.families.iter().all(|f| p.eor_received.contains(f))
+                }
+                // Excluded: no graceful restart, or restarting too.
+                _ => true,
+            },
+        })
+    }
+
+    fn check_deferral(&mut self) {
+        if self.deferral.is_some() && self.deferral_complete() {
+            self.end_deferral();
+        }
+    }
+
+    /// Selection is done: every established peer gets the whole table (its End-of-RIB is
+    /// still due since its session came up).
+    fn end_deferral(&mut self) {
+        self.deferral = None;
+        for idx in 1..self.peers.len() as PeerIdx {
+            let Some(Some(p)) = self.peers.get(idx as usize) else {
+                continue;
+            };
+            let Some(s) = &p.session else {
+                continue;
+            };
+            let ap4 = s.codec.sends_path_id(Family::IPV4_UNICAST);
+            let ap6 = s.codec.sends_path_id(Family::IPV6_UNICAST);
+            self.reset_out(idx, ap4, ap6);
+            self.full_export::<Ipv4Net>(idx);
+            self.full_export::<Ipv6Net>(idx);
+        }
     }
 
     /// The earliest graceful-restart deadline, if any.
@@ -791,12 +867,17 @@ impl Rib {
             .iter()
             .flatten()
             .flat_map(|p| p.stale.iter().map(|s| s.deadline))
+            .chain(self.deferral)
             .min()
     }
 
     /// Expire graceful-restart timers due at `now`: GR-stale routes enter the long-lived
     /// phase where the peer supports it (RFC 9494), otherwise they are removed.
     pub fn handle_timeout(&mut self, now: Instant) {
+        // RFC 4724 4.1: the Selection_Deferral_Timer expired.
+        if self.deferral.is_some_and(|d| d <= now) {
+            self.end_deferral();
+        }
         for idx in 1..self.peers.len() {
             let Some(p) = self.peers.get_mut(idx).and_then(Option::as_mut) else {
                 continue;
@@ -857,9 +938,14 @@ impl Rib {
     /// The peer asked for a route refresh (RFC 2918): queue its whole Adj-RIB-Out for
     /// `family` again.
     pub fn route_refresh(&mut self, id: PeerId, family: Family) -> Result<(), RibError> {
+        let deferring = self.deferral.is_some();
         let p = self.peer_mut(id)?;
         if p.session.is_none() {
             return Err(RibError::PeerDown(id));
+        }
+        if deferring {
+            // The whole table goes out when the deferral ends.
+            return Ok(());
         }
         let add_path = p
             .session
@@ -1511,6 +1597,7 @@ impl Rib {
             fib,
             round,
             counters,
+            deferral,
         } = self;
         let round = *round;
         counters.prefixes_decided += 1;
@@ -1533,6 +1620,10 @@ impl Rib {
                 None if !d.old.is_empty() => fib.push_back(FibChange::Remove(pfx.into())),
                 None => {}
             }
+        }
+        if deferral.is_some() {
+            // RFC 4724 4.1: nothing is advertised yet; the table goes out at the end.
+            return;
         }
         let dest: &Dest = dest;
         let everyone = new_sig != d.old || d.force_export;
@@ -1573,6 +1664,9 @@ impl Rib {
     }
 
     fn full_export<P: Prefix>(&mut self, idx: PeerIdx) {
+        if self.deferral.is_some() {
+            return;
+        }
         self.round += 1;
         let round = self.round;
         let Rib {
@@ -1626,6 +1720,9 @@ impl Rib {
 
     /// Peers that have outbound changes or End-of-RIB markers queued.
     pub fn peers_with_output(&self) -> Vec<PeerId> {
+        if self.deferral.is_some() {
+            return Vec::new();
+        }
         self.peers
             .iter()
             .enumerate()
@@ -1649,6 +1746,9 @@ impl Rib {
             .ok_or(RibError::UnknownPeer(id))?;
         if p.session.is_none() {
             return Err(RibError::PeerDown(id));
+        }
+        if self.deferral.is_some() {
+            return Ok((Vec::new(), Vec::new()));
         }
         // Keep a like-sized buffer for the next round (avoids regrowing it every drain).
         let cap = p.pending.len().min(4096);

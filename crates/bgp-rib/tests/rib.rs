@@ -704,3 +704,137 @@ fn fib_policy_reload_reannounces_routes() {
         .any(|c| matches!(c, FibChange::Upsert(r) if r.tunnel_device.as_deref() == Some("tunl0"))));
     assert_eq!(rib.audit(), Ok(()));
 }
+
+/// RFC 4724 4.1, as the restarting speaker: nothing is advertised until every
+/// graceful-restart peer sent End-of-RIB (peers without GR are not waited for); then
+/// each peer gets the whole table and End-of-RIB. Routes are decided and reach the FIB
+/// meanwhile.
+#[test]
+fn selection_deferral_waits_for_end_of_rib_from_graceful_restart_peers() {
+    let t0 = Instant::now();
+    let mut rib = rib();
+    let a = rib.add_peer(PeerConfig::new("a", addr(2), 65001)).unwrap();
+    let b = rib.add_peer(PeerConfig::new("b", addr(3), 65002)).unwrap();
+    let plain = rib
+        .add_peer(PeerConfig::new("plain", addr(4), 65004))
+        .unwrap();
+    let deadline = t0 + Duration::from_secs(60);
+    rib.defer_selection(deadline);
+    assert!(rib.is_deferring());
+    assert_eq!(rib.next_deadline(), Some(deadline));
+    rib.peer_up(a, gr_session(2, 120, 0), t0).unwrap();
+    rib.peer_up(
+        plain,
+        SessionInfo::new(rid(4), Some(Ipv4Addr::new(192, 0, 2, 1))),
+        t0,
+    )
+    .unwrap();
+    rib.apply_update(
+        a,
+        &announce(&["10.1.0.0/24"], attrs(&[65001], "192.0.2.2")),
+        false,
+    )
+    .unwrap();
+    // A withdrawn route is never advertised at all.
+    rib.apply_update(
+        a,
+        &announce(&["10.9.0.0/24"], attrs(&[65001], "192.0.2.2")),
+        false,
+    )
+    .unwrap();
+    rib.process(&AllReachable);
+    rib.apply_update(a, &withdraw(&["10.9.0.0/24"]), false)
+        .unwrap();
+    rib.end_of_rib(a, Family::IPV4_UNICAST).unwrap();
+    rib.end_of_rib(a, Family::IPV6_UNICAST).unwrap();
+    rib.process(&AllReachable);
+    assert_eq!(best_prefixes(&rib), vec!["10.1.0.0/24"], "decided");
+    assert!(rib.drain_fib().count() > 0, "FIB fed during the deferral");
+    assert!(
+        rib.is_deferring(),
+        "b has not sent End-of-RIB (not even come up)"
+    );
+    assert!(rib.peers_with_output().is_empty());
+    let held = rib.take_output(plain).unwrap();
+    assert!(held.is_empty(), "{held:?}");
+    rib.peer_up(b, gr_session(3, 120, 0), t0).unwrap();
+    rib.apply_update(
+        b,
+        &announce(&["10.2.0.0/24"], attrs(&[65002], "192.0.2.3")),
+        false,
+    )
+    .unwrap();
+    rib.end_of_rib(b, Family::IPV4_UNICAST).unwrap();
+    rib.process(&AllReachable);
+    assert!(rib.is_deferring(), "IPv6 End-of-RIB of b missing");
+    rib.end_of_rib(b, Family::IPV6_UNICAST).unwrap();
+    assert!(!rib.is_deferring());
+    assert_eq!(rib.next_deadline(), None);
+    rib.process(&AllReachable);
+    let out = rib.take_output(plain).unwrap();
+    let mut sent: Vec<String> = out
+        .changes
+        .iter()
+        .map(|c| {
+            assert!(c.attrs.is_some(), "only announcements: {c:?}");
+            c.nlri.prefix.to_string()
+        })
+        .collect();
+    sent.sort();
+    assert_eq!(sent, vec!["10.1.0.0/24", "10.2.0.0/24"]);
+    assert_eq!(
+        out.end_of_rib,
+        vec![Family::IPV4_UNICAST, Family::IPV6_UNICAST]
+    );
+    let to_a = rib.take_output(a).unwrap();
+    assert_eq!(to_a.changes.len(), 1, "b's route");
+    assert_eq!(to_a.end_of_rib.len(), 2);
+    assert_eq!(rib.audit(), Ok(()));
+}
+
+/// The Selection_Deferral_Timer ends the wait for a peer that never sends End-of-RIB; a
+/// peer that is restarting itself (Restart State bit) is not waited for.
+#[test]
+fn selection_deferral_ends_at_its_deadline_and_skips_restarting_peers() {
+    let t0 = Instant::now();
+    let mut rib = rib();
+    let restarting = rib.add_peer(PeerConfig::new("r", addr(2), 65001)).unwrap();
+    let silent = rib.add_peer(PeerConfig::new("s", addr(3), 65002)).unwrap();
+    let deadline = t0 + Duration::from_secs(60);
+    rib.defer_selection(deadline);
+    let mut s = gr_session(2, 120, 0);
+    if let Some(gr) = s.graceful_restart.as_mut() {
+        gr.restart_state = true;
+    }
+    rib.peer_up(restarting, s, t0).unwrap();
+    rib.apply_update(
+        restarting,
+        &announce(&["10.1.0.0/24"], attrs(&[65001], "192.0.2.2")),
+        false,
+    )
+    .unwrap();
+    rib.peer_up(silent, gr_session(3, 120, 0), t0).unwrap();
+    rib.process(&AllReachable);
+    assert!(rib.is_deferring(), "waiting for the silent peer only");
+    rib.handle_timeout(t0 + Duration::from_secs(59));
+    assert!(rib.is_deferring());
+    rib.handle_timeout(deadline);
+    assert!(!rib.is_deferring());
+    rib.process(&AllReachable);
+    assert_eq!(rib.peers_with_output(), vec![restarting, silent]);
+    let out = rib.take_output(silent).unwrap();
+    assert_eq!(out.changes.len(), 1);
+    assert_eq!(out.end_of_rib.len(), 2);
+
+    // Only the restarting peer configured: nothing to wait for once it is up.
+    let mut rib = self::rib();
+    let r = rib.add_peer(PeerConfig::new("r", addr(2), 65001)).unwrap();
+    rib.defer_selection(deadline);
+    assert!(rib.is_deferring(), "not up yet");
+    let mut s = gr_session(2, 120, 0);
+    if let Some(gr) = s.graceful_restart.as_mut() {
+        gr.restart_state = true;
+    }
+    rib.peer_up(r, s, t0).unwrap();
+    assert!(!rib.is_deferring());
+}
