@@ -69,8 +69,6 @@ pub(crate) struct Neighbor {
     pub attempt: Option<u64>,
     /// The session timer deadline currently scheduled in the event queue.
     pub timer: Option<Instant>,
-    /// Families whose End-of-RIB is still expected; `None` when not established.
-    pub eor_pending: Option<Vec<Family>>,
     /// Both sides set the N bit (RFC 8538): NOTIFICATIONs also end the session gracefully.
     pub gr_notification: bool,
 }
@@ -84,9 +82,6 @@ pub(crate) struct Running {
     pub address: Ipv4Addr,
     /// A flush (decision process + UPDATE generation) is scheduled.
     pub flush_pending: bool,
-    /// Restarting gracefully: routes are held back until every neighbour sent End-of-RIB
-    /// or the selection deferral timer ran out (RFC 4724 4.1).
-    pub deferring: bool,
     /// The graceful-restart deadline currently scheduled in the event queue.
     pub rib_timer: Option<Instant>,
     /// Virtual time until which the RIB worker is busy ([`CpuModel`](crate::CpuModel)).
@@ -140,7 +135,6 @@ impl Running {
                 conn: None,
                 attempt: None,
                 timer: None,
-                eor_pending: None,
                 gr_notification: false,
             });
         }
@@ -153,7 +147,6 @@ impl Running {
             slot_of_peer,
             address: spec.address,
             flush_pending: false,
-            deferring: restarting && cfg.graceful_restart.is_some(),
             rib_timer: None,
             busy_until: Duration::ZERO,
             received_since_flush: 0,
@@ -165,13 +158,6 @@ impl Running {
             .get(peer.index() as usize)
             .copied()
             .filter(|&s| s != usize::MAX)
-    }
-
-    /// Every neighbour is established and sent End-of-RIB for all its families.
-    pub fn all_end_of_rib(&self) -> bool {
-        self.neighbors
-            .iter()
-            .all(|n| n.eor_pending.as_ref().is_some_and(Vec::is_empty))
     }
 }
 

@@ -20,7 +20,7 @@
 //! * [`Sim::crash`] drops a node's whole state (peers see their connections close);
 //!   [`Sim::restart`] rebuilds it from the topology, gracefully when configured (Restart
 //!   State bit, and the routes held back until every neighbour sent End-of-RIB, RFC 4724
-//!   4.1). [`Sim::partition`] holds back everything between two nodes, as TCP would keep
+//!   4.1, by the RIB's selection deferral). [`Sim::partition`] holds back everything between two nodes, as TCP would keep
 //!   retransmitting it, until [`Sim::heal`].
 //! * Timers (session timers, graceful-restart deadlines, selection deferral) are events
 //!   too; a superseded timer event is recognised by its deadline and ignored.
@@ -149,10 +149,6 @@ enum Event {
         node: usize,
         epoch: u32,
         at: Instant,
-    },
-    DeferralEnd {
-        node: usize,
-        epoch: u32,
     },
     Flush {
         node: usize,
@@ -442,7 +438,7 @@ impl Sim {
             let Some(run) = &node.running else {
                 continue;
             };
-            if run.deferring {
+            if run.rib.is_deferring() {
                 return format!("node{i} defers its routes (graceful restart)");
             }
             if let Some(at) = run.rib.next_deadline() {
@@ -610,9 +606,16 @@ impl Sim {
         else {
             return Err(SimError::UnknownNode(NodeId(node)));
         };
-        let run = Running::build(spec, specs, &self.topology, &self.cfg, restarting)?;
+        let mut run = Running::build(spec, specs, &self.topology, &self.cfg, restarting)?;
         let slots = run.neighbors.len();
-        let deferring = run.deferring;
+        if restarting {
+            if let Some(gr) = &self.cfg.graceful_restart {
+                // RFC 4724 4.1: the RIB holds our routes back until every neighbour sent
+                // End-of-RIB, or the selection deferral timer (a RIB deadline) runs out.
+                run.rib
+                    .defer_selection(self.instant() + gr.selection_deferral);
+            }
+        }
         let epoch = match self.nodes.get_mut(node) {
             Some(n) => {
                 n.running = Some(run);
@@ -628,12 +631,7 @@ impl Sim {
             self.drive(node, slot);
         }
         self.schedule_flush(node);
-        if deferring {
-            if let Some(gr) = &self.cfg.graceful_restart {
-                let at = self.now + gr.selection_deferral;
-                self.push(at, Event::DeferralEnd { node, epoch });
-            }
-        }
+        self.rearm_rib_timer(node);
         Ok(())
     }
 
@@ -673,14 +671,6 @@ impl Sim {
                 run.rib.handle_timeout(now);
                 self.schedule_flush(node);
                 self.rearm_rib_timer(node);
-            }
-            Event::DeferralEnd { node, epoch } => {
-                if let Some(run) = self.running_epoch(node, epoch) {
-                    if run.deferring {
-                        run.deferring = false;
-                        self.schedule_flush(node);
-                    }
-                }
             }
             Event::Flush { node, epoch } => self.flush(node, epoch),
             Event::Syn {
@@ -961,7 +951,6 @@ impl Sim {
                 let Some(nb) = run.neighbors.get_mut(end.slot) else {
                     return;
                 };
-                nb.eor_pending = Some(n.families.clone());
                 nb.gr_notification = gr_notification(&n, nb.session.config());
                 let peer = nb.peer;
                 if let Err(e) = run.rib.peer_up(peer, info, now) {
@@ -992,15 +981,8 @@ impl Sim {
                 let peer = nb.peer;
                 let result = match d.update.end_of_rib() {
                     Some(family) => {
-                        if let Some(p) = nb.eor_pending.as_mut() {
-                            p.retain(|f| *f != family);
-                        }
                         self.stats.end_of_ribs_received += 1;
-                        let r = run.rib.end_of_rib(peer, family);
-                        if run.deferring && run.all_end_of_rib() {
-                            run.deferring = false;
-                        }
-                        r
+                        run.rib.end_of_rib(peer, family)
                     }
                     None => {
                         self.stats.updates_received += 1;
@@ -1035,7 +1017,6 @@ impl Sim {
                 let Some(nb) = run.neighbors.get_mut(end.slot) else {
                     return;
                 };
-                nb.eor_pending = None;
                 let graceful = graceful_down(&reason, nb.gr_notification);
                 let peer = nb.peer;
                 let was_up = run.rib.is_up(peer);
@@ -1110,12 +1091,8 @@ impl Sim {
                 });
             }
         }
-        let deferring = run.deferring;
-        let peers = if deferring {
-            Vec::new()
-        } else {
-            run.rib.peers_with_output()
-        };
+        // Empty while the RIB defers selection after a graceful restart.
+        let peers = run.rib.peers_with_output();
         if changes > 0 {
             self.stats.loc_rib_changes += changes;
             self.stats.last_loc_rib_change = clock;
