@@ -83,6 +83,9 @@ pub(crate) enum RibCtl {
     SetPolicies(BTreeMap<String, Policy>),
     Originate(Originate),
     Withdraw(IpNet),
+    /// We restarted (RFC 4724 section 4.1): hold back advertisements until every peer
+    /// sent End-of-RIB, or until this deadline (the Selection_Deferral_Timer).
+    DeferSelection(Instant),
     /// Kernel-learned local routes (kernel FIB component).
     Local(Vec<crate::fib::LocalChange>),
     Query(Query),
@@ -654,6 +657,13 @@ impl RibTask {
             RibCtl::Withdraw(p) => {
                 self.originated.remove(&p);
                 self.rib.withdraw_local(p, RouteSource::Static);
+            }
+            RibCtl::DeferSelection(deadline) => {
+                info!(
+                    wait_secs = deadline.saturating_duration_since(Instant::now()).as_secs(),
+                    "restarting: deferring advertisements until peers sent End-of-RIB (RFC 4724 4.1)"
+                );
+                self.rib.defer_selection(deadline);
             }
             RibCtl::Local(changes) => crate::fib::apply_local(&mut self.rib, changes),
             RibCtl::Query(q) => self.query(q),

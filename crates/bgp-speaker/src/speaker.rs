@@ -304,6 +304,14 @@ impl Speaker {
             for p in config.peers.values() {
                 speaker.spawn_peer(&mut st, p.clone()).await?;
             }
+            if speaker.inner.options.graceful_restart {
+                let wait = Duration::from_secs(u64::from(
+                    config.global.graceful_restart.restart_time.max(1),
+                ));
+                speaker
+                    .rib(RibCtl::DeferSelection(Instant::now() + wait))
+                    .await?;
+            }
             for addr in &config.global.listen {
                 speaker.open_listener(&mut st, *addr)?;
             }
