@@ -200,7 +200,15 @@ struct Listener {
     task: JoinHandle<()>,
 }
 
-type PeerIndex = Arc<RwLock<HashMap<IpAddr, mpsc::Sender<PeerCmd>>>>;
+/// What the listeners need to hand an accepted connection to its peer task.
+#[derive(Clone)]
+struct IndexEntry {
+    cmd: mpsc::Sender<PeerCmd>,
+    /// Applied right after accept (GTSM minimum TTL, TTL), before the peer task runs.
+    opts: net::SocketOptions,
+}
+
+type PeerIndex = Arc<RwLock<HashMap<IpAddr, IndexEntry>>>;
 
 struct State {
     config: Config,
@@ -364,10 +372,20 @@ impl Speaker {
                                 .unwrap_or(IpAddr::V6(v6)),
                             v4 => v4,
                         };
-                        let tx = index.read().ok().and_then(|m| m.get(&ip).cloned());
-                        match tx {
-                            Some(tx) => {
-                                if tx.try_send(PeerCmd::Incoming(stream, remote)).is_err() {
+                        let entry = index.read().ok().and_then(|m| m.get(&ip).cloned());
+                        match entry {
+                            Some(e) => {
+                                // As early as possible: segments arriving before the
+                                // minimum TTL is set are not filtered (RFC 5082).
+                                if let Err(err) = net::apply_options(
+                                    stream.as_raw_fd(),
+                                    remote.is_ipv6(),
+                                    &e.opts,
+                                ) {
+                                    warn!(%remote, error = %err, "socket options on accepted connection");
+                                    continue;
+                                }
+                                if e.cmd.try_send(PeerCmd::Incoming(stream, remote)).is_err() {
                                     warn!(%remote, "peer task busy; connection dropped");
                                 }
                             }
@@ -432,9 +450,7 @@ impl Speaker {
             self.inner.rib_in.clone(),
         );
         let handle = tokio::spawn(task.run());
-        if let Ok(mut idx) = self.inner.index.write() {
-            idx.insert(cfg.address.addr, cmd_tx.clone());
-        }
+        self.index_peer(&cfg, cmd_tx.clone());
         info!(peer = %cfg.name, address = %cfg.address, remote_as = cfg.remote_as, "peer added");
         st.config.peers.insert(cfg.name.clone(), cfg.clone());
         st.peers.insert(
@@ -447,6 +463,13 @@ impl Speaker {
             },
         );
         Ok(())
+    }
+
+    fn index_peer(&self, cfg: &PeerConfig, cmd: mpsc::Sender<PeerCmd>) {
+        let opts = crate::peer::socket_options(cfg, &self.inner.env.global);
+        if let Ok(mut idx) = self.inner.index.write() {
+            idx.insert(cfg.address.addr, IndexEntry { cmd, opts });
+        }
     }
 
     async fn stop_peer(
@@ -544,6 +567,8 @@ impl Speaker {
             return Err(SpeakerError::NoSuchPeer(cfg.name));
         };
         h.config = cfg.clone();
+        let cmd = h.cmd.clone();
+        self.index_peer(&cfg, cmd);
         let restart = change.needs_restart();
         if restart {
             info!(peer = %cfg.name, changed = ?change.restart, "session parameters changed: restarting session");
