@@ -520,24 +520,44 @@ impl PeerTask {
         debug!(peer = %self.name, "peer task ended");
     }
 
-    /// Moves a held RIB batch into the session when it fits.
+    /// Moves as much of the held RIB batch into the session as its queue accepts; the
+    /// rest stays held until `poll_transmit` drains the queue. A batch larger than the
+    /// whole queue (the full table after session start) thus flows through in slices
+    /// instead of waiting for room that can never appear.
     fn push_held(&mut self) {
-        let Some(batch) = self.held.take() else {
+        let Some(mut batch) = self.held.take() else {
             return;
         };
         if self.main.session.state() != State::Established {
             // The session went down; the RIB resends everything on the next Up.
             return;
         }
-        let n = batch.len() as u64;
-        let size: usize = batch.iter().map(Bytes::len).sum();
-        if size > self.main.session.send_capacity() && self.main.session.queued_bytes() > 0 {
+        let capacity = self.main.session.send_capacity();
+        let mut fit = 0;
+        let mut size = 0usize;
+        for frame in &batch {
+            if size + frame.len() > capacity {
+                break;
+            }
+            size += frame.len();
+            fit += 1;
+        }
+        if fit == 0 {
             self.held = Some(batch);
             return;
         }
+        let rest = batch.split_off(fit);
         match self.main.session.send_encoded(batch.iter().cloned()) {
-            Ok(()) => self.shared().updates_sent += n,
-            Err(bgp_proto::session::SendError::QueueFull { .. }) => self.held = Some(batch),
+            Ok(()) => {
+                self.shared().updates_sent += fit as u64;
+                if !rest.is_empty() {
+                    self.held = Some(rest);
+                }
+            }
+            Err(bgp_proto::session::SendError::QueueFull { .. }) => {
+                batch.extend(rest);
+                self.held = Some(batch);
+            }
             Err(e) => warn!(peer = %self.name, error = %e, "dropping outbound UPDATE batch"),
         }
     }
