@@ -9,11 +9,17 @@
 //! - [`Process`]: a daemon in a namespace, logs captured, stopped by PID.
 //! - Launchers translating one [`SpeakerConfig`] into each daemon's native
 //!   configuration and reading back [`PeerStatus`] / [`RouteView`] through
-//!   the [`Speaker`] trait: [`Bird`], [`GoBgp`], [`Frr`], [`ExaBgp`]; [`Kind`]
+//!   the [`Speaker`] trait: [`Bird`], [`GoBgp`], [`Frr`], [`ExaBgp`], and our
+//!   own [`Bgpd`]; [`Kind`]
 //!   picks one at run time so a test body can be written once for all pairs.
 //! - [`wait_until`], [`wait_established`], [`wait_route`]: polling with a
 //!   generous bound ([`TIMEOUT`]); [`Netns::routes`] and [`Netns::ping`] check
 //!   the data plane.
+//! - [`scenarios`]: test bodies written once for any [`Kind`] (route
+//!   exchange, reflection, MD5, raw malformed messages, RFC 7606, graceful
+//!   restart, a real table); [`calico`]: Felix-like node state and
+//!   calico-node style BIRD/bgpd configurations; [`raw`]: BGP bytes over TCP
+//!   from inside a namespace; [`table`]: the RIS 2002 table.
 //!
 //! Everything stays inside namespaces the harness created: no address,
 //! interface or process is ever added to the root namespace, and only
