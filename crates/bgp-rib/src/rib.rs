@@ -1632,6 +1632,9 @@ impl Rib {
         } else {
             Either::Some(always.iter().map(|&i| i as usize))
         };
+        // Peers alike for the export transformation share its result (a reflector tells
+        // its clients the same thing).
+        let mut shared = None;
         for ti in targets {
             let desired = match peers.get(ti).and_then(Option::as_ref) {
                 Some(target) if target.up_for(P::FAMILY).is_some() => {
@@ -1646,6 +1649,7 @@ impl Rib {
                         cfg,
                         interner,
                         &mut cache,
+                        &mut shared,
                     );
                     if let Some(Some(target)) = peers.get_mut(ti) {
                         if let Some(c) = cache {
@@ -1695,7 +1699,7 @@ impl Rib {
             let mut cache = None;
             let desired = match peers.get(idx as usize).and_then(Option::as_ref) {
                 Some(target) => desired_for(
-                    *pfx, dest, idx, target, peers, local, cfg, interner, &mut cache,
+                    *pfx, dest, idx, target, peers, local, cfg, interner, &mut cache, &mut None,
                 ),
                 None => return,
             };
@@ -2284,6 +2288,7 @@ fn desired_for<P: Prefix>(
     cfg: &RibConfig,
     interner: &mut AttrStore,
     cache: &mut Option<ExportCache>,
+    shared: &mut Option<SharedExport>,
 ) -> Desired {
     let mut out = Desired::new();
     let Some(session) = target.up_for(P::FAMILY) else {
@@ -2315,6 +2320,7 @@ fn desired_for<P: Prefix>(
             cfg,
             interner,
             cache,
+            shared,
         ) {
             let id = if add_path {
                 out_path_id(x.peer(), x.path_id)
@@ -2344,6 +2350,7 @@ fn export_path(
     cfg: &RibConfig,
     interner: &mut AttrStore,
     cache: &mut Option<ExportCache>,
+    shared: &mut Option<SharedExport>,
 ) -> Option<AttrId> {
     let si = x.peer();
     if si == ti {
@@ -2390,9 +2397,20 @@ fn export_path(
             return None;
         }
     }
-    if !is_local && target.cfg.export.is_accept_all() {
+    let class =
+        (!is_local && target.cfg.export.is_accept_all()).then(|| ExportClass::of(target, session));
+    if let Some(class) = &class {
         if let Some(o) = hit(cache).or_else(|| hit(&target.cache)) {
             return o;
+        }
+        if let Some(sh) = shared.as_ref() {
+            if sh.class == *class
+                && sh.input == eff_id
+                && sh.source == si
+                && sh.generation == generation
+            {
+                return sh.output;
+            }
         }
     }
     let source = if is_local {
@@ -2435,8 +2453,57 @@ fn export_path(
             output: result,
             generation: interner.generation(),
         });
+        if let Some(class) = class {
+            *shared = Some(SharedExport {
+                class,
+                input: eff_id,
+                source: si,
+                output: result,
+                generation: interner.generation(),
+            });
+        }
     }
     result
+}
+
+/// What the export transformation (`transform`) reads of a target peer whose export
+/// policy accepts everything unchanged: peers equal in these get the same attributes
+/// for the same input. (The per-target rules — split horizon, reflection, originator,
+/// communities, LLGR — run before the shared result is used.)
+#[derive(Clone, Debug, PartialEq, Eq)]
+struct ExportClass {
+    ebgp: bool,
+    local_as: Option<u32>,
+    cluster_id: Option<Ipv4Addr>,
+    next_hop: NextHopMode,
+    local_v4: Option<Ipv4Addr>,
+    local_v6: Option<Ipv6Addr>,
+    local_v6_link_local: Option<Ipv6Addr>,
+}
+
+impl ExportClass {
+    fn of(target: &PeerState, session: &SessionInfo) -> ExportClass {
+        ExportClass {
+            ebgp: target.ebgp,
+            local_as: target.cfg.local_as,
+            cluster_id: target.cfg.cluster_id,
+            next_hop: target.cfg.next_hop,
+            local_v4: session.local_v4,
+            local_v6: session.local_v6,
+            local_v6_link_local: session.local_v6_link_local,
+        }
+    }
+}
+
+/// The last export result of one prefix's export run, shared across peers of one
+/// [`ExportClass`].
+#[derive(Clone, Debug)]
+struct SharedExport {
+    class: ExportClass,
+    input: AttrId,
+    source: PeerIdx,
+    output: Option<AttrId>,
+    generation: u64,
 }
 
 /// Outgoing attributes: RFC 4271 5.1 (AS_PATH, NEXT_HOP, MED, LOCAL_PREF), RFC 4456 8

@@ -1075,3 +1075,49 @@ fn rib_ctx() -> bgp_proto::CodecContext {
         ..Default::default()
     }
 }
+
+/// One prefix exported to peers of different kinds in one run: each gets its own
+/// transformation (CLUSTER_LIST per cluster id, AS prepend per local AS, next hop per
+/// session), peers alike get the same interned set.
+#[test]
+fn one_export_run_serves_each_kind_of_peer_its_own_attributes() {
+    let mut rib = rib();
+    let src = peer(&mut rib, 2, LOCAL_AS, true);
+    let c1 = peer(&mut rib, 3, LOCAL_AS, true);
+    let mut pc = PeerConfig::new("c9", addr(4), LOCAL_AS);
+    pc.rr_client = true;
+    pc.cluster_id = Some(Ipv4Addr::new(9, 9, 9, 9));
+    let c9 = peer_with(&mut rib, 4, pc);
+    let c5 = peer(&mut rib, 5, LOCAL_AS, true);
+    let e1 = peer(&mut rib, 6, 65001, false);
+    let mut pc = PeerConfig::new("e2", addr(7), 65002);
+    pc.local_as = Some(64999);
+    let e2 = peer_with(&mut rib, 7, pc);
+    let e3 = peer(&mut rib, 8, 65003, false);
+    rib.apply_update(
+        src,
+        &announce(&["10.1.0.0/26"], attrs(&[], "192.0.2.2")),
+        false,
+    )
+    .unwrap();
+    rib.process(&AllReachable);
+    let get = |rib: &mut bgp_rib::Rib, p| {
+        let out = changes(rib, p);
+        assert_eq!(out.len(), 1);
+        out[0].attrs.clone().unwrap()
+    };
+    let a1 = get(&mut rib, c1);
+    let a9 = get(&mut rib, c9);
+    let a5 = get(&mut rib, c5);
+    assert_eq!(a1.attrs.cluster_list, vec![rid(1)]);
+    assert_eq!(a9.attrs.cluster_list, vec![Ipv4Addr::new(9, 9, 9, 9)]);
+    assert!(Arc::ptr_eq(&a1, &a5), "alike peers share the set");
+    let b1 = get(&mut rib, e1);
+    let b2 = get(&mut rib, e2);
+    let b3 = get(&mut rib, e3);
+    assert_eq!(b1.attrs.as_path, Some(path(&[LOCAL_AS])));
+    assert_eq!(b2.attrs.as_path, Some(path(&[64999])));
+    assert!(Arc::ptr_eq(&b1, &b3));
+    assert_eq!(b1.attrs.originator_id, None);
+    assert_eq!(rib.audit(), Ok(()));
+}
