@@ -223,8 +223,42 @@ pub fn bird_config(
 /// `asn` with iBGP mesh sessions to `mesh`: Felix's routes are learned from
 /// the kernel (protocols 3 and 80), the node's blackhole block (protocol 80)
 /// is announced, pod routes on `cali*` are not, learned blocks are installed
-/// with protocol 12 ("bird"). Kept in step with `interop/demo.sh`.
+/// with protocol 12 ("bird") and persist across restarts. Kept in step with
+/// `interop/demo.sh`.
 pub fn bgpd_config(me: Ipv4Addr, asn: u32, mesh: &[Ipv4Addr], socket: &std::path::Path) -> String {
+    let peers: Vec<CalicoPeer> = mesh
+        .iter()
+        .map(|p| CalicoPeer {
+            address: *p,
+            name: mesh_name(IpAddr::V4(*p)),
+            rr_client: false,
+        })
+        .collect();
+    bgpd_config_with(me, asn, &peers, None, socket)
+}
+
+/// One iBGP session of a Calico node.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CalicoPeer {
+    /// The peer node's address.
+    pub address: Ipv4Addr,
+    /// Session name (`Mesh_…`, `Node_…`).
+    pub name: String,
+    /// This node reflects routes to the peer (Calico: we are a route
+    /// reflector and the peer a plain node).
+    pub rr_client: bool,
+}
+
+/// [`bgpd_config`] for arbitrary sessions and, on route reflectors, a
+/// cluster id (Calico's `routeReflectorClusterID`). Which side connects
+/// follows Calico's string rule ([`mesh_passive`]).
+pub fn bgpd_config_with(
+    me: Ipv4Addr,
+    asn: u32,
+    peers: &[CalicoPeer],
+    cluster_id: Option<Ipv4Addr>,
+    socket: &std::path::Path,
+) -> String {
     let mut c = String::new();
     let _ = writeln!(
         c,
@@ -234,6 +268,9 @@ pub fn bgpd_config(me: Ipv4Addr, asn: u32, mesh: &[Ipv4Addr], socket: &std::path
         c,
         "[global]\nasn = {asn}\nrouter_id = \"{me}\"\nlisten = [\"{me}\"]"
     );
+    if let Some(id) = cluster_id {
+        let _ = writeln!(c, "cluster_id = \"{id}\"");
+    }
     let _ = writeln!(c, "\n[global.control]\nsocket = \"{}\"", socket.display());
     let _ = writeln!(c, "\n[global.graceful_restart]\nenabled = true");
     let _ = writeln!(c, "\n[templates.mesh]\nremote_as = {asn}\nmultihop = 64");
@@ -242,11 +279,14 @@ pub fn bgpd_config(me: Ipv4Addr, asn: u32, mesh: &[Ipv4Addr], socket: &std::path
         c,
         "import = [\"mesh-import\"]\nexport = [\"calico-export\"]"
     );
-    for peer in mesh {
-        let (me_ip, peer_ip) = (IpAddr::V4(me), IpAddr::V4(*peer));
-        let _ = writeln!(c, "\n[peers.{}]", mesh_name(peer_ip));
-        let _ = writeln!(c, "template = \"mesh\"\naddress = \"{peer}\"");
+    for peer in peers {
+        let (me_ip, peer_ip) = (IpAddr::V4(me), IpAddr::V4(peer.address));
+        let _ = writeln!(c, "\n[peers.{}]", peer.name);
+        let _ = writeln!(c, "template = \"mesh\"\naddress = \"{}\"", peer.address);
         let _ = writeln!(c, "passive = {}", mesh_passive(me_ip, peer_ip));
+        if peer.rr_client {
+            let _ = writeln!(c, "route_reflector_client = true");
+        }
     }
     let _ = writeln!(c, "\n[kernel.import]\nprotocols = [3, 80]");
     let _ = writeln!(c, "route_types = [\"unicast\", \"blackhole\"]");
@@ -272,6 +312,13 @@ pub fn bgpd_config(me: Ipv4Addr, asn: u32, mesh: &[Ipv4Addr], socket: &std::path
         c,
         "match = {{ source = [\"kernel\"], kernel_protocol = [80] }}\naction = \"accept\""
     );
+    // BGP-learned blocks: iBGP rules keep a mesh node from passing them on;
+    // a route reflector reflects them (RFC 4456).
+    let _ = writeln!(
+        c,
+        "\n[[policies.calico-export.rules]]\nname = \"learned-blocks\""
+    );
+    let _ = writeln!(c, "match = {{ source = [\"bgp\"] }}\naction = \"accept\"");
     c
 }
 

@@ -9,7 +9,8 @@
 use std::net::IpAddr;
 
 use interop::calico::{
-    bgpd_config, bird_config, has_route_via, mesh_name, setup_felix, FelixState,
+    bgpd_config, bgpd_config_with, bird_config, has_route_via, mesh_name, setup_felix, CalicoPeer,
+    FelixState,
 };
 use interop::{
     binaries_for, run_test, wait_established, wait_for, Bgpd, Bird, Error, Family, Kind, Node,
@@ -25,9 +26,16 @@ struct Mesh {
     _seg: Segment,
 }
 
-/// Node `i` (1-based) runs `kinds[i - 1]`; checks sessions, kernel routes
-/// and pod-to-pod pings, and returns the running cluster.
+/// Node `i` (1-based) runs `kinds[i - 1]` in a full mesh; checks sessions,
+/// kernel routes and pod-to-pod pings, and returns the running cluster.
 fn calico_mesh(t: &Test, kinds: &[Kind]) -> Result<Mesh> {
+    calico_cluster(t, kinds, 0)
+}
+
+/// Like [`calico_mesh`], but when `reflectors > 0` the first `reflectors`
+/// nodes are route reflectors (one cluster id, meshed among themselves) and
+/// every other node peers with them only (Calico with RRs; bgpd nodes only).
+fn calico_cluster(t: &Test, kinds: &[Kind], reflectors: usize) -> Result<Mesh> {
     let seg = Segment::new(t)?;
     let pool: ipnet::Ipv4Net = "10.244.0.0/16"
         .parse()
@@ -47,12 +55,22 @@ fn calico_mesh(t: &Test, kinds: &[Kind]) -> Result<Mesh> {
         return Err(Error::Check("pods reachable before BGP ran".into()));
     }
     let mut speakers: Vec<Box<dyn Speaker>> = Vec::new();
+    let all: Vec<_> = nodes.iter().map(|(n, _)| n.v4).collect();
+    let is_rr =
+        |a: &std::net::Ipv4Addr| reflectors > 0 && all.iter().take(reflectors).any(|r| r == a);
+    // The sessions of a node: everyone in a mesh; with reflectors, an RR
+    // talks to everyone (clients marked), a client to the RRs only.
+    let sessions_of = |me: std::net::Ipv4Addr| -> Vec<std::net::Ipv4Addr> {
+        all.iter()
+            .copied()
+            .filter(|p| *p != me && (reflectors == 0 || is_rr(&me) || is_rr(p)))
+            .collect()
+    };
+    let cluster_id: std::net::Ipv4Addr = "192.0.2.1"
+        .parse()
+        .map_err(|_| Error::Invalid("id".into()))?;
     for ((node, felix), kind) in nodes.iter().zip(kinds) {
-        let mesh: Vec<_> = nodes
-            .iter()
-            .filter(|(n, _)| n.v4 != node.v4)
-            .map(|(n, _)| n.v4)
-            .collect();
+        let mesh = sessions_of(node.v4);
         let label = format!("{}-{}", kind.name(), node.name);
         speakers.push(match kind {
             Kind::Bird => {
@@ -63,6 +81,20 @@ fn calico_mesh(t: &Test, kinds: &[Kind]) -> Result<Mesh> {
                     .collect();
                 Box::new(Bird::start_with_config(t, node, &label, &text, protocols)?)
             }
+            Kind::Bgpd if reflectors > 0 => {
+                let socket = t.subdir(&label)?.join("bgpd.sock");
+                let peers: Vec<CalicoPeer> = mesh
+                    .iter()
+                    .map(|p| CalicoPeer {
+                        address: *p,
+                        name: format!("Node_{}", p.to_string().replace('.', "_")),
+                        rr_client: is_rr(&node.v4) && !is_rr(p),
+                    })
+                    .collect();
+                let id = is_rr(&node.v4).then_some(cluster_id);
+                let text = bgpd_config_with(node.v4, ASN, &peers, id, &socket);
+                Box::new(Bgpd::start_with_config(t, node, &label, &text, &socket)?)
+            }
             Kind::Bgpd => {
                 let socket = t.subdir(&label)?.join("bgpd.sock");
                 let text = bgpd_config(node.v4, ASN, &mesh, &socket);
@@ -72,8 +104,8 @@ fn calico_mesh(t: &Test, kinds: &[Kind]) -> Result<Mesh> {
         });
     }
     for ((node, _), speaker) in nodes.iter().zip(&speakers) {
-        for (peer, _) in nodes.iter().filter(|(n, _)| n.v4 != node.v4) {
-            wait_established(&**speaker, peer.addr(Family::Ipv4), TIMEOUT)?;
+        for peer in sessions_of(node.v4) {
+            wait_established(&**speaker, std::net::IpAddr::V4(peer), TIMEOUT)?;
         }
     }
     // Kernel: every other node's block via that node, protocol bird (12).
@@ -282,5 +314,18 @@ fn bgpd_node_leaving_is_removed_everywhere() {
                 })
             })
         },
+    );
+}
+
+/// Calico with two route reflectors instead of a mesh: nodes 1 and 2 reflect
+/// (one cluster id), nodes 3 to 5 peer with them only. Every block still
+/// reaches every kernel via its own node and every pod reaches every pod.
+#[test]
+fn bgpd_calico_two_route_reflectors_pods_reach_each_other() {
+    let kinds = [Kind::Bgpd; 5];
+    run_test(
+        "bgpd_calico_two_route_reflectors_pods_reach_each_other",
+        &binaries_for(&kinds),
+        |t| calico_cluster(t, &kinds, 2).map(|_| ()),
     );
 }
