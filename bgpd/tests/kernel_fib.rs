@@ -460,6 +460,9 @@ fn kernel_forms_ipip_cross_subnet_blackhole_then_flush() {
             ip(&a, "route add blackhole 10.66.1.0/26 proto 80")?;
             ip(&a, "route add blackhole 10.67.1.0/26 proto 80")?;
             ip(&b, "route add blackhole 10.65.2.0/26 proto 80")?;
+            // B reaches nodes of other subnets through its default gateway, which is what
+            // makes the far next hop resolvable (next-hop resolution through the kernel).
+            ip(&b, &format!("route add default via {A}"))?;
             let b_foreign = foreign(&b)?;
             let cfg_a = NodeConfig {
                 me: A,
@@ -797,6 +800,136 @@ action = "reject"
                 &last,
             )?;
             drop(procs);
+            Ok(())
+        },
+    );
+}
+
+/// Next-hop resolution through the kernel (RFC 4271 9.1.2; BIRD's `gateway recursive`): A
+/// announces a block with a third-party next hop outside every connected subnet of B. B
+/// keeps it unresolvable and uninstalled until its kernel learns a route to that next hop.
+#[test]
+fn kernel_next_hop_resolution_follows_kernel_routes() {
+    run_test(
+        "kernel_next_hop_resolution_follows_kernel_routes",
+        &["ip"],
+        |test| {
+            const THIRD_PARTY: Ipv4Addr = Ipv4Addr::new(203, 0, 113, 9);
+            let seg = segment(test)?;
+            let a = Node::new(test, &seg, "a", 1)?;
+            let b = Node::new(test, &seg, "b", 2)?;
+            ip(&a, "route add blackhole 10.65.1.0/26 proto 80")?;
+            ip(&a, "route add blackhole 10.65.4.0/26 proto 80")?;
+            let rules = format!(
+                r#"
+[[policies.calico-export.rules]]
+name = "third-party-next-hop"
+match = {{ prefix_in = [{{ prefix = "10.65.4.0/26" }}] }}
+set = {{ next_hop = {{ address = "{THIRD_PARTY}" }} }}
+action = "accept"
+"#
+            );
+            let cfg_a = NodeConfig {
+                me: A,
+                peers: &[B],
+                own_block: "10.65.1.0/26",
+                graceful_restart: false,
+                export: "",
+                policies: "",
+                export_rules: &rules,
+            };
+            let cfg_b = NodeConfig {
+                me: B,
+                peers: &[A],
+                own_block: "10.65.2.0/26",
+                export_rules: "",
+                ..cfg_a
+            };
+            let _pa = start_bgpd(test, &a, "bgpd-a", &cfg_a, &[])?;
+            let _pb = start_bgpd(test, &b, "bgpd-b", &cfg_b, &[])?;
+            let socket_b = test.subdir("bgpd-b")?.join("bgpd.sock");
+            let paths = |prefix: &str| -> Result<Vec<interop::RouteView>> {
+                let v = interop::bgpd::control_at(
+                    &socket_b,
+                    serde_json::json!({"command": "show_routes", "table": "loc", "prefix": prefix}),
+                )?;
+                interop::bgpd::parse_routes(&v)
+            };
+            let reason = |prefix: &str| -> Result<Option<String>> {
+                let v = interop::bgpd::control_at(
+                    &socket_b,
+                    serde_json::json!({"command": "show_routes", "table": "loc", "prefix": prefix}),
+                )?;
+                Ok(v.get("routes")
+                    .and_then(serde_json::Value::as_array)
+                    .and_then(|r| r.first())
+                    .and_then(|r| r.get("not_best_reason"))
+                    .and_then(serde_json::Value::as_str)
+                    .map(str::to_string))
+            };
+
+            // The block with A's own next hop (connected) is installed; the third-party one
+            // is held by B, unresolvable, and not installed.
+            wait_table(
+                &b,
+                "B installs A's block via the connected next hop",
+                |rs| direct_via(rs, "10.65.1.0/26", A),
+            )?;
+            wait_for("B holds 10.65.4.0/26 as unresolvable", TIMEOUT, || {
+                let r = reason("10.65.4.0/26")?;
+                let held = paths("10.65.4.0/26")?;
+                Ok(
+                    if r.as_deref() == Some("next hop unresolvable")
+                        && held.iter().all(|p| !p.best)
+                        && held
+                            .iter()
+                            .any(|p| p.next_hop == Some(IpAddr::V4(THIRD_PARTY)))
+                    {
+                        Ok(())
+                    } else {
+                        Err(format!("reason {r:?}, paths {held:?}"))
+                    },
+                )
+            })?;
+            let rs = routes(&b)?;
+            check(
+                ours(&rs, "10.65.4.0/26").is_none(),
+                "10.65.4.0/26 is not installed while its next hop is unresolvable",
+                &rs,
+            )?;
+            if let Some(bin) = interop::bgpd::bgpctl_binary() {
+                let out = std::process::Command::new(&bin)
+                    .args(["show", "routes", "10.65.4.0/26"])
+                    .env("BGPCTL_SOCKET", &socket_b)
+                    .output()
+                    .map_err(|e| Error::Invalid(format!("running bgpctl: {e}")))?;
+                let out = String::from_utf8_lossy(&out.stdout).into_owned();
+                check(
+                    out.contains("next hop unresolvable"),
+                    &format!("bgpctl shows the path as unresolvable:\n{out}"),
+                    &rs,
+                )?;
+            }
+
+            // The kernel learns a (device) route to the next hop's subnet: now resolvable.
+            ip(&b, "route add 203.0.113.0/24 dev eth0")?;
+            wait_table(&b, "B installs 10.65.4.0/26 via the third party", |rs| {
+                ours(rs, "10.65.4.0/26").is_some_and(|r| r.gateway == Some(IpAddr::V4(THIRD_PARTY)))
+            })?;
+            let held = paths("10.65.4.0/26")?;
+            check(
+                held.iter().any(|p| p.best),
+                "the path is best once its next hop resolves",
+                &routes(&b)?,
+            )?;
+
+            // And the route goes again when the kernel route does.
+            ip(&b, "route del 203.0.113.0/24 dev eth0")?;
+            wait_table(
+                &b,
+                "B removes 10.65.4.0/26 when its next hop is lost",
+                |rs| ours(rs, "10.65.4.0/26").is_none() && direct_via(rs, "10.65.1.0/26", A),
+            )?;
             Ok(())
         },
     );

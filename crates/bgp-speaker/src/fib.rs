@@ -18,6 +18,9 @@
 //!   full. Each route's form comes from the FIB policy (`[kernel.export] policy`, see
 //!   [`fib_op`]). Refused routes are retried when the installer says they are due.
 //!
+//! Beside them, a second watcher feeds next-hop resolution (all main-table routes, not only
+//! the imported ones; see [`crate::nexthop`]).
+//!
 //! # Start-up reconciliation and graceful restart
 //! The installer adopts the routes of our protocol left by a previous run as *stale*; they
 //! keep forwarding. Routes the RIB learns again replace them in place (no write when
@@ -381,7 +384,7 @@ pub(crate) struct RecoveryStatus {
 }
 
 /// Polls a future once: its value if ready now.
-async fn now_or_never<F: Future>(f: F) -> Option<F::Output> {
+pub(crate) async fn now_or_never<F: Future>(f: F) -> Option<F::Output> {
     let mut f = pin!(f);
     std::future::poll_fn(|cx| {
         Poll::Ready(match f.as_mut().poll(cx) {
@@ -651,12 +654,17 @@ pub(crate) struct KernelHandle {
     stop: oneshot::Sender<()>,
     export: JoinHandle<()>,
     import: JoinHandle<()>,
+    /// The watcher feeding next-hop resolution ([`crate::nexthop`]), when started.
+    next_hops: Option<JoinHandle<()>>,
 }
 
 impl KernelHandle {
     /// Stops importing, then stops the installer (persist or flush, per `on_exit`).
     pub(crate) async fn stop(self) {
         self.import.abort();
+        if let Some(h) = &self.next_hops {
+            h.abort();
+        }
         let _ = self.stop.send(());
         let abort = self.export.abort_handle();
         if tokio::time::timeout(STOP_WAIT, self.export).await.is_err() {
@@ -676,12 +684,15 @@ pub(crate) async fn start(
 ) -> Result<(mpsc::Sender<Vec<FibChange>>, KernelHandle), KernelError> {
     let installer = KernelInstaller::open(kernel.export.clone()).await?;
     let watcher = KernelWatcher::spawn(kernel.import_config())?;
+    let next_hops = crate::nexthop::start(kernel.export.protocol, rib.clone())?;
     info!(
         protocol = kernel.export.protocol,
         table = kernel.export.table,
         "kernel FIB started"
     );
-    Ok(spawn(installer, watcher, rib, options))
+    let (tx, mut handle) = spawn(installer, watcher, rib, options);
+    handle.next_hops = Some(next_hops);
+    Ok((tx, handle))
 }
 
 /// Starts the component over any kernel implementation.
@@ -714,6 +725,7 @@ pub(crate) fn spawn<K: KernelFib, E: KernelEvents>(
             stop: stop_tx,
             export,
             import,
+            next_hops: None,
         },
     )
 }

@@ -20,7 +20,8 @@
 //! Modules: [`config`] (TOML schema, validation, diff), [`control`] (control socket),
 //! [`net`] (socket options: TCP-MD5, GTSM, TTL), [`watcher`] (reload on change), [`fib`]
 //! (the kernel FIB component started for a `[kernel]` section: kernel routes into the RIB,
-//! best routes into the kernel).
+//! best routes into the kernel), [`nexthop`] (next-hop resolution through the kernel's
+//! connected subnets and routes, with a `[kernel]` section).
 
 #![warn(missing_docs)]
 
@@ -28,6 +29,7 @@ pub mod config;
 pub mod control;
 pub mod fib;
 pub mod net;
+pub mod nexthop;
 mod peer;
 mod rib_task;
 mod speaker;

@@ -19,7 +19,8 @@ use bgp_proto::session::Negotiated;
 use bgp_proto::{notification_code as nc, Family, Notification, PathAttributes};
 use bgp_rib::policy::{CompiledPolicy, Policy, RouteSource, Verdict};
 use bgp_rib::{
-    AddPathSend, AllReachable, FibChange, LocalRoute, PeerId, Rib, RibConfig, SessionInfo,
+    AddPathSend, AllReachable, FibChange, LocalRoute, NextHopResolver, PeerId, Rib, RibConfig,
+    SessionInfo,
 };
 use bytes::Bytes;
 use ipnet::IpNet;
@@ -28,6 +29,7 @@ use tracing::{debug, info, warn};
 
 use crate::config::{Config, MaxPrefixAction, NextHopMode, Originate, PeerConfig};
 use crate::control::proto::{FamilyFilter, RouteEntry, Table};
+use crate::nexthop::NextHopTable;
 use crate::peer::{PeerCmd, RibInput};
 
 /// Batches of encoded UPDATEs queued per peer before the RIB holds back.
@@ -88,6 +90,8 @@ pub(crate) enum RibCtl {
     DeferSelection(Instant),
     /// Kernel-learned local routes (kernel FIB component).
     Local(Vec<crate::fib::LocalChange>),
+    /// Kernel links, addresses and routes for next-hop resolution ([`crate::nexthop`]).
+    NextHops(Vec<bgp_kernel::KernelEvent>),
     Query(Query),
 }
 
@@ -155,6 +159,16 @@ pub(crate) struct RibTask {
     backlog: bool,
     /// End-of-RIB received per peer (graceful-restart recovery of the kernel FIB).
     eor: crate::fib::EorTracker,
+    /// The kernel's view for next-hop resolution; `None`: every next hop resolves.
+    next_hops: Option<NextHopTable>,
+}
+
+/// The resolver the decision process uses: the kernel's view when there is one.
+fn resolver(t: &Option<NextHopTable>) -> &dyn NextHopResolver {
+    match t {
+        Some(t) => t,
+        None => &AllReachable,
+    }
 }
 
 /// An import or export chain compiled into one policy: the rules of every named policy in
@@ -311,7 +325,7 @@ fn path_entry(prefix: IpNet, p: &bgp_rib::PathInfo) -> RouteEntry {
     e.best = p.best;
     e.multipath = p.multipath;
     e.stale = p.stale || p.llgr_stale;
-    e.not_best_reason = p.lost_at.map(|s| format!("{s:?}"));
+    e.not_best_reason = p.lost_at.map(|s| s.to_string());
     e
 }
 
@@ -322,6 +336,7 @@ impl RibTask {
         ctl: mpsc::Receiver<RibCtl>,
         routes: broadcast::Sender<RouteChange>,
         fib: Option<mpsc::Sender<Vec<FibChange>>>,
+        kernel_view: bool,
     ) -> RibTask {
         let g = &config.global;
         let mut rc = RibConfig::new(g.asn, g.router_id);
@@ -341,6 +356,7 @@ impl RibTask {
             fib,
             backlog: false,
             eor: crate::fib::EorTracker::default(),
+            next_hops: kernel_view.then(NextHopTable::new),
         }
     }
 
@@ -375,7 +391,7 @@ impl RibTask {
                 } => self.rib.handle_timeout(Instant::now()),
                 _ = tokio::time::sleep(RETRY_INTERVAL), if backlog => {}
             }
-            self.rib.process(&AllReachable);
+            self.rib.process(resolver(&self.next_hops));
             self.publish();
             self.push_output();
         }
@@ -666,7 +682,24 @@ impl RibTask {
                 self.rib.defer_selection(deadline);
             }
             RibCtl::Local(changes) => crate::fib::apply_local(&mut self.rib, changes),
+            RibCtl::NextHops(events) => self.next_hops_changed(&events),
             RibCtl::Query(q) => self.query(q),
+        }
+    }
+
+    /// The kernel's view changed: when a next hop in use now resolves differently, every
+    /// prefix goes through the decision again (RFC 4271 9.1.2: eligibility and IGP cost).
+    fn next_hops_changed(&mut self, events: &[bgp_kernel::KernelEvent]) {
+        let Some(t) = &mut self.next_hops else {
+            return;
+        };
+        let mut changed = false;
+        for e in events {
+            changed |= t.apply(e);
+        }
+        if changed && t.answers_changed() {
+            debug!("next-hop resolution changed: re-running the decision");
+            self.rib.resolver_changed(&*t);
         }
     }
 
@@ -772,7 +805,7 @@ impl RibTask {
             Query::Lookup(addr, reply) => {
                 let v = self
                     .rib
-                    .lookup(addr, &AllReachable)
+                    .lookup(addr, resolver(&self.next_hops))
                     .map(|d| d.paths.iter().map(|p| path_entry(d.prefix, p)).collect())
                     .unwrap_or_default();
                 let _ = reply.send(v);
@@ -811,7 +844,7 @@ impl RibTask {
                         .collect(),
                 };
                 for p in prefixes {
-                    if let Some(d) = self.rib.route(p, &AllReachable) {
+                    if let Some(d) = self.rib.route(p, resolver(&self.next_hops)) {
                         for path in &d.paths {
                             if peer
                                 .as_ref()

@@ -277,7 +277,16 @@ impl Speaker {
             }
             (None, _) => (options.fib.clone(), None),
         };
-        let rib = RibTask::new(&config, rib_in_rx, rib_ctl_rx, routes.clone(), fib);
+        // Next hops resolve through the kernel when its component runs (crate::nexthop).
+        let kernel_view = kernel.is_some();
+        let rib = RibTask::new(
+            &config,
+            rib_in_rx,
+            rib_ctl_rx,
+            routes.clone(),
+            fib,
+            kernel_view,
+        );
         let rib_task = tokio::spawn(rib.run());
         let env = PeerEnv {
             global: Arc::new(config.global.clone()),

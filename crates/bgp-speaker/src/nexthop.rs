@@ -1,0 +1,337 @@
+//! Next-hop resolution through the kernel's own routing state (BIRD's `gateway recursive`).
+//!
+//! RFC 4271 section 9.1.2: a route whose NEXT_HOP cannot be resolved is not eligible for the
+//! decision process, and the IGP cost to the next hop breaks ties (9.1.2.2 e). With a
+//! `[kernel]` section the speaker resolves every next hop through what the kernel knows:
+//!
+//! - **connected subnets**: the subnet of every address on an interface that is up (cost 0);
+//! - **main-table routes** of every protocol except our own export protocol, of type unicast
+//!   (cost = the route's metric). Our own routes are BGP routes: resolving a BGP next hop
+//!   through another BGP route is not done (as BIRD's `gateway recursive`, which looks only
+//!   at the IGP table), so a next hop reachable only through a BGP route is unresolvable.
+//!
+//! The longest matching prefix wins; at equal length a connected subnet beats a route, and
+//! between routes the lowest metric (the one the kernel itself uses). No match: unresolvable.
+//!
+//! The view is fed by a second [`KernelWatcher`] whose selection is "all unicast routes of
+//! the main table" ([`resolver_import_config`]), independent of `[kernel.import]`, so a
+//! default route learned by DHCP resolves even when only Felix's protocols are imported.
+//! Its events reach the RIB task as [`RibCtl::NextHops`]; the RIB task applies them to its
+//! [`NextHopTable`] and, when the answer for a next hop in use changed, re-runs the decision
+//! for every prefix ([`bgp_rib::Rib::resolver_changed`]).
+//!
+//! Without a kernel view (no `[kernel]` section, or the embedder takes the FIB channel
+//! itself) every next hop resolves at cost 0 ([`bgp_rib::AllReachable`]).
+//!
+//! Limits: a route through an interface that went down stays usable until the kernel
+//! removes it (routes carry interface names, links are tracked by index); multipath kernel
+//! routes count with their metric only.
+
+use std::cell::RefCell;
+use std::collections::{BTreeSet, HashMap};
+use std::net::IpAddr;
+
+use bgp_kernel::{ImportConfig, KernelEvent, KernelRoute, KernelWatcher, RouteKind, RT_TABLE_MAIN};
+use bgp_rib::NextHopResolver;
+use ipnet::IpNet;
+use tokio::sync::mpsc;
+use tokio::task::JoinHandle;
+use tracing::{debug, error};
+
+use crate::fib::KernelEvents;
+use crate::rib_task::RibCtl;
+
+/// Kernel events folded into one RIB command.
+const BATCH: usize = 1024;
+/// Next hops whose answers are remembered between changes; beyond this the memory is
+/// dropped at the next change (and every prefix re-evaluated).
+const MEMO_LIMIT: usize = 65_536;
+
+/// The kernel's view needed to resolve next hops (see the module docs).
+#[derive(Debug, Default)]
+pub struct NextHopTable {
+    /// Link state by ifindex; an interface not seen yet counts as up.
+    links: HashMap<u32, bool>,
+    /// Interface addresses: (ifindex, address with its prefix length).
+    addresses: BTreeSet<(u32, IpNet)>,
+    /// Main-table unicast routes: prefix → metrics present.
+    routes: HashMap<IpNet, BTreeSet<u32>>,
+    /// Answers given since the last change, to tell whether a change matters.
+    memo: RefCell<HashMap<IpAddr, Option<u32>>>,
+}
+
+impl NextHopTable {
+    /// An empty view: nothing resolves until events arrive.
+    pub fn new() -> NextHopTable {
+        NextHopTable::default()
+    }
+
+    /// Applies one watcher event; whether the view changed.
+    pub fn apply(&mut self, event: &KernelEvent) -> bool {
+        match event {
+            KernelEvent::RouteAdded(r) if usable(r) => self
+                .routes
+                .entry(r.prefix.trunc())
+                .or_default()
+                .insert(r.metric),
+            KernelEvent::RouteRemoved(r) if usable(r) => {
+                let p = r.prefix.trunc();
+                let Some(set) = self.routes.get_mut(&p) else {
+                    return false;
+                };
+                let removed = set.remove(&r.metric);
+                if set.is_empty() {
+                    self.routes.remove(&p);
+                }
+                removed
+            }
+            KernelEvent::LinkUp(l) => self.links.insert(l.index, true) != Some(true),
+            KernelEvent::LinkDown(l) => self.links.insert(l.index, false) != Some(false),
+            KernelEvent::LinkRemoved(l) => {
+                let before = self.addresses.len();
+                self.addresses.retain(|(i, _)| *i != l.index);
+                self.links.remove(&l.index).is_some() || before != self.addresses.len()
+            }
+            KernelEvent::AddressAdded(a) => self.addresses.insert((a.ifindex, a.address)),
+            KernelEvent::AddressRemoved(a) => self.addresses.remove(&(a.ifindex, a.address)),
+            _ => false,
+        }
+    }
+
+    /// After changes: whether any next hop answered before now answers differently. The
+    /// memory is refreshed (or dropped when it grew past its bound, which counts as a
+    /// change).
+    pub fn answers_changed(&mut self) -> bool {
+        let memo = std::mem::take(self.memo.get_mut());
+        if memo.len() > MEMO_LIMIT {
+            return true;
+        }
+        let mut changed = false;
+        let mut fresh = HashMap::with_capacity(memo.len());
+        for (nh, before) in memo {
+            let now = self.lookup(nh);
+            changed |= now != before;
+            fresh.insert(nh, now);
+        }
+        *self.memo.get_mut() = fresh;
+        changed
+    }
+
+    /// Longest-prefix match over connected subnets and routes (see the module docs).
+    fn lookup(&self, nh: IpAddr) -> Option<u32> {
+        // The longest connected subnet holding the next hop (cost 0).
+        let connected = self
+            .addresses
+            .iter()
+            .filter(|(ifindex, a)| {
+                self.links.get(ifindex).copied().unwrap_or(true) && a.trunc().contains(&nh)
+            })
+            .map(|(_, a)| a.prefix_len())
+            .max();
+        let max = match nh {
+            IpAddr::V4(_) => 32u8,
+            IpAddr::V6(_) => 128u8,
+        };
+        // A route wins only when strictly longer than the connected subnet.
+        let floor = connected.map_or(0, |l| l.saturating_add(1));
+        for len in (floor..=max).rev() {
+            let Ok(p) = IpNet::new(nh, len) else {
+                continue;
+            };
+            if let Some(metric) = self.routes.get(&p.trunc()).and_then(|s| s.first()) {
+                return Some(*metric);
+            }
+        }
+        connected.map(|_| 0)
+    }
+}
+
+impl NextHopResolver for NextHopTable {
+    fn resolve(&self, next_hop: IpAddr) -> Option<u32> {
+        let a = self.lookup(next_hop);
+        if let Ok(mut m) = self.memo.try_borrow_mut() {
+            m.insert(next_hop, a);
+        }
+        a
+    }
+}
+
+/// Routes that can carry traffic to a next hop: unicast in the main table.
+fn usable(r: &KernelRoute) -> bool {
+    r.kind == RouteKind::Unicast && r.table == RT_TABLE_MAIN
+}
+
+/// The watcher selection for resolution: every unicast route of the main table except
+/// those of our own export protocol (BGP routes), whatever `[kernel.import]` selects.
+pub fn resolver_import_config(own_protocol: u8) -> ImportConfig {
+    ImportConfig {
+        route_types: vec![RouteKind::Unicast],
+        table: RT_TABLE_MAIN,
+        own_protocol: Some(own_protocol),
+        ..ImportConfig::default()
+    }
+}
+
+/// Starts the watcher feeding the RIB task's [`NextHopTable`].
+pub(crate) fn start(
+    own_protocol: u8,
+    rib: mpsc::Sender<RibCtl>,
+) -> Result<JoinHandle<()>, bgp_kernel::KernelError> {
+    let watcher = KernelWatcher::spawn(resolver_import_config(own_protocol))?;
+    Ok(tokio::spawn(feed(watcher, rib)))
+}
+
+/// Kernel events → the RIB task, in batches.
+pub(crate) async fn feed<E: KernelEvents>(mut events: E, rib: mpsc::Sender<RibCtl>) {
+    while let Some(first) = events.next().await {
+        let mut batch = vec![first];
+        while batch.len() < BATCH {
+            match crate::fib::now_or_never(events.next()).await.flatten() {
+                Some(e) => batch.push(e),
+                None => break,
+            }
+        }
+        batch.retain(|e| !matches!(e, KernelEvent::OwnRouteRemoved(_)));
+        if batch.is_empty() {
+            continue;
+        }
+        if rib.send(RibCtl::NextHops(batch)).await.is_err() {
+            debug!("next-hop watcher ended: the RIB has stopped");
+            return;
+        }
+    }
+    error!("next-hop watcher stopped: next-hop resolution no longer follows the kernel");
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use bgp_kernel::{Address, Link};
+
+    fn route(prefix: &str, metric: u32) -> KernelRoute {
+        KernelRoute {
+            prefix: prefix.parse().unwrap(),
+            kind: RouteKind::Unicast,
+            protocol: 3,
+            metric,
+            table: RT_TABLE_MAIN,
+            ifname: Some("eth0".into()),
+            gateway: None,
+            nexthops: Vec::new(),
+        }
+    }
+
+    fn addr(ifindex: u32, a: &str) -> KernelEvent {
+        KernelEvent::AddressAdded(Address {
+            ifindex,
+            ifname: None,
+            address: a.parse().unwrap(),
+        })
+    }
+
+    fn link(index: u32, up: bool) -> KernelEvent {
+        let l = Link {
+            index,
+            name: format!("eth{index}"),
+            up,
+        };
+        if up {
+            KernelEvent::LinkUp(l)
+        } else {
+            KernelEvent::LinkDown(l)
+        }
+    }
+
+    fn r(t: &NextHopTable, s: &str) -> Option<u32> {
+        t.resolve(s.parse().unwrap())
+    }
+
+    #[test]
+    fn longest_match_wins_and_lowest_metric() {
+        let mut t = NextHopTable::new();
+        assert!(t.apply(&KernelEvent::RouteAdded(route("0.0.0.0/0", 100))));
+        assert!(t.apply(&KernelEvent::RouteAdded(route("10.0.0.0/8", 50))));
+        assert!(t.apply(&KernelEvent::RouteAdded(route("10.1.0.0/16", 20))));
+        assert!(t.apply(&KernelEvent::RouteAdded(route("10.1.0.0/16", 10))));
+        assert_eq!(r(&t, "10.1.2.3"), Some(10));
+        assert_eq!(r(&t, "10.2.2.3"), Some(50));
+        assert_eq!(r(&t, "192.0.2.1"), Some(100));
+        assert_eq!(r(&t, "2001:db8::1"), None);
+        assert!(t.apply(&KernelEvent::RouteRemoved(route("10.1.0.0/16", 10))));
+        assert_eq!(r(&t, "10.1.2.3"), Some(20));
+        assert!(!t.apply(&KernelEvent::RouteRemoved(route("10.1.0.0/16", 10))));
+    }
+
+    #[test]
+    fn connected_beats_route_and_follows_link_state() {
+        let mut t = NextHopTable::new();
+        t.apply(&KernelEvent::RouteAdded(route("192.0.2.0/24", 100)));
+        t.apply(&link(2, true));
+        t.apply(&addr(2, "192.0.2.10/24"));
+        assert_eq!(r(&t, "192.0.2.3"), Some(0));
+        // A longer route still wins over a shorter connected subnet.
+        t.apply(&KernelEvent::RouteAdded(route("192.0.2.0/28", 7)));
+        assert_eq!(r(&t, "192.0.2.3"), Some(7));
+        assert_eq!(r(&t, "192.0.2.30"), Some(0));
+        assert!(t.apply(&link(2, false)));
+        assert_eq!(r(&t, "192.0.2.30"), Some(100));
+        assert!(t.apply(&link(2, true)));
+        assert!(t.apply(&KernelEvent::AddressRemoved(Address {
+            ifindex: 2,
+            ifname: None,
+            address: "192.0.2.10/24".parse().unwrap(),
+        })));
+        assert_eq!(r(&t, "192.0.2.30"), Some(100));
+    }
+
+    #[test]
+    fn unresolvable_and_non_unicast_ignored() {
+        let mut t = NextHopTable::new();
+        let mut bh = route("10.65.0.0/26", 0);
+        bh.kind = RouteKind::Blackhole;
+        assert!(!t.apply(&KernelEvent::RouteAdded(bh)));
+        let mut other = route("10.0.0.0/8", 0);
+        other.table = 100;
+        assert!(!t.apply(&KernelEvent::RouteAdded(other)));
+        assert_eq!(r(&t, "10.65.0.1"), None);
+        assert_eq!(r(&t, "::1"), None);
+    }
+
+    #[test]
+    fn answers_changed_only_for_next_hops_in_use() {
+        let mut t = NextHopTable::new();
+        t.apply(&addr(1, "192.0.2.10/24"));
+        assert_eq!(r(&t, "192.0.2.3"), Some(0));
+        assert_eq!(r(&t, "198.51.100.1"), None);
+        // A route elsewhere: no answer changes.
+        t.apply(&KernelEvent::RouteAdded(route("203.0.113.0/24", 5)));
+        assert!(!t.answers_changed());
+        // The route that makes 198.51.100.1 reachable.
+        t.apply(&KernelEvent::RouteAdded(route("198.51.100.0/24", 5)));
+        assert!(t.answers_changed());
+        assert!(!t.answers_changed());
+        assert_eq!(r(&t, "198.51.100.1"), Some(5));
+    }
+
+    #[tokio::test]
+    async fn feed_batches_events_to_the_rib() {
+        let (ev_tx, ev_rx) = mpsc::channel(8);
+        let (rib_tx, mut rib_rx) = mpsc::channel(8);
+        let task = tokio::spawn(feed(ev_rx, rib_tx));
+        ev_tx.send(addr(1, "192.0.2.10/24")).await.unwrap();
+        ev_tx
+            .send(KernelEvent::RouteAdded(route("0.0.0.0/0", 1)))
+            .await
+            .unwrap();
+        let mut got = Vec::new();
+        while got.len() < 2 {
+            match rib_rx.recv().await {
+                Some(RibCtl::NextHops(b)) => got.extend(b),
+                other => panic!("unexpected {other:?}"),
+            }
+        }
+        assert_eq!(got[0], addr(1, "192.0.2.10/24"));
+        drop(ev_tx);
+        task.await.unwrap();
+    }
+}
