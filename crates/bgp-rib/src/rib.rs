@@ -1148,7 +1148,7 @@ impl Rib {
                 };
                 // Host bits beyond the length are not part of the prefix (RFC 4271 4.3).
                 let prefix = match n.prefix {
-                    IpNet::V4(p) => IpNet::V4(p.trunc()),
+                    IpNet::V4(p) => IpNet::V4(trunc_v4(p)),
                     IpNet::V6(p) => IpNet::V6(p.trunc()),
                 };
                 let (flags, modified) =
@@ -2021,6 +2021,20 @@ fn is_loop(cfg: &RibConfig, a: &PathAttributes, p: &PeerState) -> bool {
     as_loop || orig_loop || cluster_loop
 }
 
+/// `p` without host bits; the decoder already clears them, so this is one test in the
+/// common case (`Ipv4Net::trunc` rebuilds the prefix every time).
+fn trunc_v4(p: Ipv4Net) -> Ipv4Net {
+    let mask = u32::MAX
+        .checked_shl(32 - u32::from(p.prefix_len().min(32)))
+        .unwrap_or(0);
+    let addr = u32::from(p.addr());
+    if addr & !mask == 0 {
+        p
+    } else {
+        p.trunc()
+    }
+}
+
 /// Give back the attribute references a removed path held.
 fn release_path(store: &mut AttrStore, x: &Path) {
     store.release(x.attrs);
@@ -2244,31 +2258,48 @@ fn fib_entry(
             }
         }
     }
-    let peer = peers.get(best.peer() as usize).and_then(Option::as_ref);
-    let view = RouteView {
-        prefix,
-        attrs,
-        next_hop: next_hops.first().copied(),
-        source,
-        kernel: meta.map(|m| &m.kernel),
-        peer: peer.map(|p| PeerView {
-            name: &p.cfg.name,
-            peer_type: p.peer_type(),
-        }),
+    // (LOCAL_PREF, metric, tunnel device, install mode) after the FIB policy.
+    let (local_pref, metric, tunnel_device, install) = if cfg.fib_policy.is_accept_all() {
+        // Nothing to evaluate (the common case without FIB policy).
+        (
+            attrs.local_pref.unwrap_or(DEFAULT_LOCAL_PREF),
+            None,
+            None,
+            None,
+        )
+    } else {
+        let peer = peers.get(best.peer() as usize).and_then(Option::as_ref);
+        let view = RouteView {
+            prefix,
+            attrs,
+            next_hop: next_hops.first().copied(),
+            source,
+            kernel: meta.map(|m| &m.kernel),
+            peer: peer.map(|p| PeerView {
+                name: &p.cfg.name,
+                peer_type: p.peer_type(),
+            }),
+        };
+        let acc = cfg.fib_policy.evaluate(&view)?;
+        (
+            acc.attrs.local_pref.unwrap_or(DEFAULT_LOCAL_PREF),
+            acc.metric,
+            acc.tunnel_device,
+            acc.install,
+        )
     };
-    let acc = cfg.fib_policy.evaluate(&view)?;
     let no_install = matches!(source, RouteSource::Kernel | RouteSource::Connected)
         || meta.is_some_and(|m| m.no_install)
-        || acc.install == Some(InstallMode::NoInstall);
+        || install == Some(InstallMode::NoInstall);
     Some(FibRoute {
         prefix,
         next_hops,
-        local_pref: acc.attrs.local_pref.unwrap_or(DEFAULT_LOCAL_PREF),
+        local_pref,
         source,
         no_install,
-        metric: acc.metric,
-        tunnel_device: acc.tunnel_device,
-        install: acc.install,
+        metric,
+        tunnel_device,
+        install,
         ifname: meta.and_then(|m| m.kernel.ifname.clone()),
     })
 }
@@ -2808,5 +2839,25 @@ impl Rib {
     /// Whether the peer is established.
     pub fn is_up(&self, id: PeerId) -> bool {
         self.peer(id).is_ok_and(|p| p.session.is_some())
+    }
+}
+
+#[cfg(test)]
+mod trunc_tests {
+    use super::*;
+
+    #[test]
+    fn trunc_v4_clears_host_bits_only_when_set() {
+        for (a, l) in [
+            ("10.1.2.3", 24),
+            ("10.1.2.0", 24),
+            ("0.0.0.0", 0),
+            ("255.255.255.255", 32),
+            ("1.2.3.4", 0),
+            ("10.1.2.3", 31),
+        ] {
+            let p = Ipv4Net::new(a.parse().unwrap(), l).unwrap();
+            assert_eq!(trunc_v4(p), p.trunc(), "{p}");
+        }
     }
 }
