@@ -23,15 +23,17 @@
 //! Without a kernel view (no `[kernel]` section, or the embedder takes the FIB channel
 //! itself) every next hop resolves at cost 0 ([`bgp_rib::AllReachable`]).
 //!
-//! Limits: a route through an interface that went down stays usable until the kernel
-//! removes it (routes carry interface names, links are tracked by index); multipath kernel
-//! routes count with their metric only.
+//! A route whose output interface is down does not resolve (the kernel keeps IPv4 routes
+//! over a link without carrier, flagged `linkdown`). Limit: a multipath kernel route is
+//! judged by its first path's interface.
 
 use std::cell::RefCell;
-use std::collections::{BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::net::IpAddr;
 
-use bgp_kernel::{ImportConfig, KernelEvent, KernelRoute, KernelWatcher, RouteKind, RT_TABLE_MAIN};
+use bgp_kernel::{
+    ImportConfig, KernelEvent, KernelRoute, KernelWatcher, Link, RouteKind, RT_TABLE_MAIN,
+};
 use bgp_rib::NextHopResolver;
 use ipnet::IpNet;
 use tokio::sync::mpsc;
@@ -50,12 +52,12 @@ const MEMO_LIMIT: usize = 65_536;
 /// The kernel's view needed to resolve next hops (see the module docs).
 #[derive(Debug, Default)]
 pub struct NextHopTable {
-    /// Link state by ifindex; an interface not seen yet counts as up.
-    links: HashMap<u32, bool>,
+    /// Links by ifindex; an interface not seen yet counts as up.
+    links: HashMap<u32, Link>,
     /// Interface addresses: (ifindex, address with its prefix length).
     addresses: BTreeSet<(u32, IpNet)>,
-    /// Main-table unicast routes: prefix → metrics present.
-    routes: HashMap<IpNet, BTreeSet<u32>>,
+    /// Main-table unicast routes: prefix → metric → output interface.
+    routes: HashMap<IpNet, BTreeMap<u32, Option<String>>>,
     /// Answers given since the last change, to tell whether a change matters.
     memo: RefCell<HashMap<IpAddr, Option<u32>>>,
 }
@@ -73,20 +75,22 @@ impl NextHopTable {
                 .routes
                 .entry(r.prefix.trunc())
                 .or_default()
-                .insert(r.metric),
+                .insert(r.metric, r.ifname.clone())
+                .is_none_or(|old| old != r.ifname),
             KernelEvent::RouteRemoved(r) if usable(r) => {
                 let p = r.prefix.trunc();
                 let Some(set) = self.routes.get_mut(&p) else {
                     return false;
                 };
-                let removed = set.remove(&r.metric);
+                let removed = set.remove(&r.metric).is_some();
                 if set.is_empty() {
                     self.routes.remove(&p);
                 }
                 removed
             }
-            KernelEvent::LinkUp(l) => self.links.insert(l.index, true) != Some(true),
-            KernelEvent::LinkDown(l) => self.links.insert(l.index, false) != Some(false),
+            KernelEvent::LinkUp(l) | KernelEvent::LinkDown(l) => {
+                self.links.insert(l.index, l.clone()).as_ref() != Some(l)
+            }
             KernelEvent::LinkRemoved(l) => {
                 let before = self.addresses.len();
                 self.addresses.retain(|(i, _)| *i != l.index);
@@ -124,7 +128,7 @@ impl NextHopTable {
             .addresses
             .iter()
             .filter(|(ifindex, a)| {
-                self.links.get(ifindex).copied().unwrap_or(true) && a.trunc().contains(&nh)
+                self.links.get(ifindex).is_none_or(|l| l.up) && a.trunc().contains(&nh)
             })
             .map(|(_, a)| a.prefix_len())
             .max();
@@ -138,11 +142,20 @@ impl NextHopTable {
             let Ok(p) = IpNet::new(nh, len) else {
                 continue;
             };
-            if let Some(metric) = self.routes.get(&p.trunc()).and_then(|s| s.first()) {
+            let usable = self.routes.get(&p.trunc()).and_then(|set| {
+                set.iter()
+                    .find(|(_, dev)| dev.as_deref().is_none_or(|d| self.device_up(d)))
+            });
+            if let Some((metric, _)) = usable {
                 return Some(*metric);
             }
         }
         connected.map(|_| 0)
+    }
+
+    /// Whether the interface named `name` is up (unknown interfaces count as up).
+    fn device_up(&self, name: &str) -> bool {
+        !self.links.values().any(|l| l.name == name && !l.up)
     }
 }
 
@@ -282,6 +295,89 @@ mod tests {
             address: "192.0.2.10/24".parse().unwrap(),
         })));
         assert_eq!(r(&t, "192.0.2.30"), Some(100));
+    }
+
+    #[test]
+    fn route_over_a_down_interface_does_not_resolve() {
+        let mut t = NextHopTable::new();
+        t.apply(&link(0, true));
+        t.apply(&KernelEvent::RouteAdded(route("198.51.100.0/24", 10)));
+        let mut backup = route("198.51.100.0/24", 20);
+        backup.ifname = Some("eth1".into());
+        t.apply(&KernelEvent::RouteAdded(backup));
+        assert_eq!(r(&t, "198.51.100.1"), Some(10));
+        assert!(t.apply(&link(0, false)));
+        assert_eq!(r(&t, "198.51.100.1"), Some(20));
+        t.apply(&link(1, false));
+        assert_eq!(r(&t, "198.51.100.1"), None);
+    }
+
+    /// RFC 4271 9.1.2 end to end with the RIB: a path whose next hop the kernel cannot reach
+    /// is not eligible; it becomes best once a kernel route reaches it, and goes again when
+    /// the route does.
+    #[test]
+    fn rib_follows_the_kernel_view() {
+        use bgp_proto::{Nlri, Origin, PathAttributes, Update};
+        use bgp_rib::{FibChange, PeerConfig, Rib, RibConfig, SessionInfo};
+        use std::net::Ipv4Addr;
+        use std::time::Instant;
+
+        let mut rib = Rib::new(RibConfig::new(64512, Ipv4Addr::new(192, 0, 2, 1)));
+        let peer = rib
+            .add_peer(PeerConfig::new("a", "192.0.2.2".parse().unwrap(), 64512))
+            .unwrap();
+        rib.peer_up(
+            peer,
+            SessionInfo::new(
+                Ipv4Addr::new(192, 0, 2, 2),
+                Some(Ipv4Addr::new(192, 0, 2, 1)),
+            ),
+            Instant::now(),
+        )
+        .unwrap();
+        let update = Update {
+            attributes: PathAttributes {
+                origin: Some(Origin::Igp),
+                next_hop: Some(Ipv4Addr::new(198, 51, 100, 1)),
+                local_pref: Some(100),
+                ..Default::default()
+            },
+            nlri: vec![Nlri::new("10.65.4.0/26".parse().unwrap())],
+            ..Default::default()
+        };
+        let mut t = NextHopTable::new();
+        t.apply(&addr(1, "192.0.2.1/24"));
+        rib.apply_update(peer, &update, false).unwrap();
+        rib.process(&t);
+        assert!(rib.loc_rib().is_empty());
+        assert!(rib.drain_fib().next().is_none());
+        let p = "10.65.4.0/26".parse().unwrap();
+        let d = rib.route(p, &t).unwrap();
+        assert_eq!(
+            d.paths[0].lost_at,
+            Some(bgp_rib::Step::NotEligible(
+                bgp_rib::Ineligible::NextHopUnresolvable
+            ))
+        );
+
+        // The kernel learns a route to the next hop's subnet.
+        assert!(t.apply(&KernelEvent::RouteAdded(route("198.51.100.0/24", 0))));
+        assert!(t.answers_changed());
+        rib.resolver_changed(&t);
+        match rib.drain_fib().collect::<Vec<_>>().as_slice() {
+            [FibChange::Upsert(r)] => assert_eq!(r.prefix, p),
+            other => panic!("expected one install, got {other:?}"),
+        }
+        assert!(rib.route(p, &t).unwrap().paths[0].best);
+
+        // And loses it.
+        t.apply(&KernelEvent::RouteRemoved(route("198.51.100.0/24", 0)));
+        assert!(t.answers_changed());
+        rib.resolver_changed(&t);
+        assert_eq!(
+            rib.drain_fib().collect::<Vec<_>>(),
+            vec![FibChange::Remove(p)]
+        );
     }
 
     #[test]
