@@ -220,10 +220,21 @@ impl Dest {
 pub(crate) type SelSig = SmallVec<[(u32, u32, AttrId); 2]>;
 
 pub(crate) fn selection_signature(d: &Dest) -> SelSig {
-    d.iter()
-        .filter(|p| p.selected())
-        .map(Path::signature)
-        .collect()
+    match d {
+        // The common single-path case without the generic collect.
+        Dest::One(p) => {
+            let mut s = SelSig::new();
+            if p.selected() {
+                s.push(p.signature());
+            }
+            s
+        }
+        Dest::Many(_) => d
+            .iter()
+            .filter(|p| p.selected())
+            .map(Path::signature)
+            .collect(),
+    }
 }
 
 /// Per-prefix bookkeeping between a change and the next decision run.
