@@ -49,8 +49,8 @@
 //!   paths), not O(table): 16 µs instead of 19.6 ms for a client of a reflector holding
 //!   a 1M-prefix table (`examples/peer_flap.rs`).
 //! * Measured (docs/benchmarks.md "## RIB"): ~58 bytes of heap per path at 1M paths from
-//!   one peer; ~28 more per prefix advertised to a peer; 400-470 ns per prefix (best /
-//!   median run on a loaded machine) for decode → RIB → encode at 1M prefixes.
+//!   one peer; ~28 more per prefix advertised to a peer; 390-415 ns of CPU per prefix
+//!   (best / median run on a loaded machine) for decode → RIB → encode at 1M prefixes.
 //!
 //! # Graceful restart (receiving side)
 //! [`Rib::peer_down`] with `graceful` marks the peer's routes stale (RFC 4724) and returns

@@ -936,7 +936,8 @@ impl Rib {
     }
 
     /// The peer asked for a route refresh (RFC 2918): queue its whole Adj-RIB-Out for
-    /// `family` again.
+    /// `family` again. During selection deferral there is nothing to do: the whole
+    /// table goes out when it ends.
     pub fn route_refresh(&mut self, id: PeerId, family: Family) -> Result<(), RibError> {
         let deferring = self.deferral.is_some();
         let p = self.peer_mut(id)?;
@@ -1777,7 +1778,8 @@ impl Rib {
     }
 
     /// Take the typed changes queued for a peer (latest state per NLRI, in queue order),
-    /// plus End-of-RIB markers due once the initial table has been handed out.
+    /// plus End-of-RIB markers due once the initial table has been handed out. Empty
+    /// while selection is deferred ([`Rib::defer_selection`]).
     pub fn take_output(&mut self, id: PeerId) -> Result<PeerOutput, RibError> {
         let (changes, end_of_rib) = self.drain_pending(id)?;
         let mut out = Vec::with_capacity(changes.len());
