@@ -40,6 +40,14 @@ if [ "$(id -u)" != 0 ]; then
     echo "the demo creates network namespaces: re-running with sudo" >&2
     exec sudo -E "$0" "$@"
 fi
+# Set up what a fresh Debian machine lacks (the demo needs nothing else but cargo).
+if ! command -v ip >/dev/null || ! command -v ping >/dev/null; then
+    if command -v apt-get >/dev/null; then
+        echo "installing iproute2 and iputils-ping" >&2
+        DEBIAN_FRONTEND=noninteractive apt-get update -q
+        DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends iproute2 iputils-ping
+    fi
+fi
 for tool in ip ping; do
     command -v "$tool" >/dev/null || { echo "missing $tool (apt-get install iproute2 iputils-ping)" >&2; exit 1; }
 done
