@@ -25,12 +25,21 @@ fuzz_target!(|data: &[u8]| {
     let mut mirrored = ctx.clone();
     std::mem::swap(&mut mirrored.add_path_receive, &mut mirrored.add_path_send);
     let mut out = BytesMut::new();
-    if encode_message(&Message::Update(decoded.update.clone()), &mirrored, &mut out).is_err() {
+    if encode_message(
+        &Message::Update(decoded.update.clone()),
+        &mirrored,
+        &mut out,
+    )
+    .is_err()
+    {
         return;
     }
     match decode_message(&out, &ctx) {
         Ok(Inbound::Update(again)) => {
-            assert_eq!(again.treat_as_withdraw, None, "re-encoded update is malformed");
+            assert_eq!(
+                again.treat_as_withdraw, None,
+                "re-encoded update is malformed"
+            );
         }
         other => panic!("re-encoded update does not decode: {other:?}"),
     }
