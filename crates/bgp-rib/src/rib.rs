@@ -960,23 +960,12 @@ impl Rib {
             },
             attrs: Some(a),
         };
-        let again: Vec<Pending> = if family == Family::IPV4_UNICAST {
-            p.out
-                .v4
-                .entries()
-                .into_iter()
-                .map(|(n, id, a)| mk(n.into(), id, a))
-                .collect()
-        } else if family == Family::IPV6_UNICAST {
-            p.out
-                .v6
-                .entries()
-                .into_iter()
-                .map(|(n, id, a)| mk(n.into(), id, a))
-                .collect()
-        } else {
-            Vec::new()
-        };
+        let again: Vec<Pending> = p
+            .out
+            .entries(family)
+            .into_iter()
+            .map(|(n, id, a)| mk(n, id, a))
+            .collect();
         // Force de-duplication against anything already queued.
         p.rounds += 2;
         for c in &again {
@@ -1985,23 +1974,11 @@ impl Rib {
                 self.interner.arc(a),
             )
         };
-        Ok(if family == Family::IPV4_UNICAST {
-            p.out
-                .v4
-                .entries()
-                .into_iter()
-                .map(|(n, i, a)| mk(n.into(), i, a))
-                .collect()
-        } else if family == Family::IPV6_UNICAST {
-            p.out
-                .v6
-                .entries()
-                .into_iter()
-                .map(|(n, i, a)| mk(n.into(), i, a))
-                .collect()
-        } else {
-            Vec::new()
-        })
+        Ok(p.out
+            .entries(family)
+            .into_iter()
+            .map(|(n, i, a)| mk(n, i, a))
+            .collect())
     }
 }
 

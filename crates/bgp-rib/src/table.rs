@@ -475,6 +475,23 @@ impl AdjOut {
     }
 }
 
+impl AdjOut {
+    /// Everything told to the peer in `family` (prefix, outgoing path id, attributes);
+    /// empty for families other than IPv4/IPv6 unicast.
+    pub fn entries(&self, family: Family) -> Vec<(IpNet, u32, AttrId)> {
+        fn widen<P: Into<IpNet>>(v: Vec<(P, u32, AttrId)>) -> Vec<(IpNet, u32, AttrId)> {
+            v.into_iter().map(|(n, id, a)| (n.into(), id, a)).collect()
+        }
+        if family == Family::IPV4_UNICAST {
+            widen(self.v4.entries())
+        } else if family == Family::IPV6_UNICAST {
+            widen(self.v6.entries())
+        } else {
+            Vec::new()
+        }
+    }
+}
+
 impl Default for AdjOut {
     fn default() -> Self {
         AdjOut::new(false, false)
