@@ -74,10 +74,21 @@
 //! confederations, so NO_EXPORT_SUBCONFED acts as NO_EXPORT); export policy; ADD-PATH
 //! send of all paths or the ECMP set where negotiated.
 //!
+//! # IPv4 routes with IPv6 next hops (RFC 8950)
+//! When a session negotiated the extended next hop capability for IPv4 unicast
+//! ([`SessionInfo::extended_next_hop_v4`]) an IPv4 path may hold an IPv6 next hop
+//! (global, optionally link-local). It is resolved, decided on (IGP cost) and handed to
+//! the FIB by its global address; reflection keeps the global address and drops the
+//! link-local one, like for IPv6 routes. Outbound, towards such a peer an IPv6 next hop
+//! (kept, or next-hop-self on a session where we have only an IPv6 address) is sent in
+//! MP_REACH_NLRI with AFI 1 (RFC 8950 3). Towards a peer without it (RFC 8950 4) the route
+//! goes with our IPv4 address on that session as next hop, or is not advertised when
+//! there is none. Received IPv4 routes with an IPv6 next hop on a session without the
+//! capability are treated as withdrawn ([`UpdateStats::next_hop_refused`]).
+//!
 //! # Not implemented
-//! Confederations (RFC 5065), RFC 8950 IPv4-over-IPv6 next hops, Only To
-//! Customer (RFC 9234) handling, families other than IPv4/IPv6 unicast (ignored and
-//! counted).
+//! Confederations (RFC 5065), Only To Customer (RFC 9234) handling, families other than
+//! IPv4/IPv6 unicast (ignored and counted); RFC 8950 for IPv6 or VPN families.
 //!
 //! # Modules
 //! * [`policy`] — declarative, serde-serializable policy.
