@@ -218,6 +218,12 @@ pub(crate) fn session_config(cfg: &PeerConfig, env: &PeerEnv, passive: bool) -> 
             Vec::new()
         },
         extended_message: true,
+        // RFC 8950 4: IPv4 unicast NLRI with IPv6 next hops.
+        extended_next_hop: if cfg.extended_next_hop {
+            vec![(Family::IPV4_UNICAST, bgp_proto::Afi::IPV6)]
+        } else {
+            Vec::new()
+        },
         ..LocalCapabilities::default()
     };
     sc

@@ -242,6 +242,9 @@ fn session_info(neg: &Negotiated, local: SocketAddr) -> SessionInfo {
     }
     s.graceful_restart = neg.peer_graceful_restart.clone();
     s.llgr = neg.peer_llgr.clone();
+    s.extended_next_hop_v4 = neg
+        .extended_next_hop
+        .contains(&(Family::IPV4_UNICAST, bgp_proto::Afi::IPV6));
     s
 }
 

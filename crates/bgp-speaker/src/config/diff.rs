@@ -177,6 +177,7 @@ pub fn diff_peer(
         multihop,
         source_address,
         add_path,
+        extended_next_hop,
         graceful_restart,
         families
     );
@@ -364,6 +365,10 @@ address = "10.0.0.3"
             (
                 "add_path",
                 Box::new(|p| p.add_path = super::super::AddPathConfig::Both),
+            ),
+            (
+                "extended_next_hop",
+                Box::new(|p| p.extended_next_hop = true),
             ),
             (
                 "graceful_restart",

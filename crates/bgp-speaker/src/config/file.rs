@@ -137,6 +137,8 @@ pub struct PeerFile {
     pub next_hop: Option<NextHopMode>,
     /// ADD-PATH mode (RFC 7911).
     pub add_path: Option<AddPathConfig>,
+    /// RFC 8950 extended next hop for IPv4 unicast over IPv6 next hops.
+    pub extended_next_hop: Option<bool>,
     /// Graceful restart settings.
     pub graceful_restart: Option<GracefulRestartFile>,
     /// Address families of the session.

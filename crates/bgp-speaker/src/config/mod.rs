@@ -236,6 +236,9 @@ pub struct PeerConfig {
     pub next_hop: NextHopMode,
     /// ADD-PATH mode (RFC 7911).
     pub add_path: AddPathConfig,
+    /// RFC 8950: announce the extended next hop capability for IPv4 unicast with IPv6 next
+    /// hops, so IPv4 routes can be exchanged over an IPv6 session (default false).
+    pub extended_next_hop: bool,
     /// Graceful restart settings of this session.
     pub graceful_restart: GracefulRestartConfig,
     /// Address families of the session.
@@ -271,6 +274,7 @@ impl PeerConfig {
             cluster_id: None,
             next_hop: NextHopMode::Auto,
             add_path: AddPathConfig::Off,
+            extended_next_hop: false,
             graceful_restart: GracefulRestartConfig::default(),
             families: vec![default_family(address)],
             import: Vec::new(),
@@ -857,6 +861,7 @@ fn resolve_peer<'a>(
         cluster_id: pick(chain, |p| p.cluster_id),
         next_hop: pick(chain, |p| p.next_hop).unwrap_or_default(),
         add_path: pick(chain, |p| p.add_path).unwrap_or_default(),
+        extended_next_hop: pick(chain, |p| p.extended_next_hop).unwrap_or(false),
         graceful_restart: merge_gr(&gr_layers, &global.graceful_restart),
         families: pick(chain, |p| p.families.clone())
             .map(|f| {

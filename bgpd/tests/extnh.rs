@@ -1,0 +1,293 @@
+//! RFC 8950 end to end: two bgpd processes on an IPv6-only session over ::1 (each listening
+//! on its own port) exchange IPv4 routes with IPv6 next hops when both enable
+//! `extended_next_hop`, and not when only one does.
+//!
+//! No root needed, no kernel FIB (no `[kernel]` section). Waits poll a condition with a
+//! generous deadline; nothing asserts on elapsed time. Ports 11271-11274 are used only here.
+
+use std::io::{BufRead, BufReader, Write};
+use std::os::unix::net::UnixStream;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use bgp_speaker::control::proto::{
+    Command as Ctl, FamilyFilter, Outcome, PeerDetail, PeerSummary, Reply, Request, Response,
+    RouteEntry, Table,
+};
+
+const DEADLINE: Duration = Duration::from_secs(60);
+
+struct Daemon {
+    name: String,
+    child: Option<Child>,
+    socket: PathBuf,
+    log: PathBuf,
+}
+
+impl Daemon {
+    fn start(dir: &Path, name: &str, config: &str) -> Daemon {
+        let cfg = dir.join(format!("{name}.toml"));
+        std::fs::write(&cfg, config).expect("writing config");
+        let log = dir.join(format!("{name}.log"));
+        let logf = std::fs::File::create(&log).expect("log file");
+        let child = Command::new(env!("CARGO_BIN_EXE_bgpd"))
+            .arg("-c")
+            .arg(&cfg)
+            .env("BGPD_LOG", "info")
+            .stdout(Stdio::null())
+            .stderr(logf)
+            .spawn()
+            .expect("starting bgpd");
+        let d = Daemon {
+            name: name.to_string(),
+            child: Some(child),
+            socket: dir.join(format!("{name}.sock")),
+            log,
+        };
+        d.wait_for(|d| d.try_request(Ctl::Status).is_ok(), "control socket up");
+        d
+    }
+
+    fn try_request(&self, c: Ctl) -> std::io::Result<Response> {
+        let mut s = UnixStream::connect(&self.socket)?;
+        s.set_read_timeout(Some(Duration::from_secs(30)))?;
+        let mut line = serde_json::to_vec(&Request::new(c))?;
+        line.push(b'\n');
+        s.write_all(&line)?;
+        let mut answer = String::new();
+        BufReader::new(s).read_line(&mut answer)?;
+        Ok(serde_json::from_str(&answer)?)
+    }
+
+    fn request(&self, c: Ctl) -> Reply {
+        match self.try_request(c).expect("control request").outcome {
+            Outcome::Ok { result } => result,
+            Outcome::Error { message } => panic!("{}: daemon error: {message}", self.name),
+        }
+    }
+
+    fn peer(&self, name: &str) -> PeerDetail {
+        match self.request(Ctl::ShowPeer {
+            name: name.to_string(),
+        }) {
+            Reply::Peer(d) => *d,
+            other => panic!("unexpected reply {other:?}"),
+        }
+    }
+
+    fn state(&self, peer: &str) -> Option<String> {
+        match self.request(Ctl::ShowPeers) {
+            Reply::Peers { peers } => peers
+                .into_iter()
+                .find(|p: &PeerSummary| p.name == peer)
+                .map(|p| p.state),
+            other => panic!("unexpected reply {other:?}"),
+        }
+    }
+
+    fn routes(&self, table: Table, peer: Option<&str>, family: FamilyFilter) -> Vec<RouteEntry> {
+        match self.request(Ctl::ShowRoutes {
+            prefix: None,
+            peer: peer.map(str::to_string),
+            table,
+            family: Some(family),
+        }) {
+            Reply::Routes { routes } => routes,
+            other => panic!("unexpected reply {other:?}"),
+        }
+    }
+
+    fn best(&self, prefix: &str) -> Option<RouteEntry> {
+        let family = if prefix.contains(':') {
+            FamilyFilter::Ipv6
+        } else {
+            FamilyFilter::Ipv4
+        };
+        self.routes(Table::Loc, None, family)
+            .into_iter()
+            .find(|r| r.prefix == prefix && r.best)
+    }
+
+    fn wait_for(&self, mut cond: impl FnMut(&Daemon) -> bool, what: &str) {
+        let start = Instant::now();
+        while start.elapsed() < DEADLINE {
+            if cond(self) {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        panic!(
+            "{}: timed out waiting for {what}\n--- log ---\n{}",
+            self.name,
+            std::fs::read_to_string(&self.log).unwrap_or_default()
+        );
+    }
+
+    fn wait_established(&self, peer: &str) {
+        self.wait_for(
+            |d| d.state(peer).as_deref() == Some("Established"),
+            &format!("{peer} Established"),
+        );
+    }
+}
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+}
+
+fn tempdir() -> tempfile::TempDir {
+    tempfile::Builder::new()
+        .prefix("bgpd-extnh")
+        .tempdir()
+        .expect("tempdir")
+}
+
+/// A speaker listening on [::1]:PORT only (no IPv4 address anywhere in its sessions).
+fn global(dir: &Path, name: &str, id: u8, asn: u32, port: u16) -> String {
+    format!(
+        r#"[global]
+asn = {asn}
+router_id = "10.27.0.{id}"
+listen = ["[::1]:{port}"]
+[global.control]
+socket = "{}"
+mode = "0600"
+[global.graceful_restart]
+enabled = false
+[policies.all]
+default = "accept"
+"#,
+        dir.join(format!("{name}.sock")).display()
+    )
+}
+
+/// The other speaker at ::1 on `port`, IPv4 and IPv6 unicast, RFC 8950 as given.
+fn peer(name: &str, remote_as: u32, port: u16, ext: bool, extra: &str) -> String {
+    format!(
+        r#"
+[peers.{name}]
+address = "::1"
+remote_as = {remote_as}
+port = {port}
+hold_time = 9
+connect_retry = 1
+families = ["ipv4", "ipv6"]
+extended_next_hop = {ext}
+import = ["all"]
+export = ["all"]
+{extra}
+"#
+    )
+}
+
+fn originate(prefix: &str) -> String {
+    format!("\n[[originate]]\nprefix = \"{prefix}\"\n")
+}
+
+fn ext_nh_cap(caps: &[String]) -> bool {
+    caps.iter().any(|c| c.starts_with("ExtendedNextHop"))
+}
+
+#[test]
+fn ipv4_routes_over_ipv6_session_with_ipv6_next_hops() {
+    let dir = tempdir();
+    let d = dir.path();
+    // eBGP: each side announces its own IPv4 and IPv6 block with next hop self, which on
+    // this session can only be ::1.
+    let a = Daemon::start(
+        d,
+        "a",
+        &(global(d, "a", 1, 64701, 11271)
+            + &peer("b", 64702, 11272, true, "")
+            + &originate("10.71.0.0/16")
+            + &originate("2001:db8:71::/48")),
+    );
+    let b = Daemon::start(
+        d,
+        "b",
+        &(global(d, "b", 2, 64702, 11272)
+            + &peer("a", 64701, 11271, true, "passive = true")
+            + &originate("10.72.0.0/16")
+            + &originate("10.73.1.0/24")),
+    );
+    a.wait_established("b");
+    b.wait_established("a");
+
+    let det = a.peer("b");
+    assert!(ext_nh_cap(&det.capabilities_sent), "{det:?}");
+    assert!(ext_nh_cap(&det.capabilities_received), "{det:?}");
+    assert!(det.families.iter().any(|f| f == "ipv4-unicast"), "{det:?}");
+
+    b.wait_for(|b| b.best("10.71.0.0/16").is_some(), "10.71.0.0/16 at b");
+    a.wait_for(|a| a.best("10.72.0.0/16").is_some(), "10.72.0.0/16 at a");
+    a.wait_for(|a| a.best("10.73.1.0/24").is_some(), "10.73.1.0/24 at a");
+    b.wait_for(|b| b.best("2001:db8:71::/48").is_some(), "IPv6 route at b");
+
+    for (speaker, prefix, from, as_path) in [
+        (&b, "10.71.0.0/16", "a", "64701"),
+        (&a, "10.72.0.0/16", "b", "64702"),
+        (&a, "10.73.1.0/24", "b", "64702"),
+    ] {
+        let r = speaker.best(prefix).expect("route");
+        // An IPv4 route whose next hop is the peer's IPv6 address (RFC 8950 3).
+        assert_eq!(r.next_hop.as_deref(), Some("::1"), "{prefix}: {r:?}");
+        assert_eq!(r.peer, from, "{prefix}: {r:?}");
+        assert_eq!(r.as_path, as_path, "{prefix}: {r:?}");
+    }
+    // What a sends: its IPv4 route, next hop ::1.
+    let out = a.routes(Table::Out, Some("b"), FamilyFilter::Ipv4);
+    assert_eq!(out.len(), 1, "{out:?}");
+    assert_eq!(out[0].prefix, "10.71.0.0/16");
+    assert_eq!(out[0].next_hop.as_deref(), Some("::1"));
+}
+
+#[test]
+fn without_capability_on_one_side_ipv4_routes_stay_home() {
+    let dir = tempdir();
+    let d = dir.path();
+    // a enables RFC 8950, b does not: the capability is not negotiated. a has no IPv4
+    // address on the session, so its IPv4 route is not advertised at all; the session and
+    // IPv6 routes are unaffected.
+    let a = Daemon::start(
+        d,
+        "a",
+        &(global(d, "a", 3, 64703, 11273)
+            + &peer("b", 64704, 11274, true, "")
+            + &originate("10.74.0.0/16")
+            + &originate("2001:db8:74::/48")),
+    );
+    let b = Daemon::start(
+        d,
+        "b",
+        &(global(d, "b", 4, 64704, 11274)
+            + &peer("a", 64703, 11273, false, "passive = true")
+            + &originate("10.75.0.0/16")
+            + &originate("2001:db8:75::/48")),
+    );
+    a.wait_established("b");
+    b.wait_established("a");
+    let det = a.peer("b");
+    assert!(ext_nh_cap(&det.capabilities_sent), "{det:?}");
+    assert!(!ext_nh_cap(&det.capabilities_received), "{det:?}");
+    assert!(det.families.iter().any(|f| f == "ipv4-unicast"), "{det:?}");
+
+    b.wait_for(|b| b.best("2001:db8:74::/48").is_some(), "IPv6 route at b");
+    a.wait_for(|a| a.best("2001:db8:75::/48").is_some(), "IPv6 route at a");
+    // The IPv6 routes went through; the IPv4 ones are in neither Adj-RIB-Out.
+    assert_eq!(a.routes(Table::Out, Some("b"), FamilyFilter::Ipv6).len(), 1);
+    assert!(a
+        .routes(Table::Out, Some("b"), FamilyFilter::Ipv4)
+        .is_empty());
+    assert!(b
+        .routes(Table::Out, Some("a"), FamilyFilter::Ipv4)
+        .is_empty());
+    assert!(b.best("10.74.0.0/16").is_none());
+    assert!(a.best("10.75.0.0/16").is_none());
+    assert_eq!(a.state("b").as_deref(), Some("Established"));
+}
