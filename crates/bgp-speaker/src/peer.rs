@@ -878,9 +878,16 @@ impl PeerTask {
             }
             SessionEvent::Established(neg) => {
                 if !is_main {
-                    // Only possible when the main connection is gone: promote.
+                    // The main connection is gone or still pending (the peer completed
+                    // this one without answering our OPEN there): promote.
                     if let Some(c) = self.extra.take() {
                         let mut old = std::mem::replace(&mut self.main, c);
+                        if old.has_transport() {
+                            // RFC 4271 6.8: a connection colliding with an Established
+                            // one is closed with Cease / Connection Collision Resolution.
+                            old.session.collision_dump(Instant::now());
+                            self.log_down(false, &DownReason::CollisionDump);
+                        }
                         self.flushing.extend(old.close());
                         let mut s = self.shared();
                         s.state = State::Established;
