@@ -86,6 +86,12 @@ pub struct SimConfig {
     pub graceful_restart: Option<GracefulRestartConfig>,
     /// Virtual cost of RIB work (none by default).
     pub cpu: CpuModel,
+    /// Run every session over IPv6 with RFC 8950: each node's address on its sessions is
+    /// [`Topology::ipv6_address`](crate::Topology::ipv6_address) of its IPv4 address (it
+    /// has no IPv4 address to give as next hop), every session announces the extended
+    /// next hop capability for IPv4 unicast, so the IPv4 blocks travel with IPv6 next
+    /// hops. Off by default.
+    pub extended_next_hop: bool,
 }
 
 impl SimConfig {
@@ -101,7 +107,15 @@ impl SimConfig {
             connect_retry: Duration::from_secs(5),
             graceful_restart: None,
             cpu: CpuModel::default(),
+            extended_next_hop: false,
         }
+    }
+
+    /// The same with IPv6-only sessions carrying IPv4 routes (RFC 8950), see
+    /// [`SimConfig::extended_next_hop`].
+    pub fn with_extended_next_hop(mut self) -> SimConfig {
+        self.extended_next_hop = true;
+        self
     }
 
     /// The same with graceful restart enabled with its defaults.

@@ -10,7 +10,8 @@
 //! speaker drives them (handle, then drain the polls).
 //!
 //! * [`topology`]: nodes, sessions, the full-mesh and route-reflector layouts.
-//! * [`config`]: seed, link behaviour, timers, graceful restart, virtual cost of RIB work.
+//! * [`config`]: seed, link behaviour, timers, graceful restart, virtual cost of RIB work,
+//!   IPv6-only sessions carrying IPv4 routes (RFC 8950, [`SimConfig::with_extended_next_hop`]).
 //! * [`sim`]: the event loop, in-memory TCP, crash and restart, partitions, convergence
 //!   detection.
 //! * [`snapshot`]: Loc-RIB views for assertions and run-to-run comparison.

@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 
 use bgp_proto::notification_code as nc;
 use bgp_proto::session::{DownReason, Negotiated, Session, SessionConfig};
-use bgp_proto::{Family, GracefulRestart, GracefulRestartFamily};
+use bgp_proto::{Afi, Family, GracefulRestart, GracefulRestartFamily};
 use bgp_rib::policy::RouteSource;
 use bgp_rib::{LocalRoute, PeerConfig, PeerId, Rib, RibConfig, RibError, SessionInfo};
 use ipnet::IpNet;
@@ -115,7 +115,12 @@ impl Running {
             };
             let kind = if n.rr_client { "Client" } else { "Mesh" };
             let name = format!("{kind}_{}", peer.address).replace('.', "_");
-            let mut pc = PeerConfig::new(name, IpAddr::V4(peer.address), peer.local_as);
+            let address = if cfg.extended_next_hop {
+                IpAddr::V6(Topology::ipv6_address(peer.address))
+            } else {
+                IpAddr::V4(peer.address)
+            };
+            let mut pc = PeerConfig::new(name, address, peer.local_as);
             pc.rr_client = n.rr_client;
             let id = rib.add_peer(pc)?;
             let idx = id.index() as usize;
@@ -175,6 +180,10 @@ fn session_config(
     // The simulator drains every session right after each call, so nothing piles up;
     // a full-table burst to a client of two big reflectors must never be refused.
     sc.max_queued_bytes = 256 * 1024 * 1024;
+    if cfg.extended_next_hop {
+        // RFC 8950 4: IPv4 unicast NLRI with IPv6 next hops.
+        sc.capabilities.extended_next_hop = vec![(Family::IPV4_UNICAST, Afi::IPV6)];
+    }
     if let Some(gr) = &cfg.graceful_restart {
         sc.capabilities.graceful_restart = Some(GracefulRestart {
             restart_state: restarting,
@@ -189,9 +198,19 @@ fn session_config(
     sc
 }
 
-/// What the RIB must know about an established session.
-pub(crate) fn session_info(n: &Negotiated, local: Ipv4Addr) -> SessionInfo {
-    let mut info = SessionInfo::new(n.peer_id, Some(local));
+/// What the RIB must know about an established session. With `ipv6_only` the session runs
+/// over IPv6 ([`SimConfig::extended_next_hop`]): our address on it is the IPv6 one.
+pub(crate) fn session_info(n: &Negotiated, local: Ipv4Addr, ipv6_only: bool) -> SessionInfo {
+    let mut info = if ipv6_only {
+        let mut i = SessionInfo::new(n.peer_id, None);
+        i.local_v6 = Some(Topology::ipv6_address(local));
+        i
+    } else {
+        SessionInfo::new(n.peer_id, Some(local))
+    };
+    info.extended_next_hop_v4 = n
+        .extended_next_hop
+        .contains(&(Family::IPV4_UNICAST, Afi::IPV6));
     info.families = n.families.clone();
     info.codec = n.codec.clone();
     info.graceful_restart = n.peer_graceful_restart.clone();

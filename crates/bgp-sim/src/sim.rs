@@ -947,7 +947,7 @@ impl Sim {
                 let Some(run) = running_in(&mut self.nodes, end.node, end.epoch) else {
                     return;
                 };
-                let info = session_info(&n, run.address);
+                let info = session_info(&n, run.address, self.cfg.extended_next_hop);
                 let Some(nb) = run.neighbors.get_mut(end.slot) else {
                     return;
                 };

@@ -6,7 +6,7 @@
 //! speakers and can rebuild any node from it after a crash, which is why a node's whole
 //! configuration lives here and nowhere else.
 
-use std::net::Ipv4Addr;
+use std::net::{Ipv4Addr, Ipv6Addr};
 
 use ipnet::Ipv4Net;
 
@@ -92,6 +92,23 @@ impl Topology {
     /// The address of the `i`th node of the built-in topologies: 10.0.0.1, 10.0.0.2, ...
     pub fn node_address(i: usize) -> Ipv4Addr {
         Ipv4Addr::from(u32::from(Ipv4Addr::new(10, 0, 0, 0)).wrapping_add(i as u32 + 1))
+    }
+
+    /// The IPv6 address of the node with IPv4 address `a` in runs with
+    /// [`SimConfig::extended_next_hop`](crate::SimConfig::extended_next_hop):
+    /// 2001:db8:ffff::a.b.c.d (documentation prefix, RFC 3849).
+    pub fn ipv6_address(a: Ipv4Addr) -> Ipv6Addr {
+        let [p, q, r, s] = a.octets();
+        Ipv6Addr::new(
+            0x2001,
+            0xdb8,
+            0xffff,
+            0,
+            0,
+            0,
+            u16::from_be_bytes([p, q]),
+            u16::from_be_bytes([r, s]),
+        )
     }
 
     /// The /26 block the `i`th node originates: 10.128.0.0/26, 10.128.0.64/26, ...
@@ -260,6 +277,18 @@ mod tests {
         assert_eq!(b.to_string(), "10.128.0.64/26");
         assert!(!a.contains(&b.network()));
         assert_eq!(Topology::block(1023).to_string(), "10.128.255.192/26");
+    }
+
+    #[test]
+    fn ipv6_addresses_embed_the_ipv4_address() {
+        assert_eq!(
+            Topology::ipv6_address(Topology::node_address(0)).to_string(),
+            "2001:db8:ffff::a00:1"
+        );
+        assert_ne!(
+            Topology::ipv6_address(Topology::node_address(1)),
+            Topology::ipv6_address(Topology::node_address(257))
+        );
     }
 
     #[test]
