@@ -8,7 +8,18 @@
 //!
 //! [`bird_config`] renders the BIRD 2 configuration calico-node would run on
 //! such a node (kernel learn and export, blackhole aggregate, mesh sessions),
-//! for mixed clusters where some nodes keep BIRD.
+//! for mixed clusters where some nodes keep BIRD; [`bgpd_config`] and
+//! [`bgpd_config_pool`] the equivalent bgpd configuration, the latter with
+//! the kernel route form of an IP pool's IPIP mode ([`IpipMode`]).
+//!
+//! IPIP needs a `tunl0` device on every node: [`setup_tunl0`] uses the
+//! kernel's real `ipip` device when it has one, and otherwise (kernels built
+//! without `ipip`, such as the CI machines of this project) a VXLAN device
+//! *named* `tunl0` as the encapsulating stand-in. bgpd only sees the device
+//! name and installs the same `BLOCK via NODE dev tunl0 onlink` routes either
+//! way; the stand-in floods to every other node's underlay address and the
+//! peer node answers ARP for its own underlay address on its `tunl0`, so the
+//! onlink next hop resolves over the tunnel exactly as IPIP sends to it.
 
 use std::fmt::Write as _;
 use std::net::{IpAddr, Ipv4Addr};
@@ -259,6 +270,68 @@ pub fn bgpd_config_with(
     cluster_id: Option<Ipv4Addr>,
     socket: &std::path::Path,
 ) -> String {
+    render_bgpd_config(me, asn, peers, cluster_id, None, socket)
+}
+
+/// [`bgpd_config_with`] plus the kernel route form of `pool`'s IPIP mode:
+/// a FIB policy (docs/config.md, "kernel.export") that installs the blocks
+/// learned over BGP from inside the pool as `BLOCK via NODE dev tunl0 onlink`
+/// (`Always`), in that form only for next hops outside the node's connected
+/// subnets and directly otherwise (`CrossSubnet`), or directly (`Never`) —
+/// what calico-node's BIRD template does with its per-pool kernel filter.
+pub fn bgpd_config_pool(
+    me: Ipv4Addr,
+    asn: u32,
+    peers: &[CalicoPeer],
+    cluster_id: Option<Ipv4Addr>,
+    pool: IpPool,
+    socket: &std::path::Path,
+) -> String {
+    render_bgpd_config(me, asn, peers, cluster_id, Some(pool), socket)
+}
+
+/// A Calico IP pool: its CIDR and IPIP mode.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct IpPool {
+    /// The pool (blocks are carved out of it).
+    pub cidr: Ipv4Net,
+    /// How routes to its blocks on other nodes are installed.
+    pub ipip: IpipMode,
+}
+
+/// Calico's `ipipMode` of an IP pool (REFERENCE.md section 1).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum IpipMode {
+    /// No encapsulation: `BLOCK via NODE dev eth0`.
+    Never,
+    /// Always IPIP: `BLOCK via NODE dev tunl0 onlink`.
+    Always,
+    /// IPIP only towards nodes outside the local node's subnet.
+    CrossSubnet,
+}
+
+impl IpipMode {
+    /// The FIB policy's `install` value for this mode (docs/config.md).
+    fn install(self) -> &'static str {
+        match self {
+            IpipMode::Never => "normal",
+            IpipMode::Always => "onlink",
+            IpipMode::CrossSubnet => "cross_subnet",
+        }
+    }
+}
+
+/// The name of Calico's IPIP device, and of the FIB policy's tunnel device.
+pub const TUNNEL_DEVICE: &str = "tunl0";
+
+fn render_bgpd_config(
+    me: Ipv4Addr,
+    asn: u32,
+    peers: &[CalicoPeer],
+    cluster_id: Option<Ipv4Addr>,
+    pool: Option<IpPool>,
+    socket: &std::path::Path,
+) -> String {
     let mut c = String::new();
     let _ = writeln!(
         c,
@@ -294,6 +367,12 @@ pub fn bgpd_config_with(
     let _ = writeln!(c, "ipv6_prefix_len = {{ min = 122, max = 128 }}");
     // Calico's setting: routes stay when bgpd stops, a restart adopts them.
     let _ = writeln!(c, "\n[kernel.export]\nprotocol = 12\non_exit = \"persist\"");
+    if pool.is_some() {
+        let _ = writeln!(
+            c,
+            "tunnel_device = \"{TUNNEL_DEVICE}\"\npolicy = \"calico-kernel\""
+        );
+    }
     let _ = writeln!(c, "\n[policies.mesh-import]\ndefault = \"accept\"");
     let _ = writeln!(c, "\n[policies.calico-export]\ndefault = \"reject\"");
     let _ = writeln!(
@@ -319,7 +398,164 @@ pub fn bgpd_config_with(
         "\n[[policies.calico-export.rules]]\nname = \"learned-blocks\""
     );
     let _ = writeln!(c, "match = {{ source = [\"bgp\"] }}\naction = \"accept\"");
+    if let Some(pool) = pool {
+        // To the kernel: the pool's IPIP mode picks the route form; anything
+        // else learned (outside every pool) is installed directly.
+        let _ = writeln!(c, "\n[policies.calico-kernel]\ndefault = \"accept\"");
+        let _ = writeln!(c, "\n[[policies.calico-kernel.rules]]");
+        let _ = writeln!(
+            c,
+            "name = \"pool-{}\"",
+            pool.cidr.to_string().replace(['.', '/'], "-")
+        );
+        let _ = writeln!(
+            c,
+            "match = {{ prefix_in = [{{ prefix = \"{}\", orlonger = true }}], source = [\"bgp\"] }}",
+            pool.cidr
+        );
+        let _ = writeln!(
+            c,
+            "set = {{ install = \"{}\" }}\naction = \"accept\"",
+            pool.ipip.install()
+        );
+    }
     c
+}
+
+/// Which device [`setup_tunl0`] created.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TunnelKind {
+    /// The kernel's IPIP device (`ipip` link type), as on a Calico node.
+    Ipip,
+    /// A VXLAN device named `tunl0` (VNI 4096, UDP 4789) standing in for IPIP
+    /// on kernels without the `ipip` link type.
+    VxlanStandIn,
+}
+
+impl TunnelKind {
+    /// A sentence for test output and reports.
+    pub fn describe(self) -> &'static str {
+        match self {
+            TunnelKind::Ipip => "tunl0 is the kernel's ipip device (real IPIP encapsulation)",
+            TunnelKind::VxlanStandIn => {
+                "tunl0 is a VXLAN device standing in for IPIP (this kernel has no ipip link type)"
+            }
+        }
+    }
+}
+
+/// Creates and configures `tunl0` on `node` with the /32 tunnel address
+/// `address` (Calico gives it an address from the node's block), towards the
+/// other nodes' underlay addresses `peers`.
+///
+/// A real IPIP device is used when the kernel has one: the per-namespace
+/// fallback `tunl0` the `ipip` module creates, or one added with
+/// `ip link add tunl0 type ipip`; IPIP sends each packet to the onlink
+/// next hop of its route, so it needs no per-peer state. Otherwise a VXLAN
+/// device named `tunl0` is the stand-in: flood entries (all-zero MAC) to every
+/// peer's underlay address carry the ARP request for the next hop, which the
+/// peer answers on its own `tunl0` (`arp_ignore` 0: any local address), and
+/// unicast frames then follow the learned FDB entry. Reverse-path filtering
+/// is off on the device in both cases: packets arriving on it come from
+/// addresses routed elsewhere (the peer node's underlay address in ARP).
+pub fn setup_tunl0(node: &Node, address: Ipv4Addr, peers: &[Ipv4Addr]) -> Result<TunnelKind> {
+    let ns = &node.ns;
+    let exists = ns.ip(&["link", "show", TUNNEL_DEVICE]).is_ok();
+    let kind = if exists
+        || ns
+            .ip(&["link", "add", TUNNEL_DEVICE, "type", "ipip"])
+            .is_ok()
+    {
+        let kind = ns.ip(&["-d", "-j", "link", "show", TUNNEL_DEVICE])?;
+        if !kind.contains("\"info_kind\":\"ipip\"") {
+            return Err(Error::Check(format!(
+                "{} already has a {TUNNEL_DEVICE} that is not an ipip device: {kind}",
+                node.name
+            )));
+        }
+        // IPIP's 20-byte header inside a 1500-byte underlay, as Calico sets.
+        ns.ip(&["link", "set", TUNNEL_DEVICE, "mtu", "1480"])?;
+        TunnelKind::Ipip
+    } else {
+        let local = node.v4.to_string();
+        ns.ip(&[
+            "link",
+            "add",
+            TUNNEL_DEVICE,
+            "type",
+            "vxlan",
+            "id",
+            "4096",
+            "dstport",
+            "4789",
+            "local",
+            &local,
+            "dev",
+            &node.ifname,
+        ])?;
+        for peer in peers.iter().filter(|p| **p != node.v4) {
+            let dst = peer.to_string();
+            ns.exec(
+                "bridge",
+                &[
+                    "fdb",
+                    "append",
+                    "00:00:00:00:00:00",
+                    "dev",
+                    TUNNEL_DEVICE,
+                    "dst",
+                    &dst,
+                ],
+            )?;
+        }
+        TunnelKind::VxlanStandIn
+    };
+    ns.ip(&["link", "set", TUNNEL_DEVICE, "up"])?;
+    ns.ip(&[
+        "addr",
+        "add",
+        &format!("{address}/32"),
+        "dev",
+        TUNNEL_DEVICE,
+    ])?;
+    ns.sysctl("net.ipv4.conf.all.rp_filter", "0")?;
+    ns.sysctl(&format!("net.ipv4.conf.{TUNNEL_DEVICE}.rp_filter"), "0")?;
+    Ok(kind)
+}
+
+/// True if `routes` has `dst` in the IPIP form: `via gw dev tunl0 onlink`
+/// with protocol `proto`.
+pub fn has_tunnel_route(
+    routes: &[crate::KernelRoute],
+    dst: IpNet,
+    gw: IpAddr,
+    proto: &str,
+) -> bool {
+    routes.iter().any(|r| {
+        r.dst == dst
+            && r.protocol == proto
+            && r.gateway == Some(gw)
+            && r.dev.as_deref() == Some(TUNNEL_DEVICE)
+            && r.flags.iter().any(|f| f == "onlink")
+    })
+}
+
+/// True if `routes` has `dst` in the direct form: `via gw dev dev` with
+/// protocol `proto`, not onlink.
+pub fn has_direct_route(
+    routes: &[crate::KernelRoute],
+    dst: IpNet,
+    gw: IpAddr,
+    dev: &str,
+    proto: &str,
+) -> bool {
+    routes.iter().any(|r| {
+        r.dst == dst
+            && r.protocol == proto
+            && r.gateway == Some(gw)
+            && r.dev.as_deref() == Some(dev)
+            && !r.flags.iter().any(|f| f == "onlink")
+    })
 }
 
 /// True if `routes` has `dst` routed via `gw` with protocol `proto`.
@@ -343,6 +579,114 @@ mod tests {
         assert!(mesh_passive(b, c));
         assert!(!mesh_passive(c, b));
         assert_eq!(mesh_name(b), "Mesh_10_0_0_10");
+    }
+
+    fn peers() -> Vec<CalicoPeer> {
+        vec![CalicoPeer {
+            address: "10.0.1.1".parse().unwrap(),
+            name: "Mesh_10_0_1_1".into(),
+            rr_client: false,
+        }]
+    }
+
+    #[test]
+    fn bgpd_config_pool_adds_the_kernel_form_of_the_ipip_mode() {
+        let sock = std::path::Path::new("/tmp/x.sock");
+        let me = "10.0.0.1".parse().unwrap();
+        let plain = bgpd_config_with(me, 64512, &peers(), None, sock);
+        assert!(
+            !plain.contains("calico-kernel") && !plain.contains("tunl0"),
+            "{plain}"
+        );
+        for (mode, install) in [
+            (IpipMode::Always, "onlink"),
+            (IpipMode::CrossSubnet, "cross_subnet"),
+            (IpipMode::Never, "normal"),
+        ] {
+            let pool = IpPool {
+                cidr: "10.244.0.0/16".parse().unwrap(),
+                ipip: mode,
+            };
+            let c = bgpd_config_pool(me, 64512, &peers(), None, pool, sock);
+            let v: toml::Value = toml::from_str(&c).unwrap_or_else(|e| panic!("{e}\n{c}"));
+            let export = &v["kernel"]["export"];
+            assert_eq!(export["tunnel_device"].as_str(), Some("tunl0"), "{c}");
+            assert_eq!(export["policy"].as_str(), Some("calico-kernel"), "{c}");
+            let rule = &v["policies"]["calico-kernel"]["rules"][0];
+            assert_eq!(rule["set"]["install"].as_str(), Some(install), "{c}");
+            let m = &rule["match"];
+            assert_eq!(m["prefix_in"][0]["prefix"].as_str(), Some("10.244.0.0/16"));
+            assert_eq!(m["prefix_in"][0]["orlonger"].as_bool(), Some(true));
+            assert_eq!(m["source"][0].as_str(), Some("bgp"));
+            // Everything of the plain configuration is still there.
+            for line in plain.lines() {
+                assert!(c.lines().any(|l| l == line), "{line:?} missing from\n{c}");
+            }
+        }
+    }
+
+    #[test]
+    fn route_form_predicates_tell_tunnel_from_direct() {
+        let text = r#"[{"dst":"10.244.2.0/26","gateway":"10.0.0.2","dev":"tunl0","protocol":"bird","flags":["onlink"]},
+            {"dst":"10.244.3.0/26","gateway":"10.0.0.3","dev":"eth0","protocol":"bird","flags":[]},
+            {"dst":"10.244.4.0/26","gateway":"10.0.1.1","dev":"eth0","protocol":"bird","flags":["onlink"]},
+            {"dst":"10.244.5.0/26","gateway":"10.0.1.2","dev":"tunl0","protocol":"boot","flags":["onlink"]}]"#;
+        let r = crate::parse_ip_route_json(text, crate::Family::Ipv4).unwrap();
+        let net = |s: &str| s.parse::<IpNet>().unwrap();
+        let ip = |s: &str| s.parse::<IpAddr>().unwrap();
+        assert!(has_tunnel_route(
+            &r,
+            net("10.244.2.0/26"),
+            ip("10.0.0.2"),
+            "bird"
+        ));
+        assert!(!has_direct_route(
+            &r,
+            net("10.244.2.0/26"),
+            ip("10.0.0.2"),
+            "tunl0",
+            "bird"
+        ));
+        assert!(has_direct_route(
+            &r,
+            net("10.244.3.0/26"),
+            ip("10.0.0.3"),
+            "eth0",
+            "bird"
+        ));
+        assert!(!has_tunnel_route(
+            &r,
+            net("10.244.3.0/26"),
+            ip("10.0.0.3"),
+            "bird"
+        ));
+        // onlink on the wrong device is neither form.
+        assert!(!has_tunnel_route(
+            &r,
+            net("10.244.4.0/26"),
+            ip("10.0.1.1"),
+            "bird"
+        ));
+        assert!(!has_direct_route(
+            &r,
+            net("10.244.4.0/26"),
+            ip("10.0.1.1"),
+            "eth0",
+            "bird"
+        ));
+        // Right form, wrong protocol or gateway.
+        assert!(!has_tunnel_route(
+            &r,
+            net("10.244.5.0/26"),
+            ip("10.0.1.2"),
+            "bird"
+        ));
+        assert!(!has_tunnel_route(
+            &r,
+            net("10.244.2.0/26"),
+            ip("10.0.0.9"),
+            "bird"
+        ));
     }
 
     #[test]

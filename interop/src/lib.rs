@@ -54,7 +54,11 @@ pub use model::{
     community, large_community, wait_established, wait_no_route, wait_route, Announce, Family,
     Neighbor, Origin, PeerStatus, RouteView, Speaker, SpeakerConfig,
 };
-pub use netns::{parse_ip_route_json, Attachment, KernelRoute, Netns, Node, Segment};
+pub use netns::{
+    environ_has_owner, netns_name, owner_of_netns, parse_ip_route_json, parse_link_packets,
+    parse_stat_start_time, sweep_leftovers, Attachment, KernelRoute, LinkPackets, Netns, Node,
+    Owner, Router, Segment, Sweep, NETNS_PREFIX, OWNER_ENV,
+};
 pub use process::Process;
 pub use wait::{wait_for, wait_until, TIMEOUT};
 

@@ -6,7 +6,10 @@
 //! registered with the [`Test`] so they are printed if the test fails. On drop
 //! the group is sent SIGTERM, then SIGKILL if it has not exited within a grace
 //! period: only processes we started (the daemon and its own helpers, such as
-//! ExaBGP's API scripts) are ever signalled, and always by id.
+//! ExaBGP's API scripts) are ever signalled, and always by id. Every daemon
+//! carries its owner (this test process) in the environment variable
+//! [`OWNER_ENV`], so that the leftovers of a killed test binary can be
+//! recognised and removed by the next one ([`crate::sweep_leftovers`]).
 
 use std::fs::File;
 use std::path::{Path, PathBuf};
@@ -17,7 +20,7 @@ use std::time::{Duration, Instant};
 use crate::cmd::render;
 use crate::context::Test;
 use crate::error::{Error, Result};
-use crate::netns::Netns;
+use crate::netns::{Netns, Owner, OWNER_ENV};
 
 /// How long a daemon gets between SIGTERM and SIGKILL.
 const GRACE: Duration = Duration::from_secs(10);
@@ -61,6 +64,9 @@ impl Process {
         let command = render("ip", &full);
         let child = Command::new("ip")
             .args(&full)
+            // The owner mark lets a later test binary recognise (and kill)
+            // this daemon if we die without stopping it (netns::sweep_leftovers).
+            .env(OWNER_ENV, Owner::current().mark())
             .envs(envs.iter().copied())
             .stdin(Stdio::null())
             .stdout(out)

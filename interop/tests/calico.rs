@@ -5,16 +5,28 @@
 //! install every other node's block via that node (protocol 12, "bird") and
 //! every pod must reach every pod on the other nodes; before BGP runs they
 //! cannot.
+//!
+//! The IPIP scenarios put the nodes on two subnets joined by a router that
+//! knows only the node subnets, and check the kernel route form per pair
+//! (`via NODE dev tunl0 onlink` or direct) as well as pod-to-pod pings, which
+//! can only cross the router encapsulated. `tunl0` is the kernel's real ipip
+//! device when the kernel has one, otherwise a VXLAN device named `tunl0`
+//! standing in for it (see `interop::calico::setup_tunl0`); the test prints
+//! which one ran.
+//!
+//! `harness_sweeps_leftovers_of_dead_test_processes` checks the harness's
+//! clean-up of namespaces and daemons left behind by a killed test binary.
 
-use std::net::IpAddr;
+use std::net::{IpAddr, Ipv4Addr};
 
 use interop::calico::{
-    bgpd_config, bgpd_config_with, bird_config, has_route_via, mesh_name, setup_felix, CalicoPeer,
-    FelixState,
+    bgpd_config, bgpd_config_pool, bgpd_config_with, bird_config, has_direct_route, has_route_via,
+    has_tunnel_route, mesh_name, setup_felix, setup_tunl0, CalicoPeer, FelixState, IpPool,
+    IpipMode,
 };
 use interop::{
     binaries_for, run_test, wait_established, wait_for, Bgpd, Bird, Error, Family, Kind, Node,
-    Process, Result, Segment, Speaker, Test, TIMEOUT,
+    Process, Result, Router, Segment, Speaker, Test, TIMEOUT,
 };
 
 const ASN: u32 = 64512;
@@ -327,5 +339,375 @@ fn bgpd_calico_two_route_reflectors_pods_reach_each_other() {
         "bgpd_calico_two_route_reflectors_pods_reach_each_other",
         &binaries_for(&kinds),
         |t| calico_cluster(t, &kinds, 2).map(|_| ()),
+    );
+}
+
+/// Which form a learned block must take in a node's kernel.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Form {
+    /// `BLOCK via NODE dev eth0 proto bird`.
+    Direct,
+    /// `BLOCK via NODE dev tunl0 proto bird onlink`.
+    Tunnel,
+}
+
+/// Calico on two subnets: `on_a` nodes on 10.0.0.0/24 and `on_b` on
+/// 10.0.1.0/24, joined by a router (host .254 on both) that knows only those
+/// two subnets; every node's default route points at it. Each node has
+/// Felix-like state (block 10.244.N.0/26, one pod), a `tunl0` with the
+/// block's first address, and bgpd in a full mesh with the pool
+/// 10.244.0.0/16 in IPIP mode `mode`.
+///
+/// Checks, in order: the underlay crosses the router and pods cannot reach
+/// each other before BGP; every session establishes; every node installs
+/// every other node's block in the form `mode` prescribes for that pair
+/// (`Always`: tunnel; `CrossSubnet`: direct on the same subnet, tunnel across
+/// the router); the router still knows no pool address; every pod pings every
+/// pod on every other node.
+fn calico_two_subnets(t: &Test, on_a: u32, on_b: u32, mode: IpipMode) -> Result<()> {
+    let net4 = |s: &str| {
+        s.parse::<ipnet::Ipv4Net>()
+            .map_err(|e| Error::Invalid(format!("{s}: {e}")))
+    };
+    let net6 = |s: &str| {
+        s.parse::<ipnet::Ipv6Net>()
+            .map_err(|e| Error::Invalid(format!("{s}: {e}")))
+    };
+    let seg_a = Segment::with_subnets(t, net4("10.0.0.0/24")?, net6("fd00::/64")?)?;
+    let seg_b = Segment::with_subnets(t, net4("10.0.1.0/24")?, net6("fd00:0:0:1::/64")?)?;
+    let router = Router::new(t, "router", &[&seg_a, &seg_b], 254)?;
+    let pool = IpPool {
+        cidr: net4("10.244.0.0/16")?,
+        ipip: mode,
+    };
+    // (node, its Felix state, index of its subnet)
+    let mut nodes: Vec<(Node, FelixState, usize)> = Vec::new();
+    for (subnet, (seg, count, prefix)) in [(&seg_a, on_a, "a"), (&seg_b, on_b, "b")]
+        .into_iter()
+        .enumerate()
+    {
+        for host in 1..=count {
+            let node = Node::new(t, seg, &format!("{prefix}{host}"), host)?;
+            node.route_via(&router, seg)?;
+            let block = net4(&format!("10.244.{}.0/26", nodes.len() + 1))?;
+            let felix = setup_felix(t, &node, block, 1)?;
+            nodes.push((node, felix, subnet));
+        }
+    }
+    let underlay: Vec<Ipv4Addr> = nodes.iter().map(|(n, _, _)| n.v4).collect();
+    let mut kind = None;
+    for (node, felix, _) in &nodes {
+        let tunnel_ip = felix.block.network();
+        let k = setup_tunl0(node, tunnel_ip, &underlay)?;
+        if kind.is_some_and(|first| first != k) {
+            return Err(Error::Check(format!(
+                "{}: tunl0 is {k:?}, other nodes {kind:?}",
+                node.name
+            )));
+        }
+        kind = Some(k);
+    }
+    if let Some(k) = kind {
+        interop::say(&format!("{}: {}", t.name(), k.describe()));
+    }
+    // The underlay is routed between the subnets; the pods are not.
+    let (a1, b1) = match (nodes.first(), nodes.last()) {
+        (Some(a), Some(b)) if a.2 != b.2 => (a, b),
+        _ => return Err(Error::Invalid("need nodes on both subnets".into())),
+    };
+    wait_for(
+        "node a1 to reach a node on the other subnet",
+        TIMEOUT,
+        || {
+            Ok(if a1.0.ns.ping(IpAddr::V4(b1.0.v4), None)? {
+                Ok(())
+            } else {
+                Err("no reply".into())
+            })
+        },
+    )?;
+    if a1.1.pods[0].ns.ping(IpAddr::V4(b1.1.pods[0].ip), None)? {
+        return Err(Error::Check("pods reachable before BGP ran".into()));
+    }
+    let mut speakers: Vec<Box<dyn Speaker>> = Vec::new();
+    for (node, _, _) in &nodes {
+        let label = format!("bgpd-{}", node.name);
+        let socket = t.subdir(&label)?.join("bgpd.sock");
+        let peers: Vec<CalicoPeer> = underlay
+            .iter()
+            .filter(|p| **p != node.v4)
+            .map(|p| CalicoPeer {
+                address: *p,
+                name: mesh_name(IpAddr::V4(*p)),
+                rr_client: false,
+            })
+            .collect();
+        let text = bgpd_config_pool(node.v4, ASN, &peers, None, pool, &socket);
+        speakers.push(Box::new(Bgpd::start_with_config(
+            t, node, &label, &text, &socket,
+        )?));
+    }
+    for ((node, _, _), speaker) in nodes.iter().zip(&speakers) {
+        for peer in underlay.iter().filter(|p| **p != node.v4) {
+            wait_established(&**speaker, IpAddr::V4(*peer), TIMEOUT)?;
+        }
+    }
+    for (node, _, subnet) in &nodes {
+        for (peer, felix, peer_subnet) in nodes.iter().filter(|(n, _, _)| n.v4 != node.v4) {
+            let form = match mode {
+                IpipMode::Always => Form::Tunnel,
+                IpipMode::CrossSubnet if subnet != peer_subnet => Form::Tunnel,
+                IpipMode::CrossSubnet | IpipMode::Never => Form::Direct,
+            };
+            let dst = ipnet::IpNet::V4(felix.block);
+            let gw = IpAddr::V4(peer.v4);
+            wait_for(
+                &format!("{dst} {form:?} via {gw} on {}", node.name),
+                TIMEOUT,
+                || {
+                    let routes = node.ns.routes(Family::Ipv4)?;
+                    let ok = match form {
+                        Form::Tunnel => has_tunnel_route(&routes, dst, gw, "bird"),
+                        Form::Direct => has_direct_route(&routes, dst, gw, &node.ifname, "bird"),
+                    };
+                    Ok(if ok {
+                        Ok(())
+                    } else {
+                        Err(format!("kernel routes: {routes:?}"))
+                    })
+                },
+            )?;
+        }
+    }
+    let router_routes = router.ns.routes(Family::Ipv4)?;
+    if let Some(r) = router_routes.iter().find(|r| match r.dst {
+        ipnet::IpNet::V4(d) => pool.cidr.contains(&d) || d.contains(&pool.cidr.network()),
+        ipnet::IpNet::V6(_) => false,
+    }) {
+        return Err(Error::Check(format!(
+            "the router knows a pool route: {r:?}"
+        )));
+    }
+    let pods: Vec<_> = nodes
+        .iter()
+        .flat_map(|(n, f, _)| f.pods.iter().map(move |p| (n.v4, p)))
+        .collect();
+    let mut pings = 0;
+    for (src_node, src) in &pods {
+        for (dst_node, dst) in &pods {
+            if src_node == dst_node {
+                continue;
+            }
+            wait_for(&format!("ping {} -> {}", src.ip, dst.ip), TIMEOUT, || {
+                Ok(if src.ns.ping(IpAddr::V4(dst.ip), None)? {
+                    Ok(())
+                } else {
+                    Err("no reply".into())
+                })
+            })?;
+            pings += 1;
+        }
+    }
+    // Each node's pod sent at least one echo request through the node's
+    // tunl0 to every pod the tunnel form leads to.
+    for (node, _, subnet) in &nodes {
+        let tunnelled = nodes
+            .iter()
+            .filter(|(n, _, s)| n.v4 != node.v4 && (mode == IpipMode::Always || s != subnet))
+            .map(|(_, f, _)| f.pods.len())
+            .sum::<usize>();
+        let sent = node.ns.link_packets(interop::calico::TUNNEL_DEVICE)?.tx;
+        if sent < u64::try_from(tunnelled).unwrap_or(u64::MAX) {
+            return Err(Error::Check(format!(
+                "{}: tunl0 sent {sent} packets, fewer than the {tunnelled} pods it tunnels to",
+                node.name
+            )));
+        }
+    }
+    interop::say(&format!(
+        "{}: {} nodes ({on_a} + {on_b} on two subnets), {pings} pod-to-pod pings answered",
+        t.name(),
+        nodes.len()
+    ));
+    Ok(())
+}
+
+/// Calico IPIP `Always`: four nodes on one subnet and one on another. Every
+/// node installs every other block as `via NODE dev tunl0 onlink`, even on
+/// its own subnet, and every pod reaches every pod across the router, which
+/// knows no pod address.
+#[test]
+fn bgpd_calico_ipip_always_tunnels_every_block() {
+    let mut bins = binaries_for(&[Kind::Bgpd]);
+    bins.extend(["bridge".to_string(), "ping".to_string()]);
+    run_test("bgpd_calico_ipip_always_tunnels_every_block", &bins, |t| {
+        calico_two_subnets(t, 4, 1, IpipMode::Always)
+    });
+}
+
+/// Calico IPIP `CrossSubnet`: four nodes on one subnet and two on another.
+/// Blocks of same-subnet nodes are direct (`via NODE dev eth0`), blocks of
+/// the other subnet's nodes go through `tunl0` onlink, and every pod reaches
+/// every pod.
+#[test]
+fn bgpd_calico_cross_subnet_tunnels_only_across_subnets() {
+    let mut bins = binaries_for(&[Kind::Bgpd]);
+    bins.extend(["bridge".to_string(), "ping".to_string()]);
+    run_test(
+        "bgpd_calico_cross_subnet_tunnels_only_across_subnets",
+        &bins,
+        |t| calico_two_subnets(t, 4, 2, IpipMode::CrossSubnet),
+    );
+}
+
+/// Leftovers of a test process that died without cleaning up (killed by a
+/// time limit) are swept: a namespace named after a dead owner is deleted
+/// and the daemon inside it carrying that owner's mark is killed; a
+/// namespace of a dead owner holding a process without the mark is kept and
+/// the process left alone; namespaces of live owners (ours) are untouched.
+#[test]
+fn harness_sweeps_leftovers_of_dead_test_processes() {
+    use std::os::unix::process::{CommandExt as _, ExitStatusExt as _};
+    use std::process::{Child, Command, Stdio};
+
+    /// Kills what this test spawned and deletes what it created, whatever
+    /// the outcome (children by PID; namespaces by name).
+    struct Cleanup {
+        children: Vec<Child>,
+        names: Vec<String>,
+    }
+    impl Drop for Cleanup {
+        fn drop(&mut self) {
+            for c in &mut self.children {
+                let _ = c.kill();
+                let _ = c.wait();
+            }
+            for n in &self.names {
+                if std::path::Path::new("/run/netns").join(n).exists() {
+                    let _ = Command::new("ip").args(["netns", "del", n]).status();
+                }
+            }
+        }
+    }
+    let in_netns = |ns: &str, owner: Option<&interop::Owner>| -> Result<Child> {
+        let mut c = Command::new("ip");
+        c.args(["netns", "exec", ns, "sleep", "600"])
+            .stdin(Stdio::null())
+            .env_remove(interop::OWNER_ENV)
+            .process_group(0);
+        if let Some(o) = owner {
+            c.env(interop::OWNER_ENV, o.mark());
+        }
+        c.spawn().map_err(|source| Error::Spawn {
+            cmd: format!("ip netns exec {ns} sleep 600"),
+            source,
+        })
+    };
+    run_test(
+        "harness_sweeps_leftovers_of_dead_test_processes",
+        &["ip", "sleep"],
+        |t| {
+            let exists = |n: &str| std::path::Path::new("/run/netns").join(n).exists();
+            let mut cleanup = Cleanup {
+                children: Vec::new(),
+                names: Vec::new(),
+            };
+            // A dead owner: a process that ran and was reaped.
+            let mut gone =
+                Command::new("sleep")
+                    .arg("600")
+                    .spawn()
+                    .map_err(|source| Error::Spawn {
+                        cmd: "sleep 600".into(),
+                        source,
+                    })?;
+            let stat = std::fs::read_to_string(format!("/proc/{}/stat", gone.id()))
+                .map_err(|e| Error::Check(format!("stat of sleep: {e}")))?;
+            let dead = interop::Owner {
+                pid: gone.id(),
+                start: interop::parse_stat_start_time(&stat),
+            };
+            let _ = gone.kill();
+            let _ = gone.wait();
+            if dead.start.is_none() || dead.is_alive() {
+                return Err(Error::Check(format!("{dead:?} should be a dead owner")));
+            }
+            let tag = format!("sweep{}", std::process::id());
+            let marked_ns = interop::netns_name(&tag, "marked", dead);
+            let foreign_ns = interop::netns_name(&tag, "foreign", dead);
+            for n in [&marked_ns, &foreign_ns] {
+                Command::new("ip")
+                    .args(["netns", "add", n])
+                    .status()
+                    .ok()
+                    .filter(|s| s.success())
+                    .ok_or_else(|| Error::Check(format!("ip netns add {n} failed")))?;
+                cleanup.names.push(n.clone());
+            }
+            cleanup.children.push(in_netns(&marked_ns, Some(&dead))?);
+            cleanup.children.push(in_netns(&foreign_ns, None)?);
+            let (marked_pid, foreign_pid) = (cleanup.children[0].id(), cleanup.children[1].id());
+            // Both are inside their namespace once `ip netns exec` has run.
+            for (n, pid) in [(&marked_ns, marked_pid), (&foreign_ns, foreign_pid)] {
+                wait_for(&format!("{pid} in {n}"), TIMEOUT, || {
+                    let out = Command::new("ip")
+                        .args(["netns", "pids", n])
+                        .output()
+                        .map_err(|source| Error::Spawn {
+                            cmd: "ip netns pids".into(),
+                            source,
+                        })?;
+                    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+                    Ok(if text.split_whitespace().any(|p| p == pid.to_string()) {
+                        Ok(())
+                    } else {
+                        Err(format!("pids: {text:?}"))
+                    })
+                })?;
+            }
+            // A namespace of a live owner (this test process).
+            let live = interop::Netns::new(t, "live")?;
+
+            let sweep = interop::sweep_leftovers()?;
+
+            // (A concurrent test binary's own sweep may have removed the
+            // marked leftovers first: the end state is what must hold.)
+            if exists(&marked_ns) {
+                return Err(Error::Check(format!(
+                    "{marked_ns} still exists after {sweep:?}"
+                )));
+            }
+            let status = cleanup.children[0]
+                .wait()
+                .map_err(|e| Error::Check(format!("wait: {e}")))?;
+            if status.signal() != Some(libc::SIGKILL) {
+                return Err(Error::Check(format!(
+                    "marked leftover daemon ended with {status}, not SIGKILL"
+                )));
+            }
+            if !sweep.kept.contains(&(foreign_pid, foreign_ns.clone())) || !exists(&foreign_ns) {
+                return Err(Error::Check(format!(
+                    "{foreign_ns} with an unmarked process must be kept: {sweep:?}"
+                )));
+            }
+            if cleanup.children[1]
+                .try_wait()
+                .map_err(|e| Error::Check(format!("try_wait: {e}")))?
+                .is_some()
+            {
+                return Err(Error::Check("the unmarked process was signalled".into()));
+            }
+            if !exists(live.name()) || sweep.deleted.iter().any(|n| n == live.name()) {
+                return Err(Error::Check(format!(
+                    "live namespace {} touched: {sweep:?}",
+                    live.name()
+                )));
+            }
+            interop::say(&format!(
+                "harness_sweeps_leftovers_of_dead_test_processes: deleted {:?}, killed {:?}, kept {:?}",
+                sweep.deleted, sweep.killed, sweep.kept
+            ));
+            Ok(())
+        },
     );
 }
