@@ -308,10 +308,24 @@ fn peers_table(peers: &[PeerSummary]) -> String {
     )
 }
 
+/// RFC 4456 reflection attributes of a path: `10.0.0.2 [10.0.0.9 10.0.0.8]` (ORIGINATOR_ID,
+/// then the CLUSTER_LIST, most recent reflector first), `-` when it has neither.
+fn reflection(r: &RouteEntry) -> String {
+    let mut s = r.originator_id.clone().unwrap_or_else(|| "-".into());
+    if !r.cluster_list.is_empty() {
+        s.push_str(&format!(" [{}]", r.cluster_list.join(" ")));
+    }
+    s
+}
+
 fn routes_table(routes: &[RouteEntry]) -> String {
     if routes.is_empty() {
         return "no routes\n".into();
     }
+    // The reflection column only when some path was reflected.
+    let reflected = routes
+        .iter()
+        .any(|r| r.originator_id.is_some() || !r.cluster_list.is_empty());
     let rows: Vec<Vec<String>> = routes
         .iter()
         .map(|r| {
@@ -319,7 +333,7 @@ fn routes_table(routes: &[RouteEntry]) -> String {
             flags.push(if r.best { '*' } else { ' ' });
             flags.push(if r.multipath { '=' } else { ' ' });
             flags.push(if r.stale { 'S' } else { ' ' });
-            vec![
+            let mut row = vec![
                 flags,
                 r.prefix.clone(),
                 r.peer.clone(),
@@ -338,28 +352,35 @@ fn routes_table(routes: &[RouteEntry]) -> String {
                     .cloned()
                     .collect::<Vec<_>>()
                     .join(" "),
+            ];
+            if reflected {
+                row.push(reflection(r));
+            }
+            row.push(
                 r.not_best_reason
                     .as_ref()
                     .map(|s| format!("lost: {s}"))
                     .unwrap_or_default(),
-            ]
+            );
+            row
         })
         .collect();
-    table(
-        &[
-            "",
-            "Prefix",
-            "From",
-            "Next hop",
-            "AS path",
-            "LocPref",
-            "MED",
-            "Origin",
-            "Communities",
-            "",
-        ],
-        &rows,
-    ) + "flags: * best, = multipath, S stale\n"
+    let mut head = vec![
+        "",
+        "Prefix",
+        "From",
+        "Next hop",
+        "AS path",
+        "LocPref",
+        "MED",
+        "Origin",
+        "Communities",
+    ];
+    if reflected {
+        head.push("Originator [cluster list]");
+    }
+    head.push("");
+    table(&head, &rows) + "flags: * best, = multipath, S stale\n"
 }
 
 fn peer_detail(d: &PeerDetail) -> String {
@@ -511,6 +532,42 @@ mod tests {
         assert_eq!(lines.len(), 2);
         assert!(lines[0].starts_with("Name           Address   AS     State"));
         assert!(lines[1].starts_with("Mesh_10_0_0_2  10.0.0.2  64512  Established  00:01:01  3"));
+    }
+
+    fn route(originator: Option<&str>, clusters: &[&str]) -> RouteEntry {
+        RouteEntry {
+            prefix: "10.2.2.0/24".into(),
+            path_id: None,
+            peer: "rr".into(),
+            next_hop: Some("127.0.2.2".into()),
+            as_path: String::new(),
+            origin: "IGP".into(),
+            local_pref: Some(100),
+            med: None,
+            communities: Vec::new(),
+            large_communities: Vec::new(),
+            best: true,
+            multipath: false,
+            not_best_reason: None,
+            age_secs: None,
+            stale: false,
+            originator_id: originator.map(str::to_owned),
+            cluster_list: clusters.iter().map(|c| c.to_string()).collect(),
+        }
+    }
+
+    #[test]
+    fn routes_table_shows_reflection_only_when_present() {
+        let plain = routes_table(&[route(None, &[])]);
+        assert!(!plain.contains("Originator"), "{plain}");
+        let t = routes_table(&[
+            route(Some("10.2.0.2"), &["10.2.0.1", "10.9.0.1"]),
+            route(None, &[]),
+        ]);
+        let lines: Vec<&str> = t.lines().collect();
+        assert!(lines[0].contains("Originator [cluster list]"), "{t}");
+        assert!(lines[1].contains("10.2.0.2 [10.2.0.1 10.9.0.1]"), "{t}");
+        assert!(lines[2].trim_end().ends_with('-'), "{t}");
     }
 
     #[test]

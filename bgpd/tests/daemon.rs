@@ -24,17 +24,19 @@ fn bgpd_bin() -> PathBuf {
     PathBuf::from(env!("CARGO_BIN_EXE_bgpd"))
 }
 
-/// bgpctl lives next to bgpd in the target directory; build it if this test run did not.
+/// bgpctl lives next to bgpd in the target directory. `cargo test -p bgpd` does not
+/// build it, and a binary left from an earlier build may be stale: build it once per run
+/// (a no-op when it is up to date).
 fn bgpctl_bin() -> PathBuf {
-    let p = bgpd_bin().with_file_name("bgpctl");
-    if !p.exists() {
+    static BUILT: std::sync::Once = std::sync::Once::new();
+    BUILT.call_once(|| {
         let st = Command::new(env!("CARGO"))
             .args(["build", "-p", "bgpctl"])
             .status()
             .expect("running cargo to build bgpctl");
         assert!(st.success(), "building bgpctl failed");
-    }
-    p
+    });
+    bgpd_bin().with_file_name("bgpctl")
 }
 
 struct Daemon {
@@ -401,6 +403,25 @@ fn route_reflector_propagates_between_clients() {
     assert_eq!(r.peer, "rr");
     // RFC 4456: the reflector does not change the next hop of iBGP routes.
     assert_eq!(r.next_hop.as_deref(), Some("127.0.2.2"));
+    // RFC 4456 8: ORIGINATOR_ID is c1's router id, the CLUSTER_LIST the reflector's
+    // cluster id (its router id by default); both in JSON and in bgpctl's table.
+    assert_eq!(r.originator_id.as_deref(), Some("10.2.0.2"));
+    assert_eq!(r.cluster_list, ["10.2.0.1"]);
+    let json = c2.bgpctl(&["--json", "show", "route", "10.2.2.1"]);
+    let v: serde_json::Value = serde_json::from_slice(&json.stdout).expect("bgpctl JSON");
+    let route = &v["result"]["routes"][0];
+    assert_eq!(route["originator_id"], "10.2.0.2", "{v}");
+    assert_eq!(
+        route["cluster_list"],
+        serde_json::json!(["10.2.0.1"]),
+        "{v}"
+    );
+    let out = c2.bgpctl(&["show", "routes", "10.2.2.0/24"]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("10.2.0.2 [10.2.0.1]"), "{text}");
+    // Routes learned directly from the originator carry neither.
+    let own = rr.best("10.2.2.0/24").expect("route at rr");
+    assert_eq!((own.originator_id, own.cluster_list.len()), (None, 0));
 
     // Both clients announce 10.2.99.0/24: the reflector shows both paths, one best,
     // the other with the decision step it lost at.

@@ -310,6 +310,8 @@ fn entry(
         not_best_reason: None,
         age_secs: None,
         stale: false,
+        originator_id: a.originator_id.map(|i| i.to_string()),
+        cluster_list: a.cluster_list.iter().map(|i| i.to_string()).collect(),
     }
 }
 

@@ -344,6 +344,14 @@ pub struct RouteEntry {
     /// Marked stale by graceful restart.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub stale: bool,
+    /// ORIGINATOR_ID (RFC 4456 8), dotted quad; `null` when the path has none. Added
+    /// within version 1: absent in answers of older daemons, read as `null`.
+    #[serde(default)]
+    pub originator_id: Option<String>,
+    /// CLUSTER_LIST (RFC 4456 8), dotted quads, the most recent reflector first; empty
+    /// when the path has none. Added within version 1 (absent reads as empty).
+    #[serde(default)]
+    pub cluster_list: Vec<String>,
 }
 
 #[cfg(test)]
@@ -395,6 +403,27 @@ mod tests {
         let s = serde_json::to_string(&e).unwrap();
         assert_eq!(s, r#"{"version":1,"status":"error","message":"nope"}"#);
         assert_eq!(serde_json::from_str::<Response>(&s).unwrap(), e);
+    }
+
+    #[test]
+    fn route_entry_reflection_fields() {
+        let old = r#"{"prefix":"10.0.0.0/24","peer":"a","next_hop":null,"as_path":"","origin":"IGP","local_pref":null,"med":null,"communities":[],"large_communities":[],"best":true,"multipath":false}"#;
+        // An answer of a daemon before these fields: null and empty.
+        let mut e: RouteEntry = serde_json::from_str(old).unwrap();
+        assert_eq!(e.originator_id, None);
+        assert!(e.cluster_list.is_empty());
+        let v = serde_json::to_value(&e).unwrap();
+        assert_eq!(v["originator_id"], serde_json::Value::Null);
+        assert_eq!(v["cluster_list"], serde_json::json!([]));
+        e.originator_id = Some("10.0.0.2".into());
+        e.cluster_list = vec!["10.0.0.9".into(), "10.0.0.8".into()];
+        let v = serde_json::to_value(&e).unwrap();
+        assert_eq!(v["originator_id"], "10.0.0.2");
+        assert_eq!(
+            v["cluster_list"],
+            serde_json::json!(["10.0.0.9", "10.0.0.8"])
+        );
+        assert_eq!(serde_json::from_value::<RouteEntry>(v).unwrap(), e);
     }
 
     #[test]
