@@ -285,7 +285,8 @@ pub struct Sweep {
     /// Processes killed (PID, namespace): they carried the dead owner's mark.
     pub killed: Vec<(u32, String)>,
     /// Namespaces of dead owners kept because a process without the owner's
-    /// mark runs inside (PID, namespace); never signalled.
+    /// mark (or one that could not be checked) runs inside (PID, namespace);
+    /// never signalled.
     pub kept: Vec<(u32, String)>,
 }
 
@@ -323,7 +324,12 @@ pub fn sweep_leftovers() -> Result<Sweep> {
                 Ok(true) => ours.push(pid),
                 Ok(false) => foreign.push(pid),
                 // Gone meanwhile: nothing left to do for it.
-                Err(_) => {}
+                Err(e)
+                    if e.raw_os_error() == Some(libc::ESRCH)
+                        || e.kind() == std::io::ErrorKind::NotFound => {}
+                // Could not check or signal it (no pidfd support, no
+                // permission): treat it as not ours, so the namespace stays.
+                Err(_) => foreign.push(pid),
             }
         }
         // Killed processes leave the namespace when the kernel reaps them;
