@@ -22,7 +22,7 @@ use ipnet::IpNet;
 use crate::cmd::{self, require_binary};
 use crate::context::Test;
 use crate::error::{Error, Result};
-use crate::model::{Family, Origin, PeerStatus, RouteView, Speaker, SpeakerConfig};
+use crate::model::{AddPath, Family, Origin, PeerStatus, RouteView, Speaker, SpeakerConfig};
 use crate::netns::Node;
 use crate::process::Process;
 
@@ -129,7 +129,16 @@ pub fn config(cfg: &SpeakerConfig) -> String {
                 let _ = writeln!(c, "  rr cluster id {id};");
             }
         }
-        let _ = writeln!(c, "  {chan} {{ import all; export filter ix_export; }};");
+        let add_paths = match n.add_path {
+            AddPath::Off => "",
+            AddPath::Receive => " add paths rx;",
+            AddPath::Send => " add paths tx;",
+            AddPath::Both => " add paths on;",
+        };
+        let _ = writeln!(
+            c,
+            "  {chan} {{ import all; export filter ix_export;{add_paths} }};"
+        );
         let _ = writeln!(c, "}}");
     }
     c

@@ -24,7 +24,9 @@ use serde_json::Value;
 use crate::cmd::require_binary;
 use crate::context::Test;
 use crate::error::{Error, Result};
-use crate::model::{Announce, Family, Origin, PeerStatus, RouteView, Speaker, SpeakerConfig};
+use crate::model::{
+    AddPath, Announce, Family, Origin, PeerStatus, RouteView, Speaker, SpeakerConfig,
+};
 use crate::netns::Node;
 use crate::process::Process;
 use crate::wait::{wait_until, TIMEOUT};
@@ -190,6 +192,15 @@ pub fn config_with_static(
             let _ = writeln!(c, "  md5-password '{}';", p.replace(['\'', '\\'], ""));
         }
         let _ = writeln!(c, "  family {{ {fam}; }}");
+        let add_path = match n.add_path {
+            AddPath::Off => None,
+            AddPath::Receive => Some("receive"),
+            AddPath::Send => Some("send"),
+            AddPath::Both => Some("send/receive"),
+        };
+        if let Some(mode) = add_path {
+            let _ = writeln!(c, "  capability {{ add-path {mode}; }}");
+        }
         let _ = writeln!(c, "  api {{ processes [ ix-announce ]; }}");
         let _ = writeln!(
             c,

@@ -82,6 +82,10 @@ pub fn config(label: &str, cfg: &SpeakerConfig) -> String {
             if n.rr_client {
                 let _ = writeln!(c, "  neighbor {} route-reflector-client", n.address);
             }
+            // FRR announces ADD-PATH receive by default; sending is per peer.
+            if n.add_path.sends() {
+                let _ = writeln!(c, "  neighbor {} addpath-tx-all-paths", n.address);
+            }
         }
         let _ = writeln!(c, " exit-address-family");
     }

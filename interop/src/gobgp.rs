@@ -13,7 +13,9 @@ use serde_json::Value;
 use crate::cmd::require_binary;
 use crate::context::Test;
 use crate::error::{Error, Result};
-use crate::model::{Announce, Family, Origin, PeerStatus, RouteView, Speaker, SpeakerConfig};
+use crate::model::{
+    AddPath, Announce, Family, Origin, PeerStatus, RouteView, Speaker, SpeakerConfig,
+};
 use crate::netns::{Netns, Node};
 use crate::process::Process;
 use crate::wait::{wait_until, TIMEOUT};
@@ -56,6 +58,12 @@ pub fn config(cfg: &SpeakerConfig) -> String {
             let _ = writeln!(c, "    route-reflector-client = true");
             let id = cfg.cluster_id.unwrap_or(cfg.router_id);
             let _ = writeln!(c, "    route-reflector-cluster-id = \"{id}\"");
+        }
+        if n.add_path != AddPath::Off {
+            let _ = writeln!(c, "  [neighbors.add-paths.config]");
+            let _ = writeln!(c, "    receive = {}", n.add_path.receives());
+            let send_max = if n.add_path.sends() { 8 } else { 0 };
+            let _ = writeln!(c, "    send-max = {send_max}");
         }
         let afi = match n.family() {
             Family::Ipv4 => "ipv4-unicast",

@@ -32,6 +32,7 @@ mod cmd;
 mod context;
 mod error;
 pub mod exabgp;
+pub mod features;
 pub mod frr;
 pub mod gobgp;
 mod model;
@@ -51,8 +52,8 @@ pub use exabgp::ExaBgp;
 pub use frr::Frr;
 pub use gobgp::GoBgp;
 pub use model::{
-    community, large_community, wait_established, wait_no_route, wait_route, Announce, Family,
-    Neighbor, Origin, PeerStatus, RouteView, Speaker, SpeakerConfig,
+    community, large_community, wait_established, wait_no_route, wait_route, AddPath, Announce,
+    Family, Neighbor, Origin, PeerStatus, RouteView, Speaker, SpeakerConfig,
 };
 pub use netns::{
     environ_has_owner, netns_name, owner_of_netns, parse_ip_route_json, parse_link_packets,

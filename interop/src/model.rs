@@ -56,6 +56,38 @@ pub struct Neighbor {
     pub passive: bool,
     /// TCP MD5 signature key (RFC 2385).
     pub password: Option<String>,
+    /// ADD-PATH (RFC 7911) for the session's family.
+    pub add_path: AddPath,
+}
+
+/// ADD-PATH (RFC 7911) directions a speaker announces on a session, from its
+/// own point of view.
+///
+/// FRR announces receive on every session whatever this says (its default);
+/// GoBGP sends at most 8 paths per prefix when sending.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum AddPath {
+    /// No ADD-PATH capability.
+    #[default]
+    Off,
+    /// Accepts several paths per prefix from the peer.
+    Receive,
+    /// Sends several paths per prefix to the peer.
+    Send,
+    /// Both directions.
+    Both,
+}
+
+impl AddPath {
+    /// True for [`AddPath::Send`] and [`AddPath::Both`].
+    pub fn sends(self) -> bool {
+        matches!(self, AddPath::Send | AddPath::Both)
+    }
+
+    /// True for [`AddPath::Receive`] and [`AddPath::Both`].
+    pub fn receives(self) -> bool {
+        matches!(self, AddPath::Receive | AddPath::Both)
+    }
 }
 
 impl Neighbor {
@@ -68,6 +100,7 @@ impl Neighbor {
             rr_client: false,
             passive: false,
             password: None,
+            add_path: AddPath::Off,
         }
     }
 

@@ -1,0 +1,867 @@
+//! Per-feature interop scenarios: bgpd against one real peer (BIRD 2, GoBGP
+//! or FRR) for the capabilities issue 6 lists besides plain route exchange.
+//!
+//! - [`add_path`]: ADD-PATH (RFC 7911) both ways. Two upstream BIRDs
+//!   announce the same prefix to both bgpd and the peer; bgpd and the peer
+//!   send each other every path they have over an ADD-PATH session. bgpd's
+//!   Loc-RIB must hold both of the peer's paths, each with its own path
+//!   identifier, and the peer's own CLI both of bgpd's; each side's view of
+//!   the negotiated capability is checked too (bgpd's `show_peer`
+//!   capabilities, `birdc show protocols all`, `gobgp neighbor`, FRR's
+//!   `show bgp neighbors json`).
+//! - [`route_refresh`]: bgpd's import policy first rejects one of the peer's
+//!   prefixes (it stays in the Adj-RIB-In, not in the Loc-RIB); a reloaded
+//!   policy accepting it makes it appear without resetting the session
+//!   (RFC 2918 section 1: from stored routes or by ROUTE-REFRESH). Then the
+//!   peer asks bgpd for a refresh with its own CLI (`birdc reload in`,
+//!   `gobgp neighbor X softresetin`, `clear bgp X soft in`): bgpd must count
+//!   the ROUTE-REFRESH, send its routes again (UPDATE counter grows), and the
+//!   peer must still hold them with their attributes once a later UPDATE has
+//!   arrived (so an RFC 7313 End-of-RIB-Refresh did not purge them).
+//! - [`four_octet_as`]: the pair exchange (IPv4 + IPv6, attributes intact)
+//!   with AS numbers above 65535 on both sides (RFC 6793); each side's CLI
+//!   must show the other's 4-octet AS in the AS_PATH, and bgpd must have
+//!   received the peer's AS in the 4-octet AS capability.
+//!
+//! MD5 with GoBGP and ExaBGP reuses [`crate::scenarios::md5`].
+
+use std::net::{IpAddr, Ipv4Addr};
+
+use ipnet::{IpNet, Ipv4Net};
+use serde_json::Value;
+
+use crate::bgpd::{config, config_with, Bgpd, Options};
+use crate::scenarios::{announcements, check_received, speaker_config};
+use crate::{
+    wait_established, wait_for, wait_route, AddPath, Announce, Bird, Error, Family, Frr, GoBgp,
+    Kind, Neighbor, Node, Result, Segment, Speaker, SpeakerConfig, Test, TIMEOUT,
+};
+
+/// A real peer of bgpd, with the daemon-specific CLI the feature checks need.
+pub enum Peer {
+    /// BIRD 2.
+    Bird(Bird),
+    /// GoBGP.
+    GoBgp(GoBgp),
+    /// FRR.
+    Frr(Frr),
+}
+
+/// ADD-PATH for IPv4 unicast on one session as a speaker's CLI shows it:
+/// negotiated means both sides announced the matching directions (RFC 7911
+/// section 4).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AddPathSeen {
+    /// This speaker may send several paths (it announced send, the neighbor
+    /// receive).
+    pub sends: bool,
+    /// This speaker may receive several paths.
+    pub receives: bool,
+}
+
+impl Peer {
+    /// Starts a `kind` speaker (BIRD, GoBGP or FRR).
+    pub fn start(
+        kind: Kind,
+        test: &Test,
+        node: &Node,
+        label: &str,
+        cfg: &SpeakerConfig,
+    ) -> Result<Peer> {
+        Ok(match kind {
+            Kind::Bird => Peer::Bird(Bird::start(test, node, label, cfg)?),
+            Kind::GoBgp => Peer::GoBgp(GoBgp::start(test, node, label, cfg)?),
+            Kind::Frr => Peer::Frr(Frr::start(test, node, label, cfg)?),
+            other => {
+                return Err(Error::Invalid(format!(
+                    "{} is not a feature-test peer (BIRD, GoBGP, FRR)",
+                    other.name()
+                )))
+            }
+        })
+    }
+
+    /// The peer as a generic [`Speaker`].
+    pub fn speaker(&self) -> &dyn Speaker {
+        match self {
+            Peer::Bird(s) => s,
+            Peer::GoBgp(s) => s,
+            Peer::Frr(s) => s,
+        }
+    }
+
+    /// What the peer's CLI says about ADD-PATH (IPv4 unicast) on its session
+    /// to `neighbor`, with the raw CLI text for error messages.
+    pub fn add_path(&self, neighbor: IpAddr) -> Result<(AddPathSeen, String)> {
+        match self {
+            Peer::Bird(b) => {
+                let text = b.birdc(&format!(
+                    "show protocols all {}",
+                    crate::bird::protocol_name(neighbor)
+                ))?;
+                Ok((bird_add_path(&text), text))
+            }
+            Peer::GoBgp(g) => {
+                let text = g.gobgp(&["neighbor", &neighbor.to_string()])?;
+                Ok((gobgp_add_path(&text), text))
+            }
+            Peer::Frr(f) => {
+                let v = f.vtysh_json(&format!("show bgp neighbors {neighbor} json"))?;
+                Ok((frr_add_path(&v, neighbor), v.to_string()))
+            }
+        }
+    }
+
+    /// Makes the peer send a ROUTE-REFRESH (RFC 2918) for IPv4 unicast to
+    /// `neighbor` with its own CLI; returns the CLI's answer, or `None` when
+    /// the peer's CLI cannot: GoBGP's `neighbor X softresetin` re-applies
+    /// import policy to the Adj-RIB-In GoBGP always keeps and sends nothing
+    /// (GoBGP 3.10 has no command that sends a ROUTE-REFRESH).
+    pub fn request_refresh(&self, neighbor: IpAddr) -> Result<Option<String>> {
+        match self {
+            Peer::Bird(b) => b
+                .birdc(&format!(
+                    "reload in {}",
+                    crate::bird::protocol_name(neighbor)
+                ))
+                .map(Some),
+            Peer::GoBgp(_) => Ok(None),
+            Peer::Frr(f) => f
+                .vtysh(&format!("clear bgp ipv4 unicast {neighbor} soft in"))
+                .map(Some),
+        }
+    }
+
+    /// ROUTE-REFRESH messages received from `neighbor`, where the peer's CLI
+    /// counts them (GoBGP's `gobgp neighbor X` message statistics, FRR's
+    /// `messageStats.routeRefreshRecv`); `None` for BIRD, which shows no
+    /// message counters.
+    pub fn refreshes_received(&self, neighbor: IpAddr) -> Result<Option<u64>> {
+        match self {
+            Peer::Bird(_) => Ok(None),
+            Peer::GoBgp(g) => {
+                let text = g.gobgp(&["neighbor", &neighbor.to_string()])?;
+                gobgp_refresh_received(&text)
+                    .map(Some)
+                    .ok_or_else(|| Error::parse("gobgp neighbor", text))
+            }
+            Peer::Frr(f) => {
+                let cmd = format!("show bgp neighbors {neighbor} json");
+                let v = f.vtysh_json(&cmd)?;
+                v.get(neighbor.to_string())
+                    .and_then(|n| n.pointer("/messageStats/routeRefreshRecv"))
+                    .and_then(Value::as_u64)
+                    .map(Some)
+                    .ok_or_else(|| Error::parse(cmd, v.to_string()))
+            }
+        }
+    }
+}
+
+/// The received column of `Route Refresh:` in `gobgp neighbor ADDR`'s
+/// message statistics (`Route Refresh:  SENT  RCVD`).
+pub fn gobgp_refresh_received(text: &str) -> Option<u64> {
+    text.lines().find_map(|l| {
+        let rest = l.trim().strip_prefix("Route Refresh:")?;
+        rest.split_whitespace().nth(1)?.parse().ok()
+    })
+}
+
+/// The address families listed after `label` (e.g. `RX:`) in the ADD-PATH
+/// block of one capability section of `birdc show protocols all`.
+fn bird_add_path_afis(section: &str, label: &str) -> Vec<String> {
+    let mut in_add_path = false;
+    let mut add_path_indent = 0;
+    for line in section.lines() {
+        let indent = line.len() - line.trim_start().len();
+        let t = line.trim();
+        if t == "ADD-PATH" {
+            in_add_path = true;
+            add_path_indent = indent;
+            continue;
+        }
+        if in_add_path {
+            if indent <= add_path_indent {
+                in_add_path = false;
+                continue;
+            }
+            if let Some(rest) = t.strip_prefix(label) {
+                return rest.split_whitespace().map(str::to_string).collect();
+            }
+        }
+    }
+    Vec::new()
+}
+
+/// Parses `birdc show protocols all NAME`: BIRD sends several paths when its
+/// local capabilities have `TX: ipv4` and the neighbor's `RX: ipv4` in their
+/// ADD-PATH blocks, and the other way round for receiving.
+pub fn bird_add_path(text: &str) -> AddPathSeen {
+    let local_start = text.find("Local capabilities");
+    let neighbor_start = text.find("Neighbor capabilities");
+    let (local, neighbor) = match (local_start, neighbor_start) {
+        (Some(l), Some(n)) if l < n => (
+            text.get(l..n).unwrap_or_default(),
+            text.get(n..).unwrap_or_default(),
+        ),
+        _ => {
+            return AddPathSeen {
+                sends: false,
+                receives: false,
+            }
+        }
+    };
+    // The neighbor section ends where the session details begin.
+    let neighbor = neighbor.split("Session:").next().unwrap_or_default();
+    let has = |section: &str, label: &str| {
+        bird_add_path_afis(section, label)
+            .iter()
+            .any(|a| a == "ipv4")
+    };
+    AddPathSeen {
+        sends: has(local, "TX:") && has(neighbor, "RX:"),
+        receives: has(local, "RX:") && has(neighbor, "TX:"),
+    }
+}
+
+/// Parses `gobgp neighbor ADDR`: the `add-path:` capability lists `Local:`
+/// and `Remote:` modes per family (`receive`, `send`, `receive/send`).
+pub fn gobgp_add_path(text: &str) -> AddPathSeen {
+    let mut local = String::new();
+    let mut remote = String::new();
+    let mut block: Option<bool> = None; // Some(true): Local, Some(false): Remote
+    let mut in_add_path = false;
+    for line in text.lines() {
+        let t = line.trim();
+        if t.starts_with("add-path:") {
+            in_add_path = true;
+            continue;
+        }
+        if !in_add_path {
+            continue;
+        }
+        match t {
+            "Local:" => block = Some(true),
+            "Remote:" => block = Some(false),
+            _ => {
+                if let Some(mode) = t.strip_prefix("ipv4-unicast:") {
+                    match block {
+                        Some(true) => local = mode.trim().to_string(),
+                        Some(false) => remote = mode.trim().to_string(),
+                        None => {}
+                    }
+                } else if !t.contains("-unicast:") {
+                    // Any other line ends the add-path capability.
+                    in_add_path = false;
+                }
+            }
+        }
+    }
+    AddPathSeen {
+        sends: local.contains("send") && remote.contains("receive"),
+        receives: local.contains("receive") && remote.contains("send"),
+    }
+}
+
+/// Parses FRR's `show bgp neighbors ADDR json`: `neighborCapabilities.addPath
+/// .ipv4Unicast` has `txAdvertisedAndReceived` / `rxAdvertisedAndReceived`.
+pub fn frr_add_path(v: &Value, neighbor: IpAddr) -> AddPathSeen {
+    let ap = v
+        .get(neighbor.to_string())
+        .and_then(|n| n.pointer("/neighborCapabilities/addPath/ipv4Unicast"));
+    let flag = |k: &str| {
+        ap.and_then(|a| a.get(k))
+            .and_then(Value::as_bool)
+            .unwrap_or(false)
+    };
+    AddPathSeen {
+        sends: flag("txAdvertisedAndReceived"),
+        receives: flag("rxAdvertisedAndReceived"),
+    }
+}
+
+/// bgpd's view of ADD-PATH (IPv4 unicast) on its session to `neighbor`, from
+/// the capabilities of `show_peer` (sent and received, as rendered by bgpd:
+/// `AddPath([(Family { afi: Afi(1), safi: Safi(1) }, Both)])`).
+pub fn bgpd_add_path(detail: &Value) -> AddPathSeen {
+    let modes = |key: &str| -> Vec<String> {
+        detail
+            .get(key)
+            .and_then(Value::as_array)
+            .map(|caps| {
+                caps.iter()
+                    .filter_map(Value::as_str)
+                    .filter(|c| c.starts_with("AddPath"))
+                    .flat_map(|c| {
+                        // One "(Family { .. }, Mode)" tuple per family.
+                        c.split("), (Family")
+                            .filter(|t| t.contains("afi: Afi(1), safi: Safi(1)"))
+                            .map(str::to_string)
+                            .collect::<Vec<_>>()
+                    })
+                    .collect()
+            })
+            .unwrap_or_default()
+    };
+    let can =
+        |tuples: &[String], dir: &str| tuples.iter().any(|t| t.contains(dir) || t.contains("Both"));
+    let (sent, received) = (modes("capabilities_sent"), modes("capabilities_received"));
+    AddPathSeen {
+        sends: can(&sent, "Send") && can(&received, "Receive"),
+        receives: can(&sent, "Receive") && can(&received, "Send"),
+    }
+}
+
+/// A Loc-RIB entry of bgpd's control protocol that is the best path (not a
+/// path listed with `not_best_reason` such as "rejected by import policy").
+fn usable(entry: &Value) -> bool {
+    entry.get("best").and_then(Value::as_bool) == Some(true)
+}
+
+fn v4(a: u8, b: u8, c: u8, d: u8, len: u8) -> IpNet {
+    IpNet::V4(Ipv4Net::new(Ipv4Addr::new(a, b, c, d), len).unwrap_or_default())
+}
+
+/// ADD-PATH both ways between bgpd (node b, AS 65010) and `kind` (node p,
+/// AS 65020), IPv4. Two upstream BIRDs (u1 AS 65001, u2 AS 65002) announce
+/// 192.0.2.0/24 to both. bgpd and the peer announce and accept ADD-PATH in
+/// both directions on their session, so:
+/// - bgpd's Loc-RIB holds two paths from the peer, AS paths `65020 65001`
+///   and `65020 65002`, each with a path identifier, the two different;
+/// - the peer's CLI shows two paths from bgpd, `65010 65001` and
+///   `65010 65002`;
+/// - both bgpd's `show_peer` and the peer's CLI say ADD-PATH was negotiated
+///   in both directions.
+pub fn add_path(t: &Test, kind: Kind) -> Result<()> {
+    const AS_B: u32 = 65010;
+    const AS_P: u32 = 65020;
+    const UPSTREAMS: [u32; 2] = [65001, 65002];
+    let fam = Family::Ipv4;
+    let prefix = v4(192, 0, 2, 0, 24);
+    let seg = Segment::new(t)?;
+    let nb = Node::new(t, &seg, "b", 1)?;
+    let np = Node::new(t, &seg, "p", 2)?;
+    let nu = [Node::new(t, &seg, "u1", 3)?, Node::new(t, &seg, "u2", 4)?];
+
+    let mut cb = SpeakerConfig::new(nb.v4, AS_B);
+    let mut cp = SpeakerConfig::new(np.v4, AS_P);
+    let mut to_p = Neighbor::new(np.addr(fam), nb.addr(fam), AS_P);
+    to_p.add_path = AddPath::Both;
+    cb.neighbors.push(to_p);
+    let mut to_b = Neighbor::new(nb.addr(fam), np.addr(fam), AS_B);
+    to_b.add_path = AddPath::Both;
+    cp.neighbors.push(to_b);
+    for (u, asn) in nu.iter().zip(UPSTREAMS) {
+        cb.neighbors
+            .push(Neighbor::new(u.addr(fam), nb.addr(fam), asn));
+        cp.neighbors
+            .push(Neighbor::new(u.addr(fam), np.addr(fam), asn));
+    }
+    let mut upstreams = Vec::new();
+    for (i, (u, asn)) in nu.iter().zip(UPSTREAMS).enumerate() {
+        let mut cu = SpeakerConfig::new(u.v4, asn);
+        cu.neighbors
+            .push(Neighbor::new(nb.addr(fam), u.addr(fam), AS_B));
+        cu.neighbors
+            .push(Neighbor::new(np.addr(fam), u.addr(fam), AS_P));
+        cu.announce.push(Announce::new(prefix));
+        upstreams.push(Bird::start(t, u, &format!("bird-u{}", i + 1), &cu)?);
+    }
+    let bgpd = Bgpd::start(t, &nb, "bgpd-b", &cb)?;
+    let peer = Peer::start(kind, t, &np, &format!("{}-p", kind.name()), &cp)?;
+    let ps = peer.speaker();
+    for (u, up) in nu.iter().zip(&upstreams) {
+        wait_established(&bgpd, u.addr(fam), TIMEOUT)?;
+        wait_established(ps, u.addr(fam), TIMEOUT)?;
+        wait_established(up, nb.addr(fam), TIMEOUT)?;
+    }
+    wait_established(&bgpd, np.addr(fam), TIMEOUT)?;
+    wait_established(ps, nb.addr(fam), TIMEOUT)?;
+
+    // Capabilities, each side's own view.
+    let detail = bgpd.show_peer(np.addr(fam))?;
+    let seen = bgpd_add_path(&detail);
+    if !(seen.sends && seen.receives) {
+        return Err(Error::Check(format!(
+            "bgpd does not show ADD-PATH negotiated both ways with {}: {seen:?}; show_peer: {detail}",
+            ps.label()
+        )));
+    }
+    let (seen, text) = peer.add_path(nb.addr(fam))?;
+    if !(seen.sends && seen.receives) {
+        return Err(Error::Check(format!(
+            "{} does not show ADD-PATH negotiated both ways with bgpd: {seen:?}; CLI:\n{text}",
+            ps.label()
+        )));
+    }
+
+    // bgpd receives both of the peer's paths, each with its path id.
+    let peer_name = crate::bgpd::peer_name(np.addr(fam));
+    let want_at_b: Vec<Vec<u32>> = UPSTREAMS.iter().map(|u| vec![AS_P, *u]).collect();
+    let mut ids: Vec<(Vec<u32>, u64)> = Vec::new();
+    wait_for(
+        &format!("bgpd to hold both paths of {prefix} from {}", ps.label()),
+        TIMEOUT,
+        || {
+            bgpd.check_running()?;
+            let entries = bgpd.route_entries("loc", prefix)?;
+            let from_p: Vec<&Value> = entries
+                .iter()
+                .filter(|e| e.get("peer").and_then(Value::as_str) == Some(peer_name.as_str()))
+                .collect();
+            ids.clear();
+            for e in &from_p {
+                let path: Vec<u32> = e
+                    .get("as_path")
+                    .and_then(Value::as_str)
+                    .unwrap_or_default()
+                    .split_whitespace()
+                    .filter_map(|a| a.parse().ok())
+                    .collect();
+                if let Some(id) = e.get("path_id").and_then(Value::as_u64) {
+                    ids.push((path, id));
+                }
+            }
+            let all = want_at_b.iter().all(|w| ids.iter().any(|(p, _)| p == w));
+            Ok(if all {
+                Ok(())
+            } else {
+                Err(format!(
+                    "paths from {peer_name} with a path id: {ids:?}; all entries: {}",
+                    Value::from(entries.clone())
+                ))
+            })
+        },
+    )?;
+    let chosen: Vec<u64> = want_at_b
+        .iter()
+        .filter_map(|w| ids.iter().find(|(p, _)| p == w).map(|(_, id)| *id))
+        .collect();
+    if chosen.len() != 2 || chosen.first() == chosen.get(1) {
+        return Err(Error::Check(format!(
+            "bgpd's two paths of {prefix} from {} do not have distinct path ids: {ids:?}",
+            ps.label()
+        )));
+    }
+
+    // Paths the peer passes back with bgpd's own AS in them (the peer sends
+    // every path it has) must be ineligible (RFC 4271 section 9.1.2).
+    let entries = bgpd.route_entries("loc", prefix)?;
+    for e in &entries {
+        let path = e.get("as_path").and_then(Value::as_str).unwrap_or_default();
+        let looped = path.split_whitespace().any(|a| a == AS_B.to_string());
+        let reason = e.get("not_best_reason").and_then(Value::as_str);
+        if looped && (usable(e) || reason != Some("routing loop")) {
+            return Err(Error::Check(format!(
+                "bgpd accepts a path of {prefix} with its own AS {AS_B}: {e}"
+            )));
+        }
+    }
+    crate::say(&format!(
+        "add_path: bgpd holds {prefix} from {} as (AS path, path id) {ids:?}",
+        ps.label()
+    ));
+
+    // The peer receives both of bgpd's paths.
+    let want_at_p: Vec<Vec<u32>> = UPSTREAMS.iter().map(|u| vec![AS_B, *u]).collect();
+    let mut shown = Vec::new();
+    wait_for(
+        &format!("{} to hold both of bgpd's paths of {prefix}", ps.label()),
+        TIMEOUT,
+        || {
+            ps.check_running()?;
+            let routes = ps.routes(fam)?;
+            let paths: Vec<&Vec<u32>> = routes
+                .iter()
+                .filter(|r| r.prefix == prefix && r.learned)
+                .map(|r| &r.as_path)
+                .collect();
+            Ok(if want_at_p.iter().all(|w| paths.contains(&w)) {
+                shown = paths.into_iter().cloned().collect();
+                Ok(())
+            } else {
+                Err(format!("paths of {prefix}: {paths:?}"))
+            })
+        },
+    )?;
+    crate::say(&format!(
+        "add_path: {} holds {prefix} with AS paths {shown:?}",
+        ps.label()
+    ));
+    bgpd.check_running()
+}
+
+/// Route refresh between bgpd (node b, AS 65010) and `kind` (node p, AS
+/// 65020), IPv4. The peer announces side 1's IPv4 route (203.0.113.0/24) and
+/// 192.0.2.0/24; bgpd announces side 0's (198.51.100.0/24) and starts with
+/// an import policy rejecting 192.0.2.0/24.
+///
+/// 1. bgpd has 203.0.113.0/24, and 192.0.2.0/24 only in its Adj-RIB-In.
+/// 2. A reload whose import policy accepts everything makes 192.0.2.0/24
+///    appear in the Loc-RIB, with the session never reset
+///    (`established_transitions` unchanged).
+/// 3. The peer's CLI asks bgpd for a refresh: bgpd counts a ROUTE-REFRESH
+///    received and sends UPDATEs again; a route bgpd announces afterwards
+///    (198.51.100.128/25, by reload) reaches the peer, and then the peer
+///    still holds 198.51.100.0/24 with its attributes.
+pub fn route_refresh(t: &Test, kind: Kind) -> Result<()> {
+    const AS_B: u32 = 65010;
+    const AS_P: u32 = 65020;
+    let fam = Family::Ipv4;
+    let rejected = v4(192, 0, 2, 0, 24);
+    let later = v4(198, 51, 100, 128, 25);
+    let seg = Segment::new(t)?;
+    let nb = Node::new(t, &seg, "b", 1)?;
+    let np = Node::new(t, &seg, "p", 2)?;
+    let v4_only = |side: u8| -> Vec<Announce> {
+        announcements(side, false)
+            .into_iter()
+            .filter(|a| Family::of_net(&a.prefix) == fam)
+            .collect()
+    };
+    let (ann_b, mut ann_p) = (v4_only(0), v4_only(1));
+    // A MED of its own: FRR sends MED 0 for a `network` without route-map.
+    let mut r = Announce::new(rejected);
+    r.med = Some(5);
+    ann_p.push(r);
+    let mut cb = SpeakerConfig::new(nb.v4, AS_B);
+    cb.neighbors
+        .push(Neighbor::new(np.addr(fam), nb.addr(fam), AS_P));
+    cb.announce = ann_b.clone();
+    let mut cp = SpeakerConfig::new(np.v4, AS_P);
+    cp.neighbors
+        .push(Neighbor::new(nb.addr(fam), np.addr(fam), AS_B));
+    cp.announce = ann_p.clone();
+
+    let socket = t.subdir("bgpd-b")?.join("bgpd.sock");
+    let bgpd = Bgpd::start_with_config(
+        t,
+        &nb,
+        "bgpd-b",
+        &config_with(
+            &cb,
+            &socket,
+            &Options {
+                import_reject: vec![rejected],
+                ..Options::default()
+            },
+        ),
+        &socket,
+    )?;
+    let peer = Peer::start(kind, t, &np, &format!("{}-p", kind.name()), &cp)?;
+    let ps = peer.speaker();
+    wait_established(&bgpd, np.addr(fam), TIMEOUT)?;
+    wait_established(ps, nb.addr(fam), TIMEOUT)?;
+    let accepted: Vec<Announce> = ann_p
+        .iter()
+        .filter(|a| a.prefix != rejected)
+        .cloned()
+        .collect();
+    check_received(&bgpd, &accepted, &np, AS_P, false)?;
+    check_received(ps, &ann_b, &nb, AS_B, false)?;
+
+    // 1. Rejected by import policy: in the Adj-RIB-In, not in the Loc-RIB.
+    wait_for(
+        &format!("bgpd's Adj-RIB-In to hold {rejected}"),
+        TIMEOUT,
+        || {
+            let n = bgpd.route_entries("in", rejected)?.len();
+            Ok(if n > 0 {
+                Ok(())
+            } else {
+                Err("absent".to_string())
+            })
+        },
+    )?;
+    // bgpd's Loc-RIB view lists rejected paths too, marked as such.
+    let loc = bgpd.route_entries("loc", rejected)?;
+    if loc.iter().any(usable) {
+        return Err(Error::Check(format!(
+            "bgpd's import policy rejects {rejected}, yet its Loc-RIB uses it: {}",
+            Value::from(loc)
+        )));
+    }
+
+    // 2. The policy changes: the route is taken without a session reset.
+    let transitions = bgpd.peer_counter(np.addr(fam), "established_transitions")?;
+    bgpd.reconfigure(&config(&cb, &socket))?;
+    wait_for(
+        &format!("bgpd to use {rejected} after the policy change"),
+        TIMEOUT,
+        || {
+            bgpd.check_running()?;
+            let loc = bgpd.route_entries("loc", rejected)?;
+            let want = Some(AS_P.to_string());
+            Ok(
+                if loc.iter().any(|e| {
+                    usable(e)
+                        && e.get("as_path").and_then(Value::as_str).map(str::to_string) == want
+                }) {
+                    Ok(())
+                } else {
+                    Err(format!("Loc-RIB entries: {}", Value::from(loc)))
+                },
+            )
+        },
+    )?;
+    let now = bgpd.peer_counter(np.addr(fam), "established_transitions")?;
+    if now != transitions {
+        return Err(Error::Check(format!(
+            "the import policy change reset the session to {} (established {transitions} -> {now} times)",
+            ps.label()
+        )));
+    }
+
+    // 3. The peer asks bgpd to send its routes again.
+    let refreshes = bgpd.peer_counter(np.addr(fam), "route_refresh_received")?;
+    let updates = bgpd.peer_counter(np.addr(fam), "updates_sent")?;
+    if let Some(said) = peer.request_refresh(nb.addr(fam))? {
+        refresh_answered(&bgpd, ps, np.addr(fam), refreshes, updates, &said)?;
+    }
+    // A route announced now: once it is at the peer, every message bgpd sent
+    // before it (a refresh answer, an End-of-RIB-Refresh) has been processed.
+    let mut cb2 = cb.clone();
+    cb2.announce.push(Announce::new(later));
+    bgpd.reconfigure(&config(&cb2, &socket))?;
+    wait_route(ps, later, TIMEOUT)?;
+    check_received(ps, &ann_b, &nb, AS_B, false)?;
+
+    // 4. bgpd asks the peer: a changed `next_hop` setting re-adds the peer
+    //    to the RIB and sends it a ROUTE-REFRESH (docs/config.md, Reloading).
+    //    The peer must answer: bgpd's UPDATE counter grows, the peer counts
+    //    the ROUTE-REFRESH where its CLI shows counters, and bgpd holds all
+    //    of the peer's routes again.
+    let received = bgpd.peer_counter(np.addr(fam), "updates_received")?;
+    let peer_refreshes = peer.refreshes_received(nb.addr(fam))?;
+    let options = Options {
+        next_hop: Some("self".to_string()),
+        ..Options::default()
+    };
+    bgpd.reconfigure(&config_with(&cb2, &socket, &options))?;
+    wait_for(
+        &format!("{} to answer bgpd's ROUTE-REFRESH with UPDATEs", ps.label()),
+        TIMEOUT,
+        || {
+            bgpd.check_running()?;
+            let n = bgpd.peer_counter(np.addr(fam), "updates_received")?;
+            Ok(if n > received {
+                Ok(())
+            } else {
+                Err(format!("updates_received still {n}"))
+            })
+        },
+    )?;
+    if let Some(before) = peer_refreshes {
+        wait_for(
+            &format!("{} to count bgpd's ROUTE-REFRESH", ps.label()),
+            TIMEOUT,
+            || {
+                let n = peer.refreshes_received(nb.addr(fam))?.unwrap_or(0);
+                Ok(if n > before {
+                    Ok(())
+                } else {
+                    Err(format!("still {n}"))
+                })
+            },
+        )?;
+    }
+    check_received(&bgpd, &ann_p, &np, AS_P, false)?;
+    let peers = bgpd.peers()?;
+    if !peers
+        .iter()
+        .any(|p| p.address == np.addr(fam) && p.established)
+    {
+        return Err(Error::Check(format!(
+            "bgpd's session to {} is not Established after the refreshes: {peers:?}",
+            ps.label()
+        )));
+    }
+    let now = bgpd.peer_counter(np.addr(fam), "established_transitions")?;
+    if now != transitions {
+        return Err(Error::Check(format!(
+            "the session to {} was reset during the refreshes (established {transitions} -> {now} times)",
+            ps.label()
+        )));
+    }
+    bgpd.check_running()
+}
+
+/// Waits until bgpd counted a ROUTE-REFRESH from `peer` beyond `refreshes`
+/// and sent UPDATEs beyond `updates` (its answer).
+fn refresh_answered(
+    bgpd: &Bgpd,
+    ps: &dyn Speaker,
+    peer: IpAddr,
+    refreshes: u64,
+    updates: u64,
+    said: &str,
+) -> Result<()> {
+    wait_for(
+        &format!("bgpd to count a ROUTE-REFRESH from {}", ps.label()),
+        TIMEOUT,
+        || {
+            bgpd.check_running()?;
+            let n = bgpd.peer_counter(peer, "route_refresh_received")?;
+            Ok(if n > refreshes {
+                Ok(())
+            } else {
+                Err(format!(
+                    "route_refresh_received still {n}; the peer's CLI said: {said}"
+                ))
+            })
+        },
+    )?;
+    wait_for(
+        &format!("bgpd to answer {}'s ROUTE-REFRESH with UPDATEs", ps.label()),
+        TIMEOUT,
+        || {
+            let n = bgpd.peer_counter(peer, "updates_sent")?;
+            Ok(if n > updates {
+                Ok(())
+            } else {
+                Err(format!("updates_sent still {n}"))
+            })
+        },
+    )
+}
+
+/// The pair exchange (IPv4 and IPv6 sessions, routes with attributes both
+/// ways) between bgpd (AS 4200000001) and `kind` (AS 4200000002), eBGP:
+/// each side's CLI must show the other's routes with AS path `[its 4-octet
+/// AS]`, and bgpd must have received the peer's AS in the 4-octet AS
+/// capability (RFC 6793 section 3).
+pub fn four_octet_as(t: &Test, kind: Kind) -> Result<()> {
+    const AS_B: u32 = 4_200_000_001;
+    const AS_P: u32 = 4_200_000_002;
+    let seg = Segment::new(t)?;
+    let nb = Node::new(t, &seg, "b", 1)?;
+    let np = Node::new(t, &seg, "p", 2)?;
+    let (ann_b, ann_p) = (announcements(0, false), announcements(1, false));
+    let bgpd = Bgpd::start(
+        t,
+        &nb,
+        "bgpd-b",
+        &speaker_config(&nb, &np, AS_B, AS_P, ann_b.clone()),
+    )?;
+    let peer = Peer::start(
+        kind,
+        t,
+        &np,
+        &format!("{}-p", kind.name()),
+        &speaker_config(&np, &nb, AS_P, AS_B, ann_p.clone()),
+    )?;
+    let ps = peer.speaker();
+    for fam in [Family::Ipv4, Family::Ipv6] {
+        wait_established(&bgpd, np.addr(fam), TIMEOUT)?;
+        wait_established(ps, nb.addr(fam), TIMEOUT)?;
+        let detail = bgpd.show_peer(np.addr(fam))?;
+        let want = format!("FourOctetAs({AS_P})");
+        let received = detail
+            .get("capabilities_received")
+            .and_then(Value::as_array)
+            .is_some_and(|c| c.iter().any(|x| x.as_str() == Some(want.as_str())));
+        if !received {
+            return Err(Error::Check(format!(
+                "bgpd did not receive {want} from {}: {detail}",
+                ps.label()
+            )));
+        }
+    }
+    check_received(ps, &ann_b, &nb, AS_B, false)?;
+    check_received(&bgpd, &ann_p, &np, AS_P, false)?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_bird_add_path() {
+        let text = "BIRD 2.0.12 ready.
+Name       Proto      Table      State  Since         Info
+p_10_0_0_1 BGP        ---        up     15:10:00.000  Established
+  BGP state:          Established
+    Neighbor address: 10.0.0.1
+    Local capabilities
+      Multiprotocol
+        AF announced: ipv4
+      Route refresh
+      ADD-PATH
+        RX: ipv4
+        TX: ipv4
+      Enhanced refresh
+    Neighbor capabilities
+      Multiprotocol
+        AF announced: ipv4
+      ADD-PATH
+        RX: ipv4
+        TX:
+      Enhanced refresh
+    Session:          external AS4
+  Channel ipv4
+    State:          UP
+";
+        assert_eq!(
+            bird_add_path(text),
+            AddPathSeen {
+                sends: true,
+                receives: false
+            }
+        );
+        assert_eq!(
+            bird_add_path("no capabilities"),
+            AddPathSeen {
+                sends: false,
+                receives: false
+            }
+        );
+    }
+
+    #[test]
+    fn parses_gobgp_add_path() {
+        let text = "BGP neighbor is 10.0.0.1, remote AS 65010
+  Neighbor capabilities:
+    multiprotocol:
+        ipv4-unicast:\tadvertised and received
+    route-refresh:\tadvertised and received
+    add-path:\tadvertised and received
+      Local:
+         ipv4-unicast:\treceive/send
+      Remote:
+         ipv4-unicast:\treceive
+    enhanced-route-refresh:\tadvertised and received
+";
+        assert_eq!(
+            gobgp_add_path(text),
+            AddPathSeen {
+                sends: true,
+                receives: false
+            }
+        );
+    }
+
+    #[test]
+    fn parses_frr_add_path() {
+        let v: Value = serde_json::from_str(
+            r#"{"10.0.0.1":{"neighborCapabilities":{"addPath":{"ipv4Unicast":
+            {"txAdvertisedAndReceived":true,"rxAdvertisedAndReceived":true}}}}}"#,
+        )
+        .unwrap();
+        let a = frr_add_path(&v, "10.0.0.1".parse().unwrap());
+        assert!(a.sends && a.receives);
+        let none = frr_add_path(&v, "10.0.0.9".parse().unwrap());
+        assert!(!none.sends && !none.receives);
+    }
+
+    #[test]
+    fn parses_bgpd_add_path() {
+        let v = serde_json::json!({
+            "capabilities_sent": ["RouteRefresh",
+                "AddPath([(Family { afi: Afi(1), safi: Safi(1) }, Both)])"],
+            "capabilities_received": ["AddPath([(Family { afi: Afi(2), safi: Safi(1) }, Both), (Family { afi: Afi(1), safi: Safi(1) }, Send)])"],
+        });
+        let a = bgpd_add_path(&v);
+        assert!(!a.sends && a.receives);
+    }
+}
