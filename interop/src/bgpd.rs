@@ -375,12 +375,6 @@ impl Speaker for Bgpd {
     fn reports_stale(&self) -> bool {
         true
     }
-
-    /// The control protocol's route entries carry no ORIGINATOR_ID or
-    /// CLUSTER_LIST (yet): parsed if present, but not relied upon.
-    fn reports_reflection_attributes(&self) -> bool {
-        false
-    }
 }
 
 /// Parses a `show_peers` result (`{"kind":"peers","peers":[...]}`).
@@ -529,7 +523,8 @@ mod tests {
         let routes: Value = serde_json::from_str(
             r#"{"kind":"routes","routes":[{"prefix":"203.0.113.0/24","peer":"Peer_10_0_0_2",
             "next_hop":"10.0.0.2","as_path":"65002 {65010 65011}","origin":"IGP","local_pref":null,"med":10,
-            "communities":["65002:7","65002:100"],"large_communities":["65002:1:1"],"best":true,"multipath":false},
+            "communities":["65002:7","65002:100"],"large_communities":["65002:1:1"],"best":true,"multipath":false,
+            "originator_id":"10.0.0.3","cluster_list":["192.0.2.99","192.0.2.98"]},
             {"prefix":"198.51.100.0/24","peer":"local","next_hop":null,"as_path":"","origin":"IGP",
             "local_pref":100,"med":null,"communities":[],"large_communities":[],"best":true,"multipath":false}]}"#,
         )
@@ -539,6 +534,15 @@ mod tests {
         assert_eq!(r[0].as_path, vec![65002, 65010, 65011]);
         assert_eq!(r[0].communities, vec!["65002:100", "65002:7"]);
         assert_eq!(r[0].med, Some(10));
+        assert_eq!(r[0].originator_id, Some("10.0.0.3".parse().unwrap()));
+        assert_eq!(
+            r[0].cluster_list,
+            vec![
+                "192.0.2.99".parse::<std::net::Ipv4Addr>().unwrap(),
+                "192.0.2.98".parse().unwrap()
+            ]
+        );
+        assert_eq!(r[1].originator_id, None);
         assert!(!r[1].learned);
         assert!(parse_routes(&serde_json::json!({"routes":[{"prefix":"x"}]})).is_err());
         assert!(parse_peers(&Value::Null).is_err());

@@ -80,6 +80,36 @@ fn bgpd_is_client_of_bird_reflector() {
 }
 
 #[test]
+fn bgpd_is_client_of_gobgp_reflector() {
+    let kinds = [Kind::GoBgp, Kind::Bgpd, Kind::Bird];
+    run_test(
+        "bgpd_is_client_of_gobgp_reflector",
+        &binaries_for(&kinds),
+        |t| reflection(t, Kind::GoBgp, [Kind::Bgpd, Kind::Bird]),
+    );
+}
+
+#[test]
+fn bgpd_is_client_of_frr_reflector() {
+    let kinds = [Kind::Frr, Kind::Bgpd, Kind::GoBgp];
+    run_test(
+        "bgpd_is_client_of_frr_reflector",
+        &binaries_for(&kinds),
+        |t| reflection(t, Kind::Frr, [Kind::Bgpd, Kind::GoBgp]),
+    );
+}
+
+#[test]
+fn bgpd_reflects_between_bgpd_clients() {
+    let kinds = [Kind::Bgpd];
+    run_test(
+        "bgpd_reflects_between_bgpd_clients",
+        &binaries_for(&kinds),
+        |t| reflection(t, Kind::Bgpd, [Kind::Bgpd, Kind::Bgpd]),
+    );
+}
+
+#[test]
 fn bgpd_md5_right_key_with_bird_wrong_key_with_frr() {
     let kinds = [Kind::Bgpd, Kind::Bird, Kind::Frr];
     run_test(
