@@ -127,6 +127,58 @@ pub fn if_index(name: &str) -> io::Result<u32> {
     }
 }
 
+/// A global IPv6 address of interface `ifindex`, for the next hop of a session over
+/// link-local addresses (RFC 2545 section 3: the Network Address of Next Hop field holds a
+/// global address, followed by the link-local one). Unique local addresses (fc00::/7)
+/// count as global; link-local, loopback, multicast and unspecified ones do not. With
+/// several, the lowest is taken so the choice does not depend on address order. `None`
+/// when the interface has none (or cannot be read).
+pub fn interface_global_v6(ifindex: u32) -> Option<std::net::Ipv6Addr> {
+    let mut name = [0 as libc::c_char; libc::IF_NAMESIZE];
+    // SAFETY: `name` has IF_NAMESIZE bytes, as if_indextoname requires.
+    if unsafe { libc::if_indextoname(ifindex, name.as_mut_ptr()) }.is_null() {
+        return None;
+    }
+    // SAFETY: if_indextoname succeeded, so `name` holds a NUL-terminated string.
+    let name = unsafe { std::ffi::CStr::from_ptr(name.as_ptr()) };
+    let mut list: *mut libc::ifaddrs = std::ptr::null_mut();
+    // SAFETY: getifaddrs fills `list` with a linked list freed below with freeifaddrs.
+    if unsafe { libc::getifaddrs(&mut list) } != 0 {
+        return None;
+    }
+    let mut best: Option<std::net::Ipv6Addr> = None;
+    let mut cur = list;
+    while !cur.is_null() {
+        // SAFETY: `cur` is a node of the list getifaddrs returned, not freed yet.
+        let ifa = unsafe { &*cur };
+        cur = ifa.ifa_next;
+        if ifa.ifa_addr.is_null() || ifa.ifa_name.is_null() {
+            continue;
+        }
+        // SAFETY: ifa_name is a NUL-terminated string owned by the list.
+        if unsafe { std::ffi::CStr::from_ptr(ifa.ifa_name) } != name {
+            continue;
+        }
+        // SAFETY: ifa_addr points to a sockaddr whose family says its real type.
+        if i32::from(unsafe { (*ifa.ifa_addr).sa_family }) != libc::AF_INET6 {
+            continue;
+        }
+        // SAFETY: an AF_INET6 address is a sockaddr_in6.
+        let sin6 = unsafe { &*(ifa.ifa_addr as *const libc::sockaddr_in6) };
+        let a = std::net::Ipv6Addr::from(sin6.sin6_addr.s6_addr);
+        let link_local = (a.segments()[0] & 0xffc0) == 0xfe80;
+        if link_local || a.is_loopback() || a.is_multicast() || a.is_unspecified() {
+            continue;
+        }
+        if best.is_none_or(|b| a < b) {
+            best = Some(a);
+        }
+    }
+    // SAFETY: `list` came from getifaddrs and is freed once.
+    unsafe { libc::freeifaddrs(list) };
+    best
+}
+
 /// The socket address to connect to, with the scope id for link-local peers.
 pub fn peer_socket_addr(addr: &PeerAddress, port: u16) -> io::Result<SocketAddr> {
     match (addr.addr, &addr.scope) {
@@ -137,6 +189,16 @@ pub fn peer_socket_addr(addr: &PeerAddress, port: u16) -> io::Result<SocketAddr>
             if_index(scope)?,
         ))),
         (a, _) => Ok(SocketAddr::new(a, port)),
+    }
+}
+
+/// Whether a connection from `remote` arrived over interface `scope`, the scope of a
+/// link-local peer (a link-local address names a host only on one link). Without a scope,
+/// or for IPv4, any connection matches.
+pub fn scope_matches(scope: Option<&str>, remote: SocketAddr) -> bool {
+    match (scope, remote) {
+        (Some(s), SocketAddr::V6(r)) => if_index(s).is_ok_and(|i| i == r.scope_id()),
+        _ => true,
     }
 }
 
@@ -249,6 +311,32 @@ mod tests {
             SocketAddr::V6(s) => assert_ne!(s.scope_id(), 0),
             SocketAddr::V4(_) => panic!("v6 expected"),
         }
+    }
+
+    #[test]
+    fn scope_of_incoming_link_local_connections() {
+        let lo = if_index("lo").unwrap();
+        let on = |scope_id| {
+            SocketAddr::V6(SocketAddrV6::new(
+                "fe80::2".parse().unwrap(),
+                179,
+                0,
+                scope_id,
+            ))
+        };
+        assert!(scope_matches(Some("lo"), on(lo)));
+        assert!(!scope_matches(Some("lo"), on(lo + 1000)));
+        assert!(!scope_matches(Some("nonexistent-if0"), on(lo)));
+        assert!(scope_matches(None, on(lo + 1000)));
+        assert!(scope_matches(Some("lo"), "127.0.0.1:179".parse().unwrap()));
+    }
+
+    #[test]
+    fn interface_global_v6_skips_loopback() {
+        // ::1 on `lo` is never taken; a missing interface has no address.
+        let lo = if_index("lo").unwrap();
+        assert!(interface_global_v6(lo).is_none_or(|a| !a.is_loopback()));
+        assert_eq!(interface_global_v6(u32::MAX), None);
     }
 
     #[tokio::test]

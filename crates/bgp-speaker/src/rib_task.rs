@@ -235,6 +235,14 @@ fn session_info(neg: &Negotiated, local: SocketAddr) -> SessionInfo {
                 s.local_v4 = Some(v4);
             } else if (a.segments()[0] & 0xffc0) == 0xfe80 {
                 s.local_v6_link_local = Some(a);
+                // RFC 2545 3: the next hop is a global address, then the link-local one;
+                // a session over link-local addresses takes its interface's global one.
+                if let SocketAddr::V6(l) = local {
+                    s.local_v6 = crate::net::interface_global_v6(l.scope_id());
+                    if s.local_v6.is_none() {
+                        warn!(interface = l.scope_id(), "no global IPv6 address on the interface of a link-local session: no next hop self for IPv6 routes");
+                    }
+                }
             } else {
                 s.local_v6 = Some(a);
             }

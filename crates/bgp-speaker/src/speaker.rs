@@ -206,6 +206,9 @@ struct IndexEntry {
     cmd: mpsc::Sender<PeerCmd>,
     /// Applied right after accept (GTSM minimum TTL, TTL), before the peer task runs.
     opts: net::SocketOptions,
+    /// Interface of a link-local peer: connections from its address over another link
+    /// are someone else.
+    scope: Option<String>,
 }
 
 type PeerIndex = Arc<RwLock<HashMap<IpAddr, IndexEntry>>>;
@@ -383,6 +386,9 @@ impl Speaker {
                         };
                         let entry = index.read().ok().and_then(|m| m.get(&ip).cloned());
                         match entry {
+                            Some(e) if !net::scope_matches(e.scope.as_deref(), remote) => {
+                                warn!(%remote, listener = %addr, scope = ?e.scope, "refused connection from a link-local peer address over another interface");
+                            }
                             Some(e) => {
                                 // As early as possible: segments arriving before the
                                 // minimum TTL is set are not filtered (RFC 5082).
@@ -477,7 +483,14 @@ impl Speaker {
     fn index_peer(&self, cfg: &PeerConfig, cmd: mpsc::Sender<PeerCmd>) {
         let opts = crate::peer::socket_options(cfg, &self.inner.env.global);
         if let Ok(mut idx) = self.inner.index.write() {
-            idx.insert(cfg.address.addr, IndexEntry { cmd, opts });
+            idx.insert(
+                cfg.address.addr,
+                IndexEntry {
+                    cmd,
+                    opts,
+                    scope: cfg.address.scope.clone(),
+                },
+            );
         }
     }
 
