@@ -2,10 +2,15 @@
 //! on its own port) exchange IPv4 routes with IPv6 next hops when both enable
 //! `extended_next_hop`, and not when only one does.
 //!
-//! No root needed, no kernel FIB (no `[kernel]` section). Waits poll a condition with a
-//! generous deadline; nothing asserts on elapsed time. Ports 11271-11274 are used only here.
+//! The first two need no root and no kernel FIB (no `[kernel]` section), ports 11271-11274
+//! being used only here. The last runs two bgpd in network namespaces it creates, with
+//! the FIB: the IPv4 route is installed via the IPv6 next hop (`RTA_VIA`, Linux >= 5.2) and
+//! forwards a ping; without root it prints SKIPPED (fails when `CI=true`, like the other
+//! namespace tests). Waits poll a condition with a generous deadline; nothing asserts on
+//! elapsed time.
 
 use std::io::{BufRead, BufReader, Write};
+use std::net::IpAddr;
 use std::os::unix::net::UnixStream;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -290,4 +295,118 @@ fn without_capability_on_one_side_ipv4_routes_stay_home() {
     assert!(b.best("10.74.0.0/16").is_none());
     assert!(a.best("10.75.0.0/16").is_none());
     assert_eq!(a.state("b").as_deref(), Some("Established"));
+}
+
+/// A's IPv4 address inside the announced 10.77.0.0/24.
+const SERVICE: std::net::Ipv4Addr = std::net::Ipv4Addr::new(10, 77, 0, 1);
+
+/// bgpd in a namespace: IPv6 session on the segment, RFC 8950, FIB with protocol 12.
+fn netns_config(me: IpAddr, peer: IpAddr, asn: u32, remote_as: u32, socket: &Path) -> String {
+    format!(
+        r#"[global]
+asn = {asn}
+router_id = "10.27.1.{id}"
+listen = ["[{me}]:179"]
+[global.control]
+socket = "{socket}"
+[global.graceful_restart]
+enabled = false
+[policies.all]
+default = "accept"
+
+[peers.p]
+address = "{peer}"
+remote_as = {remote_as}
+hold_time = 9
+connect_retry = 1
+families = ["ipv4", "ipv6"]
+extended_next_hop = true
+import = ["all"]
+export = ["all"]
+
+[kernel.import]
+protocols = [80]
+route_types = ["unicast"]
+
+[kernel.export]
+protocol = 12
+"#,
+        id = asn % 100,
+        socket = socket.display(),
+    )
+}
+
+#[test]
+fn kernel_installs_ipv4_route_via_ipv6_next_hop() {
+    use interop::{run_test, wait_for, Error, Node, Process, Segment};
+    run_test("extnh_kernel_ipv4_via_ipv6", &["ip", "ping"], |test| {
+        let v4: ipnet::Ipv4Net = "192.0.2.0/24"
+            .parse()
+            .map_err(|e| Error::Invalid(format!("{e}")))?;
+        let v6: ipnet::Ipv6Net = "2001:db8::/64"
+            .parse()
+            .map_err(|e| Error::Invalid(format!("{e}")))?;
+        let seg = Segment::with_subnets(test, v4, v6)?;
+        let a = Node::new(test, &seg, "a", 1)?;
+        let b = Node::new(test, &seg, "b", 2)?;
+        // A's IPv4 service address, announced as 10.77.0.0/24 (not installed at A).
+        a.ns.ip(&["addr", "add", &format!("{SERVICE}/32"), "dev", "lo"])?;
+        a.ns.ip(&["link", "set", "lo", "up"])?;
+        let mut procs = Vec::new();
+        for (node, label, asn, remote, peer, extra) in [
+            (
+                &a,
+                "a",
+                64771,
+                64772,
+                b.v6,
+                "\n[[originate]]\nprefix = \"10.77.0.0/24\"\nno_install = true\n",
+            ),
+            (&b, "b", 64772, 64771, a.v6, ""),
+        ] {
+            let socket = test.subdir(label)?.join("bgpd.sock");
+            let cfg =
+                netns_config(IpAddr::V6(node.v6), IpAddr::V6(peer), asn, remote, &socket) + extra;
+            let path = test.write(&format!("{label}/bgp.toml"), &cfg)?;
+            test.register_log(&format!("{label} config"), &path);
+            let p = path.to_string_lossy().into_owned();
+            procs.push(Process::spawn(
+                test,
+                &node.ns,
+                label,
+                Path::new(env!("CARGO_BIN_EXE_bgpd")),
+                &["-c", p.as_str(), "--no-watch"],
+                &[
+                    ("BGPD_LOG", "info,bgp_speaker::fib=trace"),
+                    ("NO_COLOR", "1"),
+                ],
+            )?);
+        }
+        // B: 10.77.0.0/24 via inet6 <A's IPv6 address> (RTA_VIA), protocol 12 (which
+        // iproute2 prints as "bird").
+        let want = format!("10.77.0.0/24 via inet6 {} dev eth0 proto ", a.v6);
+        let ours = |l: &str| {
+            l.strip_prefix(want.as_str())
+                .is_some_and(|rest| rest.starts_with("bird ") || rest.starts_with("12 "))
+        };
+        wait_for("IPv4 route via IPv6 next hop at b", DEADLINE, || {
+            let table = b.ns.ip(&["-4", "route", "show"])?;
+            Ok(if table.lines().any(ours) {
+                Ok(())
+            } else {
+                Err(table)
+            })
+        })?;
+        // The kernel forwards with it: B reaches A's 10.77.0.1 (replies come back to
+        // B's IPv4 address on the segment).
+        wait_for("ping 10.77.0.1 from b", DEADLINE, || {
+            Ok(if b.ns.ping(IpAddr::V4(SERVICE), Some(IpAddr::V4(b.v4)))? {
+                Ok(())
+            } else {
+                Err("no reply".to_string())
+            })
+        })?;
+        drop(procs);
+        Ok(())
+    });
 }
