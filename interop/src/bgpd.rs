@@ -141,7 +141,12 @@ pub fn config_with(cfg: &SpeakerConfig, socket: &Path, options: &Options) -> Str
             let _ = writeln!(c, "password = {}", toml_str(p));
         }
         let _ = writeln!(c, "connect_retry = 2");
-        let _ = writeln!(c, "families = [\"{fam}\"]");
+        if n.carries(Family::Ipv4) && n.family() == Family::Ipv6 {
+            let _ = writeln!(c, "families = [\"ipv6\", \"ipv4\"]");
+            let _ = writeln!(c, "extended_next_hop = true");
+        } else {
+            let _ = writeln!(c, "families = [\"{fam}\"]");
+        }
         if n.rr_client {
             let _ = writeln!(c, "route_reflector_client = true");
         }

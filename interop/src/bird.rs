@@ -139,6 +139,15 @@ pub fn config(cfg: &SpeakerConfig) -> String {
             c,
             "  {chan} {{ import all; export filter ix_export;{add_paths} }};"
         );
+        if n.carries(Family::Ipv4) && n.family() == Family::Ipv6 {
+            // RFC 8950: IPv4 routes over this IPv6 session, their IPv6 next
+            // hops resolved through the IPv6 table.
+            let _ = writeln!(
+                c,
+                "  ipv4 {{ import all; export filter ix_export; extended next hop on; \
+                 igp table master4; igp table master6; }};"
+            );
+        }
         let _ = writeln!(c, "}}");
     }
     c

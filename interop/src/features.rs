@@ -14,14 +14,19 @@
 //!   policy accepting it makes it appear without resetting the session
 //!   (RFC 2918 section 1: from stored routes or by ROUTE-REFRESH). Then the
 //!   peer asks bgpd for a refresh with its own CLI (`birdc reload in`,
-//!   `gobgp neighbor X softresetin`, `clear bgp X soft in`): bgpd must count
+//!   `clear bgp X soft in`; GoBGP's CLI cannot send one): bgpd must count
 //!   the ROUTE-REFRESH, send its routes again (UPDATE counter grows), and the
 //!   peer must still hold them with their attributes once a later UPDATE has
-//!   arrived (so an RFC 7313 End-of-RIB-Refresh did not purge them).
+//!   arrived (so an RFC 7313 End-of-RIB-Refresh did not purge them). Last,
+//!   bgpd sends a ROUTE-REFRESH (a `next_hop` setting change) and the peer
+//!   must answer it.
 //! - [`four_octet_as`]: the pair exchange (IPv4 + IPv6, attributes intact)
 //!   with AS numbers above 65535 on both sides (RFC 6793); each side's CLI
 //!   must show the other's 4-octet AS in the AS_PATH, and bgpd must have
 //!   received the peer's AS in the 4-octet AS capability.
+//! - [`extended_next_hop`]: one IPv6 session carrying IPv4 and IPv6 unicast
+//!   with the extended next hop capability (RFC 8950): each side's IPv4
+//!   routes reach the other with the sender's IPv6 address as next hop.
 //!
 //! MD5 with GoBGP and ExaBGP reuses [`crate::scenarios::md5`].
 
@@ -31,7 +36,7 @@ use ipnet::{IpNet, Ipv4Net};
 use serde_json::Value;
 
 use crate::bgpd::{config, config_with, Bgpd, Options};
-use crate::scenarios::{announcements, check_received, speaker_config};
+use crate::scenarios::{announcements, check_received, check_received_via, speaker_config};
 use crate::{
     wait_established, wait_for, wait_route, AddPath, Announce, Bird, Error, Family, Frr, GoBgp,
     Kind, Neighbor, Node, Result, Segment, Speaker, SpeakerConfig, Test, TIMEOUT,
@@ -500,10 +505,16 @@ pub fn add_path(t: &Test, kind: Kind) -> Result<()> {
 /// 2. A reload whose import policy accepts everything makes 192.0.2.0/24
 ///    appear in the Loc-RIB, with the session never reset
 ///    (`established_transitions` unchanged).
-/// 3. The peer's CLI asks bgpd for a refresh: bgpd counts a ROUTE-REFRESH
-///    received and sends UPDATEs again; a route bgpd announces afterwards
+/// 3. The peer's CLI asks bgpd for a refresh (where it can, see
+///    [`Peer::request_refresh`]): bgpd counts a ROUTE-REFRESH received and
+///    sends UPDATEs again; a route bgpd announces afterwards
 ///    (198.51.100.128/25, by reload) reaches the peer, and then the peer
 ///    still holds 198.51.100.0/24 with its attributes.
+/// 4. bgpd asks the peer for a refresh (reload with `next_hop = "self"`,
+///    which for eBGP changes nothing sent): bgpd receives UPDATEs again,
+///    the peer counts the ROUTE-REFRESH where its CLI shows counters (GoBGP,
+///    FRR), and bgpd holds all of the peer's routes; the session was never
+///    reset.
 pub fn route_refresh(t: &Test, kind: Kind) -> Result<()> {
     const AS_B: u32 = 65010;
     const AS_P: u32 = 65020;
@@ -772,9 +783,189 @@ pub fn four_octet_as(t: &Test, kind: Kind) -> Result<()> {
     Ok(())
 }
 
+/// Extended next hop (RFC 8950) between bgpd (node b, AS 65010) and `kind`
+/// (node p, AS 65020): one eBGP session over IPv6 carrying IPv6 unicast and,
+/// with the capability on both sides, IPv4 unicast. Each side originates
+/// its pair routes (one IPv4, one IPv6 prefix with MED and communities):
+/// - bgpd's `show_peer` has the peer's capability for IPv4 unicast with IPv6
+///   next hops, and IPv4 unicast among the negotiated families;
+/// - each side's CLI shows the other's IPv4 route with the other's IPv6
+///   address as next hop (RFC 8950 section 3) and the attributes intact, and
+///   its IPv6 route as usual.
+pub fn extended_next_hop(t: &Test, kind: Kind) -> Result<()> {
+    const AS_B: u32 = 65010;
+    const AS_P: u32 = 65020;
+    let seg = Segment::new(t)?;
+    let nb = Node::new(t, &seg, "b", 1)?;
+    let np = Node::new(t, &seg, "p", 2)?;
+    let fam = Family::Ipv6;
+    let (ann_b, ann_p) = (announcements(0, false), announcements(1, false));
+    let config_for = |me: &Node, peer: &Node, asn: u32, peer_asn: u32, ann: &[Announce]| {
+        let mut c = SpeakerConfig::new(me.v4, asn);
+        let mut n = Neighbor::new(peer.addr(fam), me.addr(fam), peer_asn);
+        n.extended_next_hop = true;
+        c.neighbors.push(n);
+        c.announce = ann.to_vec();
+        c
+    };
+    let bgpd = Bgpd::start(t, &nb, "bgpd-b", &config_for(&nb, &np, AS_B, AS_P, &ann_b))?;
+    let peer = Peer::start(
+        kind,
+        t,
+        &np,
+        &format!("{}-p", kind.name()),
+        &config_for(&np, &nb, AS_P, AS_B, &ann_p),
+    )?;
+    let ps = peer.speaker();
+    wait_established(&bgpd, np.addr(fam), TIMEOUT)?;
+    wait_established(ps, nb.addr(fam), TIMEOUT)?;
+    let detail = bgpd.show_peer(np.addr(fam))?;
+    let strings = |key: &str| -> Vec<String> {
+        detail
+            .get(key)
+            .and_then(Value::as_array)
+            .map(|a| {
+                a.iter()
+                    .filter_map(|x| x.as_str().map(str::to_string))
+                    .collect()
+            })
+            .unwrap_or_default()
+    };
+    let enhe = "(Family { afi: Afi(1), safi: Safi(1) }, Afi(2))";
+    let received = strings("capabilities_received")
+        .iter()
+        .any(|c| c.starts_with("ExtendedNextHop") && c.contains(enhe));
+    let families = strings("families");
+    if !received || !families.iter().any(|f| f == "ipv4-unicast") {
+        return Err(Error::Check(format!(
+            "bgpd shows no extended next hop for IPv4 unicast with {}: {detail}",
+            ps.label()
+        )));
+    }
+    let v4 = |ann: &[Announce]| -> Vec<Announce> {
+        ann.iter()
+            .filter(|a| Family::of_net(&a.prefix) == Family::Ipv4)
+            .cloned()
+            .collect()
+    };
+    let v6 = |ann: &[Announce]| -> Vec<Announce> {
+        ann.iter()
+            .filter(|a| Family::of_net(&a.prefix) == Family::Ipv6)
+            .cloned()
+            .collect()
+    };
+    check_received_via(&bgpd, &v4(&ann_p), &np, Some(fam), AS_P, false)?;
+    check_received_via(ps, &v4(&ann_b), &nb, Some(fam), AS_B, false)?;
+    check_received(&bgpd, &v6(&ann_p), &np, AS_P, false)?;
+    check_received(ps, &v6(&ann_b), &nb, AS_B, false)?;
+    for (who, ann) in [(&bgpd as &dyn Speaker, &ann_p), (ps, &ann_b)] {
+        for a in v4(ann) {
+            let r = wait_route(who, a.prefix, TIMEOUT)?;
+            crate::say(&format!(
+                "extended_next_hop: {} has {} via {:?}",
+                who.label(),
+                a.prefix,
+                r.next_hop
+            ));
+        }
+    }
+    bgpd.check_running()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A speaker on 10.0.0.1/fd00::1 with an ADD-PATH IPv4 session and an
+    /// IPv6 session carrying IPv4 by extended next hop.
+    fn feature_config() -> SpeakerConfig {
+        let mut cfg = SpeakerConfig::new("10.0.0.1".parse().unwrap(), 65010);
+        let mut a = Neighbor::new(
+            "10.0.0.2".parse().unwrap(),
+            "10.0.0.1".parse().unwrap(),
+            65020,
+        );
+        a.add_path = AddPath::Both;
+        cfg.neighbors.push(a);
+        let mut b = Neighbor::new(
+            "fd00::2".parse().unwrap(),
+            "fd00::1".parse().unwrap(),
+            65020,
+        );
+        b.extended_next_hop = true;
+        cfg.neighbors.push(b);
+        cfg
+    }
+
+    #[test]
+    fn launchers_render_add_path_and_extended_next_hop() {
+        let cfg = feature_config();
+        let options = Options {
+            import_reject: vec!["192.0.2.0/24".parse().unwrap()],
+            next_hop: Some("self".into()),
+        };
+        let b = config_with(&cfg, std::path::Path::new("/tmp/s"), &options);
+        let doc: toml::Value = toml::from_str(&b).unwrap_or_else(|e| panic!("{e}\n{b}"));
+        let p4 = &doc["peers"]["Peer_10_0_0_2"];
+        assert_eq!(p4["add_path"].as_str(), Some("both"), "{b}");
+        assert_eq!(p4["next_hop"].as_str(), Some("self"), "{b}");
+        assert_eq!(p4["import"][0].as_str(), Some("ix-import"), "{b}");
+        let p6 = &doc["peers"]["Peer_fd00__2"];
+        assert_eq!(p6["extended_next_hop"].as_bool(), Some(true), "{b}");
+        assert_eq!(p6["families"].as_array().map(Vec::len), Some(2), "{b}");
+        let rules = &doc["policies"]["ix-import"]["rules"][0];
+        assert_eq!(rules["action"].as_str(), Some("reject"), "{b}");
+        assert_eq!(
+            rules["match"]["prefix_in"][0]["prefix"].as_str(),
+            Some("192.0.2.0/24"),
+            "{b}"
+        );
+        assert!(!config(&cfg, std::path::Path::new("/tmp/s")).contains("ix-import"));
+
+        let bird = crate::bird::config(&cfg);
+        assert!(
+            bird.contains("export filter ix_export; add paths on; }"),
+            "{bird}"
+        );
+        assert!(bird.contains("extended next hop on;"), "{bird}");
+
+        let frr = crate::frr::config("frr", &cfg);
+        assert!(
+            frr.contains("neighbor 10.0.0.2 addpath-tx-all-paths"),
+            "{frr}"
+        );
+        assert!(
+            frr.contains("neighbor fd00::2 capability extended-nexthop"),
+            "{frr}"
+        );
+        let v4 = frr
+            .split(" address-family ipv4 unicast")
+            .nth(1)
+            .and_then(|s| s.split("exit-address-family").next())
+            .unwrap_or_default();
+        assert!(v4.contains("neighbor fd00::2 activate"), "{frr}");
+
+        let gobgp = crate::gobgp::config(&cfg);
+        let doc: toml::Value = toml::from_str(&gobgp).unwrap_or_else(|e| panic!("{e}\n{gobgp}"));
+        let n = &doc["neighbors"][0];
+        assert_eq!(n["add-paths"]["config"]["receive"].as_bool(), Some(true));
+        assert_eq!(n["add-paths"]["config"]["send-max"].as_integer(), Some(8));
+        assert_eq!(
+            doc["neighbors"][1]["afi-safis"].as_array().map(Vec::len),
+            Some(2)
+        );
+    }
+
+    #[test]
+    fn parses_gobgp_refresh_counter() {
+        let text = "  Message statistics:
+                         Sent       Rcvd
+    Opens:                  1          1
+    Route Refresh:          0          2
+";
+        assert_eq!(gobgp_refresh_received(text), Some(2));
+        assert_eq!(gobgp_refresh_received("nothing"), None);
+    }
 
     #[test]
     fn parses_bird_add_path() {

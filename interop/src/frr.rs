@@ -53,6 +53,9 @@ pub fn config(label: &str, cfg: &SpeakerConfig) -> String {
         if n.passive {
             let _ = writeln!(c, " neighbor {a} passive");
         }
+        if n.extended_next_hop {
+            let _ = writeln!(c, " neighbor {a} capability extended-nexthop");
+        }
         if let Some(p) = &n.password {
             let _ = writeln!(
                 c,
@@ -77,7 +80,7 @@ pub fn config(label: &str, cfg: &SpeakerConfig) -> String {
                 let _ = writeln!(c, "  network {}", a.prefix);
             }
         }
-        for n in cfg.neighbors.iter().filter(|n| n.family() == family) {
+        for n in cfg.neighbors.iter().filter(|n| n.carries(family)) {
             let _ = writeln!(c, "  neighbor {} activate", n.address);
             if n.rr_client {
                 let _ = writeln!(c, "  neighbor {} route-reflector-client", n.address);

@@ -65,13 +65,19 @@ pub fn config(cfg: &SpeakerConfig) -> String {
             let send_max = if n.add_path.sends() { 8 } else { 0 };
             let _ = writeln!(c, "    send-max = {send_max}");
         }
-        let afi = match n.family() {
-            Family::Ipv4 => "ipv4-unicast",
-            Family::Ipv6 => "ipv6-unicast",
-        };
-        let _ = writeln!(c, "  [[neighbors.afi-safis]]");
-        let _ = writeln!(c, "    [neighbors.afi-safis.config]");
-        let _ = writeln!(c, "      afi-safi-name = \"{afi}\"");
+        for (family, afi) in [
+            (Family::Ipv4, "ipv4-unicast"),
+            (Family::Ipv6, "ipv6-unicast"),
+        ] {
+            if !n.carries(family) {
+                continue;
+            }
+            // GoBGP announces the extended next hop capability (RFC 8950)
+            // by itself for IPv4 unicast.
+            let _ = writeln!(c, "  [[neighbors.afi-safis]]");
+            let _ = writeln!(c, "    [neighbors.afi-safis.config]");
+            let _ = writeln!(c, "      afi-safi-name = \"{afi}\"");
+        }
     }
     c
 }

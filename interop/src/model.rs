@@ -58,6 +58,10 @@ pub struct Neighbor {
     pub password: Option<String>,
     /// ADD-PATH (RFC 7911) for the session's family.
     pub add_path: AddPath,
+    /// On an IPv6 session: also carry IPv4 unicast, with IPv6 next hops
+    /// (extended next hop, RFC 8950). Rendered by the bgpd, BIRD, FRR and
+    /// GoBGP launchers, not by ExaBGP's.
+    pub extended_next_hop: bool,
 }
 
 /// ADD-PATH (RFC 7911) directions a speaker announces on a session, from its
@@ -101,12 +105,20 @@ impl Neighbor {
             passive: false,
             password: None,
             add_path: AddPath::Off,
+            extended_next_hop: false,
         }
     }
 
-    /// The family this session carries.
+    /// The family of the session's transport (the family it carries, plus
+    /// IPv4 with [`Neighbor::extended_next_hop`]).
     pub fn family(&self) -> Family {
         Family::of(self.address)
+    }
+
+    /// True if the session carries `family`'s unicast routes.
+    pub fn carries(&self, family: Family) -> bool {
+        self.family() == family
+            || (family == Family::Ipv4 && self.family() == Family::Ipv6 && self.extended_next_hop)
     }
 }
 

@@ -96,6 +96,20 @@ pub fn check_received(
     from_asn: u32,
     ibgp: bool,
 ) -> Result<()> {
+    check_received_via(receiver, sent, from, None, from_asn, ibgp)
+}
+
+/// [`check_received`] with the next hop `from`'s address of `next_hop_family`
+/// when given (IPv4 routes over an IPv6 session with extended next hop,
+/// RFC 8950), else of each prefix's own family.
+pub fn check_received_via(
+    receiver: &dyn Speaker,
+    sent: &[Announce],
+    from: &Node,
+    next_hop_family: Option<Family>,
+    from_asn: u32,
+    ibgp: bool,
+) -> Result<()> {
     for a in sent {
         let r = wait_route(receiver, a.prefix, TIMEOUT)?;
         let mut problems = Vec::new();
@@ -103,7 +117,7 @@ pub fn check_received(
         if r.as_path != want_path {
             problems.push(format!("AS path {:?}, want {want_path:?}", r.as_path));
         }
-        let want_nh = from.addr(Family::of_net(&a.prefix));
+        let want_nh = from.addr(next_hop_family.unwrap_or(Family::of_net(&a.prefix)));
         if r.next_hop != Some(want_nh) {
             problems.push(format!("next hop {:?}, want {want_nh}", r.next_hop));
         }

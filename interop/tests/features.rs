@@ -1,5 +1,6 @@
 //! bgpd's capabilities against each real peer, one test per (feature, peer):
-//! ADD-PATH, route refresh and 4-octet AS with BIRD 2, GoBGP and FRR
+//! ADD-PATH, route refresh, 4-octet AS and extended next hop with BIRD 2,
+//! GoBGP and FRR
 //! (scenarios in `interop::features`), and TCP MD5 with GoBGP and ExaBGP
 //! (`interop::scenarios::md5`; BIRD and FRR are in `bgpd.rs`).
 //!
@@ -7,7 +8,7 @@
 //! and bgpctl built (`cargo build --workspace`): skipped with a message
 //! otherwise, failed instead when CI=true.
 
-use interop::features::{add_path, four_octet_as, route_refresh};
+use interop::features::{add_path, extended_next_hop, four_octet_as, route_refresh};
 use interop::scenarios::md5;
 use interop::{binaries_for, run_test, Kind};
 
@@ -60,6 +61,25 @@ fn bgpd_gobgp_four_octet_as() {
 #[test]
 fn bgpd_frr_four_octet_as() {
     feature_test("bgpd_frr_four_octet_as", Kind::Frr, four_octet_as);
+}
+
+#[test]
+fn bgpd_bird_extended_next_hop() {
+    feature_test("bgpd_bird_extended_next_hop", Kind::Bird, extended_next_hop);
+}
+
+#[test]
+fn bgpd_gobgp_extended_next_hop() {
+    feature_test(
+        "bgpd_gobgp_extended_next_hop",
+        Kind::GoBgp,
+        extended_next_hop,
+    );
+}
+
+#[test]
+fn bgpd_frr_extended_next_hop() {
+    feature_test("bgpd_frr_extended_next_hop", Kind::Frr, extended_next_hop);
 }
 
 #[test]
