@@ -128,6 +128,22 @@ proptest! {
             peer(&mut rib, 4, LOCAL_AS, false),
             peer(&mut rib, 5, 65005, false),
         ];
+        // Odd-numbered peers negotiated RFC 8950 (IPv4 routes with IPv6 next hops, both ways)
+        // over an IPv6 session; the others did not.
+        let session = |from: u8| {
+            let mut s = bgp_rib::SessionInfo::new(rid(from + 2), Some(Ipv4Addr::new(192, 0, 2, 1)));
+            s.local_v6 = Some("2001:db8::1".parse().unwrap());
+            if from % 2 == 1 {
+                s.local_v4 = None;
+                s.extended_next_hop_v4 = true;
+            }
+            s
+        };
+        for from in [1u8, 3] {
+            let p = peers[usize::from(from)];
+            rib.peer_down(p, false, std::time::Instant::now()).unwrap();
+            rib.peer_up(p, session(from), std::time::Instant::now()).unwrap();
+        }
         for (k, (from, u, twa)) in updates.iter().enumerate() {
             rib.apply_update(peers[usize::from(*from)], u, *twa).unwrap();
             if k % 3 == 0 {
@@ -136,9 +152,7 @@ proptest! {
             if k % 5 == 4 {
                 rib.peer_down(peers[usize::from(*from)], k % 2 == 0, std::time::Instant::now()).unwrap();
                 rib.process(&AllReachable);
-                let mut s = bgp_rib::SessionInfo::new(rid(*from + 2), Some(Ipv4Addr::new(192, 0, 2, 1)));
-                s.local_v6 = Some("2001:db8::1".parse().unwrap());
-                rib.peer_up(peers[usize::from(*from)], s, std::time::Instant::now()).unwrap();
+                rib.peer_up(peers[usize::from(*from)], session(*from), std::time::Instant::now()).unwrap();
             }
         }
         prop_assert_eq!(rib.audit(), Ok(()));
@@ -151,10 +165,25 @@ proptest! {
         }
         for (i, p) in peers.iter().enumerate() {
             let mut frames = Vec::new();
-            if i % 2 == 0 {
+            if i % 2 == 0 || i == 3 {
                 rib.take_encoded(*p, &mut frames).unwrap();
             } else {
                 rib.take_output(*p).unwrap();
+            }
+            // Whatever was sent decodes cleanly; IPv4 routes carry an IPv6 next hop only
+            // towards the peer that negotiated it (RFC 8950 4).
+            let ctx = bgp_proto::CodecContext { four_octet_as: true, ..Default::default() };
+            for f in &frames {
+                let Ok(bgp_proto::wire::Inbound::Update(d)) = bgp_proto::wire::decode_message(f, &ctx) else {
+                    panic!("peer {i}: undecodable frame");
+                };
+                prop_assert!(d.treat_as_withdraw.is_none());
+                if let Some(r) = &d.update.mp_reach {
+                    if r.family == Family::IPV4_UNICAST {
+                        let v6_next_hop = matches!(r.next_hop, MpNextHop::V6 { .. });
+                        prop_assert!(i == 3 || !v6_next_hop, "peer {} got an IPv6 next hop", i);
+                    }
+                }
             }
         }
         prop_assert_eq!(rib.audit(), Ok(()));
