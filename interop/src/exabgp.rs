@@ -198,9 +198,13 @@ pub fn config_with_static(
             AddPath::Send => Some("send"),
             AddPath::Both => Some("send/receive"),
         };
+        // Route refresh (RFC 2918) announced so `announce route-refresh`
+        // can ask the peer for its routes.
+        let mut caps = String::from("route-refresh;");
         if let Some(mode) = add_path {
-            let _ = writeln!(c, "  capability {{ add-path {mode}; }}");
+            let _ = write!(caps, " add-path {mode};");
         }
+        let _ = writeln!(c, "  capability {{ {caps} }}");
         let _ = writeln!(c, "  api {{ processes [ ix-announce ]; }}");
         let _ = writeln!(
             c,
@@ -340,6 +344,23 @@ impl ExaBgp {
     /// Withdraws `prefix` through the API.
     pub fn withdraw(&self, prefix: IpNet) -> Result<()> {
         self.command(&format!("withdraw route {prefix} next-hop self"))
+    }
+
+    /// Asks the peers for their IPv4 unicast routes again (ROUTE-REFRESH,
+    /// RFC 2918) through the API.
+    pub fn request_refresh(&self) -> Result<()> {
+        self.command("announce route-refresh ipv4 unicast")
+    }
+
+    /// How many received UPDATEs announced `prefix` so far.
+    pub fn announcements_of(&self, prefix: IpNet) -> Result<usize> {
+        Ok(self
+            .messages()?
+            .iter()
+            .filter(|m| m.get("type").and_then(Value::as_str) == Some("update"))
+            .filter_map(|m| m.pointer("/neighbor/message/update"))
+            .map(|u| announced(u).iter().filter(|(_, p)| *p == prefix).count())
+            .sum())
     }
 
     /// The raw JSON messages received so far.

@@ -28,6 +28,9 @@
 //!   with the extended next hop capability (RFC 8950): each side's IPv4
 //!   routes reach the other with the sender's IPv6 address as next hop.
 //!
+//! - [`route_refresh_from_exabgp`]: ExaBGP's API sends the ROUTE-REFRESH
+//!   and must get bgpd's routes again.
+//!
 //! MD5 with GoBGP and ExaBGP reuses [`crate::scenarios::md5`].
 
 use std::net::{IpAddr, Ipv4Addr};
@@ -869,6 +872,67 @@ pub fn extended_next_hop(t: &Test, kind: Kind) -> Result<()> {
             ));
         }
     }
+    bgpd.check_running()
+}
+
+/// ExaBGP (node a, AS 65020) asks bgpd (node b, AS 65010) for a refresh of
+/// IPv4 unicast with `announce route-refresh ipv4 unicast` (for the
+/// peer-sent direction GoBGP's CLI cannot exercise): bgpd must count the
+/// ROUTE-REFRESH, send UPDATEs again, and ExaBGP must receive
+/// 198.51.100.0/24 once more, with its attributes intact.
+pub fn route_refresh_from_exabgp(t: &Test) -> Result<()> {
+    const AS_B: u32 = 65010;
+    const AS_A: u32 = 65020;
+    let fam = Family::Ipv4;
+    let seg = Segment::new(t)?;
+    let na = Node::new(t, &seg, "a", 1)?;
+    let nb = Node::new(t, &seg, "b", 2)?;
+    let ann_b: Vec<Announce> = announcements(0, false)
+        .into_iter()
+        .filter(|a| Family::of_net(&a.prefix) == fam)
+        .collect();
+    let mut cb = SpeakerConfig::new(nb.v4, AS_B);
+    cb.neighbors
+        .push(Neighbor::new(na.addr(fam), nb.addr(fam), AS_A));
+    cb.announce = ann_b.clone();
+    let mut ca = SpeakerConfig::new(na.v4, AS_A);
+    ca.neighbors
+        .push(Neighbor::new(nb.addr(fam), na.addr(fam), AS_B));
+    let bgpd = Bgpd::start(t, &nb, "bgpd-b", &cb)?;
+    let exa = crate::ExaBgp::start(t, &na, "exabgp-a", &ca)?;
+    wait_established(&exa, nb.addr(fam), TIMEOUT)?;
+    wait_established(&bgpd, na.addr(fam), TIMEOUT)?;
+    check_received(&exa, &ann_b, &nb, AS_B, false)?;
+    let mut before = Vec::new();
+    for a in &ann_b {
+        before.push(exa.announcements_of(a.prefix)?);
+    }
+    let refreshes = bgpd.peer_counter(na.addr(fam), "route_refresh_received")?;
+    let updates = bgpd.peer_counter(na.addr(fam), "updates_sent")?;
+    exa.request_refresh()?;
+    refresh_answered(
+        &bgpd,
+        &exa,
+        na.addr(fam),
+        refreshes,
+        updates,
+        "announce route-refresh ipv4 unicast",
+    )?;
+    for (a, n) in ann_b.iter().zip(before) {
+        wait_for(
+            &format!("exabgp-a to receive {} again", a.prefix),
+            TIMEOUT,
+            || {
+                let now = exa.announcements_of(a.prefix)?;
+                Ok(if now > n {
+                    Ok(())
+                } else {
+                    Err(format!("announced {now} times"))
+                })
+            },
+        )?;
+    }
+    check_received(&exa, &ann_b, &nb, AS_B, false)?;
     bgpd.check_running()
 }
 

@@ -8,7 +8,9 @@
 //! and bgpctl built (`cargo build --workspace`): skipped with a message
 //! otherwise, failed instead when CI=true.
 
-use interop::features::{add_path, extended_next_hop, four_octet_as, route_refresh};
+use interop::features::{
+    add_path, extended_next_hop, four_octet_as, route_refresh, route_refresh_from_exabgp,
+};
 use interop::scenarios::md5;
 use interop::{binaries_for, run_test, Kind};
 
@@ -46,6 +48,16 @@ fn bgpd_gobgp_route_refresh() {
 #[test]
 fn bgpd_frr_route_refresh() {
     feature_test("bgpd_frr_route_refresh", Kind::Frr, route_refresh);
+}
+
+#[test]
+fn bgpd_answers_route_refresh_from_exabgp() {
+    let kinds = [Kind::Bgpd, Kind::ExaBgp];
+    run_test(
+        "bgpd_answers_route_refresh_from_exabgp",
+        &binaries_for(&kinds),
+        route_refresh_from_exabgp,
+    );
 }
 
 #[test]
