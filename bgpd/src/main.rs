@@ -14,7 +14,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use bgp_speaker::control::server::ControlServer;
-use bgp_speaker::{config, watcher, Speaker, SpeakerOptions};
+use bgp_speaker::{config, control, watcher, Speaker, SpeakerOptions};
 use clap::{Parser, ValueEnum};
 use tokio::signal::unix::{signal, SignalKind};
 use tracing::{error, info, warn};
@@ -142,8 +142,8 @@ async fn run(cli: Cli) -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    let socket = cli.socket.or(control.socket);
-    let _control = match &socket {
+    let socket = cli.socket.clone().or(control.socket.clone());
+    let mut control_server = match &socket {
         Some(path) => match ControlServer::bind(path, control.mode, speaker.clone()) {
             Ok(s) => Some(s),
             Err(e) => {
@@ -165,8 +165,27 @@ async fn run(cli: Cli) -> ExitCode {
             }
         }
     };
+    // A reload may move the control socket (unless -s fixed it) or change its mode.
+    let mut updates = speaker.config_updates();
+    let mut control_cfg = control;
     loop {
         tokio::select! {
+            Ok(()) = updates.changed() => {
+                let cfg = updates.borrow_and_update().clone();
+                if cfg.global.control != control_cfg {
+                    control_cfg = cfg.global.control.clone();
+                    if cli.socket.is_some() {
+                        info!("control socket settings changed; -s on the command line keeps the socket where it is");
+                    } else if let Err(e) = control::server::follow(
+                        &mut control_server,
+                        control_cfg.socket.as_deref(),
+                        control_cfg.mode,
+                        &speaker,
+                    ) {
+                        error!(error = %e, "cannot move the control socket; the old one stays open");
+                    }
+                }
+            }
             _ = sigterm.recv() => {
                 info!("SIGTERM received");
                 break;

@@ -1022,3 +1022,160 @@ fn drop_in_directory_adds_and_removes_peers() {
     assert_eq!(a.peer("b").counters.established_transitions, 1);
     assert_eq!(b.peer("a").counters.established_transitions, 1);
 }
+
+impl Daemon {
+    fn status(&self) -> bgp_speaker::control::proto::DaemonStatus {
+        match self.request(Ctl::Status) {
+            Reply::Status(s) => s,
+            other => panic!("unexpected reply {other:?}"),
+        }
+    }
+
+    fn reload(&self) {
+        match self.request(Ctl::Reload) {
+            Reply::Done { .. } => {}
+            other => panic!("unexpected reply {other:?}"),
+        }
+    }
+}
+
+#[test]
+fn reload_applies_router_id_and_asn_by_restarting_sessions() {
+    let dir = tempdir();
+    let d = dir.path();
+    let a_cfg = |asn: u32, rid: &str| {
+        global(d, "a", 45, 1, asn).replace(
+            "router_id = \"10.45.0.1\"",
+            &format!("router_id = \"{rid}\""),
+        ) + &peer("b", 45, 2, 1, 64512, "")
+            + &originate("10.45.1.0/24")
+    };
+    let b_cfg = |remote_as: u32| {
+        global(d, "b", 45, 2, 64512) + &peer("a", 45, 1, 2, remote_as, "passive = true")
+    };
+    let a = Daemon::start_with(d, "a", &a_cfg(64512, "10.45.0.1"), &["--no-watch"]);
+    let b = Daemon::start_with(d, "b", &b_cfg(64512), &["--no-watch"]);
+    b.wait_established("a");
+    assert_eq!(b.peer("a").peer_id.as_deref(), Some("10.45.0.1"));
+
+    // New router id: every session restarts with Cease 6/6 and comes back with it.
+    std::fs::write(&a.config, a_cfg(64512, "10.45.0.99")).expect("write");
+    a.reload();
+    assert_eq!(a.status().router_id, "10.45.0.99");
+    b.wait_for(
+        |b| {
+            let p = b.peer("a");
+            p.summary.state == "Established" && p.peer_id.as_deref() == Some("10.45.0.99")
+        },
+        "session back with the new router id",
+    );
+    let p = b.peer("a");
+    assert!(
+        p.last_notification_received
+            .as_deref()
+            .is_some_and(|n| n.contains("6/6")),
+        "{p:?}"
+    );
+    assert_eq!(p.counters.established_transitions, 2);
+
+    // New AS (b follows with remote_as): the session turns eBGP, routes carry the new AS.
+    std::fs::write(&a.config, a_cfg(64513, "10.45.0.99")).expect("write");
+    a.reload();
+    std::fs::write(&b.config, b_cfg(64513)).expect("write");
+    b.reload();
+    assert_eq!(a.status().asn, 64513);
+    assert_eq!(a.peer("b").local_as, 64513);
+    b.wait_for(
+        |b| {
+            b.state("a").as_deref() == Some("Established")
+                && b.best("10.45.1.0/24").is_some_and(|r| r.as_path == "64513")
+        },
+        "route from a over eBGP with AS 64513",
+    );
+    let log = a.log_text();
+    assert!(
+        log.contains("AS or router id changed: restarting every session"),
+        "{log}"
+    );
+}
+
+#[test]
+fn reload_moves_the_control_socket_and_changes_its_mode() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempdir();
+    let d = dir.path();
+    let cfg = global(d, "a", 46, 1, 64512);
+    let mut a = Daemon::start_with(d, "a", &cfg, &["--no-watch"]);
+    let old = a.socket.clone();
+    let new = d.join("run").join("a2.sock");
+    std::fs::write(
+        &a.config,
+        cfg.replace(&old.display().to_string(), &new.display().to_string())
+            .replace("mode = \"0600\"", "mode = \"0640\""),
+    )
+    .expect("write");
+    a.reload();
+    a.socket = new.clone();
+    a.wait_for(
+        |a| a.try_request(Ctl::Status).is_ok(),
+        "control socket at the new path",
+    );
+    a.wait_for(|_| !old.exists(), "old socket file removed");
+    let mode = |p: &Path| std::fs::metadata(p).expect("socket").permissions().mode() & 0o777;
+    assert_eq!(mode(&new), 0o640);
+    // Same path, other mode: applied to the socket file in place.
+    std::fs::write(
+        &a.config,
+        cfg.replace(&old.display().to_string(), &new.display().to_string()),
+    )
+    .expect("write");
+    a.reload();
+    a.wait_for(|_| mode(&new) == 0o600, "mode 0600");
+    assert_eq!(a.status().asn, 64512);
+}
+
+#[test]
+fn include_dir_created_after_start_is_watched() {
+    let dir = tempdir();
+    let d = dir.path();
+    let a = Daemon::start(
+        d,
+        "a",
+        &(global(d, "a", 47, 1, 64512).replace(
+            "[global.control]",
+            "include_dir = \"later.d\"\n[global.control]",
+        )),
+    );
+    let b = Daemon::start(
+        d,
+        "b",
+        &(global(d, "b", 47, 2, 64512) + &peer("a", 47, 1, 2, 64512, "passive = true")),
+    );
+    let c = Daemon::start(
+        d,
+        "c",
+        &(global(d, "c", 47, 3, 64512) + &peer("a", 47, 1, 3, 64512, "passive = true")),
+    );
+    a.wait_for(
+        |a| {
+            a.log_text()
+                .contains("include_dir does not exist: watching for it")
+        },
+        "waiting for the directory",
+    );
+    // The directory appears with a file already in it (rename of a prepared one).
+    let tmp = d.join("later.d.tmp");
+    std::fs::create_dir(&tmp).expect("mkdir");
+    std::fs::write(tmp.join("b.toml"), peer("b", 47, 2, 1, 64512, "")).expect("write");
+    std::fs::rename(&tmp, d.join("later.d")).expect("rename");
+    a.wait_established("b");
+    // From now on the directory itself is watched.
+    std::fs::write(
+        d.join("later.d").join("c.toml"),
+        peer("c", 47, 3, 1, 64512, ""),
+    )
+    .expect("write");
+    a.wait_established("c");
+    assert_eq!(b.peer("a").counters.established_transitions, 1);
+    drop(c);
+}

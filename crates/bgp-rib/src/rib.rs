@@ -49,6 +49,8 @@ pub enum RibError {
     BadLocalSource,
     #[error("encoding updates: {0}")]
     Encode(#[from] bgp_proto::wire::EncodeError),
+    #[error("our AS or router id can only change while no peer is configured")]
+    PeersConfigured,
 }
 
 /// Caller-provided next-hop resolution (RFC 4271 9.1.2: routes whose next hop cannot be
@@ -555,6 +557,20 @@ impl Rib {
 
     pub fn config(&self) -> &RibConfig {
         &self.cfg
+    }
+
+    /// Changes our AS and router id (a daemon reconfigured at run time). Every peer's
+    /// iBGP/eBGP class, loop checks and exports depend on them, so this is only allowed
+    /// while no peer is configured: remove them all, change, add them again. Local routes
+    /// stay; nothing in them depends on either value.
+    pub fn set_identity(&mut self, local_as: u32, router_id: Ipv4Addr) -> Result<(), RibError> {
+        if self.peers.iter().any(Option::is_some) {
+            return Err(RibError::PeersConfigured);
+        }
+        self.cfg.local_as = local_as;
+        self.cfg.router_id = router_id;
+        self.decision.local_as = local_as;
+        Ok(())
     }
 
     /// Work done so far (decisions, per-peer exports).
@@ -3210,5 +3226,49 @@ mod extended_next_hop_tests {
             }
         }
         assert_eq!(seen, vec!["10.2.0.0/16", "10.3.0.0/24"]);
+    }
+}
+
+#[cfg(test)]
+mod identity_tests {
+    use super::*;
+
+    #[test]
+    fn identity_changes_only_without_peers_and_applies_to_new_peers() {
+        let mut rib = Rib::new(RibConfig::new(65000, Ipv4Addr::new(10, 0, 0, 1)));
+        rib.originate(LocalRoute::new(
+            "10.9.0.0/24".parse().unwrap(),
+            RouteSource::Static,
+        ))
+        .unwrap();
+        let peer = |asn| PeerConfig::new("p", IpAddr::V4(Ipv4Addr::new(10, 0, 0, 2)), asn);
+        let id = rib.add_peer(peer(65001)).unwrap();
+        assert!(matches!(
+            rib.set_identity(65001, Ipv4Addr::new(10, 0, 0, 9)),
+            Err(RibError::PeersConfigured)
+        ));
+        rib.remove_peer(id).unwrap();
+        rib.set_identity(65001, Ipv4Addr::new(10, 0, 0, 9)).unwrap();
+        assert_eq!(rib.config().local_as, 65001);
+        assert_eq!(rib.config().router_id, Ipv4Addr::new(10, 0, 0, 9));
+        // The same peer is now iBGP: the local route goes out without our AS prepended
+        // and with LOCAL_PREF (eBGP would prepend 65001 and strip LOCAL_PREF).
+        let id = rib.add_peer(peer(65001)).unwrap();
+        let s = SessionInfo::new(Ipv4Addr::new(10, 0, 0, 2), Some(Ipv4Addr::new(10, 0, 0, 1)));
+        rib.peer_up(id, s, Instant::now()).unwrap();
+        rib.process(&AllReachable);
+        let out = rib.take_output(id).unwrap();
+        let c = out
+            .changes
+            .iter()
+            .find(|c| c.nlri.prefix.to_string() == "10.9.0.0/24")
+            .expect("local route announced");
+        let a = c.attrs.as_ref().expect("announcement");
+        assert!(a
+            .attrs
+            .as_path
+            .as_ref()
+            .is_none_or(|p| p.segments.is_empty()));
+        assert!(a.attrs.local_pref.is_some());
     }
 }

@@ -88,6 +88,12 @@ pub(crate) enum RibCtl {
     /// We restarted (RFC 4724 section 4.1): hold back advertisements until every peer
     /// sent End-of-RIB, or until this deadline (the Selection_Deferral_Timer).
     DeferSelection(Instant),
+    /// Our AS and router id changed (only once every peer is removed).
+    SetIdentity {
+        asn: u32,
+        router_id: std::net::Ipv4Addr,
+        done: oneshot::Sender<Result<(), bgp_rib::RibError>>,
+    },
     /// Kernel-learned local routes (kernel FIB component).
     Local(Vec<crate::fib::LocalChange>),
     /// Kernel links, addresses and routes for next-hop resolution ([`crate::nexthop`]).
@@ -635,6 +641,13 @@ impl RibTask {
                     }
                     Err(e) => warn!(peer = %name, error = %e, "cannot add peer to the RIB"),
                 }
+            }
+            RibCtl::SetIdentity {
+                asn,
+                router_id,
+                done,
+            } => {
+                let _ = done.send(self.rib.set_identity(asn, router_id));
             }
             RibCtl::RemovePeer(name) => {
                 if let Some(slot) = self.peers.remove(&name) {

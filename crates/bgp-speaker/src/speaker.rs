@@ -12,7 +12,7 @@ use bgp_proto::{notification_code as nc, Notification};
 use bgp_rib::FibChange;
 use bytes::Bytes;
 use ipnet::IpNet;
-use tokio::sync::{broadcast, mpsc, oneshot, Mutex};
+use tokio::sync::{broadcast, mpsc, oneshot, watch, Mutex};
 use tokio::task::JoinHandle;
 use tracing::{info, warn};
 
@@ -77,6 +77,9 @@ pub enum SpeakerError {
     #[error("kernel FIB: {0}")]
     /// The kernel FIB component failed to start.
     Kernel(#[from] bgp_kernel::KernelError),
+    #[error("RIB: {0}")]
+    /// The RIB refused a change.
+    Rib(#[from] bgp_rib::RibError),
 }
 
 /// Options that are not part of the configuration file.
@@ -223,7 +226,10 @@ struct State {
 
 struct Inner {
     state: Mutex<State>,
-    env: PeerEnv,
+    /// Replaced when our AS or router id changes (every peer is restarted then).
+    env: RwLock<PeerEnv>,
+    /// The configuration in force, published after every start and reload.
+    applied: watch::Sender<Arc<Config>>,
     rib_ctl: mpsc::Sender<RibCtl>,
     rib_in: mpsc::Sender<RibInput>,
     routes: broadcast::Sender<RouteChange>,
@@ -296,6 +302,7 @@ impl Speaker {
             restarting: options.graceful_restart,
             forwarding_preserved: options.forwarding_preserved,
         };
+        let (applied, _) = watch::channel(Arc::new(config.clone()));
         let inner = Arc::new(Inner {
             state: Mutex::new(State {
                 config: config.clone(),
@@ -304,7 +311,8 @@ impl Speaker {
                 loaded: Instant::now(),
                 stopped: false,
             }),
-            env,
+            env: RwLock::new(env),
+            applied,
             rib_ctl,
             rib_in,
             routes,
@@ -343,6 +351,15 @@ impl Speaker {
             "speaker started"
         );
         Ok(speaker)
+    }
+
+    /// What every new peer task gets.
+    fn env(&self) -> PeerEnv {
+        self.inner
+            .env
+            .read()
+            .map(|e| e.clone())
+            .unwrap_or_else(|e| e.into_inner().clone())
     }
 
     async fn rib(&self, c: RibCtl) -> Result<(), SpeakerError> {
@@ -458,7 +475,7 @@ impl Speaker {
         .await?;
         let task = PeerTask::new(
             cfg.clone(),
-            self.inner.env.clone(),
+            self.env(),
             shared.clone(),
             cmd_rx,
             out_rx,
@@ -481,7 +498,7 @@ impl Speaker {
     }
 
     fn index_peer(&self, cfg: &PeerConfig, cmd: mpsc::Sender<PeerCmd>) {
-        let opts = crate::peer::socket_options(cfg, &self.inner.env.global);
+        let opts = crate::peer::socket_options(cfg, &self.env().global);
         if let Ok(mut idx) = self.inner.index.write() {
             idx.insert(
                 cfg.address.addr,
@@ -617,15 +634,24 @@ impl Speaker {
             return Err(SpeakerError::Stopped);
         }
         let d = diff::diff(&st.config, &new);
-        if !d.global_restart.is_empty() {
-            warn!(changed = ?d.global_restart, "AS or router id changed: restart bgpd to apply; other changes are applied now");
-        }
+        // What is applied below: after an identity change every peer is new.
+        let plan = if d.global_restart.is_empty() {
+            d.clone()
+        } else {
+            self.change_identity(&mut st, &new).await?;
+            diff::diff(&st.config, &new)
+        };
         if d.control_changed {
-            warn!("control socket settings change on the next start");
+            info!(socket = ?new.global.control.socket, mode = format!("{:o}", new.global.control.mode), "control socket settings changed");
+        }
+        if d.rib_changed {
+            warn!("global cluster_id or max_paths changed: they take effect when bgpd restarts");
         }
         if d.kernel_changed {
-            warn!("kernel settings change on the next start");
+            warn!("[kernel] settings changed: they take effect when bgpd restarts; the running kernel FIB keeps the old ones");
         }
+        let d_applied = d;
+        let d = plan;
         // Policies first, so added and changed peers see them.
         st.config.policies = new.policies.clone();
         if !d.policies_changed.is_empty() {
@@ -675,14 +701,66 @@ impl Speaker {
         }
         // Keep what could not be applied live as it was, so the next diff still sees it.
         let mut applied = new;
-        applied.global.asn = st.config.global.asn;
-        applied.global.router_id = st.config.global.router_id;
-        applied.global.control = st.config.global.control.clone();
         applied.kernel = st.config.kernel.clone();
         st.config = applied;
         st.loaded = Instant::now();
-        info!(changes = %d, "configuration applied");
-        Ok(d)
+        self.inner.applied.send_replace(Arc::new(st.config.clone()));
+        info!(changes = %d_applied, "configuration applied");
+        Ok(d_applied)
+    }
+
+    /// Our AS or router id changed: both go into every OPEN and into the RIB's view of
+    /// every peer, so every session is closed with Cease / Other Configuration Change
+    /// (RFC 4486 subcode 6), the RIB takes the new identity, and the caller starts the
+    /// peers again (BIRD also restarts every session for this).
+    async fn change_identity(&self, st: &mut State, new: &Config) -> Result<(), SpeakerError> {
+        let (asn, router_id) = (new.global.asn, new.global.router_id);
+        info!(
+            old_asn = st.config.global.asn,
+            asn,
+            old_router_id = %st.config.global.router_id,
+            %router_id,
+            peers = st.peers.len(),
+            "AS or router id changed: restarting every session"
+        );
+        let names: Vec<String> = st.peers.keys().cloned().collect();
+        for name in &names {
+            self.stop_peer(
+                st,
+                name,
+                Notification {
+                    code: nc::CEASE,
+                    subcode: nc::CEASE_OTHER_CONFIG_CHANGE,
+                    data: Bytes::new(),
+                },
+            )
+            .await?;
+        }
+        let (tx, rx) = oneshot::channel();
+        self.rib(RibCtl::SetIdentity {
+            asn,
+            router_id,
+            done: tx,
+        })
+        .await?;
+        rx.await.map_err(|_| SpeakerError::Stopped)??;
+        st.config.global.asn = asn;
+        st.config.global.router_id = router_id;
+        if let Ok(mut env) = self.inner.env.write() {
+            let mut g = (*env.global).clone();
+            g.asn = asn;
+            g.router_id = router_id;
+            env.global = Arc::new(g);
+        }
+        Ok(())
+    }
+
+    /// The configuration in force: the current value, then a new one after every start
+    /// or reload that applied something (an embedder or the daemon follows changes that
+    /// live outside the speaker, such as the control socket path or the drop-in
+    /// directory).
+    pub fn config_updates(&self) -> watch::Receiver<Arc<Config>> {
+        self.inner.applied.subscribe()
     }
 
     /// Re-reads the configuration file given in [`SpeakerOptions::config_path`] and

@@ -82,6 +82,48 @@ impl ControlServer {
     }
 }
 
+impl ControlServer {
+    /// The socket path.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Changes the socket file's mode.
+    pub fn set_mode(&self, mode: u32) -> std::io::Result<()> {
+        std::fs::set_permissions(&self.path, std::fs::Permissions::from_mode(mode))
+    }
+}
+
+/// Follows changed control socket settings (`[global.control]` after a reload): a new path
+/// is bound first and the old socket closed (and its file removed) only once the new one
+/// listens; a new mode on the same path is applied to the file; no path closes the socket.
+/// On an error the running socket stays and the error is returned.
+pub fn follow(
+    server: &mut Option<ControlServer>,
+    socket: Option<&Path>,
+    mode: u32,
+    speaker: &Speaker,
+) -> std::io::Result<()> {
+    match (server.as_ref(), socket) {
+        (Some(s), Some(p)) if s.path() == p => {
+            s.set_mode(mode)?;
+            info!(path = %p.display(), mode = format!("{mode:o}"), "control socket mode changed");
+        }
+        (_, Some(p)) => {
+            let new = ControlServer::bind(p, mode, speaker.clone())?;
+            if let Some(old) = server.replace(new) {
+                info!(old = %old.path().display(), new = %p.display(), "control socket moved");
+            }
+        }
+        (Some(old), None) => {
+            info!(path = %old.path().display(), "control socket disabled in the configuration: closed");
+            *server = None;
+        }
+        (None, None) => {}
+    }
+    Ok(())
+}
+
 /// Largest request line; requests are small.
 const MAX_REQUEST: usize = 64 * 1024;
 
