@@ -37,8 +37,9 @@
 //! [`KernelEvents`] (watcher side), implemented by the `bgp-kernel` types and, in tests, by
 //! in-memory fakes.
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{HashMap, HashSet};
 use std::future::Future;
+use std::net::IpAddr;
 use std::pin::pin;
 use std::sync::Arc;
 use std::task::Poll;
@@ -66,6 +67,9 @@ pub const DEFAULT_RECOVERY_WAIT: Duration = Duration::from_secs(240);
 const FIB_QUEUE: usize = 256;
 /// Kernel events folded into one RIB command.
 const IMPORT_BATCH: usize = 1024;
+/// Changes handed to the installer at a time: bounds the installer's per-call working set
+/// (its operation list and the set of touched prefixes) whatever the size of a burst.
+const FLUSH_SLICE: usize = 32_768;
 /// How often the recovery state is asked of the RIB while routes are stale.
 const RECOVERY_POLL: Duration = Duration::from_millis(500);
 /// How long stopping waits for the installer's `on_exit` work.
@@ -223,6 +227,7 @@ pub fn fib_op(r: &bgp_rib::FibRoute) -> FibOp {
     })
 }
 
+#[cfg(test)]
 fn op_prefix(op: &FibOp) -> IpNet {
     match op {
         FibOp::Install(r) => r.prefix.trunc(),
@@ -254,14 +259,32 @@ pub(crate) fn apply_local(rib: &mut Rib, changes: Vec<LocalChange>) {
     }
 }
 
+/// What the RIB's local route takes from a selected kernel route besides its prefix and
+/// metric. Shared between the routes that have the same (a node has few distinct
+/// interfaces and gateways and many routes).
+#[derive(Debug, PartialEq, Eq, Hash)]
+struct KernelAttrs {
+    protocol: u8,
+    gateway: Option<IpAddr>,
+    ifname: Option<String>,
+}
+
+/// One selected kernel route as the import side keeps it: 16 bytes instead of a whole
+/// [`KernelRoute`] (which owns its interface name and next-hop list).
+#[derive(Clone, Debug, PartialEq, Eq)]
+struct KernelSlot {
+    metric: u32,
+    attrs: Arc<KernelAttrs>,
+}
+
 /// The RIB's local route for a selected kernel route.
-fn local_route(r: &KernelRoute) -> LocalRoute {
-    let mut l = LocalRoute::new(r.prefix.trunc(), RouteSource::Kernel);
-    l.next_hop = r.gateway;
+fn local_route(prefix: IpNet, r: &KernelSlot) -> LocalRoute {
+    let mut l = LocalRoute::new(prefix, RouteSource::Kernel);
+    l.next_hop = r.attrs.gateway;
     l.kernel = KernelInfo {
-        ifname: r.ifname.clone(),
+        ifname: r.attrs.ifname.clone(),
         metric: Some(r.metric),
-        protocol: Some(r.protocol),
+        protocol: Some(r.attrs.protocol),
     };
     // Already in the kernel: never installed again by us.
     l.no_install = true;
@@ -270,40 +293,110 @@ fn local_route(r: &KernelRoute) -> LocalRoute {
 
 /// Selected kernel routes per prefix and metric; the RIB holds the preferred one of each
 /// prefix (lowest metric, as the kernel itself prefers).
+///
+/// Kept compact because a node may import a million routes: the preferred route of each
+/// prefix in one map of small slots, the others (several metrics for one prefix, e.g. a
+/// live migration) in a second map that is normally empty, and the attributes interned.
 #[derive(Debug, Default)]
 struct KernelRoutes {
-    by_prefix: HashMap<IpNet, BTreeMap<u32, KernelRoute>>,
+    /// The preferred (lowest-metric) route of each prefix.
+    best: HashMap<IpNet, KernelSlot>,
+    /// The other routes of prefixes that have several, sorted by metric.
+    others: HashMap<IpNet, Vec<KernelSlot>>,
+    /// Interned attributes; those no route uses any more are dropped when the set doubled.
+    attrs: HashSet<Arc<KernelAttrs>>,
+    /// Size of `attrs` after its last clean-up.
+    attrs_kept: usize,
 }
 
 impl KernelRoutes {
+    fn slot(&mut self, r: KernelRoute) -> KernelSlot {
+        let a = KernelAttrs {
+            protocol: r.protocol,
+            gateway: r.gateway,
+            ifname: r.ifname,
+        };
+        let attrs = match self.attrs.get(&a) {
+            Some(a) => a.clone(),
+            None => {
+                if self.attrs.len() >= 2 * self.attrs_kept.max(64) {
+                    self.attrs.retain(|a| Arc::strong_count(a) > 1);
+                    self.attrs_kept = self.attrs.len();
+                }
+                let a = Arc::new(a);
+                self.attrs.insert(a.clone());
+                a
+            }
+        };
+        KernelSlot {
+            metric: r.metric,
+            attrs,
+        }
+    }
+
     fn added(&mut self, r: KernelRoute) -> Option<LocalChange> {
         let prefix = r.prefix.trunc();
-        let set = self.by_prefix.entry(prefix).or_default();
-        let before = set.values().next().cloned();
-        set.insert(r.metric, r);
-        let now = set.values().next()?;
-        (before.as_ref() != Some(now)).then(|| LocalChange::Originate(Box::new(local_route(now))))
+        let new = self.slot(r);
+        let Some(best) = self.best.get_mut(&prefix) else {
+            let change = LocalChange::Originate(Box::new(local_route(prefix, &new)));
+            self.best.insert(prefix, new);
+            return Some(change);
+        };
+        if new.metric == best.metric {
+            if *best == new {
+                return None;
+            }
+            *best = new;
+            return Some(LocalChange::Originate(Box::new(local_route(prefix, best))));
+        }
+        let change = (new.metric < best.metric)
+            .then(|| LocalChange::Originate(Box::new(local_route(prefix, &new))));
+        let other = if change.is_some() {
+            std::mem::replace(best, new)
+        } else {
+            new
+        };
+        let others = self.others.entry(prefix).or_default();
+        match others.binary_search_by_key(&other.metric, |o| o.metric) {
+            Ok(i) => others[i] = other,
+            Err(i) => others.insert(i, other),
+        }
+        change
     }
 
     fn removed(&mut self, r: &KernelRoute) -> Option<LocalChange> {
         let prefix = r.prefix.trunc();
-        let set = self.by_prefix.get_mut(&prefix)?;
-        let before = set.values().next().map(|b| b.metric);
-        set.remove(&r.metric)?;
-        match set.values().next() {
+        let best = self.best.get_mut(&prefix)?;
+        if best.metric != r.metric {
+            let others = self.others.get_mut(&prefix)?;
+            let i = others.binary_search_by_key(&r.metric, |o| o.metric).ok()?;
+            others.remove(i);
+            if others.is_empty() {
+                self.others.remove(&prefix);
+            }
+            return None;
+        }
+        let next = match self.others.get_mut(&prefix) {
+            Some(o) if !o.is_empty() => Some(o.remove(0)),
+            _ => None,
+        };
+        if self.others.get(&prefix).is_some_and(Vec::is_empty) {
+            self.others.remove(&prefix);
+        }
+        match next {
+            Some(next) => {
+                *best = next;
+                Some(LocalChange::Originate(Box::new(local_route(prefix, best))))
+            }
             None => {
-                self.by_prefix.remove(&prefix);
+                self.best.remove(&prefix);
                 Some(LocalChange::Withdraw(prefix))
             }
-            Some(now) if Some(now.metric) != before => {
-                Some(LocalChange::Originate(Box::new(local_route(now))))
-            }
-            Some(_) => None,
         }
     }
 
     fn len(&self) -> usize {
-        self.by_prefix.len()
+        self.best.len()
     }
 }
 
@@ -443,16 +536,93 @@ async fn import_task<E: KernelEvents>(
     error!("kernel watcher stopped: kernel route changes no longer reach the RIB");
 }
 
-/// Best-path changes not yet applied, latest per prefix.
-type Pending = HashMap<IpNet, FibOp>;
+/// A route to install as the pending map keeps it (the prefix is the key); shared between
+/// the prefixes that have the same (most routes of a table share a few next-hop sets).
+#[derive(Debug, PartialEq, Eq, Hash)]
+struct Install {
+    action: FibAction,
+    local_pref: Option<u32>,
+}
 
-fn merge(pending: &mut Pending, batch: Vec<FibChange>) {
-    for c in batch {
-        let op = match c {
-            FibChange::Upsert(r) => fib_op(&r),
-            FibChange::Remove(p) => FibOp::Withdraw(p),
-        };
-        pending.insert(op_prefix(&op), op);
+/// Best-path changes not yet applied, latest per prefix.
+///
+/// This is where changes wait while the kernel is slower than the RIB (a whole table
+/// arriving at once): bounded by the number of prefixes, and kept small per prefix (an
+/// interned [`Install`], `None` for a withdrawal; no allocation per prefix). The map's
+/// memory is given back once it has been applied.
+#[derive(Debug, Default)]
+struct Pending {
+    ops: HashMap<IpNet, Option<Arc<Install>>>,
+    /// Interned install forms; those no pending change uses are dropped when the set
+    /// doubled, and all when nothing is pending.
+    forms: HashSet<Arc<Install>>,
+    /// Size of `forms` after its last clean-up.
+    forms_kept: usize,
+}
+
+/// Pending maps with more room than this are freed once empty rather than kept for reuse.
+const PENDING_KEEP: usize = 4096;
+
+impl Pending {
+    fn is_empty(&self) -> bool {
+        self.ops.is_empty()
+    }
+
+    fn merge(&mut self, batch: Vec<FibChange>) {
+        for c in batch {
+            let (prefix, op) = match c {
+                FibChange::Upsert(r) => match fib_op(&r) {
+                    FibOp::Install(r) => (
+                        r.prefix.trunc(),
+                        Some(self.intern(Install {
+                            action: r.action,
+                            local_pref: r.local_pref,
+                        })),
+                    ),
+                    FibOp::Withdraw(p) => (p.trunc(), None),
+                },
+                FibChange::Remove(p) => (p.trunc(), None),
+            };
+            self.ops.insert(prefix, op);
+        }
+    }
+
+    fn intern(&mut self, i: Install) -> Arc<Install> {
+        if let Some(a) = self.forms.get(&i) {
+            return a.clone();
+        }
+        if self.forms.len() >= 2 * self.forms_kept.max(64) {
+            self.forms.retain(|a| Arc::strong_count(a) > 1);
+            self.forms_kept = self.forms.len();
+        }
+        let a = Arc::new(i);
+        self.forms.insert(a.clone());
+        a
+    }
+
+    /// Takes up to `max` changes as installer operations.
+    fn take(&mut self, max: usize) -> Vec<FibOp> {
+        let ops: Vec<FibOp> = self
+            .ops
+            .extract_if(|_, _| true)
+            .take(max)
+            .map(|(prefix, op)| match op {
+                Some(i) => FibOp::Install(bgp_kernel::FibRoute {
+                    prefix,
+                    action: i.action.clone(),
+                    local_pref: i.local_pref,
+                }),
+                None => FibOp::Withdraw(prefix),
+            })
+            .collect();
+        if self.ops.is_empty() {
+            self.forms.clear();
+            self.forms_kept = 0;
+            if self.ops.capacity() > PENDING_KEEP {
+                self.ops = HashMap::new();
+            }
+        }
+        ops
     }
 }
 
@@ -470,7 +640,7 @@ async fn drive<T>(
             biased;
             v = &mut fut => return v,
             b = changes.recv(), if *open => match b {
-                Some(b) => merge(pending, b),
+                Some(b) => pending.merge(b),
                 None => *open = false,
             },
         }
@@ -533,7 +703,7 @@ impl<K: KernelFib> ExportTask<K> {
                 biased;
                 _ = &mut stop => break,
                 b = self.changes.recv(), if self.changes_open => match b {
-                    Some(b) => merge(&mut self.pending, b),
+                    Some(b) => self.pending.merge(b),
                     None => self.changes_open = false,
                 },
                 Some(ev) = self.observe.recv() => self.fib.observe(&ev),
@@ -561,12 +731,13 @@ impl<K: KernelFib> ExportTask<K> {
         }
     }
 
-    /// Applies what is pending, the observations that arrived first.
+    /// Applies what is pending, at most [`FLUSH_SLICE`] changes, the observations that
+    /// arrived first. The rest (and what arrives meanwhile) waits for the next call.
     async fn flush(&mut self) {
         while let Ok(ev) = self.observe.try_recv() {
             self.fib.observe(&ev);
         }
-        let ops: Vec<FibOp> = self.pending.drain().map(|(_, op)| op).collect();
+        let ops = self.pending.take(FLUSH_SLICE);
         let n = ops.len();
         for op in &ops {
             tracing::trace!(?op, "kernel FIB op");
@@ -625,9 +796,9 @@ impl<K: KernelFib> ExportTask<K> {
         // The RIB published everything it learned before it answered: take it, install it,
         // then remove what nobody announced again.
         while let Ok(b) = self.changes.try_recv() {
-            merge(&mut self.pending, b);
+            self.pending.merge(b);
         }
-        if !self.pending.is_empty() {
+        while !self.pending.is_empty() {
             self.flush().await;
         }
         let r = drive(
@@ -713,7 +884,7 @@ pub(crate) fn spawn<K: KernelFib, E: KernelEvents>(
         changes_open: true,
         observe: obs_rx,
         rib: rib.clone(),
-        pending: Pending::new(),
+        pending: Pending::default(),
         recovery,
         last_waiting: Vec::new(),
     };
@@ -758,6 +929,51 @@ mod tests {
             install: None,
             ifname: None,
         }
+    }
+
+    #[test]
+    fn pending_keeps_latest_per_prefix_shares_forms_and_gives_memory_back() {
+        let n = PENDING_KEEP as u32 * 2;
+        let prefix = |i: u32| IpNet::new(std::net::Ipv4Addr::from(0x0a80_0000 + i).into(), 32);
+        let mut p = Pending::default();
+        let batch = (0..n)
+            .map(|i| {
+                let mut r = rib_route(
+                    "10.0.0.0/32",
+                    &[if i % 2 == 0 { "192.0.2.1" } else { "192.0.2.9" }],
+                );
+                r.prefix = prefix(i).unwrap();
+                FibChange::Upsert(r)
+            })
+            .collect();
+        p.merge(batch);
+        // Two next-hop sets: two shared forms for all the prefixes.
+        assert_eq!(p.forms.len(), 2);
+        // The latest change of a prefix wins.
+        p.merge(vec![FibChange::Remove(prefix(0).unwrap())]);
+        assert_eq!(p.ops.len(), n as usize);
+        let mut seen = HashSet::new();
+        let mut withdrawn = 0;
+        let mut slices = 0;
+        while !p.is_empty() {
+            let ops = p.take(1000);
+            assert!(!ops.is_empty() && ops.len() <= 1000);
+            slices += 1;
+            for op in ops {
+                if let FibOp::Withdraw(_) = op {
+                    withdrawn += 1;
+                } else {
+                    assert_eq!(forward(&op).len(), 1);
+                }
+                assert!(seen.insert(op_prefix(&op)));
+            }
+        }
+        assert_eq!(seen.len(), n as usize);
+        assert_eq!(withdrawn, 1);
+        assert_eq!(slices, (n as usize).div_ceil(1000));
+        // Applied: the map and the forms are released.
+        assert_eq!(p.ops.capacity(), 0);
+        assert!(p.forms.is_empty());
     }
 
     fn forward(op: &FibOp) -> Vec<(IpAddr, NextHopMode)> {
@@ -888,6 +1104,62 @@ mod tests {
         // Unknown removals are ignored.
         assert!(k.removed(&normal).is_none());
         assert_eq!(k.len(), 0);
+        assert!(k.others.is_empty());
+    }
+
+    #[test]
+    fn kernel_routes_three_metrics_and_in_place_changes() {
+        let mut k = KernelRoutes::default();
+        let at = |m: u32, dev: &str| kroute("10.65.2.0/26", 80, m, Some(dev));
+        assert_eq!(originated(k.added(at(300, "a"))).kernel.metric, Some(300));
+        // Worse routes are remembered, not announced.
+        assert!(k.added(at(500, "a")).is_none());
+        assert!(k.added(at(400, "a")).is_none());
+        // A worse route changing in place is not announced either.
+        assert!(k.added(at(400, "b")).is_none());
+        // The preferred one changing in place is.
+        assert_eq!(
+            originated(k.added(at(300, "b"))).kernel.ifname.as_deref(),
+            Some("b")
+        );
+        // Removal falls back through the metrics in order, with the latest attributes.
+        let l = originated(k.removed(&at(300, "b")));
+        assert_eq!(
+            (l.kernel.metric, l.kernel.ifname.as_deref()),
+            (Some(400), Some("b"))
+        );
+        assert_eq!(
+            originated(k.removed(&at(400, "b"))).kernel.metric,
+            Some(500)
+        );
+        assert!(matches!(
+            k.removed(&at(500, "a")),
+            Some(LocalChange::Withdraw(_))
+        ));
+        assert_eq!(k.len(), 0);
+        assert!(k.others.is_empty());
+    }
+
+    #[test]
+    fn kernel_route_attributes_are_shared() {
+        let mut k = KernelRoutes::default();
+        for i in 0..1000u32 {
+            let mut r = kroute("10.0.0.0/32", 80, 0, None);
+            r.prefix = IpNet::new(std::net::Ipv4Addr::from(0x0a00_0000u32 + i).into(), 32).unwrap();
+            assert!(k.added(r).is_some());
+        }
+        assert_eq!(k.len(), 1000);
+        // One blackhole attribute set for all of them.
+        assert_eq!(k.attrs.len(), 1);
+        // Attribute sets of removed routes are dropped once the set has grown.
+        for i in 0..200u32 {
+            let r = kroute("10.200.0.0/32", 80, 0, Some(&format!("cali{i}")));
+            let mut r = r;
+            r.prefix = IpNet::new(std::net::Ipv4Addr::from(0x0ac8_0000u32 + i).into(), 32).unwrap();
+            assert!(k.added(r.clone()).is_some());
+            assert!(k.removed(&r).is_some());
+        }
+        assert!(k.attrs.len() < 200);
     }
 
     fn gr(restart_state: bool) -> GracefulRestart {
