@@ -633,25 +633,24 @@ impl Speaker {
         if st.stopped {
             return Err(SpeakerError::Stopped);
         }
-        let d = diff::diff(&st.config, &new);
-        // What is applied below: after an identity change every peer is new.
-        let plan = if d.global_restart.is_empty() {
-            d.clone()
+        // `found` is reported; `d` is what is applied below: after an identity change
+        // every peer is new.
+        let found = diff::diff(&st.config, &new);
+        if found.control_changed {
+            info!(socket = ?new.global.control.socket, mode = format!("{:o}", new.global.control.mode), "control socket settings changed");
+        }
+        if found.rib_changed {
+            warn!("global cluster_id or max_paths changed: they take effect when bgpd restarts");
+        }
+        if found.kernel_changed {
+            warn!("[kernel] settings changed: they take effect when bgpd restarts; the running kernel FIB keeps the old ones");
+        }
+        let d = if found.global_restart.is_empty() {
+            found.clone()
         } else {
             self.change_identity(&mut st, &new).await?;
             diff::diff(&st.config, &new)
         };
-        if d.control_changed {
-            info!(socket = ?new.global.control.socket, mode = format!("{:o}", new.global.control.mode), "control socket settings changed");
-        }
-        if d.rib_changed {
-            warn!("global cluster_id or max_paths changed: they take effect when bgpd restarts");
-        }
-        if d.kernel_changed {
-            warn!("[kernel] settings changed: they take effect when bgpd restarts; the running kernel FIB keeps the old ones");
-        }
-        let d_applied = d;
-        let d = plan;
         // Policies first, so added and changed peers see them.
         st.config.policies = new.policies.clone();
         if !d.policies_changed.is_empty() {
@@ -705,8 +704,8 @@ impl Speaker {
         st.config = applied;
         st.loaded = Instant::now();
         self.inner.applied.send_replace(Arc::new(st.config.clone()));
-        info!(changes = %d_applied, "configuration applied");
-        Ok(d_applied)
+        info!(changes = %found, "configuration applied");
+        Ok(found)
     }
 
     /// Our AS or router id changed: both go into every OPEN and into the RIB's view of
