@@ -411,7 +411,18 @@ pub fn parse_peers(v: &Value) -> Result<Vec<PeerStatus>> {
         .collect()
 }
 
-/// Parses a `show_routes` result (`{"kind":"routes","routes":[...]}`).
+/// `not_best_reason`s of Loc-RIB paths that are not eligible at all (RFC
+/// 4271 section 9.1.2): bgpd lists them, other daemons' tables do not, so
+/// [`parse_routes`] leaves them out.
+const INELIGIBLE: [&str; 3] = [
+    "rejected by import policy",
+    "routing loop",
+    "next hop unresolvable",
+];
+
+/// Parses a `show_routes` result (`{"kind":"routes","routes":[...]}`),
+/// leaving out ineligible paths (see [`INELIGIBLE`]) like the other
+/// daemons' route tables do.
 pub fn parse_routes(v: &Value) -> Result<Vec<RouteView>> {
     let what = "bgpd show_routes";
     let routes = v
@@ -421,6 +432,9 @@ pub fn parse_routes(v: &Value) -> Result<Vec<RouteView>> {
     let mut out = Vec::with_capacity(routes.len());
     for r in routes {
         let s = |k: &str| r.get(k).and_then(Value::as_str);
+        if s("not_best_reason").is_some_and(|why| INELIGIBLE.contains(&why)) {
+            continue;
+        }
         let n = |k: &str| {
             r.get(k)
                 .and_then(Value::as_u64)
@@ -550,6 +564,16 @@ mod tests {
         assert_eq!(r[1].originator_id, None);
         assert!(!r[1].learned);
         assert!(parse_routes(&serde_json::json!({"routes":[{"prefix":"x"}]})).is_err());
+        let rejected = serde_json::json!({"routes":[
+            {"prefix":"192.0.2.0/24","peer":"P","as_path":"65020","best":false,
+             "not_best_reason":"rejected by import policy"},
+            {"prefix":"192.0.2.0/24","peer":"Q","as_path":"65030 65010","best":false,
+             "not_best_reason":"routing loop"},
+            {"prefix":"192.0.2.0/24","peer":"R","as_path":"65040","best":false,
+             "not_best_reason":"longer AS_PATH"}]});
+        let r = parse_routes(&rejected).unwrap();
+        assert_eq!(r.len(), 1);
+        assert_eq!(r[0].as_path, vec![65040]);
         assert!(parse_peers(&Value::Null).is_err());
     }
 }
