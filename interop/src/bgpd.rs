@@ -268,6 +268,21 @@ impl Bgpd {
         cmd::run_env(&bin.to_string_lossy(), args, &[("BGPCTL_SOCKET", &s)])
     }
 
+    /// Runs `bgpctl --json args...` and returns the `result` of its ok answer
+    /// (e.g. `["show", "peer", NAME]` → the peer detail object).
+    pub fn bgpctl_json(&self, args: &[&str]) -> Result<Value> {
+        let mut full = vec!["--json"];
+        full.extend_from_slice(args);
+        let text = self.bgpctl(&full)?;
+        let what = format!("bgpctl --json {}", args.join(" "));
+        let v: Value =
+            serde_json::from_str(&text).map_err(|e| Error::parse(&what, format!("{e}: {text}")))?;
+        match v.get("status").and_then(Value::as_str) {
+            Some("ok") => Ok(v.get("result").cloned().unwrap_or(Value::Null)),
+            _ => Err(Error::Check(format!("{what}: {text}"))),
+        }
+    }
+
     /// The configuration file.
     pub fn config_path(&self) -> &Path {
         &self.config

@@ -412,7 +412,14 @@ pub fn add_path(t: &Test, kind: Kind) -> Result<()> {
         TIMEOUT,
         || {
             bgpd.check_running()?;
-            let entries = bgpd.route_entries("loc", prefix)?;
+            // What an operator sees: `bgpctl --json show routes PREFIX --peer NAME`.
+            let answer =
+                bgpd.bgpctl_json(&["show", "routes", &prefix.to_string(), "--peer", &peer_name])?;
+            let entries: Vec<Value> = answer
+                .get("routes")
+                .and_then(Value::as_array)
+                .cloned()
+                .unwrap_or_default();
             let from_p: Vec<&Value> = entries
                 .iter()
                 .filter(|e| e.get("peer").and_then(Value::as_str) == Some(peer_name.as_str()))
@@ -629,7 +636,9 @@ pub fn route_refresh(t: &Test, kind: Kind) -> Result<()> {
     // 3. The peer asks bgpd to send its routes again.
     let refreshes = bgpd.peer_counter(np.addr(fam), "route_refresh_received")?;
     let updates = bgpd.peer_counter(np.addr(fam), "updates_sent")?;
-    if let Some(said) = peer.request_refresh(nb.addr(fam))? {
+    let said = peer.request_refresh(nb.addr(fam))?;
+    let peer_sent = said.is_some();
+    if let Some(said) = said {
         refresh_answered(&bgpd, ps, np.addr(fam), refreshes, updates, &said)?;
     }
     // A route announced now: once it is at the peer, every message bgpd sent
@@ -680,6 +689,17 @@ pub fn route_refresh(t: &Test, kind: Kind) -> Result<()> {
         )?;
     }
     check_received(&bgpd, &ann_p, &np, AS_P, false)?;
+    // The operator's view of the counters agrees.
+    let detail = bgpd.bgpctl_json(&["show", "peer", &crate::bgpd::peer_name(np.addr(fam))])?;
+    let counted = detail
+        .pointer("/counters/route_refresh_received")
+        .and_then(Value::as_u64);
+    if counted < Some(refreshes) || (peer_sent && counted <= Some(refreshes)) {
+        return Err(Error::Check(format!(
+            "bgpctl show peer counts {counted:?} ROUTE-REFRESH from {} (before its request: {refreshes}): {detail}",
+            ps.label()
+        )));
+    }
     let peers = bgpd.peers()?;
     if !peers
         .iter()
