@@ -28,6 +28,8 @@
 //!   with the extended next hop capability (RFC 8950): each side's IPv4
 //!   routes reach the other with the sender's IPv6 address as next hop.
 //!
+//! - [`add_path_from_exabgp`]: ExaBGP sends two paths with path ids it
+//!   chooses (1 and 2); bgpd must show exactly those ids.
 //! - [`route_refresh_from_exabgp`]: ExaBGP's API sends the ROUTE-REFRESH
 //!   and must get bgpd's routes again.
 //!
@@ -892,6 +894,89 @@ pub fn extended_next_hop(t: &Test, kind: Kind) -> Result<()> {
             ));
         }
     }
+    bgpd.check_running()
+}
+
+/// ADD-PATH with path identifiers chosen by the sender: ExaBGP (node a, AS
+/// 65020, ADD-PATH send) announces 192.0.2.0/24 twice, with path ids 1 and
+/// 2 and MEDs 10 and 20, to bgpd (node b, AS 65010, ADD-PATH receive).
+/// bgpd must show ADD-PATH negotiated for receiving only, and both paths
+/// with exactly those ids and MEDs (`bgpctl --json show routes`), the MED 10
+/// one best (RFC 4271 section 9.1.2.2 c, same neighbor AS).
+pub fn add_path_from_exabgp(t: &Test) -> Result<()> {
+    const AS_B: u32 = 65010;
+    const AS_A: u32 = 65020;
+    let fam = Family::Ipv4;
+    let prefix = v4(192, 0, 2, 0, 24);
+    let seg = Segment::new(t)?;
+    let na = Node::new(t, &seg, "a", 1)?;
+    let nb = Node::new(t, &seg, "b", 2)?;
+    let mut cb = SpeakerConfig::new(nb.v4, AS_B);
+    let mut n = Neighbor::new(na.addr(fam), nb.addr(fam), AS_A);
+    n.add_path = AddPath::Receive;
+    cb.neighbors.push(n);
+    let mut ca = SpeakerConfig::new(na.v4, AS_A);
+    let mut n = Neighbor::new(nb.addr(fam), na.addr(fam), AS_B);
+    n.add_path = AddPath::Send;
+    ca.neighbors.push(n);
+    let want: [(u64, u64); 2] = [(1, 10), (2, 20)];
+    let statements: Vec<String> = want
+        .iter()
+        .map(|(id, med)| {
+            format!("route {prefix} next-hop self origin igp med {med} path-information 0.0.0.{id}")
+        })
+        .collect();
+    let bgpd = Bgpd::start(t, &nb, "bgpd-b", &cb)?;
+    let exa = crate::ExaBgp::start_with_static(t, &na, "exabgp-a", &ca, &statements)?;
+    wait_established(&exa, nb.addr(fam), TIMEOUT)?;
+    wait_established(&bgpd, na.addr(fam), TIMEOUT)?;
+    let detail = bgpd.show_peer(na.addr(fam))?;
+    let seen = bgpd_add_path(&detail);
+    if !seen.receives || seen.sends {
+        return Err(Error::Check(format!(
+            "bgpd should receive but not send several paths with exabgp-a: {seen:?}; show_peer: {detail}"
+        )));
+    }
+    let name = crate::bgpd::peer_name(na.addr(fam));
+    let mut got: Vec<(u64, u64, bool)> = Vec::new();
+    wait_for(
+        &format!("bgpd to hold {prefix} with path ids 1 and 2"),
+        TIMEOUT,
+        || {
+            exa.check_running()?;
+            let answer =
+                bgpd.bgpctl_json(&["show", "routes", &prefix.to_string(), "--peer", &name])?;
+            got = answer
+                .get("routes")
+                .and_then(Value::as_array)
+                .map(Vec::as_slice)
+                .unwrap_or_default()
+                .iter()
+                .filter_map(|e| {
+                    Some((
+                        e.get("path_id")?.as_u64()?,
+                        e.get("med")?.as_u64()?,
+                        usable(e),
+                    ))
+                })
+                .collect();
+            got.sort_unstable();
+            let ids: Vec<(u64, u64)> = got.iter().map(|(i, m, _)| (*i, *m)).collect();
+            Ok(if ids == want {
+                Ok(())
+            } else {
+                Err(format!("(path id, MED, best): {got:?}; answer: {answer}"))
+            })
+        },
+    )?;
+    if got.iter().map(|(_, _, best)| *best).collect::<Vec<_>>() != [true, false] {
+        return Err(Error::Check(format!(
+            "bgpd should prefer the MED 10 path of {prefix}: (path id, MED, best) {got:?}"
+        )));
+    }
+    crate::say(&format!(
+        "add_path_from_exabgp: bgpd holds {prefix} as (path id, MED, best) {got:?}"
+    ));
     bgpd.check_running()
 }
 

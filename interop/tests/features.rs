@@ -9,7 +9,8 @@
 //! otherwise, failed instead when CI=true.
 
 use interop::features::{
-    add_path, extended_next_hop, four_octet_as, route_refresh, route_refresh_from_exabgp,
+    add_path, add_path_from_exabgp, extended_next_hop, four_octet_as, route_refresh,
+    route_refresh_from_exabgp,
 };
 use interop::scenarios::md5;
 use interop::{binaries_for, run_test, Kind};
@@ -33,6 +34,16 @@ fn bgpd_gobgp_add_path() {
 #[test]
 fn bgpd_frr_add_path() {
     feature_test("bgpd_frr_add_path", Kind::Frr, add_path);
+}
+
+#[test]
+fn bgpd_receives_path_ids_from_exabgp() {
+    let kinds = [Kind::Bgpd, Kind::ExaBgp];
+    run_test(
+        "bgpd_receives_path_ids_from_exabgp",
+        &binaries_for(&kinds),
+        add_path_from_exabgp,
+    );
 }
 
 #[test]
