@@ -134,7 +134,10 @@ pub enum KernelEvent {
     /// A selected route appeared or changed (a replace is reported as RouteAdded with the new
     /// content; the key is prefix + table + metric).
     RouteAdded(KernelRoute),
-    /// A selected route disappeared.
+    /// A selected route disappeared. Reported as the kernel's delete message describes it;
+    /// a removal found by a re-dump (after an overrun or a link going down) carries only
+    /// the key (table, prefix, metric), protocol and type: the watcher keeps a fingerprint
+    /// of each route, not the route.
     RouteRemoved(KernelRoute),
     /// An interface came up (or appeared in the up state).
     LinkUp(Link),

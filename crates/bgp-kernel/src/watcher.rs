@@ -13,6 +13,7 @@
 //!   `RTM_DELROUTE` (see `fib_sync_down_dev()`), so routes are re-read once the queue is drained.
 
 use std::collections::HashMap;
+use std::hash::{Hash, Hasher};
 use std::net::{Ipv4Addr, Ipv6Addr};
 
 use futures_util::{StreamExt, TryStreamExt};
@@ -26,7 +27,7 @@ use tokio::task::JoinHandle;
 
 use crate::config::ImportConfig;
 use crate::convert::{address_from_msg, link_from_msg, route_from_msg, LinkTable};
-use crate::types::{Address, KernelEvent, KernelRoute, Link};
+use crate::types::{Address, KernelEvent, KernelRoute, Link, RouteKind};
 use crate::KernelError;
 
 /// Socket receive buffer requested for the notification socket (bytes). Large enough to absorb
@@ -43,12 +44,53 @@ fn key_of(r: &KernelRoute) -> RouteKey {
     (r.table, r.prefix, r.metric)
 }
 
+/// What the watcher remembers of a selected route (16 bytes; a whole [`KernelRoute`] per
+/// route cost about 270 bytes with its map slot, a million routes on a node doing kernel
+/// import): a fingerprint of the whole route to tell a change from a repeat, the protocol
+/// to check who owns a delete, and what a removal found by a re-dump reports.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Seen {
+    /// Hash of the whole route. Two different routes at one key with the same 64-bit hash
+    /// would hide the change: not a practical concern.
+    fingerprint: u64,
+    protocol: u8,
+    kind: RouteKind,
+}
+
+impl Seen {
+    fn of(r: &KernelRoute) -> Self {
+        // SipHash with fixed keys: deterministic within and across runs.
+        let mut h = std::hash::DefaultHasher::new();
+        r.hash(&mut h);
+        Seen {
+            fingerprint: h.finish(),
+            protocol: r.protocol,
+            kind: r.kind,
+        }
+    }
+
+    /// The route reported for a removal found by a re-dump: its key, protocol and kind
+    /// (interface, gateway and next hops are no longer known).
+    fn removed((table, prefix, metric): RouteKey, s: Seen) -> KernelRoute {
+        KernelRoute {
+            prefix,
+            kind: s.kind,
+            protocol: s.protocol,
+            metric,
+            table,
+            ifname: None,
+            gateway: None,
+            nexthops: Vec::new(),
+        }
+    }
+}
+
 /// Kernel state as far as the daemon has been told.
 #[derive(Default)]
 struct State {
     links: LinkTable,
     addresses: HashMap<(u32, IpNet), Address>,
-    routes: HashMap<RouteKey, KernelRoute>,
+    routes: HashMap<RouteKey, Seen>,
 }
 
 /// Watches the kernel and reports [`KernelEvent`]s.
@@ -240,13 +282,14 @@ impl Worker {
                 };
                 let k = key_of(&r);
                 if self.cfg.selects(&r) {
-                    if self.state.routes.get(&k) != Some(&r) {
-                        self.state.routes.insert(k, r.clone());
+                    let seen = Seen::of(&r);
+                    if self.state.routes.insert(k, seen) != Some(seen) {
                         self.emit(KernelEvent::RouteAdded(r)).await?;
                     }
                 } else if let Some(old) = self.state.routes.remove(&k) {
                     // Replaced by a route we do not select (e.g. another protocol took the key).
-                    self.emit(KernelEvent::RouteRemoved(old)).await?;
+                    self.emit(KernelEvent::RouteRemoved(Seen::removed(k, old)))
+                        .await?;
                 }
                 Ok(false)
             }
@@ -269,9 +312,8 @@ impl Worker {
                     .get(&k)
                     .is_some_and(|o| o.protocol == r.protocol)
                 {
-                    if let Some(old) = self.state.routes.remove(&k) {
-                        self.emit(KernelEvent::RouteRemoved(old)).await?;
-                    }
+                    self.state.routes.remove(&k);
+                    self.emit(KernelEvent::RouteRemoved(r)).await?;
                 }
                 Ok(false)
             }
@@ -299,31 +341,6 @@ impl Worker {
         while let Some(m) = s.try_next().await.map_err(KernelError::from)? {
             if let Some(a) = address_from_msg(&m, links) {
                 out.insert((a.ifindex, a.address), a);
-            }
-        }
-        Ok(out)
-    }
-
-    async fn dump_routes(
-        &self,
-        links: &LinkTable,
-    ) -> Result<HashMap<RouteKey, KernelRoute>, KernelError> {
-        let mut out = HashMap::new();
-        let mut reqs = Vec::new();
-        if self.cfg.ipv4 {
-            reqs.push(RouteMessageBuilder::<Ipv4Addr>::new().build());
-        }
-        if self.cfg.ipv6 {
-            reqs.push(RouteMessageBuilder::<Ipv6Addr>::new().build());
-        }
-        for req in reqs {
-            let mut s = self.handle.route().get(req).execute();
-            while let Some(m) = s.try_next().await.map_err(KernelError::from)? {
-                if let Some(r) = route_from_msg(&m, links) {
-                    if self.cfg.selects(&r) {
-                        out.insert(key_of(&r), r);
-                    }
-                }
             }
         }
         Ok(out)
@@ -376,23 +393,45 @@ impl Worker {
             }
             self.state.addresses = addrs;
         }
-        let routes = self.dump_routes(&self.state.links).await?;
-        let gone: Vec<KernelRoute> = self
+        // Routes are compared as they stream in (the dump is never held whole): new or
+        // changed ones are reported at once, those no longer there afterwards.
+        let mut routes = HashMap::with_capacity(self.state.routes.len());
+        let mut reqs = Vec::new();
+        if self.cfg.ipv4 {
+            reqs.push(RouteMessageBuilder::<Ipv4Addr>::new().build());
+        }
+        if self.cfg.ipv6 {
+            reqs.push(RouteMessageBuilder::<Ipv6Addr>::new().build());
+        }
+        for req in reqs {
+            let mut dump = self.handle.route().get(req).execute();
+            while let Some(m) = dump.try_next().await.map_err(KernelError::from)? {
+                let Some(r) = route_from_msg(&m, &self.state.links) else {
+                    continue;
+                };
+                if !self.cfg.selects(&r) {
+                    continue;
+                }
+                let k = key_of(&r);
+                let seen = Seen::of(&r);
+                routes.insert(k, seen);
+                if self.state.routes.get(&k) != Some(&seen) {
+                    self.emit(KernelEvent::RouteAdded(r)).await?;
+                }
+            }
+        }
+        let gone: Vec<(RouteKey, Seen)> = self
             .state
             .routes
             .iter()
             .filter(|(k, _)| !routes.contains_key(k))
-            .map(|(_, r)| r.clone())
+            .map(|(k, s)| (*k, *s))
             .collect();
-        for r in gone {
-            self.emit(KernelEvent::RouteRemoved(r)).await?;
-        }
-        for (k, r) in &routes {
-            if self.state.routes.get(k) != Some(r) {
-                self.emit(KernelEvent::RouteAdded(r.clone())).await?;
-            }
-        }
         self.state.routes = routes;
+        for (k, s) in gone {
+            self.emit(KernelEvent::RouteRemoved(Seen::removed(k, s)))
+                .await?;
+        }
         self.emit(KernelEvent::Synced).await?;
         Ok(())
     }

@@ -254,10 +254,36 @@ impl LocalRoute {
     }
 }
 
+/// Per local route (a node may import a million kernel routes): the kernel facts are
+/// shared between the routes that have the same (see [`KernelInfos`]).
 #[derive(Clone, Debug)]
 struct LocalMeta {
-    kernel: KernelInfo,
+    kernel: Arc<KernelInfo>,
     no_install: bool,
+}
+
+/// Interned [`KernelInfo`]s: most kernel routes share their interface, metric and protocol
+/// (all the blackholes of a table, the routes of one device). Sets no route uses any more
+/// are dropped when the set has doubled since the last clean-up.
+#[derive(Debug, Default)]
+struct KernelInfos {
+    set: std::collections::HashSet<Arc<KernelInfo>>,
+    kept: usize,
+}
+
+impl KernelInfos {
+    fn intern(&mut self, k: KernelInfo) -> Arc<KernelInfo> {
+        if let Some(a) = self.set.get(&k) {
+            return a.clone();
+        }
+        if self.set.len() >= 2 * self.kept.max(64) {
+            self.set.retain(|a| Arc::strong_count(a) > 1);
+            self.kept = self.set.len();
+        }
+        let a = Arc::new(k);
+        self.set.insert(a.clone());
+        a
+    }
 }
 
 fn local_code(s: RouteSource) -> u32 {
@@ -491,6 +517,7 @@ pub struct Rib {
     tables: Tables,
     interner: AttrStore,
     local: rustc_hash::FxHashMap<(IpNet, RouteSource), LocalMeta>,
+    kernel_infos: KernelInfos,
     fib: std::collections::VecDeque<FibChange>,
     /// Counter of processing rounds (see `PeerState::rounds`).
     round: u64,
@@ -548,6 +575,7 @@ impl Rib {
             tables: Tables::default(),
             interner: AttrStore::new(),
             local: Default::default(),
+            kernel_infos: KernelInfos::default(),
             fib: Default::default(),
             round: 0,
             counters: Counters::default(),
@@ -1477,7 +1505,7 @@ impl Rib {
         self.local.insert(
             (route.prefix.trunc(), route.source),
             LocalMeta {
-                kernel: route.kernel,
+                kernel: self.kernel_infos.intern(route.kernel),
                 no_install: route.no_install,
             },
         );
@@ -1631,6 +1659,7 @@ impl Rib {
             round,
             counters,
             deferral,
+            ..
         } = self;
         let round = *round;
         counters.prefixes_decided += 1;
@@ -1753,6 +1782,13 @@ impl Rib {
     /// Take all queued FIB changes.
     pub fn drain_fib(&mut self) -> impl Iterator<Item = FibChange> + '_ {
         self.fib.drain(..)
+    }
+
+    /// Take all queued FIB changes as one batch, with the queue's memory: after a whole
+    /// table changed at once (a first full table, a next-hop change) the queue is not left
+    /// holding room for a million changes. The buffer is reused, not copied.
+    pub fn take_fib(&mut self) -> Vec<FibChange> {
+        Vec::from(std::mem::take(&mut self.fib))
     }
 
     /// Peers that have outbound changes or End-of-RIB markers queued.
@@ -2296,7 +2332,7 @@ fn fib_entry(
             attrs,
             next_hop: next_hops.first().copied(),
             source,
-            kernel: meta.map(|m| &m.kernel),
+            kernel: meta.map(|m| &*m.kernel),
             peer: peer.map(|p| PeerView {
                 name: &p.cfg.name,
                 peer_type: p.peer_type(),
@@ -2481,7 +2517,7 @@ fn export_path(
         attrs: &eff.attrs,
         next_hop: eff.next_hop_addr(),
         source,
-        kernel: meta.map(|m| &m.kernel),
+        kernel: meta.map(|m| &*m.kernel),
         peer: Some(PeerView {
             name: &target.cfg.name,
             peer_type: target.peer_type(),

@@ -418,17 +418,20 @@ impl RibTask {
     }
 
     fn publish(&mut self) {
-        let changes: Vec<FibChange> = self.rib.drain_fib().collect();
+        // The batch and the RIB's queue memory move to the FIB task together.
+        let changes: Vec<FibChange> = self.rib.take_fib();
         if changes.is_empty() {
             return;
         }
-        for c in &changes {
-            let ev = match c {
-                FibChange::Upsert(r) => RouteChange::Best(r.clone().into()),
-                FibChange::Remove(p) => RouteChange::Removed(*p),
-            };
-            // No subscribers is fine.
-            let _ = self.routes.send(ev);
+        // No subscribers is fine (and then nothing is copied for them).
+        if self.routes.receiver_count() > 0 {
+            for c in &changes {
+                let ev = match c {
+                    FibChange::Upsert(r) => RouteChange::Best(r.clone().into()),
+                    FibChange::Remove(p) => RouteChange::Removed(*p),
+                };
+                let _ = self.routes.send(ev);
+            }
         }
         if let Some(fib) = &self.fib {
             if let Err(e) = fib.try_send(changes) {
