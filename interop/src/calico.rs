@@ -163,6 +163,20 @@ pub fn bird_config(
     pool: Ipv4Net,
     mesh: &[Ipv4Addr],
 ) -> String {
+    bird_config_timers(me, asn, block, pool, mesh, None)
+}
+
+/// [`bird_config`] with explicit session timers (`hold time`, `keepalive
+/// time`, `graceful restart time` on every mesh session); `None` keeps
+/// BIRD's defaults, as calico-node does.
+pub fn bird_config_timers(
+    me: Ipv4Addr,
+    asn: u32,
+    block: Ipv4Net,
+    pool: Ipv4Net,
+    mesh: &[Ipv4Addr],
+    timers: Option<SessionTimers>,
+) -> String {
     let mut c = String::new();
     let _ = writeln!(
         c,
@@ -217,6 +231,16 @@ pub fn bird_config(
             "  connect delay time 1; connect retry time 2; error wait time 1, 5;"
         );
         let _ = writeln!(c, "  graceful restart;");
+        if let Some(t) = timers {
+            let _ = writeln!(
+                c,
+                "  hold time {}; keepalive time {};",
+                t.hold_time, t.keepalive
+            );
+            if let Some(r) = t.restart_time {
+                let _ = writeln!(c, "  graceful restart time {r};");
+            }
+        }
         if mesh_passive(me_ip, peer_ip) {
             let _ = writeln!(c, "  passive on;");
         }
@@ -270,7 +294,60 @@ pub fn bgpd_config_with(
     cluster_id: Option<Ipv4Addr>,
     socket: &std::path::Path,
 ) -> String {
-    render_bgpd_config(me, asn, peers, cluster_id, None, socket)
+    render_bgpd_config(
+        me,
+        asn,
+        peers,
+        cluster_id,
+        None,
+        SessionTimers::default(),
+        socket,
+    )
+}
+
+/// Session timers of a Calico node's BGP sessions.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SessionTimers {
+    /// Hold time offered in OPEN, seconds (RFC 4271 4.2).
+    pub hold_time: u16,
+    /// Keepalive interval, seconds.
+    pub keepalive: u16,
+    /// Graceful restart time announced to peers (RFC 4724 3): how long they
+    /// keep this node's routes stale after its session drops gracefully.
+    /// `None`: the speaker's default (bgpd and BIRD: 120 s).
+    pub restart_time: Option<u16>,
+}
+
+impl Default for SessionTimers {
+    /// The harness's usual timers: hold 30 s, keepalive 10 s, default
+    /// restart time.
+    fn default() -> SessionTimers {
+        SessionTimers {
+            hold_time: 30,
+            keepalive: 10,
+            restart_time: None,
+        }
+    }
+}
+
+/// [`bgpd_config`] with explicit session timers (failure-detection tests:
+/// a short hold time and restart time).
+pub fn bgpd_config_timers(
+    me: Ipv4Addr,
+    asn: u32,
+    mesh: &[Ipv4Addr],
+    timers: SessionTimers,
+    socket: &std::path::Path,
+) -> String {
+    let peers: Vec<CalicoPeer> = mesh
+        .iter()
+        .map(|p| CalicoPeer {
+            address: *p,
+            name: mesh_name(IpAddr::V4(*p)),
+            rr_client: false,
+        })
+        .collect();
+    render_bgpd_config(me, asn, &peers, None, None, timers, socket)
 }
 
 /// [`bgpd_config_with`] plus the kernel route form of `pool`'s IPIP mode:
@@ -287,7 +364,15 @@ pub fn bgpd_config_pool(
     pool: IpPool,
     socket: &std::path::Path,
 ) -> String {
-    render_bgpd_config(me, asn, peers, cluster_id, Some(pool), socket)
+    render_bgpd_config(
+        me,
+        asn,
+        peers,
+        cluster_id,
+        Some(pool),
+        SessionTimers::default(),
+        socket,
+    )
 }
 
 /// A Calico IP pool: its CIDR and IPIP mode.
@@ -330,6 +415,7 @@ fn render_bgpd_config(
     peers: &[CalicoPeer],
     cluster_id: Option<Ipv4Addr>,
     pool: Option<IpPool>,
+    timers: SessionTimers,
     socket: &std::path::Path,
 ) -> String {
     let mut c = String::new();
@@ -346,8 +432,15 @@ fn render_bgpd_config(
     }
     let _ = writeln!(c, "\n[global.control]\nsocket = \"{}\"", socket.display());
     let _ = writeln!(c, "\n[global.graceful_restart]\nenabled = true");
+    if let Some(r) = timers.restart_time {
+        let _ = writeln!(c, "restart_time = {r}");
+    }
     let _ = writeln!(c, "\n[templates.mesh]\nremote_as = {asn}\nmultihop = 64");
-    let _ = writeln!(c, "hold_time = 30\nkeepalive = 10\nconnect_retry = 2");
+    let _ = writeln!(
+        c,
+        "hold_time = {}\nkeepalive = {}\nconnect_retry = 2",
+        timers.hold_time, timers.keepalive
+    );
     let _ = writeln!(
         c,
         "import = [\"mesh-import\"]\nexport = [\"calico-export\"]"
@@ -623,6 +716,39 @@ mod tests {
                 assert!(c.lines().any(|l| l == line), "{line:?} missing from\n{c}");
             }
         }
+    }
+
+    #[test]
+    fn session_timers_reach_both_configurations() {
+        let sock = std::path::Path::new("/tmp/x.sock");
+        let me: Ipv4Addr = "10.0.0.1".parse().unwrap();
+        let mesh = ["10.0.0.2".parse().unwrap()];
+        let timers = SessionTimers {
+            hold_time: 9,
+            keepalive: 3,
+            restart_time: Some(6),
+        };
+        let c = bgpd_config_timers(me, 64512, &mesh, timers, sock);
+        let v: toml::Value = toml::from_str(&c).unwrap_or_else(|e| panic!("{e}\n{c}"));
+        assert_eq!(v["templates"]["mesh"]["hold_time"].as_integer(), Some(9));
+        assert_eq!(v["templates"]["mesh"]["keepalive"].as_integer(), Some(3));
+        let gr = &v["global"]["graceful_restart"];
+        assert_eq!(gr["restart_time"].as_integer(), Some(6), "{c}");
+        // Default timers: the usual configuration, no restart time line.
+        let plain = bgpd_config(me, 64512, &mesh, sock);
+        assert!(plain.contains("hold_time = 30\nkeepalive = 10"), "{plain}");
+        assert!(!plain.contains("restart_time"), "{plain}");
+
+        let block = "10.244.1.0/26".parse().unwrap();
+        let pool = "10.244.0.0/16".parse().unwrap();
+        let b = bird_config_timers(me, 64512, block, pool, &mesh, Some(timers));
+        assert!(b.contains("  hold time 9; keepalive time 3;"), "{b}");
+        assert!(b.contains("  graceful restart time 6;"), "{b}");
+        assert_eq!(
+            bird_config_timers(me, 64512, block, pool, &mesh, None),
+            bird_config(me, 64512, block, pool, &mesh)
+        );
+        assert!(!bird_config(me, 64512, block, pool, &mesh).contains("hold time"));
     }
 
     #[test]

@@ -20,9 +20,9 @@
 use std::net::{IpAddr, Ipv4Addr};
 
 use interop::calico::{
-    bgpd_config, bgpd_config_pool, bgpd_config_with, bird_config, has_direct_route, has_route_via,
-    has_tunnel_route, mesh_name, setup_felix, setup_tunl0, CalicoPeer, FelixState, IpPool,
-    IpipMode,
+    bgpd_config, bgpd_config_pool, bgpd_config_timers, bgpd_config_with, bird_config_timers,
+    has_direct_route, has_route_via, has_tunnel_route, mesh_name, setup_felix, setup_tunl0,
+    CalicoPeer, FelixState, IpPool, IpipMode, SessionTimers,
 };
 use interop::{
     binaries_for, run_test, wait_established, wait_for, Bgpd, Bird, Error, Family, Kind, Node,
@@ -41,13 +41,21 @@ struct Mesh {
 /// Node `i` (1-based) runs `kinds[i - 1]` in a full mesh; checks sessions,
 /// kernel routes and pod-to-pod pings, and returns the running cluster.
 fn calico_mesh(t: &Test, kinds: &[Kind]) -> Result<Mesh> {
-    calico_cluster(t, kinds, 0)
+    calico_cluster(t, kinds, 0, None)
 }
 
 /// Like [`calico_mesh`], but when `reflectors > 0` the first `reflectors`
 /// nodes are route reflectors (one cluster id, meshed among themselves) and
 /// every other node peers with them only (Calico with RRs; bgpd nodes only).
-fn calico_cluster(t: &Test, kinds: &[Kind], reflectors: usize) -> Result<Mesh> {
+///
+/// `timers`: the session timers of every node (hold time, keepalive, graceful
+/// restart time; mesh only); `None` keeps the usual configuration.
+fn calico_cluster(
+    t: &Test,
+    kinds: &[Kind],
+    reflectors: usize,
+    timers: Option<SessionTimers>,
+) -> Result<Mesh> {
     let seg = Segment::new(t)?;
     let pool: ipnet::Ipv4Net = "10.244.0.0/16"
         .parse()
@@ -86,7 +94,7 @@ fn calico_cluster(t: &Test, kinds: &[Kind], reflectors: usize) -> Result<Mesh> {
         let label = format!("{}-{}", kind.name(), node.name);
         speakers.push(match kind {
             Kind::Bird => {
-                let text = bird_config(node.v4, ASN, felix.block, pool, &mesh);
+                let text = bird_config_timers(node.v4, ASN, felix.block, pool, &mesh, timers);
                 let protocols = mesh
                     .iter()
                     .map(|p| (mesh_name(IpAddr::V4(*p)), IpAddr::V4(*p)))
@@ -109,7 +117,10 @@ fn calico_cluster(t: &Test, kinds: &[Kind], reflectors: usize) -> Result<Mesh> {
             }
             Kind::Bgpd => {
                 let socket = t.subdir(&label)?.join("bgpd.sock");
-                let text = bgpd_config(node.v4, ASN, &mesh, &socket);
+                let text = match timers {
+                    Some(timers) => bgpd_config_timers(node.v4, ASN, &mesh, timers, &socket),
+                    None => bgpd_config(node.v4, ASN, &mesh, &socket),
+                };
                 Box::new(Bgpd::start_with_config(t, node, &label, &text, &socket)?)
             }
             other => return Err(Error::Invalid(format!("{other:?} has no Calico config"))),
@@ -329,6 +340,249 @@ fn bgpd_node_leaving_is_removed_everywhere() {
     );
 }
 
+/// Failure-detection timers of the vanishing-node tests: hold 9 s, keepalive
+/// 3 s, graceful restart time 6 s.
+const FAST: SessionTimers = SessionTimers {
+    hold_time: 9,
+    keepalive: 3,
+    restart_time: Some(6),
+};
+
+/// What one surviving node saw after the vanishing node was cut off,
+/// measured from the cut.
+#[derive(Debug, Default, Clone, Copy)]
+struct Seen {
+    /// The session to the vanished node left Established.
+    down: Option<std::time::Duration>,
+    /// The vanished node's block left the kernel.
+    gone: Option<std::time::Duration>,
+}
+
+/// Whether bgpd's session `peer` (on the bgpd with control socket `socket`)
+/// negotiated the RFC 8538 N bit: both OPENs carried the graceful restart
+/// capability with N set.
+fn n_bit_negotiated(socket: &std::path::Path, peer: &str) -> Result<bool> {
+    let v = interop::bgpd::control_at(
+        socket,
+        serde_json::json!({"command": "show_peer", "name": peer}),
+    )?;
+    let has_n = |key: &str| {
+        v.get(key)
+            .and_then(serde_json::Value::as_array)
+            .is_some_and(|caps| {
+                caps.iter()
+                    .filter_map(serde_json::Value::as_str)
+                    .any(|c| c.starts_with("GracefulRestart(") && c.contains("notification: true"))
+            })
+    };
+    Ok(has_n("capabilities_sent") && has_n("capabilities_received"))
+}
+
+/// A node vanishes without any configuration change: the cluster (`kinds`,
+/// [`FAST`] timers) is up and every pod reaches every pod, then node
+/// `gone`'s link is set down inside its namespace, so no FIN or RST reaches
+/// the others and only their hold timers can notice.
+///
+/// Every other node must see its session to the vanished node leave
+/// Established, and a bgpd survivor must have sent the hold timer expired
+/// NOTIFICATION (4/0, RFC 4271 6.5) by its log and `show peer`; a BIRD
+/// survivor must log the hold timer expiry. The vanished node's block must
+/// leave every surviving kernel. Graceful restart decides when (RFC 4724
+/// 4.2, RFC 8538 4): a bgpd survivor that negotiated the N bit with the
+/// vanished node keeps its routes stale for the restart time it announced
+/// (logged as such, `stale_for_secs=6`) and drops them when it ends; the
+/// block must be gone within 3 x (hold + restart time) of the cut, a
+/// generous bound on a shared 2-core machine, and the measured times are
+/// printed. The surviving pods keep reaching each other.
+fn node_vanishes(t: &Test, kinds: &[Kind], gone: usize) -> Result<()> {
+    let mut mesh = calico_cluster(t, kinds, 0, Some(FAST))?;
+    let (gone_node, gone_felix) = mesh
+        .nodes
+        .get(gone)
+        .ok_or_else(|| Error::Invalid(format!("no node {gone}")))?;
+    let block = ipnet::IpNet::V4(gone_felix.block);
+    let gone_addr = gone_node.addr(Family::Ipv4);
+    let gone_name = mesh_name(gone_addr);
+    let survivors: Vec<usize> = (0..mesh.nodes.len()).filter(|i| *i != gone).collect();
+    // Per bgpd survivor: its control socket and whether the N bit applies.
+    let mut n_bit = vec![None; mesh.nodes.len()];
+    for &i in &survivors {
+        if kinds[i] == Kind::Bgpd {
+            let socket = t
+                .subdir(&format!("bgpd-{}", mesh.nodes[i].0.name))?
+                .join("bgpd.sock");
+            n_bit[i] = Some((n_bit_negotiated(&socket, &gone_name)?, socket));
+        }
+    }
+    let log_len: Vec<usize> = mesh
+        .speakers
+        .iter_mut()
+        .map(|s| s.process_mut().output_so_far().len())
+        .collect();
+
+    let cut = std::time::Instant::now();
+    gone_node
+        .ns
+        .ip(&["link", "set", &gone_node.ifname, "down"])?;
+
+    let hold = u64::from(FAST.hold_time);
+    let restart = FAST.restart_time.map_or(0, u64::from);
+    let bound = std::time::Duration::from_secs(3 * (hold + restart));
+    let mut seen = vec![Seen::default(); mesh.nodes.len()];
+    wait_for(
+        &format!("{block} to leave every other node's kernel after the cut"),
+        bound,
+        || {
+            for &i in &survivors {
+                let at = cut.elapsed();
+                let s = &mut seen[i];
+                if s.down.is_none() {
+                    mesh.speakers[i].check_running()?;
+                    let peers = mesh.speakers[i].peers()?;
+                    if peers
+                        .iter()
+                        .any(|p| p.address == gone_addr && !p.established)
+                    {
+                        s.down = Some(at);
+                    }
+                }
+                if s.gone.is_none() {
+                    let routes = mesh.nodes[i].0.ns.routes(Family::Ipv4)?;
+                    if !routes.iter().any(|r| r.dst == block) {
+                        s.gone = Some(at);
+                    }
+                }
+            }
+            let pending: Vec<_> = survivors
+                .iter()
+                .filter(|i| seen[**i].down.is_none() || seen[**i].gone.is_none())
+                .map(|i| format!("{}: {:?}", mesh.nodes[*i].0.name, seen[*i]))
+                .collect();
+            Ok(if pending.is_empty() {
+                Ok(())
+            } else {
+                Err(pending.join("; "))
+            })
+        },
+    )?;
+    let mut lines = Vec::new();
+    for &i in &survivors {
+        let name = &mesh.nodes[i].0.name;
+        let (down, gone_at) = match (seen[i].down, seen[i].gone) {
+            (Some(d), Some(g)) => (d, g),
+            other => return Err(Error::Check(format!("{name}: {other:?}"))),
+        };
+        if gone_at < down {
+            return Err(Error::Check(format!(
+                "{name}: {block} left the kernel ({gone_at:?}) before the session went down ({down:?})"
+            )));
+        }
+        let log = mesh.speakers[i].process_mut().output_so_far();
+        let after = log.get(log_len[i]..).unwrap_or_default();
+        let mut rule = "its own rules";
+        match &n_bit[i] {
+            Some((n, socket)) => {
+                if !after.lines().any(|l| {
+                    l.contains("NOTIFICATION sent")
+                        && l.contains("hold timer expired")
+                        && l.contains(&gone_name)
+                }) {
+                    return Err(Error::Check(format!(
+                        "{name}: no hold timer NOTIFICATION to {gone_name} logged: {after}"
+                    )));
+                }
+                let v = interop::bgpd::control_at(
+                    socket,
+                    serde_json::json!({"command": "show_peer", "name": gone_name}),
+                )?;
+                let last = v
+                    .get("last_notification_sent")
+                    .and_then(serde_json::Value::as_str)
+                    .unwrap_or_default();
+                if !last.contains("hold timer expired") {
+                    return Err(Error::Check(format!(
+                        "{name}: last NOTIFICATION sent to {gone_name} is {last:?}"
+                    )));
+                }
+                let stale = after.lines().any(|l| {
+                    l.contains("keeping routes as stale")
+                        && l.contains(&gone_name)
+                        && l.contains(&format!("stale_for_secs={restart}"))
+                });
+                if *n && !stale {
+                    return Err(Error::Check(format!(
+                        "{name}: N bit negotiated with {gone_name}, but its routes were not kept stale for {restart} s (RFC 8538 4): {after}"
+                    )));
+                }
+                rule = if *n {
+                    "N bit: stale for the restart time (RFC 8538 4)"
+                } else {
+                    "no N bit"
+                };
+            }
+            None => {
+                if !after.to_lowercase().contains("hold timer expired") {
+                    return Err(Error::Check(format!(
+                        "{name}: no hold timer expiry logged: {after}"
+                    )));
+                }
+            }
+        }
+        lines.push(format!(
+            "{name} ({}) saw the session down after {:.1} s and {block} gone after {:.1} s ({rule})",
+            kinds[i].name(),
+            down.as_secs_f64(),
+            gone_at.as_secs_f64()
+        ));
+    }
+    interop::say(&format!(
+        "{}: {} ({}) cut off with hold {hold} s, restart time {restart} s: {}",
+        t.name(),
+        gone_node.name,
+        kinds[gone].name(),
+        lines.join("; ")
+    ));
+    // The survivors still reach each other.
+    for &i in &survivors {
+        for &j in survivors.iter().filter(|j| **j != i) {
+            let (a, b) = (&mesh.nodes[i].1.pods[0], &mesh.nodes[j].1.pods[0]);
+            wait_for(&format!("ping {} -> {}", a.ip, b.ip), TIMEOUT, || {
+                Ok(if a.ns.ping(IpAddr::V4(b.ip), None)? {
+                    Ok(())
+                } else {
+                    Err("no reply".into())
+                })
+            })?;
+        }
+    }
+    Ok(())
+}
+
+/// Calico item 5, failure case: a bgpd node of a bgpd mesh loses its link
+/// (no configuration change, no FIN/RST). See [`node_vanishes`].
+#[test]
+fn bgpd_node_vanishing_is_removed_after_hold_time() {
+    let kinds = [Kind::Bgpd, Kind::Bgpd, Kind::Bgpd];
+    run_test(
+        "bgpd_node_vanishing_is_removed_after_hold_time",
+        &binaries_for(&kinds),
+        |t| node_vanishes(t, &kinds, 2),
+    );
+}
+
+/// Mixed cluster, failure case: a bgpd node vanishes from a mesh of bgpd and
+/// calico-node style BIRD; both the bgpd and the BIRD survivor drop its
+/// block. See [`node_vanishes`].
+#[test]
+fn mixed_bgpd_node_vanishing_is_removed_by_bird_and_bgpd() {
+    let kinds = [Kind::Bgpd, Kind::Bird, Kind::Bgpd];
+    run_test(
+        "mixed_bgpd_node_vanishing_is_removed_by_bird_and_bgpd",
+        &binaries_for(&kinds),
+        |t| node_vanishes(t, &kinds, 2),
+    );
+}
+
 /// Calico with two route reflectors instead of a mesh: nodes 1 and 2 reflect
 /// (one cluster id), nodes 3 to 5 peer with them only. Every block still
 /// reaches every kernel via its own node and every pod reaches every pod.
@@ -338,7 +592,7 @@ fn bgpd_calico_two_route_reflectors_pods_reach_each_other() {
     run_test(
         "bgpd_calico_two_route_reflectors_pods_reach_each_other",
         &binaries_for(&kinds),
-        |t| calico_cluster(t, &kinds, 2).map(|_| ()),
+        |t| calico_cluster(t, &kinds, 2, None).map(|_| ()),
     );
 }
 
