@@ -104,7 +104,15 @@ while IFS= read -r line; do printf '%s\\n' \"$line\" >> \"$1\"; done
 
 /// The ExaBGP `route` statement (static section or API command) for `a`.
 pub fn route_statement(a: &Announce) -> String {
-    let mut s = format!("route {} next-hop self origin igp", a.prefix);
+    route_statement_via(a, None)
+}
+
+/// Like [`route_statement`] with an explicit next hop instead of `self`
+/// (an IPv4 route with an IPv6 next hop over an extended next hop session,
+/// RFC 8950).
+pub fn route_statement_via(a: &Announce, next_hop: Option<IpAddr>) -> String {
+    let nh = next_hop.map_or_else(|| "self".to_string(), |ip| ip.to_string());
+    let mut s = format!("route {} next-hop {nh} origin igp", a.prefix);
     if let Some(m) = a.med {
         let _ = write!(s, " med {m}");
     }
@@ -191,7 +199,16 @@ pub fn config_with_static(
         if let Some(p) = &n.password {
             let _ = writeln!(c, "  md5-password '{}';", p.replace(['\'', '\\'], ""));
         }
-        let _ = writeln!(c, "  family {{ {fam}; }}");
+        // Extended next hop (RFC 8950): an IPv6 session also carries IPv4
+        // unicast with IPv6 next hops (`capability { nexthop true; }` plus
+        // the `nexthop` section naming the family pair).
+        let enhe = n.family() == Family::Ipv6 && n.carries(Family::Ipv4);
+        if enhe {
+            let _ = writeln!(c, "  family {{ ipv4 unicast; ipv6 unicast; }}");
+            let _ = writeln!(c, "  nexthop {{ ipv4 unicast ipv6; }}");
+        } else {
+            let _ = writeln!(c, "  family {{ {fam}; }}");
+        }
         let add_path = match n.add_path {
             AddPath::Off => None,
             AddPath::Receive => Some("receive"),
@@ -201,6 +218,9 @@ pub fn config_with_static(
         // Route refresh (RFC 2918) announced so `announce route-refresh`
         // can ask the peer for its routes.
         let mut caps = String::from("route-refresh;");
+        if enhe {
+            caps.push_str(" nexthop true;");
+        }
         if let Some(mode) = add_path {
             let _ = write!(caps, " add-path {mode};");
         }
@@ -213,16 +233,19 @@ pub fn config_with_static(
         let routes: Vec<&Announce> = cfg
             .announce
             .iter()
-            .filter(|a| Family::of_net(&a.prefix) == n.family())
+            .filter(|a| n.carries(Family::of_net(&a.prefix)))
             .collect();
         let extra: Vec<&String> = extra
             .iter()
-            .filter(|l| statement_family(l) == Some(n.family()))
+            .filter(|l| statement_family(l).is_some_and(|f| n.carries(f)))
             .collect();
         if !routes.is_empty() || !extra.is_empty() {
             let _ = writeln!(c, "  static {{");
             for a in routes {
-                let _ = writeln!(c, "    {};", route_statement(a));
+                // `self` is the session's own (IPv6) address only for routes
+                // of the session's family: name it for the others.
+                let nh = (Family::of_net(&a.prefix) != n.family()).then_some(n.local_address);
+                let _ = writeln!(c, "    {};", route_statement_via(a, nh));
             }
             for l in extra {
                 let _ = writeln!(c, "    {l};");
@@ -614,6 +637,46 @@ mod tests {
         ));
         assert!(rib_from_messages(&m).is_empty());
         assert!(!peers_from_messages(&m)[0].established);
+    }
+
+    #[test]
+    fn extended_next_hop_session_carries_ipv4_with_the_ipv6_next_hop() {
+        let v6 = |s: &str| s.parse::<IpAddr>().unwrap();
+        let mut cfg = SpeakerConfig::new("10.0.0.2".parse().unwrap(), 65020);
+        let mut n = crate::model::Neighbor::new(v6("fd00::1"), v6("fd00::2"), 65010);
+        n.extended_next_hop = true;
+        cfg.neighbors.push(n);
+        cfg.announce = vec![
+            Announce::new("203.0.113.0/24".parse().unwrap()),
+            Announce::new("2001:db8:b::/48".parse().unwrap()),
+        ];
+        let p = Path::new("/x");
+        let c = config(&cfg, p, p, p, p);
+        assert!(
+            c.contains("  family { ipv4 unicast; ipv6 unicast; }"),
+            "{c}"
+        );
+        assert!(c.contains("  nexthop { ipv4 unicast ipv6; }"), "{c}");
+        assert!(
+            c.contains("capability { route-refresh; nexthop true; }"),
+            "{c}"
+        );
+        assert!(
+            c.contains("    route 203.0.113.0/24 next-hop fd00::2 origin igp;"),
+            "{c}"
+        );
+        assert!(
+            c.contains("    route 2001:db8:b::/48 next-hop self origin igp;"),
+            "{c}"
+        );
+        // Without the capability an IPv6 session carries IPv6 only.
+        cfg.neighbors[0].extended_next_hop = false;
+        let plain = config(&cfg, p, p, p, p);
+        assert!(plain.contains("  family { ipv6 unicast; }"), "{plain}");
+        assert!(
+            !plain.contains("nexthop") && !plain.contains("203.0.113.0"),
+            "{plain}"
+        );
     }
 
     #[test]

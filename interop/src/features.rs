@@ -28,6 +28,8 @@
 //!   with the extended next hop capability (RFC 8950): each side's IPv4
 //!   routes reach the other with the sender's IPv6 address as next hop.
 //!
+//! - [`extended_next_hop_with_exabgp`]: the same with ExaBGP, whose JSON
+//!   API shows what bgpd sent it.
 //! - [`add_path_from_exabgp`]: ExaBGP sends two paths with path ids it
 //!   chooses (1 and 2); bgpd must show exactly those ids.
 //! - [`route_refresh_from_exabgp`]: ExaBGP's API sends the ROUTE-REFRESH
@@ -894,6 +896,141 @@ pub fn extended_next_hop(t: &Test, kind: Kind) -> Result<()> {
             ));
         }
     }
+    bgpd.check_running()
+}
+
+/// Extended next hop (RFC 8950) between bgpd (node b, AS 65010) and ExaBGP
+/// (node p, AS 65020) over one IPv6 eBGP session carrying IPv4 and IPv6
+/// unicast; ExaBGP announces its IPv4 route with its IPv6 session address as
+/// next hop (`capability { nexthop true; }`, `nexthop { ipv4 unicast ipv6;
+/// }`). Each side originates its pair routes (one IPv4, one IPv6 prefix with
+/// MED and communities):
+/// - bgpd's `show_peer` has ExaBGP's capability for IPv4 unicast with IPv6
+///   next hops, and IPv4 unicast among the negotiated families;
+/// - bgpd shows ExaBGP's IPv4 route with ExaBGP's IPv6 address as next hop
+///   and the attributes intact, and selects it (usable: the next hop is on
+///   the shared segment);
+/// - bgpd (with a `[kernel.export]` section) installs that route in its
+///   node's kernel as `PREFIX via inet6 ADDR proto bird` (RTA_VIA);
+/// - ExaBGP's received UPDATEs (its JSON API) carry bgpd's IPv4 route in
+///   IPv4 unicast with bgpd's IPv6 address as next hop (RFC 8950 section 3),
+///   attributes intact; the IPv6 routes cross as usual.
+pub fn extended_next_hop_with_exabgp(t: &Test) -> Result<()> {
+    const AS_B: u32 = 65010;
+    const AS_P: u32 = 65020;
+    let seg = Segment::new(t)?;
+    let nb = Node::new(t, &seg, "b", 1)?;
+    let np = Node::new(t, &seg, "p", 2)?;
+    let fam = Family::Ipv6;
+    let (ann_b, ann_p) = (announcements(0, false), announcements(1, false));
+    let config_for = |me: &Node, peer: &Node, asn: u32, peer_asn: u32, ann: &[Announce]| {
+        let mut c = SpeakerConfig::new(me.v4, asn);
+        let mut n = Neighbor::new(peer.addr(fam), me.addr(fam), peer_asn);
+        n.extended_next_hop = true;
+        c.neighbors.push(n);
+        c.announce = ann.to_vec();
+        c
+    };
+    // bgpd installs what it selects in its node's kernel (protocol 12).
+    let socket = t.subdir("bgpd-b")?.join("bgpd.sock");
+    let text = format!(
+        "{}\n[kernel.export]\nprotocol = 12\n",
+        config(&config_for(&nb, &np, AS_B, AS_P, &ann_b), &socket)
+    );
+    let bgpd = Bgpd::start_with_config(t, &nb, "bgpd-b", &text, &socket)?;
+    let exa = crate::ExaBgp::start(
+        t,
+        &np,
+        "exabgp-p",
+        &config_for(&np, &nb, AS_P, AS_B, &ann_p),
+    )?;
+    wait_established(&bgpd, np.addr(fam), TIMEOUT)?;
+    wait_established(&exa, nb.addr(fam), TIMEOUT)?;
+    let detail = bgpd.show_peer(np.addr(fam))?;
+    let strings = |key: &str| -> Vec<String> {
+        detail
+            .get(key)
+            .and_then(Value::as_array)
+            .map(|a| {
+                a.iter()
+                    .filter_map(|x| x.as_str().map(str::to_string))
+                    .collect()
+            })
+            .unwrap_or_default()
+    };
+    let enhe = "(Family { afi: Afi(1), safi: Safi(1) }, Afi(2))";
+    let received = strings("capabilities_received")
+        .iter()
+        .any(|c| c.starts_with("ExtendedNextHop") && c.contains(enhe));
+    let families = strings("families");
+    if !received || !families.iter().any(|f| f == "ipv4-unicast") {
+        return Err(Error::Check(format!(
+            "bgpd shows no extended next hop for IPv4 unicast with exabgp-p: {detail}"
+        )));
+    }
+    let of = |ann: &[Announce], f: Family| -> Vec<Announce> {
+        ann.iter()
+            .filter(|a| Family::of_net(&a.prefix) == f)
+            .cloned()
+            .collect()
+    };
+    check_received_via(
+        &bgpd,
+        &of(&ann_p, Family::Ipv4),
+        &np,
+        Some(fam),
+        AS_P,
+        false,
+    )?;
+    check_received_via(&exa, &of(&ann_b, Family::Ipv4), &nb, Some(fam), AS_B, false)?;
+    check_received(&bgpd, &of(&ann_p, Family::Ipv6), &np, AS_P, false)?;
+    check_received(&exa, &of(&ann_b, Family::Ipv6), &nb, AS_B, false)?;
+    for a in of(&ann_p, Family::Ipv4) {
+        let entries = bgpd.route_entries("loc", a.prefix)?;
+        if !entries.iter().any(usable) {
+            return Err(Error::Check(format!(
+                "bgpd holds {} from exabgp-p but not as a usable path: {entries:?}",
+                a.prefix
+            )));
+        }
+    }
+    // The kernel route: IPv4 prefix, IPv6 gateway (RTA_VIA, `via inet6`).
+    let gw = np.addr(fam).to_string();
+    for a in of(&ann_p, Family::Ipv4) {
+        let dst = a.prefix.to_string();
+        wait_for(
+            &format!("{dst} via inet6 {gw} in b's kernel"),
+            TIMEOUT,
+            || {
+                let text = nb.ns.ip(&["-j", "-4", "route", "show", &dst])?;
+                let routes: Value = serde_json::from_str(&text)
+                    .map_err(|e| Error::parse("ip -j route", format!("{e}: {text}")))?;
+                let found = routes.as_array().is_some_and(|rs| {
+                    rs.iter().any(|r| {
+                        r.pointer("/via/family").and_then(Value::as_str) == Some("inet6")
+                            && r.pointer("/via/host").and_then(Value::as_str) == Some(gw.as_str())
+                            && matches!(
+                                r.get("protocol").and_then(Value::as_str),
+                                Some("bird" | "12")
+                            )
+                    })
+                });
+                Ok(if found { Ok(()) } else { Err(text) })
+            },
+        )?;
+    }
+    for (who, ann) in [(&bgpd as &dyn Speaker, &ann_p), (&exa, &ann_b)] {
+        for a in of(ann, Family::Ipv4) {
+            let r = wait_route(who, a.prefix, TIMEOUT)?;
+            crate::say(&format!(
+                "extended_next_hop_with_exabgp: {} has {} via {:?}",
+                who.label(),
+                a.prefix,
+                r.next_hop
+            ));
+        }
+    }
+    exa.check_running()?;
     bgpd.check_running()
 }
 

@@ -59,8 +59,8 @@ pub struct Neighbor {
     /// ADD-PATH (RFC 7911) for the session's family.
     pub add_path: AddPath,
     /// On an IPv6 session: also carry IPv4 unicast, with IPv6 next hops
-    /// (extended next hop, RFC 8950). Rendered by the bgpd, BIRD, FRR and
-    /// GoBGP launchers, not by ExaBGP's.
+    /// (extended next hop, RFC 8950). Rendered by every launcher (bgpd,
+    /// BIRD, FRR, GoBGP, ExaBGP).
     pub extended_next_hop: bool,
 }
 

@@ -1,6 +1,7 @@
 //! bgpd's capabilities against each real peer, one test per (feature, peer):
 //! ADD-PATH, route refresh, 4-octet AS and extended next hop with BIRD 2,
-//! GoBGP and FRR
+//! GoBGP and FRR (extended next hop, ADD-PATH path ids and route refresh
+//! with ExaBGP too)
 //! (scenarios in `interop::features`), and TCP MD5 with GoBGP and ExaBGP
 //! (`interop::scenarios::md5`; BIRD and FRR are in `bgpd.rs`).
 //!
@@ -9,8 +10,8 @@
 //! otherwise, failed instead when CI=true.
 
 use interop::features::{
-    add_path, add_path_from_exabgp, extended_next_hop, four_octet_as, route_refresh,
-    route_refresh_from_exabgp,
+    add_path, add_path_from_exabgp, extended_next_hop, extended_next_hop_with_exabgp,
+    four_octet_as, route_refresh, route_refresh_from_exabgp,
 };
 use interop::scenarios::md5;
 use interop::{binaries_for, run_test, Kind};
@@ -103,6 +104,16 @@ fn bgpd_gobgp_extended_next_hop() {
 #[test]
 fn bgpd_frr_extended_next_hop() {
     feature_test("bgpd_frr_extended_next_hop", Kind::Frr, extended_next_hop);
+}
+
+#[test]
+fn bgpd_exabgp_extended_next_hop() {
+    let kinds = [Kind::Bgpd, Kind::ExaBgp];
+    run_test(
+        "bgpd_exabgp_extended_next_hop",
+        &binaries_for(&kinds),
+        extended_next_hop_with_exabgp,
+    );
 }
 
 #[test]
