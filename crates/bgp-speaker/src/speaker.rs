@@ -80,6 +80,9 @@ pub enum SpeakerError {
     #[error("RIB: {0}")]
     /// The RIB refused a change.
     Rib(#[from] bgp_rib::RibError),
+    #[error("BIRD-compatible status socket: {0}")]
+    /// A BIRD-compatible status socket could not be opened.
+    BirdSocket(#[source] std::io::Error),
 }
 
 /// Options that are not part of the configuration file.
@@ -239,6 +242,8 @@ struct Inner {
     rib_task: StdMutex<Option<JoinHandle<()>>>,
     /// The kernel FIB component, when the configuration has a `[kernel]` section.
     kernel: StdMutex<Option<crate::fib::KernelHandle>>,
+    /// The task owning the BIRD-compatible status sockets (`[global.control] bird_socket`).
+    bird: StdMutex<Option<JoinHandle<()>>>,
 }
 
 /// A running BGP speaker. Cheap to clone; all clones control the same speaker.
@@ -321,8 +326,16 @@ impl Speaker {
             options,
             rib_task: StdMutex::new(Some(rib_task)),
             kernel: StdMutex::new(kernel),
+            bird: StdMutex::new(None),
         });
         let speaker = Speaker { inner };
+        // Before any session starts: a socket that cannot be opened fails the start.
+        let control = &config.global.control;
+        let bird = crate::control::bird::start(&speaker, &control.bird, control.mode)
+            .map_err(SpeakerError::BirdSocket)?;
+        if let Ok(mut b) = speaker.inner.bird.lock() {
+            *b = Some(bird);
+        }
         {
             let mut st = speaker.inner.state.lock().await;
             for o in config.originate.values() {
@@ -931,6 +944,10 @@ impl Speaker {
             return;
         }
         st.stopped = true;
+        let bird = self.inner.bird.lock().ok().and_then(|mut b| b.take());
+        if let Some(b) = bird {
+            b.abort();
+        }
         // The kernel FIB first: closing sessions must not withdraw routes from the kernel
         // (they persist or are flushed per `on_exit`).
         let kernel = self.inner.kernel.lock().ok().and_then(|mut k| k.take());

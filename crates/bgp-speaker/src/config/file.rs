@@ -77,6 +77,14 @@ pub struct ControlFile {
     pub mode: Option<Spanned<String>>,
     /// Disable the control socket entirely.
     pub enabled: Option<bool>,
+    /// BIRD-compatible status socket for IPv4 sessions (what calico-node reads at
+    /// `/var/run/calico/bird.ctl`); off unless set.
+    pub bird_socket: Option<PathBuf>,
+    /// BIRD-compatible status socket for IPv6 sessions (`bird6.ctl`); off unless set.
+    pub bird6_socket: Option<PathBuf>,
+    /// Output layout of the BIRD sockets: `"bird1"` (BIRD 1.6, what Calico ships and
+    /// parses; the default) or `"bird2"`.
+    pub bird_format: Option<Spanned<String>>,
 }
 
 /// `graceful_restart` tables (global defaults and per peer/template).

@@ -157,6 +157,30 @@ pub struct ControlConfig {
     pub socket: Option<PathBuf>,
     /// File mode of the socket.
     pub mode: u32,
+    /// The BIRD-compatible status sockets (`crate::control::bird`).
+    pub bird: BirdSocketConfig,
+}
+
+/// The BIRD-compatible read-only status sockets calico-node's health checks talk to.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct BirdSocketConfig {
+    /// Socket answering for IPv4 sessions (BIRD's `bird.ctl`); `None`: off.
+    pub socket: Option<PathBuf>,
+    /// Socket answering for IPv6 sessions (BIRD 1.x's separate `bird6.ctl`); `None`: off.
+    pub socket6: Option<PathBuf>,
+    /// Which BIRD's output layout to imitate.
+    pub format: BirdFormat,
+}
+
+/// Output layout of the BIRD-compatible sockets.
+#[derive(Copy, Clone, Debug, Default, PartialEq, Eq, Hash)]
+pub enum BirdFormat {
+    /// BIRD 1.6, as shipped in calico-node (`name     proto    table ...` headings, which
+    /// calico-node compares word for word).
+    #[default]
+    Bird1,
+    /// BIRD 2.0 (`Name       Proto      Table ...`, millisecond times, `Hostname is`).
+    Bird2,
 }
 
 /// Graceful restart (RFC 4724) and long-lived graceful restart (RFC 9494) settings.
@@ -701,6 +725,7 @@ fn resolve_global(
         None => ControlConfig {
             socket: Some(PathBuf::from(DEFAULT_CONTROL_SOCKET)),
             mode: 0o660,
+            bird: BirdSocketConfig::default(),
         },
         Some(c) => {
             let mode = match &c.mode {
@@ -719,7 +744,26 @@ fn resolve_global(
                         )
                     })?,
             };
+            let format = match &c.bird_format {
+                None => BirdFormat::Bird1,
+                Some(f) => match f.get_ref().as_str() {
+                    "bird1" => BirdFormat::Bird1,
+                    "bird2" => BirdFormat::Bird2,
+                    other => {
+                        return Err(ConfigError::at(
+                            src,
+                            f.span(),
+                            format!("bird_format {other:?} is not \"bird1\" or \"bird2\""),
+                        ))
+                    }
+                },
+            };
             ControlConfig {
+                bird: BirdSocketConfig {
+                    socket: c.bird_socket.clone(),
+                    socket6: c.bird6_socket.clone(),
+                    format,
+                },
                 socket: if c.enabled == Some(false) {
                     None
                 } else {

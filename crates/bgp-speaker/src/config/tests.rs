@@ -336,3 +336,34 @@ fn line_col_counts_characters() {
     assert_eq!(line_col("ab\ncdé\nx", 8), (3, 1));
     assert_eq!(line_col("ab", 99), (1, 3));
 }
+
+#[test]
+fn bird_sockets_are_off_by_default_and_parsed() {
+    let c = parse(BASE).unwrap();
+    assert_eq!(c.global.control.bird, BirdSocketConfig::default());
+    assert_eq!(c.global.control.bird.socket, None);
+    let c = parse(&format!(
+        "{BASE}[global.control]\nbird_socket = \"/var/run/calico/bird.ctl\"\nbird6_socket = \"/var/run/calico/bird6.ctl\"\nbird_format = \"bird2\"\n"
+    ))
+    .unwrap();
+    let b = &c.global.control.bird;
+    assert_eq!(
+        b.socket.as_deref(),
+        Some(Path::new("/var/run/calico/bird.ctl"))
+    );
+    assert_eq!(
+        b.socket6.as_deref(),
+        Some(Path::new("/var/run/calico/bird6.ctl"))
+    );
+    assert_eq!(b.format, BirdFormat::Bird2);
+    // The JSON control socket keeps its default.
+    assert_eq!(
+        c.global.control.socket.as_deref(),
+        Some(Path::new(DEFAULT_CONTROL_SOCKET))
+    );
+    let (line, _, msg) = err_at(&format!(
+        "{BASE}[global.control]\nbird_format = \"bird3\"\n"
+    ));
+    assert_eq!(line, 6);
+    assert!(msg.contains("bird3"), "{msg}");
+}

@@ -30,31 +30,7 @@ impl ControlServer {
     /// Binds `path` (creating its directory, replacing a stale socket file) with file mode
     /// `mode`, and serves requests for `speaker`.
     pub fn bind(path: &Path, mode: u32, speaker: Speaker) -> std::io::Result<ControlServer> {
-        if let Some(dir) = path.parent() {
-            if !dir.as_os_str().is_empty() {
-                std::fs::create_dir_all(dir)?;
-            }
-        }
-        match std::fs::symlink_metadata(path) {
-            Ok(m) if std::os::unix::fs::FileTypeExt::is_socket(&m.file_type()) => {
-                // A live daemon answers a connect; a stale file does not.
-                if std::os::unix::net::UnixStream::connect(path).is_ok() {
-                    return Err(std::io::Error::new(
-                        std::io::ErrorKind::AddrInUse,
-                        format!("{} is in use by another running daemon", path.display()),
-                    ));
-                }
-                std::fs::remove_file(path)?;
-            }
-            Ok(_) => {
-                return Err(std::io::Error::new(
-                    std::io::ErrorKind::AlreadyExists,
-                    format!("{} exists and is not a socket", path.display()),
-                ))
-            }
-            Err(_) => {}
-        }
-        let listener = UnixListener::bind(path)?;
+        let listener = bind_unix(path)?;
         std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode))?;
         info!(path = %path.display(), mode = format!("{mode:o}"), "control socket listening");
         let task = tokio::spawn(async move {
@@ -80,6 +56,37 @@ impl ControlServer {
             task,
         })
     }
+}
+
+/// Binds a Unix socket at `path`: creates its directory, replaces a stale socket file
+/// (one nobody answers on), refuses a live one or a file that is not a socket. Shared by
+/// the JSON control socket and the BIRD-compatible one ([`super::bird`]).
+pub(crate) fn bind_unix(path: &Path) -> std::io::Result<UnixListener> {
+    if let Some(dir) = path.parent() {
+        if !dir.as_os_str().is_empty() {
+            std::fs::create_dir_all(dir)?;
+        }
+    }
+    match std::fs::symlink_metadata(path) {
+        Ok(m) if std::os::unix::fs::FileTypeExt::is_socket(&m.file_type()) => {
+            // A live daemon answers a connect; a stale file does not.
+            if std::os::unix::net::UnixStream::connect(path).is_ok() {
+                return Err(std::io::Error::new(
+                    std::io::ErrorKind::AddrInUse,
+                    format!("{} is in use by another running daemon", path.display()),
+                ));
+            }
+            std::fs::remove_file(path)?;
+        }
+        Ok(_) => {
+            return Err(std::io::Error::new(
+                std::io::ErrorKind::AlreadyExists,
+                format!("{} exists and is not a socket", path.display()),
+            ))
+        }
+        Err(_) => {}
+    }
+    UnixListener::bind(path)
 }
 
 impl ControlServer {
