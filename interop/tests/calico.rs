@@ -478,7 +478,9 @@ fn node_vanishes(t: &Test, kinds: &[Kind], gone: usize) -> Result<()> {
             )));
         }
         let log = mesh.speakers[i].process_mut().output_so_far();
-        let after = log.get(log_len[i]..).unwrap_or_default();
+        // What it logged since the cut (all of it if the offset were to
+        // split a character).
+        let after = log.get(log_len[i]..).unwrap_or(&log);
         let mut rule = "its own rules";
         match &n_bit[i] {
             Some((n, socket)) => {
