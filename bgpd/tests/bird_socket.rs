@@ -95,6 +95,17 @@ impl Daemon {
     }
 }
 
+impl Daemon {
+    fn signal(&self, sig: i32) {
+        if let Some(c) = &self.child {
+            // SAFETY: plain kill(2) on the pid of a child we started.
+            unsafe {
+                libc::kill(c.id() as i32, sig);
+            }
+        }
+    }
+}
+
 impl Drop for Daemon {
     fn drop(&mut self) {
         if let Some(mut c) = self.child.take() {
@@ -283,6 +294,19 @@ fn calico_health_checks_and_birdcl_read_bgpd() {
     let d = dir.path();
     let bird4 = d.join("calico/bird.ctl");
     let bird6 = d.join("calico/bird6.ctl");
+    let a_peers = peer(
+        &format!("Mesh_127_0_{NET}_2"),
+        &format!("127.0.{NET}.2"),
+        PORT,
+        &format!("127.0.{NET}.1"),
+        "",
+    ) + &peer(
+        &format!("Node_127_0_{NET}_3"),
+        &format!("127.0.{NET}.3"),
+        PORT,
+        &format!("127.0.{NET}.1"),
+        "",
+    ) + &peer("Global_1", "::1", 9, "::1", "");
     let a = Daemon::start(
         d,
         "a",
@@ -295,19 +319,7 @@ fn calico_health_checks_and_birdcl_read_bgpd() {
                 bird4.display(),
                 bird6.display()
             ),
-            &(peer(
-                &format!("Mesh_127_0_{NET}_2"),
-                &format!("127.0.{NET}.2"),
-                PORT,
-                &format!("127.0.{NET}.1"),
-                "",
-            ) + &peer(
-                &format!("Node_127_0_{NET}_3"),
-                &format!("127.0.{NET}.3"),
-                PORT,
-                &format!("127.0.{NET}.1"),
-                "",
-            ) + &peer("Global_1", "::1", 9, "::1", "")),
+            &a_peers,
         ),
     );
     let b = Daemon::start(
@@ -411,6 +423,29 @@ fn calico_health_checks_and_birdcl_read_bgpd() {
         unknown.last().map(String::as_str),
         Some("9001 syntax error")
     );
+
+    // A reload moves the IPv4 socket and closes the IPv6 one; sessions stay.
+    let moved = d.join("moved/bird.ctl");
+    std::fs::write(
+        d.join("a.toml"),
+        config(
+            d,
+            "a",
+            1,
+            &format!("bird_socket = \"{}\"", moved.display()),
+            &a_peers,
+        ),
+    )
+    .expect("rewriting a's config");
+    a.signal(libc::SIGHUP);
+    a.wait_for(
+        |_| moved.exists() && !bird4.exists() && !bird6.exists(),
+        "BIRD sockets follow the reload",
+    );
+    let lines = bird_raw(&moved, "show protocols");
+    let peers = calico_scan_peers(&lines, ".").expect("calico parses show protocols");
+    assert_eq!(peers[0].bgp_state, "Established", "{lines:#?}");
+    let bird4 = moved;
 
     // The real birdcl.
     let Some(bin) = birdcl() else {
