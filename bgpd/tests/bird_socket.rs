@@ -322,6 +322,7 @@ fn calico_health_checks_and_birdcl_read_bgpd() {
             &a_peers,
         ),
     );
+    let b_bird6 = d.join("b/bird6.ctl");
     let b = Daemon::start(
         d,
         "b",
@@ -329,7 +330,7 @@ fn calico_health_checks_and_birdcl_read_bgpd() {
             d,
             "b",
             2,
-            "",
+            &format!("bird6_socket = \"{}\"", b_bird6.display()),
             &peer(
                 &format!("Mesh_127_0_{NET}_1"),
                 &format!("127.0.{NET}.1"),
@@ -393,6 +394,11 @@ fn calico_health_checks_and_birdcl_read_bgpd() {
     assert_eq!(peers6.len(), 1, "{lines6:#?}");
     assert_eq!(peers6[0].peer_type, "global");
     assert_eq!(peers6[0].state, "start");
+
+    // No IPv6 sessions at all: an empty table, which calico-node takes as ready (no peers).
+    let empty = bird_raw(&b_bird6, "show protocols");
+    assert_eq!(calico_scan_peers(&empty, ":"), Ok(vec![]), "{empty:#?}");
+    assert_eq!(empty.last().map(String::as_str), Some("0000 "));
 
     // The status reporter's `show protocols all NAME` (node/pkg/status/populators/peers.go).
     let all = bird_raw(&bird4, &format!("show protocols all {mesh}"));

@@ -346,10 +346,20 @@ pub struct Protocol {
     pub detail: Vec<String>,
 }
 
-/// `show protocols [all]` over `protocols` (already selected).
-pub fn show_protocols(protocols: &[Protocol], all: bool, format: BirdFormat) -> Reply {
+/// `show protocols [all]` over `protocols` (already selected). `select` decides the
+/// answer when nothing is selected: `8003 No protocols match` for a name or pattern, an
+/// empty table for a plain `show protocols`. (BIRD always has its device and kernel
+/// protocols, so its plain listing is never empty; calico-node reads an empty table as "no
+/// BGP peers: ready" but the 8003 line as an error, which would fail a single-node
+/// cluster's readiness check.)
+pub fn show_protocols(
+    protocols: &[Protocol],
+    all: bool,
+    select: &Select,
+    format: BirdFormat,
+) -> Reply {
     let mut r = Reply::new();
-    if protocols.is_empty() {
+    if protocols.is_empty() && *select != Select::All {
         r.end(8003, "No protocols match");
         return r;
     }
@@ -809,7 +819,7 @@ pub async fn respond(
                         e.end(9001, "syntax error");
                         e
                     }
-                    _ => show_protocols(&protocols, all, format),
+                    _ => show_protocols(&protocols, all, &select, format),
                 };
             }
         },

@@ -86,7 +86,7 @@ fn hello_is_birds() {
 fn bird2_show_protocols_is_byte_identical_to_the_capture() {
     let protos = capture_protocols(None, BirdFormat::Bird2);
     assert_eq!(
-        show_protocols(&protos, false, BirdFormat::Bird2).as_str(),
+        show_protocols(&protos, false, &Select::All, BirdFormat::Bird2).as_str(),
         fixture("bird2_show_protocols.txt")
     );
 }
@@ -97,13 +97,25 @@ fn bird2_pattern_selection_and_no_match() {
         .into_iter()
         .filter(|p| pattern_match("Node*", &p.name))
         .collect();
+    let node = Select::Pattern("Node*".into());
     assert_eq!(
-        show_protocols(&protos, false, BirdFormat::Bird2).as_str(),
+        show_protocols(&protos, false, &node, BirdFormat::Bird2).as_str(),
         fixture("bird2_show_protocols_pattern.txt")
     );
     assert_eq!(
-        show_protocols(&[], false, BirdFormat::Bird2).as_str(),
+        show_protocols(
+            &[],
+            false,
+            &Select::Pattern("zz*".into()),
+            BirdFormat::Bird2
+        )
+        .as_str(),
         fixture("bird2_no_protocols_match.txt")
+    );
+    // No peers at all: an empty table, which calico-node reads as ready.
+    assert_eq!(
+        show_protocols(&[], false, &Select::All, BirdFormat::Bird1).as_str(),
+        "2002-name     proto    table    state  since       info\n0000 \n"
     );
 }
 
@@ -117,7 +129,12 @@ fn bird2_detail_lines_appear_in_birds_order() {
         (&protos[2], "bird2_show_protocols_all_passive.txt"),
         (&protos[3], "bird2_show_protocols_all_disabled.txt"),
     ] {
-        let ours = show_protocols(std::slice::from_ref(proto), true, BirdFormat::Bird2);
+        let ours = show_protocols(
+            std::slice::from_ref(proto),
+            true,
+            &Select::All,
+            BirdFormat::Bird2,
+        );
         let theirs = fixture(file);
         let mut theirs_lines = theirs.lines();
         for line in ours.as_str().lines() {
@@ -198,7 +215,7 @@ fn refusals_use_birds_codes() {
 #[test]
 fn bird1_layout_is_what_calico_parses() {
     let protos = capture_protocols(Some(1), BirdFormat::Bird1);
-    let r = show_protocols(&protos, false, BirdFormat::Bird1);
+    let r = show_protocols(&protos, false, &Select::All, BirdFormat::Bird1);
     let text = r.as_str();
     let mut lines = text.lines();
     // nest/proto.c proto_cmd_show of BIRD 1.6; calico node/pkg/health/bird/bird.go
@@ -235,7 +252,7 @@ fn bird1_layout_is_what_calico_parses() {
     let mut p = protos[0].clone();
     p.name = "Mesh_172_17_8_102".into();
     p.since = "2016-11-21".into();
-    let r = show_protocols(&[p], false, BirdFormat::Bird1);
+    let r = show_protocols(&[p], false, &Select::All, BirdFormat::Bird1);
     assert_eq!(
         r.as_str().lines().nth(1).unwrap().trim_end(),
         "1002-Mesh_172_17_8_102 BGP      master   up     2016-11-21  Established"
@@ -245,7 +262,7 @@ fn bird1_layout_is_what_calico_parses() {
 #[test]
 fn bird1_detail_has_the_lines_calico_reads() {
     let protos = capture_protocols(Some(1), BirdFormat::Bird1);
-    let r = show_protocols(&protos[1..2], true, BirdFormat::Bird1);
+    let r = show_protocols(&protos[1..2], true, &Select::All, BirdFormat::Bird1);
     let expected = [
         "2002-name     proto    table    state  since       info",
         "1002-Mesh_127_0_9_6 BGP      master   start  15:36:43    Active        Socket: Connection refused",
