@@ -516,6 +516,16 @@ fn node_vanishes(t: &Test, kinds: &[Kind], gone: usize) -> Result<()> {
                         "{name}: N bit negotiated with {gone_name}, but its routes were not kept stale for {restart} s (RFC 8538 4): {after}"
                     )));
                 }
+                // Without the N bit, hold expiry is a NOTIFICATION-ended session,
+                // which RFC 4724 does not cover: the routes go at once.
+                let any_stale = after
+                    .lines()
+                    .any(|l| l.contains("keeping routes as stale") && l.contains(&gone_name));
+                if !*n && any_stale {
+                    return Err(Error::Check(format!(
+                        "{name}: no N bit with {gone_name}, yet its routes were kept stale after hold timer expiry (RFC 4724/8538): {after}"
+                    )));
+                }
                 rule = if *n {
                     "N bit: stale for the restart time (RFC 8538 4)"
                 } else {
@@ -965,5 +975,19 @@ fn harness_sweeps_leftovers_of_dead_test_processes() {
             ));
             Ok(())
         },
+    );
+}
+
+/// Mixed cluster, failure case: a calico-node style BIRD node (graceful
+/// restart without the RFC 8538 N bit) vanishes from a bgpd mesh. Its bgpd
+/// survivors must drop its block at hold timer expiry rather than keep it
+/// stale for BIRD's restart time. See [`node_vanishes`].
+#[test]
+fn bird_node_vanishing_is_removed_by_bgpd_at_hold_expiry() {
+    let kinds = [Kind::Bgpd, Kind::Bgpd, Kind::Bird];
+    run_test(
+        "bird_node_vanishing_is_removed_by_bgpd_at_hold_expiry",
+        &binaries_for(&kinds),
+        |t| node_vanishes(t, &kinds, 2),
     );
 }

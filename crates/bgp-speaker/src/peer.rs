@@ -1026,7 +1026,14 @@ impl PeerTask {
             return false;
         };
         match reason {
-            DownReason::ConnectionClosed | DownReason::HoldTimerExpired => true,
+            // RFC 4724 4.2: the TCP session ended without a NOTIFICATION.
+            DownReason::ConnectionClosed => true,
+            // Hold timer expiry ends the session with a NOTIFICATION we send (RFC 4271
+            // 6.5, RFC 9687), which RFC 4724 alone does not cover: only with the RFC
+            // 8538 N bit on both sides are the routes kept (BIRD, FRR do the same).
+            DownReason::HoldTimerExpired | DownReason::SendHoldTimerExpired => {
+                gr.notification && self.cfg.graceful_restart.notification
+            }
             // RFC 8538: with the N bit on both sides, any NOTIFICATION except Hard Reset
             // (Cease subcode 9) is graceful.
             DownReason::NotificationReceived(n)
@@ -1071,9 +1078,13 @@ impl PeerTask {
                 );
             }
             DownReason::HoldTimerExpired | DownReason::SendHoldTimerExpired => {
+                let code = match reason {
+                    DownReason::HoldTimerExpired => nc::HOLD_TIMER_EXPIRED,
+                    _ => nc::SEND_HOLD_TIMER_EXPIRED,
+                };
                 s.notifications_sent += 1;
                 s.last_notification_sent = Some(reason.to_string());
-                warn!(peer = %self.name, conn, reason = %reason, "NOTIFICATION sent");
+                warn!(peer = %self.name, conn, code, subcode = 0u8, reason = %reason, "NOTIFICATION sent");
             }
             DownReason::CollisionDump => {
                 s.notifications_sent += 1;
