@@ -135,13 +135,16 @@ struct Hop {
     onlink: bool,
 }
 
-/// The kernel form of one of our routes.
+/// A sorted next-hop set, shared between the routes that have the same (interned). A thin
+/// pointer (8 bytes, where `Arc<[Hop]>` takes 16): there is one per route.
+type HopSet = Arc<Box<[Hop]>>;
+
+/// The kernel form of one of our routes (16 bytes).
 #[derive(Debug, Clone, PartialEq, Eq)]
 struct Form {
     metric: u32,
     blackhole: bool,
-    /// Sorted; shared between the routes with the same next hops (interned).
-    hops: Arc<[Hop]>,
+    hops: HopSet,
 }
 
 impl Form {
@@ -166,32 +169,39 @@ struct Retry {
     errno: Errno,
 }
 
-/// Per-prefix state. Kept small (one of these per installed route): the kernel form is
-/// stored only when it differs from the wanted one, which is rare and transient.
+/// Per-prefix state, one per installed route: 32 bytes (56 with its key in the map). What
+/// is rarely needed lives behind one optional pointer ([`Extra`]).
 #[derive(Debug, Clone)]
 struct Entry {
     /// What we want there (`None`: withdraw).
     want: Option<Form>,
-    /// Our route as it is in the kernel, when it is not `want` (see `kernel_is_want`).
-    kernel_other: Option<Box<Form>>,
+    /// The kernel form when it is not `want`, and the RIB's route when it must be kept.
+    extra: Option<Box<Extra>>,
     /// Our route in the kernel is exactly `want`.
     kernel_is_want: bool,
-    /// The RIB's route, kept only when its kernel form depends on links or addresses
-    /// (tunnel, cross-subnet or named-device next hops) so a retry can re-resolve it.
-    route: Option<Box<FibRoute>>,
     /// Adopted from a previous run and not refreshed since.
     stale: bool,
     /// Our route may have been removed behind our back: rewrite it even if it looks current.
     verify: bool,
 }
 
+/// The rare parts of an [`Entry`].
+#[derive(Debug, Clone, Default)]
+struct Extra {
+    /// Our route as it is in the kernel, when it is not `want` (see `kernel_is_want`):
+    /// transient, between a change and its acknowledgement, or after a failure.
+    kernel_other: Option<Form>,
+    /// The RIB's route, kept only when its kernel form depends on links or addresses
+    /// (tunnel, cross-subnet or named-device next hops) so a retry can re-resolve it.
+    route: Option<FibRoute>,
+}
+
 impl Entry {
     fn absent() -> Self {
         Entry {
             want: None,
-            kernel_other: None,
+            extra: None,
             kernel_is_want: false,
-            route: None,
             stale: false,
             verify: false,
         }
@@ -202,13 +212,36 @@ impl Entry {
         if self.kernel_is_want {
             self.want.as_ref()
         } else {
-            self.kernel_other.as_deref()
+            self.extra.as_ref().and_then(|x| x.kernel_other.as_ref())
+        }
+    }
+
+    /// The RIB's route, when kept (see [`Extra::route`]).
+    fn route(&self) -> Option<&FibRoute> {
+        self.extra.as_ref().and_then(|x| x.route.as_ref())
+    }
+
+    fn set_route(&mut self, route: Option<FibRoute>) {
+        self.update_extra(|x| x.route = route);
+    }
+
+    fn set_kernel_other(&mut self, kernel: Option<Form>) {
+        self.update_extra(|x| x.kernel_other = kernel);
+    }
+
+    /// Changes the rare parts, allocating them only when something is to be kept.
+    fn update_extra(&mut self, f: impl FnOnce(&mut Extra)) {
+        let mut x = self.extra.take().map_or_else(Extra::default, |b| *b);
+        f(&mut x);
+        if x.kernel_other.is_some() || x.route.is_some() {
+            self.extra = Some(Box::new(x));
         }
     }
 
     fn set_want(&mut self, want: Option<Form>) {
         if self.kernel_is_want {
-            self.kernel_other = self.want.take().map(Box::new);
+            let was = self.want.take();
+            self.set_kernel_other(was);
             self.kernel_is_want = false;
         }
         self.want = want;
@@ -216,12 +249,12 @@ impl Entry {
 
     fn set_kernel(&mut self, kernel: Option<Form>) {
         self.kernel_is_want = false;
-        self.kernel_other = kernel.map(Box::new);
+        self.set_kernel_other(kernel);
     }
 
     /// The kernel now holds what we want.
     fn kernel_done(&mut self) {
-        self.kernel_other = None;
+        self.set_kernel_other(None);
         self.kernel_is_want = self.want.is_some();
     }
 }
@@ -257,7 +290,7 @@ pub struct KernelInstaller {
     entries: FxHashMap<IpNet, Entry>,
     retrying: FxHashMap<IpNet, Retry>,
     /// Interned next-hop sets (a cluster has few distinct next hops and many routes).
-    hop_sets: FxHashSet<Arc<[Hop]>>,
+    hop_sets: FxHashSet<HopSet>,
     /// Our routes left at an old metric whose delete failed: (prefix, metric).
     orphans: Vec<(IpNet, u32)>,
 }
@@ -301,7 +334,7 @@ impl KernelInstaller {
         me.refresh_links().await?;
         me.refresh_addresses().await?;
         for r in me.dump_ours().await? {
-            let form = form_of_kernel(&r);
+            let form = me.form_of_kernel(&r);
             me.entries.insert(
                 r.prefix,
                 Entry {
@@ -443,7 +476,7 @@ impl KernelInstaller {
                     let prefix = r.prefix;
                     let e = self.entries.entry(prefix).or_insert_with(Entry::absent);
                     e.stale = false;
-                    e.route = needs_reresolve(&r).then(|| Box::new(r));
+                    e.set_route(needs_reresolve(&r).then_some(r));
                     match form {
                         Some(f) => {
                             e.set_want(Some(f));
@@ -461,7 +494,7 @@ impl KernelInstaller {
                     let p = p.trunc();
                     if let Some(e) = self.entries.get_mut(&p) {
                         e.set_want(None);
-                        e.route = None;
+                        e.set_route(None);
                         e.stale = false;
                         touched.push(p);
                     }
@@ -499,8 +532,8 @@ impl KernelInstaller {
         let mut ready = Vec::with_capacity(due.len());
         for p in due {
             // Re-resolve: the device or subnet may exist now.
-            let route = self.entries.get(&p).and_then(|e| e.route.clone());
-            if let Some(r) = route.as_deref() {
+            let route = self.entries.get(&p).and_then(|e| e.route().cloned());
+            if let Some(r) = route.as_ref() {
                 let mut form = self.resolve(r);
                 if form.is_err() && !links_refreshed {
                     links_refreshed = true;
@@ -554,7 +587,7 @@ impl KernelInstaller {
                     .iter_mut()
                     .map(|(p, e)| {
                         e.set_want(None);
-                        e.route = None;
+                        e.set_route(None);
                         *p
                     })
                     .collect();
@@ -570,7 +603,7 @@ impl KernelInstaller {
             .dump_ours()
             .await?
             .iter()
-            .map(|r| (r.prefix, form_of_kernel(r)))
+            .map(|r| (r.prefix, self.form_of_kernel(r)))
             .collect();
         for (p, e) in self.entries.iter_mut() {
             e.set_kernel(ours.get(p).cloned());
@@ -618,15 +651,16 @@ impl KernelInstaller {
         );
     }
 
-    fn intern(&mut self, hops: Vec<Hop>) -> Arc<[Hop]> {
-        if let Some(a) = self.hop_sets.get(hops.as_slice()) {
+    fn intern(&mut self, hops: Vec<Hop>) -> HopSet {
+        let hops = hops.into_boxed_slice();
+        if let Some(a) = self.hop_sets.get(&hops) {
             return a.clone();
         }
         if self.hop_sets.len() >= 4096 {
             // Forget sets no route uses any more.
             self.hop_sets.retain(|a| Arc::strong_count(a) > 1);
         }
-        let a: Arc<[Hop]> = Arc::from(hops);
+        let a: HopSet = Arc::new(hops);
         self.hop_sets.insert(a.clone());
         a
     }
@@ -655,7 +689,7 @@ impl KernelInstaller {
                 continue;
             };
             match (&e.want, e.kernel()) {
-                (None, None) if e.route.is_some() => {
+                (None, None) if e.route().is_some() => {
                     // Waiting for its device to appear: retry_due owns it.
                 }
                 (None, None) => {
@@ -865,6 +899,28 @@ impl KernelInstaller {
         })
     }
 
+    /// The form of one of our routes as dumped from the kernel (next hops interned: a
+    /// restart may adopt a million routes).
+    fn form_of_kernel(&mut self, r: &KernelRoute) -> Form {
+        let mut hops: Vec<Hop> = r
+            .nexthops
+            .iter()
+            .filter_map(|nh| {
+                nh.gateway.map(|gateway| Hop {
+                    gateway,
+                    ifindex: nh.ifindex,
+                    onlink: nh.onlink,
+                })
+            })
+            .collect();
+        hops.sort();
+        Form {
+            metric: r.metric,
+            blackhole: r.kind == RouteKind::Blackhole,
+            hops: self.intern(hops),
+        }
+    }
+
     fn ifindex_of(&self, name: &str) -> Result<u32, KernelError> {
         self.links
             .values()
@@ -1068,27 +1124,6 @@ fn gateway_attr(prefix: IpNet, gw: IpAddr) -> RouteAttribute {
     }
 }
 
-/// The form of one of our routes as dumped from the kernel.
-fn form_of_kernel(r: &KernelRoute) -> Form {
-    let mut hops: Vec<Hop> = r
-        .nexthops
-        .iter()
-        .filter_map(|nh| {
-            nh.gateway.map(|gateway| Hop {
-                gateway,
-                ifindex: nh.ifindex,
-                onlink: nh.onlink,
-            })
-        })
-        .collect();
-    hops.sort();
-    Form {
-        metric: r.metric,
-        blackhole: r.kind == RouteKind::Blackhole,
-        hops: Arc::from(hops),
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -1102,24 +1137,65 @@ mod tests {
     }
 
     #[test]
+    fn per_route_state_stays_small() {
+        // One Entry per installed route: a million routes cost 2^21 map slots of
+        // (IpNet, Entry). Keep the sizes the docs state.
+        assert_eq!(std::mem::size_of::<Form>(), 16);
+        assert_eq!(std::mem::size_of::<Option<Form>>(), 16);
+        assert_eq!(std::mem::size_of::<Entry>(), 32);
+        assert_eq!(std::mem::size_of::<(IpNet, Entry)>(), 56);
+    }
+
+    #[test]
+    fn entry_keeps_rare_parts_only_while_needed() {
+        let form = |metric| Form {
+            metric,
+            blackhole: true,
+            hops: Arc::new(Box::new([])),
+        };
+        let mut e = Entry::absent();
+        e.set_want(Some(form(10)));
+        assert!(e.extra.is_none());
+        e.kernel_done();
+        assert_eq!(e.kernel(), Some(&form(10)));
+        // A new want: the old kernel form is kept aside until acknowledged.
+        e.set_want(Some(form(20)));
+        assert_eq!(e.kernel(), Some(&form(10)));
+        assert!(e.extra.is_some());
+        e.kernel_done();
+        assert_eq!(e.kernel(), Some(&form(20)));
+        assert!(e.extra.is_none());
+        // The route kept for re-resolution comes and goes on its own.
+        let r = FibRoute {
+            prefix: "10.0.0.0/24".parse().unwrap(),
+            action: FibAction::Blackhole,
+            local_pref: None,
+        };
+        e.set_route(Some(r.clone()));
+        assert_eq!(e.route(), Some(&r));
+        e.set_route(None);
+        assert!(e.route().is_none() && e.extra.is_none());
+    }
+
+    #[test]
     fn form_comparison_accepts_kernel_chosen_device() {
         let want = Form {
             metric: 10,
             blackhole: false,
-            hops: Arc::from(vec![hop("10.0.0.2", 0, false)]),
+            hops: Arc::new(Box::new([hop("10.0.0.2", 0, false)])),
         };
         let have = Form {
             metric: 10,
             blackhole: false,
-            hops: Arc::from(vec![hop("10.0.0.2", 3, false)]),
+            hops: Arc::new(Box::new([hop("10.0.0.2", 3, false)])),
         };
         assert!(want.satisfied_by(&have));
         assert!(!have.satisfied_by(&Form {
-            hops: Arc::from(vec![hop("10.0.0.2", 4, false)]),
+            hops: Arc::new(Box::new([hop("10.0.0.2", 4, false)])),
             ..have.clone()
         }));
         let mut onlink = have.clone();
-        onlink.hops = Arc::from(vec![hop("10.0.0.2", 3, true)]);
+        onlink.hops = Arc::new(Box::new([hop("10.0.0.2", 3, true)]));
         assert!(!want.satisfied_by(&onlink));
         let mut other_metric = have.clone();
         other_metric.metric = 11;

@@ -393,9 +393,12 @@ impl Worker {
             }
             self.state.addresses = addrs;
         }
-        // Routes are compared as they stream in (the dump is never held whole): new or
-        // changed ones are reported at once, those no longer there afterwards.
+        // The dump is read to its end first, keeping only the routes that are new or
+        // changed (whole) and a fingerprint of every route: rtnetlink buffers a dump without
+        // bound when it is read slowly, so reporting each route as it arrives (and waiting
+        // for the daemon to take it) would hold the unread rest as parsed messages.
         let mut routes = HashMap::with_capacity(self.state.routes.len());
+        let mut changed = Vec::new();
         let mut reqs = Vec::new();
         if self.cfg.ipv4 {
             reqs.push(RouteMessageBuilder::<Ipv4Addr>::new().build());
@@ -416,9 +419,12 @@ impl Worker {
                 let seen = Seen::of(&r);
                 routes.insert(k, seen);
                 if self.state.routes.get(&k) != Some(&seen) {
-                    self.emit(KernelEvent::RouteAdded(r)).await?;
+                    changed.push(r);
                 }
             }
+        }
+        for r in changed {
+            self.emit(KernelEvent::RouteAdded(r)).await?;
         }
         let gone: Vec<(RouteKey, Seen)> = self
             .state
