@@ -1,5 +1,6 @@
 //! Property tests for the wire codec:
-//! - encode then decode is the identity for every message the encoder produces, under
+//! - encode then decode is the identity for every message the encoder produces (Partial
+//!   bits of recognised attributes included), under
 //!   every combination of negotiated 4-octet AS, ADD-PATH and extended messages, also
 //!   when several messages share one stream buffer and are split by `frame_len`;
 //! - arbitrary bytes never panic `frame_len`, `decode_message`, `decode_update` or
@@ -13,11 +14,11 @@ use bgp_proto::wire::{
     MpReachForm,
 };
 use bgp_proto::{
-    attr_flags as af, AddPathMode, Afi, Aggregator, AsPath, AsSegment, BgpRole, Capability,
-    CodecContext, Community, ExtendedCommunity, Family, GracefulRestart, GracefulRestartFamily,
-    LargeCommunity, LlgrFamily, Message, MpNextHop, MpNlri, MpReach, MpUnreach, Nlri, Notification,
-    Open, Origin, PathAttributes, RawAttribute, RefreshSubtype, RouteRefresh, Safi, SegmentType,
-    Update,
+    attr_flags as af, attr_type as at, AddPathMode, Afi, Aggregator, AsPath, AsSegment, BgpRole,
+    Capability, CodecContext, Community, ExtendedCommunity, Family, GracefulRestart,
+    GracefulRestartFamily, LargeCommunity, LlgrFamily, Message, MpNextHop, MpNlri, MpReach,
+    MpUnreach, Nlri, Notification, Open, Origin, PartialBits, PathAttributes, RawAttribute,
+    RefreshSubtype, RouteRefresh, Safi, SegmentType, Update,
 };
 use bytes::{Bytes, BytesMut};
 use ipnet::{IpNet, Ipv4Net, Ipv6Net};
@@ -143,6 +144,7 @@ fn attributes() -> impl Strategy<Value = PathAttributes> {
                 prop::collection::vec(any::<u8>(), 0..300),
                 0..3,
             ),
+            prop::sample::subsequence(PartialBits::TYPES.to_vec(), 0..=PartialBits::TYPES.len()),
         ),
     )
         .prop_map(
@@ -155,6 +157,7 @@ fn attributes() -> impl Strategy<Value = PathAttributes> {
                     large_communities,
                     otc,
                     unknown,
+                    partial,
                 ) = rest;
                 PathAttributes {
                     origin,
@@ -179,6 +182,11 @@ fn attributes() -> impl Strategy<Value = PathAttributes> {
                             value: Bytes::from(v),
                         })
                         .collect(),
+                    // Received with Partial (RFC 4271 4.3); `fit_partial` keeps the bits
+                    // the encoding can carry.
+                    partial: partial
+                        .into_iter()
+                        .fold(PartialBits::default(), PartialBits::with),
                 }
             },
         )
@@ -264,6 +272,34 @@ fn update() -> impl Strategy<Value = Update> {
                 nlri,
             },
         )
+}
+
+/// Partial bits exist only for attributes that are sent (RFC 4271 4.3): present ones, and
+/// AS4_PATH/AS4_AGGREGATOR only where the encoder regenerates them for a 2-octet AS
+/// speaker (RFC 6793 4.2.2: a 4-octet AS in the path / aggregator).
+fn fit_partial(u: &mut Update, ctx: &CodecContext) {
+    let a = &u.attributes;
+    let two_octet = |asn: u32| !ctx.four_octet_as && asn > 0xFFFF;
+    let sent = |t: u8| match t {
+        at::AGGREGATOR => a.aggregator.is_some(),
+        at::COMMUNITIES => !a.communities.is_empty(),
+        at::EXTENDED_COMMUNITIES => !a.extended_communities.is_empty(),
+        at::LARGE_COMMUNITIES => !a.large_communities.is_empty(),
+        at::OTC => a.otc.is_some(),
+        at::AS4_PATH => a.as_path.as_ref().is_some_and(|p| {
+            p.segments
+                .iter()
+                .flat_map(|s| &s.asns)
+                .any(|&x| two_octet(x))
+        }),
+        at::AS4_AGGREGATOR => a.aggregator.is_some_and(|g| two_octet(g.asn)),
+        _ => false,
+    };
+    let fitted = PartialBits::TYPES
+        .into_iter()
+        .filter(|&t| a.partial.contains(t) && sent(t))
+        .fold(PartialBits::default(), PartialBits::with);
+    u.attributes.partial = fitted;
 }
 
 /// Path identifiers exist exactly where ADD-PATH is negotiated (0 when unset).
@@ -438,6 +474,7 @@ proptest! {
     fn encode_then_decode_is_identity(mut msg in message(), ctx in ctx_strategy()) {
         if let Message::Update(u) = &mut msg {
             fit_path_ids(u, &ctx);
+            fit_partial(u, &ctx);
         }
         let mut out = BytesMut::new();
         if encode_message(&msg, &ctx, &mut out).is_err() {
@@ -466,6 +503,7 @@ proptest! {
         for mut msg in msgs {
             if let Message::Update(u) = &mut msg {
                 fit_path_ids(u, &ctx);
+                fit_partial(u, &ctx);
             }
             if encode_message(&msg, &ctx, &mut stream).is_ok() {
                 sent.push(msg);

@@ -28,11 +28,20 @@
 //! attribute is never re-advertised. Unknown optional attributes are kept as
 //! [`RawAttribute`]s: on encode, transitive ones get the Partial bit (RFC 4271 5) and
 //! non-transitive ones are dropped (RFC 4271 5: "quietly ignored and not passed along").
+//! Recognised optional transitive attributes keep a received Partial bit in
+//! [`PathAttributes::partial`] and are encoded with it ("Once the Partial bit has been set
+//! by a BGP speaker, it MUST NOT be unset by any BGP speaker that propagates the route",
+//! RFC 4271 4.3); well-known and optional non-transitive ones are always sent with Partial
+//! 0, as 4.3 requires, whatever was received.
 //!
 //! When the session lacks 4-octet AS support, AS_PATH/AGGREGATOR carry 2-octet ASNs and
 //! the true path is rebuilt from AS4_PATH/AS4_AGGREGATOR (RFC 6793 4.2.3); encoding does
-//! the reverse (RFC 6793 4.2.2). Decoding allocates only the vectors of
-//! [`PathAttributes`] (AS path segments, communities, cluster list, unknown attributes).
+//! the reverse (RFC 6793 4.2.2). The Partial bit of an AS4_PATH/AS4_AGGREGATOR that was
+//! used (typically set by the 2-octet speaker that passed it on) is kept for the ones the
+//! encoder regenerates (see [`PartialBits`](super::types::PartialBits)).
+//!
+//! Decoding allocates only the vectors of [`PathAttributes`] (AS path segments,
+//! communities, cluster list, unknown attributes).
 
 use std::net::{Ipv4Addr, Ipv6Addr};
 
@@ -217,8 +226,9 @@ struct AttrDecoder<'c> {
     ctx: &'c CodecContext,
     form: MpReachForm,
     out: DecodedAttributes,
-    as4_path: Option<AsPath>,
-    as4_aggregator: Option<Aggregator>,
+    /// AS4_PATH / AS4_AGGREGATOR until `finish` merges them, with their Partial bit.
+    as4_path: Option<(AsPath, bool)>,
+    as4_aggregator: Option<(Aggregator, bool)>,
     /// Attribute types seen so far, one bit each (RFC 7606 3 g).
     seen: [u64; 4],
 }
@@ -371,7 +381,7 @@ impl AttrDecoder<'_> {
                 // RFC 6793 3: confederation segments must not be in AS4_PATH; drop them.
                 path.segments
                     .retain(|s| matches!(s.kind, SegmentType::Sequence | SegmentType::Set));
-                self.as4_path = Some(path);
+                self.as4_path = Some((path, flags & af::PARTIAL != 0));
             }
             at::AS4_AGGREGATOR => {
                 if four {
@@ -381,7 +391,7 @@ impl AttrDecoder<'_> {
                 }
                 let agg = decode_aggregator(value, true)
                     .map_err(|e| AttrError::Discard(format!("AS4_AGGREGATOR {e}")))?;
-                self.as4_aggregator = Some(agg);
+                self.as4_aggregator = Some((agg, flags & af::PARTIAL != 0));
             }
             at::MP_REACH_NLRI | at::MP_UNREACH_NLRI => self.mp(type_code, value)?,
             _ => {
@@ -402,6 +412,11 @@ impl AttrDecoder<'_> {
                 });
             }
         }
+        // RFC 4271 4.3: a recognised optional transitive attribute keeps its Partial bit
+        // (AS4_* ones only once `finish` has used them).
+        if flags & af::PARTIAL != 0 && !matches!(type_code, at::AS4_PATH | at::AS4_AGGREGATOR) {
+            self.out.attributes.partial.insert(type_code);
+        }
         Ok(())
     }
 
@@ -417,7 +432,7 @@ impl AttrDecoder<'_> {
     /// RFC 6793 4.2.3: rebuild the 4-octet path and aggregator on a 2-octet session.
     fn finish(&mut self) {
         let a = &mut self.out.attributes;
-        if let Some(as4_agg) = self.as4_aggregator.take() {
+        if let Some((as4_agg, partial)) = self.as4_aggregator.take() {
             match &mut a.aggregator {
                 // "If the AGGREGATOR attribute carries an AS other than AS_TRANS, then
                 // AS4_AGGREGATOR and AS4_PATH shall be ignored."
@@ -428,14 +443,19 @@ impl AttrDecoder<'_> {
                     );
                     self.as4_path = None;
                 }
-                Some(agg) => *agg = as4_agg,
+                Some(agg) => {
+                    *agg = as4_agg;
+                    if partial {
+                        a.partial.insert(at::AS4_AGGREGATOR);
+                    }
+                }
                 None => self
                     .out
                     .discarded
                     .push("AS4_AGGREGATOR without AGGREGATOR ignored".into()),
             }
         }
-        let Some(as4) = self.as4_path.take() else {
+        let Some((as4, partial)) = self.as4_path.take() else {
             return;
         };
         let Some(path) = &mut a.as_path else {
@@ -453,6 +473,9 @@ impl AttrDecoder<'_> {
             return;
         }
         *path = merge_as4_path(path, as4, n - n4);
+        if partial {
+            a.partial.insert(at::AS4_PATH);
+        }
     }
 }
 
@@ -822,6 +845,16 @@ const WELL_KNOWN: u8 = af::TRANSITIVE;
 const OPT_NON_TRANS: u8 = af::OPTIONAL;
 const OPT_TRANS: u8 = af::OPTIONAL | af::TRANSITIVE;
 
+/// Flags of a recognised optional transitive attribute: Partial if it arrived with it
+/// (RFC 4271 4.3: once set, never unset by a speaker that propagates the route).
+fn opt_trans(attrs: &PathAttributes, type_code: u8) -> u8 {
+    if attrs.partial.contains(type_code) {
+        OPT_TRANS | af::PARTIAL
+    } else {
+        OPT_TRANS
+    }
+}
+
 fn encode_as_path_value(path: &AsPath, four_octet: bool, out: &mut BytesMut) {
     for seg in &path.segments {
         // A segment holds at most 255 ASes; longer ones are split (RFC 4271 4.3).
@@ -912,13 +945,23 @@ pub(crate) fn encode_path_attributes(
             v[2..6].copy_from_slice(&agg.address.octets());
             6
         };
-        put_attr(out, OPT_TRANS, at::AGGREGATOR, &v[..len])?;
+        put_attr(
+            out,
+            opt_trans(attrs, at::AGGREGATOR),
+            at::AGGREGATOR,
+            &v[..len],
+        )?;
     }
     if !attrs.communities.is_empty() {
-        put_attr_with(out, OPT_TRANS, at::COMMUNITIES, |v| {
-            attrs.communities.iter().for_each(|c| v.put_u32(c.0));
-            Ok(())
-        })?;
+        put_attr_with(
+            out,
+            opt_trans(attrs, at::COMMUNITIES),
+            at::COMMUNITIES,
+            |v| {
+                attrs.communities.iter().for_each(|c| v.put_u32(c.0));
+                Ok(())
+            },
+        )?;
     }
     if let Some(id) = attrs.originator_id {
         put_attr(out, OPT_NON_TRANS, at::ORIGINATOR_ID, &id.octets())?;
@@ -948,7 +991,8 @@ pub(crate) fn encode_path_attributes(
     }
     flush_unknown(out, u16::from(at::EXTENDED_COMMUNITIES))?;
     if !attrs.extended_communities.is_empty() {
-        put_attr_with(out, OPT_TRANS, at::EXTENDED_COMMUNITIES, |v| {
+        let flags = opt_trans(attrs, at::EXTENDED_COMMUNITIES);
+        put_attr_with(out, flags, at::EXTENDED_COMMUNITIES, |v| {
             attrs
                 .extended_communities
                 .iter()
@@ -968,7 +1012,7 @@ pub(crate) fn encode_path_attributes(
                 .cloned()
                 .collect(),
         };
-        put_attr_with(out, OPT_TRANS, at::AS4_PATH, |v| {
+        put_attr_with(out, opt_trans(attrs, at::AS4_PATH), at::AS4_PATH, |v| {
             encode_as_path_value(&as4, true, v);
             Ok(())
         })?;
@@ -978,11 +1022,13 @@ pub(crate) fn encode_path_attributes(
         let mut v = [0u8; 8];
         v[..4].copy_from_slice(&agg.asn.to_be_bytes());
         v[4..].copy_from_slice(&agg.address.octets());
-        put_attr(out, OPT_TRANS, at::AS4_AGGREGATOR, &v)?;
+        let flags = opt_trans(attrs, at::AS4_AGGREGATOR);
+        put_attr(out, flags, at::AS4_AGGREGATOR, &v)?;
     }
     flush_unknown(out, u16::from(at::LARGE_COMMUNITIES))?;
     if !attrs.large_communities.is_empty() {
-        put_attr_with(out, OPT_TRANS, at::LARGE_COMMUNITIES, |v| {
+        let flags = opt_trans(attrs, at::LARGE_COMMUNITIES);
+        put_attr_with(out, flags, at::LARGE_COMMUNITIES, |v| {
             for c in &attrs.large_communities {
                 v.put_u32(c.global);
                 v.put_u32(c.local1);
@@ -993,7 +1039,7 @@ pub(crate) fn encode_path_attributes(
     }
     flush_unknown(out, u16::from(at::OTC))?;
     if let Some(otc) = attrs.otc {
-        put_attr(out, OPT_TRANS, at::OTC, &otc.to_be_bytes())?;
+        put_attr(out, opt_trans(attrs, at::OTC), at::OTC, &otc.to_be_bytes())?;
     }
     flush_unknown(out, 256)
 }
@@ -1052,7 +1098,7 @@ fn encode_mp_reach(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::wire::types::{AddPathMode, Nlri};
+    use crate::wire::types::{AddPathMode, Nlri, PartialBits};
 
     const V4: Family = Family::IPV4_UNICAST;
     const V6: Family = Family::IPV6_UNICAST;
@@ -1153,6 +1199,8 @@ mod tests {
                 type_code: 99,
                 value: Bytes::from_static(b"xyz"),
             }],
+            // Received with Partial from some earlier speaker (RFC 4271 4.3).
+            partial: PartialBits::default().with(at::COMMUNITIES).with(at::OTC),
         }
     }
 
@@ -1687,5 +1735,140 @@ mod tests {
             encode_path_attributes(&attrs, None, None, &ctx4(), &mut out),
             Err(EncodeError::Invalid(_))
         ));
+    }
+
+    /// The flag octet of each attribute in an encoded block, by type.
+    fn flags_by_type(block: &[u8]) -> Vec<(u8, u8)> {
+        let mut r = Reader::new(block);
+        let mut out = Vec::new();
+        while let Some((f, t, _)) = attribute_tlv(&mut r) {
+            out.push((t, f));
+        }
+        out
+    }
+
+    #[test]
+    fn recognised_optional_transitive_attributes_keep_partial_rfc4271_4_3() {
+        let base = [
+            attr(0x40, 1, &[0]),
+            attr(0x40, 2, &[2, 1, 0, 0, 0xFD, 0xE9]),
+            attr(0x40, 3, &[10, 0, 0, 1]),
+        ]
+        .concat();
+        let block = [
+            base.clone(),
+            attr(0xE0, 7, &[0, 0, 0xFD, 0xE9, 10, 0, 0, 1]),
+            attr(0xC0, 8, &[0xFD, 0xE8, 0, 1]),
+            attr(0xE0, 16, &[0, 2, 0xFD, 0xE8, 0, 0, 0, 1]),
+            attr(0xE0, 32, &[0, 0, 0xFD, 0xE8, 0, 0, 0, 1, 0, 0, 0, 2]),
+            attr(0xE0, 35, &[0, 0, 0xFD, 0xE9]),
+        ]
+        .concat();
+        let d = dec(&block, &ctx4());
+        assert_eq!(
+            (d.treat_as_withdraw.as_deref(), d.discarded.len()),
+            (None, 0)
+        );
+        let p = d.attributes.partial;
+        for t in [7, 16, 32, 35] {
+            assert!(p.contains(t), "type {t}");
+        }
+        assert!(!p.contains(8), "COMMUNITIES arrived without Partial");
+        // Passed on exactly as received: Partial kept where set, not added elsewhere.
+        assert_eq!(&encode(&d.attributes, None, None, &ctx4())[..], &block[..]);
+
+        // Partial on a well-known or optional non-transitive attribute is not an error
+        // (RFC 7606 3 c checks only Optional/Transitive) but is not passed on either:
+        // "For well-known attributes and for optional non-transitive attributes, the
+        // Partial bit MUST be set to 0" (RFC 4271 4.3).
+        let d = dec(
+            &[attr(0x60, 1, &[0]), attr(0xA0, 4, &[0, 0, 0, 5])].concat(),
+            &ctx4(),
+        );
+        assert_eq!(d.treat_as_withdraw, None);
+        assert!(d.attributes.partial.is_empty());
+        assert_eq!(
+            flags_by_type(&encode(&d.attributes, None, None, &ctx4())),
+            [(1, 0x40), (4, 0x80)]
+        );
+    }
+
+    #[test]
+    fn partial_of_a_discarded_or_duplicate_attribute_is_not_kept() {
+        // AGGREGATOR of the wrong length: discarded with its Partial bit.
+        let d = discarded(&attr(0xE0, 7, &[0, 0, 0xFD, 0xE9, 10, 0, 0]), &ctx4());
+        assert!(d.attributes.partial.is_empty());
+        // The first COMMUNITIES wins, and with it its flags.
+        let d = discarded(
+            &[
+                attr(0xC0, 8, &[0xFD, 0xE8, 0, 1]),
+                attr(0xE0, 8, &[0xFD, 0xE8, 0, 2]),
+            ]
+            .concat(),
+            &ctx4(),
+        );
+        assert_eq!(d.attributes.communities, [Community::new(65000, 1)]);
+        assert!(!d.attributes.partial.contains(at::COMMUNITIES));
+    }
+
+    /// RFC 6793 4.2.3: a NEW speaker behind an OLD one receives AS4_PATH/AS4_AGGREGATOR
+    /// with Partial (the OLD speaker passed them on unrecognised, RFC 4271 5).
+    #[test]
+    fn as4_attributes_partial_from_an_old_speaker_rfc6793() {
+        let block = [
+            attr(0x40, 1, &[0]),
+            // AS_PATH 65001 AS_TRANS
+            attr(0x40, 2, &[2, 2, 0xFD, 0xE9, 0x5B, 0xA0]),
+            attr(0x40, 3, &[10, 0, 0, 1]),
+            // AGGREGATOR AS_TRANS 10.0.0.1, without Partial (the OLD speaker knows it)
+            attr(0xC0, 7, &[0x5B, 0xA0, 10, 0, 0, 1]),
+            // AS4_PATH 65001 4200000000, AS4_AGGREGATOR 4200000000 10.0.0.1
+            attr(0xE0, 17, &[2, 2, 0, 0, 0xFD, 0xE9, 0xFA, 0x56, 0xEA, 0x00]),
+            attr(0xE0, 18, &[0xFA, 0x56, 0xEA, 0x00, 10, 0, 0, 1]),
+        ]
+        .concat();
+        let d = dec(&block, &ctx2());
+        assert_eq!(
+            (d.treat_as_withdraw.as_deref(), d.discarded.len()),
+            (None, 0)
+        );
+        let a = &d.attributes;
+        assert_eq!(
+            a.as_path.as_ref().unwrap().segments,
+            [seq(&[65001, 4_200_000_000])]
+        );
+        assert_eq!(a.aggregator.unwrap().asn, 4_200_000_000);
+        assert!(a.partial.contains(at::AS4_PATH) && a.partial.contains(at::AS4_AGGREGATOR));
+        assert!(!a.partial.contains(at::AGGREGATOR));
+        // Towards another 2-octet speaker the regenerated AS4_* keep Partial: the exact
+        // bytes received.
+        assert_eq!(&encode(a, None, None, &ctx2())[..], &block[..]);
+        // A 4-octet speaker gets no AS4_* attributes: AS_PATH is well-known (Partial 0)
+        // and AGGREGATOR keeps its own (clear) bit.
+        assert_eq!(
+            flags_by_type(&encode(a, None, None, &ctx4())),
+            [(1, 0x40), (2, 0x40), (3, 0x40), (7, 0xC0)]
+        );
+
+        // Ignored AS4 attributes (RFC 6793 4.2.3) leave no Partial behind.
+        let ignored = [
+            attr(0x40, 2, &[2, 1, 0xFD, 0xE9]),
+            // AGGREGATOR with a real 2-octet AS: AS4_AGGREGATOR and AS4_PATH ignored.
+            attr(0xC0, 7, &[0xFD, 0xEA, 10, 0, 0, 1]),
+            attr(0xE0, 17, &[2, 1, 0xFA, 0x56, 0xEA, 0x00]),
+            attr(0xE0, 18, &[0xFA, 0x56, 0xEA, 0x00, 10, 0, 0, 1]),
+        ]
+        .concat();
+        let d = dec(&ignored, &ctx2());
+        assert!(d.attributes.partial.is_empty(), "{d:?}");
+        // AS4_PATH longer than AS_PATH: ignored.
+        let longer = [
+            attr(0x40, 2, &[2, 1, 0xFD, 0xE9]),
+            attr(0xE0, 17, &[2, 2, 0, 0, 0xFD, 0xE9, 0xFA, 0x56, 0xEA, 0x00]),
+        ]
+        .concat();
+        let d = dec(&longer, &ctx2());
+        assert_eq!(d.attributes.as_path.unwrap().segments, [seq(&[65001])]);
+        assert!(d.attributes.partial.is_empty());
     }
 }

@@ -360,6 +360,69 @@ pub struct RawAttribute {
     pub value: Bytes,
 }
 
+/// Which recognised optional transitive attributes carry the Partial bit (RFC 4271 4.3:
+/// "Once the Partial bit has been set by a BGP speaker, it MUST NOT be unset by any BGP
+/// speaker that propagates the route").
+///
+/// The decoder records the bit of each attribute it decodes into a typed field of
+/// [`PathAttributes`]; the encoder sets Partial on those it writes. One bit per type in
+/// [`PartialBits::TYPES`], so the set is one octet and costs nothing per path (attribute
+/// sets are interned); sets that differ only here are sent differently, so they are
+/// rightly different values. Unrecognised attributes keep their own flags in
+/// [`RawAttribute`].
+///
+/// AS4_PATH and AS4_AGGREGATOR (RFC 6793) are merged into `as_path`/`aggregator` on
+/// decode: their bit is recorded only when the merge used them, and sets Partial on the
+/// AS4_PATH/AS4_AGGREGATOR the encoder regenerates towards a 2-octet AS speaker. A 4-octet
+/// speaker is sent no AS4_* attribute, so the bit has nowhere to go there (AS_PATH is
+/// well-known and its Partial bit MUST be 0, RFC 4271 4.3).
+#[derive(Copy, Clone, Debug, Default, PartialEq, Eq, Hash)]
+pub struct PartialBits(u8);
+
+impl PartialBits {
+    /// The attribute types that can be marked, in bit order: every optional transitive
+    /// attribute [`PathAttributes`] models.
+    pub const TYPES: [u8; 7] = [
+        attr_type::AGGREGATOR,
+        attr_type::COMMUNITIES,
+        attr_type::EXTENDED_COMMUNITIES,
+        attr_type::AS4_PATH,
+        attr_type::AS4_AGGREGATOR,
+        attr_type::LARGE_COMMUNITIES,
+        attr_type::OTC,
+    ];
+
+    fn bit(type_code: u8) -> Option<u8> {
+        let i = Self::TYPES.iter().position(|&t| t == type_code)?;
+        Some(1 << i)
+    }
+
+    /// Whether `type_code` is marked Partial.
+    pub fn contains(self, type_code: u8) -> bool {
+        Self::bit(type_code).is_some_and(|b| self.0 & b != 0)
+    }
+
+    /// Mark `type_code` Partial; `false` (and no change) if it is not one of [`Self::TYPES`].
+    pub fn insert(&mut self, type_code: u8) -> bool {
+        let Some(b) = Self::bit(type_code) else {
+            return false;
+        };
+        self.0 |= b;
+        true
+    }
+
+    /// The set with `type_code` marked (unchanged if it is not one of [`Self::TYPES`]).
+    #[must_use]
+    pub fn with(mut self, type_code: u8) -> PartialBits {
+        self.insert(type_code);
+        self
+    }
+
+    pub fn is_empty(self) -> bool {
+        self.0 == 0
+    }
+}
+
 /// The path attributes of a route, without the NLRI-carrying MP_REACH/MP_UNREACH.
 ///
 /// This is the unit the RIB interns: many prefixes share one set.
@@ -382,6 +445,9 @@ pub struct PathAttributes {
     pub otc: Option<u32>,
     /// Attributes not modelled above, in the order received.
     pub unknown: Vec<RawAttribute>,
+    /// Which of the optional transitive attributes above arrived (and so are sent on)
+    /// with the Partial bit.
+    pub partial: PartialBits,
 }
 
 /// An UPDATE message (RFC 4271 4.3, RFC 4760).
@@ -653,5 +719,38 @@ impl CodecContext {
     }
     pub fn sends_path_id(&self, family: Family) -> bool {
         self.add_path_send.contains(&family)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn partial_bits_cover_the_modelled_optional_transitive_types() {
+        let mut p = PartialBits::default();
+        assert!(p.is_empty());
+        for t in PartialBits::TYPES {
+            assert!(!p.contains(t));
+            assert!(p.insert(t));
+            assert!(p.contains(t));
+        }
+        // Well-known, non-transitive and unmodelled types have no bit.
+        for t in [
+            attr_type::ORIGIN,
+            attr_type::MULTI_EXIT_DISC,
+            attr_type::CLUSTER_LIST,
+            99,
+        ] {
+            assert!(!p.insert(t));
+            assert!(!p.contains(t));
+        }
+        let one = PartialBits::default().with(attr_type::OTC);
+        assert!(one.contains(attr_type::OTC) && !one.contains(attr_type::COMMUNITIES));
+        assert_ne!(
+            one,
+            PartialBits::default(),
+            "sets differing in Partial are distinct"
+        );
     }
 }
