@@ -1121,3 +1121,81 @@ fn one_export_run_serves_each_kind_of_peer_its_own_attributes() {
     assert_eq!(b1.attrs.originator_id, None);
     assert_eq!(rib.audit(), Ok(()));
 }
+
+/// The RIB passes on what the codec decoded, Partial bits included: a route from a
+/// 2-octet AS speaker (RFC 6793) carrying attributes that some speaker before it did not
+/// recognise, re-advertised over eBGP to another 2-octet AS speaker.
+/// - COMMUNITIES and AS4_PATH keep their received Partial bit (RFC 4271 4.3: "MUST NOT
+///   be unset"); AS4_PATH is regenerated with our AS prepended (RFC 6793 4.2.2);
+/// - an unrecognised optional transitive attribute is passed on with Partial set, an
+///   unrecognised optional non-transitive one is not passed on (RFC 4271 5).
+#[test]
+fn partial_bits_survive_the_rib_rfc4271_4_3() {
+    let two_octet = bgp_proto::CodecContext::default();
+    let mut rib = rib();
+    let src = peer(&mut rib, 2, 65001, false);
+    let dst = rib
+        .add_peer(PeerConfig::new("old", addr(3), 65003))
+        .unwrap();
+    let mut s = bgp_rib::SessionInfo::new(rid(3), Some(Ipv4Addr::new(192, 0, 2, 1)));
+    s.codec = two_octet.clone();
+    rib.peer_up(dst, s, std::time::Instant::now()).unwrap();
+    rib.take_output(dst).unwrap();
+
+    let attr = |flags: u8, t: u8, v: &[u8]| [&[flags, t, v.len() as u8][..], v].concat();
+    let block = [
+        attr(0x40, 1, &[0]),
+        attr(0x40, 2, &[2, 2, 0xFD, 0xE9, 0x5B, 0xA0]), // 65001 AS_TRANS
+        attr(0x40, 3, &[192, 0, 2, 2]),
+        attr(0xE0, 8, &[0xFD, 0xE8, 0, 1]), // COMMUNITIES 65000:1, Partial
+        attr(0xE0, 17, &[2, 2, 0, 0, 0xFD, 0xE9, 0xFA, 0x56, 0xEA, 0x00]), // AS4_PATH, Partial
+        attr(0xC0, 98, &[1, 2, 3]),         // unknown optional transitive
+        attr(0x80, 99, &[4, 5]),            // unknown optional non-transitive
+    ]
+    .concat();
+    let nlri = [24u8, 203, 0, 113];
+    let mut frame = vec![0xFF; 16];
+    frame.extend_from_slice(&((19 + 4 + block.len() + nlri.len()) as u16).to_be_bytes());
+    frame.push(2);
+    frame.extend_from_slice(&[0, 0]);
+    frame.extend_from_slice(&(block.len() as u16).to_be_bytes());
+    frame.extend_from_slice(&block);
+    frame.extend_from_slice(&nlri);
+    let Inbound::Update(received) = decode_message(&frame, &two_octet).unwrap() else {
+        panic!("not an UPDATE");
+    };
+    assert_eq!(received.treat_as_withdraw, None);
+    rib.apply_update(src, &received.update, false).unwrap();
+    rib.process(&AllReachable);
+
+    let mut frames = Vec::new();
+    rib.take_encoded(dst, &mut frames).unwrap();
+    assert_eq!(frames.len(), 1);
+    // (type, flags) of each attribute sent.
+    let f = &frames[0][19..];
+    let alen = usize::from(u16::from_be_bytes([f[2], f[3]]));
+    let mut sent = &f[4..4 + alen];
+    let mut flags = Vec::new();
+    while let [fl, t, len, rest @ ..] = sent {
+        flags.push((*t, *fl));
+        sent = &rest[usize::from(*len)..];
+    }
+    assert_eq!(
+        flags,
+        [
+            (1, 0x40),
+            (2, 0x40),
+            (3, 0x40),
+            (8, 0xE0),
+            (17, 0xE0),
+            (98, 0xE0)
+        ]
+    );
+    let Inbound::Update(out) = decode_message(&frames[0], &two_octet).unwrap() else {
+        panic!("not an UPDATE");
+    };
+    assert_eq!(
+        out.update.attributes.as_path,
+        Some(path(&[LOCAL_AS, 65001, 4_200_000_000]))
+    );
+}
