@@ -15,7 +15,10 @@
 //!    ascending type order we emit (e.g. EXTENDED_COMMUNITIES before MP_REACH_NLRI),
 //!    sometimes sets Extended Length on short attributes, and when passing attributes on
 //!    we set Partial on unknown optional transitive ones and drop unknown optional
-//!    non-transitive ones such as the BGP-LS attribute (RFC 4271 5). OPENs re-encode to the same
+//!    non-transitive ones such as the BGP-LS attribute (RFC 4271 5). The flags of recognised
+//!    attributes are never canonicalised: a received Partial bit must come back as it was
+//!    (RFC 4271 4.3; the corpus has no Partial bit on any attribute, the RIS samples in
+//!    codec_partial.rs do). OPENs re-encode to the same
 //!    capabilities but we pack them into one optional parameter where ExaBGP uses one per
 //!    capability, so OPENs are compared after decoding again.
 //!
@@ -348,7 +351,7 @@ fn attribute_tlvs(frame: &[u8]) -> Vec<(u8, u8, Vec<u8>)> {
 
 /// The UPDATE frame with its attributes in ascending type order, Extended Length only
 /// where needed, Partial set on unknown optional transitive attributes and unknown
-/// optional non-transitive ones removed.
+/// optional non-transitive ones removed. Recognised attributes keep their flags as received.
 fn canonical_update(frame: &[u8]) -> Vec<u8> {
     let known = [1u8, 2, 3, 4, 5, 6, 7, 8, 9, 10, 14, 15, 16, 17, 18, 32, 35];
     let mut tlvs = attribute_tlvs(frame);
