@@ -34,6 +34,17 @@
 //! collected, and the next window is serialized while the kernel processes the current one.
 //! Prefixes are written in hash order, which the kernel's trie inserts faster than address
 //! order. See docs/benchmarks.md, "Kernel FIB".
+//!
+//! # Memory
+//! One 32-byte [`Entry`] per route (56 bytes with its key in the map): next-hop sets are
+//! interned and referenced by a thin pointer, and what is rarely needed (the kernel form
+//! while it differs from the wanted one, the RIB's route when a retry must re-resolve it)
+//! sits behind one optional pointer. A batch is worked through one window at a time.
+//!
+//! # IPv6 next hops of IPv4 prefixes (RFC 8950)
+//! Installed as `via inet6 NH` (`RTA_VIA`), always in the plain form: the tunnel and
+//! cross-subnet forms are IPv4 encapsulations and do not apply. Kernels before 5.2 refuse
+//! `RTA_VIA` (`EINVAL`); such a route is logged once and retried with the usual backoff.
 
 use std::collections::HashMap;
 
@@ -883,7 +894,11 @@ impl KernelInstaller {
             }
             FibAction::Forward(nhs) => {
                 for nh in nhs {
-                    hops.push(self.resolve_hop(nh)?);
+                    let hop = match plain_v6_hop_of_v4_prefix(r.prefix, nh) {
+                        Some(h) => h,
+                        None => self.resolve_hop(nh)?,
+                    };
+                    hops.push(hop);
                 }
             }
         }
@@ -1097,6 +1112,19 @@ impl KernelInstaller {
     }
 }
 
+/// RFC 8950: an IPv6 next hop of an IPv4 prefix is installed as a plain `via inet6 NH`
+/// (`RTA_VIA`), whatever the tunnel mode says: the tunnel forms (IPIP, cross-subnet) are
+/// IPv4 encapsulations of IPv4 next hops and cannot reach an IPv6 address. `None`: resolve
+/// the next hop by its mode.
+fn plain_v6_hop_of_v4_prefix(prefix: IpNet, nh: &FibNextHop) -> Option<Hop> {
+    (matches!(prefix, IpNet::V4(_)) && nh.gateway.is_ipv6() && nh.mode != NextHopMode::Direct)
+        .then_some(Hop {
+            gateway: nh.gateway,
+            ifindex: 0,
+            onlink: false,
+        })
+}
+
 /// Whether a route's kernel form depends on links or addresses (so it must be kept to be
 /// resolved again on retry).
 fn needs_reresolve(r: &FibRoute) -> bool {
@@ -1134,6 +1162,37 @@ mod tests {
             ifindex,
             onlink,
         }
+    }
+
+    #[test]
+    fn v6_next_hop_of_v4_prefix_is_never_tunnelled() {
+        let nh = |gw: &str, mode| FibNextHop {
+            gateway: gw.parse().unwrap(),
+            mode,
+            device: None,
+        };
+        let v4: IpNet = "10.77.0.0/24".parse().unwrap();
+        let v6: IpNet = "2001:db8:77::/48".parse().unwrap();
+        let plain = Some(Hop {
+            gateway: "2001:db8::1".parse().unwrap(),
+            ifindex: 0,
+            onlink: false,
+        });
+        for mode in [NextHopMode::Tunnel, NextHopMode::CrossSubnet] {
+            assert_eq!(
+                plain_v6_hop_of_v4_prefix(v4, &nh("2001:db8::1", mode)),
+                plain
+            );
+            // IPv4 next hops, and IPv6 prefixes (an IPv6 tunnel device), keep their mode.
+            assert_eq!(plain_v6_hop_of_v4_prefix(v4, &nh("192.0.2.1", mode)), None);
+            assert_eq!(
+                plain_v6_hop_of_v4_prefix(v6, &nh("2001:db8::1", mode)),
+                None
+            );
+        }
+        // Direct is resolved as usual (it may name a device).
+        let direct = nh("2001:db8::1", NextHopMode::Direct);
+        assert_eq!(plain_v6_hop_of_v4_prefix(v4, &direct), None);
     }
 
     #[test]
