@@ -487,6 +487,9 @@ struct Pending {
 #[derive(Copy, Clone, Debug)]
 struct ExportCache {
     input: AttrId,
+    /// The output's next hop depends on the prefix's family (RFC 8950: one attribute
+    /// set, next hop included, may serve IPv4 and IPv6 prefixes alike).
+    ipv4: bool,
     source: PeerIdx,
     output: Option<AttrId>,
     generation: u64,
@@ -2447,8 +2450,14 @@ fn export_path(
     }
     let eff_id = x.effective();
     let generation = interner.generation();
+    let ipv4 = matches!(prefix, IpNet::V4(_));
     let hit = |c: &Option<ExportCache>| match c {
-        Some(c) if c.input == eff_id && c.source == si && c.generation == generation => {
+        Some(c)
+            if c.input == eff_id
+                && c.ipv4 == ipv4
+                && c.source == si
+                && c.generation == generation =>
+        {
             Some(c.output)
         }
         _ => None,
@@ -2495,6 +2504,7 @@ fn export_path(
         if let Some(sh) = shared.as_ref() {
             if sh.class == *class
                 && sh.input == eff_id
+                && sh.ipv4 == ipv4
                 && sh.source == si
                 && sh.generation == generation
             {
@@ -2538,6 +2548,7 @@ fn export_path(
     if cacheable {
         *cache = Some(ExportCache {
             input: eff_id,
+            ipv4,
             source: si,
             output: result,
             generation: interner.generation(),
@@ -2546,6 +2557,7 @@ fn export_path(
             *shared = Some(SharedExport {
                 class,
                 input: eff_id,
+                ipv4,
                 source: si,
                 output: result,
                 generation: interner.generation(),
@@ -2592,6 +2604,7 @@ impl ExportClass {
 struct SharedExport {
     class: ExportClass,
     input: AttrId,
+    ipv4: bool,
     source: PeerIdx,
     output: Option<AttrId>,
     generation: u64,
@@ -3210,6 +3223,39 @@ mod extended_next_hop_tests {
                 "10.2.0.0/16".into(),
                 Some(MpNextHop::V4(Ipv4Addr::new(192, 0, 2, 1)))
             )]
+        );
+    }
+
+    /// One attribute set, IPv6 next hop included, interned for an IPv4 prefix (RFC 8950)
+    /// and an IPv6 prefix alike: the export caches must not hand the IPv6 prefix's
+    /// result (next hop unchanged) to the IPv4 prefix of a peer without the capability.
+    #[test]
+    fn export_cache_tells_ipv4_from_ipv6_prefixes_of_one_attribute_set() {
+        let mut rib = rib();
+        let src = add(&mut rib, 2, 65002, false, v6_session(2, true));
+        let mut v4s = v6_session(5, false);
+        v4s.local_v4 = Some(Ipv4Addr::new(192, 0, 2, 1));
+        let ibgp = add(&mut rib, 5, 65000, false, v4s);
+        let mut v6_update = v4_via_v6(&[], &[65002], "2001:db8::2", None);
+        if let Some(r) = v6_update.mp_reach.as_mut() {
+            r.family = Family::IPV6_UNICAST;
+            r.nlri = MpNlri::Unicast(vec![Nlri::new("2001:db8:2::/48".parse().unwrap())]);
+        }
+        rib.apply_update(src, &v6_update, false).unwrap();
+        let v4_update = v4_via_v6(&["10.2.0.0/16"], &[65002], "2001:db8::2", None);
+        rib.apply_update(src, &v4_update, false).unwrap();
+        rib.process(&AllReachable);
+        let mut out = announced(&mut rib, ibgp);
+        out.sort_by(|a, b| a.0.cmp(&b.0));
+        assert_eq!(
+            out,
+            vec![
+                (
+                    "10.2.0.0/16".into(),
+                    Some(MpNextHop::V4(Ipv4Addr::new(192, 0, 2, 1)))
+                ),
+                ("2001:db8:2::/48".into(), Some(v6("2001:db8::2"))),
+            ]
         );
     }
 

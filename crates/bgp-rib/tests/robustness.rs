@@ -181,7 +181,7 @@ proptest! {
                 if let Some(r) = &d.update.mp_reach {
                     if r.family == Family::IPV4_UNICAST {
                         let v6_next_hop = matches!(r.next_hop, MpNextHop::V6 { .. });
-                        prop_assert!(i == 3 || !v6_next_hop, "peer {} got an IPv6 next hop", i);
+                        prop_assert!(i == 3 || !v6_next_hop, "peer {} got an IPv6 next hop: {:?}", i, d.update);
                     }
                 }
             }
