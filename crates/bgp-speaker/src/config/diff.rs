@@ -145,7 +145,7 @@ impl fmt::Display for ConfigDiff {
             parts.push("kernel settings".into());
         }
         if self.control_changed {
-            parts.push("control socket (needs restart)".into());
+            parts.push("control sockets".into());
         }
         f.write_str(&parts.join("; "))
     }
