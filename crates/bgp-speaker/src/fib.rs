@@ -602,10 +602,11 @@ impl Pending {
 
     /// Takes up to `max` changes as installer operations.
     fn take(&mut self, max: usize) -> Vec<FibOp> {
-        let ops: Vec<FibOp> = self
-            .ops
-            .extract_if(|_, _| true)
-            .take(max)
+        // (`HashMap::extract_if` would do this in one pass, but needs Rust 1.88.)
+        let keys: Vec<IpNet> = self.ops.keys().take(max).copied().collect();
+        let ops: Vec<FibOp> = keys
+            .into_iter()
+            .filter_map(|prefix| self.ops.remove(&prefix).map(|op| (prefix, op)))
             .map(|(prefix, op)| match op {
                 Some(i) => FibOp::Install(bgp_kernel::FibRoute {
                     prefix,
