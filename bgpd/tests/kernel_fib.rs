@@ -853,7 +853,7 @@ action = "accept"
                     &socket_b,
                     serde_json::json!({"command": "show_routes", "table": "loc", "prefix": prefix}),
                 )?;
-                interop::bgpd::parse_routes(&v)
+                interop::bgpd::parse_all_routes(&v)
             };
             let reason = |prefix: &str| -> Result<Option<String>> {
                 let v = interop::bgpd::control_at(

@@ -439,6 +439,16 @@ const INELIGIBLE: [&str; 3] = [
 /// leaving out ineligible paths (see [`INELIGIBLE`]) like the other
 /// daemons' route tables do.
 pub fn parse_routes(v: &Value) -> Result<Vec<RouteView>> {
+    parse_route_entries(v, false)
+}
+
+/// Parses a `show_routes` result keeping every path bgpd lists, ineligible
+/// ones included (for tests of why a path is held but not used).
+pub fn parse_all_routes(v: &Value) -> Result<Vec<RouteView>> {
+    parse_route_entries(v, true)
+}
+
+fn parse_route_entries(v: &Value, with_ineligible: bool) -> Result<Vec<RouteView>> {
     let what = "bgpd show_routes";
     let routes = v
         .get("routes")
@@ -447,7 +457,7 @@ pub fn parse_routes(v: &Value) -> Result<Vec<RouteView>> {
     let mut out = Vec::with_capacity(routes.len());
     for r in routes {
         let s = |k: &str| r.get(k).and_then(Value::as_str);
-        if s("not_best_reason").is_some_and(|why| INELIGIBLE.contains(&why)) {
+        if !with_ineligible && s("not_best_reason").is_some_and(|why| INELIGIBLE.contains(&why)) {
             continue;
         }
         let n = |k: &str| {
