@@ -411,6 +411,8 @@ fn route_reflector_propagates_between_clients() {
     let v: serde_json::Value = serde_json::from_slice(&json.stdout).expect("bgpctl JSON");
     let route = &v["result"]["routes"][0];
     assert_eq!(route["originator_id"], "10.2.0.2", "{v}");
+    // No ADD-PATH on this session: no path identifier (RFC 7911), not a made-up 0.
+    assert!(route.get("path_id").is_none(), "{v}");
     assert_eq!(
         route["cluster_list"],
         serde_json::json!(["10.2.0.1"]),

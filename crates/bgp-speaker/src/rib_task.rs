@@ -847,7 +847,12 @@ impl RibTask {
                 let v = self
                     .rib
                     .lookup(addr, resolver(&self.next_hops))
-                    .map(|d| d.paths.iter().map(|p| path_entry(d.prefix, p)).collect())
+                    .map(|d| {
+                        d.paths
+                            .iter()
+                            .map(|p| self.with_path_id(path_entry(d.prefix, p), d.prefix, true))
+                            .collect()
+                    })
                     .unwrap_or_default();
                 let _ = reply.send(v);
             }
@@ -861,6 +866,32 @@ impl RibTask {
                 let _ = reply.send(self.routes(prefix, peer, table, family));
             }
         }
+    }
+
+    /// Keeps an entry's path identifier only where the session to its peer carries
+    /// them (RFC 7911: ADD-PATH receive for paths from the peer, send for paths to it);
+    /// elsewhere the RIB's 0 is no identifier at all.
+    fn with_path_id(&self, mut e: RouteEntry, prefix: IpNet, received: bool) -> RouteEntry {
+        let family = match prefix {
+            IpNet::V4(_) => Family::IPV4_UNICAST,
+            IpNet::V6(_) => Family::IPV6_UNICAST,
+        };
+        let negotiated = self
+            .peers
+            .get(&e.peer)
+            .and_then(|slot| slot.session.as_ref())
+            .is_some_and(|s| {
+                let families = if received {
+                    &s.codec.add_path_receive
+                } else {
+                    &s.codec.add_path_send
+                };
+                families.contains(&family)
+            });
+        if !negotiated {
+            e.path_id = None;
+        }
+        e
     }
 
     fn routes(
@@ -893,7 +924,7 @@ impl RibTask {
                             {
                                 continue;
                             }
-                            out.push(path_entry(d.prefix, path));
+                            out.push(self.with_path_id(path_entry(d.prefix, path), d.prefix, true));
                         }
                     }
                 }
@@ -920,7 +951,11 @@ impl RibTask {
                                 self.rib.adj_rib_in(slot.id, f).unwrap_or_default()
                             {
                                 if want(&n.prefix) {
-                                    let mut e = entry(n.prefix, n.path_id, name.clone(), &a);
+                                    let mut e = self.with_path_id(
+                                        entry(n.prefix, n.path_id, name.clone(), &a),
+                                        n.prefix,
+                                        true,
+                                    );
                                     if !accepted {
                                         e.not_best_reason =
                                             Some("rejected by import policy".into());
@@ -931,7 +966,11 @@ impl RibTask {
                         } else {
                             for (n, a) in self.rib.adj_rib_out(slot.id, f).unwrap_or_default() {
                                 if want(&n.prefix) {
-                                    out.push(entry(n.prefix, n.path_id, name.clone(), &a));
+                                    out.push(self.with_path_id(
+                                        entry(n.prefix, n.path_id, name.clone(), &a),
+                                        n.prefix,
+                                        false,
+                                    ));
                                 }
                             }
                         }
