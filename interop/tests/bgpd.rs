@@ -120,6 +120,16 @@ fn bgpd_md5_right_key_with_bird_wrong_key_with_frr() {
 }
 
 #[test]
+fn bgpd_md5_right_key_with_frr_wrong_key_with_bird() {
+    let kinds = [Kind::Bgpd, Kind::Frr, Kind::Bird];
+    run_test(
+        "bgpd_md5_right_key_with_frr_wrong_key_with_bird",
+        &binaries_for(&kinds),
+        |t| md5(t, Kind::Bgpd, Kind::Frr, Kind::Bird),
+    );
+}
+
+#[test]
 fn bgpd_answers_raw_malformed_messages() {
     run_test(
         "bgpd_answers_raw_malformed_messages",
