@@ -1,6 +1,7 @@
 //! The [`Rib`]: peers, inbound processing, local routes, decision, outbound state, FIB output
 //! and queries. See the crate documentation for the life cycle.
 
+use std::collections::VecDeque;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -335,6 +336,9 @@ pub struct Encoded {
     pub end_of_rib: Vec<Family>,
     /// UPDATE messages appended.
     pub messages: usize,
+    /// Changes are still queued after this slice ([`Rib::take_encoded_bounded`]): take
+    /// again when the peer has room. End-of-RIB waits for the last slice.
+    pub more: bool,
 }
 
 /// A best-path change for the kernel and embedding agents.
@@ -456,8 +460,9 @@ struct PeerState {
     last_llgr: Vec<LlgrFamily>,
     stale: Vec<StaleState>,
     out: AdjOut,
-    /// Changes queued since the last drain; each holds a reference on its attributes.
-    pending: Vec<Pending>,
+    /// Changes queued since the last drain, oldest first; each holds a reference on its
+    /// attributes. A deque: bounded drains take slices off the front.
+    pending: VecDeque<Pending>,
     eor_due: Vec<Family>,
     /// Last export with an unmodifying policy.
     cache: Option<ExportCache>,
@@ -521,7 +526,7 @@ pub struct Rib {
     interner: AttrStore,
     local: rustc_hash::FxHashMap<(IpNet, RouteSource), LocalMeta>,
     kernel_infos: KernelInfos,
-    fib: std::collections::VecDeque<FibChange>,
+    fib: VecDeque<FibChange>,
     /// Counter of processing rounds (see `PeerState::rounds`).
     round: u64,
     counters: Counters,
@@ -552,6 +557,13 @@ impl<A: Iterator<Item = usize>, B: Iterator<Item = usize>> Iterator for Either<A
             Either::Some(b) => b.next(),
         }
     }
+}
+
+/// Octets `nlri` takes in an UPDATE: length octet, prefix octets (RFC 4271 4.3) and the
+/// path identifier when present (RFC 7911 3).
+fn nlri_octets(nlri: &Nlri) -> usize {
+    let path_id = if nlri.path_id.is_some() { 4 } else { 0 };
+    path_id + 1 + usize::from(nlri.prefix.prefix_len()).div_ceil(8)
 }
 
 fn out_path_id(peer: PeerIdx, path_id: u32) -> u32 {
@@ -636,7 +648,7 @@ impl Rib {
             last_llgr: Vec::new(),
             stale: Vec::new(),
             out: AdjOut::default(),
-            pending: Vec::new(),
+            pending: VecDeque::new(),
             eor_due: Vec::new(),
             cache: None,
             rounds: 0,
@@ -1811,8 +1823,15 @@ impl Rib {
             .collect()
     }
 
-    /// Drain a peer's queue, latest state per NLRI; the changes keep their references.
-    fn drain_pending(&mut self, id: PeerId) -> Result<(Vec<Pending>, Vec<Family>), RibError> {
+    /// Drain a peer's queue, latest state per NLRI, up to about `max_bytes` octets of NLRI
+    /// (at least one change; `usize::MAX`: all); the changes keep their references.
+    /// Returns the changes, the End-of-RIB markers due (with the last slice only) and
+    /// whether changes remain queued.
+    fn drain_pending(
+        &mut self,
+        id: PeerId,
+        max_bytes: usize,
+    ) -> Result<(Vec<Pending>, Vec<Family>, bool), RibError> {
         let Rib {
             peers, interner, ..
         } = self;
@@ -1824,11 +1843,35 @@ impl Rib {
             return Err(RibError::PeerDown(id));
         }
         if self.deferral.is_some() {
-            return Ok((Vec::new(), Vec::new()));
+            return Ok((Vec::new(), Vec::new(), false));
         }
-        // Keep a like-sized buffer for the next round (avoids regrowing it every drain).
-        let cap = p.pending.len().min(4096);
-        let pending = std::mem::replace(&mut p.pending, Vec::with_capacity(cap));
+        let mut take = p.pending.len();
+        if max_bytes != usize::MAX {
+            let mut bytes = 0usize;
+            take = 0;
+            for c in &p.pending {
+                bytes += nlri_octets(&c.nlri);
+                take += 1;
+                if bytes >= max_bytes {
+                    break;
+                }
+            }
+        }
+        let pending: Vec<Pending> = if take == p.pending.len() {
+            // Keep a like-sized buffer for the next round (avoids regrowing it every
+            // drain) but not a whole table's worth.
+            let cap = p.pending.len().min(4096);
+            Vec::from(std::mem::replace(
+                &mut p.pending,
+                VecDeque::with_capacity(cap),
+            ))
+        } else {
+            p.pending.drain(..take).collect()
+        };
+        // With one processing round queued every NLRI appears at most once. Otherwise keep
+        // the latest state per NLRI within this slice: the packer reorders a slice
+        // (withdrawals first), so it must not hold two states of one NLRI. A later state
+        // of the same NLRI still queued goes out in a later slice, after this one.
         let changes = if p.rounds > 1 {
             let mut seen = rustc_hash::FxHashSet::default();
             let mut v = Vec::with_capacity(pending.len());
@@ -1844,15 +1887,19 @@ impl Rib {
         } else {
             pending
         };
+        if !p.pending.is_empty() {
+            // RFC 4724 2: End-of-RIB follows the whole initial table, so the last slice.
+            return Ok((changes, Vec::new(), true));
+        }
         p.rounds = 0;
-        Ok((changes, std::mem::take(&mut p.eor_due)))
+        Ok((changes, std::mem::take(&mut p.eor_due), false))
     }
 
     /// Take the typed changes queued for a peer (latest state per NLRI, in queue order),
     /// plus End-of-RIB markers due once the initial table has been handed out. Empty
     /// while selection is deferred ([`Rib::defer_selection`]).
     pub fn take_output(&mut self, id: PeerId) -> Result<PeerOutput, RibError> {
-        let (changes, end_of_rib) = self.drain_pending(id)?;
+        let (changes, end_of_rib, _) = self.drain_pending(id, usize::MAX)?;
         let mut out = Vec::with_capacity(changes.len());
         for c in changes {
             let attrs = c.attrs.map(|a| {
@@ -1877,7 +1924,26 @@ impl Rib {
     /// End-of-RIB. Cheaper than [`Rib::take_output`] + [`pack::encode`](crate::pack::encode):
     /// no shared pointers are handed out.
     pub fn take_encoded(&mut self, id: PeerId, out: &mut Vec<Bytes>) -> Result<Encoded, RibError> {
-        let (changes, end_of_rib) = self.drain_pending(id)?;
+        self.take_encoded_bounded(id, usize::MAX, out)
+    }
+
+    /// [`Rib::take_encoded`] for a slice of the queue: the oldest changes up to about
+    /// `max_bytes` octets of NLRI (at least one change), so that a whole table queued at
+    /// session start (RFC 4271 9.4: the initial update) or by a route refresh (RFC 2918)
+    /// is encoded a slice at a time as the peer's send queue drains, not all at once.
+    /// The frames come to about `max_bytes` plus one attribute block per message.
+    ///
+    /// Slices go out in queue order, so the messages about one prefix keep their order
+    /// (a withdrawal queued after an announcement follows it); End-of-RIB (RFC 4724 2)
+    /// comes with the slice that empties the queue. [`Encoded::more`] says whether to take
+    /// again. The Adj-RIB-Out already holds the queued state: a slice changes the queue only.
+    pub fn take_encoded_bounded(
+        &mut self,
+        id: PeerId,
+        max_bytes: usize,
+        out: &mut Vec<Bytes>,
+    ) -> Result<Encoded, RibError> {
+        let (changes, end_of_rib, more) = self.drain_pending(id, max_bytes)?;
         let frames_before = out.len();
         let result = match self.peer(id)?.session.as_ref() {
             Some(s) => crate::pack::encode_with(
@@ -1894,6 +1960,7 @@ impl Rib {
             withdrawn: 0,
             end_of_rib,
             messages: out.len() - frames_before,
+            more,
         };
         for c in &changes {
             match c.attrs {
@@ -2751,7 +2818,7 @@ fn diff_out<P: Prefix>(
         if let Some(a) = attrs {
             store.retain(a);
         }
-        pending.push(Pending {
+        pending.push_back(Pending {
             family,
             nlri: Nlri {
                 path_id,

@@ -8,7 +8,9 @@
 //! It never waits on a peer: UPDATE batches are offered with `try_send` on each peer's
 //! small bounded channel, and a peer whose channel is full keeps its changes queued inside
 //! the RIB (which merges them per prefix) until a later pass, so one slow peer neither
-//! blocks the others nor grows a queue outside the RIB.
+//! blocks the others nor grows a queue outside the RIB. The queue is encoded in bounded
+//! slices, one per free place in the channel, so a whole table (session start, route
+//! refresh) costs a few slices of frames at a time and the first UPDATEs leave at once.
 
 use std::collections::{BTreeMap, HashMap};
 use std::net::{IpAddr, SocketAddr};
@@ -34,6 +36,10 @@ use crate::peer::{PeerCmd, RibInput};
 
 /// Batches of encoded UPDATEs queued per peer before the RIB holds back.
 pub(crate) const PEER_OUT_QUEUE: usize = 4;
+/// NLRI octets encoded per batch handed to a peer (`Rib::take_encoded_bounded`): about
+/// 50,000 IPv4 /32s, so at most `PEER_OUT_QUEUE` such batches (~1 MiB of frames) wait
+/// per peer, where a 1M-route table encoded at once made ~95 MiB of transient memory.
+const OUT_SLICE_BYTES: usize = 256 * 1024;
 /// Inbound messages handled before the decision process runs.
 const INPUT_BATCH: usize = 256;
 /// Prefixes (announced and withdrawn) handled before the decision process runs. With
@@ -461,15 +467,31 @@ impl RibTask {
             let Some(slot) = self.peers.get(name) else {
                 continue;
             };
-            let Ok(permit) = slot.out.try_reserve() else {
-                self.backlog = true;
-                continue;
-            };
-            let mut frames = Vec::new();
-            match self.rib.take_encoded(id, &mut frames) {
-                Ok(_) if !frames.is_empty() => permit.send(frames),
-                Ok(_) => {}
-                Err(e) => warn!(peer = %name, error = %e, "encoding updates"),
+            // One bounded slice per free place in the peer's queue: a whole table (session
+            // start, route refresh) is encoded as the peer sends it, not all at once.
+            loop {
+                let Ok(permit) = slot.out.try_reserve() else {
+                    self.backlog = true;
+                    break;
+                };
+                let mut frames = Vec::new();
+                match self
+                    .rib
+                    .take_encoded_bounded(id, OUT_SLICE_BYTES, &mut frames)
+                {
+                    Ok(e) => {
+                        if !frames.is_empty() {
+                            permit.send(frames);
+                        }
+                        if !e.more {
+                            break;
+                        }
+                    }
+                    Err(e) => {
+                        warn!(peer = %name, error = %e, "encoding updates");
+                        break;
+                    }
+                }
             }
         }
     }

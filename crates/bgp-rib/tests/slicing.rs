@@ -1,0 +1,248 @@
+//! Bounded encoding of a peer's queue (`Rib::take_encoded_bounded`): slices go out in
+//! queue order, add up to the unsliced encoding, and End-of-RIB comes with the last one.
+
+mod common;
+
+use std::collections::BTreeMap;
+
+use bgp_proto::wire::{decode_message, Inbound};
+use bgp_proto::{AsPath, CodecContext, Family};
+use bgp_rib::{AllReachable, PeerId, Rib};
+use bytes::Bytes;
+use common::*;
+use ipnet::IpNet;
+
+/// One decoded event of the outbound stream, in order (an announcement with its AS_PATH,
+/// which tells the attribute sets of these tests apart).
+#[derive(Clone, Debug, PartialEq, Eq)]
+enum Event {
+    Announce(IpNet, Option<AsPath>),
+    Withdraw(IpNet),
+    EndOfRib(Family),
+}
+
+fn ctx() -> CodecContext {
+    CodecContext {
+        four_octet_as: true,
+        ..Default::default()
+    }
+}
+
+/// Decode frames into events, in message order (IPv4 unicast and End-of-RIB only).
+fn events(frames: &[Bytes]) -> Vec<Event> {
+    let mut v = Vec::new();
+    for f in frames {
+        let Inbound::Update(u) = decode_message(f, &ctx()).unwrap() else {
+            panic!("not an UPDATE");
+        };
+        let u = u.update;
+        if u.withdrawn.is_empty() && u.nlri.is_empty() && u.mp_reach.is_none() {
+            match &u.mp_unreach {
+                None => {
+                    v.push(Event::EndOfRib(Family::IPV4_UNICAST));
+                    continue;
+                }
+                Some(m) if m.nlri.is_empty() => {
+                    v.push(Event::EndOfRib(m.family));
+                    continue;
+                }
+                Some(_) => {}
+            }
+        }
+        v.extend(u.withdrawn.iter().map(|n| Event::Withdraw(n.prefix)));
+        v.extend(
+            u.nlri
+                .iter()
+                .map(|n| Event::Announce(n.prefix, u.attributes.as_path.clone())),
+        );
+    }
+    v
+}
+
+/// What a receiver holds after applying `events` in order.
+fn replay(events: &[Event]) -> BTreeMap<IpNet, Option<AsPath>> {
+    let mut m = BTreeMap::new();
+    for e in events {
+        match e {
+            Event::Announce(p, a) => {
+                m.insert(*p, a.clone());
+            }
+            Event::Withdraw(p) => {
+                m.remove(p);
+            }
+            Event::EndOfRib(_) => {}
+        }
+    }
+    m
+}
+
+/// The peer's Adj-RIB-Out for IPv4 unicast, as the receiver should hold it.
+fn adj_out(rib: &Rib, id: PeerId) -> BTreeMap<IpNet, Option<AsPath>> {
+    rib.adj_rib_out(id, Family::IPV4_UNICAST)
+        .unwrap()
+        .into_iter()
+        .map(|(n, a)| (n.prefix, a.attrs.as_path.clone()))
+        .collect()
+}
+
+/// Take slices of at most `budget` NLRI octets until the queue is empty; checks that
+/// End-of-RIB only comes with the last slice. Returns the frames and the slice count.
+fn take_sliced(rib: &mut Rib, id: PeerId, budget: usize) -> (Vec<Bytes>, usize, usize) {
+    let mut frames = Vec::new();
+    let mut slices = 0;
+    let mut announced = 0;
+    loop {
+        let before = frames.len();
+        let e = rib.take_encoded_bounded(id, budget, &mut frames).unwrap();
+        slices += 1;
+        announced += e.announced;
+        assert_eq!(e.messages, frames.len() - before);
+        if e.more {
+            assert!(e.end_of_rib.is_empty(), "End-of-RIB before the last slice");
+            assert!(e.messages > 0, "a slice with more to come sent nothing");
+        } else {
+            return (frames, slices, announced);
+        }
+        assert!(slices < 100_000, "slicing does not end");
+    }
+}
+
+/// 3000 /24s under three attribute sets, so groups span slices.
+fn table(rib: &mut Rib) -> PeerId {
+    let src = peer(rib, 2, 65001, false);
+    let prefixes: Vec<String> = (0..3000)
+        .map(|i| format!("10.{}.{}.0/24", i / 256, i % 256))
+        .collect();
+    for (k, chunk) in prefixes.chunks(1000).enumerate() {
+        let refs: Vec<&str> = chunk.iter().map(String::as_str).collect();
+        let asns = [65001, 65010 + k as u32];
+        rib.apply_update(src, &announce(&refs, attrs(&asns, "192.0.2.2")), false)
+            .unwrap();
+    }
+    rib.process(&AllReachable);
+    src
+}
+
+#[test]
+fn slices_add_up_to_the_unsliced_encoding_with_end_of_rib_last() {
+    let mut rib = rib();
+    table(&mut rib);
+    // Two peers come up on the same table: one drained at once, one in slices.
+    let whole = peer(&mut rib, 3, 65003, false);
+    let sliced = peer(&mut rib, 4, 65003, false);
+    let mut all = Vec::new();
+    let e = rib.take_encoded(whole, &mut all).unwrap();
+    assert!(!e.more);
+    assert_eq!(e.announced, 3000);
+    // 4 octets per /24: ~250 prefixes per slice.
+    let (frames, slices, announced) = take_sliced(&mut rib, sliced, 1000);
+    assert!(slices >= 12, "{slices} slices");
+    assert_eq!(announced, 3000);
+    let (a, b) = (events(&all), events(&frames));
+    assert_eq!(a.len(), b.len());
+    // Same announcements (as sets: grouping differs at slice boundaries).
+    assert_eq!(replay(&a), replay(&b));
+    assert_eq!(replay(&b), adj_out(&rib, sliced));
+    // End-of-RIB for both families, after every announcement.
+    let eor: Vec<usize> = b
+        .iter()
+        .enumerate()
+        .filter(|(_, e)| matches!(e, Event::EndOfRib(_)))
+        .map(|(i, _)| i)
+        .collect();
+    assert_eq!(eor, vec![b.len() - 2, b.len() - 1]);
+    assert!(rib.take_output(sliced).unwrap().is_empty());
+    rib.audit().unwrap();
+}
+
+#[test]
+fn a_withdrawal_queued_after_an_announcement_does_not_overtake_it() {
+    let mut rib = rib();
+    let src = table(&mut rib);
+    let dst = peer(&mut rib, 3, 65003, false);
+    // Send the first slice of the initial table only.
+    let mut frames = Vec::new();
+    let first = rib.take_encoded_bounded(dst, 1000, &mut frames).unwrap();
+    assert!(first.more);
+    // Withdraw a prefix still queued (not yet sent), one already sent, and change one
+    // still queued: each change lands behind the queued announcement.
+    let first_sent = replay(&events(&frames));
+    let mut unsent = (0..3000)
+        .map(|i| format!("10.{}.{}.0/24", i / 256, i % 256))
+        .filter(|p| !first_sent.contains_key(&p.parse::<IpNet>().unwrap()));
+    let queued = unsent.next().unwrap();
+    let changed = unsent.next().unwrap();
+    let sent = first_sent.keys().next().unwrap().to_string();
+    let (queued, changed, sent) = (queued.as_str(), changed.as_str(), sent.as_str());
+    rib.apply_update(src, &withdraw(&[queued, sent]), false)
+        .unwrap();
+    rib.apply_update(
+        src,
+        &announce(&[changed], attrs(&[65001, 65099], "192.0.2.2")),
+        false,
+    )
+    .unwrap();
+    rib.process(&AllReachable);
+    let (rest, _, _) = take_sliced(&mut rib, dst, 1000);
+    frames.extend(rest);
+    let ev = events(&frames);
+    let pos = |want: &Event| ev.iter().rposition(|e| e == want);
+    let q: IpNet = queued.parse().unwrap();
+    let s: IpNet = sent.parse().unwrap();
+    let last_of = |p: IpNet| {
+        ev.iter()
+            .rposition(|e| matches!(e, Event::Announce(x, _) | Event::Withdraw(x) if *x == p))
+    };
+    // The last word on each changed prefix is the newest state.
+    assert_eq!(last_of(q), pos(&Event::Withdraw(q)));
+    assert_eq!(last_of(s), pos(&Event::Withdraw(s)));
+    let c: IpNet = changed.parse().unwrap();
+    assert_eq!(
+        ev.get(last_of(c).unwrap()),
+        Some(&Event::Announce(c, Some(path(&[LOCAL_AS, 65001, 65099]))))
+    );
+    // The receiver ends up with exactly the Adj-RIB-Out.
+    let held = replay(&ev);
+    assert!(!held.contains_key(&q) && !held.contains_key(&s));
+    assert_eq!(held.len(), 2998);
+    assert_eq!(held, adj_out(&rib, dst));
+    rib.audit().unwrap();
+}
+
+#[test]
+fn route_refresh_readvertises_in_slices() {
+    let mut rib = rib();
+    table(&mut rib);
+    let dst = peer(&mut rib, 3, 65003, false);
+    let mut frames = Vec::new();
+    rib.take_encoded(dst, &mut frames).unwrap();
+    let initial = replay(&events(&frames));
+    rib.route_refresh(dst, Family::IPV4_UNICAST).unwrap();
+    let (again, slices, announced) = take_sliced(&mut rib, dst, 2000);
+    assert!(slices > 1, "{slices} slices");
+    assert_eq!(announced, 3000);
+    let ev = events(&again);
+    assert!(
+        !ev.iter().any(|e| matches!(e, Event::EndOfRib(_))),
+        "no End-of-RIB after a refresh (RFC 2918)"
+    );
+    assert_eq!(replay(&ev), initial);
+    assert_eq!(initial, adj_out(&rib, dst));
+    rib.audit().unwrap();
+}
+
+#[test]
+fn a_slice_takes_at_least_one_change_and_an_empty_queue_takes_nothing() {
+    let mut rib = rib();
+    table(&mut rib);
+    let dst = peer(&mut rib, 3, 65003, false);
+    let mut frames = Vec::new();
+    let e = rib.take_encoded_bounded(dst, 0, &mut frames).unwrap();
+    assert_eq!((e.announced, e.messages, e.more), (1, 1, true));
+    let (_, _, announced) = take_sliced(&mut rib, dst, usize::MAX);
+    assert_eq!(announced, 2999);
+    frames.clear();
+    let e = rib.take_encoded_bounded(dst, 100, &mut frames).unwrap();
+    assert_eq!((e.announced, e.messages, e.more), (0, 0, false));
+    assert!(frames.is_empty());
+}
