@@ -2,22 +2,35 @@
 # End-to-end benchmark of the daemon: N kernel routes -> bgpd A -> iBGP -> bgpd B -> B's kernel.
 #
 #   scripts/bench-e2e.sh [N] [--no-build] [--keep-logs DIR]
+#                        [--sender bgpd|bird] [--receiver bgpd|bird] [--all]
 #
 #   N             routes (default 1000000): IPv4 /32 blackholes from 10.128.0.0 up, put
 #                 into A's kernel with protocol 80, imported by A ([kernel.import]),
 #                 advertised over iBGP to B, installed by B into its kernel (protocol 12).
 #   --no-build    use the binaries already in target/release.
 #   --keep-logs   copy the configurations and both daemons' logs to DIR.
+#   --sender / --receiver  which daemon plays A / B (default bgpd for both). BIRD 2
+#                 (/usr/sbin/bird) runs in Calico's style: as A, `protocol kernel` with
+#                 `learn; scan time 2;` importing protocol-80 routes, exported over iBGP with
+#                 `next hop self`; as B, BGP in (`gateway recursive` over `protocol direct`),
+#                 `protocol kernel` exporting BGP routes to the main table (protocol 12,
+#                 "bird"; no `learn`, `merge paths` off). Own control socket (-s) and pid
+#                 file in the work directory, started and stopped by PID.
+#   --all         run the four pairs (bgpd->bgpd, bgpd->bird, bird->bgpd, bird->bird) one
+#                 after the other, each in fresh namespaces, and print one summary table.
 #
 # Needs root (network namespaces), iproute2 and awk. Creates two namespaces joined by a
 # veth pair (192.0.2.1 = A, 192.0.2.2 = B) and deletes them, and stops both daemons, on
 # every exit path. Traffic stays inside those namespaces.
 #
-# Prints, for A: the time from start to all N prefixes in its RIB (kernel import), and for
-# B: the time from session Established to the end of the last kernel batch (from B's log),
-# and the time from B's start to all N routes in B's kernel (polled); CPU seconds (user +
-# system) and peak RSS (VmHWM) of both daemons, sampled once B has all routes; and a check
-# that B's kernel holds exactly N routes of protocol 12. Exit status 1 if the check fails.
+# Prints, for A: the time from start to all N prefixes in its RIB (kernel import; BIRD:
+# `birdc show route count`), and for B: the time from session Established to the end of the
+# last kernel batch (bgpd B only, from B's log), the time from Established (B's log; BIRD
+# logs with millisecond timestamps) to all N routes in B's kernel (polled every 0.2 s, for
+# any B), and the time from B's start to all N routes in B's kernel (polled); CPU seconds
+# (user + system, /proc/PID/stat) and peak RSS (VmHWM, /proc/PID/status) of both daemons,
+# sampled once B has all routes; a check that B's kernel holds exactly N routes of protocol
+# 12; and one `summary:` line with those figures. Exit status 1 if the check fails.
 #
 # Environment: BENCH_TIMEOUT (seconds per phase, default 600); BENCH_WRAP_A / BENCH_WRAP_B:
 # a command prefix for daemon A / B (e.g. "heaptrack -o /tmp/b" to profile the heap; the
@@ -31,11 +44,17 @@ ROOT=$(pwd)
 N=1000000
 BUILD=1
 KEEP=""
+SENDER=bgpd
+RECEIVER=bgpd
+ALL=0
 while [ $# -gt 0 ]; do
     case "$1" in
         --no-build) BUILD=0 ;;
         --keep-logs) shift; KEEP=${1:?--keep-logs needs a directory} ;;
-        -h|--help) sed -n '2,26p' "$0"; exit 0 ;;
+        --sender) shift; SENDER=${1:?--sender needs bgpd or bird} ;;
+        --receiver) shift; RECEIVER=${1:?--receiver needs bgpd or bird} ;;
+        --all) ALL=1 ;;
+        -h|--help) sed -n '2,38p' "$0"; exit 0 ;;
         [0-9]*) N=$1 ;;
         *) echo "unknown argument: $1" >&2; exit 2 ;;
     esac
@@ -52,8 +71,42 @@ if [ "$N" -lt 1 ] || [ "$N" -gt 4000000 ]; then
     exit 2
 fi
 
+for r in "$SENDER" "$RECEIVER"; do
+    case "$r" in
+        bgpd|bird) ;;
+        *) echo "--sender/--receiver take bgpd or bird, not $r" >&2; exit 2 ;;
+    esac
+done
+
 if [ "$BUILD" = 1 ]; then
     cargo build --release -q -p bgpd -p bgpctl
+fi
+
+if [ "$ALL" = 1 ]; then
+    # Each pair in its own invocation (own namespaces, own cleanup); then one table.
+    rows=""
+    fail=0
+    for pair in bgpd:bgpd bgpd:bird bird:bgpd bird:bird; do
+        echo "=== A ${pair%:*} -> B ${pair#*:}, $N routes ($(cut -d' ' -f1-3 /proc/loadavg) load) ==="
+        out=$("$0" "$N" --no-build --sender "${pair%:*}" --receiver "${pair#*:}" \
+            ${KEEP:+--keep-logs "$KEEP/${pair/:/-}"}) || fail=1
+        echo "$out"
+        rows="$rows$(echo "$out" | sed -n 's/^summary: //p')
+"
+    done
+    echo
+    echo "| A -> B | A import | A CPU | A peak RSS | B Established -> all in kernel | B start -> all in kernel | B CPU | B peak RSS |"
+    echo "|---|---:|---:|---:|---:|---:|---:|---:|"
+    printf '%s' "$rows" | awk '
+        function get(k,   i) { for (i = 1; i <= NF; i++) if (index($i, k "=") == 1) return substr($i, length(k) + 2); return "?" }
+        NF { printf "| %s -> %s | %s s | %s s | %s MiB | %s s | %s s | %s s | %s MiB |\n",
+                    get("sender"), get("receiver"), get("a_import"), get("a_cpu"), get("a_hwm"),
+                    get("b_est_all"), get("b_start_all"), get("b_cpu"), get("b_hwm") }'
+    exit "$fail"
+fi
+if [ "$SENDER" = bird ] || [ "$RECEIVER" = bird ]; then
+    command -v bird > /dev/null && command -v birdc > /dev/null ||
+        { echo "bird and birdc (BIRD 2, package bird2) are needed" >&2; exit 2; }
 fi
 BGPD=$ROOT/target/release/bgpd
 BGPCTL=$ROOT/target/release/bgpctl
@@ -66,7 +119,7 @@ PB=""
 
 cleanup() {
     set +e
-    for p in $(bgpd_of "$PB") $(bgpd_of "$PA"); do
+    for p in $(daemon_of "$PB") $(daemon_of "$PA"); do
         kill -TERM "$p" 2>/dev/null
     done
     for p in $PB $PA; do
@@ -77,7 +130,7 @@ cleanup() {
         kill -KILL "$p" 2>/dev/null
     done
     if [ -n "$KEEP" ]; then
-        mkdir -p "$KEEP" && cp "$WORK"/*.toml "$WORK"/*.log "$KEEP"/ 2>/dev/null
+        mkdir -p "$KEEP" && cp "$WORK"/*.toml "$WORK"/*.conf "$WORK"/*.log "$KEEP"/ 2>/dev/null
     fi
     ip netns del "$NSA" 2>/dev/null
     ip netns del "$NSB" 2>/dev/null
@@ -138,8 +191,61 @@ on_exit = "flush"
 default = "accept"
 CFG
 }
-config 192.0.2.1 192.0.2.2 true > "$WORK/a.toml"
-config 192.0.2.2 192.0.2.1 false > "$WORK/b.toml"
+# BIRD 2 in Calico's style (interop/src/calico.rs `bird_config`): same AS, iBGP over the
+# veth, `multihop` and `gateway recursive` as calico-node writes them. Log to a file with
+# millisecond timestamps; `debug protocols { states }` logs the session reaching Established.
+bird_config() { # own address, peer address, role (sender|receiver), log name (a|b)
+    cat <<CFG
+router id $1;
+log "$WORK/$4.log" all;
+timeformat log "%F %T.%3f";
+debug protocols { states };
+protocol device { scan time 2; }
+CFG
+    if [ "$3" = sender ]; then
+        cat <<CFG
+# Calico learns the kernel's routes every 2 s; here only protocol 80, as bgpd's [kernel.import].
+protocol kernel {
+  learn; scan time 2;
+  ipv4 { import where krt_source = 80; export none; };
+}
+protocol bgp peer {
+  local $1 as 64512;
+  neighbor $2 as 64512;
+  multihop;
+  connect delay time 1; connect retry time 2; error wait time 1, 5;
+  passive on;
+  ipv4 { import none; export all; next hop self; };
+}
+CFG
+    else
+        cat <<CFG
+protocol direct { ipv4; interface "eth0"; }
+# Kernel programming of BGP routes (protocol 12, "bird"); no learn, merge paths off.
+protocol kernel {
+  scan time 2;
+  ipv4 { import none; export where source = RTS_BGP; };
+}
+protocol bgp peer {
+  local $1 as 64512;
+  neighbor $2 as 64512;
+  multihop;
+  connect delay time 1; connect retry time 2; error wait time 1, 5;
+  ipv4 { import all; export none; gateway recursive; };
+}
+CFG
+    fi
+}
+if [ "$SENDER" = bgpd ]; then
+    config 192.0.2.1 192.0.2.2 true > "$WORK/a.toml"
+else
+    bird_config 192.0.2.1 192.0.2.2 sender a > "$WORK/a.conf"
+fi
+if [ "$RECEIVER" = bgpd ]; then
+    config 192.0.2.2 192.0.2.1 false > "$WORK/b.toml"
+else
+    bird_config 192.0.2.2 192.0.2.1 receiver b > "$WORK/b.conf"
+fi
 
 now() { date +%s.%N; }
 elapsed() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", b - a }'; }
@@ -147,8 +253,8 @@ elapsed() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", b - a }'; }
 cpu_of() { awk -v t="$(getconf CLK_TCK)" '{ printf "%.2f", ($14 + $15) / t }' "/proc/$1/stat"; }
 hwm_of() { awk '/^VmHWM/ { printf "%d", $2 / 1024 }' "/proc/$1/status"; }
 rss_of() { awk '/^VmRSS/ { printf "%d", $2 / 1024 }' "/proc/$1/status"; }
-# The bgpd process at or below PID (a wrapper may run it as a descendant).
-bgpd_of() {
+# The bgpd or bird process at or below PID (a wrapper may run bgpd as a descendant).
+daemon_of() {
     local queue=$1 p
     while [ -n "$queue" ]; do
         set -- $queue
@@ -156,26 +262,51 @@ bgpd_of() {
         shift
         queue="$* $(cat /proc/"$p"/task/*/children 2>/dev/null)"
         queue=${queue# }
-        if [ "$(cat "/proc/$p/comm" 2>/dev/null)" = bgpd ]; then
-            echo "$p"
-            return
-        fi
+        case "$(cat "/proc/$p/comm" 2>/dev/null)" in
+            bgpd|bird) echo "$p"; return ;;
+        esac
     done
 }
-alive() { kill -0 "$1" 2>/dev/null || { echo "bgpd $2 exited; log:" >&2; tail -20 "$WORK/$2.log" >&2; exit 1; }; }
+alive() { kill -0 "$1" 2>/dev/null || { echo "daemon $2 exited; log:" >&2; tail -20 "$WORK/$2.log" >&2; exit 1; }; }
 rib_prefixes() { # from `bgpctl show status --json`: the Loc-RIB prefix count
     "$BGPCTL" -s "$1" show status --json 2>/dev/null |
         tr ',{}' '\n\n\n' | awk -F: '/"loc_rib_prefixes"/ { gsub(/[^0-9]/, "", $2); print $2; exit }' || true
 }
+trie_prefixes() { # IPv4 prefixes in B's main FIB trie (also holds the local table's)
+    ip netns exec "$NSB" awk '/^Main:/ { m = 1 } m && /Prefixes:/ { print $2; exit }' \
+        /proc/net/fib_triestat 2>/dev/null | grep -x '[0-9][0-9]*'
+}
+bird_routes() { # from `birdc show route count`: routes in master4
+    birdc -s "$1" show route count 2>/dev/null | awk '/routes for/ { print $1; exit }' || true
+}
+# Session Established as seconds since the epoch, from B's log (bgpd: RFC 3339 UTC;
+# BIRD: "YYYY-MM-DD HH:MM:SS.mmm" local time).
+established_at() {
+    local ts
+    if [ "$RECEIVER" = bgpd ]; then
+        ts=$(awk '/session established/ { print $1; exit }' "$WORK/b.log")
+    else
+        ts=$(awk '/peer: State changed to up/ { print $1 " " $2; exit }' "$WORK/b.log")
+    fi
+    [ -n "$ts" ] && date -d "$ts" +%s.%N
+}
 
-# ip netns exec execs bgpd (or the wrapper): $! is that process.
+# ip netns exec execs bgpd / bird (or the wrapper): $! is that process.
 t0=$(now)
-BGPD_LOG=warn ip netns exec "$NSA" ${BENCH_WRAP_A:-} "$BGPD" -c "$WORK/a.toml" --no-watch 2> "$WORK/a.log" &
+if [ "$SENDER" = bgpd ]; then
+    BGPD_LOG=warn ip netns exec "$NSA" ${BENCH_WRAP_A:-} "$BGPD" -c "$WORK/a.toml" --no-watch 2> "$WORK/a.log" &
+else
+    ip netns exec "$NSA" bird -f -c "$WORK/a.conf" -s "$WORK/a.ctl" -P "$WORK/a.pid" 2> "$WORK/a.err" &
+fi
 PA=$!
 deadline=$(( $(date +%s) + TIMEOUT ))
 while :; do
     alive "$PA" a
-    n=$(rib_prefixes "$WORK/192.0.2.1.sock")
+    if [ "$SENDER" = bgpd ]; then
+        n=$(rib_prefixes "$WORK/192.0.2.1.sock")
+    else
+        n=$(bird_routes "$WORK/a.ctl")
+    fi
     [ "${n:-0}" -ge "$N" ] && break
     if [ "$(date +%s)" -gt "$deadline" ]; then
         echo "A did not import $N routes in ${TIMEOUT}s (has ${n:-0})" >&2
@@ -184,19 +315,31 @@ while :; do
     sleep 0.2
 done
 t1=$(now)
-A=$(bgpd_of "$PA")
-[ -n "$A" ] || { echo "no bgpd process under $PA" >&2; exit 1; }
+A=$(daemon_of "$PA")
+[ -n "$A" ] || { echo "no bgpd/bird process under $PA" >&2; exit 1; }
 a_import_cpu=$(cpu_of "$A")
 a_import_hwm=$(hwm_of "$A")
 
+# B's kernel is polled through /proc/net/fib_triestat (prefix count of the main trie, read
+# in microseconds even at 1M routes) rather than by listing every route, which takes
+# seconds at 1M and steals CPU from the daemons; the exact check at the end lists them.
+base=$(trie_prefixes || true)
 t2=$(now)
-BGPD_LOG=info,bgp_speaker::fib=debug NO_COLOR=1 \
-    ip netns exec "$NSB" ${BENCH_WRAP_B:-} "$BGPD" -c "$WORK/b.toml" --no-watch 2> "$WORK/b.log" &
+if [ "$RECEIVER" = bgpd ]; then
+    BGPD_LOG=info,bgp_speaker::fib=debug NO_COLOR=1 \
+        ip netns exec "$NSB" ${BENCH_WRAP_B:-} "$BGPD" -c "$WORK/b.toml" --no-watch 2> "$WORK/b.log" &
+else
+    ip netns exec "$NSB" bird -f -c "$WORK/b.conf" -s "$WORK/b.ctl" -P "$WORK/b.pid" 2> "$WORK/b.err" &
+fi
 PB=$!
 deadline=$(( $(date +%s) + TIMEOUT ))
 while :; do
     alive "$PB" b
-    c=$(ip -n "$NSB" -4 route show proto 12 | wc -l)
+    if [ -n "$base" ]; then
+        c=$(( $(trie_prefixes) - base ))
+    else
+        c=$(ip -n "$NSB" -4 route show proto 12 | wc -l)
+    fi
     [ "$c" -ge "$N" ] && break
     if [ "$(date +%s)" -gt "$deadline" ]; then
         echo "B did not install $N routes in ${TIMEOUT}s (has $c)" >&2
@@ -209,26 +352,36 @@ t3=$(now)
 sleep 1
 alive "$PA" a
 alive "$PB" b
-B=$(bgpd_of "$PB")
-[ -n "$B" ] || { echo "no bgpd process under $PB" >&2; exit 1; }
+B=$(daemon_of "$PB")
+[ -n "$B" ] || { echo "no bgpd/bird process under $PB" >&2; exit 1; }
 
-# Session Established -> end of the last kernel batch, from B's log timestamps (RFC 3339).
-span=$(awk '
-    function secs(ts,   d, t) { split(ts, d, "T"); split(d[2], t, ":"); sub(/Z$/, "", t[3]);
-                               return t[1] * 3600 + t[2] * 60 + t[3] }
-    /session established/ && !e { e = secs($1) }
-    /kernel FIB batch/ { b++; if (!f) f = secs($1); l = secs($1) }
-    END { if (e && l) printf "%.2f s (first batch at +%.2f s, %d batches)", l - e, f - e, b; else print "n/a" }
-' "$WORK/b.log")
+span=n/a
+if [ "$RECEIVER" = bgpd ]; then
+    # Session Established -> end of the last kernel batch, from B's log timestamps (RFC 3339).
+    span=$(awk '
+        function secs(ts,   d, t) { split(ts, d, "T"); split(d[2], t, ":"); sub(/Z$/, "", t[3]);
+                                   return t[1] * 3600 + t[2] * 60 + t[3] }
+        /session established/ && !e { e = secs($1) }
+        /kernel FIB batch/ { b++; if (!f) f = secs($1); l = secs($1) }
+        END { if (e && l) printf "%.2f s (first batch at +%.2f s, %d batches)", l - e, f - e, b; else print "n/a" }
+    ' "$WORK/b.log")
+fi
+te=$(established_at || true)
+est_all=n/a
+[ -n "$te" ] && est_all=$(elapsed "$te" "$t3")
 
 count=$(ip -n "$NSB" -4 route show proto 12 | wc -l)
+a_cpu=$(cpu_of "$A"); a_hwm=$(hwm_of "$A")
+b_cpu=$(cpu_of "$B"); b_hwm=$(hwm_of "$B")
 
-echo "routes:                 $N"
+echo "routes:                 $N (A $SENDER, B $RECEIVER)"
 echo "A: kernel import        $(elapsed "$t0" "$t1") s to $N prefixes in the RIB (CPU $a_import_cpu s, peak RSS $a_import_hwm MiB then)"
-echo "B: Established -> last kernel batch  $span"
+[ "$RECEIVER" = bgpd ] && echo "B: Established -> last kernel batch  $span"
+echo "B: Established -> all routes in kernel (polled)  $est_all s"
 echo "B: start -> all routes in kernel     $(elapsed "$t2" "$t3") s"
-echo "A: CPU $(cpu_of "$A") s, peak RSS (VmHWM) $(hwm_of "$A") MiB, RSS now $(rss_of "$A") MiB"
-echo "B: CPU $(cpu_of "$B") s, peak RSS (VmHWM) $(hwm_of "$B") MiB, RSS now $(rss_of "$B") MiB"
+echo "A: CPU $a_cpu s, peak RSS (VmHWM) $a_hwm MiB, RSS now $(rss_of "$A") MiB"
+echo "B: CPU $b_cpu s, peak RSS (VmHWM) $b_hwm MiB, RSS now $(rss_of "$B") MiB"
+echo "summary: sender=$SENDER receiver=$RECEIVER n=$N a_import=$(elapsed "$t0" "$t1") a_cpu=$a_cpu a_hwm=$a_hwm b_est_all=$est_all b_start_all=$(elapsed "$t2" "$t3") b_cpu=$b_cpu b_hwm=$b_hwm"
 if [ "$count" -eq "$N" ]; then
     echo "check: B's kernel holds $count routes of protocol 12: OK"
 else
