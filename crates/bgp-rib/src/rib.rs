@@ -481,7 +481,7 @@ struct PeerState {
 }
 
 /// A queued outbound change (crate-internal form of [`OutChange`]).
-#[derive(Copy, Clone, Debug)]
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
 struct Pending {
     family: Family,
     nlri: Nlri,
@@ -532,6 +532,7 @@ pub struct Rib {
     counters: Counters,
     /// Selection deferral after our own restart (RFC 4724 4.1): its deadline.
     deferral: Option<Instant>,
+    encode_cache: Option<EncodeCache>,
 }
 
 /// Work counters (for benchmarks and tests of what a change costs).
@@ -541,6 +542,27 @@ pub struct Counters {
     pub prefixes_decided: u64,
     /// Per-prefix, per-peer export computations (export rules, policy, Adj-RIB-Out diff).
     pub peer_exports: u64,
+    /// Slices of a peer's queue whose UPDATEs were copied from the slice encoded just
+    /// before (the same changes for the same codec parameters) instead of encoded again.
+    pub encodings_shared: u64,
+}
+
+/// Changes queued in one slice that the cache keeps at most (a few bounded slices; an
+/// unbounded drain of a whole table is not kept).
+const ENCODE_CACHE_MAX: usize = 65_536;
+
+/// The last slice encoded and its UPDATEs. Route-reflector clients of one export class
+/// are handed the same changes in the same order in one decision run (see
+/// `ExportClass`), and taken one after the other: the next one's slice is compared with
+/// this one and, when equal, gets the same frames (reference-counted, not copied).
+/// Handles are compared, not contents: valid while no attribute set has been freed
+/// (the store's generation), during which a handle always names the same set.
+#[derive(Debug)]
+struct EncodeCache {
+    generation: u64,
+    codec: bgp_proto::CodecContext,
+    changes: Vec<Pending>,
+    frames: Vec<Bytes>,
 }
 
 /// One of two iterators of peer indices.
@@ -595,6 +617,7 @@ impl Rib {
             round: 0,
             counters: Counters::default(),
             deferral: None,
+            encode_cache: None,
         }
     }
 
@@ -1945,16 +1968,60 @@ impl Rib {
     ) -> Result<Encoded, RibError> {
         let (changes, end_of_rib, more) = self.drain_pending(id, max_bytes)?;
         let frames_before = out.len();
-        let result = match self.peer(id)?.session.as_ref() {
-            Some(s) => crate::pack::encode_with(
-                changes.iter().map(|c| (c.family, c.nlri, c.attrs)),
-                |a| self.interner.get(a),
+        let Rib {
+            peers,
+            interner,
+            encode_cache,
+            counters,
+            ..
+        } = self;
+        let codec = &peers
+            .get(id.0 as usize)
+            .and_then(Option::as_ref)
+            .and_then(|p| p.session.as_ref())
+            .ok_or(RibError::PeerDown(id))?
+            .codec;
+        let generation = interner.generation();
+        let mut result = Ok(());
+        // Frames of a freshly encoded slice, to keep for the next peer.
+        let mut fresh = None;
+        match encode_cache {
+            Some(c)
+                if !changes.is_empty()
+                    && c.generation == generation
+                    && c.changes == changes
+                    && c.codec == *codec =>
+            {
+                out.extend(c.frames.iter().cloned());
+                counters.encodings_shared += 1;
+            }
+            _ => {
+                result = crate::pack::encode_with(
+                    changes.iter().map(|c| (c.family, c.nlri, c.attrs)),
+                    |a| interner.get(a),
+                    &[],
+                    codec,
+                    out,
+                );
+                *encode_cache = None;
+                if result.is_ok() && !changes.is_empty() && changes.len() <= ENCODE_CACHE_MAX {
+                    fresh = Some((
+                        codec.clone(),
+                        out.get(frames_before..).unwrap_or_default().to_vec(),
+                    ));
+                }
+            }
+        }
+        if result.is_ok() {
+            // RFC 4724 2: End-of-RIB after the changes.
+            result = crate::pack::encode_with(
+                std::iter::empty::<(Family, Nlri, Option<AttrId>)>(),
+                |a| interner.get(a),
                 &end_of_rib,
-                &s.codec,
+                codec,
                 out,
-            ),
-            None => Ok(()),
-        };
+            );
+        }
         let mut summary = Encoded {
             announced: 0,
             withdrawn: 0,
@@ -1966,10 +2033,20 @@ impl Rib {
             match c.attrs {
                 Some(a) => {
                     summary.announced += 1;
-                    self.interner.release(a);
+                    interner.release(a);
                 }
                 None => summary.withdrawn += 1,
             }
+        }
+        if let Some((codec, frames)) = fresh {
+            // The handles stay valid without references until the store frees a set,
+            // which changes its generation.
+            *encode_cache = Some(EncodeCache {
+                generation,
+                codec,
+                changes,
+                frames,
+            });
         }
         result?;
         Ok(summary)

@@ -246,3 +246,50 @@ fn a_slice_takes_at_least_one_change_and_an_empty_queue_takes_nothing() {
     assert_eq!((e.announced, e.messages, e.more), (0, 0, false));
     assert!(frames.is_empty());
 }
+
+/// Route-reflector clients alike for export get the same changes in the same order: the
+/// second one's slice reuses the first one's UPDATEs, byte for byte; a client with other
+/// codec parameters gets its own encoding.
+#[test]
+fn reflector_clients_of_one_class_share_encoded_updates() {
+    let mut rib = rib();
+    let c1 = peer(&mut rib, 3, LOCAL_AS, true);
+    let c2 = peer(&mut rib, 4, LOCAL_AS, true);
+    let id = rib
+        .add_peer(bgp_rib::PeerConfig::new("two-octet", addr(5), LOCAL_AS))
+        .unwrap();
+    let mut session =
+        bgp_rib::SessionInfo::new(rid(5), Some(std::net::Ipv4Addr::new(192, 0, 2, 1)));
+    session.codec.four_octet_as = !session.codec.four_octet_as;
+    rib.peer_up(id, session, std::time::Instant::now()).unwrap();
+    let mut frames = Vec::new();
+    for p in [c1, c2, id] {
+        rib.take_encoded(p, &mut frames).unwrap();
+    }
+    table(&mut rib);
+    let shared = rib.counters().encodings_shared;
+    // Slices taken in turns, one per peer, as the daemon's RIB task does.
+    let peers = [c1, c2, id];
+    let mut frames: [Vec<Bytes>; 3] = Default::default();
+    let mut announced = [0; 3];
+    let mut slices = 0;
+    let mut more = true;
+    while more {
+        more = false;
+        for (i, p) in peers.iter().enumerate() {
+            let e = rib.take_encoded_bounded(*p, 1000, &mut frames[i]).unwrap();
+            announced[i] += e.announced;
+            more |= e.more;
+        }
+        slices += 1;
+    }
+    assert_eq!(announced, [3000; 3]);
+    assert!(slices > 10, "{slices} slices");
+    let [f1, f2, f3] = frames;
+    assert_eq!(f1, f2, "same class, same frames");
+    assert_ne!(f1, f3, "other codec parameters, other frames");
+    // Every slice of the second client, but none of the third.
+    assert_eq!(rib.counters().encodings_shared - shared, slices);
+    assert_eq!(replay(&events(&f2)), adj_out(&rib, c2));
+    rib.audit().unwrap();
+}

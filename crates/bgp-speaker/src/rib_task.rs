@@ -458,21 +458,23 @@ impl RibTask {
         }
     }
 
+    /// Hands each peer with queued changes one bounded slice per free place in its
+    /// channel: a whole table (session start, route refresh) is encoded as the peer sends
+    /// it, not all at once. Peers take turns a slice at a time, so route-reflector clients
+    /// with the same queue are encoded one after the other and share the UPDATEs
+    /// (`Rib::take_encoded_bounded` reuses the previous slice's frames).
     fn push_output(&mut self) {
         self.backlog = false;
-        for id in self.rib.peers_with_output() {
-            let Some(name) = self.by_id.get(&id) else {
-                continue;
-            };
-            let Some(slot) = self.peers.get(name) else {
-                continue;
-            };
-            // One bounded slice per free place in the peer's queue: a whole table (session
-            // start, route refresh) is encoded as the peer sends it, not all at once.
-            loop {
+        let mut turn = self.rib.peers_with_output();
+        while !turn.is_empty() {
+            let mut next = Vec::new();
+            for id in turn {
+                let Some(slot) = self.by_id.get(&id).and_then(|n| self.peers.get(n)) else {
+                    continue;
+                };
                 let Ok(permit) = slot.out.try_reserve() else {
                     self.backlog = true;
-                    break;
+                    continue;
                 };
                 let mut frames = Vec::new();
                 match self
@@ -483,16 +485,14 @@ impl RibTask {
                         if !frames.is_empty() {
                             permit.send(frames);
                         }
-                        if !e.more {
-                            break;
+                        if e.more {
+                            next.push(id);
                         }
                     }
-                    Err(e) => {
-                        warn!(peer = %name, error = %e, "encoding updates");
-                        break;
-                    }
+                    Err(e) => warn!(peer = %slot.config.name, error = %e, "encoding updates"),
                 }
             }
+            turn = next;
         }
     }
 
