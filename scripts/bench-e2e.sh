@@ -35,7 +35,9 @@
 # Environment: BENCH_TIMEOUT (seconds per phase, default 600); BENCH_WRAP_A / BENCH_WRAP_B:
 # a command prefix for daemon A / B (e.g. "heaptrack -o /tmp/b" to profile the heap; the
 # figures are then those of the wrapped, slower process). Anything else in the environment
-# (e.g. MALLOC_ARENA_MAX) reaches both daemons.
+# (e.g. MALLOC_ARENA_MAX) reaches both daemons. BENCH_BIRD_SCAN: BIRD's `scan time` in
+# seconds for its kernel and device protocols (default 2, as calico-node writes it; every
+# scan re-reads the whole kernel table, which costs BIRD seconds of CPU at 1M routes).
 set -euo pipefail
 
 cd "$(dirname "$0")/.."
@@ -54,13 +56,14 @@ while [ $# -gt 0 ]; do
         --sender) shift; SENDER=${1:?--sender needs bgpd or bird} ;;
         --receiver) shift; RECEIVER=${1:?--receiver needs bgpd or bird} ;;
         --all) ALL=1 ;;
-        -h|--help) sed -n '2,38p' "$0"; exit 0 ;;
+        -h|--help) sed -n '2,40p' "$0"; exit 0 ;;
         [0-9]*) N=$1 ;;
         *) echo "unknown argument: $1" >&2; exit 2 ;;
     esac
     shift
 done
 TIMEOUT=${BENCH_TIMEOUT:-600}
+SCAN=${BENCH_BIRD_SCAN:-2}
 
 if [ "$(id -u)" -ne 0 ]; then
     echo "bench-e2e.sh needs root (network namespaces)" >&2
@@ -200,13 +203,13 @@ router id $1;
 log "$WORK/$4.log" all;
 timeformat log "%F %T.%3f";
 debug protocols { states };
-protocol device { scan time 2; }
+protocol device { scan time $SCAN; }
 CFG
     if [ "$3" = sender ]; then
         cat <<CFG
-# Calico learns the kernel's routes every 2 s; here only protocol 80, as bgpd's [kernel.import].
+# Learns the kernel's routes every scan time (calico-node: 2 s); only protocol 80, as bgpd's [kernel.import].
 protocol kernel {
-  learn; scan time 2;
+  learn; scan time $SCAN;
   ipv4 { import where krt_source = 80; export none; };
 }
 protocol bgp peer {
@@ -223,7 +226,7 @@ CFG
 protocol direct { ipv4; interface "eth0"; }
 # Kernel programming of BGP routes (protocol 12, "bird"); no learn, merge paths off.
 protocol kernel {
-  scan time 2;
+  scan time $SCAN;
   ipv4 { import none; export where source = RTS_BGP; };
 }
 protocol bgp peer {
@@ -381,7 +384,7 @@ echo "B: Established -> all routes in kernel (polled)  $est_all s"
 echo "B: start -> all routes in kernel     $(elapsed "$t2" "$t3") s"
 echo "A: CPU $a_cpu s, peak RSS (VmHWM) $a_hwm MiB, RSS now $(rss_of "$A") MiB"
 echo "B: CPU $b_cpu s, peak RSS (VmHWM) $b_hwm MiB, RSS now $(rss_of "$B") MiB"
-echo "summary: sender=$SENDER receiver=$RECEIVER n=$N a_import=$(elapsed "$t0" "$t1") a_cpu=$a_cpu a_hwm=$a_hwm b_est_all=$est_all b_start_all=$(elapsed "$t2" "$t3") b_cpu=$b_cpu b_hwm=$b_hwm"
+echo "summary: sender=$SENDER receiver=$RECEIVER n=$N bird_scan=$SCAN a_import=$(elapsed "$t0" "$t1") a_cpu=$a_cpu a_hwm=$a_hwm b_est_all=$est_all b_start_all=$(elapsed "$t2" "$t3") b_cpu=$b_cpu b_hwm=$b_hwm"
 if [ "$count" -eq "$N" ]; then
     echo "check: B's kernel holds $count routes of protocol 12: OK"
 else
