@@ -1,3 +1,6 @@
+//! Unit tests of the configuration parser and diff engine (compiled only under
+//! `#[cfg(test)]`, from `config/mod.rs`).
+
 use super::*;
 
 fn parse(text: &str) -> Result<Config, ConfigError> {

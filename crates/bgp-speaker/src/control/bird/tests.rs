@@ -1,5 +1,6 @@
-//! Formatting tests. The `fixtures/bird2_*.txt` files are byte captures of a real BIRD
-//! 2.0.12 (see `fixtures/README.md`); the BIRD 1.6 layout is checked against the samples
+//! Formatting tests (compiled only under `#[cfg(test)]`, from `control/bird.rs`). The
+//! `fixtures/bird2_*.txt` files are byte captures of a real BIRD 2.0.12 (see
+//! `fixtures/README.md`); the BIRD 1.6 layout is checked against the samples
 //! in calico-node's own sources, which is what parses it.
 
 use std::path::Path;
