@@ -13,145 +13,33 @@
 //!
 //! Waits poll a condition with a generous deadline; nothing asserts on elapsed time.
 
+mod support;
+
 use std::io::{BufRead, BufReader, Write};
 use std::os::unix::net::UnixStream;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::process::Command;
+use std::time::Duration;
 
-use bgp_speaker::control::proto::{Command as Ctl, Outcome, PeerSummary, Reply, Request, Response};
+use support::{originate, peer_toml, Daemon};
 
 const PORT: u16 = 11179;
-const DEADLINE: Duration = Duration::from_secs(60);
 const NET: u8 = 60;
 
-struct Daemon {
-    name: String,
-    child: Option<Child>,
-    socket: PathBuf,
-    log: PathBuf,
-}
-
-impl Daemon {
-    fn start(dir: &Path, name: &str, config: &str) -> Daemon {
-        let cfg = dir.join(format!("{name}.toml"));
-        std::fs::write(&cfg, config).expect("writing config");
-        let log = dir.join(format!("{name}.log"));
-        let logf = std::fs::File::create(&log).expect("log file");
-        let child = Command::new(env!("CARGO_BIN_EXE_bgpd"))
-            .arg("-c")
-            .arg(&cfg)
-            .env("BGPD_LOG", "info")
-            .stdout(Stdio::null())
-            .stderr(logf)
-            .spawn()
-            .expect("starting bgpd");
-        let d = Daemon {
-            name: name.to_string(),
-            child: Some(child),
-            socket: dir.join(format!("{name}.sock")),
-            log,
-        };
-        d.wait_for(|d| d.peers().is_some(), "control socket up");
-        d
-    }
-
-    fn peers(&self) -> Option<Vec<PeerSummary>> {
-        let mut s = UnixStream::connect(&self.socket).ok()?;
-        s.set_read_timeout(Some(Duration::from_secs(30))).ok()?;
-        let mut line = serde_json::to_vec(&Request::new(Ctl::ShowPeers)).ok()?;
-        line.push(b'\n');
-        s.write_all(&line).ok()?;
-        let mut answer = String::new();
-        BufReader::new(s).read_line(&mut answer).ok()?;
-        match serde_json::from_str::<Response>(&answer).ok()?.outcome {
-            Outcome::Ok {
-                result: Reply::Peers { peers },
-            } => Some(peers),
-            _ => None,
-        }
-    }
-
-    fn state(&self, peer: &str) -> Option<String> {
-        self.peers()?
-            .into_iter()
-            .find(|p| p.name == peer)
-            .map(|p| p.state)
-    }
-
-    fn wait_for(&self, mut cond: impl FnMut(&Daemon) -> bool, what: &str) {
-        let start = Instant::now();
-        while start.elapsed() < DEADLINE {
-            if cond(self) {
-                return;
-            }
-            std::thread::sleep(Duration::from_millis(100));
-        }
-        panic!(
-            "{}: timed out waiting for {what}\n--- log ---\n{}",
-            self.name,
-            std::fs::read_to_string(&self.log).unwrap_or_default()
-        );
-    }
-}
-
-impl Daemon {
-    fn signal(&self, sig: i32) {
-        if let Some(c) = &self.child {
-            // SAFETY: plain kill(2) on the pid of a child we started.
-            unsafe {
-                libc::kill(c.id() as i32, sig);
-            }
-        }
-    }
-}
-
-impl Drop for Daemon {
-    fn drop(&mut self) {
-        if let Some(mut c) = self.child.take() {
-            let _ = c.kill();
-            let _ = c.wait();
-        }
-    }
-}
-
 fn config(dir: &Path, name: &str, host: u8, bird: &str, peers: &str) -> String {
-    format!(
-        r#"[global]
-asn = 64512
-router_id = "10.{NET}.0.{host}"
-listen = ["127.0.{NET}.{host}:{PORT}"]
-[global.control]
-socket = "{}"
-mode = "0600"
-{bird}
-[global.graceful_restart]
-enabled = false
-[policies.all]
-default = "accept"
-{peers}
-[[originate]]
-prefix = "10.244.{host}.0/26"
-"#,
-        dir.join(format!("{name}.sock")).display()
-    )
+    support::global_toml(
+        dir,
+        name,
+        64512,
+        &format!("10.{NET}.0.{host}"),
+        &format!("127.0.{NET}.{host}:{PORT}"),
+        bird,
+    ) + peers
+        + &originate(&format!("10.244.{host}.0/26"))
 }
 
 fn peer(name: &str, address: &str, port: u16, source: &str, extra: &str) -> String {
-    format!(
-        r#"
-[peers.{name}]
-address = "{address}"
-remote_as = 64512
-port = {port}
-source_address = "{source}"
-hold_time = 9
-connect_retry = 1
-import = ["all"]
-export = ["all"]
-{extra}
-"#
-    )
+    peer_toml(name, address, 64512, port, Some(source), extra)
 }
 
 /// Sends `command` on a fresh connection and returns the reply lines, greeting included,
@@ -287,10 +175,7 @@ fn run_birdcl(bin: &Path, sock: &Path, args: &[&str]) -> String {
 
 #[test]
 fn calico_health_checks_and_birdcl_read_bgpd() {
-    let dir = tempfile::Builder::new()
-        .prefix("bgpd-bird")
-        .tempdir()
-        .expect("tempdir");
+    let dir = support::tempdir("bgpd-bird");
     let d = dir.path();
     let bird4 = d.join("calico/bird.ctl");
     let bird6 = d.join("calico/bird6.ctl");

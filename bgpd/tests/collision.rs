@@ -17,110 +17,23 @@
 //! No root needed: 127.0.N.x loopback addresses (N = 40..44), no port 179. Waits poll a
 //! condition with a generous deadline; nothing asserts on elapsed time.
 
-use std::io::{BufRead, BufReader, Read, Write};
+mod support;
+
+use std::io::{Read, Write};
 use std::net::{Ipv4Addr, SocketAddr, TcpListener, TcpStream};
-use std::os::unix::net::UnixStream;
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::path::Path;
 
 use bgp_proto::wire::{decode_message, encode_message, frame_len, Inbound};
 use bgp_proto::{
     notification_code as nc, Capability, CodecContext, Family, Message, Notification, Open,
     AS_TRANS,
 };
-use bgp_speaker::control::proto::{Command as Ctl, Outcome, PeerDetail, Reply, Request};
 use bytes::BytesMut;
+use support::Daemon;
 
 const PORT: u16 = 11179;
-const DEADLINE: Duration = Duration::from_secs(60);
 /// Socket read timeout: a message bgpd owes us must arrive well within this.
-const READ_TIMEOUT: Duration = Duration::from_secs(30);
-
-/// A bgpd process with a control socket.
-struct Daemon {
-    child: Option<Child>,
-    socket: PathBuf,
-    log: PathBuf,
-}
-
-impl Daemon {
-    fn start(dir: &Path, config: &str) -> Daemon {
-        let cfg = dir.join("bgpd.toml");
-        std::fs::write(&cfg, config).expect("writing config");
-        let log = dir.join("bgpd.log");
-        let logf = std::fs::File::create(&log).expect("log file");
-        let child = Command::new(env!("CARGO_BIN_EXE_bgpd"))
-            .arg("-c")
-            .arg(&cfg)
-            .arg("--no-watch")
-            .env("BGPD_LOG", "debug")
-            .stdout(Stdio::null())
-            .stderr(logf)
-            .spawn()
-            .expect("starting bgpd");
-        let d = Daemon {
-            child: Some(child),
-            socket: dir.join("bgpd.sock"),
-            log,
-        };
-        d.wait_for(|d| d.try_peer().is_ok(), "control socket up");
-        d
-    }
-
-    fn log_text(&self) -> String {
-        std::fs::read_to_string(&self.log).unwrap_or_default()
-    }
-
-    fn try_peer(&self) -> std::io::Result<PeerDetail> {
-        let mut s = UnixStream::connect(&self.socket)?;
-        s.set_read_timeout(Some(READ_TIMEOUT))?;
-        let req = Request::new(Ctl::ShowPeer {
-            name: "t".to_string(),
-        });
-        let mut line = serde_json::to_vec(&req)?;
-        line.push(b'\n');
-        s.write_all(&line)?;
-        let mut answer = String::new();
-        BufReader::new(s).read_line(&mut answer)?;
-        let r: bgp_speaker::control::proto::Response = serde_json::from_str(&answer)?;
-        match r.outcome {
-            Outcome::Ok {
-                result: Reply::Peer(d),
-            } => Ok(*d),
-            other => Err(std::io::Error::other(format!(
-                "unexpected answer {other:?}"
-            ))),
-        }
-    }
-
-    fn peer(&self) -> PeerDetail {
-        self.try_peer().expect("show peer t")
-    }
-
-    fn wait_for(&self, mut cond: impl FnMut(&Daemon) -> bool, what: &str) {
-        let start = Instant::now();
-        while start.elapsed() < DEADLINE {
-            if cond(self) {
-                return;
-            }
-            std::thread::sleep(Duration::from_millis(100));
-        }
-        panic!(
-            "timed out waiting for {what}\n--- bgpd log ---\n{}",
-            self.log_text()
-        );
-    }
-}
-
-impl Drop for Daemon {
-    fn drop(&mut self) {
-        if let Some(mut c) = self.child.take() {
-            let _ = c.kill();
-            let _ = c.wait();
-        }
-    }
-}
+const READ_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
 
 /// One BGP connection on the test's side: whole messages in and out through the codec.
 struct Wire {
@@ -252,13 +165,16 @@ struct Collision {
 /// Steps 1 and 2: both connections exist, bgpd's is in OpenSent, the test's in
 /// OpenConfirm.
 fn collide(net: u8, asn: u32, id: Ipv4Addr, peer_as: u32, peer_id: Ipv4Addr) -> Collision {
-    let dir = tempfile::Builder::new()
-        .prefix("bgpd-collision")
-        .tempdir()
-        .expect("tempdir");
+    let dir = support::tempdir("bgpd-collision");
     let peer_addr: SocketAddr = format!("127.0.{net}.2:{PORT}").parse().expect("addr");
     let listener = TcpListener::bind(peer_addr).expect("listening as the peer");
-    let daemon = Daemon::start(dir.path(), &config(dir.path(), net, asn, id, peer_as));
+    let daemon = Daemon::launch(
+        dir.path(),
+        "bgpd",
+        &config(dir.path(), net, asn, id, peer_as),
+        &["--no-watch"],
+        "debug",
+    );
 
     let (s, from) = listener.accept().expect("bgpd connects");
     assert_eq!(from.ip().to_string(), format!("127.0.{net}.1"));
@@ -314,12 +230,12 @@ fn resolve(net: u8, asn: u32, id: Ipv4Addr, peer_as: u32, peer_id: Ipv4Addr, kee
     let bgpd_end = winner.bgpd_end();
     daemon.wait_for(
         |d| {
-            let p = d.peer();
+            let p = d.peer("t");
             p.summary.state == "Established" && p.local_address.as_deref() == Some(&bgpd_end)
         },
         "the surviving connection Established",
     );
-    let p = daemon.peer();
+    let p = daemon.peer("t");
     assert_eq!(p.peer_id.as_deref(), Some(peer_id.to_string().as_str()));
     assert_eq!(p.counters.established_transitions, 1);
     // bgpd's listener port is on its end exactly when the test opened the connection.
@@ -392,10 +308,10 @@ fn peer_completing_its_connection_first_gets_bgpds_pending_one_closed() {
     let bgpd_end = theirs.bgpd_end();
     daemon.wait_for(
         |d| {
-            let p = d.peer();
+            let p = d.peer("t");
             p.summary.state == "Established" && p.local_address.as_deref() == Some(&bgpd_end)
         },
         "the peer's connection Established",
     );
-    assert_eq!(daemon.peer().counters.established_transitions, 1);
+    assert_eq!(daemon.peer("t").counters.established_transitions, 1);
 }

@@ -4,258 +4,45 @@
 //! Each test uses its own 127.0.N.0/24 block so tests can run in parallel. Waits poll a
 //! condition with a generous deadline; nothing asserts on elapsed time.
 
-use std::io::{BufRead, BufReader, Read, Write};
-use std::net::{SocketAddr, TcpStream};
-use std::os::unix::net::UnixStream;
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
-use std::time::{Duration, Instant};
+mod support;
 
-use bgp_speaker::control::proto::{
-    Command as Ctl, Outcome, PeerDetail, PeerSummary, Reply, Request, Response, RouteEntry, Table,
-};
+use std::io::Read;
+use std::net::{SocketAddr, TcpStream};
+use std::path::Path;
+use std::process::Command;
+use std::time::Duration;
+
+use bgp_speaker::control::proto::{Command as Ctl, Outcome, Reply, Response};
+use support::{bgpctl_bin, bgpd_bin, originate, peer_toml, Daemon};
 
 const PORT: u16 = 11179;
-/// Longest wait for a condition (sessions come up in well under a second normally; the
-/// shared build machine can be slow).
-const DEADLINE: Duration = Duration::from_secs(60);
-
-fn bgpd_bin() -> PathBuf {
-    PathBuf::from(env!("CARGO_BIN_EXE_bgpd"))
-}
-
-/// bgpctl lives next to bgpd in the target directory. `cargo test -p bgpd` does not
-/// build it, and a binary left from an earlier build may be stale: build it once per run
-/// (a no-op when it is up to date).
-fn bgpctl_bin() -> PathBuf {
-    static BUILT: std::sync::Once = std::sync::Once::new();
-    BUILT.call_once(|| {
-        let st = Command::new(env!("CARGO"))
-            .args(["build", "-p", "bgpctl"])
-            .status()
-            .expect("running cargo to build bgpctl");
-        assert!(st.success(), "building bgpctl failed");
-    });
-    bgpd_bin().with_file_name("bgpctl")
-}
-
-struct Daemon {
-    name: String,
-    child: Option<Child>,
-    dir: PathBuf,
-    config: PathBuf,
-    socket: PathBuf,
-    log: PathBuf,
-}
-
-impl Daemon {
-    /// Starts bgpd with `config` written to DIR/NAME.toml; the control socket is
-    /// DIR/NAME.sock (the config must use it).
-    fn start(dir: &Path, name: &str, config: &str) -> Daemon {
-        Daemon::start_with(dir, name, config, &[])
-    }
-
-    /// As [`Daemon::start`], with extra bgpd arguments.
-    fn start_with(dir: &Path, name: &str, config: &str, args: &[&str]) -> Daemon {
-        let cfg = dir.join(format!("{name}.toml"));
-        std::fs::write(&cfg, config).expect("writing config");
-        let log = dir.join(format!("{name}.log"));
-        let logf = std::fs::File::create(&log).expect("log file");
-        let child = Command::new(bgpd_bin())
-            .arg("-c")
-            .arg(&cfg)
-            .args(args)
-            .env("BGPD_LOG", "info")
-            .stdout(Stdio::null())
-            .stderr(logf)
-            .spawn()
-            .expect("starting bgpd");
-        let d = Daemon {
-            name: name.to_string(),
-            child: Some(child),
-            dir: dir.to_owned(),
-            config: cfg,
-            socket: dir.join(format!("{name}.sock")),
-            log,
-        };
-        d.wait_for(|d| d.try_request(Ctl::Status).is_ok(), "control socket up");
-        d
-    }
-
-    fn log_text(&self) -> String {
-        std::fs::read_to_string(&self.log).unwrap_or_default()
-    }
-
-    fn try_request(&self, c: Ctl) -> std::io::Result<Response> {
-        let mut s = UnixStream::connect(&self.socket)?;
-        s.set_read_timeout(Some(Duration::from_secs(30)))?;
-        let mut line = serde_json::to_vec(&Request::new(c))?;
-        line.push(b'\n');
-        s.write_all(&line)?;
-        let mut answer = String::new();
-        BufReader::new(s).read_line(&mut answer)?;
-        Ok(serde_json::from_str(&answer)?)
-    }
-
-    fn request(&self, c: Ctl) -> Reply {
-        match self.try_request(c).expect("control request").outcome {
-            Outcome::Ok { result } => result,
-            Outcome::Error { message } => panic!("{}: daemon error: {message}", self.name),
-        }
-    }
-
-    fn peers(&self) -> Vec<PeerSummary> {
-        match self.request(Ctl::ShowPeers) {
-            Reply::Peers { peers } => peers,
-            other => panic!("unexpected reply {other:?}"),
-        }
-    }
-
-    fn peer(&self, name: &str) -> PeerDetail {
-        match self.request(Ctl::ShowPeer {
-            name: name.to_string(),
-        }) {
-            Reply::Peer(d) => *d,
-            other => panic!("unexpected reply {other:?}"),
-        }
-    }
-
-    fn state(&self, peer: &str) -> Option<String> {
-        self.peers()
-            .into_iter()
-            .find(|p| p.name == peer)
-            .map(|p| p.state)
-    }
-
-    fn loc_rib(&self) -> Vec<RouteEntry> {
-        match self.request(Ctl::ShowRoutes {
-            prefix: None,
-            peer: None,
-            table: Table::Loc,
-            family: None,
-        }) {
-            Reply::Routes { routes } => routes,
-            other => panic!("unexpected reply {other:?}"),
-        }
-    }
-
-    fn best(&self, prefix: &str) -> Option<RouteEntry> {
-        self.loc_rib()
-            .into_iter()
-            .find(|r| r.prefix == prefix && r.best)
-    }
-
-    fn wait_for(&self, mut cond: impl FnMut(&Daemon) -> bool, what: &str) {
-        let start = Instant::now();
-        while start.elapsed() < DEADLINE {
-            if cond(self) {
-                return;
-            }
-            std::thread::sleep(Duration::from_millis(100));
-        }
-        panic!(
-            "{}: timed out waiting for {what}\n--- log ---\n{}",
-            self.name,
-            self.log_text()
-        );
-    }
-
-    fn wait_established(&self, peer: &str) {
-        self.wait_for(
-            |d| d.state(peer).as_deref() == Some("Established"),
-            &format!("{peer} Established"),
-        );
-    }
-
-    fn signal(&self, sig: i32) {
-        if let Some(c) = &self.child {
-            // SAFETY: plain kill(2) on the pid of a child we started.
-            unsafe {
-                libc::kill(c.id() as i32, sig);
-            }
-        }
-    }
-
-    /// Waits for the process to exit and returns its status code.
-    fn wait_exit(&mut self) -> Option<i32> {
-        let mut c = self.child.take()?;
-        let start = Instant::now();
-        while start.elapsed() < DEADLINE {
-            if let Ok(Some(st)) = c.try_wait() {
-                return st.code();
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        let _ = c.kill();
-        let _ = c.wait();
-        panic!("{}: did not exit", self.name);
-    }
-
-    fn bgpctl(&self, args: &[&str]) -> Output {
-        Command::new(bgpctl_bin())
-            .arg("-s")
-            .arg(&self.socket)
-            .args(args)
-            .output()
-            .expect("running bgpctl")
-    }
-}
-
-impl Drop for Daemon {
-    fn drop(&mut self) {
-        if let Some(mut c) = self.child.take() {
-            let _ = c.kill();
-            let _ = c.wait();
-        }
-        let _ = &self.dir;
-    }
-}
 
 fn tempdir() -> tempfile::TempDir {
-    tempfile::Builder::new()
-        .prefix("bgpd-test")
-        .tempdir()
-        .expect("tempdir")
+    support::tempdir("bgpd-test")
 }
 
 /// A minimal config for a speaker at 127.0.NET.HOST with router id 10.NET.0.HOST.
 fn global(dir: &Path, name: &str, net: u8, host: u8, asn: u32) -> String {
-    format!(
-        r#"[global]
-asn = {asn}
-router_id = "10.{net}.0.{host}"
-listen = ["127.0.{net}.{host}:{PORT}"]
-[global.control]
-socket = "{}"
-mode = "0600"
-[global.graceful_restart]
-enabled = false
-[policies.all]
-default = "accept"
-"#,
-        dir.join(format!("{name}.sock")).display()
+    support::global_toml(
+        dir,
+        name,
+        asn,
+        &format!("10.{net}.0.{host}"),
+        &format!("127.0.{net}.{host}:{PORT}"),
+        "",
     )
 }
 
+/// Peer NAME at 127.0.NET.HOST, the session from 127.0.NET.LOCAL_HOST.
 fn peer(name: &str, net: u8, host: u8, local_host: u8, remote_as: u32, extra: &str) -> String {
-    format!(
-        r#"
-[peers.{name}]
-address = "127.0.{net}.{host}"
-remote_as = {remote_as}
-port = {PORT}
-source_address = "127.0.{net}.{local_host}"
-hold_time = 9
-connect_retry = 1
-import = ["all"]
-export = ["all"]
-{extra}
-"#
+    peer_toml(
+        name,
+        &format!("127.0.{net}.{host}"),
+        remote_as,
+        PORT,
+        Some(&format!("127.0.{net}.{local_host}")),
+        extra,
     )
-}
-
-fn originate(prefix: &str) -> String {
-    format!("\n[[originate]]\nprefix = \"{prefix}\"\n")
 }
 
 #[test]

@@ -9,190 +9,40 @@
 //! namespace tests). Waits poll a condition with a generous deadline; nothing asserts on
 //! elapsed time.
 
-use std::io::{BufRead, BufReader, Write};
+mod support;
+
 use std::net::IpAddr;
-use std::os::unix::net::UnixStream;
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::path::Path;
 
-use bgp_speaker::control::proto::{
-    Command as Ctl, FamilyFilter, Outcome, PeerDetail, PeerSummary, Reply, Request, Response,
-    RouteEntry, Table,
-};
-
-const DEADLINE: Duration = Duration::from_secs(60);
-
-struct Daemon {
-    name: String,
-    child: Option<Child>,
-    socket: PathBuf,
-    log: PathBuf,
-}
-
-impl Daemon {
-    fn start(dir: &Path, name: &str, config: &str) -> Daemon {
-        let cfg = dir.join(format!("{name}.toml"));
-        std::fs::write(&cfg, config).expect("writing config");
-        let log = dir.join(format!("{name}.log"));
-        let logf = std::fs::File::create(&log).expect("log file");
-        let child = Command::new(env!("CARGO_BIN_EXE_bgpd"))
-            .arg("-c")
-            .arg(&cfg)
-            .env("BGPD_LOG", "info")
-            .stdout(Stdio::null())
-            .stderr(logf)
-            .spawn()
-            .expect("starting bgpd");
-        let d = Daemon {
-            name: name.to_string(),
-            child: Some(child),
-            socket: dir.join(format!("{name}.sock")),
-            log,
-        };
-        d.wait_for(|d| d.try_request(Ctl::Status).is_ok(), "control socket up");
-        d
-    }
-
-    fn try_request(&self, c: Ctl) -> std::io::Result<Response> {
-        let mut s = UnixStream::connect(&self.socket)?;
-        s.set_read_timeout(Some(Duration::from_secs(30)))?;
-        let mut line = serde_json::to_vec(&Request::new(c))?;
-        line.push(b'\n');
-        s.write_all(&line)?;
-        let mut answer = String::new();
-        BufReader::new(s).read_line(&mut answer)?;
-        Ok(serde_json::from_str(&answer)?)
-    }
-
-    fn request(&self, c: Ctl) -> Reply {
-        match self.try_request(c).expect("control request").outcome {
-            Outcome::Ok { result } => result,
-            Outcome::Error { message } => panic!("{}: daemon error: {message}", self.name),
-        }
-    }
-
-    fn peer(&self, name: &str) -> PeerDetail {
-        match self.request(Ctl::ShowPeer {
-            name: name.to_string(),
-        }) {
-            Reply::Peer(d) => *d,
-            other => panic!("unexpected reply {other:?}"),
-        }
-    }
-
-    fn state(&self, peer: &str) -> Option<String> {
-        match self.request(Ctl::ShowPeers) {
-            Reply::Peers { peers } => peers
-                .into_iter()
-                .find(|p: &PeerSummary| p.name == peer)
-                .map(|p| p.state),
-            other => panic!("unexpected reply {other:?}"),
-        }
-    }
-
-    fn routes(&self, table: Table, peer: Option<&str>, family: FamilyFilter) -> Vec<RouteEntry> {
-        match self.request(Ctl::ShowRoutes {
-            prefix: None,
-            peer: peer.map(str::to_string),
-            table,
-            family: Some(family),
-        }) {
-            Reply::Routes { routes } => routes,
-            other => panic!("unexpected reply {other:?}"),
-        }
-    }
-
-    fn best(&self, prefix: &str) -> Option<RouteEntry> {
-        let family = if prefix.contains(':') {
-            FamilyFilter::Ipv6
-        } else {
-            FamilyFilter::Ipv4
-        };
-        self.routes(Table::Loc, None, family)
-            .into_iter()
-            .find(|r| r.prefix == prefix && r.best)
-    }
-
-    fn wait_for(&self, mut cond: impl FnMut(&Daemon) -> bool, what: &str) {
-        let start = Instant::now();
-        while start.elapsed() < DEADLINE {
-            if cond(self) {
-                return;
-            }
-            std::thread::sleep(Duration::from_millis(100));
-        }
-        panic!(
-            "{}: timed out waiting for {what}\n--- log ---\n{}",
-            self.name,
-            std::fs::read_to_string(&self.log).unwrap_or_default()
-        );
-    }
-
-    fn wait_established(&self, peer: &str) {
-        self.wait_for(
-            |d| d.state(peer).as_deref() == Some("Established"),
-            &format!("{peer} Established"),
-        );
-    }
-}
-
-impl Drop for Daemon {
-    fn drop(&mut self) {
-        if let Some(mut c) = self.child.take() {
-            let _ = c.kill();
-            let _ = c.wait();
-        }
-    }
-}
+use bgp_speaker::control::proto::{FamilyFilter, Table};
+use support::{originate, peer_toml, spawn_in_ns, Daemon, DEADLINE};
 
 fn tempdir() -> tempfile::TempDir {
-    tempfile::Builder::new()
-        .prefix("bgpd-extnh")
-        .tempdir()
-        .expect("tempdir")
+    support::tempdir("bgpd-extnh")
 }
 
 /// A speaker listening on [::1]:PORT only (no IPv4 address anywhere in its sessions).
 fn global(dir: &Path, name: &str, id: u8, asn: u32, port: u16) -> String {
-    format!(
-        r#"[global]
-asn = {asn}
-router_id = "10.27.0.{id}"
-listen = ["[::1]:{port}"]
-[global.control]
-socket = "{}"
-mode = "0600"
-[global.graceful_restart]
-enabled = false
-[policies.all]
-default = "accept"
-"#,
-        dir.join(format!("{name}.sock")).display()
+    support::global_toml(
+        dir,
+        name,
+        asn,
+        &format!("10.27.0.{id}"),
+        &format!("[::1]:{port}"),
+        "",
     )
 }
 
 /// The other speaker at ::1 on `port`, IPv4 and IPv6 unicast, RFC 8950 as given.
 fn peer(name: &str, remote_as: u32, port: u16, ext: bool, extra: &str) -> String {
-    format!(
-        r#"
-[peers.{name}]
-address = "::1"
-remote_as = {remote_as}
-port = {port}
-hold_time = 9
-connect_retry = 1
-families = ["ipv4", "ipv6"]
-extended_next_hop = {ext}
-import = ["all"]
-export = ["all"]
-{extra}
-"#
+    peer_toml(
+        name,
+        "::1",
+        remote_as,
+        port,
+        None,
+        &format!("families = [\"ipv4\", \"ipv6\"]\nextended_next_hop = {ext}\n{extra}"),
     )
-}
-
-fn originate(prefix: &str) -> String {
-    format!("\n[[originate]]\nprefix = \"{prefix}\"\n")
 }
 
 fn ext_nh_cap(caps: &[String]) -> bool {
@@ -338,7 +188,7 @@ protocol = 12
 
 #[test]
 fn kernel_installs_ipv4_route_via_ipv6_next_hop() {
-    use interop::{run_test, wait_for, Error, Node, Process, Segment};
+    use interop::{run_test, wait_for, Error, Node, Segment};
     run_test("extnh_kernel_ipv4_via_ipv6", &["ip", "ping"], |test| {
         let v4: ipnet::Ipv4Net = "192.0.2.0/24"
             .parse()
@@ -367,20 +217,7 @@ fn kernel_installs_ipv4_route_via_ipv6_next_hop() {
             let socket = test.subdir(label)?.join("bgpd.sock");
             let cfg =
                 netns_config(IpAddr::V6(node.v6), IpAddr::V6(peer), asn, remote, &socket) + extra;
-            let path = test.write(&format!("{label}/bgp.toml"), &cfg)?;
-            test.register_log(&format!("{label} config"), &path);
-            let p = path.to_string_lossy().into_owned();
-            procs.push(Process::spawn(
-                test,
-                &node.ns,
-                label,
-                Path::new(env!("CARGO_BIN_EXE_bgpd")),
-                &["-c", p.as_str(), "--no-watch"],
-                &[
-                    ("BGPD_LOG", "info,bgp_speaker::fib=trace"),
-                    ("NO_COLOR", "1"),
-                ],
-            )?);
+            procs.push(spawn_in_ns(test, &node.ns, label, &cfg, &[])?);
         }
         // B: 10.77.0.0/24 via inet6 <A's IPv6 address> (RTA_VIA), protocol 12 (which
         // iproute2 prints as "bird").

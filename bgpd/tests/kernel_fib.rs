@@ -9,25 +9,22 @@
 //! Needs root; without it the tests print SKIPPED, and fail when `CI=true`.
 //! `INTEROP_KEEP=1` keeps the logs and configurations of a passing run.
 
+mod support;
+
 use std::net::{IpAddr, Ipv4Addr};
-use std::path::{Path, PathBuf};
-use std::time::Duration;
+use std::path::Path;
 
 use interop::{
     run_test, wait_for, Error, Family, KernelRoute, Node, Process, Result, Segment, Test,
 };
 use ipnet::{IpNet, Ipv4Net, Ipv6Net};
+use support::{bgpd_bin, spawn_in_ns, DEADLINE};
 
-const TIMEOUT: Duration = Duration::from_secs(60);
 /// Calico's metric for LOCAL_PREF 100: 2147483647 − 100.
 const METRIC_LP100: u32 = 2_147_483_547;
 const A: Ipv4Addr = Ipv4Addr::new(192, 0, 2, 1);
 const B: Ipv4Addr = Ipv4Addr::new(192, 0, 2, 2);
 const C: Ipv4Addr = Ipv4Addr::new(192, 0, 2, 3);
-
-fn bgpd_bin() -> PathBuf {
-    PathBuf::from(env!("CARGO_BIN_EXE_bgpd"))
-}
 
 fn net(s: &str) -> IpNet {
     s.parse().expect("test prefix")
@@ -184,22 +181,7 @@ fn start_bgpd(
     extra: &[&str],
 ) -> Result<Process> {
     let socket = test.subdir(label)?.join("bgpd.sock");
-    let path = test.write(&format!("{label}/bgp.toml"), &cfg.render(&socket))?;
-    test.register_log(&format!("{label} config"), &path);
-    let p = path.to_string_lossy().into_owned();
-    let mut args = vec!["-c", p.as_str(), "--no-watch"];
-    args.extend_from_slice(extra);
-    Process::spawn(
-        test,
-        &node.ns,
-        label,
-        &bgpd_bin(),
-        &args,
-        &[
-            ("BGPD_LOG", "info,bgp_speaker::fib=trace"),
-            ("NO_COLOR", "1"),
-        ],
-    )
+    spawn_in_ns(test, &node.ns, label, &cfg.render(&socket), extra)
 }
 
 fn routes(node: &Node) -> Result<Vec<KernelRoute>> {
@@ -234,7 +216,7 @@ fn wait_table(
     mut check: impl FnMut(&[KernelRoute]) -> bool,
 ) -> Result<Vec<KernelRoute>> {
     let mut last = Vec::new();
-    wait_for(what, TIMEOUT, || {
+    wait_for(what, DEADLINE, || {
         let rs = routes(node)?;
         let ok = check(&rs);
         last = rs;
@@ -616,7 +598,7 @@ fn kernel_graceful_restart_keeps_routes_and_sweeps_only_stale() {
             // the stale one must go once A has sent End-of-RIB.
             let pb2 = start_bgpd(test, &b, "bgpd-b-restarted", &cfg_b, &["-R"])?;
             let mut samples = 0u32;
-            wait_for("B sweeps the stale block", TIMEOUT, || {
+            wait_for("B sweeps the stale block", DEADLINE, || {
                 let rs = routes(&b)?;
                 samples += 1;
                 if ours(&rs, "10.65.1.0/26").cloned() != before {
@@ -762,27 +744,17 @@ action = "reject"
                 (&b, "bgpd-b", vb, B, va, "2001:db8:65:2::/122"),
             ] {
                 let socket = test.subdir(label)?.join("bgpd.sock");
-                let path = test.write(
-                    &format!("{label}/bgp.toml"),
-                    &config(me, rid, peer, block, &socket),
-                )?;
-                test.register_log(&format!("{label} config"), &path);
-                let p = path.to_string_lossy().into_owned();
-                procs.push(Process::spawn(
+                procs.push(spawn_in_ns(
                     test,
                     &node.ns,
                     label,
-                    &bgpd_bin(),
-                    &["-c", &p, "--no-watch"],
-                    &[
-                        ("BGPD_LOG", "info,bgp_speaker::fib=trace"),
-                        ("NO_COLOR", "1"),
-                    ],
+                    &config(me, rid, peer, block, &socket),
+                    &[],
                 )?);
             }
             let block = net("2001:db8:65:1::/122");
             let mut last = Vec::new();
-            wait_for("B installs A's IPv6 block", TIMEOUT, || {
+            wait_for("B installs A's IPv6 block", DEADLINE, || {
                 let rs = b.ns.routes(Family::Ipv6)?;
                 let ok = rs.iter().any(|r| {
                     r.dst == block
@@ -875,7 +847,7 @@ action = "accept"
                 "B installs A's block via the connected next hop",
                 |rs| direct_via(rs, "10.65.1.0/26", A),
             )?;
-            wait_for("B holds 10.65.4.0/26 as unresolvable", TIMEOUT, || {
+            wait_for("B holds 10.65.4.0/26 as unresolvable", DEADLINE, || {
                 let r = reason("10.65.4.0/26")?;
                 let held = paths("10.65.4.0/26")?;
                 Ok(

@@ -11,18 +11,14 @@
 //! Needs root; without it the test prints SKIPPED, and fails when `CI=true`.
 //! `INTEROP_KEEP=1` keeps the logs and configurations of a passing run.
 
+mod support;
+
 use std::net::{IpAddr, Ipv6Addr};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::Arc;
-use std::time::Duration;
 
-use interop::{run_test, wait_for, Error, Family, Netns, Process, Result};
-
-const TIMEOUT: Duration = Duration::from_secs(60);
-
-fn bgpd_bin() -> PathBuf {
-    PathBuf::from(env!("CARGO_BIN_EXE_bgpd"))
-}
+use interop::{run_test, wait_for, Error, Family, Netns, Result};
+use support::{spawn_in_ns, DEADLINE};
 
 /// One side of the link.
 struct Side {
@@ -217,27 +213,17 @@ fn link_local_peers_exchange_ipv6_and_ipv4_routes_with_usable_next_hops() {
             let mut sockets = Vec::new();
             for (ns, me, peer, passive) in [(&na, &a, &b, false), (&nb, &b, &a, true)] {
                 let socket = test.subdir(me.label)?.join("bgpd.sock");
-                let path = test.write(
-                    &format!("{}/bgp.toml", me.label),
-                    &config(me, peer, passive, &socket),
-                )?;
-                test.register_log(&format!("{} config", me.label), &path);
-                let p = path.to_string_lossy().into_owned();
-                procs.push(Process::spawn(
+                procs.push(spawn_in_ns(
                     test,
                     ns,
                     me.label,
-                    &bgpd_bin(),
-                    &["-c", &p, "--no-watch"],
-                    &[
-                        ("BGPD_LOG", "info,bgp_speaker::fib=trace"),
-                        ("NO_COLOR", "1"),
-                    ],
+                    &config(me, peer, passive, &socket),
+                    &[],
                 )?);
                 sockets.push(socket);
             }
             for s in &sockets {
-                wait_for("session over link-local addresses", TIMEOUT, || {
+                wait_for("session over link-local addresses", DEADLINE, || {
                     let st = peer_state(s)?;
                     Ok(if st.contains("\"state\":\"Established\"") {
                         Ok(())
@@ -254,7 +240,7 @@ fn link_local_peers_exchange_ipv6_and_ipv4_routes_with_usable_next_hops() {
                     (Family::Ipv4, peer.v4_prefix),
                 ] {
                     let mut last = Vec::new();
-                    wait_for(&format!("{} installs {prefix}", me.label), TIMEOUT, || {
+                    wait_for(&format!("{} installs {prefix}", me.label), DEADLINE, || {
                         last = kernel_route(ns, family, prefix)?;
                         Ok(if installed_via(&last, me.ifname, peer.global) {
                             Ok(())
@@ -266,7 +252,7 @@ fn link_local_peers_exchange_ipv6_and_ipv4_routes_with_usable_next_hops() {
             }
             // The next hops work: loopback to loopback, both families.
             for (src, dst) in [(a.v6_host, b.v6_host), (a.v4_host, b.v4_host)] {
-                wait_for(&format!("ping {dst} from {src}"), TIMEOUT, || {
+                wait_for(&format!("ping {dst} from {src}"), DEADLINE, || {
                     Ok(if na.ping(dst, Some(src))? {
                         Ok(())
                     } else {
