@@ -532,7 +532,8 @@ pub struct Rib {
     counters: Counters,
     /// Selection deferral after our own restart (RFC 4724 4.1): its deadline.
     deferral: Option<Instant>,
-    encode_cache: Option<EncodeCache>,
+    /// The last two slices encoded, most recently used first.
+    encode_cache: [Option<EncodeCache>; 2],
 }
 
 /// Work counters (for benchmarks and tests of what a change costs).
@@ -551,10 +552,12 @@ pub struct Counters {
 /// unbounded drain of a whole table is not kept).
 const ENCODE_CACHE_MAX: usize = 65_536;
 
-/// The last slice encoded and its UPDATEs. Route-reflector clients of one export class
+/// A slice encoded lately and its UPDATEs. Route-reflector clients of one export class
 /// are handed the same changes in the same order in one decision run (see
 /// `ExportClass`), and taken one after the other: the next one's slice is compared with
-/// this one and, when equal, gets the same frames (reference-counted, not copied).
+/// this one and, when equal, gets the same frames (reference-counted, not copied). Two
+/// are kept: a client that was the source of one of the changes (and so is not sent it)
+/// gets a slice of its own, without evicting the one its neighbours share.
 /// Handles are compared, not contents: valid while no attribute set has been freed
 /// (the store's generation), during which a handle always names the same set.
 #[derive(Debug)]
@@ -617,7 +620,7 @@ impl Rib {
             round: 0,
             counters: Counters::default(),
             deferral: None,
-            encode_cache: None,
+            encode_cache: [None, None],
         }
     }
 
@@ -1985,15 +1988,22 @@ impl Rib {
         let mut result = Ok(());
         // Frames of a freshly encoded slice, to keep for the next peer.
         let mut fresh = None;
-        match encode_cache {
-            Some(c)
-                if !changes.is_empty()
-                    && c.generation == generation
-                    && c.changes == changes
-                    && c.codec == *codec =>
-            {
+        let hit = (!changes.is_empty())
+            .then(|| {
+                encode_cache.iter().position(|c| {
+                    c.as_ref().is_some_and(|c| {
+                        c.generation == generation && c.changes == changes && c.codec == *codec
+                    })
+                })
+            })
+            .flatten();
+        match hit.and_then(|i| encode_cache.get(i).map(|c| (i, c))) {
+            Some((i, Some(c))) => {
                 out.extend(c.frames.iter().cloned());
                 counters.encodings_shared += 1;
+                if i > 0 {
+                    encode_cache.swap(0, i);
+                }
             }
             _ => {
                 result = crate::pack::encode_with(
@@ -2003,7 +2013,6 @@ impl Rib {
                     codec,
                     out,
                 );
-                *encode_cache = None;
                 if result.is_ok() && !changes.is_empty() && changes.len() <= ENCODE_CACHE_MAX {
                     fresh = Some((
                         codec.clone(),
@@ -2041,7 +2050,8 @@ impl Rib {
         if let Some((codec, frames)) = fresh {
             // The handles stay valid without references until the store frees a set,
             // which changes its generation.
-            *encode_cache = Some(EncodeCache {
+            encode_cache.swap(0, 1);
+            encode_cache[0] = Some(EncodeCache {
                 generation,
                 codec,
                 changes,

@@ -293,3 +293,46 @@ fn reflector_clients_of_one_class_share_encoded_updates() {
     assert_eq!(replay(&events(&f2)), adj_out(&rib, c2));
     rib.audit().unwrap();
 }
+
+/// A client that sent one of the changes is not sent it back, so its slice differs; the
+/// clients after it still share the slice encoded before it.
+#[test]
+fn a_source_client_between_two_others_does_not_break_the_sharing() {
+    let mut rib = rib();
+    let c1 = peer(&mut rib, 3, LOCAL_AS, true);
+    let c2 = peer(&mut rib, 4, LOCAL_AS, true);
+    let c3 = peer(&mut rib, 5, LOCAL_AS, true);
+    let mut frames = Vec::new();
+    for p in [c1, c2, c3] {
+        rib.take_encoded(p, &mut frames).unwrap();
+    }
+    // In one decision run: c2's own /26 and a route from an eBGP peer.
+    let e = peer(&mut rib, 2, 65001, false);
+    rib.take_encoded(e, &mut frames).unwrap();
+    rib.apply_update(
+        c2,
+        &announce(&["10.128.0.64/26"], attrs(&[], "192.0.2.4")),
+        false,
+    )
+    .unwrap();
+    rib.apply_update(
+        e,
+        &announce(&["203.0.113.0/24"], attrs(&[65001], "192.0.2.2")),
+        false,
+    )
+    .unwrap();
+    rib.process(&AllReachable);
+    let shared = rib.counters().encodings_shared;
+    let mut take = |p| {
+        let mut f = Vec::new();
+        let n = rib.take_encoded(p, &mut f).unwrap().announced;
+        (f, n)
+    };
+    let (f1, n1) = take(c1);
+    let (_, n2) = take(c2);
+    let (f3, n3) = take(c3);
+    assert_eq!((n1, n2, n3), (2, 1, 2));
+    assert_eq!(f1, f3);
+    assert_eq!(rib.counters().encodings_shared - shared, 1);
+    rib.audit().unwrap();
+}
