@@ -52,7 +52,7 @@ use bgp_kernel::{
 use bgp_proto::{Family, GracefulRestart};
 use bgp_rib::policy::{CompiledPolicy, InstallMode, KernelInfo, RouteSource};
 use bgp_rib::{FibChange, LocalRoute, Rib};
-use ipnet::IpNet;
+use ipnet::{IpNet, Ipv4Net, Ipv6Net};
 use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinHandle;
 use tracing::{debug, error, info, warn};
@@ -548,11 +548,16 @@ struct Install {
 ///
 /// This is where changes wait while the kernel is slower than the RIB (a whole table
 /// arriving at once): bounded by the number of prefixes, and kept small per prefix (an
-/// interned [`Install`], `None` for a withdrawal; no allocation per prefix). The map's
-/// memory is given back once it has been applied.
+/// interned [`Install`], `None` for a withdrawal; no allocation per prefix). The maps'
+/// memory is given back once they have been applied.
+///
+/// One map per address family: an [`Ipv4Net`] key takes 5 bytes where an [`IpNet`] takes
+/// 18, so an IPv4 entry fits a 16-byte slot instead of 32 (1M pending /32s: ~34 MiB
+/// instead of ~69 MiB).
 #[derive(Debug, Default)]
 struct Pending {
-    ops: HashMap<IpNet, Option<Arc<Install>>>,
+    v4: HashMap<Ipv4Net, Option<Arc<Install>>>,
+    v6: HashMap<Ipv6Net, Option<Arc<Install>>>,
     /// Interned install forms; those no pending change uses are dropped when the set
     /// doubled, and all when nothing is pending.
     forms: HashSet<Arc<Install>>,
@@ -565,7 +570,12 @@ const PENDING_KEEP: usize = 4096;
 
 impl Pending {
     fn is_empty(&self) -> bool {
-        self.ops.is_empty()
+        self.v4.is_empty() && self.v6.is_empty()
+    }
+
+    #[cfg(test)]
+    fn len(&self) -> usize {
+        self.v4.len() + self.v6.len()
     }
 
     fn merge(&mut self, batch: Vec<FibChange>) {
@@ -583,7 +593,10 @@ impl Pending {
                 },
                 FibChange::Remove(p) => (p.trunc(), None),
             };
-            self.ops.insert(prefix, op);
+            match prefix {
+                IpNet::V4(p) => self.v4.insert(p, op),
+                IpNet::V6(p) => self.v6.insert(p, op),
+            };
         }
     }
 
@@ -600,13 +613,31 @@ impl Pending {
         a
     }
 
-    /// Takes up to `max` changes as installer operations.
+    /// Takes up to `max` changes as installer operations (IPv4 first).
     fn take(&mut self, max: usize) -> Vec<FibOp> {
-        // (`HashMap::extract_if` would do this in one pass, but needs Rust 1.88.)
-        let keys: Vec<IpNet> = self.ops.keys().take(max).copied().collect();
-        let ops: Vec<FibOp> = keys
-            .into_iter()
-            .filter_map(|prefix| self.ops.remove(&prefix).map(|op| (prefix, op)))
+        let mut ops = Vec::new();
+        take_from(&mut self.v4, max, &mut ops);
+        take_from(&mut self.v6, max, &mut ops);
+        if self.is_empty() {
+            self.forms.clear();
+            self.forms_kept = 0;
+        }
+        ops
+    }
+}
+
+/// Moves up to `max - ops.len()` changes from `map` into `ops`; frees the map once it is
+/// empty if it had more room than [`PENDING_KEEP`].
+fn take_from<K>(map: &mut HashMap<K, Option<Arc<Install>>>, max: usize, ops: &mut Vec<FibOp>)
+where
+    K: Copy + Eq + std::hash::Hash + Into<IpNet>,
+{
+    let room = max.saturating_sub(ops.len());
+    // (`HashMap::extract_if` would do this in one pass, but needs Rust 1.88.)
+    let keys: Vec<K> = map.keys().take(room).copied().collect();
+    ops.extend(
+        keys.into_iter()
+            .filter_map(|k| map.remove(&k).map(|op| (k.into(), op)))
             .map(|(prefix, op)| match op {
                 Some(i) => FibOp::Install(bgp_kernel::FibRoute {
                     prefix,
@@ -614,16 +645,10 @@ impl Pending {
                     local_pref: i.local_pref,
                 }),
                 None => FibOp::Withdraw(prefix),
-            })
-            .collect();
-        if self.ops.is_empty() {
-            self.forms.clear();
-            self.forms_kept = 0;
-            if self.ops.capacity() > PENDING_KEEP {
-                self.ops = HashMap::new();
-            }
-        }
-        ops
+            }),
+    );
+    if map.is_empty() && map.capacity() > PENDING_KEEP {
+        *map = HashMap::new();
     }
 }
 
@@ -951,8 +976,13 @@ mod tests {
         // Two next-hop sets: two shared forms for all the prefixes.
         assert_eq!(p.forms.len(), 2);
         // The latest change of a prefix wins.
-        p.merge(vec![FibChange::Remove(prefix(0).unwrap())]);
-        assert_eq!(p.ops.len(), n as usize);
+        // An IPv6 change goes to the other family's map and comes out of the same slices.
+        p.merge(vec![
+            FibChange::Remove(prefix(0).unwrap()),
+            FibChange::Remove("2001:db8::/48".parse().unwrap()),
+        ]);
+        let n = n + 1;
+        assert_eq!(p.len(), n as usize);
         let mut seen = HashSet::new();
         let mut withdrawn = 0;
         let mut slices = 0;
@@ -970,10 +1000,11 @@ mod tests {
             }
         }
         assert_eq!(seen.len(), n as usize);
-        assert_eq!(withdrawn, 1);
+        assert_eq!(withdrawn, 2);
+        assert!(seen.contains(&"2001:db8::/48".parse::<IpNet>().unwrap()));
         assert_eq!(slices, (n as usize).div_ceil(1000));
-        // Applied: the map and the forms are released.
-        assert_eq!(p.ops.capacity(), 0);
+        // Applied: the maps and the forms are released.
+        assert_eq!(p.v4.capacity(), 0);
         assert!(p.forms.is_empty());
     }
 
