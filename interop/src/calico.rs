@@ -261,15 +261,19 @@ pub fn bird_config_timers(
 /// with protocol 12 ("bird") and persist across restarts. Kept in step with
 /// `interop/demo.sh`.
 pub fn bgpd_config(me: Ipv4Addr, asn: u32, mesh: &[Ipv4Addr], socket: &std::path::Path) -> String {
-    let peers: Vec<CalicoPeer> = mesh
-        .iter()
+    let peers = mesh_peers(mesh);
+    bgpd_config_with(me, asn, &peers, None, socket)
+}
+
+/// The full-mesh sessions of a node: one per other node, named as calico-node does.
+fn mesh_peers(mesh: &[Ipv4Addr]) -> Vec<CalicoPeer> {
+    mesh.iter()
         .map(|p| CalicoPeer {
             address: *p,
             name: mesh_name(IpAddr::V4(*p)),
             rr_client: false,
         })
-        .collect();
-    bgpd_config_with(me, asn, &peers, None, socket)
+        .collect()
 }
 
 /// One iBGP session of a Calico node.
@@ -339,14 +343,7 @@ pub fn bgpd_config_timers(
     timers: SessionTimers,
     socket: &std::path::Path,
 ) -> String {
-    let peers: Vec<CalicoPeer> = mesh
-        .iter()
-        .map(|p| CalicoPeer {
-            address: *p,
-            name: mesh_name(IpAddr::V4(*p)),
-            rr_client: false,
-        })
-        .collect();
+    let peers = mesh_peers(mesh);
     render_bgpd_config(me, asn, &peers, None, None, timers, socket)
 }
 

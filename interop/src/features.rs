@@ -846,29 +846,7 @@ pub fn extended_next_hop(t: &Test, kind: Kind) -> Result<()> {
     let ps = peer.speaker();
     wait_established(&bgpd, np.addr(fam), TIMEOUT)?;
     wait_established(ps, nb.addr(fam), TIMEOUT)?;
-    let detail = bgpd.show_peer(np.addr(fam))?;
-    let strings = |key: &str| -> Vec<String> {
-        detail
-            .get(key)
-            .and_then(Value::as_array)
-            .map(|a| {
-                a.iter()
-                    .filter_map(|x| x.as_str().map(str::to_string))
-                    .collect()
-            })
-            .unwrap_or_default()
-    };
-    let enhe = "(Family { afi: Afi(1), safi: Safi(1) }, Afi(2))";
-    let received = strings("capabilities_received")
-        .iter()
-        .any(|c| c.starts_with("ExtendedNextHop") && c.contains(enhe));
-    let families = strings("families");
-    if !received || !families.iter().any(|f| f == "ipv4-unicast") {
-        return Err(Error::Check(format!(
-            "bgpd shows no extended next hop for IPv4 unicast with {}: {detail}",
-            ps.label()
-        )));
-    }
+    check_extended_next_hop(&bgpd, np.addr(fam), ps.label())?;
     let v4 = |ann: &[Announce]| -> Vec<Announce> {
         ann.iter()
             .filter(|a| Family::of_net(&a.prefix) == Family::Ipv4)
@@ -946,28 +924,7 @@ pub fn extended_next_hop_with_exabgp(t: &Test) -> Result<()> {
     )?;
     wait_established(&bgpd, np.addr(fam), TIMEOUT)?;
     wait_established(&exa, nb.addr(fam), TIMEOUT)?;
-    let detail = bgpd.show_peer(np.addr(fam))?;
-    let strings = |key: &str| -> Vec<String> {
-        detail
-            .get(key)
-            .and_then(Value::as_array)
-            .map(|a| {
-                a.iter()
-                    .filter_map(|x| x.as_str().map(str::to_string))
-                    .collect()
-            })
-            .unwrap_or_default()
-    };
-    let enhe = "(Family { afi: Afi(1), safi: Safi(1) }, Afi(2))";
-    let received = strings("capabilities_received")
-        .iter()
-        .any(|c| c.starts_with("ExtendedNextHop") && c.contains(enhe));
-    let families = strings("families");
-    if !received || !families.iter().any(|f| f == "ipv4-unicast") {
-        return Err(Error::Check(format!(
-            "bgpd shows no extended next hop for IPv4 unicast with exabgp-p: {detail}"
-        )));
-    }
+    check_extended_next_hop(&bgpd, np.addr(fam), "exabgp-p")?;
     let of = |ann: &[Announce], f: Family| -> Vec<Announce> {
         ann.iter()
             .filter(|a| Family::of_net(&a.prefix) == f)
@@ -1176,6 +1133,34 @@ pub fn route_refresh_from_exabgp(t: &Test) -> Result<()> {
     }
     check_received(&exa, &ann_b, &nb, AS_B, false)?;
     bgpd.check_running()
+}
+
+/// bgpd received the peer's extended next hop capability for IPv4 unicast over
+/// IPv6 (RFC 8950 4) and negotiated IPv4 unicast on that session.
+fn check_extended_next_hop(bgpd: &Bgpd, peer: IpAddr, label: &str) -> Result<()> {
+    let detail = bgpd.show_peer(peer)?;
+    let strings = |key: &str| -> Vec<String> {
+        detail
+            .get(key)
+            .and_then(Value::as_array)
+            .map(|a| {
+                a.iter()
+                    .filter_map(|x| x.as_str().map(str::to_string))
+                    .collect()
+            })
+            .unwrap_or_default()
+    };
+    let enhe = "(Family { afi: Afi(1), safi: Safi(1) }, Afi(2))";
+    let received = strings("capabilities_received")
+        .iter()
+        .any(|c| c.starts_with("ExtendedNextHop") && c.contains(enhe));
+    let families = strings("families");
+    if !received || !families.iter().any(|f| f == "ipv4-unicast") {
+        return Err(Error::Check(format!(
+            "bgpd shows no extended next hop for IPv4 unicast with {label}: {detail}"
+        )));
+    }
+    Ok(())
 }
 
 #[cfg(test)]
