@@ -1,8 +1,9 @@
 #!/usr/bin/env python3
 """Build seed corpora for the fuzz targets from the repository's test data.
 
-- decode_message / decode_update / decode_open / session: the raw messages of ExaBGP's QA
-  corpus (tests/data/exabgp-qa), each prefixed as the target expects.
+- decode_message / format_messages / decode_update / decode_open / session /
+  session_all_capabilities: the raw messages of ExaBGP's QA corpus (tests/data/exabgp-qa),
+  each prefixed as the target expects, plus a Hard Reset NOTIFICATION nesting Hard Resets.
 - mrt_records / path_attributes: the first records of each MRT file in tests/data/mrt.
 """
 import glob, gzip, os, sys
@@ -32,7 +33,9 @@ for path in sorted(glob.glob(os.path.join(data, "exabgp-qa", "encoding", "*.ci")
 for i, msg in enumerate(messages):
     msg_type, body = msg[18:19], msg[19:]
     put("decode_message", f"exabgp-{i}", b"\x01" + msg)
+    put("format_messages", f"exabgp-{i}", b"\x03" + msg)
     put("session", f"exabgp-{i}", bytes([min(len(msg), 255)]) + msg[:255])
+    put("session_all_capabilities", f"exabgp-{i}", bytes([min(len(msg), 255)]) + msg[:255])
     if msg_type == b"\x02":
         put("decode_update", f"exabgp-{i}", b"\x01" + body)
         if len(body) >= 4:
@@ -43,6 +46,11 @@ for i, msg in enumerate(messages):
                 put("path_attributes", f"exabgp-{i}", b"\x01" + body[alen_at + 2:alen_at + 2 + alen])
     elif msg_type == b"\x01":
         put("decode_open", f"exabgp-{i}", body)
+
+# Cease/Hard Reset whose data is Cease/Hard Reset again, to the largest extended message.
+nested = b"\x06\x09" * ((65535 - 19) // 2)
+hard_reset = b"\xff" * 16 + (19 + len(nested)).to_bytes(2, "big") + b"\x03" + nested
+put("format_messages", "hard-reset-nested", b"\x03" + hard_reset)
 
 for path in sorted(glob.glob(os.path.join(data, "mrt", "*"))):
     if path.endswith(".bgpdump-m.gz"):

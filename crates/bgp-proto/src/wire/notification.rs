@@ -77,20 +77,7 @@ impl Notification {
     /// UTF-8. `None` if absent, or if the length or UTF-8 is invalid (RFC 9003 2 says to
     /// log such a message rather than act on it).
     pub fn shutdown_message(&self) -> Option<String> {
-        if self.code != nc::CEASE
-            || !matches!(
-                self.subcode,
-                nc::CEASE_ADMIN_SHUTDOWN | nc::CEASE_ADMIN_RESET
-            )
-        {
-            return None;
-        }
-        let (&len, text) = self.data.split_first()?;
-        let text = text.get(..usize::from(len))?;
-        if len == 0 {
-            return None;
-        }
-        std::str::from_utf8(text).ok().map(str::to_owned)
+        shutdown_text(self.code, self.subcode, &self.data).map(str::to_owned)
     }
 
     /// Cease / Administrative Shutdown with `msg` as the shutdown communication, cut at a
@@ -128,39 +115,76 @@ fn shutdown_data(msg: &str) -> Bytes {
     data.freeze()
 }
 
+/// The shutdown communication in `data` when `code/subcode` carries one (see
+/// [`Notification::shutdown_message`]), borrowed from the data.
+fn shutdown_text(code: u8, subcode: u8, data: &[u8]) -> Option<&str> {
+    if code != nc::CEASE || !matches!(subcode, nc::CEASE_ADMIN_SHUTDOWN | nc::CEASE_ADMIN_RESET) {
+        return None;
+    }
+    let (&len, text) = data.split_first()?;
+    let text = text.get(..usize::from(len))?;
+    if len == 0 {
+        return None;
+    }
+    std::str::from_utf8(text).ok()
+}
+
 impl std::fmt::Display for Notification {
     /// `Cease/Administrative Shutdown: "text"`, `UPDATE Message Error/Malformed AS_PATH
-    /// (data 02ff)`, or numbers for codes no registry names.
+    /// (data 02ff)`, or numbers for codes no registry names. A Hard Reset shows the
+    /// NOTIFICATION it carries (RFC 8538 3) — one level only: the data comes from the
+    /// peer, and a Hard Reset nested in a Hard Reset has no meaning, so the inner one's
+    /// data is shown as bytes.
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match code_name(self.code) {
-            Some(name) => f.write_str(name)?,
-            None => write!(f, "error code {}", self.code)?,
-        }
-        match subcode_name(self.code, self.subcode) {
-            Some(name) => write!(f, "/{name}")?,
-            // Codes without subcodes use 0 (RFC 4271 4.5).
-            None if self.subcode == 0 => {}
-            None => write!(f, "/subcode {}", self.subcode)?,
-        }
-        if let Some(text) = self.shutdown_message() {
-            write!(f, ": {text:?}")?;
-        } else if let (nc::CEASE, nc::CEASE_HARD_RESET, Some(inner)) =
-            (self.code, self.subcode, decode_notification(&self.data))
-        {
-            // RFC 8538 3: Hard Reset carries the NOTIFICATION that caused it.
-            write!(f, " ({inner})")?;
-        } else if !self.data.is_empty() {
-            f.write_str(" (data ")?;
-            for b in self.data.iter().take(64) {
-                write!(f, "{b:02x}")?;
+        let inner = match (self.code, self.subcode, self.data.as_ref()) {
+            (nc::CEASE, nc::CEASE_HARD_RESET, [code, subcode, data @ ..]) => {
+                Some((*code, *subcode, data))
             }
-            if self.data.len() > 64 {
-                f.write_str("...")?;
+            _ => None,
+        };
+        match inner {
+            Some((code, subcode, data)) => {
+                fmt_parts(f, self.code, self.subcode, &[])?;
+                f.write_str(" (")?;
+                fmt_parts(f, code, subcode, data)?;
+                f.write_str(")")
             }
-            f.write_str(")")?;
+            None => fmt_parts(f, self.code, self.subcode, &self.data),
         }
-        Ok(())
     }
+}
+
+/// One NOTIFICATION's code, subcode and data as text, without looking inside the data
+/// for another NOTIFICATION; at most 64 octets of data are shown.
+fn fmt_parts(
+    f: &mut std::fmt::Formatter<'_>,
+    code: u8,
+    subcode: u8,
+    data: &[u8],
+) -> std::fmt::Result {
+    match code_name(code) {
+        Some(name) => f.write_str(name)?,
+        None => write!(f, "error code {code}")?,
+    }
+    match subcode_name(code, subcode) {
+        Some(name) => write!(f, "/{name}")?,
+        // Codes without subcodes use 0 (RFC 4271 4.5).
+        None if subcode == 0 => {}
+        None => write!(f, "/subcode {subcode}")?,
+    }
+    if let Some(text) = shutdown_text(code, subcode, data) {
+        write!(f, ": {text:?}")?;
+    } else if !data.is_empty() {
+        f.write_str(" (data ")?;
+        for b in data.iter().take(64) {
+            write!(f, "{b:02x}")?;
+        }
+        if data.len() > 64 {
+            f.write_str("...")?;
+        }
+        f.write_str(")")?;
+    }
+    Ok(())
 }
 
 /// Decode a NOTIFICATION body (after the header); framing guarantees two octets.
@@ -234,6 +258,31 @@ mod tests {
             "Cease/Administrative Shutdown",
             "no communication"
         );
+    }
+
+    #[test]
+    fn hard_reset_shows_one_inner_level() {
+        // 06 09 repeated to the largest extended message: formerly one recursion (and a
+        // copy of the rest) per pair, which overflowed the stack.
+        let data: Vec<u8> = [6u8, 9].repeat(32_000);
+        let hard = Notification {
+            code: 6,
+            subcode: 9,
+            data: Bytes::from(data),
+        };
+        let text = hard.to_string();
+        assert!(
+            text.starts_with("Cease/Hard Reset (Cease/Hard Reset (data 0609"),
+            "{text}"
+        );
+        assert!(text.ends_with("...))"), "{text}");
+        assert!(text.len() < 300, "bounded: {} bytes", text.len());
+        // An inner NOTIFICATION without data, and a Hard Reset too short to carry one.
+        assert_eq!(
+            n(6, 9, b"\x04\x00").to_string(),
+            "Cease/Hard Reset (Hold Timer Expired)"
+        );
+        assert_eq!(n(6, 9, b"\x04").to_string(), "Cease/Hard Reset (data 04)");
     }
 
     #[test]
