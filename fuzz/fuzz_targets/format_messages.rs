@@ -30,7 +30,11 @@ fuzz_target!(|data: &[u8]| {
                 let _ = write!(out, "{inbound:?}");
                 match &inbound {
                     Inbound::Notification(n) => {
-                        let _ = write!(out, "{n} {}", bgp_proto::session::describe_notification(n));
+                        let _ = write!(
+                            out,
+                            "{n} {}",
+                            bgp_proto::session::event::describe_notification(n)
+                        );
                         let _ = n.shutdown_message();
                     }
                     Inbound::Update(u) => {
