@@ -113,9 +113,12 @@ fn discriminator_checks() {
         0,
         "discarded packets teach nothing"
     );
-    s.handle_control(now, &peer_packet(State::AdminDown, 0), 255)
+    let mut p = peer_packet(State::AdminDown, 0);
+    p.control_plane_independent = true;
+    s.handle_control(now, &p, 255)
         .expect("AdminDown with zero is fine");
     assert_eq!(s.remote_discriminator(), 0x77, "6.8.6 step 11");
+    assert!(s.remote_control_plane_independent());
 }
 
 /// RFC 5881 5: single hop requires TTL 255; RFC 5883 5: multihop a configured minimum.

@@ -42,6 +42,8 @@ struct Remote {
     detect_mult: u8,
     /// bfd.RemoteDemandMode.
     demand: bool,
+    /// The peer's C bit: its BFD does not share fate with its control plane.
+    control_plane_independent: bool,
 }
 
 impl Remote {
@@ -53,6 +55,7 @@ impl Remote {
         desired_min_tx_us: 0,
         detect_mult: 0,
         demand: false,
+        control_plane_independent: false,
     };
 }
 
@@ -185,6 +188,13 @@ impl Session {
         self.remote.diagnostic
     }
 
+    /// The C bit of the peer's last packet. RFC 5882 4.3: when it is clear, a session
+    /// going Down while the peer restarts its control plane (BGP graceful restart) may be
+    /// that restart rather than a forwarding failure; when set, it is a failure.
+    pub fn remote_control_plane_independent(&self) -> bool {
+        self.remote.control_plane_independent
+    }
+
     /// Why the session last left Up or Init (for `show bfd`), if it ever did.
     pub fn last_down_reason(&self) -> Option<Reason> {
         self.last_down
@@ -302,6 +312,7 @@ impl Session {
             desired_min_tx_us: packet.desired_min_tx_us,
             detect_mult: packet.detect_mult.get(),
             demand: packet.demand,
+            control_plane_independent: packet.control_plane_independent,
         };
         // Step 16: a Final ends our Poll Sequence.
         if packet.final_bit {
