@@ -68,8 +68,9 @@ impl Listener {
 
     /// Binds any address and port; what arrives counts as single hop or `multihop`.
     pub fn bind_port(address: SocketAddr, multihop: bool) -> io::Result<Listener> {
+        // No SO_REUSEADDR: UDP has no TIME_WAIT to wait out, and a second BFD daemon on
+        // the same port must fail to start rather than share its packets.
         let socket = Socket::new(domain(address.ip()), Type::DGRAM, Some(Protocol::UDP))?;
-        socket.set_reuse_address(true)?;
         match address.ip() {
             IpAddr::V4(_) => {
                 set_int_option(&socket, libc::IPPROTO_IP, libc::IP_RECVTTL)?;
@@ -247,10 +248,17 @@ impl Sender {
         Err(last)
     }
 
-    /// Sends one packet of the endpoint.
+    /// Sends one packet of the endpoint. A link-local IPv6 peer is reached through the
+    /// session's interface.
     pub fn send(&self, transmit: &Transmit) -> io::Result<()> {
+        let mut destination = transmit.destination;
+        if let (SocketAddr::V6(d), Some(interface)) = (&mut destination, transmit.interface) {
+            if d.ip().is_unicast_link_local() {
+                d.set_scope_id(interface);
+            }
+        }
         self.socket
-            .send_to(transmit.packet.as_bytes(), transmit.destination)
+            .send_to(transmit.packet.as_bytes(), destination)
             .map(|_| ())
     }
 
