@@ -5,6 +5,9 @@
   session_all_capabilities: the raw messages of ExaBGP's QA corpus (tests/data/exabgp-qa),
   each prefixed as the target expects, plus a Hard Reset NOTIFICATION nesting Hard Resets.
 - mrt_records / path_attributes: the first records of each MRT file in tests/data/mrt.
+- bfd_codec / bfd_session: BFD Control packets built here (RFC 5880 4.1): every state,
+  Poll and Final, simple password and keyed MD5/SHA1 sections; for the session target,
+  operation sequences that bring each session Up, renegotiate and time out.
 """
 import glob, gzip, os, sys
 
@@ -64,4 +67,57 @@ for path in sorted(glob.glob(os.path.join(data, "mrt", "*"))):
         n += 1
     put("mrt_records", os.path.basename(path), raw[:off])
 
-print(f"seeded {len(messages)} messages and the MRT files into {corpus}", file=sys.stderr)
+
+def bfd_packet(state, diag=0, flags=0, mult=3, my=0x11, your=0, tx=300000, rx=300000, auth=b""):
+    """A BFD Control packet; flags are the P/F/C/D bits of the second octet."""
+    if auth:
+        flags |= 0x04
+    head = bytes([(1 << 5) | diag, (state << 6) | flags, mult, 24 + len(auth)])
+    body = b"".join(v.to_bytes(4, "big") for v in (my, your, tx, rx, 0))
+    return head + body + auth
+
+
+simple = bytes([1, 3 + 6, 1]) + b"secret"
+md5 = bytes([2, 24, 1, 0]) + (7).to_bytes(4, "big") + bytes(16)
+sha1 = bytes([4, 28, 1, 0]) + (7).to_bytes(4, "big") + bytes(20)
+bfd = {
+    "down": bfd_packet(1),
+    "init": bfd_packet(2, your=0x22),
+    "up-poll": bfd_packet(3, flags=0x20, your=0x22, tx=100000, rx=100000),
+    "up-final": bfd_packet(3, flags=0x10, your=0x22),
+    "admindown": bfd_packet(0, diag=7),
+    "detect-expired": bfd_packet(1, diag=1, mult=1),
+    "simple-password": bfd_packet(1, auth=simple),
+    "keyed-md5": bfd_packet(1, auth=md5),
+    "keyed-sha1": bfd_packet(1, auth=sha1),
+    "demand": bfd_packet(3, flags=0x02, your=0x22),
+    "padded": bfd_packet(1) + bytes(8),
+}
+for name, p in bfd.items():
+    put("bfd_codec", name, p)
+
+
+def fields(state, your=True, poll=False, final=False, auth=False, tx=300000, rx=300000):
+    """Operation 1 of bfd_session: a packet to session 0 built from 12 bytes of fields."""
+    f0 = state | (0x80 if your else 0) | (0x04 if poll else 0) | (0x08 if final else 0)
+    f0 |= 0x20 if auth else 0
+    return bytes([f0, 0, 3, 0x21]) + (tx // 16).to_bytes(3, "big") + (rx // 16).to_bytes(3, "big") + bytes([0, 255])
+
+
+for which in range(3):
+    op = which << 4
+    auth = which == 1
+    bring_up = (bytes([op | 1]) + fields(1, your=False, auth=auth)
+                + bytes([op | 1]) + fields(3, auth=auth)
+                + bytes([op | 1]) + fields(3, final=True, auth=auth))
+    renegotiate = bytes([op | 6, 0x03, 0xe8, 0x03, 0xe8, 5]) + bytes([3, 0, 100]) + bytes([op | 1]) + fields(3, poll=True, auth=auth)
+    timeout = bytes([3, 0x27, 0x10])
+    admin = bytes([op | 4, 3, 0x03, 0xe8, op | 5])
+    raw = bytes([op, len(bfd["down"]), 255]) + bfd["down"]
+    put("bfd_session", f"session{which}-up", bring_up)
+    put("bfd_session", f"session{which}-renegotiate", bring_up + renegotiate)
+    put("bfd_session", f"session{which}-timeout", bring_up + timeout + bring_up)
+    put("bfd_session", f"session{which}-admin", bring_up + admin + bring_up)
+    put("bfd_session", f"session{which}-raw", raw + bring_up)
+
+print(f"seeded {len(messages)} messages, the MRT files and BFD packets into {corpus}", file=sys.stderr)

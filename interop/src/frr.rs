@@ -11,7 +11,7 @@
 
 use std::fmt::Write as _;
 use std::net::IpAddr;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use ipnet::IpNet;
 use serde_json::Value;
@@ -169,14 +169,12 @@ impl Frr {
 
     /// Runs `vtysh --vty_socket DIR -c command`.
     pub fn vtysh(&self, command: &str) -> Result<String> {
-        let v = self.vty_dir.to_string_lossy().into_owned();
-        cmd::run("vtysh", &["--vty_socket", &v, "-c", command])
+        vtysh(&self.vty_dir, command)
     }
 
     /// Runs a vtysh command and parses its JSON answer.
     pub fn vtysh_json(&self, command: &str) -> Result<Value> {
-        let text = self.vtysh(command)?;
-        serde_json::from_str(&text).map_err(|e| Error::parse(command, format!("{e}: {text}")))
+        vtysh_json(&self.vty_dir, command)
     }
 
     /// The daemon process.
@@ -221,6 +219,18 @@ impl Speaker for Frr {
     fn process_mut(&mut self) -> &mut Process {
         &mut self.process
     }
+}
+
+/// Runs `vtysh --vty_socket VTY_DIR -c command` (any FRR daemon with that vty dir).
+pub fn vtysh(vty_dir: &Path, command: &str) -> Result<String> {
+    let v = vty_dir.to_string_lossy().into_owned();
+    cmd::run("vtysh", &["--vty_socket", &v, "-c", command])
+}
+
+/// Runs a vtysh command and parses its JSON answer.
+pub fn vtysh_json(vty_dir: &Path, command: &str) -> Result<Value> {
+    let text = vtysh(vty_dir, command)?;
+    serde_json::from_str(&text).map_err(|e| Error::parse(command, format!("{e}: {text}")))
 }
 
 /// Parses `show bgp summary json` (all families) into peer states.

@@ -20,11 +20,14 @@
 //!   restart, a real table); [`calico`]: Felix-like node state and
 //!   calico-node style BIRD/bgpd configurations; [`raw`]: BGP bytes over TCP
 //!   from inside a namespace; [`table`]: the RIS 2002 table.
+//! - [`bfd`]: BFD with `bgp-bfd` (the `bfd_peer` driver binary of this
+//!   package) against FRR's bfdd and BIRD's BFD protocol.
 //!
 //! Everything stays inside namespaces the harness created: no address,
 //! interface or process is ever added to the root namespace, and only
 //! processes started here are signalled.
 
+pub mod bfd;
 pub mod bgpd;
 pub mod bird;
 pub mod calico;
