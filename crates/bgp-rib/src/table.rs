@@ -93,6 +93,10 @@ impl Path {
     pub fn selected(&self) -> bool {
         self.has(flag::BEST | flag::MULTIPATH)
     }
+    /// Refused by import policy or loop detection: held in the Adj-RIB-In, never used.
+    pub fn is_rejected(&self) -> bool {
+        self.has(flag::REJECTED | flag::LOOP)
+    }
     /// Identity of a selected path, for detecting selection changes: everything the FIB
     /// entry and the export of a best or multipath path depend on (source, path id,
     /// attributes, role, and the long-lived stale mark that restricts its export).
@@ -411,93 +415,6 @@ pub(crate) struct Tables {
     pub v6: Table<Ipv6Net>,
 }
 
-/// One family of a peer's Adj-RIB-Out: what was last sent.
-#[derive(Debug)]
-pub(crate) enum OutTable<P: Prefix> {
-    /// Without ADD-PATH send: at most one path per prefix, in a hash table with the route
-    /// table's [`PrefixHasher`] (a 12-byte slot for IPv4: one probe per change, where a
-    /// B-tree walked ~5 levels of key comparisons; the rare ordered dump sorts).
-    Single(std::collections::HashMap<P, AttrId, BuildHasherDefault<PrefixHasher>>),
-    /// With ADD-PATH send: by (prefix, outgoing path id).
-    Multi(std::collections::BTreeMap<(P, u32), AttrId>),
-}
-
-impl<P: Prefix> OutTable<P> {
-    pub fn new(add_path: bool) -> Self {
-        if add_path {
-            OutTable::Multi(Default::default())
-        } else {
-            OutTable::Single(Default::default())
-        }
-    }
-
-    pub fn len(&self) -> usize {
-        match self {
-            OutTable::Single(m) => m.len(),
-            OutTable::Multi(m) => m.len(),
-        }
-    }
-
-    /// Every entry, sorted by (prefix, path id).
-    pub fn entries(&self) -> Vec<(P, u32, AttrId)> {
-        match self {
-            OutTable::Single(m) => {
-                let mut v: Vec<(P, u32, AttrId)> = m.iter().map(|(k, a)| (*k, 0, *a)).collect();
-                v.sort_unstable_by_key(|e| e.0.key());
-                v
-            }
-            OutTable::Multi(m) => m.iter().map(|(&(p, i), a)| (p, i, *a)).collect(),
-        }
-    }
-
-    /// Every handle held (for releasing them all).
-    pub fn ids(&self) -> Vec<AttrId> {
-        match self {
-            OutTable::Single(m) => m.values().copied().collect(),
-            OutTable::Multi(m) => m.values().copied().collect(),
-        }
-    }
-}
-
-/// Per-peer Adj-RIB-Out.
-#[derive(Debug)]
-pub(crate) struct AdjOut {
-    pub v4: OutTable<Ipv4Net>,
-    pub v6: OutTable<Ipv6Net>,
-}
-
-impl AdjOut {
-    pub fn new(add_path_v4: bool, add_path_v6: bool) -> Self {
-        AdjOut {
-            v4: OutTable::new(add_path_v4),
-            v6: OutTable::new(add_path_v6),
-        }
-    }
-}
-
-impl AdjOut {
-    /// Everything told to the peer in `family` (prefix, outgoing path id, attributes);
-    /// empty for families other than IPv4/IPv6 unicast.
-    pub fn entries(&self, family: Family) -> Vec<(IpNet, u32, AttrId)> {
-        fn widen<P: Into<IpNet>>(v: Vec<(P, u32, AttrId)>) -> Vec<(IpNet, u32, AttrId)> {
-            v.into_iter().map(|(n, id, a)| (n.into(), id, a)).collect()
-        }
-        if family == Family::IPV4_UNICAST {
-            widen(self.v4.entries())
-        } else if family == Family::IPV6_UNICAST {
-            widen(self.v6.entries())
-        } else {
-            Vec::new()
-        }
-    }
-}
-
-impl Default for AdjOut {
-    fn default() -> Self {
-        AdjOut::new(false, false)
-    }
-}
-
 /// The prefixes where one peer has paths, in one family: an append-only log (5 bytes per
 /// IPv4 entry) plus an exact path count. Withdrawals leave their entry behind and a prefix
 /// re-announced after a withdrawal appears twice; [`compact`](PrefixLog::compact) drops
@@ -505,11 +422,16 @@ impl Default for AdjOut {
 /// stays within about twice the peer's prefix count and a push costs amortised O(log n).
 /// It lets peer-wide operations (session down, graceful-restart sweeps, soft
 /// reconfiguration, `peer_info`) visit the peer's prefixes instead of the whole table.
+///
+/// It also counts the peer's paths, and those of them refused by import policy or loop
+/// detection, so that `show peers` and the max-prefix check answer in constant time.
 #[derive(Debug)]
 pub(crate) struct PrefixLog<P> {
     list: Vec<P>,
     /// Paths of the peer in the table (several per prefix with ADD-PATH).
     pub live: usize,
+    /// Of those, refused by import policy or loop detection ([`Path::is_rejected`]).
+    pub rejected: usize,
 }
 
 impl<P> Default for PrefixLog<P> {
@@ -517,23 +439,35 @@ impl<P> Default for PrefixLog<P> {
         PrefixLog {
             list: Vec::new(),
             live: 0,
+            rejected: 0,
         }
     }
 }
 
 impl<P: Prefix> PrefixLog<P> {
     /// A path of the peer was added at `p`.
-    pub fn added(&mut self, p: P, routes: &Routes<P>, peer: PeerIdx) {
+    pub fn added(&mut self, p: P, routes: &Routes<P>, peer: PeerIdx, rejected: bool) {
         self.live += 1;
+        self.rejected += usize::from(rejected);
         self.list.push(p);
         if self.list.len() > 2 * self.live + 1024 {
             self.compact(routes, peer);
         }
     }
 
-    /// A path of the peer was removed.
-    pub fn removed(&mut self, n: usize) {
+    /// `n` paths of the peer were removed, `rejected` of them refused ones.
+    pub fn removed(&mut self, n: usize, rejected: usize) {
         self.live = self.live.saturating_sub(n);
+        self.rejected = self.rejected.saturating_sub(rejected);
+    }
+
+    /// A path of the peer was replaced or re-evaluated: refused before, and now.
+    pub fn changed(&mut self, was: bool, now: bool) {
+        match (was, now) {
+            (false, true) => self.rejected += 1,
+            (true, false) => self.rejected = self.rejected.saturating_sub(1),
+            _ => {}
+        }
     }
 
     /// Keep each prefix still holding a path of `peer` once, sorted.
@@ -589,7 +523,6 @@ pub(crate) trait Prefix:
     fn from_net(n: IpNet) -> Option<Self>;
     fn table(t: &Tables) -> &Table<Self>;
     fn table_mut(t: &mut Tables) -> &mut Table<Self>;
-    fn out_mut(o: &mut AdjOut) -> &mut OutTable<Self>;
     fn log_mut(l: &mut PeerPrefixes) -> &mut PrefixLog<Self>;
     fn log(l: &PeerPrefixes) -> &PrefixLog<Self>;
     /// An integer with the same order as the prefix (address, then length), cheaper to
@@ -620,9 +553,6 @@ impl Prefix for Ipv4Net {
     }
     fn table_mut(t: &mut Tables) -> &mut Table<Self> {
         &mut t.v4
-    }
-    fn out_mut(o: &mut AdjOut) -> &mut OutTable<Self> {
-        &mut o.v4
     }
     fn log_mut(l: &mut PeerPrefixes) -> &mut PrefixLog<Self> {
         &mut l.v4
@@ -657,9 +587,6 @@ impl Prefix for Ipv6Net {
     }
     fn table_mut(t: &mut Tables) -> &mut Table<Self> {
         &mut t.v6
-    }
-    fn out_mut(o: &mut AdjOut) -> &mut OutTable<Self> {
-        &mut o.v6
     }
     fn log_mut(l: &mut PeerPrefixes) -> &mut PrefixLog<Self> {
         &mut l.v6
@@ -772,25 +699,25 @@ mod log_tests {
                 .entry(pfx(i))
                 .or_default()
                 .push(Path::new(3, 0, a, None, 0));
-            log.added(pfx(i), &routes, 3);
+            log.added(pfx(i), &routes, 3, false);
         }
         // Withdraw and re-announce the same prefixes many times: the log compacts itself.
         for round in 0..50 {
             for i in 0..100 {
                 routes.remove(&pfx(i));
-                log.removed(1);
+                log.removed(1, 0);
                 routes
                     .entry(pfx(i))
                     .or_default()
                     .push(Path::new(3, round, a, None, 0));
-                log.added(pfx(i), &routes, 3);
+                log.added(pfx(i), &routes, 3, false);
             }
             assert!(log.entries() <= 2 * log.live + 1025, "{}", log.entries());
         }
         assert_eq!(log.live, 100);
         // Another peer's path does not count; a prefix left without ours is dropped.
         routes.insert(pfx(5), Dest::One(Path::new(4, 0, a, None, 0)));
-        log.removed(1);
+        log.removed(1, 0);
         let p = log.prefixes(&routes, 3);
         assert_eq!(p.len(), 99);
         assert!(p.windows(2).all(|w| w[0] < w[1]));
