@@ -290,26 +290,29 @@ impl<P: Prefix> FamilyOut<P> {
                 desired.sort_by_key(|&(id, _)| id);
                 // Two paths mapped to one outgoing id: the first in decision order wins.
                 desired.dedup_by_key(|&mut (id, _)| id);
-                let current: SmallVec<[u32; 4]> = m
+                // (path id, what the peer will hold), for the paths it will hold.
+                let current: SmallVec<[(u32, AttrId); 4]> = m
                     .range((pfx, 0)..=(pfx, u32::MAX))
-                    .filter(|(_, e)| e.target().is_some())
-                    .map(|(&(_, id), _)| id)
+                    .filter_map(|(&(_, id), e)| Some((id, e.target()?)))
                     .collect();
                 let mut changed = false;
                 let (mut i, mut j) = (0, 0);
                 loop {
                     let (id, state) = match (current.get(i), desired.get(j)) {
                         (None, None) => break,
-                        (Some(&c), Some(&(d, a))) if c == d => {
+                        (Some(&(c, held)), Some(&(d, a))) if c == d => {
                             i += 1;
                             j += 1;
+                            if held == a {
+                                continue;
+                            }
                             (c, Some(a))
                         }
-                        (Some(&c), Some(&(d, _))) if c < d => {
+                        (Some(&(c, _)), Some(&(d, _))) if c < d => {
                             i += 1;
                             (c, None)
                         }
-                        (Some(&c), None) => {
+                        (Some(&(c, _)), None) => {
                             i += 1;
                             (c, None)
                         }

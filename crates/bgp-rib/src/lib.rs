@@ -108,6 +108,7 @@ mod adj_out;
 pub mod attrs;
 pub mod decision;
 pub mod pack;
+mod path_index;
 pub mod policy;
 mod rib;
 mod table;
@@ -117,5 +118,5 @@ pub use decision::{Ineligible, Step};
 pub use rib::{
     AddPathSend, AllReachable, Counters, Encoded, FibChange, FibRoute, LocalRoute, NextHopMode,
     NextHopResolver, OutChange, PathInfo, PeerConfig, PeerId, PeerInfo, PeerOutput, Rib, RibConfig,
-    RibError, RouteDetail, SessionInfo, Unsendable, UpdateStats,
+    RibError, RouteDetail, SessionInfo, Unsendable, UpdateStats, DEFAULT_ADD_PATH_RECEIVE_LIMIT,
 };

@@ -158,7 +158,18 @@ pub struct PeerConfig {
     /// CLUSTER_ID for routes reflected to this peer and for the loop check on routes from
     /// it, overriding [`RibConfig::cluster_id`] (BIRD's per-session `rr cluster id`).
     pub cluster_id: Option<Ipv4Addr>,
+    /// Most paths this peer may have for one prefix (ADD-PATH receive, RFC 7911, which
+    /// sets no limit: without it a peer can make one prefix hold any number of paths,
+    /// each change of which costs work in proportion). A path with a new path id beyond
+    /// it is ignored ([`UpdateStats::over_add_path_limit`]); paths already held can be
+    /// replaced and withdrawn, which makes room again.
+    pub add_path_receive_limit: usize,
 }
+
+/// Default of [`PeerConfig::add_path_receive_limit`]: one path per node of a
+/// 1,024-node cluster for an address every node announces (ECMP service routes through
+/// a reflector), while capping the per-prefix work one peer can cause.
+pub const DEFAULT_ADD_PATH_RECEIVE_LIMIT: usize = 1024;
 
 impl PeerConfig {
     /// A peer accepting and announcing everything.
@@ -175,6 +186,7 @@ impl PeerConfig {
             allow_local_as: 0,
             local_as: None,
             cluster_id: None,
+            add_path_receive_limit: DEFAULT_ADD_PATH_RECEIVE_LIMIT,
         }
     }
 }
@@ -459,6 +471,9 @@ pub struct UpdateStats {
     /// IPv4 NLRI announced with an IPv6 next hop on a session without the RFC 8950
     /// capability: treated as withdrawn (also counted in `withdrawn`).
     pub next_hop_refused: usize,
+    /// Announced with a new ADD-PATH path id for a prefix where the peer already has
+    /// [`PeerConfig::add_path_receive_limit`] paths: ignored (also counted in `announced`).
+    pub over_add_path_limit: usize,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -1193,6 +1208,7 @@ impl Rib {
         };
         let loop_found = is_loop(&self.cfg, &update.attributes, p);
         let ebgp = p.ebgp;
+        let limit = p.cfg.add_path_receive_limit.max(1);
         let families_ok: SmallVec<[Family; 2]> = p
             .session
             .as_ref()
@@ -1239,30 +1255,25 @@ impl Rib {
                     modified.map(|m| self.interner.retain(m)),
                     flags,
                 );
-                match prefix {
-                    IpNet::V4(pfx) => {
-                        insert_path(
-                            &mut self.tables,
-                            &mut self.interner,
-                            &mut self.peers,
-                            pfx,
-                            path,
-                        );
-                        if let Some(r) = eager {
-                            self.process_now(pfx, r, &always_v4);
-                        }
-                    }
-                    IpNet::V6(pfx) => {
-                        insert_path(
-                            &mut self.tables,
-                            &mut self.interner,
-                            &mut self.peers,
-                            pfx,
-                            path,
-                        );
-                        if let Some(r) = eager {
-                            self.process_now(pfx, r, &always_v6);
-                        }
+                let Rib {
+                    tables,
+                    interner,
+                    peers,
+                    ..
+                } = self;
+                let stored = match prefix {
+                    IpNet::V4(pfx) => insert_path(tables, interner, peers, pfx, path, limit),
+                    IpNet::V6(pfx) => insert_path(tables, interner, peers, pfx, path, limit),
+                };
+                if !stored {
+                    // RFC 7911 sets no limit; past ours the new path id is ignored.
+                    stats.over_add_path_limit += 1;
+                    continue;
+                }
+                if let Some(r) = eager {
+                    match prefix {
+                        IpNet::V4(pfx) => self.process_now(pfx, r, &always_v4),
+                        IpNet::V6(pfx) => self.process_now(pfx, r, &always_v6),
                     }
                 }
             }
@@ -1275,17 +1286,14 @@ impl Rib {
         let Some(dest) = t.routes.get_mut(&pfx) else {
             return;
         };
-        let Some(i) = dest
-            .iter()
-            .position(|x| x.peer() == peer && x.path_id == path_id)
-        else {
+        let Some(i) = t.large.position(pfx, dest, peer, path_id) else {
             return;
         };
         t.dirty.insert_with(pfx, || crate::table::Dirty {
             old: selection_signature(dest),
             ..crate::table::Dirty::default()
         });
-        if let Some(gone) = dest.remove(i) {
+        if let Some(gone) = t.large.remove(pfx, dest, i) {
             release_path(&mut self.interner, &gone);
             if let Some(Some(p)) = self.peers.get_mut(peer as usize) {
                 P::log_mut(&mut p.prefixes).removed(1, usize::from(gone.is_rejected()));
@@ -1381,6 +1389,7 @@ impl Rib {
                 continue;
             }
             t.touch(k);
+            t.large.forget(k);
             if let Some(d) = t.routes.get_mut(&k) {
                 d.retain(|x| x.peer() != idx || keep(x, interner), |x| gone.push(x));
             }
@@ -1528,6 +1537,7 @@ impl Rib {
                     &mut self.peers,
                     p,
                     path,
+                    usize::MAX,
                 );
                 if let Some(d) = self.tables.v4.dirty.get_mut(&p) {
                     d.force_fib = true;
@@ -1542,6 +1552,7 @@ impl Rib {
                     &mut self.peers,
                     p,
                     path,
+                    usize::MAX,
                 );
                 if let Some(d) = self.tables.v6.dirty.get_mut(&p) {
                     d.force_fib = true;
@@ -1675,6 +1686,7 @@ impl Rib {
             Some(d) if !d.is_empty() => d,
             Some(_) => {
                 t.routes.remove(&pfx);
+                t.large.forget(pfx);
                 &mut no_dest
             }
             None => &mut no_dest,
@@ -2199,14 +2211,16 @@ fn release_path(store: &mut AttrStore, x: &Path) {
 }
 
 /// Store `path` (which holds its attribute references), replacing the peer's previous path
-/// with the same id.
+/// with the same id. A new path id beyond `limit` paths of that peer at `pfx` is not
+/// stored (its references are given back): returns false.
 fn insert_path<P: Prefix>(
     tables: &mut Tables,
     interner: &mut AttrStore,
     peers: &mut [Option<PeerState>],
     pfx: P,
     path: Path,
-) {
+    limit: usize,
+) -> bool {
     let t = P::table_mut(tables);
     let peer = path.peer();
     let rejected = path.is_rejected();
@@ -2220,21 +2234,25 @@ fn insert_path<P: Prefix>(
         }
         std::collections::hash_map::Entry::Occupied(mut o) => {
             let dest = o.get_mut();
+            let at = t.large.position(pfx, dest, peer, path.path_id);
+            if at.is_none() && t.large.paths_of(pfx, dest, peer) >= limit {
+                release_path(interner, &path);
+                return false;
+            }
             t.dirty.insert_with(pfx, || crate::table::Dirty {
                 old: selection_signature(dest),
                 ..crate::table::Dirty::default()
             });
-            let pid = path.path_id;
-            if let Some(old) = dest
-                .iter_mut()
-                .find(|x| x.peer() == peer && x.path_id == pid)
-            {
-                let gone = std::mem::replace(old, path);
-                release_path(interner, &gone);
-                Some(gone.is_rejected())
-            } else {
-                dest.push(path);
-                None
+            match at.and_then(|i| dest.get_mut(i)) {
+                Some(old) => {
+                    let gone = std::mem::replace(old, path);
+                    release_path(interner, &gone);
+                    Some(gone.is_rejected())
+                }
+                None => {
+                    t.large.push(pfx, dest, path);
+                    None
+                }
             }
         }
     };
@@ -2245,6 +2263,7 @@ fn insert_path<P: Prefix>(
             None => log.added(pfx, &t.routes, peer, rejected),
         }
     }
+    true
 }
 
 /// Import policy for one received path: (flags, attributes after policy when changed; the

@@ -18,6 +18,7 @@ use rustc_hash::FxHashMap;
 use smallvec::SmallVec;
 
 use crate::attrs::AttrId;
+use crate::path_index::{PathIndex, LARGE};
 
 /// Index of a peer; 0 is the local pseudo-peer (static, kernel, connected routes).
 pub(crate) type PeerIdx = u32;
@@ -178,6 +179,19 @@ impl Dest {
         }
     }
 
+    /// Remove path `i` by moving the last one into its place (O(1); the order of paths
+    /// carries no meaning, see [`selection_signature`]).
+    pub fn swap_remove(&mut self, i: usize) -> Option<Path> {
+        match self {
+            Dest::Many(Some(v)) if i < v.len() => {
+                let p = v.swap_remove(i);
+                self.normalise();
+                Some(p)
+            }
+            _ => self.remove(i),
+        }
+    }
+
     /// Remove path `i`, returning it (its attribute references go with it).
     pub fn remove(&mut self, i: usize) -> Option<Path> {
         match self {
@@ -206,12 +220,13 @@ impl Dest {
             }
             Dest::Many(None) => {}
             Dest::Many(Some(v)) => {
-                let mut i = 0;
-                while i < v.len() {
-                    if v.get(i).is_some_and(&mut keep) {
-                        i += 1;
+                // One pass, order kept: linear however many paths go.
+                let all = std::mem::take(&mut **v);
+                for p in all {
+                    if keep(&p) {
+                        v.push(p);
                     } else {
-                        gone(v.remove(i));
+                        gone(p);
                     }
                 }
                 self.normalise();
@@ -223,6 +238,8 @@ impl Dest {
 /// Selection of a prefix before a batch of changes.
 pub(crate) type SelSig = SmallVec<[(u32, u32, AttrId); 2]>;
 
+/// The selected paths' signatures, sorted: the same whatever the order of the paths in
+/// the destination (removals from large ones reorder them).
 pub(crate) fn selection_signature(d: &Dest) -> SelSig {
     match d {
         // The common single-path case without the generic collect.
@@ -233,11 +250,15 @@ pub(crate) fn selection_signature(d: &Dest) -> SelSig {
             }
             s
         }
-        Dest::Many(_) => d
-            .iter()
-            .filter(|p| p.selected())
-            .map(Path::signature)
-            .collect(),
+        Dest::Many(_) => {
+            let mut s: SelSig = d
+                .iter()
+                .filter(|p| p.selected())
+                .map(Path::signature)
+                .collect();
+            s.sort_unstable();
+            s
+        }
     }
 }
 
@@ -386,6 +407,8 @@ impl Hasher for PrefixHasher {
 pub(crate) struct Table<P> {
     pub routes: Routes<P>,
     pub dirty: DirtySet<P>,
+    /// Indexes of the destinations with many paths.
+    pub large: LargeDests<P>,
 }
 
 impl<P> Default for Table<P> {
@@ -393,6 +416,88 @@ impl<P> Default for Table<P> {
         Table {
             routes: Routes::default(),
             dirty: DirtySet::default(),
+            large: LargeDests(FxHashMap::default()),
+        }
+    }
+}
+
+/// The [`PathIndex`]es of the destinations with at least [`LARGE`] paths, built when
+/// first needed and kept up to date by the operations below; anything else that
+/// changes a destination's paths calls [`LargeDests::forget`] (the index is rebuilt,
+/// O(paths), at its next use).
+#[derive(Debug)]
+pub(crate) struct LargeDests<P>(FxHashMap<P, PathIndex>);
+
+fn keys(dest: &Dest) -> impl Iterator<Item = (u32, u32)> + '_ {
+    dest.iter().map(|x| (x.peer(), x.path_id))
+}
+
+impl<P: Prefix> LargeDests<P> {
+    /// The index of a large destination, checked against it.
+    fn index(&mut self, pfx: P, dest: &Dest) -> Option<&mut PathIndex> {
+        if dest.len() < LARGE {
+            if !self.0.is_empty() {
+                self.0.remove(&pfx);
+            }
+            return None;
+        }
+        let ix = self
+            .0
+            .entry(pfx)
+            .or_insert_with(|| PathIndex::build(keys(dest)));
+        if ix.len() != dest.len() {
+            *ix = PathIndex::build(keys(dest));
+        }
+        Some(ix)
+    }
+
+    /// Position of `peer`'s path `id` in `dest` (the paths at `pfx`).
+    pub fn position(&mut self, pfx: P, dest: &Dest, peer: PeerIdx, id: u32) -> Option<usize> {
+        let is = |x: &Path| x.peer() == peer && x.path_id == id;
+        match self.index(pfx, dest) {
+            Some(ix) => ix.find((peer, id)).filter(|&i| dest.get(i).is_some_and(is)),
+            None => dest.iter().position(is),
+        }
+    }
+
+    /// How many paths `peer` has in `dest`.
+    pub fn paths_of(&mut self, pfx: P, dest: &Dest, peer: PeerIdx) -> usize {
+        match self.index(pfx, dest) {
+            Some(ix) => ix.paths_of(peer),
+            None => dest.iter().filter(|x| x.peer() == peer).count(),
+        }
+    }
+
+    /// Add `path` to `dest`.
+    pub fn push(&mut self, pfx: P, dest: &mut Dest, path: Path) {
+        let key = (path.peer(), path.path_id);
+        dest.push(path);
+        if let Some(ix) = self.0.get_mut(&pfx) {
+            ix.insert(key, dest.len() - 1);
+        }
+    }
+
+    /// Remove path `i` of `dest`: O(1) in an indexed destination (the last path takes
+    /// its place), order kept in a small one.
+    pub fn remove(&mut self, pfx: P, dest: &mut Dest, i: usize) -> Option<Path> {
+        match self.0.get_mut(&pfx) {
+            Some(ix) if dest.len() >= LARGE => {
+                let gone = dest.swap_remove(i)?;
+                let moved = dest.get(i).map(|x| (x.peer(), x.path_id));
+                ix.swap_removed((gone.peer(), gone.path_id), moved);
+                Some(gone)
+            }
+            _ => {
+                self.forget(pfx);
+                dest.remove(i)
+            }
+        }
+    }
+
+    /// `pfx`'s paths changed otherwise (or it has none any more).
+    pub fn forget(&mut self, pfx: P) {
+        if !self.0.is_empty() {
+            self.0.remove(&pfx);
         }
     }
 }
