@@ -1040,6 +1040,14 @@ impl Rib {
         Ok(())
     }
 
+    /// Change a peer's [`PeerConfig::add_path_receive_limit`] (configuration reload). It
+    /// applies to paths received from then on; paths already held past a lowered limit
+    /// stay until the peer withdraws them.
+    pub fn set_add_path_receive_limit(&mut self, id: PeerId, limit: usize) -> Result<(), RibError> {
+        self.peer_mut(id)?.cfg.add_path_receive_limit = limit;
+        Ok(())
+    }
+
     /// The peer asked for a route refresh (RFC 2918): queue everything it holds in
     /// `family` again. Returns false when the request is ignored because the previous
     /// one is still being answered for that family (its answer already covers the whole

@@ -162,6 +162,8 @@ struct PeerSlot {
     warned: bool,
     /// A route that could not be sent to this peer was logged this session.
     unsendable_logged: bool,
+    /// Paths past `add_path_receive_limit` were logged this session.
+    path_limit_logged: bool,
 }
 
 pub(crate) struct RibTask {
@@ -239,6 +241,7 @@ fn rib_peer_config(
         NextHopMode::Keep => bgp_rib::NextHopMode::Keep,
     };
     p.add_path_send = AddPathSend::All;
+    p.add_path_receive_limit = cfg.add_path_receive_limit as usize;
     p
 }
 
@@ -548,6 +551,7 @@ impl RibTask {
                 slot.estimate = 0;
                 slot.warned = false;
                 slot.unsendable_logged = false;
+                slot.path_limit_logged = false;
                 if let Err(e) = self.rib.peer_up(slot.id, info, now) {
                     warn!(peer = %peer, error = %e, "RIB peer up");
                 }
@@ -609,6 +613,16 @@ impl RibTask {
                     .estimate
                     .saturating_add(stats.announced as u64)
                     .saturating_sub(stats.withdrawn as u64);
+                if stats.over_add_path_limit > 0 && !slot.path_limit_logged {
+                    slot.path_limit_logged = true;
+                    warn!(
+                        peer,
+                        limit = slot.config.add_path_receive_limit,
+                        ignored = stats.over_add_path_limit,
+                        "ADD-PATH paths past add_path_receive_limit for a prefix ignored; \
+                         logged once per session"
+                    );
+                }
             }
             Err(e) => {
                 debug!(peer, error = %e, "UPDATE not applied");
@@ -714,6 +728,7 @@ impl RibTask {
                                 estimate: 0,
                                 warned: false,
                                 unsendable_logged: false,
+                                path_limit_logged: false,
                             },
                         );
                     }
@@ -858,6 +873,12 @@ impl RibTask {
             }
         } else if old.import != new.import || old.export != new.export {
             self.reapply_policies(&name);
+        }
+        if let Some(slot) = self.peers.get(&name) {
+            let limit = slot.config.add_path_receive_limit as usize;
+            if let Err(e) = self.rib.set_add_path_receive_limit(slot.id, limit) {
+                warn!(peer = %name, error = %e, "add_path_receive_limit");
+            }
         }
     }
 
