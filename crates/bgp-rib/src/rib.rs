@@ -571,6 +571,9 @@ pub struct Counters {
     /// Slices of a peer's queue whose UPDATEs were copied from the slice encoded just
     /// before (the same changes for the same codec parameters) instead of encoded again.
     pub encodings_shared: u64,
+    /// Import policy evaluations of received routes (once per UPDATE and attribute set
+    /// when the policy does not look at prefixes).
+    pub import_evaluations: u64,
 }
 
 /// Changes queued in one slice that the cache keeps at most (a few bounded slices; an
@@ -1233,6 +1236,8 @@ impl Rib {
                 attrs,
                 next_hop: nh,
             });
+            // The outcome for these NLRI when the policy does not look at prefixes.
+            let mut same_for_all: Option<(u8, Option<AttrId>)> = None;
             for n in nlri {
                 let family = match n.prefix {
                     IpNet::V4(_) => Family::IPV4_UNICAST,
@@ -1251,8 +1256,18 @@ impl Rib {
                     IpNet::V4(p) => IpNet::V4(trunc_v4(p)),
                     IpNet::V6(p) => IpNet::V6(p.trunc()),
                 };
-                let (flags, modified) =
-                    import_eval(p, &mut self.interner, prefix, received, loop_found);
+                let (flags, modified) = match same_for_all {
+                    Some(outcome) => outcome,
+                    None => {
+                        self.counters.import_evaluations += 1;
+                        let outcome =
+                            import_eval(p, &mut self.interner, prefix, received, loop_found);
+                        if !p.cfg.import.reads_prefix() {
+                            same_for_all = Some(outcome);
+                        }
+                        outcome
+                    }
+                };
                 if flags != 0 {
                     stats.rejected += 1;
                 }
@@ -2619,6 +2634,15 @@ fn export_path(
     }
     let class =
         (!is_local && target.cfg.export.is_accept_all()).then(|| ExportClass::of(target, session));
+    // A policy that does not look at prefixes gives every prefix sharing the input set
+    // the same outcome (accepted as is, changed, or rejected): evaluated once, not once
+    // per prefix with work in proportion to the attributes.
+    let prefix_free = !is_local && !target.cfg.export.reads_prefix();
+    if prefix_free && class.is_none() {
+        if let Some(o) = hit(cache).or_else(|| hit(&target.cache)) {
+            return o;
+        }
+    }
     if let Some(class) = &class {
         if let Some(o) = hit(cache).or_else(|| hit(&target.cache)) {
             return o;
@@ -2655,10 +2679,22 @@ fn export_path(
             peer_type: target.peer_type(),
         }),
     };
-    let acc = target.cfg.export.evaluate(&view)?;
-    // Without policy changes the output depends only on (input set, source peer, target):
-    // consecutive prefixes sharing a set reuse the last result.
-    let cacheable = acc.is_unmodified() && !is_local;
+    let Some(acc) = target.cfg.export.evaluate(&view) else {
+        if prefix_free {
+            *cache = Some(ExportCache {
+                input: eff_id,
+                ipv4,
+                source: si,
+                output: None,
+                generation,
+            });
+        }
+        return None;
+    };
+    // Without policy changes (or with a policy blind to prefixes) the output depends only
+    // on (input set, source peer, target): consecutive prefixes sharing a set reuse the
+    // last result.
+    let cacheable = !is_local && (acc.is_unmodified() || prefix_free);
     if cacheable {
         if let Some(o) = hit(cache).or_else(|| hit(&target.cache)) {
             return o;

@@ -251,3 +251,99 @@ fn churn_towards_a_peer_that_does_not_read_stays_bounded() {
     assert!(held.is_empty());
     rib.audit().unwrap();
 }
+
+/// One UPDATE whose NLRI share large attributes (here 1,000 prefixes with 1,100
+/// communities): a policy that does not look at prefixes is evaluated once for all of
+/// them, not once per prefix with a search among the communities each time; outputs
+/// are the same as per-prefix evaluation gives, rejections included.
+#[test]
+fn policies_blind_to_prefixes_are_evaluated_once_per_attribute_set() {
+    use bgp_rib::policy::Policy;
+    use std::sync::Arc;
+    let (mut rib, src, dst, _) = source_and_receiver();
+    let import: Policy = toml::from_str(
+        r#"
+        default = "accept"
+        [[rules]]
+        match = { community = ["65001:7", "65001:8"] }
+        set = { local_pref = 300 }
+        action = "accept"
+        "#,
+    )
+    .unwrap();
+    let export: Policy = toml::from_str(
+        r#"
+        default = "accept"
+        [[rules]]
+        match = { community = ["65001:9"] }
+        action = "reject"
+        [[rules]]
+        set = { add_community = ["65000:1"] }
+        action = "accept"
+        "#,
+    )
+    .unwrap();
+    rib.set_policies(
+        src,
+        Arc::new(import.compile().unwrap()),
+        Arc::new(bgp_rib::policy::CompiledPolicy::accept_all()),
+    )
+    .unwrap();
+    rib.set_policies(
+        dst,
+        Arc::new(bgp_rib::policy::CompiledPolicy::accept_all()),
+        Arc::new(export.compile().unwrap()),
+    )
+    .unwrap();
+    let mut big = attrs(&[65001], "192.0.2.2");
+    big.communities = (1000..2100).map(|i| Community::new(65001, i)).collect();
+    big.communities.push(Community::new(65001, 7));
+    let many = prefixes(1000, 0);
+    let before = rib.counters().import_evaluations;
+    rib.apply_update(src, &announce(&refs(&many[..500]), big.clone()), false)
+        .unwrap();
+    // The same attributes rejected on export (65001:9), for the other 500.
+    let mut rejected = big.clone();
+    rejected.communities.push(Community::new(65001, 9));
+    rib.apply_update(src, &announce(&refs(&many[500..]), rejected), false)
+        .unwrap();
+    assert_eq!(rib.counters().import_evaluations - before, 2);
+    rib.process(&AllReachable);
+    let loc = rib.loc_rib();
+    assert_eq!(loc.len(), 1000);
+    assert!(loc
+        .iter()
+        .all(|(_, p)| p.attrs.attrs.local_pref == Some(300)));
+    let out = changes(&mut rib, dst);
+    assert_eq!(out.len(), 500);
+    for c in &out {
+        let a = c.attrs.as_ref().unwrap();
+        assert!(a.attrs.communities.contains(&Community::new(65000, 1)));
+        assert!(many[..500].contains(&c.nlri.prefix.to_string()));
+    }
+    // A policy that looks at prefixes is still evaluated per prefix.
+    let by_prefix: Policy = toml::from_str(
+        r#"
+        default = "accept"
+        [[rules]]
+        match = { prefix_in = [{ prefix = "10.0.0.0/24" }] }
+        action = "reject"
+        "#,
+    )
+    .unwrap();
+    let by_prefix = Arc::new(by_prefix.compile().unwrap());
+    assert!(by_prefix.reads_prefix());
+    rib.set_policies(
+        src,
+        by_prefix,
+        Arc::new(bgp_rib::policy::CompiledPolicy::accept_all()),
+    )
+    .unwrap();
+    let before = rib.counters().import_evaluations;
+    rib.apply_update(src, &announce(&refs(&many[..10]), big), false)
+        .unwrap();
+    assert_eq!(rib.counters().import_evaluations - before, 10);
+    rib.process(&AllReachable);
+    assert_eq!(rib.loc_rib().len(), 999);
+    rib.audit().unwrap();
+}
