@@ -44,6 +44,9 @@ struct Lab {
     /// bgpd's resource use once the lab is up.
     start: Usage,
     status_polls: u32,
+    /// RSS growth over `start` that fails the test at once (so a regression is caught
+    /// before it takes the machine's memory).
+    rss_limit_mib: u64,
 }
 
 fn bgpd_usage(bgpd: &Bgpd) -> Result<Usage> {
@@ -54,6 +57,11 @@ impl Lab {
     /// The segment, bgpd with the hostile peer (ADD-PATH receive when `add_path`), the
     /// feeder and BIRD, BIRD's session Established.
     fn up(t: &Test, seg: &Segment, add_path: bool) -> Result<Lab> {
+        Self::up_with(t, seg, add_path, "")
+    }
+
+    /// [`Lab::up`] with `feeder_settings` (TOML lines) added to bgpd's feeder peer.
+    fn up_with(t: &Test, seg: &Segment, add_path: bool, feeder_settings: &str) -> Result<Lab> {
         let hostile = Node::new(t, seg, "hostile", 1)?;
         let bgpd_node = Node::new(t, seg, "bgpd", 2)?;
         let bird_node = Node::new(t, seg, "bird", 3)?;
@@ -70,7 +78,14 @@ impl Lab {
         }
         cfg.neighbors
             .push(Neighbor::new(bird_node.addr(Family::Ipv4), me, 65003));
-        let bgpd = Bgpd::start(t, &bgpd_node, "bgpd", &cfg)?;
+        let socket = t.subdir("bgpd")?.join("bgpd.sock");
+        let mut text = interop::bgpd::config(&cfg, &socket);
+        let feeder_address = format!("address = \"{}\"\n", feeder.v4);
+        text = text.replace(
+            &feeder_address,
+            &format!("{feeder_address}{feeder_settings}\n"),
+        );
+        let bgpd = Bgpd::start_with_config(t, &bgpd_node, "bgpd", &text, &socket)?;
         let mut bcfg = SpeakerConfig::new(bird_node.v4, 65003);
         bcfg.neighbors
             .push(Neighbor::new(me, bird_node.addr(Family::Ipv4), 65002));
@@ -90,6 +105,7 @@ impl Lab {
             bird_transitions,
             start,
             status_polls: 0,
+            rss_limit_mib: 256,
         })
     }
 
@@ -141,7 +157,16 @@ impl Lab {
                 self.bird_transitions
             )));
         }
-        bgpd_usage(&self.bgpd)
+        let u = bgpd_usage(&self.bgpd)?;
+        if u.rss.saturating_sub(self.start.rss) > self.rss_limit_mib * MIB {
+            return Err(Error::Check(format!(
+                "{during}: bgpd RSS {} MiB, {} MiB over its start (bound {})",
+                u.rss / MIB,
+                u.rss.saturating_sub(self.start.rss) / MIB,
+                self.rss_limit_mib
+            )));
+        }
+        Ok(u)
     }
 
     /// Checks at every poll while `busy` is true, then once more.
@@ -580,4 +605,62 @@ fn status_queries_next_to_a_large_table() {
         let now = lab.check("at the end")?;
         lab.bounded(now, 200, 60.0)
     })
+}
+
+/// A peer over its `max_prefixes` limit with `action = "warn"` keeps its session and
+/// keeps sending: the exact count taken before acting used to build and sort its whole
+/// Adj-RIB-In at every UPDATE past the limit; now it reads the RIB's counters. One
+/// warning, BIRD gets every route, bgpd's CPU stays low.
+#[test]
+fn max_prefixes_warn_with_a_peer_far_over_its_limit() {
+    run_test(
+        "max_prefixes_warn_with_a_peer_far_over_its_limit",
+        &kinds(),
+        |t| {
+            let seg = Segment::new(t)?;
+            let limit = "max_prefixes = { limit = 10000, action = \"warn\" }";
+            let mut lab = Lab::up_with(t, &seg, false, limit)?;
+            let table: Vec<(Ipv4Net, Option<u32>)> =
+                (0..100_000).map(|i| (slash24(i), None)).collect();
+            let mut feeder = lab.connect(&lab.feeder, 65010, Capabilities::default())?;
+            let attrs = base_attributes(&[65010], lab.feeder.v4);
+            let batches = announcements(&attrs, table.iter().copied(), 4096);
+            feeder.send_all(&batches)?;
+            lab.bird_holds(100_000)?;
+            // And once more (every UPDATE re-announces what is held: still over the limit).
+            let again = base_attributes(&[65010, 65010], lab.feeder.v4);
+            feeder.send_all(&announcements(&again, table.iter().copied(), 4096))?;
+            let bgpd = &lab.bgpd;
+            wait_for(
+                "the re-announcements to reach bgpd's table",
+                TIMEOUT,
+                || {
+                    let v = bgpd.route_entries("loc", slash24(99_999).into())?;
+                    let path = v
+                        .first()
+                        .and_then(|e| e.get("as_path"))
+                        .and_then(serde_json::Value::as_str)
+                        .unwrap_or_default()
+                        .to_string();
+                    Ok(if path == "65010 65010" {
+                        Ok(())
+                    } else {
+                        Err(path)
+                    })
+                },
+            )?;
+            let warned = lab.log_lines("prefix limit exceeded");
+            if warned != 1 {
+                return Err(Error::Check(format!(
+                    "{warned} prefix limit warnings, want 1"
+                )));
+            }
+            let now = lab.check("after 200 UPDATEs over the limit")?;
+            lab.bounded(now, 200, 10.0)?;
+            feeder.send_all(&withdrawals(table.iter().copied(), 4096))?;
+            lab.bird_holds(0)?;
+            lab.check("at the end")?;
+            Ok(())
+        },
+    )
 }
