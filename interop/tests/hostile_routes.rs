@@ -627,36 +627,37 @@ fn max_prefixes_warn_with_a_peer_far_over_its_limit() {
             let batches = announcements(&attrs, table.iter().copied(), 4096);
             feeder.send_all(&batches)?;
             lab.bird_holds(100_000)?;
-            // And once more (every UPDATE re-announces what is held: still over the limit).
-            let again = base_attributes(&[65010, 65010], lab.feeder.v4);
-            feeder.send_all(&announcements(&again, table.iter().copied(), 4096))?;
+            // Twice more (every UPDATE re-announces what is held, still over the limit).
             let bgpd = &lab.bgpd;
-            wait_for(
-                "the re-announcements to reach bgpd's table",
-                TIMEOUT,
-                || {
-                    let v = bgpd.route_entries("loc", slash24(99_999).into())?;
-                    let path = v
-                        .first()
-                        .and_then(|e| e.get("as_path"))
-                        .and_then(serde_json::Value::as_str)
-                        .unwrap_or_default()
-                        .to_string();
-                    Ok(if path == "65010 65010" {
-                        Ok(())
-                    } else {
-                        Err(path)
-                    })
-                },
-            )?;
+            for pass in [2, 3] {
+                let again = base_attributes(&vec![65010; pass], lab.feeder.v4);
+                feeder.send_all(&announcements(&again, table.iter().copied(), 4096))?;
+                let want = vec!["65010"; pass].join(" ");
+                wait_for(
+                    "the re-announcements to reach bgpd's table",
+                    TIMEOUT,
+                    || {
+                        let v = bgpd.route_entries("loc", slash24(99_999).into())?;
+                        let path = v
+                            .first()
+                            .and_then(|e| e.get("as_path"))
+                            .and_then(serde_json::Value::as_str)
+                            .unwrap_or_default()
+                            .to_string();
+                        Ok(if path == want { Ok(()) } else { Err(path) })
+                    },
+                )?;
+            }
             let warned = lab.log_lines("prefix limit exceeded");
             if warned != 1 {
                 return Err(Error::Check(format!(
                     "{warned} prefix limit warnings, want 1"
                 )));
             }
-            let now = lab.check("after 200 UPDATEs over the limit")?;
-            lab.bounded(now, 200, 10.0)?;
+            // Measured in a debug build: 1.3 CPU-s for the three passes; 9.1 with the
+            // exact count by building and sorting the Adj-RIB-In.
+            let now = lab.check("after 300 UPDATEs over the limit")?;
+            lab.bounded(now, 200, 4.0)?;
             feeder.send_all(&withdrawals(table.iter().copied(), 4096))?;
             lab.bird_holds(0)?;
             lab.check("at the end")?;

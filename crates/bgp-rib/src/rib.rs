@@ -1869,6 +1869,8 @@ impl Rib {
         if deferral.is_some() {
             return Ok(d);
         }
+        // At least one octet of NLRI per change: no regrowing while taking the slice.
+        d.changes = Vec::with_capacity(p.out.queued_len().min(max_bytes.saturating_add(1)));
         p.out.drain(max_bytes, interner, &mut d.changes);
         d.more = p.out.has_queued();
         if !d.more {
