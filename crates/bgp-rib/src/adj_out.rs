@@ -606,3 +606,76 @@ impl Default for AdjOut {
         AdjOut::new(false, false)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::attrs::RouteAttrs;
+    use ipnet::Ipv4Net;
+
+    fn set(store: &mut AttrStore, med: u32) -> AttrId {
+        let mut r = RouteAttrs::default();
+        r.attrs.med = Some(med);
+        store.intern(r)
+    }
+
+    fn pfx(i: u32) -> Ipv4Net {
+        Ipv4Net::new(std::net::Ipv4Addr::from(0x0A00_0000 + (i << 8)), 24).unwrap()
+    }
+
+    #[test]
+    fn queued_state_fits_four_bytes_and_round_trips() {
+        assert_eq!(std::mem::size_of::<OutEntry>(), 8);
+        let mut store = AttrStore::new();
+        let a = set(&mut store, 1);
+        assert_eq!(Queued::default().get(), None);
+        assert_eq!(Queued::of(None).get(), Some(None));
+        assert_eq!(Queued::of(Some(a)).get(), Some(Some(a)));
+        assert_eq!(AttrId::from_raw(u32::MAX), None);
+        assert_eq!(AttrId::from_raw(0), None);
+        assert_eq!(AttrId::from_raw(a.raw()), Some(a));
+    }
+
+    #[test]
+    fn one_entry_per_nlri_sent_state_on_drain_and_cancellation() {
+        let mut store = AttrStore::new();
+        let (a, b) = (set(&mut store, 1), set(&mut store, 2));
+        let mut out = FamilyOut::<Ipv4Net>::new(false);
+        let one = |x: AttrId| -> Desired { std::iter::once((0, x)).collect() };
+        // Queued three times: one change, the latest.
+        assert!(out.diff(pfx(1), &mut one(a), &mut store));
+        assert!(out.diff(pfx(1), &mut one(b), &mut store));
+        assert!(!out.diff(pfx(1), &mut one(b), &mut store));
+        assert_eq!((out.queued_len(), out.sent_len()), (1, 0));
+        // Announced and withdrawn before it was sent: nothing left.
+        assert!(out.diff(pfx(2), &mut one(a), &mut store));
+        assert!(out.diff(pfx(2), &mut Desired::new(), &mut store));
+        assert_eq!(out.queued_len(), 1);
+        out.audit().unwrap();
+        let mut changes = Vec::new();
+        out.drain(usize::MAX, &mut store, &mut changes);
+        assert_eq!(changes.len(), 1);
+        assert_eq!(changes[0].attrs, Some(b));
+        assert_eq!((out.queued_len(), out.sent_len()), (0, 1));
+        // Back to what was sent after a change: the change is re-sent (harmless), the
+        // entry stays one.
+        assert!(out.diff(pfx(1), &mut one(a), &mut store));
+        assert!(out.diff(pfx(1), &mut one(b), &mut store));
+        out.audit().unwrap();
+        // Cannot be encoded: the peer holds nothing for it now.
+        changes.clear();
+        out.drain(usize::MAX, &mut store, &mut changes);
+        out.unsendable(&changes[0].nlri, &mut store);
+        assert_eq!((out.queued_len(), out.sent_len()), (0, 0));
+        assert!(out.entries().is_empty());
+        out.audit().unwrap();
+        // Flapping many distinct prefixes without a drain: the queue stays compact.
+        for i in 0..10_000 {
+            out.diff(pfx(100 + i), &mut one(a), &mut store);
+            out.diff(pfx(100 + i), &mut Desired::new(), &mut store);
+        }
+        assert_eq!(out.queued_len(), 0);
+        out.audit().unwrap();
+        out.release_all(&mut store);
+    }
+}
