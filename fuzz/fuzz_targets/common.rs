@@ -17,5 +17,6 @@ pub fn context_from(selector: u8) -> CodecContext {
         extended_message: selector & 2 != 0,
         add_path_receive: families(4),
         add_path_send: families(8),
+        external: selector & 16 != 0,
     }
 }

@@ -19,7 +19,9 @@
 //!   exchange, reflection, MD5, raw malformed messages, RFC 7606, graceful
 //!   restart, a real table); [`calico`]: Felix-like node state and
 //!   calico-node style BIRD/bgpd configurations; [`raw`]: BGP bytes over TCP
-//!   from inside a namespace; [`table`]: the RIS 2002 table.
+//!   from inside a namespace; [`raw_peer`]: a scripted peer (sessions by
+//!   hand, UPDATEs byte by byte) and a daemon's resource use; [`table`]: the
+//!   RIS 2002 table.
 //! - [`bfd`]: BFD with `bgp-bfd` (the `bfd_peer` driver binary of this
 //!   package) against FRR's bfdd and BIRD's BFD protocol.
 //!
@@ -42,6 +44,7 @@ mod model;
 mod netns;
 mod process;
 pub mod raw;
+pub mod raw_peer;
 pub mod scenarios;
 pub mod table;
 mod wait;

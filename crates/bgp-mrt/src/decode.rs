@@ -201,6 +201,7 @@ impl Bgp4mpMessage {
             extended_message: true,
             add_path_receive: add_path.clone(),
             add_path_send: add_path,
+            external: false,
         }
     }
 

@@ -43,8 +43,25 @@ pub type Attrs = Arc<RouteAttrs>;
 pub(crate) struct AttrId(NonZeroU32);
 
 impl AttrId {
+    /// The largest raw value of a handle: `u32::MAX` stays free for compact encodings
+    /// next to handles (the Adj-RIB-Out's queued state). Reaching it would take four
+    /// billion distinct sets, tens of GiB; the store caps its handles there.
+    pub const MAX_RAW: u32 = u32::MAX - 1;
+
     fn index(self) -> usize {
         self.0.get() as usize - 1
+    }
+
+    /// The handle as a non-zero integer no larger than [`AttrId::MAX_RAW`].
+    pub fn raw(self) -> u32 {
+        self.0.get()
+    }
+
+    /// The handle of [`AttrId::raw`] value `r`; `None` for 0 and above `MAX_RAW`.
+    pub fn from_raw(r: u32) -> Option<AttrId> {
+        NonZeroU32::new(r)
+            .filter(|_| r <= Self::MAX_RAW)
+            .map(AttrId)
     }
 }
 
@@ -122,8 +139,10 @@ impl AttrStore {
                     attrs: Some(a.clone()),
                     refs: 0,
                 });
-                let n = u32::try_from(self.slots.len()).unwrap_or(u32::MAX);
-                AttrId(NonZeroU32::new(n).unwrap_or(NonZeroU32::MAX))
+                let n = u32::try_from(self.slots.len())
+                    .unwrap_or(u32::MAX)
+                    .min(AttrId::MAX_RAW);
+                AttrId(NonZeroU32::new(n).unwrap_or(NonZeroU32::MIN))
             }
         };
         self.index.insert(ArcKey(a), id);

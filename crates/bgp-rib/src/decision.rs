@@ -209,7 +209,9 @@ pub fn select(
     keep_min(&mut surv, &mut reasons, Step::Origin, |i| {
         origin_rank(&cands[i])
     });
-    // 9.1.2.2 c: within each neighbour AS group only the lowest MED survives.
+    // 9.1.2.2 c: within each neighbour AS group only the lowest MED survives. The
+    // groups' minimums come from one sort (n log n, not a scan of the group per
+    // candidate: one prefix may have thousands of paths).
     if surv.len() > 1 {
         let med = |i: usize| a(i).med.unwrap_or(0);
         let group = |i: usize| {
@@ -219,16 +221,18 @@ pub fn select(
                 Some(neighbour_as(&cands[i], cfg.local_as))
             }
         };
-        let snapshot = surv.clone();
+        let mut lowest: SmallVec<[(Option<Option<u32>>, u32); 8]> =
+            surv.iter().map(|&i| (group(i), med(i))).collect();
+        lowest.sort_unstable();
+        lowest.dedup_by_key(|g| g.0);
         surv.retain(|i| {
             let g = group(*i);
-            let lowest = snapshot
-                .iter()
-                .filter(|&&j| group(j) == g)
-                .map(|&j| med(j))
-                .min()
-                .unwrap_or(0);
-            let keep = med(*i) <= lowest;
+            let min = lowest
+                .binary_search_by(|probe| probe.0.cmp(&g))
+                .ok()
+                .and_then(|k| lowest.get(k))
+                .map_or(0, |x| x.1);
+            let keep = med(*i) <= min;
             if !keep {
                 if let Some(r) = reasons.as_deref_mut().and_then(|r| r.get_mut(*i)) {
                     *r = Some(Step::Med);

@@ -40,10 +40,16 @@
 //!   arrives in address order, is stored and decided with a few cache misses per run of
 //!   16 prefixes instead of one or two per prefix.
 //! * Each peer keeps an Adj-RIB-Out (a hash table from prefix, or a B-tree from prefix +
-//!   outgoing path id under ADD-PATH, to interned attributes) so only differences are
-//!   sent, whatever caused the recomputation; changes queued between drains collapse to
-//!   the latest per NLRI. Policy changes ([`Rib::set_policies`]) and route refresh
-//!   ([`Rib::route_refresh`]) work from these tables without asking the peer again.
+//!   outgoing path id under ADD-PATH): per NLRI what the peer was sent and the state
+//!   queued for it, so only differences are sent, whatever caused the recomputation. The
+//!   queue is a dirty set (one entry per NLRI, its latest state), not a log of changes:
+//!   bounded by the table however fast routes change or a peer that does not read asks
+//!   for refreshes. What was sent is recorded as UPDATEs are encoded; a route that cannot
+//!   be encoded for a peer is withdrawn towards it (RFC 8654 3) and recorded as such.
+//!   Policy changes ([`Rib::set_policies`]) and route refresh ([`Rib::route_refresh`])
+//!   work from these tables without asking the peer again.
+//! * Per peer and family the RIB counts paths received, accepted and announced as they
+//!   change ([`Rib::peer_info`]), so status queries never walk a table.
 //! * Each peer keeps a compact log of the prefixes where it has paths, so a session loss,
 //!   a graceful-restart sweep, soft reconfiguration or `peer_info` costs O(that peer's
 //!   paths), not O(table): 16 µs instead of 19.6 ms for a client of a reflector holding
@@ -98,9 +104,11 @@
 
 #![forbid(unsafe_code)]
 
+mod adj_out;
 pub mod attrs;
 pub mod decision;
 pub mod pack;
+mod path_index;
 pub mod policy;
 mod rib;
 mod table;
@@ -110,5 +118,5 @@ pub use decision::{Ineligible, Step};
 pub use rib::{
     AddPathSend, AllReachable, Counters, Encoded, FibChange, FibRoute, LocalRoute, NextHopMode,
     NextHopResolver, OutChange, PathInfo, PeerConfig, PeerId, PeerInfo, PeerOutput, Rib, RibConfig,
-    RibError, RouteDetail, SessionInfo, UpdateStats,
+    RibError, RouteDetail, SessionInfo, Unsendable, UpdateStats, DEFAULT_ADD_PATH_RECEIVE_LIMIT,
 };

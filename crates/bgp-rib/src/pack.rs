@@ -4,6 +4,11 @@
 //! (interned, so grouping is by pointer) in first-seen order and each group is packed into
 //! as few UPDATEs as the negotiated message size allows by the codec's packer
 //! (RFC 4271 4.3, RFC 4760, RFC 7911 path ids); End-of-RIB markers (RFC 4724 2) come last.
+//!
+//! Each group is encoded on its own: a group whose attributes cannot be encoded for the
+//! peer (most often, they do not fit its maximum message size: 4096 octets without RFC
+//! 8654 extended messages) is reported, with its changes, and the other groups still go
+//! out. The caller decides what the peer is told instead (RFC 8654 3: withdrawn).
 
 use std::sync::Arc;
 
@@ -15,12 +20,17 @@ use rustc_hash::FxHashMap;
 use crate::attrs::{Attrs, RouteAttrs};
 use crate::rib::PeerOutput;
 
+/// Changes that could not be encoded: (index of the change in the input, why).
+pub type NotEncoded = Vec<(usize, EncodeError)>;
+
 /// Encode `output` with the session's codec parameters, appending frames to `out`.
+/// Returns the changes (indices into `output.changes`) whose attributes could not be
+/// encoded; everything else was.
 pub fn encode(
     output: &PeerOutput,
     ctx: &CodecContext,
     out: &mut Vec<Bytes>,
-) -> Result<(), EncodeError> {
+) -> Result<NotEncoded, EncodeError> {
     encode_with(
         output
             .changes
@@ -49,17 +59,20 @@ impl std::hash::Hash for ByPtr<'_> {
 }
 
 /// The packer over any handle type `K` naming an attribute set (`attrs_of` resolves it).
+/// Returns the announcements that could not be encoded (their group's attributes do
+/// not fit, or are not encodable for this peer); their frames are not in `out`. `Err`
+/// only for withdrawals, which always fit.
 pub(crate) fn encode_with<'s, K: Copy + Eq + std::hash::Hash>(
-    changes: impl Iterator<Item = (Family, Nlri, Option<K>)>,
+    changes: impl Iterator<Item = (Family, Nlri, Option<K>)> + Clone,
     attrs_of: impl Fn(K) -> &'s RouteAttrs,
     end_of_rib: &[Family],
     ctx: &CodecContext,
     out: &mut Vec<Bytes>,
-) -> Result<(), EncodeError> {
+) -> Result<NotEncoded, EncodeError> {
     let mut withdraw: Vec<(Family, Vec<Nlri>)> = Vec::new();
     let mut groups: Vec<(Family, K, Vec<Nlri>)> = Vec::new();
     let mut index: FxHashMap<(Family, K), usize> = FxHashMap::default();
-    for (family, nlri, attrs) in changes {
+    for (family, nlri, attrs) in changes.clone() {
         match attrs {
             None => match withdraw.iter_mut().find(|(f, _)| *f == family) {
                 Some((_, v)) => v.push(nlri),
@@ -74,8 +87,8 @@ pub(crate) fn encode_with<'s, K: Copy + Eq + std::hash::Hash>(
                     }
                 }
                 match index.get(&(family, a)) {
-                    Some(&i) => {
-                        if let Some(g) = groups.get_mut(i) {
+                    Some(&gi) => {
+                        if let Some(g) = groups.get_mut(gi) {
                             g.2.push(nlri);
                         }
                     }
@@ -90,19 +103,36 @@ pub(crate) fn encode_with<'s, K: Copy + Eq + std::hash::Hash>(
     for (family, nlri) in &withdraw {
         encode_withdrawals(*family, nlri, ctx, out)?;
     }
+    let mut failed: Vec<((Family, K), EncodeError)> = Vec::new();
     for (family, a, nlri) in &groups {
         let attrs = attrs_of(*a);
-        encode_announcements(
+        let before = out.len();
+        if let Err(e) = encode_announcements(
             *family,
             &attrs.attrs,
             attrs.next_hop.as_ref(),
             nlri,
             ctx,
             out,
-        )?;
+        ) {
+            // Nothing of a group that failed goes out.
+            out.truncate(before);
+            failed.push(((*family, *a), e));
+        }
     }
     for family in end_of_rib {
         encode_end_of_rib(*family, out);
     }
-    Ok(())
+    if failed.is_empty() {
+        return Ok(NotEncoded::new());
+    }
+    // Rare: find the failed groups' changes again.
+    Ok(changes
+        .enumerate()
+        .filter_map(|(i, (family, _, attrs))| {
+            let a = attrs?;
+            let (_, e) = failed.iter().find(|(g, _)| *g == (family, a))?;
+            Some((i, e.clone()))
+        })
+        .collect())
 }

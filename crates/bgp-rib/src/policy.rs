@@ -572,6 +572,14 @@ impl Policy {
             source: self.clone(),
         })
     }
+
+    /// Whether any rule looks at the prefix (family, prefix_in, prefix_not_in).
+    pub fn reads_prefix(&self) -> bool {
+        self.rules.iter().any(|r| {
+            let m = &r.matches;
+            m.family.is_some() || m.prefix_in.is_some() || m.prefix_not_in.is_some()
+        })
+    }
 }
 
 /// Shell-style glob with `*` (any run) and `?` (one character).
@@ -739,6 +747,15 @@ impl CompiledPolicy {
     /// Whether this policy accepts everything without changes (lets callers skip it).
     pub fn is_accept_all(&self) -> bool {
         self.rules.is_empty() && self.default == Verdict::Accept
+    }
+
+    /// Whether the outcome may depend on the prefix: when not, routes sharing their
+    /// attributes (all the NLRI of one UPDATE) get one evaluation. Matching and setting
+    /// attributes cost in proportion to their size (a regex over the AS_PATH, a search
+    /// among communities), so evaluating once per NLRI would make one UPDATE's cost its
+    /// prefixes times its attributes.
+    pub fn reads_prefix(&self) -> bool {
+        self.source.reads_prefix()
     }
 
     /// Evaluate on a route: `None` when rejected.

@@ -14,6 +14,7 @@ use bytes::Bytes;
 use ipnet::{IpNet, Ipv4Net, Ipv6Net};
 use smallvec::SmallVec;
 
+use crate::adj_out::{AdjOut, Change, Desired};
 use crate::attrs::{AttrId, AttrStore, Attrs, RouteAttrs};
 use crate::decision::{self, Candidate, DecisionConfig, Ineligible, Step, DEFAULT_LOCAL_PREF};
 use crate::policy::{
@@ -21,8 +22,8 @@ use crate::policy::{
     RouteSource, RouteView,
 };
 use crate::table::{
-    flag, selection_signature, AdjOut, Dest, OutTable, Path, PeerIdx, PeerPrefixes, Prefix, Tables,
-    LOCAL_PEER, MAX_PEERS,
+    flag, selection_signature, Dest, Path, PeerIdx, PeerPrefixes, Prefix, Tables, LOCAL_PEER,
+    MAX_PEERS,
 };
 
 /// Handle of a configured peer.
@@ -157,7 +158,18 @@ pub struct PeerConfig {
     /// CLUSTER_ID for routes reflected to this peer and for the loop check on routes from
     /// it, overriding [`RibConfig::cluster_id`] (BIRD's per-session `rr cluster id`).
     pub cluster_id: Option<Ipv4Addr>,
+    /// Most paths this peer may have for one prefix (ADD-PATH receive, RFC 7911, which
+    /// sets no limit: without it a peer can make one prefix hold any number of paths,
+    /// each change of which costs work in proportion). A path with a new path id beyond
+    /// it is ignored ([`UpdateStats::over_add_path_limit`]); paths already held can be
+    /// replaced and withdrawn, which makes room again.
+    pub add_path_receive_limit: usize,
 }
+
+/// Default of [`PeerConfig::add_path_receive_limit`]: one path per node of a
+/// 1,024-node cluster for an address every node announces (ECMP service routes through
+/// a reflector), while capping the per-prefix work one peer can cause.
+pub const DEFAULT_ADD_PATH_RECEIVE_LIMIT: usize = 1024;
 
 impl PeerConfig {
     /// A peer accepting and announcing everything.
@@ -174,6 +186,7 @@ impl PeerConfig {
             allow_local_as: 0,
             local_as: None,
             cluster_id: None,
+            add_path_receive_limit: DEFAULT_ADD_PATH_RECEIVE_LIMIT,
         }
     }
 }
@@ -339,6 +352,26 @@ pub struct Encoded {
     /// Changes are still queued after this slice ([`Rib::take_encoded_bounded`]): take
     /// again when the peer has room. End-of-RIB waits for the last slice.
     pub more: bool,
+    /// Routes that could not be encoded for this peer (not sent, withdrawn towards it
+    /// when it held an older announcement; not counted in `announced`).
+    pub unsendable: Vec<Unsendable>,
+}
+
+/// A route that could not be sent to a peer (RFC 8654 3), typically because its
+/// attributes do not fit the peer's maximum message size.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Unsendable {
+    pub family: Family,
+    pub nlri: Nlri,
+    pub reason: bgp_proto::wire::EncodeError,
+}
+
+/// A slice taken off a peer's queue ([`Rib::drain_out`]).
+#[derive(Debug, Default)]
+struct Drained {
+    changes: Vec<Change>,
+    end_of_rib: Vec<Family>,
+    more: bool,
 }
 
 /// A best-path change for the kernel and embedding agents.
@@ -416,9 +449,14 @@ pub struct PeerInfo {
     /// Paths in the Adj-RIB-In (accepted or not).
     pub received_v4: usize,
     pub received_v6: usize,
-    /// Entries in the Adj-RIB-Out.
+    /// Of those, accepted by import policy and loop detection.
+    pub accepted_v4: usize,
+    pub accepted_v6: usize,
+    /// Announcements the peer holds (Adj-RIB-Out), not counting queued changes.
     pub advertised_v4: usize,
     pub advertised_v6: usize,
+    /// Changes queued for the peer (one per NLRI at most).
+    pub queued: usize,
 }
 
 /// Counters returned by [`Rib::apply_update`].
@@ -433,6 +471,9 @@ pub struct UpdateStats {
     /// IPv4 NLRI announced with an IPv6 next hop on a session without the RFC 8950
     /// capability: treated as withdrawn (also counted in `withdrawn`).
     pub next_hop_refused: usize,
+    /// Announced with a new ADD-PATH path id for a prefix where the peer already has
+    /// [`PeerConfig::add_path_receive_limit`] paths: ignored (also counted in `announced`).
+    pub over_add_path_limit: usize,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -459,17 +500,11 @@ struct PeerState {
     last_gr: Option<GracefulRestart>,
     last_llgr: Vec<LlgrFamily>,
     stale: Vec<StaleState>,
+    /// Adj-RIB-Out: what the peer holds and what is queued for it, per NLRI.
     out: AdjOut,
-    /// Changes queued since the last drain, oldest first; each holds a reference on its
-    /// attributes. A deque: bounded drains take slices off the front.
-    pending: VecDeque<Pending>,
     eor_due: Vec<Family>,
     /// Last export with an unmodifying policy.
     cache: Option<ExportCache>,
-    /// Processing rounds that queued changes since the last drain: with one round every
-    /// NLRI appears at most once and the drain skips de-duplication.
-    rounds: u32,
-    last_round: u64,
     /// Families (bit 0 IPv4, bit 1 IPv6) whose full export ran since the last decision
     /// run: it saw the flags of that run, so prefixes decided next are exported to this
     /// peer even when their selection does not change.
@@ -478,14 +513,6 @@ struct PeerState {
     prefixes: PeerPrefixes,
     /// Families whose End-of-RIB the current session has sent.
     eor_received: SmallVec<[Family; 2]>,
-}
-
-/// A queued outbound change (crate-internal form of [`OutChange`]).
-#[derive(Copy, Clone, Debug, PartialEq, Eq)]
-struct Pending {
-    family: Family,
-    nlri: Nlri,
-    attrs: Option<AttrId>,
 }
 
 /// (input set, source peer) → output set, valid while no attribute set has been freed.
@@ -527,8 +554,6 @@ pub struct Rib {
     local: rustc_hash::FxHashMap<(IpNet, RouteSource), LocalMeta>,
     kernel_infos: KernelInfos,
     fib: VecDeque<FibChange>,
-    /// Counter of processing rounds (see `PeerState::rounds`).
-    round: u64,
     counters: Counters,
     /// Selection deferral after our own restart (RFC 4724 4.1): its deadline.
     deferral: Option<Instant>,
@@ -546,6 +571,9 @@ pub struct Counters {
     /// Slices of a peer's queue whose UPDATEs were copied from the slice encoded just
     /// before (the same changes for the same codec parameters) instead of encoded again.
     pub encodings_shared: u64,
+    /// Import policy evaluations of received routes (once per UPDATE and attribute set
+    /// when the policy does not look at prefixes).
+    pub import_evaluations: u64,
 }
 
 /// Changes queued in one slice that the cache keeps at most (a few bounded slices; an
@@ -564,8 +592,11 @@ const ENCODE_CACHE_MAX: usize = 65_536;
 struct EncodeCache {
     generation: u64,
     codec: bgp_proto::CodecContext,
-    changes: Vec<Pending>,
+    changes: Vec<Change>,
+    /// The UPDATEs of the changes that could be encoded.
     frames: Vec<Bytes>,
+    /// The changes that could not (index into `changes`, why).
+    failed: Vec<(usize, bgp_proto::wire::EncodeError)>,
 }
 
 /// One of two iterators of peer indices.
@@ -582,13 +613,6 @@ impl<A: Iterator<Item = usize>, B: Iterator<Item = usize>> Iterator for Either<A
             Either::Some(b) => b.next(),
         }
     }
-}
-
-/// Octets `nlri` takes in an UPDATE: length octet, prefix octets (RFC 4271 4.3) and the
-/// path identifier when present (RFC 7911 3).
-fn nlri_octets(nlri: &Nlri) -> usize {
-    let path_id = if nlri.path_id.is_some() { 4 } else { 0 };
-    path_id + 1 + usize::from(nlri.prefix.prefix_len()).div_ceil(8)
 }
 
 fn out_path_id(peer: PeerIdx, path_id: u32) -> u32 {
@@ -617,7 +641,6 @@ impl Rib {
             local: Default::default(),
             kernel_infos: KernelInfos::default(),
             fib: Default::default(),
-            round: 0,
             counters: Counters::default(),
             deferral: None,
             encode_cache: [None, None],
@@ -674,11 +697,8 @@ impl Rib {
             last_llgr: Vec::new(),
             stale: Vec::new(),
             out: AdjOut::default(),
-            pending: VecDeque::new(),
             eor_due: Vec::new(),
             cache: None,
-            rounds: 0,
-            last_round: 0,
             resync: 0,
             prefixes: PeerPrefixes::default(),
             eor_received: SmallVec::new(),
@@ -704,17 +724,9 @@ impl Rib {
             peers, interner, ..
         } = self;
         if let Some(Some(p)) = peers.get_mut(idx as usize) {
-            for id in p.out.v4.ids().into_iter().chain(p.out.v6.ids()) {
-                interner.release(id);
-            }
-            for c in p.pending.drain(..) {
-                if let Some(a) = c.attrs {
-                    interner.release(a);
-                }
-            }
+            p.out.release_all(interner);
             p.out = AdjOut::new(add_path_v4, add_path_v6);
             p.cache = None;
-            p.rounds = 0;
         }
     }
 
@@ -1031,48 +1043,37 @@ impl Rib {
         Ok(())
     }
 
-    /// The peer asked for a route refresh (RFC 2918): queue its whole Adj-RIB-Out for
-    /// `family` again. During selection deferral there is nothing to do: the whole
-    /// table goes out when it ends.
-    pub fn route_refresh(&mut self, id: PeerId, family: Family) -> Result<(), RibError> {
+    /// Change a peer's [`PeerConfig::add_path_receive_limit`] (configuration reload). It
+    /// applies to paths received from then on; paths already held past a lowered limit
+    /// stay until the peer withdraws them.
+    pub fn set_add_path_receive_limit(&mut self, id: PeerId, limit: usize) -> Result<(), RibError> {
+        self.peer_mut(id)?.cfg.add_path_receive_limit = limit;
+        Ok(())
+    }
+
+    /// The peer asked for a route refresh (RFC 2918): queue everything it holds in
+    /// `family` again. Returns false when the request is ignored because the previous
+    /// one is still being answered for that family (its answer already covers the whole
+    /// Adj-RIB-Out, and queueing it again would only repeat the work: a peer looping
+    /// refreshes without reading costs nothing more). During selection deferral there is
+    /// nothing to do: the whole table goes out when it ends.
+    pub fn route_refresh(&mut self, id: PeerId, family: Family) -> Result<bool, RibError> {
         let deferring = self.deferral.is_some();
-        let p = self.peer_mut(id)?;
+        let Rib {
+            peers, interner, ..
+        } = self;
+        let p = peers
+            .get_mut(id.0 as usize)
+            .and_then(Option::as_mut)
+            .ok_or(RibError::UnknownPeer(id))?;
         if p.session.is_none() {
             return Err(RibError::PeerDown(id));
         }
         if deferring {
             // The whole table goes out when the deferral ends.
-            return Ok(());
+            return Ok(true);
         }
-        let add_path = p
-            .session
-            .as_ref()
-            .is_some_and(|s| s.codec.sends_path_id(family));
-        let mk = |prefix: IpNet, pid: u32, a: AttrId| Pending {
-            family,
-            nlri: Nlri {
-                path_id: add_path.then_some(pid),
-                prefix,
-            },
-            attrs: Some(a),
-        };
-        let again: Vec<Pending> = p
-            .out
-            .entries(family)
-            .into_iter()
-            .map(|(n, id, a)| mk(n, id, a))
-            .collect();
-        // Force de-duplication against anything already queued.
-        p.rounds += 2;
-        for c in &again {
-            if let Some(a) = c.attrs {
-                self.interner.retain(a);
-            }
-        }
-        if let Ok(p) = self.peer_mut(id) {
-            p.pending.extend(again);
-        }
-        Ok(())
+        Ok(p.out.refresh(family, interner))
     }
 
     // ---------------------------------------------------------------- inbound
@@ -1190,7 +1191,6 @@ impl Rib {
         stats.withdrawn = withdraw_v4.len() + withdraw_v6.len();
         let (mut always_v4, mut always_v6) = (SmallVec::new(), SmallVec::new());
         if eager.is_some() {
-            self.round += 1;
             always_v4 = self.export_always::<Ipv4Net>();
             always_v6 = self.export_always::<Ipv6Net>();
         }
@@ -1219,6 +1219,7 @@ impl Rib {
         };
         let loop_found = is_loop(&self.cfg, &update.attributes, p);
         let ebgp = p.ebgp;
+        let limit = p.cfg.add_path_receive_limit.max(1);
         let families_ok: SmallVec<[Family; 2]> = p
             .session
             .as_ref()
@@ -1235,6 +1236,8 @@ impl Rib {
                 attrs,
                 next_hop: nh,
             });
+            // The outcome for these NLRI when the policy does not look at prefixes.
+            let mut same_for_all: Option<(u8, Option<AttrId>)> = None;
             for n in nlri {
                 let family = match n.prefix {
                     IpNet::V4(_) => Family::IPV4_UNICAST,
@@ -1253,8 +1256,18 @@ impl Rib {
                     IpNet::V4(p) => IpNet::V4(trunc_v4(p)),
                     IpNet::V6(p) => IpNet::V6(p.trunc()),
                 };
-                let (flags, modified) =
-                    import_eval(p, &mut self.interner, prefix, received, loop_found);
+                let (flags, modified) = match same_for_all {
+                    Some(outcome) => outcome,
+                    None => {
+                        self.counters.import_evaluations += 1;
+                        let outcome =
+                            import_eval(p, &mut self.interner, prefix, received, loop_found);
+                        if !p.cfg.import.reads_prefix() {
+                            same_for_all = Some(outcome);
+                        }
+                        outcome
+                    }
+                };
                 if flags != 0 {
                     stats.rejected += 1;
                 }
@@ -1265,30 +1278,25 @@ impl Rib {
                     modified.map(|m| self.interner.retain(m)),
                     flags,
                 );
-                match prefix {
-                    IpNet::V4(pfx) => {
-                        insert_path(
-                            &mut self.tables,
-                            &mut self.interner,
-                            &mut self.peers,
-                            pfx,
-                            path,
-                        );
-                        if let Some(r) = eager {
-                            self.process_now(pfx, r, &always_v4);
-                        }
-                    }
-                    IpNet::V6(pfx) => {
-                        insert_path(
-                            &mut self.tables,
-                            &mut self.interner,
-                            &mut self.peers,
-                            pfx,
-                            path,
-                        );
-                        if let Some(r) = eager {
-                            self.process_now(pfx, r, &always_v6);
-                        }
+                let Rib {
+                    tables,
+                    interner,
+                    peers,
+                    ..
+                } = self;
+                let stored = match prefix {
+                    IpNet::V4(pfx) => insert_path(tables, interner, peers, pfx, path, limit),
+                    IpNet::V6(pfx) => insert_path(tables, interner, peers, pfx, path, limit),
+                };
+                if !stored {
+                    // RFC 7911 sets no limit; past ours the new path id is ignored.
+                    stats.over_add_path_limit += 1;
+                    continue;
+                }
+                if let Some(r) = eager {
+                    match prefix {
+                        IpNet::V4(pfx) => self.process_now(pfx, r, &always_v4),
+                        IpNet::V6(pfx) => self.process_now(pfx, r, &always_v6),
                     }
                 }
             }
@@ -1301,20 +1309,17 @@ impl Rib {
         let Some(dest) = t.routes.get_mut(&pfx) else {
             return;
         };
-        let Some(i) = dest
-            .iter()
-            .position(|x| x.peer() == peer && x.path_id == path_id)
-        else {
+        let Some(i) = t.large.position(pfx, dest, peer, path_id) else {
             return;
         };
         t.dirty.insert_with(pfx, || crate::table::Dirty {
             old: selection_signature(dest),
             ..crate::table::Dirty::default()
         });
-        if let Some(gone) = dest.remove(i) {
+        if let Some(gone) = t.large.remove(pfx, dest, i) {
             release_path(&mut self.interner, &gone);
             if let Some(Some(p)) = self.peers.get_mut(peer as usize) {
-                P::log_mut(&mut p.prefixes).removed(1);
+                P::log_mut(&mut p.prefixes).removed(1, usize::from(gone.is_rejected()));
             }
         }
     }
@@ -1333,37 +1338,30 @@ impl Rib {
         let Some(Some(peer)) = self.peers.get_mut(idx as usize).map(Option::take) else {
             return;
         };
+        let mut peer = peer;
+        let Rib {
+            cfg,
+            tables,
+            interner,
+            ..
+        } = self;
+        let t = P::table_mut(tables);
         for k in keys {
-            let received: Vec<(u32, AttrId)> = P::table(&self.tables)
-                .routes
-                .get(&k)
-                .map(|d| {
-                    d.iter()
-                        .filter(|x| x.peer() == idx)
-                        .map(|x| (x.path_id, x.attrs))
-                        .collect()
-                })
-                .unwrap_or_default();
-            for (pid, attrs) in received {
-                let lp = is_loop(&self.cfg, &self.interner.get(attrs).attrs, &peer);
-                let (flags, modified) = import_eval(&peer, &mut self.interner, k.into(), attrs, lp);
-                let modified = modified.map(|m| self.interner.retain(m));
-                let t = P::table_mut(&mut self.tables);
-                t.touch(k);
-                let old = match t
-                    .routes
-                    .get_mut(&k)
-                    .and_then(|d| d.iter_mut().find(|x| x.peer() == idx && x.path_id == pid))
-                {
-                    Some(x) => {
-                        x.clear_flags(flag::REJECTED | flag::LOOP);
-                        x.set_flags(flags);
-                        std::mem::replace(&mut x.modified, modified)
-                    }
-                    None => modified,
-                };
-                if let Some(o) = old {
-                    self.interner.release(o);
+            t.touch(k);
+            let Some(d) = t.routes.get_mut(&k) else {
+                continue;
+            };
+            // One pass over the prefix's paths, however many the peer has there.
+            for x in d.iter_mut().filter(|x| x.peer() == idx) {
+                let lp = is_loop(cfg, &interner.get(x.attrs).attrs, &peer);
+                let (flags, modified) = import_eval(&peer, interner, k.into(), x.attrs, lp);
+                let modified = modified.map(|m| interner.retain(m));
+                let was = x.is_rejected();
+                x.clear_flags(flag::REJECTED | flag::LOOP);
+                x.set_flags(flags);
+                P::log_mut(&mut peer.prefixes).changed(was, x.is_rejected());
+                if let Some(o) = std::mem::replace(&mut x.modified, modified) {
+                    interner.release(o);
                 }
             }
         }
@@ -1404,7 +1402,7 @@ impl Rib {
             ..
         } = self;
         let t = P::table_mut(tables);
-        let mut gone = Vec::new();
+        let mut gone: Vec<Path> = Vec::new();
         for k in keys {
             let drop = t
                 .routes
@@ -1414,6 +1412,7 @@ impl Rib {
                 continue;
             }
             t.touch(k);
+            t.large.forget(k);
             if let Some(d) = t.routes.get_mut(&k) {
                 d.retain(|x| x.peer() != idx || keep(x, interner), |x| gone.push(x));
             }
@@ -1421,8 +1420,9 @@ impl Rib {
         for x in &gone {
             release_path(interner, x);
         }
+        let rejected = gone.iter().filter(|x| x.is_rejected()).count();
         if let Some(Some(p)) = peers.get_mut(idx as usize) {
-            P::log_mut(&mut p.prefixes).removed(gone.len());
+            P::log_mut(&mut p.prefixes).removed(gone.len(), rejected);
         }
     }
 
@@ -1560,6 +1560,7 @@ impl Rib {
                     &mut self.peers,
                     p,
                     path,
+                    usize::MAX,
                 );
                 if let Some(d) = self.tables.v4.dirty.get_mut(&p) {
                     d.force_fib = true;
@@ -1574,6 +1575,7 @@ impl Rib {
                     &mut self.peers,
                     p,
                     path,
+                    usize::MAX,
                 );
                 if let Some(d) = self.tables.v6.dirty.get_mut(&p) {
                     d.force_fib = true;
@@ -1600,7 +1602,6 @@ impl Rib {
     /// Loc-RIB flags, queue FIB changes ([`Rib::poll_fib`]) and per-peer outbound changes
     /// ([`Rib::take_output`] / [`Rib::take_encoded`]).
     pub fn process(&mut self, resolver: &dyn NextHopResolver) {
-        self.round += 1;
         self.process_family::<Ipv4Net>(resolver);
         self.process_family::<Ipv6Net>(resolver);
         // No prefix waits for a decision now: unreferenced attribute sets can go (and their
@@ -1697,12 +1698,10 @@ impl Rib {
             interner,
             local,
             fib,
-            round,
             counters,
             deferral,
             ..
         } = self;
-        let round = *round;
         counters.prefixes_decided += 1;
         let t = P::table_mut(tables);
         let mut no_dest = Dest::default();
@@ -1710,6 +1709,7 @@ impl Rib {
             Some(d) if !d.is_empty() => d,
             Some(_) => {
                 t.routes.remove(&pfx);
+                t.large.forget(pfx);
                 &mut no_dest
             }
             None => &mut no_dest,
@@ -1765,7 +1765,7 @@ impl Rib {
             };
             counters.peer_exports += 1;
             if let Some(Some(target)) = peers.get_mut(ti) {
-                diff_out(pfx, target, desired, round, interner);
+                diff_out(pfx, target, desired, interner);
             }
         }
     }
@@ -1774,8 +1774,6 @@ impl Rib {
         if self.deferral.is_some() {
             return;
         }
-        self.round += 1;
-        let round = self.round;
         let Rib {
             cfg,
             peers,
@@ -1810,7 +1808,7 @@ impl Rib {
                 if let Some(c) = cache {
                     target.cache = Some(c);
                 }
-                diff_out(*pfx, target, desired, round, interner);
+                diff_out(*pfx, target, desired, interner);
             }
         }
     }
@@ -1842,24 +1840,23 @@ impl Rib {
             .enumerate()
             .filter(|(_, p)| {
                 p.as_ref().is_some_and(|p| {
-                    p.session.is_some() && (!p.pending.is_empty() || !p.eor_due.is_empty())
+                    p.session.is_some() && (p.out.has_queued() || !p.eor_due.is_empty())
                 })
             })
             .map(|(i, _)| PeerId(i as u32))
             .collect()
     }
 
-    /// Drain a peer's queue, latest state per NLRI, up to about `max_bytes` octets of NLRI
-    /// (at least one change; `usize::MAX`: all); the changes keep their references.
-    /// Returns the changes, the End-of-RIB markers due (with the last slice only) and
-    /// whether changes remain queued.
-    fn drain_pending(
-        &mut self,
-        id: PeerId,
-        max_bytes: usize,
-    ) -> Result<(Vec<Pending>, Vec<Family>, bool), RibError> {
+    /// Take a slice of a peer's queue (one change per NLRI, its latest state) up to about
+    /// `max_bytes` octets of NLRI (at least one change; `usize::MAX`: all), recording
+    /// each as sent in the Adj-RIB-Out. Returns the changes, the End-of-RIB markers due
+    /// (with the last slice only) and whether changes remain queued.
+    fn drain_out(&mut self, id: PeerId, max_bytes: usize) -> Result<Drained, RibError> {
         let Rib {
-            peers, interner, ..
+            peers,
+            interner,
+            deferral,
+            ..
         } = self;
         let p = peers
             .get_mut(id.0 as usize)
@@ -1868,80 +1865,38 @@ impl Rib {
         if p.session.is_none() {
             return Err(RibError::PeerDown(id));
         }
-        if self.deferral.is_some() {
-            return Ok((Vec::new(), Vec::new(), false));
+        let mut d = Drained::default();
+        if deferral.is_some() {
+            return Ok(d);
         }
-        let mut take = p.pending.len();
-        if max_bytes != usize::MAX {
-            let mut bytes = 0usize;
-            take = 0;
-            for c in &p.pending {
-                bytes += nlri_octets(&c.nlri);
-                take += 1;
-                if bytes >= max_bytes {
-                    break;
-                }
-            }
-        }
-        let pending: Vec<Pending> = if take == p.pending.len() {
-            // Keep a like-sized buffer for the next round (avoids regrowing it every
-            // drain) but not a whole table's worth.
-            let cap = p.pending.len().min(4096);
-            Vec::from(std::mem::replace(
-                &mut p.pending,
-                VecDeque::with_capacity(cap),
-            ))
-        } else {
-            p.pending.drain(..take).collect()
-        };
-        // With one processing round queued every NLRI appears at most once. Otherwise keep
-        // the latest state per NLRI within this slice: the packer reorders a slice
-        // (withdrawals first), so it must not hold two states of one NLRI. A later state
-        // of the same NLRI still queued goes out in a later slice, after this one.
-        let changes = if p.rounds > 1 {
-            let mut seen = rustc_hash::FxHashSet::default();
-            let mut v = Vec::with_capacity(pending.len());
-            for c in pending.into_iter().rev() {
-                if seen.insert((c.family, c.nlri)) {
-                    v.push(c);
-                } else if let Some(a) = c.attrs {
-                    interner.release(a);
-                }
-            }
-            v.reverse();
-            v
-        } else {
-            pending
-        };
-        if !p.pending.is_empty() {
+        // At least one octet of NLRI per change: no regrowing while taking the slice.
+        d.changes = Vec::with_capacity(p.out.queued_len().min(max_bytes.saturating_add(1)));
+        p.out.drain(max_bytes, interner, &mut d.changes);
+        d.more = p.out.has_queued();
+        if !d.more {
             // RFC 4724 2: End-of-RIB follows the whole initial table, so the last slice.
-            return Ok((changes, Vec::new(), true));
+            d.end_of_rib = std::mem::take(&mut p.eor_due);
         }
-        p.rounds = 0;
-        Ok((changes, std::mem::take(&mut p.eor_due), false))
+        Ok(d)
     }
 
-    /// Take the typed changes queued for a peer (latest state per NLRI, in queue order),
-    /// plus End-of-RIB markers due once the initial table has been handed out. Empty
-    /// while selection is deferred ([`Rib::defer_selection`]).
+    /// Take the typed changes queued for a peer (latest state per NLRI), plus End-of-RIB
+    /// markers due once the initial table has been handed out; the Adj-RIB-Out records
+    /// them as sent. Empty while selection is deferred ([`Rib::defer_selection`]).
     pub fn take_output(&mut self, id: PeerId) -> Result<PeerOutput, RibError> {
-        let (changes, end_of_rib, _) = self.drain_pending(id, usize::MAX)?;
-        let mut out = Vec::with_capacity(changes.len());
-        for c in changes {
-            let attrs = c.attrs.map(|a| {
-                let arc = self.interner.arc(a);
-                self.interner.release(a);
-                arc
-            });
-            out.push(OutChange {
+        let d = self.drain_out(id, usize::MAX)?;
+        let changes = d
+            .changes
+            .into_iter()
+            .map(|c| OutChange {
                 family: c.family,
                 nlri: c.nlri,
-                attrs,
-            });
-        }
+                attrs: c.attrs.map(|a| self.interner.arc(a)),
+            })
+            .collect();
         Ok(PeerOutput {
-            changes: out,
-            end_of_rib,
+            changes,
+            end_of_rib: d.end_of_rib,
         })
     }
 
@@ -1959,17 +1914,28 @@ impl Rib {
     /// is encoded a slice at a time as the peer's send queue drains, not all at once.
     /// The frames come to about `max_bytes` plus one attribute block per message.
     ///
-    /// Slices go out in queue order, so the messages about one prefix keep their order
-    /// (a withdrawal queued after an announcement follows it); End-of-RIB (RFC 4724 2)
-    /// comes with the slice that empties the queue. [`Encoded::more`] says whether to take
-    /// again. The Adj-RIB-Out already holds the queued state: a slice changes the queue only.
+    /// The queue holds one change per NLRI (its latest state), so slices can go out in
+    /// any order; End-of-RIB (RFC 4724 2) comes with the slice that empties the queue.
+    /// [`Encoded::more`] says whether to take again.
+    ///
+    /// Each attribute group is encoded on its own. A route whose attributes do not fit
+    /// the peer's maximum message size (RFC 8654: 4096 octets without extended
+    /// messages) is not sent: it is withdrawn towards this peer instead (RFC 8654 3; a
+    /// peer that held no older announcement of it ignores the withdrawal), listed in
+    /// [`Encoded::unsendable`], and the Adj-RIB-Out records the peer as holding nothing
+    /// for it, so later changes and withdrawals of that prefix are still sent. The rest
+    /// of the slice goes out.
     pub fn take_encoded_bounded(
         &mut self,
         id: PeerId,
         max_bytes: usize,
         out: &mut Vec<Bytes>,
     ) -> Result<Encoded, RibError> {
-        let (changes, end_of_rib, more) = self.drain_pending(id, max_bytes)?;
+        let Drained {
+            changes,
+            end_of_rib,
+            more,
+        } = self.drain_out(id, max_bytes)?;
         let frames_before = out.len();
         let Rib {
             peers,
@@ -1978,16 +1944,12 @@ impl Rib {
             counters,
             ..
         } = self;
-        let codec = &peers
-            .get(id.0 as usize)
-            .and_then(Option::as_ref)
-            .and_then(|p| p.session.as_ref())
-            .ok_or(RibError::PeerDown(id))?
-            .codec;
+        let p = peers
+            .get_mut(id.0 as usize)
+            .and_then(Option::as_mut)
+            .ok_or(RibError::UnknownPeer(id))?;
+        let codec = &p.session.as_ref().ok_or(RibError::PeerDown(id))?.codec;
         let generation = interner.generation();
-        let mut result = Ok(());
-        // Frames of a freshly encoded slice, to keep for the next peer.
-        let mut fresh = None;
         let hit = (!changes.is_empty())
             .then(|| {
                 encode_cache.iter().position(|c| {
@@ -1997,68 +1959,83 @@ impl Rib {
                 })
             })
             .flatten();
-        match hit.and_then(|i| encode_cache.get(i).map(|c| (i, c))) {
+        // Frames of a freshly encoded slice, to keep for the next peer.
+        let mut fresh = None;
+        let failed = match hit.and_then(|i| encode_cache.get(i).map(|c| (i, c))) {
             Some((i, Some(c))) => {
                 out.extend(c.frames.iter().cloned());
                 counters.encodings_shared += 1;
+                let failed = c.failed.clone();
                 if i > 0 {
                     encode_cache.swap(0, i);
                 }
+                failed
             }
             _ => {
-                result = crate::pack::encode_with(
+                let failed = crate::pack::encode_with(
                     changes.iter().map(|c| (c.family, c.nlri, c.attrs)),
                     |a| interner.get(a),
                     &[],
                     codec,
                     out,
-                );
-                if result.is_ok() && !changes.is_empty() && changes.len() <= ENCODE_CACHE_MAX {
-                    fresh = Some((
-                        codec.clone(),
-                        out.get(frames_before..).unwrap_or_default().to_vec(),
-                    ));
+                )?;
+                if !changes.is_empty() && changes.len() <= ENCODE_CACHE_MAX {
+                    fresh = Some(out.get(frames_before..).unwrap_or_default().to_vec());
                 }
+                failed
             }
-        }
-        if result.is_ok() {
-            // RFC 4724 2: End-of-RIB after the changes.
-            result = crate::pack::encode_with(
-                std::iter::empty::<(Family, Nlri, Option<AttrId>)>(),
-                |a| interner.get(a),
-                &end_of_rib,
-                codec,
-                out,
-            );
-        }
-        let mut summary = Encoded {
-            announced: 0,
-            withdrawn: 0,
-            end_of_rib,
-            messages: out.len() - frames_before,
-            more,
         };
+        let mut summary = Encoded {
+            end_of_rib,
+            more,
+            ..Encoded::default()
+        };
+        // RFC 8654 3: what does not fit is withdrawn towards this peer only.
+        let mut withdraw: Vec<(Family, Vec<Nlri>)> = Vec::new();
+        for (i, reason) in &failed {
+            let i = *i;
+            let Some(c) = changes.get(i) else {
+                continue;
+            };
+            p.out.unsendable(c, interner);
+            match withdraw.iter_mut().find(|(f, _)| *f == c.family) {
+                Some((_, v)) => v.push(c.nlri),
+                None => withdraw.push((c.family, vec![c.nlri])),
+            }
+            summary.unsendable.push(Unsendable {
+                family: c.family,
+                nlri: c.nlri,
+                reason: reason.clone(),
+            });
+        }
+        for (family, nlri) in &withdraw {
+            bgp_proto::wire::encode_withdrawals(*family, nlri, codec, out)?;
+            summary.withdrawn += nlri.len();
+        }
+        // RFC 4724 2: End-of-RIB after the changes.
+        for family in &summary.end_of_rib {
+            bgp_proto::wire::encode_end_of_rib(*family, out);
+        }
         for c in &changes {
             match c.attrs {
-                Some(a) => {
-                    summary.announced += 1;
-                    interner.release(a);
-                }
+                Some(_) => summary.announced += 1,
                 None => summary.withdrawn += 1,
             }
         }
-        if let Some((codec, frames)) = fresh {
+        summary.announced -= summary.unsendable.len().min(summary.announced);
+        summary.messages = out.len() - frames_before;
+        if let Some(frames) = fresh {
             // The handles stay valid without references until the store frees a set,
             // which changes its generation.
             encode_cache.swap(0, 1);
             encode_cache[0] = Some(EncodeCache {
                 generation,
-                codec,
+                codec: codec.clone(),
                 changes,
                 frames,
+                failed,
             });
         }
-        result?;
         Ok(summary)
     }
 
@@ -2259,48 +2236,59 @@ fn release_path(store: &mut AttrStore, x: &Path) {
 }
 
 /// Store `path` (which holds its attribute references), replacing the peer's previous path
-/// with the same id.
+/// with the same id. A new path id beyond `limit` paths of that peer at `pfx` is not
+/// stored (its references are given back): returns false.
 fn insert_path<P: Prefix>(
     tables: &mut Tables,
     interner: &mut AttrStore,
     peers: &mut [Option<PeerState>],
     pfx: P,
     path: Path,
-) {
+    limit: usize,
+) -> bool {
     let t = P::table_mut(tables);
     let peer = path.peer();
+    let rejected = path.is_rejected();
     // One lookup in the route table; the old selection is recorded from the same entry.
-    let added = match t.routes.entry(pfx) {
+    // `Some(was rejected)` when the path replaced one with the same id.
+    let replaced = match t.routes.entry(pfx) {
         std::collections::hash_map::Entry::Vacant(v) => {
             v.insert(Dest::One(path));
             t.dirty.insert_with(pfx, crate::table::Dirty::default);
-            true
+            None
         }
         std::collections::hash_map::Entry::Occupied(mut o) => {
             let dest = o.get_mut();
+            let at = t.large.position(pfx, dest, peer, path.path_id);
+            if at.is_none() && t.large.paths_of(pfx, dest, peer) >= limit {
+                release_path(interner, &path);
+                return false;
+            }
             t.dirty.insert_with(pfx, || crate::table::Dirty {
                 old: selection_signature(dest),
                 ..crate::table::Dirty::default()
             });
-            let pid = path.path_id;
-            if let Some(old) = dest
-                .iter_mut()
-                .find(|x| x.peer() == peer && x.path_id == pid)
-            {
-                let gone = std::mem::replace(old, path);
-                release_path(interner, &gone);
-                false
-            } else {
-                dest.push(path);
-                true
+            match at.and_then(|i| dest.get_mut(i)) {
+                Some(old) => {
+                    let gone = std::mem::replace(old, path);
+                    release_path(interner, &gone);
+                    Some(gone.is_rejected())
+                }
+                None => {
+                    t.large.push(pfx, dest, path);
+                    None
+                }
             }
         }
     };
-    if added {
-        if let Some(Some(p)) = peers.get_mut(peer as usize) {
-            P::log_mut(&mut p.prefixes).added(pfx, &t.routes, peer);
+    if let Some(Some(p)) = peers.get_mut(peer as usize) {
+        let log = P::log_mut(&mut p.prefixes);
+        match replaced {
+            Some(was) => log.changed(was, rejected),
+            None => log.added(pfx, &t.routes, peer, rejected),
         }
     }
+    true
 }
 
 /// Import policy for one received path: (flags, attributes after policy when changed; the
@@ -2519,9 +2507,6 @@ fn fib_entry(
     })
 }
 
-/// (outgoing path id, attribute handle); the handles are not yet retained.
-type Desired = SmallVec<[(u32, AttrId); 2]>;
-
 /// What `target` should currently hold for `pfx` (outgoing path id, attributes).
 #[allow(clippy::too_many_arguments)]
 fn desired_for<P: Prefix>(
@@ -2651,6 +2636,15 @@ fn export_path(
     }
     let class =
         (!is_local && target.cfg.export.is_accept_all()).then(|| ExportClass::of(target, session));
+    // A policy that does not look at prefixes gives every prefix sharing the input set
+    // the same outcome (accepted as is, changed, or rejected): evaluated once, not once
+    // per prefix with work in proportion to the attributes.
+    let prefix_free = !is_local && !target.cfg.export.reads_prefix();
+    if prefix_free && class.is_none() {
+        if let Some(o) = hit(cache).or_else(|| hit(&target.cache)) {
+            return o;
+        }
+    }
     if let Some(class) = &class {
         if let Some(o) = hit(cache).or_else(|| hit(&target.cache)) {
             return o;
@@ -2687,10 +2681,22 @@ fn export_path(
             peer_type: target.peer_type(),
         }),
     };
-    let acc = target.cfg.export.evaluate(&view)?;
-    // Without policy changes the output depends only on (input set, source peer, target):
-    // consecutive prefixes sharing a set reuse the last result.
-    let cacheable = acc.is_unmodified() && !is_local;
+    let Some(acc) = target.cfg.export.evaluate(&view) else {
+        if prefix_free {
+            *cache = Some(ExportCache {
+                input: eff_id,
+                ipv4,
+                source: si,
+                output: None,
+                generation,
+            });
+        }
+        return None;
+    };
+    // Without policy changes (or with a policy blind to prefixes) the output depends only
+    // on (input set, source peer, target): consecutive prefixes sharing a set reuse the
+    // last result.
+    let cacheable = !is_local && (acc.is_unmodified() || prefix_free);
     if cacheable {
         if let Some(o) = hit(cache).or_else(|| hit(&target.cache)) {
             return o;
@@ -2889,88 +2895,16 @@ fn transform(
     })
 }
 
-/// Bring `target`'s Adj-RIB-Out for `pfx` to `desired`, queueing the differences. The
-/// Adj-RIB-Out and each queued change hold their own references on the attribute sets.
+/// Bring `target`'s Adj-RIB-Out for `pfx` to `desired`, queueing the differences (see
+/// [`crate::adj_out`]).
 fn diff_out<P: Prefix>(
     pfx: P,
     target: &mut PeerState,
-    desired: Desired,
-    round: u64,
+    mut desired: Desired,
     store: &mut AttrStore,
 ) {
-    let family = P::FAMILY;
-    let before = target.pending.len();
-    let pending = &mut target.pending;
-    let mut push = |path_id: Option<u32>, attrs: Option<AttrId>, store: &mut AttrStore| {
-        if let Some(a) = attrs {
-            store.retain(a);
-        }
-        pending.push_back(Pending {
-            family,
-            nlri: Nlri {
-                path_id,
-                prefix: pfx.into(),
-            },
-            attrs,
-        })
-    };
-    match P::out_mut(&mut target.out) {
-        OutTable::Single(m) => {
-            use std::collections::hash_map::Entry;
-            let new = desired.into_iter().next().map(|(_, a)| a);
-            if new.is_none() && m.is_empty() {
-                // Nothing told, nothing to tell (e.g. the route's own source peer).
-                return;
-            }
-            match (m.entry(pfx), new) {
-                (Entry::Occupied(o), None) => {
-                    store.release(o.remove());
-                    push(None, None, store);
-                }
-                (Entry::Occupied(mut o), Some(a)) => {
-                    if *o.get() != a {
-                        store.retain(a);
-                        store.release(o.insert(a));
-                        push(None, Some(a), store);
-                    }
-                }
-                (Entry::Vacant(v), Some(a)) => {
-                    store.retain(a);
-                    v.insert(a);
-                    push(None, Some(a), store);
-                }
-                (Entry::Vacant(_), None) => {}
-            }
-        }
-        OutTable::Multi(out) => {
-            let current: SmallVec<[(u32, AttrId); 2]> = out
-                .range((pfx, 0)..=(pfx, u32::MAX))
-                .map(|(&(_, id), a)| (id, *a))
-                .collect();
-            for (id, _) in current
-                .iter()
-                .filter(|(id, _)| !desired.iter().any(|(d, _)| d == id))
-            {
-                if let Some(old) = out.remove(&(pfx, *id)) {
-                    store.release(old);
-                }
-                push(Some(*id), None, store);
-            }
-            for (id, a) in desired {
-                let same = current.iter().any(|(c, ca)| *c == id && *ca == a);
-                if !same {
-                    store.retain(a);
-                    if let Some(old) = out.insert((pfx, id), a) {
-                        store.release(old);
-                    }
-                    push(Some(id), Some(a), store);
-                }
-            }
-        }
-    }
-    if target.pending.len() > before && target.last_round != round {
-        target.last_round = round;
-        target.rounds += 1;
+    if let Some(out) = target.out.family_mut::<P>() {
+        out.diff(pfx, &mut desired, store);
     }
 }
 
@@ -2980,11 +2914,12 @@ impl Rib {
         Ok(&self.peer(id)?.cfg)
     }
 
-    /// A summary of a peer for display (`bgpctl show protocols`).
+    /// A summary of a peer for display (`bgpctl show protocols`), from counters kept as
+    /// routes come and go: constant time however large its tables.
     pub fn peer_info(&self, id: PeerId) -> Result<PeerInfo, RibError> {
         let p = self.peer(id)?;
         let s = p.session.as_ref();
-        let prefixes = (p.prefixes.v4.live, p.prefixes.v6.live);
+        let (v4, v6) = (&p.prefixes.v4, &p.prefixes.v6);
         Ok(PeerInfo {
             name: p.cfg.name.clone(),
             address: p.cfg.address,
@@ -2998,10 +2933,13 @@ impl Rib {
                 .map(|s| s.codec.add_path_receive.clone())
                 .unwrap_or_default(),
             stale_families: p.stale.iter().map(|x| x.family).collect(),
-            received_v4: prefixes.0,
-            received_v6: prefixes.1,
-            advertised_v4: p.out.v4.len(),
-            advertised_v6: p.out.v6.len(),
+            received_v4: v4.live,
+            received_v6: v6.live,
+            accepted_v4: v4.live.saturating_sub(v4.rejected),
+            accepted_v6: v6.live.saturating_sub(v6.rejected),
+            advertised_v4: p.out.v4.sent_len(),
+            advertised_v6: p.out.v6.sent_len(),
+            queued: p.out.queued_len(),
         })
     }
 
@@ -3025,9 +2963,10 @@ impl Rib {
             }
         }
         for p in self.peers.iter().flatten() {
-            p.out.v4.ids().into_iter().for_each(&mut hold);
-            p.out.v6.ids().into_iter().for_each(&mut hold);
-            p.pending.iter().filter_map(|c| c.attrs).for_each(&mut hold);
+            p.out.v4.audit()?;
+            p.out.v6.audit()?;
+            p.out.v4.for_each_held(&mut hold);
+            p.out.v6.for_each_held(&mut hold);
         }
         self.audit_logs::<Ipv4Net>()?;
         self.audit_logs::<Ipv6Net>()?;
@@ -3049,21 +2988,22 @@ impl Rib {
     /// Every peer's path count and prefix log against the table.
     fn audit_logs<P: Prefix>(&self) -> Result<(), String> {
         let routes = &P::table(&self.tables).routes;
-        let mut count = vec![0usize; self.peers.len()];
+        let mut count = vec![(0usize, 0usize); self.peers.len()];
         for d in routes.values() {
             for x in d.iter() {
                 if let Some(c) = count.get_mut(x.peer() as usize) {
-                    *c += 1;
+                    c.0 += 1;
+                    c.1 += usize::from(x.is_rejected());
                 }
             }
         }
         for (i, p) in self.peers.iter().enumerate() {
             let Some(p) = p else { continue };
             let log = P::log(&p.prefixes);
-            if log.live != count[i] {
+            if (log.live, log.rejected) != count[i] {
                 return Err(format!(
-                    "peer {i}: {} paths counted, {} held",
-                    log.live, count[i]
+                    "peer {i}: {} paths ({} rejected) counted, {:?} held",
+                    log.live, log.rejected, count[i]
                 ));
             }
             let listed: rustc_hash::FxHashSet<P> = log.snapshot().into_iter().collect();

@@ -18,6 +18,7 @@ use rustc_hash::FxHashMap;
 use smallvec::SmallVec;
 
 use crate::attrs::AttrId;
+use crate::path_index::{PathIndex, LARGE};
 
 /// Index of a peer; 0 is the local pseudo-peer (static, kernel, connected routes).
 pub(crate) type PeerIdx = u32;
@@ -92,6 +93,10 @@ impl Path {
     }
     pub fn selected(&self) -> bool {
         self.has(flag::BEST | flag::MULTIPATH)
+    }
+    /// Refused by import policy or loop detection: held in the Adj-RIB-In, never used.
+    pub fn is_rejected(&self) -> bool {
+        self.has(flag::REJECTED | flag::LOOP)
     }
     /// Identity of a selected path, for detecting selection changes: everything the FIB
     /// entry and the export of a best or multipath path depend on (source, path id,
@@ -174,6 +179,19 @@ impl Dest {
         }
     }
 
+    /// Remove path `i` by moving the last one into its place (O(1); the order of paths
+    /// carries no meaning, see [`selection_signature`]).
+    pub fn swap_remove(&mut self, i: usize) -> Option<Path> {
+        match self {
+            Dest::Many(Some(v)) if i < v.len() => {
+                let p = v.swap_remove(i);
+                self.normalise();
+                Some(p)
+            }
+            _ => self.remove(i),
+        }
+    }
+
     /// Remove path `i`, returning it (its attribute references go with it).
     pub fn remove(&mut self, i: usize) -> Option<Path> {
         match self {
@@ -202,12 +220,13 @@ impl Dest {
             }
             Dest::Many(None) => {}
             Dest::Many(Some(v)) => {
-                let mut i = 0;
-                while i < v.len() {
-                    if v.get(i).is_some_and(&mut keep) {
-                        i += 1;
+                // One pass, order kept: linear however many paths go.
+                let all = std::mem::take(&mut **v);
+                for p in all {
+                    if keep(&p) {
+                        v.push(p);
                     } else {
-                        gone(v.remove(i));
+                        gone(p);
                     }
                 }
                 self.normalise();
@@ -219,6 +238,8 @@ impl Dest {
 /// Selection of a prefix before a batch of changes.
 pub(crate) type SelSig = SmallVec<[(u32, u32, AttrId); 2]>;
 
+/// The selected paths' signatures, sorted: the same whatever the order of the paths in
+/// the destination (removals from large ones reorder them).
 pub(crate) fn selection_signature(d: &Dest) -> SelSig {
     match d {
         // The common single-path case without the generic collect.
@@ -229,11 +250,15 @@ pub(crate) fn selection_signature(d: &Dest) -> SelSig {
             }
             s
         }
-        Dest::Many(_) => d
-            .iter()
-            .filter(|p| p.selected())
-            .map(Path::signature)
-            .collect(),
+        Dest::Many(_) => {
+            let mut s: SelSig = d
+                .iter()
+                .filter(|p| p.selected())
+                .map(Path::signature)
+                .collect();
+            s.sort_unstable();
+            s
+        }
     }
 }
 
@@ -382,6 +407,8 @@ impl Hasher for PrefixHasher {
 pub(crate) struct Table<P> {
     pub routes: Routes<P>,
     pub dirty: DirtySet<P>,
+    /// Indexes of the destinations with many paths.
+    pub large: LargeDests<P>,
 }
 
 impl<P> Default for Table<P> {
@@ -389,6 +416,88 @@ impl<P> Default for Table<P> {
         Table {
             routes: Routes::default(),
             dirty: DirtySet::default(),
+            large: LargeDests(FxHashMap::default()),
+        }
+    }
+}
+
+/// The [`PathIndex`]es of the destinations with at least [`LARGE`] paths, built when
+/// first needed and kept up to date by the operations below; anything else that
+/// changes a destination's paths calls [`LargeDests::forget`] (the index is rebuilt,
+/// O(paths), at its next use).
+#[derive(Debug)]
+pub(crate) struct LargeDests<P>(FxHashMap<P, PathIndex>);
+
+fn keys(dest: &Dest) -> impl Iterator<Item = (u32, u32)> + '_ {
+    dest.iter().map(|x| (x.peer(), x.path_id))
+}
+
+impl<P: Prefix> LargeDests<P> {
+    /// The index of a large destination, checked against it.
+    fn index(&mut self, pfx: P, dest: &Dest) -> Option<&mut PathIndex> {
+        if dest.len() < LARGE {
+            if !self.0.is_empty() {
+                self.0.remove(&pfx);
+            }
+            return None;
+        }
+        let ix = self
+            .0
+            .entry(pfx)
+            .or_insert_with(|| PathIndex::build(keys(dest)));
+        if ix.len() != dest.len() {
+            *ix = PathIndex::build(keys(dest));
+        }
+        Some(ix)
+    }
+
+    /// Position of `peer`'s path `id` in `dest` (the paths at `pfx`).
+    pub fn position(&mut self, pfx: P, dest: &Dest, peer: PeerIdx, id: u32) -> Option<usize> {
+        let is = |x: &Path| x.peer() == peer && x.path_id == id;
+        match self.index(pfx, dest) {
+            Some(ix) => ix.find((peer, id)).filter(|&i| dest.get(i).is_some_and(is)),
+            None => dest.iter().position(is),
+        }
+    }
+
+    /// How many paths `peer` has in `dest`.
+    pub fn paths_of(&mut self, pfx: P, dest: &Dest, peer: PeerIdx) -> usize {
+        match self.index(pfx, dest) {
+            Some(ix) => ix.paths_of(peer),
+            None => dest.iter().filter(|x| x.peer() == peer).count(),
+        }
+    }
+
+    /// Add `path` to `dest`.
+    pub fn push(&mut self, pfx: P, dest: &mut Dest, path: Path) {
+        let key = (path.peer(), path.path_id);
+        dest.push(path);
+        if let Some(ix) = self.0.get_mut(&pfx) {
+            ix.insert(key, dest.len() - 1);
+        }
+    }
+
+    /// Remove path `i` of `dest`: O(1) in an indexed destination (the last path takes
+    /// its place), order kept in a small one.
+    pub fn remove(&mut self, pfx: P, dest: &mut Dest, i: usize) -> Option<Path> {
+        match self.0.get_mut(&pfx) {
+            Some(ix) if dest.len() >= LARGE => {
+                let gone = dest.swap_remove(i)?;
+                let moved = dest.get(i).map(|x| (x.peer(), x.path_id));
+                ix.swap_removed((gone.peer(), gone.path_id), moved);
+                Some(gone)
+            }
+            _ => {
+                self.forget(pfx);
+                dest.remove(i)
+            }
+        }
+    }
+
+    /// `pfx`'s paths changed otherwise (or it has none any more).
+    pub fn forget(&mut self, pfx: P) {
+        if !self.0.is_empty() {
+            self.0.remove(&pfx);
         }
     }
 }
@@ -411,93 +520,6 @@ pub(crate) struct Tables {
     pub v6: Table<Ipv6Net>,
 }
 
-/// One family of a peer's Adj-RIB-Out: what was last sent.
-#[derive(Debug)]
-pub(crate) enum OutTable<P: Prefix> {
-    /// Without ADD-PATH send: at most one path per prefix, in a hash table with the route
-    /// table's [`PrefixHasher`] (a 12-byte slot for IPv4: one probe per change, where a
-    /// B-tree walked ~5 levels of key comparisons; the rare ordered dump sorts).
-    Single(std::collections::HashMap<P, AttrId, BuildHasherDefault<PrefixHasher>>),
-    /// With ADD-PATH send: by (prefix, outgoing path id).
-    Multi(std::collections::BTreeMap<(P, u32), AttrId>),
-}
-
-impl<P: Prefix> OutTable<P> {
-    pub fn new(add_path: bool) -> Self {
-        if add_path {
-            OutTable::Multi(Default::default())
-        } else {
-            OutTable::Single(Default::default())
-        }
-    }
-
-    pub fn len(&self) -> usize {
-        match self {
-            OutTable::Single(m) => m.len(),
-            OutTable::Multi(m) => m.len(),
-        }
-    }
-
-    /// Every entry, sorted by (prefix, path id).
-    pub fn entries(&self) -> Vec<(P, u32, AttrId)> {
-        match self {
-            OutTable::Single(m) => {
-                let mut v: Vec<(P, u32, AttrId)> = m.iter().map(|(k, a)| (*k, 0, *a)).collect();
-                v.sort_unstable_by_key(|e| e.0.key());
-                v
-            }
-            OutTable::Multi(m) => m.iter().map(|(&(p, i), a)| (p, i, *a)).collect(),
-        }
-    }
-
-    /// Every handle held (for releasing them all).
-    pub fn ids(&self) -> Vec<AttrId> {
-        match self {
-            OutTable::Single(m) => m.values().copied().collect(),
-            OutTable::Multi(m) => m.values().copied().collect(),
-        }
-    }
-}
-
-/// Per-peer Adj-RIB-Out.
-#[derive(Debug)]
-pub(crate) struct AdjOut {
-    pub v4: OutTable<Ipv4Net>,
-    pub v6: OutTable<Ipv6Net>,
-}
-
-impl AdjOut {
-    pub fn new(add_path_v4: bool, add_path_v6: bool) -> Self {
-        AdjOut {
-            v4: OutTable::new(add_path_v4),
-            v6: OutTable::new(add_path_v6),
-        }
-    }
-}
-
-impl AdjOut {
-    /// Everything told to the peer in `family` (prefix, outgoing path id, attributes);
-    /// empty for families other than IPv4/IPv6 unicast.
-    pub fn entries(&self, family: Family) -> Vec<(IpNet, u32, AttrId)> {
-        fn widen<P: Into<IpNet>>(v: Vec<(P, u32, AttrId)>) -> Vec<(IpNet, u32, AttrId)> {
-            v.into_iter().map(|(n, id, a)| (n.into(), id, a)).collect()
-        }
-        if family == Family::IPV4_UNICAST {
-            widen(self.v4.entries())
-        } else if family == Family::IPV6_UNICAST {
-            widen(self.v6.entries())
-        } else {
-            Vec::new()
-        }
-    }
-}
-
-impl Default for AdjOut {
-    fn default() -> Self {
-        AdjOut::new(false, false)
-    }
-}
-
 /// The prefixes where one peer has paths, in one family: an append-only log (5 bytes per
 /// IPv4 entry) plus an exact path count. Withdrawals leave their entry behind and a prefix
 /// re-announced after a withdrawal appears twice; [`compact`](PrefixLog::compact) drops
@@ -505,11 +527,16 @@ impl Default for AdjOut {
 /// stays within about twice the peer's prefix count and a push costs amortised O(log n).
 /// It lets peer-wide operations (session down, graceful-restart sweeps, soft
 /// reconfiguration, `peer_info`) visit the peer's prefixes instead of the whole table.
+///
+/// It also counts the peer's paths, and those of them refused by import policy or loop
+/// detection, so that `show peers` and the max-prefix check answer in constant time.
 #[derive(Debug)]
 pub(crate) struct PrefixLog<P> {
     list: Vec<P>,
     /// Paths of the peer in the table (several per prefix with ADD-PATH).
     pub live: usize,
+    /// Of those, refused by import policy or loop detection ([`Path::is_rejected`]).
+    pub rejected: usize,
 }
 
 impl<P> Default for PrefixLog<P> {
@@ -517,23 +544,35 @@ impl<P> Default for PrefixLog<P> {
         PrefixLog {
             list: Vec::new(),
             live: 0,
+            rejected: 0,
         }
     }
 }
 
 impl<P: Prefix> PrefixLog<P> {
     /// A path of the peer was added at `p`.
-    pub fn added(&mut self, p: P, routes: &Routes<P>, peer: PeerIdx) {
+    pub fn added(&mut self, p: P, routes: &Routes<P>, peer: PeerIdx, rejected: bool) {
         self.live += 1;
+        self.rejected += usize::from(rejected);
         self.list.push(p);
         if self.list.len() > 2 * self.live + 1024 {
             self.compact(routes, peer);
         }
     }
 
-    /// A path of the peer was removed.
-    pub fn removed(&mut self, n: usize) {
+    /// `n` paths of the peer were removed, `rejected` of them refused ones.
+    pub fn removed(&mut self, n: usize, rejected: usize) {
         self.live = self.live.saturating_sub(n);
+        self.rejected = self.rejected.saturating_sub(rejected);
+    }
+
+    /// A path of the peer was replaced or re-evaluated: refused before, and now.
+    pub fn changed(&mut self, was: bool, now: bool) {
+        match (was, now) {
+            (false, true) => self.rejected += 1,
+            (true, false) => self.rejected = self.rejected.saturating_sub(1),
+            _ => {}
+        }
     }
 
     /// Keep each prefix still holding a path of `peer` once, sorted.
@@ -589,7 +628,6 @@ pub(crate) trait Prefix:
     fn from_net(n: IpNet) -> Option<Self>;
     fn table(t: &Tables) -> &Table<Self>;
     fn table_mut(t: &mut Tables) -> &mut Table<Self>;
-    fn out_mut(o: &mut AdjOut) -> &mut OutTable<Self>;
     fn log_mut(l: &mut PeerPrefixes) -> &mut PrefixLog<Self>;
     fn log(l: &PeerPrefixes) -> &PrefixLog<Self>;
     /// An integer with the same order as the prefix (address, then length), cheaper to
@@ -620,9 +658,6 @@ impl Prefix for Ipv4Net {
     }
     fn table_mut(t: &mut Tables) -> &mut Table<Self> {
         &mut t.v4
-    }
-    fn out_mut(o: &mut AdjOut) -> &mut OutTable<Self> {
-        &mut o.v4
     }
     fn log_mut(l: &mut PeerPrefixes) -> &mut PrefixLog<Self> {
         &mut l.v4
@@ -657,9 +692,6 @@ impl Prefix for Ipv6Net {
     }
     fn table_mut(t: &mut Tables) -> &mut Table<Self> {
         &mut t.v6
-    }
-    fn out_mut(o: &mut AdjOut) -> &mut OutTable<Self> {
-        &mut o.v6
     }
     fn log_mut(l: &mut PeerPrefixes) -> &mut PrefixLog<Self> {
         &mut l.v6
@@ -772,25 +804,25 @@ mod log_tests {
                 .entry(pfx(i))
                 .or_default()
                 .push(Path::new(3, 0, a, None, 0));
-            log.added(pfx(i), &routes, 3);
+            log.added(pfx(i), &routes, 3, false);
         }
         // Withdraw and re-announce the same prefixes many times: the log compacts itself.
         for round in 0..50 {
             for i in 0..100 {
                 routes.remove(&pfx(i));
-                log.removed(1);
+                log.removed(1, 0);
                 routes
                     .entry(pfx(i))
                     .or_default()
                     .push(Path::new(3, round, a, None, 0));
-                log.added(pfx(i), &routes, 3);
+                log.added(pfx(i), &routes, 3, false);
             }
             assert!(log.entries() <= 2 * log.live + 1025, "{}", log.entries());
         }
         assert_eq!(log.live, 100);
         // Another peer's path does not count; a prefix left without ours is dropped.
         routes.insert(pfx(5), Dest::One(Path::new(4, 0, a, None, 0)));
-        log.removed(1);
+        log.removed(1, 0);
         let p = log.prefixes(&routes, 3);
         assert_eq!(p.len(), 99);
         assert!(p.windows(2).all(|w| w[0] < w[1]));

@@ -507,9 +507,14 @@ fn export_policy_and_soft_reconfiguration() {
         .unwrap();
     rib.process(&AllReachable);
     assert_eq!(rib.loc_rib().len(), 1);
+    let info = rib.peer_info(src).unwrap();
+    assert_eq!((info.received_v4, info.accepted_v4), (2, 1));
+    assert_eq!(rib.audit(), Ok(()));
     rib.set_policies(src, accept.clone(), accept).unwrap();
     rib.process(&AllReachable);
     assert_eq!(rib.loc_rib().len(), 2);
+    let info = rib.peer_info(src).unwrap();
+    assert_eq!((info.received_v4, info.accepted_v4), (2, 2));
     assert_eq!(rib.audit(), Ok(()));
 }
 
@@ -562,11 +567,12 @@ fn add_path_send_all_and_multipath() {
     rib.apply_update(c, &withdraw(&["10.1.0.0/24"]), false)
         .unwrap();
     rib.process(&AllReachable);
-    let sent_id = rib.adj_rib_out(id, Family::IPV4_UNICAST).unwrap();
+    // The Adj-RIB-Out is what the peer holds: the withdrawal counts once taken.
+    assert_eq!(rib.adj_rib_out(id, Family::IPV4_UNICAST).unwrap().len(), 3);
     let gone = rib.take_output(id).unwrap();
     assert_eq!(gone.changes.len(), 1);
     assert!(gone.changes[0].attrs.is_none());
-    assert_eq!(sent_id.len(), 2);
+    assert_eq!(rib.adj_rib_out(id, Family::IPV4_UNICAST).unwrap().len(), 2);
     // The same withdrawal, encoded.
     rib.route_refresh(id, Family::IPV4_UNICAST).unwrap();
     rib.take_output(id).unwrap();
@@ -643,13 +649,33 @@ fn several_rounds_before_drain_send_latest_state_once() {
     rib.apply_update(src, &withdraw(&["10.1.0.0/24"]), false)
         .unwrap();
     rib.process(&AllReachable);
+    // 10.1.0.0/24 came and went before the peer was told: nothing to say about it.
     let out = changes(&mut rib, dst);
-    assert_eq!(out.len(), 2);
-    let one = out
-        .iter()
-        .find(|c| c.nlri.prefix.to_string() == "10.1.0.0/24")
+    assert_eq!(out.len(), 1);
+    assert_eq!(out[0].nlri.prefix.to_string(), "10.2.0.0/24");
+    assert!(out[0].attrs.is_some());
+    // Once told, a change and a withdrawal in later rounds leave only the withdrawal.
+    rib.apply_update(
+        src,
+        &announce(&["10.2.0.0/24"], attrs(&[65001, 65009], "192.0.2.2")),
+        false,
+    )
+    .unwrap();
+    rib.process(&AllReachable);
+    rib.apply_update(src, &withdraw(&["10.2.0.0/24"]), false)
         .unwrap();
-    assert!(one.attrs.is_none(), "latest state (withdrawn) only");
+    rib.process(&AllReachable);
+    let out = changes(&mut rib, dst);
+    assert_eq!(out.len(), 1);
+    assert!(out[0].attrs.is_none(), "latest state (withdrawn) only");
+    rib.apply_update(
+        src,
+        &announce(&["10.2.0.0/24"], attrs(&[65001], "192.0.2.2")),
+        false,
+    )
+    .unwrap();
+    rib.process(&AllReachable);
+    changes(&mut rib, dst);
     // Route refresh re-sends the Adj-RIB-Out.
     rib.route_refresh(dst, Family::IPV4_UNICAST).unwrap();
     let again = changes(&mut rib, dst);

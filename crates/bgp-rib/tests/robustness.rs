@@ -159,6 +159,20 @@ proptest! {
         rib.process(&AllReachable);
         rib.drain_fib().for_each(drop);
         prop_assert_eq!(rib.audit(), Ok(()));
+        // The counters `show peers` reads equal the tables they count.
+        for p in peers {
+            let info = rib.peer_info(p).unwrap();
+            let v4 = rib.adj_rib_in(p, Family::IPV4_UNICAST).unwrap();
+            let v6 = rib.adj_rib_in(p, Family::IPV6_UNICAST).unwrap();
+            prop_assert_eq!((info.received_v4, info.received_v6), (v4.len(), v6.len()));
+            let accepted = |v: &[(Nlri, bgp_rib::Attrs, bool)]| v.iter().filter(|x| x.2).count();
+            prop_assert_eq!((info.accepted_v4, info.accepted_v6), (accepted(&v4), accepted(&v6)));
+            let out = |f| rib.adj_rib_out(p, f).unwrap().len();
+            prop_assert_eq!(
+                (info.advertised_v4, info.advertised_v6),
+                (out(Family::IPV4_UNICAST), out(Family::IPV6_UNICAST))
+            );
+        }
         for (prefix, _) in rib.loc_rib() {
             let d = rib.route(prefix, &AllReachable).unwrap();
             prop_assert_eq!(d.paths.iter().filter(|p| p.best).count(), 1);

@@ -393,7 +393,9 @@ proptest::proptest! {
                         proptest::prop_assert!(e.end_of_rib.is_empty());
                     }
                 }
-                Op::RouteRefresh(i) => rib.route_refresh(clients[i], Family::IPV4_UNICAST).unwrap(),
+                Op::RouteRefresh(i) => {
+                    rib.route_refresh(clients[i], Family::IPV4_UNICAST).unwrap();
+                }
             }
         }
         rib.process(&AllReachable);

@@ -160,6 +160,10 @@ struct PeerSlot {
     estimate: u64,
     /// A max-prefix warning was logged for the current excess.
     warned: bool,
+    /// A route that could not be sent to this peer was logged this session.
+    unsendable_logged: bool,
+    /// Paths past `add_path_receive_limit` were logged this session.
+    path_limit_logged: bool,
 }
 
 pub(crate) struct RibTask {
@@ -237,6 +241,7 @@ fn rib_peer_config(
         NextHopMode::Keep => bgp_rib::NextHopMode::Keep,
     };
     p.add_path_send = AddPathSend::All;
+    p.add_path_receive_limit = cfg.add_path_receive_limit as usize;
     p
 }
 
@@ -466,6 +471,7 @@ impl RibTask {
     fn push_output(&mut self) {
         self.backlog = false;
         let mut turn = self.rib.peers_with_output();
+        let mut unsendable = Vec::new();
         while !turn.is_empty() {
             let mut next = Vec::new();
             for id in turn {
@@ -488,12 +494,43 @@ impl RibTask {
                         if e.more {
                             next.push(id);
                         }
+                        if !e.unsendable.is_empty() {
+                            unsendable.push((id, e.unsendable));
+                        }
                     }
                     Err(e) => warn!(peer = %slot.config.name, error = %e, "encoding updates"),
                 }
             }
             turn = next;
         }
+        for (id, routes) in unsendable {
+            self.log_unsendable(id, &routes);
+        }
+    }
+
+    /// Routes that could not be encoded for a peer (RFC 8654 3: withdrawn towards it):
+    /// one warning per session, the rest at debug level, so a peer sending many such
+    /// routes cannot flood the log.
+    fn log_unsendable(&mut self, id: PeerId, routes: &[bgp_rib::Unsendable]) {
+        let Some(slot) = self.by_id.get(&id).and_then(|n| self.peers.get_mut(n)) else {
+            return;
+        };
+        let (Some(first), n) = (routes.first(), routes.len()) else {
+            return;
+        };
+        if slot.unsendable_logged {
+            debug!(peer = %slot.config.name, routes = n, prefix = %first.nlri.prefix, "routes not sent to the peer");
+            return;
+        }
+        slot.unsendable_logged = true;
+        warn!(
+            peer = %slot.config.name,
+            prefix = %first.nlri.prefix,
+            routes = n,
+            reason = %first.reason,
+            "routes cannot be sent to this peer and are withdrawn towards it (RFC 8654 3); \
+             further ones this session are logged at debug level"
+        );
     }
 
     fn input_msg(&mut self, msg: RibInput) {
@@ -513,6 +550,8 @@ impl RibTask {
                     .session_up(&peer, &info.families, info.graceful_restart.as_ref());
                 slot.estimate = 0;
                 slot.warned = false;
+                slot.unsendable_logged = false;
+                slot.path_limit_logged = false;
                 if let Err(e) = self.rib.peer_up(slot.id, info, now) {
                     warn!(peer = %peer, error = %e, "RIB peer up");
                 }
@@ -539,8 +578,14 @@ impl RibTask {
                 };
                 // RFC 7313: BoRR/EoRR markers from the peer need no action here.
                 if refresh.subtype == bgp_proto::RefreshSubtype::Normal {
-                    if let Err(e) = self.rib.route_refresh(slot.id, refresh.family) {
-                        debug!(peer = %peer, error = %e, "route refresh");
+                    match self.rib.route_refresh(slot.id, refresh.family) {
+                        Ok(true) => {}
+                        Ok(false) => debug!(
+                            peer = %peer,
+                            family = %refresh.family,
+                            "route refresh ignored: the previous one is still being sent"
+                        ),
+                        Err(e) => debug!(peer = %peer, error = %e, "route refresh"),
                     }
                 }
             }
@@ -568,6 +613,16 @@ impl RibTask {
                     .estimate
                     .saturating_add(stats.announced as u64)
                     .saturating_sub(stats.withdrawn as u64);
+                if stats.over_add_path_limit > 0 && !slot.path_limit_logged {
+                    slot.path_limit_logged = true;
+                    warn!(
+                        peer,
+                        limit = slot.config.add_path_receive_limit,
+                        ignored = stats.over_add_path_limit,
+                        "ADD-PATH paths past add_path_receive_limit for a prefix ignored; \
+                         logged once per session"
+                    );
+                }
             }
             Err(e) => {
                 debug!(peer, error = %e, "UPDATE not applied");
@@ -589,20 +644,19 @@ impl RibTask {
         if slot.estimate <= u64::from(mp.limit) {
             return;
         }
-        // The estimate over-counts re-announcements; count exactly before acting.
-        let mut exact = 0u64;
-        let mut family = Family::IPV4_UNICAST;
-        for f in [Family::IPV4_UNICAST, Family::IPV6_UNICAST] {
-            let n = self
-                .rib
-                .adj_rib_in(slot.id, f)
-                .map(|v| v.len() as u64)
-                .unwrap_or(0);
-            if n > 0 && n >= exact {
-                family = f;
-            }
-            exact += n;
-        }
+        // The estimate over-counts re-announcements; count exactly (the RIB's counters,
+        // constant time) before acting.
+        let (v4, v6) = self
+            .rib
+            .peer_info(slot.id)
+            .map(|i| (i.received_v4 as u64, i.received_v6 as u64))
+            .unwrap_or_default();
+        let family = if v6 > 0 && v6 >= v4 {
+            Family::IPV6_UNICAST
+        } else {
+            Family::IPV4_UNICAST
+        };
+        let exact = v4 + v6;
         slot.estimate = exact;
         if exact <= u64::from(mp.limit) {
             slot.warned = false;
@@ -673,6 +727,8 @@ impl RibTask {
                                 session: None,
                                 estimate: 0,
                                 warned: false,
+                                unsendable_logged: false,
+                                path_limit_logged: false,
                             },
                         );
                     }
@@ -818,23 +874,30 @@ impl RibTask {
         } else if old.import != new.import || old.export != new.export {
             self.reapply_policies(&name);
         }
+        if let Some(slot) = self.peers.get(&name) {
+            let limit = slot.config.add_path_receive_limit as usize;
+            if let Err(e) = self.rib.set_add_path_receive_limit(slot.id, limit) {
+                warn!(peer = %name, error = %e, "add_path_receive_limit");
+            }
+        }
     }
 
     fn query(&mut self, q: Query) {
         match q {
             Query::Counts(reply) => {
+                // From the RIB's counters: constant time per peer, whatever its tables
+                // hold (`show peers` and the BIRD socket's `show protocols` ask often).
                 let mut m = HashMap::new();
                 for (name, slot) in &self.peers {
-                    let mut c = PrefixCounts::default();
-                    for f in [Family::IPV4_UNICAST, Family::IPV6_UNICAST] {
-                        if let Ok(v) = self.rib.adj_rib_in(slot.id, f) {
-                            c.received += v.len() as u64;
-                            c.accepted += v.iter().filter(|x| x.2).count() as u64;
-                        }
-                        if let Ok(v) = self.rib.adj_rib_out(slot.id, f) {
-                            c.sent += v.len() as u64;
-                        }
-                    }
+                    let c = self
+                        .rib
+                        .peer_info(slot.id)
+                        .map(|i| PrefixCounts {
+                            received: (i.received_v4 + i.received_v6) as u64,
+                            accepted: (i.accepted_v4 + i.accepted_v6) as u64,
+                            sent: (i.advertised_v4 + i.advertised_v6) as u64,
+                        })
+                        .unwrap_or_default();
                     m.insert(name.clone(), c);
                 }
                 let _ = reply.send(m);

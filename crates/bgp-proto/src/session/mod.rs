@@ -40,6 +40,6 @@ pub mod negotiate;
 
 pub use collision::{resolve_collision, CollisionOutcome};
 pub use config::{ConfigError, LocalCapabilities, SessionConfig};
-pub use event::{DownReason, SessionEvent, State};
+pub use event::{describe_notification, DownReason, SessionEvent, State};
 pub use fsm::{SendError, Session};
 pub use negotiate::Negotiated;

@@ -363,6 +363,7 @@ fn negotiate_capabilities(
             extended_message,
             add_path_receive,
             add_path_send,
+            external: peer_as != config.local_as,
         },
         route_refresh: local.route_refresh && has(&Capability::RouteRefresh),
         enhanced_route_refresh: local.enhanced_route_refresh

@@ -9,6 +9,7 @@
 //! | attribute framing (7606 4)      | header/length overruns the block        | treat-as-withdraw |
 //! | flags (7606 3 c)                | Optional/Transitive bits wrong          | the attribute's action, treat-as-withdraw for MP_* |
 //! | duplicate (7606 3 g)            | type seen before                        | discard (MP_*: reset 3/1) |
+//! | ORIGINATOR_ID, CLUSTER_LIST (7606 7.9, 7.10) | received from an external peer | discard |
 //! | ORIGIN (7606 7.1)               | length != 1, value > 2                  | treat-as-withdraw |
 //! | AS_PATH (7606 7.2, RFC 7607)    | bad segment type/length/overrun, AS 0   | treat-as-withdraw |
 //! | NEXT_HOP, MED, LOCAL_PREF, ORIGINATOR_ID (7606 7.3-7.5, 7.9) | length != 4 | treat-as-withdraw |
@@ -22,7 +23,12 @@
 //! | LARGE_COMMUNITY (RFC 8092 6)    | length not a non-zero multiple of 12    | treat-as-withdraw |
 //! | OTC (RFC 9234 5)                | length != 4                             | treat-as-withdraw |
 //! | TUNNEL_ENCAP 23, AIGP 26, PREFIX_SID 40 (RFC 9012 13, RFC 7311 3.2, RFC 8669 6) | inner TLVs overrun | discard |
-//! | unknown well-known              | not optional, type not known            | treat-as-withdraw |
+//! | TUNNEL_ENCAP, AIGP, PREFIX_SID, PMSI_TUNNEL | Optional bit clear (7606 3 c)  | discard (PMSI_TUNNEL: treat-as-withdraw) |
+//! | unrecognized well-known (RFC 4271 6.3) | Optional bit clear, type not known | reset 3/2 with the attribute as data |
+//!
+//! RFC 7606 revises the handling of malformed attributes it lists, not of a well-known
+//! attribute the speaker does not know at all: that one cannot be handled correctly or
+//! passed on, so RFC 4271 6.3 stands (NOTIFICATION Unrecognized Well-known Attribute).
 //!
 //! A discarded or withdrawn attribute never reaches [`PathAttributes`], so a broken
 //! attribute is never re-advertised. Unknown optional attributes are kept as
@@ -154,6 +160,41 @@ enum AttrError {
     Reset(NotificationError),
 }
 
+/// An attribute without the Optional bit whose type is not one of the well-known ones
+/// this crate decodes. A known optional attribute sent that way has wrong flags (RFC 7606
+/// 3 c: its own error action); any other type is an unrecognized well-known attribute:
+/// RFC 4271 6.3 resets the session with Unrecognized Well-known Attribute, the data
+/// being the attribute as received (flags, type, length, value).
+fn not_optional(flags: u8, type_code: u8, value: &[u8]) -> AttrError {
+    let name = attr_name(type_code);
+    match type_code {
+        at::TUNNEL_ENCAPSULATION | at::AIGP | at::PREFIX_SID => {
+            return AttrError::Discard(format!("{name} with wrong attribute flags {flags:#04x}"))
+        }
+        at::PMSI_TUNNEL => {
+            return AttrError::Withdraw(format!("{name} with wrong attribute flags {flags:#04x}"))
+        }
+        _ => {}
+    }
+    let mut data = Vec::with_capacity(4 + value.len());
+    data.push(flags);
+    data.push(type_code);
+    if flags & af::EXTENDED_LENGTH != 0 {
+        data.extend_from_slice(&u16::try_from(value.len()).unwrap_or(u16::MAX).to_be_bytes());
+    } else {
+        data.push(u8::try_from(value.len()).unwrap_or(u8::MAX));
+    }
+    data.extend_from_slice(value);
+    AttrError::Reset(
+        NotificationError::new(
+            nc::UPDATE_MESSAGE,
+            nc::UNRECOGNIZED_WELL_KNOWN_ATTRIBUTE,
+            format!("unrecognized well-known attribute type {type_code}"),
+        )
+        .with_data(data),
+    )
+}
+
 fn mp_error(reason: impl Into<String>) -> AttrError {
     AttrError::Reset(NotificationError::new(
         nc::UPDATE_MESSAGE,
@@ -253,6 +294,14 @@ impl AttrDecoder<'_> {
             }
             return Err(AttrError::Discard(format!(
                 "duplicate {name} (type {type_code})"
+            )));
+        }
+
+        // RFC 7606 7.9, 7.10: route reflection attributes have no meaning across an AS
+        // boundary; whatever their contents they are dropped, not acted upon.
+        if self.ctx.external && matches!(type_code, at::ORIGINATOR_ID | at::CLUSTER_LIST) {
+            return Err(AttrError::Discard(format!(
+                "{name} from an external peer (RFC 7606 7.9, 7.10)"
             )));
         }
 
@@ -396,9 +445,7 @@ impl AttrDecoder<'_> {
             at::MP_REACH_NLRI | at::MP_UNREACH_NLRI => self.mp(type_code, value)?,
             _ => {
                 if flags & af::OPTIONAL == 0 {
-                    return Err(AttrError::Withdraw(format!(
-                        "unrecognized well-known attribute type {type_code}"
-                    )));
+                    return Err(not_optional(flags, type_code, value));
                 }
                 if let Some(err) = inner_tlv_error(type_code, value) {
                     return Err(AttrError::Discard(format!(
@@ -1420,6 +1467,35 @@ mod tests {
     }
 
     #[test]
+    fn reflection_attributes_from_an_external_peer_are_discarded_rfc7606_7_9() {
+        let external = CodecContext {
+            external: true,
+            ..ctx4()
+        };
+        let originator = attr(0x80, at::ORIGINATOR_ID, &[10, 0, 0, 9]);
+        let cluster = attr(0x80, at::CLUSTER_LIST, &[10, 0, 0, 1, 10, 0, 0, 2]);
+        // Well formed or not, from an external peer they are dropped and the route stays.
+        for tlv in [
+            originator.clone(),
+            cluster.clone(),
+            attr(0x80, at::ORIGINATOR_ID, &[1, 2, 3]),
+            attr(0x80, at::CLUSTER_LIST, &[]),
+            attr(0xC0, at::CLUSTER_LIST, &[10, 0, 0, 1]),
+        ] {
+            let d = discarded(&tlv, &external);
+            assert!(d.discarded[0].contains("external"), "{d:?}");
+            assert_eq!(d.attributes.originator_id, None);
+            assert!(d.attributes.cluster_list.is_empty());
+        }
+        // From an internal peer they are kept (and malformed ones still withdraw).
+        let d = dec(&[originator, cluster].concat(), &ctx4());
+        assert_eq!(d.attributes.originator_id, Some(Ipv4Addr::new(10, 0, 0, 9)));
+        assert_eq!(d.attributes.cluster_list.len(), 2);
+        assert!(d.discarded.is_empty());
+        withdrawn(&attr(0x80, at::ORIGINATOR_ID, &[1, 2, 3]), &ctx4());
+    }
+
+    #[test]
     fn attribute_flag_errors_rfc7606_3c() {
         // ORIGIN marked optional: treat-as-withdraw.
         assert!(withdrawn(&attr(0xC0, 1, &[0]), &ctx4()).contains("flags"));
@@ -1499,8 +1575,24 @@ mod tests {
         let d = dec(&attr(0x80, 201, &[1]), &ctx4());
         assert_eq!(d.attributes.unknown.len(), 1);
         assert!(encode(&d.attributes, None, None, &ctx4()).is_empty());
-        // Unrecognized well-known: treat-as-withdraw.
-        assert!(withdrawn(&attr(0x40, 202, &[]), &ctx4()).contains("well-known"));
+        // Unrecognized well-known: RFC 4271 6.3 reset 3/2 carrying the attribute, also
+        // behind attributes that decoded fine and in the extended length form.
+        let tlv = attr(0x40, 202, &[9, 8]);
+        let mut block = attr(0x40, at::ORIGIN, &[0]);
+        block.extend_from_slice(&tlv);
+        let e = dec_err(&block, &ctx4());
+        assert_eq!((e.code, e.subcode), (3, 2), "{e:?}");
+        assert_eq!(&e.data[..], &tlv[..]);
+        let ext = attr(0x50, 99, &[1; 3]);
+        assert_eq!(ext[2..4], [0, 3]);
+        assert_eq!(&dec_err(&ext, &ctx4()).data[..], &ext[..]);
+        // A known optional attribute without the Optional bit has wrong flags (RFC 7606
+        // 3 c): its own error action, not a reset.
+        for t in [at::TUNNEL_ENCAPSULATION, at::AIGP, at::PREFIX_SID] {
+            let d = discarded(&attr(0x40, t, &[]), &ctx4());
+            assert!(d.discarded[0].contains("flags"), "{d:?}");
+        }
+        assert!(withdrawn(&attr(0x40, at::PMSI_TUNNEL, &[0; 5]), &ctx4()).contains("flags"));
         // Long unknown values use the extended length on encode.
         let big = PathAttributes {
             unknown: vec![RawAttribute {

@@ -704,6 +704,10 @@ pub struct CodecContext {
     pub add_path_receive: Vec<Family>,
     /// Families for which NLRI we send carry ADD-PATH path identifiers.
     pub add_path_send: Vec<Family>,
+    /// The peer is in another AS (an external, eBGP, session). ORIGINATOR_ID and
+    /// CLUSTER_LIST received from it are dropped by attribute discard (RFC 7606 7.9,
+    /// 7.10): only route reflectors inside the AS set them.
+    pub external: bool,
 }
 
 impl CodecContext {

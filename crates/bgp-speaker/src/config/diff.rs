@@ -186,7 +186,12 @@ pub fn diff_peer(
             $(if old.$field != new.$field { c.runtime.push(stringify!($field)); })*
         };
     }
-    runtime_if!(connect_retry, max_prefixes, description);
+    runtime_if!(
+        connect_retry,
+        max_prefixes,
+        add_path_receive_limit,
+        description
+    );
     let touches = |chain: &[String]| chain.iter().any(|p| changed_policies.contains(p));
     c.soft_in = old.import != new.import || touches(&new.import);
     c.soft_out = old.export != new.export

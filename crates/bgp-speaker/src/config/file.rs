@@ -145,6 +145,8 @@ pub struct PeerFile {
     pub next_hop: Option<NextHopMode>,
     /// ADD-PATH mode (RFC 7911).
     pub add_path: Option<AddPathConfig>,
+    /// Most paths the peer may have for one prefix (ADD-PATH receive).
+    pub add_path_receive_limit: Option<u32>,
     /// RFC 8950 extended next hop for IPv4 unicast over IPv6 next hops.
     pub extended_next_hop: Option<bool>,
     /// Graceful restart settings.

@@ -50,6 +50,8 @@ pub const DEFAULT_CONNECT_RETRY: u16 = 5;
 pub const DEFAULT_RESTART_TIME: u16 = 120;
 /// Default time to keep a restarting peer's stale routes.
 pub const DEFAULT_STALE_TIME: u32 = 360;
+/// Default of [`PeerConfig::add_path_receive_limit`] (the RIB's default).
+pub const DEFAULT_ADD_PATH_RECEIVE_LIMIT: u32 = bgp_rib::DEFAULT_ADD_PATH_RECEIVE_LIMIT as u32;
 
 /// Errors reading or validating a configuration.
 #[derive(Debug, thiserror::Error)]
@@ -260,6 +262,9 @@ pub struct PeerConfig {
     pub next_hop: NextHopMode,
     /// ADD-PATH mode (RFC 7911).
     pub add_path: AddPathConfig,
+    /// Most paths the peer may have for one prefix when we receive ADD-PATH (RFC 7911
+    /// sets no limit); new path ids past it are ignored and logged once per session.
+    pub add_path_receive_limit: u32,
     /// RFC 8950: announce the extended next hop capability for IPv4 unicast with IPv6 next
     /// hops, so IPv4 routes can be exchanged over an IPv6 session (default false).
     pub extended_next_hop: bool,
@@ -298,6 +303,7 @@ impl PeerConfig {
             cluster_id: None,
             next_hop: NextHopMode::Auto,
             add_path: AddPathConfig::Off,
+            add_path_receive_limit: DEFAULT_ADD_PATH_RECEIVE_LIMIT,
             extended_next_hop: false,
             graceful_restart: GracefulRestartConfig::default(),
             families: vec![default_family(address)],
@@ -422,6 +428,9 @@ fn validate_peer(p: &PeerConfig) -> Result<(), String> {
     }
     if p.max_prefixes.is_some_and(|m| m.limit == 0) {
         return Err("max_prefixes.limit must be at least 1".into());
+    }
+    if p.add_path_receive_limit == 0 {
+        return Err("add_path_receive_limit must be at least 1".into());
     }
     Ok(())
 }
@@ -905,6 +914,8 @@ fn resolve_peer<'a>(
         cluster_id: pick(chain, |p| p.cluster_id),
         next_hop: pick(chain, |p| p.next_hop).unwrap_or_default(),
         add_path: pick(chain, |p| p.add_path).unwrap_or_default(),
+        add_path_receive_limit: pick(chain, |p| p.add_path_receive_limit)
+            .unwrap_or(DEFAULT_ADD_PATH_RECEIVE_LIMIT),
         extended_next_hop: pick(chain, |p| p.extended_next_hop).unwrap_or(false),
         graceful_restart: merge_gr(&gr_layers, &global.graceful_restart),
         families: pick(chain, |p| p.families.clone())

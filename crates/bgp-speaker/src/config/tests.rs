@@ -370,3 +370,41 @@ fn bird_sockets_are_off_by_default_and_parsed() {
     assert_eq!(line, 6);
     assert!(msg.contains("bird3"), "{msg}");
 }
+
+#[test]
+fn add_path_receive_limit_default_template_and_checks() {
+    let text = format!(
+        r#"{BASE}
+[templates.rr]
+add_path = "both"
+add_path_receive_limit = 64
+
+[peers.a]
+template = "rr"
+address = "10.0.0.2"
+remote_as = 64512
+
+[peers.b]
+address = "10.0.0.3"
+remote_as = 64512
+"#
+    );
+    let c = parse(&text).unwrap();
+    assert_eq!(c.peers["a"].add_path_receive_limit, 64);
+    assert_eq!(
+        c.peers["b"].add_path_receive_limit,
+        DEFAULT_ADD_PATH_RECEIVE_LIMIT
+    );
+    assert_eq!(DEFAULT_ADD_PATH_RECEIVE_LIMIT, 1024);
+    // A change applies without restarting the session.
+    let mut new = c.peers["a"].clone();
+    new.add_path_receive_limit = 128;
+    let d = diff::diff_peer(&c.peers["a"], &new, &Default::default());
+    assert!(d.restart.is_empty());
+    assert_eq!(d.runtime, vec!["add_path_receive_limit"]);
+    let zero = format!(
+        "{BASE}\n[peers.a]\naddress = \"10.0.0.2\"\nremote_as = 1\nadd_path_receive_limit = 0\n"
+    );
+    let (_, _, msg) = err_at(&zero);
+    assert!(msg.contains("add_path_receive_limit"), "{msg}");
+}
