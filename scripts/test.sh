@@ -84,7 +84,7 @@ as_root() {
 }
 
 # --- setup -----------------------------------------------------------------
-PACKAGES=(bird2 gobgpd frr exabgp iproute2 iputils-ping procps
+PACKAGES=(bird2 gobgpd frr exabgp bgpdump iproute2 iputils-ping procps
           build-essential pkg-config python3 ca-certificates curl)
 SERVICES=(bird bird6 frr gobgpd exabgp)
 DAEMONS=(bird bird6 gobgpd bgpd zebra watchfrr staticd mgmtd exabgp)
