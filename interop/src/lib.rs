@@ -19,7 +19,8 @@
 //!   exchange, reflection, MD5, raw malformed messages, RFC 7606, graceful
 //!   restart, a real table); [`calico`]: Felix-like node state and
 //!   calico-node style BIRD/bgpd configurations; [`raw`]: BGP bytes over TCP
-//!   from inside a namespace; [`table`]: the RIS 2002 table.
+//!   from inside a namespace; [`table`]: the RIS 2002 table; [`pmbmpd`]: pmacct's
+//!   BMP collector as a monitoring station.
 //!
 //! Everything stays inside namespaces the harness created: no address,
 //! interface or process is ever added to the root namespace, and only
@@ -37,6 +38,7 @@ pub mod frr;
 pub mod gobgp;
 mod model;
 mod netns;
+pub mod pmbmpd;
 mod process;
 pub mod raw;
 pub mod scenarios;
