@@ -303,12 +303,7 @@ fn an_attempt_that_hangs_is_abandoned() {
 
 #[test]
 fn overflow_drops_the_queue_terminates_and_resynchronises() {
-    let mut c = config();
-    c.max_queue = MIN_QUEUE;
-    let mut h = Harness::new(c);
-    h.client.peer_up(peer_up(1, &[])).unwrap();
-    h.client.start(h.now);
-    h.connect();
+    let mut h = connected(MIN_QUEUE);
     h.events();
     // The station takes the first chunk, then stops reading.
     assert!(h.client.route_monitoring(route(1, "10.0.0.0/16")).is_ok());
@@ -353,24 +348,14 @@ fn overflow_drops_the_queue_terminates_and_resynchronises() {
 
 #[test]
 fn an_overflow_before_anything_was_written_still_opens_with_initiation() {
-    let mut c = config();
-    c.max_queue = MIN_QUEUE;
-    let mut h = Harness::new(c);
-    h.client.peer_up(peer_up(1, &[])).unwrap();
-    h.client.start(h.now);
-    h.connect();
+    let mut h = connected(MIN_QUEUE);
     while h.client.route_monitoring(route(1, "10.1.0.0/16")) == Ok(Enqueued::Queued) {}
     assert_eq!(kinds(&h.deliver()), ["init", "term"]);
 }
 
 #[test]
 fn bulk_sending_stops_at_half_the_queue_and_resumes_on_writable() {
-    let mut c = config();
-    c.max_queue = MIN_QUEUE;
-    let mut h = Harness::new(c);
-    h.client.peer_up(peer_up(1, &[])).unwrap();
-    h.client.start(h.now);
-    h.connect();
+    let mut h = connected(MIN_QUEUE);
     h.events();
     let mut sent = 0;
     while h.client.has_room() {
@@ -393,12 +378,20 @@ fn bulk_sending_stops_at_half_the_queue_and_resumes_on_writable() {
 
 /// Connected with peer 1 up and everything delivered; the stall clock runs from `h.now`.
 fn connected_and_idle() -> Harness {
-    let mut h = Harness::new(config());
+    let mut h = connected(config().max_queue);
+    h.events();
+    h.deliver();
+    h
+}
+
+/// Peer 1 up and connected with a queue of `max_queue` bytes; nothing delivered yet.
+fn connected(max_queue: usize) -> Harness {
+    let mut c = config();
+    c.max_queue = max_queue;
+    let mut h = Harness::new(c);
     h.client.peer_up(peer_up(1, &[])).unwrap();
     h.client.start(h.now);
     h.connect();
-    h.events();
-    h.deliver();
     h
 }
 
@@ -453,12 +446,7 @@ fn taking_bytes_restarts_the_send_timeout() {
 
 #[test]
 fn stop_terminates_and_stays_idle() {
-    let mut h = Harness::new(config());
-    h.client.peer_up(peer_up(1, &[])).unwrap();
-    h.client.start(h.now);
-    h.connect();
-    h.events();
-    h.deliver();
+    let mut h = connected_and_idle();
     h.client.route_monitoring(route(1, "10.1.0.0/16")).unwrap();
     h.client.stop();
     assert_eq!(
