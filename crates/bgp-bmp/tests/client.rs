@@ -466,6 +466,16 @@ fn stop_terminates_and_stays_idle() {
     h.client.handle_closed(h.now);
     assert_eq!(h.client.state(), ClientState::Idle);
     assert_eq!(h.client.poll_timeout(), None);
+    // Started again while the close is under way: it reconnects after it.
+    h.client.start(h.now);
+    h.connect();
+    h.events();
+    h.deliver();
+    h.client.stop();
+    h.client.start(h.now);
+    h.events();
+    h.client.handle_closed(h.now);
+    assert_eq!(h.client.state(), ClientState::Waiting);
     // Stopping while waiting or idle just stays idle; start again connects.
     h.client.stop();
     h.client.start(h.now);

@@ -80,8 +80,8 @@ pub enum Enqueued {
     /// Not connected: dropped. Peer state is kept and replayed on connection; routes are
     /// replayed by the caller on [`ClientEvent::ReplayRoutes`].
     NotConnected,
-    /// The message is about a peer with no Peer Up (RFC 7854 4.6, 4.9: a station expects a
-    /// Peer Up before anything else about a peer): dropped.
+    /// The message is about a peer with no Peer Up: dropped. A station learns a peer from
+    /// its Peer Up (RFC 7854 3.3) and discards what comes before it, as pmbmpd does.
     UnknownPeer,
     /// The queue overflowed: the message and everything unsent were dropped and the client
     /// resynchronises on a new connection.

@@ -57,7 +57,7 @@ pub struct Client {
     /// `poll_transmit` handed out bytes since the stall deadline was last set.
     transmit_progress: bool,
     last_now: Option<Instant>,
-    /// The queue was at or over half its limit: say Writable when it drains below.
+    /// The queue reached half its limit: say Writable when it drains below.
     above_low_water: bool,
     /// This connection's Initiation was handed out (it is the first message queued).
     initiation_taken: bool,
@@ -119,12 +119,8 @@ impl Client {
 
     /// Whether bulk sending (a route replay) should go on: connected, and the queue below
     /// half its limit. When this says no, wait for [`ClientEvent::Writable`].
-    pub fn has_room(&mut self) -> bool {
-        let room = self.queue.len_bytes() < self.low_water();
-        if !room {
-            self.above_low_water = true;
-        }
-        room && self.session().is_some()
+    pub fn has_room(&self) -> bool {
+        self.queue.len_bytes() < self.low_water() && self.session().is_some()
     }
 
     /// The peers the client holds as up.
@@ -142,11 +138,14 @@ impl Client {
 
     // ---- commands -----------------------------------------------------------------
 
-    /// Start: ask for a connection now.
+    /// Start: ask for a connection now (or, while a connection is being closed, once it
+    /// is closed and the backoff has passed).
     pub fn start(&mut self, now: Instant) {
         self.last_now = Some(now);
-        if matches!(self.state, State::Idle | State::Waiting { .. }) {
-            self.connect(now);
+        match &mut self.state {
+            State::Idle | State::Waiting { .. } => self.connect(now),
+            State::Closing { reconnect, .. } => *reconnect = true,
+            State::Connecting { .. } | State::Connected { .. } => {}
         }
     }
 
@@ -223,6 +222,9 @@ impl Client {
             Ok(()) => {
                 self.counters.messages_queued += 1;
                 self.arm_stall();
+                if self.queue.len_bytes() >= self.low_water() {
+                    self.above_low_water = true;
+                }
                 Ok(Enqueued::Queued)
             }
             Err(PushError::Encode(e)) => Err(e),
