@@ -66,7 +66,7 @@ pub use record::{
     StateChange, TableDump,
 };
 pub use writer::{
-    Bgp4mpSession, BgpState, Direction, FileNamePattern, MrtFile, MrtTime, Period,
-    RibAttributeCache, RibEntryRef, RotatingUpdateLog, TableDumpWriter, UpdateLogWriter,
+    Bgp4mpSession, BgpState, CompressedWriter, Direction, FileNamePattern, MrtFile, MrtTime,
+    Period, RibAttributeCache, RibEntryRef, RotatingUpdateLog, TableDumpWriter, UpdateLogWriter,
     WriteError,
 };

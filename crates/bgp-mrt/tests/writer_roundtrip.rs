@@ -10,9 +10,9 @@ use std::time::{Duration, UNIX_EPOCH};
 
 use bgp_mrt::writer::encode_rib_attributes;
 use bgp_mrt::{
-    Bgp4mpSession, BgpState, Compression, Direction, FileNamePattern, MrtBody, MrtFile, MrtReader,
-    MrtRecord, MrtTime, Period, RibAttributeCache, RibEntryRef, RibNlri, RotatingUpdateLog,
-    TableDumpWriter, UpdateLogWriter, WriteError,
+    Bgp4mpSession, BgpState, CompressedWriter, Compression, Direction, FileNamePattern, MrtBody,
+    MrtFile, MrtReader, MrtRecord, MrtTime, Period, RibAttributeCache, RibEntryRef, RibNlri,
+    RotatingUpdateLog, TableDumpWriter, UpdateLogWriter, WriteError,
 };
 use bgp_proto::wire::{decode_message, encode_announcements, encode_withdrawals, Inbound};
 use bgp_proto::{CodecContext, Community, Family, MpNextHop, Nlri, PathAttributes};
@@ -395,6 +395,29 @@ fn files_are_compressed_as_named_and_appear_only_when_finished() {
         .filter(|n| n.contains("abandoned"))
         .collect();
     assert!(left.is_empty(), "{left:?}");
+}
+
+#[test]
+fn any_writer_can_be_compressed() {
+    for compression in [Compression::None, Compression::Gzip, Compression::Bzip2] {
+        let out = CompressedWriter::new(Vec::new(), compression);
+        let mut log = UpdateLogWriter::new(out);
+        let t = MrtTime {
+            seconds: 1,
+            microseconds: 2,
+        };
+        let s = session(false, true);
+        log.write_state_change(t, &s, BgpState::Idle, BgpState::Connect)
+            .unwrap();
+        let bytes = log.finish().unwrap().finish().unwrap();
+        assert_eq!(Compression::detect(&bytes), compression);
+        let back: Vec<_> = bgp_mrt::MrtReader::decompressed(Cursor::new(bytes))
+            .unwrap()
+            .map(|r| r.unwrap())
+            .collect();
+        assert_eq!(back.len(), 1);
+        assert_eq!(back[0].header.microseconds, Some(2));
+    }
 }
 
 #[test]

@@ -1,11 +1,12 @@
 //! MRT files as a daemon writes them: compressed or not, named after the period they
 //! cover, and never seen half-written.
 //!
+//! - [`CompressedWriter`] compresses any writer as [`Compression`] (the reader's own
+//!   enum, so the reader reads back whatever the writer wrote) says;
+//!   [`Compression::for_path`] picks it from a file name.
 //! - [`MrtFile`] writes to `.NAME.partial` beside the final path and renames it when
 //!   [`MrtFile::finish`] is called, so a reader (a collector's rsync, `bgpctl mrt dump`)
-//!   only ever sees whole files; an abandoned file is removed when dropped. Compression
-//!   follows [`Compression`], the reader's own enum, so the reader reads back whatever
-//!   the writer wrote; [`Compression::for_path`] picks it from the file name.
+//!   only ever sees whole files; an abandoned file is removed when dropped.
 //! - [`FileNamePattern`] renders strftime-like names in UTC, as route collectors name
 //!   their files (`bview.%Y%m%d.%H%M.gz` gives `bview.20020722.2337.gz`).
 //! - [`Period`] cuts time into intervals aligned on the Unix epoch, so an 8-hour dump runs
@@ -33,32 +34,90 @@ impl Compression {
     }
 }
 
-/// The compressing layer of an [`MrtFile`].
-enum Encoder {
-    Plain(BufWriter<File>),
-    Gzip(flate2::write::GzEncoder<BufWriter<File>>),
-    Bzip2(bzip2::write::BzEncoder<BufWriter<File>>),
+/// Any writer with the compression the reader reads (gzip and bzip2 at their fast levels:
+/// a dump should cost the daemon little CPU); [`CompressedWriter::finish`] completes the
+/// compressed stream and hands the writer back.
+pub struct CompressedWriter<W: Write> {
+    inner: Encoder<W>,
 }
 
-/// An MRT file being written; see the module docs.
-pub struct MrtFile {
-    path: PathBuf,
-    partial: PathBuf,
-    out: Option<Encoder>,
+enum Encoder<W: Write> {
+    Plain(W),
+    Gzip(flate2::write::GzEncoder<W>),
+    Bzip2(bzip2::write::BzEncoder<W>),
 }
 
-impl std::fmt::Debug for MrtFile {
+impl<W: Write> CompressedWriter<W> {
+    pub fn new(out: W, compression: Compression) -> CompressedWriter<W> {
+        let inner = match compression {
+            Compression::None => Encoder::Plain(out),
+            Compression::Gzip => Encoder::Gzip(flate2::write::GzEncoder::new(
+                out,
+                flate2::Compression::fast(),
+            )),
+            Compression::Bzip2 => Encoder::Bzip2(bzip2::write::BzEncoder::new(
+                out,
+                bzip2::Compression::fast(),
+            )),
+        };
+        CompressedWriter { inner }
+    }
+
+    /// Write the compressed stream's trailer and return the underlying writer.
+    pub fn finish(self) -> io::Result<W> {
+        match self.inner {
+            Encoder::Plain(w) => Ok(w),
+            Encoder::Gzip(g) => g.finish(),
+            Encoder::Bzip2(b) => b.finish(),
+        }
+    }
+
+    fn writer(&mut self) -> &mut dyn Write {
+        match &mut self.inner {
+            Encoder::Plain(w) => w,
+            Encoder::Gzip(g) => g,
+            Encoder::Bzip2(b) => b,
+        }
+    }
+}
+
+impl<W: Write> Write for CompressedWriter<W> {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        self.writer().write(buf)
+    }
+
+    fn write_all(&mut self, buf: &[u8]) -> io::Result<()> {
+        self.writer().write_all(buf)
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        self.writer().flush()
+    }
+}
+
+impl<W: Write> std::fmt::Debug for CompressedWriter<W> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("MrtFile")
-            .field("path", &self.path)
-            .field("partial", &self.partial)
+        let kind = match self.inner {
+            Encoder::Plain(_) => "plain",
+            Encoder::Gzip(_) => "gzip",
+            Encoder::Bzip2(_) => "bzip2",
+        };
+        f.debug_struct("CompressedWriter")
+            .field("compression", &kind)
             .finish()
     }
 }
 
+/// An MRT file being written; see the module docs.
+#[derive(Debug)]
+pub struct MrtFile {
+    path: PathBuf,
+    partial: PathBuf,
+    out: Option<CompressedWriter<BufWriter<File>>>,
+}
+
 impl MrtFile {
-    /// Start writing `path` with `compression` (fast levels: a dump should cost the
-    /// daemon little CPU). Parent directories must exist.
+    /// Start writing `path` with `compression`. Parent directories must exist.
     pub fn create(path: impl Into<PathBuf>, compression: Compression) -> io::Result<MrtFile> {
         let path = path.into();
         let name = path.file_name().ok_or_else(|| {
@@ -72,21 +131,10 @@ impl MrtFile {
         partial_name.push(".partial");
         let partial = path.with_file_name(partial_name);
         let file = BufWriter::with_capacity(256 * 1024, File::create(&partial)?);
-        let out = match compression {
-            Compression::None => Encoder::Plain(file),
-            Compression::Gzip => Encoder::Gzip(flate2::write::GzEncoder::new(
-                file,
-                flate2::Compression::fast(),
-            )),
-            Compression::Bzip2 => Encoder::Bzip2(bzip2::write::BzEncoder::new(
-                file,
-                bzip2::Compression::fast(),
-            )),
-        };
         Ok(MrtFile {
             path,
             partial,
-            out: Some(out),
+            out: Some(CompressedWriter::new(file, compression)),
         })
     }
 
@@ -98,25 +146,22 @@ impl MrtFile {
     /// Complete the compressed stream, flush, and move the file to its final path
     /// (replacing a file of that name). Returns the path.
     pub fn finish(mut self) -> io::Result<PathBuf> {
-        let file = match self.out.take() {
-            Some(Encoder::Plain(f)) => f,
-            Some(Encoder::Gzip(g)) => g.finish()?,
-            Some(Encoder::Bzip2(b)) => b.finish()?,
-            None => return Err(io::Error::other("MRT file already finished")),
-        };
-        file.into_inner().map_err(|e| e.into_error())?.sync_all()?;
+        let out = self.out.take().ok_or_else(finished)?;
+        out.finish()?
+            .into_inner()
+            .map_err(|e| e.into_error())?
+            .sync_all()?;
         std::fs::rename(&self.partial, &self.path)?;
         Ok(std::mem::take(&mut self.path))
     }
 
-    fn writer(&mut self) -> io::Result<&mut dyn Write> {
-        match self.out.as_mut() {
-            Some(Encoder::Plain(f)) => Ok(f),
-            Some(Encoder::Gzip(g)) => Ok(g),
-            Some(Encoder::Bzip2(b)) => Ok(b),
-            None => Err(io::Error::other("MRT file already finished")),
-        }
+    fn writer(&mut self) -> io::Result<&mut CompressedWriter<BufWriter<File>>> {
+        self.out.as_mut().ok_or_else(finished)
     }
+}
+
+fn finished() -> io::Error {
+    io::Error::other("MRT file already finished")
 }
 
 impl Write for MrtFile {

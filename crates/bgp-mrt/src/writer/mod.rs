@@ -12,8 +12,9 @@
 //! - [`UpdateLogWriter`] writes BGP4MP_ET records (microsecond timestamps): every BGP
 //!   message received or sent (MESSAGE_AS4 and the RFC 8050 ADD-PATH subtypes) and every
 //!   session state change (STATE_CHANGE_AS4).
-//! - [`MrtFile`] is a file being written, optionally compressed (gzip or bzip2, as the
-//!   reader reads them), that appears under its final name only once complete;
+//! - [`CompressedWriter`] gzips or bzip2s any writer (as the reader reads them);
+//!   [`MrtFile`] is a file being written, compressed or not, that appears under its final
+//!   name only once complete;
 //!   [`FileNamePattern`] names periodic files (`bview.%Y%m%d.%H%M.gz`) and
 //!   [`Period`] says when the next one is due; [`RotatingUpdateLog`] puts the two
 //!   together for an update log cut into periodic files.
@@ -25,7 +26,7 @@ mod file;
 mod table_dump;
 mod update_log;
 
-pub use file::{FileNamePattern, MrtFile, Period, RotatingUpdateLog};
+pub use file::{CompressedWriter, FileNamePattern, MrtFile, Period, RotatingUpdateLog};
 pub use table_dump::{RibAttributeCache, RibEntryRef, TableDumpWriter};
 pub use update_log::{Bgp4mpSession, BgpState, Direction, MrtTime, UpdateLogWriter};
 
