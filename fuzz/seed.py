@@ -8,6 +8,9 @@
 - bfd_codec / bfd_session: BFD Control packets built here (RFC 5880 4.1): every state,
   Poll and Final, simple password and keyed MD5/SHA1 sections; for the session target,
   operation sequences that bring each session Up, renegotiate and time out.
+- bmp_messages: BMP streams wrapping those messages (OPENs in Peer Ups, UPDATEs in Route
+  Monitoring, NOTIFICATIONs in Peer Downs) with an Initiation, statistics, Route Mirroring
+  and a Termination; bmp_client: a few operation sequences (connect, peers, a flood).
 """
 import glob, gzip, os, sys
 
@@ -120,4 +123,48 @@ for which in range(3):
     put("bfd_session", f"session{which}-admin", bring_up + admin + bring_up)
     put("bfd_session", f"session{which}-raw", raw + bring_up)
 
-print(f"seeded {len(messages)} messages, the MRT files and BFD packets into {corpus}", file=sys.stderr)
+
+def bmp(msg_type, body):
+    return bytes([3]) + (6 + len(body)).to_bytes(4, "big") + bytes([msg_type]) + body
+
+
+def per_peer(flags=0):
+    return (bytes([0, flags]) + bytes(8) + bytes(12) + bytes([192, 0, 2, 1])
+            + (65001).to_bytes(4, "big") + bytes([10, 0, 0, 1])
+            + (1700000000).to_bytes(4, "big") + bytes(4))
+
+
+def tlv(kind, value):
+    return kind.to_bytes(2, "big") + len(value).to_bytes(2, "big") + value
+
+
+opens = [m for m in messages if m[18:19] == b"\x01"]
+updates = [m for m in messages if m[18:19] == b"\x02"]
+notifications = [m for m in messages if m[18:19] == b"\x03"]
+init = bmp(4, tlv(1, b"bgpd") + tlv(2, b"node-1"))
+term = bmp(5, tlv(1, b"\x00\x02") + tlv(0, b"bye"))
+stats = bmp(1, per_peer() + (2).to_bytes(4, "big") + tlv(0, bytes(4)) + tlv(9, b"\x00\x01\x01" + bytes(8)))
+mirror = bmp(6, per_peer() + tlv(0, updates[0] if updates else b"") + tlv(1, b"\x00\x01"))
+for i in range(0, max(len(updates), 1), 8):
+    stream = init
+    if len(opens) >= 2:
+        up_body = per_peer() + bytes(12) + bytes([192, 0, 2, 254]) + (179).to_bytes(2, "big") \
+            + (40000).to_bytes(2, "big") + opens[i % len(opens)] + opens[(i + 1) % len(opens)] + tlv(0, b"peer")
+        stream += bmp(3, up_body)
+    for j, u in enumerate(updates[i:i + 8]):
+        stream += bmp(0, per_peer(0x40 if j % 2 else 0) + u)
+    stream += stats + mirror
+    if notifications:
+        stream += bmp(2, per_peer() + b"\x03" + notifications[i % len(notifications)])
+    stream += bmp(2, per_peer() + b"\x02\x00\x05") + term
+    put("bmp_messages", f"stream-{i}", bytes([i % 16]) + stream)
+
+# bmp_client: start, peers up, connect, flood, deliver, timers, close, reconnect.
+for name, ops in {
+    "connect-and-flood": [0x00, 0x02, 0x12, 0x06, 0x14, 0x0f, 0x54, 0x0f, 0x0b, 0x08, 0x0b, 0x06, 0x0f],
+    "overflow": [0x02, 0x00, 0x06, 0xf4, 0xf4, 0xf4, 0x0f, 0x08, 0x0b, 0x06, 0x0f, 0x01, 0x0f],
+    "stall-and-stats": [0x02, 0x00, 0x06, 0x0f, 0x14, 0xf0 | 0x0a, 0xf0 | 0x0a, 0x05, 0x0f, 0x03, 0x0f],
+}.items():
+    put("bmp_client", name, bytes(ops))
+
+print(f"seeded {len(messages)} messages, the MRT files, BFD packets and BMP streams into {corpus}", file=sys.stderr)

@@ -84,10 +84,12 @@ as_root() {
 }
 
 # --- setup -----------------------------------------------------------------
-PACKAGES=(bird2 gobgpd frr exabgp iproute2 iputils-ping procps
+PACKAGES=(bird2 gobgpd frr exabgp bgpdump pmacct iproute2 iputils-ping procps
           build-essential pkg-config python3 ca-certificates curl)
-SERVICES=(bird bird6 frr gobgpd exabgp)
-DAEMONS=(bird bird6 gobgpd bgpd zebra watchfrr staticd mgmtd exabgp)
+# pmacct ships flow collectors as services; the tests only run its pmbmpd themselves.
+SERVICES=(bird bird6 frr gobgpd exabgp pmacctd nfacctd sfacctd uacctd)
+DAEMONS=(bird bird6 gobgpd bgpd zebra watchfrr staticd mgmtd exabgp
+         pmacctd nfacctd sfacctd uacctd pmbmpd pmbgpd pmtelemetryd)
 
 have_systemd() { [ -d /run/systemd/system ]; }
 

@@ -21,7 +21,8 @@
 //!   calico-node style BIRD/bgpd configurations; [`raw`]: BGP bytes over TCP
 //!   from inside a namespace; [`raw_peer`]: a scripted peer (sessions by
 //!   hand, UPDATEs byte by byte) and a daemon's resource use; [`table`]: the
-//!   RIS 2002 table.
+//!   RIS 2002 table; [`pmbmpd`]: pmacct's BMP collector as a monitoring
+//!   station.
 //! - [`bfd`]: BFD with `bgp-bfd` (the `bfd_peer` driver binary of this
 //!   package) against FRR's bfdd and BIRD's BFD protocol.
 //!
@@ -42,6 +43,7 @@ pub mod frr;
 pub mod gobgp;
 mod model;
 mod netns;
+pub mod pmbmpd;
 mod process;
 pub mod raw;
 pub mod raw_peer;

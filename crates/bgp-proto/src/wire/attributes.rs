@@ -928,6 +928,73 @@ pub(crate) fn encode_path_attributes(
     ctx: &CodecContext,
     out: &mut BytesMut,
 ) -> Result<(), EncodeError> {
+    encode_attribute_block(attrs, mp_reach, mp_unreach, ctx, MpReachForm::Standard, out)
+}
+
+/// Encode the attribute block of an MRT TABLE_DUMP_V2 RIB entry (RFC 6396 4.3.4): 4-octet
+/// AS numbers, and the route's next hop where the family needs it. An IPv4 unicast route
+/// with an IPv4 (or no) `next_hop` carries NEXT_HOP (`next_hop` overrides
+/// `attrs.next_hop`); any other route carries the abbreviated MP_REACH_NLRI of RFC 6396
+/// 4.3.4, holding only the next-hop length and the next hop, and no NEXT_HOP. The
+/// inverse of [`decode_path_attributes`] with [`MpReachForm::MrtAbbreviated`].
+pub fn encode_rib_attributes(
+    family: Family,
+    attrs: &PathAttributes,
+    next_hop: Option<&MpNextHop>,
+    out: &mut BytesMut,
+) -> Result<(), EncodeError> {
+    let ctx = CodecContext {
+        four_octet_as: true,
+        ..CodecContext::default()
+    };
+    match next_hop {
+        Some(MpNextHop::V4(nh)) if family == Family::IPV4_UNICAST => {
+            encode_path_attributes(&with_next_hop(attrs, Some(*nh)), None, None, &ctx, out)
+        }
+        None if family == Family::IPV4_UNICAST => {
+            encode_path_attributes(attrs, None, None, &ctx, out)
+        }
+        None => Err(EncodeError::Invalid(format!(
+            "a {family} RIB entry needs a next hop"
+        ))),
+        Some(nh) => {
+            let reach = MpReach {
+                family,
+                next_hop: nh.clone(),
+                nlri: MpNlri::Unicast(Vec::new()),
+            };
+            let attrs = with_next_hop(attrs, None);
+            let form = MpReachForm::MrtAbbreviated;
+            encode_attribute_block(&attrs, Some(&reach), None, &ctx, form, out)
+        }
+    }
+}
+
+/// `attrs` with NEXT_HOP set to `next_hop`, copied only when that changes it: IPv4
+/// unicast announcements carry their next hop there, every other family in MP_REACH_NLRI
+/// (and then no NEXT_HOP).
+pub(crate) fn with_next_hop(
+    attrs: &PathAttributes,
+    next_hop: Option<Ipv4Addr>,
+) -> std::borrow::Cow<'_, PathAttributes> {
+    if attrs.next_hop == next_hop {
+        std::borrow::Cow::Borrowed(attrs)
+    } else {
+        let mut changed = attrs.clone();
+        changed.next_hop = next_hop;
+        std::borrow::Cow::Owned(changed)
+    }
+}
+
+/// [`encode_path_attributes`] with MP_REACH_NLRI laid out in `form`.
+fn encode_attribute_block(
+    attrs: &PathAttributes,
+    mp_reach: Option<&MpReach>,
+    mp_unreach: Option<&MpUnreach>,
+    ctx: &CodecContext,
+    form: MpReachForm,
+    out: &mut BytesMut,
+) -> Result<(), EncodeError> {
     let four = ctx.four_octet_as;
     // Unknown attributes are merged in by type code.
     let mut unknown: Vec<&RawAttribute> = attrs
@@ -1024,8 +1091,9 @@ pub(crate) fn encode_path_attributes(
     }
     flush_unknown(out, u16::from(at::MP_REACH_NLRI))?;
     if let Some(reach) = mp_reach {
-        put_attr_with(out, OPT_NON_TRANS, at::MP_REACH_NLRI, |v| {
-            encode_mp_reach(reach, ctx, v)
+        put_attr_with(out, OPT_NON_TRANS, at::MP_REACH_NLRI, |v| match form {
+            MpReachForm::Standard => encode_mp_reach(reach, ctx, v),
+            MpReachForm::MrtAbbreviated => encode_next_hop(&reach.next_hop, v),
         })?;
     }
     flush_unknown(out, u16::from(at::MP_UNREACH_NLRI))?;
@@ -1814,6 +1882,51 @@ mod tests {
             full.nlri,
             MpNlri::Unicast(vec![Nlri::new("10.0.0.0/8".parse().unwrap())])
         );
+    }
+
+    #[test]
+    fn rib_attributes_encode_the_rfc6396_4_3_4_layout_and_decode_back() {
+        let rib = |family, attrs: &PathAttributes, nh: Option<&MpNextHop>| {
+            let mut out = BytesMut::new();
+            encode_rib_attributes(family, attrs, nh, &mut out).map(|()| out)
+        };
+        let mut attrs = full_set();
+        attrs.next_hop = Some(Ipv4Addr::new(192, 0, 2, 9));
+        // IPv4 unicast: NEXT_HOP (the argument wins), no MP_REACH_NLRI, 4-octet AS.
+        let nh4 = MpNextHop::V4(Ipv4Addr::new(10, 0, 0, 1));
+        let block = rib(Family::IPV4_UNICAST, &attrs, Some(&nh4)).unwrap();
+        let d = decode_path_attributes(&block, &ctx4(), MpReachForm::MrtAbbreviated).unwrap();
+        assert_eq!(d.attributes.next_hop, Some(Ipv4Addr::new(10, 0, 0, 1)));
+        assert_eq!(d.mp_reach, None);
+        assert_eq!(d.attributes.as_path, full_set().as_path);
+        // No next hop given: attrs.next_hop as it is.
+        let block = rib(Family::IPV4_UNICAST, &attrs, None).unwrap();
+        let d = decode_path_attributes(&block, &ctx4(), MpReachForm::MrtAbbreviated).unwrap();
+        assert_eq!(d.attributes.next_hop, Some(Ipv4Addr::new(192, 0, 2, 9)));
+        // IPv6: the abbreviated MP_REACH_NLRI (length octet + next hop), no NEXT_HOP.
+        let nh6 = MpNextHop::V6 {
+            global: "2001:db8::1".parse().unwrap(),
+            link_local: Some("fe80::1".parse().unwrap()),
+        };
+        let block = rib(V6, &attrs, Some(&nh6)).unwrap();
+        let mp = flags_by_type(&block).into_iter().filter(|(t, _)| *t == 14);
+        assert_eq!(mp.count(), 1);
+        let d = decode_path_attributes(&block, &ctx4(), MpReachForm::MrtAbbreviated).unwrap();
+        assert_eq!(d.attributes.next_hop, None);
+        let mut want = full_set();
+        want.next_hop = None;
+        assert_eq!(d.attributes, want);
+        assert_eq!(d.mp_reach.map(|r| (r.family, r.next_hop)), Some((V6, nh6)));
+        // An IPv4 route over an IPv6 next hop (RFC 8950) also uses MP_REACH_NLRI.
+        let v6_nh = MpNextHop::V6 {
+            global: "2001:db8::2".parse().unwrap(),
+            link_local: None,
+        };
+        let block = rib(Family::IPV4_UNICAST, &attrs, Some(&v6_nh)).unwrap();
+        let d = decode_path_attributes(&block, &ctx4(), MpReachForm::MrtAbbreviated).unwrap();
+        assert_eq!(d.mp_reach.map(|r| r.next_hop), Some(v6_nh));
+        // An MP family without a next hop cannot be written.
+        assert!(rib(V6, &attrs, None).is_err());
     }
 
     #[test]

@@ -7,7 +7,8 @@
 //!   (treat-as-withdraw, attribute-discard); session resets are the `Err`, a
 //!   [`NotificationError`] carrying the exact NOTIFICATION to send.
 //! - [`encode_announcements`], [`encode_withdrawals`] and [`encode_end_of_rib`] pack
-//!   routes for the Adj-RIB-Out; [`decode_path_attributes`] also serves the MRT reader.
+//!   routes for the Adj-RIB-Out; [`decode_path_attributes`] also serves the MRT reader,
+//!   and [`encode_rib_attributes`] the MRT writer.
 //!
 //! Decoding reads through a bounded reader over the input slice, so it never reads past a
 //! length field, never allocates more than the input could hold, and never panics on any
@@ -44,7 +45,9 @@ mod route_refresh;
 pub mod types;
 mod update;
 
-pub use attributes::{decode_path_attributes, DecodedAttributes, MpReachForm};
+pub use attributes::{
+    decode_path_attributes, encode_rib_attributes, DecodedAttributes, MpReachForm,
+};
 pub use error::{EncodeError, NotificationError};
 pub use header::{frame_len, MARKER};
 pub use message::{decode_message, encode_message, Inbound};

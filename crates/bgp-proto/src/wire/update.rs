@@ -3,7 +3,9 @@
 
 use bytes::{BufMut, Bytes, BytesMut};
 
-use super::attributes::{decode_path_attributes, encode_path_attributes, MpReachForm};
+use super::attributes::{
+    decode_path_attributes, encode_path_attributes, with_next_hop, MpReachForm,
+};
 use super::error::{EncodeError, NotificationError};
 use super::header::{begin_message, finish_message};
 use super::nlri::{decode_prefixes, encode_prefix, prefix_wire_len};
@@ -262,17 +264,12 @@ pub fn encode_announcements(
                 "IPv4 unicast announcement without a next hop".into(),
             ));
         }
-        let mut attrs_v4;
         let attrs = match next_hop {
-            Some(MpNextHop::V4(nh)) if attrs.next_hop != Some(*nh) => {
-                attrs_v4 = attrs.clone();
-                attrs_v4.next_hop = Some(*nh);
-                &attrs_v4
-            }
-            _ => attrs,
+            Some(MpNextHop::V4(nh)) => with_next_hop(attrs, Some(*nh)),
+            _ => std::borrow::Cow::Borrowed(attrs),
         };
         let mut encoded = BytesMut::new();
-        encode_path_attributes(attrs, None, None, ctx, &mut encoded)?;
+        encode_path_attributes(&attrs, None, None, ctx, &mut encoded)?;
         let budget = max.saturating_sub(HEADER_LEN + 4 + encoded.len());
         for run in pack(nlri, add_path, budget)? {
             let mut msg =
@@ -292,14 +289,7 @@ pub fn encode_announcements(
     let next_hop = next_hop
         .ok_or_else(|| EncodeError::Invalid(format!("announcing {family} needs a next hop")))?;
     // MP_REACH carries the next hop: drop a stray NEXT_HOP for non-IPv4 NLRI.
-    let mut mp_attrs;
-    let attrs = if attrs.next_hop.is_some() {
-        mp_attrs = attrs.clone();
-        mp_attrs.next_hop = None;
-        &mp_attrs
-    } else {
-        attrs
-    };
+    let attrs = &*with_next_hop(attrs, None);
     let mut empty = MpReach {
         family,
         next_hop: next_hop.clone(),
