@@ -256,6 +256,7 @@ fn announce(
         extended_message: false,
         add_path_receive: fams.clone(),
         add_path_send: fams,
+        external: false,
     };
     let mut out = Vec::new();
     encode_announcements(family, attrs, Some(&nh), nlri, &ctx, &mut out).expect("encodable");

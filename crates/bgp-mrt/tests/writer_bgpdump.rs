@@ -192,6 +192,7 @@ fn update_log_reads_in_bgpdump() {
         } else {
             vec![]
         },
+        external: false,
     };
     let announce = |family, nh: &MpNextHop, prefix: &str, path_id, ctx: &CodecContext| {
         let mut out = Vec::new();

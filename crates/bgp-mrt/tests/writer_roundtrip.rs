@@ -266,6 +266,7 @@ fn update_log_reads_back_in_every_subtype() {
                         extended_message: true,
                         add_path_receive: families.clone(),
                         add_path_send: families,
+                        external: false,
                     };
                     let prefix = if v6 { "2001:db8:7::/48" } else { "10.7.0.0/16" };
                     let msg = update(prefix, add_path.then_some(42), &ctx);

@@ -87,7 +87,8 @@ impl PeerUp {
     /// - path identifiers for the families where the session negotiated ADD-PATH in the
     ///   direction the routes travelled: from the peer to the router for the Adj-RIB-In,
     ///   from the router to the peer for the Adj-RIB-Out (O flag, RFC 8671);
-    /// - messages up to 65535 octets (RFC 8654), which BMP may carry whatever the session.
+    /// - messages up to 65535 octets (RFC 8654), which BMP may carry whatever the session;
+    /// - no attribute discard for external peers: the station sees what was received.
     pub fn update_context(&self, flags: PeerFlags) -> Result<CodecContext, NotificationError> {
         let sent = self.decode_sent_open()?;
         let received = self.decode_received_open()?;
@@ -101,6 +102,9 @@ impl PeerUp {
             extended_message: true,
             add_path_receive: families.clone(),
             add_path_send: families,
+            // A station shows what the router saw: keep ORIGINATOR_ID / CLUSTER_LIST
+            // whatever the session, rather than discarding them as a receiver would.
+            external: false,
         })
     }
 
