@@ -349,6 +349,10 @@ pub struct Match {
     /// Kernel routing protocol number (e.g. 3 = boot, 80 = Felix); routes without one never match.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub kernel_protocol: Option<Vec<u8>>,
+    /// LOCAL_PREF is one of these (a route without the attribute counts as 100, RFC 4271
+    /// 5.1.5's usual default, as BIRD and the decision process take it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub local_pref: Option<Vec<u32>>,
 }
 
 /// Next-hop directive.
@@ -417,6 +421,11 @@ pub struct Modify {
     pub remove_large_community: Vec<LargeCommunityValue>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub prepend: Option<Prepend>,
+    /// ASNs put in front of the AS_PATH as it leaves this speaker, first one first: after
+    /// our own AS towards an eBGP peer (BIRD filters run on the path with it), in front of
+    /// the received path on import. A later rule's ASNs go in front of an earlier rule's.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub prepend_path: Vec<u32>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub next_hop: Option<NextHopAction>,
     /// Kernel device to route through (e.g. `tunl0`).
@@ -440,6 +449,10 @@ impl Modify {
             || !self.add_large_community.is_empty()
             || !self.remove_large_community.is_empty()
             || self.prepend.is_some()
+    }
+
+    fn touches_outcome(&self) -> bool {
+        !self.prepend_path.is_empty()
     }
 }
 
@@ -491,6 +504,9 @@ pub struct Accepted<'a> {
     pub install: Option<InstallMode>,
     /// Prepends requested: (ASN or None for our own, count), in order.
     pub prepend: Option<Prepend>,
+    /// [`Modify::prepend_path`] of every applied rule, front first: the RIB puts them in
+    /// front of the path as sent (export) or received (import).
+    pub prepend_path: Vec<u32>,
 }
 
 impl Accepted<'_> {
@@ -503,6 +519,7 @@ impl Accepted<'_> {
             && self.tunnel_device.is_none()
             && self.install.is_none()
             && self.prepend.is_none()
+            && self.prepend_path.is_empty()
     }
 }
 
@@ -708,6 +725,15 @@ impl CompiledRule {
                 _ => return false,
             }
         }
+        if let Some(lps) = &m.local_pref {
+            if !lps.contains(
+                &attrs
+                    .local_pref
+                    .unwrap_or(crate::decision::DEFAULT_LOCAL_PREF),
+            ) {
+                return false;
+            }
+        }
         true
     }
 }
@@ -751,6 +777,7 @@ impl CompiledPolicy {
             tunnel_device: None,
             install: None,
             prepend: None,
+            prepend_path: Vec::new(),
         };
         let mut metric = route.kernel.and_then(|k| k.metric);
         for rule in &self.rules {
@@ -844,6 +871,11 @@ fn apply(set: &Modify, out: &mut Accepted<'_>, metric: &mut Option<u32>) {
     }
     if let Some(mode) = set.install {
         out.install = Some(mode);
+    }
+    if set.touches_outcome() {
+        let mut front = set.prepend_path.clone();
+        front.append(&mut out.prepend_path);
+        out.prepend_path = front;
     }
 }
 

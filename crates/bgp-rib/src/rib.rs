@@ -2336,7 +2336,11 @@ fn import_eval(
             return (flag::REJECTED, None);
         };
         let nh = acc.next_hop.clone();
-        match acc.attrs {
+        let mut attrs = acc.attrs;
+        if !acc.prepend_path.is_empty() {
+            prepend_front(attrs.to_mut(), &acc.prepend_path);
+        }
+        match attrs {
             std::borrow::Cow::Owned(a) => Some(RouteAttrs {
                 attrs: a,
                 next_hop: import_next_hop(r, nh.as_ref()),
@@ -2349,6 +2353,17 @@ fn import_eval(
         }
     };
     (0, changed.map(|a| interner.intern(a)))
+}
+
+/// Puts a policy's `prepend_path` ASNs in front of the AS_PATH, first one first.
+fn prepend_front(a: &mut PathAttributes, front: &[u32]) {
+    if front.is_empty() {
+        return;
+    }
+    let path = a.as_path.get_or_insert_with(Default::default);
+    for asn in front.iter().rev() {
+        path.prepend(*asn, 1);
+    }
 }
 
 fn import_next_hop(received: &RouteAttrs, nh: Option<&NextHopAction>) -> Option<MpNextHop> {
@@ -2780,6 +2795,7 @@ fn transform(
     let med_set = acc.med_set;
     let nh_action = acc.next_hop.clone();
     let own_prepend = acc.prepend.map_or(0, |p| usize::from(p.count));
+    let front = acc.prepend_path;
     let mut a = acc.attrs.into_owned();
     a.next_hop = None;
     // Unrecognised optional attributes: transitive ones pass with Partial set, others stop.
@@ -2872,6 +2888,7 @@ fn transform(
             None => keep.or_else(self_nh),
         }
     };
+    prepend_front(&mut a, &front);
     let mut next_hop = next_hop?;
     // The next hop must be of the prefix's family, except IPv6 next hops of IPv4 routes
     // towards a peer that negotiated RFC 8950 (RFC 8950 4: never to one that did not).

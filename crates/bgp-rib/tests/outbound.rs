@@ -1199,3 +1199,69 @@ fn partial_bits_survive_the_rib_rfc4271_4_3() {
         Some(path(&[LOCAL_AS, 65001, 4_200_000_000]))
     );
 }
+
+/// `prepend_path` (Calico's BGPFilter `prependASPath`, as BIRD runs it): the ASNs go in
+/// front of the path as sent, so after our own AS towards eBGP peers; on import in front
+/// of the received path. `local_pref` matches the route's LOCAL_PREF (100 when absent).
+#[test]
+fn prepend_path_goes_in_front_of_the_path_as_sent() {
+    let mut rib = rib();
+    let export: Policy = toml::from_str(
+        r#"
+        default = "accept"
+        [[rules]]
+        match = { local_pref = [300] }
+        set = { prepend_path = [64999, 64998] }
+        action = "accept"
+        [[rules]]
+        match = { local_pref = [100] }
+        set = { add_community = ["65000:1"] }
+        action = "accept"
+        "#,
+    )
+    .unwrap();
+    let import: Policy = toml::from_str(
+        r#"
+        default = "accept"
+        [[rules]]
+        set = { prepend_path = [64900] }
+        action = "continue"
+        [[rules]]
+        set = { prepend_path = [64901] }
+        action = "accept"
+        "#,
+    )
+    .unwrap();
+    let mut e_cfg = PeerConfig::new("e", addr(2), 65001);
+    e_cfg.export = Arc::new(export.compile().unwrap());
+    let e = peer_with(&mut rib, 2, e_cfg);
+    let mut i_cfg = PeerConfig::new("i", addr(3), LOCAL_AS);
+    i_cfg.export = Arc::new(export.compile().unwrap());
+    i_cfg.import = Arc::new(import.compile().unwrap());
+    let i = peer_with(&mut rib, 3, i_cfg);
+    let mut a = attrs(&[65010], "192.0.2.3");
+    a.local_pref = Some(300);
+    rib.apply_update(i, &announce(&["203.0.113.0/24"], a), false)
+        .unwrap();
+    let b = attrs(&[], "192.0.2.3");
+    rib.apply_update(i, &announce(&["198.51.100.0/24"], b), false)
+        .unwrap();
+    rib.process(&AllReachable);
+    let out = changes(&mut rib, e);
+    let sent = |p: &str| {
+        out.iter()
+            .find(|c| c.nlri.prefix == p.parse().unwrap())
+            .and_then(|c| c.attrs.clone())
+            .unwrap()
+    };
+    // Import put 64901 64900 in front (the later rule first); export 64999 64998 in front
+    // of our own AS.
+    assert_eq!(
+        sent("203.0.113.0/24").attrs.as_path,
+        Some(path(&[64999, 64998, LOCAL_AS, 64901, 64900, 65010]))
+    );
+    // No LOCAL_PREF counts as 100.
+    let other = sent("198.51.100.0/24");
+    assert_eq!(other.attrs.communities, vec![Community::new(65000, 1)]);
+    assert_eq!(other.attrs.as_path, Some(path(&[LOCAL_AS, 64901, 64900])));
+}

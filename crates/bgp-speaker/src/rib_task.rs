@@ -229,6 +229,9 @@ fn rib_peer_config(
     let ebgp = cfg.remote_as != cfg.local_as.unwrap_or(local_as);
     let mut p = bgp_rib::PeerConfig::new(cfg.name.clone(), cfg.address.addr, cfg.remote_as);
     p.rr_client = cfg.route_reflector_client;
+    p.local_as = cfg.local_as;
+    p.cluster_id = cfg.cluster_id;
+    p.allow_local_as = cfg.allow_local_as;
     p.import = chain_policy(&cfg.import, policies, ebgp);
     p.export = chain_policy(&cfg.export, policies, ebgp);
     p.next_hop = match cfg.next_hop {
@@ -722,6 +725,7 @@ impl RibTask {
             RibCtl::Originate(o) => {
                 let mut r = LocalRoute::new(o.prefix, RouteSource::Static);
                 r.no_install = o.no_install;
+                r.next_hop = o.next_hop;
                 r.attrs.communities = o.communities.clone();
                 r.attrs.large_communities = o.large_communities.clone();
                 r.attrs.local_pref = o.local_pref;

@@ -256,6 +256,8 @@ pub struct PeerConfig {
     pub route_reflector_client: bool,
     /// Per-peer cluster id override (RFC 4456).
     pub cluster_id: Option<Ipv4Addr>,
+    /// Routes from this peer may contain our AS this many times (BIRD's `allow local as`).
+    pub allow_local_as: u8,
     /// Next hop to announce.
     pub next_hop: NextHopMode,
     /// ADD-PATH mode (RFC 7911).
@@ -296,6 +298,7 @@ impl PeerConfig {
             source_address: None,
             route_reflector_client: false,
             cluster_id: None,
+            allow_local_as: 0,
             next_hop: NextHopMode::Auto,
             add_path: AddPathConfig::Off,
             extended_next_hop: false,
@@ -354,6 +357,8 @@ pub struct Originate {
     pub prefix: IpNet,
     /// Advertise but never install in the kernel.
     pub no_install: bool,
+    /// Gateway of the route (`None`: a blackhole).
+    pub next_hop: Option<IpAddr>,
     /// Standard communities to attach.
     pub communities: Vec<Community>,
     /// Large communities to attach.
@@ -370,6 +375,7 @@ impl Originate {
         Originate {
             prefix,
             no_install: false,
+            next_hop: None,
             communities: Vec::new(),
             large_communities: Vec::new(),
             local_pref: None,
@@ -614,9 +620,20 @@ fn resolve(main_path: &Path, files: &[(&Source, &FileConfig)]) -> Result<Config,
                     ),
                 ));
             }
+            if of
+                .next_hop
+                .is_some_and(|nh| nh.is_ipv4() != prefix.addr().is_ipv4())
+            {
+                return Err(ConfigError::at(
+                    src,
+                    of.prefix.span(),
+                    format!("next_hop of {prefix} is not of the prefix's address family"),
+                ));
+            }
             let route = Originate {
                 prefix,
                 no_install: of.no_install,
+                next_hop: of.next_hop,
                 communities: of.communities.iter().map(|c| c.0).collect(),
                 large_communities: of.large_communities.iter().map(|c| c.0).collect(),
                 local_pref: of.local_pref,
@@ -903,6 +920,7 @@ fn resolve_peer<'a>(
         source_address: pick(chain, |p| p.source_address),
         route_reflector_client: pick(chain, |p| p.route_reflector_client).unwrap_or(false),
         cluster_id: pick(chain, |p| p.cluster_id),
+        allow_local_as: pick(chain, |p| p.allow_local_as).unwrap_or(0),
         next_hop: pick(chain, |p| p.next_hop).unwrap_or_default(),
         add_path: pick(chain, |p| p.add_path).unwrap_or_default(),
         extended_next_hop: pick(chain, |p| p.extended_next_hop).unwrap_or(false),

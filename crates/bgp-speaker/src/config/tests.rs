@@ -233,6 +233,22 @@ fn originate_entries() {
 }
 
 #[test]
+fn originate_via_a_gateway_and_allow_local_as() {
+    let c = parse(&format!(
+        "{BASE}\n[[originate]]\nprefix = \"10.225.0.4/32\"\nnext_hop = \"10.224.0.1\"\n[peers.p]\naddress = \"10.0.0.2\"\nremote_as = 65001\nallow_local_as = 2\n"
+    ))
+    .unwrap();
+    let r = &c.originate[&"10.225.0.4/32".parse().unwrap()];
+    assert_eq!(r.next_hop, Some("10.224.0.1".parse().unwrap()));
+    assert_eq!(c.peers["p"].allow_local_as, 2);
+    assert_eq!(parse(BASE).unwrap().originate.len(), 0);
+    let (_, _, msg) = err_at(&format!(
+        "{BASE}\n[[originate]]\nprefix = \"10.225.0.4/32\"\nnext_hop = \"fd00::1\"\n"
+    ));
+    assert!(msg.contains("family"), "{msg}");
+}
+
+#[test]
 fn listen_and_control() {
     let c = parse(
         "[global]\nasn = 1\nrouter_id = \"1.1.1.1\"\nlisten = [\"127.0.0.2\", \"[::1]:1790\"]\nlisten_port = 1179\n[global.control]\nsocket = \"/tmp/x.sock\"\nmode = \"0600\"\n",
