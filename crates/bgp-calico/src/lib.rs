@@ -13,6 +13,8 @@
 //!
 //! `docs/calico.md` maps every Calico field to bgpd and lists what differs.
 
+pub mod derive;
+pub mod render;
 pub mod resource;
 pub mod selector;
 pub mod source;

@@ -102,7 +102,9 @@ fn node_info(store: &ResourceStore, n: &Object<NodeSpec>) -> Option<NodeInfo> {
     let addr = |a: &Option<String>| -> Result<(Option<IpAddr>, Option<IpNet>), ()> {
         match a.as_deref().map(str::trim) {
             None | Some("") => Ok((None, None)),
-            Some(s) => parse_cidr_or_ip(s).map(|(ip, net)| (Some(ip), Some(net))).ok_or(()),
+            Some(s) => parse_cidr_or_ip(s)
+                .map(|(ip, net)| (Some(ip), Some(net)))
+                .ok_or(()),
         }
     };
     let (ipv4, ipv4_net) = addr(&bgp.ipv4_address).ok()?;

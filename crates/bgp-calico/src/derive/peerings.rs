@@ -298,7 +298,10 @@ fn explicit_peers(
 ) -> Option<Vec<V1Peer>> {
     let s = &p.spec;
     let name = &p.metadata.name;
-    if s.local_workload_selector.as_deref().is_some_and(|x| !x.is_empty()) {
+    if s.local_workload_selector
+        .as_deref()
+        .is_some_and(|x| !x.is_empty())
+    {
         w.push(format!(
             "BGPPeer {name}: localWorkloadSelector peerings (workload endpoint status files) are not supported; it is left out"
         ));
@@ -376,12 +379,13 @@ fn explicit_peers(
 fn reverse_peers(c: &Cluster<'_>, p: &Object<BgpPeerSpec>, out: &mut V1Peerings, w: &mut Warnings) {
     let s = &p.spec;
     if s.reverse_peering.as_deref() == Some("Manual")
-        || s.local_workload_selector.as_deref().is_some_and(|x| !x.is_empty())
+        || s.local_workload_selector
+            .as_deref()
+            .is_some_and(|x| !x.is_empty())
     {
         return;
     }
-    let (locals, v4, v6) = if let Some(sel) = s.peer_selector.as_deref().filter(|x| !x.is_empty())
-    {
+    let (locals, v4, v6) = if let Some(sel) = s.peer_selector.as_deref().filter(|x| !x.is_empty()) {
         (c.nodes_matching(sel, w), true, true)
     } else {
         let (ip, port) = split_ip_port(s.peer_ip.as_deref().unwrap_or(""));
@@ -558,11 +562,21 @@ fn mesh(c: &Cluster<'_>, me: &Me<'_>, family: Family, my_ip: IpAddr) -> Vec<Peer
 }
 
 /// confd's `buildPeerFromData`.
-fn build(v: &V1Peer, kind: PeeringKind, me: &Me<'_>, family: Family, my_ip: IpAddr) -> Option<Peering> {
+fn build(
+    v: &V1Peer,
+    kind: PeeringKind,
+    me: &Me<'_>,
+    family: Family,
+    my_ip: IpAddr,
+) -> Option<Peering> {
     if v.ip == my_ip {
         return None;
     }
-    let effective = if v.local_asn != 0 { v.local_asn } else { me.asn };
+    let effective = if v.local_asn != 0 {
+        v.local_asn
+    } else {
+        me.asn
+    };
     let same_as = v.asn == effective;
     let mut next_hop = match v.next_hop_mode.as_str() {
         "Self" => NextHop::SelfAddress,
@@ -575,7 +589,8 @@ fn build(v: &V1Peer, kind: PeeringKind, me: &Me<'_>, family: Family, my_ip: IpAd
     let cluster_id = &me.info.rr_cluster_id;
     let rr = (same_as && !cluster_id.is_empty() && v.rr_cluster_id != *cluster_id)
         .then(|| cluster_id.clone());
-    let passive = kind == PeeringKind::Global && v.calico_node && v.ip.to_string() > my_ip.to_string();
+    let passive =
+        kind == PeeringKind::Global && v.calico_node && v.ip.to_string() > my_ip.to_string();
     Some(Peering {
         name: session_name(kind.prefix(), v.ip, v.port),
         kind,

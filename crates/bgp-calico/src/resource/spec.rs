@@ -98,9 +98,9 @@ pub struct BgpConfigurationSpec {
     /// Named communities.
     #[serde(default)]
     pub communities: Vec<NamedCommunity>,
-    /// Communities to add to routes by CIDR.
-    #[serde(default)]
-    pub prefix_advertisements: Vec<PrefixAdvertisement>,
+    /// Communities to add to routes by CIDR (a node's list, even empty, replaces the
+    /// default one).
+    pub prefix_advertisements: Option<Vec<PrefixAdvertisement>>,
     /// BGP port (default 179).
     pub listen_port: Option<u16>,
     /// Password of the node-to-node mesh sessions.

@@ -12,6 +12,7 @@
 //! The full format is described in `docs/config.md`.
 
 pub mod diff;
+pub mod explicit;
 pub mod file;
 pub mod types;
 
