@@ -340,7 +340,8 @@ pub struct Match {
     /// Name of that peer, as globs (`*`, `?`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub peer_name: Option<Vec<String>>,
-    /// Interface of a kernel/connected route, as globs; routes without one never match.
+    /// Interface of a kernel/connected route, or the one the next hop of a BGP route is
+    /// reached through, as globs; routes without one never match.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub interface: Option<Vec<String>>,
     /// Kernel metric of the route; routes without one never match.
@@ -486,6 +487,9 @@ pub struct RouteView<'a> {
     pub prefix: IpNet,
     pub attrs: &'a PathAttributes,
     pub next_hop: Option<IpAddr>,
+    /// Interface the next hop of a BGP route is reached through (BIRD's `ifname` of a
+    /// route with a recursive gateway), when the resolver knows it.
+    pub next_hop_interface: Option<&'a str>,
     pub source: RouteSource,
     pub kernel: Option<&'a KernelInfo>,
     pub peer: Option<PeerView<'a>>,
@@ -708,7 +712,11 @@ impl CompiledRule {
             }
         }
         if let Some(globs) = &m.interface {
-            match r.kernel.and_then(|k| k.ifname.as_deref()) {
+            let ifname = r
+                .kernel
+                .and_then(|k| k.ifname.as_deref())
+                .or(r.next_hop_interface);
+            match ifname {
                 Some(ifn) if globs.iter().any(|g| glob_match(g, ifn)) => {}
                 _ => return false,
             }
@@ -892,6 +900,7 @@ mod tests {
             prefix: net(prefix),
             attrs,
             next_hop: None,
+            next_hop_interface: None,
             source: RouteSource::Bgp,
             kernel: None,
             peer: None,

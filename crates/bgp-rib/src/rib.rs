@@ -59,6 +59,24 @@ pub enum RibError {
 pub trait NextHopResolver {
     /// The IGP cost to reach `next_hop`, or `None` if it is unreachable.
     fn resolve(&self, next_hop: IpAddr) -> Option<u32>;
+
+    /// Whether [`NextHopResolver::interface`] answers at all (the RIB skips asking).
+    fn knows_interfaces(&self) -> bool {
+        false
+    }
+
+    /// The interface `next_hop` is reached through (BIRD's `ifname` of a route with a
+    /// recursive gateway), which policy `interface` conditions match for BGP routes.
+    fn interface(&self, _next_hop: IpAddr) -> Option<Arc<str>> {
+        None
+    }
+}
+
+/// Next hop → the interface it resolved through, as last answered by the resolver.
+type NhIfaces = rustc_hash::FxHashMap<IpAddr, Option<Arc<str>>>;
+
+fn iface_of(ifaces: &NhIfaces, nh: Option<IpAddr>) -> Option<&str> {
+    nh.and_then(|a| ifaces.get(&a)).and_then(|i| i.as_deref())
 }
 
 impl<F: Fn(IpAddr) -> Option<u32>> NextHopResolver for F {
@@ -534,6 +552,8 @@ pub struct Rib {
     deferral: Option<Instant>,
     /// The last two slices encoded, most recently used first.
     encode_cache: [Option<EncodeCache>; 2],
+    /// Interfaces of the BGP next hops in use (for policy `interface` conditions).
+    nh_ifaces: NhIfaces,
 }
 
 /// Work counters (for benchmarks and tests of what a change costs).
@@ -621,6 +641,7 @@ impl Rib {
             counters: Counters::default(),
             deferral: None,
             encode_cache: [None, None],
+            nh_ifaces: Default::default(),
         }
     }
 
@@ -1086,12 +1107,24 @@ impl Rib {
         update: &Update,
         treat_as_withdraw: bool,
     ) -> Result<UpdateStats, RibError> {
-        self.apply(id, update, treat_as_withdraw, None)
+        self.apply(id, update, treat_as_withdraw, None, None)
     }
 
     /// [`Rib::apply_update`] followed by [`Rib::process`], with the same result; each prefix
     /// of the UPDATE is decided and exported right after it is stored (output in UPDATE
     /// order rather than prefix order). Measured no faster than the batched pair here.
+    /// [`Rib::apply_update`], resolving the next hops' interfaces for the import policy
+    /// with `resolver` (without running the decision process).
+    pub fn apply_update_resolved(
+        &mut self,
+        id: PeerId,
+        update: &Update,
+        treat_as_withdraw: bool,
+        resolver: &dyn NextHopResolver,
+    ) -> Result<UpdateStats, RibError> {
+        self.apply(id, update, treat_as_withdraw, None, Some(resolver))
+    }
+
     pub fn apply_update_and_process(
         &mut self,
         id: PeerId,
@@ -1099,7 +1132,13 @@ impl Rib {
         treat_as_withdraw: bool,
         resolver: &dyn NextHopResolver,
     ) -> Result<UpdateStats, RibError> {
-        let stats = self.apply(id, update, treat_as_withdraw, Some(resolver))?;
+        let stats = self.apply(
+            id,
+            update,
+            treat_as_withdraw,
+            Some(resolver),
+            Some(resolver),
+        )?;
         self.process(resolver);
         Ok(stats)
     }
@@ -1121,6 +1160,7 @@ impl Rib {
         update: &Update,
         treat_as_withdraw: bool,
         eager: Option<&dyn NextHopResolver>,
+        interfaces: Option<&dyn NextHopResolver>,
     ) -> Result<UpdateStats, RibError> {
         let p = self.peer(id)?;
         let Some(session) = p.session.as_ref() else {
@@ -1253,8 +1293,15 @@ impl Rib {
                     IpNet::V4(p) => IpNet::V4(trunc_v4(p)),
                     IpNet::V6(p) => IpNet::V6(p.trunc()),
                 };
+                let nh = self.interner.get(received).next_hop_addr();
+                if let (Some(r), Some(a)) = (interfaces, nh) {
+                    if r.knows_interfaces() && !self.nh_ifaces.contains_key(&a) {
+                        self.nh_ifaces.insert(a, r.interface(a));
+                    }
+                }
+                let iface = iface_of(&self.nh_ifaces, nh);
                 let (flags, modified) =
-                    import_eval(p, &mut self.interner, prefix, received, loop_found);
+                    import_eval(p, &mut self.interner, prefix, received, loop_found, iface);
                 if flags != 0 {
                     stats.rejected += 1;
                 }
@@ -1346,7 +1393,10 @@ impl Rib {
                 .unwrap_or_default();
             for (pid, attrs) in received {
                 let lp = is_loop(&self.cfg, &self.interner.get(attrs).attrs, &peer);
-                let (flags, modified) = import_eval(&peer, &mut self.interner, k.into(), attrs, lp);
+                let nh = self.interner.get(attrs).next_hop_addr();
+                let iface = iface_of(&self.nh_ifaces, nh);
+                let (flags, modified) =
+                    import_eval(&peer, &mut self.interner, k.into(), attrs, lp, iface);
                 let modified = modified.map(|m| self.interner.retain(m));
                 let t = P::table_mut(&mut self.tables);
                 t.touch(k);
@@ -1620,6 +1670,7 @@ impl Rib {
         }
         all::<Ipv4Net>(&mut self.tables);
         all::<Ipv6Net>(&mut self.tables);
+        self.nh_ifaces.clear();
         self.process(resolver);
     }
 
@@ -1700,6 +1751,7 @@ impl Rib {
             round,
             counters,
             deferral,
+            nh_ifaces,
             ..
         } = self;
         let round = *round;
@@ -1715,9 +1767,17 @@ impl Rib {
             None => &mut no_dest,
         };
         run_decision(dest, peers, decision, resolver, interner);
+        if resolver.knows_interfaces() {
+            for x in dest.iter().filter(|x| x.peer() != LOCAL_PEER) {
+                if let Some(a) = interner.get(x.effective()).next_hop_addr() {
+                    nh_ifaces.entry(a).or_insert_with(|| resolver.interface(a));
+                }
+            }
+        }
+        let nh_ifaces: &NhIfaces = nh_ifaces;
         let new_sig = selection_signature(dest);
         if new_sig != d.old || d.force_fib {
-            let change = fib_entry(pfx.into(), dest, peers, local, cfg, interner);
+            let change = fib_entry(pfx.into(), dest, peers, local, nh_ifaces, cfg, interner);
             match change {
                 Some(r) => fib.push_back(FibChange::Upsert(r)),
                 None if !d.old.is_empty() => fib.push_back(FibChange::Remove(pfx.into())),
@@ -1749,6 +1809,7 @@ impl Rib {
                         target,
                         peers,
                         local,
+                        nh_ifaces,
                         cfg,
                         interner,
                         &mut cache,
@@ -1782,6 +1843,7 @@ impl Rib {
             tables,
             interner,
             local,
+            nh_ifaces,
             ..
         } = self;
         let Some(target) = peers.get(idx as usize).and_then(Option::as_ref) else {
@@ -1802,7 +1864,8 @@ impl Rib {
             let mut cache = None;
             let desired = match peers.get(idx as usize).and_then(Option::as_ref) {
                 Some(target) => desired_for(
-                    *pfx, dest, idx, target, peers, local, cfg, interner, &mut cache, &mut None,
+                    *pfx, dest, idx, target, peers, local, nh_ifaces, cfg, interner, &mut cache,
+                    &mut None,
                 ),
                 None => return,
             };
@@ -2311,6 +2374,7 @@ fn import_eval(
     prefix: IpNet,
     received: AttrId,
     loop_found: bool,
+    next_hop_interface: Option<&str>,
 ) -> (u8, Option<AttrId>) {
     if loop_found {
         return (flag::LOOP, None);
@@ -2325,6 +2389,7 @@ fn import_eval(
             prefix,
             attrs: &r.attrs,
             next_hop: r.next_hop_addr(),
+            next_hop_interface,
             source: RouteSource::Bgp,
             kernel: None,
             peer: Some(PeerView {
@@ -2458,6 +2523,7 @@ fn fib_entry(
     dest: &Dest,
     peers: &[Option<PeerState>],
     local: &rustc_hash::FxHashMap<(IpNet, RouteSource), LocalMeta>,
+    nh_ifaces: &NhIfaces,
     cfg: &RibConfig,
     store: &AttrStore,
 ) -> Option<FibRoute> {
@@ -2503,6 +2569,11 @@ fn fib_entry(
             prefix,
             attrs,
             next_hop: next_hops.first().copied(),
+            next_hop_interface: if is_local {
+                None
+            } else {
+                iface_of(nh_ifaces, next_hops.first().copied())
+            },
             source,
             kernel: meta.map(|m| &*m.kernel),
             peer: peer.map(|p| PeerView {
@@ -2546,6 +2617,7 @@ fn desired_for<P: Prefix>(
     target: &PeerState,
     peers: &[Option<PeerState>],
     local: &rustc_hash::FxHashMap<(IpNet, RouteSource), LocalMeta>,
+    nh_ifaces: &NhIfaces,
     cfg: &RibConfig,
     interner: &mut AttrStore,
     cache: &mut Option<ExportCache>,
@@ -2578,6 +2650,7 @@ fn desired_for<P: Prefix>(
             session,
             peers,
             local,
+            nh_ifaces,
             cfg,
             interner,
             cache,
@@ -2608,6 +2681,7 @@ fn export_path(
     session: &SessionInfo,
     peers: &[Option<PeerState>],
     local: &rustc_hash::FxHashMap<(IpNet, RouteSource), LocalMeta>,
+    nh_ifaces: &NhIfaces,
     cfg: &RibConfig,
     interner: &mut AttrStore,
     cache: &mut Option<ExportCache>,
@@ -2695,6 +2769,11 @@ fn export_path(
         prefix,
         attrs: &eff.attrs,
         next_hop: eff.next_hop_addr(),
+        next_hop_interface: if is_local {
+            None
+        } else {
+            iface_of(nh_ifaces, eff.next_hop_addr())
+        },
         source,
         kernel: meta.map(|m| &*m.kernel),
         peer: Some(PeerView {

@@ -1265,3 +1265,78 @@ fn prepend_path_goes_in_front_of_the_path_as_sent() {
     assert_eq!(other.attrs.communities, vec![Community::new(65000, 1)]);
     assert_eq!(other.attrs.as_path, Some(path(&[LOCAL_AS, 64901, 64900])));
 }
+
+/// A resolver that reaches 192.0.2.0/24 through `eth0` and everything else through `tunl0`.
+struct Interfaces;
+
+impl bgp_rib::NextHopResolver for Interfaces {
+    fn resolve(&self, _: IpAddr) -> Option<u32> {
+        Some(0)
+    }
+    fn knows_interfaces(&self) -> bool {
+        true
+    }
+    fn interface(&self, nh: IpAddr) -> Option<Arc<str>> {
+        let eth0: ipnet::IpNet = "192.0.2.0/24".parse().unwrap();
+        Some(Arc::from(if eth0.contains(&nh) { "eth0" } else { "tunl0" }))
+    }
+}
+
+/// Policy `interface` conditions match a BGP route by the interface its next hop resolves
+/// through (BIRD's `ifname` with `gateway recursive`), on import and export.
+#[test]
+fn interface_conditions_see_the_next_hop_interface_of_bgp_routes() {
+    let mut rib = rib();
+    let only_eth0: Policy = toml::from_str(
+        r#"
+        default = "reject"
+        [[rules]]
+        match = { interface = ["eth*"] }
+        action = "accept"
+        "#,
+    )
+    .unwrap();
+    let mut src_cfg = PeerConfig::new("src", addr(2), 65001);
+    src_cfg.import = Arc::new(only_eth0.compile().unwrap());
+    let src = peer_with(&mut rib, 2, src_cfg);
+    let mut dst_cfg = PeerConfig::new("dst", addr(3), 65003);
+    dst_cfg.export = Arc::new(only_eth0.compile().unwrap());
+    let dst = peer_with(&mut rib, 3, dst_cfg);
+    rib.apply_update_resolved(
+        src,
+        &announce(&["203.0.113.0/24"], attrs(&[65001], "192.0.2.2")),
+        false,
+        &Interfaces,
+    )
+    .unwrap();
+    rib.apply_update_resolved(
+        src,
+        &announce(&["198.51.100.0/24"], attrs(&[65001], "10.9.9.9")),
+        false,
+        &Interfaces,
+    )
+    .unwrap();
+    rib.process(&Interfaces);
+    let out = changes(&mut rib, dst);
+    let sent: Vec<String> = out.iter().map(|c| c.nlri.prefix.to_string()).collect();
+    assert_eq!(
+        sent,
+        ["203.0.113.0/24"],
+        "the tunl0 route is rejected on import"
+    );
+    // Without interface knowledge a BGP route has no interface and never matches.
+    let mut plain = common::rib();
+    let mut d2 = PeerConfig::new("dst", addr(3), 65003);
+    d2.export = Arc::new(only_eth0.compile().unwrap());
+    let s2 = peer(&mut plain, 2, 65001, false);
+    let d2 = peer_with(&mut plain, 3, d2);
+    plain
+        .apply_update(
+            s2,
+            &announce(&["203.0.113.0/24"], attrs(&[65001], "192.0.2.2")),
+            false,
+        )
+        .unwrap();
+    plain.process(&AllReachable);
+    assert!(changes(&mut plain, d2).is_empty());
+}

@@ -191,7 +191,7 @@ fn resolver(t: &Option<NextHopTable>) -> &dyn NextHopResolver {
 /// An import or export chain compiled into one policy: the rules of every named policy in
 /// order, with the default of the last one. An empty chain accepts everything on iBGP and
 /// nothing on eBGP (RFC 8212).
-pub(crate) fn chain_policy(
+pub fn chain_policy(
     names: &[String],
     policies: &BTreeMap<String, Policy>,
     ebgp: bool,
@@ -562,10 +562,12 @@ impl RibTask {
             }
             return;
         }
-        match self
-            .rib
-            .apply_update(slot.id, &update.update, update.treat_as_withdraw.is_some())
-        {
+        match self.rib.apply_update_resolved(
+            slot.id,
+            &update.update,
+            update.treat_as_withdraw.is_some(),
+            resolver(&self.next_hops),
+        ) {
             Ok(stats) => {
                 slot.estimate = slot
                     .estimate

@@ -340,7 +340,7 @@ mod tests {
             "kind": "NodeList", "apiVersion": "projectcalico.org/v3",
             "items": [
                 {"kind": "Node", "apiVersion": "projectcalico.org/v3",
-                 "metadata": {"name": "a", "labels": {"x": "y"}},
+                 "metadata": {"name": "a", "labels": {"x": "v", "rr": true, "yes": "yes", "n": 1}},
                  "spec": {"bgp": {"ipv4Address": "10.0.0.1/24", "asNumber": "65001"}}},
                 {"kind": "GlobalNetworkPolicy", "apiVersion": "projectcalico.org/v3",
                  "metadata": {"name": "p"}}
@@ -354,7 +354,12 @@ mod tests {
         let Resource::Node(n) = &r[0] else {
             panic!("not a node")
         };
-        assert_eq!(n.metadata.labels.get("x").map(String::as_str), Some("y"));
+        let label = |k: &str| n.metadata.labels.get(k).map(String::as_str);
+        assert_eq!(label("x"), Some("v"));
+        // YAML 1.1 booleans and numbers, as calicoctl reads them into string fields.
+        assert_eq!(label("rr"), Some("true"));
+        assert_eq!(label("yes"), Some("true"));
+        assert_eq!(label("n"), Some("1"));
         assert_eq!(
             n.spec.bgp.as_ref().and_then(|b| b.as_number),
             Some(AsNumber(65001))

@@ -20,9 +20,42 @@ pub struct Metadata {
     /// Namespace of namespaced kinds (Secrets).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub namespace: Option<String>,
-    /// Labels, which selectors match.
-    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    /// Labels, which selectors match. YAML scalars (`true`, `1`) are taken as their text,
+    /// as Kubernetes' YAML decoding does for string fields.
+    #[serde(
+        default,
+        skip_serializing_if = "BTreeMap::is_empty",
+        deserialize_with = "scalar_strings"
+    )]
     pub labels: BTreeMap<String, String>,
+}
+
+/// calicoctl and kubectl read YAML 1.1, where `yes`, `on`, `y` (and their negatives) are
+/// booleans and become `"true"`/`"false"` in a string field; YAML 1.2 readers keep the word.
+/// (A quoted `"yes"` cannot be told apart here and is read the same way.)
+fn yaml11_bool(s: String) -> String {
+    match s.as_str() {
+        "y" | "Y" | "yes" | "Yes" | "YES" | "on" | "On" | "ON" | "True" | "TRUE" => "true".into(),
+        "n" | "N" | "no" | "No" | "NO" | "off" | "Off" | "OFF" | "False" | "FALSE" => {
+            "false".into()
+        }
+        _ => s,
+    }
+}
+
+fn scalar_strings<'de, D: Deserializer<'de>>(d: D) -> Result<BTreeMap<String, String>, D::Error> {
+    let m = Option::<BTreeMap<String, serde_json::Value>>::deserialize(d)?.unwrap_or_default();
+    m.into_iter()
+        .map(|(k, v)| match v {
+            serde_json::Value::String(s) => Ok((k, yaml11_bool(s))),
+            serde_json::Value::Bool(b) => Ok((k, b.to_string())),
+            serde_json::Value::Number(n) => Ok((k, n.to_string())),
+            serde_json::Value::Null => Ok((k, String::new())),
+            other => Err(serde::de::Error::custom(format!(
+                "label {k}: {other} is not a string"
+            ))),
+        })
+        .collect()
 }
 
 /// A `{ secretKeyRef: { name, key } }` password reference.
@@ -141,8 +174,10 @@ pub struct NodeBgpSpec {
 #[serde(rename_all = "camelCase")]
 pub struct NodeWireguardSpec {
     /// The node's WireGuard IPv4 address.
+    #[serde(rename = "interfaceIPv4Address")]
     pub interface_ipv4_address: Option<String>,
     /// The node's WireGuard IPv6 address.
+    #[serde(rename = "interfaceIPv6Address")]
     pub interface_ipv6_address: Option<String>,
 }
 
@@ -187,6 +222,7 @@ pub struct BgpPeerSpec {
     /// Keepalive interval.
     pub keepalive_time: Option<Duration>,
     /// Accept this many occurrences of our AS in paths.
+    #[serde(rename = "numAllowedLocalASNumbers")]
     pub num_allowed_local_as_numbers: Option<i64>,
     /// GTSM with this many hops.
     pub ttl_security: Option<u8>,

@@ -668,20 +668,20 @@ fn resolve(main_path: &Path, files: &[(&Source, &FileConfig)]) -> Result<Config,
     }
 
     let mut resolved = BTreeMap::new();
-    let mut by_addr: HashMap<(IpAddr, Option<String>), &str> = HashMap::new();
+    let mut by_addr: HashMap<(IpAddr, Option<String>, u16), &str> = HashMap::new();
     for (name, entry) in &peers {
         let chain = template_chain(entry, &templates)?;
         let p = resolve_peer(name, &chain, &global)?;
         check_policy_refs(&chain, &policies)?;
-        let key = (p.address.addr, p.address.scope.clone());
+        let key = (p.address.addr, p.address.scope.clone(), p.port);
         if let Some(other) = by_addr.insert(key, name) {
             let (src, span) = address_span(&chain, entry);
             return Err(ConfigError::at(
                 src,
                 span,
                 format!(
-                    "peer {name:?} has the same address {} as peer {other:?}",
-                    p.address
+                    "peer {name:?} has the same address {} and port {} as peer {other:?}",
+                    p.address, p.port
                 ),
             ));
         }

@@ -162,6 +162,13 @@ fn duplicate_peer_address_is_refused() {
     ));
     assert_eq!(line, 10);
     assert!(msg.contains("same address"), "{msg}");
+    // The same address on another port is another neighbour (BIRD's protocols, Calico's
+    // `_port_N` sessions).
+    let c = parse(&format!(
+        "{BASE}\n[peers.a]\naddress = \"10.0.0.2\"\nremote_as = 1\n[peers.b]\naddress = \"10.0.0.2\"\nport = 1790\nremote_as = 2\n"
+    ))
+    .unwrap();
+    assert_eq!(c.peers.len(), 2);
 }
 
 #[test]
