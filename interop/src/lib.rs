@@ -27,6 +27,7 @@
 
 pub mod bgpd;
 pub mod bird;
+pub mod bird1;
 pub mod calico;
 mod cmd;
 mod context;
@@ -41,6 +42,7 @@ mod process;
 pub mod raw;
 pub mod scenarios;
 pub mod table;
+pub mod twin;
 mod wait;
 
 pub use bgpd::Bgpd;

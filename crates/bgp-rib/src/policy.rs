@@ -356,6 +356,25 @@ pub struct Match {
     pub local_pref: Option<Vec<u32>>,
 }
 
+/// An ORIGIN value to set (RFC 4271 5.1.1).
+#[derive(Copy, Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum OriginValue {
+    Igp,
+    Egp,
+    Incomplete,
+}
+
+impl OriginValue {
+    fn origin(self) -> bgp_proto::Origin {
+        match self {
+            OriginValue::Igp => bgp_proto::Origin::Igp,
+            OriginValue::Egp => bgp_proto::Origin::Egp,
+            OriginValue::Incomplete => bgp_proto::Origin::Incomplete,
+        }
+    }
+}
+
 /// Next-hop directive.
 #[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -401,6 +420,10 @@ pub struct Prepend {
 pub struct Modify {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub local_pref: Option<u32>,
+    /// ORIGIN (BIRD announces routes of other protocols with IGP; bgpd's kernel routes
+    /// are INCOMPLETE unless set).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub origin: Option<OriginValue>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub med: Option<u32>,
     /// Kernel metric for the FIB.
@@ -443,6 +466,7 @@ impl Modify {
 
     fn touches_attributes(&self) -> bool {
         self.local_pref.is_some()
+            || self.origin.is_some()
             || self.med.is_some()
             || self.local_pref_from_metric
             || !self.add_community.is_empty()
@@ -819,6 +843,9 @@ fn apply(set: &Modify, out: &mut Accepted<'_>, metric: &mut Option<u32>) {
         if let Some(lp) = set.local_pref {
             a.local_pref = Some(lp);
         }
+        if let Some(o) = set.origin {
+            a.origin = Some(o.origin());
+        }
         if set.local_pref_from_metric {
             if let Some(m) = *metric {
                 a.local_pref = Some(METRIC_LOCAL_PREF_BASE.saturating_sub(m));
@@ -1147,6 +1174,24 @@ mod tests {
             toml::from_str::<Policy>("[[rules]]\naction = \"accept\"\nmatch = { nope = 1 }")
                 .is_err()
         );
+    }
+
+    #[test]
+    fn origin_is_set() {
+        let p: Policy = toml::from_str(
+            "default = \"accept\"\n[[rules]]\nset = { origin = \"igp\" }\naction = \"accept\"",
+        )
+        .unwrap();
+        let attrs = PathAttributes {
+            origin: Some(bgp_proto::Origin::Incomplete),
+            ..Default::default()
+        };
+        let a = p
+            .compile()
+            .unwrap()
+            .evaluate(&view("10.0.0.0/24", &attrs))
+            .unwrap();
+        assert_eq!(a.attrs.origin, Some(bgp_proto::Origin::Igp));
     }
 
     #[test]

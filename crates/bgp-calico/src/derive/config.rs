@@ -24,8 +24,8 @@ use std::path::PathBuf;
 
 use bgp_kernel::{ExitAction, ExportConfig, ImportConfig, KernelConfig, MetricMapping, RouteKind};
 use bgp_rib::policy::{
-    InstallMode, IpFamily, LargeCommunityValue, Match, MetricRange, Modify, PeerType, Policy,
-    PrefixRange, RouteSource, Rule, RuleAction, StdCommunity, Verdict,
+    InstallMode, IpFamily, LargeCommunityValue, Match, MetricRange, Modify, OriginValue, PeerType,
+    Policy, PrefixRange, RouteSource, Rule, RuleAction, StdCommunity, Verdict,
 };
 use bgp_speaker::config::file::{
     ControlFile, FileConfig, GlobalFile, GracefulRestartFile, OriginateFile, PeerFile,
@@ -128,7 +128,8 @@ pub fn filter_policy_name(filter: &str, dir: Direction, f: Family, ctx: ExportCo
 
 /// The start of confd's export filter: every route gets a kernel metric and a LOCAL_PREF
 /// from each other (BGP routes keep their LOCAL_PREF, local ones get 2147483647 − metric,
-/// the normal priority when they have no metric).
+/// the normal priority when they have no metric). Local routes go out with ORIGIN IGP, as
+/// BIRD announces routes of its other protocols.
 fn prelude(r: &FamilyRoutes) -> Policy {
     let src = |s: &[RouteSource]| Match {
         source: Some(s.to_vec()),
@@ -155,7 +156,7 @@ fn prelude(r: &FamilyRoutes) -> Policy {
                 RuleAction::Continue,
             ),
             rule(
-                "local-pref-from-metric",
+                "local-routes-igp-local-pref-from-metric",
                 src(&[
                     RouteSource::Static,
                     RouteSource::Kernel,
@@ -163,6 +164,7 @@ fn prelude(r: &FamilyRoutes) -> Policy {
                 ]),
                 Modify {
                     local_pref_from_metric: true,
+                    origin: Some(OriginValue::Igp),
                     ..Default::default()
                 },
                 RuleAction::Continue,

@@ -35,6 +35,8 @@ pub enum Verdict {
     Rejected,
     Accepted {
         local_pref: Option<u32>,
+        /// ORIGIN: 0 IGP, 1 EGP, 2 INCOMPLETE.
+        origin: u8,
         path: Vec<u32>,
         communities: BTreeSet<(u32, u32)>,
         large: BTreeSet<(u32, u32, u32)>,
@@ -174,8 +176,14 @@ fn bgpd_attrs(c: &Candidate, lp: Option<u32>) -> PathAttributes {
                 local2: *l2,
             })
             .collect();
+        a.origin = Some(bgp_proto::Origin::Igp);
     } else {
         a.as_path = Some(AsPath::default());
+        // What the RIB gives a local route before any policy.
+        a.origin = Some(match c.origin {
+            Origin::Kernel { .. } => bgp_proto::Origin::Incomplete,
+            _ => bgp_proto::Origin::Igp,
+        });
     }
     a
 }
@@ -268,6 +276,8 @@ pub fn bird_export(s: &Session<'_>, c: &Candidate) -> Result<Verdict, String> {
         } else {
             r.local_pref.and_then(|l| u32::try_from(l).ok())
         },
+        // BIRD gives routes of its other protocols ORIGIN IGP; BGP routes keep theirs.
+        origin: 0,
         path: r.path.unwrap_or_default(),
         communities: r.communities,
         large: r.large_communities,
@@ -320,6 +330,7 @@ pub fn bgpd_export(s: &Session<'_>, c: &Candidate) -> Verdict {
         } else {
             Some(acc.attrs.local_pref.unwrap_or(DEFAULT_LP))
         },
+        origin: acc.attrs.origin.map_or(0, |o| o as u8),
         path,
         communities: comms(&acc.attrs),
         large: larges(&acc.attrs),
@@ -334,6 +345,7 @@ pub fn bird_import(s: &Session<'_>, c: &Candidate) -> Result<Verdict, String> {
     }
     Ok(Verdict::Accepted {
         local_pref: r.local_pref.and_then(|l| u32::try_from(l).ok()),
+        origin: 0,
         path: r.path.unwrap_or_default(),
         communities: r.communities,
         large: r.large_communities,
@@ -356,6 +368,7 @@ pub fn bgpd_import(s: &Session<'_>, c: &Candidate) -> Verdict {
     path.extend(flat(acc.attrs.as_path.as_ref()));
     Verdict::Accepted {
         local_pref: Some(acc.attrs.local_pref.unwrap_or(DEFAULT_LP)),
+        origin: acc.attrs.origin.map_or(0, |o| o as u8),
         path,
         communities: comms(&acc.attrs),
         large: larges(&acc.attrs),

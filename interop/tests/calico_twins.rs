@@ -1,0 +1,54 @@
+//! Oracle: real BIRD side by side. For each scenario, BIRD 1.6.8 (Debian's `bird`, what
+//! calico-node's BIRD is built from) runs on the configuration calico-node's confd
+//! renders, and bgpd runs on `bgpd calico render`'s configuration from the same Calico
+//! resources, each in its own twin world with the same BIRD 2 neighbours and the same
+//! Felix-like kernel state (`interop::twin`). What every neighbour receives (prefixes and
+//! attributes) and what the node installs in its kernel must be the same.
+
+use std::time::Duration;
+
+use interop::bird1::bird1_binary;
+use interop::twin::{confd_scenario, differences, Daemon, World};
+use interop::{run_test, Kind};
+
+fn binaries() -> Vec<String> {
+    let mut b = interop::binaries_for(&[Kind::Bird, Kind::Bgpd]);
+    b.push(bird1_binary().to_string_lossy().into_owned());
+    b
+}
+
+fn twins(test_name: &str, scenario: &str, inputs: &[&str], affinities: bool) {
+    run_test(test_name, &binaries(), |t| {
+        let s = confd_scenario(scenario, inputs, affinities);
+        let bird = World::start(t, "a", &s, Daemon::Bird1)?;
+        let bgpd = World::start(t, "b", &s, Daemon::Bgpd)?;
+        let timeout = Duration::from_secs(60);
+        let settle = Duration::from_secs(3);
+        let want = bird.converge(timeout, settle)?;
+        let got = bgpd.converge(timeout, settle)?;
+        let announced: usize = want.received.values().map(|r| r.len()).sum();
+        interop::say(&format!(
+            "{scenario}: {} sessions, {announced} routes announced, {} installed",
+            bird.sessions(),
+            want.installed.len()
+        ));
+        let d = differences(&want, &got);
+        if !d.is_empty() {
+            return Err(interop::Error::Check(format!(
+                "{scenario}: bgpd differs from BIRD 1.6:\n{}",
+                d.join("\n")
+            )));
+        }
+        Ok(())
+    });
+}
+
+#[test]
+fn twin_mesh_bgp_export() {
+    twins(
+        "twin_mesh_bgp_export",
+        "mesh/bgp-export",
+        &["mesh/bgp-export/input.yaml"],
+        true,
+    );
+}
