@@ -266,6 +266,7 @@ fn felix_state(ns: &Netns, g: &Golden) -> Result<()> {
         ns.ip(&["link", "set", peer, "up"])?;
     }
     let route = |args: &[&str]| ns.ip(args).map(|_| ());
+    let first_big = g.blackholes.iter().find(|b| b.prefix_len() <= 28).copied();
     for b in g.blackholes.iter().filter(|b| b.prefix_len() <= 30) {
         let pod = nth_v4(*b, 2).to_string() + "/32";
         route(&[
@@ -275,6 +276,15 @@ fn felix_state(ns: &Netns, g: &Golden) -> Result<()> {
         route(&[
             "route", "add", &elevated, "dev", "cali2", "proto", "3", "metric", "512",
         ])?;
+        if Some(*b) == first_big {
+            // Priorities BGPFilter rules match (priority 100 and 200).
+            for (n, m) in [(5, "100"), (6, "200")] {
+                let p = nth_v4(*b, n).to_string() + "/32";
+                route(&[
+                    "route", "add", &p, "dev", "cali2", "proto", "3", "metric", m,
+                ])?;
+            }
+        }
     }
     let pools: Vec<Ipv4Net> = g
         .prefixes

@@ -52,3 +52,133 @@ fn twin_mesh_bgp_export() {
         true,
     );
 }
+
+#[test]
+fn twin_mesh_ipip_always() {
+    twins(
+        "twin_mesh_ipip_always",
+        "mesh/ipip-always",
+        &["mesh/ipip-always/input.yaml"],
+        true,
+    );
+}
+
+#[test]
+fn twin_mesh_communities_listen_port() {
+    twins(
+        "twin_mesh_communities",
+        "mesh/communities",
+        &["mesh/communities/input.yaml"],
+        true,
+    );
+}
+
+#[test]
+fn twin_mesh_route_reflector() {
+    twins(
+        "twin_mesh_route_reflector",
+        "mesh/route-reflector-mesh-enabled",
+        &["mesh/route-reflector-mesh-enabled/input.yaml"],
+        true,
+    );
+}
+
+#[test]
+fn twin_route_reflector_clients_and_ebgp() {
+    twins(
+        "twin_route_reflector",
+        "explicit_peering/route_reflector",
+        &["explicit_peering/route_reflector/input.yaml"],
+        true,
+    );
+}
+
+#[test]
+fn twin_keep_next_hop() {
+    twins(
+        "twin_keepnexthop",
+        "explicit_peering/keepnexthop",
+        &["explicit_peering/keepnexthop/input.yaml"],
+        true,
+    );
+}
+
+#[test]
+fn twin_selector_peers_on_ports() {
+    twins(
+        "twin_selectors",
+        "explicit_peering/selectors",
+        &["explicit_peering/selectors/input.yaml"],
+        true,
+    );
+}
+
+#[test]
+fn twin_local_as() {
+    twins(
+        "twin_local_as",
+        "explicit_peering/local-as",
+        &["explicit_peering/local-as/input.yaml"],
+        true,
+    );
+}
+
+#[test]
+fn twin_filter_interface_and_source() {
+    twins(
+        "twin_filter_single",
+        "bgpfilter/single_filter/global_peer",
+        &["bgpfilter/single_filter/global_peer/input.yaml"],
+        true,
+    );
+}
+
+#[test]
+fn twin_filter_communities_and_operations() {
+    twins(
+        "twin_filter_ops",
+        "bgpfilter/communities_and_operations",
+        &["bgpfilter/communities_and_operations/input.yaml"],
+        true,
+    );
+}
+
+#[test]
+fn twin_filter_as_path_and_priority() {
+    twins(
+        "twin_filter_aspath",
+        "bgpfilter/as_path_and_priority",
+        &["bgpfilter/as_path_and_priority/input.yaml"],
+        true,
+    );
+}
+
+#[test]
+fn twin_ttl_security() {
+    twins(
+        "twin_ttl_security",
+        "ttl_security/explicit_node",
+        &["ttl_security/explicit_node/input.yaml"],
+        true,
+    );
+}
+
+#[test]
+fn twin_next_hop_modes() {
+    twins(
+        "twin_next_hop_mode",
+        "next_hop_mode/global_peers",
+        &["next_hop_mode/global_peers/input.yaml"],
+        true,
+    );
+}
+
+#[test]
+fn twin_ipip_cross_subnet_and_plain_pools() {
+    twins(
+        "twin_cluster_routes",
+        "cluster_routes/default",
+        &["cluster_routes/default/input.yaml"],
+        true,
+    );
+}

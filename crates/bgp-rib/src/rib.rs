@@ -2420,6 +2420,14 @@ fn import_eval(
     (0, changed.map(|a| interner.intern(a)))
 }
 
+fn next_hop_is(nh: &MpNextHop, addr: IpAddr) -> bool {
+    match (nh, addr) {
+        (MpNextHop::V4(a), IpAddr::V4(b)) => *a == b,
+        (MpNextHop::V6 { global, .. }, IpAddr::V6(b)) => *global == b,
+        _ => false,
+    }
+}
+
 /// Puts a policy's `prepend_path` ASNs in front of the AS_PATH, first one first.
 fn prepend_front(a: &mut PathAttributes, front: &[u32]) {
     if front.is_empty() {
@@ -2957,18 +2965,23 @@ fn transform(
             Some(NextHopAction::Address(ip)) => Some(addr_nh(ip)),
             Some(NextHopAction::SelfAddress) => self_nh(),
             Some(NextHopAction::Keep) => keep.or_else(self_nh),
-            None if is_local || target.cfg.next_hop == NextHopMode::SelfAlways => {
-                if is_local {
-                    self_nh()
-                } else {
-                    self_nh().or(keep)
-                }
-            }
+            None if target.cfg.next_hop == NextHopMode::SelfAlways => self_nh().or(keep),
+            // RFC 4271 5.1.3: a locally originated route goes to internal peers with the
+            // address it is reachable through: its gateway (a kernel route via a router,
+            // as BIRD sends it), else ours. A link-local gateway means nothing elsewhere.
+            None if is_local => keep
+                .filter(|k| !matches!(k, MpNextHop::V6 { global, .. } if (global.segments()[0] & 0xffc0) == 0xfe80))
+                .or_else(self_nh),
             None => keep.or_else(self_nh),
         }
     };
     prepend_front(&mut a, &front);
     let mut next_hop = next_hop?;
+    // A route pointing at the peer itself is of no use to it (BIRD drops it as an invalid
+    // NEXT_HOP; it would make the peer route to itself).
+    if next_hop_is(&next_hop, target.cfg.address) {
+        return None;
+    }
     // The next hop must be of the prefix's family, except IPv6 next hops of IPv4 routes
     // towards a peer that negotiated RFC 8950 (RFC 8950 4: never to one that did not).
     // Without it such a route goes with our IPv4 address as next hop (next hop self), or

@@ -1340,3 +1340,32 @@ fn interface_conditions_see_the_next_hop_interface_of_bgp_routes() {
     plain.process(&AllReachable);
     assert!(changes(&mut plain, d2).is_empty());
 }
+
+/// RFC 4271 5.1.3 for locally originated routes: to internal peers with the address the
+/// route is reachable through (a kernel route's gateway), to external ones with ours; and
+/// never to the peer a route's NEXT_HOP names (it would route to itself; BIRD drops it).
+#[test]
+fn local_route_next_hop_is_its_gateway_internally_and_never_the_peer_itself() {
+    let mut rib = rib();
+    let i2 = peer(&mut rib, 2, LOCAL_AS, false);
+    let i3 = peer(&mut rib, 3, LOCAL_AS, false);
+    let e = peer(&mut rib, 4, 65004, false);
+    let mut via = LocalRoute::new("10.200.0.0/24".parse().unwrap(), RouteSource::Kernel);
+    via.next_hop = Some(addr(3));
+    rib.originate(via).unwrap();
+    rib.process(&AllReachable);
+    let nh = |out: &[bgp_rib::OutChange]| {
+        out.iter()
+            .map(|c| c.attrs.as_ref().and_then(|a| a.next_hop_addr()))
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(nh(&changes(&mut rib, i2)), [Some(addr(3))]);
+    assert!(
+        changes(&mut rib, i3).is_empty(),
+        "192.0.2.3 is not told to route to itself"
+    );
+    assert_eq!(
+        nh(&changes(&mut rib, e)),
+        [Some("192.0.2.1".parse().unwrap())]
+    );
+}
