@@ -407,6 +407,9 @@ pub struct PathInfo {
     pub llgr_stale: bool,
     /// Why it is not the best path (filled by [`Rib::route`] and [`Rib::lookup`]).
     pub lost_at: Option<Step>,
+    /// The interface of a kernel or connected route, or the one a BGP path's next hop
+    /// resolves through (when the resolver tells).
+    pub interface: Option<String>,
 }
 
 /// All paths of one prefix.
@@ -2140,15 +2143,27 @@ impl Rib {
         keys.sort_unstable_by(|a, b| a.0.cmp(b.0));
         for (k, d) in keys {
             if let Some(b) = d.iter().find(|x| x.has(flag::BEST)) {
-                v.push(((*k).into(), self.path_info(b)));
+                v.push(((*k).into(), self.path_info((*k).into(), b)));
             }
         }
     }
 
-    fn path_info(&self, x: &Path) -> PathInfo {
+    fn path_info(&self, prefix: IpNet, x: &Path) -> PathInfo {
         let local = x.peer() == LOCAL_PEER;
         let peer = self.peers.get(x.peer() as usize).and_then(Option::as_ref);
+        let interface = if local {
+            self.local
+                .get(&(prefix, local_source(x.path_id)))
+                .and_then(|m| m.kernel.ifname.clone())
+        } else {
+            iface_of(
+                &self.nh_ifaces,
+                self.interner.get(x.effective()).next_hop_addr(),
+            )
+            .map(str::to_owned)
+        };
         PathInfo {
+            interface,
             peer: (!local).then_some(PeerId(x.peer())),
             peer_name: peer.map(|p| p.cfg.name.clone()),
             source: if local {
@@ -2187,7 +2202,7 @@ impl Rib {
             .iter()
             .zip(reasons)
             .map(|(x, r)| {
-                let mut info = self.path_info(x);
+                let mut info = self.path_info(pfx.into(), x);
                 info.lost_at = if info.best { None } else { r };
                 info
             })

@@ -340,6 +340,7 @@ fn entry(
         stale: false,
         originator_id: a.originator_id.map(|i| i.to_string()),
         cluster_list: a.cluster_list.iter().map(|i| i.to_string()).collect(),
+        interface: None,
     }
 }
 
@@ -359,6 +360,7 @@ fn path_entry(prefix: IpNet, p: &bgp_rib::PathInfo) -> RouteEntry {
     e.multipath = p.multipath;
     e.stale = p.stale || p.llgr_stale;
     e.not_best_reason = p.lost_at.map(|s| s.to_string());
+    e.interface = p.interface.clone();
     e
 }
 
