@@ -837,31 +837,7 @@ pub async fn respond(
             }
         },
         BirdCommand::ShowRoute { protocol } => {
-            let q = RouteQuery {
-                table: Table::Loc,
-                family: Some(family.filter()),
-                ..RouteQuery::default()
-            };
-            match (speaker.routes(q).await, speaker.peers().await) {
-                (Ok(routes), Ok(peers)) => {
-                    let names: std::collections::HashMap<String, String> = peers
-                        .iter()
-                        .map(|p| (p.config.name.clone(), p.config.address.addr.to_string()))
-                        .collect();
-                    let shown: Vec<_> = routes
-                        .into_iter()
-                        .filter(|e| {
-                            protocol
-                                .as_deref()
-                                .is_none_or(|p| route::protocol_name(e) == p)
-                        })
-                        .collect();
-                    r = route::show_route(&shown, &names, family, format, SystemTime::now());
-                }
-                (Err(e), _) | (_, Err(e)) => {
-                    r.end(8000, &e.to_string());
-                }
-            }
+            r = route::respond(speaker, protocol.as_deref(), family, format).await;
         }
         BirdCommand::ShowRouteCount => {
             match (

@@ -18,7 +18,8 @@ use std::collections::HashMap;
 use std::time::{Duration, SystemTime};
 
 use super::{proto_time, BirdFormat, Reply, SocketFamily};
-use crate::control::proto::RouteEntry;
+use crate::control::proto::{RouteEntry, Table};
+use crate::speaker::{RouteQuery, Speaker};
 
 /// BIRD's default preferences by protocol.
 fn preference(protocol: &str) -> u32 {
@@ -128,6 +129,38 @@ pub fn show_route(
         }
     }
     r.end(0, "");
+    r
+}
+
+/// Answers `show route [protocol NAME]` from the speaker's Loc-RIB.
+pub async fn respond(
+    speaker: &Speaker,
+    protocol: Option<&str>,
+    family: SocketFamily,
+    format: BirdFormat,
+) -> Reply {
+    let q = RouteQuery {
+        table: Table::Loc,
+        family: Some(family.filter()),
+        ..RouteQuery::default()
+    };
+    let mut r = Reply::new();
+    match (speaker.routes(q).await, speaker.peers().await) {
+        (Ok(routes), Ok(peers)) => {
+            let names: HashMap<String, String> = peers
+                .iter()
+                .map(|p| (p.config.name.clone(), p.config.address.addr.to_string()))
+                .collect();
+            let shown: Vec<RouteEntry> = routes
+                .into_iter()
+                .filter(|e| protocol.is_none_or(|p| protocol_name(e) == p))
+                .collect();
+            r = show_route(&shown, &names, family, format, SystemTime::now());
+        }
+        (Err(e), _) | (_, Err(e)) => {
+            r.end(8000, &e.to_string());
+        }
+    }
     r
 }
 
