@@ -3,6 +3,7 @@
 //! ```text
 //! bgpd calico render --resources resources.yaml [--resources DIR ...] --node NAME \
 //!     [--format toml|json] [--bird-socket PATH] [--bird6-socket PATH] [--control-socket PATH]
+//!     [--hold-time SECONDS] [--verbose]
 //! ```
 //!
 //! `render` reads calicoctl-style YAML (files or directories), derives node NAME's BGP
@@ -64,6 +65,9 @@ pub struct RenderArgs {
     /// Hold time of every session (BIRD's default, which calico-node keeps, is 240).
     #[arg(long, default_value_t = bgp_calico::derive::config::BIRD_HOLD_TIME)]
     hold_time: u16,
+    /// Also list, on stderr, the documents of kinds Calico mode does not read.
+    #[arg(long)]
+    verbose: bool,
 }
 
 fn socket(s: &str) -> Option<PathBuf> {
@@ -91,6 +95,14 @@ fn render_cmd(a: &RenderArgs) -> Result<String, String> {
         NodeEnv::from_vars(a.node.clone(), |k| std::env::var(k).ok()).map_err(|e| e.to_string())?;
     let mut source = FileSource::new(a.resources.iter().cloned());
     let listing = source.list().map_err(|e| e.to_string())?;
+    if a.verbose {
+        for i in &listing.ignored {
+            eprintln!(
+                "note: {}: {} {} {:?} is not read in Calico mode",
+                i.origin, i.api_version, i.kind, i.name
+            );
+        }
+    }
     let store = ResourceStore::from_resources(listing.resources);
     let options = RenderOptions {
         control_socket: a.control_socket.clone(),

@@ -182,5 +182,14 @@ mod tests {
         assert_eq!(a, Ipv4Addr::new(25, 79, 212, 8));
         // SHA-256("node-18") starts with f5c28be3: 0xf5 = 245 becomes 213.
         assert_eq!(hash_router_id("node-18"), Ipv4Addr::new(213, 194, 139, 227));
+        // Calico's own known answers (its template functions' tests).
+        assert_eq!(
+            hash_router_id("Testrobin123"),
+            Ipv4Addr::new(207, 94, 5, 27)
+        );
+        assert_eq!(
+            hash_router_id("nodeTest"),
+            Ipv4Addr::new(109, 174, 215, 226)
+        );
     }
 }
