@@ -218,6 +218,7 @@ fn json_has_the_toml_keys_and_every_peer_resolved() {
         for key in [
             "address",
             "remote_as",
+            "local_as",
             "port",
             "hold_time",
             "keepalive",

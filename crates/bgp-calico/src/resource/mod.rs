@@ -356,9 +356,10 @@ mod tests {
         };
         let label = |k: &str| n.metadata.labels.get(k).map(String::as_str);
         assert_eq!(label("x"), Some("v"));
-        // YAML 1.1 booleans and numbers, as calicoctl reads them into string fields.
+        // Booleans and numbers as text, as Kubernetes reads them into string fields; words
+        // verbatim (YAML 1.1's `yes` is the YAML reader's business).
         assert_eq!(label("rr"), Some("true"));
-        assert_eq!(label("yes"), Some("true"));
+        assert_eq!(label("yes"), Some("yes"));
         assert_eq!(label("n"), Some("1"));
         assert_eq!(
             n.spec.bgp.as_ref().and_then(|b| b.as_number),

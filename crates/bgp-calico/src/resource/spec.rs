@@ -20,8 +20,9 @@ pub struct Metadata {
     /// Namespace of namespaced kinds (Secrets).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub namespace: Option<String>,
-    /// Labels, which selectors match. YAML scalars (`true`, `1`) are taken as their text,
-    /// as Kubernetes' YAML decoding does for string fields.
+    /// Labels, which selectors match. Boolean and number values are taken as their text,
+    /// as Kubernetes' decoding does for string fields (YAML 1.1 words like `yes` are the
+    /// YAML reader's business: [`crate::source::file`]).
     #[serde(
         default,
         skip_serializing_if = "BTreeMap::is_empty",
@@ -30,24 +31,11 @@ pub struct Metadata {
     pub labels: BTreeMap<String, String>,
 }
 
-/// calicoctl and kubectl read YAML 1.1, where `yes`, `on`, `y` (and their negatives) are
-/// booleans and become `"true"`/`"false"` in a string field; YAML 1.2 readers keep the word.
-/// (A quoted `"yes"` cannot be told apart here and is read the same way.)
-fn yaml11_bool(s: String) -> String {
-    match s.as_str() {
-        "y" | "Y" | "yes" | "Yes" | "YES" | "on" | "On" | "ON" | "True" | "TRUE" => "true".into(),
-        "n" | "N" | "no" | "No" | "NO" | "off" | "Off" | "OFF" | "False" | "FALSE" => {
-            "false".into()
-        }
-        _ => s,
-    }
-}
-
 fn scalar_strings<'de, D: Deserializer<'de>>(d: D) -> Result<BTreeMap<String, String>, D::Error> {
     let m = Option::<BTreeMap<String, serde_json::Value>>::deserialize(d)?.unwrap_or_default();
     m.into_iter()
         .map(|(k, v)| match v {
-            serde_json::Value::String(s) => Ok((k, yaml11_bool(s))),
+            serde_json::Value::String(s) => Ok((k, s)),
             serde_json::Value::Bool(b) => Ok((k, b.to_string())),
             serde_json::Value::Number(n) => Ok((k, n.to_string())),
             serde_json::Value::Null => Ok((k, String::new())),

@@ -1,7 +1,9 @@
 //! A resolved [`Config`] written back in the file schema with nothing left implicit: no
-//! templates, every default filled in. Tools that read a configuration (`bgpd calico render
-//! --format json`) get every peer's effective settings without re-implementing template
-//! inheritance and defaults, and the result still loads as a configuration.
+//! templates, every default filled in, each peer's `local_as` the AS it uses. Tools that
+//! read a configuration (`bgpd calico render --format json`) get every peer's effective
+//! settings without re-implementing template inheritance and defaults, and the result
+//! loads as a configuration that runs the same. (`multihop` stays unset where it was:
+//! unset means "directly connected" to GTSM, which no number says.)
 
 use toml::Spanned;
 
@@ -10,7 +12,7 @@ use super::file::{
     PeerFile,
 };
 use super::types::{CommunityValue, FamilyName, LargeCommunityValue, ListenAddr};
-use super::{BirdFormat, Config, GracefulRestartConfig, PeerConfig, BGP_PORT};
+use super::{BirdFormat, Config, GlobalConfig, GracefulRestartConfig, PeerConfig, BGP_PORT};
 use bgp_proto::Family;
 
 fn sp<T>(v: T) -> Spanned<T> {
@@ -37,13 +39,13 @@ fn family_name(f: Family) -> Option<FamilyName> {
     }
 }
 
-fn peer(p: &PeerConfig) -> PeerFile {
+fn peer(p: &PeerConfig, global: &GlobalConfig) -> PeerFile {
     PeerFile {
         template: None,
         description: p.description.clone(),
         address: Some(sp(p.address.clone())),
         remote_as: Some(p.remote_as),
-        local_as: p.local_as,
+        local_as: Some(p.local_as(global)),
         port: Some(p.port),
         passive: Some(p.passive),
         disabled: Some(p.disabled),
@@ -112,7 +114,7 @@ pub fn explicit(cfg: &Config) -> FileConfig {
         peers: cfg
             .peers
             .iter()
-            .map(|(n, p)| (sp(n.clone()), peer(p)))
+            .map(|(n, p)| (sp(n.clone()), peer(p, g)))
             .collect(),
         policies: cfg
             .policies
@@ -176,9 +178,20 @@ prefix = "10.1.0.0/26"
         assert_eq!(a.keepalive, Some(10));
         assert_eq!(a.remote_as, Some(64512));
         assert_eq!(a.port, Some(179));
+        assert_eq!(a.local_as, Some(64512));
         let back = toml::to_string(&e).unwrap();
         let again = from_str(&back, Path::new("t.toml")).unwrap();
-        assert_eq!(again, cfg, "{back}");
+        // The same configuration, but for the AS now written on the peer.
+        let mut resolved = cfg.clone();
+        for p in resolved.peers.values_mut() {
+            p.local_as = Some(p.local_as(&cfg.global));
+        }
+        assert_eq!(again, resolved, "{back}");
+        assert_eq!(
+            serde_json::to_value(explicit(&again)).unwrap(),
+            serde_json::to_value(&e).unwrap(),
+            "explicit is idempotent"
+        );
         let json = serde_json::to_value(&e).unwrap();
         assert_eq!(json["peers"]["a"]["hold_time"], 30);
         assert_eq!(json["global"]["listen_port"], 1790);
