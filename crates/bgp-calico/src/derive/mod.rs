@@ -242,6 +242,9 @@ pub fn derive(store: &ResourceStore, env: &NodeEnv) -> Result<NodeBgp, DeriveErr
             &mut warnings,
         )?);
     }
+    // A resource used twice (both families, a peering and its reverse) warns once.
+    let mut seen = std::collections::HashSet::new();
+    warnings.retain(|w| seen.insert(w.clone()));
     let mut filters = BTreeMap::new();
     for p in &peerings {
         for name in &p.filters {
@@ -272,6 +275,32 @@ pub fn derive(store: &ResourceStore, env: &NodeEnv) -> Result<NodeBgp, DeriveErr
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_missing_password_secret_warns_once() {
+        let mut l = crate::source::Listing::default();
+        crate::source::file::parse_into(
+            "kind: Node\napiVersion: projectcalico.org/v3\nmetadata: {name: n1}\n\
+             spec: {bgp: {ipv4Address: 10.0.0.1/24, ipv6Address: fd00::1/64}}\n---\n\
+             kind: BGPPeer\napiVersion: projectcalico.org/v3\nmetadata: {name: ext}\n\
+             spec: {peerIP: 10.0.0.9, asNumber: 65001,\n\
+             password: {secretKeyRef: {name: bgp-secrets, key: ext}}}\n",
+            "t.yaml",
+            &mut l,
+        )
+        .unwrap();
+        let store = ResourceStore::from_resources(l.resources);
+        let node = derive(&store, &NodeEnv::new("n1")).unwrap();
+        let p = node.peerings.iter().find(|p| p.name == "Global_10_0_0_9");
+        assert_eq!(p.map(|p| p.password.clone()), Some(None));
+        let w: Vec<&String> = node
+            .warnings
+            .iter()
+            .filter(|w| w.contains("Secret kube-system/bgp-secrets"))
+            .collect();
+        assert_eq!(w.len(), 1, "{:?}", node.warnings);
+        assert!(w[0].starts_with("BGPPeer ext: no key \"ext\""), "{w:?}");
+    }
 
     #[test]
     fn environment() {

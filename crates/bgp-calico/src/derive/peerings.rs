@@ -133,12 +133,26 @@ pub struct Cluster<'a> {
 }
 
 impl Cluster<'_> {
-    /// The password a reference names, when the Secret and key exist.
-    pub fn password(&self, r: Option<&PasswordRef>) -> Option<String> {
+    /// The password a reference names, when the Secret and key exist; otherwise none, with
+    /// a warning naming `what` (as calico-node logs it).
+    pub fn password(
+        &self,
+        r: Option<&PasswordRef>,
+        what: &str,
+        w: &mut Warnings,
+    ) -> Option<String> {
         let sk = r?.secret_key_ref.as_ref()?;
-        self.store
+        let found = self
+            .store
             .secret(self.secret_namespace, &sk.name)
-            .and_then(|s| s.spec.get(&sk.key))
+            .and_then(|s| s.spec.get(&sk.key));
+        if found.is_none() {
+            w.push(format!(
+                "{what}: no key {:?} in Secret {}/{}; the session has no password",
+                sk.key, self.secret_namespace, sk.name
+            ));
+        }
+        found
     }
 
     fn nodes_matching(&self, sel: &str, w: &mut Warnings) -> Vec<String> {
@@ -228,8 +242,13 @@ impl Cluster<'_> {
     }
 
     /// calico-node's `setPeerConfigFieldsFromV3Resource`.
-    fn set_common(&self, peers: &mut [V1Peer], p: &BgpPeerSpec) {
-        let password = self.password(p.password.as_ref());
+    fn set_common(&self, peers: &mut [V1Peer], p: &Object<BgpPeerSpec>, w: &mut Warnings) {
+        let password = self.password(
+            p.spec.password.as_ref(),
+            &format!("BGPPeer {}", p.metadata.name),
+            w,
+        );
+        let p = &p.spec;
         for v in peers {
             v.password = password.clone();
             v.source_addr = p
@@ -312,7 +331,7 @@ fn explicit_peers(
         for n in c.nodes_matching(sel, w) {
             peers.extend(c.node_as_peers(&n, true, true, s));
         }
-        c.set_common(&mut peers, s);
+        c.set_common(&mut peers, p, w);
         return Some(peers);
     }
     let (host, mut port) = split_ip_port(s.peer_ip.as_deref().unwrap_or(""));
@@ -370,7 +389,7 @@ fn explicit_peers(
         filters: s.filters.clone(),
         reachable_by,
     }];
-    c.set_common(&mut peers, s);
+    c.set_common(&mut peers, p, w);
     Some(peers)
 }
 
@@ -410,7 +429,7 @@ fn reverse_peers(c: &Cluster<'_>, p: &Object<BgpPeerSpec>, out: &mut V1Peerings,
     for r in &remotes {
         peers.extend(c.node_as_peers(r, v4, v6, s));
     }
-    c.set_common(&mut peers, s);
+    c.set_common(&mut peers, p, w);
     for v in peers {
         for l in &locals {
             out.emit_node(l, v.clone());
@@ -472,7 +491,7 @@ pub fn peerings(c: &Cluster<'_>, me: &Me<'_>, w: &mut Warnings) -> Vec<Peering> 
         };
         let mut fam: Vec<Peering> = Vec::new();
         if cluster_id.is_empty() && mesh_enabled(c.store) {
-            fam.extend(mesh(c, me, family, my_ip));
+            fam.extend(mesh(c, me, family, my_ip, w));
         }
         let globals = v1.global.values().filter(|v| ip_family(v.ip) == family);
         let nodes = v1
@@ -521,9 +540,19 @@ pub fn session_name(prefix: &str, ip: IpAddr, port: u16) -> String {
     }
 }
 
-fn mesh(c: &Cluster<'_>, me: &Me<'_>, family: Family, my_ip: IpAddr) -> Vec<Peering> {
+fn mesh(
+    c: &Cluster<'_>,
+    me: &Me<'_>,
+    family: Family,
+    my_ip: IpAddr,
+    w: &mut Warnings,
+) -> Vec<Peering> {
     let default_cfg = c.store.bgp_configuration("default");
-    let password = c.password(default_cfg.and_then(|d| d.spec.node_mesh_password.as_ref()));
+    let password = c.password(
+        default_cfg.and_then(|d| d.spec.node_mesh_password.as_ref()),
+        "BGPConfiguration default, nodeMeshPassword",
+        w,
+    );
     let restart = default_cfg
         .and_then(|d| d.spec.node_mesh_max_restart_time)
         .map(|d| d.rounded_secs());
