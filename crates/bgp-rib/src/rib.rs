@@ -2993,8 +2993,13 @@ fn transform(
     prepend_front(&mut a, &front);
     let mut next_hop = next_hop?;
     // A route pointing at the peer itself is of no use to it (BIRD drops it as an invalid
-    // NEXT_HOP; it would make the peer route to itself).
-    if next_hop_is(&next_hop, target.cfg.address) {
+    // NEXT_HOP; it would make the peer route to itself). When the peer's address is also
+    // ours (two speakers on one loopback address) the next hop points at us: it stays.
+    let peer_address_is_ours = match target.cfg.address {
+        IpAddr::V4(v) => session.local_v4 == Some(v),
+        IpAddr::V6(v) => session.local_v6 == Some(v),
+    };
+    if next_hop_is(&next_hop, target.cfg.address) && !peer_address_is_ours {
         return None;
     }
     // The next hop must be of the prefix's family, except IPv6 next hops of IPv4 routes

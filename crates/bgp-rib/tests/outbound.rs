@@ -1369,3 +1369,32 @@ fn local_route_next_hop_is_its_gateway_internally_and_never_the_peer_itself() {
         [Some("192.0.2.1".parse().unwrap())]
     );
 }
+
+/// Two speakers on one address (a loopback test pair): the peer's address is ours too, so
+/// a next hop naming it names us, and the route is sent.
+#[test]
+fn next_hop_self_is_sent_when_the_peer_shares_our_address() {
+    let mut rib = rib();
+    let ours = Ipv4Addr::new(192, 0, 2, 1);
+    let id = rib
+        .add_peer(PeerConfig::new("twin", IpAddr::V4(ours), LOCAL_AS))
+        .unwrap();
+    rib.peer_up(
+        id,
+        bgp_rib::SessionInfo::new(rid(9), Some(ours)),
+        std::time::Instant::now(),
+    )
+    .unwrap();
+    rib.originate(LocalRoute::new(
+        "10.201.0.0/24".parse().unwrap(),
+        RouteSource::Static,
+    ))
+    .unwrap();
+    rib.process(&AllReachable);
+    let out = changes(&mut rib, id);
+    assert_eq!(out.len(), 1, "{out:?}");
+    assert_eq!(
+        out[0].attrs.as_ref().and_then(|a| a.next_hop_addr()),
+        Some(IpAddr::V4(ours))
+    );
+}
