@@ -367,11 +367,15 @@ impl World {
         felix_state(&node.ns, &g)?;
         let n = g.protocols.len();
         let mut neighbours = Vec::new();
+        // Sessions to one address on different ports: their BIRDs share a namespace.
+        let mut by_address: BTreeMap<Ipv4Addr, Node> = BTreeMap::new();
         for (k, p) in g.protocols.iter().enumerate() {
             let IpAddr::V4(addr) = p.neighbor else {
                 continue;
             };
-            let nb = if v4.contains(&addr) {
+            let nb = if let Some(nb) = by_address.get(&addr) {
+                nb.clone()
+            } else if v4.contains(&addr) {
                 let host = u32::from(addr) - u32::from(v4.network());
                 Node::new(test, &segment, &format!("{label}{k}"), host)?
             } else {
@@ -387,6 +391,7 @@ impl World {
                     .ok();
                 nb
             };
+            by_address.insert(addr, nb.clone());
             let ann = announcements(&g, k, n, p.neighbor_as == p.local_as);
             let cfg = neighbour_config(p, g.listen_port, &ann);
             let bird = Bird::start_with_config(

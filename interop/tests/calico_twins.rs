@@ -182,3 +182,13 @@ fn twin_ipip_cross_subnet_and_plain_pools() {
         true,
     );
 }
+
+#[test]
+fn twin_global_peers_sharing_an_address() {
+    twins(
+        "twin_global_ports",
+        "explicit_peering/global",
+        &["explicit_peering/global/input.yaml"],
+        true,
+    );
+}
