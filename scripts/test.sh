@@ -162,6 +162,23 @@ setup() {
         echo "note: already running before setup, left alone: $before_pids"
     fi
 
+    step "setup: BIRD 1.6.8 (Calico's BIRD generation) for the Calico twin tests"
+    # Debian's `bird` (1.6.8) conflicts with bird2, so it is unpacked, not installed:
+    # interop::bird1 runs target/bird1/usr/sbin/bird (or $BIRD1_BIN).
+    if [ ! -x target/bird1/usr/sbin/bird ]; then
+        local tmp
+        tmp=$(mktemp -d)
+        chmod 777 "$tmp"
+        mkdir -p target/bird1
+        if (cd "$tmp" && apt-get download bird) && dpkg-deb -x "$tmp"/bird_*.deb target/bird1; then
+            echo "BIRD 1.6 unpacked: $(target/bird1/usr/sbin/bird --version 2>&1 | head -1)"
+        else
+            rm -rf "$tmp"
+            return 1
+        fi
+        rm -rf "$tmp"
+    fi
+
     step "setup: Rust tools"
     if ! command -v cargo >/dev/null; then
         if [ -x "$HOME/.cargo/bin/cargo" ]; then

@@ -553,6 +553,7 @@ mod tests {
             stale: false,
             originator_id: originator.map(str::to_owned),
             cluster_list: clusters.iter().map(|c| c.to_string()).collect(),
+            interface: None,
         }
     }
 

@@ -8,14 +8,17 @@
 //! ```text
 //! bgpd -c /etc/bgpd/bgpd.toml            # run
 //! bgpd -c /etc/bgpd/bgpd.toml --check    # validate, exit 0 or 1
+//! bgpd calico render --resources DIR --node NAME   # Calico mode (calico.rs)
 //! ```
+
+mod calico;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
 
 use bgp_speaker::control::server::ControlServer;
 use bgp_speaker::{config, control, watcher, Speaker, SpeakerOptions};
-use clap::{Parser, ValueEnum};
+use clap::{Parser, Subcommand, ValueEnum};
 use tokio::signal::unix::{signal, SignalKind};
 use tracing::{error, info, warn};
 
@@ -49,6 +52,15 @@ struct Cli {
     /// Do not watch the configuration files (SIGHUP still reloads).
     #[arg(long)]
     no_watch: bool,
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Calico mode: derive the configuration from Calico's resources.
+    #[command(subcommand)]
+    Calico(calico::CalicoCommand),
 }
 
 fn init_logging(format: LogFormat) {
@@ -65,7 +77,10 @@ fn init_logging(format: LogFormat) {
 }
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let mut cli = Cli::parse();
+    if let Some(Command::Calico(c)) = cli.command.take() {
+        return calico::run(c);
+    }
     if cli.check {
         return match config::load(&cli.config) {
             Ok(c) => {

@@ -149,6 +149,88 @@ fn calico_gr_in_progress(lines: &[String]) -> Result<bool, String> {
     Ok(false)
 }
 
+/// calico `node/pkg/status/populators/route.go` route.
+#[derive(Debug, PartialEq, Eq)]
+struct CalicoRoute {
+    dest: String,
+    gateway: String,
+    iface: String,
+    learned_from: String,
+    primary: bool,
+}
+
+/// `(?P<dest>\S*)\s*KEYWORD...\s\[(?P<from>\S*)\s.*\].*` of route.go's regexes: the
+/// destination, the text between the keyword and the protocol bracket (backtracking as
+/// the greedy `.*` does), and the protocol.
+fn calico_split<'a>(s: &'a str, keyword: &str) -> Option<(&'a str, &'a str, &'a str)> {
+    let dest_end = s.find(char::is_whitespace).unwrap_or(s.len());
+    let dest = &s[..dest_end];
+    let k = s.find(keyword)?;
+    let after = &s[k + keyword.len()..];
+    // The last " [" that is followed by a word, whitespace and, later, a "]".
+    let mut cut = after.len();
+    while let Some(i) = after[..cut].rfind(" [") {
+        let rest = &after[i + 2..];
+        let word_end = rest.find(char::is_whitespace);
+        if let Some(w) = word_end {
+            if rest[w..].contains(']') {
+                return Some((dest, &after[..i], &rest[..w]));
+            }
+        }
+        cut = i;
+    }
+    None
+}
+
+/// route.go's unmarshalBIRD and scanBIRDRoutes.
+fn calico_scan_routes(lines: &[String]) -> Result<Vec<CalicoRoute>, String> {
+    let mut out: Vec<CalicoRoute> = Vec::new();
+    let mut prev = String::new();
+    for line in lines {
+        let text = if line.starts_with("0000") {
+            break;
+        } else if line.starts_with("0001") {
+            continue;
+        } else if let Some(t) = line.strip_prefix("1007-") {
+            t
+        } else if let Some(t) = line.strip_prefix(' ') {
+            t
+        } else {
+            return Err(format!("unexpected output line from BIRD: {line}"));
+        };
+        let (dest, gateway, iface, from) = if text.contains(" via ") {
+            let (d, mid, f) = calico_split(text, "via ").ok_or(format!("via: {text}"))?;
+            let (gw, ifc) = mid.split_once(" on ").ok_or(format!("on: {text}"))?;
+            (d, gw.trim().to_string(), ifc.trim().to_string(), f)
+        } else if text.contains(" dev ") {
+            let (d, ifc, f) = calico_split(text, "dev ").ok_or(format!("dev: {text}"))?;
+            (d, "N/A".into(), ifc.trim().to_string(), f)
+        } else if text.contains(" blackhole ") {
+            let (d, _, f) = calico_split(text, "blackhole").ok_or(format!("bh: {text}"))?;
+            (d, "N/A".into(), "blackhole".into(), f)
+        } else {
+            return Err(format!("unparsed route line: {text}"));
+        };
+        let dest = if dest.is_empty() {
+            prev.clone()
+        } else {
+            dest.to_string()
+        };
+        if dest.is_empty() {
+            return Err(format!("no destination: {text}"));
+        }
+        prev = dest.clone();
+        out.push(CalicoRoute {
+            dest,
+            gateway,
+            iface,
+            learned_from: from.to_string(),
+            primary: text.contains("] *"),
+        });
+    }
+    Ok(out)
+}
+
 /// The birdcl binary of the bird2 package, if installed.
 fn birdcl() -> Option<PathBuf> {
     [
@@ -244,6 +326,38 @@ fn calico_health_checks_and_birdcl_read_bgpd() {
                 == Some("0014 2 of 2 routes for 2 networks")
         },
         "two routes counted",
+    );
+
+    // The CalicoNodeStatus route reporter's `show route`, parsed as calico-node does: our
+    // block from static1 (a blackhole), b's from the mesh session via b.
+    let routes = bird_raw(&bird4, "show route");
+    let parsed = calico_scan_routes(&routes).expect("calico parses show route");
+    assert_eq!(parsed.len(), 2, "{routes:#?}");
+    let ours = parsed
+        .iter()
+        .find(|r| r.dest == "10.244.1.0/26")
+        .expect("our block");
+    assert_eq!(
+        (
+            ours.iface.as_str(),
+            ours.learned_from.as_str(),
+            ours.primary
+        ),
+        ("blackhole", "static1", true),
+        "{routes:#?}"
+    );
+    let theirs = parsed
+        .iter()
+        .find(|r| r.dest == "10.244.2.0/26")
+        .expect("b's block");
+    assert_eq!(theirs.gateway, format!("127.0.{NET}.2"), "{routes:#?}");
+    assert_eq!(theirs.learned_from, mesh, "{routes:#?}");
+    assert!(theirs.primary);
+    let only = bird_raw(&bird4, &format!("show route protocol {mesh}"));
+    assert_eq!(
+        calico_scan_routes(&only).map(|r| r.len()),
+        Ok(1),
+        "{only:#?}"
     );
 
     // calico-node -bird-ready, on the raw socket.

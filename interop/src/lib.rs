@@ -33,6 +33,7 @@
 pub mod bfd;
 pub mod bgpd;
 pub mod bird;
+pub mod bird1;
 pub mod calico;
 mod cmd;
 mod context;
@@ -49,6 +50,7 @@ pub mod raw;
 pub mod raw_peer;
 pub mod scenarios;
 pub mod table;
+pub mod twin;
 mod wait;
 
 pub use bgpd::Bgpd;

@@ -91,6 +91,9 @@ pub struct ImportConfig {
     pub ipv6: bool,
     /// Accepted `rtm_protocol` values (empty: any). Calico: `[3, 80]`.
     pub protocols: Vec<u8>,
+    /// `rtm_protocol` values never imported (BIRD's `learn` skips 0 unspec, 1 redirect and
+    /// 2 kernel, the routes the kernel derives from interface addresses).
+    pub exclude_protocols: Vec<u8>,
     /// Accepted route types (empty: any). Calico: `["unicast", "blackhole"]`.
     pub route_types: Vec<RouteKind>,
     /// Routing table to import from.
@@ -114,6 +117,7 @@ impl Default for ImportConfig {
             ipv4: true,
             ipv6: true,
             protocols: Vec::new(),
+            exclude_protocols: Vec::new(),
             route_types: Vec::new(),
             table: RT_TABLE_MAIN,
             ipv4_prefix_len: PrefixLenRange { min: 0, max: 32 },
@@ -137,7 +141,9 @@ impl ImportConfig {
         if !len_ok {
             return false;
         }
-        if !self.protocols.is_empty() && !self.protocols.contains(&r.protocol) {
+        if (!self.protocols.is_empty() && !self.protocols.contains(&r.protocol))
+            || self.exclude_protocols.contains(&r.protocol)
+        {
             return false;
         }
         if !self.route_types.is_empty() && !self.route_types.contains(&r.kind) {
@@ -347,6 +353,16 @@ mod tests {
         let mut unnamed = route("10.1.2.5/32", RouteKind::Unicast, 3, Some("cali1"));
         unnamed.nexthops[0].ifname = None;
         assert!(!cfg.selects(&unnamed));
+    }
+
+    #[test]
+    fn excluded_protocols() {
+        // BIRD's kernel `learn`: every protocol but unspec, redirect and kernel.
+        let cfg: ImportConfig = toml::from_str("exclude_protocols = [0, 1, 2]").unwrap();
+        assert!(cfg.selects(&route("10.1.2.5/32", RouteKind::Unicast, 3, Some("cali1"))));
+        assert!(cfg.selects(&route("0.0.0.0/0", RouteKind::Unicast, 16, Some("eth0"))));
+        assert!(!cfg.selects(&route("10.0.0.0/24", RouteKind::Unicast, 2, Some("eth0"))));
+        assert!(!cfg.selects(&route("10.1.2.0/26", RouteKind::Blackhole, 12, None)));
     }
 
     #[test]

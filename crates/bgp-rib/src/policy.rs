@@ -340,7 +340,8 @@ pub struct Match {
     /// Name of that peer, as globs (`*`, `?`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub peer_name: Option<Vec<String>>,
-    /// Interface of a kernel/connected route, as globs; routes without one never match.
+    /// Interface of a kernel/connected route, or the one the next hop of a BGP route is
+    /// reached through, as globs; routes without one never match.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub interface: Option<Vec<String>>,
     /// Kernel metric of the route; routes without one never match.
@@ -349,6 +350,29 @@ pub struct Match {
     /// Kernel routing protocol number (e.g. 3 = boot, 80 = Felix); routes without one never match.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub kernel_protocol: Option<Vec<u8>>,
+    /// LOCAL_PREF is one of these (a route without the attribute counts as 100, RFC 4271
+    /// 5.1.5's usual default, as BIRD and the decision process take it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub local_pref: Option<Vec<u32>>,
+}
+
+/// An ORIGIN value to set (RFC 4271 5.1.1).
+#[derive(Copy, Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum OriginValue {
+    Igp,
+    Egp,
+    Incomplete,
+}
+
+impl OriginValue {
+    fn origin(self) -> bgp_proto::Origin {
+        match self {
+            OriginValue::Igp => bgp_proto::Origin::Igp,
+            OriginValue::Egp => bgp_proto::Origin::Egp,
+            OriginValue::Incomplete => bgp_proto::Origin::Incomplete,
+        }
+    }
 }
 
 /// Next-hop directive.
@@ -396,6 +420,10 @@ pub struct Prepend {
 pub struct Modify {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub local_pref: Option<u32>,
+    /// ORIGIN (BIRD announces routes of other protocols with IGP; bgpd's kernel routes
+    /// are INCOMPLETE unless set).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub origin: Option<OriginValue>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub med: Option<u32>,
     /// Kernel metric for the FIB.
@@ -417,6 +445,11 @@ pub struct Modify {
     pub remove_large_community: Vec<LargeCommunityValue>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub prepend: Option<Prepend>,
+    /// ASNs put in front of the AS_PATH as it leaves this speaker, first one first: after
+    /// our own AS towards an eBGP peer (BIRD filters run on the path with it), in front of
+    /// the received path on import. A later rule's ASNs go in front of an earlier rule's.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub prepend_path: Vec<u32>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub next_hop: Option<NextHopAction>,
     /// Kernel device to route through (e.g. `tunl0`).
@@ -433,6 +466,7 @@ impl Modify {
 
     fn touches_attributes(&self) -> bool {
         self.local_pref.is_some()
+            || self.origin.is_some()
             || self.med.is_some()
             || self.local_pref_from_metric
             || !self.add_community.is_empty()
@@ -440,6 +474,10 @@ impl Modify {
             || !self.add_large_community.is_empty()
             || !self.remove_large_community.is_empty()
             || self.prepend.is_some()
+    }
+
+    fn touches_outcome(&self) -> bool {
+        !self.prepend_path.is_empty()
     }
 }
 
@@ -473,6 +511,9 @@ pub struct RouteView<'a> {
     pub prefix: IpNet,
     pub attrs: &'a PathAttributes,
     pub next_hop: Option<IpAddr>,
+    /// Interface the next hop of a BGP route is reached through (BIRD's `ifname` of a
+    /// route with a recursive gateway), when the resolver knows it.
+    pub next_hop_interface: Option<&'a str>,
     pub source: RouteSource,
     pub kernel: Option<&'a KernelInfo>,
     pub peer: Option<PeerView<'a>>,
@@ -491,6 +532,9 @@ pub struct Accepted<'a> {
     pub install: Option<InstallMode>,
     /// Prepends requested: (ASN or None for our own, count), in order.
     pub prepend: Option<Prepend>,
+    /// [`Modify::prepend_path`] of every applied rule, front first: the RIB puts them in
+    /// front of the path as sent (export) or received (import).
+    pub prepend_path: Vec<u32>,
 }
 
 impl Accepted<'_> {
@@ -503,6 +547,7 @@ impl Accepted<'_> {
             && self.tunnel_device.is_none()
             && self.install.is_none()
             && self.prepend.is_none()
+            && self.prepend_path.is_empty()
     }
 }
 
@@ -699,7 +744,11 @@ impl CompiledRule {
             }
         }
         if let Some(globs) = &m.interface {
-            match r.kernel.and_then(|k| k.ifname.as_deref()) {
+            let ifname = r
+                .kernel
+                .and_then(|k| k.ifname.as_deref())
+                .or(r.next_hop_interface);
+            match ifname {
                 Some(ifn) if globs.iter().any(|g| glob_match(g, ifn)) => {}
                 _ => return false,
             }
@@ -714,6 +763,15 @@ impl CompiledRule {
             match r.kernel.and_then(|k| k.protocol) {
                 Some(p) if protos.contains(&p) => {}
                 _ => return false,
+            }
+        }
+        if let Some(lps) = &m.local_pref {
+            if !lps.contains(
+                &attrs
+                    .local_pref
+                    .unwrap_or(crate::decision::DEFAULT_LOCAL_PREF),
+            ) {
+                return false;
             }
         }
         true
@@ -768,6 +826,7 @@ impl CompiledPolicy {
             tunnel_device: None,
             install: None,
             prepend: None,
+            prepend_path: Vec::new(),
         };
         let mut metric = route.kernel.and_then(|k| k.metric);
         for rule in &self.rules {
@@ -800,6 +859,9 @@ fn apply(set: &Modify, out: &mut Accepted<'_>, metric: &mut Option<u32>) {
         let a = out.attrs.to_mut();
         if let Some(lp) = set.local_pref {
             a.local_pref = Some(lp);
+        }
+        if let Some(o) = set.origin {
+            a.origin = Some(o.origin());
         }
         if set.local_pref_from_metric {
             if let Some(m) = *metric {
@@ -862,6 +924,11 @@ fn apply(set: &Modify, out: &mut Accepted<'_>, metric: &mut Option<u32>) {
     if let Some(mode) = set.install {
         out.install = Some(mode);
     }
+    if set.touches_outcome() {
+        let mut front = set.prepend_path.clone();
+        front.append(&mut out.prepend_path);
+        out.prepend_path = front;
+    }
 }
 
 #[cfg(test)]
@@ -877,6 +944,7 @@ mod tests {
             prefix: net(prefix),
             attrs,
             next_hop: None,
+            next_hop_interface: None,
             source: RouteSource::Bgp,
             kernel: None,
             peer: None,
@@ -1123,6 +1191,24 @@ mod tests {
             toml::from_str::<Policy>("[[rules]]\naction = \"accept\"\nmatch = { nope = 1 }")
                 .is_err()
         );
+    }
+
+    #[test]
+    fn origin_is_set() {
+        let p: Policy = toml::from_str(
+            "default = \"accept\"\n[[rules]]\nset = { origin = \"igp\" }\naction = \"accept\"",
+        )
+        .unwrap();
+        let attrs = PathAttributes {
+            origin: Some(bgp_proto::Origin::Incomplete),
+            ..Default::default()
+        };
+        let a = p
+            .compile()
+            .unwrap()
+            .evaluate(&view("10.0.0.0/24", &attrs))
+            .unwrap();
+        assert_eq!(a.attrs.origin, Some(bgp_proto::Origin::Igp));
     }
 
     #[test]

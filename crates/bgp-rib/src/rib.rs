@@ -60,6 +60,24 @@ pub enum RibError {
 pub trait NextHopResolver {
     /// The IGP cost to reach `next_hop`, or `None` if it is unreachable.
     fn resolve(&self, next_hop: IpAddr) -> Option<u32>;
+
+    /// Whether [`NextHopResolver::interface`] answers at all (the RIB skips asking).
+    fn knows_interfaces(&self) -> bool {
+        false
+    }
+
+    /// The interface `next_hop` is reached through (BIRD's `ifname` of a route with a
+    /// recursive gateway), which policy `interface` conditions match for BGP routes.
+    fn interface(&self, _next_hop: IpAddr) -> Option<Arc<str>> {
+        None
+    }
+}
+
+/// Next hop → the interface it resolved through, as last answered by the resolver.
+type NhIfaces = rustc_hash::FxHashMap<IpAddr, Option<Arc<str>>>;
+
+fn iface_of(ifaces: &NhIfaces, nh: Option<IpAddr>) -> Option<&str> {
+    nh.and_then(|a| ifaces.get(&a)).and_then(|i| i.as_deref())
 }
 
 impl<F: Fn(IpAddr) -> Option<u32>> NextHopResolver for F {
@@ -422,6 +440,9 @@ pub struct PathInfo {
     pub llgr_stale: bool,
     /// Why it is not the best path (filled by [`Rib::route`] and [`Rib::lookup`]).
     pub lost_at: Option<Step>,
+    /// The interface of a kernel or connected route, or the one a BGP path's next hop
+    /// resolves through (when the resolver tells).
+    pub interface: Option<String>,
 }
 
 /// All paths of one prefix.
@@ -559,6 +580,8 @@ pub struct Rib {
     deferral: Option<Instant>,
     /// The last two slices encoded, most recently used first.
     encode_cache: [Option<EncodeCache>; 2],
+    /// Interfaces of the BGP next hops in use (for policy `interface` conditions).
+    nh_ifaces: NhIfaces,
 }
 
 /// Work counters (for benchmarks and tests of what a change costs).
@@ -644,6 +667,7 @@ impl Rib {
             counters: Counters::default(),
             deferral: None,
             encode_cache: [None, None],
+            nh_ifaces: Default::default(),
         }
     }
 
@@ -1087,12 +1111,24 @@ impl Rib {
         update: &Update,
         treat_as_withdraw: bool,
     ) -> Result<UpdateStats, RibError> {
-        self.apply(id, update, treat_as_withdraw, None)
+        self.apply(id, update, treat_as_withdraw, None, None)
     }
 
     /// [`Rib::apply_update`] followed by [`Rib::process`], with the same result; each prefix
     /// of the UPDATE is decided and exported right after it is stored (output in UPDATE
     /// order rather than prefix order). Measured no faster than the batched pair here.
+    /// [`Rib::apply_update`], resolving the next hops' interfaces for the import policy
+    /// with `resolver` (without running the decision process).
+    pub fn apply_update_resolved(
+        &mut self,
+        id: PeerId,
+        update: &Update,
+        treat_as_withdraw: bool,
+        resolver: &dyn NextHopResolver,
+    ) -> Result<UpdateStats, RibError> {
+        self.apply(id, update, treat_as_withdraw, None, Some(resolver))
+    }
+
     pub fn apply_update_and_process(
         &mut self,
         id: PeerId,
@@ -1100,7 +1136,13 @@ impl Rib {
         treat_as_withdraw: bool,
         resolver: &dyn NextHopResolver,
     ) -> Result<UpdateStats, RibError> {
-        let stats = self.apply(id, update, treat_as_withdraw, Some(resolver))?;
+        let stats = self.apply(
+            id,
+            update,
+            treat_as_withdraw,
+            Some(resolver),
+            Some(resolver),
+        )?;
         self.process(resolver);
         Ok(stats)
     }
@@ -1122,6 +1164,7 @@ impl Rib {
         update: &Update,
         treat_as_withdraw: bool,
         eager: Option<&dyn NextHopResolver>,
+        interfaces: Option<&dyn NextHopResolver>,
     ) -> Result<UpdateStats, RibError> {
         let p = self.peer(id)?;
         let Some(session) = p.session.as_ref() else {
@@ -1260,8 +1303,17 @@ impl Rib {
                     Some(outcome) => outcome,
                     None => {
                         self.counters.import_evaluations += 1;
+                        let nh = self.interner.get(received).next_hop_addr();
+                        if let (Some(r), Some(a)) = (interfaces, nh) {
+                            if r.knows_interfaces() && !self.nh_ifaces.contains_key(&a) {
+                                self.nh_ifaces.insert(a, r.interface(a));
+                            }
+                        }
+                        let iface = iface_of(&self.nh_ifaces, nh);
                         let outcome =
-                            import_eval(p, &mut self.interner, prefix, received, loop_found);
+                            import_eval(p, &mut self.interner, prefix, received, loop_found, iface);
+                        // One next hop (so one interface) for all these NLRI: only the
+                        // prefix can make the outcome differ.
                         if !p.cfg.import.reads_prefix() {
                             same_for_all = Some(outcome);
                         }
@@ -1343,6 +1395,7 @@ impl Rib {
             cfg,
             tables,
             interner,
+            nh_ifaces,
             ..
         } = self;
         let t = P::table_mut(tables);
@@ -1353,8 +1406,10 @@ impl Rib {
             };
             // One pass over the prefix's paths, however many the peer has there.
             for x in d.iter_mut().filter(|x| x.peer() == idx) {
-                let lp = is_loop(cfg, &interner.get(x.attrs).attrs, &peer);
-                let (flags, modified) = import_eval(&peer, interner, k.into(), x.attrs, lp);
+                let received = interner.get(x.attrs);
+                let lp = is_loop(cfg, &received.attrs, &peer);
+                let iface = iface_of(nh_ifaces, received.next_hop_addr());
+                let (flags, modified) = import_eval(&peer, interner, k.into(), x.attrs, lp, iface);
                 let modified = modified.map(|m| interner.retain(m));
                 let was = x.is_rejected();
                 x.clear_flags(flag::REJECTED | flag::LOOP);
@@ -1621,6 +1676,7 @@ impl Rib {
         }
         all::<Ipv4Net>(&mut self.tables);
         all::<Ipv6Net>(&mut self.tables);
+        self.nh_ifaces.clear();
         self.process(resolver);
     }
 
@@ -1700,6 +1756,7 @@ impl Rib {
             fib,
             counters,
             deferral,
+            nh_ifaces,
             ..
         } = self;
         counters.prefixes_decided += 1;
@@ -1715,9 +1772,17 @@ impl Rib {
             None => &mut no_dest,
         };
         run_decision(dest, peers, decision, resolver, interner);
+        if resolver.knows_interfaces() {
+            for x in dest.iter().filter(|x| x.peer() != LOCAL_PEER) {
+                if let Some(a) = interner.get(x.effective()).next_hop_addr() {
+                    nh_ifaces.entry(a).or_insert_with(|| resolver.interface(a));
+                }
+            }
+        }
+        let nh_ifaces: &NhIfaces = nh_ifaces;
         let new_sig = selection_signature(dest);
         if new_sig != d.old || d.force_fib {
-            let change = fib_entry(pfx.into(), dest, peers, local, cfg, interner);
+            let change = fib_entry(pfx.into(), dest, peers, local, nh_ifaces, cfg, interner);
             match change {
                 Some(r) => fib.push_back(FibChange::Upsert(r)),
                 None if !d.old.is_empty() => fib.push_back(FibChange::Remove(pfx.into())),
@@ -1749,6 +1814,7 @@ impl Rib {
                         target,
                         peers,
                         local,
+                        nh_ifaces,
                         cfg,
                         interner,
                         &mut cache,
@@ -1780,6 +1846,7 @@ impl Rib {
             tables,
             interner,
             local,
+            nh_ifaces,
             ..
         } = self;
         let Some(target) = peers.get(idx as usize).and_then(Option::as_ref) else {
@@ -1800,7 +1867,8 @@ impl Rib {
             let mut cache = None;
             let desired = match peers.get(idx as usize).and_then(Option::as_ref) {
                 Some(target) => desired_for(
-                    *pfx, dest, idx, target, peers, local, cfg, interner, &mut cache, &mut None,
+                    *pfx, dest, idx, target, peers, local, nh_ifaces, cfg, interner, &mut cache,
+                    &mut None,
                 ),
                 None => return,
             };
@@ -2054,15 +2122,27 @@ impl Rib {
         keys.sort_unstable_by(|a, b| a.0.cmp(b.0));
         for (k, d) in keys {
             if let Some(b) = d.iter().find(|x| x.has(flag::BEST)) {
-                v.push(((*k).into(), self.path_info(b)));
+                v.push(((*k).into(), self.path_info((*k).into(), b)));
             }
         }
     }
 
-    fn path_info(&self, x: &Path) -> PathInfo {
+    fn path_info(&self, prefix: IpNet, x: &Path) -> PathInfo {
         let local = x.peer() == LOCAL_PEER;
         let peer = self.peers.get(x.peer() as usize).and_then(Option::as_ref);
+        let interface = if local {
+            self.local
+                .get(&(prefix, local_source(x.path_id)))
+                .and_then(|m| m.kernel.ifname.clone())
+        } else {
+            iface_of(
+                &self.nh_ifaces,
+                self.interner.get(x.effective()).next_hop_addr(),
+            )
+            .map(str::to_owned)
+        };
         PathInfo {
+            interface,
             peer: (!local).then_some(PeerId(x.peer())),
             peer_name: peer.map(|p| p.cfg.name.clone()),
             source: if local {
@@ -2101,7 +2181,7 @@ impl Rib {
             .iter()
             .zip(reasons)
             .map(|(x, r)| {
-                let mut info = self.path_info(x);
+                let mut info = self.path_info(pfx.into(), x);
                 info.lost_at = if info.best { None } else { r };
                 info
             })
@@ -2299,6 +2379,7 @@ fn import_eval(
     prefix: IpNet,
     received: AttrId,
     loop_found: bool,
+    next_hop_interface: Option<&str>,
 ) -> (u8, Option<AttrId>) {
     if loop_found {
         return (flag::LOOP, None);
@@ -2313,6 +2394,7 @@ fn import_eval(
             prefix,
             attrs: &r.attrs,
             next_hop: r.next_hop_addr(),
+            next_hop_interface,
             source: RouteSource::Bgp,
             kernel: None,
             peer: Some(PeerView {
@@ -2324,7 +2406,11 @@ fn import_eval(
             return (flag::REJECTED, None);
         };
         let nh = acc.next_hop.clone();
-        match acc.attrs {
+        let mut attrs = acc.attrs;
+        if !acc.prepend_path.is_empty() {
+            prepend_front(attrs.to_mut(), &acc.prepend_path);
+        }
+        match attrs {
             std::borrow::Cow::Owned(a) => Some(RouteAttrs {
                 attrs: a,
                 next_hop: import_next_hop(r, nh.as_ref()),
@@ -2337,6 +2423,25 @@ fn import_eval(
         }
     };
     (0, changed.map(|a| interner.intern(a)))
+}
+
+fn next_hop_is(nh: &MpNextHop, addr: IpAddr) -> bool {
+    match (nh, addr) {
+        (MpNextHop::V4(a), IpAddr::V4(b)) => *a == b,
+        (MpNextHop::V6 { global, .. }, IpAddr::V6(b)) => *global == b,
+        _ => false,
+    }
+}
+
+/// Puts a policy's `prepend_path` ASNs in front of the AS_PATH, first one first.
+fn prepend_front(a: &mut PathAttributes, front: &[u32]) {
+    if front.is_empty() {
+        return;
+    }
+    let path = a.as_path.get_or_insert_with(Default::default);
+    for asn in front.iter().rev() {
+        path.prepend(*asn, 1);
+    }
 }
 
 fn import_next_hop(received: &RouteAttrs, nh: Option<&NextHopAction>) -> Option<MpNextHop> {
@@ -2431,6 +2536,7 @@ fn fib_entry(
     dest: &Dest,
     peers: &[Option<PeerState>],
     local: &rustc_hash::FxHashMap<(IpNet, RouteSource), LocalMeta>,
+    nh_ifaces: &NhIfaces,
     cfg: &RibConfig,
     store: &AttrStore,
 ) -> Option<FibRoute> {
@@ -2476,6 +2582,11 @@ fn fib_entry(
             prefix,
             attrs,
             next_hop: next_hops.first().copied(),
+            next_hop_interface: if is_local {
+                None
+            } else {
+                iface_of(nh_ifaces, next_hops.first().copied())
+            },
             source,
             kernel: meta.map(|m| &*m.kernel),
             peer: peer.map(|p| PeerView {
@@ -2516,6 +2627,7 @@ fn desired_for<P: Prefix>(
     target: &PeerState,
     peers: &[Option<PeerState>],
     local: &rustc_hash::FxHashMap<(IpNet, RouteSource), LocalMeta>,
+    nh_ifaces: &NhIfaces,
     cfg: &RibConfig,
     interner: &mut AttrStore,
     cache: &mut Option<ExportCache>,
@@ -2548,6 +2660,7 @@ fn desired_for<P: Prefix>(
             session,
             peers,
             local,
+            nh_ifaces,
             cfg,
             interner,
             cache,
@@ -2578,6 +2691,7 @@ fn export_path(
     session: &SessionInfo,
     peers: &[Option<PeerState>],
     local: &rustc_hash::FxHashMap<(IpNet, RouteSource), LocalMeta>,
+    nh_ifaces: &NhIfaces,
     cfg: &RibConfig,
     interner: &mut AttrStore,
     cache: &mut Option<ExportCache>,
@@ -2674,6 +2788,11 @@ fn export_path(
         prefix,
         attrs: &eff.attrs,
         next_hop: eff.next_hop_addr(),
+        next_hop_interface: if is_local {
+            None
+        } else {
+            iface_of(nh_ifaces, eff.next_hop_addr())
+        },
         source,
         kernel: meta.map(|m| &*m.kernel),
         peer: Some(PeerView {
@@ -2786,6 +2905,7 @@ fn transform(
     let med_set = acc.med_set;
     let nh_action = acc.next_hop.clone();
     let own_prepend = acc.prepend.map_or(0, |p| usize::from(p.count));
+    let front = acc.prepend_path;
     let mut a = acc.attrs.into_owned();
     a.next_hop = None;
     // Unrecognised optional attributes: transitive ones pass with Partial set, others stop.
@@ -2868,17 +2988,28 @@ fn transform(
             Some(NextHopAction::Address(ip)) => Some(addr_nh(ip)),
             Some(NextHopAction::SelfAddress) => self_nh(),
             Some(NextHopAction::Keep) => keep.or_else(self_nh),
-            None if is_local || target.cfg.next_hop == NextHopMode::SelfAlways => {
-                if is_local {
-                    self_nh()
-                } else {
-                    self_nh().or(keep)
-                }
-            }
+            None if target.cfg.next_hop == NextHopMode::SelfAlways => self_nh().or(keep),
+            // RFC 4271 5.1.3: a locally originated route goes to internal peers with the
+            // address it is reachable through: its gateway (a kernel route via a router,
+            // as BIRD sends it), else ours. A link-local gateway means nothing elsewhere.
+            None if is_local => keep
+                .filter(|k| !matches!(k, MpNextHop::V6 { global, .. } if (global.segments()[0] & 0xffc0) == 0xfe80))
+                .or_else(self_nh),
             None => keep.or_else(self_nh),
         }
     };
+    prepend_front(&mut a, &front);
     let mut next_hop = next_hop?;
+    // A route pointing at the peer itself is of no use to it (BIRD drops it as an invalid
+    // NEXT_HOP; it would make the peer route to itself). When the peer's address is also
+    // ours (two speakers on one loopback address) the next hop points at us: it stays.
+    let peer_address_is_ours = match target.cfg.address {
+        IpAddr::V4(v) => session.local_v4 == Some(v),
+        IpAddr::V6(v) => session.local_v6 == Some(v),
+    };
+    if next_hop_is(&next_hop, target.cfg.address) && !peer_address_is_ours {
+        return None;
+    }
     // The next hop must be of the prefix's family, except IPv6 next hops of IPv4 routes
     // towards a peer that negotiated RFC 8950 (RFC 8950 4: never to one that did not).
     // Without it such a route goes with our IPv4 address as next hop (next hop self), or

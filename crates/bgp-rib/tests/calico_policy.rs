@@ -94,6 +94,7 @@ fn route<'a>(
         prefix: prefix.parse().unwrap(),
         attrs,
         next_hop: None,
+        next_hop_interface: None,
         source,
         kernel,
         peer: Some(PeerView {

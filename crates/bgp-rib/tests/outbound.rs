@@ -1225,3 +1225,202 @@ fn partial_bits_survive_the_rib_rfc4271_4_3() {
         Some(path(&[LOCAL_AS, 65001, 4_200_000_000]))
     );
 }
+
+/// `prepend_path` (Calico's BGPFilter `prependASPath`, as BIRD runs it): the ASNs go in
+/// front of the path as sent, so after our own AS towards eBGP peers; on import in front
+/// of the received path. `local_pref` matches the route's LOCAL_PREF (100 when absent).
+#[test]
+fn prepend_path_goes_in_front_of_the_path_as_sent() {
+    let mut rib = rib();
+    let export: Policy = toml::from_str(
+        r#"
+        default = "accept"
+        [[rules]]
+        match = { local_pref = [300] }
+        set = { prepend_path = [64999, 64998] }
+        action = "accept"
+        [[rules]]
+        match = { local_pref = [100] }
+        set = { add_community = ["65000:1"] }
+        action = "accept"
+        "#,
+    )
+    .unwrap();
+    let import: Policy = toml::from_str(
+        r#"
+        default = "accept"
+        [[rules]]
+        set = { prepend_path = [64900] }
+        action = "continue"
+        [[rules]]
+        set = { prepend_path = [64901] }
+        action = "accept"
+        "#,
+    )
+    .unwrap();
+    let mut e_cfg = PeerConfig::new("e", addr(2), 65001);
+    e_cfg.export = Arc::new(export.compile().unwrap());
+    let e = peer_with(&mut rib, 2, e_cfg);
+    let mut i_cfg = PeerConfig::new("i", addr(3), LOCAL_AS);
+    i_cfg.export = Arc::new(export.compile().unwrap());
+    i_cfg.import = Arc::new(import.compile().unwrap());
+    let i = peer_with(&mut rib, 3, i_cfg);
+    let mut a = attrs(&[65010], "192.0.2.3");
+    a.local_pref = Some(300);
+    rib.apply_update(i, &announce(&["203.0.113.0/24"], a), false)
+        .unwrap();
+    let b = attrs(&[], "192.0.2.3");
+    rib.apply_update(i, &announce(&["198.51.100.0/24"], b), false)
+        .unwrap();
+    rib.process(&AllReachable);
+    let out = changes(&mut rib, e);
+    let sent = |p: &str| {
+        out.iter()
+            .find(|c| c.nlri.prefix == p.parse().unwrap())
+            .and_then(|c| c.attrs.clone())
+            .unwrap()
+    };
+    // Import put 64901 64900 in front (the later rule first); export 64999 64998 in front
+    // of our own AS.
+    assert_eq!(
+        sent("203.0.113.0/24").attrs.as_path,
+        Some(path(&[64999, 64998, LOCAL_AS, 64901, 64900, 65010]))
+    );
+    // No LOCAL_PREF counts as 100.
+    let other = sent("198.51.100.0/24");
+    assert_eq!(other.attrs.communities, vec![Community::new(65000, 1)]);
+    assert_eq!(other.attrs.as_path, Some(path(&[LOCAL_AS, 64901, 64900])));
+}
+
+/// A resolver that reaches 192.0.2.0/24 through `eth0` and everything else through `tunl0`.
+struct Interfaces;
+
+impl bgp_rib::NextHopResolver for Interfaces {
+    fn resolve(&self, _: IpAddr) -> Option<u32> {
+        Some(0)
+    }
+    fn knows_interfaces(&self) -> bool {
+        true
+    }
+    fn interface(&self, nh: IpAddr) -> Option<Arc<str>> {
+        let eth0: ipnet::IpNet = "192.0.2.0/24".parse().unwrap();
+        Some(Arc::from(if eth0.contains(&nh) { "eth0" } else { "tunl0" }))
+    }
+}
+
+/// Policy `interface` conditions match a BGP route by the interface its next hop resolves
+/// through (BIRD's `ifname` with `gateway recursive`), on import and export.
+#[test]
+fn interface_conditions_see_the_next_hop_interface_of_bgp_routes() {
+    let mut rib = rib();
+    let only_eth0: Policy = toml::from_str(
+        r#"
+        default = "reject"
+        [[rules]]
+        match = { interface = ["eth*"] }
+        action = "accept"
+        "#,
+    )
+    .unwrap();
+    let mut src_cfg = PeerConfig::new("src", addr(2), 65001);
+    src_cfg.import = Arc::new(only_eth0.compile().unwrap());
+    let src = peer_with(&mut rib, 2, src_cfg);
+    let mut dst_cfg = PeerConfig::new("dst", addr(3), 65003);
+    dst_cfg.export = Arc::new(only_eth0.compile().unwrap());
+    let dst = peer_with(&mut rib, 3, dst_cfg);
+    rib.apply_update_resolved(
+        src,
+        &announce(&["203.0.113.0/24"], attrs(&[65001], "192.0.2.2")),
+        false,
+        &Interfaces,
+    )
+    .unwrap();
+    rib.apply_update_resolved(
+        src,
+        &announce(&["198.51.100.0/24"], attrs(&[65001], "10.9.9.9")),
+        false,
+        &Interfaces,
+    )
+    .unwrap();
+    rib.process(&Interfaces);
+    let out = changes(&mut rib, dst);
+    let sent: Vec<String> = out.iter().map(|c| c.nlri.prefix.to_string()).collect();
+    assert_eq!(
+        sent,
+        ["203.0.113.0/24"],
+        "the tunl0 route is rejected on import"
+    );
+    // Without interface knowledge a BGP route has no interface and never matches.
+    let mut plain = common::rib();
+    let mut d2 = PeerConfig::new("dst", addr(3), 65003);
+    d2.export = Arc::new(only_eth0.compile().unwrap());
+    let s2 = peer(&mut plain, 2, 65001, false);
+    let d2 = peer_with(&mut plain, 3, d2);
+    plain
+        .apply_update(
+            s2,
+            &announce(&["203.0.113.0/24"], attrs(&[65001], "192.0.2.2")),
+            false,
+        )
+        .unwrap();
+    plain.process(&AllReachable);
+    assert!(changes(&mut plain, d2).is_empty());
+}
+
+/// RFC 4271 5.1.3 for locally originated routes: to internal peers with the address the
+/// route is reachable through (a kernel route's gateway), to external ones with ours; and
+/// never to the peer a route's NEXT_HOP names (it would route to itself; BIRD drops it).
+#[test]
+fn local_route_next_hop_is_its_gateway_internally_and_never_the_peer_itself() {
+    let mut rib = rib();
+    let i2 = peer(&mut rib, 2, LOCAL_AS, false);
+    let i3 = peer(&mut rib, 3, LOCAL_AS, false);
+    let e = peer(&mut rib, 4, 65004, false);
+    let mut via = LocalRoute::new("10.200.0.0/24".parse().unwrap(), RouteSource::Kernel);
+    via.next_hop = Some(addr(3));
+    rib.originate(via).unwrap();
+    rib.process(&AllReachable);
+    let nh = |out: &[bgp_rib::OutChange]| {
+        out.iter()
+            .map(|c| c.attrs.as_ref().and_then(|a| a.next_hop_addr()))
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(nh(&changes(&mut rib, i2)), [Some(addr(3))]);
+    assert!(
+        changes(&mut rib, i3).is_empty(),
+        "192.0.2.3 is not told to route to itself"
+    );
+    assert_eq!(
+        nh(&changes(&mut rib, e)),
+        [Some("192.0.2.1".parse().unwrap())]
+    );
+}
+
+/// Two speakers on one address (a loopback test pair): the peer's address is ours too, so
+/// a next hop naming it names us, and the route is sent.
+#[test]
+fn next_hop_self_is_sent_when_the_peer_shares_our_address() {
+    let mut rib = rib();
+    let ours = Ipv4Addr::new(192, 0, 2, 1);
+    let id = rib
+        .add_peer(PeerConfig::new("twin", IpAddr::V4(ours), LOCAL_AS))
+        .unwrap();
+    rib.peer_up(
+        id,
+        bgp_rib::SessionInfo::new(rid(9), Some(ours)),
+        std::time::Instant::now(),
+    )
+    .unwrap();
+    rib.originate(LocalRoute::new(
+        "10.201.0.0/24".parse().unwrap(),
+        RouteSource::Static,
+    ))
+    .unwrap();
+    rib.process(&AllReachable);
+    let out = changes(&mut rib, id);
+    assert_eq!(out.len(), 1, "{out:?}");
+    assert_eq!(
+        out[0].attrs.as_ref().and_then(|a| a.next_hop_addr()),
+        Some(IpAddr::V4(ours))
+    );
+}

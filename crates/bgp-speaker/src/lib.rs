@@ -36,7 +36,7 @@ mod speaker;
 pub mod watcher;
 
 pub use peer::PeerShared;
-pub use rib_task::{BestRoute, PrefixCounts, RouteChange};
+pub use rib_task::{chain_policy, BestRoute, PrefixCounts, RouteChange};
 pub use speaker::{PeerStatus, RouteQuery, Speaker, SpeakerError, SpeakerOptions};
 
 /// Re-exported so embedders name states and families without depending on `bgp-proto`.

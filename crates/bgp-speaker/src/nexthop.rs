@@ -153,6 +153,36 @@ impl NextHopTable {
         connected.map(|_| 0)
     }
 
+    /// The interface of what [`NextHopTable::lookup`] resolves `nh` through: the link of
+    /// the longest connected subnet, or the output device of the route.
+    fn lookup_interface(&self, nh: IpAddr) -> Option<String> {
+        let connected = self
+            .addresses
+            .iter()
+            .filter(|(ifindex, a)| {
+                self.links.get(ifindex).is_none_or(|l| l.up) && a.trunc().contains(&nh)
+            })
+            .max_by_key(|(_, a)| a.prefix_len());
+        let max = match nh {
+            IpAddr::V4(_) => 32u8,
+            IpAddr::V6(_) => 128u8,
+        };
+        let floor = connected.map_or(0, |(_, a)| a.prefix_len().saturating_add(1));
+        for len in (floor..=max).rev() {
+            let Ok(p) = IpNet::new(nh, len) else {
+                continue;
+            };
+            let usable = self.routes.get(&p.trunc()).and_then(|set| {
+                set.values()
+                    .find(|dev| dev.as_deref().is_none_or(|d| self.device_up(d)))
+            });
+            if let Some(dev) = usable {
+                return dev.clone();
+            }
+        }
+        connected.and_then(|(ifindex, _)| self.links.get(ifindex).map(|l| l.name.clone()))
+    }
+
     /// Whether the interface named `name` is up (unknown interfaces count as up).
     fn device_up(&self, name: &str) -> bool {
         !self.links.values().any(|l| l.name == name && !l.up)
@@ -166,6 +196,14 @@ impl NextHopResolver for NextHopTable {
             m.insert(next_hop, a);
         }
         a
+    }
+
+    fn knows_interfaces(&self) -> bool {
+        true
+    }
+
+    fn interface(&self, next_hop: IpAddr) -> Option<std::sync::Arc<str>> {
+        self.lookup_interface(next_hop).map(std::sync::Arc::from)
     }
 }
 
@@ -295,6 +333,21 @@ mod tests {
             address: "192.0.2.10/24".parse().unwrap(),
         })));
         assert_eq!(r(&t, "192.0.2.30"), Some(100));
+    }
+
+    #[test]
+    fn interface_of_the_resolving_subnet_or_route() {
+        let mut t = NextHopTable::new();
+        let mut via_tunl = route("10.200.0.0/16", 0);
+        via_tunl.ifname = Some("tunl0".into());
+        t.apply(&KernelEvent::RouteAdded(via_tunl));
+        t.apply(&link(2, true));
+        t.apply(&addr(2, "192.0.2.10/24"));
+        let i = |s: &str| t.interface(s.parse().unwrap()).map(|a| a.to_string());
+        assert!(t.knows_interfaces());
+        assert_eq!(i("192.0.2.3").as_deref(), Some("eth2"));
+        assert_eq!(i("10.200.1.1").as_deref(), Some("tunl0"));
+        assert_eq!(i("198.51.100.1"), None);
     }
 
     #[test]

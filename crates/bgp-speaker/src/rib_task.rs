@@ -195,7 +195,7 @@ fn resolver(t: &Option<NextHopTable>) -> &dyn NextHopResolver {
 /// An import or export chain compiled into one policy: the rules of every named policy in
 /// order, with the default of the last one. An empty chain accepts everything on iBGP and
 /// nothing on eBGP (RFC 8212).
-pub(crate) fn chain_policy(
+pub fn chain_policy(
     names: &[String],
     policies: &BTreeMap<String, Policy>,
     ebgp: bool,
@@ -233,6 +233,9 @@ fn rib_peer_config(
     let ebgp = cfg.remote_as != cfg.local_as.unwrap_or(local_as);
     let mut p = bgp_rib::PeerConfig::new(cfg.name.clone(), cfg.address.addr, cfg.remote_as);
     p.rr_client = cfg.route_reflector_client;
+    p.local_as = cfg.local_as;
+    p.cluster_id = cfg.cluster_id;
+    p.allow_local_as = cfg.allow_local_as;
     p.import = chain_policy(&cfg.import, policies, ebgp);
     p.export = chain_policy(&cfg.export, policies, ebgp);
     p.next_hop = match cfg.next_hop {
@@ -342,6 +345,7 @@ fn entry(
         stale: false,
         originator_id: a.originator_id.map(|i| i.to_string()),
         cluster_list: a.cluster_list.iter().map(|i| i.to_string()).collect(),
+        interface: None,
     }
 }
 
@@ -361,6 +365,7 @@ fn path_entry(prefix: IpNet, p: &bgp_rib::PathInfo) -> RouteEntry {
     e.multipath = p.multipath;
     e.stale = p.stale || p.llgr_stale;
     e.not_best_reason = p.lost_at.map(|s| s.to_string());
+    e.interface = p.interface.clone();
     e
 }
 
@@ -604,10 +609,12 @@ impl RibTask {
             }
             return;
         }
-        match self
-            .rib
-            .apply_update(slot.id, &update.update, update.treat_as_withdraw.is_some())
-        {
+        match self.rib.apply_update_resolved(
+            slot.id,
+            &update.update,
+            update.treat_as_withdraw.is_some(),
+            resolver(&self.next_hops),
+        ) {
             Ok(stats) => {
                 slot.estimate = slot
                     .estimate
@@ -778,6 +785,7 @@ impl RibTask {
             RibCtl::Originate(o) => {
                 let mut r = LocalRoute::new(o.prefix, RouteSource::Static);
                 r.no_install = o.no_install;
+                r.next_hop = o.next_hop;
                 r.attrs.communities = o.communities.clone();
                 r.attrs.large_communities = o.large_communities.clone();
                 r.attrs.local_pref = o.local_pref;

@@ -217,7 +217,11 @@ struct IndexEntry {
     scope: Option<String>,
 }
 
-type PeerIndex = Arc<RwLock<HashMap<IpAddr, IndexEntry>>>;
+/// Peers by address, several when they differ by port (BIRD allows one protocol per
+/// neighbour address and port, as Calico's `Node_<ip>_port_<n>` sessions need); by name.
+/// A connection from the address goes to the first one, as BIRD gives it to the first
+/// protocol of its configuration.
+type PeerIndex = Arc<RwLock<HashMap<IpAddr, Vec<(String, IndexEntry)>>>>;
 
 struct State {
     config: Config,
@@ -414,7 +418,9 @@ impl Speaker {
                                 .unwrap_or(IpAddr::V6(v6)),
                             v4 => v4,
                         };
-                        let entry = index.read().ok().and_then(|m| m.get(&ip).cloned());
+                        let entry = index.read().ok().and_then(|m| {
+                            m.get(&ip).and_then(|v| v.first()).map(|(_, e)| e.clone())
+                        });
                         match entry {
                             Some(e) if !net::scope_matches(e.scope.as_deref(), remote) => {
                                 warn!(%remote, listener = %addr, scope = ?e.scope, "refused connection from a link-local peer address over another interface");
@@ -513,14 +519,17 @@ impl Speaker {
     fn index_peer(&self, cfg: &PeerConfig, cmd: mpsc::Sender<PeerCmd>) {
         let opts = crate::peer::socket_options(cfg, &self.env().global);
         if let Ok(mut idx) = self.inner.index.write() {
-            idx.insert(
-                cfg.address.addr,
+            let v = idx.entry(cfg.address.addr).or_default();
+            v.retain(|(n, _)| *n != cfg.name);
+            v.push((
+                cfg.name.clone(),
                 IndexEntry {
                     cmd,
                     opts,
                     scope: cfg.address.scope.clone(),
                 },
-            );
+            ));
+            v.sort_by(|a, b| a.0.cmp(&b.0));
         }
     }
 
@@ -534,11 +543,23 @@ impl Speaker {
             return Err(SpeakerError::NoSuchPeer(name.to_string()));
         };
         st.config.peers.remove(name);
+        let addr = h.config.address.addr;
         if let Ok(mut idx) = self.inner.index.write() {
-            idx.remove(&h.config.address.addr);
+            if let Some(v) = idx.get_mut(&addr) {
+                v.retain(|(n, _)| n != name);
+                if v.is_empty() {
+                    idx.remove(&addr);
+                }
+            }
         }
         if h.config.password.is_some() {
-            Self::set_listener_md5(st, h.config.address.addr, None);
+            // The listener's key serves every peer of the address: another one's, or none.
+            let other = st
+                .peers
+                .values()
+                .find(|p| p.config.address.addr == addr)
+                .and_then(|p| p.config.password.clone());
+            Self::set_listener_md5(st, addr, other.as_deref().map(str::as_bytes));
         }
         let _ = h.cmd.send(PeerCmd::Stop(n)).await;
         let abort = h.task.abort_handle();

@@ -176,6 +176,7 @@ pub fn diff_peer(
         ttl_security,
         multihop,
         source_address,
+        allow_local_as,
         add_path,
         extended_next_hop,
         graceful_restart,

@@ -141,6 +141,9 @@ pub struct PeerFile {
     pub route_reflector_client: Option<bool>,
     /// Cluster id override (RFC 4456).
     pub cluster_id: Option<Ipv4Addr>,
+    /// Accept routes whose AS_PATH contains our AS up to this many times (BIRD's `allow
+    /// local as`, Calico's `numAllowedLocalASNumbers`).
+    pub allow_local_as: Option<u8>,
     /// Next hop to announce.
     pub next_hop: Option<NextHopMode>,
     /// ADD-PATH mode (RFC 7911).
@@ -181,6 +184,9 @@ pub struct OriginateFile {
     /// Advertise but never install in the kernel (Calico service CIDRs, /32s).
     #[serde(default)]
     pub no_install: bool,
+    /// Gateway: the route is `via` this address instead of a blackhole (Calico's static
+    /// route to a `reachableBy` BGP peer).
+    pub next_hop: Option<IpAddr>,
     #[serde(default)]
     /// Standard communities to attach.
     pub communities: Vec<CommunityValue>,

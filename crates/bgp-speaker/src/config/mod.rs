@@ -12,6 +12,7 @@
 //! The full format is described in `docs/config.md`.
 
 pub mod diff;
+pub mod explicit;
 pub mod file;
 pub mod types;
 
@@ -258,6 +259,8 @@ pub struct PeerConfig {
     pub route_reflector_client: bool,
     /// Per-peer cluster id override (RFC 4456).
     pub cluster_id: Option<Ipv4Addr>,
+    /// Routes from this peer may contain our AS this many times (BIRD's `allow local as`).
+    pub allow_local_as: u8,
     /// Next hop to announce.
     pub next_hop: NextHopMode,
     /// ADD-PATH mode (RFC 7911).
@@ -301,6 +304,7 @@ impl PeerConfig {
             source_address: None,
             route_reflector_client: false,
             cluster_id: None,
+            allow_local_as: 0,
             next_hop: NextHopMode::Auto,
             add_path: AddPathConfig::Off,
             add_path_receive_limit: DEFAULT_ADD_PATH_RECEIVE_LIMIT,
@@ -360,6 +364,8 @@ pub struct Originate {
     pub prefix: IpNet,
     /// Advertise but never install in the kernel.
     pub no_install: bool,
+    /// Gateway of the route (`None`: a blackhole).
+    pub next_hop: Option<IpAddr>,
     /// Standard communities to attach.
     pub communities: Vec<Community>,
     /// Large communities to attach.
@@ -376,6 +382,7 @@ impl Originate {
         Originate {
             prefix,
             no_install: false,
+            next_hop: None,
             communities: Vec::new(),
             large_communities: Vec::new(),
             local_pref: None,
@@ -623,9 +630,20 @@ fn resolve(main_path: &Path, files: &[(&Source, &FileConfig)]) -> Result<Config,
                     ),
                 ));
             }
+            if of
+                .next_hop
+                .is_some_and(|nh| nh.is_ipv4() != prefix.addr().is_ipv4())
+            {
+                return Err(ConfigError::at(
+                    src,
+                    of.prefix.span(),
+                    format!("next_hop of {prefix} is not of the prefix's address family"),
+                ));
+            }
             let route = Originate {
                 prefix,
                 no_install: of.no_install,
+                next_hop: of.next_hop,
                 communities: of.communities.iter().map(|c| c.0).collect(),
                 large_communities: of.large_communities.iter().map(|c| c.0).collect(),
                 local_pref: of.local_pref,
@@ -659,20 +677,20 @@ fn resolve(main_path: &Path, files: &[(&Source, &FileConfig)]) -> Result<Config,
     }
 
     let mut resolved = BTreeMap::new();
-    let mut by_addr: HashMap<(IpAddr, Option<String>), &str> = HashMap::new();
+    let mut by_addr: HashMap<(IpAddr, Option<String>, u16), &str> = HashMap::new();
     for (name, entry) in &peers {
         let chain = template_chain(entry, &templates)?;
         let p = resolve_peer(name, &chain, &global)?;
         check_policy_refs(&chain, &policies)?;
-        let key = (p.address.addr, p.address.scope.clone());
+        let key = (p.address.addr, p.address.scope.clone(), p.port);
         if let Some(other) = by_addr.insert(key, name) {
             let (src, span) = address_span(&chain, entry);
             return Err(ConfigError::at(
                 src,
                 span,
                 format!(
-                    "peer {name:?} has the same address {} as peer {other:?}",
-                    p.address
+                    "peer {name:?} has the same address {} and port {} as peer {other:?}",
+                    p.address, p.port
                 ),
             ));
         }
@@ -912,6 +930,7 @@ fn resolve_peer<'a>(
         source_address: pick(chain, |p| p.source_address),
         route_reflector_client: pick(chain, |p| p.route_reflector_client).unwrap_or(false),
         cluster_id: pick(chain, |p| p.cluster_id),
+        allow_local_as: pick(chain, |p| p.allow_local_as).unwrap_or(0),
         next_hop: pick(chain, |p| p.next_hop).unwrap_or_default(),
         add_path: pick(chain, |p| p.add_path).unwrap_or_default(),
         add_path_receive_limit: pick(chain, |p| p.add_path_receive_limit)

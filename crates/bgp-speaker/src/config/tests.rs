@@ -162,6 +162,13 @@ fn duplicate_peer_address_is_refused() {
     ));
     assert_eq!(line, 10);
     assert!(msg.contains("same address"), "{msg}");
+    // The same address on another port is another neighbour (BIRD's protocols, Calico's
+    // `_port_N` sessions).
+    let c = parse(&format!(
+        "{BASE}\n[peers.a]\naddress = \"10.0.0.2\"\nremote_as = 1\n[peers.b]\naddress = \"10.0.0.2\"\nport = 1790\nremote_as = 2\n"
+    ))
+    .unwrap();
+    assert_eq!(c.peers.len(), 2);
 }
 
 #[test]
@@ -230,6 +237,22 @@ fn originate_entries() {
         "{BASE}\n[[originate]]\nprefix = \"10.0.0.0/8\"\n[[originate]]\nprefix = \"10.0.0.0/8\"\n"
     ));
     assert!(msg.contains("twice"), "{msg}");
+}
+
+#[test]
+fn originate_via_a_gateway_and_allow_local_as() {
+    let c = parse(&format!(
+        "{BASE}\n[[originate]]\nprefix = \"10.225.0.4/32\"\nnext_hop = \"10.224.0.1\"\n[peers.p]\naddress = \"10.0.0.2\"\nremote_as = 65001\nallow_local_as = 2\n"
+    ))
+    .unwrap();
+    let r = &c.originate[&"10.225.0.4/32".parse().unwrap()];
+    assert_eq!(r.next_hop, Some("10.224.0.1".parse().unwrap()));
+    assert_eq!(c.peers["p"].allow_local_as, 2);
+    assert_eq!(parse(BASE).unwrap().originate.len(), 0);
+    let (_, _, msg) = err_at(&format!(
+        "{BASE}\n[[originate]]\nprefix = \"10.225.0.4/32\"\nnext_hop = \"fd00::1\"\n"
+    ));
+    assert!(msg.contains("family"), "{msg}");
 }
 
 #[test]

@@ -30,6 +30,8 @@
 //!   the row's columns (name, proto, table, state, since, info) and, from the detail,
 //!   `BGP state:` and `Neighbor address:`.
 //! * `show route count`: paths and prefixes of the Loc-RIB of the socket's family.
+//! * `show route [protocol NAME]`: the Loc-RIB of the socket's family in BIRD's route
+//!   layout, which calico-node's CalicoNodeStatus route reporter parses ([`route`]).
 //! * Commands that change state (`configure`, `enable`, `disable`, `restart`, `reload`,
 //!   `down`, ...) get `8007 Access denied`, as BIRD's restricted CLI answers them: the
 //!   socket is read-only (bgpctl is the way to act on the daemon). Anything else gets
@@ -150,7 +152,9 @@ impl Reply {
                 break;
             }
             n += c.len_utf8();
-            self.out.push(if c.is_control() { ' ' } else { c });
+            // BIRD 2 starts next-hop lines of `show route` with a tab.
+            self.out
+                .push(if c.is_control() && c != '\t' { ' ' } else { c });
         }
         self.out.push('\n');
         self.last = Some(code);
@@ -195,6 +199,11 @@ pub enum BirdCommand {
     },
     /// `show route count`.
     ShowRouteCount,
+    /// `show route [protocol NAME]`.
+    ShowRoute {
+        /// Only routes of this protocol (session name, `kernel1`, `static1`).
+        protocol: Option<String>,
+    },
     /// A command that would change state: refused.
     Denied,
     /// Anything else.
@@ -262,6 +271,10 @@ pub fn parse(line: &str) -> BirdCommand {
     match kw.as_slice() {
         ["show", "status"] => BirdCommand::ShowStatus,
         ["show", "route", "count"] => BirdCommand::ShowRouteCount,
+        ["show", "route"] => BirdCommand::ShowRoute { protocol: None },
+        ["show", "route", "protocol", name] => BirdCommand::ShowRoute {
+            protocol: Some((*name).to_owned()),
+        },
         ["show", "protocols", rest @ ..] => {
             let (all, rest) = match rest {
                 ["all", r @ ..] => (true, r),
@@ -823,6 +836,9 @@ pub async fn respond(
                 };
             }
         },
+        BirdCommand::ShowRoute { protocol } => {
+            r = route::respond(speaker, protocol.as_deref(), family, format).await;
+        }
         BirdCommand::ShowRouteCount => {
             match (
                 route_count(speaker, SocketFamily::Ipv4).await,
@@ -1054,6 +1070,8 @@ pub fn start(
         std::future::pending::<()>().await;
     }))
 }
+
+pub mod route;
 
 #[cfg(test)]
 mod tests;

@@ -352,6 +352,10 @@ pub struct RouteEntry {
     /// when the path has none. Added within version 1 (absent reads as empty).
     #[serde(default)]
     pub cluster_list: Vec<String>,
+    /// Interface of a kernel route, or the one a BGP path's next hop is reached through
+    /// (Loc-RIB, with a kernel view). Added within version 1 (absent reads as `null`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub interface: Option<String>,
 }
 
 #[cfg(test)]
