@@ -42,6 +42,9 @@ is_ci() { case "${CI:-}" in true|TRUE|True|1|yes) return 0 ;; *) return 1 ;; esa
 is_ci && SETUP=1
 
 export CARGO_TERM_COLOR=never
+# A one-off build (CI, a fresh clone) gains nothing from incremental artefacts, which
+# take as much disk as the rest of target/.
+is_ci && export CARGO_INCREMENTAL=0
 START=$(date +%s)
 LOG_DIR=$(mktemp -d "${TMPDIR:-/tmp}/bgp-test.XXXXXX")
 PASSED=0
