@@ -19,7 +19,8 @@
 //!   exchange, reflection, MD5, raw malformed messages, RFC 7606, graceful
 //!   restart, a real table); [`calico`]: Felix-like node state and
 //!   calico-node style BIRD/bgpd configurations; [`raw`]: BGP bytes over TCP
-//!   from inside a namespace; [`table`]: the RIS 2002 table.
+//!   from inside a namespace; [`raw_peer_session`]: a whole BGP session played
+//!   by the test with the bgp-proto codec; [`table`]: the RIS 2002 table.
 //!
 //! Everything stays inside namespaces the harness created: no address,
 //! interface or process is ever added to the root namespace, and only
@@ -39,6 +40,7 @@ mod model;
 mod netns;
 mod process;
 pub mod raw;
+pub mod raw_peer_session;
 pub mod scenarios;
 pub mod table;
 mod wait;

@@ -14,8 +14,9 @@
 //! ```
 //!
 //! All channels are bounded: a peer that sends faster than the RIB processes is slowed by
-//! TCP flow control; a peer that reads slowly makes the RIB hold its updates (merged per
-//! prefix) instead of queueing them.
+//! TCP flow control (the peers→RIB channel is bounded by the memory its messages hold, with
+//! a share per peer: `rib_input`); a peer that reads slowly makes the RIB hold its updates
+//! (merged per prefix) instead of queueing them.
 //!
 //! Modules: [`config`] (TOML schema, validation, diff), [`control`] (control socket),
 //! [`net`] (socket options: TCP-MD5, GTSM, TTL), [`watcher`] (reload on change), [`fib`]
@@ -31,9 +32,13 @@ pub mod fib;
 pub mod net;
 pub mod nexthop;
 mod peer;
+mod rib_input;
 mod rib_task;
 mod speaker;
 pub mod watcher;
+
+#[cfg(test)]
+mod tests;
 
 pub use peer::PeerShared;
 pub use rib_task::{BestRoute, PrefixCounts, RouteChange};

@@ -4,9 +4,13 @@
 //! while a connection collision is being resolved (RFC 4271 section 6.8) a second one for
 //! the connection the peer opened. Each connection has a reader task (bytes in) and a
 //! writer task (bytes out) linked by small bounded channels, so:
-//! - inbound: the peer task hands decoded UPDATEs to the RIB task over a bounded channel;
-//!   when the RIB is busy the send waits, the reader channel fills, the reader stops
-//!   reading and TCP flow control slows the peer down (backpressure, no unbounded buffer);
+//! - inbound: the peer task queues decoded UPDATEs and session events in its [`PeerFeed`],
+//!   which hands them to the RIB task as the RIB's input budget allows (rib_input.rs);
+//!   while the feed holds anything the task stops reading, the reader channel fills, the
+//!   reader stops reading and TCP flow control slows the peer down (backpressure, no
+//!   unbounded buffer). The task itself never waits on the RIB: its timers keep running,
+//!   so a busy RIB delays routes but drops no session, and a HoldTimer is not judged over
+//!   input that arrived but was held back (`Session::handle_input_held`);
 //! - outbound: bytes are taken from the session only while the writer has room, which is
 //!   how the session's SendHoldTimer (RFC 9687) learns that the peer is not reading.
 //!
@@ -23,7 +27,6 @@ use bgp_proto::session::{
     resolve_collision, CollisionOutcome, DownReason, LocalCapabilities, Negotiated, Session,
     SessionConfig, SessionEvent, State,
 };
-use bgp_proto::wire::DecodedUpdate;
 use bgp_proto::{
     notification_code as nc, AddPathMode, Family, GracefulRestart, GracefulRestartFamily,
     LlgrFamily, Notification, RouteRefresh,
@@ -37,6 +40,8 @@ use tracing::{debug, info, warn};
 
 use crate::config::{AddPathConfig, GlobalConfig, PeerConfig};
 use crate::net;
+use crate::rib_input::PeerFeed;
+pub(crate) use crate::rib_input::RibInput;
 
 /// Bytes read from a socket at a time.
 const READ_CHUNK: usize = 64 * 1024;
@@ -70,27 +75,6 @@ pub(crate) enum PeerCmd {
     RouteRefresh(Family),
     /// Close with `notification` and end the task.
     Stop(Notification),
-}
-
-/// What peer tasks tell the RIB task.
-#[derive(Debug)]
-pub(crate) enum RibInput {
-    /// The session reached Established.
-    Up {
-        peer: String,
-        negotiated: Box<Negotiated>,
-        local: SocketAddr,
-    },
-    /// An UPDATE received.
-    Update {
-        peer: String,
-        update: Box<DecodedUpdate>,
-    },
-    /// A ROUTE-REFRESH received (RFC 2918 / RFC 7313).
-    RouteRefresh { peer: String, refresh: RouteRefresh },
-    /// The session left Established. `graceful`: the peer's routes are kept as stale
-    /// (RFC 4724 / RFC 8538 receiver side) rather than removed.
-    Down { peer: String, graceful: bool },
 }
 
 /// Live state of a peer, shared with the control socket and the library API.
@@ -402,7 +386,8 @@ pub(crate) struct PeerTask {
     shared: Arc<Mutex<PeerShared>>,
     cmd_rx: mpsc::Receiver<PeerCmd>,
     out_rx: mpsc::Receiver<Vec<Bytes>>,
-    rib: mpsc::Sender<RibInput>,
+    /// Session events for the RIB, handed over as its input budget allows.
+    feed: PeerFeed,
     io_tx: mpsc::Sender<Io>,
     io_rx: mpsc::Receiver<Io>,
     main: Conn,
@@ -424,7 +409,7 @@ impl PeerTask {
         shared: Arc<Mutex<PeerShared>>,
         cmd_rx: mpsc::Receiver<PeerCmd>,
         out_rx: mpsc::Receiver<Vec<Bytes>>,
-        rib: mpsc::Sender<RibInput>,
+        feed: PeerFeed,
     ) -> PeerTask {
         let (io_tx, io_rx) = mpsc::channel(IO_QUEUE);
         let main = Conn::new(Session::new(session_config(&cfg, &env, cfg.passive)));
@@ -435,7 +420,7 @@ impl PeerTask {
             shared,
             cmd_rx,
             out_rx,
-            rib,
+            feed,
             io_tx,
             io_rx,
             main,
@@ -457,7 +442,7 @@ impl PeerTask {
         if !self.cfg.disabled {
             self.main.session.start(now);
         }
-        self.process().await;
+        self.process();
         loop {
             if self.stopping && !self.main.has_transport() && self.extra.is_none() {
                 break;
@@ -476,14 +461,17 @@ impl PeerTask {
                 && self.main.session.state() == State::Established;
             tokio::select! {
                 cmd = self.cmd_rx.recv() => match cmd {
-                    Some(cmd) => self.command(cmd).await,
+                    Some(cmd) => self.command(cmd),
                     None => self.command(PeerCmd::Stop(Notification {
                         code: nc::CEASE,
                         subcode: nc::CEASE_PEER_DECONFIGURED,
                         data: Bytes::new(),
-                    })).await,
+                    })),
                 },
-                Some(io) = self.io_rx.recv() => self.io(io),
+                // While the RIB has not taken what this session produced, the socket is
+                // not read: TCP flow control slows the peer down (rib_input.rs).
+                Some(io) = self.io_rx.recv(), if !self.feed.is_backlogged() => self.io(io),
+                _ = self.feed.deliver(), if self.feed.is_backlogged() => {}
                 Some(permit) = self.main.writable() => {
                     if let Some(b) = self.main.session.poll_transmit() {
                         permit.send(b);
@@ -501,13 +489,7 @@ impl PeerTask {
                 Some(batch) = self.out_rx.recv(), if can_take => {
                     self.held = Some(batch);
                 }
-                _ = sleep_opt(deadline) => {
-                    let now = Instant::now();
-                    self.main.session.handle_timeout(now);
-                    if let Some(c) = &mut self.extra {
-                        c.session.handle_timeout(now);
-                    }
-                }
+                _ = sleep_opt(deadline) => self.timeout(),
                 _ = sleep_opt(restart_at) => {
                     self.restart_at = None;
                     if !self.stopping && !self.cfg.disabled {
@@ -517,13 +499,41 @@ impl PeerTask {
                 }
             }
             self.push_held();
-            self.process().await;
+            self.process();
             self.flushing.retain(|h| !h.is_finished());
         }
         for f in self.flushing.drain(..) {
             let _ = f.await;
         }
         debug!(peer = %self.name, "peer task ended");
+    }
+
+    /// The earliest timer is due. Timers never wait for the RIB (a KEEPALIVE goes out
+    /// whatever the RIB is doing), and received input is read before a HoldTimer is judged:
+    /// what already arrived is passed to the sessions first, and input held back because
+    /// the RIB has not taken the last messages yet counts as received (the peer is
+    /// sending; we are the ones not reading).
+    fn timeout(&mut self) {
+        let now = Instant::now();
+        for _ in 0..IO_QUEUE {
+            if self.feed.is_backlogged() {
+                break;
+            }
+            match self.io_rx.try_recv() {
+                Ok(io) => {
+                    self.io(io);
+                    self.process();
+                }
+                Err(_) => break,
+            }
+        }
+        let held = self.feed.is_backlogged();
+        for c in std::iter::once(&mut self.main).chain(self.extra.as_mut()) {
+            if held {
+                c.session.handle_input_held(now);
+            }
+            c.session.handle_timeout(now);
+        }
     }
 
     /// Moves as much of the held RIB batch into the session as its queue accepts; the
@@ -572,7 +582,7 @@ impl PeerTask {
         self.shared().disabled = d;
     }
 
-    async fn command(&mut self, cmd: PeerCmd) {
+    fn command(&mut self, cmd: PeerCmd) {
         let now = Instant::now();
         match cmd {
             PeerCmd::Incoming(stream, remote) => self.incoming(stream, remote, now),
@@ -605,7 +615,7 @@ impl PeerTask {
                         },
                     );
                     // Let the old session report its end (logs, RIB) before replacing it.
-                    self.process().await;
+                    self.process();
                     if let Some(mut c) = self.extra.take() {
                         self.flushing.extend(c.close());
                     }
@@ -792,18 +802,18 @@ impl PeerTask {
     }
 
     /// Drains session events of both connections, acting on each.
-    async fn process(&mut self) {
+    fn process(&mut self) {
         loop {
             let mut progressed = false;
             while let Some(ev) = self.main.session.poll_event() {
                 progressed = true;
-                self.event(true, ev).await;
+                self.event(true, ev);
             }
             // One at a time: an event may promote the extra connection to main, after
             // which its remaining events are drained as main events.
             while let Some(ev) = self.extra.as_mut().and_then(|c| c.session.poll_event()) {
                 progressed = true;
-                self.event(false, ev).await;
+                self.event(false, ev);
             }
             self.resolve_collision();
             self.main.flush();
@@ -853,7 +863,7 @@ impl PeerTask {
         }
     }
 
-    async fn event(&mut self, is_main: bool, ev: SessionEvent) {
+    fn event(&mut self, is_main: bool, ev: SessionEvent) {
         let name = self.name.clone();
         match ev {
             SessionEvent::Connect => {
@@ -922,14 +932,11 @@ impl PeerTask {
                 // Drain stale batches from an earlier session: the RIB sends the full
                 // table after Up.
                 while self.out_rx.try_recv().is_ok() {}
-                let _ = self
-                    .rib
-                    .send(RibInput::Up {
-                        peer: name,
-                        negotiated: neg,
-                        local,
-                    })
-                    .await;
+                self.feed.push(RibInput::Up {
+                    peer: name,
+                    negotiated: neg,
+                    local,
+                });
             }
             SessionEvent::Update(update) => {
                 if !is_main || !self.main.up {
@@ -942,26 +949,20 @@ impl PeerTask {
                     warn!(peer = %name, reason = %d, "attribute discarded (RFC 7606)");
                 }
                 self.shared().updates_received += 1;
-                let _ = self
-                    .rib
-                    .send(RibInput::Update {
-                        peer: name,
-                        update: Box::new(update),
-                    })
-                    .await;
+                self.feed.push(RibInput::Update {
+                    peer: name,
+                    update: Box::new(update),
+                });
             }
             SessionEvent::RouteRefresh(refresh) => {
                 if !is_main || !self.main.up {
                     return;
                 }
                 self.shared().route_refresh_received += 1;
-                let _ = self
-                    .rib
-                    .send(RibInput::RouteRefresh {
-                        peer: name,
-                        refresh,
-                    })
-                    .await;
+                self.feed.push(RibInput::RouteRefresh {
+                    peer: name,
+                    refresh,
+                });
             }
             SessionEvent::Down(reason) => {
                 self.log_down(is_main, &reason);
@@ -982,13 +983,10 @@ impl PeerTask {
                     s.last_error = Some(reason.to_string());
                 }
                 if was_up {
-                    let _ = self
-                        .rib
-                        .send(RibInput::Down {
-                            peer: name,
-                            graceful,
-                        })
-                        .await;
+                    self.feed.push(RibInput::Down {
+                        peer: name,
+                        graceful,
+                    });
                 }
                 // A main session promoted from a passive collision winner restarts with
                 // the configured mode, and one created during our restart without the

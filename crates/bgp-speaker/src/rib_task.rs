@@ -110,6 +110,9 @@ pub(crate) enum RibCtl {
     /// Kernel links, addresses and routes for next-hop resolution ([`crate::nexthop`]).
     NextHops(Vec<bgp_kernel::KernelEvent>),
     Query(Query),
+    /// Tests only: block the RIB task for this long, as a CPU-bound stall would.
+    #[cfg(test)]
+    Stall(Duration),
 }
 
 /// A best-path change, as published to subscribers (see [`crate::Speaker::subscribe`]).
@@ -168,7 +171,7 @@ pub(crate) struct RibTask {
     peers: HashMap<String, PeerSlot>,
     by_id: HashMap<PeerId, String>,
     originated: BTreeMap<IpNet, Originate>,
-    input: mpsc::Receiver<RibInput>,
+    input: crate::rib_input::RibInputReceiver,
     ctl: mpsc::Receiver<RibCtl>,
     routes: broadcast::Sender<RouteChange>,
     fib: Option<mpsc::Sender<Vec<FibChange>>>,
@@ -362,7 +365,7 @@ fn path_entry(prefix: IpNet, p: &bgp_rib::PathInfo) -> RouteEntry {
 impl RibTask {
     pub(crate) fn new(
         config: &Config,
-        input: mpsc::Receiver<RibInput>,
+        input: crate::rib_input::RibInputReceiver,
         ctl: mpsc::Receiver<RibCtl>,
         routes: broadcast::Sender<RouteChange>,
         fib: Option<mpsc::Sender<Vec<FibChange>>>,
@@ -402,19 +405,20 @@ impl RibTask {
                 },
                 i = self.input.recv() => match i {
                     Some(i) => {
-                        let mut prefixes = input_prefixes(&i);
-                        self.input_msg(i);
+                        // Each input's budget is released once it is applied (rib_input.rs).
+                        let mut prefixes = input_prefixes(&i.input);
+                        self.input_msg(i.input);
                         // Take what else is already waiting, bounded, before deciding.
                         for _ in 1..INPUT_BATCH {
                             if prefixes >= INPUT_PREFIX_BUDGET {
                                 break;
                             }
                             match self.input.try_recv() {
-                                Ok(i) => {
-                                    prefixes += input_prefixes(&i);
-                                    self.input_msg(i);
+                                Some(i) => {
+                                    prefixes += input_prefixes(&i.input);
+                                    self.input_msg(i.input);
                                 }
-                                Err(_) => break,
+                                None => break,
                             }
                         }
                     }
@@ -747,6 +751,8 @@ impl RibTask {
             RibCtl::Local(changes) => crate::fib::apply_local(&mut self.rib, changes),
             RibCtl::NextHops(events) => self.next_hops_changed(&events),
             RibCtl::Query(q) => self.query(q),
+            #[cfg(test)]
+            RibCtl::Stall(d) => std::thread::sleep(d),
         }
     }
 

@@ -22,13 +22,12 @@ use crate::control::proto::{
     Table,
 };
 use crate::net;
-use crate::peer::{PeerCmd, PeerEnv, PeerHandle, PeerShared, PeerTask, RibInput};
+use crate::peer::{PeerCmd, PeerEnv, PeerHandle, PeerShared, PeerTask};
+use crate::rib_input::RibInputs;
 use crate::rib_task::{
     BestRoute, PrefixCounts, Query, RibCtl, RibTask, RouteChange, PEER_OUT_QUEUE,
 };
 
-/// Depth of the shared peers→RIB channel (messages, each one UPDATE or session event).
-const RIB_INPUT_QUEUE: usize = 1024;
 /// Depth of each peer's command channel.
 const PEER_CMD_QUEUE: usize = 16;
 /// Subscribers that fall this far behind lose changes (and are told so by tokio).
@@ -234,7 +233,8 @@ struct Inner {
     /// The configuration in force, published after every start and reload.
     applied: watch::Sender<Arc<Config>>,
     rib_ctl: mpsc::Sender<RibCtl>,
-    rib_in: mpsc::Sender<RibInput>,
+    /// The peers→RIB channel, bounded by weight with a share per peer (rib_input.rs).
+    rib_in: RibInputs,
     routes: broadcast::Sender<RouteChange>,
     index: PeerIndex,
     started: Instant,
@@ -274,7 +274,7 @@ impl Speaker {
     /// Starts a speaker: binds the listeners, starts the RIB task and one task per peer,
     /// and originates the configured routes. Must be called within a tokio runtime.
     pub async fn start(config: Config, options: SpeakerOptions) -> Result<Speaker, SpeakerError> {
-        let (rib_in, rib_in_rx) = mpsc::channel(RIB_INPUT_QUEUE);
+        let (rib_in, rib_in_rx) = crate::rib_input::channel(Default::default());
         let (rib_ctl, rib_ctl_rx) = mpsc::channel(64);
         let (routes, _) = broadcast::channel(ROUTE_EVENTS);
         // The kernel FIB component, unless the embedder takes the FIB channel itself.
@@ -492,7 +492,7 @@ impl Speaker {
             shared.clone(),
             cmd_rx,
             out_rx,
-            self.inner.rib_in.clone(),
+            self.inner.rib_in.feed(),
         );
         let handle = tokio::spawn(task.run());
         self.index_peer(&cfg, cmd_tx.clone());
@@ -917,6 +917,12 @@ impl Speaker {
                 .map(|p| p.display().to_string()),
             config_age_secs: st.loaded.elapsed().as_secs(),
         })
+    }
+
+    /// Tests only: blocks the RIB task for `d` (tests/rib_stall.rs).
+    #[cfg(test)]
+    pub(crate) async fn stall_rib(&self, d: Duration) -> Result<(), SpeakerError> {
+        self.rib(RibCtl::Stall(d)).await
     }
 
     /// The running configuration.
