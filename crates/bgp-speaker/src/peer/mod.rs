@@ -19,38 +19,30 @@
 //! RIB task never blocks on a peer).
 
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use bgp_proto::session::{
-    resolve_collision, CollisionOutcome, DownReason, LocalCapabilities, Negotiated, Session,
-    SessionConfig, SessionEvent, State,
+    resolve_collision, CollisionOutcome, DownReason, Negotiated, Session, SessionEvent, State,
 };
-use bgp_proto::{
-    notification_code as nc, AddPathMode, Family, GracefulRestart, GracefulRestartFamily,
-    LlgrFamily, Notification, RouteRefresh,
-};
+use bgp_proto::{notification_code as nc, Family, Notification, RouteRefresh};
 use bytes::Bytes;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 use tracing::{debug, info, warn};
 
-use crate::config::{AddPathConfig, GlobalConfig, PeerConfig};
+use crate::config::{GlobalConfig, PeerConfig};
 use crate::net;
 use crate::rib_input::PeerFeed;
 pub(crate) use crate::rib_input::RibInput;
+use conn::{Conn, Io, IO_QUEUE, NEXT_CONN_ID};
 
-/// Bytes read from a socket at a time.
-const READ_CHUNK: usize = 64 * 1024;
-/// Buffers queued to a writer task.
-const WRITE_QUEUE: usize = 4;
-/// Reader→peer-task channel depth.
-const IO_QUEUE: usize = 8;
-/// How long a closing connection may take to write its last bytes (the NOTIFICATION).
-const FLUSH_TIMEOUT: Duration = Duration::from_secs(2);
+mod conn;
+mod settings;
+
+pub(crate) use settings::{session_config, socket_options};
 
 /// Commands to a peer task.
 #[derive(Debug)]
@@ -150,232 +142,6 @@ pub(crate) struct PeerEnv {
     pub restarting: bool,
     /// Forwarding state is kept across our restart (RFC 4724 F bit).
     pub forwarding_preserved: bool,
-}
-
-/// The session configuration for a peer (what goes into our OPEN).
-pub(crate) fn session_config(cfg: &PeerConfig, env: &PeerEnv, passive: bool) -> SessionConfig {
-    let g = &env.global;
-    let mut sc = SessionConfig::new(cfg.local_as(g), g.router_id, Some(cfg.remote_as));
-    sc.hold_time = cfg.hold_time;
-    sc.keepalive_time = Some(cfg.keepalive);
-    sc.connect_retry = Duration::from_secs(u64::from(cfg.connect_retry.max(1)));
-    sc.connect_retry_max = sc.connect_retry.max(Duration::from_secs(120));
-    sc.passive = passive;
-    let mode = match cfg.add_path {
-        AddPathConfig::Off => None,
-        AddPathConfig::Receive => Some(AddPathMode::Receive),
-        AddPathConfig::Send => Some(AddPathMode::Send),
-        AddPathConfig::Both => Some(AddPathMode::Both),
-    };
-    let gr = &cfg.graceful_restart;
-    sc.capabilities = LocalCapabilities {
-        families: cfg.families.clone(),
-        route_refresh: true,
-        enhanced_route_refresh: true,
-        add_path: mode
-            .map(|m| cfg.families.iter().map(|f| (*f, m)).collect())
-            .unwrap_or_default(),
-        // RFC 4724 section 3: restart state and per-family forwarding state.
-        graceful_restart: gr.enabled.then(|| GracefulRestart {
-            restart_state: env.restarting,
-            notification: gr.notification,
-            restart_time: gr.restart_time.min(4095),
-            families: cfg
-                .families
-                .iter()
-                .map(|f| GracefulRestartFamily {
-                    family: *f,
-                    forwarding_preserved: env.forwarding_preserved,
-                })
-                .collect(),
-        }),
-        long_lived_gr: if gr.enabled && gr.long_lived_stale_time > 0 {
-            cfg.families
-                .iter()
-                .map(|f| LlgrFamily {
-                    family: *f,
-                    forwarding_preserved: env.forwarding_preserved,
-                    stale_time: gr.long_lived_stale_time,
-                })
-                .collect()
-        } else {
-            Vec::new()
-        },
-        extended_message: true,
-        // RFC 8950 4: IPv4 unicast NLRI with IPv6 next hops.
-        extended_next_hop: if cfg.extended_next_hop {
-            vec![(Family::IPV4_UNICAST, bgp_proto::Afi::IPV6)]
-        } else {
-            Vec::new()
-        },
-        ..LocalCapabilities::default()
-    };
-    sc
-}
-
-/// Socket options for the peer's connections.
-pub(crate) fn socket_options(cfg: &PeerConfig, global: &GlobalConfig) -> net::SocketOptions {
-    net::SocketOptions {
-        md5_key: cfg.password.as_ref().map(|p| p.as_bytes().to_vec()),
-        ttl: Some(cfg.ttl(global)),
-        min_ttl: cfg.min_ttl(),
-        source: cfg.source_address,
-    }
-}
-
-static NEXT_CONN_ID: AtomicU64 = AtomicU64::new(1);
-
-/// Events from reader, writer and connect tasks.
-#[derive(Debug)]
-enum Io {
-    Data(u64, Bytes),
-    Closed(u64, Option<String>),
-    Connected(u64, TcpStream),
-    ConnectFailed(u64, String),
-}
-
-/// One transport connection and the session running over it.
-struct Conn {
-    id: u64,
-    /// We opened this connection (for collision resolution).
-    outbound: bool,
-    session: Session,
-    writer: Option<mpsc::Sender<Bytes>>,
-    reader: Option<JoinHandle<()>>,
-    writer_task: Option<JoinHandle<()>>,
-    connecting: Option<JoinHandle<()>>,
-    local: Option<SocketAddr>,
-    remote: Option<SocketAddr>,
-    /// This session reported Established to the RIB.
-    up: bool,
-}
-
-impl Drop for Conn {
-    /// A dropped connection stops reading and connecting; a writer still running is
-    /// finishing its last bytes (bounded by [`FLUSH_TIMEOUT`]) and ends by itself.
-    fn drop(&mut self) {
-        if let Some(r) = self.reader.take() {
-            r.abort();
-        }
-        if let Some(c) = self.connecting.take() {
-            c.abort();
-        }
-    }
-}
-
-impl Conn {
-    fn new(session: Session) -> Conn {
-        Conn {
-            id: NEXT_CONN_ID.fetch_add(1, Ordering::Relaxed),
-            outbound: false,
-            session,
-            writer: None,
-            reader: None,
-            writer_task: None,
-            connecting: None,
-            local: None,
-            remote: None,
-            up: false,
-        }
-    }
-
-    fn has_transport(&self) -> bool {
-        self.writer.is_some()
-    }
-
-    /// Hands the stream to reader and writer tasks.
-    fn attach(&mut self, stream: TcpStream, outbound: bool, io: &mpsc::Sender<Io>) {
-        if let Some(c) = self.connecting.take() {
-            c.abort();
-        }
-        self.id = NEXT_CONN_ID.fetch_add(1, Ordering::Relaxed);
-        self.outbound = outbound;
-        self.local = stream.local_addr().ok();
-        self.remote = stream.peer_addr().ok();
-        let (mut rd, mut wr) = stream.into_split();
-        let id = self.id;
-        let tx = io.clone();
-        self.reader = Some(tokio::spawn(async move {
-            let mut buf = vec![0u8; READ_CHUNK];
-            loop {
-                match rd.read(&mut buf).await {
-                    Ok(0) => {
-                        let _ = tx.send(Io::Closed(id, None)).await;
-                        return;
-                    }
-                    Ok(n) => {
-                        let chunk = Bytes::copy_from_slice(buf.get(..n).unwrap_or_default());
-                        if tx.send(Io::Data(id, chunk)).await.is_err() {
-                            return;
-                        }
-                    }
-                    Err(e) => {
-                        let _ = tx.send(Io::Closed(id, Some(e.to_string()))).await;
-                        return;
-                    }
-                }
-            }
-        }));
-        let (wtx, mut wrx) = mpsc::channel::<Bytes>(WRITE_QUEUE);
-        let tx = io.clone();
-        self.writer_task = Some(tokio::spawn(async move {
-            while let Some(b) = wrx.recv().await {
-                if let Err(e) = wr.write_all(&b).await {
-                    let _ = tx.send(Io::Closed(id, Some(e.to_string()))).await;
-                    return;
-                }
-            }
-            let _ = wr.shutdown().await;
-        }));
-        self.writer = Some(wtx);
-    }
-
-    /// Moves what the session wants written to the writer while it has room.
-    fn flush(&mut self) {
-        let Some(w) = &self.writer else { return };
-        while self.session.queued_bytes() > 0 {
-            match w.try_reserve() {
-                Ok(permit) => match self.session.poll_transmit() {
-                    Some(b) => permit.send(b),
-                    None => break,
-                },
-                Err(_) => break,
-            }
-        }
-    }
-
-    /// Closes the transport after writing what is queued (best effort, bounded). Returns
-    /// the task finishing the write, to be awaited before the process exits.
-    #[must_use]
-    fn close(&mut self) -> Option<JoinHandle<()>> {
-        self.flush();
-        if let Some(c) = self.connecting.take() {
-            c.abort();
-        }
-        if let Some(r) = self.reader.take() {
-            r.abort();
-        }
-        // Dropping the sender lets the writer finish its queue, then shut down.
-        self.writer = None;
-        self.local = None;
-        self.remote = None;
-        self.writer_task.take().map(|w| {
-            tokio::spawn(async move {
-                let abort = w.abort_handle();
-                if tokio::time::timeout(FLUSH_TIMEOUT, w).await.is_err() {
-                    abort.abort();
-                }
-            })
-        })
-    }
-
-    /// Waits until the writer can take more bytes (only while bytes are pending).
-    async fn writable(&self) -> Option<mpsc::OwnedPermit<Bytes>> {
-        match &self.writer {
-            Some(w) if self.session.queued_bytes() > 0 => w.clone().reserve_owned().await.ok(),
-            _ => std::future::pending().await,
-        }
-    }
 }
 
 /// The peer task.
