@@ -645,6 +645,8 @@ impl RibTask {
                     .try_send(PeerCmd::Teardown {
                         notification: n,
                         restart_after: Some(MAX_PREFIX_RESTART),
+                        // RFC 8538 5: the peer must not keep our routes as stale.
+                        hard_reset: true,
                     })
                     .is_err()
                 {

@@ -524,11 +524,15 @@ impl Speaker {
         }
     }
 
+    /// Stops and removes a peer's task, closing its session with `n` (as a Hard Reset
+    /// when `hard_reset` and the N bit was negotiated: a removal must not leave our routes
+    /// stale at the peer, a restart for new settings may).
     async fn stop_peer(
         &self,
         st: &mut State,
         name: &str,
         n: Notification,
+        hard_reset: bool,
     ) -> Result<(), SpeakerError> {
         let Some(h) = st.peers.remove(name) else {
             return Err(SpeakerError::NoSuchPeer(name.to_string()));
@@ -540,7 +544,13 @@ impl Speaker {
         if h.config.password.is_some() {
             Self::set_listener_md5(st, h.config.address.addr, None);
         }
-        let _ = h.cmd.send(PeerCmd::Stop(n)).await;
+        let _ = h
+            .cmd
+            .send(PeerCmd::Stop {
+                notification: n,
+                hard_reset,
+            })
+            .await;
         let abort = h.task.abort_handle();
         if tokio::time::timeout(SHUTDOWN_WAIT, h.task).await.is_err() {
             abort.abort();
@@ -570,6 +580,7 @@ impl Speaker {
                 subcode: nc::CEASE_PEER_DECONFIGURED,
                 data: Bytes::new(),
             },
+            true,
         )
         .await
     }
@@ -611,6 +622,7 @@ impl Speaker {
                     subcode: nc::CEASE_OTHER_CONFIG_CHANGE,
                     data: Bytes::new(),
                 },
+                false,
             )
             .await?;
             return self.spawn_peer(st, cfg).await;
@@ -678,6 +690,7 @@ impl Speaker {
                     subcode: nc::CEASE_PEER_DECONFIGURED,
                     data: Bytes::new(),
                 },
+                true,
             )
             .await?;
         }
@@ -745,6 +758,7 @@ impl Speaker {
                     subcode: nc::CEASE_OTHER_CONFIG_CHANGE,
                     data: Bytes::new(),
                 },
+                false,
             )
             .await?;
         }
@@ -796,13 +810,16 @@ impl Speaker {
             .get(name)
             .ok_or_else(|| SpeakerError::NoSuchPeer(name.to_string()))?;
         let cmd = match action {
+            // RFC 8538 5 leaves a reset to the operator: it stays graceful.
             PeerAction::Reset => PeerCmd::Teardown {
                 notification: Notification::admin_reset("reset by operator"),
                 restart_after: Some(Duration::ZERO),
+                hard_reset: false,
             },
             PeerAction::Disable => PeerCmd::Teardown {
                 notification: Notification::admin_shutdown("disabled by operator"),
                 restart_after: None,
+                hard_reset: true,
             },
             PeerAction::Enable => PeerCmd::Enable,
         };
@@ -968,7 +985,12 @@ impl Speaker {
         for h in peers.values() {
             let _ = h
                 .cmd
-                .send(PeerCmd::Stop(Notification::admin_shutdown(message)))
+                // Not a Hard Reset: with the N bit, peers keep our routes while we
+                // restart (RFC 8538).
+                .send(PeerCmd::Stop {
+                    notification: Notification::admin_shutdown(message),
+                    hard_reset: false,
+                })
                 .await;
         }
         for (_, h) in peers {

@@ -40,6 +40,7 @@ pub(crate) use crate::rib_input::RibInput;
 use conn::{Conn, Io, IO_QUEUE, NEXT_CONN_ID};
 
 mod conn;
+mod graceful;
 mod settings;
 
 pub(crate) use settings::{session_config, socket_options};
@@ -50,10 +51,12 @@ pub(crate) enum PeerCmd {
     /// A connection the peer opened to one of our listeners.
     Incoming(TcpStream, SocketAddr),
     /// Close with `notification` and, after `restart_after`, start again; `None` keeps
-    /// the session down until [`PeerCmd::Enable`].
+    /// the session down until [`PeerCmd::Enable`]. `hard_reset`: the peer must drop our
+    /// routes, sent as Cease / Hard Reset where the N bit was negotiated (graceful.rs).
     Teardown {
         notification: Notification,
         restart_after: Option<Duration>,
+        hard_reset: bool,
     },
     /// Start a session that was torn down without restart.
     Enable,
@@ -65,8 +68,11 @@ pub(crate) enum PeerCmd {
     },
     /// Ask the peer to send its routes again (RFC 2918), for inbound soft reconfiguration.
     RouteRefresh(Family),
-    /// Close with `notification` and end the task.
-    Stop(Notification),
+    /// Close with `notification` and end the task (`hard_reset` as for `Teardown`).
+    Stop {
+        notification: Notification,
+        hard_reset: bool,
+    },
 }
 
 /// Live state of a peer, shared with the control socket and the library API.
@@ -228,11 +234,14 @@ impl PeerTask {
             tokio::select! {
                 cmd = self.cmd_rx.recv() => match cmd {
                     Some(cmd) => self.command(cmd),
-                    None => self.command(PeerCmd::Stop(Notification {
-                        code: nc::CEASE,
-                        subcode: nc::CEASE_PEER_DECONFIGURED,
-                        data: Bytes::new(),
-                    })),
+                    None => self.command(PeerCmd::Stop {
+                        notification: Notification {
+                            code: nc::CEASE,
+                            subcode: nc::CEASE_PEER_DECONFIGURED,
+                            data: Bytes::new(),
+                        },
+                        hard_reset: false,
+                    }),
                 },
                 // While the RIB has not taken what this session produced, the socket is
                 // not read: TCP flow control slows the peer down (rib_input.rs).
@@ -355,8 +364,9 @@ impl PeerTask {
             PeerCmd::Teardown {
                 notification,
                 restart_after,
+                hard_reset,
             } => {
-                self.stop_all(now, notification);
+                self.stop_all(now, notification, hard_reset);
                 match restart_after {
                     Some(d) => self.restart_at = Some(tokio::time::Instant::now() + d),
                     None => self.set_disabled(true),
@@ -379,6 +389,7 @@ impl PeerTask {
                             subcode: nc::CEASE_OTHER_CONFIG_CHANGE,
                             data: Bytes::new(),
                         },
+                        false,
                     );
                     // Let the old session report its end (logs, RIB) before replacing it.
                     self.process();
@@ -398,6 +409,7 @@ impl PeerTask {
                     self.stop_all(
                         now,
                         Notification::admin_shutdown("peer disabled in configuration"),
+                        true,
                     );
                 } else if !self.cfg.disabled && was_disabled {
                     self.main.session.start(now);
@@ -413,18 +425,26 @@ impl PeerTask {
                     debug!(peer = %self.name, error = %e, "no route refresh sent");
                 }
             }
-            PeerCmd::Stop(n) => {
+            PeerCmd::Stop {
+                notification,
+                hard_reset,
+            } => {
                 self.stopping = true;
                 self.restart_at = None;
-                self.stop_all(now, n);
+                self.stop_all(now, notification, hard_reset);
             }
         }
     }
 
-    /// Stops every connection with `n` (sent only where a connection is up).
-    fn stop_all(&mut self, now: Instant, n: Notification) {
-        self.main.session.stop(now, Some(n.clone()));
-        if let Some(c) = &mut self.extra {
+    /// Stops every connection with `n` (sent only where a connection is up), as a Hard
+    /// Reset where one is asked for and the N bit was negotiated (RFC 8538 section 3).
+    fn stop_all(&mut self, now: Instant, n: Notification, hard_reset: bool) {
+        for c in std::iter::once(&mut self.main).chain(self.extra.as_mut()) {
+            let n = if hard_reset {
+                graceful::hard_reset(n.clone(), c.session.negotiated())
+            } else {
+                n.clone()
+            };
             c.session.stop(now, Some(n));
         }
     }
@@ -779,37 +799,10 @@ impl PeerTask {
 
     /// RFC 4724 section 4.2 / RFC 8538: whether the peer's routes are retained as stale.
     fn graceful_down(&self, reason: &DownReason) -> bool {
-        if !self.cfg.graceful_restart.enabled {
-            return false;
-        }
         let s = self.shared();
-        let Some(neg) = &s.negotiated else {
-            return false;
-        };
-        let Some(gr) = &neg.peer_graceful_restart else {
-            return false;
-        };
-        match reason {
-            // RFC 4724 4.2: the TCP session ended without a NOTIFICATION.
-            DownReason::ConnectionClosed => true,
-            // Hold timer expiry ends the session with a NOTIFICATION we send (RFC 4271
-            // 6.5, RFC 9687), which RFC 4724 alone does not cover: only with the RFC
-            // 8538 N bit on both sides are the routes kept (BIRD, FRR do the same).
-            DownReason::HoldTimerExpired | DownReason::SendHoldTimerExpired => {
-                gr.notification && self.cfg.graceful_restart.notification
-            }
-            // RFC 8538: with the N bit on both sides, any NOTIFICATION except Hard Reset
-            // (Cease subcode 9) is graceful.
-            DownReason::NotificationReceived(n)
-            | DownReason::NotificationSent {
-                notification: n, ..
-            } => {
-                gr.notification
-                    && self.cfg.graceful_restart.notification
-                    && !(n.code == nc::CEASE && n.subcode == nc::CEASE_HARD_RESET)
-            }
-            _ => false,
-        }
+        s.negotiated
+            .as_deref()
+            .is_some_and(|n| graceful::retains_routes(&self.cfg.graceful_restart, n, reason))
     }
 
     fn log_down(&self, is_main: bool, reason: &DownReason) {
