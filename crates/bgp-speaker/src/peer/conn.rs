@@ -47,6 +47,9 @@ pub(super) struct Conn {
     pub(super) remote: Option<SocketAddr>,
     /// This session reported Established to the RIB.
     pub(super) up: bool,
+    /// A new connection of a graceful-restart peer that replaces the Established session
+    /// once it got a valid OPEN (incoming.rs).
+    pub(super) replaces_established: bool,
 }
 
 impl Drop for Conn {
@@ -75,6 +78,7 @@ impl Conn {
             local: None,
             remote: None,
             up: false,
+            replaces_established: false,
         }
     }
 

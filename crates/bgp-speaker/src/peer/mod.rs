@@ -41,6 +41,7 @@ use conn::{Conn, Io, IO_QUEUE, NEXT_CONN_ID};
 
 mod conn;
 mod graceful;
+mod incoming;
 mod settings;
 
 pub(crate) use settings::{session_config, socket_options};
@@ -172,6 +173,9 @@ pub(crate) struct PeerTask {
     stopping: bool,
     /// Writers finishing the last bytes of closed connections.
     flushing: Vec<JoinHandle<()>>,
+    /// The main session last went down after an error: the peer's next connection waits
+    /// for its backoff (incoming.rs).
+    down_after_error: bool,
 }
 
 impl PeerTask {
@@ -201,6 +205,7 @@ impl PeerTask {
             restart_at: None,
             stopping: false,
             flushing: Vec::new(),
+            down_after_error: false,
         }
     }
 
@@ -449,70 +454,6 @@ impl PeerTask {
         }
     }
 
-    fn incoming(&mut self, stream: TcpStream, remote: SocketAddr, now: Instant) {
-        if self.cfg.disabled || self.stopping || self.shared().disabled {
-            info!(peer = %self.name, %remote, "refusing connection: peer is disabled");
-            return;
-        }
-        if let Err(e) = self.apply_accepted_options(&stream) {
-            warn!(peer = %self.name, %remote, error = %e, "refusing connection: socket options");
-            return;
-        }
-        if !self.main.has_transport() {
-            debug!(peer = %self.name, %remote, "accepted connection");
-            if self.main.session.state() == State::Idle {
-                self.main.session.start(now);
-            }
-            self.main.attach(stream, false, &self.io_tx);
-            self.main.session.handle_connected(now);
-            return;
-        }
-        let restarted = self.main.session.state() == State::Established
-            && self
-                .main
-                .session
-                .negotiated()
-                .is_some_and(|n| n.peer_graceful_restart.is_some());
-        if restarted && self.cfg.graceful_restart.enabled {
-            // RFC 4724 section 4.2: a new connection while Established with graceful
-            // restart means the peer restarted; the old session is closed (its routes
-            // become stale) and the new connection is the session.
-            info!(peer = %self.name, %remote, "new connection from a graceful-restart peer while established: treating the old session as closed (RFC 4724 4.2)");
-            self.flushing.extend(self.main.close());
-            self.main.session.handle_closed(now);
-            if self.main.session.state() == State::Idle {
-                self.main.session.start(now);
-            }
-            self.main.attach(stream, false, &self.io_tx);
-            self.main.session.handle_connected(now);
-            return;
-        }
-        if self.extra.is_some() {
-            info!(peer = %self.name, %remote, "refusing third concurrent connection");
-            return;
-        }
-        // RFC 4271 6.8: a second connection; run it in its own session until the
-        // collision is resolved.
-        let mut c = Conn::new(Session::new(session_config(&self.cfg, &self.env, true)));
-        c.session.start(now);
-        c.attach(stream, false, &self.io_tx);
-        c.session.handle_connected(now);
-        if self.main.session.state() == State::Established {
-            // A collision with an Established connection closes the new one.
-            info!(peer = %self.name, %remote, "connection collision with established session: closing the new connection");
-            c.session.collision_dump(now);
-        }
-        self.extra = Some(c);
-    }
-
-    fn apply_accepted_options(&self, stream: &TcpStream) -> std::io::Result<()> {
-        use std::os::fd::AsRawFd;
-        let opts = socket_options(&self.cfg, &self.env.global);
-        let v6 = stream.local_addr()?.is_ipv6();
-        net::apply_options(stream.as_raw_fd(), v6, &opts)?;
-        stream.set_nodelay(true)
-    }
-
     fn conn_mut(&mut self, id: u64) -> Option<&mut Conn> {
         if self.main.id == id {
             Some(&mut self.main)
@@ -601,6 +542,7 @@ impl PeerTask {
                 progressed = true;
                 self.event(false, ev);
             }
+            self.replace_restarted();
             self.resolve_collision();
             self.main.flush();
             if let Some(c) = &mut self.extra {
@@ -673,7 +615,10 @@ impl PeerTask {
                 }
             }
             SessionEvent::Established(neg) => {
-                if !is_main {
+                if !is_main && self.extra.as_ref().is_some_and(|c| c.replaces_established) {
+                    // The restarted peer's new session (incoming.rs).
+                    self.replace_restarted();
+                } else if !is_main {
                     // The main connection is gone or still pending (the peer completed
                     // this one without answering our OPEN there): promote.
                     if let Some(c) = self.extra.take() {
@@ -761,6 +706,7 @@ impl PeerTask {
                     return;
                 }
                 self.flushing.extend(self.main.close());
+                self.down_after_error = incoming::counts_as_error(&reason);
                 let was_up = std::mem::take(&mut self.main.up);
                 let graceful = was_up && self.graceful_down(&reason);
                 {
