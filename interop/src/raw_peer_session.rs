@@ -20,7 +20,7 @@ use std::time::{Duration, Instant};
 
 use bgp_proto::wire::{decode_message, encode_message, frame_len, Inbound};
 use bgp_proto::{
-    Capability, CodecContext, Family, GracefulRestart, GracefulRestartFamily, Message,
+    Capability, CodecContext, Family, GracefulRestart, GracefulRestartFamily, LlgrFamily, Message,
     Notification, Open,
 };
 use bytes::BytesMut;
@@ -73,6 +73,17 @@ impl RawPeer {
                     forwarding_preserved: true,
                 }],
             }));
+        self
+    }
+
+    /// Adds long-lived graceful restart (RFC 9494) for IPv4 unicast with `stale_time`.
+    pub fn with_long_lived_graceful_restart(mut self, stale_time: u32) -> RawPeer {
+        self.capabilities
+            .push(Capability::LongLivedGracefulRestart(vec![LlgrFamily {
+                family: Family::IPV4_UNICAST,
+                forwarding_preserved: true,
+                stale_time,
+            }]));
         self
     }
 

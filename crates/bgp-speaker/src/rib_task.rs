@@ -511,7 +511,12 @@ impl RibTask {
                 let Some(slot) = self.peers.get_mut(&peer) else {
                     return;
                 };
-                let info = session_info(&negotiated, local);
+                let mut info = session_info(&negotiated, local);
+                crate::peer::graceful::limit_peer_times(
+                    &mut info,
+                    &negotiated,
+                    &slot.config.graceful_restart,
+                );
                 slot.session = Some(info.clone());
                 self.eor
                     .session_up(&peer, &info.families, info.graceful_restart.as_ref());

@@ -178,15 +178,28 @@ pub fn diff_peer(
         source_address,
         add_path,
         extended_next_hop,
-        graceful_restart,
         families
     );
+    // The caps on what the peer announces are ours alone, not in the OPEN.
+    let uncapped = |g: &super::GracefulRestartConfig| super::GracefulRestartConfig {
+        max_restart_time: 0,
+        max_long_lived_stale_time: 0,
+        ..g.clone()
+    };
+    if uncapped(&old.graceful_restart) != uncapped(&new.graceful_restart) {
+        c.restart.push("graceful_restart");
+    }
     macro_rules! runtime_if {
         ($($field:ident),*) => {
             $(if old.$field != new.$field { c.runtime.push(stringify!($field)); })*
         };
     }
     runtime_if!(connect_retry, max_prefixes, description);
+    if old.graceful_restart != new.graceful_restart
+        && uncapped(&old.graceful_restart) == uncapped(&new.graceful_restart)
+    {
+        c.runtime.push("graceful_restart caps");
+    }
     let touches = |chain: &[String]| chain.iter().any(|p| changed_policies.contains(p));
     c.soft_in = old.import != new.import || touches(&new.import);
     c.soft_out = old.export != new.export
@@ -453,12 +466,15 @@ address = "10.0.0.3"
         }
         if let Some(p) = new.peers.get_mut("b") {
             p.disabled = true;
+            // Caps on the peer's announced times are ours, not in the OPEN.
+            p.graceful_restart.max_restart_time = 30;
         }
         let d = diff(&old, &new);
         assert_eq!(
             d.peers_changed["a"].runtime,
             vec!["connect_retry", "max_prefixes"]
         );
+        assert_eq!(d.peers_changed["b"].runtime, vec!["graceful_restart caps"]);
         assert!(!d.peers_changed["a"].needs_restart());
         assert_eq!(d.peers_changed["b"].disabled, Some(true));
         assert!(!d.peers_changed["b"].needs_restart());

@@ -101,6 +101,10 @@ pub struct GracefulRestartFile {
     pub long_lived_stale_time: Option<u32>,
     /// Advertise the N bit (RFC 8538).
     pub notification: Option<bool>,
+    /// Cap on the restart time a peer announces (seconds).
+    pub max_restart_time: Option<u16>,
+    /// Cap on the LLGR stale time a peer announces (seconds).
+    pub max_long_lived_stale_time: Option<u32>,
 }
 
 /// `[peers.NAME]` and `[templates.NAME]`: every setting optional so templates compose.

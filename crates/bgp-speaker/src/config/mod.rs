@@ -50,6 +50,10 @@ pub const DEFAULT_CONNECT_RETRY: u16 = 5;
 pub const DEFAULT_RESTART_TIME: u16 = 120;
 /// Default time to keep a restarting peer's stale routes.
 pub const DEFAULT_STALE_TIME: u32 = 360;
+/// Default cap on the restart time a peer announces (RFC 4724 allows 4095 s).
+pub const DEFAULT_MAX_RESTART_TIME: u16 = 600;
+/// Default cap on the LLGR stale time a peer announces (RFC 9494 allows ~194 days).
+pub const DEFAULT_MAX_LONG_LIVED_STALE_TIME: u32 = 86_400;
 
 /// Errors reading or validating a configuration.
 #[derive(Debug, thiserror::Error)]
@@ -196,6 +200,11 @@ pub struct GracefulRestartConfig {
     pub long_lived_stale_time: u32,
     /// RFC 8538 N bit: NOTIFICATIONs other than Hard Reset are graceful.
     pub notification: bool,
+    /// Longest restart time accepted from a peer: its routes are kept at most this long
+    /// after its session drops, whatever it announced.
+    pub max_restart_time: u16,
+    /// Longest LLGR stale time accepted from a peer (only when we offer LLGR ourselves).
+    pub max_long_lived_stale_time: u32,
 }
 
 impl Default for GracefulRestartConfig {
@@ -206,6 +215,8 @@ impl Default for GracefulRestartConfig {
             stale_time: DEFAULT_STALE_TIME,
             long_lived_stale_time: 0,
             notification: true,
+            max_restart_time: DEFAULT_MAX_RESTART_TIME,
+            max_long_lived_stale_time: DEFAULT_MAX_LONG_LIVED_STALE_TIME,
         }
     }
 }
@@ -861,6 +872,10 @@ fn merge_gr(
             .flatten()
             .find_map(|g| g.notification)
             .unwrap_or(base.notification),
+        max_restart_time: find(&|g| g.max_restart_time.map(u64::from))
+            .map_or(base.max_restart_time, |v| v.min(4095) as u16),
+        max_long_lived_stale_time: find(&|g| g.max_long_lived_stale_time.map(u64::from))
+            .map_or(base.max_long_lived_stale_time, |v| v.min(0xFF_FFFF) as u32),
     }
 }
 

@@ -46,7 +46,7 @@ fn peer_inherits_from_template_chain() {
 [templates.base]
 hold_time = 30
 connect_retry = 2
-graceful_restart = {{ restart_time = 60 }}
+graceful_restart = {{ restart_time = 60, max_restart_time = 5000 }}
 
 [templates.mesh]
 template = "base"
@@ -69,6 +69,12 @@ passive = false
     assert!(!p.passive, "the peer's own value wins over the template");
     assert_eq!(p.graceful_restart.restart_time, 60);
     assert!(p.graceful_restart.enabled);
+    // Caps on what the peer announces: held to the 12-bit field, defaults otherwise.
+    assert_eq!(p.graceful_restart.max_restart_time, 4095);
+    assert_eq!(
+        p.graceful_restart.max_long_lived_stale_time,
+        super::DEFAULT_MAX_LONG_LIVED_STALE_TIME
+    );
     assert_eq!(p.families, vec![Family::IPV4_UNICAST]);
     assert!(p.is_ibgp(&c.global));
     assert_eq!(p.ttl(&c.global), 64);

@@ -79,6 +79,34 @@ pub(super) fn retains_routes(
     }
 }
 
+/// Holds what the peer announced to our limits before the RIB relies on it: its restart
+/// time (how long its routes stay stale after its session drops, RFC 4724 section 4.2) to
+/// `max_restart_time`, its LLGR stale times to `max_long_lived_stale_time`, and its LLGR
+/// families only when we announced LLGR ourselves (RFC 9494: long-lived retention is
+/// something both sides agreed to, not something a peer imposes). Without these caps a
+/// peer announcing a 4095 s restart time or a months-long stale time would make us
+/// forward to it long after it is gone.
+pub(crate) fn limit_peer_times(
+    info: &mut bgp_rib::SessionInfo,
+    negotiated: &Negotiated,
+    ours: &GracefulRestartConfig,
+) {
+    if let Some(gr) = &mut info.graceful_restart {
+        gr.restart_time = gr.restart_time.min(ours.max_restart_time);
+    }
+    let offered_llgr = negotiated
+        .local_open
+        .capabilities
+        .iter()
+        .any(|c| matches!(c, Capability::LongLivedGracefulRestart(f) if !f.is_empty()));
+    if !offered_llgr {
+        info.llgr.clear();
+    }
+    for f in &mut info.llgr {
+        f.stale_time = f.stale_time.min(ours.max_long_lived_stale_time);
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use bgp_proto::{Family, GracefulRestart, GracefulRestartFamily, Open};
@@ -162,6 +190,48 @@ mod tests {
             assert_eq!(hard_reset(shutdown.clone(), Some(&neg)), shutdown);
         }
         assert_eq!(hard_reset(shutdown.clone(), None), shutdown);
+    }
+
+    #[test]
+    fn peer_times_are_held_to_our_caps_and_llgr_needs_our_offer() {
+        use bgp_proto::LlgrFamily;
+        let llgr = |stale_time| LlgrFamily {
+            family: Family::IPV4_UNICAST,
+            forwarding_preserved: true,
+            stale_time,
+        };
+        let mut neg = negotiated(true, Some(true));
+        let mut info = bgp_rib::SessionInfo::new("10.0.0.2".parse().expect("id"), None);
+        let mut peer_gr = graceful_restart(true);
+        peer_gr.restart_time = 4095;
+        info.graceful_restart = Some(peer_gr);
+        info.llgr = vec![llgr(0xFF_FFFF)];
+        let ours = GracefulRestartConfig {
+            max_restart_time: 300,
+            max_long_lived_stale_time: 3600,
+            ..GracefulRestartConfig::default()
+        };
+        // We did not offer LLGR: the peer's is ignored.
+        let mut without = info.clone();
+        limit_peer_times(&mut without, &neg, &ours);
+        assert_eq!(
+            without.graceful_restart.as_ref().map(|g| g.restart_time),
+            Some(300)
+        );
+        assert!(without.llgr.is_empty());
+        // We offered it: kept, capped.
+        neg.local_open
+            .capabilities
+            .push(Capability::LongLivedGracefulRestart(vec![llgr(600)]));
+        limit_peer_times(&mut info, &neg, &ours);
+        assert_eq!(info.llgr, vec![llgr(3600)]);
+        // Values under the caps are untouched.
+        let mut short = bgp_rib::SessionInfo::new("10.0.0.2".parse().expect("id"), None);
+        short.graceful_restart = Some(graceful_restart(true));
+        short.llgr = vec![llgr(60)];
+        limit_peer_times(&mut short, &neg, &ours);
+        assert_eq!(short.graceful_restart.map(|g| g.restart_time), Some(120));
+        assert_eq!(short.llgr, vec![llgr(60)]);
     }
 
     #[test]

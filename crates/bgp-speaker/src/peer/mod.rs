@@ -40,7 +40,7 @@ pub(crate) use crate::rib_input::RibInput;
 use conn::{Conn, Io, IO_QUEUE, NEXT_CONN_ID};
 
 mod conn;
-mod graceful;
+pub(crate) mod graceful;
 mod incoming;
 mod settings;
 
