@@ -238,6 +238,9 @@ struct Inner {
     routes: broadcast::Sender<RouteChange>,
     index: PeerIndex,
     started: Instant,
+    /// When a graceful restart of ours (`SpeakerOptions::graceful_restart`) is over at the
+    /// latest, whether or not every peer sent End-of-RIB.
+    recovery_deadline: Option<Instant>,
     options: SpeakerOptions,
     rib_task: StdMutex<Option<JoinHandle<()>>>,
     /// The kernel FIB component, when the configuration has a `[kernel]` section.
@@ -277,12 +280,24 @@ impl Speaker {
         let (rib_in, rib_in_rx) = crate::rib_input::channel(Default::default());
         let (rib_ctl, rib_ctl_rx) = mpsc::channel(64);
         let (routes, _) = broadcast::channel(ROUTE_EVENTS);
+        // RFC 4724 4.1: a restarting speaker defers selection until every peer sent
+        // End-of-RIB or the restart time passed. One deadline ends every part of the
+        // recovery: the RIB's deferral, the kernel FIB's sweep of stale routes and the
+        // "graceful restart in progress" status (BIRD's 0024).
+        let recovery_wait = options.graceful_restart.then(|| {
+            Duration::from_secs(u64::from(
+                config.global.graceful_restart.restart_time.max(1),
+            ))
+        });
+        let recovery_deadline = recovery_wait.map(|w| Instant::now() + w);
         // The kernel FIB component, unless the embedder takes the FIB channel itself.
         let (fib, kernel) = match (&config.kernel, &options.fib) {
             (Some(k), None) => {
-                let (tx, h) =
-                    crate::fib::start(k, rib_ctl.clone(), crate::fib::FibOptions::default())
-                        .await?;
+                let mut fib_options = crate::fib::FibOptions::default();
+                if let Some(w) = recovery_wait {
+                    fib_options.recovery_wait = w;
+                }
+                let (tx, h) = crate::fib::start(k, rib_ctl.clone(), fib_options).await?;
                 (Some(tx), Some(h))
             }
             (Some(_), Some(_)) => {
@@ -323,6 +338,7 @@ impl Speaker {
             routes,
             index: Arc::new(RwLock::new(HashMap::new())),
             started: Instant::now(),
+            recovery_deadline,
             options,
             rib_task: StdMutex::new(Some(rib_task)),
             kernel: StdMutex::new(kernel),
@@ -345,13 +361,8 @@ impl Speaker {
             for p in config.peers.values() {
                 speaker.spawn_peer(&mut st, p.clone()).await?;
             }
-            if speaker.inner.options.graceful_restart {
-                let wait = Duration::from_secs(u64::from(
-                    config.global.graceful_restart.restart_time.max(1),
-                ));
-                speaker
-                    .rib(RibCtl::DeferSelection(Instant::now() + wait))
-                    .await?;
+            if let Some(deadline) = speaker.inner.recovery_deadline {
+                speaker.rib(RibCtl::DeferSelection(deadline)).await?;
             }
             for addr in &config.global.listen {
                 speaker.open_listener(&mut st, *addr)?;
@@ -905,8 +916,12 @@ impl Speaker {
     /// Daemon identity and counters.
     pub async fn status(&self) -> Result<DaemonStatus, SpeakerError> {
         let prefixes = self.ask(Query::PrefixCount).await?;
-        let recovering = self.inner.options.graceful_restart
-            && !self.ask(Query::Recovery).await?.waiting.is_empty();
+        let recovering = match self.inner.recovery_deadline {
+            Some(deadline) if Instant::now() < deadline => {
+                !self.ask(Query::Recovery).await?.waiting.is_empty()
+            }
+            _ => false,
+        };
         let st = self.inner.state.lock().await;
         let established = st
             .peers
