@@ -3,7 +3,8 @@
 //! A thin binary over [`bgp_speaker`]: reads the TOML configuration, starts the speaker,
 //! serves the control socket, watches the configuration (inotify and SIGHUP) and on SIGTERM
 //! or SIGINT closes every session with Cease / Administrative Shutdown and an RFC 8203
-//! message before exiting.
+//! message before exiting. A panic in any task aborts the process (the kernel keeps our
+//! routes; a restart with `-R` adopts them): see docs/security.md.
 //!
 //! ```text
 //! bgpd -c /etc/bgpd/bgpd.toml            # run
@@ -85,6 +86,8 @@ fn main() -> ExitCode {
         };
     }
     init_logging(cli.log_format);
+    // A panicking task must not leave a half-alive daemon: abort (bgp_speaker::fatal).
+    bgp_speaker::abort_on_panic();
     let rt = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()

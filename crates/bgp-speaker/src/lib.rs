@@ -28,6 +28,7 @@
 
 pub mod config;
 pub mod control;
+mod fatal;
 pub mod fib;
 pub mod net;
 pub mod nexthop;
@@ -40,6 +41,7 @@ pub mod watcher;
 #[cfg(test)]
 mod tests;
 
+pub use fatal::abort_on_panic;
 pub use peer::PeerShared;
 pub use rib_task::{BestRoute, PrefixCounts, RouteChange};
 pub use speaker::{PeerStatus, RouteQuery, Speaker, SpeakerError, SpeakerOptions};
