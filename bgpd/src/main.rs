@@ -176,16 +176,21 @@ async fn run(cli: Cli) -> ExitCode {
             Ok(()) = updates.changed() => {
                 let cfg = updates.borrow_and_update().clone();
                 if cfg.global.control != control_cfg {
-                    control_cfg = cfg.global.control.clone();
+                    let want = cfg.global.control.clone();
                     if cli.socket.is_some() {
                         info!("control socket settings changed; -s on the command line keeps the socket where it is");
-                    } else if let Err(e) = control::server::follow(
-                        &mut control_server,
-                        control_cfg.socket.as_deref(),
-                        control_cfg.mode,
-                        &speaker,
-                    ) {
-                        error!(error = %e, "cannot move the control socket; the old one stays open");
+                        control_cfg = want;
+                    } else {
+                        match control::server::follow(
+                            &mut control_server,
+                            want.socket.as_deref(),
+                            want.mode,
+                            &speaker,
+                        ) {
+                            // Recorded only once applied: the next reload tries again.
+                            Ok(()) => control_cfg = want,
+                            Err(e) => error!(error = %e, "cannot move the control socket; the old one stays open"),
+                        }
                     }
                 }
             }

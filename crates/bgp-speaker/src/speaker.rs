@@ -681,6 +681,12 @@ impl Speaker {
         if found.kernel_changed {
             warn!("[kernel] settings changed: they take effect when bgpd restarts; the running kernel FIB keeps the old ones");
         }
+        // All or nothing: what can fail is checked, and new listeners bound, before
+        // anything changes. A listener that cannot be bound refuses the whole reload
+        // (closing those bound just before), so the running configuration stays what is
+        // recorded and the next reload tries again.
+        Self::check_applicable(&new)?;
+        self.open_listeners(&mut st, &found.listen_added)?;
         let d = if found.global_restart.is_empty() {
             found.clone()
         } else {
@@ -711,11 +717,6 @@ impl Speaker {
                 info!(%addr, "stopped listening");
             }
         }
-        for addr in &d.listen_added {
-            if let Err(e) = self.open_listener(&mut st, *addr) {
-                warn!(error = %e, "cannot open new listener");
-            }
-        }
         for (name, change) in &d.peers_changed {
             let (Some(old), Some(cfg)) = (st.config.peers.get(name).cloned(), new.peers.get(name))
             else {
@@ -743,6 +744,43 @@ impl Speaker {
         self.inner.applied.send_replace(Arc::new(st.config.clone()));
         info!(changes = %found, "configuration applied");
         Ok(found)
+    }
+
+    /// The checks that would make applying `new` fail halfway (every peer valid, every
+    /// policy it names defined), made before anything is applied.
+    fn check_applicable(new: &Config) -> Result<(), SpeakerError> {
+        for p in new.peers.values() {
+            p.check().map_err(|reason| SpeakerError::InvalidPeer {
+                name: p.name.clone(),
+                reason,
+            })?;
+            if let Some(n) = p
+                .import
+                .iter()
+                .chain(&p.export)
+                .find(|n| !new.policies.contains_key(*n))
+            {
+                return Err(SpeakerError::UnknownPolicy(n.clone()));
+            }
+        }
+        Ok(())
+    }
+
+    /// Binds every listener of `addrs`, or none: on the first failure the ones bound here
+    /// are closed again and the error returned.
+    fn open_listeners(&self, st: &mut State, addrs: &[SocketAddr]) -> Result<(), SpeakerError> {
+        for (i, addr) in addrs.iter().enumerate() {
+            if let Err(e) = self.open_listener(st, *addr) {
+                for done in addrs.iter().take(i) {
+                    if let Some(l) = st.listeners.remove(done) {
+                        l.task.abort();
+                    }
+                }
+                warn!(error = %e, "cannot open a new listener: configuration refused");
+                return Err(e);
+            }
+        }
+        Ok(())
     }
 
     /// Our AS or router id changed: both go into every OPEN and into the RIB's view of

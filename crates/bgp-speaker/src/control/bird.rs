@@ -1039,15 +1039,20 @@ pub fn start(
                 continue;
             }
             let (b, mode) = &want;
+            let mut all = true;
             for (slot, path, family) in [
                 (&mut v4, b.socket.as_deref(), SocketFamily::Ipv4),
                 (&mut v6, b.socket6.as_deref(), SocketFamily::Ipv6),
             ] {
                 if let Err(e) = follow(slot, path, *mode, family, b.format, &speaker) {
                     error!(error = %e, ?family, "cannot apply the BIRD socket settings; the old socket stays");
+                    all = false;
                 }
             }
-            current = want;
+            // Recorded only once applied: the next reload tries again.
+            if all {
+                current = want;
+            }
         }
         // Keep the sockets until the task is aborted (the speaker shuts down).
         let _keep = (v4, v6);
