@@ -147,7 +147,7 @@ async fn run(cli: Cli) -> ExitCode {
     };
     let socket = cli.socket.clone().or(control.socket.clone());
     let mut control_server = match &socket {
-        Some(path) => match ControlServer::bind(path, control.mode, speaker.clone()) {
+        Some(path) => match ControlServer::bind(path, &control, speaker.clone()) {
             Ok(s) => Some(s),
             Err(e) => {
                 error!(path = %path.display(), error = %e, "cannot open the control socket");
@@ -184,7 +184,7 @@ async fn run(cli: Cli) -> ExitCode {
                         match control::server::follow(
                             &mut control_server,
                             want.socket.as_deref(),
-                            want.mode,
+                            &want,
                             &speaker,
                         ) {
                             // Recorded only once applied: the next reload tries again.

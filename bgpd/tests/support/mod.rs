@@ -161,8 +161,10 @@ impl Daemon {
             peer: peer.map(str::to_string),
             table,
             family: family.into(),
+            limit: None,
+            after: None,
         }) {
-            Reply::Routes { routes } => routes,
+            Reply::Routes { routes, .. } => routes,
             other => panic!("unexpected reply {other:?}"),
         }
     }

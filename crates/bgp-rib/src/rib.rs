@@ -3082,6 +3082,9 @@ impl Rib {
     }
 }
 
+/// Paging through the Loc-RIB in prefix order (`Rib::prefixes_after`).
+mod pages;
+
 #[cfg(test)]
 mod trunc_tests {
     use super::*;

@@ -30,9 +30,11 @@ use tokio::sync::{broadcast, mpsc, oneshot};
 use tracing::{debug, info, warn};
 
 use crate::config::{Config, MaxPrefixAction, NextHopMode, Originate, PeerConfig};
-use crate::control::proto::{FamilyFilter, RouteEntry, Table};
+use crate::control::proto::{FamilyFilter, RouteCursor, RouteEntry};
 use crate::nexthop::NextHopTable;
 use crate::peer::{PeerCmd, RibInput};
+
+pub(crate) mod pages;
 
 /// Batches of encoded UPDATEs queued per peer before the RIB holds back.
 pub(crate) const PEER_OUT_QUEUE: usize = 4;
@@ -67,12 +69,12 @@ pub struct PrefixCounts {
 #[derive(Debug)]
 pub(crate) enum Query {
     Counts(oneshot::Sender<HashMap<String, PrefixCounts>>),
-    Routes {
-        prefix: Option<IpNet>,
-        peer: Option<String>,
-        table: Table,
-        family: Option<FamilyFilter>,
-        reply: oneshot::Sender<Result<Vec<RouteEntry>, String>>,
+    /// One page of `show routes` (rib_task/pages.rs).
+    RoutesPage {
+        filter: pages::RouteFilter,
+        after: Option<RouteCursor>,
+        limit: usize,
+        reply: oneshot::Sender<Result<pages::RoutesPage, String>>,
     },
     Lookup(IpAddr, oneshot::Sender<Vec<RouteEntry>>),
     PrefixCount(oneshot::Sender<usize>),
@@ -891,14 +893,13 @@ impl RibTask {
                     .unwrap_or_default();
                 let _ = reply.send(v);
             }
-            Query::Routes {
-                prefix,
-                peer,
-                table,
-                family,
+            Query::RoutesPage {
+                filter,
+                after,
+                limit,
                 reply,
             } => {
-                let _ = reply.send(self.routes(prefix, peer, table, family));
+                let _ = reply.send(self.routes_page(&filter, after.as_ref(), limit));
             }
         }
     }
@@ -927,93 +928,6 @@ impl RibTask {
             e.path_id = None;
         }
         e
-    }
-
-    fn routes(
-        &self,
-        prefix: Option<IpNet>,
-        peer: Option<String>,
-        table: Table,
-        family: Option<FamilyFilter>,
-    ) -> Result<Vec<RouteEntry>, String> {
-        let want = |p: &IpNet| prefix.is_none_or(|q| q.trunc() == *p) && matches_family(p, family);
-        match table {
-            Table::Loc => {
-                let mut out = Vec::new();
-                let prefixes: Vec<IpNet> = match prefix {
-                    Some(p) => vec![p.trunc()],
-                    None => self
-                        .rib
-                        .loc_rib()
-                        .into_iter()
-                        .map(|(p, _)| p)
-                        .filter(|p| matches_family(p, family))
-                        .collect(),
-                };
-                for p in prefixes {
-                    if let Some(d) = self.rib.route(p, resolver(&self.next_hops)) {
-                        for path in &d.paths {
-                            if peer
-                                .as_ref()
-                                .is_some_and(|n| path.peer_name.as_ref() != Some(n))
-                            {
-                                continue;
-                            }
-                            out.push(self.with_path_id(path_entry(d.prefix, path), d.prefix, true));
-                        }
-                    }
-                }
-                Ok(out)
-            }
-            Table::In | Table::Out => {
-                let names: Vec<&String> = match &peer {
-                    Some(n) if self.peers.contains_key(n) => vec![n],
-                    Some(n) => return Err(format!("no peer named {n:?}")),
-                    None => {
-                        let mut v: Vec<&String> = self.peers.keys().collect();
-                        v.sort();
-                        v
-                    }
-                };
-                let mut out = Vec::new();
-                for name in names {
-                    let Some(slot) = self.peers.get(name) else {
-                        continue;
-                    };
-                    for f in family_of(family) {
-                        if table == Table::In {
-                            for (n, a, accepted) in
-                                self.rib.adj_rib_in(slot.id, f).unwrap_or_default()
-                            {
-                                if want(&n.prefix) {
-                                    let mut e = self.with_path_id(
-                                        entry(n.prefix, n.path_id, name.clone(), &a),
-                                        n.prefix,
-                                        true,
-                                    );
-                                    if !accepted {
-                                        e.not_best_reason =
-                                            Some("rejected by import policy".into());
-                                    }
-                                    out.push(e);
-                                }
-                            }
-                        } else {
-                            for (n, a) in self.rib.adj_rib_out(slot.id, f).unwrap_or_default() {
-                                if want(&n.prefix) {
-                                    out.push(self.with_path_id(
-                                        entry(n.prefix, n.path_id, name.clone(), &a),
-                                        n.prefix,
-                                        false,
-                                    ));
-                                }
-                            }
-                        }
-                    }
-                }
-                Ok(out)
-            }
-        }
     }
 }
 

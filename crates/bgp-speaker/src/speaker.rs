@@ -18,8 +18,8 @@ use tracing::{info, warn};
 
 use crate::config::{self, diff, Config, ConfigDiff, ConfigError, Originate, PeerConfig};
 use crate::control::proto::{
-    DaemonStatus, FamilyFilter, PeerAction, PeerCounters, PeerDetail, PeerSummary, RouteEntry,
-    Table,
+    DaemonStatus, FamilyFilter, PeerAction, PeerCounters, PeerDetail, PeerSummary, RouteCursor,
+    RouteEntry, Table, MAX_PAGE,
 };
 use crate::net;
 use crate::peer::{PeerCmd, PeerEnv, PeerHandle, PeerShared, PeerTask};
@@ -347,8 +347,8 @@ impl Speaker {
         let speaker = Speaker { inner };
         // Before any session starts: a socket that cannot be opened fails the start.
         let control = &config.global.control;
-        let bird = crate::control::bird::start(&speaker, &control.bird, control.mode)
-            .map_err(SpeakerError::BirdSocket)?;
+        let bird =
+            crate::control::bird::start(&speaker, control).map_err(SpeakerError::BirdSocket)?;
         if let Ok(mut b) = speaker.inner.bird.lock() {
             *b = Some(bird);
         }
@@ -931,18 +931,48 @@ impl Speaker {
             .ok_or_else(|| SpeakerError::NoSuchPeer(name.to_string()))
     }
 
-    /// Routes of a table, filtered.
+    /// Routes of a table, filtered: every page of [`Speaker::routes_page`] collected
+    /// (for a large table, take the pages one by one instead).
     pub async fn routes(&self, q: RouteQuery) -> Result<Vec<RouteEntry>, SpeakerError> {
-        let r = self
-            .ask(|reply| Query::Routes {
-                prefix: q.prefix,
-                peer: q.peer,
-                table: q.table,
-                family: q.family,
+        let mut all = Vec::new();
+        let mut after = None;
+        loop {
+            let (mut page, next) = self
+                .routes_page(q.clone(), after, MAX_PAGE as usize)
+                .await?;
+            all.append(&mut page);
+            match next {
+                Some(n) => after = Some(n),
+                None => return Ok(all),
+            }
+        }
+    }
+
+    /// Up to `limit` routes of a table (at most [`MAX_PAGE`]) after `after`, and where the
+    /// next page starts (`None` after the last). The RIB answers each page separately,
+    /// so a large table costs memory for one page at a time.
+    pub async fn routes_page(
+        &self,
+        q: RouteQuery,
+        after: Option<RouteCursor>,
+        limit: usize,
+    ) -> Result<(Vec<RouteEntry>, Option<RouteCursor>), SpeakerError> {
+        let filter = crate::rib_task::pages::RouteFilter {
+            prefix: q.prefix,
+            peer: q.peer,
+            table: q.table,
+            family: q.family,
+        };
+        let page = self
+            .ask(|reply| Query::RoutesPage {
+                filter,
+                after,
+                limit,
                 reply,
             })
-            .await?;
-        r.map_err(SpeakerError::NoSuchPeer)
+            .await?
+            .map_err(SpeakerError::NoSuchPeer)?;
+        Ok((page.routes, page.next))
     }
 
     /// Longest-prefix match: every path of the most specific prefix covering `addr`, the

@@ -85,6 +85,14 @@ pub struct ControlFile {
     /// Output layout of the BIRD sockets: `"bird1"` (BIRD 1.6, what Calico ships and
     /// parses; the default) or `"bird2"`.
     pub bird_format: Option<Spanned<String>>,
+    /// Permission bits of the BIRD sockets, default the control socket's `mode`.
+    pub bird_mode: Option<Spanned<String>>,
+    /// Group owning the sockets (and a socket directory bgpd creates).
+    pub group: Option<Spanned<String>>,
+    /// Connections served at once per socket, default 32.
+    pub max_connections: Option<Spanned<usize>>,
+    /// Seconds a client may stay idle, or take to read an answer, default 60.
+    pub timeout: Option<u64>,
 }
 
 /// `graceful_restart` tables (global defaults and per peer/template).

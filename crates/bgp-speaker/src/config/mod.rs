@@ -11,6 +11,7 @@
 //!
 //! The full format is described in `docs/config.md`.
 
+pub mod control;
 pub mod diff;
 pub mod file;
 pub mod types;
@@ -24,6 +25,7 @@ use bgp_proto::{Community, Family, LargeCommunity};
 use ipnet::IpNet;
 use toml::Spanned;
 
+pub use control::{BirdFormat, BirdSocketConfig, ControlConfig};
 pub use diff::{ConfigDiff, PeerChange};
 pub use types::{
     AddPathConfig, CommunityValue, FamilyName, LargeCommunityValue, ListenAddr, MaxPrefixAction,
@@ -38,8 +40,7 @@ pub type PolicyDef = bgp_rib::policy::Policy;
 /// The `[kernel]` section, owned by the kernel FIB component.
 pub type KernelSection = bgp_kernel::KernelConfig;
 
-/// The default control socket path.
-pub const DEFAULT_CONTROL_SOCKET: &str = "/run/bgpd/bgpd.sock";
+pub use control::DEFAULT_CONTROL_SOCKET;
 /// The BGP port (RFC 4271 section 8.2.1).
 pub const BGP_PORT: u16 = 179;
 /// Default hold time. RFC 4271 suggests 90 s; BIRD's 240 s is a known cause of slow failover.
@@ -152,39 +153,6 @@ pub struct GlobalConfig {
     pub graceful_restart: GracefulRestartConfig,
     /// Directory of drop-in files, resolved against the main file's directory.
     pub include_dir: Option<PathBuf>,
-}
-
-/// Control socket settings.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct ControlConfig {
-    /// Path of the Unix socket; `None` disables it.
-    pub socket: Option<PathBuf>,
-    /// File mode of the socket.
-    pub mode: u32,
-    /// The BIRD-compatible status sockets (`crate::control::bird`).
-    pub bird: BirdSocketConfig,
-}
-
-/// The BIRD-compatible read-only status sockets calico-node's health checks talk to.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct BirdSocketConfig {
-    /// Socket answering for IPv4 sessions (BIRD's `bird.ctl`); `None`: off.
-    pub socket: Option<PathBuf>,
-    /// Socket answering for IPv6 sessions (BIRD 1.x's separate `bird6.ctl`); `None`: off.
-    pub socket6: Option<PathBuf>,
-    /// Which BIRD's output layout to imitate.
-    pub format: BirdFormat,
-}
-
-/// Output layout of the BIRD-compatible sockets.
-#[derive(Copy, Clone, Debug, Default, PartialEq, Eq, Hash)]
-pub enum BirdFormat {
-    /// BIRD 1.6, as shipped in calico-node (`name     proto    table ...` headings, which
-    /// calico-node compares word for word).
-    #[default]
-    Bird1,
-    /// BIRD 2.0 (`Name       Proto      Table ...`, millisecond times, `Hostname is`).
-    Bird2,
 }
 
 /// Graceful restart (RFC 4724) and long-lived graceful restart (RFC 9494) settings.
@@ -732,62 +700,7 @@ fn resolve_global(
             out
         }
     };
-    let control = match &gf.control {
-        None => ControlConfig {
-            socket: Some(PathBuf::from(DEFAULT_CONTROL_SOCKET)),
-            mode: 0o660,
-            bird: BirdSocketConfig::default(),
-        },
-        Some(c) => {
-            let mode = match &c.mode {
-                None => 0o660,
-                Some(m) => u32::from_str_radix(m.get_ref().trim_start_matches("0o"), 8)
-                    .ok()
-                    .filter(|v| *v <= 0o777)
-                    .ok_or_else(|| {
-                        ConfigError::at(
-                            src,
-                            m.span(),
-                            format!(
-                                "mode {:?} is not an octal permission like \"0660\"",
-                                m.get_ref()
-                            ),
-                        )
-                    })?,
-            };
-            let format = match &c.bird_format {
-                None => BirdFormat::Bird1,
-                Some(f) => match f.get_ref().as_str() {
-                    "bird1" => BirdFormat::Bird1,
-                    "bird2" => BirdFormat::Bird2,
-                    other => {
-                        return Err(ConfigError::at(
-                            src,
-                            f.span(),
-                            format!("bird_format {other:?} is not \"bird1\" or \"bird2\""),
-                        ))
-                    }
-                },
-            };
-            ControlConfig {
-                bird: BirdSocketConfig {
-                    socket: c.bird_socket.clone(),
-                    socket6: c.bird6_socket.clone(),
-                    format,
-                },
-                socket: if c.enabled == Some(false) {
-                    None
-                } else {
-                    Some(
-                        c.socket
-                            .clone()
-                            .unwrap_or_else(|| PathBuf::from(DEFAULT_CONTROL_SOCKET)),
-                    )
-                },
-                mode,
-            }
-        }
-    };
+    let control = control::resolve(src, gf.control.as_ref())?;
     let graceful_restart = merge_gr(
         &[gf.graceful_restart.as_ref()],
         &GracefulRestartConfig::default(),

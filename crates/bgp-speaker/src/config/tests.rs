@@ -376,3 +376,36 @@ fn bird_sockets_are_off_by_default_and_parsed() {
     assert_eq!(line, 6);
     assert!(msg.contains("bird3"), "{msg}");
 }
+
+#[test]
+fn control_access_and_limits() {
+    let c = parse(BASE).unwrap();
+    let ctl = &c.global.control;
+    assert_eq!(
+        (ctl.mode, ctl.bird.mode, ctl.group.as_deref()),
+        (0o660, 0o660, None)
+    );
+    assert_eq!(ctl.limits, crate::control::limits::CONTROL);
+    let c = parse(&format!(
+        "{BASE}[global.control]\nmode = \"0600\"\ngroup = \"calico\"\nbird_mode = \"0666\"\nmax_connections = 4\ntimeout = 5\n"
+    ))
+    .unwrap();
+    let ctl = &c.global.control;
+    assert_eq!(ctl.mode, 0o600);
+    assert_eq!(ctl.bird.mode, 0o666, "the BIRD sockets have their own mode");
+    assert_eq!(ctl.group.as_deref(), Some("calico"));
+    assert_eq!(ctl.limits.max_connections, 4);
+    assert_eq!(ctl.limits.idle, std::time::Duration::from_secs(5));
+    assert_eq!(ctl.limits.write, std::time::Duration::from_secs(5));
+    // The BIRD sockets follow `mode` unless given their own.
+    let c = parse(&format!("{BASE}[global.control]\nmode = \"0640\"\n")).unwrap();
+    assert_eq!(c.global.control.bird.mode, 0o640);
+    for bad in [
+        "max_connections = 0",
+        "group = \"a:b\"",
+        "bird_mode = \"999\"",
+    ] {
+        let (line, _, msg) = err_at(&format!("{BASE}[global.control]\n{bad}\n"));
+        assert_eq!(line, 6, "{bad}: {msg}");
+    }
+}
