@@ -20,6 +20,8 @@ use clap::{Parser, ValueEnum};
 use tokio::signal::unix::{signal, SignalKind};
 use tracing::{error, info, warn};
 
+mod privileges;
+
 #[derive(Copy, Clone, Debug, PartialEq, Eq, ValueEnum)]
 enum LogFormat {
     /// Human-readable lines.
@@ -88,6 +90,18 @@ fn main() -> ExitCode {
     init_logging(cli.log_format);
     // A panicking task must not leave a half-alive daemon: abort (bgp_speaker::fatal).
     bgp_speaker::abort_on_panic();
+    let cfg = match config::load(&cli.config) {
+        Ok(c) => c,
+        Err(e) => {
+            error!("invalid configuration: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    // Least privilege, while the process has one thread (privileges.rs).
+    if let Err(e) = give_up_privileges(&cli, &cfg) {
+        error!("cannot drop privileges: {e}");
+        return ExitCode::FAILURE;
+    }
     let rt = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -98,17 +112,43 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    rt.block_on(run(cli))
+    rt.block_on(run(cli, cfg))
 }
 
-async fn run(cli: Cli) -> ExitCode {
-    let cfg = match config::load(&cli.config) {
-        Ok(c) => c,
-        Err(e) => {
-            error!("invalid configuration: {e}");
-            return ExitCode::FAILURE;
+/// Prepares what the daemon will need once it no longer is root (the directories of its
+/// sockets), then switches user and group if configured and keeps only the capabilities
+/// it needs.
+fn give_up_privileges(cli: &Cli, cfg: &config::Config) -> std::io::Result<()> {
+    let g = &cfg.global;
+    let user = g.user.as_deref().map(privileges::user_ids).transpose()?;
+    if user.is_some() || g.group.is_some() {
+        let gid = match g.control.group.as_deref().or(g.group.as_deref()) {
+            Some(name) => Some(control::socket::group_id(name)?),
+            None => user.map(|(_, gid)| gid),
+        };
+        let control_socket = cli.socket.as_deref().or(g.control.socket.as_deref());
+        for socket in [
+            control_socket,
+            g.control.bird.socket.as_deref(),
+            g.control.bird.socket6.as_deref(),
+        ]
+        .into_iter()
+        .flatten()
+        {
+            control::socket::prepare_dir(socket, user.map(|(uid, _)| uid), gid)?;
         }
-    };
+    }
+    let done = privileges::drop_privileges(g.user.as_deref(), g.group.as_deref())?;
+    info!(
+        kept = "CAP_NET_ADMIN, CAP_NET_BIND_SERVICE",
+        bounding_set_reduced = done.bounding_set,
+        uid_gid = ?done.switched_to,
+        "privileges dropped"
+    );
+    Ok(())
+}
+
+async fn run(cli: Cli, cfg: config::Config) -> ExitCode {
     let include_dir = cfg.global.include_dir.clone();
     let control = cfg.global.control.clone();
     let mut sigterm = match signal(SignalKind::terminate()) {

@@ -678,6 +678,9 @@ impl Speaker {
         if found.rib_changed {
             warn!("global cluster_id or max_paths changed: they take effect when bgpd restarts");
         }
+        if found.process_changed {
+            warn!("[global] user or group changed: they take effect when bgpd restarts");
+        }
         if found.kernel_changed {
             warn!("[kernel] settings changed: they take effect when bgpd restarts; the running kernel FIB keeps the old ones");
         }
@@ -739,6 +742,8 @@ impl Speaker {
         // Keep what could not be applied live as it was, so the next diff still sees it.
         let mut applied = new;
         applied.kernel = st.config.kernel.clone();
+        applied.global.user = st.config.global.user.clone();
+        applied.global.group = st.config.global.group.clone();
         st.config = applied;
         st.loaded = Instant::now();
         self.inner.applied.send_replace(Arc::new(st.config.clone()));

@@ -61,6 +61,8 @@ pub struct ConfigDiff {
     /// RIB-wide settings changed (cluster id, multipath): every peer's outbound state is
     /// recomputed.
     pub rib_changed: bool,
+    /// The user or group bgpd runs as changed (takes effect when it restarts).
+    pub process_changed: bool,
     /// Peers to start, by name.
     pub peers_added: Vec<String>,
     /// Peers to stop with a Cease / Peer De-configured (RFC 4486 subcode 3).
@@ -146,6 +148,9 @@ impl fmt::Display for ConfigDiff {
         }
         if self.control_changed {
             parts.push("control sockets".into());
+        }
+        if self.process_changed {
+            parts.push("user/group".into());
         }
         f.write_str(&parts.join("; "))
     }
@@ -238,6 +243,7 @@ pub fn diff(old: &Config, new: &Config) -> ConfigDiff {
     d.control_changed = og.control != ng.control;
     d.rib_changed = og.cluster_id != ng.cluster_id || og.max_paths != ng.max_paths;
     d.kernel_changed = old.kernel != new.kernel;
+    d.process_changed = (&og.user, &og.group) != (&ng.user, &ng.group);
 
     let names: BTreeSet<&String> = old.policies.keys().chain(new.policies.keys()).collect();
     d.policies_changed = names

@@ -65,6 +65,10 @@ pub struct GlobalFile {
     pub control: Option<ControlFile>,
     /// Graceful restart settings.
     pub graceful_restart: Option<GracefulRestartFile>,
+    /// User to run as after start-up (bgpd keeps only the capabilities it needs).
+    pub user: Option<String>,
+    /// Group to run as.
+    pub group: Option<String>,
 }
 
 /// `[global.control]`.

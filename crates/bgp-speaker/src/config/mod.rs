@@ -14,6 +14,7 @@
 pub mod control;
 pub mod diff;
 pub mod file;
+mod secrecy;
 pub mod types;
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
@@ -117,6 +118,8 @@ fn line_col(text: &str, offset: usize) -> (usize, usize) {
 struct Source {
     path: PathBuf,
     text: String,
+    /// The metadata of the file as it was read (`None` for text given directly).
+    meta: Option<std::fs::Metadata>,
 }
 
 /// A fully resolved configuration: defaults applied, templates expanded, validated.
@@ -153,6 +156,11 @@ pub struct GlobalConfig {
     pub graceful_restart: GracefulRestartConfig,
     /// Directory of drop-in files, resolved against the main file's directory.
     pub include_dir: Option<PathBuf>,
+    /// User bgpd runs as once started (it starts as root); `None`: stays root, with only
+    /// the capabilities it needs (docs/security.md).
+    pub user: Option<String>,
+    /// Group bgpd runs as; the user's primary group when only `user` is set.
+    pub group: Option<String>,
 }
 
 /// Graceful restart (RFC 4724) and long-lived graceful restart (RFC 9494) settings.
@@ -416,7 +424,7 @@ struct Entry<'a> {
 /// name order.
 pub fn load(path: &Path) -> Result<Config, ConfigError> {
     let main = read_source(path)?;
-    let main_file = parse_file(&main)?;
+    let main_file = parse_checked(&main)?;
     let Some(global) = &main_file.global else {
         return Err(ConfigError::File {
             path: path.to_owned(),
@@ -432,7 +440,7 @@ pub fn load(path: &Path) -> Result<Config, ConfigError> {
     }
     let mut parsed = Vec::with_capacity(drop_ins.len());
     for src in &drop_ins {
-        let f = parse_file(src)?;
+        let f = parse_checked(src)?;
         if let Some(g) = &f.global {
             return Err(ConfigError::at(
                 src,
@@ -454,6 +462,7 @@ pub fn from_str(text: &str, path: &Path) -> Result<Config, ConfigError> {
     let src = Source {
         path: path.to_owned(),
         text: text.to_owned(),
+        meta: None,
     };
     let f = parse_file(&src)?;
     if f.global.is_none() {
@@ -466,14 +475,32 @@ pub fn from_str(text: &str, path: &Path) -> Result<Config, ConfigError> {
 }
 
 fn read_source(path: &Path) -> Result<Source, ConfigError> {
-    let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Io {
+    use std::io::Read;
+    let io = |source| ConfigError::Io {
         path: path.to_owned(),
         source,
-    })?;
+    };
+    let mut file = std::fs::File::open(path).map_err(io)?;
+    let meta = file.metadata().map_err(io)?;
+    let mut text = String::new();
+    file.read_to_string(&mut text).map_err(io)?;
     Ok(Source {
         path: path.to_owned(),
         text,
+        meta: Some(meta),
     })
+}
+
+/// Parses a file read from disk, checking the file's ownership and mode when it holds
+/// passwords ([`secrecy`]).
+fn parse_checked(src: &Source) -> Result<FileConfig, ConfigError> {
+    let f = parse_file(src)?;
+    if let Some(meta) = &src.meta {
+        if secrecy::holds_passwords(&f) {
+            secrecy::check(src, meta)?;
+        }
+    }
+    Ok(f)
 }
 
 /// The drop-in files of a directory, `*.toml` only, sorted by name. A missing directory
@@ -713,6 +740,8 @@ fn resolve_global(
         max_paths: gf.max_paths.unwrap_or(16).max(1),
         control,
         graceful_restart,
+        user: gf.user.clone(),
+        group: gf.group.clone(),
         include_dir: gf
             .include_dir
             .as_ref()

@@ -409,3 +409,41 @@ fn control_access_and_limits() {
         assert_eq!(line, 6, "{bad}: {msg}");
     }
 }
+
+#[test]
+fn files_holding_passwords_must_be_private() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().unwrap();
+    let main = dir.path().join("bgpd.toml");
+    std::fs::write(&main, format!("{BASE}include_dir = \"peers.d\"\n")).unwrap();
+    std::fs::create_dir(dir.path().join("peers.d")).unwrap();
+    let drop_in = dir.path().join("peers.d/p.toml");
+    std::fs::write(
+        &drop_in,
+        "[peers.p]\naddress = \"10.0.0.2\"\nremote_as = 64512\npassword = \"s3cret\"\n",
+    )
+    .unwrap();
+    let mode = |m: u32| {
+        std::fs::set_permissions(&drop_in, std::fs::Permissions::from_mode(m)).unwrap();
+    };
+    // Writable by the group or everyone: refused, naming the file.
+    for m in [0o664, 0o646, 0o620] {
+        mode(m);
+        let e = load(&main).unwrap_err().to_string();
+        assert!(e.contains("peers.d/p.toml"), "{m:o}: {e}");
+        assert!(e.contains("writable"), "{m:o}: {e}");
+    }
+    // Private, or readable by everyone (a warning only): loaded.
+    for m in [0o600, 0o640, 0o644] {
+        mode(m);
+        assert!(load(&main).is_ok(), "{m:o}");
+    }
+    // Without a password the mode is not our business.
+    std::fs::write(
+        &drop_in,
+        "[peers.p]\naddress = \"10.0.0.2\"\nremote_as = 64512\n",
+    )
+    .unwrap();
+    mode(0o666);
+    assert!(load(&main).is_ok());
+}

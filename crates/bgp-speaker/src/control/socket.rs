@@ -69,19 +69,44 @@ pub fn group_id(name: &str) -> io::Result<libc::gid_t> {
     }
 }
 
+/// Prepares the directory of a socket that will be bound after bgpd gave up root
+/// (`[global] user`): a missing one is created 0750 and given to `uid` and `gid`, so the
+/// daemon can create and replace its socket there. An existing directory is left alone.
+pub fn prepare_dir(
+    socket: &Path,
+    uid: Option<libc::uid_t>,
+    gid: Option<libc::gid_t>,
+) -> io::Result<()> {
+    let Some(dir) = socket.parent().filter(|d| !d.as_os_str().is_empty()) else {
+        return Ok(());
+    };
+    if dir.exists() {
+        return Ok(());
+    }
+    create_dir(dir, uid, gid)
+}
+
+/// Creates the socket directory `dir` 0750, owned by `uid`/`gid` where given; missing
+/// directories above it are created as `mkdir -p` would (0755 under the usual umask), so
+/// the socket's users can reach it.
+fn create_dir(dir: &Path, uid: Option<libc::uid_t>, gid: Option<libc::gid_t>) -> io::Result<()> {
+    if let Some(parent) = dir.parent().filter(|p| !p.as_os_str().is_empty()) {
+        std::fs::create_dir_all(parent)?;
+    }
+    std::fs::DirBuilder::new().mode(0o750).create(dir)?;
+    if uid.is_none() && gid.is_none() {
+        return Ok(());
+    }
+    let fd = open_nofollow(dir)?;
+    chown_fd(&fd, uid, gid)
+}
+
 /// Binds a Unix socket at `path` as described in the module docs and applies `access`.
 pub(crate) fn bind(path: &Path, access: &Access) -> io::Result<UnixListener> {
     let gid = access.group.as_deref().map(group_id).transpose()?;
     if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
         if !dir.exists() {
-            std::fs::DirBuilder::new()
-                .recursive(true)
-                .mode(0o750)
-                .create(dir)?;
-            if let Some(gid) = gid {
-                let fd = open_nofollow(dir)?;
-                chown_fd(&fd, gid)?;
-            }
+            create_dir(dir, None, gid)?;
         } else if let Ok(m) = std::fs::metadata(dir) {
             use std::os::unix::fs::MetadataExt;
             // World-writable without the sticky bit: anyone could replace the socket.
@@ -138,8 +163,8 @@ pub(crate) fn apply(path: &Path, mode: u32, gid: Option<libc::gid_t>) -> io::Res
             ),
         ));
     }
-    if let Some(gid) = gid {
-        chown_fd(&fd, gid)?;
+    if gid.is_some() {
+        chown_fd(&fd, None, gid)?;
     }
     // chmod through the descriptor: /proc/self/fd/N names the socket inode itself (what
     // glibc's fchmodat(AT_SYMLINK_NOFOLLOW) does); an O_PATH descriptor has no fchmod.
@@ -173,16 +198,17 @@ fn open_nofollow(path: &Path) -> io::Result<OwnedFd> {
     Ok(unsafe { OwnedFd::from_raw_fd(fd) })
 }
 
-fn chown_fd(fd: &OwnedFd, gid: libc::gid_t) -> io::Result<()> {
+/// Changes the owner and group of what `fd` refers to (`None` keeps that value).
+fn chown_fd(fd: &OwnedFd, uid: Option<libc::uid_t>, gid: Option<libc::gid_t>) -> io::Result<()> {
     let empty = c"";
     // SAFETY: AT_EMPTY_PATH with an empty path changes the file `fd` refers to (an O_PATH
-    // descriptor is allowed since Linux 2.6.39); uid -1 leaves the owner unchanged.
+    // descriptor is allowed since Linux 2.6.39); -1 leaves a value unchanged.
     let rc = unsafe {
         libc::fchownat(
             fd.as_raw_fd(),
             empty.as_ptr(),
-            libc::uid_t::MAX,
-            gid,
+            uid.unwrap_or(libc::uid_t::MAX),
+            gid.unwrap_or(libc::gid_t::MAX),
             libc::AT_EMPTY_PATH,
         )
     };
@@ -210,6 +236,9 @@ mod tests {
         let _l = bind(&path, &access(0o600)).expect("bind");
         let d = std::fs::metadata(dir.path().join("run/bgpd")).expect("dir");
         assert_eq!(d.permissions().mode() & 0o777, 0o750);
+        // Directories above it stay reachable.
+        let up = std::fs::metadata(dir.path().join("run")).expect("dir");
+        assert_eq!(up.permissions().mode() & 0o755, 0o755);
         let m = std::fs::symlink_metadata(&path).expect("socket");
         assert!(m.file_type().is_socket());
         assert_eq!(m.permissions().mode() & 0o777, 0o600);
