@@ -179,6 +179,8 @@ pub(crate) struct RibTask {
     fib: Option<mpsc::Sender<Vec<FibChange>>>,
     /// Some peer's queue was full on the last pass.
     backlog: bool,
+    /// FIB changes waiting for room in the FIB channel.
+    fib_outbox: crate::fib::FibOutbox,
     /// End-of-RIB received per peer (graceful-restart recovery of the kernel FIB).
     eor: crate::fib::EorTracker,
     /// The kernel's view for next-hop resolution; `None`: every next hop resolves.
@@ -390,6 +392,7 @@ impl RibTask {
             routes,
             fib,
             backlog: false,
+            fib_outbox: Default::default(),
             eor: crate::fib::EorTracker::default(),
             next_hops: kernel_view.then(NextHopTable::new),
         }
@@ -398,7 +401,7 @@ impl RibTask {
     pub(crate) async fn run(mut self) {
         loop {
             let deadline = self.rib.next_deadline().map(tokio::time::Instant::from_std);
-            let backlog = self.backlog;
+            let backlog = self.backlog || self.fib_outbox.is_waiting();
             tokio::select! {
                 biased;
                 c = self.ctl.recv() => match c {
@@ -445,6 +448,9 @@ impl RibTask {
         // The batch and the RIB's queue memory move to the FIB task together.
         let changes: Vec<FibChange> = self.rib.take_fib();
         if changes.is_empty() {
+            if let (Some(fib), true) = (&self.fib, self.fib_outbox.is_waiting()) {
+                self.fib_outbox.offer(fib, changes);
+            }
             return;
         }
         // No subscribers is fine (and then nothing is copied for them).
@@ -458,9 +464,8 @@ impl RibTask {
             }
         }
         if let Some(fib) = &self.fib {
-            if let Err(e) = fib.try_send(changes) {
-                warn!(error = %e, "kernel FIB queue full or closed; changes dropped");
-            }
+            // Never dropped: what does not fit waits, per prefix (fib/outbox.rs).
+            self.fib_outbox.offer(fib, changes);
         }
     }
 

@@ -58,6 +58,7 @@ use crate::rib_task::{chain_policy, RibCtl};
 
 mod export;
 mod import;
+mod outbox;
 mod recovery;
 #[cfg(test)]
 mod tests;
@@ -66,6 +67,7 @@ use export::ExportTask;
 use export::Pending;
 use import::import_task;
 pub(crate) use import::{apply_local, LocalChange};
+pub(crate) use outbox::FibOutbox;
 pub(crate) use recovery::{EorTracker, RecoveryStatus};
 
 /// How long a restarting speaker keeps its adopted kernel routes at most while waiting for
