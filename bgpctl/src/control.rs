@@ -684,19 +684,30 @@ fn peer_detail(d: &PeerDetail) -> String {
 /// Human rendering of a reply.
 pub fn render(r: &Reply) -> String {
     match r {
-        Reply::Status(s) => format!(
-            "bgpd {} AS {} router id {}\nup {}, {} peers ({} established), {} prefixes\nconfig {} (loaded {} ago){}\n",
-            s.version,
-            s.asn,
-            s.router_id,
-            duration(s.uptime_secs),
-            s.peers,
-            s.peers_established,
-            s.loc_rib_prefixes,
-            s.config_file.as_deref().unwrap_or("-"),
-            duration(s.config_age_secs),
-            if s.graceful_restart_in_progress { "\ngraceful restart in progress" } else { "" }
-        ),
+        Reply::Status(s) => {
+            let mut out = format!(
+                "bgpd {} AS {} router id {}\nup {}, {} peers ({} established), {} prefixes\nconfig {} (loaded {} ago){}\n",
+                s.version,
+                s.asn,
+                s.router_id,
+                duration(s.uptime_secs),
+                s.peers,
+                s.peers_established,
+                s.loc_rib_prefixes,
+                s.config_file.as_deref().unwrap_or("-"),
+                duration(s.config_age_secs),
+                if s.graceful_restart_in_progress { "\ngraceful restart in progress" } else { "" }
+            );
+            for c in &s.components {
+                out.push_str(&match &c.reason {
+                    None => format!("{}: up for {}\n", c.name, duration(c.since_secs)),
+                    Some(why) => {
+                        format!("{}: DOWN for {}: {why}\n", c.name, duration(c.since_secs))
+                    }
+                });
+            }
+            out
+        }
         Reply::Peers { peers } => peers_table(peers),
         Reply::Peer(d) => peer_detail(d),
         Reply::Routes { routes, .. } => routes_table(routes),

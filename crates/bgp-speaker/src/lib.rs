@@ -30,6 +30,7 @@ pub mod config;
 pub mod control;
 mod fatal;
 pub mod fib;
+pub mod health;
 pub mod net;
 pub mod nexthop;
 mod peer;

@@ -18,8 +18,8 @@ use tracing::{info, warn};
 
 use crate::config::{self, diff, Config, ConfigDiff, ConfigError, Originate, PeerConfig};
 use crate::control::proto::{
-    DaemonStatus, FamilyFilter, PeerAction, PeerCounters, PeerDetail, PeerSummary, RouteCursor,
-    RouteEntry, Table, MAX_PAGE,
+    ComponentStatus, DaemonStatus, FamilyFilter, PeerAction, PeerCounters, PeerDetail, PeerSummary,
+    RouteCursor, RouteEntry, Table, MAX_PAGE,
 };
 use crate::net;
 use crate::peer::{PeerCmd, PeerEnv, PeerHandle, PeerShared, PeerTask};
@@ -241,6 +241,8 @@ struct Inner {
     /// When a graceful restart of ours (`SpeakerOptions::graceful_restart`) is over at the
     /// latest, whether or not every peer sent End-of-RIB.
     recovery_deadline: Option<Instant>,
+    /// The components that can fail on their own (crate::health).
+    health: crate::health::Health,
     options: SpeakerOptions,
     rib_task: StdMutex<Option<JoinHandle<()>>>,
     /// The kernel FIB component, when the configuration has a `[kernel]` section.
@@ -290,10 +292,14 @@ impl Speaker {
             ))
         });
         let recovery_deadline = recovery_wait.map(|w| Instant::now() + w);
+        let health = crate::health::Health::default();
         // The kernel FIB component, unless the embedder takes the FIB channel itself.
         let (fib, kernel) = match (&config.kernel, &options.fib) {
             (Some(k), None) => {
-                let mut fib_options = crate::fib::FibOptions::default();
+                let mut fib_options = crate::fib::FibOptions {
+                    health: health.clone(),
+                    ..crate::fib::FibOptions::default()
+                };
                 if let Some(w) = recovery_wait {
                     fib_options.recovery_wait = w;
                 }
@@ -339,6 +345,7 @@ impl Speaker {
             index: Arc::new(RwLock::new(HashMap::new())),
             started: Instant::now(),
             recovery_deadline,
+            health,
             options,
             rib_task: StdMutex::new(Some(rib_task)),
             kernel: StdMutex::new(kernel),
@@ -1021,6 +1028,18 @@ impl Speaker {
                 .as_ref()
                 .map(|p| p.display().to_string()),
             config_age_secs: st.loaded.elapsed().as_secs(),
+            components: self
+                .inner
+                .health
+                .components()
+                .into_iter()
+                .map(|c| ComponentStatus {
+                    name: c.name.to_string(),
+                    up: c.down.is_none(),
+                    since_secs: c.for_how_long().as_secs(),
+                    reason: c.down,
+                })
+                .collect(),
         })
     }
 

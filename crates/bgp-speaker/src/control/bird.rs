@@ -71,6 +71,8 @@ use crate::speaker::{PeerStatus, RouteQuery, Speaker};
 /// (`v0.3.3+birdv1.6.8`), and says what it is.
 pub const BIRD_VERSION: &str = concat!("v", env!("CARGO_PKG_VERSION"), "+bgpd");
 
+/// BIRD's reply code `8005 Protocol is down`, used for a component that is down.
+pub const PROTOCOL_DOWN: u16 = 8005;
 /// Longest command line accepted; BIRD's CLI buffer (`CLI_LINE_SIZE`) is 512 bytes.
 const MAX_COMMAND: usize = 512;
 /// Longest reply line; BIRD writes `<line overflow>` past 512 bytes, we cut the text.
@@ -420,6 +422,8 @@ pub struct Status {
     pub reconfigured: String,
     /// While we restart gracefully (RFC 4724): seconds left of / total selection deferral.
     pub graceful_restart: Option<(u64, u64)>,
+    /// Components that are down (name, why): the daemon is not fully working.
+    pub down: Vec<(String, String)>,
 }
 
 /// `show status` (BIRD's `cmd_show_status`).
@@ -437,6 +441,13 @@ pub fn show_status(s: &Status, format: BirdFormat) -> Reply {
         // calico-node's readiness check fails while it sees code 0024.
         r.more(24, "Graceful restart recovery in progress");
         r.more(24, &format!("  Wait timer is {left}/{total}"));
+    }
+    // A component down (the kernel FIB not following the RIB, say): BIRD's run-time
+    // error class, which calico-node's readiness check does not accept, so the node is
+    // reported not ready with this line as the reason; `-bird-live` (output starting with
+    // "BIRD") still passes, since the daemon repairs it by itself.
+    for (name, why) in &s.down {
+        r.more(PROTOCOL_DOWN, &format!("{name} is down: {why}"));
     }
     r.end(13, "Daemon is up and running");
     r
@@ -782,6 +793,12 @@ pub async fn respond(
                     boot: base_time(&ago(st.uptime_secs), format),
                     reconfigured: base_time(&ago(st.config_age_secs), format),
                     graceful_restart,
+                    down: st
+                        .components
+                        .iter()
+                        .filter(|c| !c.up)
+                        .map(|c| (c.name.clone(), c.reason.clone().unwrap_or_default()))
+                        .collect(),
                 };
                 r = show_status(&status, format);
             }

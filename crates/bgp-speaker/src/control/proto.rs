@@ -251,6 +251,24 @@ pub struct DaemonStatus {
     pub config_file: Option<String>,
     /// When the configuration was last (re)loaded, seconds ago.
     pub config_age_secs: u64,
+    /// The components that can fail on their own (kernel FIB writer, kernel import,
+    /// next-hop watcher) and their state. Added within version 1 (absent reads as empty).
+    #[serde(default)]
+    pub components: Vec<ComponentStatus>,
+}
+
+/// The state of one component in `status`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ComponentStatus {
+    /// Its name (`kernel-fib`, `kernel-import`, `next-hop-watcher`).
+    pub name: String,
+    /// Working.
+    pub up: bool,
+    /// Seconds in this state.
+    pub since_secs: u64,
+    /// Why it is down.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
 }
 
 /// One row of `show peers`.

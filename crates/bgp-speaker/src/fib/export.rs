@@ -12,6 +12,7 @@ use tokio::sync::{mpsc, oneshot};
 use tracing::{debug, error, info, warn};
 
 use super::{fib_op, KernelFib, FLUSH_SLICE, RECOVERY_POLL};
+use crate::health::{Health, KERNEL_FIB};
 use crate::rib_task::{Query, RibCtl};
 
 /// A route to install as the pending map keeps it (the prefix is the key); shared between
@@ -166,6 +167,8 @@ pub(super) struct ExportTask<K> {
     pub(super) recovery: Option<tokio::time::Instant>,
     /// The recovery state last logged.
     pub(super) last_waiting: Vec<String>,
+    /// Where the writer's health is reported.
+    pub(super) health: Health,
 }
 
 pub(super) fn log_report(what: &str, r: Result<ApplyReport, KernelError>) {
@@ -191,7 +194,19 @@ pub(super) fn log_report(what: &str, r: Result<ApplyReport, KernelError>) {
 }
 
 impl<K: KernelFib> ExportTask<K> {
+    /// Logs the outcome of a kernel operation and updates the writer's health: down from
+    /// a failure until the installer reconciled the kernel again.
+    fn report(&self, what: &str, r: Result<ApplyReport, KernelError>) {
+        match (&r, self.fib.recovering()) {
+            (Err(e), _) => self.health.down(KERNEL_FIB, e.to_string()),
+            (Ok(_), Some(why)) => self.health.down(KERNEL_FIB, why),
+            (Ok(_), None) => self.health.up(KERNEL_FIB),
+        }
+        log_report(what, r);
+    }
+
     pub(super) async fn run(mut self, mut stop: oneshot::Receiver<()>) {
+        self.health.up(KERNEL_FIB);
         let stale = self.fib.stale_count();
         if stale > 0 {
             info!(
@@ -227,7 +242,7 @@ impl<K: KernelFib> ExportTask<K> {
                         &mut self.pending,
                     )
                     .await;
-                    log_report("retry", r);
+                    self.report("retry", r);
                 }
                 _ = tokio::time::sleep(RECOVERY_POLL), if recovering => self.check_recovery().await,
             }
@@ -257,7 +272,7 @@ impl<K: KernelFib> ExportTask<K> {
         )
         .await;
         debug!(ops = n, "kernel FIB batch");
-        log_report("apply", r);
+        self.report("apply", r);
     }
 
     /// Ends the graceful-restart recovery when every peer sent End-of-RIB or the time is up.
@@ -320,8 +335,10 @@ impl<K: KernelFib> ExportTask<K> {
                 deleted = r.deleted,
                 "graceful restart recovery finished: stale kernel routes removed"
             ),
+            // The installer reconciles (and so deletes them) at its next retry.
             Err(e) => error!(error = %e, "removing stale kernel routes"),
         }
+        self.report("sweep", r);
         self.recovery = None;
     }
 }

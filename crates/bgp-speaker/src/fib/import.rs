@@ -12,6 +12,7 @@ use tokio::sync::mpsc;
 use tracing::{debug, error, info, warn};
 
 use super::{now_or_never, KernelEvents, IMPORT_BATCH};
+use crate::health::{Health, KERNEL_IMPORT};
 use crate::rib_task::RibCtl;
 
 /// A change of the RIB's kernel-learned local routes.
@@ -184,7 +185,9 @@ pub(super) async fn import_task<E: KernelEvents>(
     mut events: E,
     rib: mpsc::Sender<RibCtl>,
     observe: mpsc::UnboundedSender<KernelEvent>,
+    health: Health,
 ) {
+    health.up(KERNEL_IMPORT);
     let mut routes = KernelRoutes::default();
     let mut synced = false;
     while let Some(first) = events.next().await {
@@ -203,7 +206,11 @@ pub(super) async fn import_task<E: KernelEvents>(
                         );
                     }
                     synced = true;
+                    health.up(KERNEL_IMPORT);
                 }
+                // The watcher reconnects and re-reads; until it is synced again, kernel
+                // changes may be missing from the RIB.
+                KernelEvent::Lost(reason) => health.down(KERNEL_IMPORT, reason),
                 other => {
                     // Links, addresses, our own routes removed: the installer's business.
                     let _ = observe.send(other);
@@ -222,7 +229,8 @@ pub(super) async fn import_task<E: KernelEvents>(
             }
         }
     }
-    // The watcher failed (its error is logged by bgp-kernel): what the RIB holds from the
-    // kernel is no longer followed. Say so loudly; the installer keeps working.
+    // The watcher ended (the runtime is shutting down): what the RIB holds from the kernel
+    // is no longer followed. Say so loudly; the installer keeps working.
+    health.down(KERNEL_IMPORT, "kernel watcher stopped");
     error!("kernel watcher stopped: kernel route changes no longer reach the RIB");
 }

@@ -54,6 +54,7 @@ use tokio::task::JoinHandle;
 use tracing::{info, warn};
 
 use crate::config::{Config, KernelSection};
+use crate::health::Health;
 use crate::rib_task::{chain_policy, RibCtl};
 
 mod export;
@@ -108,6 +109,11 @@ pub trait KernelFib: Send + 'static {
     fn shutdown(self) -> impl Future<Output = Result<ApplyReport, KernelError>> + Send
     where
         Self: Sized;
+    /// A failure left the kernel's state unknown and the reconciliation that repairs it
+    /// (at the next `retry_due`) has not succeeded yet: why.
+    fn recovering(&self) -> Option<String> {
+        None
+    }
 }
 
 impl KernelFib for KernelInstaller {
@@ -135,6 +141,9 @@ impl KernelFib for KernelInstaller {
     fn shutdown(self) -> impl Future<Output = Result<ApplyReport, KernelError>> + Send {
         KernelInstaller::shutdown(self)
     }
+    fn recovering(&self) -> Option<String> {
+        self.is_recovering().map(str::to_owned)
+    }
 }
 
 /// The watcher side of the kernel. `next` must be cancel-safe (it is raced and dropped).
@@ -160,12 +169,15 @@ impl KernelEvents for mpsc::Receiver<KernelEvent> {
 pub(crate) struct FibOptions {
     /// Upper bound of the graceful-restart recovery (see the module docs).
     pub recovery_wait: Duration,
+    /// Where the component reports its health (crate::health).
+    pub health: Health,
 }
 
 impl Default for FibOptions {
     fn default() -> Self {
         FibOptions {
             recovery_wait: DEFAULT_RECOVERY_WAIT,
+            health: Health::default(),
         }
     }
 }
@@ -293,7 +305,8 @@ pub(crate) async fn start(
 ) -> Result<(mpsc::Sender<Vec<FibChange>>, KernelHandle), KernelError> {
     let installer = KernelInstaller::open(kernel.export.clone()).await?;
     let watcher = KernelWatcher::spawn(kernel.import_config())?;
-    let next_hops = crate::nexthop::start(kernel.export.protocol, rib.clone())?;
+    let next_hops =
+        crate::nexthop::start(kernel.export.protocol, rib.clone(), options.health.clone())?;
     info!(
         protocol = kernel.export.protocol,
         table = kernel.export.table,
@@ -325,9 +338,10 @@ pub(crate) fn spawn<K: KernelFib, E: KernelEvents>(
         pending: Pending::default(),
         recovery,
         last_waiting: Vec::new(),
+        health: options.health.clone(),
     };
     let export = tokio::spawn(task.run(stop_rx));
-    let import = tokio::spawn(import_task(events, rib, obs_tx));
+    let import = tokio::spawn(import_task(events, rib, obs_tx, options.health));
     (
         tx,
         KernelHandle {

@@ -334,6 +334,14 @@ struct FakeState {
     observed: Vec<KernelEvent>,
     swept: Vec<IpNet>,
     shut_down: bool,
+    /// The next `apply` fails (its changes kept), as a broken netlink socket would.
+    fail_next: bool,
+    /// A failure is waiting for the reconciliation at the next `retry_due`.
+    recovering: Option<String>,
+    /// Changes of a failed `apply`, applied by the reconciliation.
+    lost: Vec<FibOp>,
+    /// While set, the reconciliation fails too.
+    kernel_broken: bool,
 }
 
 impl FakeFib {
@@ -357,6 +365,11 @@ impl KernelFib for FakeFib {
             g.notified().await;
         }
         let mut s = self.state.lock().unwrap();
+        if std::mem::take(&mut s.fail_next) {
+            s.recovering = Some("netlink: broken pipe".into());
+            s.lost.extend(ops);
+            return Err(KernelError::Closed);
+        }
         for op in &ops {
             let p = op_prefix(op);
             s.stale.remove(&p);
@@ -376,10 +389,29 @@ impl KernelFib for FakeFib {
         self.state.lock().unwrap().observed.push(event.clone());
     }
     fn next_retry_at(&self) -> Option<Instant> {
-        None
+        self.state
+            .lock()
+            .unwrap()
+            .recovering
+            .as_ref()
+            .map(|_| Instant::now() + Duration::from_millis(100))
     }
     async fn retry_due(&mut self) -> Result<ApplyReport, KernelError> {
+        let mut s = self.state.lock().unwrap();
+        if s.kernel_broken {
+            return Err(KernelError::Closed);
+        }
+        if s.recovering.take().is_some() {
+            for op in std::mem::take(&mut s.lost) {
+                if let FibOp::Install(_) = op {
+                    s.installed.insert(op_prefix(&op), op);
+                }
+            }
+        }
         Ok(ApplyReport::default())
+    }
+    fn recovering(&self) -> Option<String> {
+        self.state.lock().unwrap().recovering.clone()
     }
     fn stale_count(&self) -> usize {
         self.state.lock().unwrap().stale.len()
@@ -577,6 +609,7 @@ async fn graceful_restart_ends_at_the_recovery_time() {
     let answers = answer_recovery(rib_rx, waiting);
     let options = FibOptions {
         recovery_wait: Duration::from_secs(30),
+        ..FibOptions::default()
     };
     let (_tx, handle) = spawn(fib.clone(), ev_rx, rib_tx, options);
     tokio::time::sleep(Duration::from_secs(29)).await;
@@ -584,4 +617,51 @@ async fn graceful_restart_ends_at_the_recovery_time() {
     until(|| fib.state.lock().unwrap().swept == vec![net("10.65.7.0/26")]).await;
     handle.stop().await;
     answers.abort();
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_failed_kernel_write_shows_in_health_until_reconciled() {
+    let fib = FakeFib::default();
+    let health = crate::health::Health::default();
+    let options = FibOptions {
+        health: health.clone(),
+        ..FibOptions::default()
+    };
+    let (ev_tx, ev_rx) = mpsc::channel::<KernelEvent>(8);
+    let (rib_tx, _rib_rx) = mpsc::channel(8);
+    {
+        let mut s = fib.state.lock().unwrap();
+        s.fail_next = true;
+        s.kernel_broken = true;
+    }
+    let (tx, handle) = spawn(fib.clone(), ev_rx, rib_tx, options);
+    // The writer fails on the first batch: down, with the reason...
+    tx.send(vec![FibChange::Upsert(rib_route(
+        "10.65.9.0/26",
+        &["192.0.2.1"],
+    ))])
+    .await
+    .unwrap();
+    let down = |h: &crate::health::Health, name| h.down_components().iter().any(|c| c.name == name);
+    until(|| down(&health, crate::health::KERNEL_FIB)).await;
+    // ... and up once the reconciliation put the lost change in.
+    fib.state.lock().unwrap().kernel_broken = false;
+    until(|| {
+        fib.state
+            .lock()
+            .unwrap()
+            .installed
+            .contains_key(&net("10.65.9.0/26"))
+    })
+    .await;
+    until(|| !down(&health, crate::health::KERNEL_FIB)).await;
+    // A watcher that lost its connection: the import is down until it synced again.
+    ev_tx
+        .send(KernelEvent::Lost("netlink: no buffer".into()))
+        .await
+        .unwrap();
+    until(|| down(&health, crate::health::KERNEL_IMPORT)).await;
+    ev_tx.send(KernelEvent::Synced).await.unwrap();
+    until(|| !down(&health, crate::health::KERNEL_IMPORT)).await;
+    handle.stop().await;
 }
