@@ -20,7 +20,8 @@
 //!   restart, a real table); [`calico`]: Felix-like node state and
 //!   calico-node style BIRD/bgpd configurations; [`raw`]: BGP bytes over TCP
 //!   from inside a namespace; [`raw_peer_session`]: a whole BGP session played
-//!   by the test with the bgp-proto codec; [`table`]: the RIS 2002 table.
+//!   by the test with the bgp-proto codec; [`table`]: the RIS 2002 table;
+//!   [`usage`]: memory and CPU of a daemon from /proc.
 //!
 //! Everything stays inside namespaces the harness created: no address,
 //! interface or process is ever added to the root namespace, and only
@@ -43,6 +44,7 @@ pub mod raw;
 pub mod raw_peer_session;
 pub mod scenarios;
 pub mod table;
+pub mod usage;
 mod wait;
 
 pub use bgpd::Bgpd;

@@ -31,6 +31,7 @@ pub mod control;
 mod fatal;
 pub mod fib;
 pub mod health;
+mod log_limit;
 pub mod net;
 pub mod nexthop;
 mod peer;

@@ -422,6 +422,9 @@ impl Speaker {
         }
         let index = self.inner.index.clone();
         let task = tokio::spawn(async move {
+            // Anyone can connect: what they can make us log is limited (log_limit.rs).
+            let mut unknown = crate::log_limit::LogLimit::default();
+            let mut refused = crate::log_limit::LogLimit::default();
             loop {
                 match l.accept().await {
                     Ok((stream, remote)) => {
@@ -435,7 +438,9 @@ impl Speaker {
                         let entry = index.read().ok().and_then(|m| m.get(&ip).cloned());
                         match entry {
                             Some(e) if !net::scope_matches(e.scope.as_deref(), remote) => {
-                                warn!(%remote, listener = %addr, scope = ?e.scope, "refused connection from a link-local peer address over another interface");
+                                if let Some(suppressed) = refused.allow() {
+                                    warn!(%remote, listener = %addr, scope = ?e.scope, suppressed, "refused connection from a link-local peer address over another interface");
+                                }
                             }
                             Some(e) => {
                                 // As early as possible: segments arriving before the
@@ -449,11 +454,15 @@ impl Speaker {
                                     continue;
                                 }
                                 if e.cmd.try_send(PeerCmd::Incoming(stream, remote)).is_err() {
-                                    warn!(%remote, "peer task busy; connection dropped");
+                                    if let Some(suppressed) = refused.allow() {
+                                        warn!(%remote, suppressed, "peer task busy; connection dropped");
+                                    }
                                 }
                             }
                             None => {
-                                warn!(%remote, listener = %addr, "refused connection from unknown peer address");
+                                if let Some(suppressed) = unknown.allow() {
+                                    warn!(%remote, listener = %addr, suppressed, "refused connection from unknown peer address");
+                                }
                             }
                         }
                     }

@@ -48,11 +48,15 @@ impl PeerTask {
     /// A connection the peer opened to one of our listeners.
     pub(super) fn incoming(&mut self, stream: TcpStream, remote: SocketAddr, now: Instant) {
         if self.cfg.disabled || self.stopping || self.shared().disabled {
-            info!(peer = %self.name, %remote, "refusing connection: peer is disabled");
+            if let Some(suppressed) = self.refusals.allow() {
+                info!(peer = %self.name, %remote, suppressed, "refusing connection: peer is disabled");
+            }
             return;
         }
         if self.in_error_backoff(now) {
-            info!(peer = %self.name, %remote, "refusing connection: waiting after a session error (backoff)");
+            if let Some(suppressed) = self.refusals.allow() {
+                info!(peer = %self.name, %remote, suppressed, "refusing connection: waiting after a session error (backoff)");
+            }
             return;
         }
         if let Err(e) = self.apply_accepted_options(&stream) {
@@ -69,7 +73,9 @@ impl PeerTask {
             return;
         }
         if self.extra.is_some() {
-            info!(peer = %self.name, %remote, "refusing third concurrent connection");
+            if let Some(suppressed) = self.refusals.allow() {
+                info!(peer = %self.name, %remote, suppressed, "refusing third concurrent connection");
+            }
             return;
         }
         // A second connection runs in its own session: a collision to resolve (RFC 4271

@@ -176,6 +176,8 @@ pub(crate) struct PeerTask {
     /// The main session last went down after an error: the peer's next connection waits
     /// for its backoff (incoming.rs).
     down_after_error: bool,
+    /// Refused connections logged (a peer can reconnect as fast as it likes).
+    refusals: crate::log_limit::LogLimit,
 }
 
 impl PeerTask {
@@ -206,6 +208,7 @@ impl PeerTask {
             stopping: false,
             flushing: Vec::new(),
             down_after_error: false,
+            refusals: Default::default(),
         }
     }
 
