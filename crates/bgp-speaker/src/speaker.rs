@@ -17,16 +17,14 @@ use tokio::task::JoinHandle;
 use tracing::{info, warn};
 
 use crate::config::{self, diff, Config, ConfigDiff, ConfigError, Originate, PeerConfig};
-use crate::control::proto::{
-    ComponentStatus, DaemonStatus, FamilyFilter, PeerAction, PeerCounters, PeerDetail, PeerSummary,
-    RouteCursor, RouteEntry, Table, MAX_PAGE,
-};
+use crate::control::proto::{FamilyFilter, PeerAction, RouteCursor, RouteEntry, Table, MAX_PAGE};
 use crate::net;
 use crate::peer::{PeerCmd, PeerEnv, PeerHandle, PeerShared, PeerTask};
 use crate::rib_input::RibInputs;
-use crate::rib_task::{
-    BestRoute, PrefixCounts, Query, RibCtl, RibTask, RouteChange, PEER_OUT_QUEUE,
-};
+use crate::rib_task::{BestRoute, Query, RibCtl, RibTask, RouteChange, PEER_OUT_QUEUE};
+
+mod status;
+pub use status::PeerStatus;
 
 /// Depth of each peer's command channel.
 const PEER_CMD_QUEUE: usize = 16;
@@ -99,94 +97,6 @@ pub struct SpeakerOptions {
     pub fib: Option<mpsc::Sender<Vec<FibChange>>>,
 }
 
-/// Live state of one peer, as returned by [`Speaker::peers`].
-#[derive(Clone, Debug)]
-pub struct PeerStatus {
-    /// The peer's configuration.
-    pub config: PeerConfig,
-    /// Session state and counters.
-    pub shared: PeerShared,
-    /// Prefix counters from the RIB.
-    pub prefixes: PrefixCounts,
-}
-
-impl PeerStatus {
-    /// The `show peers` row.
-    pub fn summary(&self) -> PeerSummary {
-        let s = &self.shared;
-        PeerSummary {
-            name: self.config.name.clone(),
-            address: self.config.address.to_string(),
-            remote_as: self.config.remote_as,
-            state: if s.disabled && s.state == bgp_proto::session::State::Idle {
-                "Disabled".to_string()
-            } else {
-                s.state.to_string()
-            },
-            uptime_secs: s.since.elapsed().as_secs(),
-            prefixes_received: self.prefixes.received,
-            prefixes_accepted: self.prefixes.accepted,
-            prefixes_sent: self.prefixes.sent,
-            last_error: s.last_error.clone(),
-        }
-    }
-
-    /// The `show peer NAME` detail.
-    pub fn detail(&self, global: &config::GlobalConfig) -> PeerDetail {
-        let c = &self.config;
-        let s = &self.shared;
-        let neg = s.negotiated.as_deref();
-        PeerDetail {
-            summary: self.summary(),
-            description: c.description.clone(),
-            local_as: c.local_as(global),
-            port: c.port,
-            passive: c.passive,
-            route_reflector_client: c.route_reflector_client,
-            import: c.import.clone(),
-            export: c.export.clone(),
-            peer_id: neg.map(|n| n.peer_id.to_string()),
-            local_address: s.local_addr.map(|a| a.to_string()),
-            hold_time: c.hold_time,
-            keepalive: c.keepalive,
-            negotiated_hold_time: neg.map(|n| n.hold_time),
-            negotiated_keepalive: neg.map(|n| n.keepalive_time),
-            families: match neg {
-                Some(n) => n.families.iter().map(|f| f.to_string()).collect(),
-                None => c.families.iter().map(|f| f.to_string()).collect(),
-            },
-            capabilities_sent: neg
-                .map(|n| {
-                    n.local_open
-                        .capabilities
-                        .iter()
-                        .map(|c| format!("{c:?}"))
-                        .collect()
-                })
-                .unwrap_or_default(),
-            capabilities_received: neg
-                .map(|n| {
-                    n.peer_open
-                        .capabilities
-                        .iter()
-                        .map(|c| format!("{c:?}"))
-                        .collect()
-                })
-                .unwrap_or_default(),
-            counters: PeerCounters {
-                updates_received: s.updates_received,
-                updates_sent: s.updates_sent,
-                notifications_received: s.notifications_received,
-                notifications_sent: s.notifications_sent,
-                route_refresh_received: s.route_refresh_received,
-                established_transitions: s.established_transitions,
-            },
-            last_notification_sent: s.last_notification_sent.clone(),
-            last_notification_received: s.last_notification_received.clone(),
-        }
-    }
-}
-
 /// Filter for [`Speaker::routes`].
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct RouteQuery {
@@ -243,6 +153,8 @@ struct Inner {
     recovery_deadline: Option<Instant>,
     /// The components that can fail on their own (crate::health).
     health: crate::health::Health,
+    /// The last complete status answers (speaker/status.rs).
+    last_answers: StdMutex<status::LastAnswers>,
     options: SpeakerOptions,
     rib_task: StdMutex<Option<JoinHandle<()>>>,
     /// The kernel FIB component, when the configuration has a `[kernel]` section.
@@ -346,6 +258,7 @@ impl Speaker {
             started: Instant::now(),
             recovery_deadline,
             health,
+            last_answers: StdMutex::new(status::LastAnswers::default()),
             options,
             rib_task: StdMutex::new(Some(rib_task)),
             kernel: StdMutex::new(kernel),
@@ -922,36 +835,6 @@ impl Speaker {
         self.ask(Query::Best).await
     }
 
-    /// The state of every peer.
-    pub async fn peers(&self) -> Result<Vec<PeerStatus>, SpeakerError> {
-        let counts = self.ask(Query::Counts).await?;
-        let st = self.inner.state.lock().await;
-        Ok(st
-            .peers
-            .values()
-            .map(|h| PeerStatus {
-                config: h.config.clone(),
-                shared: h
-                    .shared
-                    .lock()
-                    .map(|s| s.clone())
-                    .unwrap_or_else(|e| e.into_inner().clone()),
-                prefixes: counts.get(&h.config.name).copied().unwrap_or_default(),
-            })
-            .collect())
-    }
-
-    /// The state of one peer, in detail.
-    pub async fn peer(&self, name: &str) -> Result<PeerDetail, SpeakerError> {
-        let global = self.inner.state.lock().await.config.global.clone();
-        self.peers()
-            .await?
-            .into_iter()
-            .find(|p| p.config.name == name)
-            .map(|p| p.detail(&global))
-            .ok_or_else(|| SpeakerError::NoSuchPeer(name.to_string()))
-    }
-
     /// Routes of a table, filtered: every page of [`Speaker::routes_page`] collected
     /// (for a large table, take the pages one by one instead).
     pub async fn routes(&self, q: RouteQuery) -> Result<Vec<RouteEntry>, SpeakerError> {
@@ -1000,56 +883,6 @@ impl Speaker {
     /// best marked and the others with the decision step they lost at.
     pub async fn lookup(&self, addr: IpAddr) -> Result<Vec<RouteEntry>, SpeakerError> {
         self.ask(|r| Query::Lookup(addr, r)).await
-    }
-
-    /// Daemon identity and counters.
-    pub async fn status(&self) -> Result<DaemonStatus, SpeakerError> {
-        let prefixes = self.ask(Query::PrefixCount).await?;
-        let recovering = match self.inner.recovery_deadline {
-            Some(deadline) if Instant::now() < deadline => {
-                !self.ask(Query::Recovery).await?.waiting.is_empty()
-            }
-            _ => false,
-        };
-        let st = self.inner.state.lock().await;
-        let established = st
-            .peers
-            .values()
-            .filter(|h| {
-                h.shared
-                    .lock()
-                    .is_ok_and(|s| s.state == bgp_proto::session::State::Established)
-            })
-            .count();
-        Ok(DaemonStatus {
-            version: env!("CARGO_PKG_VERSION").to_string(),
-            asn: st.config.global.asn,
-            router_id: st.config.global.router_id.to_string(),
-            uptime_secs: self.inner.started.elapsed().as_secs(),
-            peers: st.peers.len(),
-            peers_established: established,
-            loc_rib_prefixes: prefixes,
-            graceful_restart_in_progress: recovering,
-            config_file: self
-                .inner
-                .options
-                .config_path
-                .as_ref()
-                .map(|p| p.display().to_string()),
-            config_age_secs: st.loaded.elapsed().as_secs(),
-            components: self
-                .inner
-                .health
-                .components()
-                .into_iter()
-                .map(|c| ComponentStatus {
-                    name: c.name.to_string(),
-                    up: c.down.is_none(),
-                    since_secs: c.for_how_long().as_secs(),
-                    reason: c.down,
-                })
-                .collect(),
-        })
     }
 
     /// Tests only: blocks the RIB task for `d` (tests/rib_stall.rs).

@@ -216,3 +216,49 @@ async fn a_stalled_rib_drops_no_session() {
     dut.shutdown("test over").await;
     healthy.shutdown("test over").await;
 }
+
+/// Health checks are answered while the RIB is stalled: from the last complete answer,
+/// within two seconds, with the component `rib` reported down, so calico-node's liveness
+/// probe (`show status` starting with "BIRD") keeps passing and its readiness probe says
+/// why the node is not ready.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn status_answers_in_time_while_the_rib_is_stalled() {
+    use crate::control::bird::{self, BirdCommand, BirdFormat, SocketFamily};
+    let s = Speaker::start(speaker_config(4), SpeakerOptions::default())
+        .await
+        .expect("speaker");
+    s.add_peer(peer("p", 5, 4, true)).await.expect("add");
+    let before = s.status().await.expect("status");
+    assert!(before.components.iter().all(|c| c.up));
+    assert_eq!(s.peers().await.expect("peers").len(), 1);
+    s.stall_rib(Duration::from_secs(9)).await.expect("stall");
+    let stalled = Instant::now();
+    let reply = bird::respond(
+        BirdCommand::ShowStatus,
+        &s,
+        SocketFamily::Ipv4,
+        BirdFormat::Bird1,
+    )
+    .await;
+    let text = reply.as_str();
+    assert!(stalled.elapsed() < Duration::from_secs(5), "answered in time");
+    assert!(text.starts_with("1000-BIRD "), "{text}");
+    assert!(text.contains("8005-rib is down: busy"), "{text}");
+    let t = Instant::now();
+    let during = s.status().await.expect("status while stalled");
+    assert!(t.elapsed() < Duration::from_secs(5), "{:?}", t.elapsed());
+    let rib = during
+        .components
+        .iter()
+        .find(|c| c.name == "rib")
+        .expect("the RIB reported");
+    assert!(!rib.up && rib.reason.as_deref().is_some_and(|r| r.contains("busy")));
+    assert_eq!(during.router_id, before.router_id, "the last answer");
+    assert_eq!(s.peers().await.expect("peers while stalled").len(), 1);
+    assert!(stalled.elapsed() < Duration::from_secs(9), "all of it during the stall");
+    // Once the RIB answers again, so does the status, and the component is up.
+    tokio::time::sleep(Duration::from_secs(9).saturating_sub(stalled.elapsed())).await;
+    let after = s.status().await.expect("status");
+    assert!(after.components.iter().all(|c| c.up), "{:?}", after.components);
+    s.shutdown("test over").await;
+}
