@@ -22,7 +22,9 @@
 //! [`net`] (socket options: TCP-MD5, GTSM, TTL), [`watcher`] (reload on change), [`fib`]
 //! (the kernel FIB component started for a `[kernel]` section: kernel routes into the RIB,
 //! best routes into the kernel), [`nexthop`] (next-hop resolution through the kernel's
-//! connected subnets and routes, with a `[kernel]` section).
+//! connected subnets and routes, with a `[kernel]` section), [`health`] (components that can
+//! fail on their own and heal, for `show status`). A panic anywhere is fatal in bgpd
+//! ([`abort_on_panic`]); docs/security.md gathers the limits and failure handling.
 
 #![warn(missing_docs)]
 
