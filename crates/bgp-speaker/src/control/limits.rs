@@ -2,7 +2,7 @@
 //! of connections, an idle timeout, a write timeout, and requests of bounded size.
 //!
 //! Both the JSON control socket and the BIRD-compatible one accept through
-//! [`accept_loop`]. A connection beyond [`Limits::max_connections`] is answered with one
+//! `accept_loop`. A connection beyond [`Limits::max_connections`] is answered with one
 //! line saying so and closed (a health check then fails loudly instead of hanging); a
 //! client that sends nothing for [`Limits::idle`] is disconnected; one that stops reading
 //! an answer is dropped once a write made no progress for [`Limits::write`]. So a stuck or

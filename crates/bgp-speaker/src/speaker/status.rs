@@ -119,7 +119,7 @@ impl PeerStatus {
 }
 
 impl Speaker {
-    /// The state of every peer (at most [`ANSWER_WITHIN`] late; see the module docs).
+    /// The state of every peer (at most 2 s late; see the module docs).
     pub async fn peers(&self) -> Result<Vec<PeerStatus>, SpeakerError> {
         match tokio::time::timeout(ANSWER_WITHIN, self.peers_now()).await {
             Ok(r) => {
@@ -164,7 +164,7 @@ impl Speaker {
             .ok_or_else(|| SpeakerError::NoSuchPeer(name.to_string()))
     }
 
-    /// Daemon identity and counters (at most [`ANSWER_WITHIN`] late; see the module
+    /// Daemon identity and counters (at most 2 s late; see the module
     /// docs).
     pub async fn status(&self) -> Result<DaemonStatus, SpeakerError> {
         let mut st = match tokio::time::timeout(ANSWER_WITHIN, self.status_now()).await {

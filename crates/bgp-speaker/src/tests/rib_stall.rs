@@ -241,7 +241,10 @@ async fn status_answers_in_time_while_the_rib_is_stalled() {
     )
     .await;
     let text = reply.as_str();
-    assert!(stalled.elapsed() < Duration::from_secs(5), "answered in time");
+    assert!(
+        stalled.elapsed() < Duration::from_secs(5),
+        "answered in time"
+    );
     assert!(text.starts_with("1000-BIRD "), "{text}");
     assert!(text.contains("8005-rib is down: busy"), "{text}");
     let t = Instant::now();
@@ -255,10 +258,17 @@ async fn status_answers_in_time_while_the_rib_is_stalled() {
     assert!(!rib.up && rib.reason.as_deref().is_some_and(|r| r.contains("busy")));
     assert_eq!(during.router_id, before.router_id, "the last answer");
     assert_eq!(s.peers().await.expect("peers while stalled").len(), 1);
-    assert!(stalled.elapsed() < Duration::from_secs(9), "all of it during the stall");
+    assert!(
+        stalled.elapsed() < Duration::from_secs(9),
+        "all of it during the stall"
+    );
     // Once the RIB answers again, so does the status, and the component is up.
     tokio::time::sleep(Duration::from_secs(9).saturating_sub(stalled.elapsed())).await;
     let after = s.status().await.expect("status");
-    assert!(after.components.iter().all(|c| c.up), "{:?}", after.components);
+    assert!(
+        after.components.iter().all(|c| c.up),
+        "{:?}",
+        after.components
+    );
     s.shutdown("test over").await;
 }
