@@ -120,10 +120,14 @@ fn main() -> ExitCode {
 /// it needs.
 fn give_up_privileges(cli: &Cli, cfg: &config::Config) -> std::io::Result<()> {
     let g = &cfg.global;
-    let user = g.user.as_deref().map(privileges::user_ids).transpose()?;
+    let user = g
+        .user
+        .as_deref()
+        .map(bgp_speaker::accounts::user_ids)
+        .transpose()?;
     if user.is_some() || g.group.is_some() {
         let gid = match g.control.group.as_deref().or(g.group.as_deref()) {
-            Some(name) => Some(control::socket::group_id(name)?),
+            Some(name) => Some(bgp_speaker::accounts::group_id(name)?),
             None => user.map(|(_, gid)| gid),
         };
         let control_socket = cli.socket.as_deref().or(g.control.socket.as_deref());

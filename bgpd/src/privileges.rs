@@ -17,8 +17,9 @@
 //! Capabilities are per thread on Linux: this must run while the process has one thread,
 //! which is why `main` calls it before building the tokio runtime.
 
-use std::ffi::CString;
 use std::io;
+
+use bgp_speaker::accounts;
 
 /// `CAP_NET_BIND_SERVICE` (linux/capability.h).
 pub const CAP_NET_BIND_SERVICE: u32 = 10;
@@ -109,49 +110,13 @@ fn prctl(op: libc::c_int, arg: libc::c_ulong, what: &str) -> io::Result<()> {
     Ok(())
 }
 
-/// The uid and primary gid of user `name`.
-pub fn user_ids(name: &str) -> io::Result<(libc::uid_t, libc::gid_t)> {
-    let c = CString::new(name)
-        .map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "user name has NUL"))?;
-    let mut buf = vec![0u8; 4096];
-    loop {
-        // SAFETY: an all-zero `passwd` is a valid value of this plain C struct.
-        let mut pw: libc::passwd = unsafe { std::mem::zeroed() };
-        let mut result: *mut libc::passwd = std::ptr::null_mut();
-        // SAFETY: every pointer refers to a live local of the size passed.
-        let rc = unsafe {
-            libc::getpwnam_r(
-                c.as_ptr(),
-                &mut pw,
-                buf.as_mut_ptr().cast(),
-                buf.len(),
-                &mut result,
-            )
-        };
-        if rc == libc::ERANGE && buf.len() < (1 << 20) {
-            buf.resize(buf.len() * 2, 0);
-            continue;
-        }
-        if rc != 0 {
-            return Err(io::Error::from_raw_os_error(rc));
-        }
-        if result.is_null() {
-            return Err(io::Error::new(
-                io::ErrorKind::NotFound,
-                format!("no user named {name:?}"),
-            ));
-        }
-        return Ok((pw.pw_uid, pw.pw_gid));
-    }
-}
-
 /// Switches to `user`/`group` when given and keeps only [`KEEP`] (see the module docs).
 /// Must run while the process is single-threaded.
 pub fn drop_privileges(user: Option<&str>, group: Option<&str>) -> io::Result<Dropped> {
     let mut done = Dropped::default();
-    let ids = user.map(user_ids).transpose()?;
+    let ids = user.map(accounts::user_ids).transpose()?;
     let gid = match group {
-        Some(g) => Some(bgp_speaker::control::socket::group_id(g)?),
+        Some(g) => Some(accounts::group_id(g)?),
         None => ids.map(|(_, gid)| gid),
     };
     let before = capget()?;

@@ -11,7 +11,6 @@ mod support;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::time::{Duration, Instant};
 
-use bgp_proto::{AsPath, Message, Nlri, Origin, PathAttributes, Update};
 use interop::raw_peer_session::{RawPeer, RawSession};
 use support::{peer_toml, Daemon};
 
@@ -27,19 +26,7 @@ fn peer_with_route(host: u8, me: &RawPeer, prefix: &str) -> RawSession {
     let mut s =
         RawSession::connect(None, Some(ip(host)), SocketAddr::new(ip(1), PORT)).expect("connect");
     s.establish(me, WAIT).expect("established");
-    let attributes = PathAttributes {
-        origin: Some(Origin::Igp),
-        as_path: Some(AsPath::default()),
-        next_hop: Some(Ipv4Addr::new(127, 0, 74, host)),
-        local_pref: Some(100),
-        ..PathAttributes::default()
-    };
-    s.send(&Message::Update(Update {
-        attributes,
-        nlri: vec![Nlri::new(prefix.parse().expect("prefix"))],
-        ..Update::default()
-    }))
-    .expect("UPDATE");
+    support::announce(&s, Ipv4Addr::new(127, 0, 74, host), &[prefix]);
     s
 }
 

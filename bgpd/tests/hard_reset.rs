@@ -13,7 +13,7 @@ use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::path::Path;
 use std::time::Duration;
 
-use bgp_proto::{notification_code as nc, AsPath, Message, Nlri, Origin, PathAttributes, Update};
+use bgp_proto::notification_code as nc;
 use bgp_speaker::control::proto::{Command as Ctl, Reply};
 use interop::raw_peer_session::{RawPeer, RawSession};
 use support::{peer_toml, Daemon};
@@ -126,24 +126,11 @@ fn removal_and_prefix_limit_send_a_hard_reset_shutdown_does_not() {
 
     // Over the prefix limit: Hard Reset wrapping Maximum Number of Prefixes Reached
     // (6/1) with AFI, SAFI and the limit (RFC 4486).
-    let attributes = PathAttributes {
-        origin: Some(Origin::Igp),
-        as_path: Some(AsPath::default()),
-        next_hop: Some(Ipv4Addr::new(127, 0, 71, 5)),
-        local_pref: Some(100),
-        ..PathAttributes::default()
-    };
-    let nlri = ["10.70.1.0/24", "10.70.2.0/24", "10.70.3.0/24"]
-        .iter()
-        .map(|p| Nlri::new(p.parse().expect("prefix")))
-        .collect();
-    limited
-        .send(&Message::Update(Update {
-            attributes,
-            nlri,
-            ..Update::default()
-        }))
-        .expect("UPDATE");
+    support::announce(
+        &limited,
+        Ipv4Addr::new(127, 0, 71, 5),
+        &["10.70.1.0/24", "10.70.2.0/24", "10.70.3.0/24"],
+    );
     let (code, subcode, data) = closed_with(&limited);
     assert_eq!((code, subcode), (nc::CEASE, nc::CEASE_HARD_RESET));
     assert_eq!(

@@ -12,7 +12,7 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 use bgp_proto::wire::Inbound;
-use bgp_proto::{notification_code as nc, AsPath, Message, Nlri, Origin, PathAttributes, Update};
+use bgp_proto::{notification_code as nc, Message};
 use interop::raw_peer_session::{RawPeer, RawSession};
 use support::Daemon;
 
@@ -61,22 +61,6 @@ fn transitions(a: &Daemon) -> u64 {
     a.peer("p").counters.established_transitions
 }
 
-fn announce(s: &RawSession, net: u8, prefix: &str) {
-    let attributes = PathAttributes {
-        origin: Some(Origin::Igp),
-        as_path: Some(AsPath::default()),
-        next_hop: Some(Ipv4Addr::new(127, 0, net, 2)),
-        local_pref: Some(100),
-        ..PathAttributes::default()
-    };
-    s.send(&Message::Update(Update {
-        attributes,
-        nlri: vec![Nlri::new(prefix.parse().expect("prefix"))],
-        ..Update::default()
-    }))
-    .expect("UPDATE");
-}
-
 #[test]
 fn a_restarted_peer_replaces_its_session_only_with_a_valid_open() {
     let dir = support::tempdir("bgpd-incoming");
@@ -94,7 +78,7 @@ fn a_restarted_peer_replaces_its_session_only_with_a_valid_open() {
     let mut first = connect(72);
     first.establish(&peer, WAIT).expect("first session");
     first.keepalives(Duration::from_secs(3));
-    announce(&first, 72, "10.72.1.0/24");
+    support::announce(&first, Ipv4Addr::new(127, 0, 72, 2), &["10.72.1.0/24"]);
     a.wait_for(|a| a.best("10.72.1.0/24").is_some(), "the route learned");
 
     // A bare connection from the peer's address: bgpd answers with its OPEN (a candidate
@@ -147,7 +131,7 @@ fn a_restarted_peer_replaces_its_session_only_with_a_valid_open() {
     a.wait_for(|a| transitions(a) == 2, "the new session Established");
     assert_eq!(a.state("p").as_deref(), Some("Established"));
     assert!(a.best("10.72.1.0/24").expect("kept").stale);
-    announce(&second, 72, "10.72.1.0/24");
+    support::announce(&second, Ipv4Addr::new(127, 0, 72, 2), &["10.72.1.0/24"]);
     a.wait_for(
         |a| a.best("10.72.1.0/24").is_some_and(|r| !r.stale),
         "the route refreshed by the new session",

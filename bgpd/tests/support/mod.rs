@@ -356,3 +356,30 @@ pub fn spawn_in_ns(
         ],
     )
 }
+
+/// Sends on the test's raw session `s` an iBGP UPDATE announcing `prefixes` (ORIGIN IGP,
+/// empty AS_PATH, LOCAL_PREF 100, NEXT_HOP `next_hop`).
+pub fn announce(
+    s: &interop::raw_peer_session::RawSession,
+    next_hop: std::net::Ipv4Addr,
+    prefixes: &[&str],
+) {
+    use bgp_proto::{AsPath, Message, Nlri, Origin, PathAttributes, Update};
+    let attributes = PathAttributes {
+        origin: Some(Origin::Igp),
+        as_path: Some(AsPath::default()),
+        next_hop: Some(next_hop),
+        local_pref: Some(100),
+        ..PathAttributes::default()
+    };
+    let nlri = prefixes
+        .iter()
+        .map(|p| Nlri::new(p.parse().expect("prefix")))
+        .collect();
+    s.send(&Message::Update(Update {
+        attributes,
+        nlri,
+        ..Update::default()
+    }))
+    .expect("UPDATE");
+}

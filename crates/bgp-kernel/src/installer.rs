@@ -140,6 +140,16 @@ pub struct ApplyReport {
     pub failed: usize,
 }
 
+impl std::ops::AddAssign for ApplyReport {
+    fn add_assign(&mut self, r: ApplyReport) {
+        self.added += r.added;
+        self.replaced += r.replaced;
+        self.deleted += r.deleted;
+        self.unchanged += r.unchanged;
+        self.failed += r.failed;
+    }
+}
+
 /// One next hop in kernel terms. `ifindex` 0 lets the kernel choose the device.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
 struct Hop {
@@ -547,11 +557,7 @@ impl KernelInstaller {
             .into_iter()
             .collect();
         let r = self.sync(touched).await?;
-        report.added += r.added;
-        report.replaced += r.replaced;
-        report.deleted += r.deleted;
-        report.unchanged += r.unchanged;
-        report.failed += r.failed;
+        report += r;
         Ok(report)
     }
 
@@ -565,11 +571,7 @@ impl KernelInstaller {
         };
         let r = self.retry_routes().await;
         let r = self.note(r)?;
-        report.added += r.added;
-        report.replaced += r.replaced;
-        report.deleted += r.deleted;
-        report.unchanged += r.unchanged;
-        report.failed += r.failed;
+        report += r;
         Ok(report)
     }
 
@@ -852,11 +854,7 @@ impl KernelInstaller {
                 }
                 tracing::warn!("netlink acknowledgements overran; re-reading our routes");
                 let r = Box::pin(self.resync()).await?;
-                report.added += r.added;
-                report.replaced += r.replaced;
-                report.deleted += r.deleted;
-                report.unchanged += r.unchanged;
-                report.failed += r.failed;
+                *report += r;
                 return Ok(false);
             }
         };

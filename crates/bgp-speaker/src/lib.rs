@@ -28,6 +28,7 @@
 
 #![warn(missing_docs)]
 
+pub mod accounts;
 pub mod config;
 pub mod control;
 mod fatal;

@@ -101,7 +101,11 @@ mod tests {
     /// Runs `f` on a thread of its own in a new network namespace (root only; without
     /// root it prints SKIPPED, and fails under CI=true as the other kernel tests' harness
     /// requires).
-    fn in_new_netns(name: &str, f: impl FnOnce() + Send + 'static) {
+    fn in_new_netns<F, Fut>(name: &str, f: F)
+    where
+        F: FnOnce() -> Fut + Send + 'static,
+        Fut: std::future::Future<Output = ()>,
+    {
         // SAFETY: geteuid has no preconditions.
         if unsafe { libc::geteuid() } != 0 {
             assert!(
@@ -114,7 +118,11 @@ mod tests {
         let t = std::thread::spawn(move || {
             // SAFETY: unshare only changes this (new, soon finished) thread's namespace.
             assert_eq!(unsafe { libc::unshare(libc::CLONE_NEWNET) }, 0, "unshare");
-            f();
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .expect("runtime");
+            rt.block_on(f());
         });
         t.join().expect("test thread");
     }
@@ -131,61 +139,49 @@ mod tests {
 
     #[test]
     fn a_failed_write_is_recovered_by_reconciling_every_route() {
-        in_new_netns("a_failed_write_is_recovered", || {
-            let rt = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-                .expect("runtime");
-            rt.block_on(async {
-                let cfg = ExportConfig {
-                    retry_initial_ms: 10,
-                    ..ExportConfig::default()
-                };
-                let mut k = KernelInstaller::open(cfg).await.expect("installer");
-                k.apply((0..100).map(blackhole)).await.expect("first batch");
-                // The next batch is lost on the way to the kernel.
-                k.fail_next_sync = true;
-                assert!(k.apply((100..300).map(blackhole)).await.is_err());
-                assert!(k.is_recovering().is_some());
-                let due = k.next_retry_at().expect("recovery scheduled");
-                assert!(due <= Instant::now());
-                let r = k.retry_due().await.expect("recovered");
-                assert_eq!(r.added, 200, "the lost window rewritten");
-                assert!(k.is_recovering().is_none());
-                let ours = k.dump_ours().await.expect("dump");
-                assert_eq!(ours.len(), 300, "the kernel holds every route we want");
-            });
+        in_new_netns("a_failed_write_is_recovered", || async {
+            let cfg = ExportConfig {
+                retry_initial_ms: 10,
+                ..ExportConfig::default()
+            };
+            let mut k = KernelInstaller::open(cfg).await.expect("installer");
+            k.apply((0..100).map(blackhole)).await.expect("first batch");
+            // The next batch is lost on the way to the kernel.
+            k.fail_next_sync = true;
+            assert!(k.apply((100..300).map(blackhole)).await.is_err());
+            assert!(k.is_recovering().is_some());
+            let due = k.next_retry_at().expect("recovery scheduled");
+            assert!(due <= Instant::now());
+            let r = k.retry_due().await.expect("recovered");
+            assert_eq!(r.added, 200, "the lost window rewritten");
+            assert!(k.is_recovering().is_none());
+            let ours = k.dump_ours().await.expect("dump");
+            assert_eq!(ours.len(), 300, "the kernel holds every route we want");
         });
     }
 
     #[test]
     fn a_failing_recovery_backs_off() {
-        in_new_netns("a_failing_recovery_backs_off", || {
-            let rt = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-                .expect("runtime");
-            rt.block_on(async {
-                let cfg = ExportConfig {
-                    retry_initial_ms: 100,
-                    retry_max_ms: 1_000,
-                    ..ExportConfig::default()
-                };
-                let mut k = KernelInstaller::open(cfg).await.expect("installer");
-                k.fail_next_sync = true;
-                assert!(k.apply((0..10).map(blackhole)).await.is_err());
-                // The reconciliation fails too: the next try waits.
-                k.fail_next_sync = true;
-                assert!(k.retry_due().await.is_err());
-                let wait = k
-                    .next_retry_at()
-                    .expect("scheduled")
-                    .saturating_duration_since(Instant::now());
-                assert!(wait > Duration::from_millis(100), "{wait:?}");
-                tokio::time::sleep(wait).await;
-                k.retry_due().await.expect("recovered");
-                assert_eq!(k.dump_ours().await.expect("dump").len(), 10);
-            });
+        in_new_netns("a_failing_recovery_backs_off", || async {
+            let cfg = ExportConfig {
+                retry_initial_ms: 100,
+                retry_max_ms: 1_000,
+                ..ExportConfig::default()
+            };
+            let mut k = KernelInstaller::open(cfg).await.expect("installer");
+            k.fail_next_sync = true;
+            assert!(k.apply((0..10).map(blackhole)).await.is_err());
+            // The reconciliation fails too: the next try waits.
+            k.fail_next_sync = true;
+            assert!(k.retry_due().await.is_err());
+            let wait = k
+                .next_retry_at()
+                .expect("scheduled")
+                .saturating_duration_since(Instant::now());
+            assert!(wait > Duration::from_millis(100), "{wait:?}");
+            tokio::time::sleep(wait).await;
+            k.retry_due().await.expect("recovered");
+            assert_eq!(k.dump_ours().await.expect("dump").len(), 10);
         });
     }
 }

@@ -23,6 +23,8 @@ use std::path::Path;
 use tokio::net::UnixListener;
 use tracing::warn;
 
+use crate::accounts;
+
 /// Permission bits and group of a control socket.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Access {
@@ -30,43 +32,6 @@ pub struct Access {
     pub mode: u32,
     /// Group of the socket file (and of a directory we create); `None`: ours.
     pub group: Option<String>,
-}
-
-/// The id of group `name`.
-pub fn group_id(name: &str) -> io::Result<libc::gid_t> {
-    let c = CString::new(name)
-        .map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "group name has NUL"))?;
-    let mut buf = vec![0u8; 4096];
-    loop {
-        // SAFETY: an all-zero `group` is a valid value of this plain C struct.
-        let mut grp: libc::group = unsafe { std::mem::zeroed() };
-        let mut result: *mut libc::group = std::ptr::null_mut();
-        // SAFETY: every pointer refers to a live local of the size passed; getgrnam_r
-        // writes only into `grp` and `buf` and sets `result`.
-        let rc = unsafe {
-            libc::getgrnam_r(
-                c.as_ptr(),
-                &mut grp,
-                buf.as_mut_ptr().cast(),
-                buf.len(),
-                &mut result,
-            )
-        };
-        if rc == libc::ERANGE && buf.len() < (1 << 20) {
-            buf.resize(buf.len() * 2, 0);
-            continue;
-        }
-        if rc != 0 {
-            return Err(io::Error::from_raw_os_error(rc));
-        }
-        if result.is_null() {
-            return Err(io::Error::new(
-                io::ErrorKind::NotFound,
-                format!("no group named {name:?}"),
-            ));
-        }
-        return Ok(grp.gr_gid);
-    }
 }
 
 /// Prepares the directory of a socket that will be bound after bgpd gave up root
@@ -103,7 +68,11 @@ fn create_dir(dir: &Path, uid: Option<libc::uid_t>, gid: Option<libc::gid_t>) ->
 
 /// Binds a Unix socket at `path` as described in the module docs and applies `access`.
 pub(crate) fn bind(path: &Path, access: &Access) -> io::Result<UnixListener> {
-    let gid = access.group.as_deref().map(group_id).transpose()?;
+    let gid = access
+        .group
+        .as_deref()
+        .map(accounts::group_id)
+        .transpose()?;
     if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
         if !dir.exists() {
             create_dir(dir, None, gid)?;
@@ -177,7 +146,11 @@ pub(crate) fn apply(path: &Path, mode: u32, gid: Option<libc::gid_t>) -> io::Res
 
 /// Changes the mode and group of an existing socket (a reload changed them).
 pub(crate) fn change(path: &Path, access: &Access) -> io::Result<()> {
-    let gid = access.group.as_deref().map(group_id).transpose()?;
+    let gid = access
+        .group
+        .as_deref()
+        .map(accounts::group_id)
+        .transpose()?;
     apply(path, access.mode, gid)
 }
 
@@ -261,11 +234,5 @@ mod tests {
         assert!(apply(&path, 0o666, None).is_err());
         let t = std::fs::metadata(&target).expect("target");
         assert_eq!(t.permissions().mode() & 0o777, 0o600);
-    }
-
-    #[test]
-    fn groups_resolve_by_name() {
-        assert_eq!(group_id("root").expect("root group"), 0);
-        assert!(group_id("no-such-group-bgpd-test").is_err());
     }
 }

@@ -71,40 +71,31 @@ impl FibOutbox {
 
 #[cfg(test)]
 mod tests {
-    use bgp_rib::policy::RouteSource;
-    use bgp_rib::FibRoute;
-
+    use super::super::tests::rib_route;
     use super::*;
 
-    fn upsert(p: &str, lp: u32) -> FibChange {
-        FibChange::Upsert(FibRoute {
-            prefix: p.parse().expect("prefix"),
-            next_hops: Default::default(),
-            local_pref: lp,
-            source: RouteSource::Static,
-            no_install: false,
-            metric: None,
-            tunnel_device: None,
-            install: None,
-            ifname: None,
-        })
+    fn upsert(p: &str, nh: &str) -> FibChange {
+        FibChange::Upsert(rib_route(p, &[nh]))
     }
 
     #[test]
     fn a_full_channel_loses_nothing_and_keeps_the_latest_change() {
         let (tx, mut rx) = mpsc::channel(1);
         let mut out = FibOutbox::default();
-        out.offer(&tx, vec![upsert("10.0.0.0/24", 1)]);
+        out.offer(&tx, vec![upsert("10.0.0.0/24", "192.0.2.1")]);
         assert!(!out.is_waiting(), "room for the first batch");
         // The channel is full: these wait, merged per prefix.
         out.offer(
             &tx,
-            vec![upsert("10.0.1.0/24", 1), upsert("10.0.2.0/24", 1)],
+            vec![
+                upsert("10.0.1.0/24", "192.0.2.1"),
+                upsert("10.0.2.0/24", "192.0.2.1"),
+            ],
         );
         out.offer(
             &tx,
             vec![
-                upsert("10.0.1.0/24", 2),
+                upsert("10.0.1.0/24", "192.0.2.2"),
                 FibChange::Remove("10.0.2.0/24".parse().expect("prefix")),
             ],
         );
@@ -119,7 +110,7 @@ mod tests {
         assert_eq!(
             second,
             vec![
-                upsert("10.0.1.0/24", 2),
+                upsert("10.0.1.0/24", "192.0.2.2"),
                 FibChange::Remove("10.0.2.0/24".parse().expect("prefix")),
             ]
         );

@@ -24,7 +24,7 @@ fn net(s: &str) -> IpNet {
     s.parse().unwrap()
 }
 
-fn rib_route(prefix: &str, nh: &[&str]) -> bgp_rib::FibRoute {
+pub(super) fn rib_route(prefix: &str, nh: &[&str]) -> bgp_rib::FibRoute {
     bgp_rib::FibRoute {
         prefix: net(prefix),
         next_hops: hops(nh).into_iter().collect(),
