@@ -65,6 +65,9 @@ enum Show {
         table: TableArg,
         #[arg(long, value_enum)]
         family: Option<FamilyArg>,
+        /// Show at most this many routes (the table is read in pages either way).
+        #[arg(long)]
+        limit: Option<usize>,
     },
     /// Longest-prefix match of an address: all paths, best marked, why others lost.
     Route { address: IpAddr },
@@ -129,26 +132,48 @@ fn unreachable_message(path: &Path, e: &std::io::Error) -> String {
     }
 }
 
-fn request(socket: &Path, command: Command) -> Result<Response, Failure> {
-    let mut s = UnixStream::connect(socket)
-        .map_err(|e| Failure::Unreachable(unreachable_message(socket, &e)))?;
-    let io = |e: std::io::Error| Failure::Unreachable(format!("talking to bgpd: {e}"));
-    s.set_read_timeout(Some(TIMEOUT)).map_err(io)?;
-    let mut line =
-        serde_json::to_vec(&Request::new(command)).map_err(|e| Failure::Daemon(e.to_string()))?;
-    line.push(b'\n');
-    s.write_all(&line).map_err(io)?;
-    // Bounded: a full table is large, but not unbounded.
-    let mut reader = BufReader::new(s).take(MAX_LINE as u64);
-    let mut answer = String::new();
-    reader.read_line(&mut answer).map_err(io)?;
-    if answer.is_empty() {
-        return Err(Failure::Unreachable(
-            "bgpd closed the connection without answering".into(),
-        ));
+/// One connection to the daemon, for one or more requests.
+struct Client {
+    writer: UnixStream,
+    reader: BufReader<UnixStream>,
+}
+
+impl Client {
+    fn connect(socket: &Path) -> Result<Client, Failure> {
+        let s = UnixStream::connect(socket)
+            .map_err(|e| Failure::Unreachable(unreachable_message(socket, &e)))?;
+        s.set_read_timeout(Some(TIMEOUT)).map_err(io_failure)?;
+        let reader = BufReader::new(s.try_clone().map_err(io_failure)?);
+        Ok(Client { writer: s, reader })
     }
-    serde_json::from_str(&answer)
-        .map_err(|e| Failure::Daemon(format!("unreadable answer from bgpd: {e}")))
+
+    fn request(&mut self, command: Command) -> Result<Response, Failure> {
+        let mut line = serde_json::to_vec(&Request::new(command))
+            .map_err(|e| Failure::Daemon(e.to_string()))?;
+        line.push(b'\n');
+        self.writer.write_all(&line).map_err(io_failure)?;
+        // Bounded: answers are pages, or whole tables from daemons without paging.
+        let mut answer = String::new();
+        (&mut self.reader)
+            .take(MAX_LINE as u64)
+            .read_line(&mut answer)
+            .map_err(io_failure)?;
+        if answer.is_empty() {
+            return Err(Failure::Unreachable(
+                "bgpd closed the connection without answering".into(),
+            ));
+        }
+        serde_json::from_str(&answer)
+            .map_err(|e| Failure::Daemon(format!("unreadable answer from bgpd: {e}")))
+    }
+}
+
+fn io_failure(e: std::io::Error) -> Failure {
+    Failure::Unreachable(format!("talking to bgpd: {e}"))
+}
+
+fn request(socket: &Path, command: Command) -> Result<Response, Failure> {
+    Client::connect(socket)?.request(command)
 }
 
 fn run(conn: &Conn, command: Command, print: impl FnOnce(&Reply)) -> ExitCode {
@@ -195,22 +220,195 @@ pub fn show(conn: &Conn, args: ShowArgs) -> ExitCode {
             peer,
             table,
             family,
-        } => Command::ShowRoutes {
-            prefix,
-            peer,
-            table: match table {
-                TableArg::Loc => Table::Loc,
-                TableArg::In => Table::In,
-                TableArg::Out => Table::Out,
-            },
-            family: family.map(|f| match f {
-                FamilyArg::Ipv4 => FamilyFilter::Ipv4,
-                FamilyArg::Ipv6 => FamilyFilter::Ipv6,
-            }),
-        },
+            limit,
+        } => {
+            let filter = Command::ShowRoutes {
+                prefix,
+                peer,
+                table: match table {
+                    TableArg::Loc => Table::Loc,
+                    TableArg::In => Table::In,
+                    TableArg::Out => Table::Out,
+                },
+                family: family.map(|f| match f {
+                    FamilyArg::Ipv4 => FamilyFilter::Ipv4,
+                    FamilyArg::Ipv6 => FamilyFilter::Ipv6,
+                }),
+                limit: None,
+                after: None,
+            };
+            return show_routes(conn, filter, limit.unwrap_or(usize::MAX));
+        }
         Show::Route { address } => Command::ShowRoute { address },
     };
     run(conn, command, |r| print!("{}", render(r)))
+}
+
+/// Routes asked per page.
+const PAGE: usize = 5000;
+
+/// `bgpctl show routes`: the table a page at a time over one connection, each page printed
+/// as it arrives (text: one table, the header once; `--json`: one protocol answer whose
+/// routes array is written entry by entry), so neither side holds the whole table.
+fn show_routes(conn: &Conn, filter: Command, max: usize) -> ExitCode {
+    let Command::ShowRoutes {
+        prefix,
+        peer,
+        table,
+        family,
+        ..
+    } = filter
+    else {
+        return ExitCode::from(1);
+    };
+    let mut client = match Client::connect(&conn.socket) {
+        Ok(c) => c,
+        Err(f) => return fail(f),
+    };
+    let out = std::io::stdout();
+    let mut out = std::io::BufWriter::new(out.lock());
+    let mut printer = RoutesPrinter::new(conn.json);
+    let mut after = None;
+    let mut shown = 0usize;
+    loop {
+        let want = PAGE.min(max - shown);
+        let command = Command::ShowRoutes {
+            prefix,
+            peer: peer.clone(),
+            table,
+            family,
+            limit: u32::try_from(want).ok(),
+            after: after.take(),
+        };
+        let resp = match client.request(command) {
+            Ok(r) => r,
+            Err(f) => return fail(f),
+        };
+        match resp.outcome {
+            Outcome::Ok {
+                result: Reply::Routes { routes, next },
+            } => {
+                shown += routes.len();
+                if printer.page(&mut out, &routes).is_err() {
+                    return ExitCode::from(2);
+                }
+                match next {
+                    Some(n) if shown < max => after = Some(n),
+                    _ => break,
+                }
+            }
+            Outcome::Ok { result } => {
+                return fail(Failure::Daemon(format!("unexpected answer {result:?}")));
+            }
+            Outcome::Error { message } if !printer.started() => {
+                if conn.json {
+                    let resp = Response::error(message.clone());
+                    if let Ok(s) = serde_json::to_string_pretty(&resp) {
+                        let _ = writeln!(out, "{s}");
+                    }
+                }
+                let _ = out.flush();
+                eprintln!("bgpctl: {message}");
+                return ExitCode::from(1);
+            }
+            Outcome::Error { message } => return fail(Failure::Daemon(message)),
+        }
+    }
+    if printer.finish(&mut out).and_then(|()| out.flush()).is_err() {
+        return ExitCode::from(2);
+    }
+    ExitCode::SUCCESS
+}
+
+fn fail(f: Failure) -> ExitCode {
+    match f {
+        Failure::Unreachable(m) => {
+            eprintln!("bgpctl: {m}");
+            ExitCode::from(2)
+        }
+        Failure::Daemon(m) => {
+            eprintln!("bgpctl: {m}");
+            ExitCode::from(1)
+        }
+    }
+}
+
+/// Prints route pages as they come.
+struct RoutesPrinter {
+    json: bool,
+    pages: usize,
+    any: bool,
+}
+
+impl RoutesPrinter {
+    fn new(json: bool) -> RoutesPrinter {
+        RoutesPrinter {
+            json,
+            pages: 0,
+            any: false,
+        }
+    }
+
+    fn started(&self) -> bool {
+        self.pages > 0
+    }
+
+    fn page(&mut self, out: &mut impl Write, routes: &[RouteEntry]) -> std::io::Result<()> {
+        if self.json {
+            if self.pages == 0 {
+                write!(out, "{}", json_frame().0)?;
+            }
+            for r in routes {
+                if self.any {
+                    out.write_all(b",")?;
+                }
+                out.write_all(b"\n")?;
+                serde_json::to_writer(&mut *out, r)?;
+                self.any = true;
+            }
+        } else if !routes.is_empty() {
+            let t = routes_table(routes);
+            // The header once: later pages print their rows only.
+            let body = if self.any {
+                t.split_once('\n').map_or("", |(_, rest)| rest)
+            } else {
+                t.as_str()
+            };
+            // The flags legend once, at the end.
+            let body = body.strip_suffix(FLAGS_LEGEND).unwrap_or(body);
+            out.write_all(body.as_bytes())?;
+            self.any = true;
+        }
+        self.pages += 1;
+        Ok(())
+    }
+
+    fn finish(&mut self, out: &mut impl Write) -> std::io::Result<()> {
+        if self.json {
+            if self.pages == 0 {
+                write!(out, "{}", json_frame().0)?;
+            }
+            writeln!(out, "\n{}", json_frame().1)
+        } else if self.any {
+            out.write_all(FLAGS_LEGEND.as_bytes())
+        } else {
+            out.write_all(b"no routes\n")
+        }
+    }
+}
+
+/// The JSON around the routes array of a `show_routes` answer (what the daemon itself
+/// writes), split where the entries go.
+fn json_frame() -> (String, String) {
+    let empty = serde_json::to_string(&Response::ok(Reply::Routes {
+        routes: Vec::new(),
+        next: None,
+    }))
+    .unwrap_or_default();
+    match empty.split_once("[]") {
+        Some((head, tail)) => (format!("{head}["), format!("]{tail}")),
+        None => (String::new(), String::new()),
+    }
 }
 
 /// `bgpctl reload`.
@@ -380,8 +578,11 @@ fn routes_table(routes: &[RouteEntry]) -> String {
         head.push("Originator [cluster list]");
     }
     head.push("");
-    table(&head, &rows) + "flags: * best, = multipath, S stale\n"
+    table(&head, &rows) + FLAGS_LEGEND
 }
+
+/// The legend under a routes table.
+const FLAGS_LEGEND: &str = "flags: * best, = multipath, S stale\n";
 
 fn peer_detail(d: &PeerDetail) -> String {
     let s = &d.summary;
@@ -483,22 +684,33 @@ fn peer_detail(d: &PeerDetail) -> String {
 /// Human rendering of a reply.
 pub fn render(r: &Reply) -> String {
     match r {
-        Reply::Status(s) => format!(
-            "bgpd {} AS {} router id {}\nup {}, {} peers ({} established), {} prefixes\nconfig {} (loaded {} ago){}\n",
-            s.version,
-            s.asn,
-            s.router_id,
-            duration(s.uptime_secs),
-            s.peers,
-            s.peers_established,
-            s.loc_rib_prefixes,
-            s.config_file.as_deref().unwrap_or("-"),
-            duration(s.config_age_secs),
-            if s.graceful_restart_in_progress { "\ngraceful restart in progress" } else { "" }
-        ),
+        Reply::Status(s) => {
+            let mut out = format!(
+                "bgpd {} AS {} router id {}\nup {}, {} peers ({} established), {} prefixes\nconfig {} (loaded {} ago){}\n",
+                s.version,
+                s.asn,
+                s.router_id,
+                duration(s.uptime_secs),
+                s.peers,
+                s.peers_established,
+                s.loc_rib_prefixes,
+                s.config_file.as_deref().unwrap_or("-"),
+                duration(s.config_age_secs),
+                if s.graceful_restart_in_progress { "\ngraceful restart in progress" } else { "" }
+            );
+            for c in &s.components {
+                out.push_str(&match &c.reason {
+                    None => format!("{}: up for {}\n", c.name, duration(c.since_secs)),
+                    Some(why) => {
+                        format!("{}: DOWN for {}: {why}\n", c.name, duration(c.since_secs))
+                    }
+                });
+            }
+            out
+        }
         Reply::Peers { peers } => peers_table(peers),
         Reply::Peer(d) => peer_detail(d),
-        Reply::Routes { routes } => routes_table(routes),
+        Reply::Routes { routes, .. } => routes_table(routes),
         Reply::Done { message } => format!("{message}\n"),
     }
 }

@@ -3,7 +3,8 @@
 //! A thin binary over [`bgp_speaker`]: reads the TOML configuration, starts the speaker,
 //! serves the control socket, watches the configuration (inotify and SIGHUP) and on SIGTERM
 //! or SIGINT closes every session with Cease / Administrative Shutdown and an RFC 8203
-//! message before exiting.
+//! message before exiting. A panic in any task aborts the process (the kernel keeps our
+//! routes; a restart with `-R` adopts them): see docs/security.md.
 //!
 //! ```text
 //! bgpd -c /etc/bgpd/bgpd.toml            # run
@@ -21,6 +22,8 @@ use bgp_speaker::{config, control, watcher, Speaker, SpeakerOptions};
 use clap::{Parser, Subcommand, ValueEnum};
 use tokio::signal::unix::{signal, SignalKind};
 use tracing::{error, info, warn};
+
+mod privileges;
 
 #[derive(Copy, Clone, Debug, PartialEq, Eq, ValueEnum)]
 enum LogFormat {
@@ -100,6 +103,20 @@ fn main() -> ExitCode {
         };
     }
     init_logging(cli.log_format);
+    // A panicking task must not leave a half-alive daemon: abort (bgp_speaker::fatal).
+    bgp_speaker::abort_on_panic();
+    let cfg = match config::load(&cli.config) {
+        Ok(c) => c,
+        Err(e) => {
+            error!("invalid configuration: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    // Least privilege, while the process has one thread (privileges.rs).
+    if let Err(e) = give_up_privileges(&cli, &cfg) {
+        error!("cannot drop privileges: {e}");
+        return ExitCode::FAILURE;
+    }
     let rt = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -110,17 +127,47 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    rt.block_on(run(cli))
+    rt.block_on(run(cli, cfg))
 }
 
-async fn run(cli: Cli) -> ExitCode {
-    let cfg = match config::load(&cli.config) {
-        Ok(c) => c,
-        Err(e) => {
-            error!("invalid configuration: {e}");
-            return ExitCode::FAILURE;
+/// Prepares what the daemon will need once it no longer is root (the directories of its
+/// sockets), then switches user and group if configured and keeps only the capabilities
+/// it needs.
+fn give_up_privileges(cli: &Cli, cfg: &config::Config) -> std::io::Result<()> {
+    let g = &cfg.global;
+    let user = g
+        .user
+        .as_deref()
+        .map(bgp_speaker::accounts::user_ids)
+        .transpose()?;
+    if user.is_some() || g.group.is_some() {
+        let gid = match g.control.group.as_deref().or(g.group.as_deref()) {
+            Some(name) => Some(bgp_speaker::accounts::group_id(name)?),
+            None => user.map(|(_, gid)| gid),
+        };
+        let control_socket = cli.socket.as_deref().or(g.control.socket.as_deref());
+        for socket in [
+            control_socket,
+            g.control.bird.socket.as_deref(),
+            g.control.bird.socket6.as_deref(),
+        ]
+        .into_iter()
+        .flatten()
+        {
+            control::socket::prepare_dir(socket, user.map(|(uid, _)| uid), gid)?;
         }
-    };
+    }
+    let done = privileges::drop_privileges(g.user.as_deref(), g.group.as_deref())?;
+    info!(
+        kept = "CAP_NET_ADMIN, CAP_NET_BIND_SERVICE",
+        bounding_set_reduced = done.bounding_set,
+        uid_gid = ?done.switched_to,
+        "privileges dropped"
+    );
+    Ok(())
+}
+
+async fn run(cli: Cli, cfg: config::Config) -> ExitCode {
     let include_dir = cfg.global.include_dir.clone();
     let control = cfg.global.control.clone();
     let mut sigterm = match signal(SignalKind::terminate()) {
@@ -159,7 +206,7 @@ async fn run(cli: Cli) -> ExitCode {
     };
     let socket = cli.socket.clone().or(control.socket.clone());
     let mut control_server = match &socket {
-        Some(path) => match ControlServer::bind(path, control.mode, speaker.clone()) {
+        Some(path) => match ControlServer::bind(path, &control, speaker.clone()) {
             Ok(s) => Some(s),
             Err(e) => {
                 error!(path = %path.display(), error = %e, "cannot open the control socket");
@@ -188,16 +235,21 @@ async fn run(cli: Cli) -> ExitCode {
             Ok(()) = updates.changed() => {
                 let cfg = updates.borrow_and_update().clone();
                 if cfg.global.control != control_cfg {
-                    control_cfg = cfg.global.control.clone();
+                    let want = cfg.global.control.clone();
                     if cli.socket.is_some() {
                         info!("control socket settings changed; -s on the command line keeps the socket where it is");
-                    } else if let Err(e) = control::server::follow(
-                        &mut control_server,
-                        control_cfg.socket.as_deref(),
-                        control_cfg.mode,
-                        &speaker,
-                    ) {
-                        error!(error = %e, "cannot move the control socket; the old one stays open");
+                        control_cfg = want;
+                    } else {
+                        match control::server::follow(
+                            &mut control_server,
+                            want.socket.as_deref(),
+                            &want,
+                            &speaker,
+                        ) {
+                            // Recorded only once applied: the next reload tries again.
+                            Ok(()) => control_cfg = want,
+                            Err(e) => error!(error = %e, "cannot move the control socket; the old one stays open"),
+                        }
                     }
                 }
             }

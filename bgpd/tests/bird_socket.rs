@@ -532,3 +532,48 @@ fn calico_health_checks_and_birdcl_read_bgpd() {
         "{out}"
     );
 }
+
+/// After `bgpd -R` (RFC 4724 restarting speaker), `show status` reports the graceful
+/// restart recovery (0024, which fails calico-node's readiness check) until every peer sent
+/// End-of-RIB, and no longer than the restart time: a peer that never comes back must not
+/// keep the node "not ready" forever. 127.0.75.x, restart time 3 s.
+#[test]
+fn graceful_restart_recovery_ends_at_the_restart_time() {
+    let dir = support::tempdir("bgpd-bird-gr");
+    let d = dir.path();
+    let bird4 = d.join("bird.ctl");
+    let config = format!(
+        r#"[global]
+asn = 64512
+router_id = "10.75.0.1"
+listen = ["127.0.75.1:{PORT}"]
+[global.control]
+socket = "{}"
+mode = "0600"
+bird_socket = "{}"
+[global.graceful_restart]
+enabled = true
+restart_time = 3
+[policies.all]
+default = "accept"
+"#,
+        d.join("a.sock").display(),
+        bird4.display()
+    ) + &peer("Mesh_127_0_75_2", "127.0.75.2", PORT, "127.0.75.1", "");
+    let a = Daemon::start_with(d, "a", &config, &["-R"]);
+    // The peer never comes up: recovery is in progress at first ...
+    let lines = bird_raw(&bird4, "show status");
+    assert_eq!(calico_gr_in_progress(&lines), Ok(true), "{lines:#?}");
+    // ... and over once the restart time passed.
+    a.wait_for(
+        |_| calico_gr_in_progress(&bird_raw(&bird4, "show status")) == Ok(false),
+        "graceful restart recovery over",
+    );
+    match a.request(bgp_speaker::control::proto::Command::Status) {
+        bgp_speaker::control::proto::Reply::Status(s) => {
+            assert!(!s.graceful_restart_in_progress, "{s:?}");
+            assert!(s.uptime_secs >= 2, "ended by the deadline: {s:?}");
+        }
+        other => panic!("unexpected reply {other:?}"),
+    }
+}

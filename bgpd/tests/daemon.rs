@@ -76,7 +76,7 @@ fn two_speakers_establish_and_exchange_routes() {
     match a.request(Ctl::ShowRoute {
         address: "10.244.2.7".parse().expect("addr"),
     }) {
-        Reply::Routes { routes } => {
+        Reply::Routes { routes, .. } => {
             assert_eq!(routes.len(), 1);
             assert!(routes[0].best);
             assert_eq!(routes[0].prefix, "10.244.2.0/26");
@@ -132,7 +132,7 @@ fn two_speakers_establish_and_exchange_routes() {
     let resp: Response = serde_json::from_slice(&out.stdout).expect("json");
     match resp.outcome {
         Outcome::Ok {
-            result: Reply::Routes { routes },
+            result: Reply::Routes { routes, .. },
         } => {
             assert_eq!(routes.len(), 1);
             assert_eq!(routes[0].prefix, "10.244.2.0/26");
@@ -217,7 +217,7 @@ fn route_reflector_propagates_between_clients() {
     let both = |rr: &Daemon| match rr.request(Ctl::ShowRoute {
         address: "10.2.99.1".parse().expect("addr"),
     }) {
-        Reply::Routes { routes } => routes,
+        Reply::Routes { routes, .. } => routes,
         other => panic!("{other:?}"),
     };
     rr.wait_for(|rr| both(rr).len() == 2, "two paths at the reflector");

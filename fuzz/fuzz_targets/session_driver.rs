@@ -2,7 +2,8 @@
 //! firings after the transport is up, check every frame it sends and format every event.
 //!
 //! Input: a sequence of chunks, each `len: u8` then `len` bytes; a zero length advances the
-//! virtual clock by 30 s and fires timers instead.
+//! virtual clock by 30 s and fires timers instead (every second time after reporting input
+//! held back, as the daemon does under RIB backpressure).
 
 use std::fmt::Write;
 use std::time::{Duration, Instant};
@@ -18,12 +19,17 @@ pub fn drive(config: SessionConfig, data: &[u8]) {
     session.handle_connected(now);
     let mut text = String::new();
     let mut rest = data;
+    let mut ticks = 0u32;
     while let Some((&len, tail)) = rest.split_first() {
         let len = usize::from(len).min(tail.len());
         let (chunk, tail) = tail.split_at(len);
         rest = tail;
         if chunk.is_empty() {
             now += Duration::from_secs(30);
+            ticks += 1;
+            if ticks % 2 == 0 {
+                session.handle_input_held(now);
+            }
             session.handle_timeout(now);
         } else {
             session.handle_data(now, chunk);

@@ -22,7 +22,8 @@
 //!   from inside a namespace; [`raw_peer`]: a scripted peer (sessions by
 //!   hand, UPDATEs byte by byte) and a daemon's resource use; [`table`]: the
 //!   RIS 2002 table; [`pmbmpd`]: pmacct's BMP collector as a monitoring
-//!   station.
+//!   station; [`raw_peer_session`]: a whole BGP session played by the test
+//!   with the bgp-proto codec; [`usage`]: memory and CPU of a daemon from /proc.
 //! - [`bfd`]: BFD with `bgp-bfd` (the `bfd_peer` driver binary of this
 //!   package) against FRR's bfdd and BIRD's BFD protocol.
 //!
@@ -48,9 +49,11 @@ pub mod pmbmpd;
 mod process;
 pub mod raw;
 pub mod raw_peer;
+pub mod raw_peer_session;
 pub mod scenarios;
 pub mod table;
 pub mod twin;
+pub mod usage;
 mod wait;
 
 pub use bgpd::Bgpd;

@@ -79,6 +79,19 @@ impl Daemon {
     /// As [`Daemon::start_with`], logging at `level` (`BGPD_LOG`) to DIR/NAME.log.
     /// Returns once the control socket answers.
     pub fn launch(dir: &Path, name: &str, config: &str, args: &[&str], level: &str) -> Daemon {
+        let socket = dir.join(format!("{name}.sock"));
+        Daemon::launch_at(dir, name, config, args, level, socket)
+    }
+
+    /// As [`Daemon::launch`], with the control socket at `socket` (the config must use it).
+    pub fn launch_at(
+        dir: &Path,
+        name: &str,
+        config: &str,
+        args: &[&str],
+        level: &str,
+        socket: PathBuf,
+    ) -> Daemon {
         let cfg = dir.join(format!("{name}.toml"));
         std::fs::write(&cfg, config).expect("writing config");
         let log = dir.join(format!("{name}.log"));
@@ -96,11 +109,16 @@ impl Daemon {
             name: name.to_string(),
             child: Some(child),
             config: cfg,
-            socket: dir.join(format!("{name}.sock")),
+            socket,
             log,
         };
         d.wait_for(|d| d.try_request(Ctl::Status).is_ok(), "control socket up");
         d
+    }
+
+    /// The process id, while it runs.
+    pub fn pid(&self) -> Option<u32> {
+        self.child.as_ref().map(Child::id)
     }
 
     pub fn log_text(&self) -> String {
@@ -161,8 +179,10 @@ impl Daemon {
             peer: peer.map(str::to_string),
             table,
             family: family.into(),
+            limit: None,
+            after: None,
         }) {
-            Reply::Routes { routes } => routes,
+            Reply::Routes { routes, .. } => routes,
             other => panic!("unexpected reply {other:?}"),
         }
     }
@@ -335,4 +355,31 @@ pub fn spawn_in_ns(
             ("NO_COLOR", "1"),
         ],
     )
+}
+
+/// Sends on the test's raw session `s` an iBGP UPDATE announcing `prefixes` (ORIGIN IGP,
+/// empty AS_PATH, LOCAL_PREF 100, NEXT_HOP `next_hop`).
+pub fn announce(
+    s: &interop::raw_peer_session::RawSession,
+    next_hop: std::net::Ipv4Addr,
+    prefixes: &[&str],
+) {
+    use bgp_proto::{AsPath, Message, Nlri, Origin, PathAttributes, Update};
+    let attributes = PathAttributes {
+        origin: Some(Origin::Igp),
+        as_path: Some(AsPath::default()),
+        next_hop: Some(next_hop),
+        local_pref: Some(100),
+        ..PathAttributes::default()
+    };
+    let nlri = prefixes
+        .iter()
+        .map(|p| Nlri::new(p.parse().expect("prefix")))
+        .collect();
+    s.send(&Message::Update(Update {
+        attributes,
+        nlri,
+        ..Update::default()
+    }))
+    .expect("UPDATE");
 }

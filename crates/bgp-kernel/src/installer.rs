@@ -70,6 +70,8 @@ use crate::nlsock::{Errno, NlSocket, Window, Writer, ERR_TRUESIZE};
 use crate::types::{KernelEvent, KernelRoute, RouteKind};
 use crate::KernelError;
 
+mod recovery;
+
 /// How one next hop is installed (chosen per route by policy, e.g. Calico's IPIP mode).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -136,6 +138,16 @@ pub struct ApplyReport {
     pub unchanged: usize,
     /// Requests the kernel refused; they are retried later.
     pub failed: usize,
+}
+
+impl std::ops::AddAssign for ApplyReport {
+    fn add_assign(&mut self, r: ApplyReport) {
+        self.added += r.added;
+        self.replaced += r.replaced;
+        self.deleted += r.deleted;
+        self.unchanged += r.unchanged;
+        self.failed += r.failed;
+    }
 }
 
 /// One next hop in kernel terms. `ifindex` 0 lets the kernel choose the device.
@@ -304,6 +316,13 @@ pub struct KernelInstaller {
     hop_sets: FxHashSet<HopSet>,
     /// Our routes left at an old metric whose delete failed: (prefix, metric).
     orphans: Vec<(IpNet, u32)>,
+    /// Receive buffer asked for the writer's socket (to open a new one after a failure).
+    writer_rcvbuf: usize,
+    /// A kernel write or read failed: what the kernel holds is unknown (recovery.rs).
+    recovery: Option<recovery::Recovery>,
+    /// Tests only: the next sync fails before writing anything.
+    #[cfg(test)]
+    fail_next_sync: bool,
 }
 
 impl KernelInstaller {
@@ -341,6 +360,10 @@ impl KernelInstaller {
             retrying: FxHashMap::default(),
             hop_sets: FxHashSet::default(),
             orphans: Vec::new(),
+            writer_rcvbuf: wanted.max(1 << 20),
+            recovery: None,
+            #[cfg(test)]
+            fail_next_sync: false,
         };
         me.refresh_links().await?;
         me.refresh_addresses().await?;
@@ -457,14 +480,26 @@ impl KernelInstaller {
         }
     }
 
-    /// When the earliest pending retry is due.
+    /// When the earliest pending retry (or the recovery after a failure) is due.
     pub fn next_retry_at(&self) -> Option<Instant> {
-        self.retrying.values().map(|r| r.at).min()
+        let retry = self.retrying.values().map(|r| r.at).min();
+        let recover = self.recovery.as_ref().map(|r| r.at);
+        retry.into_iter().chain(recover).min()
     }
 
-    /// Apply a batch of changes. Returns an error only when the netlink socket failed; refused
+    /// Apply a batch of changes. Returns an error only when the netlink socket failed (the
+    /// changes are kept and the kernel is reconciled with them at the next
+    /// [`KernelInstaller::retry_due`], see [`KernelInstaller::is_recovering`]); refused
     /// routes are counted in `failed` and retried later.
     pub async fn apply(
+        &mut self,
+        ops: impl IntoIterator<Item = FibOp>,
+    ) -> Result<ApplyReport, KernelError> {
+        let r = self.apply_ops(ops).await;
+        self.note(r)
+    }
+
+    async fn apply_ops(
         &mut self,
         ops: impl IntoIterator<Item = FibOp>,
     ) -> Result<ApplyReport, KernelError> {
@@ -522,16 +557,25 @@ impl KernelInstaller {
             .into_iter()
             .collect();
         let r = self.sync(touched).await?;
-        report.added += r.added;
-        report.replaced += r.replaced;
-        report.deleted += r.deleted;
-        report.unchanged += r.unchanged;
-        report.failed += r.failed;
+        report += r;
         Ok(report)
     }
 
-    /// Retry the routes whose retry time has come (conflicts, refusals, unresolvable devices).
+    /// Retry the routes whose retry time has come (conflicts, refusals, unresolvable
+    /// devices), after reconciling the kernel with every route when a failure made its
+    /// state unknown (recovery.rs).
     pub async fn retry_due(&mut self) -> Result<ApplyReport, KernelError> {
+        let mut report = match self.recovery.as_ref() {
+            Some(r) if r.at <= Instant::now() => self.recover().await?,
+            _ => ApplyReport::default(),
+        };
+        let r = self.retry_routes().await;
+        let r = self.note(r)?;
+        report += r;
+        Ok(report)
+    }
+
+    async fn retry_routes(&mut self) -> Result<ApplyReport, KernelError> {
         let now = Instant::now();
         let due: Vec<IpNet> = self
             .retrying
@@ -571,6 +615,11 @@ impl KernelInstaller {
     /// Delete every route still stale (graceful restart finished: RFC 4724 §4.2, the
     /// receiving speaker removes the stale routes once End-of-RIB arrived or the timer ended).
     pub async fn sweep_stale(&mut self) -> Result<ApplyReport, KernelError> {
+        let r = self.sweep_stale_routes().await;
+        self.note(r)
+    }
+
+    async fn sweep_stale_routes(&mut self) -> Result<ApplyReport, KernelError> {
         let stale: Vec<IpNet> = self
             .entries
             .iter_mut()
@@ -691,6 +740,12 @@ impl KernelInstaller {
     /// the kernel processes window N we build window N+1, then account for N's answers.
     /// Memory stays bounded however many routes change.
     async fn sync(&mut self, prefixes: Vec<IpNet>) -> Result<ApplyReport, KernelError> {
+        #[cfg(test)]
+        if std::mem::take(&mut self.fail_next_sync) {
+            return Err(KernelError::Io(std::io::Error::other(
+                "injected write failure",
+            )));
+        }
         let mut report = ApplyReport::default();
         let mut window = Window::new(self.seq);
         let mut meta: Vec<(IpNet, Purpose)> = Vec::with_capacity(self.window.min(prefixes.len()));
@@ -799,11 +854,7 @@ impl KernelInstaller {
                 }
                 tracing::warn!("netlink acknowledgements overran; re-reading our routes");
                 let r = Box::pin(self.resync()).await?;
-                report.added += r.added;
-                report.replaced += r.replaced;
-                report.deleted += r.deleted;
-                report.unchanged += r.unchanged;
-                report.failed += r.failed;
+                *report += r;
                 return Ok(false);
             }
         };

@@ -157,4 +157,8 @@ pub enum KernelEvent {
     /// The initial dump (or a re-dump after a netlink buffer overrun) is complete: everything
     /// reported so far is the current kernel state.
     Synced,
+    /// The watcher lost its netlink connection (the reason): until the next
+    /// [`KernelEvent::Synced`] changes may be missing. It reconnects by itself, with
+    /// backoff, re-reads the kernel and reports the differences.
+    Lost(String),
 }

@@ -6,6 +6,11 @@
 //! afterwards and are idempotent against the state the dump produced. There is no periodic
 //! scan (BIRD's 2 s kernel scan is a known CPU cost on Calico nodes): the kernel tells us.
 //!
+//! When the connection fails (a socket error, a dump that cannot complete), the watcher
+//! reports [`KernelEvent::Lost`], reconnects with exponential backoff (0.5 s doubling up to
+//! 30 s) and re-reads everything, reporting the differences against what it reported
+//! before, then [`KernelEvent::Synced`]: a consumer never has to restart it.
+//!
 //! Two cases force a re-dump, reported as differences against the previous state:
 //! - the socket overran (`ENOBUFS`, netlink-proto forwards it as `NLMSG_OVERRUN`): messages
 //!   were lost, so links, addresses and routes are all re-read;
@@ -22,6 +27,8 @@ use netlink_packet_core::{NetlinkMessage, NetlinkPayload};
 use netlink_packet_route::RouteNetlinkMessage;
 use netlink_sys::AsyncSocket;
 use rtnetlink::{Handle, MulticastGroup, RouteMessageBuilder};
+use std::time::{Duration, Instant};
+
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 
@@ -113,22 +120,19 @@ impl KernelWatcher {
     /// 8 MiB). A smaller buffer overruns sooner under a burst of changes; the watcher then
     /// re-reads the kernel and reports the differences, so nothing is lost but work.
     pub fn spawn_with_buffer(config: ImportConfig, rcvbuf: usize) -> Result<Self, KernelError> {
-        let groups = [
-            MulticastGroup::Link,
-            MulticastGroup::Ipv4Ifaddr,
-            MulticastGroup::Ipv6Ifaddr,
-            MulticastGroup::Ipv4Route,
-            MulticastGroup::Ipv6Route,
-        ];
-        let (mut conn, handle, messages) = rtnetlink::new_multicast_connection(&groups)?;
-        crate::nlsock::set_rcvbuf(conn.socket_mut().socket_mut(), rcvbuf);
+        Self::start(config, rcvbuf, 0)
+    }
+
+    /// Tests only: a watcher whose connection fails `failures` times right after the
+    /// initial dump (each time it reports [`KernelEvent::Lost`] and reconnects).
+    #[cfg(test)]
+    pub(crate) fn spawn_failing(config: ImportConfig, failures: u32) -> Result<Self, KernelError> {
+        Self::start(config, NOTIFY_RCVBUF, failures)
+    }
+
+    fn start(config: ImportConfig, rcvbuf: usize, failures: u32) -> Result<Self, KernelError> {
         let own = config.own_protocol.unwrap_or(crate::config::RTPROT_BIRD);
-        if let Err(e) =
-            crate::nlsock::drop_own_route_notifications(conn.socket_mut().socket_mut(), own)
-        {
-            tracing::warn!(error = %e, "could not filter our own route notifications; parsing them instead");
-        }
-        let conn_task = tokio::spawn(conn);
+        let (conn_task, handle, messages) = connect(own, rcvbuf)?;
         let (tx, rx) = mpsc::channel(EVENT_QUEUE);
         let task = tokio::spawn(async move {
             let mut w = Worker {
@@ -136,16 +140,18 @@ impl KernelWatcher {
                 handle,
                 state: State::default(),
                 tx,
+                #[cfg(test)]
+                fail_after_sync: failures,
             };
-            if let Err(e) = w.run(messages).await {
-                tracing::error!(error = %e, "kernel watcher stopped");
-            }
-            conn_task.abort();
+            #[cfg(not(test))]
+            let _ = failures;
+            w.watch(conn_task, messages, own, rcvbuf).await;
         });
         Ok(KernelWatcher { events: rx, task })
     }
 
-    /// The next event; `None` when the watcher stopped (socket error or runtime shutdown).
+    /// The next event; `None` only when the runtime shuts down (connection failures are
+    /// reported as [`KernelEvent::Lost`] and repaired).
     pub async fn next(&mut self) -> Option<KernelEvent> {
         self.events.recv().await
     }
@@ -157,11 +163,39 @@ impl Drop for KernelWatcher {
     }
 }
 
+/// Opens the multicast connection (subscribed before any dump, see the module docs).
+fn connect(own: u8, rcvbuf: usize) -> Result<(JoinHandle<()>, Handle, Notifications), KernelError> {
+    let groups = [
+        MulticastGroup::Link,
+        MulticastGroup::Ipv4Ifaddr,
+        MulticastGroup::Ipv6Ifaddr,
+        MulticastGroup::Ipv4Route,
+        MulticastGroup::Ipv6Route,
+    ];
+    let (mut conn, handle, messages) = rtnetlink::new_multicast_connection(&groups)?;
+    crate::nlsock::set_rcvbuf(conn.socket_mut().socket_mut(), rcvbuf);
+    if let Err(e) = crate::nlsock::drop_own_route_notifications(conn.socket_mut().socket_mut(), own)
+    {
+        tracing::warn!(error = %e, "could not filter our own route notifications; parsing them instead");
+    }
+    Ok((tokio::spawn(conn), handle, messages))
+}
+
+/// First wait before reconnecting after a failure; doubled up to [`RECONNECT_MAX`].
+const RECONNECT_FIRST: Duration = Duration::from_millis(500);
+/// Longest wait between reconnection attempts.
+const RECONNECT_MAX: Duration = Duration::from_secs(30);
+/// A connection that lasted this long was healthy: the next failure waits the first delay.
+const HEALTHY_AFTER: Duration = Duration::from_secs(60);
+
 struct Worker {
     cfg: ImportConfig,
     handle: Handle,
     state: State,
     tx: mpsc::Sender<KernelEvent>,
+    /// Tests only: connection failures still to inject after the initial dump.
+    #[cfg(test)]
+    fail_after_sync: u32,
 }
 
 /// The receiver went away: stop quietly.
@@ -183,8 +217,60 @@ impl Worker {
         self.tx.send(ev).await.map_err(|_| Closed)
     }
 
+    /// Runs the connection; when it fails (or closes), reports [`KernelEvent::Lost`],
+    /// reconnects with backoff and starts over: the re-read reports the differences against
+    /// what was reported before. Ends only when the receiver is gone.
+    async fn watch(
+        &mut self,
+        mut conn_task: JoinHandle<()>,
+        mut messages: Notifications,
+        own: u8,
+        rcvbuf: usize,
+    ) {
+        let mut wait = RECONNECT_FIRST;
+        loop {
+            let started = Instant::now();
+            let lost = match self.run(messages).await {
+                Err(KernelError::Closed) => break,
+                Ok(()) => "netlink connection closed".to_string(),
+                Err(e) => e.to_string(),
+            };
+            conn_task.abort();
+            if started.elapsed() >= HEALTHY_AFTER {
+                wait = RECONNECT_FIRST;
+            }
+            tracing::error!(error = %lost, "kernel watcher lost its connection; reconnecting");
+            if self.emit(KernelEvent::Lost(lost)).await.is_err() {
+                break;
+            }
+            loop {
+                tokio::time::sleep(wait).await;
+                wait = (wait * 2).min(RECONNECT_MAX);
+                match connect(own, rcvbuf) {
+                    Ok((c, h, m)) => {
+                        conn_task = c;
+                        self.handle = h;
+                        messages = m;
+                        break;
+                    }
+                    Err(e) => {
+                        tracing::error!(error = %e, "kernel watcher cannot reconnect; retrying")
+                    }
+                }
+            }
+        }
+        conn_task.abort();
+    }
+
     async fn run(&mut self, mut messages: Notifications) -> Result<(), KernelError> {
         self.resync(true).await?;
+        #[cfg(test)]
+        if self.fail_after_sync > 0 {
+            self.fail_after_sync -= 1;
+            return Err(KernelError::Io(std::io::Error::other(
+                "injected connection failure",
+            )));
+        }
         let mut routes_dirty = false;
         loop {
             let msg = if routes_dirty {
@@ -440,5 +526,49 @@ impl Worker {
         }
         self.emit(KernelEvent::Synced).await?;
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The next event, failing the test after 30 s.
+    async fn next(w: &mut KernelWatcher) -> KernelEvent {
+        tokio::time::timeout(Duration::from_secs(30), w.next())
+            .await
+            .expect("an event in time")
+            .expect("the watcher keeps running")
+    }
+
+    async fn until_synced(w: &mut KernelWatcher) -> Vec<KernelEvent> {
+        let mut seen = Vec::new();
+        loop {
+            match next(w).await {
+                KernelEvent::Synced => return seen,
+                e => seen.push(e),
+            }
+        }
+    }
+
+    /// Reads the kernel of the test's own namespace (netlink reads need no privilege).
+    #[tokio::test]
+    async fn a_lost_connection_is_reported_and_reestablished() {
+        let mut w = KernelWatcher::spawn_failing(ImportConfig::default(), 2).expect("watcher");
+        let first = until_synced(&mut w).await;
+        assert!(
+            first.iter().any(|e| matches!(e, KernelEvent::LinkUp(_))),
+            "the initial dump reports the links: {first:?}"
+        );
+        for _ in 0..2 {
+            match next(&mut w).await {
+                KernelEvent::Lost(reason) => assert!(reason.contains("injected"), "{reason}"),
+                e => panic!("expected the loss to be reported, got {e:?}"),
+            }
+            // Reconnected and re-read: only differences are reported (none here, unless
+            // the test machine changed its links meanwhile), then Synced again.
+            let again = until_synced(&mut w).await;
+            assert!(again.len() <= first.len(), "{again:?}");
+        }
     }
 }

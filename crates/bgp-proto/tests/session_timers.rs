@@ -81,6 +81,27 @@ fn hold_timer_restarts_on_every_message() {
 }
 
 #[test]
+fn held_input_restarts_a_due_hold_timer_until_it_is_read() {
+    let (mut s, now) = established(config_a());
+    // The caller stopped reading (a busy RIB) while the peer keeps sending: the hold
+    // timer is not judged over messages that arrived but wait unread.
+    let mut t = now + secs(90);
+    for _ in 0..5 {
+        s.handle_input_held(t);
+        s.handle_timeout(t);
+        sent(&mut s);
+        assert_eq!(s.state(), State::Established);
+        t += secs(90);
+    }
+    // Not due yet: nothing changes.
+    s.handle_input_held(t - secs(1));
+    // Once the input is read (or nothing is held), the timer runs as usual.
+    s.handle_timeout(t);
+    assert_eq!(s.state(), State::Idle);
+    assert_eq!(downs(&events(&mut s)), vec![DownReason::HoldTimerExpired]);
+}
+
+#[test]
 fn connect_retry_timer_retries_with_backoff_when_connect_hangs() {
     let now = Instant::now();
     let mut c = config_a();

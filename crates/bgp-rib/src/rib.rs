@@ -3153,6 +3153,9 @@ impl Rib {
     }
 }
 
+/// Paging through the Loc-RIB in prefix order (`Rib::prefixes_after`).
+mod pages;
+
 #[cfg(test)]
 mod trunc_tests {
     use super::*;

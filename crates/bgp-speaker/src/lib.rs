@@ -14,27 +14,39 @@
 //! ```
 //!
 //! All channels are bounded: a peer that sends faster than the RIB processes is slowed by
-//! TCP flow control; a peer that reads slowly makes the RIB hold its updates (merged per
-//! prefix) instead of queueing them.
+//! TCP flow control (the peers→RIB channel is bounded by the memory its messages hold, with
+//! a share per peer: `rib_input`); a peer that reads slowly makes the RIB hold its updates
+//! (merged per prefix) instead of queueing them.
 //!
 //! Modules: [`config`] (TOML schema, validation, diff), [`control`] (control socket),
 //! [`net`] (socket options: TCP-MD5, GTSM, TTL), [`watcher`] (reload on change), [`fib`]
 //! (the kernel FIB component started for a `[kernel]` section: kernel routes into the RIB,
 //! best routes into the kernel), [`nexthop`] (next-hop resolution through the kernel's
-//! connected subnets and routes, with a `[kernel]` section).
+//! connected subnets and routes, with a `[kernel]` section), [`health`] (components that can
+//! fail on their own and heal, for `show status`). A panic anywhere is fatal in bgpd
+//! ([`abort_on_panic`]); docs/security.md gathers the limits and failure handling.
 
 #![warn(missing_docs)]
 
+pub mod accounts;
 pub mod config;
 pub mod control;
+mod fatal;
 pub mod fib;
+pub mod health;
+mod log_limit;
 pub mod net;
 pub mod nexthop;
 mod peer;
+mod rib_input;
 mod rib_task;
 mod speaker;
 pub mod watcher;
 
+#[cfg(test)]
+mod tests;
+
+pub use fatal::abort_on_panic;
 pub use peer::PeerShared;
 pub use rib_task::{chain_policy, BestRoute, PrefixCounts, RouteChange};
 pub use speaker::{PeerStatus, RouteQuery, Speaker, SpeakerError, SpeakerOptions};

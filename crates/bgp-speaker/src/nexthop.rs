@@ -41,6 +41,7 @@ use tokio::task::JoinHandle;
 use tracing::{debug, error};
 
 use crate::fib::KernelEvents;
+use crate::health::{Health, NEXT_HOPS};
 use crate::rib_task::RibCtl;
 
 /// Kernel events folded into one RIB command.
@@ -227,13 +228,20 @@ pub fn resolver_import_config(own_protocol: u8) -> ImportConfig {
 pub(crate) fn start(
     own_protocol: u8,
     rib: mpsc::Sender<RibCtl>,
+    health: Health,
 ) -> Result<JoinHandle<()>, bgp_kernel::KernelError> {
     let watcher = KernelWatcher::spawn(resolver_import_config(own_protocol))?;
-    Ok(tokio::spawn(feed(watcher, rib)))
+    Ok(tokio::spawn(feed(watcher, rib, health)))
 }
 
-/// Kernel events → the RIB task, in batches.
-pub(crate) async fn feed<E: KernelEvents>(mut events: E, rib: mpsc::Sender<RibCtl>) {
+/// Kernel events → the RIB task, in batches. A lost watcher connection marks the
+/// component down until the watcher re-read the kernel (bgp-kernel reconnects it).
+pub(crate) async fn feed<E: KernelEvents>(
+    mut events: E,
+    rib: mpsc::Sender<RibCtl>,
+    health: Health,
+) {
+    health.up(NEXT_HOPS);
     while let Some(first) = events.next().await {
         let mut batch = vec![first];
         while batch.len() < BATCH {
@@ -242,7 +250,14 @@ pub(crate) async fn feed<E: KernelEvents>(mut events: E, rib: mpsc::Sender<RibCt
                 None => break,
             }
         }
-        batch.retain(|e| !matches!(e, KernelEvent::OwnRouteRemoved(_)));
+        for e in &batch {
+            match e {
+                KernelEvent::Lost(reason) => health.down(NEXT_HOPS, reason.clone()),
+                KernelEvent::Synced => health.up(NEXT_HOPS),
+                _ => {}
+            }
+        }
+        batch.retain(|e| !matches!(e, KernelEvent::OwnRouteRemoved(_) | KernelEvent::Lost(_)));
         if batch.is_empty() {
             continue;
         }
@@ -251,6 +266,7 @@ pub(crate) async fn feed<E: KernelEvents>(mut events: E, rib: mpsc::Sender<RibCt
             return;
         }
     }
+    health.down(NEXT_HOPS, "next-hop watcher stopped");
     error!("next-hop watcher stopped: next-hop resolution no longer follows the kernel");
 }
 
@@ -466,7 +482,8 @@ mod tests {
     async fn feed_batches_events_to_the_rib() {
         let (ev_tx, ev_rx) = mpsc::channel(8);
         let (rib_tx, mut rib_rx) = mpsc::channel(8);
-        let task = tokio::spawn(feed(ev_rx, rib_tx));
+        let health = Health::default();
+        let task = tokio::spawn(feed(ev_rx, rib_tx, health.clone()));
         ev_tx.send(addr(1, "192.0.2.10/24")).await.unwrap();
         ev_tx
             .send(KernelEvent::RouteAdded(route("0.0.0.0/0", 1)))
@@ -480,6 +497,17 @@ mod tests {
             }
         }
         assert_eq!(got[0], addr(1, "192.0.2.10/24"));
+        // A lost watcher connection is health, not a kernel event for the RIB.
+        ev_tx
+            .send(KernelEvent::Lost("netlink: no buffer".into()))
+            .await
+            .unwrap();
+        ev_tx.send(KernelEvent::Synced).await.unwrap();
+        match rib_rx.recv().await {
+            Some(RibCtl::NextHops(b)) => assert_eq!(b, vec![KernelEvent::Synced]),
+            other => panic!("unexpected {other:?}"),
+        }
+        assert!(health.down_components().is_empty(), "up again once synced");
         drop(ev_tx);
         task.await.unwrap();
     }

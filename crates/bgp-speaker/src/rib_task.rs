@@ -30,9 +30,11 @@ use tokio::sync::{broadcast, mpsc, oneshot};
 use tracing::{debug, info, warn};
 
 use crate::config::{Config, MaxPrefixAction, NextHopMode, Originate, PeerConfig};
-use crate::control::proto::{FamilyFilter, RouteEntry, Table};
+use crate::control::proto::{FamilyFilter, RouteCursor, RouteEntry};
 use crate::nexthop::NextHopTable;
 use crate::peer::{PeerCmd, RibInput};
+
+pub(crate) mod pages;
 
 /// Batches of encoded UPDATEs queued per peer before the RIB holds back.
 pub(crate) const PEER_OUT_QUEUE: usize = 4;
@@ -67,12 +69,12 @@ pub struct PrefixCounts {
 #[derive(Debug)]
 pub(crate) enum Query {
     Counts(oneshot::Sender<HashMap<String, PrefixCounts>>),
-    Routes {
-        prefix: Option<IpNet>,
-        peer: Option<String>,
-        table: Table,
-        family: Option<FamilyFilter>,
-        reply: oneshot::Sender<Result<Vec<RouteEntry>, String>>,
+    /// One page of `show routes` (rib_task/pages.rs).
+    RoutesPage {
+        filter: pages::RouteFilter,
+        after: Option<RouteCursor>,
+        limit: usize,
+        reply: oneshot::Sender<Result<pages::RoutesPage, String>>,
     },
     Lookup(IpAddr, oneshot::Sender<Vec<RouteEntry>>),
     PrefixCount(oneshot::Sender<usize>),
@@ -110,6 +112,9 @@ pub(crate) enum RibCtl {
     /// Kernel links, addresses and routes for next-hop resolution ([`crate::nexthop`]).
     NextHops(Vec<bgp_kernel::KernelEvent>),
     Query(Query),
+    /// Tests only: block the RIB task for this long, as a CPU-bound stall would.
+    #[cfg(test)]
+    Stall(Duration),
 }
 
 /// A best-path change, as published to subscribers (see [`crate::Speaker::subscribe`]).
@@ -172,12 +177,14 @@ pub(crate) struct RibTask {
     peers: HashMap<String, PeerSlot>,
     by_id: HashMap<PeerId, String>,
     originated: BTreeMap<IpNet, Originate>,
-    input: mpsc::Receiver<RibInput>,
+    input: crate::rib_input::RibInputReceiver,
     ctl: mpsc::Receiver<RibCtl>,
     routes: broadcast::Sender<RouteChange>,
     fib: Option<mpsc::Sender<Vec<FibChange>>>,
     /// Some peer's queue was full on the last pass.
     backlog: bool,
+    /// FIB changes waiting for room in the FIB channel.
+    fib_outbox: crate::fib::FibOutbox,
     /// End-of-RIB received per peer (graceful-restart recovery of the kernel FIB).
     eor: crate::fib::EorTracker,
     /// The kernel's view for next-hop resolution; `None`: every next hop resolves.
@@ -372,7 +379,7 @@ fn path_entry(prefix: IpNet, p: &bgp_rib::PathInfo) -> RouteEntry {
 impl RibTask {
     pub(crate) fn new(
         config: &Config,
-        input: mpsc::Receiver<RibInput>,
+        input: crate::rib_input::RibInputReceiver,
         ctl: mpsc::Receiver<RibCtl>,
         routes: broadcast::Sender<RouteChange>,
         fib: Option<mpsc::Sender<Vec<FibChange>>>,
@@ -395,6 +402,7 @@ impl RibTask {
             routes,
             fib,
             backlog: false,
+            fib_outbox: Default::default(),
             eor: crate::fib::EorTracker::default(),
             next_hops: kernel_view.then(NextHopTable::new),
         }
@@ -403,7 +411,7 @@ impl RibTask {
     pub(crate) async fn run(mut self) {
         loop {
             let deadline = self.rib.next_deadline().map(tokio::time::Instant::from_std);
-            let backlog = self.backlog;
+            let backlog = self.backlog || self.fib_outbox.is_waiting();
             tokio::select! {
                 biased;
                 c = self.ctl.recv() => match c {
@@ -412,19 +420,20 @@ impl RibTask {
                 },
                 i = self.input.recv() => match i {
                     Some(i) => {
-                        let mut prefixes = input_prefixes(&i);
-                        self.input_msg(i);
+                        // Each input's budget is released once it is applied (rib_input.rs).
+                        let mut prefixes = input_prefixes(&i.input);
+                        self.input_msg(i.input);
                         // Take what else is already waiting, bounded, before deciding.
                         for _ in 1..INPUT_BATCH {
                             if prefixes >= INPUT_PREFIX_BUDGET {
                                 break;
                             }
                             match self.input.try_recv() {
-                                Ok(i) => {
-                                    prefixes += input_prefixes(&i);
-                                    self.input_msg(i);
+                                Some(i) => {
+                                    prefixes += input_prefixes(&i.input);
+                                    self.input_msg(i.input);
                                 }
-                                Err(_) => break,
+                                None => break,
                             }
                         }
                     }
@@ -449,6 +458,9 @@ impl RibTask {
         // The batch and the RIB's queue memory move to the FIB task together.
         let changes: Vec<FibChange> = self.rib.take_fib();
         if changes.is_empty() {
+            if let (Some(fib), true) = (&self.fib, self.fib_outbox.is_waiting()) {
+                self.fib_outbox.offer(fib, changes);
+            }
             return;
         }
         // No subscribers is fine (and then nothing is copied for them).
@@ -462,9 +474,8 @@ impl RibTask {
             }
         }
         if let Some(fib) = &self.fib {
-            if let Err(e) = fib.try_send(changes) {
-                warn!(error = %e, "kernel FIB queue full or closed; changes dropped");
-            }
+            // Never dropped: what does not fit waits, per prefix (fib/outbox.rs).
+            self.fib_outbox.offer(fib, changes);
         }
     }
 
@@ -549,7 +560,12 @@ impl RibTask {
                 let Some(slot) = self.peers.get_mut(&peer) else {
                     return;
                 };
-                let info = session_info(&negotiated, local);
+                let mut info = session_info(&negotiated, local);
+                crate::peer::graceful::limit_peer_times(
+                    &mut info,
+                    &negotiated,
+                    &slot.config.graceful_restart,
+                );
                 slot.session = Some(info.clone());
                 self.eor
                     .session_up(&peer, &info.families, info.graceful_restart.as_ref());
@@ -702,6 +718,8 @@ impl RibTask {
                     .try_send(PeerCmd::Teardown {
                         notification: n,
                         restart_after: Some(MAX_PREFIX_RESTART),
+                        // RFC 8538 5: the peer must not keep our routes as stale.
+                        hard_reset: true,
                     })
                     .is_err()
                 {
@@ -811,6 +829,8 @@ impl RibTask {
             RibCtl::Local(changes) => crate::fib::apply_local(&mut self.rib, changes),
             RibCtl::NextHops(events) => self.next_hops_changed(&events),
             RibCtl::Query(q) => self.query(q),
+            #[cfg(test)]
+            RibCtl::Stall(d) => std::thread::sleep(d),
         }
     }
 
@@ -949,14 +969,13 @@ impl RibTask {
                     .unwrap_or_default();
                 let _ = reply.send(v);
             }
-            Query::Routes {
-                prefix,
-                peer,
-                table,
-                family,
+            Query::RoutesPage {
+                filter,
+                after,
+                limit,
                 reply,
             } => {
-                let _ = reply.send(self.routes(prefix, peer, table, family));
+                let _ = reply.send(self.routes_page(&filter, after.as_ref(), limit));
             }
         }
     }
@@ -985,93 +1004,6 @@ impl RibTask {
             e.path_id = None;
         }
         e
-    }
-
-    fn routes(
-        &self,
-        prefix: Option<IpNet>,
-        peer: Option<String>,
-        table: Table,
-        family: Option<FamilyFilter>,
-    ) -> Result<Vec<RouteEntry>, String> {
-        let want = |p: &IpNet| prefix.is_none_or(|q| q.trunc() == *p) && matches_family(p, family);
-        match table {
-            Table::Loc => {
-                let mut out = Vec::new();
-                let prefixes: Vec<IpNet> = match prefix {
-                    Some(p) => vec![p.trunc()],
-                    None => self
-                        .rib
-                        .loc_rib()
-                        .into_iter()
-                        .map(|(p, _)| p)
-                        .filter(|p| matches_family(p, family))
-                        .collect(),
-                };
-                for p in prefixes {
-                    if let Some(d) = self.rib.route(p, resolver(&self.next_hops)) {
-                        for path in &d.paths {
-                            if peer
-                                .as_ref()
-                                .is_some_and(|n| path.peer_name.as_ref() != Some(n))
-                            {
-                                continue;
-                            }
-                            out.push(self.with_path_id(path_entry(d.prefix, path), d.prefix, true));
-                        }
-                    }
-                }
-                Ok(out)
-            }
-            Table::In | Table::Out => {
-                let names: Vec<&String> = match &peer {
-                    Some(n) if self.peers.contains_key(n) => vec![n],
-                    Some(n) => return Err(format!("no peer named {n:?}")),
-                    None => {
-                        let mut v: Vec<&String> = self.peers.keys().collect();
-                        v.sort();
-                        v
-                    }
-                };
-                let mut out = Vec::new();
-                for name in names {
-                    let Some(slot) = self.peers.get(name) else {
-                        continue;
-                    };
-                    for f in family_of(family) {
-                        if table == Table::In {
-                            for (n, a, accepted) in
-                                self.rib.adj_rib_in(slot.id, f).unwrap_or_default()
-                            {
-                                if want(&n.prefix) {
-                                    let mut e = self.with_path_id(
-                                        entry(n.prefix, n.path_id, name.clone(), &a),
-                                        n.prefix,
-                                        true,
-                                    );
-                                    if !accepted {
-                                        e.not_best_reason =
-                                            Some("rejected by import policy".into());
-                                    }
-                                    out.push(e);
-                                }
-                            }
-                        } else {
-                            for (n, a) in self.rib.adj_rib_out(slot.id, f).unwrap_or_default() {
-                                if want(&n.prefix) {
-                                    out.push(self.with_path_id(
-                                        entry(n.prefix, n.path_id, name.clone(), &a),
-                                        n.prefix,
-                                        false,
-                                    ));
-                                }
-                            }
-                        }
-                    }
-                }
-                Ok(out)
-            }
-        }
     }
 }
 

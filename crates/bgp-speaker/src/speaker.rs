@@ -17,18 +17,15 @@ use tokio::task::JoinHandle;
 use tracing::{info, warn};
 
 use crate::config::{self, diff, Config, ConfigDiff, ConfigError, Originate, PeerConfig};
-use crate::control::proto::{
-    DaemonStatus, FamilyFilter, PeerAction, PeerCounters, PeerDetail, PeerSummary, RouteEntry,
-    Table,
-};
+use crate::control::proto::{FamilyFilter, PeerAction, RouteCursor, RouteEntry, Table, MAX_PAGE};
 use crate::net;
-use crate::peer::{PeerCmd, PeerEnv, PeerHandle, PeerShared, PeerTask, RibInput};
-use crate::rib_task::{
-    BestRoute, PrefixCounts, Query, RibCtl, RibTask, RouteChange, PEER_OUT_QUEUE,
-};
+use crate::peer::{PeerCmd, PeerEnv, PeerHandle, PeerShared, PeerTask};
+use crate::rib_input::RibInputs;
+use crate::rib_task::{BestRoute, Query, RibCtl, RibTask, RouteChange, PEER_OUT_QUEUE};
 
-/// Depth of the shared peers→RIB channel (messages, each one UPDATE or session event).
-const RIB_INPUT_QUEUE: usize = 1024;
+mod status;
+pub use status::PeerStatus;
+
 /// Depth of each peer's command channel.
 const PEER_CMD_QUEUE: usize = 16;
 /// Subscribers that fall this far behind lose changes (and are told so by tokio).
@@ -100,94 +97,6 @@ pub struct SpeakerOptions {
     pub fib: Option<mpsc::Sender<Vec<FibChange>>>,
 }
 
-/// Live state of one peer, as returned by [`Speaker::peers`].
-#[derive(Clone, Debug)]
-pub struct PeerStatus {
-    /// The peer's configuration.
-    pub config: PeerConfig,
-    /// Session state and counters.
-    pub shared: PeerShared,
-    /// Prefix counters from the RIB.
-    pub prefixes: PrefixCounts,
-}
-
-impl PeerStatus {
-    /// The `show peers` row.
-    pub fn summary(&self) -> PeerSummary {
-        let s = &self.shared;
-        PeerSummary {
-            name: self.config.name.clone(),
-            address: self.config.address.to_string(),
-            remote_as: self.config.remote_as,
-            state: if s.disabled && s.state == bgp_proto::session::State::Idle {
-                "Disabled".to_string()
-            } else {
-                s.state.to_string()
-            },
-            uptime_secs: s.since.elapsed().as_secs(),
-            prefixes_received: self.prefixes.received,
-            prefixes_accepted: self.prefixes.accepted,
-            prefixes_sent: self.prefixes.sent,
-            last_error: s.last_error.clone(),
-        }
-    }
-
-    /// The `show peer NAME` detail.
-    pub fn detail(&self, global: &config::GlobalConfig) -> PeerDetail {
-        let c = &self.config;
-        let s = &self.shared;
-        let neg = s.negotiated.as_deref();
-        PeerDetail {
-            summary: self.summary(),
-            description: c.description.clone(),
-            local_as: c.local_as(global),
-            port: c.port,
-            passive: c.passive,
-            route_reflector_client: c.route_reflector_client,
-            import: c.import.clone(),
-            export: c.export.clone(),
-            peer_id: neg.map(|n| n.peer_id.to_string()),
-            local_address: s.local_addr.map(|a| a.to_string()),
-            hold_time: c.hold_time,
-            keepalive: c.keepalive,
-            negotiated_hold_time: neg.map(|n| n.hold_time),
-            negotiated_keepalive: neg.map(|n| n.keepalive_time),
-            families: match neg {
-                Some(n) => n.families.iter().map(|f| f.to_string()).collect(),
-                None => c.families.iter().map(|f| f.to_string()).collect(),
-            },
-            capabilities_sent: neg
-                .map(|n| {
-                    n.local_open
-                        .capabilities
-                        .iter()
-                        .map(|c| format!("{c:?}"))
-                        .collect()
-                })
-                .unwrap_or_default(),
-            capabilities_received: neg
-                .map(|n| {
-                    n.peer_open
-                        .capabilities
-                        .iter()
-                        .map(|c| format!("{c:?}"))
-                        .collect()
-                })
-                .unwrap_or_default(),
-            counters: PeerCounters {
-                updates_received: s.updates_received,
-                updates_sent: s.updates_sent,
-                notifications_received: s.notifications_received,
-                notifications_sent: s.notifications_sent,
-                route_refresh_received: s.route_refresh_received,
-                established_transitions: s.established_transitions,
-            },
-            last_notification_sent: s.last_notification_sent.clone(),
-            last_notification_received: s.last_notification_received.clone(),
-        }
-    }
-}
-
 /// Filter for [`Speaker::routes`].
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct RouteQuery {
@@ -238,10 +147,18 @@ struct Inner {
     /// The configuration in force, published after every start and reload.
     applied: watch::Sender<Arc<Config>>,
     rib_ctl: mpsc::Sender<RibCtl>,
-    rib_in: mpsc::Sender<RibInput>,
+    /// The peers→RIB channel, bounded by weight with a share per peer (rib_input.rs).
+    rib_in: RibInputs,
     routes: broadcast::Sender<RouteChange>,
     index: PeerIndex,
     started: Instant,
+    /// When a graceful restart of ours (`SpeakerOptions::graceful_restart`) is over at the
+    /// latest, whether or not every peer sent End-of-RIB.
+    recovery_deadline: Option<Instant>,
+    /// The components that can fail on their own (crate::health).
+    health: crate::health::Health,
+    /// The last complete status answers (speaker/status.rs).
+    last_answers: StdMutex<status::LastAnswers>,
     options: SpeakerOptions,
     rib_task: StdMutex<Option<JoinHandle<()>>>,
     /// The kernel FIB component, when the configuration has a `[kernel]` section.
@@ -278,15 +195,31 @@ impl Speaker {
     /// Starts a speaker: binds the listeners, starts the RIB task and one task per peer,
     /// and originates the configured routes. Must be called within a tokio runtime.
     pub async fn start(config: Config, options: SpeakerOptions) -> Result<Speaker, SpeakerError> {
-        let (rib_in, rib_in_rx) = mpsc::channel(RIB_INPUT_QUEUE);
+        let (rib_in, rib_in_rx) = crate::rib_input::channel(Default::default());
         let (rib_ctl, rib_ctl_rx) = mpsc::channel(64);
         let (routes, _) = broadcast::channel(ROUTE_EVENTS);
+        // RFC 4724 4.1: a restarting speaker defers selection until every peer sent
+        // End-of-RIB or the restart time passed. One deadline ends every part of the
+        // recovery: the RIB's deferral, the kernel FIB's sweep of stale routes and the
+        // "graceful restart in progress" status (BIRD's 0024).
+        let recovery_wait = options.graceful_restart.then(|| {
+            Duration::from_secs(u64::from(
+                config.global.graceful_restart.restart_time.max(1),
+            ))
+        });
+        let recovery_deadline = recovery_wait.map(|w| Instant::now() + w);
+        let health = crate::health::Health::default();
         // The kernel FIB component, unless the embedder takes the FIB channel itself.
         let (fib, kernel) = match (&config.kernel, &options.fib) {
             (Some(k), None) => {
-                let (tx, h) =
-                    crate::fib::start(k, rib_ctl.clone(), crate::fib::FibOptions::default())
-                        .await?;
+                let mut fib_options = crate::fib::FibOptions {
+                    health: health.clone(),
+                    ..crate::fib::FibOptions::default()
+                };
+                if let Some(w) = recovery_wait {
+                    fib_options.recovery_wait = w;
+                }
+                let (tx, h) = crate::fib::start(k, rib_ctl.clone(), fib_options).await?;
                 (Some(tx), Some(h))
             }
             (Some(_), Some(_)) => {
@@ -327,6 +260,9 @@ impl Speaker {
             routes,
             index: Arc::new(RwLock::new(HashMap::new())),
             started: Instant::now(),
+            recovery_deadline,
+            health,
+            last_answers: StdMutex::new(status::LastAnswers::default()),
             options,
             rib_task: StdMutex::new(Some(rib_task)),
             kernel: StdMutex::new(kernel),
@@ -335,8 +271,8 @@ impl Speaker {
         let speaker = Speaker { inner };
         // Before any session starts: a socket that cannot be opened fails the start.
         let control = &config.global.control;
-        let bird = crate::control::bird::start(&speaker, &control.bird, control.mode)
-            .map_err(SpeakerError::BirdSocket)?;
+        let bird =
+            crate::control::bird::start(&speaker, control).map_err(SpeakerError::BirdSocket)?;
         if let Ok(mut b) = speaker.inner.bird.lock() {
             *b = Some(bird);
         }
@@ -349,13 +285,8 @@ impl Speaker {
             for p in config.peers.values() {
                 speaker.spawn_peer(&mut st, p.clone()).await?;
             }
-            if speaker.inner.options.graceful_restart {
-                let wait = Duration::from_secs(u64::from(
-                    config.global.graceful_restart.restart_time.max(1),
-                ));
-                speaker
-                    .rib(RibCtl::DeferSelection(Instant::now() + wait))
-                    .await?;
+            if let Some(deadline) = speaker.inner.recovery_deadline {
+                speaker.rib(RibCtl::DeferSelection(deadline)).await?;
             }
             for addr in &config.global.listen {
                 speaker.open_listener(&mut st, *addr)?;
@@ -408,6 +339,9 @@ impl Speaker {
         }
         let index = self.inner.index.clone();
         let task = tokio::spawn(async move {
+            // Anyone can connect: what they can make us log is limited (log_limit.rs).
+            let mut unknown = crate::log_limit::LogLimit::default();
+            let mut refused = crate::log_limit::LogLimit::default();
             loop {
                 match l.accept().await {
                     Ok((stream, remote)) => {
@@ -423,7 +357,9 @@ impl Speaker {
                         });
                         match entry {
                             Some(e) if !net::scope_matches(e.scope.as_deref(), remote) => {
-                                warn!(%remote, listener = %addr, scope = ?e.scope, "refused connection from a link-local peer address over another interface");
+                                if let Some(suppressed) = refused.allow() {
+                                    warn!(%remote, listener = %addr, scope = ?e.scope, suppressed, "refused connection from a link-local peer address over another interface");
+                                }
                             }
                             Some(e) => {
                                 // As early as possible: segments arriving before the
@@ -437,11 +373,15 @@ impl Speaker {
                                     continue;
                                 }
                                 if e.cmd.try_send(PeerCmd::Incoming(stream, remote)).is_err() {
-                                    warn!(%remote, "peer task busy; connection dropped");
+                                    if let Some(suppressed) = refused.allow() {
+                                        warn!(%remote, suppressed, "peer task busy; connection dropped");
+                                    }
                                 }
                             }
                             None => {
-                                warn!(%remote, listener = %addr, "refused connection from unknown peer address");
+                                if let Some(suppressed) = unknown.allow() {
+                                    warn!(%remote, listener = %addr, suppressed, "refused connection from unknown peer address");
+                                }
                             }
                         }
                     }
@@ -498,7 +438,7 @@ impl Speaker {
             shared.clone(),
             cmd_rx,
             out_rx,
-            self.inner.rib_in.clone(),
+            self.inner.rib_in.feed(),
         );
         let handle = tokio::spawn(task.run());
         self.index_peer(&cfg, cmd_tx.clone());
@@ -533,11 +473,15 @@ impl Speaker {
         }
     }
 
+    /// Stops and removes a peer's task, closing its session with `n` (as a Hard Reset
+    /// when `hard_reset` and the N bit was negotiated: a removal must not leave our routes
+    /// stale at the peer, a restart for new settings may).
     async fn stop_peer(
         &self,
         st: &mut State,
         name: &str,
         n: Notification,
+        hard_reset: bool,
     ) -> Result<(), SpeakerError> {
         let Some(h) = st.peers.remove(name) else {
             return Err(SpeakerError::NoSuchPeer(name.to_string()));
@@ -561,7 +505,13 @@ impl Speaker {
                 .and_then(|p| p.config.password.clone());
             Self::set_listener_md5(st, addr, other.as_deref().map(str::as_bytes));
         }
-        let _ = h.cmd.send(PeerCmd::Stop(n)).await;
+        let _ = h
+            .cmd
+            .send(PeerCmd::Stop {
+                notification: n,
+                hard_reset,
+            })
+            .await;
         let abort = h.task.abort_handle();
         if tokio::time::timeout(SHUTDOWN_WAIT, h.task).await.is_err() {
             abort.abort();
@@ -591,6 +541,7 @@ impl Speaker {
                 subcode: nc::CEASE_PEER_DECONFIGURED,
                 data: Bytes::new(),
             },
+            true,
         )
         .await
     }
@@ -632,6 +583,7 @@ impl Speaker {
                     subcode: nc::CEASE_OTHER_CONFIG_CHANGE,
                     data: Bytes::new(),
                 },
+                false,
             )
             .await?;
             return self.spawn_peer(st, cfg).await;
@@ -676,9 +628,18 @@ impl Speaker {
         if found.rib_changed {
             warn!("global cluster_id or max_paths changed: they take effect when bgpd restarts");
         }
+        if found.process_changed {
+            warn!("[global] user or group changed: they take effect when bgpd restarts");
+        }
         if found.kernel_changed {
             warn!("[kernel] settings changed: they take effect when bgpd restarts; the running kernel FIB keeps the old ones");
         }
+        // All or nothing: what can fail is checked, and new listeners bound, before
+        // anything changes. A listener that cannot be bound refuses the whole reload
+        // (closing those bound just before), so the running configuration stays what is
+        // recorded and the next reload tries again.
+        Self::check_applicable(&new)?;
+        self.open_listeners(&mut st, &found.listen_added)?;
         let d = if found.global_restart.is_empty() {
             found.clone()
         } else {
@@ -699,6 +660,7 @@ impl Speaker {
                     subcode: nc::CEASE_PEER_DECONFIGURED,
                     data: Bytes::new(),
                 },
+                true,
             )
             .await?;
         }
@@ -706,11 +668,6 @@ impl Speaker {
             if let Some(l) = st.listeners.remove(addr) {
                 l.task.abort();
                 info!(%addr, "stopped listening");
-            }
-        }
-        for addr in &d.listen_added {
-            if let Err(e) = self.open_listener(&mut st, *addr) {
-                warn!(error = %e, "cannot open new listener");
             }
         }
         for (name, change) in &d.peers_changed {
@@ -735,11 +692,50 @@ impl Speaker {
         // Keep what could not be applied live as it was, so the next diff still sees it.
         let mut applied = new;
         applied.kernel = st.config.kernel.clone();
+        applied.global.user = st.config.global.user.clone();
+        applied.global.group = st.config.global.group.clone();
         st.config = applied;
         st.loaded = Instant::now();
         self.inner.applied.send_replace(Arc::new(st.config.clone()));
         info!(changes = %found, "configuration applied");
         Ok(found)
+    }
+
+    /// The checks that would make applying `new` fail halfway (every peer valid, every
+    /// policy it names defined), made before anything is applied.
+    fn check_applicable(new: &Config) -> Result<(), SpeakerError> {
+        for p in new.peers.values() {
+            p.check().map_err(|reason| SpeakerError::InvalidPeer {
+                name: p.name.clone(),
+                reason,
+            })?;
+            if let Some(n) = p
+                .import
+                .iter()
+                .chain(&p.export)
+                .find(|n| !new.policies.contains_key(*n))
+            {
+                return Err(SpeakerError::UnknownPolicy(n.clone()));
+            }
+        }
+        Ok(())
+    }
+
+    /// Binds every listener of `addrs`, or none: on the first failure the ones bound here
+    /// are closed again and the error returned.
+    fn open_listeners(&self, st: &mut State, addrs: &[SocketAddr]) -> Result<(), SpeakerError> {
+        for (i, addr) in addrs.iter().enumerate() {
+            if let Err(e) = self.open_listener(st, *addr) {
+                for done in addrs.iter().take(i) {
+                    if let Some(l) = st.listeners.remove(done) {
+                        l.task.abort();
+                    }
+                }
+                warn!(error = %e, "cannot open a new listener: configuration refused");
+                return Err(e);
+            }
+        }
+        Ok(())
     }
 
     /// Our AS or router id changed: both go into every OPEN and into the RIB's view of
@@ -766,6 +762,7 @@ impl Speaker {
                     subcode: nc::CEASE_OTHER_CONFIG_CHANGE,
                     data: Bytes::new(),
                 },
+                false,
             )
             .await?;
         }
@@ -817,13 +814,16 @@ impl Speaker {
             .get(name)
             .ok_or_else(|| SpeakerError::NoSuchPeer(name.to_string()))?;
         let cmd = match action {
+            // RFC 8538 5 leaves a reset to the operator: it stays graceful.
             PeerAction::Reset => PeerCmd::Teardown {
                 notification: Notification::admin_reset("reset by operator"),
                 restart_after: Some(Duration::ZERO),
+                hard_reset: false,
             },
             PeerAction::Disable => PeerCmd::Teardown {
                 notification: Notification::admin_shutdown("disabled by operator"),
                 restart_after: None,
+                hard_reset: true,
             },
             PeerAction::Enable => PeerCmd::Enable,
         };
@@ -856,48 +856,48 @@ impl Speaker {
         self.ask(Query::Best).await
     }
 
-    /// The state of every peer.
-    pub async fn peers(&self) -> Result<Vec<PeerStatus>, SpeakerError> {
-        let counts = self.ask(Query::Counts).await?;
-        let st = self.inner.state.lock().await;
-        Ok(st
-            .peers
-            .values()
-            .map(|h| PeerStatus {
-                config: h.config.clone(),
-                shared: h
-                    .shared
-                    .lock()
-                    .map(|s| s.clone())
-                    .unwrap_or_else(|e| e.into_inner().clone()),
-                prefixes: counts.get(&h.config.name).copied().unwrap_or_default(),
-            })
-            .collect())
-    }
-
-    /// The state of one peer, in detail.
-    pub async fn peer(&self, name: &str) -> Result<PeerDetail, SpeakerError> {
-        let global = self.inner.state.lock().await.config.global.clone();
-        self.peers()
-            .await?
-            .into_iter()
-            .find(|p| p.config.name == name)
-            .map(|p| p.detail(&global))
-            .ok_or_else(|| SpeakerError::NoSuchPeer(name.to_string()))
-    }
-
-    /// Routes of a table, filtered.
+    /// Routes of a table, filtered: every page of [`Speaker::routes_page`] collected
+    /// (for a large table, take the pages one by one instead).
     pub async fn routes(&self, q: RouteQuery) -> Result<Vec<RouteEntry>, SpeakerError> {
-        let r = self
-            .ask(|reply| Query::Routes {
-                prefix: q.prefix,
-                peer: q.peer,
-                table: q.table,
-                family: q.family,
+        let mut all = Vec::new();
+        let mut after = None;
+        loop {
+            let (mut page, next) = self
+                .routes_page(q.clone(), after, MAX_PAGE as usize)
+                .await?;
+            all.append(&mut page);
+            match next {
+                Some(n) => after = Some(n),
+                None => return Ok(all),
+            }
+        }
+    }
+
+    /// Up to `limit` routes of a table (at most [`MAX_PAGE`]) after `after`, and where the
+    /// next page starts (`None` after the last). The RIB answers each page separately,
+    /// so a large table costs memory for one page at a time.
+    pub async fn routes_page(
+        &self,
+        q: RouteQuery,
+        after: Option<RouteCursor>,
+        limit: usize,
+    ) -> Result<(Vec<RouteEntry>, Option<RouteCursor>), SpeakerError> {
+        let filter = crate::rib_task::pages::RouteFilter {
+            prefix: q.prefix,
+            peer: q.peer,
+            table: q.table,
+            family: q.family,
+        };
+        let page = self
+            .ask(|reply| Query::RoutesPage {
+                filter,
+                after,
+                limit,
                 reply,
             })
-            .await?;
-        r.map_err(SpeakerError::NoSuchPeer)
+            .await?
+            .map_err(SpeakerError::NoSuchPeer)?;
+        Ok((page.routes, page.next))
     }
 
     /// Longest-prefix match: every path of the most specific prefix covering `addr`, the
@@ -906,38 +906,10 @@ impl Speaker {
         self.ask(|r| Query::Lookup(addr, r)).await
     }
 
-    /// Daemon identity and counters.
-    pub async fn status(&self) -> Result<DaemonStatus, SpeakerError> {
-        let prefixes = self.ask(Query::PrefixCount).await?;
-        let recovering = self.inner.options.graceful_restart
-            && !self.ask(Query::Recovery).await?.waiting.is_empty();
-        let st = self.inner.state.lock().await;
-        let established = st
-            .peers
-            .values()
-            .filter(|h| {
-                h.shared
-                    .lock()
-                    .is_ok_and(|s| s.state == bgp_proto::session::State::Established)
-            })
-            .count();
-        Ok(DaemonStatus {
-            version: env!("CARGO_PKG_VERSION").to_string(),
-            asn: st.config.global.asn,
-            router_id: st.config.global.router_id.to_string(),
-            uptime_secs: self.inner.started.elapsed().as_secs(),
-            peers: st.peers.len(),
-            peers_established: established,
-            loc_rib_prefixes: prefixes,
-            graceful_restart_in_progress: recovering,
-            config_file: self
-                .inner
-                .options
-                .config_path
-                .as_ref()
-                .map(|p| p.display().to_string()),
-            config_age_secs: st.loaded.elapsed().as_secs(),
-        })
+    /// Tests only: blocks the RIB task for `d` (tests/rib_stall.rs).
+    #[cfg(test)]
+    pub(crate) async fn stall_rib(&self, d: Duration) -> Result<(), SpeakerError> {
+        self.rib(RibCtl::Stall(d)).await
     }
 
     /// The running configuration.
@@ -983,7 +955,12 @@ impl Speaker {
         for h in peers.values() {
             let _ = h
                 .cmd
-                .send(PeerCmd::Stop(Notification::admin_shutdown(message)))
+                // Not a Hard Reset: with the N bit, peers keep our routes while we
+                // restart (RFC 8538).
+                .send(PeerCmd::Stop {
+                    notification: Notification::admin_shutdown(message),
+                    hard_reset: false,
+                })
                 .await;
         }
         for (_, h) in peers {

@@ -617,6 +617,8 @@ pub fn to_config(node: &NodeBgp, o: &RenderOptions) -> Result<FileConfig, Derive
             restart_time: Some(BIRD_RESTART_TIME),
             ..Default::default()
         }),
+        user: None,
+        group: None,
     };
     Ok(FileConfig {
         global: Some(sp(global)),

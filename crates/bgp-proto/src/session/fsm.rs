@@ -502,6 +502,24 @@ impl Session {
         self.leave(now);
     }
 
+    /// The caller holds input received on this connection that it has not passed to
+    /// [`Session::handle_data`] yet (its own backpressure, such as a busy RIB): the peer is
+    /// sending, so a HoldTimer due by `now` restarts instead of expiring over messages that
+    /// arrived but were not read (RFC 4271 6.5 expires it when no message was *received*;
+    /// FRR does the same with a non-empty input queue). Call it before
+    /// [`Session::handle_timeout`]; once the held input is read the timer runs as usual.
+    pub fn handle_input_held(&mut self, now: Instant) {
+        self.enter(now);
+        if self.timers.get(Timer::Hold).is_some_and(|at| at <= now) {
+            let hold = match &self.negotiated {
+                Some(n) => Duration::from_secs(u64::from(n.hold_time)),
+                None => OPEN_HOLD_TIME,
+            };
+            self.timers.set(Timer::Hold, now + hold);
+        }
+        self.leave(now);
+    }
+
     // ---- output ----
 
     /// Bytes to write to the connection, whole messages only. Taking them is how the

@@ -61,6 +61,8 @@ pub struct ConfigDiff {
     /// RIB-wide settings changed (cluster id, multipath): every peer's outbound state is
     /// recomputed.
     pub rib_changed: bool,
+    /// The user or group bgpd runs as changed (takes effect when it restarts).
+    pub process_changed: bool,
     /// Peers to start, by name.
     pub peers_added: Vec<String>,
     /// Peers to stop with a Cease / Peer De-configured (RFC 4486 subcode 3).
@@ -147,6 +149,9 @@ impl fmt::Display for ConfigDiff {
         if self.control_changed {
             parts.push("control sockets".into());
         }
+        if self.process_changed {
+            parts.push("user/group".into());
+        }
         f.write_str(&parts.join("; "))
     }
 }
@@ -179,9 +184,17 @@ pub fn diff_peer(
         allow_local_as,
         add_path,
         extended_next_hop,
-        graceful_restart,
         families
     );
+    // The caps on what the peer announces are ours alone, not in the OPEN.
+    let uncapped = |g: &super::GracefulRestartConfig| super::GracefulRestartConfig {
+        max_restart_time: 0,
+        max_long_lived_stale_time: 0,
+        ..g.clone()
+    };
+    if uncapped(&old.graceful_restart) != uncapped(&new.graceful_restart) {
+        c.restart.push("graceful_restart");
+    }
     macro_rules! runtime_if {
         ($($field:ident),*) => {
             $(if old.$field != new.$field { c.runtime.push(stringify!($field)); })*
@@ -193,6 +206,11 @@ pub fn diff_peer(
         add_path_receive_limit,
         description
     );
+    if old.graceful_restart != new.graceful_restart
+        && uncapped(&old.graceful_restart) == uncapped(&new.graceful_restart)
+    {
+        c.runtime.push("graceful_restart caps");
+    }
     let touches = |chain: &[String]| chain.iter().any(|p| changed_policies.contains(p));
     c.soft_in = old.import != new.import || touches(&new.import);
     c.soft_out = old.export != new.export
@@ -231,6 +249,7 @@ pub fn diff(old: &Config, new: &Config) -> ConfigDiff {
     d.control_changed = og.control != ng.control;
     d.rib_changed = og.cluster_id != ng.cluster_id || og.max_paths != ng.max_paths;
     d.kernel_changed = old.kernel != new.kernel;
+    d.process_changed = (&og.user, &og.group) != (&ng.user, &ng.group);
 
     let names: BTreeSet<&String> = old.policies.keys().chain(new.policies.keys()).collect();
     d.policies_changed = names
@@ -459,12 +478,15 @@ address = "10.0.0.3"
         }
         if let Some(p) = new.peers.get_mut("b") {
             p.disabled = true;
+            // Caps on the peer's announced times are ours, not in the OPEN.
+            p.graceful_restart.max_restart_time = 30;
         }
         let d = diff(&old, &new);
         assert_eq!(
             d.peers_changed["a"].runtime,
             vec!["connect_retry", "max_prefixes"]
         );
+        assert_eq!(d.peers_changed["b"].runtime, vec!["graceful_restart caps"]);
         assert!(!d.peers_changed["a"].needs_restart());
         assert_eq!(d.peers_changed["b"].disabled, Some(true));
         assert!(!d.peers_changed["b"].needs_restart());

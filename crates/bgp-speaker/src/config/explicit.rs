@@ -26,6 +26,8 @@ fn gr(g: &GracefulRestartConfig) -> GracefulRestartFile {
         stale_time: Some(g.stale_time),
         long_lived_stale_time: Some(g.long_lived_stale_time),
         notification: Some(g.notification),
+        max_restart_time: Some(g.max_restart_time),
+        max_long_lived_stale_time: Some(g.max_long_lived_stale_time),
     }
 }
 
@@ -106,8 +108,17 @@ pub fn explicit(cfg: &Config) -> FileConfig {
                 BirdFormat::Bird1 => "bird1".to_owned(),
                 BirdFormat::Bird2 => "bird2".to_owned(),
             })),
+            bird_mode: Some(sp(format!("{:04o}", c.bird.mode))),
+            group: c.group.clone().map(sp),
+            max_connections: Some(sp(c.limits.max_connections)),
+            // One `timeout` sets both the idle and the write limit; the defaults differ,
+            // so it is written only when the limits are not the defaults.
+            timeout: (c.limits != crate::control::limits::CONTROL)
+                .then_some(c.limits.idle.as_secs()),
         }),
         graceful_restart: Some(gr(&g.graceful_restart)),
+        user: g.user.clone(),
+        group: g.group.clone(),
     };
     FileConfig {
         global: Some(sp(global)),

@@ -65,6 +65,10 @@ pub struct GlobalFile {
     pub control: Option<ControlFile>,
     /// Graceful restart settings.
     pub graceful_restart: Option<GracefulRestartFile>,
+    /// User to run as after start-up (bgpd keeps only the capabilities it needs).
+    pub user: Option<String>,
+    /// Group to run as.
+    pub group: Option<String>,
 }
 
 /// `[global.control]`.
@@ -85,6 +89,14 @@ pub struct ControlFile {
     /// Output layout of the BIRD sockets: `"bird1"` (BIRD 1.6, what Calico ships and
     /// parses; the default) or `"bird2"`.
     pub bird_format: Option<Spanned<String>>,
+    /// Permission bits of the BIRD sockets, default the control socket's `mode`.
+    pub bird_mode: Option<Spanned<String>>,
+    /// Group owning the sockets (and a socket directory bgpd creates).
+    pub group: Option<Spanned<String>>,
+    /// Connections served at once per socket, default 32.
+    pub max_connections: Option<Spanned<usize>>,
+    /// Seconds a client may stay idle, or take to read an answer, default 60.
+    pub timeout: Option<u64>,
 }
 
 /// `graceful_restart` tables (global defaults and per peer/template).
@@ -101,6 +113,10 @@ pub struct GracefulRestartFile {
     pub long_lived_stale_time: Option<u32>,
     /// Advertise the N bit (RFC 8538).
     pub notification: Option<bool>,
+    /// Cap on the restart time a peer announces (seconds).
+    pub max_restart_time: Option<u16>,
+    /// Cap on the LLGR stale time a peer announces (seconds).
+    pub max_long_lived_stale_time: Option<u32>,
 }
 
 /// `[peers.NAME]` and `[templates.NAME]`: every setting optional so templates compose.

@@ -11,9 +11,11 @@
 //!
 //! The full format is described in `docs/config.md`.
 
+pub mod control;
 pub mod diff;
 pub mod explicit;
 pub mod file;
+mod secrecy;
 pub mod types;
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
@@ -25,6 +27,7 @@ use bgp_proto::{Community, Family, LargeCommunity};
 use ipnet::IpNet;
 use toml::Spanned;
 
+pub use control::{BirdFormat, BirdSocketConfig, ControlConfig};
 pub use diff::{ConfigDiff, PeerChange};
 pub use types::{
     AddPathConfig, CommunityValue, FamilyName, LargeCommunityValue, ListenAddr, MaxPrefixAction,
@@ -39,8 +42,7 @@ pub type PolicyDef = bgp_rib::policy::Policy;
 /// The `[kernel]` section, owned by the kernel FIB component.
 pub type KernelSection = bgp_kernel::KernelConfig;
 
-/// The default control socket path.
-pub const DEFAULT_CONTROL_SOCKET: &str = "/run/bgpd/bgpd.sock";
+pub use control::DEFAULT_CONTROL_SOCKET;
 /// The BGP port (RFC 4271 section 8.2.1).
 pub const BGP_PORT: u16 = 179;
 /// Default hold time. RFC 4271 suggests 90 s; BIRD's 240 s is a known cause of slow failover.
@@ -53,6 +55,10 @@ pub const DEFAULT_RESTART_TIME: u16 = 120;
 pub const DEFAULT_STALE_TIME: u32 = 360;
 /// Default of [`PeerConfig::add_path_receive_limit`] (the RIB's default).
 pub const DEFAULT_ADD_PATH_RECEIVE_LIMIT: u32 = bgp_rib::DEFAULT_ADD_PATH_RECEIVE_LIMIT as u32;
+/// Default cap on the restart time a peer announces (RFC 4724 allows 4095 s).
+pub const DEFAULT_MAX_RESTART_TIME: u16 = 600;
+/// Default cap on the LLGR stale time a peer announces (RFC 9494 allows ~194 days).
+pub const DEFAULT_MAX_LONG_LIVED_STALE_TIME: u32 = 86_400;
 
 /// Errors reading or validating a configuration.
 #[derive(Debug, thiserror::Error)]
@@ -115,6 +121,8 @@ fn line_col(text: &str, offset: usize) -> (usize, usize) {
 struct Source {
     path: PathBuf,
     text: String,
+    /// The metadata of the file as it was read (`None` for text given directly).
+    meta: Option<std::fs::Metadata>,
 }
 
 /// A fully resolved configuration: defaults applied, templates expanded, validated.
@@ -151,39 +159,11 @@ pub struct GlobalConfig {
     pub graceful_restart: GracefulRestartConfig,
     /// Directory of drop-in files, resolved against the main file's directory.
     pub include_dir: Option<PathBuf>,
-}
-
-/// Control socket settings.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct ControlConfig {
-    /// Path of the Unix socket; `None` disables it.
-    pub socket: Option<PathBuf>,
-    /// File mode of the socket.
-    pub mode: u32,
-    /// The BIRD-compatible status sockets (`crate::control::bird`).
-    pub bird: BirdSocketConfig,
-}
-
-/// The BIRD-compatible read-only status sockets calico-node's health checks talk to.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct BirdSocketConfig {
-    /// Socket answering for IPv4 sessions (BIRD's `bird.ctl`); `None`: off.
-    pub socket: Option<PathBuf>,
-    /// Socket answering for IPv6 sessions (BIRD 1.x's separate `bird6.ctl`); `None`: off.
-    pub socket6: Option<PathBuf>,
-    /// Which BIRD's output layout to imitate.
-    pub format: BirdFormat,
-}
-
-/// Output layout of the BIRD-compatible sockets.
-#[derive(Copy, Clone, Debug, Default, PartialEq, Eq, Hash)]
-pub enum BirdFormat {
-    /// BIRD 1.6, as shipped in calico-node (`name     proto    table ...` headings, which
-    /// calico-node compares word for word).
-    #[default]
-    Bird1,
-    /// BIRD 2.0 (`Name       Proto      Table ...`, millisecond times, `Hostname is`).
-    Bird2,
+    /// User bgpd runs as once started (it starts as root); `None`: stays root, with only
+    /// the capabilities it needs (docs/security.md).
+    pub user: Option<String>,
+    /// Group bgpd runs as; the user's primary group when only `user` is set.
+    pub group: Option<String>,
 }
 
 /// Graceful restart (RFC 4724) and long-lived graceful restart (RFC 9494) settings.
@@ -199,6 +179,11 @@ pub struct GracefulRestartConfig {
     pub long_lived_stale_time: u32,
     /// RFC 8538 N bit: NOTIFICATIONs other than Hard Reset are graceful.
     pub notification: bool,
+    /// Longest restart time accepted from a peer: its routes are kept at most this long
+    /// after its session drops, whatever it announced.
+    pub max_restart_time: u16,
+    /// Longest LLGR stale time accepted from a peer (only when we offer LLGR ourselves).
+    pub max_long_lived_stale_time: u32,
 }
 
 impl Default for GracefulRestartConfig {
@@ -209,6 +194,8 @@ impl Default for GracefulRestartConfig {
             stale_time: DEFAULT_STALE_TIME,
             long_lived_stale_time: 0,
             notification: true,
+            max_restart_time: DEFAULT_MAX_RESTART_TIME,
+            max_long_lived_stale_time: DEFAULT_MAX_LONG_LIVED_STALE_TIME,
         }
     }
 }
@@ -453,7 +440,7 @@ struct Entry<'a> {
 /// name order.
 pub fn load(path: &Path) -> Result<Config, ConfigError> {
     let main = read_source(path)?;
-    let main_file = parse_file(&main)?;
+    let main_file = parse_checked(&main)?;
     let Some(global) = &main_file.global else {
         return Err(ConfigError::File {
             path: path.to_owned(),
@@ -469,7 +456,7 @@ pub fn load(path: &Path) -> Result<Config, ConfigError> {
     }
     let mut parsed = Vec::with_capacity(drop_ins.len());
     for src in &drop_ins {
-        let f = parse_file(src)?;
+        let f = parse_checked(src)?;
         if let Some(g) = &f.global {
             return Err(ConfigError::at(
                 src,
@@ -491,6 +478,7 @@ pub fn from_str(text: &str, path: &Path) -> Result<Config, ConfigError> {
     let src = Source {
         path: path.to_owned(),
         text: text.to_owned(),
+        meta: None,
     };
     let f = parse_file(&src)?;
     if f.global.is_none() {
@@ -503,14 +491,32 @@ pub fn from_str(text: &str, path: &Path) -> Result<Config, ConfigError> {
 }
 
 fn read_source(path: &Path) -> Result<Source, ConfigError> {
-    let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Io {
+    use std::io::Read;
+    let io = |source| ConfigError::Io {
         path: path.to_owned(),
         source,
-    })?;
+    };
+    let mut file = std::fs::File::open(path).map_err(io)?;
+    let meta = file.metadata().map_err(io)?;
+    let mut text = String::new();
+    file.read_to_string(&mut text).map_err(io)?;
     Ok(Source {
         path: path.to_owned(),
         text,
+        meta: Some(meta),
     })
+}
+
+/// Parses a file read from disk, checking the file's ownership and mode when it holds
+/// passwords ([`secrecy`]).
+fn parse_checked(src: &Source) -> Result<FileConfig, ConfigError> {
+    let f = parse_file(src)?;
+    if let Some(meta) = &src.meta {
+        if secrecy::holds_passwords(&f) {
+            secrecy::check(src, meta)?;
+        }
+    }
+    Ok(f)
 }
 
 /// The drop-in files of a directory, `*.toml` only, sorted by name. A missing directory
@@ -748,62 +754,7 @@ fn resolve_global(
             out
         }
     };
-    let control = match &gf.control {
-        None => ControlConfig {
-            socket: Some(PathBuf::from(DEFAULT_CONTROL_SOCKET)),
-            mode: 0o660,
-            bird: BirdSocketConfig::default(),
-        },
-        Some(c) => {
-            let mode = match &c.mode {
-                None => 0o660,
-                Some(m) => u32::from_str_radix(m.get_ref().trim_start_matches("0o"), 8)
-                    .ok()
-                    .filter(|v| *v <= 0o777)
-                    .ok_or_else(|| {
-                        ConfigError::at(
-                            src,
-                            m.span(),
-                            format!(
-                                "mode {:?} is not an octal permission like \"0660\"",
-                                m.get_ref()
-                            ),
-                        )
-                    })?,
-            };
-            let format = match &c.bird_format {
-                None => BirdFormat::Bird1,
-                Some(f) => match f.get_ref().as_str() {
-                    "bird1" => BirdFormat::Bird1,
-                    "bird2" => BirdFormat::Bird2,
-                    other => {
-                        return Err(ConfigError::at(
-                            src,
-                            f.span(),
-                            format!("bird_format {other:?} is not \"bird1\" or \"bird2\""),
-                        ))
-                    }
-                },
-            };
-            ControlConfig {
-                bird: BirdSocketConfig {
-                    socket: c.bird_socket.clone(),
-                    socket6: c.bird6_socket.clone(),
-                    format,
-                },
-                socket: if c.enabled == Some(false) {
-                    None
-                } else {
-                    Some(
-                        c.socket
-                            .clone()
-                            .unwrap_or_else(|| PathBuf::from(DEFAULT_CONTROL_SOCKET)),
-                    )
-                },
-                mode,
-            }
-        }
-    };
+    let control = control::resolve(src, gf.control.as_ref())?;
     let graceful_restart = merge_gr(
         &[gf.graceful_restart.as_ref()],
         &GracefulRestartConfig::default(),
@@ -816,6 +767,8 @@ fn resolve_global(
         max_paths: gf.max_paths.unwrap_or(16).max(1),
         control,
         graceful_restart,
+        user: gf.user.clone(),
+        group: gf.group.clone(),
         include_dir: gf
             .include_dir
             .as_ref()
@@ -888,6 +841,10 @@ fn merge_gr(
             .flatten()
             .find_map(|g| g.notification)
             .unwrap_or(base.notification),
+        max_restart_time: find(&|g| g.max_restart_time.map(u64::from))
+            .map_or(base.max_restart_time, |v| v.min(4095) as u16),
+        max_long_lived_stale_time: find(&|g| g.max_long_lived_stale_time.map(u64::from))
+            .map_or(base.max_long_lived_stale_time, |v| v.min(0xFF_FFFF) as u32),
     }
 }
 

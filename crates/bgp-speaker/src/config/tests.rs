@@ -46,7 +46,7 @@ fn peer_inherits_from_template_chain() {
 [templates.base]
 hold_time = 30
 connect_retry = 2
-graceful_restart = {{ restart_time = 60 }}
+graceful_restart = {{ restart_time = 60, max_restart_time = 5000 }}
 
 [templates.mesh]
 template = "base"
@@ -69,6 +69,12 @@ passive = false
     assert!(!p.passive, "the peer's own value wins over the template");
     assert_eq!(p.graceful_restart.restart_time, 60);
     assert!(p.graceful_restart.enabled);
+    // Caps on what the peer announces: held to the 12-bit field, defaults otherwise.
+    assert_eq!(p.graceful_restart.max_restart_time, 4095);
+    assert_eq!(
+        p.graceful_restart.max_long_lived_stale_time,
+        super::DEFAULT_MAX_LONG_LIVED_STALE_TIME
+    );
     assert_eq!(p.families, vec![Family::IPV4_UNICAST]);
     assert!(p.is_ibgp(&c.global));
     assert_eq!(p.ttl(&c.global), 64);
@@ -430,4 +436,75 @@ remote_as = 64512
     );
     let (_, _, msg) = err_at(&zero);
     assert!(msg.contains("add_path_receive_limit"), "{msg}");
+}
+
+#[test]
+fn control_access_and_limits() {
+    let c = parse(BASE).unwrap();
+    let ctl = &c.global.control;
+    assert_eq!(
+        (ctl.mode, ctl.bird.mode, ctl.group.as_deref()),
+        (0o660, 0o660, None)
+    );
+    assert_eq!(ctl.limits, crate::control::limits::CONTROL);
+    let c = parse(&format!(
+        "{BASE}[global.control]\nmode = \"0600\"\ngroup = \"calico\"\nbird_mode = \"0666\"\nmax_connections = 4\ntimeout = 5\n"
+    ))
+    .unwrap();
+    let ctl = &c.global.control;
+    assert_eq!(ctl.mode, 0o600);
+    assert_eq!(ctl.bird.mode, 0o666, "the BIRD sockets have their own mode");
+    assert_eq!(ctl.group.as_deref(), Some("calico"));
+    assert_eq!(ctl.limits.max_connections, 4);
+    assert_eq!(ctl.limits.idle, std::time::Duration::from_secs(5));
+    assert_eq!(ctl.limits.write, std::time::Duration::from_secs(5));
+    // The BIRD sockets follow `mode` unless given their own.
+    let c = parse(&format!("{BASE}[global.control]\nmode = \"0640\"\n")).unwrap();
+    assert_eq!(c.global.control.bird.mode, 0o640);
+    for bad in [
+        "max_connections = 0",
+        "group = \"a:b\"",
+        "bird_mode = \"999\"",
+    ] {
+        let (line, _, msg) = err_at(&format!("{BASE}[global.control]\n{bad}\n"));
+        assert_eq!(line, 6, "{bad}: {msg}");
+    }
+}
+
+#[test]
+fn files_holding_passwords_must_be_private() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().unwrap();
+    let main = dir.path().join("bgpd.toml");
+    std::fs::write(&main, format!("{BASE}include_dir = \"peers.d\"\n")).unwrap();
+    std::fs::create_dir(dir.path().join("peers.d")).unwrap();
+    let drop_in = dir.path().join("peers.d/p.toml");
+    std::fs::write(
+        &drop_in,
+        "[peers.p]\naddress = \"10.0.0.2\"\nremote_as = 64512\npassword = \"s3cret\"\n",
+    )
+    .unwrap();
+    let mode = |m: u32| {
+        std::fs::set_permissions(&drop_in, std::fs::Permissions::from_mode(m)).unwrap();
+    };
+    // Writable by the group or everyone: refused, naming the file.
+    for m in [0o664, 0o646, 0o620] {
+        mode(m);
+        let e = load(&main).unwrap_err().to_string();
+        assert!(e.contains("peers.d/p.toml"), "{m:o}: {e}");
+        assert!(e.contains("writable"), "{m:o}: {e}");
+    }
+    // Private, or readable by everyone (a warning only): loaded.
+    for m in [0o600, 0o640, 0o644] {
+        mode(m);
+        assert!(load(&main).is_ok(), "{m:o}");
+    }
+    // Without a password the mode is not our business.
+    std::fs::write(
+        &drop_in,
+        "[peers.p]\naddress = \"10.0.0.2\"\nremote_as = 64512\n",
+    )
+    .unwrap();
+    mode(0o666);
+    assert!(load(&main).is_ok());
 }

@@ -50,22 +50,22 @@
 //! keep (preference, hold timer remaining, per-route change statistics) are left out
 //! rather than filled with made-up numbers.
 
-use std::collections::HashSet;
 use std::net::IpAddr;
-use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use bgp_proto::session::State;
 use bgp_proto::Capability;
-use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
+use tokio::io::{AsyncBufReadExt, AsyncReadExt, BufReader};
 use tokio::net::UnixStream;
 use tokio::task::JoinHandle;
-use tracing::{debug, error, info, warn};
+use tracing::{debug, error, info};
 
 pub use crate::config::BirdFormat;
-use crate::config::{BirdSocketConfig, GlobalConfig};
+use crate::config::{ControlConfig, GlobalConfig};
+use crate::control::limits::{self, Limits};
 use crate::control::proto::{FamilyFilter, Table};
+use crate::control::socket;
 use crate::speaker::{PeerStatus, RouteQuery, Speaker};
 
 /// The version we announce: `BIRD v0.1.0+bgpd`. calico-node's status reporter reads the
@@ -73,6 +73,8 @@ use crate::speaker::{PeerStatus, RouteQuery, Speaker};
 /// (`v0.3.3+birdv1.6.8`), and says what it is.
 pub const BIRD_VERSION: &str = concat!("v", env!("CARGO_PKG_VERSION"), "+bgpd");
 
+/// BIRD's reply code `8005 Protocol is down`, used for a component that is down.
+pub const PROTOCOL_DOWN: u16 = 8005;
 /// Longest command line accepted; BIRD's CLI buffer (`CLI_LINE_SIZE`) is 512 bytes.
 const MAX_COMMAND: usize = 512;
 /// Longest reply line; BIRD writes `<line overflow>` past 512 bytes, we cut the text.
@@ -433,6 +435,8 @@ pub struct Status {
     pub reconfigured: String,
     /// While we restart gracefully (RFC 4724): seconds left of / total selection deferral.
     pub graceful_restart: Option<(u64, u64)>,
+    /// Components that are down (name, why): the daemon is not fully working.
+    pub down: Vec<(String, String)>,
 }
 
 /// `show status` (BIRD's `cmd_show_status`).
@@ -450,6 +454,13 @@ pub fn show_status(s: &Status, format: BirdFormat) -> Reply {
         // calico-node's readiness check fails while it sees code 0024.
         r.more(24, "Graceful restart recovery in progress");
         r.more(24, &format!("  Wait timer is {left}/{total}"));
+    }
+    // A component down (the kernel FIB not following the RIB, say): BIRD's run-time
+    // error class, which calico-node's readiness check does not accept, so the node is
+    // reported not ready with this line as the reason; `-bird-live` (output starting with
+    // "BIRD") still passes, since the daemon repairs it by itself.
+    for (name, why) in &s.down {
+        r.more(PROTOCOL_DOWN, &format!("{name} is down: {why}"));
     }
     r.end(13, "Daemon is up and running");
     r
@@ -795,6 +806,12 @@ pub async fn respond(
                     boot: base_time(&ago(st.uptime_secs), format),
                     reconfigured: base_time(&ago(st.config_age_secs), format),
                     graceful_restart,
+                    down: st
+                        .components
+                        .iter()
+                        .filter(|c| !c.up)
+                        .map(|c| (c.name.clone(), c.reason.clone().unwrap_or_default()))
+                        .collect(),
                 };
                 r = show_status(&status, format);
             }
@@ -854,7 +871,8 @@ pub async fn respond(
     r
 }
 
-/// Paths and prefixes of one family's Loc-RIB.
+/// Paths and prefixes of one family's Loc-RIB, counted a page at a time (a full table is
+/// never held at once).
 async fn route_count(
     speaker: &Speaker,
     family: SocketFamily,
@@ -864,12 +882,26 @@ async fn route_count(
         family: Some(family.filter()),
         ..RouteQuery::default()
     };
-    let routes = speaker.routes(q).await?;
-    let prefixes: HashSet<&str> = routes.iter().map(|e| e.prefix.as_str()).collect();
-    Ok(RouteCount {
-        paths: routes.len(),
-        prefixes: prefixes.len(),
-    })
+    let mut count = RouteCount::default();
+    let mut after = None;
+    let mut last_prefix = None;
+    loop {
+        let (routes, next) = speaker
+            .routes_page(q.clone(), after, crate::control::proto::MAX_PAGE as usize)
+            .await?;
+        for r in &routes {
+            count.paths += 1;
+            // Pages are in prefix order: a new prefix is one that differs from the last.
+            if last_prefix.as_deref() != Some(r.prefix.as_str()) {
+                count.prefixes += 1;
+                last_prefix = Some(r.prefix.clone());
+            }
+        }
+        match next {
+            Some(n) => after = Some(n),
+            None => return Ok(count),
+        }
+    }
 }
 
 /// Paths from `peer` that are best in the Loc-RIB.
@@ -889,40 +921,45 @@ fn hostname() -> Option<String> {
     (!h.is_empty()).then(|| h.to_string())
 }
 
-/// One client connection: greeting, then one reply per command line.
+/// One client connection: greeting, then one reply per command line, until the client
+/// leaves or stays idle for `limits.idle` (limits.rs).
 async fn serve(
     stream: UnixStream,
     speaker: Speaker,
     family: SocketFamily,
     format: BirdFormat,
+    limits: Limits,
 ) -> std::io::Result<()> {
     let (rd, mut wr) = stream.into_split();
-    wr.write_all(hello(BIRD_VERSION).as_str().as_bytes())
-        .await?;
+    let hello = hello(BIRD_VERSION);
+    limits::write_all(&mut wr, hello.as_str().as_bytes(), limits.write).await?;
     let mut rd = BufReader::new(rd);
     let mut buf = Vec::new();
     loop {
         buf.clear();
-        let n = (&mut rd)
-            .take(MAX_COMMAND as u64 + 1)
-            .read_until(b'\n', &mut buf)
-            .await?;
+        let mut bounded = (&mut rd).take(MAX_COMMAND as u64 + 1);
+        let n = match tokio::time::timeout(limits.idle, bounded.read_until(b'\n', &mut buf)).await {
+            Ok(r) => r?,
+            Err(_) => return Ok(()), // idle: close
+        };
         if n == 0 {
             return Ok(());
         }
         if buf.last() != Some(&b'\n') && buf.len() > MAX_COMMAND {
             let mut r = Reply::new();
             r.end(9000, "Command too long");
-            wr.write_all(r.as_str().as_bytes()).await?;
-            return Ok(());
+            return limits::write_all(&mut wr, r.as_str().as_bytes(), limits.write).await;
         }
         let line = String::from_utf8_lossy(&buf);
         let cmd = parse(line.trim_end_matches(['\n', '\r']));
         debug!(command = %line.trim_end(), ?cmd, "BIRD socket command");
         let r = respond(cmd, &speaker, family, format).await;
-        wr.write_all(r.as_str().as_bytes()).await?;
+        limits::write_all(&mut wr, r.as_str().as_bytes(), limits.write).await?;
     }
 }
+
+/// The answer to a connection over the limit: BIRD's `8000` run-time error class.
+const REFUSAL: &[u8] = b"8000 Too many connections\n";
 
 /// A listening BIRD-compatible socket; the socket file is removed when dropped.
 #[derive(Debug)]
@@ -941,35 +978,20 @@ impl Drop for BirdServer {
 }
 
 impl BirdServer {
-    /// Binds `path` (creating its directory, replacing a stale socket) with file mode
-    /// `mode` and answers for `speaker`'s peers of `family`.
+    /// Binds `path` (see [`super::socket`]) with the BIRD sockets' mode and group of
+    /// `config` and answers for `speaker`'s peers of `family`.
     pub fn bind(
         path: &Path,
-        mode: u32,
+        config: &ControlConfig,
         family: SocketFamily,
-        format: BirdFormat,
         speaker: Speaker,
     ) -> std::io::Result<BirdServer> {
-        let listener = super::server::bind_unix(path)?;
-        std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode))?;
-        info!(path = %path.display(), ?family, ?format, "BIRD-compatible status socket listening");
-        let task = tokio::spawn(async move {
-            loop {
-                match listener.accept().await {
-                    Ok((stream, _)) => {
-                        let sp = speaker.clone();
-                        tokio::spawn(async move {
-                            if let Err(e) = serve(stream, sp, family, format).await {
-                                debug!(error = %e, "BIRD socket connection ended");
-                            }
-                        });
-                    }
-                    Err(e) => {
-                        warn!(error = %e, "BIRD socket accept");
-                        tokio::time::sleep(Duration::from_millis(100)).await;
-                    }
-                }
-            }
+        let format = config.bird.format;
+        let listener = socket::bind(path, &config.bird_access())?;
+        let limits = config.limits;
+        info!(path = %path.display(), ?family, ?format, mode = format!("{:o}", config.bird.mode), "BIRD-compatible status socket listening");
+        let task = limits::accept_loop(listener, limits, "bird", REFUSAL, move |stream| {
+            serve(stream, speaker.clone(), family, format, limits)
         });
         Ok(BirdServer {
             path: path.to_owned(),
@@ -986,26 +1008,26 @@ impl BirdServer {
 }
 
 /// Makes `slot` match the wanted socket: rebinds on a new path or format, applies a new
-/// mode, closes when unset. On an error the running socket stays.
+/// mode or group, closes when unset. On an error the running socket stays.
 fn follow(
     slot: &mut Option<BirdServer>,
     want: Option<&Path>,
-    mode: u32,
+    config: &ControlConfig,
     family: SocketFamily,
-    format: BirdFormat,
     speaker: &Speaker,
 ) -> std::io::Result<()> {
+    let format = config.bird.format;
     match (slot.as_ref(), want) {
         (Some(s), Some(p)) if s.path == p && s.format == format && s.family == family => {
-            std::fs::set_permissions(p, std::fs::Permissions::from_mode(mode))?;
+            socket::change(p, &config.bird_access())?;
         }
         (Some(s), Some(p)) if s.path == p => {
             // Same path, new format: the old listener must go before the path is free.
             *slot = None;
-            *slot = Some(BirdServer::bind(p, mode, family, format, speaker.clone())?);
+            *slot = Some(BirdServer::bind(p, config, family, speaker.clone())?);
         }
         (_, Some(p)) => {
-            let new = BirdServer::bind(p, mode, family, format, speaker.clone())?;
+            let new = BirdServer::bind(p, config, family, speaker.clone())?;
             *slot = Some(new);
         }
         (Some(old), None) => {
@@ -1021,49 +1043,46 @@ fn follow(
 /// configuration after every reload; the returned task owns them (aborting it closes
 /// them and removes their files). Errors binding at start are returned; errors after a
 /// reload are logged and the previous socket stays.
-pub fn start(
-    speaker: &Speaker,
-    bird: &BirdSocketConfig,
-    mode: u32,
-) -> std::io::Result<JoinHandle<()>> {
+pub fn start(speaker: &Speaker, config: &ControlConfig) -> std::io::Result<JoinHandle<()>> {
     let mut v4 = None;
     let mut v6 = None;
     follow(
         &mut v4,
-        bird.socket.as_deref(),
-        mode,
+        config.bird.socket.as_deref(),
+        config,
         SocketFamily::Ipv4,
-        bird.format,
         speaker,
     )?;
     follow(
         &mut v6,
-        bird.socket6.as_deref(),
-        mode,
+        config.bird.socket6.as_deref(),
+        config,
         SocketFamily::Ipv6,
-        bird.format,
         speaker,
     )?;
     let mut updates = speaker.config_updates();
     let speaker = speaker.clone();
-    let mut current = (bird.clone(), mode);
+    let mut current = config.clone();
     Ok(tokio::spawn(async move {
         while updates.changed().await.is_ok() {
-            let control = updates.borrow_and_update().global.control.clone();
-            let want = (control.bird.clone(), control.mode);
-            if want == current {
+            let want = updates.borrow_and_update().global.control.clone();
+            if (&want.bird, &want.group) == (&current.bird, &current.group) {
                 continue;
             }
-            let (b, mode) = &want;
+            let mut all = true;
             for (slot, path, family) in [
-                (&mut v4, b.socket.as_deref(), SocketFamily::Ipv4),
-                (&mut v6, b.socket6.as_deref(), SocketFamily::Ipv6),
+                (&mut v4, want.bird.socket.as_deref(), SocketFamily::Ipv4),
+                (&mut v6, want.bird.socket6.as_deref(), SocketFamily::Ipv6),
             ] {
-                if let Err(e) = follow(slot, path, *mode, family, b.format, &speaker) {
+                if let Err(e) = follow(slot, path, &want, family, &speaker) {
                     error!(error = %e, ?family, "cannot apply the BIRD socket settings; the old socket stays");
+                    all = false;
                 }
             }
-            current = want;
+            // Recorded only once applied: the next reload tries again.
+            if all {
+                current = want;
+            }
         }
         // Keep the sockets until the task is aborted (the speaker shuts down).
         let _keep = (v4, v6);

@@ -3,5 +3,7 @@
 //! BIRD-compatible status socket ([`bird`]) for calico-node's health checks.
 
 pub mod bird;
+pub mod limits;
 pub mod proto;
 pub mod server;
+pub mod socket;

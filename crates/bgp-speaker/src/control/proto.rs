@@ -21,8 +21,28 @@ use serde::{Deserialize, Serialize};
 /// Version of this protocol.
 pub const PROTOCOL_VERSION: u32 = 1;
 
-/// Largest request or response line accepted, in bytes (a full table dump can be large).
+/// Largest response line a client accepts, in bytes. A page of [`MAX_PAGE`] routes is a
+/// few MiB; a whole table is read a page at a time (`show_routes` with `limit`).
 pub const MAX_LINE: usize = 256 * 1024 * 1024;
+
+/// Most entries one page of `show_routes` returns.
+pub const MAX_PAGE: u32 = 10_000;
+
+/// Where a page of `show_routes` ended: its last entry. Order: Loc-RIB by prefix (IPv4
+/// first) then the prefix's paths; Adj-RIB-In/Out by peer name, prefix, path identifier.
+/// Pages are not a snapshot: routes that change between two pages may be missed or seen
+/// twice, as in BIRD's `show route`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RouteCursor {
+    /// Adj-RIB-In/Out: the peer of the last entry.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub peer: Option<String>,
+    /// The prefix of the last entry.
+    pub prefix: IpNet,
+    /// Loc-RIB: the last entry's index among its prefix's paths; Adj-RIB-In/Out: its
+    /// path identifier.
+    pub path: u32,
+}
 
 /// A request line.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -107,6 +127,14 @@ pub enum Command {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         /// Only this address family.
         family: Option<FamilyFilter>,
+        /// At most this many entries (capped at [`MAX_PAGE`]), the answer's `next` telling
+        /// where the next page starts. Without it the whole table is streamed in one
+        /// answer. Added within version 1.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        limit: Option<u32>,
+        /// Start after this entry (the `next` of the previous page).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        after: Option<RouteCursor>,
     },
     /// Longest-prefix match of an address: all paths, the best marked.
     ShowRoute {
@@ -187,6 +215,10 @@ pub enum Reply {
     Routes {
         /// The matching paths.
         routes: Vec<RouteEntry>,
+        /// A page of `show_routes` with `limit` that filled up: where the next one starts
+        /// (pass it as `after`). Absent on the last page. Added within version 1.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        next: Option<RouteCursor>,
     },
     /// A command that only reports what it did.
     Done {
@@ -219,6 +251,24 @@ pub struct DaemonStatus {
     pub config_file: Option<String>,
     /// When the configuration was last (re)loaded, seconds ago.
     pub config_age_secs: u64,
+    /// The components that can fail on their own (kernel FIB writer, kernel import,
+    /// next-hop watcher) and their state. Added within version 1 (absent reads as empty).
+    #[serde(default)]
+    pub components: Vec<ComponentStatus>,
+}
+
+/// The state of one component in `status`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ComponentStatus {
+    /// Its name (`kernel-fib`, `kernel-import`, `next-hop-watcher`).
+    pub name: String,
+    /// Working.
+    pub up: bool,
+    /// Seconds in this state.
+    pub since_secs: u64,
+    /// Why it is down.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
 }
 
 /// One row of `show peers`.
@@ -387,7 +437,9 @@ mod tests {
                 prefix: Some("10.0.0.0/24".parse().unwrap()),
                 peer: None,
                 table: Table::In,
-                family: None
+                family: None,
+                limit: None,
+                after: None,
             }
         );
     }

@@ -1,15 +1,17 @@
 //! The daemon side of the control socket: accepts connections on a Unix socket and answers
 //! [`Request`]s by calling the [`Speaker`].
 
-use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 
-use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
-use tokio::net::{UnixListener, UnixStream};
+use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
+use tokio::net::UnixStream;
 use tokio::task::JoinHandle;
-use tracing::{debug, info, warn};
+use tracing::{info, warn};
 
-use super::proto::{Command, Reply, Request, Response, PROTOCOL_VERSION};
+use super::limits::{self, Limits};
+use super::proto::{Command, Reply, Request, Response, RouteCursor, MAX_PAGE, PROTOCOL_VERSION};
+use super::socket::{self, Access};
+use crate::config::ControlConfig;
 use crate::speaker::{RouteQuery, Speaker};
 
 /// A running control socket; removing the socket file when dropped.
@@ -27,29 +29,19 @@ impl Drop for ControlServer {
 }
 
 impl ControlServer {
-    /// Binds `path` (creating its directory, replacing a stale socket file) with file mode
-    /// `mode`, and serves requests for `speaker`.
-    pub fn bind(path: &Path, mode: u32, speaker: Speaker) -> std::io::Result<ControlServer> {
-        let listener = bind_unix(path)?;
-        std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode))?;
-        info!(path = %path.display(), mode = format!("{mode:o}"), "control socket listening");
-        let task = tokio::spawn(async move {
-            loop {
-                match listener.accept().await {
-                    Ok((stream, _)) => {
-                        let sp = speaker.clone();
-                        tokio::spawn(async move {
-                            if let Err(e) = serve(stream, sp).await {
-                                debug!(error = %e, "control connection ended");
-                            }
-                        });
-                    }
-                    Err(e) => {
-                        warn!(error = %e, "control socket accept");
-                        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
-                    }
-                }
-            }
+    /// Binds `path` (see [`super::socket`]: its directory created 0750, a stale socket
+    /// replaced, mode and group applied without following symlinks) with the settings of
+    /// `config`, and serves requests for `speaker`.
+    pub fn bind(
+        path: &Path,
+        config: &ControlConfig,
+        speaker: Speaker,
+    ) -> std::io::Result<ControlServer> {
+        let listener = socket::bind(path, &config.access())?;
+        let limits = config.limits;
+        info!(path = %path.display(), mode = format!("{:o}", config.mode), group = ?config.group, "control socket listening");
+        let task = limits::accept_loop(listener, limits, "control", REFUSAL, move |stream| {
+            serve(stream, speaker.clone(), limits)
         });
         Ok(ControlServer {
             path: path.to_owned(),
@@ -58,66 +50,35 @@ impl ControlServer {
     }
 }
 
-/// Binds a Unix socket at `path`: creates its directory, replaces a stale socket file
-/// (one nobody answers on), refuses a live one or a file that is not a socket. Shared by
-/// the JSON control socket and the BIRD-compatible one ([`super::bird`]).
-pub(crate) fn bind_unix(path: &Path) -> std::io::Result<UnixListener> {
-    if let Some(dir) = path.parent() {
-        if !dir.as_os_str().is_empty() {
-            std::fs::create_dir_all(dir)?;
-        }
-    }
-    match std::fs::symlink_metadata(path) {
-        Ok(m) if std::os::unix::fs::FileTypeExt::is_socket(&m.file_type()) => {
-            // A live daemon answers a connect; a stale file does not.
-            if std::os::unix::net::UnixStream::connect(path).is_ok() {
-                return Err(std::io::Error::new(
-                    std::io::ErrorKind::AddrInUse,
-                    format!("{} is in use by another running daemon", path.display()),
-                ));
-            }
-            std::fs::remove_file(path)?;
-        }
-        Ok(_) => {
-            return Err(std::io::Error::new(
-                std::io::ErrorKind::AlreadyExists,
-                format!("{} exists and is not a socket", path.display()),
-            ))
-        }
-        Err(_) => {}
-    }
-    UnixListener::bind(path)
-}
-
 impl ControlServer {
     /// The socket path.
     pub fn path(&self) -> &Path {
         &self.path
     }
 
-    /// Changes the socket file's mode.
-    pub fn set_mode(&self, mode: u32) -> std::io::Result<()> {
-        std::fs::set_permissions(&self.path, std::fs::Permissions::from_mode(mode))
+    /// Changes the socket file's mode and group.
+    pub fn set_access(&self, access: &Access) -> std::io::Result<()> {
+        socket::change(&self.path, access)
     }
 }
 
 /// Follows changed control socket settings (`[global.control]` after a reload): a new path
 /// is bound first and the old socket closed (and its file removed) only once the new one
-/// listens; a new mode on the same path is applied to the file; no path closes the socket.
-/// On an error the running socket stays and the error is returned.
+/// listens; a new mode or group on the same path is applied to the file; no path closes
+/// the socket. On an error the running socket stays and the error is returned.
 pub fn follow(
     server: &mut Option<ControlServer>,
     socket: Option<&Path>,
-    mode: u32,
+    config: &ControlConfig,
     speaker: &Speaker,
 ) -> std::io::Result<()> {
     match (server.as_ref(), socket) {
         (Some(s), Some(p)) if s.path() == p => {
-            s.set_mode(mode)?;
-            info!(path = %p.display(), mode = format!("{mode:o}"), "control socket mode changed");
+            s.set_access(&config.access())?;
+            info!(path = %p.display(), mode = format!("{:o}", config.mode), group = ?config.group, "control socket access changed");
         }
         (_, Some(p)) => {
-            let new = ControlServer::bind(p, mode, speaker.clone())?;
+            let new = ControlServer::bind(p, config, speaker.clone())?;
             if let Some(old) = server.replace(new) {
                 info!(old = %old.path().display(), new = %p.display(), "control socket moved");
             }
@@ -133,38 +94,133 @@ pub fn follow(
 
 /// Largest request line; requests are small.
 const MAX_REQUEST: usize = 64 * 1024;
+/// Routes per page when an answer is streamed.
+const STREAM_PAGE: usize = 4096;
+/// Bytes gathered before a write while streaming.
+const STREAM_CHUNK: usize = 64 * 1024;
+/// The answer to a connection over the limit.
+const REFUSAL: &[u8] =
+    b"{\"version\":1,\"status\":\"error\",\"message\":\"too many control connections\"}\n";
 
-async fn serve(stream: UnixStream, speaker: Speaker) -> std::io::Result<()> {
+/// One connection: a request per line, an answer per line, until the client closes or
+/// stays idle for `limits.idle`.
+async fn serve(stream: UnixStream, speaker: Speaker, limits: Limits) -> std::io::Result<()> {
     let (rd, mut wr) = stream.into_split();
     let mut rd = BufReader::new(rd);
     let mut line = String::new();
     loop {
         line.clear();
-        let n = (&mut rd)
-            .take(MAX_REQUEST as u64)
-            .read_line(&mut line)
-            .await?;
+        let mut bounded = (&mut rd).take(MAX_REQUEST as u64);
+        let n = match tokio::time::timeout(limits.idle, bounded.read_line(&mut line)).await {
+            Ok(r) => r?,
+            Err(_) => return Ok(()), // idle: close
+        };
         if n == 0 {
             return Ok(());
         }
-        let resp = match serde_json::from_str::<Request>(line.trim_end()) {
-            Err(e) => Response::error(format!("invalid request: {e}")),
-            Ok(r) if r.version != PROTOCOL_VERSION => Response::error(format!(
+        if !line.ends_with('\n') && n >= MAX_REQUEST {
+            let resp = Response::error(format!("request longer than {MAX_REQUEST} bytes"));
+            return limits::write_all(&mut wr, &answer(&resp), limits.write).await;
+        }
+        let req = match serde_json::from_str::<Request>(line.trim_end()) {
+            Err(e) => Err(Response::error(format!("invalid request: {e}"))),
+            Ok(r) if r.version != PROTOCOL_VERSION => Err(Response::error(format!(
                 "protocol version {} is not supported (this daemon speaks {PROTOCOL_VERSION})",
                 r.version
-            )),
-            Ok(r) => handle(r.command, &speaker).await,
+            ))),
+            Ok(r) => Ok(r.command),
         };
-        let mut out = serde_json::to_vec(&resp).unwrap_or_else(|e| {
-            format!("{{\"version\":{PROTOCOL_VERSION},\"status\":\"error\",\"message\":\"{e}\"}}")
-                .into_bytes()
-        });
-        out.push(b'\n');
-        wr.write_all(&out).await?;
+        match req {
+            Err(resp) => limits::write_all(&mut wr, &answer(&resp), limits.write).await?,
+            Ok(Command::ShowRoutes {
+                prefix,
+                peer,
+                table,
+                family,
+                limit: None,
+                after,
+            }) => {
+                let q = RouteQuery {
+                    prefix,
+                    peer,
+                    table,
+                    family,
+                };
+                stream_routes(&mut wr, &speaker, q, after, limits).await?;
+            }
+            Ok(cmd) => {
+                let resp = handle(cmd, &speaker).await;
+                limits::write_all(&mut wr, &answer(&resp), limits.write).await?;
+            }
+        }
     }
 }
 
-use tokio::io::AsyncReadExt;
+/// A response as one line.
+fn answer(resp: &Response) -> Vec<u8> {
+    let mut out = serde_json::to_vec(resp).unwrap_or_else(|e| {
+        format!("{{\"version\":{PROTOCOL_VERSION},\"status\":\"error\",\"message\":\"{e}\"}}")
+            .into_bytes()
+    });
+    out.push(b'\n');
+    out
+}
+
+/// Writes a whole `show_routes` answer (one line, exactly what serializing it at once
+/// would give) while taking it from the RIB a page at a time: memory for one page however
+/// large the table. An error on the first page is an ordinary error answer; one after
+/// the answer began ends the connection (the client sees a truncated line).
+async fn stream_routes<W: AsyncWriteExt + Unpin>(
+    wr: &mut W,
+    speaker: &Speaker,
+    q: RouteQuery,
+    after: Option<RouteCursor>,
+    limits: Limits,
+) -> std::io::Result<()> {
+    let (mut page, mut next) = match speaker.routes_page(q.clone(), after, STREAM_PAGE).await {
+        Ok(p) => p,
+        Err(e) => {
+            let resp = Response::error(e.to_string());
+            return limits::write_all(wr, &answer(&resp), limits.write).await;
+        }
+    };
+    // The frame around the routes array, from the serializer itself.
+    let empty = answer(&Response::ok(Reply::Routes {
+        routes: Vec::new(),
+        next: None,
+    }));
+    let text = String::from_utf8_lossy(&empty);
+    let (head, tail) = text
+        .split_once("[]")
+        .ok_or_else(|| std::io::Error::other("unexpected routes answer layout"))?;
+    let mut buf = Vec::with_capacity(STREAM_CHUNK + 4096);
+    buf.extend_from_slice(head.as_bytes());
+    buf.push(b'[');
+    let mut first = true;
+    loop {
+        for e in &page {
+            if !first {
+                buf.push(b',');
+            }
+            first = false;
+            serde_json::to_writer(&mut buf, e).map_err(std::io::Error::other)?;
+            if buf.len() >= STREAM_CHUNK {
+                limits::write_all(wr, &buf, limits.write).await?;
+                buf.clear();
+            }
+        }
+        let Some(after) = next.take() else {
+            break;
+        };
+        (page, next) = speaker
+            .routes_page(q.clone(), Some(after), STREAM_PAGE)
+            .await
+            .map_err(std::io::Error::other)?;
+    }
+    buf.push(b']');
+    buf.extend_from_slice(tail.as_bytes());
+    limits::write_all(wr, &buf, limits.write).await
+}
 
 /// Executes one command.
 pub async fn handle(cmd: Command, speaker: &Speaker) -> Response {
@@ -191,20 +247,33 @@ pub async fn handle(cmd: Command, speaker: &Speaker) -> Response {
             peer,
             table,
             family,
-        } => speaker
-            .routes(RouteQuery {
+            limit,
+            after,
+        } => {
+            let q = RouteQuery {
                 prefix,
                 peer,
                 table,
                 family,
-            })
-            .await
-            .map(|routes| Reply::Routes { routes })
-            .map_err(|e| e.to_string()),
+            };
+            match limit {
+                // One page, and where the next starts.
+                Some(limit) => speaker
+                    .routes_page(q, after, limit.min(MAX_PAGE) as usize)
+                    .await
+                    .map(|(routes, next)| Reply::Routes { routes, next }),
+                // Everything (the socket streams this case page by page instead).
+                None => speaker
+                    .routes(q)
+                    .await
+                    .map(|routes| Reply::Routes { routes, next: None }),
+            }
+            .map_err(|e| e.to_string())
+        }
         Command::ShowRoute { address } => speaker
             .lookup(address)
             .await
-            .map(|routes| Reply::Routes { routes })
+            .map(|routes| Reply::Routes { routes, next: None })
             .map_err(|e| e.to_string()),
         Command::Reload => match speaker.reload().await {
             Ok(d) => Ok(Reply::Done {

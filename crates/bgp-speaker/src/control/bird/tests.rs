@@ -168,6 +168,7 @@ fn bird2_show_status_is_byte_identical_to_the_capture() {
         boot: "2026-11-26 15:36:43.780".into(),
         reconfigured: "2026-11-26 15:36:43.780".into(),
         graceful_restart: None,
+        down: Vec::new(),
     };
     assert_eq!(
         show_status(&st, BirdFormat::Bird2).as_str(),
@@ -297,6 +298,7 @@ fn bird1_status_and_graceful_restart_block() {
         boot: "2018-04-03 22:59:26".into(),
         reconfigured: "2018-04-03 22:59:26".into(),
         graceful_restart: Some((215, 240)),
+        down: Vec::new(),
     };
     // The sample in calico node/pkg/health/bird/bird.go GRInProgress (BIRD 1.6), without
     // the "Waiting for N protocols" line we cannot fill.
@@ -440,4 +442,28 @@ fn states_map_like_birds_bgp_get_status() {
     let x = protocol(&p, &g, now, None, BirdFormat::Bird1);
     assert_eq!(x.since.len(), "07:05:03".len());
     assert_eq!(x.since.matches(':').count(), 2);
+}
+
+#[test]
+fn a_component_down_shows_as_a_run_time_error_line() {
+    let st = Status {
+        version: BIRD_VERSION.into(),
+        router_id: "172.18.0.4".into(),
+        hostname: None,
+        now: "2018-04-03 22:59:51".into(),
+        boot: "2018-04-03 22:59:26".into(),
+        reconfigured: "2018-04-03 22:59:26".into(),
+        graceful_restart: None,
+        down: vec![("kernel-fib".into(), "netlink I/O: broken pipe".into())],
+    };
+    let out = show_status(&st, BirdFormat::Bird1);
+    let lines: Vec<&str> = out.as_str().lines().collect();
+    // Still "BIRD ..." first (the liveness check), the daemon still up, and between them a
+    // line calico-node's readiness check does not accept, saying what is wrong.
+    assert!(lines[0].starts_with("1000-BIRD "));
+    assert_eq!(
+        lines[lines.len() - 2],
+        "8005-kernel-fib is down: netlink I/O: broken pipe"
+    );
+    assert_eq!(lines[lines.len() - 1], "0013 Daemon is up and running");
 }

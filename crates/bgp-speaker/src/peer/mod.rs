@@ -4,9 +4,13 @@
 //! while a connection collision is being resolved (RFC 4271 section 6.8) a second one for
 //! the connection the peer opened. Each connection has a reader task (bytes in) and a
 //! writer task (bytes out) linked by small bounded channels, so:
-//! - inbound: the peer task hands decoded UPDATEs to the RIB task over a bounded channel;
-//!   when the RIB is busy the send waits, the reader channel fills, the reader stops
-//!   reading and TCP flow control slows the peer down (backpressure, no unbounded buffer);
+//! - inbound: the peer task queues decoded UPDATEs and session events in its [`PeerFeed`],
+//!   which hands them to the RIB task as the RIB's input budget allows (rib_input.rs);
+//!   while the feed holds anything the task stops reading, the reader channel fills, the
+//!   reader stops reading and TCP flow control slows the peer down (backpressure, no
+//!   unbounded buffer). The task itself never waits on the RIB: its timers keep running,
+//!   so a busy RIB delays routes but drops no session, and a HoldTimer is not judged over
+//!   input that arrived but was held back (`Session::handle_input_held`);
 //! - outbound: bytes are taken from the session only while the writer has room, which is
 //!   how the session's SendHoldTimer (RFC 9687) learns that the peer is not reading.
 //!
@@ -15,37 +19,32 @@
 //! RIB task never blocks on a peer).
 
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use bgp_proto::session::{
-    resolve_collision, CollisionOutcome, DownReason, LocalCapabilities, Negotiated, Session,
-    SessionConfig, SessionEvent, State,
+    resolve_collision, CollisionOutcome, DownReason, Negotiated, Session, SessionEvent, State,
 };
-use bgp_proto::wire::DecodedUpdate;
-use bgp_proto::{
-    notification_code as nc, AddPathMode, Family, GracefulRestart, GracefulRestartFamily,
-    LlgrFamily, Notification, RouteRefresh,
-};
+use bgp_proto::{notification_code as nc, Family, Notification, RouteRefresh};
 use bytes::Bytes;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 use tracing::{debug, info, warn};
 
-use crate::config::{AddPathConfig, GlobalConfig, PeerConfig};
+use crate::config::{GlobalConfig, PeerConfig};
 use crate::net;
+use crate::rib_input::PeerFeed;
+pub(crate) use crate::rib_input::RibInput;
+use conn::{Conn, Io, IO_QUEUE, NEXT_CONN_ID};
 
-/// Bytes read from a socket at a time.
-const READ_CHUNK: usize = 64 * 1024;
-/// Buffers queued to a writer task.
-const WRITE_QUEUE: usize = 4;
-/// Reader→peer-task channel depth.
-const IO_QUEUE: usize = 8;
-/// How long a closing connection may take to write its last bytes (the NOTIFICATION).
-const FLUSH_TIMEOUT: Duration = Duration::from_secs(2);
+mod conn;
+pub(crate) mod graceful;
+mod incoming;
+mod settings;
+
+pub(crate) use settings::{session_config, socket_options};
 
 /// Commands to a peer task.
 #[derive(Debug)]
@@ -53,10 +52,12 @@ pub(crate) enum PeerCmd {
     /// A connection the peer opened to one of our listeners.
     Incoming(TcpStream, SocketAddr),
     /// Close with `notification` and, after `restart_after`, start again; `None` keeps
-    /// the session down until [`PeerCmd::Enable`].
+    /// the session down until [`PeerCmd::Enable`]. `hard_reset`: the peer must drop our
+    /// routes, sent as Cease / Hard Reset where the N bit was negotiated (graceful.rs).
     Teardown {
         notification: Notification,
         restart_after: Option<Duration>,
+        hard_reset: bool,
     },
     /// Start a session that was torn down without restart.
     Enable,
@@ -68,29 +69,11 @@ pub(crate) enum PeerCmd {
     },
     /// Ask the peer to send its routes again (RFC 2918), for inbound soft reconfiguration.
     RouteRefresh(Family),
-    /// Close with `notification` and end the task.
-    Stop(Notification),
-}
-
-/// What peer tasks tell the RIB task.
-#[derive(Debug)]
-pub(crate) enum RibInput {
-    /// The session reached Established.
-    Up {
-        peer: String,
-        negotiated: Box<Negotiated>,
-        local: SocketAddr,
+    /// Close with `notification` and end the task (`hard_reset` as for `Teardown`).
+    Stop {
+        notification: Notification,
+        hard_reset: bool,
     },
-    /// An UPDATE received.
-    Update {
-        peer: String,
-        update: Box<DecodedUpdate>,
-    },
-    /// A ROUTE-REFRESH received (RFC 2918 / RFC 7313).
-    RouteRefresh { peer: String, refresh: RouteRefresh },
-    /// The session left Established. `graceful`: the peer's routes are kept as stale
-    /// (RFC 4724 / RFC 8538 receiver side) rather than removed.
-    Down { peer: String, graceful: bool },
 }
 
 /// Live state of a peer, shared with the control socket and the library API.
@@ -168,232 +151,6 @@ pub(crate) struct PeerEnv {
     pub forwarding_preserved: bool,
 }
 
-/// The session configuration for a peer (what goes into our OPEN).
-pub(crate) fn session_config(cfg: &PeerConfig, env: &PeerEnv, passive: bool) -> SessionConfig {
-    let g = &env.global;
-    let mut sc = SessionConfig::new(cfg.local_as(g), g.router_id, Some(cfg.remote_as));
-    sc.hold_time = cfg.hold_time;
-    sc.keepalive_time = Some(cfg.keepalive);
-    sc.connect_retry = Duration::from_secs(u64::from(cfg.connect_retry.max(1)));
-    sc.connect_retry_max = sc.connect_retry.max(Duration::from_secs(120));
-    sc.passive = passive;
-    let mode = match cfg.add_path {
-        AddPathConfig::Off => None,
-        AddPathConfig::Receive => Some(AddPathMode::Receive),
-        AddPathConfig::Send => Some(AddPathMode::Send),
-        AddPathConfig::Both => Some(AddPathMode::Both),
-    };
-    let gr = &cfg.graceful_restart;
-    sc.capabilities = LocalCapabilities {
-        families: cfg.families.clone(),
-        route_refresh: true,
-        enhanced_route_refresh: true,
-        add_path: mode
-            .map(|m| cfg.families.iter().map(|f| (*f, m)).collect())
-            .unwrap_or_default(),
-        // RFC 4724 section 3: restart state and per-family forwarding state.
-        graceful_restart: gr.enabled.then(|| GracefulRestart {
-            restart_state: env.restarting,
-            notification: gr.notification,
-            restart_time: gr.restart_time.min(4095),
-            families: cfg
-                .families
-                .iter()
-                .map(|f| GracefulRestartFamily {
-                    family: *f,
-                    forwarding_preserved: env.forwarding_preserved,
-                })
-                .collect(),
-        }),
-        long_lived_gr: if gr.enabled && gr.long_lived_stale_time > 0 {
-            cfg.families
-                .iter()
-                .map(|f| LlgrFamily {
-                    family: *f,
-                    forwarding_preserved: env.forwarding_preserved,
-                    stale_time: gr.long_lived_stale_time,
-                })
-                .collect()
-        } else {
-            Vec::new()
-        },
-        extended_message: true,
-        // RFC 8950 4: IPv4 unicast NLRI with IPv6 next hops.
-        extended_next_hop: if cfg.extended_next_hop {
-            vec![(Family::IPV4_UNICAST, bgp_proto::Afi::IPV6)]
-        } else {
-            Vec::new()
-        },
-        ..LocalCapabilities::default()
-    };
-    sc
-}
-
-/// Socket options for the peer's connections.
-pub(crate) fn socket_options(cfg: &PeerConfig, global: &GlobalConfig) -> net::SocketOptions {
-    net::SocketOptions {
-        md5_key: cfg.password.as_ref().map(|p| p.as_bytes().to_vec()),
-        ttl: Some(cfg.ttl(global)),
-        min_ttl: cfg.min_ttl(),
-        source: cfg.source_address,
-    }
-}
-
-static NEXT_CONN_ID: AtomicU64 = AtomicU64::new(1);
-
-/// Events from reader, writer and connect tasks.
-#[derive(Debug)]
-enum Io {
-    Data(u64, Bytes),
-    Closed(u64, Option<String>),
-    Connected(u64, TcpStream),
-    ConnectFailed(u64, String),
-}
-
-/// One transport connection and the session running over it.
-struct Conn {
-    id: u64,
-    /// We opened this connection (for collision resolution).
-    outbound: bool,
-    session: Session,
-    writer: Option<mpsc::Sender<Bytes>>,
-    reader: Option<JoinHandle<()>>,
-    writer_task: Option<JoinHandle<()>>,
-    connecting: Option<JoinHandle<()>>,
-    local: Option<SocketAddr>,
-    remote: Option<SocketAddr>,
-    /// This session reported Established to the RIB.
-    up: bool,
-}
-
-impl Drop for Conn {
-    /// A dropped connection stops reading and connecting; a writer still running is
-    /// finishing its last bytes (bounded by [`FLUSH_TIMEOUT`]) and ends by itself.
-    fn drop(&mut self) {
-        if let Some(r) = self.reader.take() {
-            r.abort();
-        }
-        if let Some(c) = self.connecting.take() {
-            c.abort();
-        }
-    }
-}
-
-impl Conn {
-    fn new(session: Session) -> Conn {
-        Conn {
-            id: NEXT_CONN_ID.fetch_add(1, Ordering::Relaxed),
-            outbound: false,
-            session,
-            writer: None,
-            reader: None,
-            writer_task: None,
-            connecting: None,
-            local: None,
-            remote: None,
-            up: false,
-        }
-    }
-
-    fn has_transport(&self) -> bool {
-        self.writer.is_some()
-    }
-
-    /// Hands the stream to reader and writer tasks.
-    fn attach(&mut self, stream: TcpStream, outbound: bool, io: &mpsc::Sender<Io>) {
-        if let Some(c) = self.connecting.take() {
-            c.abort();
-        }
-        self.id = NEXT_CONN_ID.fetch_add(1, Ordering::Relaxed);
-        self.outbound = outbound;
-        self.local = stream.local_addr().ok();
-        self.remote = stream.peer_addr().ok();
-        let (mut rd, mut wr) = stream.into_split();
-        let id = self.id;
-        let tx = io.clone();
-        self.reader = Some(tokio::spawn(async move {
-            let mut buf = vec![0u8; READ_CHUNK];
-            loop {
-                match rd.read(&mut buf).await {
-                    Ok(0) => {
-                        let _ = tx.send(Io::Closed(id, None)).await;
-                        return;
-                    }
-                    Ok(n) => {
-                        let chunk = Bytes::copy_from_slice(buf.get(..n).unwrap_or_default());
-                        if tx.send(Io::Data(id, chunk)).await.is_err() {
-                            return;
-                        }
-                    }
-                    Err(e) => {
-                        let _ = tx.send(Io::Closed(id, Some(e.to_string()))).await;
-                        return;
-                    }
-                }
-            }
-        }));
-        let (wtx, mut wrx) = mpsc::channel::<Bytes>(WRITE_QUEUE);
-        let tx = io.clone();
-        self.writer_task = Some(tokio::spawn(async move {
-            while let Some(b) = wrx.recv().await {
-                if let Err(e) = wr.write_all(&b).await {
-                    let _ = tx.send(Io::Closed(id, Some(e.to_string()))).await;
-                    return;
-                }
-            }
-            let _ = wr.shutdown().await;
-        }));
-        self.writer = Some(wtx);
-    }
-
-    /// Moves what the session wants written to the writer while it has room.
-    fn flush(&mut self) {
-        let Some(w) = &self.writer else { return };
-        while self.session.queued_bytes() > 0 {
-            match w.try_reserve() {
-                Ok(permit) => match self.session.poll_transmit() {
-                    Some(b) => permit.send(b),
-                    None => break,
-                },
-                Err(_) => break,
-            }
-        }
-    }
-
-    /// Closes the transport after writing what is queued (best effort, bounded). Returns
-    /// the task finishing the write, to be awaited before the process exits.
-    #[must_use]
-    fn close(&mut self) -> Option<JoinHandle<()>> {
-        self.flush();
-        if let Some(c) = self.connecting.take() {
-            c.abort();
-        }
-        if let Some(r) = self.reader.take() {
-            r.abort();
-        }
-        // Dropping the sender lets the writer finish its queue, then shut down.
-        self.writer = None;
-        self.local = None;
-        self.remote = None;
-        self.writer_task.take().map(|w| {
-            tokio::spawn(async move {
-                let abort = w.abort_handle();
-                if tokio::time::timeout(FLUSH_TIMEOUT, w).await.is_err() {
-                    abort.abort();
-                }
-            })
-        })
-    }
-
-    /// Waits until the writer can take more bytes (only while bytes are pending).
-    async fn writable(&self) -> Option<mpsc::OwnedPermit<Bytes>> {
-        match &self.writer {
-            Some(w) if self.session.queued_bytes() > 0 => w.clone().reserve_owned().await.ok(),
-            _ => std::future::pending().await,
-        }
-    }
-}
-
 /// The peer task.
 pub(crate) struct PeerTask {
     name: String,
@@ -402,7 +159,8 @@ pub(crate) struct PeerTask {
     shared: Arc<Mutex<PeerShared>>,
     cmd_rx: mpsc::Receiver<PeerCmd>,
     out_rx: mpsc::Receiver<Vec<Bytes>>,
-    rib: mpsc::Sender<RibInput>,
+    /// Session events for the RIB, handed over as its input budget allows.
+    feed: PeerFeed,
     io_tx: mpsc::Sender<Io>,
     io_rx: mpsc::Receiver<Io>,
     main: Conn,
@@ -415,6 +173,11 @@ pub(crate) struct PeerTask {
     stopping: bool,
     /// Writers finishing the last bytes of closed connections.
     flushing: Vec<JoinHandle<()>>,
+    /// The main session last went down after an error: the peer's next connection waits
+    /// for its backoff (incoming.rs).
+    down_after_error: bool,
+    /// Refused connections logged (a peer can reconnect as fast as it likes).
+    refusals: crate::log_limit::LogLimit,
 }
 
 impl PeerTask {
@@ -424,7 +187,7 @@ impl PeerTask {
         shared: Arc<Mutex<PeerShared>>,
         cmd_rx: mpsc::Receiver<PeerCmd>,
         out_rx: mpsc::Receiver<Vec<Bytes>>,
-        rib: mpsc::Sender<RibInput>,
+        feed: PeerFeed,
     ) -> PeerTask {
         let (io_tx, io_rx) = mpsc::channel(IO_QUEUE);
         let main = Conn::new(Session::new(session_config(&cfg, &env, cfg.passive)));
@@ -435,7 +198,7 @@ impl PeerTask {
             shared,
             cmd_rx,
             out_rx,
-            rib,
+            feed,
             io_tx,
             io_rx,
             main,
@@ -444,6 +207,8 @@ impl PeerTask {
             restart_at: None,
             stopping: false,
             flushing: Vec::new(),
+            down_after_error: false,
+            refusals: Default::default(),
         }
     }
 
@@ -457,7 +222,7 @@ impl PeerTask {
         if !self.cfg.disabled {
             self.main.session.start(now);
         }
-        self.process().await;
+        self.process();
         loop {
             if self.stopping && !self.main.has_transport() && self.extra.is_none() {
                 break;
@@ -476,14 +241,20 @@ impl PeerTask {
                 && self.main.session.state() == State::Established;
             tokio::select! {
                 cmd = self.cmd_rx.recv() => match cmd {
-                    Some(cmd) => self.command(cmd).await,
-                    None => self.command(PeerCmd::Stop(Notification {
-                        code: nc::CEASE,
-                        subcode: nc::CEASE_PEER_DECONFIGURED,
-                        data: Bytes::new(),
-                    })).await,
+                    Some(cmd) => self.command(cmd),
+                    None => self.command(PeerCmd::Stop {
+                        notification: Notification {
+                            code: nc::CEASE,
+                            subcode: nc::CEASE_PEER_DECONFIGURED,
+                            data: Bytes::new(),
+                        },
+                        hard_reset: false,
+                    }),
                 },
-                Some(io) = self.io_rx.recv() => self.io(io),
+                // While the RIB has not taken what this session produced, the socket is
+                // not read: TCP flow control slows the peer down (rib_input.rs).
+                Some(io) = self.io_rx.recv(), if !self.feed.is_backlogged() => self.io(io),
+                _ = self.feed.deliver(), if self.feed.is_backlogged() => {}
                 Some(permit) = self.main.writable() => {
                     if let Some(b) = self.main.session.poll_transmit() {
                         permit.send(b);
@@ -501,13 +272,7 @@ impl PeerTask {
                 Some(batch) = self.out_rx.recv(), if can_take => {
                     self.held = Some(batch);
                 }
-                _ = sleep_opt(deadline) => {
-                    let now = Instant::now();
-                    self.main.session.handle_timeout(now);
-                    if let Some(c) = &mut self.extra {
-                        c.session.handle_timeout(now);
-                    }
-                }
+                _ = sleep_opt(deadline) => self.timeout(),
                 _ = sleep_opt(restart_at) => {
                     self.restart_at = None;
                     if !self.stopping && !self.cfg.disabled {
@@ -517,13 +282,41 @@ impl PeerTask {
                 }
             }
             self.push_held();
-            self.process().await;
+            self.process();
             self.flushing.retain(|h| !h.is_finished());
         }
         for f in self.flushing.drain(..) {
             let _ = f.await;
         }
         debug!(peer = %self.name, "peer task ended");
+    }
+
+    /// The earliest timer is due. Timers never wait for the RIB (a KEEPALIVE goes out
+    /// whatever the RIB is doing), and received input is read before a HoldTimer is judged:
+    /// what already arrived is passed to the sessions first, and input held back because
+    /// the RIB has not taken the last messages yet counts as received (the peer is
+    /// sending; we are the ones not reading).
+    fn timeout(&mut self) {
+        let now = Instant::now();
+        for _ in 0..IO_QUEUE {
+            if self.feed.is_backlogged() {
+                break;
+            }
+            match self.io_rx.try_recv() {
+                Ok(io) => {
+                    self.io(io);
+                    self.process();
+                }
+                Err(_) => break,
+            }
+        }
+        let held = self.feed.is_backlogged();
+        for c in std::iter::once(&mut self.main).chain(self.extra.as_mut()) {
+            if held {
+                c.session.handle_input_held(now);
+            }
+            c.session.handle_timeout(now);
+        }
     }
 
     /// Moves as much of the held RIB batch into the session as its queue accepts; the
@@ -572,15 +365,16 @@ impl PeerTask {
         self.shared().disabled = d;
     }
 
-    async fn command(&mut self, cmd: PeerCmd) {
+    fn command(&mut self, cmd: PeerCmd) {
         let now = Instant::now();
         match cmd {
             PeerCmd::Incoming(stream, remote) => self.incoming(stream, remote, now),
             PeerCmd::Teardown {
                 notification,
                 restart_after,
+                hard_reset,
             } => {
-                self.stop_all(now, notification);
+                self.stop_all(now, notification, hard_reset);
                 match restart_after {
                     Some(d) => self.restart_at = Some(tokio::time::Instant::now() + d),
                     None => self.set_disabled(true),
@@ -603,9 +397,10 @@ impl PeerTask {
                             subcode: nc::CEASE_OTHER_CONFIG_CHANGE,
                             data: Bytes::new(),
                         },
+                        false,
                     );
                     // Let the old session report its end (logs, RIB) before replacing it.
-                    self.process().await;
+                    self.process();
                     if let Some(mut c) = self.extra.take() {
                         self.flushing.extend(c.close());
                     }
@@ -622,6 +417,7 @@ impl PeerTask {
                     self.stop_all(
                         now,
                         Notification::admin_shutdown("peer disabled in configuration"),
+                        true,
                     );
                 } else if !self.cfg.disabled && was_disabled {
                     self.main.session.start(now);
@@ -637,84 +433,28 @@ impl PeerTask {
                     debug!(peer = %self.name, error = %e, "no route refresh sent");
                 }
             }
-            PeerCmd::Stop(n) => {
+            PeerCmd::Stop {
+                notification,
+                hard_reset,
+            } => {
                 self.stopping = true;
                 self.restart_at = None;
-                self.stop_all(now, n);
+                self.stop_all(now, notification, hard_reset);
             }
         }
     }
 
-    /// Stops every connection with `n` (sent only where a connection is up).
-    fn stop_all(&mut self, now: Instant, n: Notification) {
-        self.main.session.stop(now, Some(n.clone()));
-        if let Some(c) = &mut self.extra {
+    /// Stops every connection with `n` (sent only where a connection is up), as a Hard
+    /// Reset where one is asked for and the N bit was negotiated (RFC 8538 section 3).
+    fn stop_all(&mut self, now: Instant, n: Notification, hard_reset: bool) {
+        for c in std::iter::once(&mut self.main).chain(self.extra.as_mut()) {
+            let n = if hard_reset {
+                graceful::hard_reset(n.clone(), c.session.negotiated())
+            } else {
+                n.clone()
+            };
             c.session.stop(now, Some(n));
         }
-    }
-
-    fn incoming(&mut self, stream: TcpStream, remote: SocketAddr, now: Instant) {
-        if self.cfg.disabled || self.stopping || self.shared().disabled {
-            info!(peer = %self.name, %remote, "refusing connection: peer is disabled");
-            return;
-        }
-        if let Err(e) = self.apply_accepted_options(&stream) {
-            warn!(peer = %self.name, %remote, error = %e, "refusing connection: socket options");
-            return;
-        }
-        if !self.main.has_transport() {
-            debug!(peer = %self.name, %remote, "accepted connection");
-            if self.main.session.state() == State::Idle {
-                self.main.session.start(now);
-            }
-            self.main.attach(stream, false, &self.io_tx);
-            self.main.session.handle_connected(now);
-            return;
-        }
-        let restarted = self.main.session.state() == State::Established
-            && self
-                .main
-                .session
-                .negotiated()
-                .is_some_and(|n| n.peer_graceful_restart.is_some());
-        if restarted && self.cfg.graceful_restart.enabled {
-            // RFC 4724 section 4.2: a new connection while Established with graceful
-            // restart means the peer restarted; the old session is closed (its routes
-            // become stale) and the new connection is the session.
-            info!(peer = %self.name, %remote, "new connection from a graceful-restart peer while established: treating the old session as closed (RFC 4724 4.2)");
-            self.flushing.extend(self.main.close());
-            self.main.session.handle_closed(now);
-            if self.main.session.state() == State::Idle {
-                self.main.session.start(now);
-            }
-            self.main.attach(stream, false, &self.io_tx);
-            self.main.session.handle_connected(now);
-            return;
-        }
-        if self.extra.is_some() {
-            info!(peer = %self.name, %remote, "refusing third concurrent connection");
-            return;
-        }
-        // RFC 4271 6.8: a second connection; run it in its own session until the
-        // collision is resolved.
-        let mut c = Conn::new(Session::new(session_config(&self.cfg, &self.env, true)));
-        c.session.start(now);
-        c.attach(stream, false, &self.io_tx);
-        c.session.handle_connected(now);
-        if self.main.session.state() == State::Established {
-            // A collision with an Established connection closes the new one.
-            info!(peer = %self.name, %remote, "connection collision with established session: closing the new connection");
-            c.session.collision_dump(now);
-        }
-        self.extra = Some(c);
-    }
-
-    fn apply_accepted_options(&self, stream: &TcpStream) -> std::io::Result<()> {
-        use std::os::fd::AsRawFd;
-        let opts = socket_options(&self.cfg, &self.env.global);
-        let v6 = stream.local_addr()?.is_ipv6();
-        net::apply_options(stream.as_raw_fd(), v6, &opts)?;
-        stream.set_nodelay(true)
     }
 
     fn conn_mut(&mut self, id: u64) -> Option<&mut Conn> {
@@ -792,19 +532,20 @@ impl PeerTask {
     }
 
     /// Drains session events of both connections, acting on each.
-    async fn process(&mut self) {
+    fn process(&mut self) {
         loop {
             let mut progressed = false;
             while let Some(ev) = self.main.session.poll_event() {
                 progressed = true;
-                self.event(true, ev).await;
+                self.event(true, ev);
             }
             // One at a time: an event may promote the extra connection to main, after
             // which its remaining events are drained as main events.
             while let Some(ev) = self.extra.as_mut().and_then(|c| c.session.poll_event()) {
                 progressed = true;
-                self.event(false, ev).await;
+                self.event(false, ev);
             }
+            self.replace_restarted();
             self.resolve_collision();
             self.main.flush();
             if let Some(c) = &mut self.extra {
@@ -853,7 +594,7 @@ impl PeerTask {
         }
     }
 
-    async fn event(&mut self, is_main: bool, ev: SessionEvent) {
+    fn event(&mut self, is_main: bool, ev: SessionEvent) {
         let name = self.name.clone();
         match ev {
             SessionEvent::Connect => {
@@ -877,7 +618,10 @@ impl PeerTask {
                 }
             }
             SessionEvent::Established(neg) => {
-                if !is_main {
+                if !is_main && self.extra.as_ref().is_some_and(|c| c.replaces_established) {
+                    // The restarted peer's new session (incoming.rs).
+                    self.replace_restarted();
+                } else if !is_main {
                     // The main connection is gone or still pending (the peer completed
                     // this one without answering our OPEN there): promote.
                     if let Some(c) = self.extra.take() {
@@ -922,14 +666,11 @@ impl PeerTask {
                 // Drain stale batches from an earlier session: the RIB sends the full
                 // table after Up.
                 while self.out_rx.try_recv().is_ok() {}
-                let _ = self
-                    .rib
-                    .send(RibInput::Up {
-                        peer: name,
-                        negotiated: neg,
-                        local,
-                    })
-                    .await;
+                self.feed.push(RibInput::Up {
+                    peer: name,
+                    negotiated: neg,
+                    local,
+                });
             }
             SessionEvent::Update(update) => {
                 if !is_main || !self.main.up {
@@ -942,26 +683,20 @@ impl PeerTask {
                     warn!(peer = %name, reason = %d, "attribute discarded (RFC 7606)");
                 }
                 self.shared().updates_received += 1;
-                let _ = self
-                    .rib
-                    .send(RibInput::Update {
-                        peer: name,
-                        update: Box::new(update),
-                    })
-                    .await;
+                self.feed.push(RibInput::Update {
+                    peer: name,
+                    update: Box::new(update),
+                });
             }
             SessionEvent::RouteRefresh(refresh) => {
                 if !is_main || !self.main.up {
                     return;
                 }
                 self.shared().route_refresh_received += 1;
-                let _ = self
-                    .rib
-                    .send(RibInput::RouteRefresh {
-                        peer: name,
-                        refresh,
-                    })
-                    .await;
+                self.feed.push(RibInput::RouteRefresh {
+                    peer: name,
+                    refresh,
+                });
             }
             SessionEvent::Down(reason) => {
                 self.log_down(is_main, &reason);
@@ -974,6 +709,7 @@ impl PeerTask {
                     return;
                 }
                 self.flushing.extend(self.main.close());
+                self.down_after_error = incoming::counts_as_error(&reason);
                 let was_up = std::mem::take(&mut self.main.up);
                 let graceful = was_up && self.graceful_down(&reason);
                 {
@@ -982,13 +718,10 @@ impl PeerTask {
                     s.last_error = Some(reason.to_string());
                 }
                 if was_up {
-                    let _ = self
-                        .rib
-                        .send(RibInput::Down {
-                            peer: name,
-                            graceful,
-                        })
-                        .await;
+                    self.feed.push(RibInput::Down {
+                        peer: name,
+                        graceful,
+                    });
                 }
                 // A main session promoted from a passive collision winner restarts with
                 // the configured mode, and one created during our restart without the
@@ -1015,37 +748,10 @@ impl PeerTask {
 
     /// RFC 4724 section 4.2 / RFC 8538: whether the peer's routes are retained as stale.
     fn graceful_down(&self, reason: &DownReason) -> bool {
-        if !self.cfg.graceful_restart.enabled {
-            return false;
-        }
         let s = self.shared();
-        let Some(neg) = &s.negotiated else {
-            return false;
-        };
-        let Some(gr) = &neg.peer_graceful_restart else {
-            return false;
-        };
-        match reason {
-            // RFC 4724 4.2: the TCP session ended without a NOTIFICATION.
-            DownReason::ConnectionClosed => true,
-            // Hold timer expiry ends the session with a NOTIFICATION we send (RFC 4271
-            // 6.5, RFC 9687), which RFC 4724 alone does not cover: only with the RFC
-            // 8538 N bit on both sides are the routes kept (BIRD, FRR do the same).
-            DownReason::HoldTimerExpired | DownReason::SendHoldTimerExpired => {
-                gr.notification && self.cfg.graceful_restart.notification
-            }
-            // RFC 8538: with the N bit on both sides, any NOTIFICATION except Hard Reset
-            // (Cease subcode 9) is graceful.
-            DownReason::NotificationReceived(n)
-            | DownReason::NotificationSent {
-                notification: n, ..
-            } => {
-                gr.notification
-                    && self.cfg.graceful_restart.notification
-                    && !(n.code == nc::CEASE && n.subcode == nc::CEASE_HARD_RESET)
-            }
-            _ => false,
-        }
+        s.negotiated
+            .as_deref()
+            .is_some_and(|n| graceful::retains_routes(&self.cfg.graceful_restart, n, reason))
     }
 
     fn log_down(&self, is_main: bool, reason: &DownReason) {

@@ -1,0 +1,184 @@
+//! Connections the peer opens to our listeners: when one is accepted, when it is refused,
+//! and when it replaces the running session.
+//!
+//! - **Error backoff.** After a session error (a NOTIFICATION we sent or an error one we
+//!   received, a hold timer expiry) the session waits, with exponential backoff, before it
+//!   starts again (RFC 4271 8.1.1, DampPeerOscillations). A connection from the peer does
+//!   not cut that wait short: it is closed at once, as BIRD refuses incoming connections
+//!   during its error wait. Otherwise a peer (or anyone who can send from its address)
+//!   could make us negotiate, fail and start over as fast as it can connect. A Cease is an
+//!   administrative end rather than an error (the peer reset or restarted on purpose), and
+//!   a failed connect of ours is no error of the peer: neither delays its connection.
+//! - **Graceful restart.** RFC 4724 section 4.2: a new connection from a peer whose
+//!   Established session has graceful restart means the peer restarted. The new connection
+//!   runs in its own session beside the old one, and replaces it only once the peer sent a
+//!   valid OPEN there (the session reached OpenConfirm): a bare TCP connection, or one
+//!   whose OPEN is refused, leaves the running session alone, so a stray or forged
+//!   connection from the peer's address cannot tear down a healthy session.
+//! - Anything else is a collision (RFC 4271 6.8), resolved in the parent module.
+
+use std::net::SocketAddr;
+use std::time::Instant;
+
+use bgp_proto::notification_code as nc;
+use bgp_proto::session::{DownReason, Session, State};
+use tokio::net::TcpStream;
+use tracing::{debug, info, warn};
+
+use super::conn::Conn;
+use super::{session_config, socket_options, PeerTask};
+use crate::net;
+
+/// Whether a session that ended for `reason` waits out its backoff before accepting the
+/// peer's next connection.
+pub(super) fn counts_as_error(reason: &DownReason) -> bool {
+    match reason {
+        DownReason::NotificationSent { .. }
+        | DownReason::HoldTimerExpired
+        | DownReason::SendHoldTimerExpired => true,
+        DownReason::NotificationReceived(n) => n.code != nc::CEASE,
+        DownReason::ConnectionClosed
+        | DownReason::ConnectionFailed
+        | DownReason::AdminStop(_)
+        | DownReason::CollisionDump => false,
+    }
+}
+
+impl PeerTask {
+    /// A connection the peer opened to one of our listeners.
+    pub(super) fn incoming(&mut self, stream: TcpStream, remote: SocketAddr, now: Instant) {
+        if self.cfg.disabled || self.stopping || self.shared().disabled {
+            if let Some(suppressed) = self.refusals.allow() {
+                info!(peer = %self.name, %remote, suppressed, "refusing connection: peer is disabled");
+            }
+            return;
+        }
+        if self.in_error_backoff(now) {
+            if let Some(suppressed) = self.refusals.allow() {
+                info!(peer = %self.name, %remote, suppressed, "refusing connection: waiting after a session error (backoff)");
+            }
+            return;
+        }
+        if let Err(e) = self.apply_accepted_options(&stream) {
+            warn!(peer = %self.name, %remote, error = %e, "refusing connection: socket options");
+            return;
+        }
+        if !self.main.has_transport() {
+            debug!(peer = %self.name, %remote, "accepted connection");
+            if self.main.session.state() == State::Idle {
+                self.main.session.start(now);
+            }
+            self.main.attach(stream, false, &self.io_tx);
+            self.main.session.handle_connected(now);
+            return;
+        }
+        if self.extra.is_some() {
+            if let Some(suppressed) = self.refusals.allow() {
+                info!(peer = %self.name, %remote, suppressed, "refusing third concurrent connection");
+            }
+            return;
+        }
+        // A second connection runs in its own session: a collision to resolve (RFC 4271
+        // 6.8), or the restarted peer's new session (RFC 4724 4.2).
+        let mut c = Conn::new(Session::new(session_config(&self.cfg, &self.env, true)));
+        c.session.start(now);
+        c.attach(stream, false, &self.io_tx);
+        c.session.handle_connected(now);
+        if self.main.session.state() == State::Established {
+            if self.graceful_restart_peer() {
+                info!(peer = %self.name, %remote, "new connection from a graceful-restart peer while established: it replaces the session once it sent a valid OPEN (RFC 4724 4.2)");
+                c.replaces_established = true;
+            } else {
+                // A collision with an Established connection closes the new one.
+                info!(peer = %self.name, %remote, "connection collision with established session: closing the new connection");
+                c.session.collision_dump(now);
+            }
+        }
+        self.extra = Some(c);
+    }
+
+    /// The main session is Established with graceful restart on both sides.
+    fn graceful_restart_peer(&self) -> bool {
+        self.cfg.graceful_restart.enabled
+            && self
+                .main
+                .session
+                .negotiated()
+                .is_some_and(|n| n.peer_graceful_restart.is_some())
+    }
+
+    /// The main session is down after an error and its restart timer still runs.
+    fn in_error_backoff(&self, now: Instant) -> bool {
+        self.down_after_error
+            && self.main.session.state() == State::Idle
+            && !self.main.has_transport()
+            && self.main.session.poll_timeout().is_some_and(|t| t > now)
+    }
+
+    fn apply_accepted_options(&self, stream: &TcpStream) -> std::io::Result<()> {
+        use std::os::fd::AsRawFd;
+        let opts = socket_options(&self.cfg, &self.env.global);
+        let v6 = stream.local_addr()?.is_ipv6();
+        net::apply_options(stream.as_raw_fd(), v6, &opts)?;
+        stream.set_nodelay(true)
+    }
+
+    /// RFC 4724 4.2: once the restarted peer's new connection got a valid OPEN, the old
+    /// session ends as if its TCP connection closed (the peer's routes become stale, to be
+    /// refreshed by the new session) and the new connection becomes the session.
+    pub(super) fn replace_restarted(&mut self) {
+        let ready = self.extra.as_ref().is_some_and(|c| {
+            c.replaces_established
+                && matches!(c.session.state(), State::OpenConfirm | State::Established)
+        });
+        if !ready {
+            return;
+        }
+        let now = Instant::now();
+        if self.main.session.state() == State::Established {
+            info!(peer = %self.name, "the restarted peer sent a valid OPEN: its old session is closed (RFC 4724 4.2)");
+            self.flushing.extend(self.main.close());
+            self.main.session.handle_closed(now);
+            while let Some(ev) = self.main.session.poll_event() {
+                self.event(true, ev);
+            }
+        }
+        let Some(mut new) = self.extra.take() else {
+            return;
+        };
+        new.replaces_established = false;
+        let state = new.session.state();
+        let mut old = std::mem::replace(&mut self.main, new);
+        self.flushing.extend(old.close());
+        let mut s = self.shared();
+        s.state = state;
+        s.since = std::time::Instant::now();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use bgp_proto::Notification;
+    use bytes::Bytes;
+
+    use super::*;
+
+    #[test]
+    fn errors_wait_administrative_ends_do_not() {
+        let n = |code, subcode| Notification {
+            code,
+            subcode,
+            data: Bytes::new(),
+        };
+        assert!(counts_as_error(&DownReason::NotificationSent {
+            notification: n(2, 2),
+            reason: String::new(),
+        }));
+        assert!(counts_as_error(&DownReason::HoldTimerExpired));
+        assert!(counts_as_error(&DownReason::NotificationReceived(n(3, 1))));
+        assert!(!counts_as_error(&DownReason::NotificationReceived(n(6, 4))));
+        assert!(!counts_as_error(&DownReason::ConnectionClosed));
+        assert!(!counts_as_error(&DownReason::ConnectionFailed));
+        assert!(!counts_as_error(&DownReason::AdminStop(None)));
+    }
+}
