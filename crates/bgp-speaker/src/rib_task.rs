@@ -30,9 +30,9 @@ use tokio::sync::{broadcast, mpsc, oneshot};
 use tracing::{debug, info, warn};
 
 use crate::config::{Config, MaxPrefixAction, NextHopMode, Originate, PeerConfig};
-use crate::control::proto::{FamilyFilter, RouteCursor, RouteEntry};
 use crate::nexthop::NextHopTable;
 use crate::peer::{PeerCmd, RibInput};
+use bgp_control::{FamilyFilter, RouteCursor, RouteEntry};
 
 pub(crate) mod pages;
 

@@ -17,11 +17,11 @@ use tokio::task::JoinHandle;
 use tracing::{info, warn};
 
 use crate::config::{self, diff, Config, ConfigDiff, ConfigError, Originate, PeerConfig};
-use crate::control::proto::{FamilyFilter, PeerAction, RouteCursor, RouteEntry, Table, MAX_PAGE};
 use crate::net;
 use crate::peer::{PeerCmd, PeerEnv, PeerHandle, PeerShared, PeerTask};
 use crate::rib_input::RibInputs;
 use crate::rib_task::{BestRoute, Query, RibCtl, RibTask, RouteChange, PEER_OUT_QUEUE};
+use bgp_control::{FamilyFilter, PeerAction, RouteCursor, RouteEntry, Table, MAX_PAGE};
 
 mod status;
 pub use status::PeerStatus;

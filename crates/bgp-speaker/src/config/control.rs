@@ -11,8 +11,7 @@ use super::{ConfigError, Source};
 use crate::control::limits::Limits;
 use crate::control::socket::Access;
 
-/// The default control socket path.
-pub const DEFAULT_CONTROL_SOCKET: &str = "/run/bgpd/bgpd.sock";
+pub use bgp_control::DEFAULT_CONTROL_SOCKET;
 /// The default permission bits of the control socket.
 pub const DEFAULT_MODE: u32 = 0o660;
 

@@ -64,9 +64,9 @@ use tracing::{debug, error, info};
 pub use crate::config::BirdFormat;
 use crate::config::{ControlConfig, GlobalConfig};
 use crate::control::limits::{self, Limits};
-use crate::control::proto::{FamilyFilter, Table};
 use crate::control::socket;
 use crate::speaker::{PeerStatus, RouteQuery, Speaker};
+use bgp_control::{FamilyFilter, Table};
 
 /// The version we announce: `BIRD v0.1.0+bgpd`. calico-node's status reporter reads the
 /// version from a `BIRD v...` line, so it starts with `v` like Calico's BIRD builds
@@ -887,7 +887,7 @@ async fn route_count(
     let mut last_prefix = None;
     loop {
         let (routes, next) = speaker
-            .routes_page(q.clone(), after, crate::control::proto::MAX_PAGE as usize)
+            .routes_page(q.clone(), after, bgp_control::MAX_PAGE as usize)
             .await?;
         for r in &routes {
             count.paths += 1;

@@ -9,10 +9,10 @@ use tokio::task::JoinHandle;
 use tracing::{info, warn};
 
 use super::limits::{self, Limits};
-use super::proto::{Command, Reply, Request, Response, RouteCursor, MAX_PAGE, PROTOCOL_VERSION};
 use super::socket::{self, Access};
 use crate::config::ControlConfig;
 use crate::speaker::{RouteQuery, Speaker};
+use bgp_control::{Command, Reply, Request, Response, RouteCursor, MAX_PAGE, PROTOCOL_VERSION};
 
 /// A running control socket; removing the socket file when dropped.
 #[derive(Debug)]

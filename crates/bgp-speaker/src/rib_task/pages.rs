@@ -19,7 +19,7 @@ use bgp_proto::Family;
 use ipnet::IpNet;
 
 use super::{entry, family_of, matches_family, path_entry, resolver, RibTask};
-use crate::control::proto::{FamilyFilter, RouteCursor, RouteEntry, Table, MAX_PAGE};
+use bgp_control::{FamilyFilter, RouteCursor, RouteEntry, Table, MAX_PAGE};
 
 /// Which routes a page is taken from.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]

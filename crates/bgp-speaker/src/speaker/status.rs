@@ -14,9 +14,9 @@ use std::time::{Duration, Instant};
 
 use super::{Speaker, SpeakerError};
 use crate::config::{self, PeerConfig};
-use crate::control::proto::{ComponentStatus, DaemonStatus, PeerCounters, PeerDetail, PeerSummary};
 use crate::peer::PeerShared;
 use crate::rib_task::{PrefixCounts, Query};
+use bgp_control::{ComponentStatus, DaemonStatus, PeerCounters, PeerDetail, PeerSummary};
 
 /// How long a status answer may wait for the RIB task or the speaker's state.
 pub(crate) const ANSWER_WITHIN: Duration = Duration::from_secs(2);

@@ -16,8 +16,8 @@ use bgp_proto::{AsPath, Message, Nlri, Origin, PathAttributes, Update};
 use interop::raw_peer_session::{RawPeer, RawSession};
 
 use crate::config::{self, Originate, PeerConfig};
-use crate::control::proto::Table;
 use crate::{RouteQuery, SessionState, Speaker, SpeakerOptions};
+use bgp_control::Table;
 
 const PORT: u16 = 11191;
 const HOLD: u16 = 3;

@@ -18,8 +18,8 @@ use std::collections::HashMap;
 use std::time::{Duration, SystemTime};
 
 use super::{proto_time, BirdFormat, Reply, SocketFamily};
-use crate::control::proto::{RouteEntry, Table};
 use crate::speaker::{RouteQuery, Speaker};
+use bgp_control::{RouteEntry, Table};
 
 /// BIRD's default preferences by protocol.
 fn preference(protocol: &str) -> u32 {
