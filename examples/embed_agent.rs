@@ -83,7 +83,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     for p in speaker.peers().await? {
         println!(
             "{}: {} ({} prefixes received)",
-            p.config.name, p.shared.state, p.prefixes.received
+            p.config.name, p.state, p.prefixes.received
         );
     }
     speaker.shutdown("agent stopping").await;

@@ -40,6 +40,7 @@ pub mod nexthop;
 mod peer;
 mod rib_input;
 mod rib_task;
+mod routes;
 mod speaker;
 pub mod watcher;
 
@@ -49,7 +50,10 @@ mod tests;
 pub use fatal::abort_on_panic;
 pub use peer::PeerShared;
 pub use rib_task::{chain_policy, BestRoute, PrefixCounts, RouteChange};
-pub use speaker::{PeerStatus, RouteQuery, Speaker, SpeakerError, SpeakerOptions};
+pub use routes::{DecisionStep, FamilyFilter, Route, RouteCursor, RouteQuery, Table};
+pub use speaker::{
+    Peer, PeerAction, PeerCounters, PeerState, Speaker, SpeakerError, SpeakerOptions, Status,
+};
 
 /// Re-exported so embedders name states and families without depending on `bgp-proto`.
 pub use bgp_proto::session::State as SessionState;

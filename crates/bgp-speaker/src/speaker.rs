@@ -21,10 +21,10 @@ use crate::net;
 use crate::peer::{PeerCmd, PeerEnv, PeerHandle, PeerShared, PeerTask};
 use crate::rib_input::RibInputs;
 use crate::rib_task::{BestRoute, Query, RibCtl, RibTask, RouteChange, PEER_OUT_QUEUE};
-use bgp_control::{FamilyFilter, PeerAction, RouteCursor, RouteEntry, Table, MAX_PAGE};
+use crate::routes::{Route, RouteCursor, RouteQuery, MAX_PAGE};
 
 mod status;
-pub use status::PeerStatus;
+pub use status::{Peer, PeerCounters, PeerState, Status};
 
 /// Depth of each peer's command channel.
 const PEER_CMD_QUEUE: usize = 16;
@@ -97,17 +97,16 @@ pub struct SpeakerOptions {
     pub fib: Option<mpsc::Sender<Vec<FibChange>>>,
 }
 
-/// Filter for [`Speaker::routes`].
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct RouteQuery {
-    /// Exactly this prefix.
-    pub prefix: Option<IpNet>,
-    /// Only paths from (Loc-RIB, Adj-RIB-In) or to (Adj-RIB-Out) this peer.
-    pub peer: Option<String>,
-    /// Which table.
-    pub table: Table,
-    /// Only this address family.
-    pub family: Option<FamilyFilter>,
+/// An operator's action on one peer ([`Speaker::peer_action`]).
+#[derive(Copy, Clone, Debug, PartialEq, Eq, Hash)]
+pub enum PeerAction {
+    /// Close the session with Cease / Administrative Reset (RFC 4486) and let it
+    /// re-establish.
+    Reset,
+    /// Close with Cease / Administrative Shutdown and keep it down.
+    Disable,
+    /// Start a disabled session again.
+    Enable,
 }
 
 struct Listener {
@@ -858,13 +857,11 @@ impl Speaker {
 
     /// Routes of a table, filtered: every page of [`Speaker::routes_page`] collected
     /// (for a large table, take the pages one by one instead).
-    pub async fn routes(&self, q: RouteQuery) -> Result<Vec<RouteEntry>, SpeakerError> {
+    pub async fn routes(&self, q: RouteQuery) -> Result<Vec<Route>, SpeakerError> {
         let mut all = Vec::new();
         let mut after = None;
         loop {
-            let (mut page, next) = self
-                .routes_page(q.clone(), after, MAX_PAGE as usize)
-                .await?;
+            let (mut page, next) = self.routes_page(q.clone(), after, MAX_PAGE).await?;
             all.append(&mut page);
             match next {
                 Some(n) => after = Some(n),
@@ -873,24 +870,18 @@ impl Speaker {
         }
     }
 
-    /// Up to `limit` routes of a table (at most [`MAX_PAGE`]) after `after`, and where the
-    /// next page starts (`None` after the last). The RIB answers each page separately,
-    /// so a large table costs memory for one page at a time.
+    /// Up to `limit` routes of a table (at most 10,000) after `after`, and where the next
+    /// page starts (`None` after the last). The RIB answers each page separately, so a
+    /// large table costs memory for one page at a time.
     pub async fn routes_page(
         &self,
         q: RouteQuery,
         after: Option<RouteCursor>,
         limit: usize,
-    ) -> Result<(Vec<RouteEntry>, Option<RouteCursor>), SpeakerError> {
-        let filter = crate::rib_task::pages::RouteFilter {
-            prefix: q.prefix,
-            peer: q.peer,
-            table: q.table,
-            family: q.family,
-        };
+    ) -> Result<(Vec<Route>, Option<RouteCursor>), SpeakerError> {
         let page = self
             .ask(|reply| Query::RoutesPage {
-                filter,
+                filter: q,
                 after,
                 limit,
                 reply,
@@ -902,7 +893,7 @@ impl Speaker {
 
     /// Longest-prefix match: every path of the most specific prefix covering `addr`, the
     /// best marked and the others with the decision step they lost at.
-    pub async fn lookup(&self, addr: IpAddr) -> Result<Vec<RouteEntry>, SpeakerError> {
+    pub async fn lookup(&self, addr: IpAddr) -> Result<Vec<Route>, SpeakerError> {
         self.ask(|r| Query::Lookup(addr, r)).await
     }
 
@@ -910,6 +901,11 @@ impl Speaker {
     #[cfg(test)]
     pub(crate) async fn stall_rib(&self, d: Duration) -> Result<(), SpeakerError> {
         self.rib(RibCtl::Stall(d)).await
+    }
+
+    /// The configuration file given in [`SpeakerOptions::config_path`].
+    pub(crate) fn config_path(&self) -> Option<PathBuf> {
+        self.inner.options.config_path.clone()
     }
 
     /// The running configuration.

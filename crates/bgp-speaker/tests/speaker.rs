@@ -6,7 +6,7 @@ use std::path::Path;
 use std::time::Duration;
 
 use bgp_speaker::config::{self, Originate, PeerConfig};
-use bgp_speaker::{RouteChange, SessionState, Speaker, SpeakerOptions};
+use bgp_speaker::{PeerState, RouteChange, Speaker, SpeakerOptions};
 use ipnet::IpNet;
 
 const PORT: u16 = 11190;
@@ -52,13 +52,13 @@ where
     panic!("timed out waiting for {what}");
 }
 
-async fn state(s: &Speaker, name: &str) -> Option<SessionState> {
+async fn state(s: &Speaker, name: &str) -> Option<PeerState> {
     s.peers()
         .await
         .expect("peers")
         .into_iter()
         .find(|p| p.config.name == name)
-        .map(|p| p.shared.state)
+        .map(|p| p.state)
 }
 
 async fn transitions(s: &Speaker, name: &str) -> u64 {
@@ -67,7 +67,7 @@ async fn transitions(s: &Speaker, name: &str) -> u64 {
         .expect("peers")
         .into_iter()
         .find(|p| p.config.name == name)
-        .map_or(0, |p| p.shared.established_transitions)
+        .map_or(0, |p| p.counters.established_transitions)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -87,7 +87,7 @@ async fn embedding_api_end_to_end() {
         Err(bgp_speaker::SpeakerError::PeerExists(_))
     ));
     wait_until("established", || async {
-        state(&a, "b").await == Some(SessionState::Established)
+        state(&a, "b").await == Some(PeerState::Established)
     })
     .await;
 
@@ -142,7 +142,7 @@ async fn embedding_api_end_to_end() {
     slower.keepalive = 10;
     b.update_peer(slower).await.expect("update");
     wait_until("re-established", || async {
-        transitions(&b, "a").await == 2 && state(&b, "a").await == Some(SessionState::Established)
+        transitions(&b, "a").await == 2 && state(&b, "a").await == Some(PeerState::Established)
     })
     .await;
 

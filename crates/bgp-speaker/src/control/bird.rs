@@ -54,7 +54,6 @@ use std::net::IpAddr;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use bgp_proto::session::State;
 use bgp_proto::Capability;
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, BufReader};
 use tokio::net::UnixStream;
@@ -62,11 +61,10 @@ use tokio::task::JoinHandle;
 use tracing::{debug, error, info};
 
 pub use crate::config::BirdFormat;
-use crate::config::{ControlConfig, GlobalConfig};
+use crate::config::ControlConfig;
 use crate::control::limits::{self, Limits};
 use crate::control::socket;
-use crate::speaker::{PeerStatus, RouteQuery, Speaker};
-use bgp_control::{FamilyFilter, Table};
+use crate::{FamilyFilter, Peer, PeerState, RouteQuery, Speaker, Table};
 
 /// The version we announce: `BIRD v0.1.0+bgpd`. calico-node's status reporter reads the
 /// version from a `BIRD v...` line, so it starts with `v` like Calico's BIRD builds
@@ -75,6 +73,8 @@ pub const BIRD_VERSION: &str = concat!("v", env!("CARGO_PKG_VERSION"), "+bgpd");
 
 /// BIRD's reply code `8005 Protocol is down`, used for a component that is down.
 pub const PROTOCOL_DOWN: u16 = 8005;
+/// Routes asked of the speaker at a time while counting.
+const ROUTES_PAGE: usize = 10_000;
 /// Longest command line accepted; BIRD's CLI buffer (`CLI_LINE_SIZE`) is 512 bytes.
 const MAX_COMMAND: usize = 512;
 /// Longest reply line; BIRD writes `<line overflow>` past 512 bytes, we cut the text.
@@ -609,28 +609,23 @@ fn local_or_epoch(t: SystemTime) -> Civil {
 /// The row and detail BIRD would show for a BGP protocol of this peer. `preferred`: the
 /// peer's paths that are best in the Loc-RIB (for the `Routes:` line).
 pub fn protocol(
-    p: &PeerStatus,
-    global: &GlobalConfig,
+    p: &Peer,
     now: SystemTime,
     preferred: Option<usize>,
     format: BirdFormat,
 ) -> Protocol {
-    let s = &p.shared;
     let c = &p.config;
-    let age = s.since.elapsed();
+    let age = p.since.elapsed();
     let since_wall = now.checked_sub(age).unwrap_or(UNIX_EPOCH);
     let since = proto_time(&local_or_epoch(since_wall), age, format);
     // BIRD's bgp_state_dsc: Down when disabled, Passive while a passive session waits.
-    let (state, dsc) = if s.disabled && s.state == State::Idle {
-        (ProtoState::Down, "Down")
-    } else if s.state == State::Established {
-        (ProtoState::Up, "Established")
-    } else if c.passive && matches!(s.state, State::Idle | State::Active) {
-        (ProtoState::Start, "Passive")
-    } else {
-        (ProtoState::Start, s.state.as_str())
+    let (state, dsc) = match p.state {
+        PeerState::Disabled => (ProtoState::Down, "Down"),
+        PeerState::Established => (ProtoState::Up, "Established"),
+        PeerState::Idle | PeerState::Active if c.passive => (ProtoState::Start, "Passive"),
+        other => (ProtoState::Start, other.as_str()),
     };
-    let error = match (state, &s.last_error) {
+    let error = match (state, &p.last_error) {
         (ProtoState::Start, Some(e)) => e.as_str(),
         _ => "",
     };
@@ -656,11 +651,11 @@ pub fn protocol(
     detail.push(format!("  BGP state:          {dsc}"));
     detail.push(format!("    Neighbor address: {}", c.address));
     detail.push(format!("    Neighbor AS:      {}", c.remote_as));
-    let local_as = c.local_as(global);
+    let local_as = p.local_as;
     if matches!(format, BirdFormat::Bird2) {
         detail.push(format!("    Local AS:         {local_as}"));
     }
-    if let (ProtoState::Up, Some(n)) = (state, s.negotiated.as_deref()) {
+    if let (ProtoState::Up, Some(n)) = (state, p.negotiated.as_deref()) {
         detail.push(format!("    Neighbor ID:      {}", n.peer_id));
         let mut caps = String::new();
         let peer_caps = &n.peer_open.capabilities;
@@ -737,11 +732,11 @@ pub fn protocol(
             session.push_str(" ext-messages");
         }
         detail.push(format!("    Session:          {session}"));
-        if let Some(l) = s.local_addr {
+        if let Some(l) = p.local_address {
             detail.push(format!("    Source address:   {}", l.ip()));
         }
     }
-    if let (ProtoState::Start, Some(e)) = (state, &s.last_error) {
+    if let (ProtoState::Start, Some(e)) = (state, &p.last_error) {
         detail.push(format!("    Last error:       {e}"));
     }
     Protocol {
@@ -796,21 +791,20 @@ pub async fn respond(
                     // Selection is deferred for the restart time from our start (RFC 4724
                     // section 4.1; Speaker::start).
                     let total = u64::from(cfg.global.graceful_restart.restart_time.max(1));
-                    (total.saturating_sub(st.uptime_secs), total)
+                    (total.saturating_sub(st.uptime.as_secs()), total)
                 });
                 let status = Status {
                     version: BIRD_VERSION.to_string(),
-                    router_id: st.router_id,
+                    router_id: st.router_id.to_string(),
                     hostname: hostname(),
                     now: base_time(&local_or_epoch(now), format),
-                    boot: base_time(&ago(st.uptime_secs), format),
-                    reconfigured: base_time(&ago(st.config_age_secs), format),
+                    boot: base_time(&ago(st.uptime.as_secs()), format),
+                    reconfigured: base_time(&ago(st.config_age.as_secs()), format),
                     graceful_restart,
                     down: st
                         .components
-                        .iter()
-                        .filter(|c| !c.up)
-                        .map(|c| (c.name.clone(), c.reason.clone().unwrap_or_default()))
+                        .into_iter()
+                        .filter_map(|c| Some((c.name.to_string(), c.down?)))
                         .collect(),
                 };
                 r = show_status(&status, format);
@@ -821,7 +815,6 @@ pub async fn respond(
                 r.end(8000, &e.to_string());
             }
             Ok(peers) => {
-                let global = speaker.config().await.global;
                 let now = SystemTime::now();
                 let mut protocols = Vec::new();
                 // BIRD 1.x runs one daemon per family; BIRD 2 one for both.
@@ -840,7 +833,7 @@ pub async fn respond(
                     } else {
                         None
                     };
-                    protocols.push(protocol(p, &global, now, preferred, format));
+                    protocols.push(protocol(p, now, preferred, format));
                 }
                 r = match (&select, protocols.is_empty()) {
                     // BIRD's grammar rejects an unknown bare name (an undefined symbol).
@@ -886,15 +879,13 @@ async fn route_count(
     let mut after = None;
     let mut last_prefix = None;
     loop {
-        let (routes, next) = speaker
-            .routes_page(q.clone(), after, bgp_control::MAX_PAGE as usize)
-            .await?;
+        let (routes, next) = speaker.routes_page(q.clone(), after, ROUTES_PAGE).await?;
         for r in &routes {
             count.paths += 1;
             // Pages are in prefix order: a new prefix is one that differs from the last.
-            if last_prefix.as_deref() != Some(r.prefix.as_str()) {
+            if last_prefix != Some(r.prefix) {
                 count.prefixes += 1;
-                last_prefix = Some(r.prefix.clone());
+                last_prefix = Some(r.prefix);
             }
         }
         match next {

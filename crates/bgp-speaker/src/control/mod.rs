@@ -2,6 +2,7 @@
 //! served by [`server::ControlServer`] and spoken by `bgpctl`; and an optional read-only
 //! BIRD-compatible status socket ([`bird`]) for calico-node's health checks.
 
+mod answer;
 pub mod bird;
 pub mod limits;
 pub mod server;

@@ -11,8 +11,10 @@ use tracing::{info, warn};
 use super::limits::{self, Limits};
 use super::socket::{self, Access};
 use crate::config::ControlConfig;
-use crate::speaker::{RouteQuery, Speaker};
+use crate::{RouteQuery, Speaker};
 use bgp_control::{Command, Reply, Request, Response, RouteCursor, MAX_PAGE, PROTOCOL_VERSION};
+
+use super::answer;
 
 /// A running control socket; removing the socket file when dropped.
 #[derive(Debug)]
@@ -140,12 +142,7 @@ async fn serve(stream: UnixStream, speaker: Speaker, limits: Limits) -> std::io:
                 limit: None,
                 after,
             }) => {
-                let q = RouteQuery {
-                    prefix,
-                    peer,
-                    table,
-                    family,
-                };
+                let q = answer::query(prefix, peer, table, family);
                 stream_routes(&mut wr, &speaker, q, after, limits).await?;
             }
             Ok(cmd) => {
@@ -177,6 +174,7 @@ async fn stream_routes<W: AsyncWriteExt + Unpin>(
     after: Option<RouteCursor>,
     limits: Limits,
 ) -> std::io::Result<()> {
+    let after = after.map(answer::cursor_in);
     let (mut page, mut next) = match speaker.routes_page(q.clone(), after, STREAM_PAGE).await {
         Ok(p) => p,
         Err(e) => {
@@ -203,7 +201,7 @@ async fn stream_routes<W: AsyncWriteExt + Unpin>(
                 buf.push(b',');
             }
             first = false;
-            serde_json::to_writer(&mut buf, e).map_err(std::io::Error::other)?;
+            serde_json::to_writer(&mut buf, &answer::route(e)).map_err(std::io::Error::other)?;
             if buf.len() >= STREAM_CHUNK {
                 limits::write_all(wr, &buf, limits.write).await?;
                 buf.clear();
@@ -224,23 +222,24 @@ async fn stream_routes<W: AsyncWriteExt + Unpin>(
 
 /// Executes one command.
 pub async fn handle(cmd: Command, speaker: &Speaker) -> Response {
+    let routes = |v: Vec<crate::Route>| v.iter().map(answer::route).collect();
     let r: Result<Reply, String> = match cmd {
         Command::Status => speaker
             .status()
             .await
-            .map(Reply::Status)
+            .map(|s| Reply::Status(answer::status(s, speaker.config_path().as_deref())))
             .map_err(|e| e.to_string()),
         Command::ShowPeers => speaker
             .peers()
             .await
             .map(|v| Reply::Peers {
-                peers: v.iter().map(|p| p.summary()).collect(),
+                peers: v.iter().map(answer::summary).collect(),
             })
             .map_err(|e| e.to_string()),
         Command::ShowPeer { name } => speaker
             .peer(&name)
             .await
-            .map(|d| Reply::Peer(Box::new(d)))
+            .map(|p| Reply::Peer(Box::new(answer::detail(&p))))
             .map_err(|e| e.to_string()),
         Command::ShowRoutes {
             prefix,
@@ -250,30 +249,35 @@ pub async fn handle(cmd: Command, speaker: &Speaker) -> Response {
             limit,
             after,
         } => {
-            let q = RouteQuery {
-                prefix,
-                peer,
-                table,
-                family,
-            };
+            let q = answer::query(prefix, peer, table, family);
             match limit {
                 // One page, and where the next starts.
                 Some(limit) => speaker
-                    .routes_page(q, after, limit.min(MAX_PAGE) as usize)
+                    .routes_page(
+                        q,
+                        after.map(answer::cursor_in),
+                        limit.min(MAX_PAGE) as usize,
+                    )
                     .await
-                    .map(|(routes, next)| Reply::Routes { routes, next }),
+                    .map(|(v, next)| Reply::Routes {
+                        routes: routes(v),
+                        next: next.map(answer::cursor_out),
+                    }),
                 // Everything (the socket streams this case page by page instead).
-                None => speaker
-                    .routes(q)
-                    .await
-                    .map(|routes| Reply::Routes { routes, next: None }),
+                None => speaker.routes(q).await.map(|v| Reply::Routes {
+                    routes: routes(v),
+                    next: None,
+                }),
             }
             .map_err(|e| e.to_string())
         }
         Command::ShowRoute { address } => speaker
             .lookup(address)
             .await
-            .map(|routes| Reply::Routes { routes, next: None })
+            .map(|v| Reply::Routes {
+                routes: routes(v),
+                next: None,
+            })
             .map_err(|e| e.to_string()),
         Command::Reload => match speaker.reload().await {
             Ok(d) => Ok(Reply::Done {
@@ -286,13 +290,16 @@ pub async fn handle(cmd: Command, speaker: &Speaker) -> Response {
                 ))
             }
         },
-        Command::Peer { name, action } => speaker
-            .peer_action(&name, action)
-            .await
-            .map(|()| Reply::Done {
-                message: format!("peer {name}: {action:?} done").to_lowercase(),
-            })
-            .map_err(|e| e.to_string()),
+        Command::Peer { name, action } => {
+            let action = answer::action(action);
+            speaker
+                .peer_action(&name, action)
+                .await
+                .map(|()| Reply::Done {
+                    message: format!("peer {name}: {action:?} done").to_lowercase(),
+                })
+                .map_err(|e| e.to_string())
+        }
     };
     match r {
         Ok(r) => Response::ok(r),

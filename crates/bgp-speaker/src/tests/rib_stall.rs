@@ -16,8 +16,7 @@ use bgp_proto::{AsPath, Message, Nlri, Origin, PathAttributes, Update};
 use interop::raw_peer_session::{RawPeer, RawSession};
 
 use crate::config::{self, Originate, PeerConfig};
-use crate::{RouteQuery, SessionState, Speaker, SpeakerOptions};
-use bgp_control::Table;
+use crate::{PeerState, RouteQuery, Speaker, SpeakerOptions, Table};
 
 const PORT: u16 = 11191;
 const HOLD: u16 = 3;
@@ -94,13 +93,13 @@ where
     panic!("timed out waiting for {what}");
 }
 
-async fn session(s: &Speaker, name: &str) -> (SessionState, u64) {
+async fn session(s: &Speaker, name: &str) -> (PeerState, u64) {
     s.peers()
         .await
         .expect("peers")
         .into_iter()
         .find(|p| p.config.name == name)
-        .map(|p| (p.shared.state, p.shared.established_transitions))
+        .map(|p| (p.state, p.counters.established_transitions))
         .expect("peer exists")
 }
 
@@ -137,8 +136,8 @@ async fn a_stalled_rib_drops_no_session() {
     .expect("raw peer");
     raw.keepalives(Duration::from_secs(1));
     wait_until("both sessions Established", || async {
-        session(&dut, "healthy").await.0 == SessionState::Established
-            && session(&dut, "raw").await.0 == SessionState::Established
+        session(&dut, "healthy").await.0 == PeerState::Established
+            && session(&dut, "raw").await.0 == PeerState::Established
     })
     .await;
 
@@ -186,14 +185,11 @@ async fn a_stalled_rib_drops_no_session() {
     for name in ["healthy", "raw"] {
         assert_eq!(
             session(&dut, name).await,
-            (SessionState::Established, 1),
+            (PeerState::Established, 1),
             "{name} stayed up"
         );
     }
-    assert_eq!(
-        session(&healthy, "dut").await,
-        (SessionState::Established, 1)
-    );
+    assert_eq!(session(&healthy, "dut").await, (PeerState::Established, 1));
     wait_until("the flood's last UPDATE applied", || async {
         let routes = dut
             .routes(RouteQuery {
@@ -229,7 +225,7 @@ async fn status_answers_in_time_while_the_rib_is_stalled() {
         .expect("speaker");
     s.add_peer(peer("p", 5, 4, true)).await.expect("add");
     let before = s.status().await.expect("status");
-    assert!(before.components.iter().all(|c| c.up));
+    assert!(before.components.iter().all(|c| c.down.is_none()));
     assert_eq!(s.peers().await.expect("peers").len(), 1);
     s.stall_rib(Duration::from_secs(9)).await.expect("stall");
     let stalled = Instant::now();
@@ -255,7 +251,7 @@ async fn status_answers_in_time_while_the_rib_is_stalled() {
         .iter()
         .find(|c| c.name == "rib")
         .expect("the RIB reported");
-    assert!(!rib.up && rib.reason.as_deref().is_some_and(|r| r.contains("busy")));
+    assert!(rib.down.as_deref().is_some_and(|r| r.contains("busy")));
     assert_eq!(during.router_id, before.router_id, "the last answer");
     assert_eq!(s.peers().await.expect("peers while stalled").len(), 1);
     assert!(
@@ -266,7 +262,7 @@ async fn status_answers_in_time_while_the_rib_is_stalled() {
     tokio::time::sleep(Duration::from_secs(9).saturating_sub(stalled.elapsed())).await;
     let after = s.status().await.expect("status");
     assert!(
-        after.components.iter().all(|c| c.up),
+        after.components.iter().all(|c| c.down.is_none()),
         "{:?}",
         after.components
     );
