@@ -2,8 +2,9 @@
 //!
 //! This crate turns the sans-IO pieces — the session state machine of `bgp-proto` and the
 //! RIB of `bgp-rib` — into a running speaker: one task per peer session over TCP, one task
-//! owning the RIB, listeners, a control socket and a configuration watcher. `bgpd` is a thin
-//! binary over it; other agents embed it through [`Speaker`].
+//! owning the RIB, and the listeners. It opens no other socket and watches no file: `bgpd`
+//! is a binary over it that adds the control socket, the BIRD-compatible status socket
+//! and the configuration watcher; other agents embed it through [`Speaker`].
 //!
 //! ```text
 //!  listeners ──accept──▶ peer task (Session over TcpStream) ──RibInput──▶ RIB task (Rib)
@@ -18,8 +19,8 @@
 //! a share per peer: `rib_input`); a peer that reads slowly makes the RIB hold its updates
 //! (merged per prefix) instead of queueing them.
 //!
-//! Modules: [`config`] (TOML schema, validation, diff), [`control`] (control socket),
-//! [`net`] (socket options: TCP-MD5, GTSM, TTL), [`watcher`] (reload on change), [`fib`]
+//! Modules: [`config`] (TOML schema, validation, diff),
+//! [`net`] (socket options: TCP-MD5, GTSM, TTL), [`fib`]
 //! (the kernel FIB component started for a `[kernel]` section: kernel routes into the RIB,
 //! best routes into the kernel), [`nexthop`] (next-hop resolution through the kernel's
 //! connected subnets and routes, with a `[kernel]` section), [`health`] (components that can
@@ -28,9 +29,7 @@
 
 #![warn(missing_docs)]
 
-pub mod accounts;
 pub mod config;
-pub mod control;
 mod fatal;
 pub mod fib;
 pub mod health;
@@ -42,7 +41,6 @@ mod rib_input;
 mod rib_task;
 mod routes;
 mod speaker;
-pub mod watcher;
 
 #[cfg(test)]
 mod tests;

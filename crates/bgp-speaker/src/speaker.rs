@@ -4,7 +4,6 @@
 use std::collections::{BTreeMap, HashMap};
 use std::net::{IpAddr, SocketAddr};
 use std::os::fd::{AsRawFd, RawFd};
-use std::path::PathBuf;
 use std::sync::{Arc, Mutex as StdMutex, RwLock};
 use std::time::{Duration, Instant};
 
@@ -16,7 +15,7 @@ use tokio::sync::{broadcast, mpsc, oneshot, watch, Mutex};
 use tokio::task::JoinHandle;
 use tracing::{info, warn};
 
-use crate::config::{self, diff, Config, ConfigDiff, ConfigError, Originate, PeerConfig};
+use crate::config::{diff, Config, ConfigDiff, ConfigError, Originate, PeerConfig};
 use crate::net;
 use crate::peer::{PeerCmd, PeerEnv, PeerHandle, PeerShared, PeerTask};
 use crate::rib_input::RibInputs;
@@ -65,9 +64,6 @@ pub enum SpeakerError {
     #[error(transparent)]
     /// The configuration is invalid.
     Config(#[from] ConfigError),
-    #[error("the speaker is not configured from a file")]
-    /// Reload without a configuration file.
-    NoConfigFile,
     #[error("the speaker has shut down")]
     /// The speaker has shut down.
     Stopped,
@@ -77,16 +73,11 @@ pub enum SpeakerError {
     #[error("RIB: {0}")]
     /// The RIB refused a change.
     Rib(#[from] bgp_rib::RibError),
-    #[error("BIRD-compatible status socket: {0}")]
-    /// A BIRD-compatible status socket could not be opened.
-    BirdSocket(#[source] std::io::Error),
 }
 
 /// Options that are not part of the configuration file.
 #[derive(Clone, Debug, Default)]
 pub struct SpeakerOptions {
-    /// The configuration file, for [`Speaker::reload`].
-    pub config_path: Option<PathBuf>,
     /// We are restarting with forwarding state kept (RFC 4724): announce the restart state
     /// bit so peers keep our routes while we come back.
     pub graceful_restart: bool,
@@ -158,12 +149,9 @@ struct Inner {
     health: crate::health::Health,
     /// The last complete status answers (speaker/status.rs).
     last_answers: StdMutex<status::LastAnswers>,
-    options: SpeakerOptions,
     rib_task: StdMutex<Option<JoinHandle<()>>>,
     /// The kernel FIB component, when the configuration has a `[kernel]` section.
     kernel: StdMutex<Option<crate::fib::KernelHandle>>,
-    /// The task owning the BIRD-compatible status sockets (`[global.control] bird_socket`).
-    bird: StdMutex<Option<JoinHandle<()>>>,
 }
 
 /// A running BGP speaker. Cheap to clone; all clones control the same speaker.
@@ -262,19 +250,10 @@ impl Speaker {
             recovery_deadline,
             health,
             last_answers: StdMutex::new(status::LastAnswers::default()),
-            options,
             rib_task: StdMutex::new(Some(rib_task)),
             kernel: StdMutex::new(kernel),
-            bird: StdMutex::new(None),
         });
         let speaker = Speaker { inner };
-        // Before any session starts: a socket that cannot be opened fails the start.
-        let control = &config.global.control;
-        let bird =
-            crate::control::bird::start(&speaker, control).map_err(SpeakerError::BirdSocket)?;
-        if let Ok(mut b) = speaker.inner.bird.lock() {
-            *b = Some(bird);
-        }
         {
             let mut st = speaker.inner.state.lock().await;
             for o in config.originate.values() {
@@ -792,19 +771,6 @@ impl Speaker {
         self.inner.applied.subscribe()
     }
 
-    /// Re-reads the configuration file given in [`SpeakerOptions::config_path`] and
-    /// applies the difference. An invalid file is refused and the running configuration
-    /// stays in force.
-    pub async fn reload(&self) -> Result<ConfigDiff, SpeakerError> {
-        let Some(path) = self.inner.options.config_path.clone() else {
-            return Err(SpeakerError::NoConfigFile);
-        };
-        let cfg = tokio::task::spawn_blocking(move || config::load(&path))
-            .await
-            .map_err(|_| SpeakerError::Stopped)??;
-        self.apply_config(cfg).await
-    }
-
     /// Administrative action on a peer (reset, disable, enable).
     pub async fn peer_action(&self, name: &str, action: PeerAction) -> Result<(), SpeakerError> {
         let st = self.inner.state.lock().await;
@@ -903,11 +869,6 @@ impl Speaker {
         self.rib(RibCtl::Stall(d)).await
     }
 
-    /// The configuration file given in [`SpeakerOptions::config_path`].
-    pub(crate) fn config_path(&self) -> Option<PathBuf> {
-        self.inner.options.config_path.clone()
-    }
-
     /// The running configuration.
     pub async fn config(&self) -> Config {
         self.inner.state.lock().await.config.clone()
@@ -933,10 +894,6 @@ impl Speaker {
             return;
         }
         st.stopped = true;
-        let bird = self.inner.bird.lock().ok().and_then(|mut b| b.take());
-        if let Some(b) = bird {
-            b.abort();
-        }
         // The kernel FIB first: closing sessions must not withdraw routes from the kernel
         // (they persist or are flushed per `on_exit`).
         let kernel = self.inner.kernel.lock().ok().and_then(|mut k| k.take());

@@ -27,7 +27,7 @@ use bgp_proto::{Community, Family, LargeCommunity};
 use ipnet::IpNet;
 use toml::Spanned;
 
-pub use control::{BirdFormat, BirdSocketConfig, ControlConfig};
+pub use control::{BirdFormat, BirdSocketConfig, ControlConfig, ControlLimits};
 pub use diff::{ConfigDiff, PeerChange};
 pub use types::{
     AddPathConfig, CommunityValue, FamilyName, LargeCommunityValue, ListenAddr, MaxPrefixAction,
@@ -42,7 +42,6 @@ pub type PolicyDef = bgp_rib::policy::Policy;
 /// The `[kernel]` section, owned by the kernel FIB component.
 pub type KernelSection = bgp_kernel::KernelConfig;
 
-pub use control::DEFAULT_CONTROL_SOCKET;
 /// The BGP port (RFC 4271 section 8.2.1).
 pub const BGP_PORT: u16 = 179;
 /// Default hold time. RFC 4271 suggests 90 s; BIRD's 240 s is a known cause of slow failover.

@@ -7,7 +7,7 @@ use std::path::Path;
 use bgp_control::{DaemonStatus, PeerCounters, PeerDetail, PeerSummary, RouteEntry};
 use bgp_proto::Origin;
 
-use crate::{Peer, PeerAction, Route, RouteCursor, RouteQuery, RouteSource, Status};
+use bgp_speaker::{Peer, PeerAction, Route, RouteCursor, RouteQuery, RouteSource, Status};
 
 /// `status`: the speaker's status, with the daemon's version and configuration file.
 pub fn status(s: Status, config_file: Option<&Path>) -> DaemonStatus {
@@ -149,13 +149,13 @@ pub fn query(
         prefix,
         peer,
         table: match table {
-            bgp_control::Table::Loc => crate::Table::Loc,
-            bgp_control::Table::In => crate::Table::In,
-            bgp_control::Table::Out => crate::Table::Out,
+            bgp_control::Table::Loc => bgp_speaker::Table::Loc,
+            bgp_control::Table::In => bgp_speaker::Table::In,
+            bgp_control::Table::Out => bgp_speaker::Table::Out,
         },
         family: family.map(|f| match f {
-            bgp_control::FamilyFilter::Ipv4 => crate::FamilyFilter::Ipv4,
-            bgp_control::FamilyFilter::Ipv6 => crate::FamilyFilter::Ipv6,
+            bgp_control::FamilyFilter::Ipv4 => bgp_speaker::FamilyFilter::Ipv4,
+            bgp_control::FamilyFilter::Ipv6 => bgp_speaker::FamilyFilter::Ipv6,
         }),
     }
 }

@@ -20,8 +20,12 @@ use std::time::{Duration, SystemTime};
 
 use bgp_proto::Origin;
 
-use super::{proto_time, BirdFormat, Reply, SocketFamily};
-use crate::{Route, RouteQuery, RouteSource, Speaker, Table};
+use bgp_speaker::config::BirdFormat;
+use bgp_speaker::{Route, RouteQuery, RouteSource, Speaker, Table};
+
+use super::reply::Reply;
+use super::time::{local_or_epoch, proto_time};
+use super::SocketFamily;
 
 /// BIRD's default preferences by protocol.
 fn preference(protocol: &str) -> u32 {
@@ -95,7 +99,7 @@ pub fn show_route(
     let mut ordered: Vec<&Route> = routes.iter().collect();
     ordered.sort_by(|a, b| a.prefix.cmp(&b.prefix).then(b.best.cmp(&a.best)));
     // Route ages are not kept: every route shows the current time, as a fresh one would.
-    let tm = proto_time(&super::local_or_epoch(now), Duration::ZERO, format);
+    let tm = proto_time(&local_or_epoch(now), Duration::ZERO, format);
     for e in ordered {
         let protocol = protocol_name(e);
         let ia = if last_prefix == Some(e.prefix) {

@@ -6,9 +6,17 @@
 use std::path::Path;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
+use bgp_speaker::config::PeerConfig;
+use bgp_speaker::{Peer, PeerCounters, PeerState, PrefixCounts};
+
+use bgp_speaker::config::BirdFormat;
+
+use super::command::*;
+use super::protocols::*;
+use super::reply::*;
+use super::status::*;
+use super::time::*;
 use super::*;
-use crate::config::PeerConfig;
-use crate::{PeerCounters, PrefixCounts};
 
 fn fixture(name: &str) -> String {
     let path = Path::new(env!("CARGO_MANIFEST_DIR"))
