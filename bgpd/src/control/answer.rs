@@ -19,7 +19,7 @@ pub fn status(s: Status, config_file: Option<&Path>) -> DaemonStatus {
         peers: s.peers,
         peers_established: s.peers_established,
         loc_rib_prefixes: s.loc_rib_prefixes,
-        graceful_restart_in_progress: s.graceful_restart_in_progress,
+        graceful_restart_in_progress: s.selection_deferral.is_some(),
         config_file: config_file.map(|p| p.display().to_string()),
         config_age_secs: s.config_age.as_secs(),
         components: s

@@ -50,7 +50,8 @@ pub use peer::PeerShared;
 pub use rib_task::{chain_policy, BestRoute, PrefixCounts, RouteChange};
 pub use routes::{DecisionStep, FamilyFilter, Route, RouteCursor, RouteQuery, Table};
 pub use speaker::{
-    Peer, PeerAction, PeerCounters, PeerState, Speaker, SpeakerError, SpeakerOptions, Status,
+    Owner, Peer, PeerAction, PeerCounters, PeerState, SelectionDeferral, Speaker, SpeakerError,
+    SpeakerOptions, Status,
 };
 
 /// Re-exported so embedders name states and families without depending on `bgp-proto`.

@@ -15,15 +15,17 @@ use tokio::sync::{broadcast, mpsc, oneshot, watch, Mutex};
 use tokio::task::JoinHandle;
 use tracing::{info, warn};
 
-use crate::config::{diff, Config, ConfigDiff, ConfigError, Originate, PeerConfig};
+use crate::config::{diff, Config, ConfigDiff, Originate, PeerConfig};
 use crate::net;
 use crate::peer::{PeerCmd, PeerEnv, PeerHandle, PeerShared, PeerTask};
 use crate::rib_input::RibInputs;
 use crate::rib_task::{BestRoute, Query, RibCtl, RibTask, RouteChange, PEER_OUT_QUEUE};
 use crate::routes::{Route, RouteCursor, RouteQuery, MAX_PAGE};
 
+mod ownership;
 mod status;
-pub use status::{Peer, PeerCounters, PeerState, Status};
+pub use ownership::Owner;
+pub use status::{Peer, PeerCounters, PeerState, SelectionDeferral, Status};
 
 /// Depth of each peer's command channel.
 const PEER_CMD_QUEUE: usize = 16;
@@ -61,9 +63,18 @@ pub enum SpeakerError {
     #[error("unknown policy {0:?}")]
     /// A peer names a policy that does not exist.
     UnknownPolicy(String),
-    #[error(transparent)]
-    /// The configuration is invalid.
-    Config(#[from] ConfigError),
+    #[error("peer {0:?} comes from the configuration; change it there")]
+    /// The API was asked to change or remove a peer of the configuration.
+    ConfiguredPeer(String),
+    #[error("peer {0:?} was added through the API; the configuration cannot define it too")]
+    /// A configuration defines a peer the API added.
+    ApiPeer(String),
+    #[error("route {0} comes from the configuration; change it there")]
+    /// The API was asked to originate or withdraw a route of the configuration.
+    ConfiguredRoute(IpNet),
+    #[error("route {0} was advertised through the API; the configuration cannot originate it too")]
+    /// A configuration originates a route the API advertised.
+    ApiRoute(IpNet),
     #[error("the speaker has shut down")]
     /// The speaker has shut down.
     Stopped,
@@ -123,7 +134,11 @@ struct IndexEntry {
 type PeerIndex = Arc<RwLock<HashMap<IpAddr, Vec<(String, IndexEntry)>>>>;
 
 struct State {
+    /// The running configuration: the last one applied, with the peers and routes added
+    /// through the API.
     config: Config,
+    /// Which of those the API added (speaker/ownership.rs).
+    api: ownership::ApiOwned,
     peers: BTreeMap<String, PeerHandle>,
     listeners: BTreeMap<SocketAddr, Listener>,
     loaded: Instant,
@@ -145,6 +160,8 @@ struct Inner {
     /// When a graceful restart of ours (`SpeakerOptions::graceful_restart`) is over at the
     /// latest, whether or not every peer sent End-of-RIB.
     recovery_deadline: Option<Instant>,
+    /// The whole of that wait (the restart time), for the status.
+    recovery_wait: Option<Duration>,
     /// The components that can fail on their own (crate::health).
     health: crate::health::Health,
     /// The last complete status answers (speaker/status.rs).
@@ -235,6 +252,7 @@ impl Speaker {
         let inner = Arc::new(Inner {
             state: Mutex::new(State {
                 config: config.clone(),
+                api: ownership::ApiOwned::default(),
                 peers: BTreeMap::new(),
                 listeners: BTreeMap::new(),
                 loaded: Instant::now(),
@@ -248,6 +266,7 @@ impl Speaker {
             index: Arc::new(RwLock::new(HashMap::new())),
             started: Instant::now(),
             recovery_deadline,
+            recovery_wait,
             health,
             last_answers: StdMutex::new(status::LastAnswers::default()),
             rib_task: StdMutex::new(Some(rib_task)),
@@ -499,18 +518,32 @@ impl Speaker {
         Ok(())
     }
 
-    /// Adds and starts a peer. Its import/export policies must exist.
+    /// Adds and starts a peer, owned by the API: configurations applied later leave it
+    /// alone (see [`Owner`]). Its import and export policies must exist, and no other
+    /// peer may have its name, or its address and port.
     pub async fn add_peer(&self, cfg: PeerConfig) -> Result<(), SpeakerError> {
         let mut st = self.inner.state.lock().await;
         if st.stopped {
             return Err(SpeakerError::Stopped);
         }
-        self.spawn_peer(&mut st, cfg).await
+        if st.peers.contains_key(&cfg.name) {
+            return Err(SpeakerError::PeerExists(cfg.name));
+        }
+        ownership::check_endpoints(st.config.peers.values().chain([&cfg]))?;
+        let name = cfg.name.clone();
+        self.spawn_peer(&mut st, cfg).await?;
+        st.api.add_peer(&name);
+        Ok(())
     }
 
-    /// Removes a peer, closing its session with Cease / Peer De-configured (RFC 4486).
+    /// Removes a peer added through the API, closing its session with Cease / Peer
+    /// De-configured (RFC 4486).
     pub async fn remove_peer(&self, name: &str) -> Result<(), SpeakerError> {
         let mut st = self.inner.state.lock().await;
+        if !st.peers.contains_key(name) {
+            return Err(SpeakerError::NoSuchPeer(name.to_string()));
+        }
+        st.api.check_peer(name)?;
         self.stop_peer(
             &mut st,
             name,
@@ -521,17 +554,27 @@ impl Speaker {
             },
             true,
         )
-        .await
+        .await?;
+        st.api.remove_peer(name);
+        Ok(())
     }
 
-    /// Replaces a peer's configuration. The session restarts only when a session
-    /// parameter changed (see [`config::diff::diff_peer`]); policy changes are applied by
-    /// soft reconfiguration.
+    /// Replaces the configuration of a peer added through the API. The session restarts
+    /// only when a session parameter changed (see [`config::diff::diff_peer`]); policy
+    /// changes are applied by soft reconfiguration.
     pub async fn update_peer(&self, cfg: PeerConfig) -> Result<(), SpeakerError> {
         let mut st = self.inner.state.lock().await;
         let Some(old) = st.peers.get(&cfg.name).map(|h| h.config.clone()) else {
             return Err(SpeakerError::NoSuchPeer(cfg.name));
         };
+        st.api.check_peer(&cfg.name)?;
+        ownership::check_endpoints(
+            st.config
+                .peers
+                .values()
+                .filter(|p| p.name != cfg.name)
+                .chain([&cfg]),
+        )?;
         let change = diff::diff_peer(&old, &cfg, &Default::default());
         self.apply_peer_change(&mut st, old, cfg, &change).await
     }
@@ -591,12 +634,14 @@ impl Speaker {
     }
 
     /// Applies a whole new configuration: computes the [`ConfigDiff`] against the running
-    /// one and applies only that. Unchanged sessions are not touched.
+    /// one and applies only that. Unchanged sessions are not touched, nor are the peers
+    /// and routes added through the API (see [`Owner`]).
     pub async fn apply_config(&self, new: Config) -> Result<ConfigDiff, SpeakerError> {
         let mut st = self.inner.state.lock().await;
         if st.stopped {
             return Err(SpeakerError::Stopped);
         }
+        let new = st.api.merge(&st.config, new)?;
         // `found` is reported; `d` is what is applied below: after an identity change
         // every peer is new.
         let found = diff::diff(&st.config, &new);
@@ -680,8 +725,10 @@ impl Speaker {
     }
 
     /// The checks that would make applying `new` fail halfway (every peer valid, every
-    /// policy it names defined), made before anything is applied.
+    /// policy it names defined, no two peers at one address and port), made before
+    /// anything is applied.
     fn check_applicable(new: &Config) -> Result<(), SpeakerError> {
+        ownership::check_endpoints(new.peers.values())?;
         for p in new.peers.values() {
             p.check().map_err(|reason| SpeakerError::InvalidPeer {
                 name: p.name.clone(),
@@ -796,18 +843,25 @@ impl Speaker {
         h.cmd.send(cmd).await.map_err(|_| SpeakerError::Stopped)
     }
 
-    /// Originates (or replaces) a route.
+    /// Originates (or replaces) a route, owned by the API: configurations applied later
+    /// leave it alone, and may not originate its prefix themselves (see [`Owner`]).
     pub async fn advertise(&self, route: Originate) -> Result<(), SpeakerError> {
-        let mut st = self.inner.state.lock().await;
+        let mut guard = self.inner.state.lock().await;
+        let st = &mut *guard;
+        st.api.add_route(&st.config, route.prefix)?;
         st.config.originate.insert(route.prefix, route.clone());
         self.rib(RibCtl::Originate(route)).await
     }
 
-    /// Withdraws an originated route.
+    /// Withdraws a route originated through the API (nothing happens for a prefix that
+    /// nobody originates).
     pub async fn withdraw(&self, prefix: IpNet) -> Result<(), SpeakerError> {
-        let mut st = self.inner.state.lock().await;
-        st.config.originate.remove(&prefix.trunc());
-        self.rib(RibCtl::Withdraw(prefix.trunc())).await
+        let prefix = prefix.trunc();
+        let mut guard = self.inner.state.lock().await;
+        let st = &mut *guard;
+        st.api.remove_route(&st.config, prefix)?;
+        st.config.originate.remove(&prefix);
+        self.rib(RibCtl::Withdraw(prefix)).await
     }
 
     /// A stream of best-path changes (what an agent programming its own forwarding table

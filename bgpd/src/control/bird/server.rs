@@ -46,7 +46,6 @@ pub async fn respond(
                 r.end(8000, &e.to_string());
             }
             Ok(st) => {
-                let cfg = speaker.config().await;
                 let now = SystemTime::now();
                 let ago = |secs: u64| {
                     local_or_epoch(
@@ -54,12 +53,11 @@ pub async fn respond(
                             .unwrap_or(UNIX_EPOCH),
                     )
                 };
-                let graceful_restart = st.graceful_restart_in_progress.then(|| {
-                    // Selection is deferred for the restart time from our start (RFC 4724
-                    // section 4.1; Speaker::start).
-                    let total = u64::from(cfg.global.graceful_restart.restart_time.max(1));
-                    (total.saturating_sub(st.uptime.as_secs()), total)
-                });
+                // Selection is deferred for the restart time from our start (RFC 4724
+                // section 4.1).
+                let graceful_restart = st
+                    .selection_deferral
+                    .map(|d| (d.remaining.as_secs(), d.total.as_secs()));
                 let status = Status {
                     version: BIRD_VERSION.to_string(),
                     router_id: st.router_id.to_string(),

@@ -7,7 +7,7 @@ use std::path::Path;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use bgp_speaker::config::PeerConfig;
-use bgp_speaker::{Peer, PeerCounters, PeerState, PrefixCounts};
+use bgp_speaker::{Owner, Peer, PeerCounters, PeerState, PrefixCounts};
 
 use bgp_speaker::config::BirdFormat;
 
@@ -29,6 +29,7 @@ fn fixture(name: &str) -> String {
 fn peer(name: &str, addr: &str, remote_as: u32, state: PeerState) -> Peer {
     Peer {
         config: PeerConfig::new(name, addr.parse().unwrap(), remote_as),
+        owner: Owner::Config,
         local_as: 64512,
         state,
         since: Instant::now(),

@@ -1,6 +1,8 @@
 //! Unit tests of the configuration parser and diff engine (compiled only under
 //! `#[cfg(test)]`, from `config/mod.rs`).
 
+use std::path::Path;
+
 use bgp_control::DEFAULT_CONTROL_SOCKET;
 
 use super::*;

@@ -15,7 +15,7 @@ use std::time::{Duration, Instant};
 
 use bgp_proto::session::{Negotiated, State};
 
-use super::{Speaker, SpeakerError};
+use super::{Owner, Speaker, SpeakerError};
 use crate::config::PeerConfig;
 use crate::health::ComponentState;
 use crate::peer::PeerShared;
@@ -108,6 +108,8 @@ pub struct PeerCounters {
 pub struct Peer {
     /// Its configuration.
     pub config: PeerConfig,
+    /// Who added it: the configuration or the API.
+    pub owner: Owner,
     /// Our AS on this session (the peer's `local_as`, else the global AS).
     pub local_as: u32,
     /// Its state.
@@ -134,9 +136,16 @@ pub struct Peer {
 }
 
 impl Peer {
-    fn new(config: PeerConfig, local_as: u32, s: PeerShared, prefixes: PrefixCounts) -> Peer {
+    fn new(
+        config: PeerConfig,
+        owner: Owner,
+        local_as: u32,
+        s: PeerShared,
+        prefixes: PrefixCounts,
+    ) -> Peer {
         Peer {
             config,
+            owner,
             local_as,
             state: PeerState::of(s.state, s.disabled),
             since: s.since,
@@ -159,6 +168,16 @@ impl Peer {
     }
 }
 
+/// The Selection_Deferral_Timer of a restarting speaker (RFC 4724 4.1): selection waits
+/// for End-of-RIB from every peer, at most this long from the start.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct SelectionDeferral {
+    /// The whole wait (the graceful restart `restart_time`).
+    pub total: Duration,
+    /// What is left of it.
+    pub remaining: Duration,
+}
+
 /// The speaker's identity and counters, as [`Speaker::status`] reports them.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Status {
@@ -175,8 +194,8 @@ pub struct Status {
     /// Prefixes in the Loc-RIB.
     pub loc_rib_prefixes: usize,
     /// Started as a restarting speaker (RFC 4724) and still waiting for End-of-RIB from
-    /// some peers.
-    pub graceful_restart_in_progress: bool,
+    /// some peers: how long route selection is deferred.
+    pub selection_deferral: Option<SelectionDeferral>,
     /// Time since the configuration was last applied.
     pub config_age: Duration,
     /// The components that can fail on their own (kernel FIB writer, kernel import,
@@ -216,7 +235,8 @@ impl Speaker {
                     .unwrap_or_else(|e| e.into_inner().clone());
                 let prefixes = counts.get(&h.config.name).copied().unwrap_or_default();
                 let local_as = h.config.local_as(&global);
-                Peer::new(h.config.clone(), local_as, shared, prefixes)
+                let owner = st.api.owner(&h.config.name);
+                Peer::new(h.config.clone(), owner, local_as, shared, prefixes)
             })
             .collect())
     }
@@ -249,7 +269,7 @@ impl Speaker {
                     peers: 0,
                     peers_established: 0,
                     loc_rib_prefixes: 0,
-                    graceful_restart_in_progress: false,
+                    selection_deferral: None,
                     config_age: Duration::ZERO,
                     components: Vec::new(),
                 })
@@ -262,11 +282,16 @@ impl Speaker {
 
     async fn status_now(&self) -> Result<Status, SpeakerError> {
         let prefixes = self.ask(Query::PrefixCount).await?;
-        let recovering = match self.inner.recovery_deadline {
-            Some(deadline) if Instant::now() < deadline => {
-                !self.ask(Query::Recovery).await?.waiting.is_empty()
+        let now = Instant::now();
+        let selection_deferral = match (self.inner.recovery_deadline, self.inner.recovery_wait) {
+            (Some(deadline), Some(total)) if now < deadline => {
+                let waiting = !self.ask(Query::Recovery).await?.waiting.is_empty();
+                waiting.then(|| SelectionDeferral {
+                    total,
+                    remaining: deadline - now,
+                })
             }
-            _ => false,
+            _ => None,
         };
         let st = self.inner.state.lock().await;
         let established = st
@@ -281,7 +306,7 @@ impl Speaker {
             peers: st.peers.len(),
             peers_established: established,
             loc_rib_prefixes: prefixes,
-            graceful_restart_in_progress: recovering,
+            selection_deferral,
             config_age: st.loaded.elapsed(),
             components: Vec::new(),
         })
