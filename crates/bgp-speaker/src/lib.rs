@@ -19,23 +19,25 @@
 //! a share per peer: `rib_input`); a peer that reads slowly makes the RIB hold its updates
 //! (merged per prefix) instead of queueing them.
 //!
-//! Modules: [`config`] (TOML schema, validation, diff),
-//! [`net`] (socket options: TCP-MD5, GTSM, TTL), [`fib`]
-//! (the kernel FIB component started for a `[kernel]` section: kernel routes into the RIB,
-//! best routes into the kernel), [`nexthop`] (next-hop resolution through the kernel's
-//! connected subnets and routes, with a `[kernel]` section), [`health`] (components that can
-//! fail on their own and heal, for `show status`). A panic anywhere is fatal in bgpd
-//! ([`abort_on_panic`]); docs/security.md gathers the limits and failure handling.
+//! The API: [`Speaker`] (start, peers and routes, queries, a stream of best-path changes),
+//! its configuration in [`config`] (a TOML file or [`config::Config::builder`]) and its
+//! read models ([`Peer`], [`Route`], [`Status`]). Modules: [`config`] (schema, validation,
+//! builder, diff), [`net`] (socket options: TCP-MD5, GTSM, TTL), [`fib`] (the kernel FIB
+//! component started for a `[kernel]` section: kernel routes into the RIB, best routes into
+//! the kernel; next-hop resolution through the kernel's routes comes with it, nexthop.rs),
+//! health.rs (components that can fail on their own and heal, [`ComponentState`]). A panic
+//! anywhere is fatal in bgpd ([`abort_on_panic`]); docs/security.md gathers the limits and
+//! failure handling.
 
 #![warn(missing_docs)]
 
 pub mod config;
 mod fatal;
 pub mod fib;
-pub mod health;
+mod health;
 mod log_limit;
 pub mod net;
-pub mod nexthop;
+mod nexthop;
 mod peer;
 mod rib_input;
 mod rib_task;
@@ -46,7 +48,7 @@ mod speaker;
 mod tests;
 
 pub use fatal::abort_on_panic;
-pub use peer::PeerShared;
+pub use health::ComponentState;
 pub use rib_task::{chain_policy, BestRoute, PrefixCounts, RouteChange};
 pub use routes::{DecisionStep, FamilyFilter, Route, RouteCursor, RouteQuery, Table};
 pub use speaker::{

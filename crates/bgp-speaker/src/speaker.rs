@@ -560,7 +560,7 @@ impl Speaker {
     }
 
     /// Replaces the configuration of a peer added through the API. The session restarts
-    /// only when a session parameter changed (see [`config::diff::diff_peer`]); policy
+    /// only when a session parameter changed (see [`PeerChange`](crate::config::PeerChange)); policy
     /// changes are applied by soft reconfiguration.
     pub async fn update_peer(&self, cfg: PeerConfig) -> Result<(), SpeakerError> {
         let mut st = self.inner.state.lock().await;

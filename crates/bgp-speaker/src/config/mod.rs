@@ -1,25 +1,28 @@
 //! Daemon configuration: TOML schema, loading with drop-in files, template inheritance,
-//! validation with file:line:column errors, and the diff between two configurations.
+//! validation with file:line:column errors, a builder for configurations made in code, and
+//! the diff between two configurations.
 //!
 //! The layering is:
 //! - [`mod@file`]: the serde schema of one TOML file, optional fields, unknown keys refused;
-//! - this module: reading the main file plus the drop-in directory, merging them,
+//! - [`load`] (load.rs): reading the main file plus the drop-in directory, merging them,
 //!   resolving `template = "..."` chains and defaults, and validating, which yields a
 //!   [`Config`] whose values are all concrete;
-//! - [`diff`]: what changed between two [`Config`]s, classified by what must happen to a
-//!   running speaker (restart a session, soft-reconfigure it, or nothing).
+//! - [`Config::builder`] (builder.rs): the same [`Config`] from typed values, checked by
+//!   the same rules (check.rs);
+//! - [`ConfigDiff`] (diff.rs): what changed between two [`Config`]s, classified by what
+//!   must happen to a running speaker (restart a session, soft-reconfigure it, or nothing).
 //!
 //! The full format is described in `docs/config.md`.
 
 mod builder;
 mod check;
-pub mod control;
-pub mod diff;
+mod control;
+pub(crate) mod diff;
 pub mod explicit;
 pub mod file;
 mod load;
 mod secrecy;
-pub mod types;
+mod types;
 
 use std::collections::BTreeMap;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
