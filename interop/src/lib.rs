@@ -40,7 +40,6 @@ mod cmd;
 mod context;
 mod error;
 pub mod exabgp;
-pub mod features;
 pub mod frr;
 pub mod gobgp;
 mod model;
@@ -51,6 +50,7 @@ pub mod raw;
 pub mod raw_peer;
 pub mod raw_peer_session;
 pub mod scenarios;
+mod speaker;
 pub mod table;
 pub mod twin;
 pub mod usage;
@@ -65,8 +65,8 @@ pub use exabgp::ExaBgp;
 pub use frr::Frr;
 pub use gobgp::GoBgp;
 pub use model::{
-    community, large_community, wait_established, wait_no_route, wait_route, AddPath, Announce,
-    Family, Neighbor, Origin, PeerStatus, RouteView, Speaker, SpeakerConfig,
+    community, large_community, AddPath, AddPathSeen, Announce, Family, Neighbor, Origin,
+    PeerStatus, RouteView, SpeakerConfig,
 };
 pub use netns::{
     environ_has_owner, netns_name, owner_of_netns, parse_ip_route_json, parse_link_packets,
@@ -74,6 +74,7 @@ pub use netns::{
     Owner, Router, Segment, Sweep, NETNS_PREFIX, OWNER_ENV,
 };
 pub use process::Process;
+pub use speaker::{wait_established, wait_no_route, wait_route, Speaker};
 pub use wait::{wait_for, wait_until, TIMEOUT};
 
 /// The kinds of speaker the harness can run.
