@@ -47,7 +47,7 @@ const INELIGIBLE: [&str; 3] = [
 ];
 
 /// Parses a `show_routes` result (`{"kind":"routes","routes":[...]}`),
-/// leaving out ineligible paths (see [`INELIGIBLE`]) like the other
+/// leaving out ineligible paths (see `INELIGIBLE`) like the other
 /// daemons' route tables do.
 pub fn parse_routes(v: &Value) -> Result<Vec<RouteView>> {
     parse_route_entries(v, false)

@@ -5,8 +5,13 @@
 //!   attribute has a bad length; RFC 7606 section 7.8 says treat-as-withdraw:
 //!   the session stays up, the route is not used, later routes are.
 
+use std::time::Duration;
+
+use bgp_proto::{message_type, Message};
+
 use super::ipv4_net;
-use crate::raw::{message, open_body, read_until_notification, send};
+use crate::raw_peer::wire::message;
+use crate::raw_peer::{RawPeer, RawSession};
 use crate::{
     wait_established, wait_route, wait_until, Error, ExaBgp, Family, Kind, Neighbor, Node, Result,
     Segment, SpeakerConfig, Test, TIMEOUT,
@@ -28,23 +33,34 @@ pub fn raw_malformed(t: &Test, kind: Kind) -> Result<()> {
     cfg.neighbors.push(n);
     let speaker = kind.start(t, &nb, &format!("{}-b", kind.name()), &cfg)?;
     let to = std::net::SocketAddr::new(nb.addr(Family::Ipv4), 179);
-    let mut bad_marker = message(4, &[]);
+    let mut bad_marker = message(message_type::KEEPALIVE, &[]);
     if let Some(b) = bad_marker.get_mut(3) {
         *b = 0;
     }
-    let open = message(1, &open_body(65099, 90, na.v4));
-    for (what, bytes, want) in [
-        ("a bad marker", &bad_marker, (1u8, 1u8)),
-        ("an OPEN with the wrong AS", &open, (2, 2)),
-    ] {
+    let wrong_as = Message::Open(RawPeer::bare(65099, na.v4, 90).open());
+    type Probe<'a> = Box<dyn Fn(&RawSession) -> Result<()> + 'a>;
+    let probes: [(&str, Probe, (u8, u8)); 2] = [
+        (
+            "a bad marker",
+            Box::new(|s| s.send_bytes(&bad_marker)),
+            (1, 1),
+        ),
+        (
+            "an OPEN with the wrong AS",
+            Box::new(|s| s.send(&wrong_as)),
+            (2, 2),
+        ),
+    ];
+    for (what, probe, want) in probes {
         let got = wait_until(
             &format!("{} to answer {what}", speaker.label()),
             TIMEOUT,
             || {
                 speaker.check_running()?;
-                let mut s = na.ns.tcp_connect(to)?;
-                send(&mut s, bytes)?;
-                Ok(read_until_notification(&mut s)?.map(Some))
+                let s = RawSession::connect(Some(&na.ns), None, to)?;
+                probe(&s)?;
+                let n = s.notification(Duration::from_secs(30))?;
+                Ok(Some(n.map(|n| (n.code, n.subcode))))
             },
         )?;
         if got != Some(want) {

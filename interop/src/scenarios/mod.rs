@@ -1,20 +1,22 @@
 //! Interop scenarios: the bodies of the interop tests, written once for any
-//! [`Kind`] so that each test is one line
+//! [`Kind`](crate::Kind) so that each test is one line
 //! (`pair_test("bgpd_bird_ebgp", Kind::Bgpd, Kind::Bird, false)`). One file
 //! per feature:
 //!
-//! - [`exchange`](exchange()): two speakers exchange routes with attributes
-//!   over IPv4 and IPv6 sessions;
-//! - [`reflection`](reflection()): route reflection (RFC 4456);
-//! - [`md5`](md5()): TCP MD5 signatures (RFC 2385);
-//! - [`malformed`]: framing, OPEN and attribute errors (RFC 4271 section 6,
-//!   RFC 7606);
-//! - [`graceful_restart`](graceful_restart()): RFC 4724;
-//! - [`real_table`](real_table()): the RIS 2002 table through a speaker;
-//! - bgpd against one real peer, feature by feature: [`add_path`]
-//!   (RFC 7911), [`route_refresh`] (RFC 2918), [`four_octet_as`](four_octet_as())
-//!   (RFC 6793), [`extended_next_hop`] (RFC 8950), each also with ExaBGP
-//!   where its API shows or does what the other CLIs cannot.
+//! - `exchange`: two speakers exchange routes with attributes over IPv4 and
+//!   IPv6 sessions ([`exchange()`], [`pair_test`]);
+//! - `reflection`: route reflection, RFC 4456 ([`reflection()`]);
+//! - `md5`: TCP MD5 signatures, RFC 2385 ([`md5()`]);
+//! - `malformed`: framing, OPEN and attribute errors, RFC 4271 section 6 and
+//!   RFC 7606 ([`raw_malformed`], [`malformed_attribute`]);
+//! - `graceful_restart`: RFC 4724 ([`graceful_restart()`]);
+//! - `real_table`: the RIS 2002 table through a speaker ([`real_table()`]);
+//! - bgpd against one real peer, feature by feature, each also with ExaBGP
+//!   where its API shows or does what the other CLIs cannot: `add_path`,
+//!   RFC 7911 ([`add_path()`], [`add_path_from_exabgp`]); `route_refresh`,
+//!   RFC 2918 ([`route_refresh()`], [`route_refresh_from_exabgp`]);
+//!   `four_octet_as`, RFC 6793 ([`four_octet_as()`]); `extended_next_hop`,
+//!   RFC 8950 ([`extended_next_hop()`], [`extended_next_hop_with_exabgp`]).
 //!
 //! What a daemon's CLI can or cannot show (ADD-PATH, refresh counters,
 //! staleness) is asked through [`crate::Speaker`]'s capability methods,
@@ -22,16 +24,16 @@
 //! scenarios share: the routes each side originates and the check that a
 //! receiver got them with the right attributes.
 
-pub mod add_path;
+mod add_path;
 mod exchange;
-pub mod extended_next_hop;
+mod extended_next_hop;
 mod four_octet_as;
 mod graceful_restart;
-pub mod malformed;
+mod malformed;
 mod md5;
 mod real_table;
 mod reflection;
-pub mod route_refresh;
+mod route_refresh;
 
 use std::net::{Ipv4Addr, Ipv6Addr};
 
