@@ -45,6 +45,7 @@ mod error;
 pub mod exabgp;
 pub mod frr;
 pub mod gobgp;
+mod json;
 mod model;
 mod netns;
 pub mod pmbmpd;

@@ -34,6 +34,14 @@ impl Family {
             IpNet::V6(_) => Family::Ipv6,
         }
     }
+
+    /// `ipv4` or `ipv6`, as most CLIs and configurations spell it.
+    pub fn name(self) -> &'static str {
+        match self {
+            Family::Ipv4 => "ipv4",
+            Family::Ipv6 => "ipv6",
+        }
+    }
 }
 
 /// One BGP neighbor. The session carries the unicast family of its transport
@@ -144,6 +152,19 @@ impl Announce {
             communities: Vec::new(),
             large_communities: Vec::new(),
         }
+    }
+
+    /// The standard communities as [`RouteView`] shows them (`"a:b"`), in order.
+    pub fn community_strings(&self) -> Vec<String> {
+        self.communities.iter().map(|c| community(*c)).collect()
+    }
+
+    /// The large communities as [`RouteView`] shows them (`"a:b:c"`), in order.
+    pub fn large_community_strings(&self) -> Vec<String> {
+        self.large_communities
+            .iter()
+            .map(|c| large_community(*c))
+            .collect()
     }
 }
 

@@ -72,10 +72,7 @@ pub fn config_with(cfg: &SpeakerConfig, socket: &Path, options: &Options) -> Str
     let _ = writeln!(c, "\n[global.control]");
     let _ = writeln!(c, "socket = {}", toml_str(&socket.to_string_lossy()));
     for n in &cfg.neighbors {
-        let fam = match n.family() {
-            Family::Ipv4 => "ipv4",
-            Family::Ipv6 => "ipv6",
-        };
+        let fam = n.family().name();
         let _ = writeln!(c, "\n[peers.{}]", peer_name(n.address));
         let _ = writeln!(c, "address = \"{}\"", n.address);
         let _ = writeln!(c, "remote_as = {}", n.remote_as);
@@ -119,18 +116,14 @@ pub fn config_with(cfg: &SpeakerConfig, socket: &Path, options: &Options) -> Str
             let _ = writeln!(c, "local_pref = {lp}");
         }
         if !a.communities.is_empty() {
-            let v: Vec<String> = a
-                .communities
-                .iter()
-                .map(|x| toml_str(&crate::model::community(*x)))
-                .collect();
+            let v: Vec<String> = a.community_strings().iter().map(|x| toml_str(x)).collect();
             let _ = writeln!(c, "communities = [{}]", v.join(", "));
         }
         if !a.large_communities.is_empty() {
             let v: Vec<String> = a
-                .large_communities
+                .large_community_strings()
                 .iter()
-                .map(|x| toml_str(&crate::model::large_community(*x)))
+                .map(|x| toml_str(x))
                 .collect();
             let _ = writeln!(c, "large_communities = [{}]", v.join(", "));
         }

@@ -25,15 +25,14 @@ use serde_json::Value;
 use crate::cmd;
 use crate::context::Test;
 use crate::error::{Error, Result};
+use crate::json::strings;
 use crate::model::{AddPathSeen, Family, PeerStatus, RouteView, SpeakerConfig};
 use crate::netns::Node;
 use crate::process::Process;
 use crate::speaker::Speaker;
 
 pub use config::{config, config_with, Options};
-pub use parse::{
-    is_best, parse_add_path, parse_all_routes, parse_peers, parse_routes, string_list,
-};
+pub use parse::{is_best, parse_add_path, parse_all_routes, parse_peers, parse_routes};
 
 /// A bgpd instance.
 #[derive(Debug)]
@@ -94,8 +93,7 @@ impl Bgpd {
         let bin = bgpd_binary().ok_or_else(|| {
             Error::Invalid("bgpd not built (cargo build -p bgpd, or set BGPD_BIN)".into())
         })?;
-        let config = test.write(&format!("{label}/bgp.toml"), text)?;
-        test.register_log(&format!("{label} config"), &config);
+        let config = test.write_config(label, "bgp.toml", text)?;
         let c = config.to_string_lossy().into_owned();
         let process = Process::spawn(
             test,
@@ -175,7 +173,7 @@ impl Bgpd {
     /// error messages.
     pub fn capabilities_received(&self, address: IpAddr) -> Result<(Vec<String>, Value)> {
         let detail = self.show_peer(address)?;
-        Ok((string_list(&detail, "capabilities_received"), detail))
+        Ok((strings(detail.get("capabilities_received")), detail))
     }
 
     /// One counter of `show_peer`'s `counters` (e.g. `route_refresh_received`).
@@ -253,10 +251,7 @@ impl Speaker for Bgpd {
     }
 
     fn routes(&self, family: Family) -> Result<Vec<RouteView>> {
-        let fam = match family {
-            Family::Ipv4 => "ipv4",
-            Family::Ipv6 => "ipv6",
-        };
+        let fam = family.name();
         parse_routes(&self.control(serde_json::json!({
             "command": "show_routes", "table": "loc", "family": fam
         }))?)

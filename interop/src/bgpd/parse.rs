@@ -6,6 +6,7 @@ use ipnet::IpNet;
 use serde_json::Value;
 
 use crate::error::{Error, Result};
+use crate::json::{as_u32, strings};
 use crate::model::{AddPathSeen, Origin, PeerStatus, RouteView};
 
 /// Parses a `show_peers` result (`{"kind":"peers","peers":[...]}`).
@@ -71,11 +72,7 @@ fn parse_route_entries(v: &Value, with_ineligible: bool) -> Result<Vec<RouteView
         if !with_ineligible && s("not_best_reason").is_some_and(|why| INELIGIBLE.contains(&why)) {
             continue;
         }
-        let n = |k: &str| {
-            r.get(k)
-                .and_then(Value::as_u64)
-                .and_then(|x| u32::try_from(x).ok())
-        };
+        let n = |k: &str| r.get(k).and_then(as_u32);
         let prefix: IpNet = s("prefix")
             .and_then(|p| p.parse().ok())
             .ok_or_else(|| Error::parse(what, format!("bad prefix in {r}")))?;
@@ -102,7 +99,7 @@ fn parse_route_entries(v: &Value, with_ineligible: bool) -> Result<Vec<RouteView
         };
         view.local_pref = n("local_pref");
         view.med = n("med");
-        let strings = |k: &str| string_list(r, k);
+        let strings = |k: &str| strings(r.get(k));
         view.originator_id = s("originator_id").and_then(|x| x.parse().ok());
         view.cluster_list = strings("cluster_list")
             .iter()
@@ -120,7 +117,7 @@ fn parse_route_entries(v: &Value, with_ineligible: bool) -> Result<Vec<RouteView
 /// `AddPath([(Family { afi: Afi(1), safi: Safi(1) }, Both)])`).
 pub fn parse_add_path(detail: &Value) -> AddPathSeen {
     let modes = |key: &str| -> Vec<String> {
-        string_list(detail, key)
+        strings(detail.get(key))
             .iter()
             .filter(|c| c.starts_with("AddPath"))
             .flat_map(|c| {
@@ -139,20 +136,6 @@ pub fn parse_add_path(detail: &Value) -> AddPathSeen {
         sends: can(&sent, "Send") && can(&received, "Receive"),
         receives: can(&sent, "Receive") && can(&received, "Send"),
     }
-}
-
-/// The strings of the array at `key` of a control-protocol object (a route
-/// entry's communities, a peer's `capabilities_received`, ...); empty when
-/// absent.
-pub fn string_list(v: &Value, key: &str) -> Vec<String> {
-    v.get(key)
-        .and_then(Value::as_array)
-        .map(|a| {
-            a.iter()
-                .filter_map(|x| x.as_str().map(str::to_string))
-                .collect()
-        })
-        .unwrap_or_default()
 }
 
 /// Whether a route entry of `show_routes` is the best path (not a path

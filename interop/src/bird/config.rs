@@ -77,10 +77,7 @@ pub fn config(cfg: &SpeakerConfig) -> String {
     let _ = writeln!(c, "  if source = RTS_BGP then accept;");
     let _ = writeln!(c, "  reject;\n}}");
     for n in &cfg.neighbors {
-        let chan = match n.family() {
-            Family::Ipv4 => "ipv4",
-            Family::Ipv6 => "ipv6",
-        };
+        let chan = n.family().name();
         let _ = writeln!(c, "protocol bgp {} {{", protocol_name(n.address));
         let _ = writeln!(c, "  local {} as {};", n.local_address, cfg.asn);
         let _ = writeln!(c, "  neighbor {} as {};", n.address, n.remote_as);

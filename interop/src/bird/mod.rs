@@ -62,8 +62,7 @@ impl Bird {
         let bird = require_binary("bird")?;
         require_binary("birdc")?;
         let dir = test.subdir(label)?;
-        let config = test.write(&format!("{label}/bird.conf"), text)?;
-        test.register_log(&format!("{label} config"), &config);
+        let config = test.write_config(label, "bird.conf", text)?;
         let socket = dir.join("bird.ctl");
         let pid = dir.join("bird.pid");
         let (c, s, p) = (

@@ -27,19 +27,11 @@ pub fn route_statement_via(a: &Announce, next_hop: Option<IpAddr>) -> String {
         let _ = write!(s, " local-preference {lp}");
     }
     if !a.communities.is_empty() {
-        let c: Vec<String> = a
-            .communities
-            .iter()
-            .map(|x| crate::model::community(*x))
-            .collect();
+        let c = a.community_strings();
         let _ = write!(s, " community [ {} ]", c.join(" "));
     }
     if !a.large_communities.is_empty() {
-        let c: Vec<String> = a
-            .large_communities
-            .iter()
-            .map(|x| crate::model::large_community(*x))
-            .collect();
+        let c = a.large_community_strings();
         let _ = write!(s, " large-community [ {} ]", c.join(" "));
     }
     s

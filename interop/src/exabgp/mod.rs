@@ -151,8 +151,7 @@ impl ExaBgp {
         let announce = write_script(test, &format!("{label}/announce.sh"), ANNOUNCE_SCRIPT)?;
         let receive = write_script(test, &format!("{label}/receive.sh"), RECEIVE_SCRIPT)?;
         let text = config_with_static(cfg, &announce, &fifo, &receive, &received, extra);
-        let conf = test.write(&format!("{label}/exabgp.conf"), &text)?;
-        test.register_log(&format!("{label} config"), &conf);
+        let conf = test.write_config(label, "exabgp.conf", &text)?;
         test.register_log(&format!("{label} received"), &received);
         let c = conf.to_string_lossy().into_owned();
         let process = Process::spawn(
@@ -219,14 +218,15 @@ impl ExaBgp {
     }
 
     /// How many received UPDATEs announced `prefix` so far.
-    pub fn announcements_of(&self, prefix: IpNet) -> Result<usize> {
-        Ok(self
+    pub fn announcements_of(&self, prefix: IpNet) -> Result<u64> {
+        let n: usize = self
             .messages()?
             .iter()
             .filter(|m| m.get("type").and_then(Value::as_str) == Some("update"))
             .filter_map(|m| m.pointer("/neighbor/message/update"))
             .map(|u| announced(u).iter().filter(|(_, p)| *p == prefix).count())
-            .sum())
+            .sum();
+        Ok(u64::try_from(n).unwrap_or(u64::MAX))
     }
 
     /// The raw JSON messages received so far.

@@ -7,6 +7,7 @@ use std::net::IpAddr;
 use ipnet::IpNet;
 use serde_json::Value;
 
+use crate::json::{array, as_u32, strings};
 use crate::model::{Origin, PeerStatus, RouteView};
 
 fn peer_of(m: &Value) -> Option<IpAddr> {
@@ -120,11 +121,7 @@ pub(super) fn announced(update: &Value) -> Vec<(Option<IpAddr>, IpNet)> {
 }
 
 fn apply_attributes(r: &mut RouteView, a: &Value) {
-    let num = |k: &str| {
-        a.get(k)
-            .and_then(Value::as_u64)
-            .and_then(|n| u32::try_from(n).ok())
-    };
+    let num = |k: &str| a.get(k).and_then(as_u32);
     r.origin = match a.get("origin").and_then(Value::as_str) {
         Some("igp") => Some(Origin::Igp),
         Some("egp") => Some(Origin::Egp),
@@ -135,11 +132,7 @@ fn apply_attributes(r: &mut RouteView, a: &Value) {
     r.local_pref = num("local-preference");
     fn flatten(v: &Value, out: &mut Vec<u32>) {
         match v {
-            Value::Number(n) => {
-                if let Some(n) = n.as_u64().and_then(|n| u32::try_from(n).ok()) {
-                    out.push(n);
-                }
-            }
+            Value::Number(_) => out.extend(as_u32(v)),
             Value::Array(a) => a.iter().for_each(|x| flatten(x, out)),
             Value::Object(o) => o.values().for_each(|x| flatten(x, out)),
             _ => {}
@@ -149,30 +142,25 @@ fn apply_attributes(r: &mut RouteView, a: &Value) {
         flatten(p, &mut r.as_path);
     }
     let tuples = |k: &str| -> Vec<String> {
-        a.get(k)
-            .and_then(Value::as_array)
-            .map(|l| {
-                l.iter()
-                    .filter_map(Value::as_array)
-                    .map(|t| {
-                        t.iter()
-                            .map(|x| x.to_string())
-                            .collect::<Vec<_>>()
-                            .join(":")
-                    })
-                    .collect()
+        array(a, k)
+            .iter()
+            .filter_map(Value::as_array)
+            .map(|t| {
+                t.iter()
+                    .map(|x| x.to_string())
+                    .collect::<Vec<_>>()
+                    .join(":")
             })
-            .unwrap_or_default()
+            .collect()
     };
     r.originator_id = a
         .get("originator-id")
         .and_then(Value::as_str)
         .and_then(|s| s.parse().ok());
-    r.cluster_list = a
-        .get("cluster-list")
-        .and_then(Value::as_array)
-        .map(|l| l.iter().filter_map(|x| x.as_str()?.parse().ok()).collect())
-        .unwrap_or_default();
+    r.cluster_list = strings(a.get("cluster-list"))
+        .iter()
+        .filter_map(|x| x.parse().ok())
+        .collect();
     r.communities = tuples("community");
     r.large_communities = tuples("large-community");
 }

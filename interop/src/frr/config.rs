@@ -80,19 +80,11 @@ pub fn config(label: &str, cfg: &SpeakerConfig) -> String {
             let _ = writeln!(c, " set local-preference {lp}");
         }
         if !a.communities.is_empty() {
-            let s: Vec<String> = a
-                .communities
-                .iter()
-                .map(|x| crate::model::community(*x))
-                .collect();
+            let s = a.community_strings();
             let _ = writeln!(c, " set community {}", s.join(" "));
         }
         if !a.large_communities.is_empty() {
-            let s: Vec<String> = a
-                .large_communities
-                .iter()
-                .map(|x| crate::model::large_community(*x))
-                .collect();
+            let s = a.large_community_strings();
             let _ = writeln!(c, " set large-community {}", s.join(" "));
         }
         let _ = writeln!(c, "exit");

@@ -48,8 +48,7 @@ impl Frr {
         let bgpd = require_binary("/usr/lib/frr/bgpd")?;
         require_binary("vtysh")?;
         let vty_dir = test.subdir(label)?;
-        let conf = test.write(&format!("{label}/bgpd.conf"), text)?;
-        test.register_log(&format!("{label} config"), &conf);
+        let conf = test.write_config(label, "bgpd.conf", text)?;
         let pid = vty_dir.join("bgpd.pid");
         let (c, p, v) = (
             conf.to_string_lossy().into_owned(),
@@ -103,10 +102,7 @@ impl Speaker for Frr {
     }
 
     fn routes(&self, family: Family) -> Result<Vec<RouteView>> {
-        let af = match family {
-            Family::Ipv4 => "ipv4",
-            Family::Ipv6 => "ipv6",
-        };
+        let af = family.name();
         let table = self.vtysh_json(&format!("show bgp {af} unicast json"))?;
         let prefixes = table_prefixes(&table)?;
         let mut out = Vec::new();

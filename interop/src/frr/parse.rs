@@ -7,6 +7,7 @@ use ipnet::IpNet;
 use serde_json::Value;
 
 use crate::error::{Error, Result};
+use crate::json::{array, as_u32, strings, u32s};
 use crate::model::{AddPathSeen, Origin, PeerStatus, RouteView};
 
 /// Parses `show bgp summary json` (all families) into peer states.
@@ -69,11 +70,7 @@ pub fn parse_prefix_detail(prefix: IpNet, v: &Value) -> Result<Vec<RouteView>> {
     let mut out = Vec::new();
     for p in paths {
         let mut r = RouteView::new(prefix);
-        let num = |k: &str| {
-            p.get(k)
-                .and_then(Value::as_u64)
-                .and_then(|n| u32::try_from(n).ok())
-        };
+        let num = |k: &str| p.get(k).and_then(as_u32);
         r.best = p
             .pointer("/bestpath/overall")
             .and_then(Value::as_bool)
@@ -91,32 +88,14 @@ pub fn parse_prefix_detail(prefix: IpNet, v: &Value) -> Result<Vec<RouteView>> {
         };
         r.med = num("metric").or_else(|| num("med"));
         r.local_pref = num("locPrf").or_else(|| num("localpref"));
-        if let Some(segs) = p.pointer("/aspath/segments").and_then(Value::as_array) {
-            for s in segs {
-                for asn in s
-                    .get("list")
-                    .and_then(Value::as_array)
-                    .map(Vec::as_slice)
-                    .unwrap_or_default()
-                {
-                    let n = asn
-                        .as_u64()
-                        .and_then(|n| u32::try_from(n).ok())
-                        .ok_or_else(|| Error::parse(&what, format!("bad asn {asn}")))?;
-                    r.as_path.push(n);
-                }
+        if let Some(aspath) = p.get("aspath") {
+            for segment in array(aspath, "segments") {
+                let asns =
+                    u32s(array(segment, "list"), "asn").map_err(|d| Error::parse(&what, d))?;
+                r.as_path.extend(asns);
             }
         }
-        let list = |k: &str| -> Vec<String> {
-            p.pointer(&format!("/{k}/list"))
-                .and_then(Value::as_array)
-                .map(|l| {
-                    l.iter()
-                        .filter_map(|x| x.as_str().map(str::to_string))
-                        .collect()
-                })
-                .unwrap_or_default()
-        };
+        let list = |k: &str| strings(p.pointer(&format!("/{k}/list")));
         r.originator_id = p
             .get("originatorId")
             .and_then(Value::as_str)

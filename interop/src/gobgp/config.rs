@@ -59,10 +59,7 @@ pub fn config(cfg: &SpeakerConfig) -> String {
 
 /// The `gobgp global rib add` arguments for `a` with next hop `nh`.
 pub fn rib_add_args(a: &Announce, nh: Option<IpAddr>) -> Vec<String> {
-    let fam = match Family::of_net(&a.prefix) {
-        Family::Ipv4 => "ipv4",
-        Family::Ipv6 => "ipv6",
-    };
+    let fam = Family::of_net(&a.prefix).name();
     let mut v: Vec<String> = vec![
         "global".into(),
         "rib".into(),
@@ -83,19 +80,11 @@ pub fn rib_add_args(a: &Announce, nh: Option<IpAddr>) -> Vec<String> {
         v.extend(["local-pref".into(), lp.to_string()]);
     }
     if !a.communities.is_empty() {
-        let s: Vec<String> = a
-            .communities
-            .iter()
-            .map(|c| crate::model::community(*c))
-            .collect();
+        let s = a.community_strings();
         v.extend(["community".into(), s.join(",")]);
     }
     if !a.large_communities.is_empty() {
-        let s: Vec<String> = a
-            .large_communities
-            .iter()
-            .map(|c| crate::model::large_community(*c))
-            .collect();
+        let s = a.large_community_strings();
         v.extend(["large-community".into(), s.join(",")]);
     }
     v

@@ -45,8 +45,7 @@ impl GoBgp {
     pub fn start(test: &Test, node: &Node, label: &str, cfg: &SpeakerConfig) -> Result<GoBgp> {
         let gobgpd = require_binary("gobgpd")?;
         require_binary("gobgp")?;
-        let conf = test.write(&format!("{label}/gobgpd.toml"), &config(cfg))?;
-        test.register_log(&format!("{label} config"), &conf);
+        let conf = test.write_config(label, "gobgpd.toml", &config(cfg))?;
         let c = conf.to_string_lossy().into_owned();
         let process = Process::spawn(
             test,
@@ -98,10 +97,7 @@ impl GoBgp {
 
     /// Withdraws a route originated with [`GoBgp::announce`].
     pub fn withdraw(&self, prefix: IpNet) -> Result<()> {
-        let fam = match Family::of_net(&prefix) {
-            Family::Ipv4 => "ipv4",
-            Family::Ipv6 => "ipv6",
-        };
+        let fam = Family::of_net(&prefix).name();
         self.gobgp(&["global", "rib", "del", "-a", fam, &prefix.to_string()])?;
         Ok(())
     }
@@ -117,10 +113,7 @@ impl Speaker for GoBgp {
     }
 
     fn routes(&self, family: Family) -> Result<Vec<RouteView>> {
-        let fam = match family {
-            Family::Ipv4 => "ipv4",
-            Family::Ipv6 => "ipv6",
-        };
+        let fam = family.name();
         parse_rib(&self.gobgp(&["global", "rib", "-a", fam, "-j"])?)
     }
 

@@ -7,6 +7,7 @@ use ipnet::IpNet;
 use serde_json::Value;
 
 use crate::error::{Error, Result};
+use crate::json::{array, as_u32, u32s};
 use crate::model::{AddPathSeen, Origin, PeerStatus, RouteView};
 
 /// Parses `gobgp neighbor -j`.
@@ -71,12 +72,7 @@ pub fn parse_rib(text: &str) -> Result<Vec<RouteView>> {
                 .get("neighbor-ip")
                 .and_then(Value::as_str)
                 .is_some_and(|s| s.parse::<IpAddr>().is_ok_and(|a| !a.is_unspecified()));
-            for a in p
-                .get("attrs")
-                .and_then(Value::as_array)
-                .map(Vec::as_slice)
-                .unwrap_or_default()
-            {
+            for a in array(p, "attrs") {
                 apply_attr(&mut r, a).map_err(|d| Error::parse(what, d))?;
             }
             out.push(r.normalise());
@@ -88,8 +84,7 @@ pub fn parse_rib(text: &str) -> Result<Vec<RouteView>> {
 fn apply_attr(r: &mut RouteView, a: &Value) -> std::result::Result<(), String> {
     let num = |key: &str| -> std::result::Result<u32, String> {
         a.get(key)
-            .and_then(Value::as_u64)
-            .and_then(|n| u32::try_from(n).ok())
+            .and_then(as_u32)
             .ok_or_else(|| format!("attribute without numeric {key}: {a}"))
     };
     match a.get("type").and_then(Value::as_u64) {
@@ -101,20 +96,8 @@ fn apply_attr(r: &mut RouteView, a: &Value) -> std::result::Result<(), String> {
             })
         }
         Some(2) => {
-            let segs = a.get("as_paths").and_then(Value::as_array);
-            for s in segs.map(Vec::as_slice).unwrap_or_default() {
-                for asn in s
-                    .get("asns")
-                    .and_then(Value::as_array)
-                    .map(Vec::as_slice)
-                    .unwrap_or_default()
-                {
-                    let n = asn
-                        .as_u64()
-                        .and_then(|n| u32::try_from(n).ok())
-                        .ok_or_else(|| format!("bad asn {asn}"))?;
-                    r.as_path.push(n);
-                }
+            for segment in array(a, "as_paths") {
+                r.as_path.extend(u32s(array(segment, "asns"), "asn")?);
             }
         }
         Some(3) | Some(14) => {
@@ -128,12 +111,7 @@ fn apply_attr(r: &mut RouteView, a: &Value) -> std::result::Result<(), String> {
             r.originator_id = Some(v.parse().map_err(|_| format!("bad originator id {a}"))?);
         }
         Some(10) => {
-            for id in a
-                .get("value")
-                .and_then(Value::as_array)
-                .map(Vec::as_slice)
-                .unwrap_or_default()
-            {
+            for id in array(a, "value") {
                 let v = id.as_str().unwrap_or_default();
                 r.cluster_list
                     .push(v.parse().map_err(|_| format!("bad cluster list {a}"))?);
@@ -141,27 +119,18 @@ fn apply_attr(r: &mut RouteView, a: &Value) -> std::result::Result<(), String> {
         }
         Some(5) => r.local_pref = Some(num("value")?),
         Some(8) => {
-            for c in a
-                .get("communities")
-                .and_then(Value::as_array)
-                .map(Vec::as_slice)
-                .unwrap_or_default()
-            {
-                let c = c
-                    .as_u64()
-                    .and_then(|n| u32::try_from(n).ok())
-                    .ok_or_else(|| format!("bad community {c}"))?;
+            for c in u32s(array(a, "communities"), "community")? {
                 r.communities.push(format!("{}:{}", c >> 16, c & 0xffff));
             }
         }
         Some(32) => {
             // gobgp 3.x prints {"value":[{"ASN":..,"LocalData1":..,"LocalData2":..}]}.
-            let list = a.get("value").or_else(|| a.get("values"));
-            for c in list
-                .and_then(Value::as_array)
-                .map(Vec::as_slice)
-                .unwrap_or_default()
-            {
+            let key = if a.get("value").is_some() {
+                "value"
+            } else {
+                "values"
+            };
+            for c in array(a, key) {
                 let f = |keys: [&str; 2]| -> std::result::Result<u64, String> {
                     keys.iter()
                         .find_map(|k| c.get(*k).and_then(Value::as_u64))

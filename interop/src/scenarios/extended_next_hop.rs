@@ -12,6 +12,7 @@ use serde_json::Value;
 
 use super::{announcements, check_received, check_received_via, of_family};
 use crate::bgpd::{config, is_best};
+use crate::json::strings;
 use crate::{
     wait_established, wait_for, wait_route, Announce, Bgpd, Error, ExaBgp, Family, Kind, Neighbor,
     Node, Result, Segment, Speaker, SpeakerConfig, Test, TIMEOUT,
@@ -158,7 +159,7 @@ impl Sides {
         let has_capability = received
             .iter()
             .any(|c| c.starts_with("ExtendedNextHop") && c.contains(enhe));
-        let families = crate::bgpd::string_list(&detail, "families");
+        let families = strings(detail.get("families"));
         if !has_capability || !families.iter().any(|f| f == "ipv4-unicast") {
             return Err(Error::Check(format!(
                 "bgpd shows no extended next hop for IPv4 unicast with {}: {detail}",

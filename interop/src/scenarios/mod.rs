@@ -167,16 +167,12 @@ pub fn check_received_via(
                 r.local_pref, a.local_pref
             ));
         }
-        let mut want_c: Vec<String> = a.communities.iter().map(|c| crate::community(*c)).collect();
+        let mut want_c = a.community_strings();
         want_c.sort();
         if r.communities != want_c {
             problems.push(format!("communities {:?}, want {want_c:?}", r.communities));
         }
-        let mut want_l: Vec<String> = a
-            .large_communities
-            .iter()
-            .map(|c| crate::large_community(*c))
-            .collect();
+        let mut want_l = a.large_community_strings();
         want_l.sort();
         if r.large_communities != want_l {
             problems.push(format!(

@@ -21,6 +21,7 @@ use serde_json::Value;
 
 use super::{announcements, check_received, ipv4_net, of_family};
 use crate::bgpd::{config, config_with, is_best, peer_name, Options};
+use crate::wait::wait_above;
 use crate::{
     wait_established, wait_for, wait_route, Announce, Bgpd, Error, ExaBgp, Family, Kind, Neighbor,
     Node, Result, Segment, Speaker, SpeakerConfig, Test, TIMEOUT,
@@ -176,31 +177,21 @@ pub fn route_refresh(t: &Test, kind: Kind) -> Result<()> {
         ..Options::default()
     };
     bgpd.reconfigure(&config_with(&cb2, &socket, &options))?;
-    wait_for(
+    wait_above(
         &format!("{} to answer bgpd's ROUTE-REFRESH with UPDATEs", ps.label()),
+        received,
         TIMEOUT,
         || {
             bgpd.check_running()?;
-            let n = bgpd.peer_counter(np.addr(fam), "updates_received")?;
-            Ok(if n > received {
-                Ok(())
-            } else {
-                Err(format!("updates_received still {n}"))
-            })
+            bgpd.peer_counter(np.addr(fam), "updates_received")
         },
     )?;
     if let Some(before) = peer_refreshes {
-        wait_for(
+        wait_above(
             &format!("{} to count bgpd's ROUTE-REFRESH", ps.label()),
+            before,
             TIMEOUT,
-            || {
-                let n = ps.refreshes_received(nb.addr(fam))?.unwrap_or(0);
-                Ok(if n > before {
-                    Ok(())
-                } else {
-                    Err(format!("still {n}"))
-                })
-            },
+            || Ok(ps.refreshes_received(nb.addr(fam))?.unwrap_or(0)),
         )?;
     }
     check_received(&bgpd, &ann_p, &np, AS_P, false)?;
@@ -245,33 +236,25 @@ fn refresh_answered(
     updates: u64,
     said: &str,
 ) -> Result<()> {
-    wait_for(
-        &format!("bgpd to count a ROUTE-REFRESH from {}", ps.label()),
+    wait_above(
+        &format!(
+            "bgpd to count a ROUTE-REFRESH from {} (its CLI said: {said})",
+            ps.label()
+        ),
+        refreshes,
         TIMEOUT,
         || {
             bgpd.check_running()?;
-            let n = bgpd.peer_counter(peer, "route_refresh_received")?;
-            Ok(if n > refreshes {
-                Ok(())
-            } else {
-                Err(format!(
-                    "route_refresh_received still {n}; the peer's CLI said: {said}"
-                ))
-            })
+            bgpd.peer_counter(peer, "route_refresh_received")
         },
     )?;
-    wait_for(
+    wait_above(
         &format!("bgpd to answer {}'s ROUTE-REFRESH with UPDATEs", ps.label()),
+        updates,
         TIMEOUT,
-        || {
-            let n = bgpd.peer_counter(peer, "updates_sent")?;
-            Ok(if n > updates {
-                Ok(())
-            } else {
-                Err(format!("updates_sent still {n}"))
-            })
-        },
-    )
+        || bgpd.peer_counter(peer, "updates_sent"),
+    )?;
+    Ok(())
 }
 
 /// ExaBGP (node a, AS 65020) asks bgpd (node b, AS 65010) for a refresh of
@@ -310,17 +293,11 @@ pub fn route_refresh_from_exabgp(t: &Test) -> Result<()> {
         .ok_or_else(|| Error::Invalid("ExaBGP's API sends ROUTE-REFRESH".into()))?;
     refresh_answered(&bgpd, &exa, na.addr(fam), refreshes, updates, &said)?;
     for (a, n) in ann_b.iter().zip(before) {
-        wait_for(
+        wait_above(
             &format!("exabgp-a to receive {} again", a.prefix),
+            n,
             TIMEOUT,
-            || {
-                let now = exa.announcements_of(a.prefix)?;
-                Ok(if now > n {
-                    Ok(())
-                } else {
-                    Err(format!("announced {now} times"))
-                })
-            },
+            || exa.announcements_of(a.prefix),
         )?;
     }
     check_received(&exa, &ann_b, &nb, AS_B, false)?;
