@@ -24,6 +24,8 @@
 //!   RIS 2002 table; [`pmbmpd`]: pmacct's BMP collector as a monitoring
 //!   station; [`raw_peer_session`]: a whole BGP session played by the test
 //!   with the bgp-proto codec; [`usage`]: memory and CPU of a daemon from /proc.
+//! - [`etcd`]: real etcd v3 members (one, or a cluster; TLS with client
+//!   certificates from a throwaway CA) inside a namespace, for Calico's datastore.
 //! - [`bfd`]: BFD with `bgp-bfd` (the `bfd_peer` driver binary of this
 //!   package) against FRR's bfdd and BIRD's BFD protocol.
 //!
@@ -39,6 +41,7 @@ pub mod calico;
 mod cmd;
 mod context;
 mod error;
+pub mod etcd;
 pub mod exabgp;
 pub mod features;
 pub mod frr;
