@@ -104,15 +104,6 @@ impl Impact {
 pub struct AddressCount(HashMap<IpAddr, u32>);
 
 impl AddressCount {
-    /// Counts every node of `store`.
-    pub fn of(store: &ResourceStore) -> AddressCount {
-        let mut c = AddressCount::default();
-        for n in store.nodes() {
-            c.add(&NodeFacts::of(store, &n.metadata.name));
-        }
-        c
-    }
-
     /// Counts a node's addresses in.
     pub fn add(&mut self, f: &NodeFacts) {
         for ip in f.ips() {

@@ -4,7 +4,9 @@
 //! [`ResourceStore`](crate::store::ResourceStore).
 //!
 //! The datastore is read as an initial complete listing of a few key prefixes at one
-//! revision, then one watch per prefix from the revision after it. A watch that breaks is
+//! revision, then one watch per prefix from the revision after it. Changes come in
+//! datastore order per prefix (per kind, as calico-node's syncer watches each kind on its
+//! own), not across prefixes. A watch that breaks is
 //! resumed from the revision after the last one it delivered, so nothing is lost or seen
 //! twice; a watch whose revision was compacted away (or a history that went backwards, a
 //! restored cluster) cannot be resumed, and a fresh listing is taken instead. That listing
