@@ -183,13 +183,16 @@ fn random_update(r: &mut Rng) -> Update {
             }
             res(v)
         }
-        91..=95 => obj(
-            "BGPFilter",
-            *r.pick(&["f0", "f1"]),
-            json!({}),
-            json!({"exportV4": [{"action": *r.pick(&["Accept", "Reject"]),
+        91..=95 => {
+            let name = if r.chance(50) { "f0" } else { "f1" };
+            obj(
+                "BGPFilter",
+                name,
+                json!({}),
+                json!({"exportV4": [{"action": *r.pick(&["Accept", "Reject"]),
                 "matchOperator": "In", "cidr": "10.0.0.0/8"}]}),
-        ),
+            )
+        }
         _ => obj(
             "IPPool",
             "pool",

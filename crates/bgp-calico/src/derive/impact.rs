@@ -34,7 +34,7 @@ pub enum NodeFacts {
     /// A Node whose BGP addresses do not parse.
     Unusable,
     /// A usable node.
-    Usable(NodeInfo),
+    Usable(Box<NodeInfo>),
 }
 
 impl NodeFacts {
@@ -42,7 +42,9 @@ impl NodeFacts {
     pub fn of(store: &ResourceStore, name: &str) -> NodeFacts {
         match store.node(name) {
             None => NodeFacts::Absent,
-            Some(n) => node_info(store, n).map_or(NodeFacts::Unusable, NodeFacts::Usable),
+            Some(n) => {
+                node_info(store, n).map_or(NodeFacts::Unusable, |i| NodeFacts::Usable(Box::new(i)))
+            }
         }
     }
 
