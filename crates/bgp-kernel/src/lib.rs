@@ -73,7 +73,8 @@ pub use config::{
     MetricMapping, PrefixLenRange, RTPROT_BIRD, RT_TABLE_MAIN,
 };
 pub use installer::{
-    ApplyReport, FibAction, FibNextHop, FibOp, FibRoute, KernelInstaller, NextHopMode,
+    ApplyReport, FibAction, FibNextHop, FibOp, FibRoute, KernelInstaller, NextHopMode, Reconciler,
+    RequestId, ResolvedHop, RouteForm, RouteOp, RouteRequest,
 };
 pub use types::{Address, KernelEvent, KernelNextHop, KernelRoute, Link, RouteKind};
 pub use watcher::KernelWatcher;
