@@ -11,6 +11,13 @@
 //!   number, never touching other protocols' routes, with start-up adoption of our old routes
 //!   as stale and a sweep after graceful restart.
 //!
+//! Each half is a thin netlink executor around a state without I/O that makes every
+//! decision, in the manner of quinn-proto: the installer drives a [`Reconciler`] (what we
+//! want against what the kernel holds; `apply`, `handle_*`, `poll_transmit`,
+//! `poll_retry_at`), the watcher an import state (selection, ownership of route keys,
+//! re-reads, reconnection backoff). Both are tested without root, the reconciler against a
+//! model kernel with a property test that any history of changes and failures converges.
+//!
 //! The crate has its own small types (built on `ipnet`) and does not depend on the RIB.
 //!
 //! # Gluing it to a daemon
