@@ -7,8 +7,8 @@
 //! form while it differs from the wanted one, the RIB's route when a retry must re-resolve
 //! it) sits behind one optional pointer.
 
+use super::fib::FibRoute;
 use super::form::RouteForm;
-use super::FibRoute;
 
 /// Per-prefix state, one per installed route: 32 bytes (56 with its key in the map). What
 /// is rarely needed lives behind one optional pointer ([`Extra`]).
@@ -136,8 +136,8 @@ impl Entry {
 
 #[cfg(test)]
 mod tests {
+    use super::super::fib::FibAction;
     use super::super::form::form_for_tests;
-    use super::super::FibAction;
     use super::*;
     use ipnet::IpNet;
 

@@ -26,8 +26,9 @@ use netlink_packet_route::{AddressFamily, RouteNetlinkMessage};
 use tokio::sync::oneshot;
 
 use super::encode;
-use super::reconciler::{Reconciler, RequestId};
-use super::{ApplyReport, FibOp};
+use super::fib::{ApplyReport, FibOp};
+use super::in_flight::RequestId;
+use super::reconciler::Reconciler;
 use crate::config::{ExitAction, ExportConfig};
 use crate::convert::{address_from_msg, link_from_msg, route_from_msg};
 use crate::nlsock::{NlSocket, Window, Writer, ERR_TRUESIZE};

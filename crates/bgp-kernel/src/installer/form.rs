@@ -16,7 +16,7 @@ use std::sync::Arc;
 use ipnet::IpNet;
 use rustc_hash::FxHashSet;
 
-use super::{FibAction, FibNextHop, FibRoute, NextHopMode};
+use super::fib::{FibAction, FibNextHop, FibRoute, NextHopMode};
 use crate::config::ExportConfig;
 use crate::convert::LinkTable;
 use crate::types::{Address, KernelEvent, KernelRoute, Link, RouteKind};

@@ -3,9 +3,10 @@
 //! Two parts, in the manner of quinn-proto and quinn: the [`Reconciler`] holds what we want
 //! and what the kernel holds and decides every write, without I/O (reconciler.rs); the
 //! [`KernelInstaller`] is the netlink executor that moves its requests and the kernel's
-//! answers (executor.rs). Around them: route forms and their resolution from links and
-//! subnets (form.rs), the per-prefix state (entry.rs), retry timing (backoff.rs) and the
-//! netlink encoding (encode.rs).
+//! answers (executor.rs). Around them: what the RIB hands over (fib.rs), route forms and
+//! their resolution from links and subnets (form.rs), the per-prefix state (entry.rs), the
+//! requests in flight (in_flight.rs), retry timing (backoff.rs) and the netlink encoding
+//! (encode.rs).
 //!
 //! # Ownership rules
 //! - Every route we write carries `ExportConfig::protocol` (default 12, `RTPROT_BIRD`, which
@@ -49,15 +50,11 @@
 //! cross-subnet forms are IPv4 encapsulations and do not apply. Kernels before 5.2 refuse
 //! `RTA_VIA` (`EINVAL`); such a route is logged once and retried with the usual backoff.
 
-use std::net::IpAddr;
-
-use ipnet::IpNet;
-use serde::{Deserialize, Serialize};
-
 mod backoff;
 mod encode;
 mod entry;
 mod executor;
+mod fib;
 mod form;
 mod in_flight;
 mod reconciler;
@@ -68,83 +65,7 @@ mod netns_tests;
 mod tests;
 
 pub use executor::KernelInstaller;
+pub use fib::{ApplyReport, FibAction, FibNextHop, FibOp, FibRoute, NextHopMode};
 pub use form::{ResolvedHop, RouteForm};
-pub use reconciler::{Reconciler, RequestId, RouteOp, RouteRequest};
-
-/// How one next hop is installed (chosen per route by policy, e.g. Calico's IPIP mode).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum NextHopMode {
-    /// `via NH [dev X]`: the next hop is on a connected subnet (Calico "no encapsulation").
-    Direct,
-    /// `via NH dev <tunnel_device> onlink` (Calico IPIP mode "Always").
-    Tunnel,
-    /// Direct when NH is inside a locally connected subnet, tunnel otherwise (Calico IPIP
-    /// mode "CrossSubnet").
-    CrossSubnet,
-}
-
-/// One next hop as the RIB hands it over (already resolved to an immediate neighbour).
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
-pub struct FibNextHop {
-    /// Next-hop address (an IPv6 next hop for an IPv4 prefix is installed with `RTA_VIA`).
-    pub gateway: IpAddr,
-    /// Installation form.
-    pub mode: NextHopMode,
-    /// Output device for `Direct` (None: the kernel picks it from the connected route).
-    pub device: Option<String>,
-}
-
-/// What the kernel should do with a prefix.
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
-pub enum FibAction {
-    /// `blackhole P`.
-    Blackhole,
-    /// Forward; two or more next hops make an ECMP route (`RTA_MULTIPATH`).
-    Forward(Vec<FibNextHop>),
-}
-
-/// A route to install.
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
-pub struct FibRoute {
-    /// Destination (host bits are cleared on install).
-    pub prefix: IpNet,
-    /// Blackhole or forward.
-    pub action: FibAction,
-    /// LOCAL_PREF of the best path, mapped to the metric by `ExportConfig::metric`.
-    pub local_pref: Option<u32>,
-}
-
-/// A change for [`KernelInstaller::apply`].
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
-pub enum FibOp {
-    /// Install or update.
-    Install(FibRoute),
-    /// Remove our route for the prefix (other protocols' routes are never touched).
-    Withdraw(IpNet),
-}
-
-/// Counts of what an `apply`, `retry_due`, `sweep_stale` or `shutdown` call did.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct ApplyReport {
-    /// Routes newly added.
-    pub added: usize,
-    /// Routes replaced in place.
-    pub replaced: usize,
-    /// Routes deleted.
-    pub deleted: usize,
-    /// Installs that needed no kernel write (identical content).
-    pub unchanged: usize,
-    /// Requests the kernel refused; they are retried later.
-    pub failed: usize,
-}
-
-impl std::ops::AddAssign for ApplyReport {
-    fn add_assign(&mut self, r: ApplyReport) {
-        self.added += r.added;
-        self.replaced += r.replaced;
-        self.deleted += r.deleted;
-        self.unchanged += r.unchanged;
-        self.failed += r.failed;
-    }
-}
+pub use in_flight::RequestId;
+pub use reconciler::{Reconciler, RouteOp, RouteRequest};

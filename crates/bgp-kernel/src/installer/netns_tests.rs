@@ -5,7 +5,8 @@
 
 use std::time::{Duration, Instant};
 
-use super::{FibAction, FibOp, FibRoute, KernelInstaller};
+use super::executor::KernelInstaller;
+use super::fib::{FibAction, FibOp, FibRoute};
 use crate::config::ExportConfig;
 
 /// Runs `f` on a thread of its own in a new network namespace (root only; without

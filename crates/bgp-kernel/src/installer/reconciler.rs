@@ -32,10 +32,10 @@ use rustc_hash::{FxHashMap, FxHashSet};
 
 use super::backoff::{self, OrphanRetry, Recovery, Retry};
 use super::entry::Entry;
+use super::fib::{ApplyReport, FibOp, FibRoute};
 use super::form::{needs_reresolve, Resolver, RouteForm};
 use super::in_flight::InFlight;
-pub use super::in_flight::RequestId;
-use super::{ApplyReport, FibOp, FibRoute};
+use super::in_flight::RequestId;
 use crate::config::ExportConfig;
 use crate::convert::LinkTable;
 use crate::types::{Address, Errno, KernelEvent, KernelRoute, Link};
