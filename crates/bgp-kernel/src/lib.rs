@@ -20,6 +20,27 @@
 //!
 //! The crate has its own small types (built on `ipnet`) and does not depend on the RIB.
 //!
+//! # Module layout
+//!
+//! | file | what | I/O |
+//! | --- | --- | --- |
+//! | `config.rs` | [`KernelConfig`]: what to import, how to export | none |
+//! | `types.rs` | the plain types both halves share ([`KernelRoute`], [`KernelEvent`], ...) | none |
+//! | `convert.rs` | rtnetlink messages into those types (total: `None` for what we cannot read) | none |
+//! | `nlsock.rs` | `NETLINK_ROUTE` sockets: dumps, and the writer thread for windows of route writes | netlink |
+//! | `installer/fib.rs` | what the RIB hands over ([`FibOp`], [`FibRoute`]) and [`ApplyReport`] | none |
+//! | `installer/reconciler.rs` | [`Reconciler`]: wanted against held, every write decided | none |
+//! | `installer/entry.rs`, `form.rs`, `in_flight.rs`, `backoff.rs` | per-prefix state, route forms and their resolution, requests awaiting an answer, retry timing | none |
+//! | `installer/encode.rs` | a [`RouteRequest`] as an `RTM_NEWROUTE` / `RTM_DELROUTE` message | none |
+//! | `installer/executor.rs` | [`KernelInstaller`]: reads, sends and answers for the reconciler | netlink |
+//! | `installer/tests/` | the reconciler against a model kernel: scenarios and a property test | none |
+//! | `watcher/state.rs` | the import state: selection, ownership of route keys, re-reads | none |
+//! | `watcher/reconnect.rs` | reconnection backoff | none |
+//! | `watcher/mod.rs` | [`KernelWatcher`]: subscriptions, dumps, notifications into the state | netlink |
+//!
+//! Tests that need the kernel (root, in network namespaces they create) are
+//! `installer/netns_tests.rs`, the watcher's reconnection test and `tests/`.
+//!
 //! # Gluing it to a daemon
 //!
 //! One task owns both halves: it feeds every watcher event to the installer (links and
