@@ -1,0 +1,305 @@
+//! What the daemon answers: a [`Response`] line, success with a [`Reply`] or an error.
+
+use serde::{Deserialize, Serialize};
+
+use crate::request::RouteCursor;
+use crate::PROTOCOL_VERSION;
+
+/// A response line.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Response {
+    /// Protocol version ([`PROTOCOL_VERSION`]).
+    pub version: u32,
+    #[serde(flatten)]
+    /// Success or error.
+    pub outcome: Outcome,
+}
+
+impl Response {
+    /// A success response.
+    pub fn ok(result: Reply) -> Response {
+        Response {
+            version: PROTOCOL_VERSION,
+            outcome: Outcome::Ok { result },
+        }
+    }
+
+    /// An error response.
+    pub fn error(message: impl Into<String>) -> Response {
+        Response {
+            version: PROTOCOL_VERSION,
+            outcome: Outcome::Error {
+                message: message.into(),
+            },
+        }
+    }
+}
+
+/// Success or failure of a request.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "status", rename_all = "snake_case")]
+pub enum Outcome {
+    /// The request succeeded.
+    Ok {
+        /// The answer.
+        result: Reply,
+    },
+    /// The request failed.
+    Error {
+        /// Why the request failed.
+        message: String,
+    },
+}
+
+/// The result of a successful request.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum Reply {
+    /// Answer to `status`.
+    Status(DaemonStatus),
+    /// Answer to `show_peers`.
+    Peers {
+        /// One row per peer.
+        peers: Vec<PeerSummary>,
+    },
+    /// Answer to `show_peer`.
+    Peer(Box<PeerDetail>),
+    /// Answer to `show_routes` and `show_route`.
+    Routes {
+        /// The matching paths.
+        routes: Vec<RouteEntry>,
+        /// A page of `show_routes` with `limit` that filled up: where the next one starts
+        /// (pass it as `after`). Absent on the last page. Added within version 1.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        next: Option<RouteCursor>,
+    },
+    /// A command that only reports what it did.
+    Done {
+        /// What was done.
+        message: String,
+    },
+}
+
+/// `status`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DaemonStatus {
+    /// bgpd version.
+    pub version: String,
+    /// Our autonomous system number.
+    pub asn: u32,
+    /// Our BGP identifier.
+    pub router_id: String,
+    /// Seconds since start.
+    pub uptime_secs: u64,
+    /// Configured peers.
+    pub peers: usize,
+    /// Peers in Established.
+    pub peers_established: usize,
+    /// Prefixes in the Loc-RIB.
+    pub loc_rib_prefixes: usize,
+    /// Started as a restarting speaker (RFC 4724) and still waiting for End-of-RIB from
+    /// some peers.
+    pub graceful_restart_in_progress: bool,
+    /// Path of the configuration file, when loaded from one.
+    pub config_file: Option<String>,
+    /// When the configuration was last (re)loaded, seconds ago.
+    pub config_age_secs: u64,
+    /// The components that can fail on their own (kernel FIB writer, kernel import,
+    /// next-hop watcher) and their state. Added within version 1 (absent reads as empty).
+    #[serde(default)]
+    pub components: Vec<ComponentStatus>,
+}
+
+/// The state of one component in `status`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ComponentStatus {
+    /// Its name (`kernel-fib`, `kernel-import`, `next-hop-watcher`).
+    pub name: String,
+    /// Working.
+    pub up: bool,
+    /// Seconds in this state.
+    pub since_secs: u64,
+    /// Why it is down.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+}
+
+/// One row of `show peers`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PeerSummary {
+    /// Peer name (logs, bgpctl, policy `peer_name`).
+    pub name: String,
+    /// The peer's address.
+    pub address: String,
+    /// The peer's AS.
+    pub remote_as: u32,
+    /// RFC 4271 state name, or "Disabled".
+    pub state: String,
+    /// Seconds in the current state (Established: session uptime).
+    pub uptime_secs: u64,
+    /// Prefixes in the Adj-RIB-In.
+    pub prefixes_received: u64,
+    /// Of those, accepted by import policy.
+    pub prefixes_accepted: u64,
+    /// Prefixes in the Adj-RIB-Out.
+    pub prefixes_sent: u64,
+    /// Why the session last went down.
+    pub last_error: Option<String>,
+}
+
+/// `show peer NAME`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PeerDetail {
+    /// The `show peers` row.
+    pub summary: PeerSummary,
+    /// Free text shown by `bgpctl show peer`.
+    pub description: Option<String>,
+    /// Our AS on this session.
+    pub local_as: u32,
+    /// The peer's TCP port.
+    pub port: u16,
+    /// Never connects, only accepts.
+    pub passive: bool,
+    /// Route reflector client (RFC 4456).
+    pub route_reflector_client: bool,
+    /// Import policy chain.
+    pub import: Vec<String>,
+    /// Export policy chain.
+    pub export: Vec<String>,
+    /// The peer's BGP identifier once known.
+    pub peer_id: Option<String>,
+    /// Our end of the connection.
+    pub local_address: Option<String>,
+    /// Configured hold time / keepalive.
+    pub hold_time: u16,
+    /// Keepalive interval in seconds.
+    pub keepalive: u16,
+    /// Negotiated values while established.
+    pub negotiated_hold_time: Option<u16>,
+    /// Keepalive interval in use.
+    pub negotiated_keepalive: Option<u16>,
+    /// Negotiated (or configured) families.
+    pub families: Vec<String>,
+    /// Capabilities we sent, rendered.
+    pub capabilities_sent: Vec<String>,
+    /// Capabilities the peer sent, rendered.
+    pub capabilities_received: Vec<String>,
+    /// Message counters.
+    pub counters: PeerCounters,
+    /// The last NOTIFICATION we sent.
+    pub last_notification_sent: Option<String>,
+    /// The last NOTIFICATION the peer sent.
+    pub last_notification_received: Option<String>,
+}
+
+/// Message counters of a peer.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PeerCounters {
+    /// UPDATE messages received.
+    pub updates_received: u64,
+    /// UPDATE messages sent.
+    pub updates_sent: u64,
+    /// NOTIFICATIONs received.
+    pub notifications_received: u64,
+    /// NOTIFICATIONs sent.
+    pub notifications_sent: u64,
+    /// ROUTE-REFRESH messages received.
+    pub route_refresh_received: u64,
+    /// Times the session reached Established.
+    pub established_transitions: u64,
+}
+
+/// One path in a routing table.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RouteEntry {
+    /// The prefix.
+    pub prefix: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    /// ADD-PATH path identifier.
+    pub path_id: Option<u32>,
+    /// Peer name the path came from / goes to, or "local" for originated routes,
+    /// "kernel" for kernel-learned ones.
+    pub peer: String,
+    /// Next hop.
+    pub next_hop: Option<String>,
+    /// AS_PATH, bgpdump style.
+    pub as_path: String,
+    /// ORIGIN.
+    pub origin: String,
+    /// LOCAL_PREF to set.
+    pub local_pref: Option<u32>,
+    /// MULTI_EXIT_DISC to set.
+    pub med: Option<u32>,
+    /// Standard communities.
+    pub communities: Vec<String>,
+    /// Large communities.
+    pub large_communities: Vec<String>,
+    /// Loc-RIB: the best path for this prefix.
+    pub best: bool,
+    /// Loc-RIB: part of the multipath (ECMP) set.
+    pub multipath: bool,
+    /// Loc-RIB: why this path is not the best (the decision step it lost at).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub not_best_reason: Option<String>,
+    /// Seconds since the path was learned or last changed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub age_secs: Option<u64>,
+    /// Marked stale by graceful restart.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub stale: bool,
+    /// ORIGINATOR_ID (RFC 4456 8), dotted quad; `null` when the path has none. Added
+    /// within version 1: absent in answers of older daemons, read as `null`.
+    #[serde(default)]
+    pub originator_id: Option<String>,
+    /// CLUSTER_LIST (RFC 4456 8), dotted quads, the most recent reflector first; empty
+    /// when the path has none. Added within version 1 (absent reads as empty).
+    #[serde(default)]
+    pub cluster_list: Vec<String>,
+    /// Interface of a kernel route, or the one a BGP path's next hop is reached through
+    /// (Loc-RIB, with a kernel view). Added within version 1 (absent reads as `null`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub interface: Option<String>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn response_round_trip() {
+        let r = Response::ok(Reply::Done {
+            message: "reloaded".into(),
+        });
+        let s = serde_json::to_string(&r).unwrap();
+        assert_eq!(
+            s,
+            r#"{"version":1,"status":"ok","result":{"kind":"done","message":"reloaded"}}"#
+        );
+        assert_eq!(serde_json::from_str::<Response>(&s).unwrap(), r);
+        let e = Response::error("nope");
+        let s = serde_json::to_string(&e).unwrap();
+        assert_eq!(s, r#"{"version":1,"status":"error","message":"nope"}"#);
+        assert_eq!(serde_json::from_str::<Response>(&s).unwrap(), e);
+    }
+
+    #[test]
+    fn route_entry_reflection_fields() {
+        let old = r#"{"prefix":"10.0.0.0/24","peer":"a","next_hop":null,"as_path":"","origin":"IGP","local_pref":null,"med":null,"communities":[],"large_communities":[],"best":true,"multipath":false}"#;
+        // An answer of a daemon before these fields: null and empty.
+        let mut e: RouteEntry = serde_json::from_str(old).unwrap();
+        assert_eq!(e.originator_id, None);
+        assert!(e.cluster_list.is_empty());
+        let v = serde_json::to_value(&e).unwrap();
+        assert_eq!(v["originator_id"], serde_json::Value::Null);
+        assert_eq!(v["cluster_list"], serde_json::json!([]));
+        e.originator_id = Some("10.0.0.2".into());
+        e.cluster_list = vec!["10.0.0.9".into(), "10.0.0.8".into()];
+        let v = serde_json::to_value(&e).unwrap();
+        assert_eq!(v["originator_id"], "10.0.0.2");
+        assert_eq!(
+            v["cluster_list"],
+            serde_json::json!(["10.0.0.9", "10.0.0.8"])
+        );
+        assert_eq!(serde_json::from_value::<RouteEntry>(v).unwrap(), e);
+    }
+}
