@@ -626,7 +626,7 @@ mod tests {
     #[test]
     fn queued_state_fits_four_bytes_and_round_trips() {
         assert_eq!(std::mem::size_of::<OutEntry>(), 8);
-        let mut store = AttrStore::new();
+        let mut store = AttrStore::default();
         let a = set(&mut store, 1);
         assert_eq!(Queued::default().get(), None);
         assert_eq!(Queued::of(None).get(), Some(None));
@@ -638,7 +638,7 @@ mod tests {
 
     #[test]
     fn one_entry_per_nlri_sent_state_on_drain_and_cancellation() {
-        let mut store = AttrStore::new();
+        let mut store = AttrStore::default();
         let (a, b) = (set(&mut store, 1), set(&mut store, 2));
         let mut out = FamilyOut::<Ipv4Net>::new(false);
         let one = |x: AttrId| -> Desired { std::iter::once((0, x)).collect() };
