@@ -80,6 +80,10 @@ pub(crate) struct FibQueue {
 /// Changes queued before the first compaction is considered.
 const COMPACT_MIN: usize = 4096;
 
+/// At most this many changes' room is kept after everything was taken: about one
+/// UPDATE's worth of prefixes, not a whole table's.
+const REFILL_ROOM: usize = 1024;
+
 impl FibQueue {
     /// Queue `change`; `prefixes` is the number of prefixes in the table.
     pub fn push(&mut self, change: FibChange, prefixes: usize) {
@@ -112,9 +116,13 @@ impl FibQueue {
         if max >= self.changes.len() {
             // Everything, with the queue's memory: after a whole table changed at once
             // (a first full table, a next-hop change) the queue is not left holding room
-            // for a million changes. The buffer is reused, not copied.
+            // for a million changes. The buffer is reused, not copied. The next batch
+            // starts with room for as many changes as this one (up to `REFILL_ROOM`), so
+            // a consumer taking every batch does not pay for the queue growing again.
             self.compacted = 0;
-            return Vec::from(std::mem::take(&mut self.changes));
+            let room = self.changes.len().min(REFILL_ROOM);
+            let batch = std::mem::replace(&mut self.changes, VecDeque::with_capacity(room));
+            return Vec::from(batch);
         }
         let batch: Vec<FibChange> = self.changes.drain(..max).collect();
         self.compacted = self.compacted.saturating_sub(max);
