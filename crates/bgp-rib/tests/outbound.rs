@@ -1128,6 +1128,9 @@ fn one_export_run_serves_each_kind_of_peer_its_own_attributes() {
     assert_eq!(b2.attrs.as_path, Some(path(&[64999])));
     assert_eq!(b1, b3);
     assert_eq!(b1.attrs.originator_id, None);
+    // Interned once per kind of peer: the received set, the two reflected ones (one per
+    // cluster id) and the two eBGP ones (one per local AS).
+    assert_eq!(rib.attribute_sets(), 5);
     assert_eq!(rib.audit(), Ok(()));
 }
 
