@@ -30,9 +30,9 @@ use tokio::sync::{broadcast, mpsc, oneshot};
 use tracing::{debug, info, warn};
 
 use crate::config::{Config, MaxPrefixAction, NextHopMode, Originate, PeerConfig};
-use crate::control::proto::{FamilyFilter, RouteCursor, RouteEntry};
 use crate::nexthop::NextHopTable;
 use crate::peer::{PeerCmd, RibInput};
+use crate::routes::{FamilyFilter, Route, RouteCursor};
 
 pub(crate) mod pages;
 
@@ -71,12 +71,12 @@ pub(crate) enum Query {
     Counts(oneshot::Sender<HashMap<String, PrefixCounts>>),
     /// One page of `show routes` (rib_task/pages.rs).
     RoutesPage {
-        filter: pages::RouteFilter,
+        filter: crate::routes::RouteQuery,
         after: Option<RouteCursor>,
         limit: usize,
         reply: oneshot::Sender<Result<pages::RoutesPage, String>>,
     },
-    Lookup(IpAddr, oneshot::Sender<Vec<RouteEntry>>),
+    Lookup(IpAddr, oneshot::Sender<Vec<Route>>),
     PrefixCount(oneshot::Sender<usize>),
     Best(oneshot::Sender<Vec<BestRoute>>),
     /// Graceful-restart recovery: which peers sent End-of-RIB (kernel FIB component).
@@ -320,58 +320,44 @@ fn matches_family(p: &IpNet, f: Option<FamilyFilter>) -> bool {
 fn entry(
     prefix: IpNet,
     path_id: Option<u32>,
-    peer: String,
+    peer: Option<String>,
     attrs: &bgp_rib::RouteAttrs,
-) -> RouteEntry {
+) -> Route {
     let a = &attrs.attrs;
-    RouteEntry {
-        prefix: prefix.to_string(),
+    Route {
+        prefix,
         path_id,
+        source: RouteSource::Bgp,
         peer,
-        next_hop: attrs.next_hop_addr().map(|n| n.to_string()),
-        as_path: a
-            .as_path
-            .as_ref()
-            .map(|p| p.to_string())
-            .unwrap_or_default(),
-        origin: match a.origin {
-            Some(bgp_proto::Origin::Igp) => "IGP",
-            Some(bgp_proto::Origin::Egp) => "EGP",
-            Some(bgp_proto::Origin::Incomplete) => "incomplete",
-            None => "",
-        }
-        .to_string(),
+        next_hop: attrs.next_hop_addr(),
+        as_path: a.as_path.clone().unwrap_or_default(),
+        origin: a.origin,
         local_pref: a.local_pref,
         med: a.med,
-        communities: a.communities.iter().map(|c| c.to_string()).collect(),
-        large_communities: a.large_communities.iter().map(|c| c.to_string()).collect(),
+        communities: a.communities.to_vec(),
+        large_communities: a.large_communities.to_vec(),
+        originator_id: a.originator_id,
+        cluster_list: a.cluster_list.to_vec(),
         best: false,
         multipath: false,
-        not_best_reason: None,
-        age_secs: None,
+        not_best: None,
         stale: false,
-        originator_id: a.originator_id.map(|i| i.to_string()),
-        cluster_list: a.cluster_list.iter().map(|i| i.to_string()).collect(),
         interface: None,
     }
 }
 
-fn path_entry(prefix: IpNet, p: &bgp_rib::PathInfo) -> RouteEntry {
-    let peer = match (&p.peer_name, p.source) {
-        (Some(n), _) => n.clone(),
-        (None, RouteSource::Static) => "local".into(),
-        (None, s) => s.to_string(),
-    };
+fn path_entry(prefix: IpNet, p: &bgp_rib::PathInfo) -> Route {
     let mut e = entry(
         prefix,
         (p.source == RouteSource::Bgp).then_some(p.path_id),
-        peer,
+        p.peer_name.clone(),
         &p.attrs,
     );
+    e.source = p.source;
     e.best = p.best;
     e.multipath = p.multipath;
     e.stale = p.stale || p.llgr_stale;
-    e.not_best_reason = p.lost_at.map(|s| s.to_string());
+    e.not_best = p.lost_at;
     e.interface = p.interface.clone();
     e
 }
@@ -980,14 +966,14 @@ impl RibTask {
     /// Keeps an entry's path identifier only where the session to its peer carries
     /// them (RFC 7911: ADD-PATH receive for paths from the peer, send for paths to it);
     /// elsewhere the RIB's 0 is no identifier at all.
-    fn with_path_id(&self, mut e: RouteEntry, prefix: IpNet, received: bool) -> RouteEntry {
+    fn with_path_id(&self, mut e: Route, prefix: IpNet, received: bool) -> Route {
         let family = match prefix {
             IpNet::V4(_) => Family::IPV4_UNICAST,
             IpNet::V6(_) => Family::IPV6_UNICAST,
         };
         let negotiated = self
             .peers
-            .get(&e.peer)
+            .get(e.peer.as_deref().unwrap_or_default())
             .and_then(|slot| slot.session.as_ref())
             .is_some_and(|s| {
                 let families = if received {

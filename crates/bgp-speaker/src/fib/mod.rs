@@ -19,7 +19,7 @@
 //!   [`fib_op`]). Refused routes are retried when the installer says they are due.
 //!
 //! Beside them, a second watcher feeds next-hop resolution (all main-table routes, not only
-//! the imported ones; see [`crate::nexthop`]).
+//! the imported ones; see `nexthop.rs`).
 //!
 //! # Start-up reconciliation and graceful restart
 //! The installer adopts the routes of our protocol left by a previous run as *stale*; they
