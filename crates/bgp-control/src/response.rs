@@ -73,6 +73,8 @@ pub enum Reply {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         next: Option<RouteCursor>,
     },
+    /// Answer to `show_datastore`.
+    Datastore(Box<DatastoreReport>),
     /// A command that only reports what it did.
     Done {
         /// What was done.
@@ -122,6 +124,55 @@ pub struct ComponentStatus {
     /// Why it is down.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reason: Option<String>,
+}
+
+/// `show_datastore`: the datastore a Calico-mode bgpd follows, and what it derived.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DatastoreReport {
+    /// What is read (`etcdv3 https://...`), without secrets.
+    pub datastore: String,
+    /// The node whose configuration is derived.
+    pub node: String,
+    /// `waiting-for-datastore`, `resyncing` or `in-sync`.
+    pub state: String,
+    /// Whether a connection to the datastore is up now.
+    pub connected: bool,
+    /// The datastore revision delivered so far.
+    pub revision: i64,
+    /// Resources bgpd reads, as held now.
+    pub resources: usize,
+    /// Complete listings taken (more than one after a lost history).
+    pub listings: u64,
+    /// Change batches received.
+    pub batches: u64,
+    /// Connection or watch failures so far.
+    pub failures: u64,
+    /// The source's last failure, and how long ago.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_error: Option<AgedMessage>,
+    /// Keys whose value did not decode (taken as absent).
+    #[serde(default)]
+    pub bad_values: Vec<String>,
+    /// Whether a complete listing has been received (sessions are configured only then).
+    pub synced: bool,
+    /// Calico nodes in the datastore.
+    pub nodes: usize,
+    /// The sessions derived for this node, by name.
+    pub peers: Vec<String>,
+    /// Configurations derived and applied.
+    pub applied: u64,
+    /// Why the last derivation or application failed (the running configuration stayed).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_derive_error: Option<AgedMessage>,
+}
+
+/// A message with its age.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AgedMessage {
+    /// What happened.
+    pub message: String,
+    /// Seconds ago.
+    pub age_secs: u64,
 }
 
 /// One row of `show peers`.

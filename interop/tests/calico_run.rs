@@ -1,0 +1,345 @@
+//! `bgpd calico run` against real etcd (Debian's etcd-server): several bgpd processes in
+//! Calico mode, each its own node (`NODENAME`), its own loopback address (127.0.0.1x)
+//! and control socket, configured only by calico-node's variables and the datastore, all
+//! in one namespace the test creates with the etcd member.
+//!
+//! The datastore holds `Node` resources and the `default` BGPConfiguration with
+//! `bindMode: NodeIP` (every node listens on its own address, as they share one
+//! namespace). The nodes form a full mesh; a node added gives exactly one new session on
+//! each other node while the existing ones stay up (their Established transitions and
+//! uptimes show it); a node deleted loses its session everywhere, its own bgpd keeping its
+//! last configuration; etcd stopped leaves every session up (`show status` says the
+//! datastore is down), and once etcd is back a later change still applies.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use interop::bgpd::{bgpctl_binary, bgpd_binary, control_at};
+use interop::etcd::{EtcdCluster, ETCD_BINARIES};
+use interop::{run_test, wait_for, Error, Netns, Process, Result, Test};
+use serde_json::{json, Value};
+
+const NODES: &str = "/calico/resources/v3/projectcalico.org/nodes/";
+const BGP_CONFIGURATIONS: &str = "/calico/resources/v3/projectcalico.org/bgpconfigurations/";
+/// Generous bound for sessions to come up or go (a broken setup must not hang).
+const CONVERGE: Duration = Duration::from_secs(60);
+
+fn address(i: u8) -> String {
+    format!("127.0.0.{}", 10 + i)
+}
+
+fn mesh_name(i: u8) -> String {
+    format!("Mesh_{}", address(i).replace('.', "_"))
+}
+
+fn put_node(c: &EtcdCluster, i: u8) -> Result<i64> {
+    let name = format!("n{i}");
+    c.put(
+        &format!("{NODES}{name}"),
+        &format!(
+            r#"{{"kind":"Node","apiVersion":"projectcalico.org/v3","metadata":{{"name":"{name}"}},"spec":{{"bgp":{{"ipv4Address":"{}/8"}}}}}}"#,
+            address(i)
+        ),
+    )
+}
+
+/// One bgpd in Calico mode.
+struct Node {
+    i: u8,
+    socket: PathBuf,
+    _process: Process,
+}
+
+impl Node {
+    fn start(t: &Test, ns: &Arc<Netns>, c: &EtcdCluster, i: u8) -> Result<Node> {
+        let bin = bgpd_binary().ok_or_else(|| Error::Invalid("bgpd not built".into()))?;
+        let dir = t.subdir(&format!("n{i}"))?;
+        let socket = dir.join("bgpd.sock");
+        let bird = dir.join("bird.ctl");
+        let (s, b) = (socket.display().to_string(), bird.display().to_string());
+        let endpoints = c.endpoints().join(",");
+        let name = format!("n{i}");
+        let process = Process::spawn(
+            t,
+            ns,
+            &format!("bgpd-n{i}"),
+            &bin,
+            &[
+                "calico",
+                "run",
+                "--control-socket",
+                &s,
+                "--bird-socket",
+                &b,
+                "--bird6-socket",
+                "",
+            ],
+            &[
+                ("DATASTORE_TYPE", "etcdv3"),
+                ("ETCD_ENDPOINTS", &endpoints),
+                ("NODENAME", &name),
+                ("BGPD_LOG", "info"),
+                ("NO_COLOR", "1"),
+            ],
+        )?;
+        Ok(Node {
+            i,
+            socket,
+            _process: process,
+        })
+    }
+
+    fn control(&self, command: &str) -> Result<Value> {
+        control_at(&self.socket, json!({ "command": command }))
+    }
+
+    /// Session name → (state, Established transitions).
+    fn sessions(&self) -> Result<BTreeMap<String, (String, u64)>> {
+        let peers = self.control("show_peers")?;
+        let mut out = BTreeMap::new();
+        for p in peers["peers"].as_array().into_iter().flatten() {
+            let name = p["name"].as_str().unwrap_or_default().to_owned();
+            let detail = control_at(&self.socket, json!({"command": "show_peer", "name": name}))?;
+            let transitions = detail["counters"]["established_transitions"]
+                .as_u64()
+                .unwrap_or(u64::MAX);
+            let state = p["state"].as_str().unwrap_or_default().to_owned();
+            out.insert(name, (state, transitions));
+        }
+        Ok(out)
+    }
+
+    /// Session name → uptime in seconds.
+    fn uptimes(&self) -> Result<BTreeMap<String, u64>> {
+        let peers = self.control("show_peers")?;
+        Ok(peers["peers"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .map(|p| {
+                (
+                    p["name"].as_str().unwrap_or_default().to_owned(),
+                    p["uptime_secs"].as_u64().unwrap_or(0),
+                )
+            })
+            .collect())
+    }
+
+    /// Waits until the sessions are exactly the mesh towards `others`, all Established.
+    fn wait_mesh(&self, others: &[u8]) -> Result<BTreeMap<String, (String, u64)>> {
+        let want: Vec<String> = others
+            .iter()
+            .filter(|o| **o != self.i)
+            .map(|o| mesh_name(*o))
+            .collect();
+        let mut last = BTreeMap::new();
+        wait_for(
+            &format!("n{}: mesh {want:?} established", self.i),
+            CONVERGE,
+            || {
+                last = self.sessions()?;
+                let up = last.values().all(|(s, _)| s == "Established");
+                Ok(if up && last.keys().eq(want.iter()) {
+                    Ok(())
+                } else {
+                    Err(format!("{last:?}"))
+                })
+            },
+        )?;
+        Ok(last)
+    }
+}
+
+fn check(cond: bool, what: impl FnOnce() -> String) -> Result<()> {
+    if cond {
+        Ok(())
+    } else {
+        Err(Error::Check(what()))
+    }
+}
+
+/// The sessions of `before` still there in `after` were not reset: one Established
+/// transition each, uptime not gone back.
+fn not_reset(
+    node: &Node,
+    before: &BTreeMap<String, (String, u64)>,
+    uptimes_before: &BTreeMap<String, u64>,
+    after: &BTreeMap<String, (String, u64)>,
+    uptimes_after: &BTreeMap<String, u64>,
+) -> Result<()> {
+    for (name, (_, transitions)) in before {
+        let Some((state, now)) = after.get(name) else {
+            continue;
+        };
+        check(
+            *transitions == 1 && *now == 1 && state == "Established",
+            || format!("n{}: {name} was reset: {before:?} -> {after:?}", node.i),
+        )?;
+        let (u0, u1) = (uptimes_before.get(name), uptimes_after.get(name));
+        check(u1 >= u0, || {
+            format!("n{}: {name} uptime went back: {u0:?} -> {u1:?}", node.i)
+        })?;
+    }
+    Ok(())
+}
+
+fn binaries() -> Vec<String> {
+    let mut v: Vec<String> = ETCD_BINARIES.iter().map(|s| s.to_string()).collect();
+    for (bin, missing) in [
+        (bgpd_binary(), "bgpd (cargo build -p bgpd)"),
+        (bgpctl_binary(), "bgpctl (cargo build -p bgpctl)"),
+    ] {
+        v.push(bin.map_or_else(|| missing.to_owned(), |p| p.display().to_string()));
+    }
+    v
+}
+
+fn bgpctl(socket: &Path, args: &[&str]) -> Result<String> {
+    let bin = bgpctl_binary().ok_or_else(|| Error::Invalid("bgpctl not built".into()))?;
+    let mut full = vec!["-s".to_owned(), socket.display().to_string()];
+    full.extend(args.iter().map(|a| a.to_string()));
+    let out = std::process::Command::new(&bin)
+        .args(&full)
+        .output()
+        .map_err(|e| Error::Invalid(format!("running {}: {e}", bin.display())))?;
+    check(out.status.success(), || {
+        format!("bgpctl {args:?}: {}", String::from_utf8_lossy(&out.stderr))
+    })?;
+    Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+}
+
+#[test]
+fn calico_run_mesh_follows_the_datastore() {
+    run_test("calico_run_mesh", &binaries(), |t: &Test| {
+        let ns = Netns::new(t, "calico-run")?;
+        let mut c = EtcdCluster::start(t, &ns, 1, None)?;
+        c.put(
+            &format!("{BGP_CONFIGURATIONS}default"),
+            r#"{"kind":"BGPConfiguration","apiVersion":"projectcalico.org/v3","metadata":{"name":"default"},"spec":{"bindMode":"NodeIP"}}"#,
+        )?;
+        for i in 1..=3 {
+            put_node(&c, i)?;
+        }
+        let mut nodes: Vec<Node> = (1..=3)
+            .map(|i| Node::start(t, &ns, &c, i))
+            .collect::<Result<_>>()?;
+
+        // A full mesh from the datastore alone.
+        let mut before = BTreeMap::new();
+        for n in &nodes {
+            before.insert(n.i, n.wait_mesh(&[1, 2, 3])?);
+        }
+        let uptimes: BTreeMap<u8, _> = nodes
+            .iter()
+            .map(|n| Ok((n.i, n.uptimes()?)))
+            .collect::<Result<_>>()?;
+        let first = nodes
+            .first()
+            .ok_or_else(|| Error::Invalid("no node".into()))?;
+        let report = first.control("show_datastore")?;
+        check(
+            report["state"] == "in-sync"
+                && report["connected"] == true
+                && report["synced"] == true
+                && report["nodes"] == 3
+                && report["peers"] == json!([mesh_name(2), mesh_name(3)]),
+            || format!("show_datastore: {report}"),
+        )?;
+        let text = bgpctl(&first.socket, &["show", "datastore"])?;
+        check(
+            text.contains("in-sync") && text.contains("3 nodes, 2 peers"),
+            || text.clone(),
+        )?;
+
+        // A node joins: exactly one new session on each other node, the others untouched.
+        put_node(&c, 4)?;
+        nodes.push(Node::start(t, &ns, &c, 4)?);
+        for n in &nodes {
+            let after = n.wait_mesh(&[1, 2, 3, 4])?;
+            if let (Some(b), Some(u)) = (before.get(&n.i), uptimes.get(&n.i)) {
+                check(after.len() == b.len() + 1, || {
+                    format!("n{}: {b:?} -> {after:?}", n.i)
+                })?;
+                not_reset(n, b, u, &after, &n.uptimes()?)?;
+            }
+        }
+
+        // A node leaves: its session goes everywhere, nothing else changes. Its own bgpd
+        // no longer derives a configuration and keeps running on the last one.
+        let before: BTreeMap<u8, _> = nodes
+            .iter()
+            .map(|n| Ok((n.i, n.sessions()?)))
+            .collect::<Result<_>>()?;
+        let uptimes: BTreeMap<u8, _> = nodes
+            .iter()
+            .map(|n| Ok((n.i, n.uptimes()?)))
+            .collect::<Result<_>>()?;
+        c.delete(&format!("{NODES}n2"))?;
+        for n in nodes.iter().filter(|n| n.i != 2) {
+            let after = n.wait_mesh(&[1, 3, 4])?;
+            if let (Some(b), Some(u)) = (before.get(&n.i), uptimes.get(&n.i)) {
+                not_reset(n, b, u, &after, &n.uptimes()?)?;
+            }
+        }
+        let n2 = nodes
+            .iter()
+            .find(|n| n.i == 2)
+            .ok_or_else(|| Error::Invalid("no n2".into()))?;
+        let report = n2.control("show_datastore")?;
+        check(
+            report["last_derive_error"]["message"]
+                .as_str()
+                .is_some_and(|m| m.contains("n2")),
+            || format!("n2 without its Node: {report}"),
+        )?;
+        check(n2.sessions()?.len() == 3, || {
+            "n2 keeps its last configuration".into()
+        })?;
+
+        // etcd stops: every session stays up, the status says the datastore is down.
+        let before: BTreeMap<u8, _> = nodes
+            .iter()
+            .filter(|n| n.i != 2)
+            .map(|n| Ok((n.i, n.sessions()?)))
+            .collect::<Result<_>>()?;
+        c.stop_member(0)?;
+        for n in nodes.iter().filter(|n| n.i != 2) {
+            wait_for(
+                &format!("n{}: datastore down in show_status", n.i),
+                CONVERGE,
+                || {
+                    let s = n.control("status")?;
+                    let ds = s["components"]
+                        .as_array()
+                        .into_iter()
+                        .flatten()
+                        .find(|c| c["name"] == "datastore")
+                        .cloned();
+                    Ok(match ds {
+                        Some(d) if d["up"] == false => Ok(()),
+                        other => Err(format!("{other:?}")),
+                    })
+                },
+            )?;
+            let now = n.sessions()?;
+            check(before.get(&n.i) == Some(&now), || {
+                format!("n{}: sessions changed while etcd was down: {now:?}", n.i)
+            })?;
+        }
+        // Back: a later change still applies (n4 leaves).
+        c.start_member(t, 0)?;
+        c.wait_healthy()?;
+        c.delete(&format!("{NODES}n4"))?;
+        for n in nodes.iter().filter(|n| n.i == 1 || n.i == 3) {
+            let after = n.wait_mesh(&[1, 3])?;
+            let mut want = before.get(&n.i).cloned().unwrap_or_default();
+            want.remove(&mesh_name(4));
+            check(after == want, || {
+                format!("n{}: {after:?}, want {want:?}", n.i)
+            })?;
+        }
+        Ok(())
+    });
+}
