@@ -10,6 +10,11 @@
 //! uptimes show it); a node deleted loses its session everywhere, its own bgpd keeping its
 //! last configuration; etcd stopped leaves every session up (`show status` says the
 //! datastore is down), and once etcd is back a later change still applies.
+//!
+//! Start-up: with etcd unreachable, `bgpd calico run -R` configures nothing (no socket, no
+//! session) and leaves the kernel alone; once etcd answers it starts with the derived
+//! sessions, restarting, and keeps the route a previous run left until its peers sent
+//! End-of-RIB.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -18,7 +23,7 @@ use std::time::Duration;
 
 use interop::bgpd::{bgpctl_binary, bgpd_binary, control_at};
 use interop::etcd::{EtcdCluster, ETCD_BINARIES};
-use interop::{run_test, wait_for, Error, Netns, Process, Result, Test};
+use interop::{run_test, wait_for, Error, Family, Netns, Process, Result, Test};
 use serde_json::{json, Value};
 
 const NODES: &str = "/calico/resources/v3/projectcalico.org/nodes/";
@@ -32,6 +37,13 @@ fn address(i: u8) -> String {
 
 fn mesh_name(i: u8) -> String {
     format!("Mesh_{}", address(i).replace('.', "_"))
+}
+
+fn put_defaults(c: &EtcdCluster) -> Result<i64> {
+    c.put(
+        &format!("{BGP_CONFIGURATIONS}default"),
+        r#"{"kind":"BGPConfiguration","apiVersion":"projectcalico.org/v3","metadata":{"name":"default"},"spec":{"bindMode":"NodeIP"}}"#,
+    )
 }
 
 fn put_node(c: &EtcdCluster, i: u8) -> Result<i64> {
@@ -54,6 +66,17 @@ struct Node {
 
 impl Node {
     fn start(t: &Test, ns: &Arc<Netns>, c: &EtcdCluster, i: u8) -> Result<Node> {
+        Node::start_with(t, ns, c, i, &[])
+    }
+
+    /// Starts `bgpd calico run EXTRA...`.
+    fn start_with(
+        t: &Test,
+        ns: &Arc<Netns>,
+        c: &EtcdCluster,
+        i: u8,
+        extra: &[&str],
+    ) -> Result<Node> {
         let bin = bgpd_binary().ok_or_else(|| Error::Invalid("bgpd not built".into()))?;
         let dir = t.subdir(&format!("n{i}"))?;
         let socket = dir.join("bgpd.sock");
@@ -61,21 +84,23 @@ impl Node {
         let (s, b) = (socket.display().to_string(), bird.display().to_string());
         let endpoints = c.endpoints().join(",");
         let name = format!("n{i}");
+        let mut args = vec![
+            "calico",
+            "run",
+            "--control-socket",
+            &s,
+            "--bird-socket",
+            &b,
+            "--bird6-socket",
+            "",
+        ];
+        args.extend_from_slice(extra);
         let process = Process::spawn(
             t,
             ns,
             &format!("bgpd-n{i}"),
             &bin,
-            &[
-                "calico",
-                "run",
-                "--control-socket",
-                &s,
-                "--bird-socket",
-                &b,
-                "--bird6-socket",
-                "",
-            ],
+            &args,
             &[
                 ("DATASTORE_TYPE", "etcdv3"),
                 ("ETCD_ENDPOINTS", &endpoints),
@@ -215,10 +240,7 @@ fn calico_run_mesh_follows_the_datastore() {
     run_test("calico_run_mesh", &binaries(), |t: &Test| {
         let ns = Netns::new(t, "calico-run")?;
         let mut c = EtcdCluster::start(t, &ns, 1, None)?;
-        c.put(
-            &format!("{BGP_CONFIGURATIONS}default"),
-            r#"{"kind":"BGPConfiguration","apiVersion":"projectcalico.org/v3","metadata":{"name":"default"},"spec":{"bindMode":"NodeIP"}}"#,
-        )?;
+        put_defaults(&c)?;
         for i in 1..=3 {
             put_node(&c, i)?;
         }
@@ -340,6 +362,63 @@ fn calico_run_mesh_follows_the_datastore() {
                 format!("n{}: {after:?}, want {want:?}", n.i)
             })?;
         }
+        Ok(())
+    });
+}
+
+/// A route a previous run of bgpd left in the kernel (protocol `bird`, 12).
+const STALE: &str = "10.65.0.0/26";
+
+fn stale_route_present(ns: &Netns) -> Result<bool> {
+    Ok(ns
+        .routes(Family::Ipv4)?
+        .iter()
+        .any(|r| r.dst.to_string() == STALE && r.protocol == "bird"))
+}
+
+#[test]
+fn calico_run_waits_for_the_datastore_and_keeps_kernel_routes_with_r() {
+    run_test("calico_run_start", &binaries(), |t: &Test| {
+        let ns = Netns::new(t, "calico-start")?;
+        let mut c = EtcdCluster::start(t, &ns, 1, None)?;
+        put_defaults(&c)?;
+        put_node(&c, 1)?;
+        put_node(&c, 2)?;
+        ns.ip(&["route", "add", "blackhole", STALE, "proto", "bird"])?;
+        // etcd unreachable at start: nothing is configured, nothing is touched.
+        c.stop_member(0)?;
+        let n1 = Node::start_with(t, &ns, &c, 1, &["-R"])?;
+        std::thread::sleep(Duration::from_secs(2));
+        check(!n1.socket.exists(), || {
+            "the control socket exists before the first listing".into()
+        })?;
+        check(stale_route_present(&ns)?, || {
+            "the kernel route went before the first listing".into()
+        })?;
+        // etcd back: the speaker starts with the mesh session towards n2 (which does not
+        // run), restarting: the kernel keeps the route until n2 sent End-of-RIB.
+        c.start_member(t, 0)?;
+        wait_for("n1 started from the datastore", CONVERGE, || {
+            Ok(match n1.sessions() {
+                Ok(s) if s.keys().eq([mesh_name(2)].iter()) => Ok(()),
+                Ok(s) => Err(format!("{s:?}")),
+                Err(e) => Err(e.to_string()),
+            })
+        })?;
+        let status = n1.control("status")?;
+        check(status["graceful_restart_in_progress"] == true, || {
+            format!("status: {status}")
+        })?;
+        check(stale_route_present(&ns)?, || {
+            "the kernel route went before the peers sent End-of-RIB".into()
+        })?;
+        let report = n1.control("show_datastore")?;
+        check(
+            report["failures"].as_u64().is_some_and(|f| f >= 1)
+                && report["last_error"]["message"].is_string()
+                && report["state"] == "in-sync",
+            || format!("show_datastore: {report}"),
+        )?;
         Ok(())
     });
 }
