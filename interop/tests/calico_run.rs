@@ -9,7 +9,8 @@
 //! each other node while the existing ones stay up (their Established transitions and
 //! uptimes show it); a node deleted loses its session everywhere, its own bgpd keeping its
 //! last configuration; etcd stopped leaves every session up (`show status` says the
-//! datastore is down), and once etcd is back a later change still applies.
+//! datastore is down), and once etcd is back a later change still applies; a BGPPeer with
+//! a BGPFilter for one node, then the filter changed, touch that node's new session only.
 //!
 //! Start-up: with etcd unreachable, `bgpd calico run -R` configures nothing (no socket, no
 //! session) and leaves the kernel alone; once etcd answers it starts with the derived
@@ -27,6 +28,8 @@ use interop::{run_test, wait_for, Error, Family, Netns, Process, Result, Test};
 use serde_json::{json, Value};
 
 const NODES: &str = "/calico/resources/v3/projectcalico.org/nodes/";
+const PEERS: &str = "/calico/resources/v3/projectcalico.org/bgppeers/";
+const FILTERS: &str = "/calico/resources/v3/projectcalico.org/bgpfilters/";
 const BGP_CONFIGURATIONS: &str = "/calico/resources/v3/projectcalico.org/bgpconfigurations/";
 /// Generous bound for sessions to come up or go (a broken setup must not hang).
 const CONVERGE: Duration = Duration::from_secs(60);
@@ -362,6 +365,69 @@ fn calico_run_mesh_follows_the_datastore() {
                 format!("n{}: {after:?}, want {want:?}", n.i)
             })?;
         }
+
+        // A BGPPeer of n1 with a BGPFilter, then the filter changed: n1 gets the session
+        // with the filter's policies, then the new policies, its mesh session untouched;
+        // n3 is not concerned.
+        let (n1, n3) = match (
+            nodes.iter().find(|n| n.i == 1),
+            nodes.iter().find(|n| n.i == 3),
+        ) {
+            (Some(a), Some(b)) => (a, b),
+            _ => return Err(Error::Invalid("no n1 or n3".into())),
+        };
+        let (mesh1, mesh3) = (n1.sessions()?, n3.sessions()?);
+        let filter = |cidr: &str| {
+            format!(
+                r#"{{"kind":"BGPFilter","apiVersion":"projectcalico.org/v3","metadata":{{"name":"tor-out"}},"spec":{{"exportV4":[{{"action":"Reject","matchOperator":"In","cidr":"{cidr}"}}]}}}}"#
+            )
+        };
+        c.put(&format!("{FILTERS}tor-out"), &filter("10.0.0.0/8"))?;
+        c.put(
+            &format!("{PEERS}tor"),
+            r#"{"kind":"BGPPeer","apiVersion":"projectcalico.org/v3","metadata":{"name":"tor"},"spec":{"node":"n1","peerIP":"127.0.0.99","asNumber":65000,"filters":["tor-out"]}}"#,
+        )?;
+        let tor = "Node_127_0_0_99";
+        let applied = |n: &Node| -> Result<u64> {
+            Ok(n.control("show_datastore")?["applied"]
+                .as_u64()
+                .unwrap_or_default())
+        };
+        wait_for("n1: the BGPPeer's session", CONVERGE, || {
+            let names: Vec<String> = n1.sessions()?.into_keys().collect();
+            Ok(if names.iter().any(|n| n == tor) {
+                Ok(())
+            } else {
+                Err(format!("{names:?}"))
+            })
+        })?;
+        let detail = control_at(&n1.socket, json!({"command": "show_peer", "name": tor}))?;
+        let exports: Vec<&str> = detail["export"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(Value::as_str)
+            .collect();
+        check(exports.iter().any(|p| p.contains("tor-out")), || {
+            format!("the filter's policy in the export chain: {detail}")
+        })?;
+        let (applied1, applied3) = (applied(n1)?, applied(n3)?);
+        c.put(&format!("{FILTERS}tor-out"), &filter("10.96.0.0/12"))?;
+        wait_for("n1: the changed filter applied", CONVERGE, || {
+            let a = applied(n1)?;
+            Ok(if a > applied1 {
+                Ok(())
+            } else {
+                Err(format!("applied {a}"))
+            })
+        })?;
+        let after1 = n1.sessions()?;
+        check(mesh1.iter().all(|(k, v)| after1.get(k) == Some(v)), || {
+            format!("n1 mesh touched: {mesh1:?} -> {after1:?}")
+        })?;
+        check(n3.sessions()? == mesh3 && applied(n3)? == applied3, || {
+            "n3 touched by n1's BGPPeer".into()
+        })?;
         Ok(())
     });
 }
