@@ -56,6 +56,8 @@ pub use speaker::{
     SpeakerOptions, Status,
 };
 
-/// Re-exported so embedders name states and families without depending on `bgp-proto`.
-pub use bgp_proto::session::State as SessionState;
+/// Re-exported so embedders name states, families and the path attributes of [`Route`]
+/// without depending on `bgp-proto`.
+pub use bgp_proto::session::{Negotiated, State as SessionState};
+pub use bgp_proto::{AsPath, AsSegment, Community, Family, LargeCommunity, Origin, SegmentType};
 pub use bgp_rib::policy::RouteSource;
