@@ -334,6 +334,42 @@ mod tests {
     }
 
     #[test]
+    fn datastore_report_round_trip() {
+        let r = Response::ok(Reply::Datastore(Box::new(DatastoreReport {
+            datastore: "etcdv3 http://127.0.0.1:2379".into(),
+            node: "n1".into(),
+            state: "in-sync".into(),
+            connected: true,
+            revision: 7,
+            resources: 3,
+            listings: 1,
+            batches: 2,
+            failures: 0,
+            last_error: None,
+            bad_values: Vec::new(),
+            synced: true,
+            nodes: 3,
+            peers: vec!["Mesh_10_0_0_2".into()],
+            applied: 2,
+            last_derive_error: Some(AgedMessage {
+                message: "node \"n1\" has no usable Node resource".into(),
+                age_secs: 4,
+            }),
+        })));
+        let s = serde_json::to_string(&r).unwrap();
+        assert!(
+            s.contains(r#""kind":"datastore""#) && !s.contains("last_error\":"),
+            "{s}"
+        );
+        assert_eq!(serde_json::from_str::<Response>(&s).unwrap(), r);
+        let q = crate::Request::new(crate::Command::ShowDatastore);
+        assert_eq!(
+            serde_json::to_string(&q).unwrap(),
+            r#"{"version":1,"command":"show_datastore"}"#
+        );
+    }
+
+    #[test]
     fn route_entry_reflection_fields() {
         let old = r#"{"prefix":"10.0.0.0/24","peer":"a","next_hop":null,"as_path":"","origin":"IGP","local_pref":null,"med":null,"communities":[],"large_communities":[],"best":true,"multipath":false}"#;
         // An answer of a daemon before these fields: null and empty.
