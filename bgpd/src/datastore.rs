@@ -155,6 +155,16 @@ impl Feed {
         let (status_tx, status) = watch::channel(DatastoreStatus::new(etcd.describe()));
         info!(datastore = %etcd.describe(), node = %env.node_name, "Calico mode: following the datastore");
         tokio::spawn(EtcdSource::new(etcd).run(tx, status_tx));
+        Feed::new(events, status, env, options)
+    }
+
+    /// Follows the events and status of a source already running.
+    fn new(
+        events: mpsc::Receiver<SyncEvent>,
+        status: watch::Receiver<DatastoreStatus>,
+        env: NodeEnv,
+        options: RenderOptions,
+    ) -> Feed {
         let derived = Derived {
             node: env.node_name.clone(),
             synced: false,
@@ -207,6 +217,8 @@ impl Feed {
     pub fn follow(mut self, speaker: Speaker) -> JoinHandle<()> {
         tokio::spawn(async move {
             let mut status = self.view.status.clone();
+            // Closed only if the source task ended; its last status stays readable.
+            let mut status_open = true;
             loop {
                 tokio::select! {
                     changed = self.take_events() => match changed {
@@ -221,8 +233,9 @@ impl Feed {
                             }
                         }
                     },
-                    r = status.changed() => {
+                    r = status.changed(), if status_open => {
                         if r.is_err() {
+                            status_open = false;
                             continue;
                         }
                         let up = {
@@ -297,5 +310,95 @@ impl Feed {
                 None
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use bgp_calico::resource::etcd::{decode_kv, parse_key};
+    use bgp_calico::store::Update;
+
+    const NODES: &str = "/calico/resources/v3/projectcalico.org/nodes/";
+
+    fn node(name: &str, ip: &str) -> Update {
+        let key = format!("{NODES}{name}");
+        let value = format!(
+            r#"{{"kind":"Node","apiVersion":"projectcalico.org/v3","metadata":{{"name":"{name}"}},"spec":{{"bgp":{{"ipv4Address":"{ip}/24"}}}}}}"#
+        );
+        match decode_kv(&key, value.as_bytes()) {
+            Ok(Some(r)) => Update::Put(Box::new(r)),
+            other => panic!("{other:?}"),
+        }
+    }
+
+    fn delete_node(name: &str) -> Update {
+        Update::Delete(parse_key(&format!("{NODES}{name}")).expect("a node key"))
+    }
+
+    fn batch(updates: Vec<Update>) -> SyncEvent {
+        SyncEvent::Updates {
+            updates,
+            revision: 1,
+        }
+    }
+
+    fn options() -> RenderOptions {
+        RenderOptions {
+            control_socket: None,
+            bird_socket: None,
+            bird6_socket: None,
+            hold_time: 240,
+        }
+    }
+
+    #[tokio::test]
+    async fn nothing_before_the_first_listing_then_every_derivation() {
+        let (tx, events) = mpsc::channel(8);
+        let (status_tx, status) = watch::channel(DatastoreStatus::new("etcdv3 test"));
+        let mut feed = Feed::new(events, status, NodeEnv::new("n1"), options());
+        let view = feed.view();
+        // The listing without this node's Node, then in sync: nothing derives (logged,
+        // recorded), the feed keeps waiting.
+        tx.send(batch(vec![node("n2", "10.0.0.2")])).await.unwrap();
+        tx.send(SyncEvent::State(SyncState::InSync)).await.unwrap();
+        let waited =
+            tokio::time::timeout(std::time::Duration::from_millis(200), feed.first_config()).await;
+        assert!(waited.is_err(), "no configuration without this node's Node");
+        let r = view.report();
+        assert!(r.synced && r.nodes == 1 && r.peers.is_empty());
+        assert!(r
+            .last_derive_error
+            .as_ref()
+            .is_some_and(|e| e.message.contains("n1")));
+        // The Node arrives: the first configuration, one mesh session.
+        tx.send(batch(vec![node("n1", "10.0.0.1")])).await.unwrap();
+        let cfg = feed.first_config().await.expect("a configuration");
+        assert_eq!(cfg.peers.keys().collect::<Vec<_>>(), ["Mesh_10_0_0_2"]);
+        feed.applied(&cfg);
+        assert_eq!(view.config().map(|c| c.peers.len()), Some(1));
+        let r = view.report();
+        assert_eq!((r.nodes, r.applied), (2, 1));
+        assert_eq!(r.peers, ["Mesh_10_0_0_2"]);
+        assert_eq!(r.state, "waiting-for-datastore", "the source's own state");
+        // The component is down until the source says it is connected and in sync.
+        assert!(!view.component().up);
+        status_tx.send_modify(|s| {
+            s.connected = true;
+            s.state = SyncState::InSync;
+        });
+        assert!(view.component().up);
+        assert_eq!(view.report().state, "in-sync");
+        status_tx.send_modify(|s| s.failed("connection refused"));
+        let c = view.component();
+        assert!(!c.up && c.reason.is_some_and(|r| r.contains("connection refused")));
+        // Our own Node deleted: nothing derives; the configuration in force stays.
+        tx.send(batch(vec![delete_node("n1")])).await.unwrap();
+        assert_eq!(feed.take_events().await, Some(true));
+        assert!(feed.derive().is_none());
+        assert_eq!(view.config().map(|c| c.peers.len()), Some(1));
+        // The source gone: the feed says so.
+        drop(tx);
+        assert_eq!(feed.take_events().await, None);
     }
 }
