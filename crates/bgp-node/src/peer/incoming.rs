@@ -9,6 +9,10 @@
 //!   could make us negotiate, fail and start over as fast as it can connect. A Cease is an
 //!   administrative end rather than an error (the peer reset or restarted on purpose), and
 //!   a failed connect of ours is no error of the peer: neither delays its connection.
+//! - **Restart wait.** A session torn down to start again later (a prefix limit exceeded,
+//!   RFC 4486) stays down until then: a connection from the peer is refused meanwhile, or
+//!   a peer that connects would be back at once and the wait would only hold our own
+//!   connection attempts.
 //! - **Graceful restart.** RFC 4724 section 4.2: a new connection from a peer whose
 //!   Established session has graceful restart means the peer restarted. The new connection
 //!   runs in its own session beside the old one, and replaces it only once the peer sent a
@@ -35,6 +39,8 @@ pub enum Refusal {
     Disabled,
     /// The session waits after an error (see the module docs).
     Backoff,
+    /// The session was torn down to start again later (see the module docs).
+    RestartWait,
     /// Two connections are already open: one session and one collision or restart.
     ThirdConnection,
 }
@@ -44,6 +50,7 @@ impl fmt::Display for Refusal {
         f.write_str(match self {
             Refusal::Disabled => "peer is disabled",
             Refusal::Backoff => "waiting after a session error (backoff)",
+            Refusal::RestartWait => "torn down, waiting to start again",
             Refusal::ThirdConnection => "third concurrent connection",
         })
     }
@@ -74,6 +81,9 @@ impl PeerDriver {
         }
         if self.in_error_backoff(now) {
             return Err(Refusal::Backoff);
+        }
+        if self.restart_at.is_some_and(|t| t > now) {
+            return Err(Refusal::RestartWait);
         }
         Ok(())
     }

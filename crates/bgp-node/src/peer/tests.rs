@@ -374,11 +374,9 @@ fn a_session_error_refuses_incoming_connections_during_the_backoff() {
     assert_eq!(p.drivers[A].check_incoming(p.now), Err(Refusal::Disabled));
 }
 
-/// A teardown with a restart delay closes the session and starts it again after the
-/// delay (max-prefix: a minute). (A connection from the peer meanwhile would be taken:
-/// the delay holds back our own start only.)
-#[test]
-fn teardown_restarts_after_its_delay() {
+/// Side `side` of an Established pair (A passive, B active) tears the session down for a
+/// minute over a prefix limit; returns when.
+fn torn_down_for_a_minute(side: usize) -> (Pair, Instant) {
     let mut p = Pair::new(settings(A, true), settings(B, false));
     p.run_until(Duration::from_secs(10), Pair::established);
     let at = p.now;
@@ -387,16 +385,43 @@ fn teardown_restarts_after_its_delay() {
         subcode: nc::CEASE_MAX_PREFIXES,
         data: Bytes::new(),
     };
-    p.drivers[B].teardown(at, n, Some(Duration::from_secs(60)), true);
+    p.drivers[side].teardown(at, n, Some(Duration::from_secs(60)), true);
     p.settle();
+    assert!(p.drivers[side].status().last_notification_sent.is_some());
+    (p, at)
+}
+
+/// A teardown with a restart delay closes the session and starts it again after the
+/// delay (max-prefix: a minute).
+#[test]
+fn teardown_restarts_after_its_delay() {
+    let (mut p, at) = torn_down_for_a_minute(B);
     assert_ne!(p.drivers[A].state(), State::Established);
-    assert!(p.drivers[B].status().last_notification_sent.is_some());
     assert_eq!(
         p.drivers[B].poll_timeout(),
         Some(at + Duration::from_secs(60))
     );
     p.run_until(Duration::from_secs(200), Pair::established);
     assert!(p.now >= at + Duration::from_secs(60));
+    assert_eq!(p.told[A], vec![Told::Up(1), Told::Down(false), Told::Up(2)]);
+}
+
+/// A passive side's teardown holds too: the peer's connections are refused until the
+/// restart time, instead of bringing the session back at the peer's next connect retry.
+#[test]
+fn a_torn_down_session_refuses_the_peer_until_its_restart() {
+    let (mut p, at) = torn_down_for_a_minute(A);
+    assert_eq!(
+        p.drivers[A].check_incoming(p.now),
+        Err(Refusal::RestartWait)
+    );
+    p.run_until(Duration::from_secs(200), Pair::established);
+    assert!(p.now >= at + Duration::from_secs(60));
+    assert!(
+        p.refused[A].contains(&Refusal::RestartWait),
+        "{:?}",
+        p.refused[A]
+    );
     assert_eq!(p.told[A], vec![Told::Up(1), Told::Down(false), Told::Up(2)]);
 }
 

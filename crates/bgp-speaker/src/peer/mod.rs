@@ -429,6 +429,9 @@ impl PeerTask {
             Refusal::Backoff => {
                 info!(peer = %peer, %remote, suppressed, "refusing connection: waiting after a session error (backoff)")
             }
+            Refusal::RestartWait => {
+                info!(peer = %peer, %remote, suppressed, "refusing connection: torn down, waiting to start again")
+            }
             Refusal::ThirdConnection => {
                 info!(peer = %peer, %remote, suppressed, "refusing third concurrent connection")
             }
