@@ -88,14 +88,6 @@ pub(crate) struct Neighbor {
 }
 
 impl Neighbor {
-    /// The simulated connection behind the driver's `id`.
-    pub fn conn(&self, id: ConnId) -> Option<(u64, usize)> {
-        self.conns
-            .iter()
-            .find(|(c, _, _)| *c == id)
-            .map(|(_, conn, side)| (*conn, *side))
-    }
-
     /// The driver's id of simulated connection `conn`, end `side`.
     pub fn conn_id(&self, conn: u64, side: usize) -> Option<ConnId> {
         self.conns
@@ -110,7 +102,6 @@ pub(crate) struct Running {
     pub rib: RibDriver<()>,
     /// By slot; slot `i` is the peer with [`PeerId::index`] `i`.
     pub neighbors: Vec<Neighbor>,
-    pub address: Ipv4Addr,
     /// Our address on the sessions: the IPv4 one, or its IPv6 form with
     /// [`SimConfig::extended_next_hop`].
     pub session_address: IpAddr,
@@ -193,7 +184,6 @@ impl Running {
         Ok(Running {
             rib,
             neighbors: list,
-            address: spec.address,
             session_address: session_address(spec.address, cfg),
             flush_pending: false,
             flushing: false,

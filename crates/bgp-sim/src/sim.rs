@@ -1,20 +1,24 @@
 //! The simulator: every node's sessions and RIB driven by one event queue over a virtual
 //! clock, with an in-memory TCP model between them.
 //!
-//! The driving loop is the one a real speaker runs (and the one `quinn-proto`'s test
-//! `Pair` runs for two endpoints): feed a session its input with the current time, then
-//! drain `poll_transmit` onto the connection, `poll_event` into the RIB, and re-arm the
-//! timer from `poll_timeout`. Only the sockets and the clock are simulated:
+//! Each node runs the node layer's drivers (`bgp-node`), as the daemon does: a
+//! [`RibDriver`](bgp_node::RibDriver) and a [`PeerDriver`](bgp_node::PeerDriver) per
+//! neighbour. The driving loop is the one the daemon's tasks run (and the one
+//! `quinn-proto`'s test `Pair` runs for two endpoints): feed a driver its input with the
+//! current time, then drain `poll_transmit` onto the connection, `poll_event` into the
+//! RIB driver, and re-arm the timer from `poll_timeout`. Only the sockets and the clock
+//! are simulated:
 //!
 //! * A connection is two ends with an attached flag each. A write becomes one or more
 //!   segment events with seeded random latency, never earlier than the previous segment
 //!   in the same direction (TCP is in order), so different connections interleave
 //!   differently per seed. Closing an end (a `Disconnect` from the session, or a crash)
 //!   sends a close event behind the data already in flight.
-//! * Connection set-up is SYN → accept (if the peer's session is listening) → SYN-ACK, or
-//!   a refusal; one end of every session is passive (see
-//!   [`SessionSpec::active_end`](crate::SessionSpec::active_end)), so there are no
-//!   collisions to resolve.
+//! * Connection set-up is SYN → accept (if the peer's driver takes it) → SYN-ACK, or a
+//!   refusal. One end of every session is passive (see
+//!   [`SessionSpec::active_end`](crate::SessionSpec::active_end)), unless
+//!   [`SimConfig::both_active`] makes both ends connect and their connections collide
+//!   (resolved by the peer drivers, RFC 4271 6.8).
 //! * A node batches its RIB work: inputs mark it dirty and one flush, `batch_delay`
 //!   later, runs the decision process and hands each peer its UPDATEs.
 //! * [`Sim::crash`] drops a node's whole state (peers see their connections close);
@@ -33,6 +37,7 @@
 use std::collections::{BTreeSet, HashMap};
 use std::time::{Duration, Instant};
 
+use bgp_node::PeerStatus;
 use bgp_proto::session::{DownReason, State};
 use bgp_rib::{Rib, RibError};
 use bytes::Bytes;
@@ -84,6 +89,11 @@ pub struct Stats {
     pub updates_received: u64,
     pub end_of_ribs_received: u64,
     pub sessions_established: u64,
+    /// Connections set up (accepted by the peer), colliding ones included.
+    pub connections: u64,
+    /// Output slices the RIBs handed to their peers (see
+    /// [`SimConfig::out_slice_bytes`](crate::SimConfig::out_slice_bytes)).
+    pub output_slices: u64,
     /// Established sessions that went down.
     pub sessions_down: u64,
     /// Best-path changes over all nodes (FIB upserts and removals), and when the last one
@@ -226,7 +236,6 @@ pub struct Sim {
     downs: Vec<SessionDown>,
     removals: Vec<FibRemoval>,
     anomalies: Vec<String>,
-    frames: Vec<Bytes>,
     /// While a flush runs: how far the node's RIB worker is past `now` (what it sends
     /// leaves that much later).
     cpu_offset: Duration,
@@ -264,7 +273,6 @@ impl Sim {
             downs: Vec::new(),
             removals: Vec::new(),
             anomalies: Vec::new(),
-            frames: Vec::new(),
             cpu_offset: Duration::ZERO,
         };
         for node in 0..sim.nodes.len() {
@@ -345,13 +353,33 @@ impl Sim {
 
     /// State of `node`'s session with `peer`.
     pub fn session_state(&self, node: NodeId, peer: NodeId) -> Option<State> {
+        self.neighbor(node, peer).map(|n| n.driver.state())
+    }
+
+    /// What `node`'s peer driver for `peer` reports: counters, last NOTIFICATIONs, the
+    /// negotiated session.
+    pub fn peer_status(&self, node: NodeId, peer: NodeId) -> Option<&PeerStatus> {
+        self.neighbor(node, peer).map(|n| n.driver.status())
+    }
+
+    /// Which of the two opened the connection `node` has with `peer`, while there is
+    /// exactly one (after a collision, the connection that was kept).
+    pub fn connection_opener(&self, node: NodeId, peer: NodeId) -> Option<NodeId> {
+        match self.neighbor(node, peer)?.conns.as_slice() {
+            // End 0 of a connection opened it.
+            [(_, _, side)] => Some(if *side == 0 { node } else { peer }),
+            _ => None,
+        }
+    }
+
+    fn neighbor(&self, node: NodeId, peer: NodeId) -> Option<&Neighbor> {
         let run = self.running(node.0)?;
         let slot = self
             .specs
             .get(node.0)?
             .iter()
             .position(|s| s.peer == peer)?;
-        run.neighbors.get(slot).map(|n| n.driver.state())
+        run.neighbors.get(slot)
     }
 
     // ------------------------------------------------------------------ running

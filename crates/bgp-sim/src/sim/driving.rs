@@ -272,10 +272,7 @@ impl Sim {
             }
         }
         // Empty while the RIB defers selection after a graceful restart.
-        loop {
-            let Some(run) = running_in(&mut self.nodes, node, epoch) else {
-                break;
-            };
+        while let Some(run) = running_in(&mut self.nodes, node, epoch) {
             let Some((peer, slice)) = run.rib.poll_output() else {
                 break;
             };
@@ -288,6 +285,7 @@ impl Sim {
                 nb.out.push_back(slice);
             }
             self.stats.updates_sent += sent;
+            self.stats.output_slices += 1;
             self.cpu_offset = clock - now;
             self.drive(node, slot);
             self.cpu_offset = Duration::ZERO;

@@ -99,6 +99,7 @@ impl Sim {
         };
         let conn = self.next_conn;
         self.next_conn += 1;
+        self.stats.connections += 1;
         self.conns.insert(
             conn,
             Conn {
