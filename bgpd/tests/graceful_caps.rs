@@ -3,7 +3,7 @@
 //! its long-lived graceful restart (RFC 9494) is honoured only when we announced LLGR
 //! ourselves.
 //!
-//! The peers are played by the test over raw TCP (interop::raw_peer_session). No root
+//! The peers are played by the test over raw TCP (interop::raw_peer). No root
 //! needed: 127.0.74.x.
 
 mod support;
@@ -11,7 +11,7 @@ mod support;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::time::{Duration, Instant};
 
-use interop::raw_peer_session::{RawPeer, RawSession};
+use interop::raw_peer::{RawPeer, RawSession};
 use support::{peer_toml, Daemon};
 
 const PORT: u16 = 11179;

@@ -4,7 +4,7 @@
 //! once instead of keeping them as stale; without the N bit, and on a daemon shutdown (the
 //! restart case graceful restart exists for), the plain Cease is sent.
 //!
-//! The peers are played by the test over raw TCP (interop::raw_peer_session), so it reads
+//! The peers are played by the test over raw TCP (interop::raw_peer), so it reads
 //! exactly which NOTIFICATION bgpd sends. No root needed: 127.0.70.x and 127.0.71.x.
 
 mod support;
@@ -15,7 +15,7 @@ use std::time::Duration;
 
 use bgp_proto::notification_code as nc;
 use bgp_speaker::control::proto::{Command as Ctl, Reply};
-use interop::raw_peer_session::{RawPeer, RawSession};
+use interop::raw_peer::{RawPeer, RawSession};
 use support::{peer_toml, Daemon};
 
 const PORT: u16 = 11179;

@@ -2,7 +2,7 @@
 //! Established session only once it sent a valid OPEN (RFC 4724 4.2), and a connection
 //! arriving while the session waits after an error is refused until the backoff ran out.
 //!
-//! The peer is played by the test over raw TCP (interop::raw_peer_session). No root
+//! The peer is played by the test over raw TCP (interop::raw_peer). No root
 //! needed: 127.0.72.x and 127.0.73.x.
 
 mod support;
@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 
 use bgp_proto::wire::Inbound;
 use bgp_proto::{notification_code as nc, Message};
-use interop::raw_peer_session::{RawPeer, RawSession};
+use interop::raw_peer::{RawPeer, RawSession};
 use support::Daemon;
 
 const PORT: u16 = 11179;

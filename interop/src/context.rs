@@ -217,6 +217,14 @@ impl Test {
         Ok(p)
     }
 
+    /// Writes `label`'s configuration `file` (in the `label` sub-directory)
+    /// and registers it to be printed if the test fails.
+    pub fn write_config(&self, label: &str, file: &str, contents: &str) -> Result<PathBuf> {
+        let path = self.write(&format!("{label}/{file}"), contents)?;
+        self.register_log(&format!("{label} config"), &path);
+        Ok(path)
+    }
+
     /// Registers a file to be printed if the test fails (daemon logs, configs).
     pub fn register_log(&self, label: &str, path: &Path) {
         if let Ok(mut logs) = self.logs.lock() {

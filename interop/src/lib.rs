@@ -7,23 +7,26 @@
 //! - [`Netns`], [`Segment`], [`Node`]: namespaces (deleted on drop), a bridge
 //!   in its own namespace, veth links and addresses.
 //! - [`Process`]: a daemon in a namespace, logs captured, stopped by PID.
-//! - Launchers translating one [`SpeakerConfig`] into each daemon's native
+//! - Adapters translating one [`SpeakerConfig`] into each daemon's native
 //!   configuration and reading back [`PeerStatus`] / [`RouteView`] through
 //!   the [`Speaker`] trait: [`Bird`], [`GoBgp`], [`Frr`], [`ExaBgp`], and our
-//!   own [`Bgpd`]; [`Kind`]
-//!   picks one at run time so a test body can be written once for all pairs.
+//!   own [`Bgpd`], each a folder (`mod.rs` starts the daemon, `config.rs`
+//!   renders its configuration, `parse.rs` reads its CLI's answers). What
+//!   only some CLIs show or do (ADD-PATH, ROUTE-REFRESH, staleness) is asked
+//!   through the trait's capability methods; [`Kind`] picks a daemon at run
+//!   time so a test body can be written once for all pairs.
 //! - [`wait_until`], [`wait_established`], [`wait_route`]: polling with a
 //!   generous bound ([`TIMEOUT`]); [`Netns::routes`] and [`Netns::ping`] check
 //!   the data plane.
-//! - [`scenarios`]: test bodies written once for any [`Kind`] (route
-//!   exchange, reflection, MD5, raw malformed messages, RFC 7606, graceful
-//!   restart, a real table); [`calico`]: Felix-like node state and
-//!   calico-node style BIRD/bgpd configurations; [`raw`]: BGP bytes over TCP
-//!   from inside a namespace; [`raw_peer`]: a scripted peer (sessions by
-//!   hand, UPDATEs byte by byte) and a daemon's resource use; [`table`]: the
-//!   RIS 2002 table; [`pmbmpd`]: pmacct's BMP collector as a monitoring
-//!   station; [`raw_peer_session`]: a whole BGP session played by the test
-//!   with the bgp-proto codec; [`usage`]: memory and CPU of a daemon from /proc.
+//! - [`scenarios`]: test bodies written once for any [`Kind`], one file per
+//!   feature (route exchange, reflection, MD5, malformed messages, graceful
+//!   restart, a real table, ADD-PATH, route refresh, 4-octet AS, extended
+//!   next hop); [`calico`]: Felix-like node state and calico-node style
+//!   BIRD/bgpd configurations; [`raw_peer`]: a BGP peer played by the test
+//!   (sessions by hand with the bgp-proto codec, UPDATEs byte by byte, a
+//!   peer that stops reading) and the daemon's memory and CPU from /proc;
+//!   [`table`]: the RIS 2002 table; [`pmbmpd`]: pmacct's BMP collector as a
+//!   monitoring station.
 //! - [`bfd`]: BFD with `bgp-bfd` (the `bfd_peer` driver binary of this
 //!   package) against FRR's bfdd and BIRD's BFD protocol.
 //!
@@ -40,20 +43,18 @@ mod cmd;
 mod context;
 mod error;
 pub mod exabgp;
-pub mod features;
 pub mod frr;
 pub mod gobgp;
+mod json;
 mod model;
 mod netns;
 pub mod pmbmpd;
 mod process;
-pub mod raw;
 pub mod raw_peer;
-pub mod raw_peer_session;
 pub mod scenarios;
+mod speaker;
 pub mod table;
 pub mod twin;
-pub mod usage;
 mod wait;
 
 pub use bgpd::Bgpd;
@@ -65,8 +66,8 @@ pub use exabgp::ExaBgp;
 pub use frr::Frr;
 pub use gobgp::GoBgp;
 pub use model::{
-    community, large_community, wait_established, wait_no_route, wait_route, AddPath, Announce,
-    Family, Neighbor, Origin, PeerStatus, RouteView, Speaker, SpeakerConfig,
+    community, large_community, AddPath, AddPathSeen, Announce, Family, Neighbor, Origin,
+    PeerStatus, RouteView, SpeakerConfig,
 };
 pub use netns::{
     environ_has_owner, netns_name, owner_of_netns, parse_ip_route_json, parse_link_packets,
@@ -74,6 +75,7 @@ pub use netns::{
     Owner, Router, Segment, Sweep, NETNS_PREFIX, OWNER_ENV,
 };
 pub use process::Process;
+pub use speaker::{wait_established, wait_no_route, wait_route, Speaker};
 pub use wait::{wait_for, wait_until, TIMEOUT};
 
 /// The kinds of speaker the harness can run.

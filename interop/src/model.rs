@@ -1,16 +1,13 @@
 //! A daemon-neutral description of a BGP speaker's configuration and of what
 //! its CLI shows, so one test body can drive BIRD, GoBGP, FRR, ExaBGP or bgpd.
 //!
-//! Each launcher translates [`SpeakerConfig`] into its native configuration
-//! and parses its CLI's answers into [`PeerStatus`] and [`RouteView`].
+//! Each adapter translates [`SpeakerConfig`] into its native configuration
+//! and parses its CLI's answers into [`PeerStatus`] and [`RouteView`] (and
+//! [`AddPathSeen`]), which the [`crate::Speaker`] trait hands to scenarios.
 
 use std::net::{IpAddr, Ipv4Addr};
-use std::time::Duration;
 
 use ipnet::IpNet;
-
-use crate::error::{Error, Result};
-use crate::wait::wait_for;
 
 /// Address family (unicast SAFI only so far).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -35,6 +32,14 @@ impl Family {
         match net {
             IpNet::V4(_) => Family::Ipv4,
             IpNet::V6(_) => Family::Ipv6,
+        }
+    }
+
+    /// `ipv4` or `ipv6`, as most CLIs and configurations spell it.
+    pub fn name(self) -> &'static str {
+        match self {
+            Family::Ipv4 => "ipv4",
+            Family::Ipv6 => "ipv6",
         }
     }
 }
@@ -147,6 +152,19 @@ impl Announce {
             communities: Vec::new(),
             large_communities: Vec::new(),
         }
+    }
+
+    /// The standard communities as [`RouteView`] shows them (`"a:b"`), in order.
+    pub fn community_strings(&self) -> Vec<String> {
+        self.communities.iter().map(|c| community(*c)).collect()
+    }
+
+    /// The large communities as [`RouteView`] shows them (`"a:b:c"`), in order.
+    pub fn large_community_strings(&self) -> Vec<String> {
+        self.large_communities
+            .iter()
+            .map(|c| large_community(*c))
+            .collect()
     }
 }
 
@@ -284,92 +302,41 @@ pub fn large_community(c: (u32, u32, u32)) -> String {
     format!("{}:{}:{}", c.0, c.1, c.2)
 }
 
-/// A running BGP speaker that can be inspected through its CLI.
-pub trait Speaker {
-    /// Short label (`bird-a`, `gobgp-b`, ...).
-    fn label(&self) -> &str;
+/// ADD-PATH (RFC 7911) for IPv4 unicast on one session as a speaker's CLI
+/// shows it: negotiated means both sides announced the matching directions
+/// (RFC 7911 section 4).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AddPathSeen {
+    /// This speaker may send several paths (it announced send, the neighbor
+    /// receive).
+    pub sends: bool,
+    /// This speaker may receive several paths.
+    pub receives: bool,
+}
 
-    /// Sessions and their states.
-    fn peers(&self) -> Result<Vec<PeerStatus>>;
+/// Configurations shared by the adapters' unit tests.
+#[cfg(test)]
+pub(crate) mod fixtures {
+    use super::{AddPath, Neighbor, SpeakerConfig};
 
-    /// The routes of `family` in the speaker's main table (all paths).
-    fn routes(&self, family: Family) -> Result<Vec<RouteView>>;
-
-    /// Errors if the daemon process has exited.
-    fn check_running(&self) -> Result<()>;
-
-    /// The daemon process (stop, kill, restart).
-    fn process_mut(&mut self) -> &mut crate::Process;
-
-    /// Whether [`RouteView::stale`] reflects graceful-restart staleness.
-    fn reports_stale(&self) -> bool {
-        false
+    /// A speaker on 10.0.0.1/fd00::1 with an ADD-PATH IPv4 session and an
+    /// IPv6 session carrying IPv4 by extended next hop.
+    pub(crate) fn feature_config() -> SpeakerConfig {
+        let mut cfg = SpeakerConfig::new("10.0.0.1".parse().unwrap(), 65010);
+        let mut a = Neighbor::new(
+            "10.0.0.2".parse().unwrap(),
+            "10.0.0.1".parse().unwrap(),
+            65020,
+        );
+        a.add_path = AddPath::Both;
+        cfg.neighbors.push(a);
+        let mut b = Neighbor::new(
+            "fd00::2".parse().unwrap(),
+            "fd00::1".parse().unwrap(),
+            65020,
+        );
+        b.extended_next_hop = true;
+        cfg.neighbors.push(b);
+        cfg
     }
-
-    /// Whether [`Speaker::routes`] fills ORIGINATOR_ID and CLUSTER_LIST.
-    fn reports_reflection_attributes(&self) -> bool {
-        true
-    }
-}
-
-/// Waits until `speaker` shows its session to `peer` Established.
-pub fn wait_established(speaker: &dyn Speaker, peer: IpAddr, timeout: Duration) -> Result<()> {
-    wait_for(
-        &format!("{} session to {peer} Established", speaker.label()),
-        timeout,
-        || {
-            speaker.check_running()?;
-            let peers = speaker.peers()?;
-            match peers.iter().find(|p| p.address == peer) {
-                Some(p) if p.established => Ok(Ok(())),
-                Some(p) => Ok(Err(format!("state {}", p.state))),
-                None => Ok(Err(format!("no such peer; peers: {peers:?}"))),
-            }
-        },
-    )
-}
-
-/// Waits until `speaker` has a BGP-learned route for `prefix`; returns the best
-/// learned path (or the first learned one if none is marked best).
-pub fn wait_route(speaker: &dyn Speaker, prefix: IpNet, timeout: Duration) -> Result<RouteView> {
-    let mut found = None;
-    wait_for(
-        &format!("{} to learn {prefix}", speaker.label()),
-        timeout,
-        || {
-            speaker.check_running()?;
-            let routes = speaker.routes(Family::of_net(&prefix))?;
-            let mut learned = routes.iter().filter(|r| r.prefix == prefix && r.learned);
-            let first = learned.clone().next().cloned();
-            match learned.find(|r| r.best).cloned().or(first) {
-                Some(r) => {
-                    found = Some(r);
-                    Ok(Ok(()))
-                }
-                None => Ok(Err(format!(
-                    "table has {} routes: {:?}",
-                    routes.len(),
-                    routes.iter().map(|r| r.prefix).collect::<Vec<_>>()
-                ))),
-            }
-        },
-    )?;
-    found.ok_or_else(|| Error::Check("route vanished".into()))
-}
-
-/// Waits until `speaker` has no BGP-learned route for `prefix` (withdrawals).
-pub fn wait_no_route(speaker: &dyn Speaker, prefix: IpNet, timeout: Duration) -> Result<()> {
-    wait_for(
-        &format!("{} to drop {prefix}", speaker.label()),
-        timeout,
-        || {
-            speaker.check_running()?;
-            let routes = speaker.routes(Family::of_net(&prefix))?;
-            if routes.iter().any(|r| r.prefix == prefix && r.learned) {
-                Ok(Err("still present".into()))
-            } else {
-                Ok(Ok(()))
-            }
-        },
-    )
 }

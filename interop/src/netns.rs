@@ -25,13 +25,16 @@ use std::path::Path;
 use std::process::Output;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Arc, OnceLock};
+use std::time::Duration;
 
 use ipnet::{IpNet, Ipv4Net, Ipv6Net};
 
 use crate::cmd;
 use crate::context::{next_id, sanitize, Test};
 use crate::error::{Error, Result};
+use crate::json::{as_u32, strings};
 use crate::model::Family;
+use crate::wait::wait_for;
 
 /// A network namespace owned by the harness; deleted on drop.
 #[derive(Debug)]
@@ -158,6 +161,18 @@ impl Netns {
             });
         }
         Ok(out.status.success())
+    }
+
+    /// Pings `dst` (from `src` when given) until it answers, up to `timeout`.
+    pub fn wait_ping(&self, dst: IpAddr, src: Option<IpAddr>, timeout: Duration) -> Result<()> {
+        let from = src.map_or_else(|| self.name.clone(), |s| s.to_string());
+        wait_for(&format!("ping {from} -> {dst}"), timeout, || {
+            Ok(if self.ping(dst, src)? {
+                Ok(())
+            } else {
+                Err("no reply".into())
+            })
+        })
     }
 }
 
@@ -525,20 +540,9 @@ pub fn parse_ip_route_json(text: &str, family: Family) -> Result<Vec<KernelRoute
                 Some(serde_json::Value::Number(n)) => n.to_string(),
                 _ => "boot".to_string(),
             },
-            metric: r
-                .get("metric")
-                .and_then(|m| m.as_u64())
-                .and_then(|m| u32::try_from(m).ok()),
+            metric: r.get("metric").and_then(as_u32),
             nexthops,
-            flags: r
-                .get("flags")
-                .and_then(|f| f.as_array())
-                .map(|f| {
-                    f.iter()
-                        .filter_map(|x| x.as_str().map(str::to_string))
-                        .collect()
-                })
-                .unwrap_or_default(),
+            flags: strings(r.get("flags")),
         });
     }
     Ok(out)

@@ -345,11 +345,7 @@ fn render_bgpd(test: &Test, label: &str, s: &Scenario) -> Result<(PathBuf, PathB
             String::from_utf8_lossy(&out.stderr)
         )));
     }
-    let config = test.write(
-        &format!("{label}/bgpd.toml"),
-        &String::from_utf8_lossy(&out.stdout),
-    )?;
-    test.register_log(&format!("{label} config"), &config);
+    let config = test.write_config(label, "bgpd.toml", &String::from_utf8_lossy(&out.stdout))?;
     Ok((config, socket))
 }
 

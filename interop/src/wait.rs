@@ -69,6 +69,26 @@ pub fn wait_for(
     }
 }
 
+/// Waits until the counter read by `count` is above `before` (a counter that
+/// must grow: messages received, UPDATEs sent); returns its value.
+pub(crate) fn wait_above(
+    what: &str,
+    before: u64,
+    timeout: Duration,
+    mut count: impl FnMut() -> Result<u64>,
+) -> Result<u64> {
+    let mut last = before;
+    wait_for(what, timeout, || {
+        last = count()?;
+        Ok(if last > before {
+            Ok(())
+        } else {
+            Err(format!("still {last}"))
+        })
+    })?;
+    Ok(last)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -102,6 +122,18 @@ mod tests {
             })
         });
         assert!(matches!(r, Err(Error::Exited { .. })));
+    }
+
+    #[test]
+    fn wait_above_returns_the_grown_count() {
+        let mut n = 5;
+        let v = wait_above("n above 6", 6, Duration::from_secs(30), || {
+            n += 1;
+            Ok(n)
+        });
+        assert_eq!(v.unwrap(), 7);
+        let e = wait_above("never", 9, Duration::ZERO, || Ok(9)).unwrap_err();
+        assert!(e.to_string().contains("still 9"), "{e}");
     }
 
     #[test]

@@ -160,13 +160,7 @@ fn calico_cluster(
             if src_node == dst_node {
                 continue;
             }
-            wait_for(&format!("ping {} -> {}", src.ip, dst.ip), TIMEOUT, || {
-                Ok(if src.ns.ping(IpAddr::V4(dst.ip), None)? {
-                    Ok(())
-                } else {
-                    Err("no reply".into())
-                })
-            })?;
+            src.ns.wait_ping(IpAddr::V4(dst.ip), None, TIMEOUT)?;
         }
     }
     Ok(Mesh {
@@ -329,13 +323,7 @@ fn bgpd_node_leaving_is_removed_everywhere() {
                 )?;
             }
             let (a, b) = (&mesh.nodes[0].1.pods[0], &mesh.nodes[1].1.pods[0]);
-            wait_for("remaining pods still reach each other", TIMEOUT, || {
-                Ok(if a.ns.ping(std::net::IpAddr::V4(b.ip), None)? {
-                    Ok(())
-                } else {
-                    Err("no reply".into())
-                })
-            })
+            a.ns.wait_ping(std::net::IpAddr::V4(b.ip), None, TIMEOUT)
         },
     );
 }
@@ -558,13 +546,7 @@ fn node_vanishes(t: &Test, kinds: &[Kind], gone: usize) -> Result<()> {
     for &i in &survivors {
         for &j in survivors.iter().filter(|j| **j != i) {
             let (a, b) = (&mesh.nodes[i].1.pods[0], &mesh.nodes[j].1.pods[0]);
-            wait_for(&format!("ping {} -> {}", a.ip, b.ip), TIMEOUT, || {
-                Ok(if a.ns.ping(IpAddr::V4(b.ip), None)? {
-                    Ok(())
-                } else {
-                    Err("no reply".into())
-                })
-            })?;
+            a.ns.wait_ping(IpAddr::V4(b.ip), None, TIMEOUT)?;
         }
     }
     Ok(())
@@ -681,17 +663,7 @@ fn calico_two_subnets(t: &Test, on_a: u32, on_b: u32, mode: IpipMode) -> Result<
         (Some(a), Some(b)) if a.2 != b.2 => (a, b),
         _ => return Err(Error::Invalid("need nodes on both subnets".into())),
     };
-    wait_for(
-        "node a1 to reach a node on the other subnet",
-        TIMEOUT,
-        || {
-            Ok(if a1.0.ns.ping(IpAddr::V4(b1.0.v4), None)? {
-                Ok(())
-            } else {
-                Err("no reply".into())
-            })
-        },
-    )?;
+    a1.0.ns.wait_ping(IpAddr::V4(b1.0.v4), None, TIMEOUT)?;
     if a1.1.pods[0].ns.ping(IpAddr::V4(b1.1.pods[0].ip), None)? {
         return Err(Error::Check("pods reachable before BGP ran".into()));
     }
@@ -764,13 +736,7 @@ fn calico_two_subnets(t: &Test, on_a: u32, on_b: u32, mode: IpipMode) -> Result<
             if src_node == dst_node {
                 continue;
             }
-            wait_for(&format!("ping {} -> {}", src.ip, dst.ip), TIMEOUT, || {
-                Ok(if src.ns.ping(IpAddr::V4(dst.ip), None)? {
-                    Ok(())
-                } else {
-                    Err("no reply".into())
-                })
-            })?;
+            src.ns.wait_ping(IpAddr::V4(dst.ip), None, TIMEOUT)?;
             pings += 1;
         }
     }

@@ -1,19 +1,17 @@
 //! bgpd's capabilities against each real peer, one test per (feature, peer):
 //! ADD-PATH, route refresh, 4-octet AS and extended next hop with BIRD 2,
 //! GoBGP and FRR (extended next hop, ADD-PATH path ids and route refresh
-//! with ExaBGP too)
-//! (scenarios in `interop::features`), and TCP MD5 with GoBGP and ExaBGP
-//! (`interop::scenarios::md5`; BIRD and FRR are in `bgpd.rs`).
+//! with ExaBGP too), and TCP MD5 with GoBGP and ExaBGP (BIRD and FRR are in
+//! `bgpd.rs`); the bodies are in `interop::scenarios`, one file per feature.
 //!
 //! Needs root and the Debian packages bird2, gobgpd, frr, exabgp, plus bgpd
 //! and bgpctl built (`cargo build --workspace`): skipped with a message
 //! otherwise, failed instead when CI=true.
 
-use interop::features::{
+use interop::scenarios::{
     add_path, add_path_from_exabgp, extended_next_hop, extended_next_hop_with_exabgp,
-    four_octet_as, route_refresh, route_refresh_from_exabgp,
+    four_octet_as, md5, route_refresh, route_refresh_from_exabgp,
 };
-use interop::scenarios::md5;
 use interop::{binaries_for, run_test, Kind};
 
 fn feature_test(name: &str, peer: Kind, body: fn(&interop::Test, Kind) -> interop::Result<()>) {

@@ -1,5 +1,5 @@
 //! bgpd against a hostile peer: a raw TCP peer in its own namespace (the test itself, with
-//! the bgp-proto codec: interop::raw_peer_session) sends what no real daemon would, while
+//! the bgp-proto codec: interop::raw_peer) sends what no real daemon would, while
 //! a real BIRD 2 peers with bgpd beside it.
 //!
 //! Every case checks that bgpd is still running, that its session with BIRD stayed
@@ -16,8 +16,8 @@ use std::time::{Duration, Instant};
 
 use bgp_proto::wire::Inbound;
 use bgp_proto::{AsPath, AsSegment, Message, Nlri, Origin, PathAttributes, SegmentType, Update};
-use interop::raw_peer_session::{RawPeer, RawSession};
-use interop::usage::{usage, PeakRss, Usage};
+use interop::raw_peer::wire::message;
+use interop::raw_peer::{usage, PeakRss, RawPeer, RawSession, Usage};
 use interop::{
     binaries_for, run_test, wait_established, wait_route, wait_until, Announce, Bgpd, Bird, Error,
     Family, Kind, Neighbor, Node, Result, Segment, Speaker, SpeakerConfig, Test, TIMEOUT,
@@ -113,7 +113,7 @@ impl Bench {
         max_cpu: Duration,
     ) -> Result<()> {
         self.bgpd.check_running()?;
-        let after = usage(self.pid())?;
+        let after = usage(self.pid(), "bgpd")?;
         let peak_kib = peak.stop().max(after.rss_kib);
         let growth_mib = peak_kib.saturating_sub(before.rss_kib) / 1024;
         let cpu = after.cpu.saturating_sub(before.cpu);
@@ -175,7 +175,7 @@ fn until_closed(s: &RawSession) -> Result<Option<(u8, u8)>> {
 fn nested_hard_reset_notification_of_64_kib() {
     run_test("nested_hard_reset_notification_of_64_kib", &kinds(), |t| {
         let b = bench(t)?;
-        let before = usage(b.pid())?;
+        let before = usage(b.pid(), "bgpd")?;
         let peak = PeakRss::start(b.pid());
         let s = b.raw_session()?;
         if !s.ctx().extended_message {
@@ -185,7 +185,7 @@ fn nested_hard_reset_notification_of_64_kib() {
         while body.len() + 2 <= 65_535 - 19 {
             body.extend_from_slice(&[6, 9]);
         }
-        s.send_bytes(&interop::raw::message(3, &body))?;
+        s.send_bytes(&message(bgp_proto::message_type::NOTIFICATION, &body))?;
         // bgpd never answers a NOTIFICATION; it closes the connection.
         if let Some(n) = until_closed(&s)? {
             return Err(Error::Check(format!(
@@ -249,7 +249,7 @@ fn flood_of_maximum_size_updates_stays_bounded() {
         &kinds(),
         |t| {
             let b = bench(t)?;
-            let before = usage(b.pid())?;
+            let before = usage(b.pid(), "bgpd")?;
             let peak = PeakRss::start(b.pid());
             let s = b.raw_session()?;
             const MESSAGES: u32 = 600;
@@ -299,7 +299,7 @@ fn connection_storm_from_strangers_and_a_misbehaving_peer() {
     run_test("connection_storm", &kinds(), |t| {
         let b = bench(t)?;
         b.a.ns.add_address(&b.a.ifname, net("10.0.0.9/24")?)?;
-        let before = usage(b.pid())?;
+        let before = usage(b.pid(), "bgpd")?;
         let peak = PeakRss::start(b.pid());
         let log_before = b.bgpd.process().output_so_far().lines().count();
         let dst = SocketAddr::new(b.b.addr(Family::Ipv4), 179);

@@ -1,4 +1,5 @@
-//! Hostile routes end to end: a scripted peer over raw TCP (`interop::raw_peer`) sends
+//! Hostile routes end to end: a scripted peer over raw TCP (`interop::raw_peer`, UPDATEs
+//! built byte by byte, reading only when asked so it can stop reading) sends
 //! bgpd inputs that exhausted its memory, froze its RIB or lost routes, with a real
 //! BIRD 2 downstream, each in its own network namespace on one segment:
 //!
@@ -17,18 +18,21 @@
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
+use bgp_proto::{AddPathMode, Capability};
 use interop::bird::protocol_name;
-use interop::raw_peer::{
-    self, announcements, attr, base_attributes, communities, flags, med, open_body, slash24,
-    update, withdrawals, Capabilities, RawPeer, Usage,
+use interop::raw_peer::wire::{
+    announcements, attr, base_attributes, communities, flags, med, nlri, route_refresh_ipv4,
+    slash24, update, withdrawals,
 };
+use interop::raw_peer::{usage, RawPeer, RawSession, Reading, Usage};
 use interop::{
     binaries_for, run_test, wait_established, wait_for, AddPath, Bgpd, Bird, Error, Family, Kind,
     Neighbor, Node, Result, Segment, Speaker, SpeakerConfig, Test, TIMEOUT,
 };
 use ipnet::{IpNet, Ipv4Net};
 
-const MIB: u64 = 1024 * 1024;
+/// KiB in a MiB ([`Usage::rss_kib`] is in KiB).
+const MIB: u64 = 1024;
 /// `status` must answer within this at every poll (calico-node's liveness probe).
 const STATUS_BOUND: Duration = Duration::from_secs(2);
 
@@ -52,7 +56,7 @@ struct Lab {
 }
 
 fn bgpd_usage(bgpd: &Bgpd) -> Result<Usage> {
-    raw_peer::usage(bgpd.process().pid(), "bgpd")
+    usage(bgpd.process().pid(), "bgpd")
 }
 
 impl Lab {
@@ -124,13 +128,16 @@ impl Lab {
         SocketAddr::new(self.bgpd_node.addr(Family::Ipv4), 179)
     }
 
-    /// A raw session from `node` as `asn`.
-    fn connect(&self, node: &Node, asn: u32, caps: Capabilities) -> Result<RawPeer> {
-        RawPeer::establish(
-            &node.ns,
-            self.bgpd_addr(),
-            &open_body(asn, 0, node.v4, caps),
-        )
+    /// A raw session from `node` as `asn`, Established, announcing IPv4 unicast, 4-octet
+    /// AS and `capabilities`, hold time 0 (no keepalives, RFC 4271 4.2: the script may
+    /// stop reading for as long as it likes), reading only when asked.
+    fn connect(&self, node: &Node, asn: u32, capabilities: &[Capability]) -> Result<RawSession> {
+        let mut me = RawPeer::bare(asn, node.v4, 0);
+        me.capabilities.extend_from_slice(capabilities);
+        let mut s =
+            RawSession::connect_with(Some(&node.ns), None, self.bgpd_addr(), Reading::OnDemand)?;
+        s.establish(&me, TIMEOUT)?;
+        Ok(s)
     }
 
     /// Everything that must hold at any moment: bgpd running and answering `status`
@@ -169,11 +176,11 @@ impl Lab {
             )));
         }
         let u = bgpd_usage(&self.bgpd)?;
-        if u.rss.saturating_sub(self.start.rss) > self.rss_limit_mib * MIB {
+        if u.rss_kib.saturating_sub(self.start.rss_kib) > self.rss_limit_mib * MIB {
             return Err(Error::Check(format!(
                 "{during}: bgpd RSS {} MiB, {} MiB over its start (bound {})",
-                u.rss / MIB,
-                u.rss.saturating_sub(self.start.rss) / MIB,
+                u.rss_kib / MIB,
+                u.rss_kib.saturating_sub(self.start.rss_kib) / MIB,
                 self.rss_limit_mib
             )));
         }
@@ -191,12 +198,12 @@ impl Lab {
 
     /// RSS growth and CPU time since the lab came up, against the bounds.
     fn bounded(&self, now: Usage, rss_mib: u64, cpu_secs: f64) -> Result<()> {
-        let grew = now.rss.saturating_sub(self.start.rss);
-        let cpu = now.cpu_secs - self.start.cpu_secs;
+        let grew = now.rss_kib.saturating_sub(self.start.rss_kib);
+        let cpu = now.cpu.saturating_sub(self.start.cpu).as_secs_f64();
         interop::say(&format!(
             "bgpd RSS {} -> {} MiB (+{:.1}), CPU {cpu:.2} s, {} status polls",
-            self.start.rss / MIB,
-            now.rss / MIB,
+            self.start.rss_kib / MIB,
+            now.rss_kib / MIB,
             grew as f64 / MIB as f64,
             self.status_polls
         ));
@@ -288,46 +295,36 @@ fn route_refresh_loop_from_a_peer_that_does_not_read() {
             let mut lab = Lab::up(t, &seg, false)?;
             let table: Vec<(Ipv4Net, Option<u32>)> =
                 (0..50_000).map(|i| (slash24(i), None)).collect();
-            let mut feeder = lab.connect(&lab.feeder, 65010, Capabilities::default())?;
+            let feeder = lab.connect(&lab.feeder, 65010, &[])?;
             let attrs = base_attributes(&[65010], lab.feeder.v4);
             feeder.send_all(&announcements(&attrs, table.iter().copied(), 4096))?;
             lab.bird_holds(50_000)?;
             let before = lab.check("before the refreshes")?;
 
-            let caps = Capabilities {
-                route_refresh: true,
-                ..Default::default()
-            };
-            let hostile = lab.connect(&lab.hostile, 65001, caps)?;
+            let hostile = lab.connect(&lab.hostile, 65001, &[Capability::RouteRefresh])?;
             // From here on nothing is read from this session: bgpd's initial table and
             // every answer pile up in the sockets.
-            let mut writer = hostile.writer(Duration::from_secs(60))?;
-            let sender = std::thread::spawn(move || -> std::io::Result<u32> {
-                use std::io::Write as _;
-                let rr = raw_peer::route_refresh_ipv4();
+            // A write bgpd does not take within a minute fails instead of blocking.
+            hostile.set_write_timeout(Some(Duration::from_secs(60)))?;
+            let writer = hostile.sender();
+            let sender = std::thread::spawn(move || -> std::result::Result<(), (u32, Error)> {
+                let rr = route_refresh_ipv4();
                 for i in 0..20_000u32 {
-                    if let Err(e) = writer.write_all(&rr) {
-                        return if e.kind() == std::io::ErrorKind::WouldBlock {
-                            Ok(i)
-                        } else {
-                            Err(e)
-                        };
-                    }
+                    writer.send_bytes(&rr).map_err(|e| (i, e))?;
                 }
-                Ok(20_000)
+                Ok(())
             });
             let t0 = Instant::now();
             let after = lab.watch("during the refresh flood", || !sender.is_finished())?;
-            let sent = sender
+            sender
                 .join()
                 .map_err(|_| Error::Check("refresh sender panicked".into()))?
-                .map_err(|e| Error::Check(format!("sending refreshes: {e}")))?;
-            interop::say(&format!("{sent} ROUTE-REFRESH sent in {:?}", t0.elapsed()));
-            if sent != 20_000 {
-                return Err(Error::Check(format!(
-                    "bgpd stopped reading the refreshes after {sent}"
-                )));
-            }
+                .map_err(|(sent, e)| {
+                    Error::Check(format!(
+                        "bgpd stopped reading the refreshes after {sent}: {e}"
+                    ))
+                })?;
+            interop::say(&format!("20000 ROUTE-REFRESH sent in {:?}", t0.elapsed()));
             let hostile_addr = lab.hostile.addr(Family::Ipv4);
             let bgpd = &lab.bgpd;
             wait_for("bgpd to count the 20,000 refreshes", TIMEOUT, || {
@@ -341,11 +338,11 @@ fn route_refresh_loop_from_a_peer_that_does_not_read() {
             let after = lab.check("after the refresh flood").unwrap_or(after);
             interop::say(&format!(
                 "RSS before the flood {} MiB, after {} MiB",
-                before.rss / MIB,
-                after.rss / MIB
+                before.rss_kib / MIB,
+                after.rss_kib / MIB
             ));
             lab.bounded(after, 64, 30.0)?;
-            let grew = after.rss.saturating_sub(before.rss);
+            let grew = after.rss_kib.saturating_sub(before.rss_kib);
             if grew > 32 * MIB {
                 return Err(Error::Check(format!(
                     "bgpd grew {} MiB during the refresh flood (bound 32)",
@@ -376,11 +373,7 @@ fn a_route_too_large_for_the_downstream_is_withdrawn_towards_it_only() {
         |t| {
             let seg = Segment::new(t)?;
             let mut lab = Lab::up(t, &seg, false)?;
-            let caps = Capabilities {
-                extended_message: true,
-                ..Default::default()
-            };
-            let mut hostile = lab.connect(&lab.hostile, 65001, caps)?;
+            let hostile = lab.connect(&lab.hostile, 65001, &[Capability::ExtendedMessage])?;
             let base = base_attributes(&[65001], lab.hostile.v4);
             let small: Vec<(Ipv4Net, Option<u32>)> =
                 (0..1000).map(|i| (slash24(i), None)).collect();
@@ -390,13 +383,13 @@ fn a_route_too_large_for_the_downstream_is_withdrawn_towards_it_only() {
                 communities((0..1100).map(|i| 65001 << 16 | i)),
             ]
             .concat();
-            let big_update = update(&[], &big_attrs, &raw_peer::nlri(big, None));
+            let big_update = update(&[], &big_attrs, &nlri(big, None));
             if big_update.len() <= 4096 {
                 return Err(Error::Invalid("the large route fits 4,096 octets".into()));
             }
             let mut burst: Vec<u8> = announcements(&base, small.iter().copied(), 4096).concat();
             burst.extend(big_update);
-            hostile.send(&burst)?;
+            hostile.send_bytes(&burst)?;
             lab.bird_holds(1000)?;
             let bgpd = &lab.bgpd;
             wait_for("bgpd to hold all 1,001 routes", TIMEOUT, || {
@@ -419,7 +412,7 @@ fn a_route_too_large_for_the_downstream_is_withdrawn_towards_it_only() {
             }
             // The big route changes (still too large): no second warning, BIRD unchanged.
             let bigger = [big_attrs.clone(), med(5)].concat();
-            hostile.send(&update(&[], &bigger, &raw_peer::nlri(big, None)))?;
+            hostile.send_bytes(&update(&[], &bigger, &nlri(big, None)))?;
             lab.check("after the second large route")?;
             // Everything withdrawn in one go: BIRD ends up empty.
             let mut all = small.clone();
@@ -446,12 +439,11 @@ fn add_path_flood_for_one_prefix() {
     run_test("add_path_flood_for_one_prefix", &kinds(), |t| {
         let seg = Segment::new(t)?;
         let mut lab = Lab::up(t, &seg, true)?;
-        let caps = Capabilities {
-            extended_message: true,
-            add_path_send: true,
-            ..Default::default()
-        };
-        let hostile = lab.connect(&lab.hostile, 65001, caps)?;
+        let caps = [
+            Capability::ExtendedMessage,
+            Capability::AddPath(vec![(bgp_proto::Family::IPV4_UNICAST, AddPathMode::Send)]),
+        ];
+        let hostile = lab.connect(&lab.hostile, 65001, &caps)?;
         let host: Ipv4Net = "10.99.0.1/32".parse().unwrap_or_default();
         let long = base_attributes(&[65001, 64600], lab.hostile.v4);
         let flood = announcements(&long, (0..200_000).map(|id| (host, Some(id))), 65535);
@@ -460,14 +452,14 @@ fn add_path_flood_for_one_prefix() {
         let changes: Vec<Vec<u8>> = (0..20u32)
             .map(|k| {
                 let a = [base_attributes(&[65001], lab.hostile.v4), med(100 - k)].concat();
-                update(&[], &a, &raw_peer::nlri(host, Some(k)))
+                update(&[], &a, &nlri(host, Some(k)))
             })
             .collect();
-        let mut writer = hostile.writer(Duration::from_secs(60))?;
-        let sender = std::thread::spawn(move || -> std::io::Result<()> {
-            use std::io::Write as _;
+        hostile.set_write_timeout(Some(Duration::from_secs(60)))?;
+        let writer = hostile.sender();
+        let sender = std::thread::spawn(move || -> Result<()> {
             for m in flood.iter().chain(&changes) {
-                writer.write_all(m)?;
+                writer.send_bytes(m)?;
             }
             Ok(())
         });
@@ -500,7 +492,6 @@ fn add_path_flood_for_one_prefix() {
         let now = lab.check("after the flood")?;
         lab.bounded(now, 96, 40.0)?;
         // Every path id withdrawn: BIRD loses the route.
-        let mut hostile = hostile;
         hostile.send_all(&withdrawals((0..200_000).map(|id| (host, Some(id))), 65535))?;
         lab.bird_holds(0)?;
         lab.check("at the end")?;
@@ -542,7 +533,7 @@ fn protocol_details_of_hostile_attributes() {
         let seg = Segment::new(t)?;
         let mut lab = Lab::up(t, &seg, false)?;
         // ORIGINATOR_ID and CLUSTER_LIST from the eBGP feeder, naming bgpd itself.
-        let mut feeder = lab.connect(&lab.feeder, 65010, Capabilities::default())?;
+        let feeder = lab.connect(&lab.feeder, 65010, &[])?;
         let bgpd_id = lab.bgpd_node.v4.octets();
         let reflected = [
             base_attributes(&[65010], lab.feeder.v4),
@@ -551,7 +542,7 @@ fn protocol_details_of_hostile_attributes() {
         ]
         .concat();
         let p: Ipv4Net = "10.77.0.0/24".parse().unwrap_or_default();
-        feeder.send(&update(&[], &reflected, &raw_peer::nlri(p, None)))?;
+        feeder.send_bytes(&update(&[], &reflected, &nlri(p, None)))?;
         lab.bird_holds(1)?;
         let entries = lab.bgpd.route_entries("loc", p.into())?;
         let clean = entries.len() == 1
@@ -568,18 +559,19 @@ fn protocol_details_of_hostile_attributes() {
             )));
         }
         // An unrecognized well-known attribute from the hostile peer.
-        let mut hostile = lab.connect(&lab.hostile, 65001, Capabilities::default())?;
+        let hostile = lab.connect(&lab.hostile, 65001, &[])?;
         let unknown = attr(flags::TRANSITIVE, 99, &[1, 2, 3]);
         let bad = [base_attributes(&[65001], lab.hostile.v4), unknown.clone()].concat();
-        hostile.send(&update(&[], &bad, &raw_peer::nlri(slash24(5), None)))?;
+        hostile.send_bytes(&update(&[], &bad, &nlri(slash24(5), None)))?;
         let n = hostile
-            .read_notification(100)?
+            .notification(TIMEOUT)?
             .ok_or_else(|| Error::Check("session closed without a NOTIFICATION".into()))?;
-        if n.notification() != Some((3, 2)) || n.body.get(2..) != Some(&unknown[..]) {
+        if (n.code, n.subcode) != (3, 2) || n.data[..] != unknown[..] {
             return Err(Error::Check(format!(
-                "NOTIFICATION {:?} with data {:02x?}, want 3/2 with {unknown:02x?}",
-                n.notification(),
-                n.body.get(2..)
+                "NOTIFICATION {}/{} with data {:02x?}, want 3/2 with {unknown:02x?}",
+                n.code,
+                n.subcode,
+                &n.data[..]
             )));
         }
         lab.bird_holds(1)?;
@@ -600,7 +592,7 @@ fn status_queries_next_to_a_large_table() {
         let seg = Segment::new(t)?;
         let mut lab = Lab::up(t, &seg, false)?;
         let table: Vec<(Ipv4Net, Option<u32>)> = (0..100_000).map(|i| (slash24(i), None)).collect();
-        let mut feeder = lab.connect(&lab.feeder, 65010, Capabilities::default())?;
+        let feeder = lab.connect(&lab.feeder, 65010, &[])?;
         let attrs = base_attributes(&[65010], lab.feeder.v4);
         feeder.send_all(&announcements(&attrs, table.iter().copied(), 4096))?;
         lab.bird_holds(100_000)?;
@@ -646,7 +638,7 @@ fn status_queries_next_to_a_large_table() {
             }
         }
         let after = lab.check("after 300 queries")?;
-        let cpu = after.cpu_secs - before.cpu_secs;
+        let cpu = after.cpu.saturating_sub(before.cpu).as_secs_f64();
         interop::say(&format!("300 peer queries: {cpu:.2} CPU-s"));
         if cpu > 5.0 {
             return Err(Error::Check(format!(
@@ -675,7 +667,7 @@ fn max_prefixes_warn_with_a_peer_far_over_its_limit() {
             let mut lab = Lab::up_with(t, &seg, false, limit)?;
             let table: Vec<(Ipv4Net, Option<u32>)> =
                 (0..100_000).map(|i| (slash24(i), None)).collect();
-            let mut feeder = lab.connect(&lab.feeder, 65010, Capabilities::default())?;
+            let feeder = lab.connect(&lab.feeder, 65010, &[])?;
             let attrs = base_attributes(&[65010], lab.feeder.v4);
             let batches = announcements(&attrs, table.iter().copied(), 4096);
             feeder.send_all(&batches)?;

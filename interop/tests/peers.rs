@@ -168,13 +168,7 @@ fn bird_bird_kernel_routes_and_ping() {
             }
             let ((a4, a6), (b4, b6)) = (hosts[0], hosts[1]);
             for (src, dst) in [(a4, b4), (a6, b6)] {
-                wait_for(&format!("ping {src} -> {dst}"), TIMEOUT, || {
-                    Ok(if na.ns.ping(dst, Some(src))? {
-                        Ok(())
-                    } else {
-                        Err("no reply".into())
-                    })
-                })?;
+                na.ns.wait_ping(dst, Some(src), TIMEOUT)?;
             }
             Ok(())
         },

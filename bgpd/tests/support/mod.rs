@@ -360,7 +360,7 @@ pub fn spawn_in_ns(
 /// Sends on the test's raw session `s` an iBGP UPDATE announcing `prefixes` (ORIGIN IGP,
 /// empty AS_PATH, LOCAL_PREF 100, NEXT_HOP `next_hop`).
 pub fn announce(
-    s: &interop::raw_peer_session::RawSession,
+    s: &interop::raw_peer::RawSession,
     next_hop: std::net::Ipv4Addr,
     prefixes: &[&str],
 ) {

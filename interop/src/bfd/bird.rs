@@ -17,6 +17,7 @@ use crate::bird::Bird;
 use crate::context::Test;
 use crate::error::{Error, Result};
 use crate::netns::Node;
+use crate::speaker::Speaker;
 
 /// A BIRD running only BFD.
 #[derive(Debug)]

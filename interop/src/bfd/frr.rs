@@ -68,8 +68,7 @@ impl Bfdd {
         require_binary("vtysh")?;
         let vty_dir = test.subdir(label)?;
         give_to_frr(&vty_dir)?;
-        let conf = test.write(&format!("{label}/bfdd.conf"), &config(sessions))?;
-        test.register_log(&format!("{label} config"), &conf);
+        let conf = test.write_config(label, "bfdd.conf", &config(sessions))?;
         let (c, p, v, ctl) = (
             conf.to_string_lossy().into_owned(),
             vty_dir.join("bfdd.pid").to_string_lossy().into_owned(),

@@ -56,8 +56,7 @@ impl BfdPeer {
         binary: &Path,
         specs: &[SessionSpec],
     ) -> Result<BfdPeer> {
-        let config = test.write(&format!("{label}/sessions.conf"), &render(specs))?;
-        test.register_log(&format!("{label} config"), &config);
+        let config = test.write_config(label, "sessions.conf", &render(specs))?;
         let status = test.dir().join(label).join("status.json");
         let (c, s) = (
             config.to_string_lossy().into_owned(),

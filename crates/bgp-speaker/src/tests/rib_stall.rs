@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 
 use bgp_proto::wire::Inbound;
 use bgp_proto::{AsPath, Message, Nlri, Origin, PathAttributes, Update};
-use interop::raw_peer_session::{RawPeer, RawSession};
+use interop::raw_peer::{RawPeer, RawSession};
 
 use crate::config::{self, Originate, PeerConfig};
 use crate::control::proto::Table;

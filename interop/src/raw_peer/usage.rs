@@ -1,6 +1,6 @@
-//! What a process uses, from `/proc`: resident memory and CPU time, and a sampler that
-//! records the peak resident memory while a test runs (for bounds like "RSS grew less than
-//! 64 MiB", never for timings).
+//! What a daemon uses while a scripted peer works on it, from `/proc`: resident memory
+//! and CPU time, and a sampler that records the peak resident memory while a test runs
+//! (for bounds like "RSS grew less than 64 MiB", never for timings).
 
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
@@ -52,8 +52,17 @@ pub fn parse_cpu_ticks(stat: &str) -> Option<u64> {
     Some(utime + stime)
 }
 
-/// Memory and CPU of `pid` now.
-pub fn usage(pid: u32) -> Result<Usage> {
+/// Memory and CPU of `pid` now; checks first that the process is still `comm` (its
+/// `/proc/PID/comm`), so a recycled PID is never measured instead.
+pub fn usage(pid: u32, comm: &str) -> Result<Usage> {
+    let path = format!("/proc/{pid}/comm");
+    let name = std::fs::read_to_string(&path).map_err(|e| Error::io("reading", &path, e))?;
+    if name.trim() != comm {
+        return Err(Error::Check(format!(
+            "pid {pid} is {:?}, not {comm}",
+            name.trim()
+        )));
+    }
     let path = format!("/proc/{pid}/stat");
     let stat = std::fs::read_to_string(&path).map_err(|e| Error::io("reading", &path, e))?;
     let ticks = parse_cpu_ticks(&stat).ok_or_else(|| Error::parse(path, "stat fields"))?;
@@ -127,7 +136,9 @@ mod tests {
 
     #[test]
     fn measures_this_process() {
-        let u = usage(std::process::id()).expect("usage");
+        let comm = std::fs::read_to_string("/proc/self/comm").expect("comm");
+        let u = usage(std::process::id(), comm.trim()).expect("usage");
+        assert!(usage(std::process::id(), "not-this").is_err());
         assert!(u.rss_kib > 0);
         let sampler = PeakRss::start(std::process::id());
         std::thread::sleep(Duration::from_millis(120));
