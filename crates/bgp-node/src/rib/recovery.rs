@@ -132,3 +132,61 @@ impl Recovery {
         false
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::PeerIds;
+
+    fn gr(restart_state: bool) -> GracefulRestart {
+        GracefulRestart {
+            restart_state,
+            notification: false,
+            restart_time: 120,
+            families: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn every_family_counts_and_a_complete_peer_stays_complete() {
+        let mut ids = PeerIds::default();
+        let (a, b, off) = (ids.allocate(), ids.allocate(), ids.allocate());
+        let names = [(a, "a"), (b, "b")];
+        let both = [Family::IPV4_UNICAST, Family::IPV6_UNICAST];
+        let mut t = Recovery::default();
+        assert_eq!(t.status(names.into_iter()).complete, 0);
+        t.session_up(a, &both, Some(&gr(false)));
+        t.end_of_rib(a, Family::IPV4_UNICAST);
+        t.end_of_rib(b, Family::IPV4_UNICAST); // not up: ignored
+        assert_eq!(t.status(names.into_iter()).waiting, vec!["a", "b"]);
+        t.end_of_rib(a, Family::IPV6_UNICAST);
+        t.session_up(b, &[Family::IPV4_UNICAST], Some(&gr(false)));
+        t.end_of_rib(b, Family::IPV4_UNICAST);
+        let s = t.status(names.into_iter());
+        assert_eq!((s.complete, s.waiting.len()), (2, 0));
+        // A new session does not reopen it; a peer never up is still waited for.
+        t.session_up(a, &both, Some(&gr(false)));
+        let all = names.into_iter().chain([(off, "off")]);
+        assert_eq!(t.status(all).waiting, vec!["off"]);
+    }
+
+    #[test]
+    fn peers_without_graceful_restart_or_restarting_are_not_waited_for() {
+        let mut ids = PeerIds::default();
+        let (plain, restarting, gr_peer) = (ids.allocate(), ids.allocate(), ids.allocate());
+        let v4 = [Family::IPV4_UNICAST];
+        let mut t = Recovery::default();
+        t.session_up(plain, &v4, None);
+        t.session_up(restarting, &v4, Some(&gr(true)));
+        t.session_up(gr_peer, &v4, Some(&gr(false)));
+        let s = t.status(
+            [
+                (plain, "plain"),
+                (restarting, "restarting"),
+                (gr_peer, "gr"),
+            ]
+            .into_iter(),
+        );
+        assert_eq!((s.complete, s.waiting), (2, vec!["gr".to_string()]));
+    }
+}
