@@ -13,9 +13,9 @@
 //! 64512 and port 11179. Each prints the routes it would install, until Ctrl-C, which closes
 //! the session with an RFC 8203 shutdown message.
 
-use std::net::IpAddr;
+use std::net::{IpAddr, SocketAddr};
 
-use bgp_speaker::config::{self, Originate, PeerConfig};
+use bgp_speaker::config::{Config, GracefulRestartConfig, Originate, PeerConfig};
 use bgp_speaker::{RouteChange, Speaker, SpeakerOptions};
 use ipnet::IpNet;
 
@@ -36,12 +36,15 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         return Err("use an IPv4 address (it is also the router id)".into());
     };
 
-    // The configuration is a plain value: start from a minimal file and fill in code.
-    let mut cfg = config::from_str(
-        &format!("[global]\nasn = {ASN}\nrouter_id = \"{router_id}\"\nlisten = [\"{me}:{PORT}\"]\n[global.control]\nenabled = false\n"),
-        std::path::Path::new("<embedded>"),
-    )?;
-    cfg.global.graceful_restart.enabled = false;
+    // The configuration is a plain value, built in code. No graceful restart: an agent
+    // that restarts starts from scratch.
+    let cfg = Config::builder(ASN, router_id)
+        .listen([SocketAddr::new(me, PORT)])
+        .graceful_restart(GracefulRestartConfig {
+            enabled: false,
+            ..GracefulRestartConfig::default()
+        })
+        .build()?;
 
     let speaker = Speaker::start(cfg, SpeakerOptions::default()).await?;
 
@@ -83,7 +86,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     for p in speaker.peers().await? {
         println!(
             "{}: {} ({} prefixes received)",
-            p.config.name, p.shared.state, p.prefixes.received
+            p.config.name, p.state, p.prefixes.received
         );
     }
     speaker.shutdown("agent stopping").await;

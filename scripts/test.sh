@@ -88,11 +88,14 @@ as_root() {
 
 # --- setup -----------------------------------------------------------------
 PACKAGES=(bird2 gobgpd frr exabgp bgpdump pmacct iproute2 iputils-ping procps
-          build-essential pkg-config python3 ca-certificates curl)
+          build-essential pkg-config python3 ca-certificates curl
+          etcd-server etcd-client openssl protobuf-compiler shellcheck systemd)
 # pmacct ships flow collectors as services; the tests only run its pmbmpd themselves.
-SERVICES=(bird bird6 frr gobgpd exabgp pmacctd nfacctd sfacctd uacctd)
+# etcd-server ships an etcd service; the tests start their own members in namespaces.
+# protobuf-compiler: protoc builds the etcd client's gRPC code (bgp-calico feature etcd).
+SERVICES=(bird bird6 frr gobgpd exabgp pmacctd nfacctd sfacctd uacctd etcd)
 DAEMONS=(bird bird6 gobgpd bgpd zebra watchfrr staticd mgmtd exabgp
-         pmacctd nfacctd sfacctd uacctd pmbmpd pmbgpd pmtelemetryd)
+         pmacctd nfacctd sfacctd uacctd pmbmpd pmbgpd pmtelemetryd etcd)
 
 have_systemd() { [ -d /run/systemd/system ]; }
 

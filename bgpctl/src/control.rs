@@ -1,6 +1,6 @@
 //! Control-socket commands: `show`, `reload`, `peer NAME reset|disable|enable`.
 //!
-//! Each command sends one JSON-lines request ([`bgp_speaker::control::proto`]) to bgpd's
+//! Each command sends one JSON-lines request ([`bgp_control`]) to bgpd's
 //! control socket and prints the answer as a table, or as JSON with `--json`. Exit code 0
 //! on success, 1 when the daemon answered with an error, 2 when it could not be reached.
 
@@ -11,10 +11,9 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::Duration;
 
-use bgp_speaker::config::DEFAULT_CONTROL_SOCKET;
-use bgp_speaker::control::proto::{
+use bgp_control::{
     Command, FamilyFilter, Outcome, PeerAction, PeerDetail, PeerSummary, Reply, Request, Response,
-    RouteEntry, Table, MAX_LINE,
+    RouteEntry, Table, DEFAULT_CONTROL_SOCKET, MAX_LINE,
 };
 use clap::{Args, Subcommand, ValueEnum};
 use ipnet::IpNet;

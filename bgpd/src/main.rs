@@ -1,10 +1,12 @@
 //! bgpd: the BGP daemon.
 //!
-//! A thin binary over [`bgp_speaker`]: reads the TOML configuration, starts the speaker,
-//! serves the control socket, watches the configuration (inotify and SIGHUP) and on SIGTERM
-//! or SIGINT closes every session with Cease / Administrative Shutdown and an RFC 8203
-//! message before exiting. A panic in any task aborts the process (the kernel keeps our
-//! routes; a restart with `-R` adopts them): see docs/security.md.
+//! A binary over [`bgp_speaker`]: reads the TOML configuration, gives up privileges, and
+//! runs the speaker with what a daemon adds around it ([`daemon`]): the control socket and
+//! the BIRD-compatible status sockets ([`control`]), the configuration watcher (inotify
+//! and SIGHUP, [`watcher`]), and on SIGTERM or SIGINT a shutdown that closes every session
+//! with Cease / Administrative Shutdown and an RFC 8203 message. A panic in any task aborts
+//! the process (the kernel keeps our routes; a restart with `-R` adopts them): see
+//! docs/security.md.
 //!
 //! ```text
 //! bgpd -c /etc/bgpd/bgpd.toml            # run
@@ -12,18 +14,19 @@
 //! bgpd calico render --resources DIR --node NAME   # Calico mode (calico.rs)
 //! ```
 
+mod accounts;
 mod calico;
+mod control;
+mod daemon;
+mod privileges;
+mod watcher;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use bgp_speaker::control::server::ControlServer;
-use bgp_speaker::{config, control, watcher, Speaker, SpeakerOptions};
+use bgp_speaker::config;
 use clap::{Parser, Subcommand, ValueEnum};
-use tokio::signal::unix::{signal, SignalKind};
-use tracing::{error, info, warn};
-
-mod privileges;
+use tracing::{error, info};
 
 #[derive(Copy, Clone, Debug, PartialEq, Eq, ValueEnum)]
 enum LogFormat {
@@ -127,7 +130,13 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    rt.block_on(run(cli, cfg))
+    let opts = daemon::Options {
+        config_file: cli.config.clone(),
+        socket: cli.socket.clone(),
+        graceful_restart: cli.graceful_restart,
+        no_watch: cli.no_watch,
+    };
+    rt.block_on(daemon::run(opts, cfg))
 }
 
 /// Prepares what the daemon will need once it no longer is root (the directories of its
@@ -135,14 +144,10 @@ fn main() -> ExitCode {
 /// it needs.
 fn give_up_privileges(cli: &Cli, cfg: &config::Config) -> std::io::Result<()> {
     let g = &cfg.global;
-    let user = g
-        .user
-        .as_deref()
-        .map(bgp_speaker::accounts::user_ids)
-        .transpose()?;
+    let user = g.user.as_deref().map(accounts::user_ids).transpose()?;
     if user.is_some() || g.group.is_some() {
         let gid = match g.control.group.as_deref().or(g.group.as_deref()) {
-            Some(name) => Some(bgp_speaker::accounts::group_id(name)?),
+            Some(name) => Some(accounts::group_id(name)?),
             None => user.map(|(_, gid)| gid),
         };
         let control_socket = cli.socket.as_deref().or(g.control.socket.as_deref());
@@ -165,112 +170,4 @@ fn give_up_privileges(cli: &Cli, cfg: &config::Config) -> std::io::Result<()> {
         "privileges dropped"
     );
     Ok(())
-}
-
-async fn run(cli: Cli, cfg: config::Config) -> ExitCode {
-    let include_dir = cfg.global.include_dir.clone();
-    let control = cfg.global.control.clone();
-    let mut sigterm = match signal(SignalKind::terminate()) {
-        Ok(s) => s,
-        Err(e) => {
-            error!(error = %e, "cannot handle SIGTERM");
-            return ExitCode::FAILURE;
-        }
-    };
-    let mut sigint = match signal(SignalKind::interrupt()) {
-        Ok(s) => s,
-        Err(e) => {
-            error!(error = %e, "cannot handle SIGINT");
-            return ExitCode::FAILURE;
-        }
-    };
-    let mut sighup = match signal(SignalKind::hangup()) {
-        Ok(s) => s,
-        Err(e) => {
-            error!(error = %e, "cannot handle SIGHUP");
-            return ExitCode::FAILURE;
-        }
-    };
-    let options = SpeakerOptions {
-        config_path: Some(cli.config.clone()),
-        graceful_restart: cli.graceful_restart,
-        forwarding_preserved: cli.graceful_restart,
-        fib: None,
-    };
-    let speaker = match Speaker::start(cfg, options).await {
-        Ok(s) => s,
-        Err(e) => {
-            error!("cannot start: {e}");
-            return ExitCode::FAILURE;
-        }
-    };
-    let socket = cli.socket.clone().or(control.socket.clone());
-    let mut control_server = match &socket {
-        Some(path) => match ControlServer::bind(path, &control, speaker.clone()) {
-            Ok(s) => Some(s),
-            Err(e) => {
-                error!(path = %path.display(), error = %e, "cannot open the control socket");
-                speaker.shutdown("bgpd failed to start").await;
-                return ExitCode::FAILURE;
-            }
-        },
-        None => None,
-    };
-    let _watcher = if cli.no_watch {
-        None
-    } else {
-        match watcher::watch(speaker.clone(), &cli.config, include_dir.as_deref()) {
-            Ok(w) => Some(w),
-            Err(e) => {
-                warn!(error = %e, "cannot watch the configuration; reload with SIGHUP");
-                None
-            }
-        }
-    };
-    // A reload may move the control socket (unless -s fixed it) or change its mode.
-    let mut updates = speaker.config_updates();
-    let mut control_cfg = control;
-    loop {
-        tokio::select! {
-            Ok(()) = updates.changed() => {
-                let cfg = updates.borrow_and_update().clone();
-                if cfg.global.control != control_cfg {
-                    let want = cfg.global.control.clone();
-                    if cli.socket.is_some() {
-                        info!("control socket settings changed; -s on the command line keeps the socket where it is");
-                        control_cfg = want;
-                    } else {
-                        match control::server::follow(
-                            &mut control_server,
-                            want.socket.as_deref(),
-                            &want,
-                            &speaker,
-                        ) {
-                            // Recorded only once applied: the next reload tries again.
-                            Ok(()) => control_cfg = want,
-                            Err(e) => error!(error = %e, "cannot move the control socket; the old one stays open"),
-                        }
-                    }
-                }
-            }
-            _ = sigterm.recv() => {
-                info!("SIGTERM received");
-                break;
-            }
-            _ = sigint.recv() => {
-                info!("SIGINT received");
-                break;
-            }
-            _ = sighup.recv() => {
-                info!("SIGHUP received: reloading configuration");
-                if let Err(e) = speaker.reload().await {
-                    warn!("new configuration refused, running configuration unchanged: {e}");
-                }
-            }
-        }
-    }
-    // RFC 8203: tell peers why.
-    speaker.shutdown("bgpd shutting down").await;
-    info!("bye");
-    ExitCode::SUCCESS
 }

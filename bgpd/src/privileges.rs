@@ -19,7 +19,7 @@
 
 use std::io;
 
-use bgp_speaker::accounts;
+use crate::accounts;
 
 /// `CAP_NET_BIND_SERVICE` (linux/capability.h).
 pub const CAP_NET_BIND_SERVICE: u32 = 10;

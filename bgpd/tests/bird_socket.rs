@@ -569,8 +569,8 @@ default = "accept"
         |_| calico_gr_in_progress(&bird_raw(&bird4, "show status")) == Ok(false),
         "graceful restart recovery over",
     );
-    match a.request(bgp_speaker::control::proto::Command::Status) {
-        bgp_speaker::control::proto::Reply::Status(s) => {
+    match a.request(bgp_control::Command::Status) {
+        bgp_control::Reply::Status(s) => {
             assert!(!s.graceful_restart_in_progress, "{s:?}");
             assert!(s.uptime_secs >= 2, "ended by the deadline: {s:?}");
         }

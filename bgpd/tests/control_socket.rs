@@ -12,7 +12,7 @@ use std::os::unix::net::UnixStream;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use bgp_speaker::control::proto::{
+use bgp_control::{
     Command as Ctl, Outcome, Reply, Request, Response, RouteCursor, RouteEntry, Table,
 };
 use support::Daemon;

@@ -12,7 +12,7 @@ use std::path::Path;
 use std::process::Command;
 use std::time::Duration;
 
-use bgp_speaker::control::proto::{Command as Ctl, Outcome, Reply, Response};
+use bgp_control::{Command as Ctl, Outcome, Reply, Response};
 use support::{bgpctl_bin, bgpd_bin, originate, peer_toml, Daemon};
 
 const PORT: u16 = 11179;
@@ -813,7 +813,7 @@ fn drop_in_directory_adds_and_removes_peers() {
 }
 
 impl Daemon {
-    fn status(&self) -> bgp_speaker::control::proto::DaemonStatus {
+    fn status(&self) -> bgp_control::DaemonStatus {
         match self.request(Ctl::Status) {
             Reply::Status(s) => s,
             other => panic!("unexpected reply {other:?}"),

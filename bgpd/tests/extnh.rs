@@ -14,7 +14,7 @@ mod support;
 use std::net::IpAddr;
 use std::path::Path;
 
-use bgp_speaker::control::proto::{FamilyFilter, Table};
+use bgp_control::{FamilyFilter, Table};
 use support::{originate, peer_toml, spawn_in_ns, Daemon, DEADLINE};
 
 fn tempdir() -> tempfile::TempDir {

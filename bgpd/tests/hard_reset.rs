@@ -13,8 +13,8 @@ use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::path::Path;
 use std::time::Duration;
 
+use bgp_control::{Command as Ctl, Reply};
 use bgp_proto::notification_code as nc;
-use bgp_speaker::control::proto::{Command as Ctl, Reply};
 use interop::raw_peer::{RawPeer, RawSession};
 use support::{peer_toml, Daemon};
 

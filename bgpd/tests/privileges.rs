@@ -10,7 +10,7 @@ mod support;
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::Path;
 
-use bgp_speaker::control::proto::Command as Ctl;
+use bgp_control::Command as Ctl;
 use support::Daemon;
 
 /// CAP_NET_BIND_SERVICE (10) and CAP_NET_ADMIN (12).

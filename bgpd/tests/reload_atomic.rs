@@ -5,7 +5,7 @@
 
 mod support;
 
-use bgp_speaker::control::proto::{Command as Ctl, Outcome, Reply};
+use bgp_control::{Command as Ctl, Outcome, Reply};
 use support::{peer_toml, Daemon};
 
 const PORT: u16 = 11179;

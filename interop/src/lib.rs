@@ -27,6 +27,8 @@
 //!   peer that stops reading) and the daemon's memory and CPU from /proc;
 //!   [`table`]: the RIS 2002 table; [`pmbmpd`]: pmacct's BMP collector as a
 //!   monitoring station.
+//! - [`etcd`]: real etcd v3 members (one, or a cluster; TLS with client
+//!   certificates from a throwaway CA) inside a namespace, for Calico's datastore.
 //! - [`bfd`]: BFD with `bgp-bfd` (the `bfd_peer` driver binary of this
 //!   package) against FRR's bfdd and BIRD's BFD protocol.
 //!
@@ -42,6 +44,7 @@ pub mod calico;
 mod cmd;
 mod context;
 mod error;
+pub mod etcd;
 pub mod exabgp;
 pub mod frr;
 pub mod gobgp;

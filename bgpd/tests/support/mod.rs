@@ -13,7 +13,7 @@ use std::process::{Child, Command, Output, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use bgp_speaker::control::proto::{
+use bgp_control::{
     Command as Ctl, FamilyFilter, Outcome, PeerDetail, PeerSummary, Reply, Request, Response,
     RouteEntry, Table,
 };

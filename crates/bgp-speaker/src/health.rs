@@ -93,6 +93,7 @@ impl Health {
     }
 
     /// The components that are down.
+    #[cfg(test)]
     pub fn down_components(&self) -> Vec<ComponentState> {
         self.with(|m| m.values().filter(|c| c.down.is_some()).cloned().collect())
     }

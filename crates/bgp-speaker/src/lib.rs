@@ -2,8 +2,9 @@
 //!
 //! This crate turns the sans-IO pieces — the session state machine of `bgp-proto` and the
 //! RIB of `bgp-rib` — into a running speaker: one task per peer session over TCP, one task
-//! owning the RIB, listeners, a control socket and a configuration watcher. `bgpd` is a thin
-//! binary over it; other agents embed it through [`Speaker`].
+//! owning the RIB, and the listeners. It opens no other socket and watches no file: `bgpd`
+//! is a binary over it that adds the control socket, the BIRD-compatible status socket
+//! and the configuration watcher; other agents embed it through [`Speaker`].
 //!
 //! ```text
 //!  listeners ──accept──▶ peer task (Session over TcpStream) ──RibInput──▶ RIB task (Rib)
@@ -18,39 +19,45 @@
 //! a share per peer: `rib_input`); a peer that reads slowly makes the RIB hold its updates
 //! (merged per prefix) instead of queueing them.
 //!
-//! Modules: [`config`] (TOML schema, validation, diff), [`control`] (control socket),
-//! [`net`] (socket options: TCP-MD5, GTSM, TTL), [`watcher`] (reload on change), [`fib`]
-//! (the kernel FIB component started for a `[kernel]` section: kernel routes into the RIB,
-//! best routes into the kernel), [`nexthop`] (next-hop resolution through the kernel's
-//! connected subnets and routes, with a `[kernel]` section), [`health`] (components that can
-//! fail on their own and heal, for `show status`). A panic anywhere is fatal in bgpd
-//! ([`abort_on_panic`]); docs/security.md gathers the limits and failure handling.
+//! The API: [`Speaker`] (start, peers and routes, queries, a stream of best-path changes),
+//! its configuration in [`config`] (a TOML file or [`config::Config::builder`]) and its
+//! read models ([`Peer`], [`Route`], [`Status`]). Modules: [`config`] (schema, validation,
+//! builder, diff), [`net`] (socket options: TCP-MD5, GTSM, TTL), [`fib`] (the kernel FIB
+//! component started for a `[kernel]` section: kernel routes into the RIB, best routes into
+//! the kernel; next-hop resolution through the kernel's routes comes with it, nexthop.rs),
+//! health.rs (components that can fail on their own and heal, [`ComponentState`]). A panic
+//! anywhere is fatal in bgpd ([`abort_on_panic`]); docs/security.md gathers the limits and
+//! failure handling.
 
 #![warn(missing_docs)]
 
-pub mod accounts;
 pub mod config;
-pub mod control;
 mod fatal;
 pub mod fib;
-pub mod health;
+mod health;
 mod log_limit;
 pub mod net;
-pub mod nexthop;
+mod nexthop;
 mod peer;
 mod rib_input;
 mod rib_task;
+mod routes;
 mod speaker;
-pub mod watcher;
 
 #[cfg(test)]
 mod tests;
 
 pub use fatal::abort_on_panic;
-pub use peer::PeerShared;
+pub use health::ComponentState;
 pub use rib_task::{chain_policy, BestRoute, PrefixCounts, RouteChange};
-pub use speaker::{PeerStatus, RouteQuery, Speaker, SpeakerError, SpeakerOptions};
+pub use routes::{DecisionStep, FamilyFilter, Route, RouteCursor, RouteQuery, Table};
+pub use speaker::{
+    Owner, Peer, PeerAction, PeerCounters, PeerState, SelectionDeferral, Speaker, SpeakerError,
+    SpeakerOptions, Status,
+};
 
-/// Re-exported so embedders name states and families without depending on `bgp-proto`.
-pub use bgp_proto::session::State as SessionState;
+/// Re-exported so embedders name states, families and the path attributes of [`Route`]
+/// without depending on `bgp-proto`.
+pub use bgp_proto::session::{Negotiated, State as SessionState};
+pub use bgp_proto::{AsPath, AsSegment, Community, Family, LargeCommunity, Origin, SegmentType};
 pub use bgp_rib::policy::RouteSource;

@@ -32,11 +32,11 @@ use tokio_util::sync::CancellationToken;
 use tracing::{debug, warn};
 
 use crate::config::{Config, Originate, PeerConfig};
-use crate::control::proto::{FamilyFilter, RouteCursor, RouteEntry};
 use crate::fib::{KernelInput, LocalChange};
 use crate::nexthop::{NextHopTable, Resolver};
 use crate::peer::{peer_settings, PeerCmd, PeerLink};
 use crate::rib_input::{Delivered, RibInputReceiver};
+use crate::routes::{FamilyFilter, Route, RouteCursor};
 
 pub use bgp_node::chain_policy;
 
@@ -59,12 +59,12 @@ pub(crate) enum Query {
     Counts(oneshot::Sender<HashMap<String, PrefixCounts>>),
     /// One page of `show routes` (rib_task/pages.rs).
     RoutesPage {
-        filter: pages::RouteFilter,
+        filter: crate::routes::RouteQuery,
         after: Option<RouteCursor>,
         limit: usize,
         reply: oneshot::Sender<Result<pages::RoutesPage, String>>,
     },
-    Lookup(IpAddr, oneshot::Sender<Vec<RouteEntry>>),
+    Lookup(IpAddr, oneshot::Sender<Vec<Route>>),
     PrefixCount(oneshot::Sender<usize>),
     Best(oneshot::Sender<Vec<BestRoute>>),
     /// Graceful-restart recovery: which peers still have to send End-of-RIB.
@@ -239,58 +239,44 @@ fn matches_family(p: &IpNet, f: Option<FamilyFilter>) -> bool {
 fn entry(
     prefix: IpNet,
     path_id: Option<u32>,
-    peer: String,
+    peer: Option<String>,
     attrs: &bgp_rib::RouteAttrs,
-) -> RouteEntry {
+) -> Route {
     let a = &attrs.attrs;
-    RouteEntry {
-        prefix: prefix.to_string(),
+    Route {
+        prefix,
         path_id,
+        source: RouteSource::Bgp,
         peer,
-        next_hop: attrs.next_hop_addr().map(|n| n.to_string()),
-        as_path: a
-            .as_path
-            .as_ref()
-            .map(|p| p.to_string())
-            .unwrap_or_default(),
-        origin: match a.origin {
-            Some(bgp_proto::Origin::Igp) => "IGP",
-            Some(bgp_proto::Origin::Egp) => "EGP",
-            Some(bgp_proto::Origin::Incomplete) => "incomplete",
-            None => "",
-        }
-        .to_string(),
+        next_hop: attrs.next_hop_addr(),
+        as_path: a.as_path.clone().unwrap_or_default(),
+        origin: a.origin,
         local_pref: a.local_pref,
         med: a.med,
-        communities: a.communities.iter().map(|c| c.to_string()).collect(),
-        large_communities: a.large_communities.iter().map(|c| c.to_string()).collect(),
+        communities: a.communities.to_vec(),
+        large_communities: a.large_communities.to_vec(),
+        originator_id: a.originator_id,
+        cluster_list: a.cluster_list.to_vec(),
         best: false,
         multipath: false,
-        not_best_reason: None,
-        age_secs: None,
+        not_best: None,
         stale: false,
-        originator_id: a.originator_id.map(|i| i.to_string()),
-        cluster_list: a.cluster_list.iter().map(|i| i.to_string()).collect(),
         interface: None,
     }
 }
 
-fn path_entry(prefix: IpNet, p: &bgp_rib::PathInfo) -> RouteEntry {
-    let peer = match (&p.peer_name, p.source) {
-        (Some(n), _) => n.clone(),
-        (None, RouteSource::Static) => "local".into(),
-        (None, s) => s.to_string(),
-    };
+fn path_entry(prefix: IpNet, p: &bgp_rib::PathInfo) -> Route {
     let mut e = entry(
         prefix,
         (p.source == RouteSource::Bgp).then_some(p.path_id),
-        peer,
+        p.peer_name.clone(),
         &p.attrs,
     );
+    e.source = p.source;
     e.best = p.best;
     e.multipath = p.multipath;
     e.stale = p.stale || p.llgr_stale;
-    e.not_best_reason = p.lost_at.map(|s| s.to_string());
+    e.not_best = p.lost_at;
     e.interface = p.interface.clone();
     e
 }
@@ -641,11 +627,11 @@ impl RibTask {
 /// (RFC 7911: ADD-PATH receive for paths from the peer, send for paths to it); elsewhere
 /// the RIB's 0 is no identifier at all.
 fn with_path_id(
-    mut e: RouteEntry,
+    mut e: Route,
     session: Option<&SessionInfo>,
     prefix: IpNet,
     received: bool,
-) -> RouteEntry {
+) -> Route {
     let family = match prefix {
         IpNet::V4(_) => Family::IPV4_UNICAST,
         IpNet::V6(_) => Family::IPV6_UNICAST,

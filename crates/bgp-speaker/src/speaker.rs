@@ -4,7 +4,6 @@
 use std::collections::{BTreeMap, HashMap};
 use std::net::{IpAddr, SocketAddr};
 use std::os::fd::RawFd;
-use std::path::PathBuf;
 use std::sync::{Arc, Mutex as StdMutex, RwLock};
 use std::time::{Duration, Instant};
 
@@ -14,19 +13,21 @@ use bgp_rib::FibChange;
 use bytes::Bytes;
 use ipnet::IpNet;
 use tokio::sync::{broadcast, mpsc, oneshot, watch, Mutex};
-use tokio::task::{AbortHandle, JoinHandle};
+use tokio::task::AbortHandle;
 use tracing::{info, warn};
 
-use crate::config::{self, diff, Config, ConfigDiff, ConfigError, Originate, PeerConfig};
-use crate::control::proto::{FamilyFilter, PeerAction, RouteCursor, RouteEntry, Table, MAX_PAGE};
+use crate::config::{diff, Config, ConfigDiff, Originate, PeerConfig};
 use crate::net;
 use crate::peer::{PeerCmd, PeerEnv, PeerHandle};
 use crate::rib_input::RibInputs;
 use crate::rib_task::{BestRoute, FibSink, Query, RibChannels, RibCtl, RibTask, RouteChange};
+use crate::routes::{Route, RouteCursor, RouteQuery, MAX_PAGE};
 
+mod ownership;
 mod status;
 mod tasks;
-pub use status::PeerStatus;
+pub use ownership::Owner;
+pub use status::{Peer, PeerCounters, PeerState, SelectionDeferral, Status};
 use tasks::Tasks;
 
 /// Subscribers that fall this far behind lose changes (and are told so by tokio).
@@ -63,12 +64,18 @@ pub enum SpeakerError {
     #[error("unknown policy {0:?}")]
     /// A peer names a policy that does not exist.
     UnknownPolicy(String),
-    #[error(transparent)]
-    /// The configuration is invalid.
-    Config(#[from] ConfigError),
-    #[error("the speaker is not configured from a file")]
-    /// Reload without a configuration file.
-    NoConfigFile,
+    #[error("peer {0:?} comes from the configuration; change it there")]
+    /// The API was asked to change or remove a peer of the configuration.
+    ConfiguredPeer(String),
+    #[error("peer {0:?} was added through the API; the configuration cannot define it too")]
+    /// A configuration defines a peer the API added.
+    ApiPeer(String),
+    #[error("route {0} comes from the configuration; change it there")]
+    /// The API was asked to originate or withdraw a route of the configuration.
+    ConfiguredRoute(IpNet),
+    #[error("route {0} was advertised through the API; the configuration cannot originate it too")]
+    /// A configuration originates a route the API advertised.
+    ApiRoute(IpNet),
     #[error("the speaker has shut down")]
     /// The speaker has shut down.
     Stopped,
@@ -78,16 +85,11 @@ pub enum SpeakerError {
     #[error("RIB: {0}")]
     /// The RIB refused a change.
     Rib(#[from] bgp_rib::RibError),
-    #[error("BIRD-compatible status socket: {0}")]
-    /// A BIRD-compatible status socket could not be opened.
-    BirdSocket(#[source] std::io::Error),
 }
 
 /// Options that are not part of the configuration file.
 #[derive(Clone, Debug, Default)]
 pub struct SpeakerOptions {
-    /// The configuration file, for [`Speaker::reload`].
-    pub config_path: Option<PathBuf>,
     /// We are restarting with forwarding state kept (RFC 4724): announce the restart state
     /// bit so peers keep our routes while we come back.
     pub graceful_restart: bool,
@@ -98,17 +100,16 @@ pub struct SpeakerOptions {
     pub fib: Option<mpsc::Sender<Vec<FibChange>>>,
 }
 
-/// Filter for [`Speaker::routes`].
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct RouteQuery {
-    /// Exactly this prefix.
-    pub prefix: Option<IpNet>,
-    /// Only paths from (Loc-RIB, Adj-RIB-In) or to (Adj-RIB-Out) this peer.
-    pub peer: Option<String>,
-    /// Which table.
-    pub table: Table,
-    /// Only this address family.
-    pub family: Option<FamilyFilter>,
+/// An operator's action on one peer ([`Speaker::peer_action`]).
+#[derive(Copy, Clone, Debug, PartialEq, Eq, Hash)]
+pub enum PeerAction {
+    /// Close the session with Cease / Administrative Reset (RFC 4486) and let it
+    /// re-establish.
+    Reset,
+    /// Close with Cease / Administrative Shutdown and keep it down.
+    Disable,
+    /// Start a disabled session again.
+    Enable,
 }
 
 struct Listener {
@@ -134,7 +135,11 @@ struct IndexEntry {
 type PeerIndex = Arc<RwLock<HashMap<IpAddr, Vec<(String, IndexEntry)>>>>;
 
 struct State {
+    /// The running configuration: the last one applied, with the peers and routes added
+    /// through the API.
     config: Config,
+    /// Which of those the API added (speaker/ownership.rs).
+    api: ownership::ApiOwned,
     peers: BTreeMap<String, PeerHandle>,
     /// The ids of the peers, handed out and taken back.
     ids: PeerIds,
@@ -160,17 +165,16 @@ struct Inner {
     /// When a graceful restart of ours (`SpeakerOptions::graceful_restart`) is over at the
     /// latest, whether or not every peer sent End-of-RIB.
     recovery_deadline: Option<Instant>,
+    /// The whole of that wait (the restart time), for the status.
+    recovery_wait: Option<Duration>,
     /// The components that can fail on their own (crate::health).
     health: crate::health::Health,
     /// The last complete status answers (speaker/status.rs).
     last_answers: StdMutex<status::LastAnswers>,
-    options: SpeakerOptions,
     /// The RIB task, the peer tasks and the listeners.
     tasks: Tasks,
     /// The kernel FIB component, when the configuration has a `[kernel]` section.
     kernel: StdMutex<Option<crate::fib::KernelHandle>>,
-    /// The task owning the BIRD-compatible status sockets (`[global.control] bird_socket`).
-    bird: StdMutex<Option<JoinHandle<()>>>,
 }
 
 /// A running BGP speaker. Cheap to clone; all clones control the same speaker.
@@ -271,6 +275,7 @@ impl Speaker {
         let inner = Arc::new(Inner {
             state: Mutex::new(State {
                 config: config.clone(),
+                api: ownership::ApiOwned::default(),
                 peers: BTreeMap::new(),
                 ids: PeerIds::default(),
                 listeners: BTreeMap::new(),
@@ -286,21 +291,13 @@ impl Speaker {
             index: Arc::new(RwLock::new(HashMap::new())),
             started: Instant::now(),
             recovery_deadline,
+            recovery_wait,
             health,
             last_answers: StdMutex::new(status::LastAnswers::default()),
-            options,
             tasks,
             kernel: StdMutex::new(kernel),
-            bird: StdMutex::new(None),
         });
         let speaker = Speaker { inner };
-        // Before any session starts: a socket that cannot be opened fails the start.
-        let control = &config.global.control;
-        let bird =
-            crate::control::bird::start(&speaker, control).map_err(SpeakerError::BirdSocket)?;
-        if let Ok(mut b) = speaker.inner.bird.lock() {
-            *b = Some(bird);
-        }
         {
             let mut st = speaker.inner.state.lock().await;
             for o in config.originate.values() {
@@ -359,30 +356,54 @@ impl Speaker {
         rx.await.map_err(|_| SpeakerError::Stopped)
     }
 
-    /// Adds and starts a peer. Its import/export policies must exist.
+    /// Adds and starts a peer, owned by the API: configurations applied later leave it
+    /// alone (see [`Owner`]). Its import and export policies must exist, and no other
+    /// peer may have its name, or its address and port.
     pub async fn add_peer(&self, cfg: PeerConfig) -> Result<(), SpeakerError> {
         let mut st = self.inner.state.lock().await;
         if st.stopped {
             return Err(SpeakerError::Stopped);
         }
-        self.spawn_peer(&mut st, cfg).await
+        if st.peers.contains_key(&cfg.name) {
+            return Err(SpeakerError::PeerExists(cfg.name));
+        }
+        ownership::check_endpoints(st.config.peers.values().chain([&cfg]))?;
+        let name = cfg.name.clone();
+        self.spawn_peer(&mut st, cfg).await?;
+        st.api.add_peer(&name);
+        Ok(())
     }
 
-    /// Removes a peer, closing its session with Cease / Peer De-configured (RFC 4486).
+    /// Removes a peer added through the API, closing its session with Cease / Peer
+    /// De-configured (RFC 4486).
     pub async fn remove_peer(&self, name: &str) -> Result<(), SpeakerError> {
         let mut st = self.inner.state.lock().await;
+        if !st.peers.contains_key(name) {
+            return Err(SpeakerError::NoSuchPeer(name.to_string()));
+        }
+        st.api.check_peer(name)?;
         self.stop_peers(&mut st, &[name.to_string()], deconfigured(), true)
-            .await
+            .await?;
+        st.api.remove_peer(name);
+        Ok(())
     }
 
-    /// Replaces a peer's configuration. The session restarts only when a session
-    /// parameter changed (see [`config::diff::diff_peer`]); policy changes are applied by
-    /// soft reconfiguration.
+    /// Replaces the configuration of a peer added through the API. The session restarts
+    /// only when a session parameter changed (see [`PeerChange`](crate::config::PeerChange)); policy
+    /// changes are applied by soft reconfiguration.
     pub async fn update_peer(&self, cfg: PeerConfig) -> Result<(), SpeakerError> {
         let mut st = self.inner.state.lock().await;
         let Some(old) = st.peers.get(&cfg.name).map(|h| h.config.clone()) else {
             return Err(SpeakerError::NoSuchPeer(cfg.name));
         };
+        st.api.check_peer(&cfg.name)?;
+        ownership::check_endpoints(
+            st.config
+                .peers
+                .values()
+                .filter(|p| p.name != cfg.name)
+                .chain([&cfg]),
+        )?;
         let change = diff::diff_peer(&old, &cfg, &Default::default());
         self.apply_peer_change(&mut st, old, cfg, &change).await
     }
@@ -433,12 +454,14 @@ impl Speaker {
     }
 
     /// Applies a whole new configuration: computes the [`ConfigDiff`] against the running
-    /// one and applies only that. Unchanged sessions are not touched.
+    /// one and applies only that. Unchanged sessions are not touched, nor are the peers
+    /// and routes added through the API (see [`Owner`]).
     pub async fn apply_config(&self, new: Config) -> Result<ConfigDiff, SpeakerError> {
         let mut st = self.inner.state.lock().await;
         if st.stopped {
             return Err(SpeakerError::Stopped);
         }
+        let new = st.api.merge(&st.config, new)?;
         // `found` is reported; `d` is what is applied below: after an identity change
         // every peer is new.
         let found = diff::diff(&st.config, &new);
@@ -513,8 +536,10 @@ impl Speaker {
     }
 
     /// The checks that would make applying `new` fail halfway (every peer valid, every
-    /// policy it names defined), made before anything is applied.
+    /// policy it names defined, no two peers at one address and port), made before
+    /// anything is applied.
     fn check_applicable(new: &Config) -> Result<(), SpeakerError> {
+        ownership::check_endpoints(new.peers.values())?;
         for p in new.peers.values() {
             p.check().map_err(|reason| SpeakerError::InvalidPeer {
                 name: p.name.clone(),
@@ -592,19 +617,6 @@ impl Speaker {
         self.inner.applied.subscribe()
     }
 
-    /// Re-reads the configuration file given in [`SpeakerOptions::config_path`] and
-    /// applies the difference. An invalid file is refused and the running configuration
-    /// stays in force.
-    pub async fn reload(&self) -> Result<ConfigDiff, SpeakerError> {
-        let Some(path) = self.inner.options.config_path.clone() else {
-            return Err(SpeakerError::NoConfigFile);
-        };
-        let cfg = tokio::task::spawn_blocking(move || config::load(&path))
-            .await
-            .map_err(|_| SpeakerError::Stopped)??;
-        self.apply_config(cfg).await
-    }
-
     /// Administrative action on a peer (reset, disable, enable).
     pub async fn peer_action(&self, name: &str, action: PeerAction) -> Result<(), SpeakerError> {
         let st = self.inner.state.lock().await;
@@ -630,18 +642,25 @@ impl Speaker {
         h.cmd.send(cmd).await.map_err(|_| SpeakerError::Stopped)
     }
 
-    /// Originates (or replaces) a route.
+    /// Originates (or replaces) a route, owned by the API: configurations applied later
+    /// leave it alone, and may not originate its prefix themselves (see [`Owner`]).
     pub async fn advertise(&self, route: Originate) -> Result<(), SpeakerError> {
-        let mut st = self.inner.state.lock().await;
+        let mut guard = self.inner.state.lock().await;
+        let st = &mut *guard;
+        st.api.add_route(&st.config, route.prefix)?;
         st.config.originate.insert(route.prefix, route.clone());
         self.rib(RibCtl::Originate(route)).await
     }
 
-    /// Withdraws an originated route.
+    /// Withdraws a route originated through the API (nothing happens for a prefix that
+    /// nobody originates).
     pub async fn withdraw(&self, prefix: IpNet) -> Result<(), SpeakerError> {
-        let mut st = self.inner.state.lock().await;
-        st.config.originate.remove(&prefix.trunc());
-        self.rib(RibCtl::Withdraw(prefix.trunc())).await
+        let prefix = prefix.trunc();
+        let mut guard = self.inner.state.lock().await;
+        let st = &mut *guard;
+        st.api.remove_route(&st.config, prefix)?;
+        st.config.originate.remove(&prefix);
+        self.rib(RibCtl::Withdraw(prefix)).await
     }
 
     /// A stream of best-path changes (what an agent programming its own forwarding table
@@ -657,13 +676,11 @@ impl Speaker {
 
     /// Routes of a table, filtered: every page of [`Speaker::routes_page`] collected
     /// (for a large table, take the pages one by one instead).
-    pub async fn routes(&self, q: RouteQuery) -> Result<Vec<RouteEntry>, SpeakerError> {
+    pub async fn routes(&self, q: RouteQuery) -> Result<Vec<Route>, SpeakerError> {
         let mut all = Vec::new();
         let mut after = None;
         loop {
-            let (mut page, next) = self
-                .routes_page(q.clone(), after, MAX_PAGE as usize)
-                .await?;
+            let (mut page, next) = self.routes_page(q.clone(), after, MAX_PAGE).await?;
             all.append(&mut page);
             match next {
                 Some(n) => after = Some(n),
@@ -672,24 +689,18 @@ impl Speaker {
         }
     }
 
-    /// Up to `limit` routes of a table (at most [`MAX_PAGE`]) after `after`, and where the
-    /// next page starts (`None` after the last). The RIB answers each page separately,
-    /// so a large table costs memory for one page at a time.
+    /// Up to `limit` routes of a table (at most 10,000) after `after`, and where the next
+    /// page starts (`None` after the last). The RIB answers each page separately, so a
+    /// large table costs memory for one page at a time.
     pub async fn routes_page(
         &self,
         q: RouteQuery,
         after: Option<RouteCursor>,
         limit: usize,
-    ) -> Result<(Vec<RouteEntry>, Option<RouteCursor>), SpeakerError> {
-        let filter = crate::rib_task::pages::RouteFilter {
-            prefix: q.prefix,
-            peer: q.peer,
-            table: q.table,
-            family: q.family,
-        };
+    ) -> Result<(Vec<Route>, Option<RouteCursor>), SpeakerError> {
         let page = self
             .ask(|reply| Query::RoutesPage {
-                filter,
+                filter: q,
                 after,
                 limit,
                 reply,
@@ -701,7 +712,7 @@ impl Speaker {
 
     /// Longest-prefix match: every path of the most specific prefix covering `addr`, the
     /// best marked and the others with the decision step they lost at.
-    pub async fn lookup(&self, addr: IpAddr) -> Result<Vec<RouteEntry>, SpeakerError> {
+    pub async fn lookup(&self, addr: IpAddr) -> Result<Vec<Route>, SpeakerError> {
         self.ask(|r| Query::Lookup(addr, r)).await
     }
 
@@ -736,10 +747,6 @@ impl Speaker {
             return;
         }
         st.stopped = true;
-        let bird = self.inner.bird.lock().ok().and_then(|mut b| b.take());
-        if let Some(b) = bird {
-            b.abort();
-        }
         // The kernel FIB first: closing sessions must not withdraw routes from the kernel
         // (they persist or are flushed per `on_exit`).
         let kernel = self.inner.kernel.lock().ok().and_then(|mut k| k.take());

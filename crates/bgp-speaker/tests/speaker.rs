@@ -2,25 +2,31 @@
 //! [`Speaker`] methods.
 
 use std::net::IpAddr;
-use std::path::Path;
 use std::time::Duration;
 
-use bgp_speaker::config::{self, Originate, PeerConfig};
-use bgp_speaker::{RouteChange, SessionState, Speaker, SpeakerOptions};
+use bgp_speaker::config::policy::Verdict;
+use bgp_speaker::config::{
+    Config, ConfigBuilder, GracefulRestartConfig, Originate, PeerConfig, PolicyDef,
+};
+use bgp_speaker::{Owner, PeerState, RouteChange, Speaker, SpeakerError, SpeakerOptions};
 use ipnet::IpNet;
 
 const PORT: u16 = 11190;
 
-fn cfg(host: u8) -> config::Config {
-    config::from_str(
-        &format!(
-            "[global]\nasn = 64512\nrouter_id = \"10.20.0.{host}\"\nlisten = [\"127.0.20.{host}:{PORT}\"]\n\
-             [global.control]\nenabled = false\n[global.graceful_restart]\nenabled = false\n\
-             [policies.all]\ndefault = \"accept\"\n[policies.none]\ndefault = \"reject\"\n"
-        ),
-        Path::new("test.toml"),
-    )
-    .expect("config")
+fn builder(host: u8) -> ConfigBuilder {
+    let addr = format!("127.0.20.{host}:{PORT}").parse().expect("addr");
+    Config::builder(64512, format!("10.20.0.{host}").parse().expect("id"))
+        .listen([addr])
+        .graceful_restart(GracefulRestartConfig {
+            enabled: false,
+            ..GracefulRestartConfig::default()
+        })
+        .policy("all", PolicyDef::all(Verdict::Accept))
+        .policy("none", PolicyDef::all(Verdict::Reject))
+}
+
+fn cfg(host: u8) -> Config {
+    builder(host).build().expect("config")
 }
 
 fn peer(name: &str, host: u8, local: u8, passive: bool) -> PeerConfig {
@@ -52,13 +58,13 @@ where
     panic!("timed out waiting for {what}");
 }
 
-async fn state(s: &Speaker, name: &str) -> Option<SessionState> {
+async fn state(s: &Speaker, name: &str) -> Option<PeerState> {
     s.peers()
         .await
         .expect("peers")
         .into_iter()
         .find(|p| p.config.name == name)
-        .map(|p| p.shared.state)
+        .map(|p| p.state)
 }
 
 async fn transitions(s: &Speaker, name: &str) -> u64 {
@@ -67,7 +73,7 @@ async fn transitions(s: &Speaker, name: &str) -> u64 {
         .expect("peers")
         .into_iter()
         .find(|p| p.config.name == name)
-        .map_or(0, |p| p.shared.established_transitions)
+        .map_or(0, |p| p.counters.established_transitions)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -84,10 +90,10 @@ async fn embedding_api_end_to_end() {
     b.add_peer(peer("a", 1, 2, true)).await.expect("add a");
     assert!(matches!(
         a.add_peer(peer("b", 2, 1, false)).await,
-        Err(bgp_speaker::SpeakerError::PeerExists(_))
+        Err(SpeakerError::PeerExists(_))
     ));
     wait_until("established", || async {
-        state(&a, "b").await == Some(SessionState::Established)
+        state(&a, "b").await == Some(PeerState::Established)
     })
     .await;
 
@@ -142,9 +148,69 @@ async fn embedding_api_end_to_end() {
     slower.keepalive = 10;
     b.update_peer(slower).await.expect("update");
     wait_until("re-established", || async {
-        transitions(&b, "a").await == 2 && state(&b, "a").await == Some(SessionState::Established)
+        transitions(&b, "a").await == 2 && state(&b, "a").await == Some(PeerState::Established)
     })
     .await;
+
+    // A reload keeps what the API added: the configuration's own peer comes and goes,
+    // the API's session is not touched. Each side changes only its own.
+    let mut waiting = peer("c", 3, 2, true);
+    waiting.import = vec!["all".into()];
+    b.apply_config(builder(2).peer(waiting).build().expect("config"))
+        .await
+        .expect("reload with c");
+    let owners: Vec<_> = b
+        .peers()
+        .await
+        .expect("peers")
+        .into_iter()
+        .map(|p| (p.config.name, p.owner))
+        .collect();
+    assert_eq!(
+        owners,
+        [
+            ("a".to_string(), Owner::Api),
+            ("c".to_string(), Owner::Config)
+        ]
+    );
+    assert!(matches!(
+        b.remove_peer("c").await,
+        Err(SpeakerError::ConfiguredPeer(n)) if n == "c"
+    ));
+    let clash = builder(2)
+        .peer(peer("a", 1, 2, true))
+        .build()
+        .expect("config");
+    assert!(matches!(
+        b.apply_config(clash).await,
+        Err(SpeakerError::ApiPeer(n)) if n == "a"
+    ));
+    let clash = builder(1)
+        .originate(Originate::new(block))
+        .build()
+        .expect("config");
+    assert!(matches!(
+        a.apply_config(clash).await,
+        Err(SpeakerError::ApiRoute(p)) if p == block
+    ));
+    b.apply_config(cfg(2)).await.expect("reload without c");
+    assert_eq!(
+        state(&b, "c").await,
+        None,
+        "the configuration's peer is gone"
+    );
+    assert_eq!(state(&b, "a").await, Some(PeerState::Established));
+    assert_eq!(
+        transitions(&b, "a").await,
+        2,
+        "the API's session is untouched"
+    );
+    assert!(b
+        .best_routes()
+        .await
+        .expect("best")
+        .iter()
+        .any(|r| r.prefix == block));
 
     // Withdraw.
     a.withdraw(block).await.expect("withdraw");
@@ -161,7 +227,7 @@ async fn embedding_api_end_to_end() {
     a.remove_peer("b").await.expect("remove");
     assert!(matches!(
         a.remove_peer("b").await,
-        Err(bgp_speaker::SpeakerError::NoSuchPeer(_))
+        Err(SpeakerError::NoSuchPeer(_))
     ));
     wait_until("down at b", || async {
         b.peer("a")
@@ -176,6 +242,6 @@ async fn embedding_api_end_to_end() {
     b.shutdown("test over").await;
     assert!(matches!(
         a.add_peer(peer("x", 9, 1, true)).await,
-        Err(bgp_speaker::SpeakerError::Stopped)
+        Err(SpeakerError::Stopped)
     ));
 }

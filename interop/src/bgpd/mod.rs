@@ -1,6 +1,6 @@
 //! Adapter for our own daemon: `bgpd -c bgp.toml` in a namespace, inspected
 //! over its control socket (the JSON-lines protocol of
-//! `bgp_speaker::control::proto`, the same one `bgpctl -s SOCKET` speaks) and
+//! crate `bgp-control`, the same one `bgpctl -s SOCKET` speaks) and
 //! with `bgpctl` for human-readable output.
 //!
 //! The binaries are found through `BGPD_BIN` / `BGPCTL_BIN`, else in the

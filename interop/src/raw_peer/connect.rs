@@ -15,20 +15,26 @@ use crate::netns::Netns;
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 
 impl Netns {
-    /// Runs `f` on a new thread inside this namespace and returns its result.
-    pub fn enter<T: Send + 'static>(&self, f: impl FnOnce() -> T + Send + 'static) -> Result<T> {
+    /// Runs `f` on a new thread inside this namespace and returns its result. `f` may
+    /// borrow from the caller (a scoped thread): a test body can drive a client inside
+    /// the namespace while using the harness objects it owns.
+    pub fn enter<T: Send>(&self, f: impl FnOnce() -> T + Send) -> Result<T> {
         let path = format!("/run/netns/{}", self.name());
         let file = std::fs::File::open(&path).map_err(|e| Error::io("opening", &path, e))?;
-        let handle = std::thread::spawn(move || -> std::result::Result<T, std::io::Error> {
-            // SAFETY: setns on a valid namespace fd; it only changes this
-            // (freshly spawned, soon finished) thread's network namespace.
-            let rc = unsafe { libc::setns(file.as_raw_fd(), libc::CLONE_NEWNET) };
-            if rc != 0 {
-                return Err(std::io::Error::last_os_error());
-            }
-            Ok(f())
+        let joined = std::thread::scope(|scope| {
+            scope
+                .spawn(move || -> std::result::Result<T, std::io::Error> {
+                    // SAFETY: setns on a valid namespace fd; it only changes this
+                    // (freshly spawned, soon finished) thread's network namespace.
+                    let rc = unsafe { libc::setns(file.as_raw_fd(), libc::CLONE_NEWNET) };
+                    if rc != 0 {
+                        return Err(std::io::Error::last_os_error());
+                    }
+                    Ok(f())
+                })
+                .join()
         });
-        match handle.join() {
+        match joined {
             Ok(Ok(v)) => Ok(v),
             Ok(Err(e)) => Err(Error::io("setns into", path, e)),
             Err(_) => Err(Error::Invalid(format!(

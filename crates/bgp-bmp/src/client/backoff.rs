@@ -7,8 +7,9 @@
 
 use std::time::Duration;
 
+/// Exponential backoff with equal jitter (see the module doc).
 #[derive(Clone, Debug)]
-pub(crate) struct Backoff {
+pub struct Backoff {
     initial: Duration,
     max: Duration,
     failures: u32,
@@ -16,7 +17,8 @@ pub(crate) struct Backoff {
 }
 
 impl Backoff {
-    pub(crate) fn new(initial: Duration, max: Duration, seed: u64) -> Backoff {
+    /// Delays from `initial` doubling up to `max`, jitter drawn from `seed`.
+    pub fn new(initial: Duration, max: Duration, seed: u64) -> Backoff {
         Backoff {
             initial,
             max,
@@ -27,7 +29,7 @@ impl Backoff {
     }
 
     /// The delay before the next attempt; counts one more failure.
-    pub(crate) fn next_delay(&mut self) -> Duration {
+    pub fn next_delay(&mut self) -> Duration {
         let exp = self.failures.min(31);
         self.failures = self.failures.saturating_add(1);
         let base = self
@@ -40,7 +42,7 @@ impl Backoff {
     }
 
     /// Back to the initial delay (after a connection that lasted).
-    pub(crate) fn reset(&mut self) {
+    pub fn reset(&mut self) {
         self.failures = 0;
     }
 

@@ -65,6 +65,7 @@ mod event;
 mod fsm;
 mod queue;
 
+pub use backoff::Backoff;
 pub use config::{ClientConfig, ConfigError, MIN_QUEUE};
 pub use event::{ClientCounters, ClientEvent, ClientState, DisconnectReason, Enqueued};
 pub use fsm::Client;

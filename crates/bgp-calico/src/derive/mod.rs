@@ -7,7 +7,9 @@
 //!   route reflection);
 //! - [`routes`]: blocks, service routes, IP pool rules, communities, WireGuard;
 //! - [`filters`]: `BGPFilter` rules as bgpd policy rules;
-//! - [`config`]: the bgpd configuration (peers, policies, originated routes, kernel).
+//! - [`config`]: the bgpd configuration (peers, policies, originated routes, kernel);
+//! - [`impact`]: which part of the result a datastore change can touch (for
+//!   [`crate::follow`]).
 //!
 //! BIRD runs one daemon per address family; bgpd carries both, so the IPv4 and IPv6 halves
 //! are derived separately and merged (session names cannot collide: IPv4 names have no
@@ -15,6 +17,7 @@
 
 pub mod config;
 pub mod filters;
+pub mod impact;
 pub mod node;
 pub mod peerings;
 pub mod routes;

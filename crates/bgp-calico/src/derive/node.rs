@@ -96,7 +96,7 @@ pub fn nodes(store: &ResourceStore) -> (BTreeMap<String, NodeInfo>, Vec<String>)
     (out, bad)
 }
 
-fn node_info(store: &ResourceStore, n: &Object<NodeSpec>) -> Option<NodeInfo> {
+pub(crate) fn node_info(store: &ResourceStore, n: &Object<NodeSpec>) -> Option<NodeInfo> {
     let name = n.metadata.name.clone();
     let bgp = n.spec.bgp.clone().unwrap_or_default();
     let addr = |a: &Option<String>| -> Result<(Option<IpAddr>, Option<IpNet>), ()> {

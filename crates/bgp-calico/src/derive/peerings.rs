@@ -270,7 +270,7 @@ fn next_hop_mode(p: &BgpPeerSpec) -> (bool, String) {
 }
 
 /// `IP:port`, `[IPv6]:port` or a bare address (Go's `net.SplitHostPort`, port 0 when absent).
-fn split_ip_port(s: &str) -> (String, u16) {
+pub(crate) fn split_ip_port(s: &str) -> (String, u16) {
     if let Some(rest) = s.strip_prefix('[') {
         if let Some((host, port)) = rest.split_once("]:") {
             if let Ok(p) = port.parse() {
@@ -540,6 +540,31 @@ pub fn session_name(prefix: &str, ip: IpAddr, port: u16) -> String {
     }
 }
 
+/// What every mesh session of a node shares (from the default BGPConfiguration).
+pub struct MeshSettings {
+    /// `nodeMeshPassword`.
+    pub password: Option<String>,
+    /// `nodeMeshMaxRestartTime`, seconds.
+    pub restart_time: Option<u64>,
+}
+
+impl MeshSettings {
+    /// The settings, warning once about a password that cannot be found.
+    pub fn of(c: &Cluster<'_>, w: &mut Warnings) -> MeshSettings {
+        let default_cfg = c.store.bgp_configuration("default");
+        MeshSettings {
+            password: c.password(
+                default_cfg.and_then(|d| d.spec.node_mesh_password.as_ref()),
+                "BGPConfiguration default, nodeMeshPassword",
+                w,
+            ),
+            restart_time: default_cfg
+                .and_then(|d| d.spec.node_mesh_max_restart_time)
+                .map(|d| d.rounded_secs()),
+        }
+    }
+}
+
 fn mesh(
     c: &Cluster<'_>,
     me: &Me<'_>,
@@ -547,47 +572,51 @@ fn mesh(
     my_ip: IpAddr,
     w: &mut Warnings,
 ) -> Vec<Peering> {
-    let default_cfg = c.store.bgp_configuration("default");
-    let password = c.password(
-        default_cfg.and_then(|d| d.spec.node_mesh_password.as_ref()),
-        "BGPConfiguration default, nodeMeshPassword",
-        w,
-    );
-    let restart = default_cfg
-        .and_then(|d| d.spec.node_mesh_max_restart_time)
-        .map(|d| d.rounded_secs());
-    let mut out = Vec::new();
-    for n in c.nodes.values() {
-        let Some(ip) = n.ip(family) else { continue };
-        if ip == my_ip || !n.rr_cluster_id.is_empty() {
-            continue;
-        }
-        let remote_as = n.asn.unwrap_or(me.asn);
-        let port = n.listen_port.or(c.global_listen_port).unwrap_or(0);
-        out.push(Peering {
-            name: session_name("Mesh", ip, 0),
-            kind: PeeringKind::Mesh,
-            family,
-            address: ip,
-            port: (port > 0).then_some(port),
-            remote_as,
-            local_as: None,
-            effective_local_as: me.asn,
-            source_address: Some(my_ip),
-            ttl_security: None,
-            passive: ip.to_string() > my_ip.to_string(),
-            password: password.clone(),
-            restart_time: restart,
-            keepalive: None,
-            rr_client_cluster_id: None,
-            next_hop: NextHop::Auto,
-            allow_local_as: None,
-            filters: Vec::new(),
-            same_as: remote_as == me.asn,
-            reachable_by: None,
-        });
+    let settings = MeshSettings::of(c, w);
+    c.nodes
+        .values()
+        .filter_map(|n| mesh_peering(c.global_listen_port, me, family, my_ip, n, &settings))
+        .collect()
+}
+
+/// The mesh session of `family` towards node `n`, if it has one: not to ourselves, not
+/// to a route reflector (reflectors are peered through BGPPeers).
+pub fn mesh_peering(
+    global_listen_port: Option<u16>,
+    me: &Me<'_>,
+    family: Family,
+    my_ip: IpAddr,
+    n: &NodeInfo,
+    settings: &MeshSettings,
+) -> Option<Peering> {
+    let ip = n.ip(family)?;
+    if ip == my_ip || !n.rr_cluster_id.is_empty() {
+        return None;
     }
-    out
+    let remote_as = n.asn.unwrap_or(me.asn);
+    let port = n.listen_port.or(global_listen_port).unwrap_or(0);
+    Some(Peering {
+        name: session_name("Mesh", ip, 0),
+        kind: PeeringKind::Mesh,
+        family,
+        address: ip,
+        port: (port > 0).then_some(port),
+        remote_as,
+        local_as: None,
+        effective_local_as: me.asn,
+        source_address: Some(my_ip),
+        ttl_security: None,
+        passive: ip.to_string() > my_ip.to_string(),
+        password: settings.password.clone(),
+        restart_time: settings.restart_time,
+        keepalive: None,
+        rr_client_cluster_id: None,
+        next_hop: NextHop::Auto,
+        allow_local_as: None,
+        filters: Vec::new(),
+        same_as: remote_as == me.asn,
+        reachable_by: None,
+    })
 }
 
 /// confd's `buildPeerFromData`.

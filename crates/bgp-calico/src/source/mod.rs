@@ -1,13 +1,27 @@
-//! Where resources come from: every datastore is a [`ResourceSource`] that lists a complete,
-//! consistent set of resources, which the caller loads into a
-//! [`ResourceStore`](crate::store::ResourceStore).
+//! Where resources come from. Every datastore gives a complete, consistent set of
+//! resources first and, when it can be watched, the changes after it:
 //!
-//! The file source ([`file::FileSource`]) reads calicoctl-style YAML for `bgpd calico render`,
-//! tests and offline use. A datastore that can be watched (etcd v3, the Kubernetes API) lists
-//! the same way and then delivers [`Update`](crate::store::Update)s from the revision of its
-//! listing on; the store and the derivation do not care which source fed them.
+//! - [`ResourceSource`]: a one-shot listing, loaded into a
+//!   [`ResourceStore`](crate::store::ResourceStore) (the file source, [`file::FileSource`]:
+//!   calicoctl-style YAML for `bgpd calico render`, tests and offline use);
+//! - a watched source sends [`SyncEvent`]s: one batch of
+//!   [`Update`](crate::store::Update)s holding every resource, [`SyncState::InSync`], then a
+//!   batch per change. A lost history (a compacted revision) becomes a fresh listing that
+//!   is delivered as the difference, so a consumer only ever applies diffs. [`sync`] is
+//!   that logic without I/O; [`etcd`] the etcd v3 datastore (its client task behind the
+//!   cargo feature `etcd`); [`status`] what a source says about itself.
+//!   The Kubernetes API fits the same shape (list, then watch from a resourceVersion;
+//!   410 Gone is the compaction case).
+//!
+//! The store and the derivation do not care which source fed them.
 
+pub mod etcd;
 pub mod file;
+pub mod status;
+pub mod sync;
+
+pub use status::DatastoreStatus;
+pub use sync::{SyncEvent, SyncState};
 
 use std::path::PathBuf;
 

@@ -1,5 +1,8 @@
 //! `[global.control]`: the control socket, the BIRD-compatible status sockets, who may use
 //! them and how much a client may hold (docs/config.md, docs/security.md).
+//!
+//! These are the daemon's settings: they are read and checked here with the rest of the
+//! file, and bgpd opens the sockets; the library itself opens none.
 
 use std::path::PathBuf;
 use std::time::Duration;
@@ -8,11 +11,8 @@ use toml::Spanned;
 
 use super::file::ControlFile;
 use super::{ConfigError, Source};
-use crate::control::limits::Limits;
-use crate::control::socket::Access;
 
-/// The default control socket path.
-pub const DEFAULT_CONTROL_SOCKET: &str = "/run/bgpd/bgpd.sock";
+use bgp_control::DEFAULT_CONTROL_SOCKET;
 /// The default permission bits of the control socket.
 pub const DEFAULT_MODE: u32 = 0o660;
 
@@ -26,26 +26,31 @@ pub struct ControlConfig {
     /// Group the sockets (and a socket directory bgpd creates) belong to, so its members
     /// may use them; `None`: bgpd's own group.
     pub group: Option<String>,
-    /// The BIRD-compatible status sockets (`crate::control::bird`).
+    /// The BIRD-compatible status sockets.
     pub bird: BirdSocketConfig,
     /// Connections, idle and write timeouts of every control socket.
-    pub limits: Limits,
+    pub limits: ControlLimits,
 }
 
-impl ControlConfig {
-    /// Mode and group of the control socket.
-    pub fn access(&self) -> Access {
-        Access {
-            mode: self.mode,
-            group: self.group.clone(),
-        }
-    }
+/// What one local client may hold of a control socket (docs/security.md).
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+pub struct ControlLimits {
+    /// Connections served at once; one more is told so and closed.
+    pub max_connections: usize,
+    /// A connection with no request for this long is closed.
+    pub idle: Duration,
+    /// A write to a client that makes no progress for this long drops the client.
+    pub write: Duration,
+}
 
-    /// Mode and group of the BIRD-compatible sockets.
-    pub fn bird_access(&self) -> Access {
-        Access {
-            mode: self.bird.mode,
-            group: self.group.clone(),
+impl Default for ControlLimits {
+    /// 32 connections per socket, 60 s idle, 30 s for a client to take a write
+    /// (`max_connections` and `timeout` change them).
+    fn default() -> Self {
+        ControlLimits {
+            max_connections: 32,
+            idle: Duration::from_secs(60),
+            write: Duration::from_secs(30),
         }
     }
 }
@@ -57,7 +62,7 @@ impl Default for ControlConfig {
             mode: DEFAULT_MODE,
             group: None,
             bird: BirdSocketConfig::default(),
-            limits: crate::control::limits::CONTROL,
+            limits: ControlLimits::default(),
         }
     }
 }
@@ -141,8 +146,8 @@ pub(super) fn resolve(src: &Source, c: Option<&ControlFile>) -> Result<ControlCo
             }
         },
     };
-    let defaults = crate::control::limits::CONTROL;
-    let limits = Limits {
+    let defaults = ControlLimits::default();
+    let limits = ControlLimits {
         max_connections: match &c.max_connections {
             Some(n) if *n.get_ref() == 0 => {
                 return Err(ConfigError::at(

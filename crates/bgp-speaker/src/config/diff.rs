@@ -1,7 +1,7 @@
 //! The difference between a running configuration and a new one, classified by what a
 //! running speaker must do about it.
 //!
-//! The rule (issue 4, "Config watcher"): added peers start, removed peers stop with a
+//! The rule: added peers start, removed peers stop with a
 //! Cease, changed peers restart *only* when a session parameter changed (something that
 //! goes into the OPEN message or the TCP connection); policy changes are applied with a
 //! route refresh / re-evaluation of stored routes (inbound) and a re-run of the export

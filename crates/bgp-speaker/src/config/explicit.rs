@@ -113,7 +113,7 @@ pub fn explicit(cfg: &Config) -> FileConfig {
             max_connections: Some(sp(c.limits.max_connections)),
             // One `timeout` sets both the idle and the write limit; the defaults differ,
             // so it is written only when the limits are not the defaults.
-            timeout: (c.limits != crate::control::limits::CONTROL)
+            timeout: (c.limits != super::ControlLimits::default())
                 .then_some(c.limits.idle.as_secs()),
         }),
         graceful_restart: Some(gr(&g.graceful_restart)),

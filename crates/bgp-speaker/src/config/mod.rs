@@ -1,48 +1,55 @@
 //! Daemon configuration: TOML schema, loading with drop-in files, template inheritance,
-//! validation with file:line:column errors, and the diff between two configurations.
+//! validation with file:line:column errors, a builder for configurations made in code, and
+//! the diff between two configurations.
 //!
 //! The layering is:
 //! - [`mod@file`]: the serde schema of one TOML file, optional fields, unknown keys refused;
-//! - this module: reading the main file plus the drop-in directory, merging them,
+//! - [`load`] (load.rs): reading the main file plus the drop-in directory, merging them,
 //!   resolving `template = "..."` chains and defaults, and validating, which yields a
 //!   [`Config`] whose values are all concrete;
-//! - [`diff`]: what changed between two [`Config`]s, classified by what must happen to a
-//!   running speaker (restart a session, soft-reconfigure it, or nothing).
+//! - [`Config::builder`] (builder.rs): the same [`Config`] from typed values, checked by
+//!   the same rules (check.rs);
+//! - [`ConfigDiff`] (diff.rs): what changed between two [`Config`]s, classified by what
+//!   must happen to a running speaker (restart a session, soft-reconfigure it, or nothing).
 //!
 //! The full format is described in `docs/config.md`.
 
-pub mod control;
-pub mod diff;
+mod builder;
+mod check;
+mod control;
+pub(crate) mod diff;
 pub mod explicit;
 pub mod file;
+mod load;
 mod secrecy;
-pub mod types;
+mod types;
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::BTreeMap;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::ops::Range;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use bgp_proto::{Community, Family, LargeCommunity};
 use ipnet::IpNet;
-use toml::Spanned;
 
-pub use control::{BirdFormat, BirdSocketConfig, ControlConfig};
+pub use builder::ConfigBuilder;
+pub use control::{BirdFormat, BirdSocketConfig, ControlConfig, ControlLimits};
 pub use diff::{ConfigDiff, PeerChange};
+pub use load::{from_str, list_drop_ins, load};
 pub use types::{
     AddPathConfig, CommunityValue, FamilyName, LargeCommunityValue, ListenAddr, MaxPrefixAction,
     NextHopMode, PeerAddress,
 };
 
-use file::{FileConfig, GracefulRestartFile, PeerFile};
+/// The policy language: rules matching routes, modifying them, accepting or rejecting.
+pub use bgp_rib::policy;
 
-/// A named routing policy (`[policies.NAME]`), the RIB's serde policy type.
+/// A named routing policy (`[policies.NAME]`, [`ConfigBuilder::policy`]).
 pub type PolicyDef = bgp_rib::policy::Policy;
 
 /// The `[kernel]` section, owned by the kernel FIB component.
 pub type KernelSection = bgp_kernel::KernelConfig;
 
-pub use control::DEFAULT_CONTROL_SOCKET;
 /// The BGP port (RFC 4271 section 8.2.1).
 pub const BGP_PORT: u16 = 179;
 /// Default hold time. RFC 4271 suggests 90 s; BIRD's 240 s is a known cause of slow failover.
@@ -59,6 +66,8 @@ pub const DEFAULT_ADD_PATH_RECEIVE_LIMIT: u32 = bgp_rib::DEFAULT_ADD_PATH_RECEIV
 pub const DEFAULT_MAX_RESTART_TIME: u16 = 600;
 /// Default cap on the LLGR stale time a peer announces (RFC 9494 allows ~194 days).
 pub const DEFAULT_MAX_LONG_LIVED_STALE_TIME: u32 = 86_400;
+/// Default of [`GlobalConfig::max_paths`].
+const DEFAULT_MAX_PATHS: u16 = 16;
 
 /// Errors reading or validating a configuration.
 #[derive(Debug, thiserror::Error)]
@@ -92,6 +101,9 @@ pub enum ConfigError {
         /// What is wrong.
         message: String,
     },
+    /// A configuration built in code ([`ConfigBuilder`]) breaks a rule.
+    #[error("invalid configuration: {0}")]
+    Invalid(String),
 }
 
 impl ConfigError {
@@ -164,6 +176,33 @@ pub struct GlobalConfig {
     pub user: Option<String>,
     /// Group bgpd runs as; the user's primary group when only `user` is set.
     pub group: Option<String>,
+}
+
+impl GlobalConfig {
+    /// AS `asn` and identifier `router_id`, every other setting as a file without it has
+    /// it.
+    fn new(asn: u32, router_id: Ipv4Addr) -> GlobalConfig {
+        GlobalConfig {
+            asn,
+            router_id,
+            listen: default_listen(BGP_PORT),
+            cluster_id: None,
+            max_paths: DEFAULT_MAX_PATHS,
+            control: ControlConfig::default(),
+            graceful_restart: GracefulRestartConfig::default(),
+            include_dir: None,
+            user: None,
+            group: None,
+        }
+    }
+}
+
+/// Every IPv4 and IPv6 address, on `port`.
+fn default_listen(port: u16) -> Vec<SocketAddr> {
+    vec![
+        SocketAddr::new(IpAddr::V4(Ipv4Addr::UNSPECIFIED), port),
+        SocketAddr::new(IpAddr::V6(Ipv6Addr::UNSPECIFIED), port),
+    ]
 }
 
 /// Graceful restart (RFC 4724) and long-lived graceful restart (RFC 9494) settings.
@@ -333,7 +372,13 @@ impl PeerConfig {
 
     /// Validates the settings that do not depend on the rest of the configuration.
     pub fn check(&self) -> Result<(), String> {
-        validate_peer(self)
+        check::peer(self)
+    }
+
+    /// What tells two peers apart: the address, the interface of a link-local one, the
+    /// port. No two peers may share it.
+    pub(crate) fn endpoint(&self) -> (IpAddr, Option<String>, u16) {
+        (self.address.addr, self.address.scope.clone(), self.port)
     }
 }
 
@@ -377,592 +422,5 @@ impl Originate {
         }
     }
 }
-
-/// Semantic checks on a resolved peer that do not need file positions.
-fn validate_peer(p: &PeerConfig) -> Result<(), String> {
-    if p.name.is_empty() {
-        return Err("peer name must not be empty".into());
-    }
-    if p.hold_time != 0 && p.hold_time < 3 {
-        // RFC 4271 section 4.2: zero or at least three seconds.
-        return Err(format!(
-            "hold_time {} is invalid: it must be 0 or at least 3 seconds (RFC 4271 4.2)",
-            p.hold_time
-        ));
-    }
-    if p.hold_time != 0 && p.keepalive >= p.hold_time {
-        return Err(format!(
-            "keepalive {} must be smaller than hold_time {}",
-            p.keepalive, p.hold_time
-        ));
-    }
-    if p.connect_retry == 0 {
-        return Err("connect_retry must be at least 1 second".into());
-    }
-    if p.multihop == Some(0) {
-        return Err("multihop must be between 1 and 255".into());
-    }
-    if let Some(src) = p.source_address {
-        if src.is_ipv4() != p.address.addr.is_ipv4() {
-            return Err(format!(
-                "source_address {src} is not of the same family as the peer address {}",
-                p.address
-            ));
-        }
-    }
-    if p.families.is_empty() {
-        return Err("families must not be empty".into());
-    }
-    if p.remote_as == 0 || p.local_as == Some(0) {
-        return Err("AS number 0 is reserved (RFC 7607)".into());
-    }
-    if p.password.as_ref().is_some_and(|pw| pw.len() > 80) {
-        // TCP_MD5SIG_MAXKEYLEN on Linux.
-        return Err("password is longer than 80 bytes (Linux TCP-MD5 limit)".into());
-    }
-    if p.max_prefixes.is_some_and(|m| m.limit == 0) {
-        return Err("max_prefixes.limit must be at least 1".into());
-    }
-    if p.add_path_receive_limit == 0 {
-        return Err("add_path_receive_limit must be at least 1".into());
-    }
-    Ok(())
-}
-
-/// A peer or template entry with the file it came from.
-struct Entry<'a> {
-    src: &'a Source,
-    name: &'a Spanned<String>,
-    peer: &'a PeerFile,
-}
-
-/// Loads a configuration: the main file, then every `*.toml` in the drop-in directory in
-/// name order.
-pub fn load(path: &Path) -> Result<Config, ConfigError> {
-    let main = read_source(path)?;
-    let main_file = parse_checked(&main)?;
-    let Some(global) = &main_file.global else {
-        return Err(ConfigError::File {
-            path: path.to_owned(),
-            message: "missing [global] section".into(),
-        });
-    };
-    let mut drop_ins = Vec::new();
-    if let Some(dir) = &global.get_ref().include_dir {
-        let dir = path.parent().unwrap_or(Path::new(".")).join(dir);
-        for p in list_drop_ins(&dir)? {
-            drop_ins.push(read_source(&p)?);
-        }
-    }
-    let mut parsed = Vec::with_capacity(drop_ins.len());
-    for src in &drop_ins {
-        let f = parse_checked(src)?;
-        if let Some(g) = &f.global {
-            return Err(ConfigError::at(
-                src,
-                g.span(),
-                "[global] is only allowed in the main configuration file",
-            ));
-        }
-        parsed.push(f);
-    }
-    let mut files = vec![(&main, &main_file)];
-    files.extend(drop_ins.iter().zip(parsed.iter()));
-    resolve(path, &files)
-}
-
-/// Parses and resolves a configuration from a string, as if read from `path` (used for
-/// error messages and to resolve a relative include directory). The include directory
-/// is not read.
-pub fn from_str(text: &str, path: &Path) -> Result<Config, ConfigError> {
-    let src = Source {
-        path: path.to_owned(),
-        text: text.to_owned(),
-        meta: None,
-    };
-    let f = parse_file(&src)?;
-    if f.global.is_none() {
-        return Err(ConfigError::File {
-            path: path.to_owned(),
-            message: "missing [global] section".into(),
-        });
-    }
-    resolve(path, &[(&src, &f)])
-}
-
-fn read_source(path: &Path) -> Result<Source, ConfigError> {
-    use std::io::Read;
-    let io = |source| ConfigError::Io {
-        path: path.to_owned(),
-        source,
-    };
-    let mut file = std::fs::File::open(path).map_err(io)?;
-    let meta = file.metadata().map_err(io)?;
-    let mut text = String::new();
-    file.read_to_string(&mut text).map_err(io)?;
-    Ok(Source {
-        path: path.to_owned(),
-        text,
-        meta: Some(meta),
-    })
-}
-
-/// Parses a file read from disk, checking the file's ownership and mode when it holds
-/// passwords ([`secrecy`]).
-fn parse_checked(src: &Source) -> Result<FileConfig, ConfigError> {
-    let f = parse_file(src)?;
-    if let Some(meta) = &src.meta {
-        if secrecy::holds_passwords(&f) {
-            secrecy::check(src, meta)?;
-        }
-    }
-    Ok(f)
-}
-
-/// The drop-in files of a directory, `*.toml` only, sorted by name. A missing directory
-/// is an empty one, so a renderer may create it later.
-pub fn list_drop_ins(dir: &Path) -> Result<Vec<PathBuf>, ConfigError> {
-    let rd = match std::fs::read_dir(dir) {
-        Ok(rd) => rd,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
-        Err(source) => {
-            return Err(ConfigError::Io {
-                path: dir.to_owned(),
-                source,
-            })
-        }
-    };
-    let mut out = Vec::new();
-    for ent in rd {
-        let ent = ent.map_err(|source| ConfigError::Io {
-            path: dir.to_owned(),
-            source,
-        })?;
-        let p = ent.path();
-        let hidden = p
-            .file_name()
-            .and_then(|n| n.to_str())
-            .is_none_or(|n| n.starts_with('.'));
-        if !hidden && p.extension().is_some_and(|e| e == "toml") && p.is_file() {
-            out.push(p);
-        }
-    }
-    out.sort();
-    Ok(out)
-}
-
-fn parse_file(src: &Source) -> Result<FileConfig, ConfigError> {
-    toml::from_str::<FileConfig>(&src.text).map_err(|e| match e.span() {
-        Some(span) => ConfigError::at(src, span, e.message().trim_end()),
-        None => ConfigError::File {
-            path: src.path.clone(),
-            message: e.message().trim_end().to_owned(),
-        },
-    })
-}
-
-/// Merges the parsed files, expands templates and validates.
-fn resolve(main_path: &Path, files: &[(&Source, &FileConfig)]) -> Result<Config, ConfigError> {
-    let Some(&(main_src, main)) = files.first() else {
-        return Err(ConfigError::File {
-            path: main_path.to_owned(),
-            message: "no configuration file".into(),
-        });
-    };
-    let Some(gspan) = &main.global else {
-        return Err(ConfigError::File {
-            path: main_path.to_owned(),
-            message: "missing [global] section".into(),
-        });
-    };
-    let global = resolve_global(main_src, gspan, main_path)?;
-
-    // Gather templates, peers, policies and originated routes across files, refusing
-    // duplicates with the position of the second definition.
-    let mut templates: HashMap<&str, Entry<'_>> = HashMap::new();
-    let mut peers: BTreeMap<&str, Entry<'_>> = BTreeMap::new();
-    let mut policies = BTreeMap::new();
-    let mut originate = BTreeMap::new();
-    for &(src, f) in files {
-        for (name, peer) in &f.templates {
-            if templates.contains_key(name.get_ref().as_str()) {
-                return Err(ConfigError::at(
-                    src,
-                    name.span(),
-                    format!("template {:?} is defined twice", name.get_ref()),
-                ));
-            }
-            templates.insert(name.get_ref(), Entry { src, name, peer });
-        }
-        for (name, peer) in &f.peers {
-            if peers.contains_key(name.get_ref().as_str()) {
-                return Err(ConfigError::at(
-                    src,
-                    name.span(),
-                    format!("peer {:?} is defined twice", name.get_ref()),
-                ));
-            }
-            peers.insert(name.get_ref(), Entry { src, name, peer });
-        }
-        for (name, pol) in &f.policies {
-            if let Err(e) = pol.compile() {
-                return Err(ConfigError::at(
-                    src,
-                    name.span(),
-                    format!("policy {:?}: {e}", name.get_ref()),
-                ));
-            }
-            if policies
-                .insert(name.get_ref().clone(), pol.clone())
-                .is_some()
-            {
-                return Err(ConfigError::at(
-                    src,
-                    name.span(),
-                    format!("policy {:?} is defined twice", name.get_ref()),
-                ));
-            }
-        }
-        for o in &f.originate {
-            let of = o.get_ref();
-            let prefix = of.prefix.get_ref().trunc();
-            if prefix != *of.prefix.get_ref() {
-                return Err(ConfigError::at(
-                    src,
-                    of.prefix.span(),
-                    format!(
-                        "prefix {} has host bits set; did you mean {prefix}?",
-                        of.prefix.get_ref()
-                    ),
-                ));
-            }
-            if of
-                .next_hop
-                .is_some_and(|nh| nh.is_ipv4() != prefix.addr().is_ipv4())
-            {
-                return Err(ConfigError::at(
-                    src,
-                    of.prefix.span(),
-                    format!("next_hop of {prefix} is not of the prefix's address family"),
-                ));
-            }
-            let route = Originate {
-                prefix,
-                no_install: of.no_install,
-                next_hop: of.next_hop,
-                communities: of.communities.iter().map(|c| c.0).collect(),
-                large_communities: of.large_communities.iter().map(|c| c.0).collect(),
-                local_pref: of.local_pref,
-                med: of.med,
-            };
-            if originate.insert(prefix, route).is_some() {
-                return Err(ConfigError::at(
-                    src,
-                    of.prefix.span(),
-                    format!("prefix {prefix} is originated twice"),
-                ));
-            }
-        }
-    }
-    let kernel = main.kernel.clone();
-    for &(src, f) in files.iter().skip(1) {
-        if f.kernel.is_some() {
-            return Err(ConfigError::File {
-                path: src.path.clone(),
-                message: "[kernel] is only allowed in the main configuration file".into(),
-            });
-        }
-    }
-    if let Some(name) = kernel.as_ref().and_then(|k| k.export.policy.as_ref()) {
-        if !policies.contains_key(name) {
-            return Err(ConfigError::File {
-                path: main_src.path.clone(),
-                message: format!("[kernel.export] policy: unknown policy {name:?}"),
-            });
-        }
-    }
-
-    let mut resolved = BTreeMap::new();
-    let mut by_addr: HashMap<(IpAddr, Option<String>, u16), &str> = HashMap::new();
-    for (name, entry) in &peers {
-        let chain = template_chain(entry, &templates)?;
-        let p = resolve_peer(name, &chain, &global)?;
-        check_policy_refs(&chain, &policies)?;
-        let key = (p.address.addr, p.address.scope.clone(), p.port);
-        if let Some(other) = by_addr.insert(key, name) {
-            let (src, span) = address_span(&chain, entry);
-            return Err(ConfigError::at(
-                src,
-                span,
-                format!(
-                    "peer {name:?} has the same address {} and port {} as peer {other:?}",
-                    p.address, p.port
-                ),
-            ));
-        }
-        resolved.insert(name.to_string(), p);
-    }
-    Ok(Config {
-        global,
-        peers: resolved,
-        policies,
-        originate,
-        kernel,
-    })
-}
-
-fn resolve_global(
-    src: &Source,
-    g: &Spanned<file::GlobalFile>,
-    main_path: &Path,
-) -> Result<GlobalConfig, ConfigError> {
-    let gf = g.get_ref();
-    if gf.asn == 0 {
-        return Err(ConfigError::at(
-            src,
-            g.span(),
-            "asn 0 is reserved (RFC 7607)",
-        ));
-    }
-    if gf.router_id.is_unspecified() {
-        return Err(ConfigError::at(
-            src,
-            g.span(),
-            "router_id must not be 0.0.0.0 (RFC 6286)",
-        ));
-    }
-    let port = gf.listen_port.unwrap_or(BGP_PORT);
-    let listen = match &gf.listen {
-        None => vec![
-            SocketAddr::new(IpAddr::V4(Ipv4Addr::UNSPECIFIED), port),
-            SocketAddr::new(IpAddr::V6(Ipv6Addr::UNSPECIFIED), port),
-        ],
-        Some(l) => {
-            let mut seen = BTreeSet::new();
-            let mut out = Vec::new();
-            for a in l {
-                let sa = SocketAddr::new(a.get_ref().addr, a.get_ref().port.unwrap_or(port));
-                if !seen.insert(sa) {
-                    return Err(ConfigError::at(
-                        src,
-                        a.span(),
-                        format!("listen address {sa} is given twice"),
-                    ));
-                }
-                out.push(sa);
-            }
-            out
-        }
-    };
-    let control = control::resolve(src, gf.control.as_ref())?;
-    let graceful_restart = merge_gr(
-        &[gf.graceful_restart.as_ref()],
-        &GracefulRestartConfig::default(),
-    );
-    Ok(GlobalConfig {
-        asn: gf.asn,
-        router_id: gf.router_id,
-        listen,
-        cluster_id: gf.cluster_id,
-        max_paths: gf.max_paths.unwrap_or(16).max(1),
-        control,
-        graceful_restart,
-        user: gf.user.clone(),
-        group: gf.group.clone(),
-        include_dir: gf
-            .include_dir
-            .as_ref()
-            .map(|d| main_path.parent().unwrap_or(Path::new(".")).join(d)),
-    })
-}
-
-/// The peer followed by its templates, nearest first. Refuses unknown templates and
-/// cycles.
-fn template_chain<'a>(
-    entry: &'a Entry<'a>,
-    templates: &'a HashMap<&str, Entry<'a>>,
-) -> Result<Vec<&'a Entry<'a>>, ConfigError> {
-    let mut chain = vec![entry];
-    let mut cur = entry;
-    while let Some(t) = &cur.peer.template {
-        let Some(next) = templates.get(t.get_ref().as_str()) else {
-            return Err(ConfigError::at(
-                cur.src,
-                t.span(),
-                format!("unknown template {:?}", t.get_ref()),
-            ));
-        };
-        if chain.iter().any(|e| std::ptr::eq(*e, next)) {
-            return Err(ConfigError::at(
-                cur.src,
-                t.span(),
-                format!("template {:?} inherits from itself", t.get_ref()),
-            ));
-        }
-        chain.push(next);
-        cur = next;
-    }
-    Ok(chain)
-}
-
-/// The first value set along the template chain.
-fn pick<'a, T>(chain: &[&'a Entry<'a>], f: impl Fn(&'a PeerFile) -> Option<T>) -> Option<T> {
-    chain.iter().find_map(|e| f(e.peer))
-}
-
-/// Where to point an error about the peer's address (or its table when unset).
-fn address_span<'a>(chain: &[&'a Entry<'a>], entry: &'a Entry<'a>) -> (&'a Source, Range<usize>) {
-    chain
-        .iter()
-        .find_map(|e| e.peer.address.as_ref().map(|a| (e.src, a.span())))
-        .unwrap_or((entry.src, entry.name.span()))
-}
-
-fn merge_gr(
-    layers: &[Option<&GracefulRestartFile>],
-    base: &GracefulRestartConfig,
-) -> GracefulRestartConfig {
-    let find = |f: &dyn Fn(&GracefulRestartFile) -> Option<u64>| {
-        layers.iter().flatten().find_map(|g| f(g))
-    };
-    GracefulRestartConfig {
-        enabled: layers
-            .iter()
-            .flatten()
-            .find_map(|g| g.enabled)
-            .unwrap_or(base.enabled),
-        restart_time: find(&|g| g.restart_time.map(u64::from))
-            .map_or(base.restart_time, |v| v.min(4095) as u16),
-        stale_time: find(&|g| g.stale_time.map(u64::from)).map_or(base.stale_time, |v| v as u32),
-        long_lived_stale_time: find(&|g| g.long_lived_stale_time.map(u64::from))
-            .map_or(base.long_lived_stale_time, |v| v.min(0xFF_FFFF) as u32),
-        notification: layers
-            .iter()
-            .flatten()
-            .find_map(|g| g.notification)
-            .unwrap_or(base.notification),
-        max_restart_time: find(&|g| g.max_restart_time.map(u64::from))
-            .map_or(base.max_restart_time, |v| v.min(4095) as u16),
-        max_long_lived_stale_time: find(&|g| g.max_long_lived_stale_time.map(u64::from))
-            .map_or(base.max_long_lived_stale_time, |v| v.min(0xFF_FFFF) as u32),
-    }
-}
-
-fn resolve_peer<'a>(
-    name: &str,
-    chain: &[&'a Entry<'a>],
-    global: &GlobalConfig,
-) -> Result<PeerConfig, ConfigError> {
-    let Some(&entry) = chain.first() else {
-        return Err(ConfigError::File {
-            path: PathBuf::from(name),
-            message: "empty template chain".into(),
-        });
-    };
-    let here = |msg: String| ConfigError::at(entry.src, entry.name.span(), msg);
-    let address = pick(chain, |p| p.address.as_ref().map(|a| a.get_ref().clone()))
-        .ok_or_else(|| here(format!("peer {name:?} has no address")))?;
-    let remote_as = pick(chain, |p| p.remote_as)
-        .ok_or_else(|| here(format!("peer {name:?} has no remote_as")))?;
-    let hold_time =
-        pick(chain, |p| p.hold_time.as_ref().map(|h| *h.get_ref())).unwrap_or(DEFAULT_HOLD_TIME);
-    let gr_layers: Vec<Option<&GracefulRestartFile>> = chain
-        .iter()
-        .map(|e| e.peer.graceful_restart.as_ref())
-        .collect();
-    let mut p = PeerConfig {
-        name: name.to_owned(),
-        description: pick(chain, |p| p.description.clone()),
-        remote_as,
-        local_as: pick(chain, |p| p.local_as),
-        port: pick(chain, |p| p.port).unwrap_or(BGP_PORT),
-        passive: pick(chain, |p| p.passive).unwrap_or(false),
-        disabled: pick(chain, |p| p.disabled).unwrap_or(false),
-        password: pick(chain, |p| p.password.clone()).filter(|s| !s.is_empty()),
-        hold_time,
-        keepalive: pick(chain, |p| p.keepalive).unwrap_or(hold_time / 3),
-        connect_retry: pick(chain, |p| p.connect_retry).unwrap_or(DEFAULT_CONNECT_RETRY),
-        ttl_security: pick(chain, |p| p.ttl_security).unwrap_or(false),
-        multihop: pick(chain, |p| p.multihop.as_ref().map(|m| *m.get_ref())),
-        source_address: pick(chain, |p| p.source_address),
-        route_reflector_client: pick(chain, |p| p.route_reflector_client).unwrap_or(false),
-        cluster_id: pick(chain, |p| p.cluster_id),
-        allow_local_as: pick(chain, |p| p.allow_local_as).unwrap_or(0),
-        next_hop: pick(chain, |p| p.next_hop).unwrap_or_default(),
-        add_path: pick(chain, |p| p.add_path).unwrap_or_default(),
-        add_path_receive_limit: pick(chain, |p| p.add_path_receive_limit)
-            .unwrap_or(DEFAULT_ADD_PATH_RECEIVE_LIMIT),
-        extended_next_hop: pick(chain, |p| p.extended_next_hop).unwrap_or(false),
-        graceful_restart: merge_gr(&gr_layers, &global.graceful_restart),
-        families: pick(chain, |p| p.families.clone())
-            .map(|f| {
-                let mut v: Vec<Family> = f.iter().map(|n| n.family()).collect();
-                v.dedup();
-                v
-            })
-            .unwrap_or_else(|| vec![default_family(address.addr)]),
-        import: pick(chain, |p| {
-            p.import
-                .as_ref()
-                .map(|v| v.iter().map(|s| s.get_ref().clone()).collect())
-        })
-        .unwrap_or_default(),
-        export: pick(chain, |p| {
-            p.export
-                .as_ref()
-                .map(|v| v.iter().map(|s| s.get_ref().clone()).collect())
-        })
-        .unwrap_or_default(),
-        max_prefixes: pick(chain, |p| {
-            p.max_prefixes.as_ref().map(|m| MaxPrefixes {
-                limit: m.limit,
-                action: m.action,
-            })
-        }),
-        address,
-    };
-    if p.route_reflector_client && !p.is_ibgp(global) {
-        return Err(here(format!(
-            "peer {name:?} is eBGP; route_reflector_client needs an iBGP peer (RFC 4456)"
-        )));
-    }
-    if let Err(msg) = validate_peer(&p) {
-        // Point at the offending setting where we kept its position.
-        let span = match () {
-            _ if msg.starts_with("hold_time") || msg.starts_with("keepalive") => chain
-                .iter()
-                .find_map(|e| e.peer.hold_time.as_ref().map(|h| (e.src, h.span()))),
-            _ if msg.starts_with("multihop") => chain
-                .iter()
-                .find_map(|e| e.peer.multihop.as_ref().map(|h| (e.src, h.span()))),
-            _ => None,
-        };
-        let (src, span) = span.unwrap_or((entry.src, entry.name.span()));
-        return Err(ConfigError::at(src, span, format!("peer {name:?}: {msg}")));
-    }
-    p.families.sort();
-    Ok(p)
-}
-
-fn check_policy_refs<'a>(
-    chain: &[&'a Entry<'a>],
-    policies: &BTreeMap<String, PolicyDef>,
-) -> Result<(), ConfigError> {
-    for e in chain {
-        for list in [&e.peer.import, &e.peer.export].into_iter().flatten() {
-            for n in list {
-                if !policies.contains_key(n.get_ref()) {
-                    return Err(ConfigError::at(
-                        e.src,
-                        n.span(),
-                        format!("unknown policy {:?}", n.get_ref()),
-                    ));
-                }
-            }
-        }
-    }
-    Ok(())
-}
-
 #[cfg(test)]
 mod tests;

@@ -1,6 +1,10 @@
 //! Unit tests of the configuration parser and diff engine (compiled only under
 //! `#[cfg(test)]`, from `config/mod.rs`).
 
+use std::path::Path;
+
+use bgp_control::DEFAULT_CONTROL_SOCKET;
+
 use super::*;
 
 fn parse(text: &str) -> Result<Config, ConfigError> {
@@ -446,7 +450,7 @@ fn control_access_and_limits() {
         (ctl.mode, ctl.bird.mode, ctl.group.as_deref()),
         (0o660, 0o660, None)
     );
-    assert_eq!(ctl.limits, crate::control::limits::CONTROL);
+    assert_eq!(ctl.limits, ControlLimits::default());
     let c = parse(&format!(
         "{BASE}[global.control]\nmode = \"0600\"\ngroup = \"calico\"\nbird_mode = \"0666\"\nmax_connections = 4\ntimeout = 5\n"
     ))

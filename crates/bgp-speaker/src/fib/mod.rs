@@ -25,7 +25,7 @@
 //! ([`FibBatch::recovery_done`]). Nothing here asks the RIB anything.
 //!
 //! Beside them, a second watcher feeds next-hop resolution (all main-table routes, not only
-//! the imported ones; see [`crate::nexthop`]). Both watchers reach the RIB task as
+//! the imported ones; see `nexthop.rs`). Both watchers reach the RIB task as
 //! [`KernelInput`]s on a channel of their own.
 //!
 //! # Start-up reconciliation and graceful restart

@@ -1,6 +1,6 @@
 //! `show routes` a page at a time.
 //!
-//! A whole table used to be built as one `Vec<RouteEntry>` inside the RIB task and sent as
+//! A whole table used to be built as one list of routes inside the RIB task and sent as
 //! one JSON line (a million paths: hundreds of MiB, and past ~1.1M paths over the
 //! client's 256 MiB line limit). Now the RIB task answers one page of at most
 //! [`MAX_PAGE`] entries per query, starting after a [`RouteCursor`], so the control
@@ -19,21 +19,12 @@ use bgp_proto::Family;
 use ipnet::IpNet;
 
 use super::{entry, family_of, matches_family, path_entry, with_path_id, RibTask};
-use crate::control::proto::{FamilyFilter, RouteCursor, RouteEntry, Table, MAX_PAGE};
-
-/// Which routes a page is taken from.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub(crate) struct RouteFilter {
-    pub prefix: Option<IpNet>,
-    pub peer: Option<String>,
-    pub table: Table,
-    pub family: Option<FamilyFilter>,
-}
+use crate::routes::{DecisionStep, FamilyFilter, Route, RouteCursor, RouteQuery, Table, MAX_PAGE};
 
 /// One page and where the next starts (`None`: this was the last).
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub(crate) struct RoutesPage {
-    pub routes: Vec<RouteEntry>,
+    pub routes: Vec<Route>,
     pub next: Option<RouteCursor>,
 }
 
@@ -44,11 +35,11 @@ impl RibTask {
     /// Up to `limit` entries (at least 1, at most [`MAX_PAGE`]) of `filter` after `after`.
     pub(super) fn routes_page(
         &self,
-        filter: &RouteFilter,
+        filter: &RouteQuery,
         after: Option<&RouteCursor>,
         limit: usize,
     ) -> Result<RoutesPage, String> {
-        let limit = limit.clamp(1, MAX_PAGE as usize);
+        let limit = limit.clamp(1, MAX_PAGE);
         match filter.table {
             Table::Loc => Ok(self.loc_page(filter, after, limit)),
             Table::In | Table::Out => self.adj_page(filter, after, limit),
@@ -57,7 +48,7 @@ impl RibTask {
 
     fn loc_page(
         &self,
-        filter: &RouteFilter,
+        filter: &RouteQuery,
         after: Option<&RouteCursor>,
         limit: usize,
     ) -> RoutesPage {
@@ -105,7 +96,7 @@ impl RibTask {
     /// full (with its cursor set).
     fn loc_paths(
         &self,
-        filter: &RouteFilter,
+        filter: &RouteQuery,
         prefix: IpNet,
         after: Option<u32>,
         limit: usize,
@@ -143,7 +134,7 @@ impl RibTask {
 
     fn adj_page(
         &self,
-        filter: &RouteFilter,
+        filter: &RouteQuery,
         after: Option<&RouteCursor>,
         limit: usize,
     ) -> Result<RoutesPage, String> {
@@ -184,10 +175,10 @@ impl RibTask {
     fn adj_entries(
         &self,
         name: &str,
-        filter: &RouteFilter,
+        filter: &RouteQuery,
         from: Option<(IpNet, u32)>,
         limit: usize,
-    ) -> Vec<(IpNet, u32, RouteEntry)> {
+    ) -> Vec<(IpNet, u32, Route)> {
         let Some(peer) = self.driver.peer_by_name(name) else {
             return Vec::new();
         };
@@ -206,13 +197,15 @@ impl RibTask {
                 for (_, i) in smallest(keys, limit) {
                     if let Some((n, a, accepted)) = all.get(i) {
                         let mut e = with_path_id(
-                            entry(n.prefix, n.path_id, name.to_string(), a),
+                            entry(n.prefix, n.path_id, Some(name.to_string()), a),
                             peer.session(),
                             n.prefix,
                             true,
                         );
                         if !accepted {
-                            e.not_best_reason = Some("rejected by import policy".into());
+                            e.not_best = Some(DecisionStep::NotEligible(
+                                bgp_rib::Ineligible::RejectedByPolicy,
+                            ));
                         }
                         out.push((n.prefix, n.path_id.unwrap_or(0), e));
                     }
@@ -226,7 +219,7 @@ impl RibTask {
                 for (_, i) in smallest(keys, limit) {
                     if let Some((n, a)) = all.get(i) {
                         let e = with_path_id(
-                            entry(n.prefix, n.path_id, name.to_string(), a),
+                            entry(n.prefix, n.path_id, Some(name.to_string()), a),
                             peer.session(),
                             n.prefix,
                             false,

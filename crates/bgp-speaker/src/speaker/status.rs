@@ -1,5 +1,5 @@
-//! What the speaker reports about itself: [`Speaker::status`], [`Speaker::peers`] and
-//! [`Speaker::peer`], and the [`PeerStatus`] rows they are made of.
+//! What the speaker reports about itself: [`Speaker::status`] ([`Status`]),
+//! [`Speaker::peers`] and [`Speaker::peer`] ([`Peer`], in a [`PeerState`]).
 //!
 //! These answer health checks (`bgpctl show status`, the BIRD-compatible socket that
 //! calico-node's readiness and liveness probes read), so they must answer even when the
@@ -10,11 +10,14 @@
 //! readiness check) but stays live, instead of being killed by the liveness probe in the
 //! middle of a large update.
 
+use std::net::{Ipv4Addr, SocketAddr};
 use std::time::{Duration, Instant};
 
-use super::{Speaker, SpeakerError};
-use crate::config::{self, PeerConfig};
-use crate::control::proto::{ComponentStatus, DaemonStatus, PeerCounters, PeerDetail, PeerSummary};
+use bgp_proto::session::{Negotiated, State};
+
+use super::{Owner, Speaker, SpeakerError};
+use crate::config::PeerConfig;
+use crate::health::ComponentState;
 use crate::peer::PeerShared;
 use crate::rib_task::{PrefixCounts, Query};
 
@@ -26,84 +29,132 @@ pub(crate) const RIB: &str = "rib";
 /// The last complete answers, for when the next one cannot be had in time.
 #[derive(Debug, Default)]
 pub(super) struct LastAnswers {
-    status: Option<DaemonStatus>,
-    peers: Option<Vec<PeerStatus>>,
+    status: Option<Status>,
+    peers: Option<Vec<Peer>>,
 }
 
-/// Live state of one peer, as returned by [`Speaker::peers`].
+/// The state of a peer: its session's (RFC 4271 8.2.2), or disabled by configuration or
+/// by an operator.
+#[derive(Copy, Clone, Debug, PartialEq, Eq, Hash)]
+pub enum PeerState {
+    /// Administratively down: no session is attempted.
+    Disabled,
+    /// Idle.
+    Idle,
+    /// Connect: connecting.
+    Connect,
+    /// Active: waiting for the peer to connect, or to connect again.
+    Active,
+    /// OpenSent.
+    OpenSent,
+    /// OpenConfirm.
+    OpenConfirm,
+    /// Established.
+    Established,
+}
+
+impl PeerState {
+    fn of(session: State, disabled: bool) -> PeerState {
+        match session {
+            State::Idle if disabled => PeerState::Disabled,
+            State::Idle => PeerState::Idle,
+            State::Connect => PeerState::Connect,
+            State::Active => PeerState::Active,
+            State::OpenSent => PeerState::OpenSent,
+            State::OpenConfirm => PeerState::OpenConfirm,
+            State::Established => PeerState::Established,
+        }
+    }
+
+    /// The RFC 4271 name of the state, or `Disabled`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            PeerState::Disabled => "Disabled",
+            PeerState::Idle => "Idle",
+            PeerState::Connect => "Connect",
+            PeerState::Active => "Active",
+            PeerState::OpenSent => "OpenSent",
+            PeerState::OpenConfirm => "OpenConfirm",
+            PeerState::Established => "Established",
+        }
+    }
+}
+
+impl std::fmt::Display for PeerState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Message counters of a peer, over every session it had.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct PeerCounters {
+    /// UPDATE messages received.
+    pub updates_received: u64,
+    /// UPDATE messages sent.
+    pub updates_sent: u64,
+    /// NOTIFICATIONs received.
+    pub notifications_received: u64,
+    /// NOTIFICATIONs sent.
+    pub notifications_sent: u64,
+    /// ROUTE-REFRESH messages received.
+    pub route_refresh_received: u64,
+    /// Times the session reached Established.
+    pub established_transitions: u64,
+}
+
+/// A peer as [`Speaker::peers`] and [`Speaker::peer`] report it.
 #[derive(Clone, Debug)]
-pub struct PeerStatus {
-    /// The peer's configuration.
+pub struct Peer {
+    /// Its configuration.
     pub config: PeerConfig,
-    /// Session state and counters.
-    pub shared: PeerShared,
+    /// Who added it: the configuration or the API.
+    pub owner: Owner,
+    /// Our AS on this session (the peer's `local_as`, else the global AS).
+    pub local_as: u32,
+    /// Its state.
+    pub state: PeerState,
+    /// When it entered this state (Established: when the session came up).
+    pub since: Instant,
+    /// Why the session last went down.
+    pub last_error: Option<String>,
+    /// The last NOTIFICATION we sent, as `code/subcode description`.
+    pub last_notification_sent: Option<String>,
+    /// The last NOTIFICATION the peer sent, as `code/subcode description`.
+    pub last_notification_received: Option<String>,
+    /// What the session negotiated (both OPENs, the families, the capabilities), while
+    /// Established.
+    pub negotiated: Option<Box<Negotiated>>,
+    /// Our end of the current connection.
+    pub local_address: Option<SocketAddr>,
+    /// The peer's end of the current connection.
+    pub remote_address: Option<SocketAddr>,
+    /// Message counters.
+    pub counters: PeerCounters,
     /// Prefix counters from the RIB.
     pub prefixes: PrefixCounts,
 }
 
-impl PeerStatus {
-    /// The `show peers` row.
-    pub fn summary(&self) -> PeerSummary {
-        let s = &self.shared;
-        PeerSummary {
-            name: self.config.name.clone(),
-            address: self.config.address.to_string(),
-            remote_as: self.config.remote_as,
-            state: if s.disabled && s.state == bgp_proto::session::State::Idle {
-                "Disabled".to_string()
-            } else {
-                s.state.to_string()
-            },
-            uptime_secs: s.since.elapsed().as_secs(),
-            prefixes_received: self.prefixes.received,
-            prefixes_accepted: self.prefixes.accepted,
-            prefixes_sent: self.prefixes.sent,
-            last_error: s.last_error.clone(),
-        }
-    }
-
-    /// The `show peer NAME` detail.
-    pub fn detail(&self, global: &config::GlobalConfig) -> PeerDetail {
-        let c = &self.config;
-        let s = &self.shared;
-        let neg = s.negotiated.as_deref();
-        PeerDetail {
-            summary: self.summary(),
-            description: c.description.clone(),
-            local_as: c.local_as(global),
-            port: c.port,
-            passive: c.passive,
-            route_reflector_client: c.route_reflector_client,
-            import: c.import.clone(),
-            export: c.export.clone(),
-            peer_id: neg.map(|n| n.peer_id.to_string()),
-            local_address: s.local_addr.map(|a| a.to_string()),
-            hold_time: c.hold_time,
-            keepalive: c.keepalive,
-            negotiated_hold_time: neg.map(|n| n.hold_time),
-            negotiated_keepalive: neg.map(|n| n.keepalive_time),
-            families: match neg {
-                Some(n) => n.families.iter().map(|f| f.to_string()).collect(),
-                None => c.families.iter().map(|f| f.to_string()).collect(),
-            },
-            capabilities_sent: neg
-                .map(|n| {
-                    n.local_open
-                        .capabilities
-                        .iter()
-                        .map(|c| format!("{c:?}"))
-                        .collect()
-                })
-                .unwrap_or_default(),
-            capabilities_received: neg
-                .map(|n| {
-                    n.peer_open
-                        .capabilities
-                        .iter()
-                        .map(|c| format!("{c:?}"))
-                        .collect()
-                })
-                .unwrap_or_default(),
+impl Peer {
+    fn new(
+        config: PeerConfig,
+        owner: Owner,
+        local_as: u32,
+        s: PeerShared,
+        prefixes: PrefixCounts,
+    ) -> Peer {
+        Peer {
+            config,
+            owner,
+            local_as,
+            state: PeerState::of(s.state, s.disabled),
+            since: s.since,
+            last_error: s.last_error,
+            last_notification_sent: s.last_notification_sent,
+            last_notification_received: s.last_notification_received,
+            negotiated: s.negotiated,
+            local_address: s.local_addr,
+            remote_address: s.remote_addr,
             counters: PeerCounters {
                 updates_received: s.updates_received,
                 updates_sent: s.updates_sent,
@@ -112,15 +163,49 @@ impl PeerStatus {
                 route_refresh_received: s.route_refresh_received,
                 established_transitions: s.established_transitions,
             },
-            last_notification_sent: s.last_notification_sent.clone(),
-            last_notification_received: s.last_notification_received.clone(),
+            prefixes,
         }
     }
 }
 
+/// The Selection_Deferral_Timer of a restarting speaker (RFC 4724 4.1): selection waits
+/// for End-of-RIB from every peer, at most this long from the start.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct SelectionDeferral {
+    /// The whole wait (the graceful restart `restart_time`).
+    pub total: Duration,
+    /// What is left of it.
+    pub remaining: Duration,
+}
+
+/// The speaker's identity and counters, as [`Speaker::status`] reports them.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Status {
+    /// Our autonomous system number.
+    pub asn: u32,
+    /// Our BGP identifier.
+    pub router_id: Ipv4Addr,
+    /// Time since the speaker started.
+    pub uptime: Duration,
+    /// Peers, configured or added through the API.
+    pub peers: usize,
+    /// Peers in Established.
+    pub peers_established: usize,
+    /// Prefixes in the Loc-RIB.
+    pub loc_rib_prefixes: usize,
+    /// Started as a restarting speaker (RFC 4724) and still waiting for End-of-RIB from
+    /// some peers: how long route selection is deferred.
+    pub selection_deferral: Option<SelectionDeferral>,
+    /// Time since the configuration was last applied.
+    pub config_age: Duration,
+    /// The components that can fail on their own (kernel FIB writer, kernel import,
+    /// next-hop watcher, and `rib` while the RIB does not answer in time) and their state.
+    pub components: Vec<ComponentState>,
+}
+
 impl Speaker {
     /// The state of every peer (at most 2 s late; see the module docs).
-    pub async fn peers(&self) -> Result<Vec<PeerStatus>, SpeakerError> {
+    pub async fn peers(&self) -> Result<Vec<Peer>, SpeakerError> {
         match tokio::time::timeout(ANSWER_WITHIN, self.peers_now()).await {
             Ok(r) => {
                 let v = r?;
@@ -135,38 +220,38 @@ impl Speaker {
         }
     }
 
-    async fn peers_now(&self) -> Result<Vec<PeerStatus>, SpeakerError> {
+    async fn peers_now(&self) -> Result<Vec<Peer>, SpeakerError> {
         let counts = self.ask(Query::Counts).await?;
+        let global = self.env().global;
         let st = self.inner.state.lock().await;
         Ok(st
             .peers
             .values()
-            .map(|h| PeerStatus {
-                config: h.config.clone(),
-                shared: h
+            .map(|h| {
+                let shared = h
                     .shared
                     .lock()
                     .map(|s| s.clone())
-                    .unwrap_or_else(|e| e.into_inner().clone()),
-                prefixes: counts.get(&h.config.name).copied().unwrap_or_default(),
+                    .unwrap_or_else(|e| e.into_inner().clone());
+                let prefixes = counts.get(&h.config.name).copied().unwrap_or_default();
+                let local_as = h.config.local_as(&global);
+                let owner = st.api.owner(&h.config.name);
+                Peer::new(h.config.clone(), owner, local_as, shared, prefixes)
             })
             .collect())
     }
 
-    /// The state of one peer, in detail.
-    pub async fn peer(&self, name: &str) -> Result<PeerDetail, SpeakerError> {
-        let global = self.env().global;
+    /// The state of one peer (at most 2 s late; see the module docs).
+    pub async fn peer(&self, name: &str) -> Result<Peer, SpeakerError> {
         self.peers()
             .await?
             .into_iter()
             .find(|p| p.config.name == name)
-            .map(|p| p.detail(&global))
             .ok_or_else(|| SpeakerError::NoSuchPeer(name.to_string()))
     }
 
-    /// Daemon identity and counters (at most 2 s late; see the module
-    /// docs).
-    pub async fn status(&self) -> Result<DaemonStatus, SpeakerError> {
+    /// Identity and counters (at most 2 s late; see the module docs).
+    pub async fn status(&self) -> Result<Status, SpeakerError> {
         let mut st = match tokio::time::timeout(ANSWER_WITHIN, self.status_now()).await {
             Ok(r) => {
                 let st = r?;
@@ -177,71 +262,52 @@ impl Speaker {
             Err(_) => {
                 self.busy();
                 let g = self.env().global;
-                self.last().status.clone().unwrap_or(DaemonStatus {
-                    version: env!("CARGO_PKG_VERSION").to_string(),
+                self.last().status.clone().unwrap_or(Status {
                     asn: g.asn,
-                    router_id: g.router_id.to_string(),
-                    uptime_secs: 0,
+                    router_id: g.router_id,
+                    uptime: Duration::ZERO,
                     peers: 0,
                     peers_established: 0,
                     loc_rib_prefixes: 0,
-                    graceful_restart_in_progress: false,
-                    config_file: None,
-                    config_age_secs: 0,
+                    selection_deferral: None,
+                    config_age: Duration::ZERO,
                     components: Vec::new(),
                 })
             }
         };
-        st.uptime_secs = self.inner.started.elapsed().as_secs();
-        st.components = self
-            .inner
-            .health
-            .components()
-            .into_iter()
-            .map(|c| ComponentStatus {
-                name: c.name.to_string(),
-                up: c.down.is_none(),
-                since_secs: c.for_how_long().as_secs(),
-                reason: c.down,
-            })
-            .collect();
+        st.uptime = self.inner.started.elapsed();
+        st.components = self.inner.health.components();
         Ok(st)
     }
 
-    async fn status_now(&self) -> Result<DaemonStatus, SpeakerError> {
+    async fn status_now(&self) -> Result<Status, SpeakerError> {
         let prefixes = self.ask(Query::PrefixCount).await?;
-        let recovering = match self.inner.recovery_deadline {
-            Some(deadline) if Instant::now() < deadline => {
-                !self.ask(Query::Recovery).await?.waiting.is_empty()
+        let now = Instant::now();
+        let selection_deferral = match (self.inner.recovery_deadline, self.inner.recovery_wait) {
+            (Some(deadline), Some(total)) if now < deadline => {
+                let waiting = !self.ask(Query::Recovery).await?.waiting.is_empty();
+                waiting.then(|| SelectionDeferral {
+                    total,
+                    remaining: deadline - now,
+                })
             }
-            _ => false,
+            _ => None,
         };
         let st = self.inner.state.lock().await;
         let established = st
             .peers
             .values()
-            .filter(|h| {
-                h.shared
-                    .lock()
-                    .is_ok_and(|s| s.state == bgp_proto::session::State::Established)
-            })
+            .filter(|h| h.shared.lock().is_ok_and(|s| s.state == State::Established))
             .count();
-        Ok(DaemonStatus {
-            version: env!("CARGO_PKG_VERSION").to_string(),
+        Ok(Status {
             asn: st.config.global.asn,
-            router_id: st.config.global.router_id.to_string(),
-            uptime_secs: self.inner.started.elapsed().as_secs(),
+            router_id: st.config.global.router_id,
+            uptime: self.inner.started.elapsed(),
             peers: st.peers.len(),
             peers_established: established,
             loc_rib_prefixes: prefixes,
-            graceful_restart_in_progress: recovering,
-            config_file: self
-                .inner
-                .options
-                .config_path
-                .as_ref()
-                .map(|p| p.display().to_string()),
-            config_age_secs: st.loaded.elapsed().as_secs(),
+            selection_deferral,
+            config_age: st.loaded.elapsed(),
             components: Vec::new(),
         })
     }

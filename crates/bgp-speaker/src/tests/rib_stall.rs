@@ -16,8 +16,7 @@ use bgp_proto::{AsPath, Message, Nlri, Origin, PathAttributes, Update};
 use interop::raw_peer::{RawPeer, RawSession};
 
 use crate::config::{self, Originate, PeerConfig};
-use crate::control::proto::Table;
-use crate::{RouteQuery, SessionState, Speaker, SpeakerOptions};
+use crate::{PeerState, RouteQuery, Speaker, SpeakerOptions, Table};
 
 const PORT: u16 = 11191;
 const HOLD: u16 = 3;
@@ -94,13 +93,13 @@ where
     panic!("timed out waiting for {what}");
 }
 
-async fn session(s: &Speaker, name: &str) -> (SessionState, u64) {
+async fn session(s: &Speaker, name: &str) -> (PeerState, u64) {
     s.peers()
         .await
         .expect("peers")
         .into_iter()
         .find(|p| p.config.name == name)
-        .map(|p| (p.shared.state, p.shared.established_transitions))
+        .map(|p| (p.state, p.counters.established_transitions))
         .expect("peer exists")
 }
 
@@ -137,8 +136,8 @@ async fn a_stalled_rib_drops_no_session() {
     .expect("raw peer");
     raw.keepalives(Duration::from_secs(1));
     wait_until("both sessions Established", || async {
-        session(&dut, "healthy").await.0 == SessionState::Established
-            && session(&dut, "raw").await.0 == SessionState::Established
+        session(&dut, "healthy").await.0 == PeerState::Established
+            && session(&dut, "raw").await.0 == PeerState::Established
     })
     .await;
 
@@ -186,14 +185,11 @@ async fn a_stalled_rib_drops_no_session() {
     for name in ["healthy", "raw"] {
         assert_eq!(
             session(&dut, name).await,
-            (SessionState::Established, 1),
+            (PeerState::Established, 1),
             "{name} stayed up"
         );
     }
-    assert_eq!(
-        session(&healthy, "dut").await,
-        (SessionState::Established, 1)
-    );
+    assert_eq!(session(&healthy, "dut").await, (PeerState::Established, 1));
     wait_until("the flood's last UPDATE applied", || async {
         let routes = dut
             .routes(RouteQuery {
@@ -218,35 +214,21 @@ async fn a_stalled_rib_drops_no_session() {
 }
 
 /// Health checks are answered while the RIB is stalled: from the last complete answer,
-/// within two seconds, with the component `rib` reported down, so calico-node's liveness
-/// probe (`show status` starting with "BIRD") keeps passing and its readiness probe says
-/// why the node is not ready.
+/// within two seconds, with the component `rib` reported down. bgpd's BIRD-compatible
+/// `show status` is made from this answer alone (and renders a down component as a line
+/// calico-node's readiness probe refuses), so calico-node's liveness probe keeps passing
+/// and its readiness probe says why the node is not ready.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn status_answers_in_time_while_the_rib_is_stalled() {
-    use crate::control::bird::{self, BirdCommand, BirdFormat, SocketFamily};
     let s = Speaker::start(speaker_config(4), SpeakerOptions::default())
         .await
         .expect("speaker");
     s.add_peer(peer("p", 5, 4, true)).await.expect("add");
     let before = s.status().await.expect("status");
-    assert!(before.components.iter().all(|c| c.up));
+    assert!(before.components.iter().all(|c| c.down.is_none()));
     assert_eq!(s.peers().await.expect("peers").len(), 1);
     s.stall_rib(Duration::from_secs(9)).await.expect("stall");
     let stalled = Instant::now();
-    let reply = bird::respond(
-        BirdCommand::ShowStatus,
-        &s,
-        SocketFamily::Ipv4,
-        BirdFormat::Bird1,
-    )
-    .await;
-    let text = reply.as_str();
-    assert!(
-        stalled.elapsed() < Duration::from_secs(5),
-        "answered in time"
-    );
-    assert!(text.starts_with("1000-BIRD "), "{text}");
-    assert!(text.contains("8005-rib is down: busy"), "{text}");
     let t = Instant::now();
     let during = s.status().await.expect("status while stalled");
     assert!(t.elapsed() < Duration::from_secs(5), "{:?}", t.elapsed());
@@ -255,7 +237,7 @@ async fn status_answers_in_time_while_the_rib_is_stalled() {
         .iter()
         .find(|c| c.name == "rib")
         .expect("the RIB reported");
-    assert!(!rib.up && rib.reason.as_deref().is_some_and(|r| r.contains("busy")));
+    assert!(rib.down.as_deref().is_some_and(|r| r.contains("busy")));
     assert_eq!(during.router_id, before.router_id, "the last answer");
     assert_eq!(s.peers().await.expect("peers while stalled").len(), 1);
     assert!(
@@ -266,7 +248,7 @@ async fn status_answers_in_time_while_the_rib_is_stalled() {
     tokio::time::sleep(Duration::from_secs(9).saturating_sub(stalled.elapsed())).await;
     let after = s.status().await.expect("status");
     assert!(
-        after.components.iter().all(|c| c.up),
+        after.components.iter().all(|c| c.down.is_none()),
         "{:?}",
         after.components
     );

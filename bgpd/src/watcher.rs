@@ -18,7 +18,7 @@ use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 use tracing::{debug, info, warn};
 
-use crate::speaker::Speaker;
+use crate::daemon::Daemon;
 
 /// Quiet period after the last change before reloading.
 pub const DEBOUNCE: Duration = Duration::from_millis(300);
@@ -138,10 +138,10 @@ impl Watches {
     }
 }
 
-/// Watches `file` and, if given, `include_dir`, calling [`Speaker::reload`] after changes.
+/// Watches `file` and, if given, `include_dir`, calling [`Daemon::reload`] after changes.
 /// The drop-in directory is taken from the configuration in force after each reload.
 pub fn watch(
-    speaker: Speaker,
+    daemon: Daemon,
     file: &Path,
     include_dir: Option<&Path>,
 ) -> notify::Result<ConfigWatcher> {
@@ -172,7 +172,7 @@ pub fn watch(
     let current = dir.lock().map(|d| d.clone()).unwrap_or_default();
     w.ensure(current.as_deref());
     info!(file = %file.display(), "watching configuration");
-    let mut updates = speaker.config_updates();
+    let mut updates = daemon.speaker.config_updates();
     let task = tokio::spawn(async move {
         loop {
             tokio::select! {
@@ -188,7 +188,7 @@ pub fn watch(
                     }
                     if w.ensure(new.as_deref()) {
                         debug!("drop-in directory changed with the configuration: reloading");
-                        reload(&speaker).await;
+                        reload(&daemon).await;
                     }
                     continue;
                 }
@@ -205,14 +205,14 @@ pub fn watch(
             // The directory may have appeared or gone; its files are read by the reload.
             w.ensure(current.as_deref());
             info!("configuration changed on disk: reloading");
-            reload(&speaker).await;
+            reload(&daemon).await;
         }
     });
     Ok(ConfigWatcher { task })
 }
 
-async fn reload(speaker: &Speaker) {
-    if let Err(e) = speaker.reload().await {
+async fn reload(daemon: &Daemon) {
+    if let Err(e) = daemon.reload().await {
         warn!(error = %e, "new configuration refused; running configuration unchanged");
     }
 }

@@ -2,42 +2,25 @@
 //! of connections, an idle timeout, a write timeout, and requests of bounded size.
 //!
 //! Both the JSON control socket and the BIRD-compatible one accept through
-//! `accept_loop`. A connection beyond [`Limits::max_connections`] is answered with one
-//! line saying so and closed (a health check then fails loudly instead of hanging); a
-//! client that sends nothing for [`Limits::idle`] is disconnected; one that stops reading
-//! an answer is dropped once a write made no progress for [`Limits::write`]. So a stuck or
-//! hostile local client costs at most a slot for a bounded time, never a growing buffer or
-//! a task blocked forever.
+//! `accept_loop`. A connection beyond [`ControlLimits::max_connections`] is answered with
+//! one line saying so and closed (a health check then fails loudly instead of hanging); a
+//! client that sends nothing for [`ControlLimits::idle`] is disconnected; one that stops
+//! reading an answer is dropped once a write made no progress for [`ControlLimits::write`]
+//! (the `[global.control]` settings `max_connections` and `timeout`). So a stuck or hostile
+//! local client costs at most a slot for a bounded time, never a growing buffer or a task
+//! blocked forever.
 
 use std::future::Future;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
+use bgp_speaker::config::ControlLimits;
 use tokio::io::AsyncWriteExt;
 use tokio::net::{UnixListener, UnixStream};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tokio::task::JoinHandle;
 use tracing::{debug, warn};
-
-/// The limits of one socket.
-#[derive(Copy, Clone, Debug, PartialEq, Eq)]
-pub struct Limits {
-    /// Connections served at once.
-    pub max_connections: usize,
-    /// A connection with no request for this long is closed.
-    pub idle: Duration,
-    /// A write to a client that makes no progress for this long drops the client.
-    pub write: Duration,
-}
-
-/// The defaults (`[global.control] max_connections` and `timeout` change them): 32
-/// connections per socket, 60 s idle, 30 s for a client to take a write.
-pub const CONTROL: Limits = Limits {
-    max_connections: 32,
-    idle: Duration::from_secs(60),
-    write: Duration::from_secs(30),
-};
 
 /// Refusals logged individually before they are only counted (a flood of connections must
 /// not become a flood of log lines).
@@ -64,7 +47,7 @@ pub(crate) async fn write_all<W: AsyncWriteExt + Unpin>(
 /// best effort) and is closed. `what` names the socket in logs.
 pub(crate) fn accept_loop<F, Fut>(
     listener: UnixListener,
-    limits: Limits,
+    limits: ControlLimits,
     what: &'static str,
     refusal: &'static [u8],
     serve: F,

@@ -1,65 +1,35 @@
 //! The daemon side of the control socket: accepts connections on a Unix socket and answers
-//! [`Request`]s by calling the [`Speaker`].
+//! [`Request`]s from the running daemon ([`Daemon`]: the speaker and its configuration
+//! file).
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
+use bgp_control::{Command, Reply, Request, Response, MAX_PAGE, PROTOCOL_VERSION};
+use bgp_speaker::config::{ControlConfig, ControlLimits};
+use bgp_speaker::{Route, RouteCursor, RouteQuery, Speaker};
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::net::UnixStream;
-use tokio::task::JoinHandle;
 use tracing::{info, warn};
 
-use super::limits::{self, Limits};
-use super::proto::{Command, Reply, Request, Response, RouteCursor, MAX_PAGE, PROTOCOL_VERSION};
-use super::socket::{self, Access};
-use crate::config::ControlConfig;
-use crate::speaker::{RouteQuery, Speaker};
+use super::answer;
+use super::limits;
+use super::socket::{self, Access, Bound, Serving};
+use crate::daemon::Daemon;
 
-/// A running control socket; removing the socket file when dropped.
-#[derive(Debug)]
-pub struct ControlServer {
-    path: PathBuf,
-    task: JoinHandle<()>,
+/// Binds the control socket at `path` (see [`super::socket`]: its directory created 0750,
+/// a stale socket replaced, mode and group applied without following symlinks) with the
+/// settings of `config`.
+pub fn bind(path: &Path, config: &ControlConfig) -> std::io::Result<Bound> {
+    Bound::new(path, &Access::control(config))
 }
 
-impl Drop for ControlServer {
-    fn drop(&mut self) {
-        self.task.abort();
-        let _ = std::fs::remove_file(&self.path);
-    }
-}
-
-impl ControlServer {
-    /// Binds `path` (see [`super::socket`]: its directory created 0750, a stale socket
-    /// replaced, mode and group applied without following symlinks) with the settings of
-    /// `config`, and serves requests for `speaker`.
-    pub fn bind(
-        path: &Path,
-        config: &ControlConfig,
-        speaker: Speaker,
-    ) -> std::io::Result<ControlServer> {
-        let listener = socket::bind(path, &config.access())?;
-        let limits = config.limits;
-        info!(path = %path.display(), mode = format!("{:o}", config.mode), group = ?config.group, "control socket listening");
-        let task = limits::accept_loop(listener, limits, "control", REFUSAL, move |stream| {
-            serve(stream, speaker.clone(), limits)
-        });
-        Ok(ControlServer {
-            path: path.to_owned(),
-            task,
-        })
-    }
-}
-
-impl ControlServer {
-    /// The socket path.
-    pub fn path(&self) -> &Path {
-        &self.path
-    }
-
-    /// Changes the socket file's mode and group.
-    pub fn set_access(&self, access: &Access) -> std::io::Result<()> {
-        socket::change(&self.path, access)
-    }
+/// Serves requests on a bound control socket for `daemon`.
+pub fn serve(bound: Bound, config: &ControlConfig, daemon: Daemon) -> Serving {
+    let limits = config.limits;
+    info!(path = %bound.path().display(), mode = format!("{:o}", config.mode), group = ?config.group, "control socket listening");
+    bound.serve(limits, "control", REFUSAL, move |stream| {
+        connection(stream, daemon.clone(), limits)
+    })
 }
 
 /// Follows changed control socket settings (`[global.control]` after a reload): a new path
@@ -67,18 +37,18 @@ impl ControlServer {
 /// listens; a new mode or group on the same path is applied to the file; no path closes
 /// the socket. On an error the running socket stays and the error is returned.
 pub fn follow(
-    server: &mut Option<ControlServer>,
+    server: &mut Option<Serving>,
     socket: Option<&Path>,
     config: &ControlConfig,
-    speaker: &Speaker,
+    daemon: &Daemon,
 ) -> std::io::Result<()> {
     match (server.as_ref(), socket) {
         (Some(s), Some(p)) if s.path() == p => {
-            s.set_access(&config.access())?;
+            socket::change(p, &Access::control(config))?;
             info!(path = %p.display(), mode = format!("{:o}", config.mode), group = ?config.group, "control socket access changed");
         }
         (_, Some(p)) => {
-            let new = ControlServer::bind(p, config, speaker.clone())?;
+            let new = serve(bind(p, config)?, config, daemon.clone());
             if let Some(old) = server.replace(new) {
                 info!(old = %old.path().display(), new = %p.display(), "control socket moved");
             }
@@ -104,7 +74,11 @@ const REFUSAL: &[u8] =
 
 /// One connection: a request per line, an answer per line, until the client closes or
 /// stays idle for `limits.idle`.
-async fn serve(stream: UnixStream, speaker: Speaker, limits: Limits) -> std::io::Result<()> {
+async fn connection(
+    stream: UnixStream,
+    daemon: Daemon,
+    limits: ControlLimits,
+) -> std::io::Result<()> {
     let (rd, mut wr) = stream.into_split();
     let mut rd = BufReader::new(rd);
     let mut line = String::new();
@@ -140,16 +114,12 @@ async fn serve(stream: UnixStream, speaker: Speaker, limits: Limits) -> std::io:
                 limit: None,
                 after,
             }) => {
-                let q = RouteQuery {
-                    prefix,
-                    peer,
-                    table,
-                    family,
-                };
-                stream_routes(&mut wr, &speaker, q, after, limits).await?;
+                let q = answer::query(prefix, peer, table, family);
+                let after = after.map(answer::cursor_in);
+                stream_routes(&mut wr, &daemon.speaker, q, after, limits).await?;
             }
             Ok(cmd) => {
-                let resp = handle(cmd, &speaker).await;
+                let resp = handle(cmd, &daemon).await;
                 limits::write_all(&mut wr, &answer(&resp), limits.write).await?;
             }
         }
@@ -175,7 +145,7 @@ async fn stream_routes<W: AsyncWriteExt + Unpin>(
     speaker: &Speaker,
     q: RouteQuery,
     after: Option<RouteCursor>,
-    limits: Limits,
+    limits: ControlLimits,
 ) -> std::io::Result<()> {
     let (mut page, mut next) = match speaker.routes_page(q.clone(), after, STREAM_PAGE).await {
         Ok(p) => p,
@@ -203,7 +173,7 @@ async fn stream_routes<W: AsyncWriteExt + Unpin>(
                 buf.push(b',');
             }
             first = false;
-            serde_json::to_writer(&mut buf, e).map_err(std::io::Error::other)?;
+            serde_json::to_writer(&mut buf, &answer::route(e)).map_err(std::io::Error::other)?;
             if buf.len() >= STREAM_CHUNK {
                 limits::write_all(wr, &buf, limits.write).await?;
                 buf.clear();
@@ -223,24 +193,26 @@ async fn stream_routes<W: AsyncWriteExt + Unpin>(
 }
 
 /// Executes one command.
-pub async fn handle(cmd: Command, speaker: &Speaker) -> Response {
+async fn handle(cmd: Command, daemon: &Daemon) -> Response {
+    let speaker = &daemon.speaker;
+    let routes = |v: Vec<Route>| v.iter().map(answer::route).collect();
     let r: Result<Reply, String> = match cmd {
         Command::Status => speaker
             .status()
             .await
-            .map(Reply::Status)
+            .map(|s| Reply::Status(answer::status(s, Some(&daemon.config_file))))
             .map_err(|e| e.to_string()),
         Command::ShowPeers => speaker
             .peers()
             .await
             .map(|v| Reply::Peers {
-                peers: v.iter().map(|p| p.summary()).collect(),
+                peers: v.iter().map(answer::summary).collect(),
             })
             .map_err(|e| e.to_string()),
         Command::ShowPeer { name } => speaker
             .peer(&name)
             .await
-            .map(|d| Reply::Peer(Box::new(d)))
+            .map(|p| Reply::Peer(Box::new(answer::detail(&p))))
             .map_err(|e| e.to_string()),
         Command::ShowRoutes {
             prefix,
@@ -250,32 +222,37 @@ pub async fn handle(cmd: Command, speaker: &Speaker) -> Response {
             limit,
             after,
         } => {
-            let q = RouteQuery {
-                prefix,
-                peer,
-                table,
-                family,
-            };
+            let q = answer::query(prefix, peer, table, family);
             match limit {
                 // One page, and where the next starts.
                 Some(limit) => speaker
-                    .routes_page(q, after, limit.min(MAX_PAGE) as usize)
+                    .routes_page(
+                        q,
+                        after.map(answer::cursor_in),
+                        limit.min(MAX_PAGE) as usize,
+                    )
                     .await
-                    .map(|(routes, next)| Reply::Routes { routes, next }),
+                    .map(|(v, next)| Reply::Routes {
+                        routes: routes(v),
+                        next: next.map(answer::cursor_out),
+                    }),
                 // Everything (the socket streams this case page by page instead).
-                None => speaker
-                    .routes(q)
-                    .await
-                    .map(|routes| Reply::Routes { routes, next: None }),
+                None => speaker.routes(q).await.map(|v| Reply::Routes {
+                    routes: routes(v),
+                    next: None,
+                }),
             }
             .map_err(|e| e.to_string())
         }
         Command::ShowRoute { address } => speaker
             .lookup(address)
             .await
-            .map(|routes| Reply::Routes { routes, next: None })
+            .map(|v| Reply::Routes {
+                routes: routes(v),
+                next: None,
+            })
             .map_err(|e| e.to_string()),
-        Command::Reload => match speaker.reload().await {
+        Command::Reload => match daemon.reload().await {
             Ok(d) => Ok(Reply::Done {
                 message: format!("configuration reloaded: {d}"),
             }),
@@ -286,13 +263,16 @@ pub async fn handle(cmd: Command, speaker: &Speaker) -> Response {
                 ))
             }
         },
-        Command::Peer { name, action } => speaker
-            .peer_action(&name, action)
-            .await
-            .map(|()| Reply::Done {
-                message: format!("peer {name}: {action:?} done").to_lowercase(),
-            })
-            .map_err(|e| e.to_string()),
+        Command::Peer { name, action } => {
+            let action = answer::action(action);
+            speaker
+                .peer_action(&name, action)
+                .await
+                .map(|()| Reply::Done {
+                    message: format!("peer {name}: {action:?} done").to_lowercase(),
+                })
+                .map_err(|e| e.to_string())
+        }
     };
     match r {
         Ok(r) => Response::ok(r),

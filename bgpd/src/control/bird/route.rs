@@ -15,11 +15,17 @@
 //! after the preference (`(100/0)`); bgpd does not report it, so it is left out.
 
 use std::collections::HashMap;
+use std::net::IpAddr;
 use std::time::{Duration, SystemTime};
 
-use super::{proto_time, BirdFormat, Reply, SocketFamily};
-use crate::control::proto::{RouteEntry, Table};
-use crate::speaker::{RouteQuery, Speaker};
+use bgp_proto::Origin;
+
+use bgp_speaker::config::BirdFormat;
+use bgp_speaker::{Route, RouteQuery, RouteSource, Speaker, Table};
+
+use super::reply::Reply;
+use super::time::{local_or_epoch, proto_time};
+use super::SocketFamily;
 
 /// BIRD's default preferences by protocol.
 fn preference(protocol: &str) -> u32 {
@@ -32,18 +38,18 @@ fn preference(protocol: &str) -> u32 {
 }
 
 /// BIRD's name of the protocol a route came from.
-pub fn protocol_name(e: &RouteEntry) -> String {
-    match e.peer.as_str() {
-        "kernel" => "kernel1".into(),
-        "local" | "static" => "static1".into(),
-        "connected" => "direct1".into(),
-        name => name.to_owned(),
+pub fn protocol_name(e: &Route) -> String {
+    match (&e.peer, e.source) {
+        (Some(name), _) => name.clone(),
+        (None, RouteSource::Kernel) => "kernel1".into(),
+        (None, RouteSource::Connected) => "direct1".into(),
+        (None, RouteSource::Static | RouteSource::Bgp) => "static1".into(),
     }
 }
 
 /// `(destination type, next hop part)`: BIRD 1.6's `via ... on ...` / `dev ...` /
 /// `blackhole`, and BIRD 2's type with its next-hop line.
-fn destination(e: &RouteEntry) -> (&'static str, String) {
+fn destination(e: &Route) -> (&'static str, String) {
     let iface = e.interface.as_deref().unwrap_or("?");
     match (&e.next_hop, &e.interface) {
         (Some(gw), _) => ("unicast", format!("via {gw} on {iface}")),
@@ -53,18 +59,20 @@ fn destination(e: &RouteEntry) -> (&'static str, String) {
 }
 
 /// The ` (PREF) [ASni]` tail.
-fn info(e: &RouteEntry, protocol: &str) -> String {
+fn info(e: &Route, protocol: &str) -> String {
     let pref = preference(protocol);
-    if !matches!(e.peer.as_str(), "kernel" | "local" | "static" | "connected") {
+    if e.peer.is_some() {
+        // The last AS written, as BIRD shows it (of a trailing AS_SET too).
         let origin_as = e
             .as_path
-            .split(|c: char| c.is_whitespace() || c == '{' || c == '}' || c == ',')
-            .rfind(|s| !s.is_empty())
+            .segments
+            .last()
+            .and_then(|s| s.asns.last())
             .map(|a| format!("AS{a}"))
             .unwrap_or_default();
-        let origin = match e.origin.as_str() {
-            "IGP" => "i",
-            "EGP" => "e",
+        let origin = match e.origin {
+            Some(Origin::Igp) => "i",
+            Some(Origin::Egp) => "e",
             _ => "?",
         };
         format!(" ({pref}) [{origin_as}{origin}]")
@@ -76,8 +84,8 @@ fn info(e: &RouteEntry, protocol: &str) -> String {
 /// Renders `routes` (all paths of the Loc-RIB, sorted by prefix) of one family.
 /// `peers`: session name → neighbour address (BIRD's ` from` when it is not the gateway).
 pub fn show_route(
-    routes: &[RouteEntry],
-    peers: &HashMap<String, String>,
+    routes: &[Route],
+    peers: &HashMap<String, IpAddr>,
     family: SocketFamily,
     format: BirdFormat,
     now: SystemTime,
@@ -86,24 +94,25 @@ pub fn show_route(
     if format == BirdFormat::Bird2 && !routes.is_empty() {
         r.more(1007, &format!("Table {}:", family.table()));
     }
-    let mut last_prefix: Option<&str> = None;
+    let mut last_prefix = None;
     // The primary route of each prefix goes first, as in BIRD's table.
-    let mut ordered: Vec<&RouteEntry> = routes.iter().collect();
+    let mut ordered: Vec<&Route> = routes.iter().collect();
     ordered.sort_by(|a, b| a.prefix.cmp(&b.prefix).then(b.best.cmp(&a.best)));
+    // Route ages are not kept: every route shows the current time, as a fresh one would.
+    let tm = proto_time(&local_or_epoch(now), Duration::ZERO, format);
     for e in ordered {
         let protocol = protocol_name(e);
-        let ia = if last_prefix == Some(e.prefix.as_str()) {
-            ""
+        let ia = if last_prefix == Some(e.prefix) {
+            String::new()
         } else {
-            e.prefix.as_str()
+            e.prefix.to_string()
         };
-        last_prefix = Some(e.prefix.as_str());
-        let age = Duration::from_secs(e.age_secs.unwrap_or(0));
-        let when = now.checked_sub(age).unwrap_or(now);
-        let tm = proto_time(&super::local_or_epoch(when), age, format);
-        let from = peers
-            .get(&e.peer)
-            .filter(|addr| e.next_hop.as_deref() != Some(addr.as_str()))
+        last_prefix = Some(e.prefix);
+        let from = e
+            .peer
+            .as_ref()
+            .and_then(|p| peers.get(p))
+            .filter(|addr| e.next_hop != Some(**addr))
             .map(|a| format!(" from {a}"))
             .unwrap_or_default();
         let primary = if e.best { " *" } else { "" };
@@ -147,11 +156,11 @@ pub async fn respond(
     let mut r = Reply::new();
     match (speaker.routes(q).await, speaker.peers().await) {
         (Ok(routes), Ok(peers)) => {
-            let names: HashMap<String, String> = peers
+            let names: HashMap<String, IpAddr> = peers
                 .iter()
-                .map(|p| (p.config.name.clone(), p.config.address.addr.to_string()))
+                .map(|p| (p.config.name.clone(), p.config.address.addr))
                 .collect();
-            let shown: Vec<RouteEntry> = routes
+            let shown: Vec<Route> = routes
                 .into_iter()
                 .filter(|e| protocol.is_none_or(|p| protocol_name(e) == p))
                 .collect();
@@ -166,31 +175,44 @@ pub async fn respond(
 
 #[cfg(test)]
 mod tests {
+    use bgp_proto::{AsPath, AsSegment, SegmentType};
+
     use super::*;
 
-    fn entry(prefix: &str, peer: &str, nh: Option<&str>, iface: Option<&str>) -> RouteEntry {
-        RouteEntry {
-            prefix: prefix.into(),
+    fn entry(prefix: &str, peer: &str, nh: Option<&str>, iface: Option<&str>) -> Route {
+        let (source, peer) = match peer {
+            "local" => (RouteSource::Static, None),
+            "kernel" => (RouteSource::Kernel, None),
+            name => (RouteSource::Bgp, Some(name.to_owned())),
+        };
+        let as_path = if peer.is_some() {
+            AsPath {
+                segments: vec![AsSegment {
+                    kind: SegmentType::Sequence,
+                    asns: vec![65001, 65002],
+                }],
+            }
+        } else {
+            AsPath::default()
+        };
+        Route {
+            prefix: prefix.parse().unwrap(),
             path_id: None,
-            peer: peer.into(),
-            next_hop: nh.map(str::to_owned),
-            as_path: if peer.starts_with("Mesh") {
-                "65001 65002".into()
-            } else {
-                String::new()
-            },
-            origin: "IGP".into(),
+            source,
+            peer,
+            next_hop: nh.map(|n| n.parse().unwrap()),
+            as_path,
+            origin: Some(Origin::Igp),
             local_pref: None,
             med: None,
             communities: Vec::new(),
             large_communities: Vec::new(),
-            best: true,
-            multipath: false,
-            not_best_reason: None,
-            age_secs: Some(5),
-            stale: false,
             originator_id: None,
             cluster_list: Vec::new(),
+            best: true,
+            multipath: false,
+            not_best: None,
+            stale: false,
             interface: iface.map(str::to_owned),
         }
     }
@@ -215,9 +237,9 @@ mod tests {
             entry("10.0.2.0/26", "local", None, None),
             entry("10.0.2.5/32", "kernel", None, Some("cali1")),
         ];
-        let peers: HashMap<String, String> = [
-            ("Mesh_10_0_0_2".to_string(), "10.0.0.2".to_string()),
-            ("Mesh_10_0_0_3".to_string(), "10.0.0.3".to_string()),
+        let peers: HashMap<String, IpAddr> = [
+            ("Mesh_10_0_0_2".to_string(), "10.0.0.2".parse().unwrap()),
+            ("Mesh_10_0_0_3".to_string(), "10.0.0.3".parse().unwrap()),
         ]
         .into();
         let now = SystemTime::now();

@@ -4,14 +4,19 @@
 //! in calico-node's own sources, which is what parses it.
 
 use std::path::Path;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use bgp_proto::session::State;
+use bgp_speaker::config::PeerConfig;
+use bgp_speaker::{Owner, Peer, PeerCounters, PeerState, PrefixCounts};
 
+use bgp_speaker::config::BirdFormat;
+
+use super::command::*;
+use super::protocols::*;
+use super::reply::*;
+use super::status::*;
+use super::time::*;
 use super::*;
-use crate::config::{self, PeerConfig};
-use crate::peer::PeerShared;
-use crate::rib_task::PrefixCounts;
 
 fn fixture(name: &str) -> String {
     let path = Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -20,36 +25,35 @@ fn fixture(name: &str) -> String {
     std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
 }
 
-fn global(asn: u32) -> GlobalConfig {
-    config::from_str(
-        &format!("[global]\nasn = {asn}\nrouter_id = \"10.0.0.3\"\n"),
-        Path::new("t.toml"),
-    )
-    .unwrap()
-    .global
-}
-
-fn peer(name: &str, addr: &str, remote_as: u32, state: State) -> PeerStatus {
-    let mut shared = PeerShared::new(false);
-    shared.state = state;
-    PeerStatus {
+/// A peer of a speaker in AS 64512.
+fn peer(name: &str, addr: &str, remote_as: u32, state: PeerState) -> Peer {
+    Peer {
         config: PeerConfig::new(name, addr.parse().unwrap(), remote_as),
-        shared,
+        owner: Owner::Config,
+        local_as: 64512,
+        state,
+        since: Instant::now(),
+        last_error: None,
+        last_notification_sent: None,
+        last_notification_received: None,
+        negotiated: None,
+        local_address: None,
+        remote_address: None,
+        counters: PeerCounters::default(),
         prefixes: PrefixCounts::default(),
     }
 }
 
 /// The four sessions of the BIRD capture: established, connecting (refused), passive,
 /// disabled; with the capture's Since column.
-fn capture_peers() -> Vec<(PeerStatus, &'static str)> {
-    let established = peer("Mesh_127_0_9_1", "127.0.9.1", 64512, State::Established);
-    let mut active = peer("Mesh_127_0_9_6", "127.0.9.6", 64512, State::Active);
-    active.shared.last_error = Some("Socket: Connection refused".into());
-    let mut passive = peer("Node_127_0_9_4", "127.0.9.4", 64513, State::Active);
+fn capture_peers() -> Vec<(Peer, &'static str)> {
+    let established = peer("Mesh_127_0_9_1", "127.0.9.1", 64512, PeerState::Established);
+    let mut active = peer("Mesh_127_0_9_6", "127.0.9.6", 64512, PeerState::Active);
+    active.last_error = Some("Socket: Connection refused".into());
+    let mut passive = peer("Node_127_0_9_4", "127.0.9.4", 64513, PeerState::Active);
     passive.config.passive = true;
     passive.config.multihop = Some(64);
-    let mut disabled = peer("Global_127_0_9_5", "127.0.9.5", 64512, State::Idle);
-    disabled.shared.disabled = true;
+    let mut disabled = peer("Global_127_0_9_5", "127.0.9.5", 64512, PeerState::Disabled);
     disabled.config.disabled = true;
     vec![
         (established, "15:36:43.966"),
@@ -60,11 +64,10 @@ fn capture_peers() -> Vec<(PeerStatus, &'static str)> {
 }
 
 fn capture_protocols(preferred: Option<usize>, format: BirdFormat) -> Vec<Protocol> {
-    let g = global(64512);
     capture_peers()
         .into_iter()
         .map(|(p, since)| {
-            let mut proto = protocol(&p, &g, SystemTime::now(), preferred, format);
+            let mut proto = protocol(&p, SystemTime::now(), preferred, format);
             // BIRD 1.6 shows whole seconds.
             proto.since = match format {
                 BirdFormat::Bird1 => since[..8].to_string(),
@@ -418,28 +421,27 @@ fn time_formats() {
 
 #[test]
 fn states_map_like_birds_bgp_get_status() {
-    let g = global(64512);
     let now = SystemTime::now();
-    let info = |p: &PeerStatus| {
-        let x = protocol(p, &g, now, None, BirdFormat::Bird1);
+    let info = |p: &Peer| {
+        let x = protocol(p, now, None, BirdFormat::Bird1);
         (x.state, x.info)
     };
-    let mut p = peer("Mesh_10_0_0_2", "10.0.0.2", 64512, State::Connect);
+    let mut p = peer("Mesh_10_0_0_2", "10.0.0.2", 64512, PeerState::Connect);
     assert_eq!(info(&p), (ProtoState::Start, "Connect       ".to_string()));
-    p.shared.state = State::OpenSent;
+    p.state = PeerState::OpenSent;
     assert_eq!(info(&p), (ProtoState::Start, "OpenSent      ".to_string()));
     // A passive session that has not started is Passive, once it runs it is not.
     p.config.passive = true;
-    p.shared.state = State::Idle;
+    p.state = PeerState::Idle;
     assert_eq!(info(&p), (ProtoState::Start, "Passive       ".to_string()));
-    p.shared.state = State::OpenConfirm;
+    p.state = PeerState::OpenConfirm;
     assert_eq!(info(&p), (ProtoState::Start, "OpenConfirm   ".to_string()));
     // An old error is not shown on an established session.
-    p.shared.state = State::Established;
-    p.shared.last_error = Some("hold timer expired".into());
+    p.state = PeerState::Established;
+    p.last_error = Some("hold timer expired".into());
     assert_eq!(info(&p), (ProtoState::Up, "Established   ".to_string()));
     // The since column is the time of day for a fresh state.
-    let x = protocol(&p, &g, now, None, BirdFormat::Bird1);
+    let x = protocol(&p, now, None, BirdFormat::Bird1);
     assert_eq!(x.since.len(), "07:05:03".len());
     assert_eq!(x.since.matches(':').count(), 2);
 }

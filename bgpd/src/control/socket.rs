@@ -12,18 +12,102 @@
 //!
 //! Group names are resolved with `getgrnam_r` when the socket is bound, so a reload picks
 //! up a group created meanwhile.
+//!
+//! A socket goes from [`Bound`] (created, not served yet: bgpd binds its sockets before the
+//! speaker starts, so one that cannot be opened fails the start before any session) to
+//! [`Serving`] (its accept loop running); either removes its file when dropped.
 
 use std::ffi::CString;
+use std::future::Future;
 use std::io;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::{DirBuilderExt, FileTypeExt};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
-use tokio::net::UnixListener;
+use bgp_speaker::config::{ControlConfig, ControlLimits};
+use tokio::net::{UnixListener, UnixStream};
+use tokio::task::JoinHandle;
 use tracing::warn;
 
+use super::limits;
 use crate::accounts;
+
+/// A socket bound at its path, its mode and group applied, not served yet.
+#[derive(Debug)]
+pub struct Bound {
+    path: PathBuf,
+    /// Taken by [`Bound::serve`]; still here, the file is ours to remove.
+    listener: Option<UnixListener>,
+}
+
+impl Bound {
+    /// The socket path.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Binds `path` as the module docs describe and applies `access`.
+    pub fn new(path: &Path, access: &Access) -> io::Result<Bound> {
+        Ok(Bound {
+            path: path.to_owned(),
+            listener: Some(bind(path, access)?),
+        })
+    }
+
+    /// Accepts connections within `limits` and runs `serve` for each (see
+    /// `limits::accept_loop`; `what` names the socket in logs, `refusal` is the line a
+    /// connection over the limit gets).
+    pub fn serve<F, Fut>(
+        mut self,
+        limits: ControlLimits,
+        what: &'static str,
+        refusal: &'static [u8],
+        serve: F,
+    ) -> Serving
+    where
+        F: Fn(UnixStream) -> Fut + Send + 'static,
+        Fut: Future<Output = io::Result<()>> + Send + 'static,
+    {
+        let path = std::mem::take(&mut self.path);
+        let task = self
+            .listener
+            .take()
+            .map(|l| limits::accept_loop(l, limits, what, refusal, serve));
+        Serving { path, task }
+    }
+}
+
+impl Drop for Bound {
+    fn drop(&mut self) {
+        if self.listener.is_some() {
+            let _ = std::fs::remove_file(&self.path);
+        }
+    }
+}
+
+/// A socket being served: aborting its accept loop and removing its file when dropped.
+#[derive(Debug)]
+pub struct Serving {
+    path: PathBuf,
+    task: Option<JoinHandle<()>>,
+}
+
+impl Serving {
+    /// The socket path.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+}
+
+impl Drop for Serving {
+    fn drop(&mut self) {
+        if let Some(t) = &self.task {
+            t.abort();
+        }
+        let _ = std::fs::remove_file(&self.path);
+    }
+}
 
 /// Permission bits and group of a control socket.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -32,6 +116,24 @@ pub struct Access {
     pub mode: u32,
     /// Group of the socket file (and of a directory we create); `None`: ours.
     pub group: Option<String>,
+}
+
+impl Access {
+    /// Mode and group of the control socket.
+    pub fn control(config: &ControlConfig) -> Access {
+        Access {
+            mode: config.mode,
+            group: config.group.clone(),
+        }
+    }
+
+    /// Mode and group of the BIRD-compatible sockets.
+    pub fn bird(config: &ControlConfig) -> Access {
+        Access {
+            mode: config.bird.mode,
+            group: config.group.clone(),
+        }
+    }
 }
 
 /// Prepares the directory of a socket that will be bound after bgpd gave up root
@@ -67,7 +169,7 @@ fn create_dir(dir: &Path, uid: Option<libc::uid_t>, gid: Option<libc::gid_t>) ->
 }
 
 /// Binds a Unix socket at `path` as described in the module docs and applies `access`.
-pub(crate) fn bind(path: &Path, access: &Access) -> io::Result<UnixListener> {
+fn bind(path: &Path, access: &Access) -> io::Result<UnixListener> {
     let gid = access
         .group
         .as_deref()

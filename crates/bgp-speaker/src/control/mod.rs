@@ -1,9 +1,0 @@
-//! The control socket: a versioned JSON-lines protocol ([`proto`]) over a Unix socket,
-//! served by [`server::ControlServer`] and spoken by `bgpctl`; and an optional read-only
-//! BIRD-compatible status socket ([`bird`]) for calico-node's health checks.
-
-pub mod bird;
-pub mod limits;
-pub mod proto;
-pub mod server;
-pub mod socket;
