@@ -51,7 +51,7 @@ pub use recovery::RecoveryStatus;
 /// How the RIB driver hands out its output.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct RibDriverConfig {
-    /// NLRI octets encoded per output slice (`Rib::take_encoded_bounded`). 256 KiB is
+    /// NLRI octets encoded per output slice (`Rib::take_encoded`). 256 KiB is
     /// about 50,000 IPv4 /32s, so a window of slices (~1 MiB of frames) waits per peer
     /// where a 1M-route table encoded at once made ~95 MiB of transient memory.
     pub out_slice_bytes: usize,
@@ -271,7 +271,7 @@ impl<L, R: NextHopResolver> RibDriver<L, R> {
         }
         self.rib.process(&self.resolver);
         // The batch and the RIB's queue memory move on together.
-        let changes = self.rib.take_fib();
+        let changes = self.rib.take_fib(usize::MAX);
         if changes.is_empty() {
             return;
         }

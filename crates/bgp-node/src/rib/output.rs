@@ -10,7 +10,7 @@
 //!
 //! Peers take turns a slice at a time, in the RIB's peer order, so route-reflector
 //! clients with the same queue are encoded one after the other and share the UPDATEs
-//! (`Rib::take_encoded_bounded` reuses the previous slice's frames).
+//! (`Rib::take_encoded` reuses the previous slice's frames).
 //!
 //! [`RibDriverConfig::out_window`]: super::RibDriverConfig::out_window
 
@@ -85,10 +85,7 @@ impl<L, R: bgp_rib::NextHopResolver> RibDriver<L, R> {
         let entry = self.peers.get(id).filter(|e| e.credit > 0)?;
         let (rib_id, session) = (entry.rib_id, entry.session_seq);
         let mut frames = Vec::new();
-        let encoded = match self
-            .rib
-            .take_encoded_bounded(rib_id, slice_bytes, &mut frames)
-        {
+        let encoded = match self.rib.take_encoded(rib_id, slice_bytes, &mut frames) {
             Ok(e) => e,
             Err(e) => {
                 warn!(peer = %entry.settings.name, error = %e, "encoding updates");
