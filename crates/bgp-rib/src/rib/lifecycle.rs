@@ -52,7 +52,14 @@ impl Rib {
         let session = self.peers.session(id).ok().cloned();
         let record = self.restart.eor_record(id.0);
         self.drop_peer(id)?;
-        let new = self.add_peer(cfg)?;
+        let new = match self.add_peer(cfg) {
+            Ok(new) => new,
+            Err(e) => {
+                // Gone, then: the recovery may have been waiting for it.
+                self.check_recovery(None);
+                return Err(e);
+            }
+        };
         if let Some(session) = session {
             self.peer_up(new, session, now)?;
         }
