@@ -17,6 +17,7 @@ use tokio::signal::unix::{signal, Signal, SignalKind};
 use tracing::{error, info, warn};
 
 use crate::control::{bird, server};
+use crate::metrics;
 use crate::watcher;
 
 /// The speaker and the configuration file it runs from, as the control socket and the
@@ -27,6 +28,8 @@ pub struct Daemon {
     pub speaker: Speaker,
     /// The main configuration file.
     pub config_file: Arc<Path>,
+    /// Reloads and their results, for the metrics endpoint.
+    pub reloads: Arc<metrics::Reloads>,
 }
 
 /// Why a reload was refused (the running configuration stays in force either way).
@@ -43,6 +46,12 @@ pub enum ReloadError {
 impl Daemon {
     /// Reads the configuration files again and applies the difference.
     pub async fn reload(&self) -> Result<ConfigDiff, ReloadError> {
+        let result = self.reload_files().await;
+        self.reloads.record(result.is_ok());
+        result
+    }
+
+    async fn reload_files(&self) -> Result<ConfigDiff, ReloadError> {
         let path = self.config_file.clone();
         let cfg = tokio::task::spawn_blocking(move || config::load(&path))
             .await
@@ -98,6 +107,11 @@ async fn serve(opts: Options, cfg: Config) -> Result<(), ExitCode> {
         error!(error = %e, "cannot open the BIRD-compatible status socket");
         ExitCode::FAILURE
     })?;
+    let mut metrics_cfg = cfg.global.metrics;
+    let metrics_listener = metrics::bind(metrics_cfg).await.map_err(|e| {
+        error!(address = ?metrics_cfg.map(|m| m.listen), error = %e, "cannot open the metrics endpoint");
+        ExitCode::FAILURE
+    })?;
     let options = SpeakerOptions {
         graceful_restart: opts.graceful_restart,
         forwarding_preserved: opts.graceful_restart,
@@ -110,7 +124,11 @@ async fn serve(opts: Options, cfg: Config) -> Result<(), ExitCode> {
     let daemon = Daemon {
         speaker: speaker.clone(),
         config_file: Arc::from(opts.config_file.as_path()),
+        reloads: Arc::default(),
     };
+    let mut metrics_server = metrics_listener
+        .zip(metrics_cfg)
+        .map(|(b, c)| metrics::serve(b, c, daemon.clone()));
     let mut control_server = control_socket.map(|b| server::serve(b, &control, daemon.clone()));
     let bird_task = bird::start(bird_sockets, &speaker);
     let _watcher = if opts.no_watch {
@@ -131,6 +149,12 @@ async fn serve(opts: Options, cfg: Config) -> Result<(), ExitCode> {
         tokio::select! {
             Ok(()) = updates.changed() => {
                 let cfg = updates.borrow_and_update().clone();
+                if cfg.global.metrics != metrics_cfg {
+                    match metrics::follow(&mut metrics_server, cfg.global.metrics, &daemon).await {
+                        Ok(()) => metrics_cfg = cfg.global.metrics,
+                        Err(e) => error!(error = %e, "cannot move the metrics endpoint; the old one stays"),
+                    }
+                }
                 if cfg.global.control != control_cfg {
                     let want = cfg.global.control.clone();
                     if opts.socket.is_some() {

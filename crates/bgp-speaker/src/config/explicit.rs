@@ -8,8 +8,8 @@
 use toml::Spanned;
 
 use super::file::{
-    ControlFile, FileConfig, GlobalFile, GracefulRestartFile, MaxPrefixesFile, OriginateFile,
-    PeerFile,
+    ControlFile, FileConfig, GlobalFile, GracefulRestartFile, MaxPrefixesFile, MetricsFile,
+    OriginateFile, PeerFile,
 };
 use super::types::{CommunityValue, FamilyName, LargeCommunityValue, ListenAddr};
 use super::{BirdFormat, Config, GlobalConfig, GracefulRestartConfig, PeerConfig, BGP_PORT};
@@ -115,6 +115,9 @@ pub fn explicit(cfg: &Config) -> FileConfig {
             // so it is written only when the limits are not the defaults.
             timeout: (c.limits != super::ControlLimits::default())
                 .then_some(c.limits.idle.as_secs()),
+        }),
+        metrics: g.metrics.map(|m| MetricsFile {
+            listen: sp(m.listen.to_string()),
         }),
         graceful_restart: Some(gr(&g.graceful_restart)),
         user: g.user.clone(),
