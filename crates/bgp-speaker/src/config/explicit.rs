@@ -174,6 +174,8 @@ router_id = "10.0.0.1"
 listen_port = 1790
 [global.control]
 socket = "/tmp/x.sock"
+[global.metrics]
+listen = "[::1]:9179"
 [templates.t]
 remote_as = 64512
 hold_time = 30
@@ -210,5 +212,6 @@ prefix = "10.1.0.0/26"
         let json = serde_json::to_value(&e).unwrap();
         assert_eq!(json["peers"]["a"]["hold_time"], 30);
         assert_eq!(json["global"]["listen_port"], 1790);
+        assert_eq!(json["global"]["metrics"]["listen"], "[::1]:9179");
     }
 }
