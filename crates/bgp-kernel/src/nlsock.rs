@@ -27,6 +27,7 @@ use std::thread::JoinHandle;
 use tokio::io::unix::AsyncFd;
 use tokio::sync::oneshot;
 
+use crate::types::Errno;
 use crate::KernelError;
 
 /// Largest datagram we build (the kernel refuses datagrams larger than the send buffer).
@@ -38,9 +39,6 @@ pub(crate) const ERR_TRUESIZE: usize = 1280;
 
 /// `NLMSG_HDRLEN`: size of a netlink message header.
 const NLMSG_HDRLEN: usize = 16;
-
-/// Outcome of one request: 0 on success, else the positive errno.
-pub(crate) type Errno = i32;
 
 /// Set a socket's receive buffer, using `SO_RCVBUFFORCE` (needs `CAP_NET_ADMIN`, which a
 /// routing daemon has) and falling back to `SO_RCVBUF` (capped by `net.core.rmem_max`).

@@ -8,6 +8,9 @@ use std::net::IpAddr;
 use ipnet::IpNet;
 use serde::{Deserialize, Serialize};
 
+/// Outcome of one netlink request: 0 on success, else the positive errno.
+pub(crate) type Errno = i32;
+
 /// `rtm_type` of a kernel route (`include/uapi/linux/rtnetlink.h`, `RTN_*`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]

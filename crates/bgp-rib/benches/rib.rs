@@ -71,7 +71,7 @@ fn setup(with_dst: bool) -> (Rib, PeerId, Option<PeerId>) {
             Instant::now(),
         )
         .unwrap();
-        let _ = rib.take_output(d);
+        let _ = rib.take_encoded(d, usize::MAX, &mut Vec::new());
         d
     });
     (rib, src, dst)
@@ -127,7 +127,7 @@ fn insert_withdraw(c: &mut Criterion) {
                 for u in &ups {
                     rib.apply_update(src, u, false).unwrap();
                     rib.process(&AllReachable);
-                    rib.drain_fib().for_each(drop);
+                    rib.take_fib(usize::MAX);
                 }
                 rib
             },
@@ -142,14 +142,14 @@ fn insert_withdraw(c: &mut Criterion) {
                     rib.apply_update(src, u, false).unwrap();
                 }
                 rib.process(&AllReachable);
-                rib.drain_fib().for_each(drop);
+                rib.take_fib(usize::MAX);
                 (rib, src, d)
             },
             |(mut rib, src, _)| {
                 for u in &withdrawals {
                     rib.apply_update(src, u, false).unwrap();
                     rib.process(&AllReachable);
-                    rib.drain_fib().for_each(drop);
+                    rib.take_fib(usize::MAX);
                 }
                 rib
             },
@@ -179,7 +179,7 @@ fn insert_withdraw(c: &mut Criterion) {
                     rib.apply_update(src, u, false).unwrap();
                 }
                 rib.process(&AllReachable);
-                rib.drain_fib().for_each(drop);
+                rib.take_fib(usize::MAX);
                 let p2 = rib
                     .add_peer(PeerConfig::new("p2", "192.0.2.4".parse().unwrap(), 65002))
                     .unwrap();
@@ -195,7 +195,7 @@ fn insert_withdraw(c: &mut Criterion) {
                 for u in &better {
                     rib.apply_update(p2, u, false).unwrap();
                     rib.process(&AllReachable);
-                    rib.drain_fib().for_each(drop);
+                    rib.take_fib(usize::MAX);
                 }
                 rib
             },
@@ -268,8 +268,8 @@ fn pipeline(c: &mut Criterion) {
                             rib.apply_update(src, &u.update, u.treat_as_withdraw.is_some())
                                 .unwrap();
                             rib.process(&AllReachable);
-                            rib.drain_fib().for_each(drop);
-                            rib.take_encoded(dst, &mut out).unwrap();
+                            rib.take_fib(usize::MAX);
+                            rib.take_encoded(dst, usize::MAX, &mut out).unwrap();
                         }
                     }
                     (rib, out)

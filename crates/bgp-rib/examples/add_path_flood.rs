@@ -91,7 +91,7 @@ fn run(n: u32) {
     let changed = t.elapsed();
     let t = Instant::now();
     for p in [ebgp, client] {
-        rib.take_encoded(p, &mut frames)
+        rib.take_encoded(p, usize::MAX, &mut frames)
             .unwrap_or_else(|e| panic!("{e}"));
     }
     let encoded = t.elapsed();

@@ -65,7 +65,7 @@ fn main() {
         rib.apply_update(big, &u, false)
             .unwrap_or_else(|e| panic!("{e}"));
         rib.process(&AllReachable);
-        rib.drain_fib().for_each(drop);
+        rib.take_fib(usize::MAX);
     }
     let mut clients = Vec::new();
     for c in 0..clients_n {
@@ -87,10 +87,10 @@ fn main() {
         announce(&mut rib, c as u32, id, addr);
     }
     rib.process(&AllReachable);
-    rib.drain_fib().for_each(drop);
+    rib.take_fib(usize::MAX);
     // The full-table exports to the clients are not what is measured: drop them.
     for p in rib.peers_with_output() {
-        let _ = rib.take_output(p);
+        let _ = rib.take_encoded(p, usize::MAX, &mut Vec::new());
     }
     let mut spent = std::time::Duration::ZERO;
     for (c, &(id, addr)) in clients.iter().enumerate() {
@@ -106,9 +106,9 @@ fn main() {
             .unwrap_or_else(|e| panic!("{e}"));
         announce(&mut rib, c as u32, id, addr);
         rib.process(&AllReachable);
-        rib.drain_fib().for_each(drop);
+        rib.take_fib(usize::MAX);
         // Only the flapping client's own re-sent table is queued; drop it unencoded.
-        let _ = rib.take_output(id);
+        let _ = rib.take_encoded(id, usize::MAX, &mut Vec::new());
     }
     let per = spent / clients_n;
     println!(

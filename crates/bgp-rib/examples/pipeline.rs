@@ -84,7 +84,7 @@ fn main() {
         Instant::now(),
     )
     .unwrap_or_else(|e| panic!("{e}"));
-    let _ = rib.take_output(dst);
+    let _ = rib.take_encoded(dst, usize::MAX, &mut Vec::new());
 
     // PIPELINE_EAGER=1: apply_update_and_process instead of apply_update + process.
     let lazy = std::env::var_os("PIPELINE_EAGER").is_none();
@@ -112,10 +112,10 @@ fn main() {
             )
             .unwrap_or_else(|e| panic!("{e}"));
         }
-        rib.drain_fib().for_each(drop);
+        rib.take_fib(usize::MAX);
         let t2 = Instant::now();
         let o = rib
-            .take_encoded(dst, &mut out)
+            .take_encoded(dst, usize::MAX, &mut out)
             .unwrap_or_else(|e| panic!("{e}"));
         sent += o.announced + o.withdrawn;
         out.clear();

@@ -105,10 +105,10 @@ fn run(n: usize, sets: usize, out_peer: bool) {
             .unwrap_or_else(|e| panic!("{e}"));
         rib.process(&AllReachable);
         // The kernel component drains FIB changes as they come.
-        rib.drain_fib().for_each(drop);
+        rib.take_fib(usize::MAX);
         if let Some(d) = dst {
             // A real session drains after each batch.
-            let _ = rib.take_output(d);
+            let _ = rib.take_encoded(d, usize::MAX, &mut Vec::new());
         }
         i = end;
     }

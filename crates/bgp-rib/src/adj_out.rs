@@ -254,14 +254,11 @@ impl<P: Prefix> FamilyOut<P> {
     }
 
     fn diff_entries(&mut self, pfx: P, desired: &mut Desired, store: &mut AttrStore) -> bool {
-        let FamilyOut {
-            table,
-            queue,
-            queued,
-            ..
-        } = self;
-        let mut q = Queue { queue, queued };
-        match table {
+        let mut q = Queue {
+            queue: &mut self.queue,
+            queued: &mut self.queued,
+        };
+        match &mut self.table {
             OutTable::Single(m) => {
                 use std::collections::hash_map::Entry;
                 let new = desired.first().map(|&(_, a)| a);
@@ -419,12 +416,7 @@ impl<P: Prefix> FamilyOut<P> {
         if self.refresh_pending {
             return false;
         }
-        let FamilyOut {
-            table,
-            queue,
-            queued,
-            ..
-        } = self;
+        let (queue, queued) = (&mut self.queue, &mut self.queued);
         let mut requeue = |key: (P, u32), e: &mut OutEntry| {
             if let (Some(a), None) = (e.sent, e.queued.get()) {
                 store.retain(a);
@@ -433,7 +425,7 @@ impl<P: Prefix> FamilyOut<P> {
                 *queued += 1;
             }
         };
-        match table {
+        match &mut self.table {
             OutTable::Single(m) => m.iter_mut().for_each(|(&k, e)| requeue((k, 0), e)),
             OutTable::Multi(m) => m.iter_mut().for_each(|(&k, e)| requeue(k, e)),
         }
@@ -626,7 +618,7 @@ mod tests {
     #[test]
     fn queued_state_fits_four_bytes_and_round_trips() {
         assert_eq!(std::mem::size_of::<OutEntry>(), 8);
-        let mut store = AttrStore::new();
+        let mut store = AttrStore::default();
         let a = set(&mut store, 1);
         assert_eq!(Queued::default().get(), None);
         assert_eq!(Queued::of(None).get(), Some(None));
@@ -638,7 +630,7 @@ mod tests {
 
     #[test]
     fn one_entry_per_nlri_sent_state_on_drain_and_cancellation() {
-        let mut store = AttrStore::new();
+        let mut store = AttrStore::default();
         let (a, b) = (set(&mut store, 1), set(&mut store, 2));
         let mut out = FamilyOut::<Ipv4Net>::new(false);
         let one = |x: AttrId| -> Desired { std::iter::once((0, x)).collect() };

@@ -15,6 +15,10 @@ use std::num::NonZeroU32;
 
 use rustc_hash::FxHashMap;
 
+/// LOCAL_PREF assumed when absent (RFC 4271 5.1.5 leaves it to configuration; 100 is
+/// universal): by the decision process, policy conditions and the FIB's route metric.
+pub const DEFAULT_LOCAL_PREF: u32 = 100;
+
 /// Path attributes plus the route's next hop.
 ///
 /// The next hop is kept here in one form for every family: for IPv4 unicast routes the
@@ -34,7 +38,19 @@ impl RouteAttrs {
     }
 }
 
-/// A shared attribute set, as handed out by queries and typed outbound changes.
+/// Puts a policy's `prepend_path` ASNs in front of the AS_PATH, first one first (on
+/// import in front of the path as received, on export after our own AS).
+pub(crate) fn prepend_front(a: &mut PathAttributes, front: &[u32]) {
+    if front.is_empty() {
+        return;
+    }
+    let path = a.as_path.get_or_insert_with(Default::default);
+    for asn in front.iter().rev() {
+        path.prepend(*asn, 1);
+    }
+}
+
+/// A shared attribute set, as handed out by queries.
 pub type Attrs = Arc<RouteAttrs>;
 
 /// Handle of an interned attribute set inside the RIB (4 bytes; the niche keeps
@@ -115,10 +131,6 @@ impl std::borrow::Borrow<RouteAttrs> for ArcKey {
 }
 
 impl AttrStore {
-    pub fn new() -> Self {
-        Self::default()
-    }
-
     /// The handle of `attrs`, inserting it when new. The count is not changed: the caller
     /// retains it for each holder it creates.
     pub fn intern(&mut self, attrs: RouteAttrs) -> AttrId {
@@ -232,7 +244,7 @@ mod tests {
 
     #[test]
     fn identical_sets_shared_counted_and_freed() {
-        let mut s = AttrStore::new();
+        let mut s = AttrStore::default();
         let a = RouteAttrs {
             attrs: PathAttributes {
                 med: Some(1),

@@ -96,8 +96,7 @@ pub fn source_preference(s: RouteSource) -> u8 {
     }
 }
 
-/// LOCAL_PREF assumed when absent (RFC 4271 leaves it to configuration; 100 is universal).
-pub const DEFAULT_LOCAL_PREF: u32 = 100;
+pub use crate::attrs::DEFAULT_LOCAL_PREF;
 
 /// One route competing for a prefix.
 #[derive(Clone, Debug)]

@@ -14,10 +14,13 @@
 //! rib.apply_update(p, &update, treat_as_withdraw)?;         // Adj-RIB-In + import policy
 //! rib.originate(LocalRoute::new(block, RouteSource::Static))?;
 //! rib.process(&resolver);                                   // decision, FIB, Adj-RIB-Out
-//! for peer in rib.peers_with_output() { rib.take_encoded(peer, &mut frames)?; }
-//! while let Some(change) = rib.poll_fib() { /* program the kernel */ }
+//! for peer in rib.peers_with_output() {                     // one drain, bounded slices
+//!     rib.take_encoded(peer, SLICE_BYTES, &mut frames)?;
+//! }
+//! let batch = rib.take_fib(room);                           // one drain, lossless
 //! rib.peer_down(p, graceful, now)?;                         // GR: stale + deadline
 //! rib.end_of_rib(p, family)?; rib.handle_timeout(now);      // sweep
+//! if let Some(done) = rib.poll_recovery_done() { /* our restart: sweep the kernel */ }
 //! ```
 //! Mutations only record which prefixes changed; [`Rib::process`] runs the decision
 //! process for those prefixes once, in the order they were first touched, so a caller can
@@ -70,7 +73,18 @@
 //! After our own restart, [`Rib::defer_selection`] holds back all advertisement (RFC 4724
 //! 4.1) until every graceful-restart peer has sent End-of-RIB or the deferral deadline
 //! passes; routes are decided and the FIB fed meanwhile. Then each established peer gets
-//! the whole table and End-of-RIB.
+//! the whole table and End-of-RIB. The RIB is the one tracker of that wait: the end is
+//! reported once by [`Rib::poll_recovery_done`] (the kernel side then removes the routes
+//! of its previous run not learned again), and [`Rib::start_recovery`] tracks it without
+//! holding advertisement back.
+//!
+//! # Output
+//! Each kind of output has one drain, which the daemon and the simulator both call:
+//! [`Rib::take_encoded`] takes a bounded slice of a peer's queue as UPDATE frames (the
+//! Adj-RIB-Out records what was sent, and what could not be encoded is withdrawn,
+//! RFC 8654 3), [`Rib::take_fib`] a batch of best-path changes. Both queues hold at most
+//! one entry per prefix once compacted, whatever the consumer's pace: nothing is lost
+//! and memory stays bounded by the table.
 //!
 //! # Outbound rules
 //! iBGP split horizon and RFC 4456 reflection (client → all, non-client → clients only,
@@ -100,14 +114,17 @@
 //! * [`policy`] — declarative, serde-serializable policy.
 //! * [`decision`] — the decision process with loser reasons.
 //! * [`attrs`] — interning.
-//! * [`pack`] — UPDATE generation.
+//! * `table` — per-family route tables (Adj-RIB-In and Loc-RIB in one), prefix logs.
+//! * `adj_out` — one peer's Adj-RIB-Out and its queue.
+//! * `pack` — UPDATE generation.
+//! * `rib` — the [`Rib`], a folder of concerns (its module documentation maps it).
 
 #![forbid(unsafe_code)]
 
 mod adj_out;
 pub mod attrs;
 pub mod decision;
-pub mod pack;
+mod pack;
 mod path_index;
 pub mod policy;
 mod rib;
@@ -117,6 +134,7 @@ pub use attrs::{Attrs, RouteAttrs};
 pub use decision::{Ineligible, Step};
 pub use rib::{
     AddPathSend, AllReachable, Counters, Encoded, FibChange, FibRoute, LocalRoute, NextHopMode,
-    NextHopResolver, OutChange, PathInfo, PeerConfig, PeerId, PeerInfo, PeerOutput, Rib, RibConfig,
-    RibError, RouteDetail, SessionInfo, Unsendable, UpdateStats, DEFAULT_ADD_PATH_RECEIVE_LIMIT,
+    NextHopResolver, PathInfo, PeerConfig, PeerId, PeerInfo, RecoveryDone, RecoveryStatus, Rib,
+    RibConfig, RibError, RouteDetail, SessionInfo, Unsendable, UpdateStats,
+    DEFAULT_ADD_PATH_RECEIVE_LIMIT,
 };

@@ -10,53 +10,15 @@
 //! 8654 extended messages) is reported, with its changes, and the other groups still go
 //! out. The caller decides what the peer is told instead (RFC 8654 3: withdrawn).
 
-use std::sync::Arc;
-
 use bgp_proto::wire::{encode_announcements, encode_end_of_rib, encode_withdrawals, EncodeError};
 use bgp_proto::{CodecContext, Family, Nlri};
 use bytes::Bytes;
 use rustc_hash::FxHashMap;
 
-use crate::attrs::{Attrs, RouteAttrs};
-use crate::rib::PeerOutput;
+use crate::attrs::RouteAttrs;
 
 /// Changes that could not be encoded: (index of the change in the input, why).
-pub type NotEncoded = Vec<(usize, EncodeError)>;
-
-/// Encode `output` with the session's codec parameters, appending frames to `out`.
-/// Returns the changes (indices into `output.changes`) whose attributes could not be
-/// encoded; everything else was.
-pub fn encode(
-    output: &PeerOutput,
-    ctx: &CodecContext,
-    out: &mut Vec<Bytes>,
-) -> Result<NotEncoded, EncodeError> {
-    encode_with(
-        output
-            .changes
-            .iter()
-            .map(|c| (c.family, c.nlri, c.attrs.as_ref().map(ByPtr))),
-        |a: ByPtr<'_>| &**a.0,
-        &output.end_of_rib,
-        ctx,
-        out,
-    )
-}
-
-/// An `Arc` compared and hashed by address (interned sets are equal iff identical).
-#[derive(Copy, Clone)]
-struct ByPtr<'a>(&'a Attrs);
-impl PartialEq for ByPtr<'_> {
-    fn eq(&self, other: &Self) -> bool {
-        Arc::ptr_eq(self.0, other.0)
-    }
-}
-impl Eq for ByPtr<'_> {}
-impl std::hash::Hash for ByPtr<'_> {
-    fn hash<H: std::hash::Hasher>(&self, h: &mut H) {
-        (Arc::as_ptr(self.0) as usize).hash(h)
-    }
-}
+pub(crate) type NotEncoded = Vec<(usize, EncodeError)>;
 
 /// The packer over any handle type `K` naming an attribute set (`attrs_of` resolves it).
 /// Returns the announcements that could not be encoded (their group's attributes do

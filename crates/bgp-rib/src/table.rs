@@ -720,7 +720,7 @@ mod tests {
 
     #[test]
     fn flags_and_peer_packing() {
-        let mut store = crate::attrs::AttrStore::new();
+        let mut store = crate::attrs::AttrStore::default();
         let a = store.intern(crate::attrs::RouteAttrs::default());
         let mut p = Path::new(0x00AB_CDEF, 7, a, None, flag::STALE);
         assert_eq!(p.peer(), 0x00AB_CDEF);
@@ -738,7 +738,7 @@ mod dest_tests {
     use super::*;
 
     fn p(id: u32) -> Path {
-        let mut store = crate::attrs::AttrStore::new();
+        let mut store = crate::attrs::AttrStore::default();
         let a = store.intern(crate::attrs::RouteAttrs::default());
         Path::new(1, id, a, None, 0)
     }
@@ -794,7 +794,7 @@ mod log_tests {
 
     #[test]
     fn prefix_log_stays_bounded_under_churn() {
-        let mut store = crate::attrs::AttrStore::new();
+        let mut store = crate::attrs::AttrStore::default();
         let a = store.intern(crate::attrs::RouteAttrs::default());
         let mut routes: Routes<Ipv4Net> = Routes::default();
         let mut log = PrefixLog::<Ipv4Net>::default();

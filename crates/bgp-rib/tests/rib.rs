@@ -75,14 +75,14 @@ fn graceful_restart_keeps_stale_until_end_of_rib() {
     )
     .unwrap();
     rib.process(&AllReachable);
-    rib.drain_fib().for_each(drop);
+    rib.take_fib(usize::MAX);
     changes(&mut rib, watcher);
     let deadline = rib.peer_down(p, true, t0).unwrap();
     assert_eq!(deadline, Some(t0 + Duration::from_secs(120)));
     assert_eq!(rib.next_deadline(), deadline);
     rib.process(&AllReachable);
     assert_eq!(best_prefixes(&rib).len(), 2, "stale routes still used");
-    assert_eq!(rib.drain_fib().count(), 0, "no FIB churn");
+    assert_eq!(rib.take_fib(usize::MAX).len(), 0, "no FIB churn");
     assert!(changes(&mut rib, watcher).is_empty(), "no churn to peers");
     let d = rib
         .route("10.1.0.0/24".parse().unwrap(), &AllReachable)
@@ -108,7 +108,7 @@ fn graceful_restart_keeps_stale_until_end_of_rib() {
     rib.process(&AllReachable);
     assert_eq!(best_prefixes(&rib), vec!["10.1.0.0/24"]);
     assert_eq!(
-        rib.drain_fib().collect::<Vec<_>>(),
+        rib.take_fib(usize::MAX),
         vec![FibChange::Remove("10.2.0.0/24".parse().unwrap())]
     );
     let w = changes(&mut rib, watcher);
@@ -260,13 +260,13 @@ fn unresolvable_next_hop_is_not_eligible() {
         Some(Step::NotEligible(bgp_rib::Ineligible::NextHopUnresolvable))
     );
     // The IGP learns the route: re-run.
-    rib.drain_fib().for_each(drop);
+    rib.take_fib(usize::MAX);
     rib.resolver_changed(&AllReachable);
     let d = rib
         .route("10.1.0.0/24".parse().unwrap(), &AllReachable)
         .unwrap();
     assert_eq!(d.paths.iter().find(|x| x.best).unwrap().peer, Some(a));
-    match rib.poll_fib() {
+    match rib.take_fib(1).pop() {
         Some(FibChange::Upsert(r)) => assert_eq!(r.local_pref, 200),
         other => panic!("{other:?}"),
     }
@@ -360,7 +360,8 @@ fn fib_output_local_routes_no_install_and_policy() {
     .unwrap();
     rib.process(&AllReachable);
     let fib: Vec<_> = rib
-        .drain_fib()
+        .take_fib(usize::MAX)
+        .into_iter()
         .map(|c| match c {
             FibChange::Upsert(r) => r,
             FibChange::Remove(p) => panic!("remove {p}"),
@@ -384,7 +385,7 @@ fn fib_output_local_routes_no_install_and_policy() {
     svc.no_install = false;
     rib.originate(svc).unwrap();
     rib.process(&AllReachable);
-    match rib.poll_fib() {
+    match rib.take_fib(1).pop() {
         Some(FibChange::Upsert(r)) => assert!(!r.no_install),
         other => panic!("{other:?}"),
     }
@@ -440,7 +441,7 @@ fn ipv6_mp_reach_and_unreach() {
     rib.apply_update(a, &u, false).unwrap();
     rib.process(&AllReachable);
     assert_eq!(rib.prefix_count(), (0, 1));
-    let out = rib.take_output(b).unwrap();
+    let out = take(&mut rib, b).unwrap();
     let sent = out.changes[0].attrs.as_ref().unwrap();
     assert_eq!(
         sent.next_hop,
@@ -463,7 +464,7 @@ fn ipv6_mp_reach_and_unreach() {
     )
     .unwrap();
     rib.process(&AllReachable);
-    let out = rib.take_encoded(b, &mut frames).unwrap();
+    let out = rib.take_encoded(b, usize::MAX, &mut frames).unwrap();
     assert_eq!((out.announced, out.withdrawn), (0, 1));
     assert_eq!(frames.len(), 1);
     assert_eq!(rib.prefix_count(), (0, 0));
@@ -601,7 +602,7 @@ fn peer_removal_withdraws_everywhere() {
     assert_eq!(c.len(), 1);
     assert!(c[0].attrs.is_none());
     assert!(rib.apply_update(a, &withdraw(&[]), false).is_err());
-    assert!(rib.take_output(a).is_err());
+    assert!(take(&mut rib, a).is_err());
     let _ = IpAddr::V4(Ipv4Addr::LOCALHOST);
 }
 
@@ -660,33 +661,22 @@ fn outgoing_attribute_sets_released_after_policy_churn() {
         rib.set_policies(out, accept.clone(), Arc::new(p.compile().unwrap()))
             .unwrap();
         rib.process(&AllReachable);
-        rib.take_output(out).unwrap();
+        take(&mut rib, out).unwrap();
     }
     // Received set + current outgoing set (+ at most one not yet collected per round).
     assert!(rib.attribute_sets() <= 4, "{}", rib.attribute_sets());
     assert_eq!(rib.audit(), Ok(()));
 }
 
+/// The FIB policy (fixed for the life of the RIB) decides each best route's form; a best
+/// route it rejects leaves the FIB, also when it replaces one that was installed.
 #[test]
-fn fib_policy_reload_reannounces_routes() {
-    let mut rib = rib();
-    let p = peer(&mut rib, 2, 65001, false);
-    rib.apply_update(
-        p,
-        &announce(
-            &["10.1.0.0/24", "10.2.0.0/24"],
-            attrs(&[65001], "192.0.2.2"),
-        ),
-        false,
-    )
-    .unwrap();
-    rib.process(&AllReachable);
-    assert_eq!(rib.drain_fib().count(), 2);
+fn fib_policy_rejecting_a_new_best_route_removes_it() {
     let pol: Policy = toml::from_str(
         r#"
         default = "accept"
         [[rules]]
-        match = { prefix_in = [{ prefix = "10.1.0.0/24" }] }
+        match = { next_hop_in = ["192.0.2.3/32"] }
         action = "reject"
         [[rules]]
         set = { tunnel_device = "tunl0" }
@@ -694,14 +684,42 @@ fn fib_policy_reload_reannounces_routes() {
         "#,
     )
     .unwrap();
-    rib.set_fib_policy(Arc::new(pol.compile().unwrap()));
+    let mut cfg = RibConfig::new(LOCAL_AS, rid(1));
+    cfg.fib_policy = Arc::new(pol.compile().unwrap());
+    let mut rib = Rib::new(cfg);
+    let p = peer(&mut rib, 2, 65001, false);
+    let q = peer(&mut rib, 3, 65003, false);
+    rib.apply_update(
+        p,
+        &announce(
+            &["10.1.0.0/24", "10.2.0.0/24"],
+            attrs(&[65001, 65009], "192.0.2.2"),
+        ),
+        false,
+    )
+    .unwrap();
     rib.process(&AllReachable);
-    let fib: Vec<_> = rib.drain_fib().collect();
+    let fib = rib.take_fib(usize::MAX);
     assert_eq!(fib.len(), 2);
-    assert!(fib.contains(&FibChange::Remove("10.1.0.0/24".parse().unwrap())));
     assert!(fib
         .iter()
-        .any(|c| matches!(c, FibChange::Upsert(r) if r.tunnel_device.as_deref() == Some("tunl0"))));
+        .all(|c| matches!(c, FibChange::Upsert(r) if r.tunnel_device.as_deref() == Some("tunl0"))));
+    // A shorter path through the refused next hop becomes best for one prefix.
+    rib.apply_update(
+        q,
+        &announce(&["10.1.0.0/24"], attrs(&[65003], "192.0.2.3")),
+        false,
+    )
+    .unwrap();
+    rib.process(&AllReachable);
+    assert_eq!(
+        rib.take_fib(usize::MAX),
+        vec![FibChange::Remove("10.1.0.0/24".parse().unwrap())]
+    );
+    let best = rib
+        .route("10.1.0.0/24".parse().unwrap(), &AllReachable)
+        .unwrap();
+    assert!(best.paths.iter().any(|x| x.best && x.peer == Some(q)));
     assert_eq!(rib.audit(), Ok(()));
 }
 
@@ -749,13 +767,16 @@ fn selection_deferral_waits_for_end_of_rib_from_graceful_restart_peers() {
     rib.end_of_rib(a, Family::IPV6_UNICAST).unwrap();
     rib.process(&AllReachable);
     assert_eq!(best_prefixes(&rib), vec!["10.1.0.0/24"], "decided");
-    assert!(rib.drain_fib().count() > 0, "FIB fed during the deferral");
+    assert!(
+        !rib.take_fib(usize::MAX).is_empty(),
+        "FIB fed during the deferral"
+    );
     assert!(
         rib.is_deferring(),
         "b has not sent End-of-RIB (not even come up)"
     );
     assert!(rib.peers_with_output().is_empty());
-    let held = rib.take_output(plain).unwrap();
+    let held = take(&mut rib, plain).unwrap();
     assert!(held.is_empty(), "{held:?}");
     rib.peer_up(b, gr_session(3, 120, 0), t0).unwrap();
     rib.apply_update(
@@ -771,7 +792,7 @@ fn selection_deferral_waits_for_end_of_rib_from_graceful_restart_peers() {
     assert!(!rib.is_deferring());
     assert_eq!(rib.next_deadline(), None);
     rib.process(&AllReachable);
-    let out = rib.take_output(plain).unwrap();
+    let out = take(&mut rib, plain).unwrap();
     let mut sent: Vec<String> = out
         .changes
         .iter()
@@ -786,7 +807,7 @@ fn selection_deferral_waits_for_end_of_rib_from_graceful_restart_peers() {
         out.end_of_rib,
         vec![Family::IPV4_UNICAST, Family::IPV6_UNICAST]
     );
-    let to_a = rib.take_output(a).unwrap();
+    let to_a = take(&mut rib, a).unwrap();
     assert_eq!(to_a.changes.len(), 1, "b's route");
     assert_eq!(to_a.end_of_rib.len(), 2);
     assert_eq!(rib.audit(), Ok(()));
@@ -822,7 +843,7 @@ fn selection_deferral_ends_at_its_deadline_and_skips_restarting_peers() {
     assert!(!rib.is_deferring());
     rib.process(&AllReachable);
     assert_eq!(rib.peers_with_output(), vec![restarting, silent]);
-    let out = rib.take_output(silent).unwrap();
+    let out = take(&mut rib, silent).unwrap();
     assert_eq!(out.changes.len(), 1);
     assert_eq!(out.end_of_rib.len(), 2);
 
@@ -837,4 +858,44 @@ fn selection_deferral_ends_at_its_deadline_and_skips_restarting_peers() {
     }
     rib.peer_up(r, s, t0).unwrap();
     assert!(!rib.is_deferring());
+}
+
+/// Our AS and router id change only while no peer is configured; peers added after see them.
+#[test]
+fn identity_changes_only_without_peers_and_applies_to_new_peers() {
+    let mut rib = Rib::new(RibConfig::new(65000, Ipv4Addr::new(10, 0, 0, 1)));
+    rib.originate(LocalRoute::new(
+        "10.9.0.0/24".parse().unwrap(),
+        RouteSource::Static,
+    ))
+    .unwrap();
+    let peer = |asn| PeerConfig::new("p", IpAddr::V4(Ipv4Addr::new(10, 0, 0, 2)), asn);
+    let id = rib.add_peer(peer(65001)).unwrap();
+    assert!(matches!(
+        rib.set_identity(65001, Ipv4Addr::new(10, 0, 0, 9)),
+        Err(bgp_rib::RibError::PeersConfigured)
+    ));
+    rib.remove_peer(id).unwrap();
+    rib.set_identity(65001, Ipv4Addr::new(10, 0, 0, 9)).unwrap();
+    assert_eq!(rib.config().local_as, 65001);
+    assert_eq!(rib.config().router_id, Ipv4Addr::new(10, 0, 0, 9));
+    // The same peer is now iBGP: the local route goes out without our AS prepended
+    // and with LOCAL_PREF (eBGP would prepend 65001 and strip LOCAL_PREF).
+    let id = rib.add_peer(peer(65001)).unwrap();
+    let s = SessionInfo::new(Ipv4Addr::new(10, 0, 0, 2), Some(Ipv4Addr::new(10, 0, 0, 1)));
+    rib.peer_up(id, s, Instant::now()).unwrap();
+    rib.process(&AllReachable);
+    let out = take(&mut rib, id).unwrap();
+    let c = out
+        .changes
+        .iter()
+        .find(|c| c.nlri.prefix.to_string() == "10.9.0.0/24")
+        .expect("local route announced");
+    let a = c.attrs.as_ref().expect("announcement");
+    assert!(a
+        .attrs
+        .as_path
+        .as_ref()
+        .is_none_or(|p| p.segments.is_empty()));
+    assert!(a.attrs.local_pref.is_some());
 }

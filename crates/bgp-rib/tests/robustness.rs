@@ -157,7 +157,7 @@ proptest! {
         }
         prop_assert_eq!(rib.audit(), Ok(()));
         rib.process(&AllReachable);
-        rib.drain_fib().for_each(drop);
+        rib.take_fib(usize::MAX);
         prop_assert_eq!(rib.audit(), Ok(()));
         // The counters `show peers` reads equal the tables they count.
         for p in peers {
@@ -180,9 +180,9 @@ proptest! {
         for (i, p) in peers.iter().enumerate() {
             let mut frames = Vec::new();
             if i % 2 == 0 || i == 3 {
-                rib.take_encoded(*p, &mut frames).unwrap();
+                rib.take_encoded(*p, usize::MAX, &mut frames).unwrap();
             } else {
-                rib.take_output(*p).unwrap();
+                take(&mut rib, *p).unwrap();
             }
             // Whatever was sent decodes cleanly; IPv4 routes carry an IPv6 next hop only
             // towards the peer that negotiated it (RFC 8950 4).

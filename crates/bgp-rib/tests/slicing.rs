@@ -93,7 +93,7 @@ fn take_sliced(rib: &mut Rib, id: PeerId, budget: usize) -> (Vec<Bytes>, usize, 
     let mut announced = 0;
     loop {
         let before = frames.len();
-        let e = rib.take_encoded_bounded(id, budget, &mut frames).unwrap();
+        let e = rib.take_encoded(id, budget, &mut frames).unwrap();
         slices += 1;
         announced += e.announced;
         assert_eq!(e.messages, frames.len() - before);
@@ -131,7 +131,7 @@ fn slices_add_up_to_the_unsliced_encoding_with_end_of_rib_last() {
     let whole = peer(&mut rib, 3, 65003, false);
     let sliced = peer(&mut rib, 4, 65003, false);
     let mut all = Vec::new();
-    let e = rib.take_encoded(whole, &mut all).unwrap();
+    let e = rib.take_encoded(whole, usize::MAX, &mut all).unwrap();
     assert!(!e.more);
     assert_eq!(e.announced, 3000);
     // 4 octets per /24: ~250 prefixes per slice.
@@ -151,7 +151,7 @@ fn slices_add_up_to_the_unsliced_encoding_with_end_of_rib_last() {
         .map(|(i, _)| i)
         .collect();
     assert_eq!(eor, vec![b.len() - 2, b.len() - 1]);
-    assert!(rib.take_output(sliced).unwrap().is_empty());
+    assert!(take(&mut rib, sliced).unwrap().is_empty());
     rib.audit().unwrap();
 }
 
@@ -162,7 +162,7 @@ fn a_withdrawal_queued_after_an_announcement_does_not_overtake_it() {
     let dst = peer(&mut rib, 3, 65003, false);
     // Send the first slice of the initial table only.
     let mut frames = Vec::new();
-    let first = rib.take_encoded_bounded(dst, 1000, &mut frames).unwrap();
+    let first = rib.take_encoded(dst, 1000, &mut frames).unwrap();
     assert!(first.more);
     // Withdraw a prefix still queued (not yet sent), one already sent, and change one
     // still queued: each change lands behind the queued announcement.
@@ -215,7 +215,7 @@ fn route_refresh_readvertises_in_slices() {
     table(&mut rib);
     let dst = peer(&mut rib, 3, 65003, false);
     let mut frames = Vec::new();
-    rib.take_encoded(dst, &mut frames).unwrap();
+    rib.take_encoded(dst, usize::MAX, &mut frames).unwrap();
     let initial = replay(&events(&frames));
     rib.route_refresh(dst, Family::IPV4_UNICAST).unwrap();
     let (again, slices, announced) = take_sliced(&mut rib, dst, 2000);
@@ -237,12 +237,12 @@ fn a_slice_takes_at_least_one_change_and_an_empty_queue_takes_nothing() {
     table(&mut rib);
     let dst = peer(&mut rib, 3, 65003, false);
     let mut frames = Vec::new();
-    let e = rib.take_encoded_bounded(dst, 0, &mut frames).unwrap();
+    let e = rib.take_encoded(dst, 0, &mut frames).unwrap();
     assert_eq!((e.announced, e.messages, e.more), (1, 1, true));
     let (_, _, announced) = take_sliced(&mut rib, dst, usize::MAX);
     assert_eq!(announced, 2999);
     frames.clear();
-    let e = rib.take_encoded_bounded(dst, 100, &mut frames).unwrap();
+    let e = rib.take_encoded(dst, 100, &mut frames).unwrap();
     assert_eq!((e.announced, e.messages, e.more), (0, 0, false));
     assert!(frames.is_empty());
 }
@@ -264,7 +264,7 @@ fn reflector_clients_of_one_class_share_encoded_updates() {
     rib.peer_up(id, session, std::time::Instant::now()).unwrap();
     let mut frames = Vec::new();
     for p in [c1, c2, id] {
-        rib.take_encoded(p, &mut frames).unwrap();
+        rib.take_encoded(p, usize::MAX, &mut frames).unwrap();
     }
     table(&mut rib);
     let shared = rib.counters().encodings_shared;
@@ -277,7 +277,7 @@ fn reflector_clients_of_one_class_share_encoded_updates() {
     while more {
         more = false;
         for (i, p) in peers.iter().enumerate() {
-            let e = rib.take_encoded_bounded(*p, 1000, &mut frames[i]).unwrap();
+            let e = rib.take_encoded(*p, 1000, &mut frames[i]).unwrap();
             announced[i] += e.announced;
             more |= e.more;
         }
@@ -304,11 +304,11 @@ fn a_source_client_between_two_others_does_not_break_the_sharing() {
     let c3 = peer(&mut rib, 5, LOCAL_AS, true);
     let mut frames = Vec::new();
     for p in [c1, c2, c3] {
-        rib.take_encoded(p, &mut frames).unwrap();
+        rib.take_encoded(p, usize::MAX, &mut frames).unwrap();
     }
     // In one decision run: c2's own /26 and a route from an eBGP peer.
     let e = peer(&mut rib, 2, 65001, false);
-    rib.take_encoded(e, &mut frames).unwrap();
+    rib.take_encoded(e, usize::MAX, &mut frames).unwrap();
     rib.apply_update(
         c2,
         &announce(&["10.128.0.64/26"], attrs(&[], "192.0.2.4")),
@@ -325,7 +325,7 @@ fn a_source_client_between_two_others_does_not_break_the_sharing() {
     let shared = rib.counters().encodings_shared;
     let mut take = |p| {
         let mut f = Vec::new();
-        let n = rib.take_encoded(p, &mut f).unwrap().announced;
+        let n = rib.take_encoded(p, usize::MAX, &mut f).unwrap().announced;
         (f, n)
     };
     let (f1, n1) = take(c1);
@@ -371,10 +371,10 @@ proptest::proptest! {
         let clients = [peer(&mut rib, 4, LOCAL_AS, true), peer(&mut rib, 5, LOCAL_AS, true)];
         let mut frames: [Vec<Bytes>; 2] = Default::default();
         for (i, c) in clients.iter().enumerate() {
-            rib.take_encoded(*c, &mut frames[i]).unwrap();
+            rib.take_encoded(*c, usize::MAX, &mut frames[i]).unwrap();
         }
         for s in src {
-            rib.take_encoded(s, &mut Vec::new()).unwrap();
+            rib.take_encoded(s, usize::MAX, &mut Vec::new()).unwrap();
         }
         let pfx = |p: u8| format!("10.0.{p}.0/24");
         for op in ops {
@@ -389,7 +389,7 @@ proptest::proptest! {
                 Op::Process => rib.process(&AllReachable),
                 Op::Slice(b) => {
                     for (i, c) in clients.iter().enumerate() {
-                        let e = rib.take_encoded_bounded(*c, b, &mut frames[i]).unwrap();
+                        let e = rib.take_encoded(*c, b, &mut frames[i]).unwrap();
                         proptest::prop_assert!(e.end_of_rib.is_empty());
                     }
                 }
@@ -403,7 +403,7 @@ proptest::proptest! {
         while more {
             more = false;
             for (i, c) in clients.iter().enumerate() {
-                more |= rib.take_encoded_bounded(*c, 12, &mut frames[i]).unwrap().more;
+                more |= rib.take_encoded(*c, 12, &mut frames[i]).unwrap().more;
             }
         }
         for (i, c) in clients.iter().enumerate() {

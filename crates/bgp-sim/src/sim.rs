@@ -1081,7 +1081,7 @@ impl Sim {
         let mut clock = now + cpu.per_update_received.saturating_mul(count(received));
         run.rib.process(&AllReachable);
         let mut changes = 0u64;
-        for change in run.rib.drain_fib() {
+        for change in run.rib.take_fib(usize::MAX) {
             changes += 1;
             if let FibChange::Remove(prefix) = change {
                 self.removals.push(FibRemoval {
@@ -1106,7 +1106,7 @@ impl Sim {
                 continue;
             };
             frames.clear();
-            if let Err(e) = run.rib.take_encoded(peer, &mut frames) {
+            if let Err(e) = run.rib.take_encoded(peer, usize::MAX, &mut frames) {
                 self.anomaly(node, format!("encoding for slot {slot}: {e}"));
                 continue;
             }

@@ -38,7 +38,7 @@ pub(crate) mod pages;
 
 /// Batches of encoded UPDATEs queued per peer before the RIB holds back.
 pub(crate) const PEER_OUT_QUEUE: usize = 4;
-/// NLRI octets encoded per batch handed to a peer (`Rib::take_encoded_bounded`): about
+/// NLRI octets encoded per batch handed to a peer (`Rib::take_encoded`): about
 /// 50,000 IPv4 /32s, so at most `PEER_OUT_QUEUE` such batches (~1 MiB of frames) wait
 /// per peer, where a 1M-route table encoded at once made ~95 MiB of transient memory.
 const OUT_SLICE_BYTES: usize = 256 * 1024;
@@ -442,7 +442,7 @@ impl RibTask {
 
     fn publish(&mut self) {
         // The batch and the RIB's queue memory move to the FIB task together.
-        let changes: Vec<FibChange> = self.rib.take_fib();
+        let changes: Vec<FibChange> = self.rib.take_fib(usize::MAX);
         if changes.is_empty() {
             if let (Some(fib), true) = (&self.fib, self.fib_outbox.is_waiting()) {
                 self.fib_outbox.offer(fib, changes);
@@ -469,7 +469,7 @@ impl RibTask {
     /// channel: a whole table (session start, route refresh) is encoded as the peer sends
     /// it, not all at once. Peers take turns a slice at a time, so route-reflector clients
     /// with the same queue are encoded one after the other and share the UPDATEs
-    /// (`Rib::take_encoded_bounded` reuses the previous slice's frames).
+    /// (`Rib::take_encoded` reuses the previous slice's frames).
     fn push_output(&mut self) {
         self.backlog = false;
         let mut turn = self.rib.peers_with_output();
@@ -485,10 +485,7 @@ impl RibTask {
                     continue;
                 };
                 let mut frames = Vec::new();
-                match self
-                    .rib
-                    .take_encoded_bounded(id, OUT_SLICE_BYTES, &mut frames)
-                {
+                match self.rib.take_encoded(id, OUT_SLICE_BYTES, &mut frames) {
                     Ok(e) => {
                         if !frames.is_empty() {
                             permit.send(frames);

@@ -8,7 +8,7 @@ use std::collections::BinaryHeap;
 use bgp_proto::Family;
 use ipnet::{IpNet, Ipv4Net, Ipv6Net};
 
-use super::Rib;
+use super::state::Rib;
 use crate::table::{Prefix, Tables};
 
 impl Rib {
@@ -24,10 +24,10 @@ impl Rib {
         let mut out = Vec::new();
         let wants = |f: Family| family.is_none_or(|x| x == f);
         if wants(Family::IPV4_UNICAST) {
-            collect::<Ipv4Net>(&self.tables, after, limit, &mut out);
+            collect::<Ipv4Net>(&self.store.tables, after, limit, &mut out);
         }
         if wants(Family::IPV6_UNICAST) && out.len() < limit {
-            collect::<Ipv6Net>(&self.tables, after, limit - out.len(), &mut out);
+            collect::<Ipv6Net>(&self.store.tables, after, limit - out.len(), &mut out);
         }
         out
     }

@@ -1,0 +1,137 @@
+//! Our own recovery after a restart (RFC 4724 4.1): the RIB is the one tracker of "every
+//! peer waited for has sent End-of-RIB, or the deadline passed", reported once by
+//! `Rib::poll_recovery_done`, with or without selection deferral.
+
+mod common;
+
+use std::net::Ipv4Addr;
+use std::time::{Duration, Instant};
+
+use bgp_proto::{Family, GracefulRestart, GracefulRestartFamily};
+use bgp_rib::{AllReachable, PeerConfig, RecoveryDone, SessionInfo};
+use common::*;
+
+/// A session that negotiated graceful restart for both families, not restarting itself.
+fn gr_session(n: u8) -> SessionInfo {
+    let mut s = SessionInfo::new(rid(n), Some(Ipv4Addr::new(192, 0, 2, 1)));
+    s.graceful_restart = Some(GracefulRestart {
+        restart_state: false,
+        notification: true,
+        restart_time: 120,
+        families: [Family::IPV4_UNICAST, Family::IPV6_UNICAST]
+            .into_iter()
+            .map(|family| GracefulRestartFamily {
+                family,
+                forwarding_preserved: true,
+            })
+            .collect(),
+    });
+    s
+}
+
+/// Waiting without holding advertisement: a peer without graceful restart counts once
+/// established, a disabled peer is not waited for, a graceful-restart peer counts once
+/// it has sent End-of-RIB for every family of its session; the end is reported once.
+#[test]
+fn recovery_ends_once_every_peer_waited_for_has_sent_end_of_rib() {
+    let t0 = Instant::now();
+    let mut rib = rib();
+    let gr = rib.add_peer(PeerConfig::new("gr", addr(2), 65001)).unwrap();
+    let plain = rib
+        .add_peer(PeerConfig::new("plain", addr(3), 65002))
+        .unwrap();
+    let mut off = PeerConfig::new("off", addr(4), 65003);
+    off.disabled = true;
+    rib.add_peer(off).unwrap();
+    let deadline = t0 + Duration::from_secs(60);
+    rib.start_recovery(deadline);
+    let s = rib.recovery().expect("recovering");
+    assert_eq!(s.deadline, deadline);
+    assert!(!s.deferring);
+    assert_eq!(
+        s.waiting,
+        vec![gr, plain],
+        "the disabled peer is not waited for"
+    );
+    assert_eq!(s.complete, 0);
+    assert!(!rib.is_deferring());
+    assert_eq!(rib.next_deadline(), Some(deadline));
+
+    rib.peer_up(
+        plain,
+        SessionInfo::new(rid(3), Some(Ipv4Addr::new(192, 0, 2, 1))),
+        t0,
+    )
+    .unwrap();
+    let s = rib.recovery().expect("recovering");
+    assert_eq!((s.waiting, s.complete), (vec![gr], 1));
+    // Advertisement is not held: the plain peer gets its (empty) table and End-of-RIB.
+    rib.process(&AllReachable);
+    assert_eq!(rib.peers_with_output(), vec![plain]);
+    assert_eq!(
+        take(&mut rib, plain).unwrap().end_of_rib,
+        vec![Family::IPV4_UNICAST, Family::IPV6_UNICAST]
+    );
+
+    rib.peer_up(gr, gr_session(2), t0).unwrap();
+    rib.apply_update(
+        gr,
+        &announce(&["10.1.0.0/24"], attrs(&[65001], "192.0.2.2")),
+        false,
+    )
+    .unwrap();
+    rib.end_of_rib(gr, Family::IPV4_UNICAST).unwrap();
+    assert_eq!(rib.poll_recovery_done(), None, "IPv6 End-of-RIB still due");
+    assert!(rib.recovery().is_some());
+    rib.end_of_rib(gr, Family::IPV6_UNICAST).unwrap();
+    assert_eq!(rib.poll_recovery_done(), Some(RecoveryDone::EndOfRib));
+    assert_eq!(rib.poll_recovery_done(), None, "reported once");
+    assert_eq!(rib.recovery(), None);
+    assert_eq!(rib.next_deadline(), None);
+    // A later deadline reports nothing more.
+    rib.handle_timeout(deadline);
+    assert_eq!(rib.poll_recovery_done(), None);
+    assert_eq!(rib.audit(), Ok(()));
+}
+
+/// With selection deferral: the recovery ends at its deadline when a peer stays silent,
+/// or as soon as the only peer still waited for is disabled.
+#[test]
+fn deferred_recovery_ends_at_its_deadline_or_when_the_last_peer_waited_for_is_disabled() {
+    let t0 = Instant::now();
+    let deadline = t0 + Duration::from_secs(60);
+    let mut rib = rib();
+    let silent = rib.add_peer(PeerConfig::new("s", addr(2), 65001)).unwrap();
+    rib.defer_selection(deadline);
+    assert!(rib.recovery().expect("recovering").deferring);
+    rib.peer_up(silent, gr_session(2), t0).unwrap();
+    rib.handle_timeout(deadline - Duration::from_secs(1));
+    assert_eq!(rib.poll_recovery_done(), None);
+    assert!(rib.is_deferring());
+    rib.handle_timeout(deadline);
+    assert_eq!(rib.poll_recovery_done(), Some(RecoveryDone::Deadline));
+    assert!(!rib.is_deferring());
+    rib.process(&AllReachable);
+    assert_eq!(
+        rib.peers_with_output(),
+        vec![silent],
+        "its table after the hold"
+    );
+
+    let mut rib = self::rib();
+    let done = rib.add_peer(PeerConfig::new("d", addr(2), 65001)).unwrap();
+    let later = rib.add_peer(PeerConfig::new("l", addr(3), 65002)).unwrap();
+    rib.defer_selection(deadline);
+    rib.peer_up(done, gr_session(2), t0).unwrap();
+    for f in [Family::IPV4_UNICAST, Family::IPV6_UNICAST] {
+        rib.end_of_rib(done, f).unwrap();
+    }
+    let s = rib.recovery().expect("recovering");
+    assert_eq!((s.waiting, s.complete), (vec![later], 1));
+    assert_eq!(rib.poll_recovery_done(), None);
+    rib.set_peer_disabled(later, true).unwrap();
+    assert_eq!(rib.poll_recovery_done(), Some(RecoveryDone::EndOfRib));
+    assert!(!rib.is_deferring());
+    rib.remove_peer(later).unwrap();
+    assert!(rib.set_peer_disabled(later, true).is_err(), "unknown peer");
+}
