@@ -307,25 +307,26 @@ fn metrics_endpoint_reports_peers_routes_and_reloads() {
     }
     drop(idle);
 
-    // A reload moves the endpoint: the new address answers, the old one is closed.
+    // A reload moves the endpoint: the new address answers, the old one is closed. The
+    // daemon follows the applied configuration just after answering the reload: wait.
     std::fs::write(&a.config, a_config("127.0.91.1:9180")).expect("config");
     assert_eq!(a.bgpctl(&["reload"]).status.code(), Some(0));
     let moved: SocketAddr = "127.0.91.1:9180".parse().expect("addr");
+    a.wait_for(
+        |_| TcpStream::connect(endpoint).is_err(),
+        "the old endpoint closed",
+    );
     let m = scrape(moved);
     assert_eq!(
         value(&m, "bgpd_config_reloads_total", &[("result", "applied")]),
         Some(2.0)
     );
-    assert!(
-        TcpStream::connect(endpoint).is_err(),
-        "the old endpoint is closed"
-    );
     // And removing the table closes it.
     std::fs::write(&a.config, global(d, "a", 91, 1) + &peer("b", 91, 2, 1, "")).expect("config");
     assert_eq!(a.bgpctl(&["reload"]).status.code(), Some(0));
-    assert!(
-        TcpStream::connect(moved).is_err(),
-        "no endpoint without [global.metrics]"
+    a.wait_for(
+        |_| TcpStream::connect(moved).is_err(),
+        "no endpoint without [global.metrics]",
     );
     drop(b);
 }
