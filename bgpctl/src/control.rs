@@ -13,8 +13,8 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use bgp_control::{
-    Command, FamilyFilter, Outcome, PeerAction, PeerDetail, PeerSummary, Reply, Request, Response,
-    RouteEntry, Table, DEFAULT_CONTROL_SOCKET, MAX_LINE,
+    Command, DatastoreReport, FamilyFilter, Outcome, PeerAction, PeerDetail, PeerSummary, Reply,
+    Request, Response, RouteEntry, Table, DEFAULT_CONTROL_SOCKET, MAX_LINE,
 };
 use clap::{Args, Subcommand, ValueEnum};
 use ipnet::IpNet;
@@ -71,6 +71,8 @@ enum Show {
     },
     /// Longest-prefix match of an address: all paths, best marked, why others lost.
     Route { address: IpAddr },
+    /// Calico mode: the datastore followed, its sync state, what was derived from it.
+    Datastore,
 }
 
 #[derive(Copy, Clone, Debug, ValueEnum)]
@@ -215,6 +217,7 @@ pub fn show(conn: &Conn, args: ShowArgs) -> ExitCode {
         Show::Status => Command::Status,
         Show::Peers => Command::ShowPeers,
         Show::Peer { name } => Command::ShowPeer { name },
+        Show::Datastore => Command::ShowDatastore,
         Show::Routes {
             prefix,
             peer,
@@ -702,6 +705,56 @@ fn peer_detail(d: &PeerDetail) -> String {
     out
 }
 
+/// `show datastore`.
+fn datastore(d: &DatastoreReport) -> String {
+    let mut out = format!(
+        "datastore {}\nnode {}: {}, {}, revision {}\n",
+        d.datastore,
+        d.node,
+        d.state,
+        if d.connected {
+            "connected"
+        } else {
+            "not connected"
+        },
+        d.revision
+    );
+    out.push_str(&format!(
+        "{} resources, {} listings, {} change batches, {} failures\n",
+        d.resources, d.listings, d.batches, d.failures
+    ));
+    if let Some(e) = &d.last_error {
+        out.push_str(&format!(
+            "last error {} ago: {}\n",
+            duration(e.age_secs),
+            e.message
+        ));
+    }
+    for b in &d.bad_values {
+        out.push_str(&format!("undecodable: {b}\n"));
+    }
+    if !d.synced {
+        out.push_str("no complete listing yet: no session configured\n");
+    }
+    out.push_str(&format!(
+        "derived: {} nodes, {} peers, {} configurations applied\n",
+        d.nodes,
+        d.peers.len(),
+        d.applied
+    ));
+    if let Some(e) = &d.last_derive_error {
+        out.push_str(&format!(
+            "last derivation error {} ago (running configuration kept): {}\n",
+            duration(e.age_secs),
+            e.message
+        ));
+    }
+    for p in &d.peers {
+        out.push_str(&format!("  {p}\n"));
+    }
+    out
+}
+
 /// Human rendering of a reply.
 pub fn render(r: &Reply) -> String {
     match r {
@@ -732,6 +785,7 @@ pub fn render(r: &Reply) -> String {
         Reply::Peers { peers } => peers_table(peers),
         Reply::Peer(d) => peer_detail(d),
         Reply::Routes { routes, .. } => routes_table(routes),
+        Reply::Datastore(d) => datastore(d),
         Reply::Done { message } => format!("{message}\n"),
     }
 }

@@ -1,6 +1,8 @@
-//! The running daemon: the library's [`Speaker`] and what bgpd adds around it — the
-//! configuration file (read again on SIGHUP, on a change on disk and on `bgpctl reload`),
-//! the control socket, the BIRD-compatible status sockets, the signals and the shutdown.
+//! The running daemon: the library's [`Speaker`] and what bgpd adds around it — where its
+//! configuration comes from ([`Source`]: the configuration file, read again on SIGHUP, on a
+//! change on disk and on `bgpctl reload`; or in Calico mode the datastore, followed by
+//! [`crate::datastore`]), the control socket, the BIRD-compatible status sockets, the
+//! signals and the shutdown.
 //!
 //! The order matters: the sockets are bound before the speaker starts, so a socket that
 //! cannot be opened fails the start before any session begins; they are served once the
@@ -17,17 +19,27 @@ use tokio::signal::unix::{signal, Signal, SignalKind};
 use tracing::{error, info, warn};
 
 use crate::control::{bird, server};
+use crate::datastore::{DatastoreView, Feed};
 use crate::metrics;
 use crate::watcher;
 
-/// The speaker and the configuration file it runs from, as the control socket and the
+/// Where the running configuration comes from, as the control socket sees it.
+#[derive(Clone, Debug)]
+pub enum ConfigSource {
+    /// The main configuration file.
+    File(Arc<Path>),
+    /// Calico mode: derived from the datastore.
+    Datastore(DatastoreView),
+}
+
+/// The speaker and where its configuration comes from, as the control socket and the
 /// watcher act on them. Cheap to clone.
 #[derive(Clone, Debug)]
 pub struct Daemon {
     /// The speaker.
     pub speaker: Speaker,
-    /// The main configuration file.
-    pub config_file: Arc<Path>,
+    /// Its configuration's source.
+    pub source: ConfigSource,
     /// Reloads and their results, for the metrics endpoint.
     pub reloads: Arc<metrics::Reloads>,
 }
@@ -41,36 +53,74 @@ pub enum ReloadError {
     /// The speaker refused the new configuration.
     #[error(transparent)]
     Speaker(#[from] SpeakerError),
+    /// Calico mode before the first complete listing: nothing derived yet.
+    #[error("nothing derived from the datastore yet")]
+    NotDerived,
 }
 
 impl Daemon {
-    /// Reads the configuration files again and applies the difference.
+    /// Reads the configuration files again and applies the difference. In Calico mode the
+    /// configuration follows the datastore by itself: the last derived one is applied
+    /// again (what an operator's reload can mean there; normally an empty difference).
     pub async fn reload(&self) -> Result<ConfigDiff, ReloadError> {
-        let result = self.reload_files().await;
+        let result = self.reload_now().await;
         self.reloads.record(result.is_ok());
         result
     }
 
-    async fn reload_files(&self) -> Result<ConfigDiff, ReloadError> {
-        let path = self.config_file.clone();
-        let cfg = tokio::task::spawn_blocking(move || config::load(&path))
-            .await
-            .map_err(|_| SpeakerError::Stopped)??;
+    async fn reload_now(&self) -> Result<ConfigDiff, ReloadError> {
+        let cfg = match &self.source {
+            ConfigSource::File(path) => {
+                let path = path.clone();
+                tokio::task::spawn_blocking(move || config::load(&path))
+                    .await
+                    .map_err(|_| SpeakerError::Stopped)??
+            }
+            ConfigSource::Datastore(view) => view.config().ok_or(ReloadError::NotDerived)?,
+        };
         Ok(self.speaker.apply_config(cfg).await?)
     }
+
+    /// The configuration file, when the configuration comes from one.
+    pub fn config_file(&self) -> Option<&Path> {
+        match &self.source {
+            ConfigSource::File(p) => Some(p),
+            ConfigSource::Datastore(_) => None,
+        }
+    }
+
+    /// The datastore, in Calico mode.
+    pub fn datastore(&self) -> Option<&DatastoreView> {
+        match &self.source {
+            ConfigSource::File(_) => None,
+            ConfigSource::Datastore(v) => Some(v),
+        }
+    }
+}
+
+/// Where the configuration comes from (the command line).
+#[derive(Debug)]
+pub enum Source {
+    /// The main configuration file, watched unless `--no-watch`.
+    File {
+        /// The file.
+        path: PathBuf,
+        /// Watch it (and its drop-in directory) for changes.
+        watch: bool,
+    },
+    /// Calico mode: the datastore's follower, its first configuration already derived.
+    Datastore(Box<Feed>),
 }
 
 /// How bgpd was started (the command line).
 #[derive(Debug)]
 pub struct Options {
-    /// The main configuration file.
-    pub config_file: PathBuf,
+    /// Where the configuration comes from.
+    pub source: Source,
     /// The control socket given with `-s`: it stays there whatever the configuration says.
     pub socket: Option<PathBuf>,
     /// `-R`: restarting with forwarding state kept (RFC 4724).
     pub graceful_restart: bool,
-    /// `--no-watch`: reload on SIGHUP and `bgpctl reload` only.
-    pub no_watch: bool,
 }
 
 fn handle(kind: SignalKind, name: &str) -> Result<Signal, ExitCode> {
@@ -121,27 +171,40 @@ async fn serve(opts: Options, cfg: Config) -> Result<(), ExitCode> {
         error!("cannot start: {e}");
         ExitCode::FAILURE
     })?;
-    let daemon = Daemon {
-        speaker: speaker.clone(),
-        config_file: Arc::from(opts.config_file.as_path()),
-        reloads: Arc::default(),
+    let reloads = Arc::<metrics::Reloads>::default();
+    // The configuration's source: the file and its watcher, or the datastore's follower.
+    let (daemon, _watcher, follower) = match opts.source {
+        Source::File { path, watch } => {
+            let daemon = Daemon {
+                speaker: speaker.clone(),
+                source: ConfigSource::File(Arc::from(path.as_path())),
+                reloads,
+            };
+            let w = if watch {
+                watcher::watch(daemon.clone(), &path, include_dir.as_deref())
+                    .map_err(|e| {
+                        warn!(error = %e, "cannot watch the configuration; reload with SIGHUP");
+                    })
+                    .ok()
+            } else {
+                None
+            };
+            (daemon, w, None)
+        }
+        Source::Datastore(feed) => {
+            let daemon = Daemon {
+                speaker: speaker.clone(),
+                source: ConfigSource::Datastore(feed.view()),
+                reloads,
+            };
+            (daemon, None, Some(feed.follow(speaker.clone())))
+        }
     };
     let mut metrics_server = metrics_listener
         .zip(metrics_cfg)
         .map(|(b, c)| metrics::serve(b, c, daemon.clone()));
     let mut control_server = control_socket.map(|b| server::serve(b, &control, daemon.clone()));
     let bird_task = bird::start(bird_sockets, &speaker);
-    let _watcher = if opts.no_watch {
-        None
-    } else {
-        match watcher::watch(daemon.clone(), &opts.config_file, include_dir.as_deref()) {
-            Ok(w) => Some(w),
-            Err(e) => {
-                warn!(error = %e, "cannot watch the configuration; reload with SIGHUP");
-                None
-            }
-        }
-    };
     // A reload may move the control socket (unless -s fixed it) or change its mode.
     let mut updates = speaker.config_updates();
     let mut control_cfg = control;
@@ -191,6 +254,9 @@ async fn serve(opts: Options, cfg: Config) -> Result<(), ExitCode> {
         }
     }
     bird_task.abort();
+    if let Some(f) = follower {
+        f.abort();
+    }
     // RFC 8203: tell peers why.
     speaker.shutdown("bgpd shutting down").await;
     info!("bye");

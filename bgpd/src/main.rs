@@ -13,12 +13,14 @@
 //! bgpd -c /etc/bgpd/bgpd.toml            # run
 //! bgpd -c /etc/bgpd/bgpd.toml --check    # validate, exit 0 or 1
 //! bgpd calico render --resources DIR --node NAME   # Calico mode (calico.rs)
+//! bgpd calico run [-R]                   # Calico mode following etcd (datastore.rs)
 //! ```
 
 mod accounts;
 mod calico;
 mod control;
 mod daemon;
+mod datastore;
 mod logging;
 mod metrics;
 mod privileges;
@@ -74,7 +76,7 @@ enum Command {
 fn main() -> ExitCode {
     let mut cli = Cli::parse();
     if let Some(Command::Calico(c)) = cli.command.take() {
-        return calico::run(c);
+        return calico::run(c, cli.log_format);
     }
     if cli.check {
         return match config::load(&cli.config) {
@@ -109,23 +111,30 @@ fn main() -> ExitCode {
         error!("cannot drop privileges: {e}");
         return ExitCode::FAILURE;
     }
-    let rt = match tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-    {
+    let rt = match runtime() {
         Ok(rt) => rt,
-        Err(e) => {
-            error!(error = %e, "cannot start the runtime");
-            return ExitCode::FAILURE;
-        }
+        Err(code) => return code,
     };
     let opts = daemon::Options {
-        config_file: cli.config.clone(),
+        source: daemon::Source::File {
+            path: cli.config.clone(),
+            watch: !cli.no_watch,
+        },
         socket: cli.socket.clone(),
         graceful_restart: cli.graceful_restart,
-        no_watch: cli.no_watch,
     };
     rt.block_on(daemon::run(opts, cfg))
+}
+
+/// The daemon's runtime (started once privileges are dropped: it spawns threads).
+pub(crate) fn runtime() -> Result<tokio::runtime::Runtime, ExitCode> {
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| {
+            error!(error = %e, "cannot start the runtime");
+            ExitCode::FAILURE
+        })
 }
 
 /// Prepares what the daemon will need once it no longer is root (the directories of its

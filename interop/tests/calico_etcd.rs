@@ -270,6 +270,9 @@ fn etcd_member_loss_and_full_restart_lose_no_change() {
                 // One member of three crashes: the cluster keeps a quorum, the source
                 // keeps (or moves) its watch.
                 c.kill_member(0)?;
+                // Writes wait for the survivors to agree on a leader (the killed member
+                // may have been it); the source is not waited for.
+                c.wait_healthy()?;
                 for i in 2..=4 {
                     put_node(&c, &format!("n{i}"), &format!("10.0.0.{i}"))?;
                 }

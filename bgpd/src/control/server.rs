@@ -200,8 +200,18 @@ async fn handle(cmd: Command, daemon: &Daemon) -> Response {
         Command::Status => speaker
             .status()
             .await
-            .map(|s| Reply::Status(answer::status(s, Some(&daemon.config_file))))
+            .map(|s| {
+                let mut status = answer::status(s, daemon.config_file());
+                if let Some(d) = daemon.datastore() {
+                    status.components.push(d.component());
+                }
+                Reply::Status(status)
+            })
             .map_err(|e| e.to_string()),
+        Command::ShowDatastore => daemon
+            .datastore()
+            .map(|d| Reply::Datastore(Box::new(d.report())))
+            .ok_or_else(|| "not in Calico mode: the configuration comes from a file".to_string()),
         Command::ShowPeers => speaker
             .peers()
             .await

@@ -71,7 +71,11 @@ pub fn render(
     env: &NodeEnv,
     options: &RenderOptions,
 ) -> Result<Rendered, RenderError> {
-    let node = derive(store, env)?;
+    render_node(derive(store, env)?, options)
+}
+
+/// Renders an already derived configuration (a [`Follower`](crate::follow::Follower)'s).
+pub fn render_node(node: NodeBgp, options: &RenderOptions) -> Result<Rendered, RenderError> {
     let file: FileConfig = to_config(&node, options)?;
     let mut text = format!(
         "# bgpd configuration of Calico node {:?}, derived from Calico's resources\n\

@@ -122,6 +122,9 @@ pub enum Command {
     },
     /// Re-read the configuration files and apply the difference.
     Reload,
+    /// Calico mode: the datastore bgpd follows, its sync state and what was derived from
+    /// it. Added within version 1 (a daemon not in Calico mode answers with an error).
+    ShowDatastore,
     /// Administrative action on one peer.
     Peer {
         /// The peer.

@@ -73,6 +73,8 @@ pub enum Reply {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         next: Option<RouteCursor>,
     },
+    /// Answer to `show_datastore`.
+    Datastore(Box<DatastoreReport>),
     /// A command that only reports what it did.
     Done {
         /// What was done.
@@ -122,6 +124,55 @@ pub struct ComponentStatus {
     /// Why it is down.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reason: Option<String>,
+}
+
+/// `show_datastore`: the datastore a Calico-mode bgpd follows, and what it derived.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DatastoreReport {
+    /// What is read (`etcdv3 https://...`), without secrets.
+    pub datastore: String,
+    /// The node whose configuration is derived.
+    pub node: String,
+    /// `waiting-for-datastore`, `resyncing` or `in-sync`.
+    pub state: String,
+    /// Whether a connection to the datastore is up now.
+    pub connected: bool,
+    /// The datastore revision delivered so far.
+    pub revision: i64,
+    /// Resources bgpd reads, as held now.
+    pub resources: usize,
+    /// Complete listings taken (more than one after a lost history).
+    pub listings: u64,
+    /// Change batches received.
+    pub batches: u64,
+    /// Connection or watch failures so far.
+    pub failures: u64,
+    /// The source's last failure, and how long ago.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_error: Option<AgedMessage>,
+    /// Keys whose value did not decode (taken as absent).
+    #[serde(default)]
+    pub bad_values: Vec<String>,
+    /// Whether a complete listing has been received (sessions are configured only then).
+    pub synced: bool,
+    /// Calico nodes in the datastore.
+    pub nodes: usize,
+    /// The sessions derived for this node, by name.
+    pub peers: Vec<String>,
+    /// Configurations derived and applied.
+    pub applied: u64,
+    /// Why the last derivation or application failed (the running configuration stayed).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_derive_error: Option<AgedMessage>,
+}
+
+/// A message with its age.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AgedMessage {
+    /// What happened.
+    pub message: String,
+    /// Seconds ago.
+    pub age_secs: u64,
 }
 
 /// One row of `show peers`.
@@ -280,6 +331,42 @@ mod tests {
         let s = serde_json::to_string(&e).unwrap();
         assert_eq!(s, r#"{"version":1,"status":"error","message":"nope"}"#);
         assert_eq!(serde_json::from_str::<Response>(&s).unwrap(), e);
+    }
+
+    #[test]
+    fn datastore_report_round_trip() {
+        let r = Response::ok(Reply::Datastore(Box::new(DatastoreReport {
+            datastore: "etcdv3 http://127.0.0.1:2379".into(),
+            node: "n1".into(),
+            state: "in-sync".into(),
+            connected: true,
+            revision: 7,
+            resources: 3,
+            listings: 1,
+            batches: 2,
+            failures: 0,
+            last_error: None,
+            bad_values: Vec::new(),
+            synced: true,
+            nodes: 3,
+            peers: vec!["Mesh_10_0_0_2".into()],
+            applied: 2,
+            last_derive_error: Some(AgedMessage {
+                message: "node \"n1\" has no usable Node resource".into(),
+                age_secs: 4,
+            }),
+        })));
+        let s = serde_json::to_string(&r).unwrap();
+        assert!(
+            s.contains(r#""kind":"datastore""#) && !s.contains("last_error\":"),
+            "{s}"
+        );
+        assert_eq!(serde_json::from_str::<Response>(&s).unwrap(), r);
+        let q = crate::Request::new(crate::Command::ShowDatastore);
+        assert_eq!(
+            serde_json::to_string(&q).unwrap(),
+            r#"{"version":1,"command":"show_datastore"}"#
+        );
     }
 
     #[test]

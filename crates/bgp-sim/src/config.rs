@@ -2,6 +2,8 @@
 
 use std::time::Duration;
 
+use bgp_node::MaxPrefixes;
+
 /// How the simulated network carries a TCP connection's bytes.
 ///
 /// Every write gets its own random latency, but a connection's bytes in one direction are
@@ -92,11 +94,25 @@ pub struct SimConfig {
     /// next hop capability for IPv4 unicast, so the IPv4 blocks travel with IPv6 next
     /// hops. Off by default.
     pub extended_next_hop: bool,
+    /// Both ends of every session connect (none is passive), so connections collide and
+    /// are resolved by BGP Identifier (RFC 4271 6.8). Off by default: one end listens,
+    /// as in a Calico mesh.
+    pub both_active: bool,
+    /// NLRI octets of one slice of a peer's queued UPDATEs (see `bgp_node::RibDriver`);
+    /// 256 KiB as in the daemon.
+    pub out_slice_bytes: usize,
+    /// Bound of each session's outbound queue. Large by default: the simulator drains
+    /// sessions right after each call, so nothing waits there unless a test makes it
+    /// small.
+    pub session_queue_bytes: usize,
+    /// Prefix limit on every session (none by default).
+    pub max_prefixes: Option<MaxPrefixes>,
 }
 
 impl SimConfig {
     /// Defaults with the given seed: [`LinkConfig::default`], all nodes starting at once, 1 ms
-    /// batching, hold time 90 s, connect retry 5 s (Calico), no graceful restart, free CPU.
+    /// batching, hold time 90 s, connect retry 5 s (Calico), no graceful restart, free CPU,
+    /// one passive end per session, no prefix limit.
     pub fn new(seed: u64) -> SimConfig {
         SimConfig {
             seed,
@@ -108,6 +124,10 @@ impl SimConfig {
             graceful_restart: None,
             cpu: CpuModel::default(),
             extended_next_hop: false,
+            both_active: false,
+            out_slice_bytes: 256 * 1024,
+            session_queue_bytes: 256 * 1024 * 1024,
+            max_prefixes: None,
         }
     }
 

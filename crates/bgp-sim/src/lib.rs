@@ -1,17 +1,21 @@
 //! Deterministic in-memory simulation of whole BGP clusters over the sans-IO core and the
 //! RIB.
 //!
-//! Many [`bgp_proto::session::Session`]s and [`bgp_rib::Rib`]s are wired together through
-//! an in-memory network and a virtual clock: no sockets, no tokio, no wall clock. Every
-//! random choice (link latency, segment boundaries, start offsets) comes from one seeded
-//! generator, so a run is a pure function of its [`Topology`] and [`SimConfig`]: a failing
-//! seed reproduces exactly. This is `quinn-proto`'s two-endpoint test `Pair` grown to
-//! cluster scale; the sessions and RIBs are the production code, driven the way a
-//! speaker drives them (handle, then drain the polls).
+//! Many speakers, each the node layer's drivers ([`bgp_node::RibDriver`] over a
+//! [`bgp_rib::Rib`], a [`bgp_node::PeerDriver`] per neighbour over
+//! [`bgp_proto::session::Session`]s, the same code the daemon runs), are wired together
+//! through an in-memory network and a virtual clock: no sockets, no tokio, no wall
+//! clock. Every random choice (link latency, segment boundaries, start offsets) comes
+//! from one seeded generator, so a run is a pure function of its [`Topology`] and
+//! [`SimConfig`]: a failing seed reproduces exactly. This is `quinn-proto`'s
+//! two-endpoint test `Pair` grown to cluster scale; the drivers, sessions and RIBs are
+//! the production code, driven the way the daemon drives them (handle, then drain the
+//! polls).
 //!
 //! * [`topology`]: nodes, sessions, the full-mesh and route-reflector layouts.
 //! * [`config`]: seed, link behaviour, timers, graceful restart, virtual cost of RIB work,
-//!   IPv6-only sessions carrying IPv4 routes (RFC 8950, [`SimConfig::with_extended_next_hop`]).
+//!   IPv6-only sessions carrying IPv4 routes (RFC 8950, [`SimConfig::with_extended_next_hop`]),
+//!   colliding connections, output slice and queue sizes, prefix limits.
 //! * [`sim`]: the event loop, in-memory TCP, crash and restart, partitions, convergence
 //!   detection.
 //! * [`snapshot`]: Loc-RIB views for assertions and run-to-run comparison.
@@ -38,6 +42,7 @@ pub mod sim;
 pub mod snapshot;
 pub mod topology;
 
+pub use bgp_node::{MaxPrefixAction, MaxPrefixes, PeerStatus};
 pub use config::{CpuModel, GracefulRestartConfig, LinkConfig, SimConfig};
 pub use rng::Rng;
 pub use sim::{Convergence, FibRemoval, SessionDown, Sim, SimError, Stats};

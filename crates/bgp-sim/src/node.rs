@@ -1,19 +1,33 @@
-//! A running simulated speaker: one [`Rib`] plus one sans-IO [`Session`] per configured
-//! neighbour, built from the node's [`NodeSpec`] exactly as a daemon would build them from
-//! its configuration file. A crash drops this whole value; a restart builds a new one.
+//! A running simulated speaker: the node layer's [`RibDriver`] plus one [`PeerDriver`] per
+//! configured neighbour, built from the node's [`NodeSpec`] as the daemon builds them
+//! from its configuration file. The daemon and the simulator run the same drivers (the
+//! `bgp-node` crate); only sockets and the clock differ. A crash drops this whole value; a
+//! restart builds a new one.
 
-use std::net::{IpAddr, Ipv4Addr};
+use std::collections::{BTreeMap, VecDeque};
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::time::{Duration, Instant};
 
-use bgp_proto::notification_code as nc;
-use bgp_proto::session::{DownReason, Negotiated, Session, SessionConfig};
-use bgp_proto::{Afi, Family, GracefulRestart, GracefulRestartFamily};
-use bgp_rib::policy::RouteSource;
-use bgp_rib::{LocalRoute, PeerConfig, PeerId, Rib, RibConfig, RibError, SessionInfo};
+use bgp_node::rib::RibDriverConfig;
+use bgp_node::settings::GracefulRestartSettings;
+use bgp_node::{
+    ConnId, Identity, OutputSlice, PeerDriver, PeerId, PeerIds, PeerSettings, RibDriver,
+};
+use bgp_proto::Family;
+use bgp_rib::policy::{Policy, RouteSource, Verdict};
+use bgp_rib::{AllReachable, LocalRoute, RibConfig};
 use ipnet::IpNet;
 
 use crate::config::SimConfig;
+use crate::sim::SimError;
 use crate::topology::{NodeId, NodeSpec, SessionKind, Topology};
+
+/// The one policy of every simulated session: accept and announce everything (the
+/// simulator's sessions have no filters; an empty chain would refuse everything on eBGP,
+/// RFC 8212).
+const ACCEPT_ALL: &str = "all";
+/// The TCP port of simulated connections (only part of their addresses).
+const PORT: u16 = 179;
 
 /// One end of a session, as configured (survives crashes).
 #[derive(Clone, Debug)]
@@ -28,8 +42,8 @@ pub(crate) struct NeighborSpec {
 
 /// The per-node neighbour lists of a topology, with each end knowing the other's slot.
 /// Sessions naming a node that does not exist are skipped ([`Topology::validate`] reports
-/// them).
-pub(crate) fn neighbor_specs(t: &Topology) -> Vec<Vec<NeighborSpec>> {
+/// them). With `both_active` no end is passive, so connections may collide.
+pub(crate) fn neighbor_specs(t: &Topology, both_active: bool) -> Vec<Vec<NeighborSpec>> {
     let mut out: Vec<Vec<NeighborSpec>> = vec![Vec::new(); t.nodes.len()];
     for s in &t.sessions {
         let (Some(slot_a), Some(slot_b)) =
@@ -43,7 +57,7 @@ pub(crate) fn neighbor_specs(t: &Topology) -> Vec<Vec<NeighborSpec>> {
             list.push(NeighborSpec {
                 peer: s.b,
                 peer_slot: slot_b,
-                passive: active != s.a,
+                passive: !both_active && active != s.a,
                 rr_client: reflector,
             });
         }
@@ -51,7 +65,7 @@ pub(crate) fn neighbor_specs(t: &Topology) -> Vec<Vec<NeighborSpec>> {
             list.push(NeighborSpec {
                 peer: s.a,
                 peer_slot: slot_a,
-                passive: active != s.b,
+                passive: !both_active && active != s.b,
                 rr_client: false,
             });
         }
@@ -61,28 +75,41 @@ pub(crate) fn neighbor_specs(t: &Topology) -> Vec<Vec<NeighborSpec>> {
 
 /// A neighbour of a running node.
 pub(crate) struct Neighbor {
-    pub session: Session,
-    pub peer: PeerId,
-    /// The TCP connection (index in the network's table) and which end of it we are.
-    pub conn: Option<(u64, usize)>,
-    /// Our connection attempt in flight.
-    pub attempt: Option<u64>,
-    /// The session timer deadline currently scheduled in the event queue.
+    pub driver: PeerDriver,
+    /// Its connections: the driver's id → the simulated connection and our end of it.
+    pub conns: Vec<(ConnId, u64, usize)>,
+    /// Its connection attempts in flight: the driver's id → the attempt.
+    pub attempts: Vec<(ConnId, u64)>,
+    /// The driver timer deadline currently scheduled in the event queue.
     pub timer: Option<Instant>,
-    /// Both sides set the N bit (RFC 8538): NOTIFICATIONs also end the session gracefully.
-    pub gr_notification: bool,
+    /// Output slices the RIB handed over that the driver has not taken yet (what the
+    /// daemon's per-peer output channel holds).
+    pub out: VecDeque<OutputSlice>,
+}
+
+impl Neighbor {
+    /// The driver's id of simulated connection `conn`, end `side`.
+    pub fn conn_id(&self, conn: u64, side: usize) -> Option<ConnId> {
+        self.conns
+            .iter()
+            .find(|(_, c, s)| *c == conn && *s == side)
+            .map(|(id, _, _)| *id)
+    }
 }
 
 /// A node that is up.
 pub(crate) struct Running {
-    pub rib: Rib,
+    pub rib: RibDriver<()>,
+    /// By slot; slot `i` is the peer with [`PeerId::index`] `i`.
     pub neighbors: Vec<Neighbor>,
-    /// RIB peer index → neighbour slot.
-    pub slot_of_peer: Vec<usize>,
-    pub address: Ipv4Addr,
+    /// Our address on the sessions: the IPv4 one, or its IPv6 form with
+    /// [`SimConfig::extended_next_hop`].
+    pub session_address: IpAddr,
     /// A flush (decision process + UPDATE generation) is scheduled.
     pub flush_pending: bool,
-    /// The graceful-restart deadline currently scheduled in the event queue.
+    /// A flush is running (it hands out whatever output credit comes back meanwhile).
+    pub flushing: bool,
+    /// The RIB driver deadline currently scheduled in the event queue.
     pub rib_timer: Option<Instant>,
     /// Virtual time until which the RIB worker is busy ([`CpuModel`](crate::CpuModel)).
     pub busy_until: Duration,
@@ -90,57 +117,65 @@ pub(crate) struct Running {
     pub received_since_flush: u64,
 }
 
+/// Our address on sessions of a node with IPv4 address `a`.
+pub(crate) fn session_address(a: Ipv4Addr, cfg: &SimConfig) -> IpAddr {
+    if cfg.extended_next_hop {
+        IpAddr::V6(Topology::ipv6_address(a))
+    } else {
+        IpAddr::V4(a)
+    }
+}
+
 impl Running {
-    /// Build a node from its spec: RIB with peers and originated blocks, one session per
-    /// neighbour (not started). `restarting` sets the Restart State bit in the graceful
-    /// restart capability (RFC 4724 3).
+    /// Build a node from its spec: RIB with peers and originated blocks, one peer driver
+    /// per neighbour (each starts its session: the caller drives them). `restarting` sets
+    /// the Restart State bit in the graceful restart capability (RFC 4724 3).
     pub fn build(
         spec: &NodeSpec,
         neighbors: &[NeighborSpec],
         topology: &Topology,
         cfg: &SimConfig,
         restarting: bool,
-    ) -> Result<Running, RibError> {
+        now: Instant,
+    ) -> Result<Running, SimError> {
         let mut rc = RibConfig::new(spec.local_as, spec.address);
         rc.cluster_id = spec.cluster_id;
         if let Some(gr) = &cfg.graceful_restart {
             rc.stale_path_time = gr.stale_path_time;
         }
-        let mut rib = Rib::new(rc);
+        let mut rib = RibDriver::new(
+            rc,
+            AllReachable,
+            RibDriverConfig {
+                out_slice_bytes: cfg.out_slice_bytes,
+                // Best-path changes are counted (Stats) from the FIB batches.
+                fib: true,
+                ..RibDriverConfig::default()
+            },
+        );
+        rib.set_policies(BTreeMap::from([(
+            ACCEPT_ALL.to_string(),
+            Policy::all(Verdict::Accept),
+        )]));
+        let mut identity = Identity::new(spec.local_as, spec.address);
+        identity.restarting = restarting;
+        identity.forwarding_preserved = true;
+        let mut ids = PeerIds::default();
         let mut list = Vec::with_capacity(neighbors.len());
-        let mut slot_of_peer = Vec::new();
-        for (slot, n) in neighbors.iter().enumerate() {
-            let Some(peer) = topology.nodes.get(n.peer.0) else {
-                continue;
-            };
-            let kind = if n.rr_client { "Client" } else { "Mesh" };
-            let name = format!("{kind}_{}", peer.address).replace('.', "_");
-            let address = if cfg.extended_next_hop {
-                IpAddr::V6(Topology::ipv6_address(peer.address))
-            } else {
-                IpAddr::V4(peer.address)
-            };
-            let mut pc = PeerConfig::new(name, address, peer.local_as);
-            pc.rr_client = n.rr_client;
-            let id = rib.add_peer(pc)?;
-            let idx = id.index() as usize;
-            if slot_of_peer.len() <= idx {
-                slot_of_peer.resize(idx + 1, usize::MAX);
-            }
-            slot_of_peer[idx] = slot;
+        for n in neighbors {
+            let peer = topology
+                .nodes
+                .get(n.peer.0)
+                .ok_or(SimError::UnknownNode(n.peer))?;
+            let settings = peer_settings(peer, n, cfg);
+            let id = ids.allocate();
+            rib.add_peer(id, settings.clone(), ())?;
             list.push(Neighbor {
-                session: Session::new(session_config(
-                    spec,
-                    peer.local_as,
-                    n.passive,
-                    cfg,
-                    restarting,
-                )),
-                peer: id,
-                conn: None,
-                attempt: None,
+                driver: PeerDriver::new(id, settings, identity.clone(), now),
+                conns: Vec::new(),
+                attempts: Vec::new(),
                 timer: None,
-                gr_notification: false,
+                out: VecDeque::new(),
             });
         }
         for block in &spec.originate {
@@ -149,150 +184,70 @@ impl Running {
         Ok(Running {
             rib,
             neighbors: list,
-            slot_of_peer,
-            address: spec.address,
+            session_address: session_address(spec.address, cfg),
             flush_pending: false,
+            flushing: false,
             rib_timer: None,
             busy_until: Duration::ZERO,
             received_since_flush: 0,
         })
     }
 
-    pub fn slot(&self, peer: PeerId) -> Option<usize> {
-        self.slot_of_peer
-            .get(peer.index() as usize)
-            .copied()
-            .filter(|&s| s != usize::MAX)
+    /// The slot of the neighbour `id`.
+    pub fn slot(&self, id: PeerId) -> Option<usize> {
+        let slot = id.index();
+        self.neighbors
+            .get(slot)
+            .filter(|n| n.driver.id() == id)
+            .map(|_| slot)
     }
-}
 
-fn session_config(
-    spec: &NodeSpec,
-    remote_as: u32,
-    passive: bool,
-    cfg: &SimConfig,
-    restarting: bool,
-) -> SessionConfig {
-    let mut sc = SessionConfig::new(spec.local_as, spec.address, Some(remote_as));
-    sc.hold_time = cfg.hold_time;
-    sc.connect_retry = cfg.connect_retry;
-    sc.passive = passive;
-    // The simulator drains every session right after each call, so nothing piles up;
-    // a full-table burst to a client of two big reflectors must never be refused.
-    sc.max_queued_bytes = 256 * 1024 * 1024;
-    if cfg.extended_next_hop {
-        // RFC 8950 4: IPv4 unicast NLRI with IPv6 next hops.
-        sc.capabilities.extended_next_hop = vec![(Family::IPV4_UNICAST, Afi::IPV6)];
-    }
-    if let Some(gr) = &cfg.graceful_restart {
-        sc.capabilities.graceful_restart = Some(GracefulRestart {
-            restart_state: restarting,
-            notification: true,
-            restart_time: gr.restart_time,
-            families: vec![GracefulRestartFamily {
-                family: Family::IPV4_UNICAST,
-                forwarding_preserved: true,
-            }],
-        });
-    }
-    sc
-}
-
-/// What the RIB must know about an established session. With `ipv6_only` the session runs
-/// over IPv6 ([`SimConfig::extended_next_hop`]): our address on it is the IPv6 one.
-pub(crate) fn session_info(n: &Negotiated, local: Ipv4Addr, ipv6_only: bool) -> SessionInfo {
-    let mut info = if ipv6_only {
-        let mut i = SessionInfo::new(n.peer_id, None);
-        i.local_v6 = Some(Topology::ipv6_address(local));
-        i
-    } else {
-        SessionInfo::new(n.peer_id, Some(local))
-    };
-    info.extended_next_hop_v4 = n
-        .extended_next_hop
-        .contains(&(Family::IPV4_UNICAST, Afi::IPV6));
-    info.families = n.families.clone();
-    info.codec = n.codec.clone();
-    info.graceful_restart = n.peer_graceful_restart.clone();
-    info.llgr = n.peer_llgr.clone();
-    info
-}
-
-/// Both sides announced the N bit of RFC 8538.
-pub(crate) fn gr_notification(n: &Negotiated, local: &SessionConfig) -> bool {
-    let ours = local
-        .capabilities
-        .graceful_restart
-        .as_ref()
-        .is_some_and(|g| g.notification);
-    let theirs = n
-        .peer_graceful_restart
-        .as_ref()
-        .is_some_and(|g| g.notification);
-    ours && theirs
-}
-
-/// Whether a session that went down keeps the peer's routes as stale: a transport failure
-/// (RFC 4724 4.2), or with the N bit any NOTIFICATION except Cease/Hard Reset (RFC 8538
-/// 4–5). The RIB then applies them only if the peer advertised graceful restart.
-pub(crate) fn graceful_down(reason: &DownReason, n_bit: bool) -> bool {
-    let hard =
-        |n: &bgp_proto::Notification| n.code == nc::CEASE && n.subcode == nc::CEASE_HARD_RESET;
-    match reason {
-        DownReason::ConnectionClosed => true,
-        DownReason::HoldTimerExpired | DownReason::SendHoldTimerExpired => n_bit,
-        DownReason::NotificationSent { notification, .. } => n_bit && !hard(notification),
-        DownReason::NotificationReceived(n) => n_bit && !hard(n),
-        DownReason::AdminStop(_) | DownReason::CollisionDump | DownReason::ConnectionFailed => {
-            false
+    /// The addresses of a connection of ours to (or from) `peer`.
+    pub fn transport(&self, peer: IpAddr) -> bgp_node::Transport {
+        bgp_node::Transport {
+            local: SocketAddr::new(self.session_address, PORT),
+            remote: SocketAddr::new(peer, PORT),
+            link_global_v6: None,
         }
     }
+}
+
+/// The node layer's settings for a neighbour: what the simulated speaker configures for
+/// every session (IPv4 unicast, route refresh, graceful restart and RFC 8950 as the run
+/// says, accept and announce everything).
+fn peer_settings(peer: &NodeSpec, n: &NeighborSpec, cfg: &SimConfig) -> PeerSettings {
+    let kind = if n.rr_client { "Client" } else { "Mesh" };
+    let name = format!("{kind}_{}", peer.address).replace('.', "_");
+    let mut s = PeerSettings::new(name, session_address(peer.address, cfg), peer.local_as);
+    s.passive = n.passive;
+    s.hold_time = cfg.hold_time;
+    s.connect_retry = cfg.connect_retry;
+    s.families = vec![Family::IPV4_UNICAST];
+    s.max_queued_bytes = cfg.session_queue_bytes;
+    s.extended_next_hop = cfg.extended_next_hop;
+    if let Some(gr) = &cfg.graceful_restart {
+        s.graceful_restart = GracefulRestartSettings {
+            enabled: true,
+            restart_time: gr.restart_time,
+            notification: true,
+            ..GracefulRestartSettings::default()
+        };
+    }
+    s.max_prefixes = cfg.max_prefixes;
+    s.rr_client = n.rr_client;
+    s.import = vec![ACCEPT_ALL.to_string()];
+    s.export = vec![ACCEPT_ALL.to_string()];
+    s
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use bgp_proto::Notification;
-    use bytes::Bytes;
-
-    fn notification(code: u8, subcode: u8) -> Notification {
-        Notification {
-            code,
-            subcode,
-            data: Bytes::new(),
-        }
-    }
-
-    #[test]
-    fn graceful_down_follows_rfc_4724_and_8538() {
-        // RFC 4724 4.2: a transport failure is graceful whatever the N bit.
-        assert!(graceful_down(&DownReason::ConnectionClosed, false));
-        // RFC 8538: NOTIFICATIONs and hold timer expiry only with the N bit ...
-        let cease = notification(nc::CEASE, nc::CEASE_ADMIN_RESET);
-        let received = DownReason::NotificationReceived(cease.clone());
-        assert!(!graceful_down(&received, false));
-        assert!(graceful_down(&received, true));
-        assert!(graceful_down(&DownReason::HoldTimerExpired, true));
-        assert!(!graceful_down(&DownReason::HoldTimerExpired, false));
-        // ... and never for Hard Reset.
-        let hard = notification(nc::CEASE, nc::CEASE_HARD_RESET);
-        assert!(!graceful_down(
-            &DownReason::NotificationReceived(hard.clone()),
-            true
-        ));
-        let sent = DownReason::NotificationSent {
-            notification: hard,
-            reason: String::new(),
-        };
-        assert!(!graceful_down(&sent, true));
-        assert!(!graceful_down(&DownReason::AdminStop(Some(cease)), true));
-        assert!(!graceful_down(&DownReason::ConnectionFailed, true));
-    }
 
     #[test]
     fn neighbour_lists_pair_up_and_one_end_is_passive() {
         let t = Topology::route_reflection(2, 3, Ipv4Addr::new(1, 1, 1, 1));
-        let specs = neighbor_specs(&t);
+        let specs = neighbor_specs(&t, false);
         for (node, list) in specs.iter().enumerate() {
             for n in list {
                 let back = &specs[n.peer.0][n.peer_slot];
@@ -306,5 +261,24 @@ mod tests {
             .filter(|n| n.peer.0 >= 2)
             .all(|n| n.rr_client && n.passive));
         assert!(specs[2].iter().all(|n| !n.rr_client && !n.passive));
+        // Both ends active: nobody listens only.
+        let both = neighbor_specs(&t, true);
+        assert!(both.iter().flatten().all(|n| !n.passive));
+    }
+
+    #[test]
+    fn a_node_gives_every_neighbour_a_driver_and_a_rib_peer() {
+        let t = Topology::full_mesh(3);
+        let specs = neighbor_specs(&t, false);
+        let cfg = SimConfig::new(1);
+        let run =
+            Running::build(&t.nodes[0], &specs[0], &t, &cfg, false, Instant::now()).expect("built");
+        assert_eq!(run.neighbors.len(), 2);
+        for (slot, n) in run.neighbors.iter().enumerate() {
+            assert_eq!(run.slot(n.driver.id()), Some(slot));
+            let e = run.rib.peer(n.driver.id()).expect("in the RIB");
+            assert_eq!(e.name(), n.driver.settings().name);
+        }
+        assert_eq!(run.rib.rib().prefix_count().0, 1, "its own block");
     }
 }

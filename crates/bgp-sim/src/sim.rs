@@ -1,20 +1,24 @@
 //! The simulator: every node's sessions and RIB driven by one event queue over a virtual
 //! clock, with an in-memory TCP model between them.
 //!
-//! The driving loop is the one a real speaker runs (and the one `quinn-proto`'s test
-//! `Pair` runs for two endpoints): feed a session its input with the current time, then
-//! drain `poll_transmit` onto the connection, `poll_event` into the RIB, and re-arm the
-//! timer from `poll_timeout`. Only the sockets and the clock are simulated:
+//! Each node runs the node layer's drivers (`bgp-node`), as the daemon does: a
+//! [`RibDriver`](bgp_node::RibDriver) and a [`PeerDriver`](bgp_node::PeerDriver) per
+//! neighbour. The driving loop is the one the daemon's tasks run (and the one
+//! `quinn-proto`'s test `Pair` runs for two endpoints): feed a driver its input with the
+//! current time, then drain `poll_transmit` onto the connection, `poll_event` into the
+//! RIB driver, and re-arm the timer from `poll_timeout`. Only the sockets and the clock
+//! are simulated:
 //!
 //! * A connection is two ends with an attached flag each. A write becomes one or more
 //!   segment events with seeded random latency, never earlier than the previous segment
 //!   in the same direction (TCP is in order), so different connections interleave
 //!   differently per seed. Closing an end (a `Disconnect` from the session, or a crash)
 //!   sends a close event behind the data already in flight.
-//! * Connection set-up is SYN → accept (if the peer's session is listening) → SYN-ACK, or
-//!   a refusal; one end of every session is passive (see
-//!   [`SessionSpec::active_end`](crate::SessionSpec::active_end)), so there are no
-//!   collisions to resolve.
+//! * Connection set-up is SYN → accept (if the peer's driver takes it) → SYN-ACK, or a
+//!   refusal. One end of every session is passive (see
+//!   [`SessionSpec::active_end`](crate::SessionSpec::active_end)), unless
+//!   [`SimConfig::both_active`] makes both ends connect and their connections collide
+//!   (resolved by the peer drivers, RFC 4271 6.8).
 //! * A node batches its RIB work: inputs mark it dirty and one flush, `batch_delay`
 //!   later, runs the decision process and hands each peer its UPDATEs.
 //! * [`Sim::crash`] drops a node's whole state (peers see their connections close);
@@ -33,19 +37,21 @@
 use std::collections::{BTreeSet, HashMap};
 use std::time::{Duration, Instant};
 
-use bgp_proto::session::{DownReason, SessionEvent, State};
-use bgp_rib::{AllReachable, FibChange, Rib, RibError};
+use bgp_node::PeerStatus;
+use bgp_proto::session::{DownReason, State};
+use bgp_rib::{Rib, RibError};
 use bytes::Bytes;
 use ipnet::IpNet;
 
 use crate::config::SimConfig;
-use crate::node::{
-    gr_notification, graceful_down, neighbor_specs, session_info, Neighbor, NeighborSpec, Running,
-};
+use crate::node::{neighbor_specs, Neighbor, NeighborSpec, Running};
 use crate::queue::EventQueue;
 use crate::rng::Rng;
 use crate::snapshot::{self, LocRibEntry};
 use crate::topology::{NodeId, Topology, TopologyError};
+
+mod driving;
+mod network;
 
 /// Why a simulation could not be set up or did not converge.
 #[derive(Debug, thiserror::Error)]
@@ -83,6 +89,11 @@ pub struct Stats {
     pub updates_received: u64,
     pub end_of_ribs_received: u64,
     pub sessions_established: u64,
+    /// Connections set up (accepted by the peer), colliding ones included.
+    pub connections: u64,
+    /// Output slices the RIBs handed to their peers (see
+    /// [`SimConfig::out_slice_bytes`](crate::SimConfig::out_slice_bytes)).
+    pub output_slices: u64,
     /// Established sessions that went down.
     pub sessions_down: u64,
     /// Best-path changes over all nodes (FIB upserts and removals), and when the last one
@@ -225,7 +236,6 @@ pub struct Sim {
     downs: Vec<SessionDown>,
     removals: Vec<FibRemoval>,
     anomalies: Vec<String>,
-    frames: Vec<Bytes>,
     /// While a flush runs: how far the node's RIB worker is past `now` (what it sends
     /// leaves that much later).
     cpu_offset: Duration,
@@ -236,7 +246,7 @@ impl Sim {
     /// [`SimConfig::start_jitter`].
     pub fn new(topology: Topology, cfg: SimConfig) -> Result<Sim, SimError> {
         topology.validate()?;
-        let specs = neighbor_specs(&topology);
+        let specs = neighbor_specs(&topology, cfg.both_active);
         let nodes = (0..topology.nodes.len())
             .map(|_| Node {
                 epoch: 0,
@@ -263,7 +273,6 @@ impl Sim {
             downs: Vec::new(),
             removals: Vec::new(),
             anomalies: Vec::new(),
-            frames: Vec::new(),
             cpu_offset: Duration::ZERO,
         };
         for node in 0..sim.nodes.len() {
@@ -320,7 +329,7 @@ impl Sim {
 
     /// The node's RIB, for detailed queries; `None` while it is down.
     pub fn rib(&self, node: NodeId) -> Option<&Rib> {
-        self.running(node.0).map(|r| &r.rib)
+        self.running(node.0).map(|r| r.rib.rib())
     }
 
     /// The node's Loc-RIB; `None` while it is down.
@@ -344,13 +353,33 @@ impl Sim {
 
     /// State of `node`'s session with `peer`.
     pub fn session_state(&self, node: NodeId, peer: NodeId) -> Option<State> {
+        self.neighbor(node, peer).map(|n| n.driver.state())
+    }
+
+    /// What `node`'s peer driver for `peer` reports: counters, last NOTIFICATIONs, the
+    /// negotiated session.
+    pub fn peer_status(&self, node: NodeId, peer: NodeId) -> Option<&PeerStatus> {
+        self.neighbor(node, peer).map(|n| n.driver.status())
+    }
+
+    /// Which of the two opened the connection `node` has with `peer`, while there is
+    /// exactly one (after a collision, the connection that was kept).
+    pub fn connection_opener(&self, node: NodeId, peer: NodeId) -> Option<NodeId> {
+        match self.neighbor(node, peer)?.conns.as_slice() {
+            // End 0 of a connection opened it.
+            [(_, _, side)] => Some(if *side == 0 { node } else { peer }),
+            _ => None,
+        }
+    }
+
+    fn neighbor(&self, node: NodeId, peer: NodeId) -> Option<&Neighbor> {
         let run = self.running(node.0)?;
         let slot = self
             .specs
             .get(node.0)?
             .iter()
             .position(|s| s.peer == peer)?;
-        run.neighbors.get(slot).map(|n| n.session.state())
+        run.neighbors.get(slot)
     }
 
     // ------------------------------------------------------------------ running
@@ -438,81 +467,29 @@ impl Sim {
             let Some(run) = &node.running else {
                 continue;
             };
-            if run.rib.is_deferring() {
+            let rib = run.rib.rib();
+            if rib.is_deferring() {
                 return format!("node{i} defers its routes (graceful restart)");
             }
-            if let Some(at) = run.rib.next_deadline() {
+            if let Some(at) = rib.next_deadline() {
                 return format!("node{i} holds stale routes until {:?}", self.at_of(at));
             }
-            if !run.rib.peers_with_output().is_empty() {
+            if !rib.peers_with_output().is_empty() {
                 return format!("node{i} has output queued");
             }
             let specs = self.specs.get(i).map_or(&[][..], Vec::as_slice);
             for (nb, spec) in run.neighbors.iter().zip(specs) {
                 let peer_up = self.running(spec.peer.0).is_some();
-                if peer_up && nb.session.state() != State::Established {
+                if peer_up && nb.driver.state() != State::Established {
                     return format!(
                         "node{i} session with {} is {}",
                         spec.peer,
-                        nb.session.state()
+                        nb.driver.state()
                     );
                 }
             }
         }
         String::new()
-    }
-
-    /// Cut the network between `a` and `b`: from now on everything either sends the other
-    /// (segments, connection set-up and close) is held back, as TCP would keep
-    /// retransmitting it, until [`Sim::heal`]. What is already on the wire still arrives.
-    /// Sessions between them end when their hold timers expire.
-    pub fn partition(&mut self, a: NodeId, b: NodeId) -> Result<(), SimError> {
-        for n in [a, b] {
-            if n.0 >= self.nodes.len() {
-                return Err(SimError::UnknownNode(n));
-            }
-        }
-        self.partitions.insert((a.0.min(b.0), a.0.max(b.0)));
-        Ok(())
-    }
-
-    /// Reconnect `a` and `b`: what was held back is delivered, in order, after fresh
-    /// latencies.
-    pub fn heal(&mut self, a: NodeId, b: NodeId) {
-        let pair = (a.0.min(b.0), a.0.max(b.0));
-        if !self.partitions.remove(&pair) {
-            return;
-        }
-        let (release, keep): (Vec<_>, Vec<_>) = std::mem::take(&mut self.held)
-            .into_iter()
-            .partition(|(p, _)| *p == pair);
-        self.held = keep;
-        for (_, ev) in release {
-            let at = match &ev {
-                Event::Segment { conn, to, .. } | Event::Close { conn, to } => {
-                    self.ordered_at(*conn, *to)
-                }
-                Event::SynAck { conn, .. } => self.ordered_at(*conn, 0),
-                _ => self.now + self.latency(),
-            };
-            self.push(at, ev);
-        }
-    }
-
-    /// The two nodes a network event travels between, (lower, higher) index.
-    fn pair_of(&self, ev: &Event) -> Option<(usize, usize)> {
-        let (x, y) = match ev {
-            Event::Syn { from, to_node, .. } => (from.node, *to_node),
-            Event::Refused { to, by, .. } => (to.node, *by),
-            Event::SynAck { conn, .. }
-            | Event::Segment { conn, .. }
-            | Event::Close { conn, .. } => {
-                let c = self.conns.get(conn)?;
-                (c.ends[0].node, c.ends[1].node)
-            }
-            _ => return None,
-        };
-        Some((x.min(y), x.max(y)))
     }
 
     /// Crash `node`: all its state is lost, its peers see their connections close.
@@ -524,7 +501,7 @@ impl Sim {
         let run = n.running.take().ok_or(SimError::NodeDown(node))?;
         n.epoch += 1;
         for nb in &run.neighbors {
-            if let Some((c, side)) = nb.conn {
+            for &(_, c, side) in &nb.conns {
                 self.close(c, side);
             }
         }
@@ -606,28 +583,22 @@ impl Sim {
         else {
             return Err(SimError::UnknownNode(NodeId(node)));
         };
-        let mut run = Running::build(spec, specs, &self.topology, &self.cfg, restarting)?;
+        let now = self.instant();
+        let mut run = Running::build(spec, specs, &self.topology, &self.cfg, restarting, now)?;
         let slots = run.neighbors.len();
         if restarting {
             if let Some(gr) = &self.cfg.graceful_restart {
                 // RFC 4724 4.1: the RIB holds our routes back until every neighbour sent
                 // End-of-RIB, or the selection deferral timer (a RIB deadline) runs out.
                 run.rib
-                    .defer_selection(self.instant() + gr.selection_deferral);
+                    .start_recovery(now + gr.selection_deferral, true, now);
             }
         }
-        let epoch = match self.nodes.get_mut(node) {
-            Some(n) => {
-                n.running = Some(run);
-                n.epoch
-            }
+        match self.nodes.get_mut(node) {
+            Some(n) => n.running = Some(run),
             None => return Err(SimError::UnknownNode(NodeId(node))),
-        };
-        let now = self.instant();
+        }
         for slot in 0..slots {
-            if let Some(nb) = self.neighbor_mut(End { node, epoch, slot }) {
-                nb.session.start(now);
-            }
             self.drive(node, slot);
         }
         self.schedule_flush(node);
@@ -657,7 +628,7 @@ impl Sim {
                     return;
                 }
                 nb.timer = None;
-                nb.session.handle_timeout(now);
+                nb.driver.handle_timeout(now, false);
                 self.drive(end.node, end.slot);
             }
             Event::RibTimer { node, epoch, at } => {
@@ -683,18 +654,20 @@ impl Sim {
                 let Some(end) = self.conns.get(&conn).map(|c| c.ends[0]) else {
                     return;
                 };
-                let wanted = self
-                    .neighbor_mut(end)
-                    .is_some_and(|nb| nb.attempt == Some(attempt) && nb.conn.is_none());
-                if !wanted {
+                let remote = self.peer_address(end);
+                let connected = self.running_epoch(end.node, end.epoch).and_then(|run| {
+                    let transport = run.transport(remote?);
+                    let nb = run.neighbors.get_mut(end.slot)?;
+                    let i = nb.attempts.iter().position(|(_, a)| *a == attempt)?;
+                    let (id, _) = nb.attempts.swap_remove(i);
+                    nb.driver
+                        .handle_connected(now, id, transport)
+                        .then(|| nb.conns.push((id, conn, 0)))
+                });
+                if connected.is_none() {
                     // Abandoned attempt (or a crashed node): reset the connection.
                     self.close(conn, 0);
                     return;
-                }
-                if let Some(nb) = self.neighbor_mut(end) {
-                    nb.attempt = None;
-                    nb.conn = Some((conn, 0));
-                    nb.session.handle_connected(now);
                 }
                 self.drive(end.node, end.slot);
             }
@@ -702,11 +675,13 @@ impl Sim {
                 let Some(nb) = self.neighbor_mut(to) else {
                     return;
                 };
-                if nb.attempt == Some(attempt) {
-                    nb.attempt = None;
-                    nb.session.handle_connect_failed(now);
-                    self.drive(to.node, to.slot);
-                }
+                let Some(i) = nb.attempts.iter().position(|(_, a)| *a == attempt) else {
+                    return;
+                };
+                let (id, _) = nb.attempts.swap_remove(i);
+                nb.driver
+                    .handle_connect_failed(now, id, "connection refused");
+                self.drive(to.node, to.slot);
             }
             Event::Segment { conn, to, data } => {
                 self.stats.segments += 1;
@@ -716,11 +691,14 @@ impl Sim {
                     .filter(|c| c.attached.get(to).copied().unwrap_or(false))
                     .and_then(|c| c.ends.get(to).copied());
                 let delivered = end.is_some_and(|end| match self.neighbor_mut(end) {
-                    Some(nb) if nb.conn == Some((conn, to)) => {
-                        nb.session.handle_data(now, &data);
-                        true
-                    }
-                    _ => false,
+                    Some(nb) => match nb.conn_id(conn, to) {
+                        Some(id) => {
+                            nb.driver.handle_data(now, id, &data);
+                            true
+                        }
+                        None => false,
+                    },
+                    None => false,
                 });
                 match end {
                     Some(end) if delivered => self.drive(end.node, end.slot),
@@ -741,12 +719,15 @@ impl Sim {
                     self.conns.remove(&conn);
                 }
                 let ours = match self.neighbor_mut(end) {
-                    Some(nb) if nb.conn == Some((conn, to)) => {
-                        nb.conn = None;
-                        nb.session.handle_closed(now);
-                        true
-                    }
-                    _ => false,
+                    Some(nb) => match nb.conn_id(conn, to) {
+                        Some(id) => {
+                            nb.conns.retain(|(c, _, _)| *c != id);
+                            nb.driver.handle_closed(now, id, None);
+                            true
+                        }
+                        None => false,
+                    },
+                    None => false,
                 };
                 if ours {
                     self.drive(end.node, end.slot);
@@ -755,386 +736,12 @@ impl Sim {
         }
     }
 
-    /// A connection attempt reaches `to_node`: accept it if the session there listens.
-    fn accept(&mut self, from: End, to_node: usize, to_slot: usize, attempt: u64) {
-        let now = self.instant();
-        let listening = self
-            .running(to_node)
-            .and_then(|r| r.neighbors.get(to_slot))
-            .is_some_and(|nb| {
-                nb.conn.is_none() && matches!(nb.session.state(), State::Active | State::Connect)
-            });
-        if !listening {
-            let at = self.now + self.latency();
-            self.push(
-                at,
-                Event::Refused {
-                    to: from,
-                    attempt,
-                    by: to_node,
-                },
-            );
-            return;
-        }
-        let end = self.end(to_node, to_slot);
-        let conn = self.next_conn;
-        self.next_conn += 1;
-        self.conns.insert(
-            conn,
-            Conn {
-                ends: [from, end],
-                attached: [true, true],
-                last: [Duration::ZERO; 2],
-            },
-        );
-        // The SYN-ACK travels first on the connection, ahead of the acceptor's OPEN.
-        let at = self.ordered_at(conn, 0);
-        self.push(at, Event::SynAck { conn, attempt });
-        if let Some(nb) = self.neighbor_mut(end) {
-            nb.conn = Some((conn, 1));
-            nb.session.handle_connected(now);
-        }
-        self.drive(to_node, to_slot);
+    /// The session address of the peer at the other end of neighbour slot `end`.
+    fn peer_address(&self, end: End) -> Option<std::net::IpAddr> {
+        let spec = self.specs.get(end.node)?.get(end.slot)?;
+        let peer = self.topology.nodes.get(spec.peer.0)?;
+        Some(crate::node::session_address(peer.address, &self.cfg))
     }
-
-    /// Delivery time of the next thing sent towards end `to` of `conn`: random latency, but
-    /// not before what was sent earlier in that direction.
-    fn ordered_at(&mut self, conn: u64, to: usize) -> Duration {
-        let at = self.now + self.cpu_offset + self.latency();
-        match self.conns.get_mut(&conn).and_then(|c| c.last.get_mut(to)) {
-            Some(last) => {
-                *last = (*last).max(at);
-                *last
-            }
-            None => at,
-        }
-    }
-
-    /// Write `data` from end `from` of `conn`, maybe cut into several segments.
-    fn transmit(&mut self, conn: u64, from: usize, data: Bytes) {
-        let to = 1 - from;
-        self.stats.bytes += data.len() as u64;
-        let mut cuts: Vec<usize> = Vec::new();
-        if data.len() > 1 && self.rng.chance(self.cfg.link.split_percent) {
-            let pieces = 2 + self.rng.below(3);
-            for _ in 1..pieces {
-                cuts.push(1 + self.rng.below(data.len() as u64 - 1) as usize);
-            }
-            cuts.sort_unstable();
-            cuts.dedup();
-        }
-        let mut rest = data;
-        let mut taken = 0;
-        for cut in cuts {
-            let piece = rest.split_to(cut - taken);
-            taken = cut;
-            let at = self.ordered_at(conn, to);
-            self.push(
-                at,
-                Event::Segment {
-                    conn,
-                    to,
-                    data: piece,
-                },
-            );
-        }
-        let at = self.ordered_at(conn, to);
-        self.push(
-            at,
-            Event::Segment {
-                conn,
-                to,
-                data: rest,
-            },
-        );
-    }
-
-    /// Detach end `side` of `conn`; the other end sees the close after what is in flight.
-    fn close(&mut self, conn: u64, side: usize) {
-        let Some(c) = self.conns.get_mut(&conn) else {
-            return;
-        };
-        if let Some(a) = c.attached.get_mut(side) {
-            *a = false;
-        }
-        let other = 1 - side;
-        if c.attached.get(other).copied().unwrap_or(false) {
-            let at = self.ordered_at(conn, other);
-            self.push(at, Event::Close { conn, to: other });
-        } else {
-            self.conns.remove(&conn);
-        }
-    }
-
-    /// Drain a session after input: bytes onto its connection, events into the node, then
-    /// re-arm its timer.
-    fn drive(&mut self, node: usize, slot: usize) {
-        let end = self.end(node, slot);
-        let mut chunks: Vec<Bytes> = Vec::new();
-        loop {
-            let Some(nb) = self.neighbor_mut(end) else {
-                return;
-            };
-            while let Some(b) = nb.session.poll_transmit() {
-                chunks.push(b);
-            }
-            let conn = nb.conn;
-            let event = nb.session.poll_event();
-            if let Some((c, side)) = conn {
-                for b in chunks.drain(..) {
-                    self.transmit(c, side, b);
-                }
-            }
-            chunks.clear();
-            match event {
-                Some(e) => self.on_session_event(end, e),
-                None => break,
-            }
-        }
-        let Some(nb) = self.neighbor_mut(end) else {
-            return;
-        };
-        let deadline = nb.session.poll_timeout();
-        if deadline != nb.timer {
-            nb.timer = deadline;
-            if let Some(at) = deadline {
-                let when = self.at_of(at);
-                self.push(when, Event::SessionTimer { end, at });
-            }
-        }
-    }
-
-    fn on_session_event(&mut self, end: End, event: SessionEvent) {
-        let now = self.instant();
-        let Some(spec) = self
-            .specs
-            .get(end.node)
-            .and_then(|s| s.get(end.slot))
-            .cloned()
-        else {
-            return;
-        };
-        match event {
-            SessionEvent::Connect => {
-                let attempt = self.next_attempt;
-                self.next_attempt += 1;
-                if let Some(nb) = self.neighbor_mut(end) {
-                    nb.attempt = Some(attempt);
-                }
-                let at = self.now + self.latency();
-                self.push(
-                    at,
-                    Event::Syn {
-                        from: end,
-                        to_node: spec.peer.0,
-                        to_slot: spec.peer_slot,
-                        attempt,
-                    },
-                );
-            }
-            SessionEvent::Disconnect => {
-                let conn = self.neighbor_mut(end).and_then(|nb| {
-                    nb.attempt = None;
-                    nb.conn.take()
-                });
-                if let Some((c, side)) = conn {
-                    self.close(c, side);
-                }
-            }
-            SessionEvent::StateChanged { .. } => {}
-            SessionEvent::Established(n) => {
-                self.stats.sessions_established += 1;
-                let Some(run) = running_in(&mut self.nodes, end.node, end.epoch) else {
-                    return;
-                };
-                let info = session_info(&n, run.address, self.cfg.extended_next_hop);
-                let Some(nb) = run.neighbors.get_mut(end.slot) else {
-                    return;
-                };
-                nb.gr_notification = gr_notification(&n, nb.session.config());
-                let peer = nb.peer;
-                if let Err(e) = run.rib.peer_up(peer, info, now) {
-                    self.anomaly(end.node, format!("peer_up: {e}"));
-                }
-                self.schedule_flush(end.node);
-                self.rearm_rib_timer(end.node);
-            }
-            SessionEvent::Update(d) => {
-                if let Some(why) = &d.treat_as_withdraw {
-                    self.anomaly(
-                        end.node,
-                        format!("treat-as-withdraw from {}: {why}", spec.peer),
-                    );
-                }
-                if !d.discarded.is_empty() {
-                    self.anomaly(
-                        end.node,
-                        format!("attributes discarded from {}: {:?}", spec.peer, d.discarded),
-                    );
-                }
-                let Some(run) = running_in(&mut self.nodes, end.node, end.epoch) else {
-                    return;
-                };
-                let Some(nb) = run.neighbors.get_mut(end.slot) else {
-                    return;
-                };
-                let peer = nb.peer;
-                let result = match d.update.end_of_rib() {
-                    Some(family) => {
-                        self.stats.end_of_ribs_received += 1;
-                        run.rib.end_of_rib(peer, family)
-                    }
-                    None => {
-                        self.stats.updates_received += 1;
-                        run.received_since_flush += 1;
-                        run.rib
-                            .apply_update(peer, &d.update, d.treat_as_withdraw.is_some())
-                            .map(|_| ())
-                    }
-                };
-                if let Err(e) = result {
-                    self.anomaly(end.node, format!("UPDATE from {}: {e}", spec.peer));
-                }
-                self.schedule_flush(end.node);
-                self.rearm_rib_timer(end.node);
-            }
-            SessionEvent::RouteRefresh(rr) => {
-                let Some(run) = running_in(&mut self.nodes, end.node, end.epoch) else {
-                    return;
-                };
-                let Some(peer) = run.neighbors.get(end.slot).map(|n| n.peer) else {
-                    return;
-                };
-                if let Err(e) = run.rib.route_refresh(peer, rr.family) {
-                    self.anomaly(end.node, format!("route refresh: {e}"));
-                }
-                self.schedule_flush(end.node);
-            }
-            SessionEvent::Down(reason) => {
-                let Some(run) = running_in(&mut self.nodes, end.node, end.epoch) else {
-                    return;
-                };
-                let Some(nb) = run.neighbors.get_mut(end.slot) else {
-                    return;
-                };
-                let graceful = graceful_down(&reason, nb.gr_notification);
-                let peer = nb.peer;
-                let was_up = run.rib.is_up(peer);
-                if let Err(e) = run.rib.peer_down(peer, graceful, now) {
-                    self.anomaly(end.node, format!("peer_down: {e}"));
-                }
-                if was_up {
-                    self.stats.sessions_down += 1;
-                    self.downs.push(SessionDown {
-                        at: self.now,
-                        node: NodeId(end.node),
-                        peer: spec.peer,
-                        reason,
-                    });
-                    self.schedule_flush(end.node);
-                }
-                self.rearm_rib_timer(end.node);
-            }
-        }
-    }
-
-    fn schedule_flush(&mut self, node: usize) {
-        let Some(run) = self.running_mut(node) else {
-            return;
-        };
-        if run.flush_pending {
-            return;
-        }
-        run.flush_pending = true;
-        let busy_until = run.busy_until;
-        let at = (self.now + self.cfg.batch_delay).max(busy_until);
-        let epoch = self.end(node, 0).epoch;
-        self.push(at, Event::Flush { node, epoch });
-    }
-
-    fn rearm_rib_timer(&mut self, node: usize) {
-        let Some(run) = self.running_mut(node) else {
-            return;
-        };
-        let deadline = run.rib.next_deadline();
-        if deadline == run.rib_timer {
-            return;
-        }
-        run.rib_timer = deadline;
-        if let Some(at) = deadline {
-            let epoch = self.end(node, 0).epoch;
-            let when = self.at_of(at);
-            self.push(when, Event::RibTimer { node, epoch, at });
-        }
-    }
-
-    /// Run the node's decision process and hand every peer its UPDATEs.
-    fn flush(&mut self, node: usize, epoch: u32) {
-        let now = self.now;
-        let Some(run) = running_in(&mut self.nodes, node, epoch) else {
-            return;
-        };
-        run.flush_pending = false;
-        // The decision process has run once the received UPDATEs were paid for.
-        let cpu = self.cfg.cpu.clone();
-        let received = std::mem::take(&mut run.received_since_flush);
-        let mut clock = now + cpu.per_update_received.saturating_mul(count(received));
-        run.rib.process(&AllReachable);
-        let mut changes = 0u64;
-        for change in run.rib.take_fib(usize::MAX) {
-            changes += 1;
-            if let FibChange::Remove(prefix) = change {
-                self.removals.push(FibRemoval {
-                    at: clock,
-                    node: NodeId(node),
-                    prefix,
-                });
-            }
-        }
-        // Empty while the RIB defers selection after a graceful restart.
-        let peers = run.rib.peers_with_output();
-        if changes > 0 {
-            self.stats.loc_rib_changes += changes;
-            self.stats.last_loc_rib_change = clock;
-        }
-        let mut frames = std::mem::take(&mut self.frames);
-        for peer in peers {
-            let Some(run) = running_in(&mut self.nodes, node, epoch) else {
-                break;
-            };
-            let Some(slot) = run.slot(peer) else {
-                continue;
-            };
-            frames.clear();
-            if let Err(e) = run.rib.take_encoded(peer, usize::MAX, &mut frames) {
-                self.anomaly(node, format!("encoding for slot {slot}: {e}"));
-                continue;
-            }
-            let sent = frames.len() as u64;
-            clock += cpu.per_update_sent.saturating_mul(count(sent));
-            let Some(nb) = run.neighbors.get_mut(slot) else {
-                continue;
-            };
-            if let Err(e) = nb.session.send_encoded(frames.drain(..)) {
-                self.anomaly(node, format!("send to slot {slot}: {e}"));
-                continue;
-            }
-            self.stats.updates_sent += sent;
-            self.cpu_offset = clock - now;
-            self.drive(node, slot);
-            self.cpu_offset = Duration::ZERO;
-        }
-        self.frames = frames;
-        if let Some(run) = running_in(&mut self.nodes, node, epoch) {
-            run.busy_until = clock;
-        }
-        self.rearm_rib_timer(node);
-    }
-}
-
-/// A message count as a [`Duration`] multiplier.
-fn count(n: u64) -> u32 {
-    u32::try_from(n).unwrap_or(u32::MAX)
 }
 
 /// The running incarnation `epoch` of `node` (a free function so callers can borrow other

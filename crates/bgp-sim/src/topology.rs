@@ -56,8 +56,9 @@ pub struct SessionSpec {
 
 impl SessionSpec {
     /// The end that opens the TCP connection. The other end is passive (RFC 4271 8.1.1
-    /// PassiveTcpEstablishment), so the simulator never produces connection collisions:
-    /// clients connect to their reflectors, and otherwise the lower node index connects.
+    /// PassiveTcpEstablishment), so connections do not collide unless
+    /// [`SimConfig::both_active`](crate::SimConfig::both_active) says otherwise: clients
+    /// connect to their reflectors, and otherwise the lower node index connects.
     pub fn active_end(&self) -> NodeId {
         match self.kind {
             SessionKind::ReflectorClient => self.b,

@@ -16,9 +16,9 @@
 //! The view is fed by a second [`KernelWatcher`] whose selection is "all unicast routes of
 //! the main table" ([`resolver_import_config`]), independent of `[kernel.import]`, so a
 //! default route learned by DHCP resolves even when only Felix's protocols are imported.
-//! Its events reach the RIB task as [`RibCtl::NextHops`]; the RIB task applies them to its
-//! [`NextHopTable`] and, when the answer for a next hop in use changed, re-runs the decision
-//! for every prefix ([`bgp_rib::Rib::resolver_changed`]).
+//! Its events reach the RIB task as `KernelInput::NextHops`; the RIB task applies them to
+//! its [`NextHopTable`] and, when the answer for a next hop in use changed, re-runs the
+//! decision for every prefix ([`bgp_rib::Rib::resolver_changed`]).
 //!
 //! Without a kernel view (no `[kernel]` section, or the embedder takes the FIB channel
 //! itself) every next hop resolves at cost 0 ([`bgp_rib::AllReachable`]).
@@ -37,12 +37,10 @@ use bgp_kernel::{
 use bgp_rib::NextHopResolver;
 use ipnet::IpNet;
 use tokio::sync::mpsc;
-use tokio::task::JoinHandle;
 use tracing::{debug, error};
 
-use crate::fib::KernelEvents;
+use crate::fib::{KernelEvents, KernelInput};
 use crate::health::{Health, NEXT_HOPS};
-use crate::rib_task::RibCtl;
 
 /// Kernel events folded into one RIB command.
 const BATCH: usize = 1024;
@@ -224,21 +222,65 @@ pub fn resolver_import_config(own_protocol: u8) -> ImportConfig {
     }
 }
 
-/// Starts the watcher feeding the RIB task's [`NextHopTable`].
+/// How the RIB task resolves next hops: through the kernel's view when it has one.
+#[derive(Debug)]
+pub(crate) enum Resolver {
+    /// The kernel's view ([`NextHopTable`]).
+    Kernel(NextHopTable),
+    /// No view: every next hop resolves at cost 0.
+    All,
+}
+
+impl Resolver {
+    /// Applies watcher events; whether an answer in use may have changed.
+    pub(crate) fn apply(&mut self, events: &[KernelEvent]) -> bool {
+        let Resolver::Kernel(t) = self else {
+            return false;
+        };
+        let mut changed = false;
+        for e in events {
+            changed |= t.apply(e);
+        }
+        changed && t.answers_changed()
+    }
+}
+
+impl NextHopResolver for Resolver {
+    fn resolve(&self, next_hop: IpAddr) -> Option<u32> {
+        match self {
+            Resolver::Kernel(t) => t.resolve(next_hop),
+            Resolver::All => Some(0),
+        }
+    }
+
+    fn knows_interfaces(&self) -> bool {
+        matches!(self, Resolver::Kernel(_))
+    }
+
+    fn interface(&self, next_hop: IpAddr) -> Option<std::sync::Arc<str>> {
+        match self {
+            Resolver::Kernel(t) => t.interface(next_hop),
+            Resolver::All => None,
+        }
+    }
+}
+
+/// Opens the watcher feeding the RIB task's [`NextHopTable`]; the caller runs the task
+/// it returns.
 pub(crate) fn start(
     own_protocol: u8,
-    rib: mpsc::Sender<RibCtl>,
+    rib: mpsc::Sender<KernelInput>,
     health: Health,
-) -> Result<JoinHandle<()>, bgp_kernel::KernelError> {
+) -> Result<impl std::future::Future<Output = ()> + Send + 'static, bgp_kernel::KernelError> {
     let watcher = KernelWatcher::spawn(resolver_import_config(own_protocol))?;
-    Ok(tokio::spawn(feed(watcher, rib, health)))
+    Ok(feed(watcher, rib, health))
 }
 
 /// Kernel events → the RIB task, in batches. A lost watcher connection marks the
 /// component down until the watcher re-read the kernel (bgp-kernel reconnects it).
 pub(crate) async fn feed<E: KernelEvents>(
     mut events: E,
-    rib: mpsc::Sender<RibCtl>,
+    rib: mpsc::Sender<KernelInput>,
     health: Health,
 ) {
     health.up(NEXT_HOPS);
@@ -261,7 +303,7 @@ pub(crate) async fn feed<E: KernelEvents>(
         if batch.is_empty() {
             continue;
         }
-        if rib.send(RibCtl::NextHops(batch)).await.is_err() {
+        if rib.send(KernelInput::NextHops(batch)).await.is_err() {
             debug!("next-hop watcher ended: the RIB has stopped");
             return;
         }
@@ -489,7 +531,7 @@ mod tests {
         let mut got = Vec::new();
         while got.len() < 2 {
             match rib_rx.recv().await {
-                Some(RibCtl::NextHops(b)) => got.extend(b),
+                Some(KernelInput::NextHops(b)) => got.extend(b),
                 other => panic!("unexpected {other:?}"),
             }
         }
@@ -501,7 +543,7 @@ mod tests {
             .unwrap();
         ev_tx.send(KernelEvent::Synced).await.unwrap();
         match rib_rx.recv().await {
-            Some(RibCtl::NextHops(b)) => assert_eq!(b, vec![KernelEvent::Synced]),
+            Some(KernelInput::NextHops(b)) => assert_eq!(b, vec![KernelEvent::Synced]),
             other => panic!("unexpected {other:?}"),
         }
         assert!(health.down_components().is_empty(), "up again once synced");

@@ -19,38 +19,16 @@
 //! session produced in its [`PeerFeed`] and hands it over as permits become available
 //! ([`PeerFeed::deliver`], cancel-safe, raced in the task's `select!`). While its feed holds
 //! anything it stops reading its socket, so TCP flow control slows the peer down, and its
-//! timers keep running (see `peer.rs`).
+//! timers keep running (see `peer/mod.rs`).
 
 use std::collections::VecDeque;
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
 
-use bgp_proto::session::Negotiated;
-use bgp_proto::wire::DecodedUpdate;
-use bgp_proto::{MpNlri, Nlri, RouteRefresh};
+use bgp_node::{PeerId, RibInput};
+use bgp_proto::{MpNlri, Nlri};
 use tokio::sync::{mpsc, AcquireError, OwnedSemaphorePermit, Semaphore};
-
-/// What peer tasks tell the RIB task.
-#[derive(Debug)]
-pub(crate) enum RibInput {
-    /// The session reached Established.
-    Up {
-        peer: String,
-        negotiated: Box<Negotiated>,
-        local: std::net::SocketAddr,
-    },
-    /// An UPDATE received.
-    Update {
-        peer: String,
-        update: Box<DecodedUpdate>,
-    },
-    /// A ROUTE-REFRESH received (RFC 2918 / RFC 7313).
-    RouteRefresh { peer: String, refresh: RouteRefresh },
-    /// The session left Established. `graceful`: the peer's routes are kept as stale
-    /// (RFC 4724 / RFC 8538 receiver side) rather than removed.
-    Down { peer: String, graceful: bool },
-}
 
 /// How much the channel holds, in bytes of (estimated) memory.
 #[derive(Copy, Clone, Debug, PartialEq, Eq)]
@@ -73,7 +51,7 @@ impl Default for Budget {
     }
 }
 
-/// Fixed cost counted for every input (the boxed message, channel slot, peer name).
+/// Fixed cost counted for every input (the boxed message, channel slot).
 const BASE_WEIGHT: usize = 256;
 
 /// An estimate of the memory an input holds: its decoded NLRI and attribute lists. Every
@@ -87,7 +65,7 @@ pub(crate) fn weight(input: &RibInput) -> usize {
     };
     BASE_WEIGHT
         + match input {
-            RibInput::Update { update, .. } => {
+            RibInput::Update(update) => {
                 let u = &update.update;
                 let a = &u.attributes;
                 (u.nlri.len() + u.withdrawn.len()) * nlri
@@ -105,13 +83,15 @@ pub(crate) fn weight(input: &RibInput) -> usize {
                     + update.treat_as_withdraw.as_ref().map_or(0, String::len)
             }
             RibInput::Up { negotiated, .. } => std::mem::size_of_val(&**negotiated) + 4096,
-            RibInput::RouteRefresh { .. } | RibInput::Down { .. } => 0,
+            RibInput::RouteRefresh(_) | RibInput::Down { .. } => 0,
         }
 }
 
 /// An input as the RIB task receives it; the budget it holds is released when dropped.
 #[derive(Debug)]
 pub(crate) struct Delivered {
+    /// The peer whose session produced it.
+    pub peer: PeerId,
     pub input: RibInput,
     _permits: Permits,
 }
@@ -186,7 +166,7 @@ pub(crate) struct PeerFeed {
     inputs: RibInputs,
     share: Arc<Semaphore>,
     /// Inputs not yet in the channel, with their weight (capped to what a share holds).
-    queue: VecDeque<(RibInput, u32)>,
+    queue: VecDeque<(PeerId, RibInput, u32)>,
     /// Permits being waited for, for the input at the head of `queue`. Kept across calls
     /// so [`PeerFeed::deliver`] is cancel-safe and keeps its place in the semaphores' lines.
     acquiring: Option<Acquire>,
@@ -202,11 +182,11 @@ impl std::fmt::Debug for PeerFeed {
 }
 
 impl PeerFeed {
-    /// Queues an input for the RIB (never waits).
-    pub(crate) fn push(&mut self, input: RibInput) {
+    /// Queues an input of `peer` for the RIB (never waits).
+    pub(crate) fn push(&mut self, peer: PeerId, input: RibInput) {
         let cap = self.inputs.budget.per_peer;
         let w = u32::try_from(weight(&input)).unwrap_or(cap).min(cap);
-        self.queue.push_back((input, w));
+        self.queue.push_back((peer, input, w));
     }
 
     /// Inputs wait for budget: the peer task stops reading its socket until they are
@@ -219,7 +199,7 @@ impl PeerFeed {
     /// every following one whose budget is free right away. Never returns while nothing is
     /// queued. Cancel-safe: a wait cut short resumes where it was on the next call.
     pub(crate) async fn deliver(&mut self) {
-        let Some(&(_, w)) = self.queue.front() else {
+        let Some(&(_, _, w)) = self.queue.front() else {
             return std::future::pending().await;
         };
         let (share, total) = (self.share.clone(), self.inputs.total.clone());
@@ -235,21 +215,21 @@ impl PeerFeed {
         });
         let permits = acquiring.await;
         self.acquiring = None;
-        let Some((input, _)) = self.queue.pop_front() else {
+        let Some((peer, input, _)) = self.queue.pop_front() else {
             return;
         };
         let Ok(permits) = permits else {
             // The semaphores are never closed; nothing to deliver to otherwise.
             return;
         };
-        self.send(input, permits);
+        self.send(peer, input, permits);
         // What else fits now goes too, without another turn of the caller's loop.
-        while let Some(&(_, w)) = self.queue.front() {
+        while let Some(&(_, _, w)) = self.queue.front() {
             let Some(permits) = self.try_permits(w) else {
                 break;
             };
-            if let Some((input, _)) = self.queue.pop_front() {
-                self.send(input, permits);
+            if let Some((peer, input, _)) = self.queue.pop_front() {
+                self.send(peer, input, permits);
             }
         }
     }
@@ -265,9 +245,10 @@ impl PeerFeed {
         })
     }
 
-    fn send(&self, input: RibInput, permits: Permits) {
+    fn send(&self, peer: PeerId, input: RibInput, permits: Permits) {
         // The RIB task gone means the speaker is shutting down: the input has no reader.
         let _ = self.inputs.tx.send(Delivered {
+            peer,
             input,
             _permits: permits,
         });

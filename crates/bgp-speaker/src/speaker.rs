@@ -3,36 +3,37 @@
 
 use std::collections::{BTreeMap, HashMap};
 use std::net::{IpAddr, SocketAddr};
-use std::os::fd::{AsRawFd, RawFd};
+use std::os::fd::RawFd;
 use std::sync::{Arc, Mutex as StdMutex, RwLock};
 use std::time::{Duration, Instant};
 
+use bgp_node::{PeerId, PeerIds};
 use bgp_proto::{notification_code as nc, Notification};
 use bgp_rib::FibChange;
 use bytes::Bytes;
 use ipnet::IpNet;
 use tokio::sync::{broadcast, mpsc, oneshot, watch, Mutex};
-use tokio::task::JoinHandle;
+use tokio::task::AbortHandle;
 use tracing::{info, warn};
 
 use crate::config::{diff, Config, ConfigDiff, Originate, PeerConfig};
 use crate::net;
-use crate::peer::{PeerCmd, PeerEnv, PeerHandle, PeerShared, PeerTask};
+use crate::peer::{PeerCmd, PeerEnv, PeerHandle};
 use crate::rib_input::RibInputs;
-use crate::rib_task::{BestRoute, Query, RibCtl, RibTask, RouteChange, PEER_OUT_QUEUE};
+use crate::rib_task::{BestRoute, FibSink, Query, RibChannels, RibCtl, RibTask, RouteChange};
 use crate::routes::{Route, RouteCursor, RouteQuery, MAX_PAGE};
 
 mod ownership;
 mod status;
+mod tasks;
 pub use ownership::Owner;
 pub use status::{Peer, PeerCounters, PeerState, SelectionDeferral, Status};
+use tasks::Tasks;
 
-/// Depth of each peer's command channel.
-const PEER_CMD_QUEUE: usize = 16;
 /// Subscribers that fall this far behind lose changes (and are told so by tokio).
 const ROUTE_EVENTS: usize = 65536;
-/// How long shutdown waits for peers to send their NOTIFICATION.
-const SHUTDOWN_WAIT: Duration = Duration::from_secs(3);
+/// Kernel messages (batches of route or next-hop changes) queued for the RIB task.
+const KERNEL_QUEUE: usize = 64;
 
 /// Errors of the speaker API.
 #[derive(Debug, thiserror::Error)]
@@ -113,7 +114,7 @@ pub enum PeerAction {
 
 struct Listener {
     fd: RawFd,
-    task: JoinHandle<()>,
+    task: AbortHandle,
 }
 
 /// What the listeners need to hand an accepted connection to its peer task.
@@ -140,6 +141,8 @@ struct State {
     /// Which of those the API added (speaker/ownership.rs).
     api: ownership::ApiOwned,
     peers: BTreeMap<String, PeerHandle>,
+    /// The ids of the peers, handed out and taken back.
+    ids: PeerIds,
     listeners: BTreeMap<SocketAddr, Listener>,
     loaded: Instant,
     stopped: bool,
@@ -154,6 +157,8 @@ struct Inner {
     rib_ctl: mpsc::Sender<RibCtl>,
     /// The peers→RIB channel, bounded by weight with a share per peer (rib_input.rs).
     rib_in: RibInputs,
+    /// Peers' output credit back to the RIB task.
+    credits: mpsc::UnboundedSender<(PeerId, u64)>,
     routes: broadcast::Sender<RouteChange>,
     index: PeerIndex,
     started: Instant,
@@ -166,7 +171,8 @@ struct Inner {
     health: crate::health::Health,
     /// The last complete status answers (speaker/status.rs).
     last_answers: StdMutex<status::LastAnswers>,
-    rib_task: StdMutex<Option<JoinHandle<()>>>,
+    /// The RIB task, the peer tasks and the listeners.
+    tasks: Tasks,
     /// The kernel FIB component, when the configuration has a `[kernel]` section.
     kernel: StdMutex<Option<crate::fib::KernelHandle>>,
 }
@@ -201,6 +207,8 @@ impl Speaker {
     pub async fn start(config: Config, options: SpeakerOptions) -> Result<Speaker, SpeakerError> {
         let (rib_in, rib_in_rx) = crate::rib_input::channel(Default::default());
         let (rib_ctl, rib_ctl_rx) = mpsc::channel(64);
+        let (kernel_tx, kernel_rx) = mpsc::channel(KERNEL_QUEUE);
+        let (credits, credits_rx) = mpsc::unbounded_channel();
         let (routes, _) = broadcast::channel(ROUTE_EVENTS);
         // RFC 4724 4.1: a restarting speaker defers selection until every peer sent
         // End-of-RIB or the restart time passed. One deadline ends every part of the
@@ -216,33 +224,48 @@ impl Speaker {
         // The kernel FIB component, unless the embedder takes the FIB channel itself.
         let (fib, kernel) = match (&config.kernel, &options.fib) {
             (Some(k), None) => {
-                let mut fib_options = crate::fib::FibOptions {
+                let fib_options = crate::fib::FibOptions {
                     health: health.clone(),
-                    ..crate::fib::FibOptions::default()
                 };
-                if let Some(w) = recovery_wait {
-                    fib_options.recovery_wait = w;
-                }
-                let (tx, h) = crate::fib::start(k, rib_ctl.clone(), fib_options).await?;
-                (Some(tx), Some(h))
+                let (tx, h) = crate::fib::start(k, kernel_tx.clone(), fib_options).await?;
+                (Some(FibSink::Kernel(tx)), Some(h))
             }
-            (Some(_), Some(_)) => {
+            (Some(_), Some(tx)) => {
                 info!("[kernel] not started: the embedder receives the FIB changes (SpeakerOptions::fib)");
-                (options.fib.clone(), None)
+                (Some(FibSink::Embedder(tx.clone())), None)
             }
-            (None, _) => (options.fib.clone(), None),
+            (None, tx) => (tx.clone().map(FibSink::Embedder), None),
         };
         // Next hops resolve through the kernel when its component runs (crate::nexthop).
-        let kernel_view = kernel.is_some();
+        let next_hops = match (&config.kernel, &kernel) {
+            (Some(k), Some(_)) => {
+                let feed = crate::nexthop::start(k.export.protocol, kernel_tx, health.clone())?;
+                Some(feed)
+            }
+            _ => None,
+        };
+        let tasks = Tasks::default();
+        let kernel_view = match next_hops {
+            Some(feed) => {
+                tasks.spawn(feed);
+                true
+            }
+            None => false,
+        };
         let rib = RibTask::new(
             &config,
-            rib_in_rx,
-            rib_ctl_rx,
-            routes.clone(),
-            fib,
+            RibChannels {
+                input: rib_in_rx,
+                ctl: rib_ctl_rx,
+                kernel: kernel_rx,
+                credits: credits_rx,
+                routes: routes.clone(),
+                fib,
+                cancel: tasks.cancel.child_token(),
+            },
             kernel_view,
         );
-        let rib_task = tokio::spawn(rib.run());
+        tasks.spawn(rib.run());
         let env = PeerEnv {
             global: Arc::new(config.global.clone()),
             restarting: options.graceful_restart,
@@ -254,6 +277,7 @@ impl Speaker {
                 config: config.clone(),
                 api: ownership::ApiOwned::default(),
                 peers: BTreeMap::new(),
+                ids: PeerIds::default(),
                 listeners: BTreeMap::new(),
                 loaded: Instant::now(),
                 stopped: false,
@@ -262,6 +286,7 @@ impl Speaker {
             applied,
             rib_ctl,
             rib_in,
+            credits,
             routes,
             index: Arc::new(RwLock::new(HashMap::new())),
             started: Instant::now(),
@@ -269,7 +294,7 @@ impl Speaker {
             recovery_wait,
             health,
             last_answers: StdMutex::new(status::LastAnswers::default()),
-            rib_task: StdMutex::new(Some(rib_task)),
+            tasks,
             kernel: StdMutex::new(kernel),
         });
         let speaker = Speaker { inner };
@@ -282,9 +307,19 @@ impl Speaker {
             for p in config.peers.values() {
                 speaker.spawn_peer(&mut st, p.clone()).await?;
             }
-            if let Some(deadline) = speaker.inner.recovery_deadline {
-                speaker.rib(RibCtl::DeferSelection(deadline)).await?;
-            }
+            // With every configured peer known, the recovery can be judged. Without a
+            // restart of ours it still ends the kernel FIB's adoption of routes a
+            // previous run left (kept at most DEFAULT_RECOVERY_WAIT).
+            let deadline = speaker
+                .inner
+                .recovery_deadline
+                .unwrap_or_else(|| Instant::now() + crate::fib::DEFAULT_RECOVERY_WAIT);
+            speaker
+                .rib(RibCtl::StartRecovery {
+                    deadline,
+                    defer_selection: speaker.inner.recovery_deadline.is_some(),
+                })
+                .await?;
             for addr in &config.global.listen {
                 speaker.open_listener(&mut st, *addr)?;
             }
@@ -321,203 +356,6 @@ impl Speaker {
         rx.await.map_err(|_| SpeakerError::Stopped)
     }
 
-    fn open_listener(&self, st: &mut State, addr: SocketAddr) -> Result<(), SpeakerError> {
-        let l = net::listen(addr).map_err(|source| SpeakerError::Listen { addr, source })?;
-        let fd = l.as_raw_fd();
-        // Key every MD5 peer of this family on the new socket (RFC 2385).
-        for p in st.peers.values() {
-            if let Some(pw) = &p.config.password {
-                if p.config.address.addr.is_ipv4() == addr.is_ipv4() {
-                    if let Err(e) = net::set_md5(fd, p.config.address.addr, Some(pw.as_bytes())) {
-                        warn!(%addr, peer = %p.config.name, error = %e, "TCP-MD5 on listener");
-                    }
-                }
-            }
-        }
-        let index = self.inner.index.clone();
-        let task = tokio::spawn(async move {
-            // Anyone can connect: what they can make us log is limited (log_limit.rs).
-            let mut unknown = crate::log_limit::LogLimit::default();
-            let mut refused = crate::log_limit::LogLimit::default();
-            loop {
-                match l.accept().await {
-                    Ok((stream, remote)) => {
-                        let ip = match remote.ip() {
-                            IpAddr::V6(v6) => v6
-                                .to_ipv4_mapped()
-                                .map(IpAddr::V4)
-                                .unwrap_or(IpAddr::V6(v6)),
-                            v4 => v4,
-                        };
-                        let entry = index.read().ok().and_then(|m| {
-                            m.get(&ip).and_then(|v| v.first()).map(|(_, e)| e.clone())
-                        });
-                        match entry {
-                            Some(e) if !net::scope_matches(e.scope.as_deref(), remote) => {
-                                if let Some(suppressed) = refused.allow() {
-                                    warn!(%remote, listener = %addr, scope = ?e.scope, suppressed, "refused connection from a link-local peer address over another interface");
-                                }
-                            }
-                            Some(e) => {
-                                // As early as possible: segments arriving before the
-                                // minimum TTL is set are not filtered (RFC 5082).
-                                if let Err(err) = net::apply_options(
-                                    stream.as_raw_fd(),
-                                    remote.is_ipv6(),
-                                    &e.opts,
-                                ) {
-                                    warn!(%remote, error = %err, "socket options on accepted connection");
-                                    continue;
-                                }
-                                if e.cmd.try_send(PeerCmd::Incoming(stream, remote)).is_err() {
-                                    if let Some(suppressed) = refused.allow() {
-                                        warn!(%remote, suppressed, "peer task busy; connection dropped");
-                                    }
-                                }
-                            }
-                            None => {
-                                if let Some(suppressed) = unknown.allow() {
-                                    warn!(%remote, listener = %addr, suppressed, "refused connection from unknown peer address");
-                                }
-                            }
-                        }
-                    }
-                    Err(e) => {
-                        warn!(listener = %addr, error = %e, "accept failed");
-                        tokio::time::sleep(Duration::from_millis(100)).await;
-                    }
-                }
-            }
-        });
-        info!(%addr, "listening");
-        st.listeners.insert(addr, Listener { fd, task });
-        Ok(())
-    }
-
-    fn set_listener_md5(st: &State, addr: IpAddr, key: Option<&[u8]>) {
-        for (la, l) in &st.listeners {
-            if la.is_ipv4() == addr.is_ipv4() {
-                if let Err(e) = net::set_md5(l.fd, addr, key) {
-                    warn!(listener = %la, peer = %addr, error = %e, "TCP-MD5 on listener");
-                }
-            }
-        }
-    }
-
-    async fn spawn_peer(&self, st: &mut State, cfg: PeerConfig) -> Result<(), SpeakerError> {
-        if st.peers.contains_key(&cfg.name) {
-            return Err(SpeakerError::PeerExists(cfg.name));
-        }
-        cfg.check().map_err(|reason| SpeakerError::InvalidPeer {
-            name: cfg.name.clone(),
-            reason,
-        })?;
-        for n in cfg.import.iter().chain(&cfg.export) {
-            if !st.config.policies.contains_key(n) {
-                return Err(SpeakerError::UnknownPolicy(n.clone()));
-            }
-        }
-        if let Some(pw) = &cfg.password {
-            Self::set_listener_md5(st, cfg.address.addr, Some(pw.as_bytes()));
-        }
-        let (cmd_tx, cmd_rx) = mpsc::channel(PEER_CMD_QUEUE);
-        let (out_tx, out_rx) = mpsc::channel::<Vec<Bytes>>(PEER_OUT_QUEUE);
-        let shared = Arc::new(StdMutex::new(PeerShared::new(cfg.disabled)));
-        self.rib(RibCtl::AddPeer {
-            config: Box::new(cfg.clone()),
-            out: out_tx,
-            cmd: cmd_tx.clone(),
-        })
-        .await?;
-        let task = PeerTask::new(
-            cfg.clone(),
-            self.env(),
-            shared.clone(),
-            cmd_rx,
-            out_rx,
-            self.inner.rib_in.feed(),
-        );
-        let handle = tokio::spawn(task.run());
-        self.index_peer(&cfg, cmd_tx.clone());
-        info!(peer = %cfg.name, address = %cfg.address, remote_as = cfg.remote_as, "peer added");
-        st.config.peers.insert(cfg.name.clone(), cfg.clone());
-        st.peers.insert(
-            cfg.name.clone(),
-            PeerHandle {
-                config: cfg,
-                cmd: cmd_tx,
-                shared,
-                task: handle,
-            },
-        );
-        Ok(())
-    }
-
-    fn index_peer(&self, cfg: &PeerConfig, cmd: mpsc::Sender<PeerCmd>) {
-        let opts = crate::peer::socket_options(cfg, &self.env().global);
-        if let Ok(mut idx) = self.inner.index.write() {
-            let v = idx.entry(cfg.address.addr).or_default();
-            v.retain(|(n, _)| *n != cfg.name);
-            v.push((
-                cfg.name.clone(),
-                IndexEntry {
-                    cmd,
-                    opts,
-                    scope: cfg.address.scope.clone(),
-                },
-            ));
-            v.sort_by(|a, b| a.0.cmp(&b.0));
-        }
-    }
-
-    /// Stops and removes a peer's task, closing its session with `n` (as a Hard Reset
-    /// when `hard_reset` and the N bit was negotiated: a removal must not leave our routes
-    /// stale at the peer, a restart for new settings may).
-    async fn stop_peer(
-        &self,
-        st: &mut State,
-        name: &str,
-        n: Notification,
-        hard_reset: bool,
-    ) -> Result<(), SpeakerError> {
-        let Some(h) = st.peers.remove(name) else {
-            return Err(SpeakerError::NoSuchPeer(name.to_string()));
-        };
-        st.config.peers.remove(name);
-        let addr = h.config.address.addr;
-        if let Ok(mut idx) = self.inner.index.write() {
-            if let Some(v) = idx.get_mut(&addr) {
-                v.retain(|(n, _)| n != name);
-                if v.is_empty() {
-                    idx.remove(&addr);
-                }
-            }
-        }
-        if h.config.password.is_some() {
-            // The listener's key serves every peer of the address: another one's, or none.
-            let other = st
-                .peers
-                .values()
-                .find(|p| p.config.address.addr == addr)
-                .and_then(|p| p.config.password.clone());
-            Self::set_listener_md5(st, addr, other.as_deref().map(str::as_bytes));
-        }
-        let _ = h
-            .cmd
-            .send(PeerCmd::Stop {
-                notification: n,
-                hard_reset,
-            })
-            .await;
-        let abort = h.task.abort_handle();
-        if tokio::time::timeout(SHUTDOWN_WAIT, h.task).await.is_err() {
-            abort.abort();
-        }
-        self.rib(RibCtl::RemovePeer(name.to_string())).await?;
-        info!(peer = %name, "peer removed");
-        Ok(())
-    }
-
     /// Adds and starts a peer, owned by the API: configurations applied later leave it
     /// alone (see [`Owner`]). Its import and export policies must exist, and no other
     /// peer may have its name, or its address and port.
@@ -544,17 +382,8 @@ impl Speaker {
             return Err(SpeakerError::NoSuchPeer(name.to_string()));
         }
         st.api.check_peer(name)?;
-        self.stop_peer(
-            &mut st,
-            name,
-            Notification {
-                code: nc::CEASE,
-                subcode: nc::CEASE_PEER_DECONFIGURED,
-                data: Bytes::new(),
-            },
-            true,
-        )
-        .await?;
+        self.stop_peers(&mut st, &[name.to_string()], deconfigured(), true)
+            .await?;
         st.api.remove_peer(name);
         Ok(())
     }
@@ -596,24 +425,15 @@ impl Speaker {
         if old.address.addr != cfg.address.addr || old.password != cfg.password {
             // The listener keys and the accept index are per address: simplest to re-add.
             let name = cfg.name.clone();
-            self.stop_peer(
-                st,
-                &name,
-                Notification {
-                    code: nc::CEASE,
-                    subcode: nc::CEASE_OTHER_CONFIG_CHANGE,
-                    data: Bytes::new(),
-                },
-                false,
-            )
-            .await?;
+            self.stop_peers(st, &[name], config_changed(), false)
+                .await?;
             return self.spawn_peer(st, cfg).await;
         }
         let Some(h) = st.peers.get_mut(&cfg.name) else {
             return Err(SpeakerError::NoSuchPeer(cfg.name));
         };
         h.config = cfg.clone();
-        let cmd = h.cmd.clone();
+        let (id, cmd) = (h.id, h.cmd.clone());
         self.index_peer(&cfg, cmd);
         let restart = change.needs_restart();
         if restart {
@@ -628,7 +448,7 @@ impl Speaker {
             .await;
         st.config.peers.insert(cfg.name.clone(), cfg.clone());
         if change.soft_in || change.soft_out || !change.runtime.is_empty() {
-            self.rib(RibCtl::UpdatePeer(Box::new(cfg))).await?;
+            self.rib(RibCtl::UpdatePeer(id, Box::new(cfg))).await?;
         }
         Ok(())
     }
@@ -674,19 +494,10 @@ impl Speaker {
         if !d.policies_changed.is_empty() {
             self.rib(RibCtl::SetPolicies(new.policies.clone())).await?;
         }
-        for name in &d.peers_removed {
-            self.stop_peer(
-                &mut st,
-                name,
-                Notification {
-                    code: nc::CEASE,
-                    subcode: nc::CEASE_PEER_DECONFIGURED,
-                    data: Bytes::new(),
-                },
-                true,
-            )
+        // Removed peers stop together: their sessions close at once, not one after
+        // the other.
+        self.stop_peers(&mut st, &d.peers_removed, deconfigured(), true)
             .await?;
-        }
         for addr in &d.listen_removed {
             if let Some(l) = st.listeners.remove(addr) {
                 l.task.abort();
@@ -778,19 +589,7 @@ impl Speaker {
             "AS or router id changed: restarting every session"
         );
         let names: Vec<String> = st.peers.keys().cloned().collect();
-        for name in &names {
-            self.stop_peer(
-                st,
-                name,
-                Notification {
-                    code: nc::CEASE,
-                    subcode: nc::CEASE_OTHER_CONFIG_CHANGE,
-                    data: Bytes::new(),
-                },
-                false,
-            )
-            .await?;
-        }
+        self.stop_peers(st, &names, config_changed(), false).await?;
         let (tx, rx) = oneshot::channel();
         self.rib(RibCtl::SetIdentity {
             asn,
@@ -957,31 +756,34 @@ impl Speaker {
         for (_, l) in std::mem::take(&mut st.listeners) {
             l.task.abort();
         }
-        let peers = std::mem::take(&mut st.peers);
-        info!(peers = peers.len(), message, "shutting down");
-        for h in peers.values() {
-            let _ = h
-                .cmd
-                // Not a Hard Reset: with the N bit, peers keep our routes while we
-                // restart (RFC 8538).
-                .send(PeerCmd::Stop {
-                    notification: Notification::admin_shutdown(message),
-                    hard_reset: false,
-                })
-                .await;
-        }
-        for (_, h) in peers {
-            let abort = h.task.abort_handle();
-            if tokio::time::timeout(SHUTDOWN_WAIT, h.task).await.is_err() {
-                abort.abort();
-            }
-        }
+        info!(peers = st.peers.len(), message, "shutting down");
+        let names: Vec<String> = st.peers.keys().cloned().collect();
+        // Not a Hard Reset: with the N bit, peers keep our routes while we restart
+        // (RFC 8538).
+        let n = Notification::admin_shutdown(message);
+        let _ = self.stop_peers(&mut st, &names, n, false).await;
         if let Ok(mut idx) = self.inner.index.write() {
             idx.clear();
         }
-        let rib = self.inner.rib_task.lock().ok().and_then(|mut t| t.take());
-        if let Some(t) = rib {
-            t.abort();
-        }
+        self.inner.tasks.shutdown().await;
+    }
+}
+
+/// Cease / Peer De-configured (RFC 4486), for a peer removed.
+fn deconfigured() -> Notification {
+    Notification {
+        code: nc::CEASE,
+        subcode: nc::CEASE_PEER_DECONFIGURED,
+        data: Bytes::new(),
+    }
+}
+
+/// Cease / Other Configuration Change (RFC 4486), for a session restarted with new
+/// parameters.
+fn config_changed() -> Notification {
+    Notification {
+        code: nc::CEASE,
+        subcode: nc::CEASE_OTHER_CONFIG_CHANGE,
+        data: Bytes::new(),
     }
 }

@@ -159,7 +159,11 @@ pub(crate) fn encode_open(open: &Open, out: &mut BytesMut) -> Result<(), EncodeE
         params.push((*t, v));
     }
     let plain_len: usize = params.iter().map(|(_, v)| 2 + v.len()).sum();
-    let extended = plain_len > 255 || params.iter().any(|(_, v)| v.len() > 255);
+    // A plain list whose first parameter has type 255 would read as the RFC 9072 header
+    // (section 2), so such a list is sent in the extended form, where it is unambiguous.
+    let extended = plain_len > 255
+        || params.iter().any(|(_, v)| v.len() > 255)
+        || params.first().is_some_and(|(t, _)| *t == EXTENDED_PARAMS);
 
     out.put_u8(open.version);
     out.put_u16(open.my_as);
@@ -316,5 +320,16 @@ mod tests {
         ])
         .unwrap();
         assert_eq!(o.capabilities, vec![Capability::RouteRefresh]);
+    }
+
+    #[test]
+    fn a_first_parameter_of_type_255_is_sent_in_the_extended_form() {
+        let mut o = open(vec![]);
+        o.other_params = vec![(255, Bytes::new()), (7, Bytes::from_static(&[1]))];
+        let mut wire = BytesMut::new();
+        encode_open(&o, &mut wire).unwrap();
+        assert_eq!(&wire[9..11], &[255, 255], "extended header");
+        let back = decode_open(&wire).unwrap();
+        assert_eq!(back.other_params, o.other_params);
     }
 }

@@ -9,11 +9,10 @@ use bgp_kernel::{ApplyReport, FibAction, FibOp, KernelError, KernelEvent};
 use bgp_rib::FibChange;
 use ipnet::{IpNet, Ipv4Net, Ipv6Net};
 use tokio::sync::{mpsc, oneshot};
-use tracing::{debug, error, info, warn};
+use tracing::{debug, error, info};
 
-use super::{fib_op, KernelFib, FLUSH_SLICE, RECOVERY_POLL};
+use super::{fib_op, FibBatch, KernelFib, FLUSH_SLICE};
 use crate::health::{Health, KERNEL_FIB};
-use crate::rib_task::{Query, RibCtl};
 
 /// A route to install as the pending map keeps it (the prefix is the key); shared between
 /// the prefixes that have the same (most routes of a table share a few next-hop sets).
@@ -135,12 +134,14 @@ pub(super) fn take_from<K>(
 }
 
 /// Runs `fut` (a kernel operation) while still taking the RIB's batches off the channel, so
-/// the RIB task never finds it full however long the kernel takes.
+/// the RIB task finds room for its changes however long the kernel takes. The end of
+/// recovery, if it comes meanwhile, is noted in `recovery_done`.
 pub(super) async fn drive<T>(
     fut: impl Future<Output = T>,
-    changes: &mut mpsc::Receiver<Vec<FibChange>>,
+    changes: &mut mpsc::Receiver<FibBatch>,
     open: &mut bool,
     pending: &mut Pending,
+    recovery_done: &mut bool,
 ) -> T {
     let mut fut = pin!(fut);
     loop {
@@ -148,7 +149,10 @@ pub(super) async fn drive<T>(
             biased;
             v = &mut fut => return v,
             b = changes.recv(), if *open => match b {
-                Some(b) => pending.merge(b),
+                Some(b) => {
+                    *recovery_done |= b.recovery_done;
+                    pending.merge(b.changes);
+                }
                 None => *open = false,
             },
         }
@@ -157,16 +161,12 @@ pub(super) async fn drive<T>(
 
 pub(super) struct ExportTask<K> {
     pub(super) fib: K,
-    pub(super) changes: mpsc::Receiver<Vec<FibChange>>,
+    pub(super) changes: mpsc::Receiver<FibBatch>,
     pub(super) changes_open: bool,
     pub(super) observe: mpsc::UnboundedReceiver<KernelEvent>,
-    pub(super) rib: mpsc::Sender<RibCtl>,
     pub(super) pending: Pending,
-    /// Deadline of the graceful-restart recovery while adopted routes are stale (tokio's
-    /// clock, so tests can run it in virtual time).
-    pub(super) recovery: Option<tokio::time::Instant>,
-    /// The recovery state last logged.
-    pub(super) last_waiting: Vec<String>,
+    /// Routes a previous run left are kept until the RIB says recovery is over.
+    pub(super) recovering: bool,
     /// Where the writer's health is reported.
     pub(super) health: Health,
 }
@@ -214,18 +214,26 @@ impl<K: KernelFib> ExportTask<K> {
                 "kernel routes of a previous run adopted; kept until every peer sent End-of-RIB"
             );
         }
+        let mut recovery_done = false;
         loop {
+            if recovery_done {
+                recovery_done = false;
+                self.end_recovery().await;
+                continue;
+            }
             if !self.pending.is_empty() {
-                self.flush().await;
+                self.flush(&mut recovery_done).await;
                 continue;
             }
             let retry_at = self.fib.next_retry_at();
-            let recovering = self.recovery.is_some();
             tokio::select! {
                 biased;
                 _ = &mut stop => break,
                 b = self.changes.recv(), if self.changes_open => match b {
-                    Some(b) => self.pending.merge(b),
+                    Some(b) => {
+                        recovery_done |= b.recovery_done;
+                        self.pending.merge(b.changes);
+                    }
                     None => self.changes_open = false,
                 },
                 Some(ev) = self.observe.recv() => self.fib.observe(&ev),
@@ -240,11 +248,11 @@ impl<K: KernelFib> ExportTask<K> {
                         &mut self.changes,
                         &mut self.changes_open,
                         &mut self.pending,
+                        &mut recovery_done,
                     )
                     .await;
                     self.report("retry", r);
                 }
-                _ = tokio::time::sleep(RECOVERY_POLL), if recovering => self.check_recovery().await,
             }
         }
         match self.fib.shutdown().await {
@@ -255,7 +263,7 @@ impl<K: KernelFib> ExportTask<K> {
 
     /// Applies what is pending, at most [`FLUSH_SLICE`] changes, the observations that
     /// arrived first. The rest (and what arrives meanwhile) waits for the next call.
-    pub(super) async fn flush(&mut self) {
+    pub(super) async fn flush(&mut self, recovery_done: &mut bool) {
         while let Ok(ev) = self.observe.try_recv() {
             self.fib.observe(&ev);
         }
@@ -269,65 +277,30 @@ impl<K: KernelFib> ExportTask<K> {
             &mut self.changes,
             &mut self.changes_open,
             &mut self.pending,
+            recovery_done,
         )
         .await;
         debug!(ops = n, "kernel FIB batch");
         self.report("apply", r);
     }
 
-    /// Ends the graceful-restart recovery when every peer sent End-of-RIB or the time is up.
-    pub(super) async fn check_recovery(&mut self) {
-        let Some(deadline) = self.recovery else {
-            return;
-        };
-        let finished = if tokio::time::Instant::now() >= deadline {
-            warn!(
-                waiting = ?self.last_waiting,
-                "graceful restart recovery time over before every peer sent End-of-RIB"
-            );
-            true
-        } else {
-            let (tx, rx) = oneshot::channel();
-            if self
-                .rib
-                .send(RibCtl::Query(Query::Recovery(tx)))
-                .await
-                .is_err()
-            {
-                return;
-            }
-            let Ok(status) = drive(
-                rx,
-                &mut self.changes,
-                &mut self.changes_open,
-                &mut self.pending,
-            )
-            .await
-            else {
-                return;
-            };
-            if status.waiting != self.last_waiting {
-                debug!(complete = status.complete, waiting = ?status.waiting, "graceful restart recovery");
-                self.last_waiting = status.waiting.clone();
-            }
-            status.waiting.is_empty()
-        };
-        if !finished {
+    /// Graceful-restart recovery is over (the RIB said so, with everything it learned
+    /// before): install what is pending, then remove what nobody announced again.
+    pub(super) async fn end_recovery(&mut self) {
+        if !std::mem::take(&mut self.recovering) {
             return;
         }
-        // The RIB published everything it learned before it answered: take it, install it,
-        // then remove what nobody announced again.
-        while let Ok(b) = self.changes.try_recv() {
-            self.pending.merge(b);
-        }
+        // What arrives meanwhile is after the end of recovery: nothing to note.
+        let mut after = false;
         while !self.pending.is_empty() {
-            self.flush().await;
+            self.flush(&mut after).await;
         }
         let r = drive(
             self.fib.sweep_stale(),
             &mut self.changes,
             &mut self.changes_open,
             &mut self.pending,
+            &mut after,
         )
         .await;
         match &r {
@@ -339,6 +312,5 @@ impl<K: KernelFib> ExportTask<K> {
             Err(e) => error!(error = %e, "removing stale kernel routes"),
         }
         self.report("sweep", r);
-        self.recovery = None;
     }
 }

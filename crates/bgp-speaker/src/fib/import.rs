@@ -6,14 +6,13 @@ use std::sync::Arc;
 
 use bgp_kernel::{KernelEvent, KernelRoute};
 use bgp_rib::policy::{KernelInfo, RouteSource};
-use bgp_rib::{LocalRoute, Rib};
+use bgp_rib::LocalRoute;
 use ipnet::IpNet;
 use tokio::sync::mpsc;
-use tracing::{debug, error, info, warn};
+use tracing::{debug, error, info};
 
-use super::{now_or_never, KernelEvents, IMPORT_BATCH};
+use super::{now_or_never, KernelEvents, KernelInput, IMPORT_BATCH};
 use crate::health::{Health, KERNEL_IMPORT};
-use crate::rib_task::RibCtl;
 
 /// A change of the RIB's kernel-learned local routes.
 #[derive(Clone, Debug)]
@@ -22,21 +21,6 @@ pub(crate) enum LocalChange {
     Originate(Box<LocalRoute>),
     /// No selected kernel route for the prefix any more.
     Withdraw(IpNet),
-}
-
-/// Applies kernel-learned route changes to the RIB (called by the RIB task).
-pub(crate) fn apply_local(rib: &mut Rib, changes: Vec<LocalChange>) {
-    for c in changes {
-        match c {
-            LocalChange::Originate(r) => {
-                let prefix = r.prefix;
-                if let Err(e) = rib.originate(*r) {
-                    warn!(%prefix, error = %e, "cannot originate kernel route");
-                }
-            }
-            LocalChange::Withdraw(p) => rib.withdraw_local(p, RouteSource::Kernel),
-        }
-    }
 }
 
 /// What the RIB's local route takes from a selected kernel route besides its prefix and
@@ -183,7 +167,7 @@ impl KernelRoutes {
 /// Kernel → RIB.
 pub(super) async fn import_task<E: KernelEvents>(
     mut events: E,
-    rib: mpsc::Sender<RibCtl>,
+    rib: mpsc::Sender<KernelInput>,
     observe: mpsc::UnboundedSender<KernelEvent>,
     health: Health,
 ) {
@@ -223,7 +207,7 @@ pub(super) async fn import_task<E: KernelEvents>(
         }
         if !batch.is_empty() {
             debug!(changes = batch.len(), "kernel routes to the RIB");
-            if rib.send(RibCtl::Local(batch)).await.is_err() {
+            if rib.send(KernelInput::Local(batch)).await.is_err() {
                 debug!("kernel import ended: the RIB has stopped");
                 return;
             }

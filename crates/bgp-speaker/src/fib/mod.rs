@@ -12,14 +12,21 @@
 //!   and address events, and removals of our own routes, go to the export task: they are
 //!   the installer's device, connected-subnet (cross-subnet decision) and self-healing
 //!   knowledge. Events are batched: one RIB command per burst.
-//! - **export** (RIB → kernel): best-path batches ([`FibChange`]) from the RIB task are
+//! - **export** (RIB → kernel): best-path batches ([`FibBatch`]) from the RIB task are
 //!   merged per prefix (latest wins) and applied with the [`KernelInstaller`]; the FIB
-//!   channel keeps being drained while a long kernel write runs, so the RIB never finds it
-//!   full. Each route's form comes from the FIB policy (`[kernel.export] policy`, see
-//!   [`fib_op`]). Refused routes are retried when the installer says they are due.
+//!   channel keeps being drained while a long kernel write runs. Each route's form comes
+//!   from the FIB policy (`[kernel.export] policy`, see [`fib_op`]). Refused routes are
+//!   retried when the installer says they are due.
+//!
+//! The kernel is a client of the RIB, as BIRD's kernel protocol is of its table: the RIB
+//! side (`bgp_node::RibDriver`) keeps what the FIB has not taken yet, merged per prefix,
+//! and offers it whenever the FIB channel has room, so nothing is ever dropped; and it
+//! owns the one End-of-RIB tracker, telling the FIB when graceful-restart recovery is over
+//! ([`FibBatch::recovery_done`]). Nothing here asks the RIB anything.
 //!
 //! Beside them, a second watcher feeds next-hop resolution (all main-table routes, not only
-//! the imported ones; see `nexthop.rs`).
+//! the imported ones; see `nexthop.rs`). Both watchers reach the RIB task as
+//! [`KernelInput`]s on a channel of their own.
 //!
 //! # Start-up reconciliation and graceful restart
 //! The installer adopts the routes of our protocol left by a previous run as *stale*; they
@@ -27,10 +34,12 @@
 //! identical). The restarting speaker's recovery (RFC 4724 section 4.1; BIRD's "graceful
 //! restart recovery") ends when every enabled peer has sent End-of-RIB for every family of
 //! its session (peers that do not advertise graceful restart, or are restarting themselves,
-//! are not waited for), or when [`DEFAULT_RECOVERY_WAIT`] has passed; then the routes still
-//! stale are deleted (RFC 4724 section 4.2 applied to our own FIB). On exit the routes persist or
-//! are flushed per `[kernel.export] on_exit`; the speaker stops this component before it
-//! closes sessions, so routes are not withdrawn from the kernel by the shutdown itself.
+//! are not waited for), or when the recovery deadline has passed (the RIB's, one for the
+//! whole speaker: the restart time, or [`DEFAULT_RECOVERY_WAIT`]); then the routes still
+//! stale are deleted (RFC 4724 section 4.2 applied to our own FIB). On exit the routes
+//! persist or are flushed per `[kernel.export] on_exit`; the speaker stops this component
+//! before it closes sessions, so routes are not withdrawn from the kernel by the shutdown
+//! itself.
 //!
 //! # Seams
 //! The kernel is reached through two traits, [`KernelFib`] (installer side) and
@@ -47,32 +56,38 @@ use bgp_kernel::{
     ApplyReport, FibAction, FibNextHop, FibOp, KernelError, KernelEvent, KernelInstaller,
     KernelWatcher, NextHopMode,
 };
+use bgp_node::chain_policy;
+pub use bgp_node::rib::FibBatch;
 use bgp_rib::policy::{CompiledPolicy, InstallMode, RouteSource};
-use bgp_rib::FibChange;
 use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinHandle;
 use tracing::{info, warn};
 
 use crate::config::{Config, KernelSection};
 use crate::health::Health;
-use crate::rib_task::{chain_policy, RibCtl};
 
 mod export;
 mod import;
-mod outbox;
-mod recovery;
 #[cfg(test)]
 mod tests;
 
 use export::ExportTask;
 use export::Pending;
 use import::import_task;
-pub(crate) use import::{apply_local, LocalChange};
-pub(crate) use outbox::FibOutbox;
-pub(crate) use recovery::{EorTracker, RecoveryStatus};
+pub(crate) use import::LocalChange;
 
-/// How long a restarting speaker keeps its adopted kernel routes at most while waiting for
-/// End-of-RIB from every peer (BIRD's `graceful restart wait`, what Calico nodes run with).
+/// What the kernel tells the RIB task.
+#[derive(Debug)]
+pub(crate) enum KernelInput {
+    /// Kernel-learned local routes changed (the import side).
+    Local(Vec<LocalChange>),
+    /// Links, addresses and routes for next-hop resolution ([`crate::nexthop`]).
+    NextHops(Vec<KernelEvent>),
+}
+
+/// How long a speaker that was not started for a graceful restart keeps the kernel routes
+/// a previous run left at most while waiting for End-of-RIB from every peer (BIRD's
+/// `graceful restart wait`, what Calico nodes run with).
 pub const DEFAULT_RECOVERY_WAIT: Duration = Duration::from_secs(240);
 /// Batches of best-path changes queued from the RIB task (drained continuously).
 const FIB_QUEUE: usize = 256;
@@ -81,8 +96,6 @@ const IMPORT_BATCH: usize = 1024;
 /// Changes handed to the installer at a time: bounds the installer's per-call working set
 /// (its operation list and the set of touched prefixes) whatever the size of a burst.
 const FLUSH_SLICE: usize = 32_768;
-/// How often the recovery state is asked of the RIB while routes are stale.
-const RECOVERY_POLL: Duration = Duration::from_millis(500);
 /// How long stopping waits for the installer's `on_exit` work.
 const STOP_WAIT: Duration = Duration::from_secs(30);
 
@@ -165,21 +178,10 @@ impl KernelEvents for mpsc::Receiver<KernelEvent> {
 }
 
 /// Settings of the component that are not in the `[kernel]` section.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, Default)]
 pub(crate) struct FibOptions {
-    /// Upper bound of the graceful-restart recovery (see the module docs).
-    pub recovery_wait: Duration,
     /// Where the component reports its health (crate::health).
     pub health: Health,
-}
-
-impl Default for FibOptions {
-    fn default() -> Self {
-        FibOptions {
-            recovery_wait: DEFAULT_RECOVERY_WAIT,
-            health: Health::default(),
-        }
-    }
 }
 
 /// The FIB policy named by `[kernel.export] policy` (accept everything, forms chosen by
@@ -275,17 +277,12 @@ pub(crate) struct KernelHandle {
     stop: oneshot::Sender<()>,
     export: JoinHandle<()>,
     import: JoinHandle<()>,
-    /// The watcher feeding next-hop resolution ([`crate::nexthop`]), when started.
-    next_hops: Option<JoinHandle<()>>,
 }
 
 impl KernelHandle {
     /// Stops importing, then stops the installer (persist or flush, per `on_exit`).
     pub(crate) async fn stop(self) {
         self.import.abort();
-        if let Some(h) = &self.next_hops {
-            h.abort();
-        }
         let _ = self.stop.send(());
         let abort = self.export.abort_handle();
         if tokio::time::timeout(STOP_WAIT, self.export).await.is_err() {
@@ -296,48 +293,41 @@ impl KernelHandle {
 }
 
 /// Opens the kernel (installer first, so our old routes are adopted before anything else
-/// happens; then the watcher) and starts the component. Returns the sender the RIB task
-/// publishes best-path changes on.
+/// happens; then the watcher) and starts the component. Kernel routes go to the RIB on
+/// `rib`; returns the sender the RIB task hands best-path changes on.
 pub(crate) async fn start(
     kernel: &KernelSection,
-    rib: mpsc::Sender<RibCtl>,
+    rib: mpsc::Sender<KernelInput>,
     options: FibOptions,
-) -> Result<(mpsc::Sender<Vec<FibChange>>, KernelHandle), KernelError> {
+) -> Result<(mpsc::Sender<FibBatch>, KernelHandle), KernelError> {
     let installer = KernelInstaller::open(kernel.export.clone()).await?;
     let watcher = KernelWatcher::spawn(kernel.import_config())?;
-    let next_hops =
-        crate::nexthop::start(kernel.export.protocol, rib.clone(), options.health.clone())?;
     info!(
         protocol = kernel.export.protocol,
         table = kernel.export.table,
         "kernel FIB started"
     );
-    let (tx, mut handle) = spawn(installer, watcher, rib, options);
-    handle.next_hops = Some(next_hops);
-    Ok((tx, handle))
+    Ok(spawn(installer, watcher, rib, options))
 }
 
 /// Starts the component over any kernel implementation.
 pub(crate) fn spawn<K: KernelFib, E: KernelEvents>(
     fib: K,
     events: E,
-    rib: mpsc::Sender<RibCtl>,
+    rib: mpsc::Sender<KernelInput>,
     options: FibOptions,
-) -> (mpsc::Sender<Vec<FibChange>>, KernelHandle) {
+) -> (mpsc::Sender<FibBatch>, KernelHandle) {
     let (tx, rx) = mpsc::channel(FIB_QUEUE);
     let (obs_tx, obs_rx) = mpsc::unbounded_channel();
     let (stop_tx, stop_rx) = oneshot::channel();
-    let recovery =
-        (fib.stale_count() > 0).then(|| tokio::time::Instant::now() + options.recovery_wait);
+    let recovering = fib.stale_count() > 0;
     let task = ExportTask {
         fib,
         changes: rx,
         changes_open: true,
         observe: obs_rx,
-        rib: rib.clone(),
         pending: Pending::default(),
-        recovery,
-        last_waiting: Vec::new(),
+        recovering,
         health: options.health.clone(),
     };
     let export = tokio::spawn(task.run(stop_rx));
@@ -348,7 +338,6 @@ pub(crate) fn spawn<K: KernelFib, E: KernelEvents>(
             stop: stop_tx,
             export,
             import,
-            next_hops: None,
         },
     )
 }

@@ -2,16 +2,13 @@
 
 use super::export::*;
 use super::import::*;
-use super::recovery::*;
 use super::*;
 use std::collections::{HashMap, HashSet};
 use std::net::IpAddr;
 use std::sync::Mutex;
 
-use crate::rib_task::Query;
 use bgp_kernel::KernelRoute;
-use bgp_proto::{Family, GracefulRestart};
-use bgp_rib::LocalRoute;
+use bgp_rib::{FibChange, LocalRoute};
 use ipnet::IpNet;
 
 use bgp_kernel::{KernelNextHop, RouteKind, RT_TABLE_MAIN};
@@ -275,49 +272,6 @@ fn kernel_route_attributes_are_shared() {
     assert!(k.attrs.len() < 200);
 }
 
-fn gr(restart_state: bool) -> GracefulRestart {
-    GracefulRestart {
-        restart_state,
-        notification: false,
-        restart_time: 120,
-        families: Vec::new(),
-    }
-}
-
-#[test]
-fn eor_tracker() {
-    let mut t = EorTracker::default();
-    let peers = ["a", "b", "off"];
-    let both = [Family::IPV4_UNICAST, Family::IPV6_UNICAST];
-    let g = gr(false);
-    assert_eq!(t.status(peers[..2].iter().copied()).complete, 0);
-    t.session_up("a", &both, Some(&g));
-    t.end_of_rib("a", Family::IPV4_UNICAST);
-    t.end_of_rib("b", Family::IPV4_UNICAST); // not up: ignored
-    let s = t.status(peers[..2].iter().copied());
-    assert_eq!(s.waiting, vec!["a".to_string(), "b".to_string()]);
-    t.end_of_rib("a", Family::IPV6_UNICAST);
-    t.session_up("b", &[Family::IPV4_UNICAST], Some(&g));
-    t.end_of_rib("b", Family::IPV4_UNICAST);
-    let s = t.status(peers[..2].iter().copied());
-    assert_eq!((s.complete, s.waiting.len()), (2, 0));
-    // Sticky: a new session does not reopen the recovery.
-    t.session_up("a", &both, Some(&g));
-    assert!(t.status(peers[..2].iter().copied()).waiting.is_empty());
-    assert_eq!(t.status(peers.iter().copied()).waiting, vec!["off"]);
-}
-
-#[test]
-fn eor_not_awaited_from_peers_without_graceful_restart_or_restarting() {
-    let mut t = EorTracker::default();
-    let v4 = [Family::IPV4_UNICAST];
-    t.session_up("plain", &v4, None);
-    t.session_up("restarting", &v4, Some(&gr(true)));
-    t.session_up("gr", &v4, Some(&gr(false)));
-    let s = t.status(["plain", "restarting", "gr"].into_iter());
-    assert_eq!((s.complete, s.waiting), (2, vec!["gr".to_string()]));
-}
-
 /// An in-memory kernel: records every batch, holds stale routes.
 #[derive(Clone, Default)]
 struct FakeFib {
@@ -431,6 +385,14 @@ impl KernelFib for FakeFib {
     }
 }
 
+/// Best-path changes as the RIB hands them over.
+fn batch(changes: Vec<FibChange>) -> FibBatch {
+    FibBatch {
+        changes,
+        recovery_done: false,
+    }
+}
+
 /// Waits (in virtual time) until `f` holds.
 async fn until(mut f: impl FnMut() -> bool) {
     for _ in 0..10_000 {
@@ -448,13 +410,13 @@ async fn export_applies_batches_and_stops() {
     let (_ev_tx, ev_rx) = mpsc::channel::<KernelEvent>(8);
     let (rib_tx, _rib_rx) = mpsc::channel(8);
     let (tx, handle) = spawn(fib.clone(), ev_rx, rib_tx, FibOptions::default());
-    tx.send(vec![
+    tx.send(batch(vec![
         FibChange::Upsert(rib_route("10.65.2.0/26", &["192.0.2.1"])),
         FibChange::Upsert(rib_route("10.65.3.0/26", &["192.0.2.1"])),
-    ])
+    ]))
     .await
     .unwrap();
-    tx.send(vec![FibChange::Remove(net("10.65.3.0/26"))])
+    tx.send(batch(vec![FibChange::Remove(net("10.65.3.0/26"))]))
         .await
         .unwrap();
     until(|| {
@@ -466,9 +428,9 @@ async fn export_applies_batches_and_stops() {
     assert!(fib.state.lock().unwrap().shut_down);
 }
 
-/// The RIB offers its batches with `try_send`: a kernel write that takes long must not
-/// make the channel full (changes would be lost), and what queued up meanwhile is merged
-/// per prefix into one later batch.
+/// A kernel write that takes long must not keep the channel full (the RIB would hold its
+/// changes back meanwhile), and what queued up meanwhile is merged per prefix into one
+/// later batch.
 #[tokio::test(start_paused = true)]
 async fn slow_kernel_never_fills_the_fib_channel() {
     let fib = FakeFib::default();
@@ -477,17 +439,17 @@ async fn slow_kernel_never_fills_the_fib_channel() {
     let (_ev_tx, ev_rx) = mpsc::channel::<KernelEvent>(8);
     let (rib_tx, _rib_rx) = mpsc::channel(8);
     let (tx, handle) = spawn(fib.clone(), ev_rx, rib_tx, FibOptions::default());
-    tx.try_send(vec![FibChange::Upsert(rib_route(
+    tx.try_send(batch(vec![FibChange::Upsert(rib_route(
         "10.65.0.0/26",
         &["192.0.2.1"],
-    ))])
+    ))]))
     .unwrap();
     // Let the first apply start and block on the gate.
     tokio::time::sleep(Duration::from_millis(10)).await;
     for i in 0..(4 * FIB_QUEUE) {
         let gw = if i % 2 == 0 { "192.0.2.1" } else { "192.0.2.3" };
-        let batch = vec![FibChange::Upsert(rib_route("10.65.1.0/26", &[gw]))];
-        tx.try_send(batch)
+        let b = batch(vec![FibChange::Upsert(rib_route("10.65.1.0/26", &[gw]))]);
+        tx.try_send(b)
             .expect("the FIB channel is drained during a kernel write");
         tokio::task::yield_now().await;
     }
@@ -536,7 +498,7 @@ async fn import_feeds_rib_and_installer() {
     let mut seen = Vec::new();
     while seen.len() < 2 {
         match rib_rx.recv().await {
-            Some(RibCtl::Local(v)) => seen.extend(v),
+            Some(KernelInput::Local(v)) => seen.extend(v),
             other => panic!("unexpected {other:?}"),
         }
     }
@@ -552,44 +514,32 @@ async fn import_feeds_rib_and_installer() {
     handle.stop().await;
 }
 
-/// Answers the export task's recovery queries with `waiting` until told otherwise.
-fn answer_recovery(
-    mut rib_rx: mpsc::Receiver<RibCtl>,
-    waiting: Arc<Mutex<Vec<String>>>,
-) -> JoinHandle<()> {
-    tokio::spawn(async move {
-        while let Some(c) = rib_rx.recv().await {
-            if let RibCtl::Query(Query::Recovery(reply)) = c {
-                let _ = reply.send(RecoveryStatus {
-                    complete: 0,
-                    waiting: waiting.lock().unwrap().clone(),
-                });
-            }
-        }
-    })
-}
-
+/// Routes a previous run left stay until the RIB says recovery is over, then only those
+/// nobody announced again are removed.
 #[tokio::test(start_paused = true)]
-async fn graceful_restart_sweeps_only_stale_after_end_of_rib() {
+async fn graceful_restart_sweeps_only_stale_after_the_rib_says_recovery_is_over() {
     let fib = FakeFib::with_stale(&["10.65.2.0/26", "10.65.7.0/26"]);
     let (_ev_tx, ev_rx) = mpsc::channel::<KernelEvent>(8);
-    let (rib_tx, rib_rx) = mpsc::channel(8);
-    let waiting = Arc::new(Mutex::new(vec!["Mesh_192_0_2_1".to_string()]));
-    let answers = answer_recovery(rib_rx, waiting.clone());
+    let (rib_tx, _rib_rx) = mpsc::channel(8);
     let (tx, handle) = spawn(fib.clone(), ev_rx, rib_tx, FibOptions::default());
     // The peer announces one of the two again.
-    tx.send(vec![FibChange::Upsert(rib_route(
+    tx.send(batch(vec![FibChange::Upsert(rib_route(
         "10.65.2.0/26",
         &["192.0.2.1"],
-    ))])
+    ))]))
     .await
     .unwrap();
     until(|| fib.state.lock().unwrap().stale.len() == 1).await;
-    // Still waiting for End-of-RIB: nothing swept however many polls pass.
-    tokio::time::sleep(Duration::from_secs(10)).await;
+    // However long the wait, nothing is swept before the RIB's word.
+    tokio::time::sleep(Duration::from_secs(600)).await;
     assert!(fib.state.lock().unwrap().swept.is_empty());
     assert_eq!(fib.state.lock().unwrap().installed.len(), 2);
-    waiting.lock().unwrap().clear();
+    tx.send(FibBatch {
+        changes: Vec::new(),
+        recovery_done: true,
+    })
+    .await
+    .unwrap();
     until(|| !fib.state.lock().unwrap().swept.is_empty()).await;
     {
         let s = fib.state.lock().unwrap();
@@ -597,26 +547,43 @@ async fn graceful_restart_sweeps_only_stale_after_end_of_rib() {
         assert!(s.installed.contains_key(&net("10.65.2.0/26")));
     }
     handle.stop().await;
-    answers.abort();
 }
 
+/// The end of recovery arriving during a slow kernel write is kept, and the changes that
+/// came with it are installed before the sweep.
 #[tokio::test(start_paused = true)]
-async fn graceful_restart_ends_at_the_recovery_time() {
-    let fib = FakeFib::with_stale(&["10.65.7.0/26"]);
+async fn recovery_done_during_a_kernel_write_still_sweeps_after_its_changes() {
+    let fib = FakeFib::with_stale(&["10.65.7.0/26", "10.65.8.0/26"]);
+    let gate = Arc::new(tokio::sync::Notify::new());
+    fib.state.lock().unwrap().gate = Some(gate.clone());
     let (_ev_tx, ev_rx) = mpsc::channel::<KernelEvent>(8);
-    let (rib_tx, rib_rx) = mpsc::channel(8);
-    let waiting = Arc::new(Mutex::new(vec!["never".to_string()]));
-    let answers = answer_recovery(rib_rx, waiting);
-    let options = FibOptions {
-        recovery_wait: Duration::from_secs(30),
-        ..FibOptions::default()
-    };
-    let (_tx, handle) = spawn(fib.clone(), ev_rx, rib_tx, options);
-    tokio::time::sleep(Duration::from_secs(29)).await;
-    assert!(fib.state.lock().unwrap().swept.is_empty());
-    until(|| fib.state.lock().unwrap().swept == vec![net("10.65.7.0/26")]).await;
+    let (rib_tx, _rib_rx) = mpsc::channel(8);
+    let (tx, handle) = spawn(fib.clone(), ev_rx, rib_tx, FibOptions::default());
+    tx.send(batch(vec![FibChange::Upsert(rib_route(
+        "10.65.0.0/26",
+        &["192.0.2.1"],
+    ))]))
+    .await
+    .unwrap();
+    tokio::time::sleep(Duration::from_millis(10)).await;
+    // While the first write waits on the gate: the last changes and the notice.
+    tx.send(FibBatch {
+        changes: vec![FibChange::Upsert(rib_route("10.65.8.0/26", &["192.0.2.1"]))],
+        recovery_done: true,
+    })
+    .await
+    .unwrap();
+    tokio::time::sleep(Duration::from_millis(10)).await;
+    fib.state.lock().unwrap().gate = None;
+    gate.notify_one();
+    until(|| !fib.state.lock().unwrap().swept.is_empty()).await;
+    {
+        let s = fib.state.lock().unwrap();
+        assert_eq!(s.swept, vec![net("10.65.7.0/26")]);
+        assert!(s.installed.contains_key(&net("10.65.8.0/26")));
+        assert!(s.installed.contains_key(&net("10.65.0.0/26")));
+    }
     handle.stop().await;
-    answers.abort();
 }
 
 #[tokio::test(start_paused = true)]
@@ -625,7 +592,6 @@ async fn a_failed_kernel_write_shows_in_health_until_reconciled() {
     let health = crate::health::Health::default();
     let options = FibOptions {
         health: health.clone(),
-        ..FibOptions::default()
     };
     let (ev_tx, ev_rx) = mpsc::channel::<KernelEvent>(8);
     let (rib_tx, _rib_rx) = mpsc::channel(8);
@@ -636,10 +602,10 @@ async fn a_failed_kernel_write_shows_in_health_until_reconciled() {
     }
     let (tx, handle) = spawn(fib.clone(), ev_rx, rib_tx, options);
     // The writer fails on the first batch: down, with the reason...
-    tx.send(vec![FibChange::Upsert(rib_route(
+    tx.send(batch(vec![FibChange::Upsert(rib_route(
         "10.65.9.0/26",
         &["192.0.2.1"],
-    ))])
+    ))]))
     .await
     .unwrap();
     let down = |h: &crate::health::Health, name| h.down_components().iter().any(|c| c.name == name);

@@ -1,50 +1,49 @@
-//! One task per configured peer: drives the sans-IO [`Session`] over tokio TCP streams.
+//! One task per configured peer: a select loop feeding the node layer's [`PeerDriver`]
+//! from sockets, commands and the clock, and doing what it polls.
 //!
-//! The task owns up to two connections, each with its own [`Session`]: the main one, and
-//! while a connection collision is being resolved (RFC 4271 section 6.8) a second one for
-//! the connection the peer opened. Each connection has a reader task (bytes in) and a
-//! writer task (bytes out) linked by small bounded channels, so:
-//! - inbound: the peer task queues decoded UPDATEs and session events in its [`PeerFeed`],
-//!   which hands them to the RIB task as the RIB's input budget allows (rib_input.rs);
-//!   while the feed holds anything the task stops reading, the reader channel fills, the
-//!   reader stops reading and TCP flow control slows the peer down (backpressure, no
-//!   unbounded buffer). The task itself never waits on the RIB: its timers keep running,
-//!   so a busy RIB delays routes but drops no session, and a HoldTimer is not judged over
-//!   input that arrived but was held back (`Session::handle_input_held`);
-//! - outbound: bytes are taken from the session only while the writer has room, which is
+//! Everything a peer is beyond its sockets (sessions, collisions, the restarted peer's new
+//! connection, error backoff, Hard Reset, held output) is the driver's (`bgp-node`, the
+//! same code the simulator runs). This task owns the sockets: for each connection a reader
+//! task (bytes in) and a writer task (bytes out) linked by small bounded channels
+//! (conn.rs), so:
+//! - inbound: the task queues what the driver has for the RIB in its [`PeerFeed`], which
+//!   hands it to the RIB task as the RIB's input budget allows (rib_input.rs); while the
+//!   feed holds anything the task stops reading, the reader channel fills, the reader
+//!   stops reading and TCP flow control slows the peer down (backpressure, no unbounded
+//!   buffer). The task itself never waits on the RIB: its timers keep running, so a busy
+//!   RIB delays routes but drops no session, and a HoldTimer is not judged over input that
+//!   arrived but was held back (`Session::handle_input_held`);
+//! - outbound: bytes are taken from the driver only while the writer has room, which is
 //!   how the session's SendHoldTimer (RFC 9687) learns that the peer is not reading.
 //!
-//! Outbound UPDATE frames come from the RIB on a separate bounded channel that is only read
-//! while the session has queue space, so a slow peer makes the RIB keep its updates (the
-//! RIB task never blocks on a peer).
+//! Output slices come from the RIB on a channel read only while the driver can take one;
+//! each one taken returns a credit to the RIB, which hands out no more than a few slices
+//! per peer at a time (a slow peer makes the RIB keep its updates, merged per prefix).
 
 use std::net::SocketAddr;
-use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use bgp_proto::session::{
-    resolve_collision, CollisionOutcome, DownReason, Negotiated, Session, SessionEvent, State,
-};
-use bgp_proto::{notification_code as nc, Family, Notification, RouteRefresh};
+use bgp_node::peer::PeerCounters;
+use bgp_node::{ConnId, OutputSlice, PeerDriver, PeerEvent, PeerId, Refusal, Transport};
+use bgp_proto::session::{Negotiated, State};
+use bgp_proto::{notification_code as nc, Family, Notification};
 use bytes::Bytes;
 use tokio::net::TcpStream;
-use tokio::sync::mpsc;
-use tokio::task::JoinHandle;
+use tokio::sync::{mpsc, oneshot};
+use tokio::task::{AbortHandle, JoinSet};
+use tokio_util::sync::CancellationToken;
 use tracing::{debug, info, warn};
 
 use crate::config::{GlobalConfig, PeerConfig};
 use crate::net;
 use crate::rib_input::PeerFeed;
-pub(crate) use crate::rib_input::RibInput;
-use conn::{Conn, Io, IO_QUEUE, NEXT_CONN_ID};
+use conn::{Io, IoConn, IO_QUEUE};
 
 mod conn;
-pub(crate) mod graceful;
-mod incoming;
 mod settings;
 
-pub(crate) use settings::{session_config, socket_options};
+pub(crate) use settings::{identity, peer_settings, socket_options};
 
 /// Commands to a peer task.
 #[derive(Debug)]
@@ -53,7 +52,7 @@ pub(crate) enum PeerCmd {
     Incoming(TcpStream, SocketAddr),
     /// Close with `notification` and, after `restart_after`, start again; `None` keeps
     /// the session down until [`PeerCmd::Enable`]. `hard_reset`: the peer must drop our
-    /// routes, sent as Cease / Hard Reset where the N bit was negotiated (graceful.rs).
+    /// routes, sent as Cease / Hard Reset where the N bit was negotiated (RFC 8538).
     Teardown {
         notification: Notification,
         restart_after: Option<Duration>,
@@ -131,14 +130,35 @@ impl PeerShared {
             established_transitions: 0,
         }
     }
+
+    fn set_counters(&mut self, c: &PeerCounters) {
+        self.updates_received = c.updates_received;
+        self.updates_sent = c.updates_sent;
+        self.notifications_sent = c.notifications_sent;
+        self.notifications_received = c.notifications_received;
+        self.route_refresh_received = c.route_refresh_received;
+        self.established_transitions = c.established_transitions;
+    }
+}
+
+/// What the RIB task keeps to reach a peer task.
+#[derive(Debug)]
+pub(crate) struct PeerLink {
+    /// Output slices for the peer (as many as its credit at most: see rib_task.rs).
+    pub out: mpsc::UnboundedSender<OutputSlice>,
+    /// Commands (max-prefix teardown, route refresh).
+    pub cmd: mpsc::Sender<PeerCmd>,
 }
 
 /// Handle the speaker keeps for a running peer task.
 pub(crate) struct PeerHandle {
+    pub id: PeerId,
     pub config: PeerConfig,
     pub cmd: mpsc::Sender<PeerCmd>,
     pub shared: Arc<Mutex<PeerShared>>,
-    pub task: JoinHandle<()>,
+    /// Resolves once the task ended (however).
+    pub done: oneshot::Receiver<()>,
+    pub abort: AbortHandle,
 }
 
 /// Settings every peer task shares.
@@ -151,96 +171,85 @@ pub(crate) struct PeerEnv {
     pub forwarding_preserved: bool,
 }
 
+/// What a peer task is started with besides its configuration.
+pub(crate) struct PeerChannels {
+    pub cmd: mpsc::Receiver<PeerCmd>,
+    pub out: mpsc::UnboundedReceiver<OutputSlice>,
+    /// Credits back to the RIB task: (peer, session) per output slice taken.
+    pub credits: mpsc::UnboundedSender<(PeerId, u64)>,
+    /// Session events for the RIB, handed over as its input budget allows.
+    pub feed: PeerFeed,
+    /// Ends the task at once (speaker shutdown, after the graceful stop had its time).
+    pub cancel: CancellationToken,
+}
+
 /// The peer task.
 pub(crate) struct PeerTask {
-    name: String,
+    driver: PeerDriver,
     cfg: PeerConfig,
-    env: PeerEnv,
+    global: Arc<GlobalConfig>,
     shared: Arc<Mutex<PeerShared>>,
-    cmd_rx: mpsc::Receiver<PeerCmd>,
-    out_rx: mpsc::Receiver<Vec<Bytes>>,
-    /// Session events for the RIB, handed over as its input budget allows.
-    feed: PeerFeed,
+    /// The status version and counters last copied into `shared`.
+    published: (u64, PeerCounters),
+    ch: PeerChannels,
     io_tx: mpsc::Sender<Io>,
     io_rx: mpsc::Receiver<Io>,
-    main: Conn,
-    extra: Option<Conn>,
-    /// A batch from the RIB that did not fit in the session queue yet.
-    held: Option<Vec<Bytes>>,
-    /// Restart the session at this time (after a teardown).
-    restart_at: Option<tokio::time::Instant>,
-    /// Task ends after the current connection closed.
-    stopping: bool,
-    /// Writers finishing the last bytes of closed connections.
-    flushing: Vec<JoinHandle<()>>,
-    /// The main session last went down after an error: the peer's next connection waits
-    /// for its backoff (incoming.rs).
-    down_after_error: bool,
+    conns: Vec<IoConn>,
+    /// Readers, writers and connection attempts.
+    tasks: JoinSet<()>,
     /// Refused connections logged (a peer can reconnect as fast as it likes).
     refusals: crate::log_limit::LogLimit,
 }
 
 impl PeerTask {
     pub(crate) fn new(
+        id: PeerId,
         cfg: PeerConfig,
         env: PeerEnv,
         shared: Arc<Mutex<PeerShared>>,
-        cmd_rx: mpsc::Receiver<PeerCmd>,
-        out_rx: mpsc::Receiver<Vec<Bytes>>,
-        feed: PeerFeed,
+        ch: PeerChannels,
     ) -> PeerTask {
         let (io_tx, io_rx) = mpsc::channel(IO_QUEUE);
-        let main = Conn::new(Session::new(session_config(&cfg, &env, cfg.passive)));
+        let driver = PeerDriver::new(id, peer_settings(&cfg), identity(&env), Instant::now());
         PeerTask {
-            name: cfg.name.clone(),
+            driver,
             cfg,
-            env,
+            global: env.global,
             shared,
-            cmd_rx,
-            out_rx,
-            feed,
+            published: (u64::MAX, PeerCounters::default()),
+            ch,
             io_tx,
             io_rx,
-            main,
-            extra: None,
-            held: None,
-            restart_at: None,
-            stopping: false,
-            flushing: Vec::new(),
-            down_after_error: false,
+            conns: Vec::new(),
+            tasks: JoinSet::new(),
             refusals: Default::default(),
         }
     }
 
-    fn shared(&self) -> std::sync::MutexGuard<'_, PeerShared> {
-        self.shared.lock().unwrap_or_else(|e| e.into_inner())
+    fn name(&self) -> &str {
+        &self.cfg.name
     }
 
     /// Runs until stopped.
     pub(crate) async fn run(mut self) {
-        let now = Instant::now();
-        if !self.cfg.disabled {
-            self.main.session.start(now);
-        }
-        self.process();
+        self.execute();
         loop {
-            if self.stopping && !self.main.has_transport() && self.extra.is_none() {
+            self.publish();
+            if self.driver.is_finished() {
                 break;
             }
-            let deadline = [
-                self.main.session.poll_timeout(),
-                self.extra.as_ref().and_then(|c| c.session.poll_timeout()),
-            ]
-            .into_iter()
-            .flatten()
-            .min()
-            .map(tokio::time::Instant::from_std);
-            let restart_at = self.restart_at;
-            let can_take = self.held.is_none()
-                && self.main.up
-                && self.main.session.state() == State::Established;
+            let deadline = self
+                .driver
+                .poll_timeout()
+                .map(tokio::time::Instant::from_std);
+            let can_take = self.driver.can_take_output();
+            let writable = writable(self.writers());
             tokio::select! {
-                cmd = self.cmd_rx.recv() => match cmd {
+                _ = self.ch.cancel.cancelled() => {
+                    self.tasks.abort_all();
+                    break;
+                }
+                cmd = self.ch.cmd.recv() => match cmd {
                     Some(cmd) => self.command(cmd),
                     None => self.command(PeerCmd::Stop {
                         notification: Notification {
@@ -253,116 +262,112 @@ impl PeerTask {
                 },
                 // While the RIB has not taken what this session produced, the socket is
                 // not read: TCP flow control slows the peer down (rib_input.rs).
-                Some(io) = self.io_rx.recv(), if !self.feed.is_backlogged() => self.io(io),
-                _ = self.feed.deliver(), if self.feed.is_backlogged() => {}
-                Some(permit) = self.main.writable() => {
-                    if let Some(b) = self.main.session.poll_transmit() {
+                Some(io) = self.io_rx.recv(), if !self.ch.feed.is_backlogged() => self.io(io),
+                _ = self.ch.feed.deliver(), if self.ch.feed.is_backlogged() => {}
+                Some((id, permit)) = writable => {
+                    if let Some(b) = self.driver.poll_transmit(id) {
                         permit.send(b);
                     }
                 }
-                Some(permit) = async {
-                    match &self.extra { Some(c) => c.writable().await, None => std::future::pending().await }
-                } => {
-                    if let Some(c) = &mut self.extra {
-                        if let Some(b) = c.session.poll_transmit() {
-                            permit.send(b);
-                        }
-                    }
-                }
-                Some(batch) = self.out_rx.recv(), if can_take => {
-                    self.held = Some(batch);
+                Some(slice) = self.ch.out.recv(), if can_take => {
+                    // Taken only while the driver can take it: never handed back.
+                    let _ = self.driver.handle_output(Instant::now(), slice);
                 }
                 _ = sleep_opt(deadline) => self.timeout(),
-                _ = sleep_opt(restart_at) => {
-                    self.restart_at = None;
-                    if !self.stopping && !self.cfg.disabled {
-                        self.set_disabled(false);
-                        self.main.session.start(Instant::now());
-                    }
-                }
             }
-            self.push_held();
-            self.process();
-            self.flushing.retain(|h| !h.is_finished());
+            self.execute();
         }
-        for f in self.flushing.drain(..) {
-            let _ = f.await;
-        }
-        debug!(peer = %self.name, "peer task ended");
+        // Writers finishing the last bytes of closed connections (bounded by their
+        // flush timeout); readers and attempts were aborted with their connections.
+        self.conns.clear();
+        while self.tasks.join_next().await.is_some() {}
+        self.publish();
+        debug!(peer = %self.cfg.name, "peer task ended");
     }
 
-    /// The earliest timer is due. Timers never wait for the RIB (a KEEPALIVE goes out
-    /// whatever the RIB is doing), and received input is read before a HoldTimer is judged:
+    /// The connections with a writer and bytes for it.
+    fn writers(&self) -> Vec<(ConnId, mpsc::Sender<Bytes>)> {
+        self.conns
+            .iter()
+            .filter(|c| self.driver.wants_transmit(c.id))
+            .filter_map(|c| c.writer().map(|w| (c.id, w.clone())))
+            .collect()
+    }
+
+    /// Does what the driver asks, then moves what its sessions want written to writers
+    /// with room.
+    fn execute(&mut self) {
+        let id = self.driver.id();
+        while let Some(ev) = self.driver.poll_event() {
+            match ev {
+                PeerEvent::Connect(conn) => self.connect(conn),
+                PeerEvent::Close { conn, last } => {
+                    if let Some(i) = self.conns.iter().position(|c| c.id == conn) {
+                        self.conns.swap_remove(i).close(last);
+                    }
+                }
+                PeerEvent::Rib(input) => self.ch.feed.push(id, input),
+                PeerEvent::OutputTaken { session } => {
+                    // The RIB task gone means the speaker is shutting down.
+                    let _ = self.ch.credits.send((id, session));
+                }
+            }
+        }
+        for c in &self.conns {
+            let Some(w) = c.writer() else { continue };
+            while self.driver.wants_transmit(c.id) {
+                let Ok(permit) = w.try_reserve() else { break };
+                match self.driver.poll_transmit(c.id) {
+                    Some(b) => permit.send(b),
+                    None => break,
+                }
+            }
+        }
+    }
+
+    /// Copies the driver's status into the shared one when it changed.
+    fn publish(&mut self) {
+        let st = self.driver.status();
+        if (st.version, st.counters) == self.published {
+            return;
+        }
+        let mut s = self.shared.lock().unwrap_or_else(|e| e.into_inner());
+        s.set_counters(&st.counters);
+        if st.version != self.published.0 {
+            s.state = st.state;
+            s.since = st.since;
+            s.disabled = st.disabled;
+            s.last_error.clone_from(&st.last_error);
+            s.last_notification_sent
+                .clone_from(&st.last_notification_sent);
+            s.last_notification_received
+                .clone_from(&st.last_notification_received);
+            s.negotiated.clone_from(&st.negotiated);
+            s.local_addr = st.local_addr;
+            s.remote_addr = st.remote_addr;
+        }
+        self.published = (st.version, st.counters);
+    }
+
+    /// The earliest timer is due. Received input is read before a HoldTimer is judged:
     /// what already arrived is passed to the sessions first, and input held back because
     /// the RIB has not taken the last messages yet counts as received (the peer is
     /// sending; we are the ones not reading).
     fn timeout(&mut self) {
-        let now = Instant::now();
         for _ in 0..IO_QUEUE {
-            if self.feed.is_backlogged() {
+            if self.ch.feed.is_backlogged() {
                 break;
             }
             match self.io_rx.try_recv() {
                 Ok(io) => {
                     self.io(io);
-                    self.process();
+                    self.execute();
                 }
                 Err(_) => break,
             }
         }
-        let held = self.feed.is_backlogged();
-        for c in std::iter::once(&mut self.main).chain(self.extra.as_mut()) {
-            if held {
-                c.session.handle_input_held(now);
-            }
-            c.session.handle_timeout(now);
-        }
-    }
-
-    /// Moves as much of the held RIB batch into the session as its queue accepts; the
-    /// rest stays held until `poll_transmit` drains the queue. A batch larger than the
-    /// whole queue (the full table after session start) thus flows through in slices
-    /// instead of waiting for room that can never appear.
-    fn push_held(&mut self) {
-        let Some(mut batch) = self.held.take() else {
-            return;
-        };
-        if self.main.session.state() != State::Established {
-            // The session went down; the RIB resends everything on the next Up.
-            return;
-        }
-        let capacity = self.main.session.send_capacity();
-        let mut fit = 0;
-        let mut size = 0usize;
-        for frame in &batch {
-            if size + frame.len() > capacity {
-                break;
-            }
-            size += frame.len();
-            fit += 1;
-        }
-        if fit == 0 {
-            self.held = Some(batch);
-            return;
-        }
-        let rest = batch.split_off(fit);
-        match self.main.session.send_encoded(batch.iter().cloned()) {
-            Ok(()) => {
-                self.shared().updates_sent += fit as u64;
-                if !rest.is_empty() {
-                    self.held = Some(rest);
-                }
-            }
-            Err(bgp_proto::session::SendError::QueueFull { .. }) => {
-                batch.extend(rest);
-                self.held = Some(batch);
-            }
-            Err(e) => warn!(peer = %self.name, error = %e, "dropping outbound UPDATE batch"),
-        }
-    }
-
-    fn set_disabled(&self, d: bool) {
-        self.shared().disabled = d;
+        let held = self.ch.feed.is_backlogged();
+        self.driver.handle_timeout(Instant::now(), held);
     }
 
     fn command(&mut self, cmd: PeerCmd) {
@@ -373,434 +378,155 @@ impl PeerTask {
                 notification,
                 restart_after,
                 hard_reset,
-            } => {
-                self.stop_all(now, notification, hard_reset);
-                match restart_after {
-                    Some(d) => self.restart_at = Some(tokio::time::Instant::now() + d),
-                    None => self.set_disabled(true),
-                }
-            }
-            PeerCmd::Enable => {
-                self.cfg.disabled = false;
-                self.restart_at = None;
-                self.set_disabled(false);
-                self.main.session.start(now);
-            }
+            } => self
+                .driver
+                .teardown(now, notification, restart_after, hard_reset),
+            PeerCmd::Enable => self.driver.enable(now),
             PeerCmd::Reconfigure { config, restart } => {
-                let was_disabled = self.cfg.disabled;
                 self.cfg = *config;
-                if restart {
-                    self.stop_all(
-                        now,
-                        Notification {
-                            code: nc::CEASE,
-                            subcode: nc::CEASE_OTHER_CONFIG_CHANGE,
-                            data: Bytes::new(),
-                        },
-                        false,
-                    );
-                    // Let the old session report its end (logs, RIB) before replacing it.
-                    self.process();
-                    if let Some(mut c) = self.extra.take() {
-                        self.flushing.extend(c.close());
-                    }
-                    self.flushing.extend(self.main.close());
-                    self.main = Conn::new(Session::new(session_config(
-                        &self.cfg,
-                        &self.env,
-                        self.cfg.passive,
-                    )));
-                    if !self.cfg.disabled {
-                        self.main.session.start(now);
-                    }
-                } else if self.cfg.disabled && !was_disabled {
-                    self.stop_all(
-                        now,
-                        Notification::admin_shutdown("peer disabled in configuration"),
-                        true,
-                    );
-                } else if !self.cfg.disabled && was_disabled {
-                    self.main.session.start(now);
-                }
-                self.set_disabled(self.cfg.disabled);
+                self.driver
+                    .reconfigure(now, peer_settings(&self.cfg), restart);
             }
-            PeerCmd::RouteRefresh(family) => {
-                let rr = RouteRefresh {
-                    family,
-                    subtype: bgp_proto::RefreshSubtype::Normal,
-                };
-                if let Err(e) = self.main.session.send_route_refresh(rr) {
-                    debug!(peer = %self.name, error = %e, "no route refresh sent");
-                }
-            }
+            PeerCmd::RouteRefresh(family) => self.driver.route_refresh(now, family),
             PeerCmd::Stop {
                 notification,
                 hard_reset,
-            } => {
-                self.stopping = true;
-                self.restart_at = None;
-                self.stop_all(now, notification, hard_reset);
+            } => self.driver.stop(now, notification, hard_reset),
+        }
+    }
+
+    /// A connection the peer opened to one of our listeners.
+    fn incoming(&mut self, stream: TcpStream, remote: SocketAddr, now: Instant) {
+        if let Err(r) = self.driver.check_incoming(now) {
+            self.refused(r, remote);
+            return;
+        }
+        if let Err(e) = self.apply_accepted_options(&stream) {
+            warn!(peer = %self.name(), %remote, error = %e, "refusing connection: socket options");
+            return;
+        }
+        let Some(transport) = transport(&stream) else {
+            return;
+        };
+        match self.driver.handle_accepted(now, transport) {
+            Ok(id) => {
+                let c = IoConn::attach(id, stream, &self.io_tx, &mut self.tasks);
+                self.conns.push(c);
+            }
+            Err(r) => self.refused(r, remote),
+        }
+    }
+
+    fn refused(&mut self, why: Refusal, remote: SocketAddr) {
+        let Some(suppressed) = self.refusals.allow() else {
+            return;
+        };
+        let peer = &self.cfg.name;
+        match why {
+            Refusal::Disabled => {
+                info!(peer = %peer, %remote, suppressed, "refusing connection: peer is disabled")
+            }
+            Refusal::Backoff => {
+                info!(peer = %peer, %remote, suppressed, "refusing connection: waiting after a session error (backoff)")
+            }
+            Refusal::RestartWait => {
+                info!(peer = %peer, %remote, suppressed, "refusing connection: torn down, waiting to start again")
+            }
+            Refusal::ThirdConnection => {
+                info!(peer = %peer, %remote, suppressed, "refusing third concurrent connection")
             }
         }
     }
 
-    /// Stops every connection with `n` (sent only where a connection is up), as a Hard
-    /// Reset where one is asked for and the N bit was negotiated (RFC 8538 section 3).
-    fn stop_all(&mut self, now: Instant, n: Notification, hard_reset: bool) {
-        for c in std::iter::once(&mut self.main).chain(self.extra.as_mut()) {
-            let n = if hard_reset {
-                graceful::hard_reset(n.clone(), c.session.negotiated())
-            } else {
-                n.clone()
-            };
-            c.session.stop(now, Some(n));
-        }
-    }
-
-    fn conn_mut(&mut self, id: u64) -> Option<&mut Conn> {
-        if self.main.id == id {
-            Some(&mut self.main)
-        } else {
-            self.extra.as_mut().filter(|c| c.id == id)
-        }
+    fn apply_accepted_options(&self, stream: &TcpStream) -> std::io::Result<()> {
+        use std::os::fd::AsRawFd;
+        let opts = socket_options(&self.cfg, &self.global);
+        let v6 = stream.local_addr()?.is_ipv6();
+        net::apply_options(stream.as_raw_fd(), v6, &opts)?;
+        stream.set_nodelay(true)
     }
 
     fn io(&mut self, io: Io) {
         let now = Instant::now();
         match io {
-            Io::Data(id, data) => {
-                if let Some(c) = self.conn_mut(id) {
-                    c.session.handle_data(now, &data);
-                }
-            }
-            Io::Closed(id, err) => {
-                let name = self.name.clone();
-                if let Some(c) = self.conn_mut(id) {
-                    if let Some(e) = err {
-                        debug!(peer = %name, error = %e, "connection error");
-                    }
-                    c.session.handle_closed(now);
-                }
-            }
+            Io::Data(id, data) => self.driver.handle_data(now, id, &data),
+            Io::Closed(id, err) => self.driver.handle_closed(now, id, err.as_deref()),
             Io::Connected(id, stream) => {
-                let io_tx = self.io_tx.clone();
-                if self.main.id == id
-                    && self.main.connecting.is_some()
-                    && !self.main.has_transport()
-                {
-                    self.main.connecting = None;
-                    debug!(peer = %self.name, "connected");
-                    self.main.attach(stream, true, &io_tx);
-                    self.main.session.handle_connected(now);
+                let Some(i) = self.conns.iter().position(|c| c.id == id) else {
+                    return;
+                };
+                let Some(t) = transport(&stream) else {
+                    self.conns.swap_remove(i);
+                    self.driver
+                        .handle_connect_failed(now, id, "connection without addresses");
+                    return;
+                };
+                // The attempt's entry is replaced by the connection's tasks.
+                self.conns.swap_remove(i);
+                if self.driver.handle_connected(now, id, t) {
+                    let c = IoConn::attach(id, stream, &self.io_tx, &mut self.tasks);
+                    self.conns.push(c);
                 }
             }
             Io::ConnectFailed(id, e) => {
-                if self.main.id == id && self.main.connecting.is_some() {
-                    self.main.connecting = None;
-                    debug!(peer = %self.name, error = %e, "connect failed");
-                    self.shared().last_error = Some(format!("connect: {e}"));
-                    self.main.session.handle_connect_failed(now);
+                if let Some(i) = self.conns.iter().position(|c| c.id == id) {
+                    self.conns.swap_remove(i);
                 }
+                self.driver.handle_connect_failed(now, id, &e);
             }
         }
     }
 
-    /// Starts an outbound connection attempt for the main session.
-    fn start_connect(&mut self) {
-        if self.main.has_transport() || self.stopping {
-            return;
-        }
-        if let Some(c) = self.main.connecting.take() {
-            c.abort();
-        }
-        let id = NEXT_CONN_ID.fetch_add(1, Ordering::Relaxed);
-        self.main.id = id;
-        let opts = socket_options(&self.cfg, &self.env.global);
+    /// Starts an outbound connection attempt `conn`.
+    fn connect(&mut self, conn: ConnId) {
+        let opts = socket_options(&self.cfg, &self.global);
         let addr = net::peer_socket_addr(&self.cfg.address, self.cfg.port);
         let tx = self.io_tx.clone();
-        self.main.connecting = Some(tokio::spawn(async move {
+        let task = self.tasks.spawn(async move {
             let r = match addr {
                 Ok(a) => net::connect(a, &opts).await,
                 Err(e) => Err(e),
             };
             let msg = match r {
-                Ok(s) => Io::Connected(id, s),
-                Err(e) => Io::ConnectFailed(id, e.to_string()),
+                Ok(s) => Io::Connected(conn, s),
+                Err(e) => Io::ConnectFailed(conn, e.to_string()),
             };
             let _ = tx.send(msg).await;
-        }));
+        });
+        self.conns.push(IoConn::connecting(conn, task));
     }
+}
 
-    /// Drains session events of both connections, acting on each.
-    fn process(&mut self) {
-        loop {
-            let mut progressed = false;
-            while let Some(ev) = self.main.session.poll_event() {
-                progressed = true;
-                self.event(true, ev);
-            }
-            // One at a time: an event may promote the extra connection to main, after
-            // which its remaining events are drained as main events.
-            while let Some(ev) = self.extra.as_mut().and_then(|c| c.session.poll_event()) {
-                progressed = true;
-                self.event(false, ev);
-            }
-            self.replace_restarted();
-            self.resolve_collision();
-            self.main.flush();
-            if let Some(c) = &mut self.extra {
-                c.flush();
-            }
-            // Drop a finished extra connection.
-            if let Some(c) = &self.extra {
-                if c.session.state() == State::Idle && !c.has_transport() {
-                    self.extra = None;
-                }
-            }
-            if !progressed {
-                break;
-            }
+/// The addresses of a connected stream, with the interface's global IPv6 address for a
+/// link-local one (RFC 2545 3: next hop self names both).
+fn transport(stream: &TcpStream) -> Option<Transport> {
+    let local = stream.local_addr().ok()?;
+    let remote = stream.peer_addr().ok()?;
+    let link_global_v6 = match local {
+        SocketAddr::V6(l) if bgp_node::session_info::is_link_local(*l.ip()) => {
+            net::interface_global_v6(l.scope_id())
         }
-    }
+        _ => None,
+    };
+    Some(Transport {
+        local,
+        remote,
+        link_global_v6,
+    })
+}
 
-    /// RFC 4271 6.8: once both connections know the peer's BGP Identifier, keep one.
-    fn resolve_collision(&mut self) {
-        let Some(extra) = &mut self.extra else { return };
-        let (ms, es) = (self.main.session.state(), extra.session.state());
-        if ms != State::OpenConfirm || es != State::OpenConfirm {
-            return;
-        }
-        let Some(remote_id) = extra.session.peer_bgp_id() else {
-            return;
-        };
-        let remote_as = extra.session.peer_as().unwrap_or(self.cfg.remote_as);
-        let g = &self.env.global;
-        let outcome = resolve_collision(g.router_id, self.cfg.local_as(g), remote_id, remote_as);
-        let now = Instant::now();
-        let main_is_local = self.main.outbound;
-        let keep_main = match outcome {
-            CollisionOutcome::KeepLocallyInitiated => main_is_local,
-            CollisionOutcome::KeepRemotelyInitiated => !main_is_local,
-        };
-        info!(peer = %self.name, ?outcome, "connection collision resolved");
-        if keep_main {
-            extra.session.collision_dump(now);
-        } else {
-            self.main.session.collision_dump(now);
-            if let Some(new_main) = self.extra.take() {
-                let old = std::mem::replace(&mut self.main, new_main);
-                self.extra = Some(old);
-            }
-        }
-    }
-
-    fn event(&mut self, is_main: bool, ev: SessionEvent) {
-        let name = self.name.clone();
-        match ev {
-            SessionEvent::Connect => {
-                if is_main {
-                    self.start_connect();
-                }
-            }
-            SessionEvent::Disconnect => {
-                if is_main {
-                    self.flushing.extend(self.main.close());
-                } else if let Some(c) = &mut self.extra {
-                    self.flushing.extend(c.close());
-                }
-            }
-            SessionEvent::StateChanged { from, to } => {
-                info!(peer = %name, %from, %to, "session state changed");
-                if is_main {
-                    let mut s = self.shared();
-                    s.state = to;
-                    s.since = Instant::now();
-                }
-            }
-            SessionEvent::Established(neg) => {
-                if !is_main && self.extra.as_ref().is_some_and(|c| c.replaces_established) {
-                    // The restarted peer's new session (incoming.rs).
-                    self.replace_restarted();
-                } else if !is_main {
-                    // The main connection is gone or still pending (the peer completed
-                    // this one without answering our OPEN there): promote.
-                    if let Some(c) = self.extra.take() {
-                        let mut old = std::mem::replace(&mut self.main, c);
-                        if old.has_transport() {
-                            // RFC 4271 6.8: a connection colliding with an Established
-                            // one is closed with Cease / Connection Collision Resolution.
-                            old.session.collision_dump(Instant::now());
-                            self.log_down(false, &DownReason::CollisionDump);
-                        }
-                        self.flushing.extend(old.close());
-                        let mut s = self.shared();
-                        s.state = State::Established;
-                        s.since = Instant::now();
-                    }
-                }
-                let (local, remote) = match (self.main.local, self.main.remote) {
-                    (Some(l), Some(r)) => (l, r),
-                    _ => return,
-                };
-                info!(
-                    peer = %name,
-                    peer_as = neg.peer_as,
-                    peer_id = %neg.peer_id,
-                    hold_time = neg.hold_time,
-                    families = ?neg.families,
-                    "session established"
-                );
-                {
-                    let mut s = self.shared();
-                    s.negotiated = Some(neg.clone());
-                    s.local_addr = Some(local);
-                    s.remote_addr = Some(remote);
-                    s.established_transitions += 1;
-                    s.last_error = None;
-                }
-                self.main.up = true;
-                self.held = None;
-                // RFC 4724 4.1: the restart state bit belongs to the OPENs of the restart
-                // only; later sessions with this peer are ordinary.
-                self.env.restarting = false;
-                // Drain stale batches from an earlier session: the RIB sends the full
-                // table after Up.
-                while self.out_rx.try_recv().is_ok() {}
-                self.feed.push(RibInput::Up {
-                    peer: name,
-                    negotiated: neg,
-                    local,
-                });
-            }
-            SessionEvent::Update(update) => {
-                if !is_main || !self.main.up {
-                    return;
-                }
-                if let Some(r) = &update.treat_as_withdraw {
-                    warn!(peer = %name, reason = %r, "UPDATE treated as withdraw (RFC 7606)");
-                }
-                for d in &update.discarded {
-                    warn!(peer = %name, reason = %d, "attribute discarded (RFC 7606)");
-                }
-                self.shared().updates_received += 1;
-                self.feed.push(RibInput::Update {
-                    peer: name,
-                    update: Box::new(update),
-                });
-            }
-            SessionEvent::RouteRefresh(refresh) => {
-                if !is_main || !self.main.up {
-                    return;
-                }
-                self.shared().route_refresh_received += 1;
-                self.feed.push(RibInput::RouteRefresh {
-                    peer: name,
-                    refresh,
-                });
-            }
-            SessionEvent::Down(reason) => {
-                self.log_down(is_main, &reason);
-                // The connection is over (the peer closed it, or we did): release the
-                // socket tasks; anything still queued (a NOTIFICATION) is written first.
-                if !is_main {
-                    if let Some(c) = &mut self.extra {
-                        self.flushing.extend(c.close());
-                    }
-                    return;
-                }
-                self.flushing.extend(self.main.close());
-                self.down_after_error = incoming::counts_as_error(&reason);
-                let was_up = std::mem::take(&mut self.main.up);
-                let graceful = was_up && self.graceful_down(&reason);
-                {
-                    let mut s = self.shared();
-                    s.negotiated = None;
-                    s.last_error = Some(reason.to_string());
-                }
-                if was_up {
-                    self.feed.push(RibInput::Down {
-                        peer: name,
-                        graceful,
-                    });
-                }
-                // A main session promoted from a passive collision winner restarts with
-                // the configured mode, and one created during our restart without the
-                // restart state bit.
-                let sc = self.main.session.config();
-                let stale_config = sc.passive != self.cfg.passive
-                    || sc
-                        .capabilities
-                        .graceful_restart
-                        .as_ref()
-                        .is_some_and(|g| g.restart_state != self.env.restarting);
-                if stale_config && !self.stopping && !self.shared().disabled {
-                    self.flushing.extend(self.main.close());
-                    self.main = Conn::new(Session::new(session_config(
-                        &self.cfg,
-                        &self.env,
-                        self.cfg.passive,
-                    )));
-                    self.main.session.start(Instant::now());
-                }
-            }
-        }
-    }
-
-    /// RFC 4724 section 4.2 / RFC 8538: whether the peer's routes are retained as stale.
-    fn graceful_down(&self, reason: &DownReason) -> bool {
-        let s = self.shared();
-        s.negotiated
-            .as_deref()
-            .is_some_and(|n| graceful::retains_routes(&self.cfg.graceful_restart, n, reason))
-    }
-
-    fn log_down(&self, is_main: bool, reason: &DownReason) {
-        let conn = if is_main { "main" } else { "collision" };
-        let mut s = self.shared();
-        match reason {
-            DownReason::NotificationSent { notification, .. }
-            | DownReason::AdminStop(Some(notification)) => {
-                s.notifications_sent += 1;
-                s.last_notification_sent = Some(reason.to_string());
-                warn!(
-                    peer = %self.name,
-                    conn,
-                    code = notification.code,
-                    subcode = notification.subcode,
-                    reason = %reason,
-                    "NOTIFICATION sent"
-                );
-            }
-            DownReason::NotificationReceived(n) => {
-                s.notifications_received += 1;
-                s.last_notification_received = Some(reason.to_string());
-                warn!(
-                    peer = %self.name,
-                    conn,
-                    code = n.code,
-                    subcode = n.subcode,
-                    reason = %reason,
-                    "NOTIFICATION received"
-                );
-            }
-            DownReason::HoldTimerExpired | DownReason::SendHoldTimerExpired => {
-                let code = match reason {
-                    DownReason::HoldTimerExpired => nc::HOLD_TIMER_EXPIRED,
-                    _ => nc::SEND_HOLD_TIMER_EXPIRED,
-                };
-                s.notifications_sent += 1;
-                s.last_notification_sent = Some(reason.to_string());
-                warn!(peer = %self.name, conn, code, subcode = 0u8, reason = %reason, "NOTIFICATION sent");
-            }
-            DownReason::CollisionDump => {
-                s.notifications_sent += 1;
-                info!(peer = %self.name, conn, code = nc::CEASE, subcode = nc::CEASE_CONNECTION_COLLISION, reason = %reason, "NOTIFICATION sent");
-            }
-            DownReason::ConnectionFailed => {
-                debug!(peer = %self.name, conn, reason = %reason, "session down");
-            }
-            _ => info!(peer = %self.name, conn, reason = %reason, "session down"),
-        }
+/// Waits until one of the writers can take more bytes.
+async fn writable(
+    writers: Vec<(ConnId, mpsc::Sender<Bytes>)>,
+) -> Option<(ConnId, mpsc::OwnedPermit<Bytes>)> {
+    let mut it = writers.into_iter();
+    match (it.next(), it.next()) {
+        (None, _) => std::future::pending().await,
+        (Some((id, w)), None) => w.reserve_owned().await.ok().map(|p| (id, p)),
+        (Some((a, wa)), Some((b, wb))) => tokio::select! {
+            p = wa.reserve_owned() => p.ok().map(|p| (a, p)),
+            p = wb.reserve_owned() => p.ok().map(|p| (b, p)),
+        },
     }
 }
 

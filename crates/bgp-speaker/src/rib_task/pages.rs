@@ -18,7 +18,7 @@ use std::collections::BinaryHeap;
 use bgp_proto::Family;
 use ipnet::IpNet;
 
-use super::{entry, family_of, matches_family, path_entry, resolver, RibTask};
+use super::{entry, family_of, matches_family, path_entry, with_path_id, RibTask};
 use crate::routes::{DecisionStep, FamilyFilter, Route, RouteCursor, RouteQuery, Table, MAX_PAGE};
 
 /// One page and where the next starts (`None`: this was the last).
@@ -75,7 +75,7 @@ impl RibTask {
                         Vec::new()
                     }
                 }
-                None => self.rib.prefixes_after(family, from, PREFIX_BATCH),
+                None => self.driver.rib().prefixes_after(family, from, PREFIX_BATCH),
             };
             let Some(&last) = prefixes.last() else {
                 return page;
@@ -102,7 +102,7 @@ impl RibTask {
         limit: usize,
         page: &mut RoutesPage,
     ) -> bool {
-        let Some(d) = self.rib.route(prefix, resolver(&self.next_hops)) else {
+        let Some(d) = self.driver.rib().route(prefix, self.driver.resolver()) else {
             return false;
         };
         for (i, path) in d.paths.iter().enumerate() {
@@ -117,8 +117,9 @@ impl RibTask {
             {
                 continue;
             }
+            let e = path_entry(d.prefix, path);
             page.routes
-                .push(self.with_path_id(path_entry(d.prefix, path), d.prefix, true));
+                .push(with_path_id(e, self.session_of(path), d.prefix, true));
             if page.routes.len() >= limit {
                 page.next = Some(RouteCursor {
                     peer: None,
@@ -137,21 +138,21 @@ impl RibTask {
         after: Option<&RouteCursor>,
         limit: usize,
     ) -> Result<RoutesPage, String> {
-        let mut names: Vec<&String> = match &filter.peer {
-            Some(n) if self.peers.contains_key(n) => vec![n],
+        let mut names: Vec<String> = match &filter.peer {
+            Some(n) if self.driver.peer_by_name(n).is_some() => vec![n.clone()],
             Some(n) => return Err(n.clone()),
-            None => self.peers.keys().collect(),
+            None => self.driver.peers().map(|p| p.name().to_string()).collect(),
         };
         names.sort();
         let mut page = RoutesPage::default();
         for name in names {
             let from = match after.and_then(|c| c.peer.as_ref().map(|p| (p, c))) {
-                Some((p, _)) if name < p => continue,
-                Some((p, c)) if name == p => Some((c.prefix, c.path)),
+                Some((p, _)) if name < *p => continue,
+                Some((p, c)) if name == *p => Some((c.prefix, c.path)),
                 _ => None,
             };
             let room = limit - page.routes.len();
-            let mut entries = self.adj_entries(name, filter, from, room);
+            let mut entries = self.adj_entries(&name, filter, from, room);
             let full = entries.len() >= room;
             if full {
                 if let Some((prefix, path, _)) = entries.last() {
@@ -173,29 +174,31 @@ impl RibTask {
     /// The first `limit` entries of one peer's Adj-RIB-In or -Out after `from`, in order.
     fn adj_entries(
         &self,
-        name: &String,
+        name: &str,
         filter: &RouteQuery,
         from: Option<(IpNet, u32)>,
         limit: usize,
     ) -> Vec<(IpNet, u32, Route)> {
-        let Some(slot) = self.peers.get(name) else {
+        let Some(peer) = self.driver.peer_by_name(name) else {
             return Vec::new();
         };
+        let rib = self.driver.rib();
         let want = |p: &IpNet| {
             filter.prefix.is_none_or(|q| q.trunc() == *p) && from.is_none_or(|(fp, _)| *p >= fp)
         };
         let mut out = Vec::new();
         for f in family_of(filter.family) {
             if filter.table == Table::In {
-                let all = self.rib.adj_rib_in(slot.id, f).unwrap_or_default();
+                let all = rib.adj_rib_in(peer.rib_id(), f).unwrap_or_default();
                 let keys = all.iter().enumerate().filter_map(|(i, (n, _, _))| {
                     let key = (n.prefix, n.path_id.unwrap_or(0));
                     (want(&n.prefix) && from.is_none_or(|f| key > f)).then_some((key, i))
                 });
                 for (_, i) in smallest(keys, limit) {
                     if let Some((n, a, accepted)) = all.get(i) {
-                        let mut e = self.with_path_id(
-                            entry(n.prefix, n.path_id, Some(name.clone()), a),
+                        let mut e = with_path_id(
+                            entry(n.prefix, n.path_id, Some(name.to_string()), a),
+                            peer.session(),
                             n.prefix,
                             true,
                         );
@@ -208,15 +211,16 @@ impl RibTask {
                     }
                 }
             } else {
-                let all = self.rib.adj_rib_out(slot.id, f).unwrap_or_default();
+                let all = rib.adj_rib_out(peer.rib_id(), f).unwrap_or_default();
                 let keys = all.iter().enumerate().filter_map(|(i, (n, _))| {
                     let key = (n.prefix, n.path_id.unwrap_or(0));
                     (want(&n.prefix) && from.is_none_or(|f| key > f)).then_some((key, i))
                 });
                 for (_, i) in smallest(keys, limit) {
                     if let Some((n, a)) = all.get(i) {
-                        let e = self.with_path_id(
-                            entry(n.prefix, n.path_id, Some(name.clone()), a),
+                        let e = with_path_id(
+                            entry(n.prefix, n.path_id, Some(name.to_string()), a),
+                            peer.session(),
                             n.prefix,
                             false,
                         );

@@ -1,33 +1,60 @@
-//! Connections the peer opens to our listeners: when one is accepted, when it is refused,
-//! and when it replaces the running session.
+//! Connections the peer opens to us: when one is accepted, when it is refused, and when it
+//! replaces the running session.
 //!
 //! - **Error backoff.** After a session error (a NOTIFICATION we sent or an error one we
 //!   received, a hold timer expiry) the session waits, with exponential backoff, before it
 //!   starts again (RFC 4271 8.1.1, DampPeerOscillations). A connection from the peer does
-//!   not cut that wait short: it is closed at once, as BIRD refuses incoming connections
+//!   not cut that wait short: it is refused at once, as BIRD refuses incoming connections
 //!   during its error wait. Otherwise a peer (or anyone who can send from its address)
 //!   could make us negotiate, fail and start over as fast as it can connect. A Cease is an
 //!   administrative end rather than an error (the peer reset or restarted on purpose), and
 //!   a failed connect of ours is no error of the peer: neither delays its connection.
+//! - **Restart wait.** A session torn down to start again later (a prefix limit exceeded,
+//!   RFC 4486) stays down until then: a connection from the peer is refused meanwhile, or
+//!   a peer that connects would be back at once and the wait would only hold our own
+//!   connection attempts.
 //! - **Graceful restart.** RFC 4724 section 4.2: a new connection from a peer whose
 //!   Established session has graceful restart means the peer restarted. The new connection
 //!   runs in its own session beside the old one, and replaces it only once the peer sent a
 //!   valid OPEN there (the session reached OpenConfirm): a bare TCP connection, or one
 //!   whose OPEN is refused, leaves the running session alone, so a stray or forged
 //!   connection from the peer's address cannot tear down a healthy session.
-//! - Anything else is a collision (RFC 4271 6.8), resolved in the parent module.
+//! - Anything else is a collision (RFC 4271 6.8), resolved in collision.rs.
 
-use std::net::SocketAddr;
+use std::fmt;
 use std::time::Instant;
 
 use bgp_proto::notification_code as nc;
 use bgp_proto::session::{DownReason, Session, State};
-use tokio::net::TcpStream;
-use tracing::{debug, info, warn};
+use tracing::{debug, info};
 
-use super::conn::Conn;
-use super::{session_config, socket_options, PeerTask};
-use crate::net;
+use super::conn::{Conn, Transport};
+use super::PeerDriver;
+use crate::ConnId;
+
+/// Why a connection from the peer is not taken.
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+pub enum Refusal {
+    /// The peer is disabled, or being removed.
+    Disabled,
+    /// The session waits after an error (see the module docs).
+    Backoff,
+    /// The session was torn down to start again later (see the module docs).
+    RestartWait,
+    /// Two connections are already open: one session and one collision or restart.
+    ThirdConnection,
+}
+
+impl fmt::Display for Refusal {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Refusal::Disabled => "peer is disabled",
+            Refusal::Backoff => "waiting after a session error (backoff)",
+            Refusal::RestartWait => "torn down, waiting to start again",
+            Refusal::ThirdConnection => "third concurrent connection",
+        })
+    }
+}
 
 /// Whether a session that ended for `reason` waits out its backoff before accepting the
 /// peer's next connection.
@@ -44,62 +71,73 @@ pub(super) fn counts_as_error(reason: &DownReason) -> bool {
     }
 }
 
-impl PeerTask {
-    /// A connection the peer opened to one of our listeners.
-    pub(super) fn incoming(&mut self, stream: TcpStream, remote: SocketAddr, now: Instant) {
-        if self.cfg.disabled || self.stopping || self.shared().disabled {
-            if let Some(suppressed) = self.refusals.allow() {
-                info!(peer = %self.name, %remote, suppressed, "refusing connection: peer is disabled");
-            }
-            return;
+impl PeerDriver {
+    /// Whether a connection from the peer would be taken now. The caller asks before it
+    /// spends anything on the connection (socket options), then hands it over with
+    /// [`PeerDriver::handle_accepted`].
+    pub fn check_incoming(&self, now: Instant) -> Result<(), Refusal> {
+        if self.settings.disabled || self.stopping || self.status.disabled {
+            return Err(Refusal::Disabled);
         }
         if self.in_error_backoff(now) {
-            if let Some(suppressed) = self.refusals.allow() {
-                info!(peer = %self.name, %remote, suppressed, "refusing connection: waiting after a session error (backoff)");
-            }
-            return;
+            return Err(Refusal::Backoff);
         }
-        if let Err(e) = self.apply_accepted_options(&stream) {
-            warn!(peer = %self.name, %remote, error = %e, "refusing connection: socket options");
-            return;
+        if self.restart_at.is_some_and(|t| t > now) {
+            return Err(Refusal::RestartWait);
         }
+        Ok(())
+    }
+
+    /// A connection the peer opened to us is up. Returns the identifier under which the
+    /// caller reports its bytes, or why it must be closed.
+    pub fn handle_accepted(
+        &mut self,
+        now: Instant,
+        transport: Transport,
+    ) -> Result<ConnId, Refusal> {
+        self.check_incoming(now)?;
+        let id = self.next_conn_id();
         if !self.main.has_transport() {
-            debug!(peer = %self.name, %remote, "accepted connection");
+            debug!(peer = %self.settings.name, remote = %transport.remote, "accepted connection");
             if self.main.session.state() == State::Idle {
                 self.main.session.start(now);
             }
-            self.main.attach(stream, false, &self.io_tx);
+            self.main.attach(id, transport, false, &mut self.events);
             self.main.session.handle_connected(now);
-            return;
+            self.after(now);
+            return Ok(id);
         }
         if self.extra.is_some() {
-            if let Some(suppressed) = self.refusals.allow() {
-                info!(peer = %self.name, %remote, suppressed, "refusing third concurrent connection");
-            }
-            return;
+            return Err(Refusal::ThirdConnection);
         }
         // A second connection runs in its own session: a collision to resolve (RFC 4271
         // 6.8), or the restarted peer's new session (RFC 4724 4.2).
-        let mut c = Conn::new(Session::new(session_config(&self.cfg, &self.env, true)));
+        let remote = transport.remote;
+        let mut c = Conn::new(
+            id,
+            Session::new(self.settings.session_config(&self.identity, true)),
+        );
         c.session.start(now);
-        c.attach(stream, false, &self.io_tx);
+        c.attach(id, transport, false, &mut self.events);
         c.session.handle_connected(now);
         if self.main.session.state() == State::Established {
             if self.graceful_restart_peer() {
-                info!(peer = %self.name, %remote, "new connection from a graceful-restart peer while established: it replaces the session once it sent a valid OPEN (RFC 4724 4.2)");
+                info!(peer = %self.settings.name, %remote, "new connection from a graceful-restart peer while established: it replaces the session once it sent a valid OPEN (RFC 4724 4.2)");
                 c.replaces_established = true;
             } else {
                 // A collision with an Established connection closes the new one.
-                info!(peer = %self.name, %remote, "connection collision with established session: closing the new connection");
+                info!(peer = %self.settings.name, %remote, "connection collision with established session: closing the new connection");
                 c.session.collision_dump(now);
             }
         }
         self.extra = Some(c);
+        self.after(now);
+        Ok(id)
     }
 
     /// The main session is Established with graceful restart on both sides.
     fn graceful_restart_peer(&self) -> bool {
-        self.cfg.graceful_restart.enabled
+        self.settings.graceful_restart.enabled
             && self
                 .main
                 .session
@@ -115,18 +153,10 @@ impl PeerTask {
             && self.main.session.poll_timeout().is_some_and(|t| t > now)
     }
 
-    fn apply_accepted_options(&self, stream: &TcpStream) -> std::io::Result<()> {
-        use std::os::fd::AsRawFd;
-        let opts = socket_options(&self.cfg, &self.env.global);
-        let v6 = stream.local_addr()?.is_ipv6();
-        net::apply_options(stream.as_raw_fd(), v6, &opts)?;
-        stream.set_nodelay(true)
-    }
-
     /// RFC 4724 4.2: once the restarted peer's new connection got a valid OPEN, the old
     /// session ends as if its TCP connection closed (the peer's routes become stale, to be
     /// refreshed by the new session) and the new connection becomes the session.
-    pub(super) fn replace_restarted(&mut self) {
+    pub(super) fn replace_restarted(&mut self, now: Instant) {
         let ready = self.extra.as_ref().is_some_and(|c| {
             c.replaces_established
                 && matches!(c.session.state(), State::OpenConfirm | State::Established)
@@ -134,13 +164,12 @@ impl PeerTask {
         if !ready {
             return;
         }
-        let now = Instant::now();
         if self.main.session.state() == State::Established {
-            info!(peer = %self.name, "the restarted peer sent a valid OPEN: its old session is closed (RFC 4724 4.2)");
-            self.flushing.extend(self.main.close());
+            info!(peer = %self.settings.name, "the restarted peer sent a valid OPEN: its old session is closed (RFC 4724 4.2)");
+            self.main.close(&mut self.events);
             self.main.session.handle_closed(now);
             while let Some(ev) = self.main.session.poll_event() {
-                self.event(true, ev);
+                self.event(true, ev, now);
             }
         }
         let Some(mut new) = self.extra.take() else {
@@ -149,10 +178,10 @@ impl PeerTask {
         new.replaces_established = false;
         let state = new.session.state();
         let mut old = std::mem::replace(&mut self.main, new);
-        self.flushing.extend(old.close());
-        let mut s = self.shared();
+        old.close(&mut self.events);
+        let s = self.status.facts();
         s.state = state;
-        s.since = std::time::Instant::now();
+        s.since = now;
     }
 }
 

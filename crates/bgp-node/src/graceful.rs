@@ -17,10 +17,10 @@ use bgp_proto::session::{DownReason, Negotiated};
 use bgp_proto::{notification_code as nc, Capability, Notification};
 use bytes::{BufMut, BytesMut};
 
-use crate::config::GracefulRestartConfig;
+use crate::settings::GracefulRestartSettings;
 
 /// Both sides announced the RFC 8538 N bit on this session.
-pub(super) fn notification_bit(neg: &Negotiated) -> bool {
+pub fn notification_bit(neg: &Negotiated) -> bool {
     let ours = neg.local_open.capabilities.iter().any(|c| match c {
         Capability::GracefulRestart(g) => g.notification,
         _ => false,
@@ -35,7 +35,7 @@ pub(super) fn notification_bit(neg: &Negotiated) -> bool {
 /// negotiated (without it a NOTIFICATION already ends graceful restart, and a peer that
 /// does not know Hard Reset would only see an unknown subcode). A Hard Reset is never
 /// wrapped twice.
-pub(super) fn hard_reset(n: Notification, negotiated: Option<&Negotiated>) -> Notification {
+pub fn hard_reset(n: Notification, negotiated: Option<&Negotiated>) -> Notification {
     let is_hard_reset = n.code == nc::CEASE && n.subcode == nc::CEASE_HARD_RESET;
     if is_hard_reset || !negotiated.is_some_and(notification_bit) {
         return n;
@@ -53,8 +53,8 @@ pub(super) fn hard_reset(n: Notification, negotiated: Option<&Negotiated>) -> No
 
 /// RFC 4724 section 4.2 / RFC 8538: whether the routes of a peer whose session ended for
 /// `reason` are retained as stale, given our graceful restart settings for it.
-pub(super) fn retains_routes(
-    ours: &GracefulRestartConfig,
+pub fn retains_routes(
+    ours: &GracefulRestartSettings,
     negotiated: &Negotiated,
     reason: &DownReason,
 ) -> bool {
@@ -86,10 +86,10 @@ pub(super) fn retains_routes(
 /// something both sides agreed to, not something a peer imposes). Without these caps a
 /// peer announcing a 4095 s restart time or a months-long stale time would make us
 /// forward to it long after it is gone.
-pub(crate) fn limit_peer_times(
+pub fn limit_peer_times(
     info: &mut bgp_rib::SessionInfo,
     negotiated: &Negotiated,
-    ours: &GracefulRestartConfig,
+    ours: &GracefulRestartSettings,
 ) {
     if let Some(gr) = &mut info.graceful_restart {
         gr.restart_time = gr.restart_time.min(ours.max_restart_time);
@@ -206,10 +206,11 @@ mod tests {
         peer_gr.restart_time = 4095;
         info.graceful_restart = Some(peer_gr);
         info.llgr = vec![llgr(0xFF_FFFF)];
-        let ours = GracefulRestartConfig {
+        let ours = GracefulRestartSettings {
+            enabled: true,
             max_restart_time: 300,
             max_long_lived_stale_time: 3600,
-            ..GracefulRestartConfig::default()
+            ..GracefulRestartSettings::default()
         };
         // We did not offer LLGR: the peer's is ignored.
         let mut without = info.clone();
@@ -236,7 +237,10 @@ mod tests {
 
     #[test]
     fn routes_are_kept_per_rfc_4724_and_8538() {
-        let on = GracefulRestartConfig::default();
+        let on = GracefulRestartSettings {
+            enabled: true,
+            ..GracefulRestartSettings::default()
+        };
         let both = negotiated(true, Some(true));
         let no_n = negotiated(false, Some(true));
         let no_gr = negotiated(true, None);
@@ -267,9 +271,9 @@ mod tests {
             &DownReason::NotificationReceived(hard.clone())
         ));
         assert!(!retains_routes(&on, &both, &sent(hard)));
-        let off = GracefulRestartConfig {
+        let off = GracefulRestartSettings {
             enabled: false,
-            ..GracefulRestartConfig::default()
+            ..GracefulRestartSettings::default()
         };
         assert!(!retains_routes(&off, &both, &DownReason::ConnectionClosed));
     }
