@@ -41,15 +41,20 @@ if [ "$(id -u)" != 0 ]; then
     exec sudo -E "$0" "$@"
 fi
 # Set up what a fresh Debian machine lacks (the demo needs nothing else but cargo).
-if ! command -v ip >/dev/null || ! command -v ping >/dev/null; then
+# protoc builds the etcd client that bgpd's Calico mode links.
+if ! command -v ip >/dev/null || ! command -v ping >/dev/null || ! command -v protoc >/dev/null; then
     if command -v apt-get >/dev/null; then
-        echo "installing iproute2 and iputils-ping" >&2
+        echo "installing iproute2, iputils-ping and protobuf-compiler" >&2
         DEBIAN_FRONTEND=noninteractive apt-get update -q
-        DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends iproute2 iputils-ping
+        DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends \
+            iproute2 iputils-ping protobuf-compiler
     fi
 fi
-for tool in ip ping; do
-    command -v "$tool" >/dev/null || { echo "missing $tool (apt-get install iproute2 iputils-ping)" >&2; exit 1; }
+for tool in ip ping protoc; do
+    command -v "$tool" >/dev/null || {
+        echo "missing $tool (apt-get install iproute2 iputils-ping protobuf-compiler)" >&2
+        exit 1
+    }
 done
 
 cleanup() {

@@ -1,4 +1,5 @@
-//! Control-socket commands: `show`, `reload`, `peer NAME reset|disable|enable`.
+//! Control-socket commands: `show`, `reload`, `peer NAME reset|disable|enable`,
+//! `log level LEVEL`.
 //!
 //! Each command sends one JSON-lines request ([`bgp_control`]) to bgpd's
 //! control socket and prints the answer as a table, or as JSON with `--json`. Exit code 0
@@ -433,6 +434,27 @@ pub fn peer(conn: &Conn, args: PeerArgs) -> ExitCode {
         },
         |r| print!("{}", render(r)),
     )
+}
+
+/// `bgpctl log ...`.
+#[derive(Debug, Subcommand)]
+pub enum LogCommand {
+    /// Replace bgpd's log filter until it restarts (or until the next change): a level
+    /// (off, error, warn, info, debug, trace) or directives such as
+    /// `info,bgp_speaker::fib=trace` (the syntax of BGPD_LOG and RUST_LOG).
+    Level {
+        /// The new filter.
+        level: String,
+    },
+}
+
+/// `bgpctl log level LEVEL`.
+pub fn log(conn: &Conn, cmd: LogCommand) -> ExitCode {
+    match cmd {
+        LogCommand::Level { level } => run(conn, Command::LogLevel { level }, |r| {
+            print!("{}", render(r))
+        }),
+    }
 }
 
 /// `1d02h03m`, `02:03:04`.

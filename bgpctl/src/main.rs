@@ -35,6 +35,9 @@ enum Command {
     Reload,
     /// Reset, disable or enable one peer's session.
     Peer(control::PeerArgs),
+    /// Change bgpd's logging while it runs.
+    #[command(subcommand)]
+    Log(control::LogCommand),
 }
 
 fn main() -> ExitCode {
@@ -44,5 +47,6 @@ fn main() -> ExitCode {
         Command::Show(a) => control::show(&cli.conn, a),
         Command::Reload => control::reload(&cli.conn),
         Command::Peer(a) => control::peer(&cli.conn, a),
+        Command::Log(c) => control::log(&cli.conn, c),
     }
 }

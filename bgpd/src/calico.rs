@@ -40,7 +40,7 @@ use tracing::{error, info};
 
 use crate::daemon::{self, Source};
 use crate::datastore::Feed;
-use crate::{init_logging, privileges, runtime, LogFormat};
+use crate::{logging, privileges, runtime};
 
 /// `bgpd calico` subcommands.
 #[derive(Debug, Subcommand)]
@@ -131,10 +131,10 @@ impl OutputArgs {
 }
 
 /// Runs a `bgpd calico` subcommand.
-pub fn run(cmd: CalicoCommand, log_format: LogFormat) -> ExitCode {
+pub fn run(cmd: CalicoCommand, log_format: logging::Format) -> ExitCode {
     match cmd {
         CalicoCommand::Run(a) => {
-            init_logging(log_format);
+            logging::init(log_format);
             run_daemon(&a)
         }
         CalicoCommand::Render(a) => match render_cmd(&a) {

@@ -20,6 +20,7 @@ use tracing::{error, info, warn};
 
 use crate::control::{bird, server};
 use crate::datastore::{DatastoreView, Feed};
+use crate::metrics;
 use crate::watcher;
 
 /// Where the running configuration comes from, as the control socket sees it.
@@ -39,6 +40,8 @@ pub struct Daemon {
     pub speaker: Speaker,
     /// Its configuration's source.
     pub source: ConfigSource,
+    /// Reloads and their results, for the metrics endpoint.
+    pub reloads: Arc<metrics::Reloads>,
 }
 
 /// Why a reload was refused (the running configuration stays in force either way).
@@ -60,6 +63,12 @@ impl Daemon {
     /// configuration follows the datastore by itself: the last derived one is applied
     /// again (what an operator's reload can mean there; normally an empty difference).
     pub async fn reload(&self) -> Result<ConfigDiff, ReloadError> {
+        let result = self.reload_now().await;
+        self.reloads.record(result.is_ok());
+        result
+    }
+
+    async fn reload_now(&self) -> Result<ConfigDiff, ReloadError> {
         let cfg = match &self.source {
             ConfigSource::File(path) => {
                 let path = path.clone();
@@ -148,6 +157,11 @@ async fn serve(opts: Options, cfg: Config) -> Result<(), ExitCode> {
         error!(error = %e, "cannot open the BIRD-compatible status socket");
         ExitCode::FAILURE
     })?;
+    let mut metrics_cfg = cfg.global.metrics;
+    let metrics_listener = metrics::bind(metrics_cfg).await.map_err(|e| {
+        error!(address = ?metrics_cfg.map(|m| m.listen), error = %e, "cannot open the metrics endpoint");
+        ExitCode::FAILURE
+    })?;
     let options = SpeakerOptions {
         graceful_restart: opts.graceful_restart,
         forwarding_preserved: opts.graceful_restart,
@@ -157,12 +171,14 @@ async fn serve(opts: Options, cfg: Config) -> Result<(), ExitCode> {
         error!("cannot start: {e}");
         ExitCode::FAILURE
     })?;
+    let reloads = Arc::<metrics::Reloads>::default();
     // The configuration's source: the file and its watcher, or the datastore's follower.
     let (daemon, _watcher, follower) = match opts.source {
         Source::File { path, watch } => {
             let daemon = Daemon {
                 speaker: speaker.clone(),
                 source: ConfigSource::File(Arc::from(path.as_path())),
+                reloads,
             };
             let w = if watch {
                 watcher::watch(daemon.clone(), &path, include_dir.as_deref())
@@ -179,10 +195,14 @@ async fn serve(opts: Options, cfg: Config) -> Result<(), ExitCode> {
             let daemon = Daemon {
                 speaker: speaker.clone(),
                 source: ConfigSource::Datastore(feed.view()),
+                reloads,
             };
             (daemon, None, Some(feed.follow(speaker.clone())))
         }
     };
+    let mut metrics_server = metrics_listener
+        .zip(metrics_cfg)
+        .map(|(b, c)| metrics::serve(b, c, daemon.clone()));
     let mut control_server = control_socket.map(|b| server::serve(b, &control, daemon.clone()));
     let bird_task = bird::start(bird_sockets, &speaker);
     // A reload may move the control socket (unless -s fixed it) or change its mode.
@@ -192,6 +212,12 @@ async fn serve(opts: Options, cfg: Config) -> Result<(), ExitCode> {
         tokio::select! {
             Ok(()) = updates.changed() => {
                 let cfg = updates.borrow_and_update().clone();
+                if cfg.global.metrics != metrics_cfg {
+                    match metrics::follow(&mut metrics_server, cfg.global.metrics, &daemon).await {
+                        Ok(()) => metrics_cfg = cfg.global.metrics,
+                        Err(e) => error!(error = %e, "cannot move the metrics endpoint; the old one stays"),
+                    }
+                }
                 if cfg.global.control != control_cfg {
                     let want = cfg.global.control.clone();
                     if opts.socket.is_some() {

@@ -3,7 +3,8 @@
 //! A binary over [`bgp_speaker`]: reads the TOML configuration, gives up privileges, and
 //! runs the speaker with what a daemon adds around it ([`daemon`]): the control socket and
 //! the BIRD-compatible status sockets ([`control`]), the configuration watcher (inotify
-//! and SIGHUP, [`watcher`]), and on SIGTERM or SIGINT a shutdown that closes every session
+//! and SIGHUP, [`watcher`]), the Prometheus metrics endpoint when configured ([`metrics`]),
+//! a log filter that can change at run time ([`logging`]), and on SIGTERM or SIGINT a shutdown that closes every session
 //! with Cease / Administrative Shutdown and an RFC 8203 message. A panic in any task aborts
 //! the process (the kernel keeps our routes; a restart with `-R` adopts them): see
 //! docs/security.md.
@@ -20,6 +21,8 @@ mod calico;
 mod control;
 mod daemon;
 mod datastore;
+mod logging;
+mod metrics;
 mod privileges;
 mod watcher;
 
@@ -27,19 +30,18 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use bgp_speaker::config;
-use clap::{Parser, Subcommand, ValueEnum};
+use clap::{Parser, Subcommand};
 use tracing::{error, info};
 
-#[derive(Copy, Clone, Debug, PartialEq, Eq, ValueEnum)]
-pub(crate) enum LogFormat {
-    /// Human-readable lines.
-    Text,
-    /// One JSON object per line.
-    Json,
-}
-
 #[derive(Debug, Parser)]
-#[command(name = "bgpd", version, about = "BGP speaker and route reflector")]
+#[command(
+    name = "bgpd",
+    version,
+    about = "BGP speaker and route reflector",
+    after_help = "Logging: to stderr, filtered by BGPD_LOG, else RUST_LOG (tracing's EnvFilter \
+syntax: a level such as `debug`, or `info,bgp_speaker::fib=trace`); `info` when neither is set. \
+`bgpctl log level LEVEL` changes the filter while bgpd runs."
+)]
 struct Cli {
     /// Configuration file (TOML; see docs/config.md).
     #[arg(short = 'c', long = "config", default_value = "/etc/bgpd/bgpd.toml")]
@@ -48,8 +50,8 @@ struct Cli {
     #[arg(long)]
     check: bool,
     /// Log format.
-    #[arg(long, value_enum, default_value_t = LogFormat::Text)]
-    log_format: LogFormat,
+    #[arg(long, value_enum, default_value_t = logging::Format::Text)]
+    log_format: logging::Format,
     /// Control socket path, overriding the configuration.
     #[arg(short = 's', long = "socket")]
     socket: Option<PathBuf>,
@@ -69,19 +71,6 @@ enum Command {
     /// Calico mode: derive the configuration from Calico's resources.
     #[command(subcommand)]
     Calico(calico::CalicoCommand),
-}
-
-pub(crate) fn init_logging(format: LogFormat) {
-    let filter = tracing_subscriber::EnvFilter::try_from_env("BGPD_LOG")
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    let b = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
-        .with_writer(std::io::stderr);
-    match format {
-        LogFormat::Text => b.init(),
-        LogFormat::Json => b.json().flatten_event(true).init(),
-    }
 }
 
 fn main() -> ExitCode {
@@ -107,7 +96,7 @@ fn main() -> ExitCode {
             }
         };
     }
-    init_logging(cli.log_format);
+    logging::init(cli.log_format);
     // A panicking task must not leave a half-alive daemon: abort (bgp_speaker::fatal).
     bgp_speaker::abort_on_panic();
     let cfg = match config::load(&cli.config) {

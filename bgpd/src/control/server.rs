@@ -283,6 +283,12 @@ async fn handle(cmd: Command, daemon: &Daemon) -> Response {
                 })
                 .map_err(|e| e.to_string())
         }
+        Command::LogLevel { level } => crate::logging::set_filter(&level).map(|now| {
+            info!(filter = %now, "log filter changed through the control socket");
+            Reply::Done {
+                message: format!("log filter now {now}"),
+            }
+        }),
     };
     match r {
         Ok(r) => Response::ok(r),

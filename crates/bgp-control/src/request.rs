@@ -132,6 +132,13 @@ pub enum Command {
         /// What to do.
         action: PeerAction,
     },
+    /// Replace the daemon's log filter: a level (`off`, `error`, `warn`, `info`, `debug`,
+    /// `trace`) or comma-separated directives such as `info,bgp_speaker::fib=trace`.
+    /// Added within version 1.
+    LogLevel {
+        /// The new filter.
+        level: String,
+    },
 }
 
 #[cfg(test)]
@@ -152,6 +159,13 @@ mod tests {
         assert_eq!(
             serde_json::to_string(&r).unwrap(),
             r#"{"version":1,"command":"peer","name":"a","action":"reset"}"#
+        );
+        let r = Request::new(Command::LogLevel {
+            level: "debug".into(),
+        });
+        assert_eq!(
+            serde_json::to_string(&r).unwrap(),
+            r#"{"version":1,"command":"log_level","level":"debug"}"#
         );
         let parsed: Request = serde_json::from_str(
             r#"{"version":1,"command":"show_routes","prefix":"10.0.0.0/24","table":"in"}"#,

@@ -612,6 +612,7 @@ pub fn to_config(node: &NodeBgp, o: &RenderOptions) -> Result<FileConfig, Derive
         include_dir: None,
         max_paths: None,
         control: Some(control),
+        metrics: None,
         graceful_restart: Some(GracefulRestartFile {
             enabled: Some(true),
             restart_time: Some(BIRD_RESTART_TIME),

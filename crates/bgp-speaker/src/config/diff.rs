@@ -58,6 +58,8 @@ pub struct ConfigDiff {
     pub listen_removed: Vec<SocketAddr>,
     /// The control socket settings changed (applied on the next daemon start).
     pub control_changed: bool,
+    /// The metrics endpoint settings changed (bgpd moves it).
+    pub metrics_changed: bool,
     /// RIB-wide settings changed (cluster id, multipath): every peer's outbound state is
     /// recomputed.
     pub rib_changed: bool,
@@ -148,6 +150,9 @@ impl fmt::Display for ConfigDiff {
         }
         if self.control_changed {
             parts.push("control sockets".into());
+        }
+        if self.metrics_changed {
+            parts.push("metrics endpoint".into());
         }
         if self.process_changed {
             parts.push("user/group".into());
@@ -247,6 +252,7 @@ pub fn diff(old: &Config, new: &Config) -> ConfigDiff {
         .copied()
         .collect();
     d.control_changed = og.control != ng.control;
+    d.metrics_changed = og.metrics != ng.metrics;
     d.rib_changed = og.cluster_id != ng.cluster_id || og.max_paths != ng.max_paths;
     d.kernel_changed = old.kernel != new.kernel;
     d.process_changed = (&og.user, &og.group) != (&ng.user, &ng.group);

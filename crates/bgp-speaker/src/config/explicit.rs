@@ -8,8 +8,8 @@
 use toml::Spanned;
 
 use super::file::{
-    ControlFile, FileConfig, GlobalFile, GracefulRestartFile, MaxPrefixesFile, OriginateFile,
-    PeerFile,
+    ControlFile, FileConfig, GlobalFile, GracefulRestartFile, MaxPrefixesFile, MetricsFile,
+    OriginateFile, PeerFile,
 };
 use super::types::{CommunityValue, FamilyName, LargeCommunityValue, ListenAddr};
 use super::{BirdFormat, Config, GlobalConfig, GracefulRestartConfig, PeerConfig, BGP_PORT};
@@ -116,6 +116,9 @@ pub fn explicit(cfg: &Config) -> FileConfig {
             timeout: (c.limits != super::ControlLimits::default())
                 .then_some(c.limits.idle.as_secs()),
         }),
+        metrics: g.metrics.map(|m| MetricsFile {
+            listen: sp(m.listen.to_string()),
+        }),
         graceful_restart: Some(gr(&g.graceful_restart)),
         user: g.user.clone(),
         group: g.group.clone(),
@@ -171,6 +174,8 @@ router_id = "10.0.0.1"
 listen_port = 1790
 [global.control]
 socket = "/tmp/x.sock"
+[global.metrics]
+listen = "[::1]:9179"
 [templates.t]
 remote_as = 64512
 hold_time = 30
@@ -207,5 +212,6 @@ prefix = "10.1.0.0/26"
         let json = serde_json::to_value(&e).unwrap();
         assert_eq!(json["peers"]["a"]["hold_time"], 30);
         assert_eq!(json["global"]["listen_port"], 1790);
+        assert_eq!(json["global"]["metrics"]["listen"], "[::1]:9179");
     }
 }

@@ -63,6 +63,8 @@ pub struct GlobalFile {
     pub max_paths: Option<u16>,
     /// Control socket settings.
     pub control: Option<ControlFile>,
+    /// The metrics endpoint; off when absent.
+    pub metrics: Option<MetricsFile>,
     /// Graceful restart settings.
     pub graceful_restart: Option<GracefulRestartFile>,
     /// User to run as after start-up (bgpd keeps only the capabilities it needs).
@@ -97,6 +99,14 @@ pub struct ControlFile {
     pub max_connections: Option<Spanned<usize>>,
     /// Seconds a client may stay idle, or take to read an answer, default 60.
     pub timeout: Option<u64>,
+}
+
+/// `[global.metrics]`.
+#[derive(Clone, Debug, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct MetricsFile {
+    /// Address and port of the HTTP endpoint, e.g. `"127.0.0.1:9179"`.
+    pub listen: Spanned<String>,
 }
 
 /// `graceful_restart` tables (global defaults and per peer/template).

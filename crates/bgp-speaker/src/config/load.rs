@@ -12,9 +12,10 @@ use toml::Spanned;
 
 use super::file::{self, FileConfig, GracefulRestartFile, PeerFile};
 use super::{
-    check, control, default_family, default_listen, secrecy, Config, ConfigError, GlobalConfig,
-    GracefulRestartConfig, MaxPrefixes, Originate, PeerConfig, PolicyDef, Source, BGP_PORT,
-    DEFAULT_ADD_PATH_RECEIVE_LIMIT, DEFAULT_CONNECT_RETRY, DEFAULT_HOLD_TIME, DEFAULT_MAX_PATHS,
+    check, control, default_family, default_listen, metrics, secrecy, Config, ConfigError,
+    GlobalConfig, GracefulRestartConfig, MaxPrefixes, Originate, PeerConfig, PolicyDef, Source,
+    BGP_PORT, DEFAULT_ADD_PATH_RECEIVE_LIMIT, DEFAULT_CONNECT_RETRY, DEFAULT_HOLD_TIME,
+    DEFAULT_MAX_PATHS,
 };
 
 /// A peer or template entry with the file it came from.
@@ -300,6 +301,7 @@ fn resolve_global(
         }
     };
     let control = control::resolve(src, gf.control.as_ref())?;
+    let metrics = metrics::resolve(src, gf.metrics.as_ref())?;
     let graceful_restart = merge_gr(
         &[gf.graceful_restart.as_ref()],
         &GracefulRestartConfig::default(),
@@ -311,6 +313,7 @@ fn resolve_global(
         cluster_id: gf.cluster_id,
         max_paths: gf.max_paths.unwrap_or(DEFAULT_MAX_PATHS).max(1),
         control,
+        metrics,
         graceful_restart,
         user: gf.user.clone(),
         group: gf.group.clone(),

@@ -21,6 +21,7 @@ pub(crate) mod diff;
 pub mod explicit;
 pub mod file;
 mod load;
+mod metrics;
 mod secrecy;
 mod types;
 
@@ -36,6 +37,7 @@ pub use builder::ConfigBuilder;
 pub use control::{BirdFormat, BirdSocketConfig, ControlConfig, ControlLimits};
 pub use diff::{ConfigDiff, PeerChange};
 pub use load::{from_str, list_drop_ins, load};
+pub use metrics::MetricsConfig;
 pub use types::{
     AddPathConfig, CommunityValue, FamilyName, LargeCommunityValue, ListenAddr, MaxPrefixAction,
     NextHopMode, PeerAddress,
@@ -167,6 +169,8 @@ pub struct GlobalConfig {
     pub max_paths: u16,
     /// Control socket settings.
     pub control: ControlConfig,
+    /// The metrics endpoint bgpd serves; `None`: none.
+    pub metrics: Option<MetricsConfig>,
     /// Graceful restart defaults for every peer.
     pub graceful_restart: GracefulRestartConfig,
     /// Directory of drop-in files, resolved against the main file's directory.
@@ -189,6 +193,7 @@ impl GlobalConfig {
             cluster_id: None,
             max_paths: DEFAULT_MAX_PATHS,
             control: ControlConfig::default(),
+            metrics: None,
             graceful_restart: GracefulRestartConfig::default(),
             include_dir: None,
             user: None,

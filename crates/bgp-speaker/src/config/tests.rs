@@ -512,3 +512,40 @@ fn files_holding_passwords_must_be_private() {
     mode(0o666);
     assert!(load(&main).is_ok());
 }
+
+#[test]
+fn metrics_endpoint() {
+    assert_eq!(parse(BASE).unwrap().global.metrics, None, "off by default");
+    let c = parse(&format!(
+        "{BASE}[global.metrics]\nlisten = \"127.0.0.1:9179\"\n"
+    ))
+    .unwrap();
+    assert_eq!(
+        c.global.metrics.map(|m| m.listen),
+        Some("127.0.0.1:9179".parse().unwrap())
+    );
+    let c = parse(&format!(
+        "{BASE}[global.metrics]\nlisten = \"[::1]:9179\"\n"
+    ))
+    .unwrap();
+    assert_eq!(
+        c.global.metrics.map(|m| m.listen),
+        Some("[::1]:9179".parse().unwrap())
+    );
+    for bad in [
+        "listen = \"127.0.0.1\"",
+        "listen = \"localhost:9179\"",
+        "port = 9179",
+    ] {
+        let (line, _, msg) = err_at(&format!("{BASE}[global.metrics]\n{bad}\n"));
+        assert_eq!(line, 6, "{bad}: {msg}");
+    }
+    // A change is reported by the diff, so bgpd knows to move the endpoint.
+    let old = parse(BASE).unwrap();
+    let new = parse(&format!(
+        "{BASE}[global.metrics]\nlisten = \"127.0.0.1:9179\"\n"
+    ))
+    .unwrap();
+    let d = super::diff::diff(&old, &new);
+    assert!(d.metrics_changed && !d.control_changed, "{d:?}");
+}
