@@ -280,6 +280,7 @@ impl PeerSettings {
         p.next_hop = self.next_hop;
         p.add_path_send = self.add_path_send;
         p.add_path_receive_limit = self.add_path_receive_limit;
+        p.disabled = self.disabled;
         p
     }
 

@@ -135,3 +135,97 @@ fn deferred_recovery_ends_at_its_deadline_or_when_the_last_peer_waited_for_is_di
     rib.remove_peer(later).unwrap();
     assert!(rib.set_peer_disabled(later, true).is_err(), "unknown peer");
 }
+
+/// A session for `families` with the peer's graceful restart capability (`None`: not
+/// advertised), the Restart State bit as given.
+fn session(n: u8, families: &[Family], restart_state: Option<bool>) -> SessionInfo {
+    let mut s = gr_session(n);
+    s.families = families.to_vec();
+    s.graceful_restart = restart_state.map(|restart_state| GracefulRestart {
+        restart_state,
+        ..s.graceful_restart.clone().expect("graceful restart")
+    });
+    s
+}
+
+/// End-of-RIB counts per family and only from an established session; a peer that sent
+/// its whole table stays complete through a new session; a peer never up holds the
+/// recovery; a peer without graceful restart, or restarting itself, is not waited for.
+#[test]
+fn every_family_counts_and_a_complete_peer_stays_complete() {
+    let t0 = Instant::now();
+    let mut rib = rib();
+    let a = rib.add_peer(PeerConfig::new("a", addr(2), 65001)).unwrap();
+    let b = rib.add_peer(PeerConfig::new("b", addr(3), 65002)).unwrap();
+    let never = rib.add_peer(PeerConfig::new("n", addr(4), 65003)).unwrap();
+    let plain = rib.add_peer(PeerConfig::new("p", addr(5), 65004)).unwrap();
+    let restarting = rib.add_peer(PeerConfig::new("r", addr(6), 65005)).unwrap();
+    let both = [Family::IPV4_UNICAST, Family::IPV6_UNICAST];
+    let v4 = [Family::IPV4_UNICAST];
+    rib.start_recovery(t0 + Duration::from_secs(60));
+    rib.peer_up(plain, session(5, &v4, None), t0).unwrap();
+    rib.peer_up(restarting, session(6, &v4, Some(true)), t0)
+        .unwrap();
+    rib.peer_up(a, session(2, &both, Some(false)), t0).unwrap();
+    rib.end_of_rib(a, Family::IPV4_UNICAST).unwrap();
+    rib.end_of_rib(b, Family::IPV4_UNICAST).unwrap(); // not up: no table sent
+    let s = rib.recovery().expect("recovering");
+    assert_eq!((s.waiting, s.complete), (vec![a, b, never], 2));
+    rib.end_of_rib(a, Family::IPV6_UNICAST).unwrap();
+    rib.peer_up(b, session(3, &v4, Some(false)), t0).unwrap();
+    rib.end_of_rib(b, Family::IPV4_UNICAST).unwrap();
+    // A lost session and a new one do not reopen a complete peer.
+    rib.peer_down(a, false, t0).unwrap();
+    rib.peer_up(a, session(2, &both, Some(false)), t0).unwrap();
+    let s = rib.recovery().expect("recovering");
+    assert_eq!((s.waiting, s.complete), (vec![never], 4));
+    rib.remove_peer(never).unwrap();
+    assert_eq!(rib.poll_recovery_done(), Some(RecoveryDone::EndOfRib));
+}
+
+/// Once over, the recovery stays over: starting it again does nothing, and holds no
+/// advertisement back.
+#[test]
+fn a_recovery_once_over_is_not_started_again() {
+    let t0 = Instant::now();
+    let mut rib = rib();
+    rib.add_peer(PeerConfig::new("a", addr(2), 65001)).unwrap();
+    rib.start_recovery(t0 + Duration::from_secs(60));
+    rib.handle_timeout(t0 + Duration::from_secs(60));
+    assert_eq!(rib.poll_recovery_done(), Some(RecoveryDone::Deadline));
+    rib.start_recovery(t0 + Duration::from_secs(120));
+    rib.defer_selection(t0 + Duration::from_secs(120));
+    assert_eq!(rib.recovery(), None);
+    assert!(!rib.is_deferring());
+    assert_eq!(rib.next_deadline(), None);
+    assert_eq!(rib.poll_recovery_done(), None);
+}
+
+/// A peer re-added under a new configuration keeps its session's End-of-RIB record: the
+/// recovery waits for the End-of-RIB it has not sent, and neither ends nor reopens.
+#[test]
+fn a_readded_peer_keeps_its_end_of_rib_record() {
+    let t0 = Instant::now();
+    let mut rib = rib();
+    let a = rib.add_peer(PeerConfig::new("a", addr(2), 65001)).unwrap();
+    let b = rib.add_peer(PeerConfig::new("b", addr(3), 65002)).unwrap();
+    rib.start_recovery(t0 + Duration::from_secs(60));
+    rib.peer_up(a, gr_session(2), t0).unwrap();
+    rib.end_of_rib(a, Family::IPV4_UNICAST).unwrap();
+    rib.peer_up(b, gr_session(3), t0).unwrap();
+    for f in [Family::IPV4_UNICAST, Family::IPV6_UNICAST] {
+        rib.end_of_rib(b, f).unwrap();
+    }
+    let mut cfg = PeerConfig::new("b", addr(3), 65002);
+    cfg.rr_client = true;
+    let b = rib.readd_peer(b, cfg, t0).unwrap();
+    assert!(rib.is_up(b));
+    let a = rib
+        .readd_peer(a, PeerConfig::new("a", addr(2), 65001), t0)
+        .unwrap();
+    let s = rib.recovery().expect("recovering");
+    assert_eq!((s.waiting, s.complete), (vec![a], 1));
+    rib.end_of_rib(a, Family::IPV6_UNICAST).unwrap();
+    assert_eq!(rib.poll_recovery_done(), Some(RecoveryDone::EndOfRib));
+    assert_eq!(rib.audit(), Ok(()));
+}

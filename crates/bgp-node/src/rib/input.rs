@@ -74,12 +74,10 @@ impl<L, R: bgp_rib::NextHopResolver> RibDriver<L, R> {
         entry.unsendable_logged = false;
         entry.path_limit_logged = false;
         let (rib_id, name) = (entry.rib_id, entry.settings.name.clone());
-        self.recovery
-            .session_up(peer, &info.families, info.graceful_restart.as_ref());
         if let Err(e) = self.rib.peer_up(rib_id, info, now) {
             warn!(peer = %name, error = %e, "RIB peer up");
         }
-        self.check_recovery(None);
+        self.recovery_ended(&[]);
     }
 
     fn peer_down(&mut self, now: Instant, peer: PeerId, graceful: bool) {
@@ -121,11 +119,10 @@ impl<L, R: bgp_rib::NextHopResolver> RibDriver<L, R> {
         };
         if let Some(f) = update.update.end_of_rib() {
             debug!(peer = %self.name_of(peer), family = %f, "End-of-RIB received");
-            self.recovery.end_of_rib(peer, f);
             if let Err(e) = self.rib.end_of_rib(rib_id, f) {
                 debug!(peer = %self.name_of(peer), error = %e, "End-of-RIB");
             }
-            self.check_recovery(None);
+            self.recovery_ended(&[]);
             return;
         }
         let result = self.rib.apply_update_resolved(

@@ -10,7 +10,7 @@
 //!   with credit (output.rs);
 //! - [`RibDriver::poll_fib`]: best-path changes for the FIB, when the FIB consumer has
 //!   room; nothing is dropped meanwhile (fib.rs), and the end of graceful-restart recovery
-//!   comes the same way, after what was learned before it (recovery.rs);
+//!   comes the same way, after what was learned before it;
 //! - [`RibDriver::poll_event`]: best-path changes for subscribers, and requests for peer
 //!   drivers (close a session over its prefix limit, send a ROUTE-REFRESH);
 //! - [`RibDriver::poll_timeout`], then [`RibDriver::handle_timeout`]: graceful-restart
@@ -19,6 +19,12 @@
 //! The decision process runs once per batch of input: at the first poll after a change,
 //! so a caller bounds the work of a round by what it hands in before polling
 //! ([`INPUT_PREFIX_BUDGET`](crate::message::INPUT_PREFIX_BUDGET)).
+//!
+//! Graceful-restart recovery (RFC 4724 4.1: has every peer that should sent End-of-RIB,
+//! or is the time over?) is tracked by the [`Rib`] alone ([`Rib::start_recovery`],
+//! [`Rib::defer_selection`]); the driver is its client as the FIB is: it tells the RIB
+//! which peers are disabled, takes the end from [`Rib::poll_recovery_done`] and hands it
+//! to the FIB with the batch that carries everything learned before it.
 //!
 //! Next hops resolve through `R` ([`NextHopResolver`]): the daemon's view of the kernel,
 //! or [`AllReachable`].
@@ -29,7 +35,9 @@ use std::time::{Duration, Instant};
 
 use bgp_proto::{Family, Notification};
 use bgp_rib::policy::{Policy, RouteSource};
-use bgp_rib::{AllReachable, FibChange, LocalRoute, NextHopResolver, Rib, RibConfig, RibError};
+use bgp_rib::{
+    AllReachable, FibChange, LocalRoute, NextHopResolver, RecoveryDone, Rib, RibConfig, RibError,
+};
 use ipnet::IpNet;
 use tracing::{info, warn};
 
@@ -39,14 +47,22 @@ mod fib;
 mod input;
 mod output;
 mod peers;
-mod recovery;
 #[cfg(test)]
 mod tests;
 
 pub use fib::FibBatch;
 pub use input::MAX_PREFIX_RESTART;
 pub use peers::PeerEntry;
-pub use recovery::RecoveryStatus;
+
+/// Which peers graceful-restart recovery still expects to send their whole table
+/// ([`RibDriver::recovery_status`]).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct RecoveryStatus {
+    /// Enabled peers that sent their whole initial table (or need not).
+    pub complete: usize,
+    /// Names of the peers still expected to, sorted.
+    pub waiting: Vec<String>,
+}
 
 /// How the RIB driver hands out its output.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -108,7 +124,6 @@ pub struct RibDriver<L, R = AllReachable> {
     config: RibDriverConfig,
     peers: peers::Registry<L>,
     policies: BTreeMap<String, Policy>,
-    recovery: recovery::Recovery,
     fib: fib::FibQueue,
     turns: output::Turns,
     events: VecDeque<RibEvent>,
@@ -126,7 +141,6 @@ impl<L, R: NextHopResolver> RibDriver<L, R> {
             config,
             peers: Default::default(),
             policies: BTreeMap::new(),
-            recovery: Default::default(),
             fib: Default::default(),
             turns: Default::default(),
             events: VecDeque::new(),
@@ -147,19 +161,31 @@ impl<L, R: NextHopResolver> RibDriver<L, R> {
         &self.resolver
     }
 
-    /// Graceful-restart recovery: which peers are still expected to send their table.
+    /// Graceful-restart recovery: which peers are still expected to send their table
+    /// ([`Rib::recovery`]). While no recovery runs nobody is waited for.
     pub fn recovery_status(&self) -> RecoveryStatus {
-        self.recovery.status(
-            self.peers
-                .iter()
-                .filter(|e| !e.settings.disabled)
-                .map(|e| (e.id, e.settings.name.as_str())),
-        )
+        let Some(s) = self.rib.recovery() else {
+            return RecoveryStatus {
+                complete: self.peers.iter().filter(|e| !e.settings.disabled).count(),
+                waiting: Vec::new(),
+            };
+        };
+        let mut waiting: Vec<String> = s
+            .waiting
+            .iter()
+            .filter_map(|&id| self.peer_by_rib(id))
+            .map(|e| e.settings.name.clone())
+            .collect();
+        waiting.sort();
+        RecoveryStatus {
+            complete: s.complete,
+            waiting,
+        }
     }
 
     /// Graceful-restart recovery was started and is not over.
     pub fn is_recovering(&self) -> bool {
-        self.recovery.is_running()
+        self.rib.recovery().is_some()
     }
 
     /// Best-path changes wait for the FIB consumer.
@@ -197,10 +223,11 @@ impl<L, R: NextHopResolver> RibDriver<L, R> {
         self.rib.withdraw_local(prefix, source);
     }
 
-    /// Starts graceful-restart recovery (recovery.rs): call once the configured peers are
-    /// added. It ends when every enabled peer sent End-of-RIB, or at `deadline`. With
-    /// `defer_selection` we are the restarting speaker (RFC 4724 4.1): advertisements are
-    /// held back until then too.
+    /// Starts graceful-restart recovery ([`Rib::start_recovery`]): call once the
+    /// configured peers are added. It ends when every enabled peer sent End-of-RIB, or at
+    /// `deadline`; once over it stays over. With `defer_selection` we are the restarting
+    /// speaker (RFC 4724 4.1): advertisements are held back until then too
+    /// ([`Rib::defer_selection`]).
     pub fn start_recovery(&mut self, deadline: Instant, defer_selection: bool, now: Instant) {
         if defer_selection {
             info!(
@@ -208,10 +235,11 @@ impl<L, R: NextHopResolver> RibDriver<L, R> {
                 "restarting: deferring advertisements until peers sent End-of-RIB (RFC 4724 4.1)"
             );
             self.rib.defer_selection(deadline);
+        } else {
+            self.rib.start_recovery(deadline);
         }
-        self.recovery.start(deadline);
-        self.changed();
-        self.check_recovery(Some(now));
+        // A deadline already past ends it now.
+        self.handle_timeout(now);
     }
 
     /// Changes the next-hop resolver's view: `f` applies the change and says whether any
@@ -228,8 +256,9 @@ impl<L, R: NextHopResolver> RibDriver<L, R> {
 
     /// The time from [`RibDriver::poll_timeout`] came.
     pub fn handle_timeout(&mut self, now: Instant) {
+        let waiting = self.recovery_status().waiting;
         self.rib.handle_timeout(now);
-        self.check_recovery(Some(now));
+        self.recovery_ended(&waiting);
         self.changed();
     }
 
@@ -237,10 +266,7 @@ impl<L, R: NextHopResolver> RibDriver<L, R> {
 
     /// When [`RibDriver::handle_timeout`] must be called next.
     pub fn poll_timeout(&self) -> Option<Instant> {
-        [self.rib.next_deadline(), self.recovery.deadline()]
-            .into_iter()
-            .flatten()
-            .min()
+        self.rib.next_deadline()
     }
 
     /// The next request for the caller.
@@ -284,29 +310,25 @@ impl<L, R: NextHopResolver> RibDriver<L, R> {
         }
     }
 
-    /// Ends recovery when nobody is waited for any more (or `now` is past its deadline),
-    /// and tells the FIB.
-    fn check_recovery(&mut self, now: Option<Instant>) {
-        if !self.recovery.is_running() {
+    /// Takes the end of recovery from the RIB, if it ended, and tells the FIB (with the
+    /// next batch, after everything learned before it). `waiting`: who was still waited
+    /// for before the change that ended it, for the log.
+    fn recovery_ended(&mut self, waiting: &[String]) {
+        let Some(done) = self.rib.poll_recovery_done() else {
             return;
+        };
+        match done {
+            RecoveryDone::Deadline => warn!(
+                ?waiting,
+                "graceful restart recovery time over before every peer sent End-of-RIB"
+            ),
+            RecoveryDone::EndOfRib => info!(
+                peers = self.recovery_status().complete,
+                "graceful restart recovery: every peer sent End-of-RIB"
+            ),
         }
-        let status = self.recovery_status();
-        let timed_out = !status.waiting.is_empty();
-        if self.recovery.check(&status, now) {
-            if timed_out {
-                warn!(
-                    waiting = ?status.waiting,
-                    "graceful restart recovery time over before every peer sent End-of-RIB"
-                );
-            } else {
-                info!(
-                    peers = status.complete,
-                    "graceful restart recovery: every peer sent End-of-RIB"
-                );
-            }
-            if self.config.fib {
-                self.fib.recovery_done();
-            }
+        if self.config.fib {
+            self.fib.recovery_done();
         }
     }
 }

@@ -224,9 +224,8 @@ impl<L, R: bgp_rib::NextHopResolver> RibDriver<L, R> {
         if let Err(e) = self.rib.remove_peer(entry.rib_id) {
             warn!(peer = %entry.settings.name, error = %e, "RIB remove peer");
         }
-        self.recovery.forget(id);
         self.changed();
-        self.check_recovery(None);
+        self.recovery_ended(&[]);
         Some(entry.link)
     }
 
@@ -243,20 +242,14 @@ impl<L, R: bgp_rib::NextHopResolver> RibDriver<L, R> {
         let name = new.name.clone();
         if old.rib_structure_differs(new) {
             let rc = new.rib_peer_config(&self.policies, local_as);
-            let (old_rib_id, session) = (entry.rib_id, entry.session.clone());
-            let _ = self.rib.remove_peer(old_rib_id);
-            match self.rib.add_peer(rc) {
+            let (old_rib_id, session) = (entry.rib_id, entry.session.as_ref());
+            let families = session.map(|s| s.families.clone()).unwrap_or_default();
+            match self.rib.readd_peer(old_rib_id, rc, now) {
                 Ok(rib_id) => {
                     self.peers.rekey(id, rib_id);
-                    if let Some(info) = session {
-                        let families = info.families.clone();
-                        if let Err(e) = self.rib.peer_up(rib_id, info, now) {
-                            warn!(peer = %name, error = %e, "RIB peer up");
-                        }
-                        for family in families {
-                            self.events
-                                .push_back(RibEvent::RouteRefresh { peer: id, family });
-                        }
+                    for family in families {
+                        self.events
+                            .push_back(RibEvent::RouteRefresh { peer: id, family });
                     }
                 }
                 Err(e) => warn!(peer = %name, error = %e, "cannot re-add peer"),
@@ -269,10 +262,16 @@ impl<L, R: bgp_rib::NextHopResolver> RibDriver<L, R> {
             if let Err(e) = self.rib.set_add_path_receive_limit(entry.rib_id, limit) {
                 warn!(peer = %name, error = %e, "add_path_receive_limit");
             }
+            // A peer disabled in the configuration is not waited for.
+            if let Err(e) = self
+                .rib
+                .set_peer_disabled(entry.rib_id, entry.settings.disabled)
+            {
+                warn!(peer = %name, error = %e, "disabled");
+            }
         }
         self.changed();
-        // A peer disabled in the configuration is not waited for.
-        self.check_recovery(None);
+        self.recovery_ended(&[]);
     }
 
     /// The named policies peers' chains refer to. Peers using a policy that changed are

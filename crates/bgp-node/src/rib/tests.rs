@@ -273,6 +273,46 @@ fn recovery_ends_at_its_deadline_and_ignores_disabled_peers() {
     );
 }
 
+/// Configuration changes during recovery: a peer re-added to the RIB (reflection change)
+/// still counts as having sent its table; disabling the last peer waited for ends the
+/// recovery, and the FIB hears it once.
+#[test]
+fn recovery_follows_configuration_changes() {
+    let mut d = driver(true);
+    let mut ids = PeerIds::default();
+    let (a, b) = (ids.allocate(), ids.allocate());
+    d.add_peer(a, peer(2), "a").expect("add");
+    d.add_peer(b, peer(3), "b").expect("add");
+    let now = Instant::now();
+    d.start_recovery(now + Duration::from_secs(240), false, now);
+    d.handle_input(now, a, up(1, 2, true)).expect("known");
+    d.handle_input(now, a, end_of_rib()).expect("known");
+    let mut client = peer(2);
+    client.rr_client = true;
+    d.update_peer(now, a, client);
+    assert_eq!(
+        d.recovery_status(),
+        RecoveryStatus {
+            complete: 1,
+            waiting: vec!["p3".to_string()]
+        }
+    );
+    let mut off = peer(3);
+    off.disabled = true;
+    d.update_peer(now, b, off);
+    assert!(!d.is_recovering());
+    assert_eq!(
+        d.recovery_status(),
+        RecoveryStatus {
+            complete: 1,
+            waiting: Vec::new()
+        }
+    );
+    assert!(d.poll_fib().expect("batch").recovery_done);
+    d.handle_timeout(now + Duration::from_secs(240));
+    assert!(d.poll_fib().is_none(), "reported once");
+}
+
 #[test]
 fn a_peer_over_its_prefix_limit_is_torn_down_once_counted_exactly() {
     let mut d = driver(false);

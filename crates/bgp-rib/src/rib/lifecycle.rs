@@ -31,14 +31,53 @@ impl Rib {
 
     /// Remove a peer and every route learned from it. Call [`Rib::process`] afterwards.
     pub fn remove_peer(&mut self, id: PeerId) -> Result<(), RibError> {
+        self.drop_peer(id)?;
+        // The recovery may have been waiting for it.
+        self.check_recovery(None);
+        Ok(())
+    }
+
+    /// Re-add a peer under `cfg` (a change only a new peer in the table gives: route
+    /// reflection, next hop, cluster id). Its routes are removed; if its session is
+    /// established the peer comes up again at once with that session, keeping its
+    /// End-of-RIB record: the recovery after our restart still waits for the End-of-RIBs
+    /// it has not sent, and a peer that sent its table still counts. Returns its new id.
+    /// Call [`Rib::process`] afterwards (and ask the peer for a route refresh).
+    pub fn readd_peer(
+        &mut self,
+        id: PeerId,
+        cfg: PeerConfig,
+        now: Instant,
+    ) -> Result<PeerId, RibError> {
+        let session = self.peers.session(id).ok().cloned();
+        let record = self.restart.eor_record(id.0);
+        self.drop_peer(id)?;
+        let new = match self.add_peer(cfg) {
+            Ok(new) => new,
+            Err(e) => {
+                // Gone, then: the recovery may have been waiting for it.
+                self.check_recovery(None);
+                return Err(e);
+            }
+        };
+        if let Some(session) = session {
+            self.peer_up(new, session, now)?;
+        }
+        if let Some(record) = record {
+            self.restart.restore_eor_record(new.0, record);
+        }
+        self.check_recovery(None);
+        Ok(new)
+    }
+
+    /// Removes the peer from every table.
+    fn drop_peer(&mut self, id: PeerId) -> Result<(), RibError> {
         self.peers.by_id(id)?;
         self.out.remove_peer(id.0, &mut self.store.attrs);
         self.store.drop_paths(id.0, |_| true);
         self.store.remove_peer(id.0);
         self.restart.remove_peer(id.0);
         self.peers.remove(id.0);
-        // The recovery may have been waiting for it.
-        self.check_recovery(None);
         Ok(())
     }
 

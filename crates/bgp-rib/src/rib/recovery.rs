@@ -28,6 +28,9 @@ impl Rib {
     /// [`Rib::handle_timeout`]) as after any other change.
     pub fn defer_selection(&mut self, deadline: Instant) {
         self.restart.start(deadline, true);
+        if self.restart.status().is_none() {
+            return;
+        }
         self.out.hold();
         self.check_recovery(None);
     }
@@ -35,7 +38,8 @@ impl Rib {
     /// Start waiting for End-of-RIB from every peer (see the module documentation for
     /// which peers count) until `deadline`, without holding advertisement back: for a
     /// speaker that kept its kernel routes from a previous run without announcing a
-    /// restart. The end is reported once by [`Rib::poll_recovery_done`].
+    /// restart. The end is reported once by [`Rib::poll_recovery_done`]. Once a recovery
+    /// ended, this and [`Rib::defer_selection`] do nothing.
     pub fn start_recovery(&mut self, deadline: Instant) {
         self.restart.start(deadline, false);
         self.check_recovery(None);

@@ -21,7 +21,8 @@
 //! reports it once, so that the kernel side can remove the routes it adopted from the
 //! previous run and not refreshed since (BIRD's graceful restart recovery). This is the
 //! only tracker of that fact: the daemon's FIB and its status (BIRD's 0024 "graceful
-//! restart in progress") read it here.
+//! restart in progress") read it here. Once over, the recovery stays over: a session
+//! lost later does not bring it back, and starting it again does nothing.
 //!
 //! [`Rib::defer_selection`](crate::Rib::defer_selection) also holds back all advertisement meanwhile (we announced the
 //! Restart State bit, so peers wait for our End-of-RIB): routes are stored and decided
@@ -123,6 +124,16 @@ pub(crate) struct Restart {
     recovery: Option<Recovery>,
     /// The end of the recovery, until polled.
     done: Option<RecoveryDone>,
+    /// A recovery ended: it stays over (a later [`Restart::start`] is ignored).
+    ended: bool,
+}
+
+/// A peer's End-of-RIB record, carried over when the peer is re-added to the table
+/// ([`Rib::readd_peer`](crate::Rib::readd_peer)): the same peer, the same session.
+#[derive(Clone, Debug, Default)]
+pub(crate) struct EorRecord {
+    eor_received: SmallVec<[Family; 2]>,
+    initial_table_done: bool,
 }
 
 /// RFC 4724 4.1: a peer that does not advertise graceful restart, or restarts itself,
@@ -161,6 +172,22 @@ impl Restart {
 
     fn peer(&self, idx: PeerIdx) -> Option<&PeerRestart> {
         self.peers.get(idx as usize).and_then(Option::as_ref)
+    }
+
+    /// The peer's End-of-RIB record.
+    pub fn eor_record(&self, idx: PeerIdx) -> Option<EorRecord> {
+        self.peer(idx).map(|p| EorRecord {
+            eor_received: p.eor_received.clone(),
+            initial_table_done: p.initial_table_done,
+        })
+    }
+
+    /// Restores a record taken by [`Restart::eor_record`].
+    pub fn restore_eor_record(&mut self, idx: PeerIdx, record: EorRecord) {
+        if let Some(p) = self.peer_mut(idx) {
+            p.eor_received = record.eor_received;
+            p.initial_table_done = record.initial_table_done;
+        }
     }
 
     pub fn set_disabled(&mut self, idx: PeerIdx, disabled: bool) {
@@ -345,8 +372,12 @@ impl Restart {
             .min()
     }
 
-    /// Begin (or extend) the recovery after our own restart.
+    /// Begin (or extend) the recovery after our own restart; once one ended, nothing
+    /// starts it again.
     pub fn start(&mut self, deadline: Instant, defer_selection: bool) {
+        if self.ended {
+            return;
+        }
         let defer = defer_selection || self.recovery.is_some_and(|r| r.defer_selection);
         self.recovery = Some(Recovery {
             deadline,
@@ -381,6 +412,7 @@ impl Restart {
         };
         self.recovery = None;
         self.done = Some(why);
+        self.ended = true;
         Some(r.defer_selection)
     }
 

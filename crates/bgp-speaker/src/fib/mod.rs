@@ -21,8 +21,9 @@
 //! The kernel is a client of the RIB, as BIRD's kernel protocol is of its table: the RIB
 //! side (`bgp_node::RibDriver`) keeps what the FIB has not taken yet, merged per prefix,
 //! and offers it whenever the FIB channel has room, so nothing is ever dropped; and it
-//! owns the one End-of-RIB tracker, telling the FIB when graceful-restart recovery is over
-//! ([`FibBatch::recovery_done`]). Nothing here asks the RIB anything.
+//! passes on the end of graceful-restart recovery, which the RIB's one End-of-RIB tracker
+//! reports (`bgp_rib::Rib::poll_recovery_done`), with the batch that carries everything
+//! learned before it ([`FibBatch::recovery_done`]). Nothing here asks the RIB anything.
 //!
 //! Beside them, a second watcher feeds next-hop resolution (all main-table routes, not only
 //! the imported ones; see `nexthop.rs`). Both watchers reach the RIB task as
