@@ -21,9 +21,11 @@ mod calico;
 mod control;
 mod daemon;
 mod datastore;
+mod handle;
 mod logging;
 mod metrics;
 mod privileges;
+mod reloads;
 mod watcher;
 
 use std::path::PathBuf;

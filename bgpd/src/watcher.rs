@@ -18,7 +18,7 @@ use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 use tracing::{debug, info, warn};
 
-use crate::daemon::Daemon;
+use crate::handle::Daemon;
 
 /// Quiet period after the last change before reloading.
 pub const DEBOUNCE: Duration = Duration::from_millis(300);

@@ -14,7 +14,7 @@ use tracing::{info, warn};
 use super::answer;
 use super::limits;
 use super::socket::{self, Access, Bound, Serving};
-use crate::daemon::Daemon;
+use crate::handle::Daemon;
 
 /// Binds the control socket at `path` (see [`super::socket`]: its directory created 0750,
 /// a stale socket replaced, mode and group applied without following symlinks) with the

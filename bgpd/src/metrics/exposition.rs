@@ -12,8 +12,8 @@ use std::fmt::Write;
 
 use bgp_speaker::{Peer, PeerState, Status};
 
-use super::ReloadCounts;
-use crate::daemon::Daemon;
+use crate::handle::Daemon;
+use crate::reloads::ReloadCounts;
 
 /// A per-peer metric read from [`Peer`]: its name, type, help text and how to read it.
 type PeerMetric = (&'static str, &'static str, &'static str, fn(&Peer) -> u64);

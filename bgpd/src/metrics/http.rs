@@ -19,7 +19,7 @@ use tokio::task::JoinHandle;
 use tracing::{debug, warn};
 
 use super::exposition;
-use crate::daemon::Daemon;
+use crate::handle::Daemon;
 
 /// Connections served at once.
 pub(super) const MAX_CONNECTIONS: usize = 16;

@@ -35,6 +35,7 @@
 #![forbid(unsafe_code)]
 
 pub mod config;
+mod error;
 mod node;
 mod queue;
 mod rng;

@@ -19,7 +19,7 @@ use bgp_rib::{AllReachable, LocalRoute, RibConfig};
 use ipnet::IpNet;
 
 use crate::config::SimConfig;
-use crate::sim::SimError;
+use crate::error::SimError;
 use crate::topology::{NodeId, NodeSpec, SessionKind, Topology};
 
 /// The one policy of every simulated session: accept and announce everything (the

@@ -39,40 +39,20 @@ use std::time::{Duration, Instant};
 
 use bgp_node::PeerStatus;
 use bgp_proto::session::{DownReason, State};
-use bgp_rib::{Rib, RibError};
+use bgp_rib::Rib;
 use bytes::Bytes;
 use ipnet::IpNet;
 
 use crate::config::SimConfig;
+pub use crate::error::SimError;
 use crate::node::{neighbor_specs, Neighbor, NeighborSpec, Running};
 use crate::queue::EventQueue;
 use crate::rng::Rng;
 use crate::snapshot::{self, LocRibEntry};
-use crate::topology::{NodeId, Topology, TopologyError};
+use crate::topology::{NodeId, Topology};
 
 mod driving;
 mod network;
-
-/// Why a simulation could not be set up or did not converge.
-#[derive(Debug, thiserror::Error)]
-pub enum SimError {
-    #[error("invalid topology: {0}")]
-    Topology(#[from] TopologyError),
-    #[error("building a node's RIB: {0}")]
-    Rib(#[from] RibError),
-    #[error("{0} does not exist")]
-    UnknownNode(NodeId),
-    #[error("{0} is not running")]
-    NodeDown(NodeId),
-    #[error("{0} is already running")]
-    NodeUp(NodeId),
-    #[error("not converged after {waited:?} of virtual time (now {now:?}): {why}")]
-    NotConverged {
-        now: Duration,
-        waited: Duration,
-        why: String,
-    },
-}
 
 /// Counters of a run.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
