@@ -192,12 +192,19 @@ fn nested_hard_reset_notification_of_64_kib() {
                 "bgpd answered with NOTIFICATION {n:?}"
             )));
         }
-        let detail = b.bgpd.show_peer(b.a.addr(Family::Ipv4))?;
-        let got = detail
-            .get("last_notification_received")
-            .and_then(|v| v.as_str())
-            .unwrap_or_default()
-            .to_string();
+        // The peer's status is published after the connection is closed: wait for it.
+        let got = wait_until(
+            "the NOTIFICATION in show peer",
+            Duration::from_secs(10),
+            || {
+                let detail = b.bgpd.show_peer(b.a.addr(Family::Ipv4))?;
+                Ok(detail
+                    .get("last_notification_received")
+                    .and_then(|v| v.as_str())
+                    .filter(|s| !s.is_empty())
+                    .map(str::to_string))
+            },
+        )?;
         if !got.contains("Hard Reset") || got.len() > 4096 {
             return Err(Error::Check(format!(
                 "the NOTIFICATION is not reported as one bounded Hard Reset: {} bytes: {}",

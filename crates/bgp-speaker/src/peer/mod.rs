@@ -297,6 +297,9 @@ impl PeerTask {
     /// Does what the driver asks, then moves what its sessions want written to writers
     /// with room.
     fn execute(&mut self) {
+        // Status first: whoever sees what follows (a closed connection, a new session)
+        // finds it already in `show peers`.
+        self.publish();
         let id = self.driver.id();
         while let Some(ev) = self.driver.poll_event() {
             match ev {
