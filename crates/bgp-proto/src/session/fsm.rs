@@ -2,6 +2,10 @@
 //! (RFC 4271 8.2.2), with the timers of RFC 4271 8.1.3/10, DelayOpen and passive
 //! establishment (8.1.1), and the SendHoldTimer of RFC 9687.
 //!
+//! One file on purpose: the transitions of RFC 4271 8.2.2 read as one table, and every
+//! `handle_*` shares the state they change; collisions, configuration, negotiation and
+//! events live in their own modules.
+//!
 //! Shape (after `quinn-proto`'s `Connection`): getters; `handle_*` for input from the
 //! transport and the clock; commands (`start`, `stop`, `send_*`); and `poll_*` for what the
 //! caller must do next. After every `handle_*` or command the caller drains
