@@ -54,7 +54,8 @@ pub struct PeerStatus {
 }
 
 impl PeerStatus {
-    pub(super) fn new(disabled: bool, now: Instant) -> PeerStatus {
+    /// A peer not started yet: Idle since `now`, nothing counted.
+    pub fn new(disabled: bool, now: Instant) -> PeerStatus {
         PeerStatus {
             state: State::Idle,
             since: now,

@@ -25,8 +25,9 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use bgp_node::peer::PeerCounters;
-use bgp_node::{ConnId, OutputSlice, PeerDriver, PeerEvent, PeerId, Refusal, Transport};
-use bgp_proto::session::{Negotiated, State};
+use bgp_node::{
+    ConnId, OutputSlice, PeerDriver, PeerEvent, PeerId, PeerStatus, Refusal, Transport,
+};
 use bgp_proto::{notification_code as nc, Family, Notification};
 use bytes::Bytes;
 use tokio::net::TcpStream;
@@ -75,72 +76,6 @@ pub(crate) enum PeerCmd {
     },
 }
 
-/// Live state of a peer, shared with the control socket and the library API.
-#[derive(Clone, Debug)]
-pub struct PeerShared {
-    /// FSM state of the main connection.
-    pub state: State,
-    /// When `state` was entered.
-    pub since: Instant,
-    /// Administratively disabled.
-    pub disabled: bool,
-    /// The last reason the session went down.
-    pub last_error: Option<String>,
-    /// The last NOTIFICATION we sent, rendered.
-    pub last_notification_sent: Option<String>,
-    /// The last NOTIFICATION the peer sent, rendered.
-    pub last_notification_received: Option<String>,
-    /// Negotiated parameters while Established.
-    pub negotiated: Option<Box<Negotiated>>,
-    /// Our end of the current connection.
-    pub local_addr: Option<SocketAddr>,
-    /// The peer's end of the current connection.
-    pub remote_addr: Option<SocketAddr>,
-    /// UPDATE messages received.
-    pub updates_received: u64,
-    /// UPDATE messages sent.
-    pub updates_sent: u64,
-    /// NOTIFICATIONs sent.
-    pub notifications_sent: u64,
-    /// NOTIFICATIONs received.
-    pub notifications_received: u64,
-    /// ROUTE-REFRESH messages received.
-    pub route_refresh_received: u64,
-    /// Times the session reached Established.
-    pub established_transitions: u64,
-}
-
-impl PeerShared {
-    pub(crate) fn new(disabled: bool) -> PeerShared {
-        PeerShared {
-            state: State::Idle,
-            since: Instant::now(),
-            disabled,
-            last_error: None,
-            last_notification_sent: None,
-            last_notification_received: None,
-            negotiated: None,
-            local_addr: None,
-            remote_addr: None,
-            updates_received: 0,
-            updates_sent: 0,
-            notifications_sent: 0,
-            notifications_received: 0,
-            route_refresh_received: 0,
-            established_transitions: 0,
-        }
-    }
-
-    fn set_counters(&mut self, c: &PeerCounters) {
-        self.updates_received = c.updates_received;
-        self.updates_sent = c.updates_sent;
-        self.notifications_sent = c.notifications_sent;
-        self.notifications_received = c.notifications_received;
-        self.route_refresh_received = c.route_refresh_received;
-        self.established_transitions = c.established_transitions;
-    }
-}
-
 /// What the RIB task keeps to reach a peer task.
 #[derive(Debug)]
 pub(crate) struct PeerLink {
@@ -155,7 +90,7 @@ pub(crate) struct PeerHandle {
     pub id: PeerId,
     pub config: PeerConfig,
     pub cmd: mpsc::Sender<PeerCmd>,
-    pub shared: Arc<Mutex<PeerShared>>,
+    pub shared: Arc<Mutex<PeerStatus>>,
     /// Resolves once the task ended (however).
     pub done: oneshot::Receiver<()>,
     pub abort: AbortHandle,
@@ -188,7 +123,7 @@ pub(crate) struct PeerTask {
     driver: PeerDriver,
     cfg: PeerConfig,
     global: Arc<GlobalConfig>,
-    shared: Arc<Mutex<PeerShared>>,
+    shared: Arc<Mutex<PeerStatus>>,
     /// The status version and counters last copied into `shared`.
     published: (u64, PeerCounters),
     ch: PeerChannels,
@@ -206,7 +141,7 @@ impl PeerTask {
         id: PeerId,
         cfg: PeerConfig,
         env: PeerEnv,
-        shared: Arc<Mutex<PeerShared>>,
+        shared: Arc<Mutex<PeerStatus>>,
         ch: PeerChannels,
     ) -> PeerTask {
         let (io_tx, io_rx) = mpsc::channel(IO_QUEUE);
@@ -335,19 +270,10 @@ impl PeerTask {
             return;
         }
         let mut s = self.shared.lock().unwrap_or_else(|e| e.into_inner());
-        s.set_counters(&st.counters);
-        if st.version != self.published.0 {
-            s.state = st.state;
-            s.since = st.since;
-            s.disabled = st.disabled;
-            s.last_error.clone_from(&st.last_error);
-            s.last_notification_sent
-                .clone_from(&st.last_notification_sent);
-            s.last_notification_received
-                .clone_from(&st.last_notification_received);
-            s.negotiated.clone_from(&st.negotiated);
-            s.local_addr = st.local_addr;
-            s.remote_addr = st.remote_addr;
+        if st.version == self.published.0 {
+            s.counters = st.counters;
+        } else {
+            s.clone_from(st);
         }
         self.published = (st.version, st.counters);
     }

@@ -18,8 +18,8 @@ use bgp_proto::session::{Negotiated, State};
 use super::{Owner, Speaker, SpeakerError};
 use crate::config::PeerConfig;
 use crate::health::ComponentState;
-use crate::peer::PeerShared;
 use crate::rib_task::{PrefixCounts, Query};
+use bgp_node::PeerStatus;
 
 /// How long a status answer may wait for the RIB task or the speaker's state.
 pub(crate) const ANSWER_WITHIN: Duration = Duration::from_secs(2);
@@ -140,7 +140,7 @@ impl Peer {
         config: PeerConfig,
         owner: Owner,
         local_as: u32,
-        s: PeerShared,
+        s: PeerStatus,
         prefixes: PrefixCounts,
     ) -> Peer {
         Peer {
@@ -156,12 +156,12 @@ impl Peer {
             local_address: s.local_addr,
             remote_address: s.remote_addr,
             counters: PeerCounters {
-                updates_received: s.updates_received,
-                updates_sent: s.updates_sent,
-                notifications_received: s.notifications_received,
-                notifications_sent: s.notifications_sent,
-                route_refresh_received: s.route_refresh_received,
-                established_transitions: s.established_transitions,
+                updates_received: s.counters.updates_received,
+                updates_sent: s.counters.updates_sent,
+                notifications_received: s.counters.notifications_received,
+                notifications_sent: s.counters.notifications_sent,
+                route_refresh_received: s.counters.route_refresh_received,
+                established_transitions: s.counters.established_transitions,
             },
             prefixes,
         }

@@ -23,7 +23,7 @@ use tracing::{info, warn};
 use super::{IndexEntry, Listener, Speaker, SpeakerError, State};
 use crate::config::PeerConfig;
 use crate::net;
-use crate::peer::{PeerChannels, PeerCmd, PeerHandle, PeerLink, PeerShared, PeerTask};
+use crate::peer::{PeerChannels, PeerCmd, PeerHandle, PeerLink, PeerTask};
 use crate::rib_task::RibCtl;
 
 /// Depth of each peer's command channel.
@@ -178,7 +178,10 @@ impl Speaker {
         let id = st.ids.allocate();
         let (cmd_tx, cmd_rx) = mpsc::channel(PEER_CMD_QUEUE);
         let (out_tx, out_rx) = mpsc::unbounded_channel();
-        let shared = Arc::new(StdMutex::new(PeerShared::new(cfg.disabled)));
+        let shared = Arc::new(StdMutex::new(bgp_node::PeerStatus::new(
+            cfg.disabled,
+            std::time::Instant::now(),
+        )));
         let link = PeerLink {
             out: out_tx,
             cmd: cmd_tx.clone(),
