@@ -13,7 +13,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
 
-use bgp_speaker::config::Config;
+use bgp_speaker::config::{Config, MetricsConfig};
 use bgp_speaker::{Speaker, SpeakerOptions};
 use tokio::signal::unix::{signal, Signal, SignalKind};
 use tracing::{error, info, warn};
@@ -46,6 +46,9 @@ pub struct Options {
     pub source: Source,
     /// The control socket given with `-s`: it stays there whatever the configuration says.
     pub socket: Option<PathBuf>,
+    /// A metrics endpoint given outside the configuration (Calico mode, whose derived
+    /// configuration has none): it stays whatever the configuration says.
+    pub metrics: Option<MetricsConfig>,
     /// `-R`: restarting with forwarding state kept (RFC 4724).
     pub graceful_restart: bool,
 }
@@ -84,7 +87,7 @@ async fn serve(opts: Options, cfg: Config) -> Result<(), ExitCode> {
         error!(error = %e, "cannot open the BIRD-compatible status socket");
         ExitCode::FAILURE
     })?;
-    let mut metrics_cfg = cfg.global.metrics;
+    let mut metrics_cfg = opts.metrics.or(cfg.global.metrics);
     let metrics_listener = metrics::bind(metrics_cfg).await.map_err(|e| {
         error!(address = ?metrics_cfg.map(|m| m.listen), error = %e, "cannot open the metrics endpoint");
         ExitCode::FAILURE
@@ -139,7 +142,7 @@ async fn serve(opts: Options, cfg: Config) -> Result<(), ExitCode> {
         tokio::select! {
             Ok(()) = updates.changed() => {
                 let cfg = updates.borrow_and_update().clone();
-                if cfg.global.metrics != metrics_cfg {
+                if opts.metrics.is_none() && cfg.global.metrics != metrics_cfg {
                     match metrics::follow(&mut metrics_server, cfg.global.metrics, &daemon).await {
                         Ok(()) => metrics_cfg = cfg.global.metrics,
                         Err(e) => error!(error = %e, "cannot move the metrics endpoint; the old one stays"),

@@ -123,6 +123,7 @@ fn main() -> ExitCode {
             watch: !cli.no_watch,
         },
         socket: cli.socket.clone(),
+        metrics: None,
         graceful_restart: cli.graceful_restart,
     };
     rt.block_on(daemon::run(opts, cfg))
