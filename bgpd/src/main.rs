@@ -11,13 +11,14 @@
 //!
 //! ```text
 //! bgpd -c /etc/bgpd/bgpd.toml            # run
-//! bgpd -c /etc/bgpd/bgpd.toml --check    # validate, exit 0 or 1
+//! bgpd -c /etc/bgpd/bgpd.toml --check    # validate: every error, warnings; exit 0 or 1
 //! bgpd calico render --resources DIR --node NAME   # Calico mode (calico.rs)
 //! bgpd calico run [-R]                   # Calico mode following etcd (datastore.rs)
 //! ```
 
 mod accounts;
 mod calico;
+mod check;
 mod control;
 mod daemon;
 mod datastore;
@@ -48,7 +49,8 @@ struct Cli {
     /// Configuration file (TOML; see docs/config.md).
     #[arg(short = 'c', long = "config", default_value = "/etc/bgpd/bgpd.toml")]
     config: PathBuf,
-    /// Validate the configuration and exit: 0 when valid, 1 with file:line:column otherwise.
+    /// Validate the configuration and exit: 0 when valid (warnings about settings that do
+    /// nothing on stderr), 1 with every error as file:line:column: reason otherwise.
     #[arg(long)]
     check: bool,
     /// Log format.
@@ -81,22 +83,7 @@ fn main() -> ExitCode {
         return calico::run(c, cli.log_format);
     }
     if cli.check {
-        return match config::load(&cli.config) {
-            Ok(c) => {
-                println!(
-                    "{}: OK ({} peers, {} policies, {} originated routes)",
-                    cli.config.display(),
-                    c.peers.len(),
-                    c.policies.len(),
-                    c.originate.len()
-                );
-                ExitCode::SUCCESS
-            }
-            Err(e) => {
-                eprintln!("{e}");
-                ExitCode::FAILURE
-            }
-        };
+        return check::run(&cli.config);
     }
     logging::init(cli.log_format);
     // A panicking task must not leave a half-alive daemon: abort (bgp_speaker::fatal).
