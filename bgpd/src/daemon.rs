@@ -22,6 +22,7 @@ use crate::control::{bird, server};
 use crate::datastore::Feed;
 use crate::handle::{ConfigSource, Daemon};
 use crate::metrics;
+use crate::notify;
 use crate::reloads::Reloads;
 use crate::watcher;
 
@@ -135,6 +136,9 @@ async fn serve(opts: Options, cfg: Config) -> Result<(), ExitCode> {
         .map(|(b, c)| metrics::serve(b, c, daemon.clone()));
     let mut control_server = control_socket.map(|b| server::serve(b, &control, daemon.clone()));
     let bird_task = bird::start(bird_sockets, &speaker);
+    // Every listener accepts connections (bound before the speaker started, served from
+    // here on) and the kernel FIB read our routes (when the speaker opened it): ready.
+    notify::notify("READY=1\nSTATUS=running");
     // A reload may move the control socket (unless -s fixed it) or change its mode.
     let mut updates = speaker.config_updates();
     let mut control_cfg = control;
@@ -177,12 +181,19 @@ async fn serve(opts: Options, cfg: Config) -> Result<(), ExitCode> {
             }
             _ = sighup.recv() => {
                 info!("SIGHUP received: reloading configuration");
-                if let Err(e) = daemon.reload().await {
-                    warn!("new configuration refused, running configuration unchanged: {e}");
-                }
+                notify::reloading();
+                let status = match daemon.reload().await {
+                    Ok(_) => "STATUS=running",
+                    Err(e) => {
+                        warn!("new configuration refused, running configuration unchanged: {e}");
+                        "STATUS=running (last reload refused: see the log)"
+                    }
+                };
+                notify::notify(&format!("READY=1\n{status}"));
             }
         }
     }
+    notify::notify("STOPPING=1");
     bird_task.abort();
     if let Some(f) = follower {
         f.abort();

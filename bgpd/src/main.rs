@@ -25,6 +25,7 @@ mod datastore;
 mod handle;
 mod logging;
 mod metrics;
+mod notify;
 mod privileges;
 mod reloads;
 mod watcher;
@@ -36,10 +37,18 @@ use bgp_speaker::config;
 use clap::{Parser, Subcommand};
 use tracing::{error, info};
 
+/// The version and the git revision it was built from (build.rs).
+pub(crate) const VERSION: &str = concat!(
+    env!("CARGO_PKG_VERSION"),
+    " (",
+    env!("BGPD_GIT_REVISION"),
+    ")"
+);
+
 #[derive(Debug, Parser)]
 #[command(
     name = "bgpd",
-    version,
+    version = VERSION,
     about = "BGP speaker and route reflector",
     after_help = "Logging: to stderr, filtered by BGPD_LOG, else RUST_LOG (tracing's EnvFilter \
 syntax: a level such as `debug`, or `info,bgp_speaker::fib=trace`); `info` when neither is set. \

@@ -123,11 +123,14 @@ impl Exposition {
         self.family(
             "bgpd_build_info",
             "gauge",
-            "The bgpd version running (always 1).",
+            "The bgpd version and git revision running (always 1).",
         );
         self.sample(
             "bgpd_build_info",
-            &[("version", env!("CARGO_PKG_VERSION"))],
+            &[
+                ("version", env!("CARGO_PKG_VERSION")),
+                ("revision", env!("BGPD_GIT_REVISION")),
+            ],
             1,
         );
         self.single(
