@@ -8,12 +8,14 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 
 mod control;
+#[path = "../../bgpd/src/docs.rs"]
+mod docs;
 mod mrt;
 
 #[derive(Debug, Parser)]
 #[command(
     name = "bgpctl",
-    version,
+    version = concat!(env!("CARGO_PKG_VERSION"), " (", env!("BGPD_GIT_REVISION"), ")"),
     about = "Inspect and control bgpd; read MRT files"
 )]
 struct Cli {
@@ -38,6 +40,13 @@ enum Command {
     /// Change bgpd's logging while it runs.
     #[command(subcommand)]
     Log(control::LogCommand),
+    /// Write the man page and shell completions (packaging; docs.rs).
+    #[command(hide = true)]
+    GenerateDocs {
+        /// Output directory (man/ and completions/ are made in it).
+        #[arg(long)]
+        out: std::path::PathBuf,
+    },
 }
 
 fn main() -> ExitCode {
@@ -48,5 +57,14 @@ fn main() -> ExitCode {
         Command::Reload => control::reload(&cli.conn),
         Command::Peer(a) => control::peer(&cli.conn, a),
         Command::Log(c) => control::log(&cli.conn, c),
+        Command::GenerateDocs { out } => {
+            match docs::generate(<Cli as clap::CommandFactory>::command(), &out) {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(e) => {
+                    eprintln!("bgpctl generate-docs: {}: {e}", out.display());
+                    ExitCode::FAILURE
+                }
+            }
+        }
     }
 }

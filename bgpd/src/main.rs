@@ -22,6 +22,7 @@ mod check;
 mod control;
 mod daemon;
 mod datastore;
+mod docs;
 mod handle;
 mod logging;
 mod metrics;
@@ -84,12 +85,29 @@ enum Command {
     /// Calico mode: derive the configuration from Calico's resources.
     #[command(subcommand)]
     Calico(calico::CalicoCommand),
+    /// Write the man page and shell completions (packaging; docs.rs).
+    #[command(hide = true)]
+    GenerateDocs {
+        /// Output directory (man/ and completions/ are made in it).
+        #[arg(long)]
+        out: PathBuf,
+    },
 }
 
 fn main() -> ExitCode {
     let mut cli = Cli::parse();
-    if let Some(Command::Calico(c)) = cli.command.take() {
-        return calico::run(c, cli.log_format);
+    match cli.command.take() {
+        Some(Command::Calico(c)) => return calico::run(c, cli.log_format),
+        Some(Command::GenerateDocs { out }) => {
+            return match docs::generate(<Cli as clap::CommandFactory>::command(), &out) {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(e) => {
+                    eprintln!("bgpd generate-docs: {}: {e}", out.display());
+                    ExitCode::FAILURE
+                }
+            };
+        }
+        None => {}
     }
     if cli.check {
         return check::run(&cli.config);
