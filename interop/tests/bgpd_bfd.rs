@@ -1,7 +1,8 @@
 //! bgpd driving BFD (RFC 5882) against FRR (bfdd + bgpd) and BIRD 2 (`bfd on`), single
 //! hop and multihop: the BGP session comes up with BFD Up on both sides, and cutting the
 //! path takes the peer's route out of bgpd's kernel FIB within 1 s with a 90 s hold time.
-//! Also 100 sessions at 100 ms between two bgpd without a flap. Bodies in
+//! A simple password with BIRD. Also 100 sessions at 100 ms between two bgpd without a
+//! flap. Bodies in
 //! `interop::bfd::bgpd`.
 //!
 //! Needs root, bgpd and bgpctl built, and the Debian packages frr and bird2: skipped with
@@ -9,7 +10,7 @@
 
 use std::time::Duration;
 
-use interop::bfd::bgpd::{bgp_with_bfd, many_sessions, Peer};
+use interop::bfd::bgpd::{bgp_with_bfd, many_sessions, simple_password_with_bird, Peer};
 use interop::run_test;
 
 fn binaries(peer: Option<Peer>) -> Vec<String> {
@@ -41,6 +42,15 @@ fn bgpd_bfd_bird_single_hop() {
         "bgpd_bfd_bird_single_hop",
         &binaries(Some(Peer::Bird)),
         |t| bgp_with_bfd(t, Peer::Bird, false),
+    );
+}
+
+#[test]
+fn bgpd_bfd_bird_simple_password() {
+    run_test(
+        "bgpd_bfd_bird_simple_password",
+        &binaries(Some(Peer::Bird)),
+        simple_password_with_bird,
     );
 }
 
