@@ -365,7 +365,7 @@ pub enum RestartRules {
     /// Calico mode's, as `bgpd calico render` derives them: the restart time (ours and
     /// the one accepted from peers) at most the hold time, no routes kept at hold expiry,
     /// a stop is a restart for every peer, and a restart (`-R`) waits for absent peers
-    /// at most three connect-retry intervals.
+    /// at most four connect-retry intervals.
     CalicoMode,
 }
 
@@ -496,7 +496,7 @@ fn render_bgpd_config(
             let _ = writeln!(
                 c,
                 "absent_peer_wait = {}",
-                (3 * CALICO_CONNECT_RETRY).min(bound)
+                (4 * CALICO_CONNECT_RETRY).min(bound)
             );
         }
     }

@@ -230,6 +230,26 @@ impl Cluster {
     }
 }
 
+/// Whether bgpd's session `peer` (on the bgpd with control socket `socket`)
+/// negotiated the RFC 8538 N bit: both OPENs carried the graceful restart
+/// capability with N set.
+pub fn n_bit_negotiated(socket: &std::path::Path, peer: &str) -> Result<bool> {
+    let v = crate::bgpd::control_at(
+        socket,
+        serde_json::json!({"command": "show_peer", "name": peer}),
+    )?;
+    let has_n = |key: &str| {
+        v.get(key)
+            .and_then(serde_json::Value::as_array)
+            .is_some_and(|caps| {
+                caps.iter()
+                    .filter_map(serde_json::Value::as_str)
+                    .any(|c| c.starts_with("GracefulRestart(") && c.contains("notification: true"))
+            })
+    };
+    Ok(has_n("capabilities_sent") && has_n("capabilities_received"))
+}
+
 /// Echoes from one pod to another, ten a second, counted (`ping -i 0.1 -W 1`).
 pub struct Pinger {
     process: Process,

@@ -23,7 +23,7 @@ use interop::calico::{
     bgpd_config, bgpd_config_pool, has_direct_route, has_tunnel_route, mesh_name, setup_felix,
     setup_tunl0, CalicoPeer, FelixState, IpPool, IpipMode, SessionTimers,
 };
-use interop::calico_cluster::{Cluster, ClusterOptions, Pinger};
+use interop::calico_cluster::{n_bit_negotiated, Cluster, ClusterOptions, Pinger};
 use interop::{
     binaries_for, run_test, wait_established, wait_for, Bgpd, Error, Family, Kind, Node, Result,
     Router, Segment, Speaker, Test, TIMEOUT,
@@ -201,26 +201,6 @@ struct Seen {
     down: Option<std::time::Duration>,
     /// The vanished node's block left the kernel.
     gone: Option<std::time::Duration>,
-}
-
-/// Whether bgpd's session `peer` (on the bgpd with control socket `socket`)
-/// negotiated the RFC 8538 N bit: both OPENs carried the graceful restart
-/// capability with N set.
-fn n_bit_negotiated(socket: &std::path::Path, peer: &str) -> Result<bool> {
-    let v = interop::bgpd::control_at(
-        socket,
-        serde_json::json!({"command": "show_peer", "name": peer}),
-    )?;
-    let has_n = |key: &str| {
-        v.get(key)
-            .and_then(serde_json::Value::as_array)
-            .is_some_and(|caps| {
-                caps.iter()
-                    .filter_map(serde_json::Value::as_str)
-                    .any(|c| c.starts_with("GracefulRestart(") && c.contains("notification: true"))
-            })
-    };
-    Ok(has_n("capabilities_sent") && has_n("capabilities_received"))
 }
 
 /// A node vanishes without any configuration change: the cluster (`kinds`,

@@ -460,12 +460,13 @@ fn graceful_restart(o: &RenderOptions) -> GracefulRestartFile {
 }
 
 /// How long a restarting node (`-R`) waits for a peer's session to come up before its
-/// selection deferral stops waiting for that peer: three connect-retry intervals, time
-/// for a peer whose first attempt found us still down to try again (RFC 4724 4.1; a
-/// node that left while still in the datastore must not hold back every announcement
-/// for the whole restart time).
+/// selection deferral stops waiting for that peer: four connect-retry intervals, time
+/// for a peer whose first attempt (one interval after we closed) found us still down to
+/// try again (two intervals later) and establish (RFC 4724 4.1; a node that left while
+/// still in the datastore must not hold back every announcement for the whole restart
+/// time).
 fn absent_peer_wait(o: &RenderOptions) -> u16 {
-    (3 * CONNECT_RETRY).min(restart_bound(o))
+    (4 * CONNECT_RETRY).min(restart_bound(o))
 }
 
 /// Policies used by sessions, defined on first use.
@@ -555,9 +556,15 @@ fn peer(
             NextHop::SelfAddress => Some(NextHopMode::SelfAddr),
             NextHop::Keep => Some(NextHopMode::Keep),
         },
-        graceful_restart: p.restart_time.map(|t| GracefulRestartFile {
-            restart_time: Some(t.min(4095) as u16),
-            ..Default::default()
+        // `maxRestartTime` / `nodeMeshMaxRestartTime`: the operator's choice, for both
+        // directions (the peer node announces the same time).
+        graceful_restart: p.restart_time.map(|t| {
+            let t = t.min(4095) as u16;
+            GracefulRestartFile {
+                restart_time: Some(t),
+                max_restart_time: Some(t.max(restart_bound(o))),
+                ..Default::default()
+            }
         }),
         families: Some(vec![match p.family {
             Family::V4 => FamilyName::Ipv4,

@@ -420,7 +420,7 @@ impl Restart {
 
     /// Whether the recovery waits for this peer.
     fn waits_for(p: &PeerRestart, absent_passed: bool) -> bool {
-        !p.disabled && !(absent_passed && !p.came_up)
+        !p.disabled && (p.came_up || !absent_passed)
     }
 
     /// The end of the recovery, once.
