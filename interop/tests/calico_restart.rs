@@ -12,6 +12,8 @@
 //!   other kernel within 1 s (Hard Reset to bgpd, a plain Cease to BIRD).
 //! - A crash (SIGKILL): the block leaves every other bgpd's kernel within the hold time
 //!   + 1 s (restart times are bounded by the hold time), BIRD's a moment later.
+//! - A node gone silent (its link down): the block leaves at hold expiry, not a restart
+//!   time later (no routes kept at hold expiry in Calico mode).
 //! - A restart with a configured peer gone: the selection deferral stops waiting for that
 //!   peer after the absent-peer wait, well before the restart time.
 //!
@@ -232,6 +234,41 @@ fn calico_mode_crashed_node_is_gone_within_the_hold_time() {
             if gone[0] > bound || gone[1] > bound + BIRD_SLACK {
                 return Err(Error::Check(format!(
                     "a crashed node's block stayed too long (bgpd at most {bound:?}, BIRD {:?}): {gone:?}",
+                    bound + BIRD_SLACK
+                )));
+            }
+            Ok(())
+        },
+    );
+}
+
+/// Node 0's link goes down (power off, partition: no FIN, no RST): only hold timers can
+/// tell. Calico mode does not keep routes at hold expiry, N bit or not, so the block must
+/// leave the bgpd node's kernel within hold time + 1 s (BIRD, without the N bit, drops
+/// at its own hold expiry).
+#[test]
+fn calico_mode_silent_node_is_gone_at_hold_expiry() {
+    let kinds = [Kind::Bgpd, Kind::Bgpd, Kind::Bird];
+    run_test(
+        "calico_mode_silent_node_is_gone_at_hold_expiry",
+        &binaries(&kinds),
+        |t| {
+            let c = calico_mode(t, &kinds, SHORT)?;
+            let (node, _) = &c.nodes[0];
+            let cut = Instant::now();
+            node.ns.ip(&["link", "set", &node.ifname, "down"])?;
+            let bound = Duration::from_secs(u64::from(SHORT.hold_time) + 1);
+            let gone = c.block_gone_times(0, &[1, 2], cut, 3 * bound)?;
+            say(&format!(
+                "{}: n1 cut off (hold {} s); its block left n2 (bgpd) after {:.2} s, n3 (BIRD) after {:.2} s",
+                t.name(),
+                SHORT.hold_time,
+                gone[0].as_secs_f64(),
+                gone[1].as_secs_f64()
+            ));
+            if gone[0] > bound || gone[1] > bound + BIRD_SLACK {
+                return Err(Error::Check(format!(
+                    "a silent node's block stayed too long (bgpd at most {bound:?}, BIRD {:?}): {gone:?}",
                     bound + BIRD_SLACK
                 )));
             }
