@@ -24,6 +24,7 @@ use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use bgp_node::graceful::Farewell;
 use bgp_node::peer::PeerCounters;
 use bgp_node::{
     ConnId, OutputSlice, PeerDriver, PeerEvent, PeerId, PeerStatus, Refusal, Transport,
@@ -73,10 +74,10 @@ pub(crate) enum PeerCmd {
     /// closes at once with Cease / BFD Down (RFC 9384) and starts again after the connect
     /// retry time; a session that is not Established is left as it is.
     BfdDown,
-    /// Close with `notification` and end the task (`hard_reset` as for `Teardown`).
+    /// Close with `notification`, as `farewell` makes of it, and end the task.
     Stop {
         notification: Notification,
-        hard_reset: bool,
+        farewell: Farewell,
     },
 }
 
@@ -196,7 +197,7 @@ impl PeerTask {
                             subcode: nc::CEASE_PEER_DECONFIGURED,
                             data: Bytes::new(),
                         },
-                        hard_reset: false,
+                        farewell: Farewell::Notify,
                     }),
                 },
                 // While the RIB has not taken what this session produced, the socket is
@@ -334,8 +335,8 @@ impl PeerTask {
             }
             PeerCmd::Stop {
                 notification,
-                hard_reset,
-            } => self.driver.stop(now, notification, hard_reset),
+                farewell,
+            } => self.driver.stop(now, notification, farewell),
         }
     }
 
