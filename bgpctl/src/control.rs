@@ -73,6 +73,9 @@ enum Show {
     Route { address: IpAddr },
     /// Calico mode: the datastore followed, its sync state, what was derived from it.
     Datastore,
+    /// BFD sessions: peer, addresses, local/remote state, negotiated intervals,
+    /// multipliers, last diagnostics, uptime.
+    Bfd,
 }
 
 #[derive(Copy, Clone, Debug, ValueEnum)]
@@ -218,6 +221,7 @@ pub fn show(conn: &Conn, args: ShowArgs) -> ExitCode {
         Show::Peers => Command::ShowPeers,
         Show::Peer { name } => Command::ShowPeer { name },
         Show::Datastore => Command::ShowDatastore,
+        Show::Bfd => Command::ShowBfd,
         Show::Routes {
             prefix,
             peer,
@@ -488,7 +492,7 @@ pub fn duration(secs: u64) -> String {
 }
 
 /// Left-aligned columns, two spaces apart.
-fn table(head: &[&str], rows: &[Vec<String>]) -> String {
+pub(crate) fn table(head: &[&str], rows: &[Vec<String>]) -> String {
     let mut w: Vec<usize> = head.iter().map(|h| h.len()).collect();
     for r in rows {
         for (i, c) in r.iter().enumerate() {
@@ -806,6 +810,7 @@ pub fn render(r: &Reply) -> String {
         Reply::Peer(d) => peer_detail(d),
         Reply::Routes { routes, .. } => routes_table(routes),
         Reply::Datastore(d) => datastore(d),
+        Reply::Bfd { sessions } => crate::bfd::sessions_table(sessions),
         Reply::Done { message } => format!("{message}\n"),
     }
 }

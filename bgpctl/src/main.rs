@@ -7,6 +7,7 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
+mod bfd;
 mod control;
 mod mrt;
 
@@ -29,7 +30,7 @@ enum Command {
     /// Read MRT (RFC 6396) routing dumps and update logs.
     #[command(subcommand)]
     Mrt(mrt::MrtCommand),
-    /// Show daemon state: peers, routes (talks to bgpd's control socket).
+    /// Show daemon state: peers, routes, BFD sessions (talks to bgpd's control socket).
     Show(control::ShowArgs),
     /// Re-read bgpd's configuration and apply the difference.
     Reload,

@@ -297,6 +297,13 @@ async fn handle(cmd: Command, daemon: &Daemon) -> Response {
                 })
                 .map_err(|e| e.to_string())
         }
+        Command::ShowBfd => speaker
+            .bfd_sessions()
+            .await
+            .map(|v| Reply::Bfd {
+                sessions: v.iter().map(answer::bfd).collect(),
+            })
+            .map_err(|e| e.to_string()),
         Command::LogLevel { level } => crate::logging::set_filter(&level).map(|now| {
             info!(filter = %now, "log filter changed through the control socket");
             Reply::Done {

@@ -141,6 +141,9 @@ pub enum Command {
         /// What to do.
         action: PeerAction,
     },
+    /// The BFD sessions (RFC 5880) of the peers with `bfd` configured. Added within
+    /// version 1.
+    ShowBfd,
     /// Replace the daemon's log filter: a level (`off`, `error`, `warn`, `info`, `debug`,
     /// `trace`) or comma-separated directives such as `info,bgp_speaker::fib=trace`.
     /// Added within version 1.
@@ -190,6 +193,15 @@ mod tests {
                 limit: None,
                 after: None,
             }
+        );
+    }
+
+    #[test]
+    fn show_bfd_wire_form() {
+        let r = Request::new(Command::ShowBfd);
+        assert_eq!(
+            serde_json::to_string(&r).unwrap(),
+            r#"{"version":1,"command":"show_bfd"}"#
         );
     }
 

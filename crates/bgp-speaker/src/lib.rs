@@ -25,12 +25,15 @@
 //! builder, diff), [`net`] (socket options: TCP-MD5, GTSM, TTL), [`fib`] (the kernel FIB
 //! component started for a `[kernel]` section: kernel routes into the RIB, best routes into
 //! the kernel; next-hop resolution through the kernel's routes comes with it, nexthop.rs),
-//! health.rs (components that can fail on their own and heal, [`ComponentState`]). A panic
+//! health.rs (components that can fail on their own and heal, [`ComponentState`]), bfd/
+//! (the BFD task: per-peer BFD sessions that close a BGP session when its path fails,
+//! [`BfdSession`]). A panic
 //! anywhere is fatal in bgpd ([`abort_on_panic`]); docs/security.md gathers the limits and
 //! failure handling.
 
 #![warn(missing_docs)]
 
+mod bfd;
 pub mod config;
 mod fatal;
 pub mod fib;
@@ -47,6 +50,7 @@ mod speaker;
 #[cfg(test)]
 mod tests;
 
+pub use bfd::BfdSession;
 pub use fatal::abort_on_panic;
 pub use health::ComponentState;
 pub use rib_task::{chain_policy, BestRoute, PrefixCounts, RouteChange};

@@ -24,6 +24,7 @@ use crate::rib_input::RibInputs;
 use crate::rib_task::{BestRoute, FibSink, Query, RibChannels, RibCtl, RibTask, RouteChange};
 use crate::routes::{Route, RouteCursor, RouteQuery, MAX_PAGE};
 
+mod bfd_peers;
 mod ownership;
 mod status;
 mod tasks;
@@ -176,6 +177,8 @@ struct Inner {
     tasks: Tasks,
     /// The kernel FIB component, when the configuration has a `[kernel]` section.
     kernel: StdMutex<Option<crate::fib::KernelHandle>>,
+    /// The BFD task (crate::bfd).
+    bfd: crate::bfd::BfdHandle,
 }
 
 /// A running BGP speaker. Cheap to clone; all clones control the same speaker.
@@ -267,6 +270,8 @@ impl Speaker {
             kernel_view,
         );
         tasks.spawn(rib.run());
+        let (bfd, bfd_task) = crate::bfd::BfdHandle::new(tasks.cancel.child_token());
+        tasks.spawn(bfd_task.run());
         let env = PeerEnv {
             global: Arc::new(config.global.clone()),
             restarting: options.graceful_restart,
@@ -297,6 +302,7 @@ impl Speaker {
             last_answers: StdMutex::new(status::LastAnswers::default()),
             tasks,
             kernel: StdMutex::new(kernel),
+            bfd,
         });
         let speaker = Speaker { inner };
         {
@@ -330,6 +336,7 @@ impl Speaker {
             for addr in &config.global.listen {
                 speaker.open_listener(&mut st, *addr)?;
             }
+            speaker.sync_bfd(&st).await;
         }
         info!(
             asn = config.global.asn,
@@ -378,6 +385,7 @@ impl Speaker {
         let name = cfg.name.clone();
         self.spawn_peer(&mut st, cfg).await?;
         st.api.add_peer(&name);
+        self.sync_bfd(&st).await;
         Ok(())
     }
 
@@ -394,6 +402,7 @@ impl Speaker {
         })
         .await?;
         st.api.remove_peer(name);
+        self.sync_bfd(&st).await;
         Ok(())
     }
 
@@ -414,7 +423,9 @@ impl Speaker {
                 .chain([&cfg]),
         )?;
         let change = diff::diff_peer(&old, &cfg, &Default::default());
-        self.apply_peer_change(&mut st, old, cfg, &change).await
+        let applied = self.apply_peer_change(&mut st, old, cfg, &change).await;
+        self.sync_bfd(&st).await;
+        applied
     }
 
     async fn apply_peer_change(
@@ -541,6 +552,7 @@ impl Speaker {
         applied.global.group = st.config.global.group.clone();
         st.config = applied;
         st.loaded = Instant::now();
+        self.sync_bfd(&st).await;
         self.inner.applied.send_replace(Arc::new(st.config.clone()));
         info!(changes = %found, "configuration applied");
         Ok(found)

@@ -213,7 +213,8 @@ pub fn diff_peer(
         connect_retry,
         max_prefixes,
         add_path_receive_limit,
-        description
+        description,
+        bfd
     );
     if old.graceful_restart != new.graceful_restart
         && uncapped(&old.graceful_restart) == uncapped(&new.graceful_restart)

@@ -76,6 +76,7 @@ fn peer(p: &PeerConfig, global: &GlobalConfig) -> PeerFile {
             limit: m.limit,
             action: m.action,
         }),
+        bfd: p.bfd.as_ref().map(|b| sp(b.to_file())),
     }
 }
 

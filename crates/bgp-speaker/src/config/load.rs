@@ -479,6 +479,13 @@ fn resolve_peer<'a>(
                 action: m.action,
             })
         }),
+        bfd: {
+            let layers: Vec<&file::BfdFile> = chain
+                .iter()
+                .filter_map(|e| e.peer.bfd.as_ref().map(|b| b.get_ref()))
+                .collect();
+            super::bfd::resolve(&layers)
+        },
         address,
     };
     check::reflection(&p, global).map_err(here)?;
@@ -491,6 +498,9 @@ fn resolve_peer<'a>(
             _ if msg.starts_with("multihop") => chain
                 .iter()
                 .find_map(|e| e.peer.multihop.as_ref().map(|h| (e.src, h.span()))),
+            _ if msg.starts_with("bfd") => chain
+                .iter()
+                .find_map(|e| e.peer.bfd.as_ref().map(|b| (e.src, b.span()))),
             _ => None,
         };
         let (src, span) = span.unwrap_or((entry.src, entry.name.span()));

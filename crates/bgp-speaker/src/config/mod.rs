@@ -14,6 +14,7 @@
 //!
 //! The full format is described in `docs/config.md`.
 
+mod bfd;
 mod builder;
 mod check;
 mod control;
@@ -33,6 +34,7 @@ use std::path::PathBuf;
 use bgp_proto::{Community, Family, LargeCommunity};
 use ipnet::IpNet;
 
+pub use bfd::{BfdConfig, BfdHops};
 pub use builder::ConfigBuilder;
 pub use control::{BirdFormat, BirdSocketConfig, ControlConfig, ControlLimits};
 pub use diff::{ConfigDiff, PeerChange};
@@ -324,6 +326,8 @@ pub struct PeerConfig {
     pub export: Vec<String>,
     /// Prefix limit.
     pub max_prefixes: Option<MaxPrefixes>,
+    /// BFD for this session (RFC 5882); `None`: off.
+    pub bfd: Option<BfdConfig>,
 }
 
 impl PeerConfig {
@@ -357,6 +361,7 @@ impl PeerConfig {
             import: Vec::new(),
             export: Vec::new(),
             max_prefixes: None,
+            bfd: None,
         }
     }
 

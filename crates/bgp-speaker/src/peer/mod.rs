@@ -70,6 +70,10 @@ pub(crate) enum PeerCmd {
     },
     /// Ask the peer to send its routes again (RFC 2918), for inbound soft reconfiguration.
     RouteRefresh(Family),
+    /// The peer's BFD session failed (RFC 5882 3.2, bfd/mod.rs): an Established session
+    /// closes at once with Cease / BFD Down (RFC 9384) and starts again after the connect
+    /// retry time; a session that is not Established is left as it is.
+    BfdDown,
     /// Close with `notification`, as `farewell` makes of it, and end the task.
     Stop {
         notification: Notification,
@@ -318,6 +322,17 @@ impl PeerTask {
                     .reconfigure(now, peer_settings(&self.cfg), restart);
             }
             PeerCmd::RouteRefresh(family) => self.driver.route_refresh(now, family),
+            PeerCmd::BfdDown => {
+                if self.driver.status().state == bgp_proto::session::State::Established {
+                    let notification = Notification {
+                        code: nc::CEASE,
+                        subcode: nc::CEASE_BFD_DOWN,
+                        data: Bytes::new(),
+                    };
+                    let retry = Duration::from_secs(self.cfg.connect_retry.into());
+                    self.driver.teardown(now, notification, Some(retry), false);
+                }
+            }
             PeerCmd::Stop {
                 notification,
                 farewell,
