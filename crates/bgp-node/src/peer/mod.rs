@@ -82,8 +82,9 @@ pub struct PeerDriver {
     main: Conn,
     extra: Option<Conn>,
     next_conn: u64,
-    /// Frames of the current output slice that did not fit the session's queue yet.
-    held: Option<Vec<Bytes>>,
+    /// Frames of the current output slice that did not fit the session's queue yet
+    /// (empty: none; the vector of the slice itself, drained from the front).
+    held: Vec<Bytes>,
     /// Start the session again at this time (after a teardown).
     restart_at: Option<Instant>,
     /// Ends once the current connections are closed.
@@ -109,7 +110,7 @@ impl PeerDriver {
             main: Conn::new(ConnId(0), session),
             extra: None,
             next_conn: 1,
-            held: None,
+            held: Vec::new(),
             restart_at: None,
             stopping: false,
             down_after_error: false,
@@ -153,7 +154,7 @@ impl PeerDriver {
     /// Whether [`PeerDriver::handle_output`] takes a slice now: the session is
     /// Established and the last slice went into its queue.
     pub fn can_take_output(&self) -> bool {
-        self.held.is_none() && self.main.up && self.main.session.state() == State::Established
+        self.held.is_empty() && self.main.up && self.main.session.state() == State::Established
     }
 
     /// Whether `conn` has bytes for [`PeerDriver::poll_transmit`].
@@ -334,10 +335,10 @@ impl PeerDriver {
         if !current {
             return Ok(());
         }
-        if self.held.is_some() {
+        if !self.held.is_empty() {
             return Err(slice);
         }
-        self.held = Some(slice.frames);
+        self.held = slice.frames;
         self.events.push_back(PeerEvent::OutputTaken {
             session: slice.session,
         });
@@ -357,7 +358,7 @@ impl PeerDriver {
             }
             c.session.poll_transmit()
         };
-        if self.held.is_some() && self.main.id == conn {
+        if !self.held.is_empty() && self.main.id == conn {
             self.push_held();
         }
         b
@@ -445,17 +446,18 @@ impl PeerDriver {
     /// held until `poll_transmit` drains the queue. A slice larger than the whole queue
     /// thus flows through in parts instead of waiting for room that can never appear.
     fn push_held(&mut self) {
-        let Some(mut batch) = self.held.take() else {
+        if self.held.is_empty() {
             return;
-        };
+        }
         if self.main.session.state() != State::Established {
             // The session went down; the RIB resends everything on the next Up.
+            self.held.clear();
             return;
         }
         let capacity = self.main.session.send_capacity();
         let mut fit = 0;
         let mut size = 0usize;
-        for frame in &batch {
+        for frame in &self.held {
             if size + frame.len() > capacity {
                 break;
             }
@@ -463,23 +465,16 @@ impl PeerDriver {
             fit += 1;
         }
         if fit == 0 {
-            self.held = Some(batch);
             return;
         }
-        let rest = batch.split_off(fit);
-        match self.main.session.send_encoded(batch.iter().cloned()) {
-            Ok(()) => {
-                self.status.counters.updates_sent += fit as u64;
-                if !rest.is_empty() {
-                    self.held = Some(rest);
-                }
-            }
-            Err(bgp_proto::session::SendError::QueueFull { .. }) => {
-                batch.extend(rest);
-                self.held = Some(batch);
-            }
+        // The frames move into the session's queue, the rest moves up. They fit in its
+        // send capacity, so the queue cannot refuse them as full: an error means they
+        // cannot be sent on this session at all.
+        match self.main.session.send_encoded(self.held.drain(..fit)) {
+            Ok(()) => self.status.counters.updates_sent += fit as u64,
             Err(e) => {
-                warn!(peer = %self.settings.name, error = %e, "dropping outbound UPDATE batch")
+                warn!(peer = %self.settings.name, error = %e, "dropping outbound UPDATE batch");
+                self.held.clear();
             }
         }
     }
@@ -582,7 +577,7 @@ impl PeerDriver {
                 }
                 self.status.counters.established_transitions += 1;
                 self.main.up = true;
-                self.held = None;
+                self.held.clear();
                 // RFC 4724 4.1: the restart state bit belongs to the OPENs of the restart
                 // only; later sessions with this peer are ordinary.
                 self.identity.restarting = false;
