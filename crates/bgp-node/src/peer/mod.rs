@@ -48,6 +48,10 @@ pub use conn::Transport;
 pub use incoming::Refusal;
 pub use status::{PeerCounters, PeerStatus};
 
+/// A drained event queue with room for more than this many events gives it back
+/// ([`PeerDriver::poll_event`]).
+const EVENTS_ROOM_KEPT: usize = 128;
+
 /// What the caller must do for a peer driver (see the module docs).
 #[derive(Debug)]
 pub enum PeerEvent {
@@ -366,7 +370,13 @@ impl PeerDriver {
 
     /// The next thing to do (see [`PeerEvent`]).
     pub fn poll_event(&mut self) -> Option<PeerEvent> {
-        self.events.pop_front()
+        let event = self.events.pop_front();
+        if event.is_none() && self.events.capacity() > EVENTS_ROOM_KEPT {
+            // One read can carry a thousand small UPDATEs: the queue does not keep the
+            // room of such a burst for the life of the peer.
+            self.events = VecDeque::new();
+        }
+        event
     }
 
     /// When [`PeerDriver::handle_timeout`] must be called next.
@@ -471,7 +481,13 @@ impl PeerDriver {
         // send capacity, so the queue cannot refuse them as full: an error means they
         // cannot be sent on this session at all.
         match self.main.session.send_encoded(self.held.drain(..fit)) {
-            Ok(()) => self.status.counters.updates_sent += fit as u64,
+            Ok(()) => {
+                self.status.counters.updates_sent += fit as u64;
+                if self.held.is_empty() {
+                    // The slice is through: its vector is not kept.
+                    self.held = Vec::new();
+                }
+            }
             Err(e) => {
                 warn!(peer = %self.settings.name, error = %e, "dropping outbound UPDATE batch");
                 self.held.clear();
