@@ -461,7 +461,7 @@ impl PeerDriver {
         }
         if self.main.session.state() != State::Established {
             // The session went down; the RIB resends everything on the next Up.
-            self.held.clear();
+            self.held = Vec::new();
             return;
         }
         let capacity = self.main.session.send_capacity();
@@ -490,7 +490,7 @@ impl PeerDriver {
             }
             Err(e) => {
                 warn!(peer = %self.settings.name, error = %e, "dropping outbound UPDATE batch");
-                self.held.clear();
+                self.held = Vec::new();
             }
         }
     }
@@ -593,7 +593,7 @@ impl PeerDriver {
                 }
                 self.status.counters.established_transitions += 1;
                 self.main.up = true;
-                self.held.clear();
+                self.held = Vec::new();
                 // RFC 4724 4.1: the restart state bit belongs to the OPENs of the restart
                 // only; later sessions with this peer are ordinary.
                 self.identity.restarting = false;
