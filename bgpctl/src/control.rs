@@ -419,6 +419,26 @@ pub fn reload(conn: &Conn) -> ExitCode {
     run(conn, Command::Reload, |r| print!("{}", render(r)))
 }
 
+/// `bgpctl shutdown [--for-good]`.
+#[derive(Debug, Args)]
+pub struct ShutdownArgs {
+    /// The node leaves for good: peers drop its routes at once instead of keeping them
+    /// for a restart (Cease / Hard Reset with the RFC 8538 N bit, plain Cease without).
+    #[arg(long)]
+    for_good: bool,
+}
+
+/// `bgpctl shutdown [--for-good]`.
+pub fn shutdown(conn: &Conn, args: ShutdownArgs) -> ExitCode {
+    run(
+        conn,
+        Command::Shutdown {
+            for_good: args.for_good,
+        },
+        |r| print!("{}", render(r)),
+    )
+}
+
 /// `bgpctl peer NAME ACTION`.
 pub fn peer(conn: &Conn, args: PeerArgs) -> ExitCode {
     let action = match args.action {

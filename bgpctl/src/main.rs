@@ -33,6 +33,9 @@ enum Command {
     Show(control::ShowArgs),
     /// Re-read bgpd's configuration and apply the difference.
     Reload,
+    /// Stop bgpd (as SIGTERM does); `--for-good` when the node leaves and will not come
+    /// back: every peer is told to drop its routes at once (Hard Reset, RFC 8538).
+    Shutdown(control::ShutdownArgs),
     /// Reset, disable or enable one peer's session.
     Peer(control::PeerArgs),
     /// Change bgpd's logging while it runs.
@@ -46,6 +49,7 @@ fn main() -> ExitCode {
         Command::Mrt(cmd) => mrt::run(cmd),
         Command::Show(a) => control::show(&cli.conn, a),
         Command::Reload => control::reload(&cli.conn),
+        Command::Shutdown(a) => control::shutdown(&cli.conn, a),
         Command::Peer(a) => control::peer(&cli.conn, a),
         Command::Log(c) => control::log(&cli.conn, c),
     }

@@ -273,6 +273,20 @@ async fn handle(cmd: Command, daemon: &Daemon) -> Response {
                 ))
             }
         },
+        Command::Shutdown { for_good } => daemon
+            .stop
+            .send(for_good)
+            .map(|()| {
+                info!(for_good, "shutdown asked through the control socket");
+                Reply::Done {
+                    message: if for_good {
+                        "shutting down for good: peers drop our routes now".into()
+                    } else {
+                        "shutting down".into()
+                    },
+                }
+            })
+            .map_err(|_| "already shutting down".to_string()),
         Command::Peer { name, action } => {
             let action = answer::action(action);
             speaker

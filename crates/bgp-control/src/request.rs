@@ -122,6 +122,15 @@ pub enum Command {
     },
     /// Re-read the configuration files and apply the difference.
     Reload,
+    /// Stop the daemon, as SIGTERM does; with `for_good` the node leaves: every session
+    /// ends with Cease / Hard Reset where the RFC 8538 N bit was negotiated, with a plain
+    /// Cease elsewhere, so every peer drops our routes at once (instead of keeping them
+    /// for a restart). Answered before the sessions close. Added within version 1.
+    Shutdown {
+        /// The node leaves for good (otherwise: as SIGTERM).
+        #[serde(default)]
+        for_good: bool,
+    },
     /// Calico mode: the datastore bgpd follows, its sync state and what was derived from
     /// it. Added within version 1 (a daemon not in Calico mode answers with an error).
     ShowDatastore,

@@ -7,6 +7,7 @@ use std::os::fd::RawFd;
 use std::sync::{Arc, Mutex as StdMutex, RwLock};
 use std::time::{Duration, Instant};
 
+use bgp_node::graceful::Farewell;
 use bgp_node::{PeerId, PeerIds};
 use bgp_proto::{notification_code as nc, Notification};
 use bgp_rib::FibChange;
@@ -16,7 +17,7 @@ use tokio::sync::{broadcast, mpsc, oneshot, watch, Mutex};
 use tokio::task::AbortHandle;
 use tracing::{info, warn};
 
-use crate::config::{diff, Config, ConfigDiff, Originate, PeerConfig};
+use crate::config::{diff, Config, ConfigDiff, OnStop, Originate, PeerConfig};
 use crate::net;
 use crate::peer::{PeerCmd, PeerEnv, PeerHandle};
 use crate::rib_input::RibInputs;
@@ -314,10 +315,16 @@ impl Speaker {
                 .inner
                 .recovery_deadline
                 .unwrap_or_else(|| Instant::now() + crate::fib::DEFAULT_RECOVERY_WAIT);
+            // A peer that does not come up within `absent_peer_wait` (a node gone while
+            // still configured) is not waited for the whole restart time.
+            let absent_wait = config.global.graceful_restart.absent_peer_wait;
+            let absent_after = (speaker.inner.recovery_deadline.is_some() && absent_wait > 0)
+                .then(|| Instant::now() + Duration::from_secs(u64::from(absent_wait)));
             speaker
                 .rib(RibCtl::StartRecovery {
                     deadline,
                     defer_selection: speaker.inner.recovery_deadline.is_some(),
+                    absent_after,
                 })
                 .await?;
             for addr in &config.global.listen {
@@ -382,8 +389,10 @@ impl Speaker {
             return Err(SpeakerError::NoSuchPeer(name.to_string()));
         }
         st.api.check_peer(name)?;
-        self.stop_peers(&mut st, &[name.to_string()], deconfigured(), true)
-            .await?;
+        self.stop_peers(&mut st, &[name.to_string()], deconfigured(), |_| {
+            Farewell::HardReset
+        })
+        .await?;
         st.api.remove_peer(name);
         Ok(())
     }
@@ -425,7 +434,7 @@ impl Speaker {
         if old.address.addr != cfg.address.addr || old.password != cfg.password {
             // The listener keys and the accept index are per address: simplest to re-add.
             let name = cfg.name.clone();
-            self.stop_peers(st, &[name], config_changed(), false)
+            self.stop_peers(st, &[name], config_changed(), |_| Farewell::Notify)
                 .await?;
             return self.spawn_peer(st, cfg).await;
         }
@@ -496,8 +505,10 @@ impl Speaker {
         }
         // Removed peers stop together: their sessions close at once, not one after
         // the other.
-        self.stop_peers(&mut st, &d.peers_removed, deconfigured(), true)
-            .await?;
+        self.stop_peers(&mut st, &d.peers_removed, deconfigured(), |_| {
+            Farewell::HardReset
+        })
+        .await?;
         for addr in &d.listen_removed {
             if let Some(l) = st.listeners.remove(addr) {
                 l.task.abort();
@@ -589,7 +600,8 @@ impl Speaker {
             "AS or router id changed: restarting every session"
         );
         let names: Vec<String> = st.peers.keys().cloned().collect();
-        self.stop_peers(st, &names, config_changed(), false).await?;
+        self.stop_peers(st, &names, config_changed(), |_| Farewell::Notify)
+            .await?;
         let (tx, rx) = oneshot::channel();
         self.rib(RibCtl::SetIdentity {
             asn,
@@ -740,8 +752,23 @@ impl Speaker {
     }
 
     /// Closes every session with Cease / Administrative Shutdown carrying `message`
-    /// (RFC 8203 shutdown communication), stops the listeners and the RIB.
+    /// (RFC 8203 shutdown communication), as each peer's `graceful_restart.on_stop` says
+    /// ([`OnStop`](crate::config::OnStop): a restart closes without a NOTIFICATION
+    /// towards a peer that negotiated graceful restart without the N bit), stops the
+    /// listeners and the RIB.
     pub async fn shutdown(&self, message: &str) {
+        self.stop(message, false).await
+    }
+
+    /// Like [`Speaker::shutdown`], for a speaker leaving for good: every session ends with
+    /// Cease / Hard Reset where the N bit was negotiated, and with the plain Cease
+    /// elsewhere (RFC 8538 3), so every peer drops our routes at once instead of keeping
+    /// them for a restart that will not come.
+    pub async fn shutdown_for_good(&self, message: &str) {
+        self.stop(message, true).await
+    }
+
+    async fn stop(&self, message: &str, for_good: bool) {
         let mut st = self.inner.state.lock().await;
         if st.stopped {
             return;
@@ -756,12 +783,17 @@ impl Speaker {
         for (_, l) in std::mem::take(&mut st.listeners) {
             l.task.abort();
         }
-        info!(peers = st.peers.len(), message, "shutting down");
+        info!(peers = st.peers.len(), message, for_good, "shutting down");
         let names: Vec<String> = st.peers.keys().cloned().collect();
-        // Not a Hard Reset: with the N bit, peers keep our routes while we restart
-        // (RFC 8538).
+        // Unless we leave for good, not a Hard Reset: with the N bit, peers keep our
+        // routes while we restart (RFC 8538).
         let n = Notification::admin_shutdown(message);
-        let _ = self.stop_peers(&mut st, &names, n, false).await;
+        let farewell = |p: &PeerConfig| match (for_good, p.graceful_restart.on_stop) {
+            (true, _) => Farewell::HardReset,
+            (false, OnStop::Notify) => Farewell::Notify,
+            (false, OnStop::Restart) => Farewell::Restart,
+        };
+        let _ = self.stop_peers(&mut st, &names, n, farewell).await;
         if let Ok(mut idx) = self.inner.index.write() {
             idx.clear();
         }

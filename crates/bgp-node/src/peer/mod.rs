@@ -31,7 +31,7 @@ use bgp_proto::{Family, Notification, RefreshSubtype, RouteRefresh};
 use bytes::Bytes;
 use tracing::{debug, info, warn};
 
-use crate::graceful;
+use crate::graceful::{self, Farewell};
 use crate::message::{OutputSlice, RibInput};
 use crate::settings::{Identity, PeerSettings};
 use crate::{ConnId, PeerId};
@@ -249,7 +249,7 @@ impl PeerDriver {
         restart_after: Option<Duration>,
         hard_reset: bool,
     ) {
-        self.stop_all(now, notification, hard_reset);
+        self.stop_all(now, notification, Farewell::hard_reset_if(hard_reset));
         match restart_after {
             Some(d) => self.restart_at = Some(now + d),
             None => self.set_disabled(true),
@@ -280,7 +280,7 @@ impl PeerDriver {
                     subcode: bgp_proto::notification_code::CEASE_OTHER_CONFIG_CHANGE,
                     data: Bytes::new(),
                 },
-                false,
+                Farewell::Notify,
             );
             // Let the old session report its end (logs, RIB) before replacing it.
             self.process(now);
@@ -296,7 +296,7 @@ impl PeerDriver {
             self.stop_all(
                 now,
                 Notification::admin_shutdown("peer disabled in configuration"),
-                true,
+                Farewell::HardReset,
             );
         } else if !self.settings.disabled && was_disabled {
             self.main.session.start(now);
@@ -318,12 +318,12 @@ impl PeerDriver {
         self.after(now);
     }
 
-    /// Closes every connection with `notification` (as for [`PeerDriver::teardown`]) for
-    /// good: the driver is finished once they are closed.
-    pub fn stop(&mut self, now: Instant, notification: Notification, hard_reset: bool) {
+    /// Closes every connection with `notification`, as `farewell` makes of it (see
+    /// [`Farewell`]), for good: the driver is finished once they are closed.
+    pub fn stop(&mut self, now: Instant, notification: Notification, farewell: Farewell) {
         self.stopping = true;
         self.restart_at = None;
-        self.stop_all(now, notification, hard_reset);
+        self.stop_all(now, notification, farewell);
         self.after(now);
     }
 
@@ -439,16 +439,16 @@ impl PeerDriver {
         self.process(now);
     }
 
-    /// Stops every connection with `n` (sent only where a connection is up), as a Hard
-    /// Reset where one is asked for and the N bit was negotiated (RFC 8538 section 3).
-    fn stop_all(&mut self, now: Instant, n: Notification, hard_reset: bool) {
+    /// Stops every connection with `n` (sent only where a connection is up), as
+    /// `farewell` makes of it for that connection: a Hard Reset where the N bit was
+    /// negotiated (RFC 8538 section 3), or no NOTIFICATION for a restart towards a peer
+    /// without it ([`graceful::farewell_notification`]).
+    fn stop_all(&mut self, now: Instant, n: Notification, farewell: Farewell) {
         for c in std::iter::once(&mut self.main).chain(self.extra.as_mut()) {
-            let n = if hard_reset {
-                graceful::hard_reset(n.clone(), c.session.negotiated())
-            } else {
-                n.clone()
-            };
-            c.session.stop(now, Some(n));
+            match graceful::farewell_notification(n.clone(), farewell, c.session.negotiated()) {
+                Some(n) => c.session.stop(now, Some(n)),
+                None => c.session.stop_silently(now),
+            }
         }
     }
 

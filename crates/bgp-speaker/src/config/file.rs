@@ -17,7 +17,7 @@ use toml::Spanned;
 
 use super::types::{
     AddPathConfig, CommunityValue, FamilyName, LargeCommunityValue, ListenAddr, MaxPrefixAction,
-    NextHopMode, PeerAddress,
+    NextHopMode, OnStop, PeerAddress,
 };
 
 /// One configuration file: the main file or a drop-in.
@@ -127,6 +127,15 @@ pub struct GracefulRestartFile {
     pub max_restart_time: Option<u16>,
     /// Cap on the LLGR stale time a peer announces (seconds).
     pub max_long_lived_stale_time: Option<u32>,
+    /// Keep a peer's routes stale after its hold timer expired, with the N bit (RFC 8538
+    /// 4); default true.
+    pub retain_on_hold_expiry: Option<bool>,
+    /// What the peer is told when bgpd stops: `"notify"` (default) or `"restart"`.
+    pub on_stop: Option<OnStop>,
+    /// Global only: after a restart (`-R`), seconds to wait for a peer's session to come
+    /// up before the selection deferral no longer waits for it; 0 (default): wait the
+    /// whole restart time.
+    pub absent_peer_wait: Option<u16>,
 }
 
 /// `[peers.NAME]` and `[templates.NAME]`: every setting optional so templates compose.

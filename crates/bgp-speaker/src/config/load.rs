@@ -393,6 +393,18 @@ fn merge_gr(
             .map_or(base.max_restart_time, |v| v.min(4095) as u16),
         max_long_lived_stale_time: find(&|g| g.max_long_lived_stale_time.map(u64::from))
             .map_or(base.max_long_lived_stale_time, |v| v.min(0xFF_FFFF) as u32),
+        retain_on_hold_expiry: layers
+            .iter()
+            .flatten()
+            .find_map(|g| g.retain_on_hold_expiry)
+            .unwrap_or(base.retain_on_hold_expiry),
+        on_stop: layers
+            .iter()
+            .flatten()
+            .find_map(|g| g.on_stop)
+            .unwrap_or(base.on_stop),
+        absent_peer_wait: find(&|g| g.absent_peer_wait.map(u64::from))
+            .map_or(base.absent_peer_wait, |v| v as u16),
     }
 }
 

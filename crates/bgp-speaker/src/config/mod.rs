@@ -40,7 +40,7 @@ pub use load::{from_str, list_drop_ins, load};
 pub use metrics::MetricsConfig;
 pub use types::{
     AddPathConfig, CommunityValue, FamilyName, LargeCommunityValue, ListenAddr, MaxPrefixAction,
-    NextHopMode, PeerAddress,
+    NextHopMode, OnStop, PeerAddress,
 };
 
 /// The policy language: rules matching routes, modifying them, accepting or rejecting.
@@ -228,6 +228,15 @@ pub struct GracefulRestartConfig {
     pub max_restart_time: u16,
     /// Longest LLGR stale time accepted from a peer (only when we offer LLGR ourselves).
     pub max_long_lived_stale_time: u32,
+    /// With the N bit, a peer's routes are kept stale after its hold timer expired (RFC
+    /// 8538 4); off: they go at once.
+    pub retain_on_hold_expiry: bool,
+    /// What the peer is told when bgpd stops (not when it leaves for good).
+    pub on_stop: OnStop,
+    /// Global only: after our restart, how long (seconds) the selection deferral waits
+    /// for a peer's session to come up before it stops waiting for that peer's End-of-RIB
+    /// (RFC 4724 4.1); 0: the whole restart time.
+    pub absent_peer_wait: u16,
 }
 
 impl Default for GracefulRestartConfig {
@@ -240,6 +249,9 @@ impl Default for GracefulRestartConfig {
             notification: true,
             max_restart_time: DEFAULT_MAX_RESTART_TIME,
             max_long_lived_stale_time: DEFAULT_MAX_LONG_LIVED_STALE_TIME,
+            retain_on_hold_expiry: true,
+            on_stop: OnStop::Notify,
+            absent_peer_wait: 0,
         }
     }
 }

@@ -24,6 +24,7 @@ use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use bgp_node::graceful::Farewell;
 use bgp_node::peer::PeerCounters;
 use bgp_node::{
     ConnId, OutputSlice, PeerDriver, PeerEvent, PeerId, PeerStatus, Refusal, Transport,
@@ -69,10 +70,10 @@ pub(crate) enum PeerCmd {
     },
     /// Ask the peer to send its routes again (RFC 2918), for inbound soft reconfiguration.
     RouteRefresh(Family),
-    /// Close with `notification` and end the task (`hard_reset` as for `Teardown`).
+    /// Close with `notification`, as `farewell` makes of it, and end the task.
     Stop {
         notification: Notification,
-        hard_reset: bool,
+        farewell: Farewell,
     },
 }
 
@@ -192,7 +193,7 @@ impl PeerTask {
                             subcode: nc::CEASE_PEER_DECONFIGURED,
                             data: Bytes::new(),
                         },
-                        hard_reset: false,
+                        farewell: Farewell::Notify,
                     }),
                 },
                 // While the RIB has not taken what this session produced, the socket is
@@ -319,8 +320,8 @@ impl PeerTask {
             PeerCmd::RouteRefresh(family) => self.driver.route_refresh(now, family),
             PeerCmd::Stop {
                 notification,
-                hard_reset,
-            } => self.driver.stop(now, notification, hard_reset),
+                farewell,
+            } => self.driver.stop(now, notification, farewell),
         }
     }
 
