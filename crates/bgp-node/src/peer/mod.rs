@@ -48,6 +48,10 @@ pub use conn::Transport;
 pub use incoming::Refusal;
 pub use status::{PeerCounters, PeerStatus};
 
+/// A drained event queue with room for more than this many events gives it back
+/// ([`PeerDriver::poll_event`]).
+const EVENTS_ROOM_KEPT: usize = 128;
+
 /// What the caller must do for a peer driver (see the module docs).
 #[derive(Debug)]
 pub enum PeerEvent {
@@ -82,8 +86,9 @@ pub struct PeerDriver {
     main: Conn,
     extra: Option<Conn>,
     next_conn: u64,
-    /// Frames of the current output slice that did not fit the session's queue yet.
-    held: Option<Vec<Bytes>>,
+    /// Frames of the current output slice that did not fit the session's queue yet
+    /// (empty: none; the vector of the slice itself, drained from the front).
+    held: Vec<Bytes>,
     /// Start the session again at this time (after a teardown).
     restart_at: Option<Instant>,
     /// Ends once the current connections are closed.
@@ -109,7 +114,7 @@ impl PeerDriver {
             main: Conn::new(ConnId(0), session),
             extra: None,
             next_conn: 1,
-            held: None,
+            held: Vec::new(),
             restart_at: None,
             stopping: false,
             down_after_error: false,
@@ -153,7 +158,7 @@ impl PeerDriver {
     /// Whether [`PeerDriver::handle_output`] takes a slice now: the session is
     /// Established and the last slice went into its queue.
     pub fn can_take_output(&self) -> bool {
-        self.held.is_none() && self.main.up && self.main.session.state() == State::Established
+        self.held.is_empty() && self.main.up && self.main.session.state() == State::Established
     }
 
     /// Whether `conn` has bytes for [`PeerDriver::poll_transmit`].
@@ -334,10 +339,10 @@ impl PeerDriver {
         if !current {
             return Ok(());
         }
-        if self.held.is_some() {
+        if !self.held.is_empty() {
             return Err(slice);
         }
-        self.held = Some(slice.frames);
+        self.held = slice.frames;
         self.events.push_back(PeerEvent::OutputTaken {
             session: slice.session,
         });
@@ -357,7 +362,7 @@ impl PeerDriver {
             }
             c.session.poll_transmit()
         };
-        if self.held.is_some() && self.main.id == conn {
+        if !self.held.is_empty() && self.main.id == conn {
             self.push_held();
         }
         b
@@ -365,7 +370,13 @@ impl PeerDriver {
 
     /// The next thing to do (see [`PeerEvent`]).
     pub fn poll_event(&mut self) -> Option<PeerEvent> {
-        self.events.pop_front()
+        let event = self.events.pop_front();
+        if event.is_none() && self.events.capacity() > EVENTS_ROOM_KEPT {
+            // One read can carry a thousand small UPDATEs: the queue does not keep the
+            // room of such a burst for the life of the peer.
+            self.events = VecDeque::new();
+        }
+        event
     }
 
     /// When [`PeerDriver::handle_timeout`] must be called next.
@@ -445,17 +456,18 @@ impl PeerDriver {
     /// held until `poll_transmit` drains the queue. A slice larger than the whole queue
     /// thus flows through in parts instead of waiting for room that can never appear.
     fn push_held(&mut self) {
-        let Some(mut batch) = self.held.take() else {
+        if self.held.is_empty() {
             return;
-        };
+        }
         if self.main.session.state() != State::Established {
             // The session went down; the RIB resends everything on the next Up.
+            self.held = Vec::new();
             return;
         }
         let capacity = self.main.session.send_capacity();
         let mut fit = 0;
         let mut size = 0usize;
-        for frame in &batch {
+        for frame in &self.held {
             if size + frame.len() > capacity {
                 break;
             }
@@ -463,23 +475,22 @@ impl PeerDriver {
             fit += 1;
         }
         if fit == 0 {
-            self.held = Some(batch);
             return;
         }
-        let rest = batch.split_off(fit);
-        match self.main.session.send_encoded(batch.iter().cloned()) {
+        // The frames move into the session's queue, the rest moves up. They fit in its
+        // send capacity, so the queue cannot refuse them as full: an error means they
+        // cannot be sent on this session at all.
+        match self.main.session.send_encoded(self.held.drain(..fit)) {
             Ok(()) => {
                 self.status.counters.updates_sent += fit as u64;
-                if !rest.is_empty() {
-                    self.held = Some(rest);
+                if self.held.is_empty() {
+                    // The slice is through: its vector is not kept.
+                    self.held = Vec::new();
                 }
             }
-            Err(bgp_proto::session::SendError::QueueFull { .. }) => {
-                batch.extend(rest);
-                self.held = Some(batch);
-            }
             Err(e) => {
-                warn!(peer = %self.settings.name, error = %e, "dropping outbound UPDATE batch")
+                warn!(peer = %self.settings.name, error = %e, "dropping outbound UPDATE batch");
+                self.held = Vec::new();
             }
         }
     }
@@ -582,7 +593,7 @@ impl PeerDriver {
                 }
                 self.status.counters.established_transitions += 1;
                 self.main.up = true;
-                self.held = None;
+                self.held = Vec::new();
                 // RFC 4724 4.1: the restart state bit belongs to the OPENs of the restart
                 // only; later sessions with this peer are ordinary.
                 self.identity.restarting = false;
