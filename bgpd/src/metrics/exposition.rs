@@ -17,6 +17,8 @@ use bgp_speaker::{FamilyCount, FibState, Peer, PeerState, Status};
 use crate::handle::Daemon;
 use crate::reloads::ReloadCounts;
 
+mod bfd;
+
 /// A per-peer metric read from [`Peer`]: its name, type, help text and how to read it.
 type PeerMetric = (&'static str, &'static str, &'static str, fn(&Peer) -> u64);
 
@@ -47,6 +49,8 @@ pub(super) async fn render(daemon: &Daemon) -> String {
     if let Ok(Some(fib)) = daemon.speaker.fib(false).await {
         out.fib(&fib);
     }
+    // BFD sessions (exposition/bfd.rs).
+    out.bfd(&daemon.speaker.bfd_sessions().await.unwrap_or_default());
     out.text
 }
 
