@@ -19,6 +19,8 @@ use bgp_control::{
 use clap::{Args, Subcommand, ValueEnum};
 use ipnet::IpNet;
 
+mod fib;
+
 /// How long to wait for the daemon's answer.
 const TIMEOUT: Duration = Duration::from_secs(30);
 
@@ -73,6 +75,8 @@ enum Show {
     Route { address: IpAddr },
     /// Calico mode: the datastore followed, its sync state, what was derived from it.
     Datastore,
+    /// The kernel FIB: routes bgpd installed, those the kernel refused and why, retries.
+    Fib,
     /// BFD sessions: peer, addresses, local/remote state, negotiated intervals,
     /// multipliers, last diagnostics, uptime.
     Bfd,
@@ -221,6 +225,7 @@ pub fn show(conn: &Conn, args: ShowArgs) -> ExitCode {
         Show::Peers => Command::ShowPeers,
         Show::Peer { name } => Command::ShowPeer { name },
         Show::Datastore => Command::ShowDatastore,
+        Show::Fib => Command::ShowFib,
         Show::Bfd => Command::ShowBfd,
         Show::Routes {
             prefix,
@@ -810,6 +815,7 @@ pub fn render(r: &Reply) -> String {
         Reply::Peer(d) => peer_detail(d),
         Reply::Routes { routes, .. } => routes_table(routes),
         Reply::Datastore(d) => datastore(d),
+        Reply::Fib(f) => fib::render(f),
         Reply::Bfd { sessions } => crate::bfd::sessions_table(sessions),
         Reply::Done { message } => format!("{message}\n"),
     }

@@ -9,12 +9,14 @@ use clap::{Parser, Subcommand};
 
 mod bfd;
 mod control;
+#[path = "../../bgpd/src/docs.rs"]
+mod docs;
 mod mrt;
 
 #[derive(Debug, Parser)]
 #[command(
     name = "bgpctl",
-    version,
+    version = concat!(env!("CARGO_PKG_VERSION"), " (", env!("BGPD_GIT_REVISION"), ")"),
     about = "Inspect and control bgpd; read MRT files"
 )]
 struct Cli {
@@ -42,6 +44,13 @@ enum Command {
     /// Change bgpd's logging while it runs.
     #[command(subcommand)]
     Log(control::LogCommand),
+    /// Write the man page and shell completions (packaging; docs.rs).
+    #[command(hide = true)]
+    GenerateDocs {
+        /// Output directory (man/ and completions/ are made in it).
+        #[arg(long)]
+        out: std::path::PathBuf,
+    },
 }
 
 fn main() -> ExitCode {
@@ -53,5 +62,14 @@ fn main() -> ExitCode {
         Command::Shutdown(a) => control::shutdown(&cli.conn, a),
         Command::Peer(a) => control::peer(&cli.conn, a),
         Command::Log(c) => control::log(&cli.conn, c),
+        Command::GenerateDocs { out } => {
+            match docs::generate(<Cli as clap::CommandFactory>::command(), &out) {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(e) => {
+                    eprintln!("bgpctl generate-docs: {}: {e}", out.display());
+                    ExitCode::FAILURE
+                }
+            }
+        }
     }
 }

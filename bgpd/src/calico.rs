@@ -24,6 +24,7 @@
 //! `CALICO_ADVERTISE_CLUSTER_IPS`. What calico-node would skip (and log) is printed on
 //! stderr as a warning and left out.
 
+use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
@@ -34,6 +35,7 @@ use bgp_calico::source::etcd::EtcdConfig;
 use bgp_calico::source::file::FileSource;
 use bgp_calico::source::ResourceSource;
 use bgp_calico::store::ResourceStore;
+use bgp_speaker::config::MetricsConfig;
 use clap::{Args, Subcommand, ValueEnum};
 use tokio::signal::unix::{signal, SignalKind};
 use tracing::{error, info};
@@ -94,6 +96,14 @@ pub struct RunArgs {
     /// This node (default: the `[datastore]` table's `node_name`, else $NODENAME).
     #[arg(long)]
     node: Option<String>,
+    /// Serve the Prometheus metrics endpoint on this address and port (default: the
+    /// `--config` file's `[metrics] listen`, else none). The datastore says nothing of it.
+    #[arg(
+        long = "metrics-listen",
+        env = "BGPD_METRICS_LISTEN",
+        value_name = "ADDR:PORT"
+    )]
+    metrics_listen: Option<SocketAddr>,
     #[command(flatten)]
     output: OutputArgs,
 }
@@ -175,12 +185,43 @@ fn render_cmd(a: &RenderArgs) -> Result<String, String> {
     rendered.text(format).map_err(|e| e.to_string())
 }
 
+/// What Calico mode reads from its `--config` file (or the environment without one).
+#[derive(Debug)]
+struct ModeConfig {
+    etcd: EtcdConfig,
+    /// `[metrics] listen`: the metrics endpoint.
+    metrics: Option<MetricsConfig>,
+}
+
+/// `[metrics]` of a Calico mode file: `listen = "ADDR:PORT"`, nothing else.
+fn metrics_table(v: toml::Value) -> Result<MetricsConfig, String> {
+    let toml::Value::Table(mut t) = v else {
+        return Err("[metrics] must be a table".into());
+    };
+    let listen = match t.remove("listen") {
+        Some(toml::Value::String(s)) => s
+            .parse::<SocketAddr>()
+            .map_err(|e| format!("[metrics] listen {s:?}: {e} (ADDR:PORT)"))?,
+        Some(_) => return Err("[metrics] listen must be a string \"ADDR:PORT\"".into()),
+        None => return Err("[metrics] needs listen = \"ADDR:PORT\"".into()),
+    };
+    if let Some(k) = t.keys().next() {
+        return Err(format!("[metrics]: unknown key {k:?} (only listen)"));
+    }
+    Ok(MetricsConfig { listen })
+}
+
 /// The etcd configuration: `[datastore]` of `file` when given, else calico-node's
-/// variables; `node` wins over both for the node name.
-fn etcd_config(file: Option<&Path>, node: Option<String>) -> Result<EtcdConfig, String> {
+/// variables; `node` wins over both for the node name. The file may also have a
+/// `[metrics]` table (`listen = "ADDR:PORT"`), and nothing else.
+fn etcd_config(file: Option<&Path>, node: Option<String>) -> Result<ModeConfig, String> {
     let env = |k: &str| std::env::var(k).ok();
     let Some(path) = file else {
-        return EtcdConfig::from_vars(node, env).map_err(|e| e.to_string());
+        let etcd = EtcdConfig::from_vars(node, env).map_err(|e| e.to_string())?;
+        return Ok(ModeConfig {
+            etcd,
+            metrics: None,
+        });
     };
     let text = std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
     let mut doc: toml::Table =
@@ -188,9 +229,13 @@ fn etcd_config(file: Option<&Path>, node: Option<String>) -> Result<EtcdConfig, 
     let table = doc
         .remove("datastore")
         .ok_or_else(|| format!("{}: no [datastore] table", path.display()))?;
+    let metrics = match doc.remove("metrics") {
+        Some(m) => Some(metrics_table(m).map_err(|e| format!("{}: {e}", path.display()))?),
+        None => None,
+    };
     if let Some(other) = doc.keys().next() {
         return Err(format!(
-            "{}: only [datastore] is read in Calico mode, not {other:?}",
+            "{}: only [datastore] and [metrics] are read in Calico mode, not {other:?}",
             path.display()
         ));
     }
@@ -200,15 +245,21 @@ fn etcd_config(file: Option<&Path>, node: Option<String>) -> Result<EtcdConfig, 
     if let Some(n) = node {
         cfg.node_name = n;
     }
-    Ok(cfg)
+    Ok(ModeConfig { etcd: cfg, metrics })
 }
 
 /// `bgpd calico run`.
 fn run_daemon(a: &RunArgs) -> ExitCode {
     // A panicking task must not leave a half-alive daemon: abort (bgp_speaker::fatal).
     bgp_speaker::abort_on_panic();
-    let etcd = match etcd_config(a.config.as_deref(), a.node.clone()) {
-        Ok(c) => c,
+    let (etcd, metrics) = match etcd_config(a.config.as_deref(), a.node.clone()) {
+        // The command line (or BGPD_METRICS_LISTEN) wins over the file.
+        Ok(c) => (
+            c.etcd,
+            a.metrics_listen
+                .map(|listen| MetricsConfig { listen })
+                .or(c.metrics),
+        ),
         Err(e) => {
             error!("Calico mode: {e}");
             return ExitCode::FAILURE;
@@ -268,6 +319,7 @@ fn run_daemon(a: &RunArgs) -> ExitCode {
         let opts = daemon::Options {
             source: Source::Datastore(Box::new(feed)),
             socket: None,
+            metrics,
             graceful_restart,
         };
         daemon::run(opts, cfg).await
@@ -289,11 +341,12 @@ mod tests {
         )
         .unwrap();
         let c = etcd_config(Some(&path), None).unwrap();
-        assert_eq!(c.endpoints, ["https://10.0.0.1:2379"]);
-        assert_eq!(c.node_name, "node-a");
-        assert!(c.tls.is_some());
+        assert_eq!(c.etcd.endpoints, ["https://10.0.0.1:2379"]);
+        assert_eq!(c.etcd.node_name, "node-a");
+        assert!(c.etcd.tls.is_some());
+        assert_eq!(c.metrics, None, "no [metrics]: no endpoint");
         let c = etcd_config(Some(&path), Some("node-b".into())).unwrap();
-        assert_eq!(c.node_name, "node-b", "--node wins");
+        assert_eq!(c.etcd.node_name, "node-b", "--node wins");
 
         std::fs::write(&path, "[datastore]\nnode_name = \"n\"\n[global]\nasn = 1\n").unwrap();
         let e = etcd_config(Some(&path), None).unwrap_err();
@@ -311,5 +364,37 @@ mod tests {
         .unwrap();
         let e = etcd_config(Some(&path), None).unwrap_err();
         assert!(e.contains("only etcdv3"), "{e}");
+    }
+
+    #[test]
+    fn metrics_table_of_a_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("bgpd.toml");
+        let datastore = "[datastore]\nendpoints = [\"http://127.0.0.1:2379\"]\nnode_name = \"n\"\n";
+        std::fs::write(
+            &path,
+            format!("{datastore}[metrics]\nlisten = \"127.0.0.1:9179\"\n"),
+        )
+        .unwrap();
+        let c = etcd_config(Some(&path), None).unwrap();
+        assert_eq!(
+            c.metrics,
+            Some(MetricsConfig {
+                listen: "127.0.0.1:9179".parse().unwrap()
+            })
+        );
+        for (bad, says) in [
+            ("[metrics]\nlisten = \"localhost\"\n", "ADDR:PORT"),
+            ("[metrics]\nlisten = 9179\n", "must be a string"),
+            ("[metrics]\n", "needs listen"),
+            (
+                "[metrics]\nlisten = \"[::1]:9179\"\npath = \"/m\"\n",
+                "unknown key \"path\"",
+            ),
+        ] {
+            std::fs::write(&path, format!("{datastore}{bad}")).unwrap();
+            let e = etcd_config(Some(&path), None).unwrap_err();
+            assert!(e.contains(says), "{bad}: {e}");
+        }
     }
 }

@@ -15,7 +15,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
 
-use bgp_speaker::config::Config;
+use bgp_speaker::config::{Config, MetricsConfig};
 use bgp_speaker::{Speaker, SpeakerOptions};
 use tokio::signal::unix::{signal, Signal, SignalKind};
 use tracing::{error, info, warn};
@@ -24,6 +24,7 @@ use crate::control::{bird, server};
 use crate::datastore::Feed;
 use crate::handle::{ConfigSource, Daemon};
 use crate::metrics;
+use crate::notify;
 use crate::reloads::Reloads;
 use crate::watcher;
 
@@ -48,6 +49,9 @@ pub struct Options {
     pub source: Source,
     /// The control socket given with `-s`: it stays there whatever the configuration says.
     pub socket: Option<PathBuf>,
+    /// A metrics endpoint given outside the configuration (Calico mode, whose derived
+    /// configuration has none): it stays whatever the configuration says.
+    pub metrics: Option<MetricsConfig>,
     /// `-R`: restarting with forwarding state kept (RFC 4724).
     pub graceful_restart: bool,
 }
@@ -86,7 +90,7 @@ async fn serve(opts: Options, cfg: Config) -> Result<(), ExitCode> {
         error!(error = %e, "cannot open the BIRD-compatible status socket");
         ExitCode::FAILURE
     })?;
-    let mut metrics_cfg = cfg.global.metrics;
+    let mut metrics_cfg = opts.metrics.or(cfg.global.metrics);
     let metrics_listener = metrics::bind(metrics_cfg).await.map_err(|e| {
         error!(address = ?metrics_cfg.map(|m| m.listen), error = %e, "cannot open the metrics endpoint");
         ExitCode::FAILURE
@@ -137,6 +141,9 @@ async fn serve(opts: Options, cfg: Config) -> Result<(), ExitCode> {
         .map(|(b, c)| metrics::serve(b, c, daemon.clone()));
     let mut control_server = control_socket.map(|b| server::serve(b, &control, daemon.clone()));
     let bird_task = bird::start(bird_sockets, &speaker);
+    // Every listener accepts connections (bound before the speaker started, served from
+    // here on) and the kernel FIB read our routes (when the speaker opened it): ready.
+    notify::notify("READY=1\nSTATUS=running");
     // A reload may move the control socket (unless -s fixed it) or change its mode.
     let mut updates = speaker.config_updates();
     let mut control_cfg = control;
@@ -145,7 +152,7 @@ async fn serve(opts: Options, cfg: Config) -> Result<(), ExitCode> {
         tokio::select! {
             Ok(()) = updates.changed() => {
                 let cfg = updates.borrow_and_update().clone();
-                if cfg.global.metrics != metrics_cfg {
+                if opts.metrics.is_none() && cfg.global.metrics != metrics_cfg {
                     match metrics::follow(&mut metrics_server, cfg.global.metrics, &daemon).await {
                         Ok(()) => metrics_cfg = cfg.global.metrics,
                         Err(e) => error!(error = %e, "cannot move the metrics endpoint; the old one stays"),
@@ -184,12 +191,19 @@ async fn serve(opts: Options, cfg: Config) -> Result<(), ExitCode> {
             }
             _ = sighup.recv() => {
                 info!("SIGHUP received: reloading configuration");
-                if let Err(e) = daemon.reload().await {
-                    warn!("new configuration refused, running configuration unchanged: {e}");
-                }
+                notify::reloading();
+                let status = match daemon.reload().await {
+                    Ok(_) => "STATUS=running",
+                    Err(e) => {
+                        warn!("new configuration refused, running configuration unchanged: {e}");
+                        "STATUS=running (last reload refused: see the log)"
+                    }
+                };
+                notify::notify(&format!("READY=1\n{status}"));
             }
         }
     }
+    notify::notify("STOPPING=1");
     bird_task.abort();
     if let Some(f) = follower {
         f.abort();

@@ -11,19 +11,22 @@
 //!
 //! ```text
 //! bgpd -c /etc/bgpd/bgpd.toml            # run
-//! bgpd -c /etc/bgpd/bgpd.toml --check    # validate, exit 0 or 1
+//! bgpd -c /etc/bgpd/bgpd.toml --check    # validate: every error, warnings; exit 0 or 1
 //! bgpd calico render --resources DIR --node NAME   # Calico mode (calico.rs)
 //! bgpd calico run [-R]                   # Calico mode following etcd (datastore.rs)
 //! ```
 
 mod accounts;
 mod calico;
+mod check;
 mod control;
 mod daemon;
 mod datastore;
+mod docs;
 mod handle;
 mod logging;
 mod metrics;
+mod notify;
 mod privileges;
 mod reloads;
 mod watcher;
@@ -35,10 +38,18 @@ use bgp_speaker::config;
 use clap::{Parser, Subcommand};
 use tracing::{error, info};
 
+/// The version and the git revision it was built from (build.rs).
+pub(crate) const VERSION: &str = concat!(
+    env!("CARGO_PKG_VERSION"),
+    " (",
+    env!("BGPD_GIT_REVISION"),
+    ")"
+);
+
 #[derive(Debug, Parser)]
 #[command(
     name = "bgpd",
-    version,
+    version = VERSION,
     about = "BGP speaker and route reflector",
     after_help = "Logging: to stderr, filtered by BGPD_LOG, else RUST_LOG (tracing's EnvFilter \
 syntax: a level such as `debug`, or `info,bgp_speaker::fib=trace`); `info` when neither is set. \
@@ -48,7 +59,8 @@ struct Cli {
     /// Configuration file (TOML; see docs/config.md).
     #[arg(short = 'c', long = "config", default_value = "/etc/bgpd/bgpd.toml")]
     config: PathBuf,
-    /// Validate the configuration and exit: 0 when valid, 1 with file:line:column otherwise.
+    /// Validate the configuration and exit: 0 when valid (warnings about settings that do
+    /// nothing on stderr), 1 with every error as file:line:column: reason otherwise.
     #[arg(long)]
     check: bool,
     /// Log format.
@@ -73,30 +85,32 @@ enum Command {
     /// Calico mode: derive the configuration from Calico's resources.
     #[command(subcommand)]
     Calico(calico::CalicoCommand),
+    /// Write the man page and shell completions (packaging; docs.rs).
+    #[command(hide = true)]
+    GenerateDocs {
+        /// Output directory (man/ and completions/ are made in it).
+        #[arg(long)]
+        out: PathBuf,
+    },
 }
 
 fn main() -> ExitCode {
     let mut cli = Cli::parse();
-    if let Some(Command::Calico(c)) = cli.command.take() {
-        return calico::run(c, cli.log_format);
+    match cli.command.take() {
+        Some(Command::Calico(c)) => return calico::run(c, cli.log_format),
+        Some(Command::GenerateDocs { out }) => {
+            return match docs::generate(<Cli as clap::CommandFactory>::command(), &out) {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(e) => {
+                    eprintln!("bgpd generate-docs: {}: {e}", out.display());
+                    ExitCode::FAILURE
+                }
+            };
+        }
+        None => {}
     }
     if cli.check {
-        return match config::load(&cli.config) {
-            Ok(c) => {
-                println!(
-                    "{}: OK ({} peers, {} policies, {} originated routes)",
-                    cli.config.display(),
-                    c.peers.len(),
-                    c.policies.len(),
-                    c.originate.len()
-                );
-                ExitCode::SUCCESS
-            }
-            Err(e) => {
-                eprintln!("{e}");
-                ExitCode::FAILURE
-            }
-        };
+        return check::run(&cli.config);
     }
     logging::init(cli.log_format);
     // A panicking task must not leave a half-alive daemon: abort (bgp_speaker::fatal).
@@ -123,6 +137,7 @@ fn main() -> ExitCode {
             watch: !cli.no_watch,
         },
         socket: cli.socket.clone(),
+        metrics: None,
         graceful_restart: cli.graceful_restart,
     };
     rt.block_on(daemon::run(opts, cfg))

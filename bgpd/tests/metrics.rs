@@ -3,7 +3,8 @@
 //!
 //! Speakers live on 127.0.91.0/24 and 127.0.92.0/24 (no root needed). The exposition is
 //! parsed as a scraper would (every sample after its `# TYPE`), and values are checked
-//! against what the peers did: state, prefixes announced, UPDATEs, reloads.
+//! against what the peers did: state, prefixes announced, UPDATEs, KEEPALIVEs, a
+//! NOTIFICATION by code and subcode, the RIB per family, reloads.
 
 mod support;
 
@@ -220,6 +221,46 @@ fn metrics_endpoint_reports_peers_routes_and_reloads() {
     assert!(updates >= 1.0, "{updates}");
     // a's only routes are b's own: nothing goes back.
     assert_eq!(value(&m, "bgpd_peer_prefixes_sent", &peer_b), Some(0.0));
+    // The RIB per family: b's three paths, one per prefix; no IPv6.
+    let v4 = [("family", "ipv4-unicast")];
+    assert_eq!(value(&m, "bgpd_rib_prefixes", &v4), Some(3.0));
+    assert_eq!(value(&m, "bgpd_rib_paths", &v4), Some(3.0));
+    let v6 = [("family", "ipv6-unicast")];
+    assert_eq!(value(&m, "bgpd_rib_prefixes", &v6), Some(0.0));
+    // Nothing waits for b once the routes are exchanged; no [kernel], no FIB series.
+    assert_eq!(
+        value(&m, "bgpd_peer_output_queue_bytes", &peer_b),
+        Some(0.0)
+    );
+    assert_eq!(value(&m, "bgpd_kernel_fib_routes_installed", &[]), None);
+
+    // KEEPALIVEs (hold time 9: one every 3 s each way) and every message counted.
+    a.wait_for(
+        |_| {
+            let m = scrape(endpoint);
+            value(&m, "bgpd_peer_keepalives_received_total", &peer_b).is_some_and(|v| v >= 2.0)
+                && value(&m, "bgpd_peer_keepalives_sent_total", &peer_b).is_some_and(|v| v >= 2.0)
+        },
+        "KEEPALIVEs counted both ways",
+    );
+    let m = scrape(endpoint);
+    let count = |name: &str| value(&m, name, &peer_b).expect(name);
+    // Received: b's OPEN, its KEEPALIVEs (the first confirms the OPEN) and UPDATEs.
+    assert!(
+        count("bgpd_peer_messages_received_total")
+            >= 1.0
+                + count("bgpd_peer_keepalives_received_total")
+                + count("bgpd_peer_updates_received_total"),
+        "{:?}",
+        (
+            count("bgpd_peer_messages_received_total"),
+            count("bgpd_peer_keepalives_received_total"),
+            count("bgpd_peer_updates_received_total")
+        )
+    );
+    assert!(
+        count("bgpd_peer_messages_sent_total") >= 1.0 + count("bgpd_peer_keepalives_sent_total")
+    );
 
     // b announces one more prefix: counters move.
     std::fs::write(
@@ -235,6 +276,44 @@ fn metrics_endpoint_reports_peers_routes_and_reloads() {
     let m = scrape(endpoint);
     let more = value(&m, "bgpd_peer_updates_received_total", &peer_b).expect("updates in");
     assert!(more > updates, "{more} > {updates}");
+
+    // b resets the session: a receives Cease / Administrative Reset (6/4), counted by
+    // code and subcode; the session comes back.
+    assert_eq!(b.bgpctl(&["peer", "a", "reset"]).status.code(), Some(0));
+    let reset = [
+        ("peer", "b"),
+        ("direction", "received"),
+        ("code", "6"),
+        ("subcode", "4"),
+    ];
+    a.wait_for(
+        |_| value(&scrape(endpoint), "bgpd_peer_notifications_total", &reset) == Some(1.0),
+        "the NOTIFICATION counted by code and subcode",
+    );
+    let m = scrape(endpoint);
+    assert_eq!(
+        value(&m, "bgpd_peer_notifications_received_total", &peer_b),
+        Some(1.0)
+    );
+    assert_eq!(
+        value(
+            &m,
+            "bgpd_peer_notifications_total",
+            &[("peer", "b"), ("direction", "sent")]
+        ),
+        None,
+        "a sent none"
+    );
+    a.wait_for(
+        |_| {
+            value(
+                &scrape(endpoint),
+                "bgpd_peer_established_transitions_total",
+                &peer_b,
+            ) == Some(2.0)
+        },
+        "the session re-established",
+    );
 
     // Reloads are counted by result; a bad metrics address is refused with its line.
     assert_eq!(a.bgpctl(&["reload"]).status.code(), Some(0));

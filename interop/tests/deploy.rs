@@ -1,5 +1,5 @@
 //! The deployment files under `deploy/` are well formed: the runit run scripts pass
-//! `shellcheck` and are executable, the systemd unit passes `systemd-analyze verify`
+//! `shellcheck` and are executable, the systemd units pass `systemd-analyze verify`
 //! (with its binaries pointed at stand-ins), and every source the Dockerfile copies from
 //! the build context exists. No image is built: CI has no container engine.
 
@@ -50,27 +50,45 @@ fn calico_node_run_scripts_pass_shellcheck() {
 }
 
 #[test]
-fn systemd_unit_verifies() {
+fn systemd_units_verify() {
     if !prerequisites("deploy_systemd_unit", &["systemd-analyze"]) {
         return;
     }
-    let unit = deploy().join("systemd/bgpd-calico.service");
-    let text = std::fs::read_to_string(&unit).unwrap_or_else(|e| panic!("{e}"));
     let tmp = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
     for bin in ["bgpd", "bgpctl"] {
         let stand_in = tmp.path().join(bin);
         std::fs::copy("/bin/true", &stand_in).unwrap_or_else(|e| panic!("{e}"));
     }
-    let copy = tmp.path().join("bgpd-calico.service");
     let dir = format!("{}/", tmp.path().display());
-    std::fs::write(&copy, text.replace("/usr/local/bin/", &dir)).unwrap_or_else(|e| panic!("{e}"));
-    let out = run("systemd-analyze", &["verify", &copy.to_string_lossy()]);
-    let said = format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    assert!(out.status.success() && said.trim().is_empty(), "{said}");
+    for name in ["bgpd-calico.service", "bgpd.service"] {
+        let unit = deploy().join("systemd").join(name);
+        let text = std::fs::read_to_string(&unit).unwrap_or_else(|e| panic!("{e}"));
+        // Type=notify (READY=1 from bgpd itself) and a reload by SIGHUP.
+        assert!(text.contains("\nType=notify\n"), "{name}: Type=notify");
+        assert!(
+            text.contains("\nExecReload=/bin/kill -HUP $MAINPID\n"),
+            "{name}: reload by SIGHUP"
+        );
+        let copy = tmp.path().join(name);
+        let text = text
+            .replace("/usr/local/bin/", &dir)
+            .replace("/usr/bin/bgpd", &format!("{dir}bgpd"));
+        std::fs::write(&copy, text).unwrap_or_else(|e| panic!("{e}"));
+        // man:bgpd(8) is only there once the package is installed: --man=no.
+        let out = run(
+            "systemd-analyze",
+            &["verify", "--man=no", &copy.to_string_lossy()],
+        );
+        let said = format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert!(
+            out.status.success() && said.trim().is_empty(),
+            "{name}: {said}"
+        );
+    }
 }
 
 #[test]

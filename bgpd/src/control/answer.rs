@@ -5,12 +5,13 @@
 use std::path::Path;
 
 use bgp_control::{
-    BfdSessionInfo, DaemonStatus, PeerCounters, PeerDetail, PeerSummary, RouteEntry,
+    BfdSessionInfo, DaemonStatus, FibInstalled, FibRefused, FibReport, PeerCounters, PeerDetail,
+    PeerSummary, RouteEntry,
 };
 use bgp_proto::Origin;
 
 use bgp_speaker::{
-    BfdSession, Peer, PeerAction, Route, RouteCursor, RouteQuery, RouteSource, Status,
+    BfdSession, FibState, Peer, PeerAction, Route, RouteCursor, RouteQuery, RouteSource, Status,
 };
 
 /// `status`: the speaker's status, with the daemon's version and configuration file.
@@ -212,5 +213,36 @@ pub fn action(a: bgp_control::PeerAction) -> PeerAction {
         bgp_control::PeerAction::Reset => PeerAction::Reset,
         bgp_control::PeerAction::Disable => PeerAction::Disable,
         bgp_control::PeerAction::Enable => PeerAction::Enable,
+    }
+}
+
+/// `show_fib`.
+pub fn fib(f: FibState) -> FibReport {
+    FibReport {
+        installed: f
+            .installed
+            .into_iter()
+            .map(|r| FibInstalled {
+                prefix: r.prefix.to_string(),
+                metric: r.metric,
+                route: r.route,
+                stale: r.stale,
+            })
+            .collect(),
+        refused: f
+            .refused
+            .into_iter()
+            .map(|r| FibRefused {
+                prefix: r.prefix.to_string(),
+                reason: r.reason,
+                attempts: r.attempts,
+                retry_in_ms: r
+                    .retry_in
+                    .map(|d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX)),
+            })
+            .collect(),
+        refused_total: f.counters.refused,
+        retried_total: f.counters.retried,
+        recovering: f.recovering,
     }
 }

@@ -212,6 +212,11 @@ async fn handle(cmd: Command, daemon: &Daemon) -> Response {
             .datastore()
             .map(|d| Reply::Datastore(Box::new(d.report())))
             .ok_or_else(|| "not in Calico mode: the configuration comes from a file".to_string()),
+        Command::ShowFib => match speaker.fib(true).await {
+            Ok(Some(f)) => Ok(Reply::Fib(Box::new(answer::fib(f)))),
+            Ok(None) => Err("no kernel FIB: the configuration has no [kernel] section".to_string()),
+            Err(e) => Err(e.to_string()),
+        },
         Command::ShowPeers => speaker
             .peers()
             .await

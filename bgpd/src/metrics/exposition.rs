@@ -1,8 +1,10 @@
 //! The metrics themselves, in the Prometheus text exposition format (version 0.0.4), read
 //! from the speaker's read models at each scrape: [`bgp_speaker::Status`] (uptime, Loc-RIB
 //! size, the health of the components that can fail on their own: the kernel FIB writer
-//! among them) and [`bgp_speaker::Peer`] (state, message and prefix counters), and the
-//! daemon's own reload counters. docs/monitoring.md lists every metric.
+//! among them), [`bgp_speaker::Peer`] (state, message, NOTIFICATION and prefix counters,
+//! output queue), the RIB's size per family ([`bgp_speaker::Speaker::rib_families`]), the
+//! kernel FIB's installed, refused and retried routes ([`bgp_speaker::Speaker::fib`]), and
+//! the daemon's own reload counters. docs/monitoring.md lists every metric.
 //!
 //! Counters are named `*_total`; a peer is labelled `peer` (its configured name) and
 //! `neighbor` (its configured address); its state is an enum gauge (one sample per state,
@@ -10,7 +12,7 @@
 
 use std::fmt::Write;
 
-use bgp_speaker::{Peer, PeerState, Status};
+use bgp_speaker::{FamilyCount, FibState, Peer, PeerState, Status};
 
 use crate::handle::Daemon;
 use crate::reloads::ReloadCounts;
@@ -19,6 +21,9 @@ mod bfd;
 
 /// A per-peer metric read from [`Peer`]: its name, type, help text and how to read it.
 type PeerMetric = (&'static str, &'static str, &'static str, fn(&Peer) -> u64);
+
+/// A per-family metric read from [`FamilyCount`]: its name, help text and how to read it.
+type FamilyMetric = (&'static str, &'static str, fn(&FamilyCount) -> usize);
 
 /// Every state a peer can be in, in the order the samples are written.
 const STATES: [PeerState; 7] = [
@@ -38,6 +43,12 @@ pub(super) async fn render(daemon: &Daemon) -> String {
     let peers = daemon.speaker.peers().await.ok();
     let mut out = Exposition::default();
     out.write(status.as_ref(), peers.as_deref(), daemon.reloads.snapshot());
+    if let Ok(families) = daemon.speaker.rib_families().await {
+        out.rib(&families);
+    }
+    if let Ok(Some(fib)) = daemon.speaker.fib(false).await {
+        out.fib(&fib);
+    }
     // BFD sessions (exposition/bfd.rs).
     out.bfd(&daemon.speaker.bfd_sessions().await.unwrap_or_default());
     out.text
@@ -86,6 +97,12 @@ impl Exposition {
         let _ = writeln!(self.text, " {value}");
     }
 
+    /// A family of one sample without labels.
+    fn single(&mut self, name: &str, kind: &str, help: &str, value: impl std::fmt::Display) {
+        self.family(name, kind, help);
+        self.sample(name, &[], value);
+    }
+
     /// A family with one sample per peer.
     fn per_peer<V: std::fmt::Display>(
         &mut self,
@@ -110,21 +127,20 @@ impl Exposition {
         self.family(
             "bgpd_build_info",
             "gauge",
-            "The bgpd version running (always 1).",
+            "The bgpd version and git revision running (always 1).",
         );
         self.sample(
             "bgpd_build_info",
-            &[("version", env!("CARGO_PKG_VERSION"))],
+            &[
+                ("version", env!("CARGO_PKG_VERSION")),
+                ("revision", env!("BGPD_GIT_REVISION")),
+            ],
             1,
         );
-        self.family(
+        self.single(
             "bgpd_up",
             "gauge",
             "1 when the speaker answered this scrape, 0 when it is stopping.",
-        );
-        self.sample(
-            "bgpd_up",
-            &[],
             u8::from(status.is_some() && peers.is_some()),
         );
         self.family(
@@ -142,24 +158,16 @@ impl Exposition {
             &[("result", "refused")],
             reloads.refused,
         );
-        self.family(
+        self.single(
             "bgpd_config_last_reload_successful",
             "gauge",
             "1 when the last reload was applied (or none was tried), 0 when it was refused.",
-        );
-        self.sample(
-            "bgpd_config_last_reload_successful",
-            &[],
             u8::from(reloads.last_applied),
         );
-        self.family(
+        self.single(
             "bgpd_config_last_reload_timestamp_seconds",
             "gauge",
             "Unix time of the last reload attempt; 0 before the first.",
-        );
-        self.sample(
-            "bgpd_config_last_reload_timestamp_seconds",
-            &[],
             reloads.last,
         );
         if let Some(st) = status {
@@ -171,32 +179,28 @@ impl Exposition {
     }
 
     fn speaker(&mut self, st: &Status) {
-        self.family(
+        self.single(
             "bgpd_uptime_seconds",
             "gauge",
             "Seconds since the speaker started.",
+            st.uptime.as_secs_f64(),
         );
-        self.sample("bgpd_uptime_seconds", &[], st.uptime.as_secs_f64());
-        self.family(
+        self.single(
             "bgpd_config_age_seconds",
             "gauge",
             "Seconds since the running configuration was applied.",
+            st.config_age.as_secs_f64(),
         );
-        self.sample("bgpd_config_age_seconds", &[], st.config_age.as_secs_f64());
-        self.family(
+        self.single(
             "bgpd_loc_rib_prefixes",
             "gauge",
             "Prefixes in the Loc-RIB (every family).",
+            st.loc_rib_prefixes,
         );
-        self.sample("bgpd_loc_rib_prefixes", &[], st.loc_rib_prefixes);
-        self.family(
+        self.single(
             "bgpd_selection_deferral_remaining_seconds",
             "gauge",
             "A restarting speaker (RFC 4724): seconds left before route selection runs without waiting for End-of-RIB; 0 when not deferred.",
-        );
-        self.sample(
-            "bgpd_selection_deferral_remaining_seconds",
-            &[],
             st.selection_deferral
                 .map_or(0.0, |d| d.remaining.as_secs_f64()),
         );
@@ -260,7 +264,7 @@ impl Exposition {
             "Seconds in the current state (when Established: the session's uptime).",
             |p| p.since.elapsed().as_secs_f64(),
         );
-        let counted: [PeerMetric; 9] = [
+        let counted: [PeerMetric; 14] = [
             (
                 "bgpd_peer_established_transitions_total",
                 "counter",
@@ -292,6 +296,36 @@ impl Exposition {
                 |p| p.counters.notifications_sent,
             ),
             (
+                "bgpd_peer_messages_received_total",
+                "counter",
+                "BGP messages received, every type.",
+                |p| p.counters.messages_received,
+            ),
+            (
+                "bgpd_peer_messages_sent_total",
+                "counter",
+                "BGP messages sent, every type.",
+                |p| p.counters.messages_sent,
+            ),
+            (
+                "bgpd_peer_keepalives_received_total",
+                "counter",
+                "KEEPALIVE messages received.",
+                |p| p.counters.keepalives_received,
+            ),
+            (
+                "bgpd_peer_keepalives_sent_total",
+                "counter",
+                "KEEPALIVE messages sent.",
+                |p| p.counters.keepalives_sent,
+            ),
+            (
+                "bgpd_peer_output_queue_bytes",
+                "gauge",
+                "Bytes queued for the peer and not yet written to its connection.",
+                |p| p.counters.output_queue_bytes,
+            ),
+            (
                 "bgpd_peer_route_refresh_received_total",
                 "counter",
                 "ROUTE-REFRESH messages received (RFC 2918).",
@@ -319,6 +353,92 @@ impl Exposition {
         for (name, kind, help, value) in counted {
             self.per_peer(peers, name, kind, help, value);
         }
+        self.notifications(peers);
+    }
+
+    /// NOTIFICATIONs by direction, code and subcode (RFC 4271 4.5): a sample for each
+    /// code and subcode a peer sent or received at least once.
+    fn notifications(&mut self, peers: &[Peer]) {
+        const NAME: &str = "bgpd_peer_notifications_total";
+        self.family(
+            NAME,
+            "counter",
+            "NOTIFICATION messages by direction (sent, received), error code and subcode.",
+        );
+        for p in peers {
+            let neighbor = p.config.address.to_string();
+            for n in &p.notifications {
+                let (code, subcode) = (n.code.to_string(), n.subcode.to_string());
+                for (direction, count) in [("sent", n.sent), ("received", n.received)] {
+                    if count == 0 {
+                        continue;
+                    }
+                    self.sample(
+                        NAME,
+                        &[
+                            ("peer", &p.config.name),
+                            ("neighbor", &neighbor),
+                            ("direction", direction),
+                            ("code", &code),
+                            ("subcode", &subcode),
+                        ],
+                        count,
+                    );
+                }
+            }
+        }
+    }
+
+    /// The RIB's size per address family.
+    fn rib(&mut self, families: &[FamilyCount]) {
+        let metrics: [FamilyMetric; 2] = [
+            (
+                "bgpd_rib_prefixes",
+                "Prefixes with at least one path in the RIB, per address family.",
+                |f| f.prefixes,
+            ),
+            (
+                "bgpd_rib_paths",
+                "Paths in the RIB (every peer's and the local ones), per address family.",
+                |f| f.paths,
+            ),
+        ];
+        for (name, help, value) in metrics {
+            self.family(name, "gauge", help);
+            for f in families {
+                self.sample(name, &[("family", &f.family.to_string())], value(f));
+            }
+        }
+    }
+
+    /// The kernel FIB as the installer sees it.
+    fn fib(&mut self, fib: &FibState) {
+        self.single(
+            "bgpd_kernel_fib_routes_installed",
+            "gauge",
+            "Routes bgpd holds in the kernel FIB.",
+            fib.installed_count,
+        );
+        self.family(
+            "bgpd_kernel_fib_refused_total",
+            "counter",
+            "Route writes the kernel refused, by reason (errno name).",
+        );
+        for (reason, n) in &fib.counters.refused {
+            self.sample("bgpd_kernel_fib_refused_total", &[("reason", reason)], n);
+        }
+        self.single(
+            "bgpd_kernel_fib_retries_total",
+            "counter",
+            "Route writes retried after the kernel refused them.",
+            fib.counters.retried,
+        );
+        self.single(
+            "bgpd_kernel_fib_retries_pending",
+            "gauge",
+            "Refused routes waiting for their next retry.",
+            fib.refused.len(),
+        );
     }
 }
 

@@ -134,6 +134,10 @@ pub enum Command {
     /// Calico mode: the datastore bgpd follows, its sync state and what was derived from
     /// it. Added within version 1 (a daemon not in Calico mode answers with an error).
     ShowDatastore,
+    /// The kernel FIB as bgpd's installer sees it: the routes it installed, those the
+    /// kernel refused and why, the retries pending. Added within version 1 (a daemon
+    /// without a `[kernel]` section answers with an error).
+    ShowFib,
     /// Administrative action on one peer.
     Peer {
         /// The peer.

@@ -75,6 +75,8 @@ pub enum Reply {
     },
     /// Answer to `show_datastore`.
     Datastore(Box<DatastoreReport>),
+    /// Answer to `show_fib`.
+    Fib(Box<FibReport>),
     /// Answer to `show_bfd`. Added within version 1.
     Bfd {
         /// One row per session, by peer name.
@@ -129,6 +131,49 @@ pub struct ComponentStatus {
     /// Why it is down.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reason: Option<String>,
+}
+
+/// `show_fib`: the kernel FIB as bgpd's installer sees it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FibReport {
+    /// The routes bgpd holds in the kernel, by prefix.
+    pub installed: Vec<FibInstalled>,
+    /// The routes the kernel refused, waiting for a retry, by prefix.
+    pub refused: Vec<FibRefused>,
+    /// Route writes refused since the start, by reason (errno name such as `EEXIST`).
+    pub refused_total: std::collections::BTreeMap<String, u64>,
+    /// Route writes retried since the start.
+    pub retried_total: u64,
+    /// Why the kernel's state is unknown and being reconciled, if it is.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub recovering: Option<String>,
+}
+
+/// One route bgpd installed in the kernel.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FibInstalled {
+    /// The destination.
+    pub prefix: String,
+    /// `RTA_PRIORITY`.
+    pub metric: u32,
+    /// How it forwards, as `ip route` writes it (`blackhole`, `via GW dev IF onlink`).
+    pub route: String,
+    /// Adopted from a previous run and not refreshed by the RIB yet.
+    pub stale: bool,
+}
+
+/// One route the kernel refused.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FibRefused {
+    /// The destination.
+    pub prefix: String,
+    /// Why (errno name, e.g. `ENETUNREACH`).
+    pub reason: String,
+    /// Refusals in a row.
+    pub attempts: u32,
+    /// Milliseconds until the next try; absent while it is under way.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub retry_in_ms: Option<u64>,
 }
 
 /// `show_datastore`: the datastore a Calico-mode bgpd follows, and what it derived.

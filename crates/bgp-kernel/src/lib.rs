@@ -101,8 +101,9 @@ pub use config::{
     MetricMapping, PrefixLenRange, RTPROT_BIRD, RT_TABLE_MAIN,
 };
 pub use installer::{
-    ApplyReport, FibAction, FibNextHop, FibOp, FibRoute, KernelInstaller, NextHopMode, Reconciler,
-    RequestId, ResolvedHop, RouteForm, RouteOp, RouteRequest,
+    errno_name, ApplyReport, FibAction, FibCounters, FibNextHop, FibOp, FibRoute, FibState,
+    Installed, KernelInstaller, NextHopMode, Reconciler, Refused, RequestId, ResolvedHop,
+    RouteForm, RouteOp, RouteRequest,
 };
 pub use types::{Address, KernelEvent, KernelNextHop, KernelRoute, Link, RouteKind};
 pub use watcher::KernelWatcher;

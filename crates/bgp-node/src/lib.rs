@@ -42,7 +42,9 @@ pub mod settings;
 
 pub use id::{ConnId, PeerId, PeerIds};
 pub use message::{OutputSlice, RibInput};
-pub use peer::{PeerDriver, PeerEvent, PeerStatus, Refusal, Transport};
+pub use peer::{
+    NotificationCount, PeerCounters, PeerDriver, PeerEvent, PeerStatus, Refusal, Transport,
+};
 pub use policy::chain_policy;
 pub use rib::{RibDriver, RibEvent};
 pub use settings::{Identity, MaxPrefixAction, MaxPrefixes, PeerSettings};

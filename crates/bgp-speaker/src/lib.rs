@@ -54,13 +54,17 @@ mod tests;
 pub use bfd::BfdSession;
 pub use fatal::abort_on_panic;
 pub use health::ComponentState;
-pub use rib_task::{chain_policy, BestRoute, PrefixCounts, RouteChange};
+pub use rib_task::{chain_policy, BestRoute, FamilyCount, PrefixCounts, RouteChange};
 pub use routes::{DecisionStep, FamilyFilter, Route, RouteCursor, RouteQuery, Table};
 pub use speaker::{
     Owner, Peer, PeerAction, PeerCounters, PeerState, SelectionDeferral, Speaker, SpeakerError,
     SpeakerOptions, Status,
 };
 
+/// The kernel FIB's state as [`Speaker::fib`] reports it.
+pub use bgp_kernel::{FibCounters, FibState, Installed, Refused};
+/// A peer's NOTIFICATIONs by code and subcode ([`Peer::notifications`]).
+pub use bgp_node::NotificationCount;
 /// Re-exported so embedders name states, families and the path attributes of [`Route`]
 /// without depending on `bgp-proto`.
 pub use bgp_proto::session::{Negotiated, State as SessionState};

@@ -66,9 +66,22 @@ pub(crate) enum Query {
     },
     Lookup(IpAddr, oneshot::Sender<Vec<Route>>),
     PrefixCount(oneshot::Sender<usize>),
+    /// Prefixes and paths per address family (walks the tables).
+    FamilyCounts(oneshot::Sender<Vec<FamilyCount>>),
     Best(oneshot::Sender<Vec<BestRoute>>),
     /// Graceful-restart recovery: which peers still have to send End-of-RIB.
     Recovery(oneshot::Sender<RecoveryStatus>),
+}
+
+/// The size of the RIB in one address family.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct FamilyCount {
+    /// The family.
+    pub family: Family,
+    /// Prefixes with at least one path.
+    pub prefixes: usize,
+    /// Paths, every peer's and the local ones.
+    pub paths: usize,
 }
 
 /// Control messages for the RIB task.
@@ -581,6 +594,22 @@ impl RibTask {
             Query::PrefixCount(reply) => {
                 let (a, b) = rib.prefix_count();
                 let _ = reply.send(a + b);
+            }
+            Query::FamilyCounts(reply) => {
+                let (p4, p6) = rib.prefix_count();
+                let (n4, n6) = rib.path_count();
+                let _ = reply.send(vec![
+                    FamilyCount {
+                        family: Family::IPV4_UNICAST,
+                        prefixes: p4,
+                        paths: n4,
+                    },
+                    FamilyCount {
+                        family: Family::IPV6_UNICAST,
+                        prefixes: p6,
+                        paths: n6,
+                    },
+                ]);
             }
             Query::Best(reply) => {
                 let v = rib

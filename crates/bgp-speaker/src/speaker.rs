@@ -87,6 +87,9 @@ pub enum SpeakerError {
     #[error("RIB: {0}")]
     /// The RIB refused a change.
     Rib(#[from] bgp_rib::RibError),
+    #[error("no answer within 2 s (busy)")]
+    /// A report the speaker could not give in time (the RIB or the kernel FIB busy).
+    Busy,
 }
 
 /// Options that are not part of the configuration file.

@@ -40,6 +40,7 @@ fn peer(name: &str, addr: &str, remote_as: u32, state: PeerState) -> Peer {
         local_address: None,
         remote_address: None,
         counters: PeerCounters::default(),
+        notifications: Vec::new(),
         prefixes: PrefixCounts::default(),
     }
 }

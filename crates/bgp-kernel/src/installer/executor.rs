@@ -29,6 +29,7 @@ use super::encode;
 use super::fib::{ApplyReport, FibOp};
 use super::in_flight::RequestId;
 use super::reconciler::Reconciler;
+use super::state::FibState;
 use crate::config::{ExitAction, ExportConfig};
 use crate::convert::{address_from_msg, link_from_msg, route_from_msg};
 use crate::nlsock::{NlSocket, Window, Writer, ERR_TRUESIZE};
@@ -135,6 +136,12 @@ impl KernelInstaller {
     /// Routes waiting for a retry (conflicts or refusals).
     pub fn pending_count(&self) -> usize {
         self.state.pending_count()
+    }
+
+    /// What we installed, what the kernel refused and the retries pending (the list of
+    /// installed routes only with `routes`).
+    pub fn fib_state(&self, routes: bool) -> FibState {
+        self.state.fib_state(Instant::now(), routes)
     }
 
     /// Whether `prefix` is currently installed by us.

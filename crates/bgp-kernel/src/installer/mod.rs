@@ -58,6 +58,7 @@ mod fib;
 mod form;
 mod in_flight;
 mod reconciler;
+mod state;
 
 #[cfg(test)]
 mod netns_tests;
@@ -69,3 +70,4 @@ pub use fib::{ApplyReport, FibAction, FibNextHop, FibOp, FibRoute, NextHopMode};
 pub use form::{ResolvedHop, RouteForm};
 pub use in_flight::RequestId;
 pub use reconciler::{Reconciler, RouteOp, RouteRequest};
+pub use state::{errno_name, FibCounters, FibState, Installed, Refused};

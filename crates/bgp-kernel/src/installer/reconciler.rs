@@ -36,6 +36,7 @@ use super::fib::{ApplyReport, FibOp, FibRoute};
 use super::form::{needs_reresolve, Resolver, RouteForm};
 use super::in_flight::InFlight;
 use super::in_flight::RequestId;
+use super::state::FibCounters;
 use crate::config::ExportConfig;
 use crate::convert::LinkTable;
 use crate::types::{Address, Errno, KernelEvent, KernelRoute, Link};
@@ -117,6 +118,8 @@ pub struct Reconciler {
     adopting: bool,
     recovery: Option<Recovery>,
     report: ApplyReport,
+    /// Refusals and retries since the start (state.rs).
+    counters: FibCounters,
 }
 
 impl Reconciler {
@@ -139,6 +142,7 @@ impl Reconciler {
             adopting: true,
             recovery: None,
             report: ApplyReport::default(),
+            counters: FibCounters::default(),
         }
     }
 
@@ -198,6 +202,21 @@ impl Reconciler {
     /// The links as last read or observed (to name devices in dumped routes).
     pub(crate) fn links(&self) -> &LinkTable {
         self.resolver.links()
+    }
+
+    /// Our routes and what we know of them.
+    pub(crate) fn entries(&self) -> impl Iterator<Item = (&IpNet, &Entry)> {
+        self.entries.iter()
+    }
+
+    /// The routes waiting for a retry.
+    pub(crate) fn retrying(&self) -> impl Iterator<Item = (&IpNet, &Retry)> {
+        self.retrying.iter()
+    }
+
+    /// Refusals and retries since the start.
+    pub fn fib_counters(&self) -> &FibCounters {
+        &self.counters
     }
 
     /// The counts of what happened since the last call.
@@ -536,6 +555,7 @@ impl Reconciler {
                     }
                 }
             }
+            self.counters.retried += 1;
             if mark_queued(e) {
                 self.queue.push_back(p);
             }
@@ -720,6 +740,7 @@ impl Reconciler {
                     e.verify = true;
                 }
                 self.report.failed += 1;
+                self.counters.count_refusal(errno);
                 refused = true;
             }
         }
@@ -756,6 +777,7 @@ impl Reconciler {
                 }
             }
             _ => {
+                self.counters.count_refusal(errno);
                 tracing::warn!(prefix = %p, metric, error = %std::io::Error::from_raw_os_error(errno), "could not delete our route at its old metric; retrying later");
                 self.orphans_refused.push((p, metric));
                 self.orphan_retry.failed(&self.cfg, now);

@@ -66,7 +66,7 @@ impl PeerDriver {
             self.status
                 .session_down(&self.settings.name, "collision", &DownReason::CollisionDump);
         }
-        old.close(&mut self.events);
+        old.close(&mut self.events, &mut self.status.counters);
         let s = self.status.facts();
         s.state = State::Established;
         s.since = now;

@@ -7,7 +7,7 @@ use std::net::{Ipv6Addr, SocketAddr};
 
 use bgp_proto::session::Session;
 
-use super::PeerEvent;
+use super::{PeerCounters, PeerEvent};
 use crate::ConnId;
 
 /// The addresses of a connection that is up.
@@ -53,6 +53,15 @@ impl Conn {
         }
     }
 
+    /// Adds the messages its session counted since the last call to `counters`.
+    pub(super) fn count(&mut self, counters: &mut PeerCounters) {
+        let m = self.session.take_message_counts();
+        counters.messages_received += m.received;
+        counters.messages_sent += m.sent;
+        counters.keepalives_received += m.keepalives_received;
+        counters.keepalives_sent += m.keepalives_sent;
+    }
+
     pub(super) fn has_transport(&self) -> bool {
         self.transport.is_some()
     }
@@ -81,13 +90,15 @@ impl Conn {
 
     /// Closes the transport (or abandons the attempt): the caller writes what the
     /// session still has queued (a NOTIFICATION), best effort, then closes.
-    pub(super) fn close(&mut self, events: &mut VecDeque<PeerEvent>) {
+    /// The messages are counted in `counters` first: the session may be dropped next.
+    pub(super) fn close(&mut self, events: &mut VecDeque<PeerEvent>, counters: &mut PeerCounters) {
         let attempt = std::mem::take(&mut self.connecting);
         if self.transport.take().is_some() {
             let mut last = Vec::new();
             while let Some(b) = self.session.poll_transmit() {
                 last.push(b);
             }
+            self.count(counters);
             events.push_back(PeerEvent::Close {
                 conn: self.id,
                 last,

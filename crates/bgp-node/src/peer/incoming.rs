@@ -166,7 +166,7 @@ impl PeerDriver {
         }
         if self.main.session.state() == State::Established {
             info!(peer = %self.settings.name, "the restarted peer sent a valid OPEN: its old session is closed (RFC 4724 4.2)");
-            self.main.close(&mut self.events);
+            self.main.close(&mut self.events, &mut self.status.counters);
             self.main.session.handle_closed(now);
             while let Some(ev) = self.main.session.poll_event() {
                 self.event(true, ev, now);
@@ -178,7 +178,7 @@ impl PeerDriver {
         new.replaces_established = false;
         let state = new.session.state();
         let mut old = std::mem::replace(&mut self.main, new);
-        old.close(&mut self.events);
+        old.close(&mut self.events, &mut self.status.counters);
         let s = self.status.facts();
         s.state = state;
         s.since = now;

@@ -46,7 +46,7 @@ mod tests;
 use conn::Conn;
 pub use conn::Transport;
 pub use incoming::Refusal;
-pub use status::{PeerCounters, PeerStatus};
+pub use status::{NotificationCount, PeerCounters, PeerStatus};
 
 /// A drained event queue with room for more than this many events gives it back
 /// ([`PeerDriver::poll_event`]).
@@ -285,9 +285,9 @@ impl PeerDriver {
             // Let the old session report its end (logs, RIB) before replacing it.
             self.process(now);
             if let Some(mut c) = self.extra.take() {
-                c.close(&mut self.events);
+                c.close(&mut self.events, &mut self.status.counters);
             }
-            self.main.close(&mut self.events);
+            self.main.close(&mut self.events, &mut self.status.counters);
             self.main = self.new_main_conn();
             if !self.settings.disabled {
                 self.main.session.start(now);
@@ -365,6 +365,7 @@ impl PeerDriver {
         if !self.held.is_empty() && self.main.id == conn {
             self.push_held();
         }
+        self.count();
         b
     }
 
@@ -437,6 +438,17 @@ impl PeerDriver {
     fn after(&mut self, now: Instant) {
         self.push_held();
         self.process(now);
+        self.count();
+    }
+
+    /// Gathers the messages both sessions counted, and the main session's queue depth.
+    fn count(&mut self) {
+        let counters = &mut self.status.counters;
+        self.main.count(counters);
+        if let Some(c) = &mut self.extra {
+            c.count(counters);
+        }
+        counters.output_queue_bytes = self.main.session.queued_bytes() as u64;
     }
 
     /// Stops every connection with `n` (sent only where a connection is up), as
@@ -551,9 +563,9 @@ impl PeerDriver {
             }
             SessionEvent::Disconnect => {
                 if is_main {
-                    self.main.close(&mut self.events);
+                    self.main.close(&mut self.events, &mut self.status.counters);
                 } else if let Some(c) = &mut self.extra {
-                    c.close(&mut self.events);
+                    c.close(&mut self.events, &mut self.status.counters);
                 }
             }
             SessionEvent::StateChanged { from, to } => {
@@ -638,11 +650,11 @@ impl PeerDriver {
         // (a NOTIFICATION) is written first.
         if !is_main {
             if let Some(c) = &mut self.extra {
-                c.close(&mut self.events);
+                c.close(&mut self.events, &mut self.status.counters);
             }
             return;
         }
-        self.main.close(&mut self.events);
+        self.main.close(&mut self.events, &mut self.status.counters);
         self.down_after_error = incoming::counts_as_error(&reason);
         let was_up = std::mem::take(&mut self.main.up);
         // RFC 4724 4.2 / RFC 8538: whether the peer's routes are retained as stale.
@@ -672,7 +684,7 @@ impl PeerDriver {
                 .as_ref()
                 .is_some_and(|g| g.restart_state != self.identity.restarting);
         if stale_config && !self.stopping && !self.status.disabled {
-            self.main.close(&mut self.events);
+            self.main.close(&mut self.events, &mut self.status.counters);
             self.main = self.new_main_conn();
             self.main.session.start(now);
         }

@@ -23,6 +23,31 @@ pub struct PeerCounters {
     pub route_refresh_received: u64,
     /// Times the session reached Established.
     pub established_transitions: u64,
+    /// Messages received, every type.
+    pub messages_received: u64,
+    /// Messages sent (handed to the transport), every type.
+    pub messages_sent: u64,
+    /// KEEPALIVEs received.
+    pub keepalives_received: u64,
+    /// KEEPALIVEs sent.
+    pub keepalives_sent: u64,
+    /// Not a counter: bytes queued for the peer in the main session and not yet taken
+    /// by the transport, the output queue's depth now.
+    pub output_queue_bytes: u64,
+}
+
+/// NOTIFICATIONs of one error code and subcode (RFC 4271 4.5) sent to and received from a
+/// peer, over every session with it.
+#[derive(Copy, Clone, Debug, Default, PartialEq, Eq)]
+pub struct NotificationCount {
+    /// Error code.
+    pub code: u8,
+    /// Error subcode.
+    pub subcode: u8,
+    /// How many we sent.
+    pub sent: u64,
+    /// How many the peer sent.
+    pub received: u64,
 }
 
 /// Live state of a peer.
@@ -48,6 +73,8 @@ pub struct PeerStatus {
     pub remote_addr: Option<SocketAddr>,
     /// Counters (they change with every message; everything else rarely).
     pub counters: PeerCounters,
+    /// NOTIFICATIONs by code and subcode, sorted (rare: a change bumps `version`).
+    pub notifications: Vec<NotificationCount>,
     /// Changes whenever a field other than `counters` changes, so a caller publishing the
     /// status elsewhere copies the rest only when needed.
     pub version: u64,
@@ -67,6 +94,7 @@ impl PeerStatus {
             local_addr: None,
             remote_addr: None,
             counters: PeerCounters::default(),
+            notifications: Vec::new(),
             version: 0,
         }
     }
@@ -77,6 +105,32 @@ impl PeerStatus {
         self
     }
 
+    /// Counts a NOTIFICATION of `code`/`subcode`, sent or received.
+    fn count_notification(&mut self, code: u8, subcode: u8, sent: bool) {
+        let list = &mut self.facts().notifications;
+        let i = match list.binary_search_by_key(&(code, subcode), |n| (n.code, n.subcode)) {
+            Ok(i) => i,
+            Err(i) => {
+                list.insert(
+                    i,
+                    NotificationCount {
+                        code,
+                        subcode,
+                        ..NotificationCount::default()
+                    },
+                );
+                i
+            }
+        };
+        if let Some(n) = list.get_mut(i) {
+            if sent {
+                n.sent += 1;
+            } else {
+                n.received += 1;
+            }
+        }
+    }
+
     /// Logs a session that went down and counts the NOTIFICATION it involved. `conn` says
     /// which connection ("main", or "collision" for a second one).
     pub(super) fn session_down(&mut self, peer: &str, conn: &str, reason: &DownReason) {
@@ -84,6 +138,7 @@ impl PeerStatus {
             DownReason::NotificationSent { notification, .. }
             | DownReason::AdminStop(Some(notification)) => {
                 self.counters.notifications_sent += 1;
+                self.count_notification(notification.code, notification.subcode, true);
                 self.facts().last_notification_sent = Some(reason.to_string());
                 warn!(
                     peer,
@@ -96,6 +151,7 @@ impl PeerStatus {
             }
             DownReason::NotificationReceived(n) => {
                 self.counters.notifications_received += 1;
+                self.count_notification(n.code, n.subcode, false);
                 self.facts().last_notification_received = Some(reason.to_string());
                 warn!(
                     peer,
@@ -112,11 +168,13 @@ impl PeerStatus {
                     _ => nc::SEND_HOLD_TIMER_EXPIRED,
                 };
                 self.counters.notifications_sent += 1;
+                self.count_notification(code, 0, true);
                 self.facts().last_notification_sent = Some(reason.to_string());
                 warn!(peer, conn, code, subcode = 0u8, reason = %reason, "NOTIFICATION sent");
             }
             DownReason::CollisionDump => {
                 self.counters.notifications_sent += 1;
+                self.count_notification(nc::CEASE, nc::CEASE_CONNECTION_COLLISION, true);
                 info!(peer, conn, code = nc::CEASE, subcode = nc::CEASE_CONNECTION_COLLISION, reason = %reason, "NOTIFICATION sent");
             }
             DownReason::ConnectionFailed => {

@@ -119,6 +119,35 @@ pub enum SendError {
     Encode(#[from] EncodeError),
 }
 
+/// Messages a session received and handed out for sending, counted until
+/// [`Session::take_message_counts`] takes them (the caller keeps the totals of a peer over
+/// its sessions).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct MessageCounts {
+    /// Whole messages received (every type, malformed ones too).
+    pub received: u64,
+    /// Whole messages handed out by [`Session::poll_transmit`].
+    pub sent: u64,
+    /// KEEPALIVEs received.
+    pub keepalives_received: u64,
+    /// KEEPALIVEs handed out for sending.
+    pub keepalives_sent: u64,
+}
+
+impl MessageCounts {
+    /// Counts one message of the frame `frame` (its type is the header's last octet,
+    /// RFC 4271 4.1) in `total` and, for a KEEPALIVE, in `keepalives`.
+    fn count(frame: &[u8], total: &mut u64, keepalives: &mut u64) {
+        *total += 1;
+        if frame.get(HEADER_LEN - 1) == Some(&MSG_KEEPALIVE) {
+            *keepalives += 1;
+        }
+    }
+}
+
+/// The KEEPALIVE message type (RFC 4271 4.1).
+const MSG_KEEPALIVE: u8 = 4;
+
 /// One BGP peer's session state machine over one transport connection. See the module
 /// documentation for how to drive it.
 #[derive(Debug)]
@@ -147,6 +176,8 @@ pub struct Session {
     recv: BytesMut,
     transmit: VecDeque<Bytes>,
     queued_bytes: usize,
+    /// Messages counted since the caller last took the counts.
+    counts: MessageCounts,
     events: VecDeque<SessionEvent>,
     /// Known from the moment the peer's OPEN is accepted (OpenConfirm) until the
     /// connection ends.
@@ -191,6 +222,7 @@ impl Session {
             recv: BytesMut::new(),
             transmit: VecDeque::new(),
             queued_bytes: 0,
+            counts: MessageCounts::default(),
             events: VecDeque::new(),
             negotiated: None,
             codec: CodecContext::default(),
@@ -228,6 +260,11 @@ impl Session {
     /// Bytes queued for the peer and not yet taken by [`Session::poll_transmit`].
     pub fn queued_bytes(&self) -> usize {
         self.queued_bytes
+    }
+
+    /// The messages counted since the last call (see [`MessageCounts`]).
+    pub fn take_message_counts(&mut self) -> MessageCounts {
+        std::mem::take(&mut self.counts)
     }
 
     /// How many more UPDATE bytes [`Session::send_update`] accepts before the queue is
@@ -546,6 +583,8 @@ impl Session {
     /// socket is not writable.
     pub fn poll_transmit(&mut self) -> Option<Bytes> {
         let first = self.transmit.pop_front()?;
+        let c = &mut self.counts;
+        MessageCounts::count(&first, &mut c.sent, &mut c.keepalives_sent);
         let mut out_len = first.len();
         let out = if first.len() < COALESCE_FRAME_LEN
             && self
@@ -560,6 +599,8 @@ impl Session {
                     break;
                 }
                 buf.extend_from_slice(next);
+                let c = &mut self.counts;
+                MessageCounts::count(next, &mut c.sent, &mut c.keepalives_sent);
                 self.transmit.pop_front();
             }
             out_len = buf.len();
@@ -943,6 +984,8 @@ impl Session {
                 }
             };
             let frame = self.recv.split_to(len).freeze();
+            let c = &mut self.counts;
+            MessageCounts::count(&frame, &mut c.received, &mut c.keepalives_received);
             match decode_message(&frame, &self.codec) {
                 Ok(msg) => self.handle_message(now, msg),
                 Err(e) => self.fail(e),

@@ -41,5 +41,5 @@ pub mod negotiate;
 pub use collision::{resolve_collision, CollisionOutcome};
 pub use config::{ConfigError, LocalCapabilities, SessionConfig};
 pub use event::{describe_notification, DownReason, SessionEvent, State};
-pub use fsm::{SendError, Session};
+pub use fsm::{MessageCounts, SendError, Session};
 pub use negotiate::Negotiated;

@@ -113,4 +113,13 @@ impl Rib {
             self.store.tables.v6.routes.len(),
         )
     }
+
+    /// Number of paths (IPv4, IPv6), every peer's and the local ones. Walks every
+    /// destination: for occasional reports (a metrics scrape), not for a hot path.
+    pub fn path_count(&self) -> (usize, usize) {
+        (
+            self.store.tables.v4.routes.values().map(|d| d.len()).sum(),
+            self.store.tables.v6.routes.values().map(|d| d.len()).sum(),
+        )
+    }
 }

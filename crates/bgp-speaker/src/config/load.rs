@@ -26,38 +26,74 @@ struct Entry<'a> {
 }
 
 /// Loads a configuration: the main file, then every `*.toml` in the drop-in directory in
-/// name order.
+/// name order. The first error found (see [`load_all`] for all of them).
 pub fn load(path: &Path) -> Result<Config, ConfigError> {
-    let main = read_source(path)?;
-    let main_file = parse_checked(&main)?;
+    load_all(path).map_err(first)
+}
+
+/// The first of the errors [`load_all`] found (there is always one).
+fn first(errors: Vec<ConfigError>) -> ConfigError {
+    errors
+        .into_iter()
+        .next()
+        .unwrap_or_else(|| ConfigError::Invalid("invalid configuration".into()))
+}
+
+/// Loads a configuration as [`load`] does, but reports every error it finds, in file
+/// order, rather than the first: a file that cannot be read or parsed stops its own
+/// reading (TOML syntax errors come one per file); every rule broken by what could be
+/// read is reported. `bgpd --check` shows them all.
+pub fn load_all(path: &Path) -> Result<Config, Vec<ConfigError>> {
+    let main = read_source(path).map_err(|e| vec![e])?;
+    let main_file = parse_checked(&main).map_err(|e| vec![e])?;
     let Some(global) = &main_file.global else {
-        return Err(ConfigError::File {
+        return Err(vec![ConfigError::File {
             path: path.to_owned(),
             message: "missing [global] section".into(),
-        });
+        }]);
     };
+    let mut errors = Vec::new();
     let mut drop_ins = Vec::new();
     if let Some(dir) = &global.get_ref().include_dir {
         let dir = path.parent().unwrap_or(Path::new(".")).join(dir);
-        for p in list_drop_ins(&dir)? {
-            drop_ins.push(read_source(&p)?);
+        match list_drop_ins(&dir) {
+            Ok(paths) => {
+                for p in paths {
+                    match read_source(&p) {
+                        Ok(src) => drop_ins.push(src),
+                        Err(e) => errors.push(e),
+                    }
+                }
+            }
+            Err(e) => errors.push(e),
         }
     }
     let mut parsed = Vec::with_capacity(drop_ins.len());
     for src in &drop_ins {
-        let f = parse_checked(src)?;
-        if let Some(g) = &f.global {
-            return Err(ConfigError::at(
-                src,
-                g.span(),
-                "[global] is only allowed in the main configuration file",
-            ));
+        match parse_checked(src) {
+            Ok(f) => {
+                if let Some(g) = &f.global {
+                    errors.push(ConfigError::at(
+                        src,
+                        g.span(),
+                        "[global] is only allowed in the main configuration file",
+                    ));
+                }
+                parsed.push((src, f));
+            }
+            Err(e) => errors.push(e),
         }
-        parsed.push(f);
     }
     let mut files = vec![(&main, &main_file)];
-    files.extend(drop_ins.iter().zip(parsed.iter()));
-    resolve(path, &files)
+    files.extend(parsed.iter().map(|(src, f)| (*src, f)));
+    let config = resolve(path, &files, &mut errors);
+    // A template shared by several peers reports its error once.
+    let mut seen = std::collections::HashSet::new();
+    errors.retain(|e| seen.insert(e.to_string()));
+    match config {
+        Some(c) if errors.is_empty() => Ok(c),
+        _ => Err(errors),
+    }
 }
 
 /// Parses and resolves a configuration from a string, as if read from `path` (used for
@@ -76,7 +112,11 @@ pub fn from_str(text: &str, path: &Path) -> Result<Config, ConfigError> {
             message: "missing [global] section".into(),
         });
     }
-    resolve(path, &[(&src, &f)])
+    let mut errors = Vec::new();
+    match resolve(path, &[(&src, &f)], &mut errors) {
+        Some(c) if errors.is_empty() => Ok(c),
+        _ => Err(first(errors)),
+    }
 }
 
 fn read_source(path: &Path) -> Result<Source, ConfigError> {
@@ -150,21 +190,28 @@ fn parse_file(src: &Source) -> Result<FileConfig, ConfigError> {
     })
 }
 
-/// Merges the parsed files, expands templates and validates.
-fn resolve(main_path: &Path, files: &[(&Source, &FileConfig)]) -> Result<Config, ConfigError> {
+/// Merges the parsed files, expands templates and validates, adding every error found
+/// to `errors`. `None` when no configuration could be built at all.
+fn resolve(
+    main_path: &Path,
+    files: &[(&Source, &FileConfig)],
+    errors: &mut Vec<ConfigError>,
+) -> Option<Config> {
     let Some(&(main_src, main)) = files.first() else {
-        return Err(ConfigError::File {
+        errors.push(ConfigError::File {
             path: main_path.to_owned(),
             message: "no configuration file".into(),
         });
+        return None;
     };
     let Some(gspan) = &main.global else {
-        return Err(ConfigError::File {
+        errors.push(ConfigError::File {
             path: main_path.to_owned(),
             message: "missing [global] section".into(),
         });
+        return None;
     };
-    let global = resolve_global(main_src, gspan, main_path)?;
+    let global = resolve_global(main_src, gspan, main_path, errors);
 
     // Gather templates, peers, policies and originated routes across files, refusing
     // duplicates with the position of the second definition.
@@ -175,27 +222,29 @@ fn resolve(main_path: &Path, files: &[(&Source, &FileConfig)]) -> Result<Config,
     for &(src, f) in files {
         for (name, peer) in &f.templates {
             if templates.contains_key(name.get_ref().as_str()) {
-                return Err(ConfigError::at(
+                errors.push(ConfigError::at(
                     src,
                     name.span(),
                     format!("template {:?} is defined twice", name.get_ref()),
                 ));
+                continue;
             }
             templates.insert(name.get_ref(), Entry { src, name, peer });
         }
         for (name, peer) in &f.peers {
             if peers.contains_key(name.get_ref().as_str()) {
-                return Err(ConfigError::at(
+                errors.push(ConfigError::at(
                     src,
                     name.span(),
                     format!("peer {:?} is defined twice", name.get_ref()),
                 ));
+                continue;
             }
             peers.insert(name.get_ref(), Entry { src, name, peer });
         }
         for (name, pol) in &f.policies {
             if let Err(e) = pol.compile() {
-                return Err(ConfigError::at(
+                errors.push(ConfigError::at(
                     src,
                     name.span(),
                     format!("policy {:?}: {e}", name.get_ref()),
@@ -205,7 +254,7 @@ fn resolve(main_path: &Path, files: &[(&Source, &FileConfig)]) -> Result<Config,
                 .insert(name.get_ref().clone(), pol.clone())
                 .is_some()
             {
-                return Err(ConfigError::at(
+                errors.push(ConfigError::at(
                     src,
                     name.span(),
                     format!("policy {:?} is defined twice", name.get_ref()),
@@ -214,8 +263,13 @@ fn resolve(main_path: &Path, files: &[(&Source, &FileConfig)]) -> Result<Config,
         }
         for o in &f.originate {
             let of = o.get_ref();
-            let prefix = check::originate(*of.prefix.get_ref(), of.next_hop)
-                .map_err(|m| ConfigError::at(src, of.prefix.span(), m))?;
+            let prefix = match check::originate(*of.prefix.get_ref(), of.next_hop) {
+                Ok(p) => p,
+                Err(m) => {
+                    errors.push(ConfigError::at(src, of.prefix.span(), m));
+                    continue;
+                }
+            };
             let route = Originate {
                 prefix,
                 no_install: of.no_install,
@@ -226,7 +280,7 @@ fn resolve(main_path: &Path, files: &[(&Source, &FileConfig)]) -> Result<Config,
                 med: of.med,
             };
             if originate.insert(prefix, route).is_some() {
-                return Err(ConfigError::at(
+                errors.push(ConfigError::at(
                     src,
                     of.prefix.span(),
                     format!("prefix {prefix} is originated twice"),
@@ -237,7 +291,7 @@ fn resolve(main_path: &Path, files: &[(&Source, &FileConfig)]) -> Result<Config,
     let kernel = main.kernel.clone();
     for &(src, f) in files.iter().skip(1) {
         if f.kernel.is_some() {
-            return Err(ConfigError::File {
+            errors.push(ConfigError::File {
                 path: src.path.clone(),
                 message: "[kernel] is only allowed in the main configuration file".into(),
             });
@@ -245,7 +299,7 @@ fn resolve(main_path: &Path, files: &[(&Source, &FileConfig)]) -> Result<Config,
     }
     if let Some(name) = kernel.as_ref().and_then(|k| k.export.policy.as_ref()) {
         if !policies.contains_key(name) {
-            return Err(ConfigError::File {
+            errors.push(ConfigError::File {
                 path: main_src.path.clone(),
                 message: format!("[kernel.export] policy: unknown policy {name:?}"),
             });
@@ -255,16 +309,29 @@ fn resolve(main_path: &Path, files: &[(&Source, &FileConfig)]) -> Result<Config,
     let mut resolved = BTreeMap::new();
     let mut by_addr: HashMap<(IpAddr, Option<String>, u16), &str> = HashMap::new();
     for (name, entry) in &peers {
-        let chain = template_chain(entry, &templates)?;
-        let p = resolve_peer(name, &chain, &global)?;
-        check_policy_refs(&chain, &policies)?;
+        let chain = match template_chain(entry, &templates) {
+            Ok(c) => c,
+            Err(e) => {
+                errors.push(e);
+                continue;
+            }
+        };
+        check_policy_refs(&chain, &policies, errors);
+        let p = match resolve_peer(name, &chain, &global) {
+            Ok(p) => p,
+            Err(e) => {
+                errors.push(e);
+                continue;
+            }
+        };
         if let Some(other) = by_addr.insert(p.endpoint(), name) {
             let (src, span) = address_span(&chain, entry);
-            return Err(ConfigError::at(src, span, check::same_endpoint(&p, other)));
+            errors.push(ConfigError::at(src, span, check::same_endpoint(&p, other)));
+            continue;
         }
         resolved.insert(name.to_string(), p);
     }
-    Ok(Config {
+    Some(Config {
         global,
         peers: resolved,
         policies,
@@ -277,9 +344,12 @@ fn resolve_global(
     src: &Source,
     g: &Spanned<file::GlobalFile>,
     main_path: &Path,
-) -> Result<GlobalConfig, ConfigError> {
+    errors: &mut Vec<ConfigError>,
+) -> GlobalConfig {
     let gf = g.get_ref();
-    check::identity(gf.asn, gf.router_id).map_err(|m| ConfigError::at(src, g.span(), m))?;
+    if let Err(m) = check::identity(gf.asn, gf.router_id) {
+        errors.push(ConfigError::at(src, g.span(), m));
+    }
     let port = gf.listen_port.unwrap_or(BGP_PORT);
     let listen = match &gf.listen {
         None => default_listen(port),
@@ -289,24 +359,31 @@ fn resolve_global(
             for a in l {
                 let sa = SocketAddr::new(a.get_ref().addr, a.get_ref().port.unwrap_or(port));
                 if !seen.insert(sa) {
-                    return Err(ConfigError::at(
+                    errors.push(ConfigError::at(
                         src,
                         a.span(),
                         format!("listen address {sa} is given twice"),
                     ));
+                    continue;
                 }
                 out.push(sa);
             }
             out
         }
     };
-    let control = control::resolve(src, gf.control.as_ref())?;
-    let metrics = metrics::resolve(src, gf.metrics.as_ref())?;
+    let control = control::resolve(src, gf.control.as_ref()).unwrap_or_else(|e| {
+        errors.push(e);
+        Default::default()
+    });
+    let metrics = metrics::resolve(src, gf.metrics.as_ref()).unwrap_or_else(|e| {
+        errors.push(e);
+        None
+    });
     let graceful_restart = merge_gr(
         &[gf.graceful_restart.as_ref()],
         &GracefulRestartConfig::default(),
     );
-    Ok(GlobalConfig {
+    GlobalConfig {
         asn: gf.asn,
         router_id: gf.router_id,
         listen,
@@ -321,7 +398,7 @@ fn resolve_global(
             .include_dir
             .as_ref()
             .map(|d| main_path.parent().unwrap_or(Path::new(".")).join(d)),
-    })
+    }
 }
 
 /// The peer followed by its templates, nearest first. Refuses unknown templates and
@@ -510,15 +587,17 @@ fn resolve_peer<'a>(
     Ok(p)
 }
 
+/// Every policy name of the chain that names no policy.
 fn check_policy_refs<'a>(
     chain: &[&'a Entry<'a>],
     policies: &BTreeMap<String, PolicyDef>,
-) -> Result<(), ConfigError> {
+    errors: &mut Vec<ConfigError>,
+) {
     for e in chain {
         for list in [&e.peer.import, &e.peer.export].into_iter().flatten() {
             for n in list {
                 if !policies.contains_key(n.get_ref()) {
-                    return Err(ConfigError::at(
+                    errors.push(ConfigError::at(
                         e.src,
                         n.span(),
                         format!("unknown policy {:?}", n.get_ref()),
@@ -527,5 +606,4 @@ fn check_policy_refs<'a>(
             }
         }
     }
-    Ok(())
 }

@@ -38,7 +38,7 @@ pub use bfd::{BfdConfig, BfdHops};
 pub use builder::ConfigBuilder;
 pub use control::{BirdFormat, BirdSocketConfig, ControlConfig, ControlLimits};
 pub use diff::{ConfigDiff, PeerChange};
-pub use load::{from_str, list_drop_ins, load};
+pub use load::{from_str, list_drop_ins, load, load_all};
 pub use metrics::MetricsConfig;
 pub use types::{
     AddPathConfig, CommunityValue, FamilyName, LargeCommunityValue, ListenAddr, MaxPrefixAction,

@@ -161,6 +161,8 @@ pub(super) async fn drive<T>(
 
 pub(super) struct ExportTask<K> {
     pub(super) fib: K,
+    /// Questions about the FIB's state (`bgpctl show fib`, metrics).
+    pub(super) queries: mpsc::Receiver<super::FibQuery>,
     pub(super) changes: mpsc::Receiver<FibBatch>,
     pub(super) changes_open: bool,
     pub(super) observe: mpsc::UnboundedReceiver<KernelEvent>,
@@ -205,6 +207,11 @@ impl<K: KernelFib> ExportTask<K> {
         log_report(what, r);
     }
 
+    /// Answers a question about the FIB's state.
+    fn answer(&self, (routes, reply): super::FibQuery) {
+        let _ = reply.send(self.fib.fib_state(routes));
+    }
+
     pub(super) async fn run(mut self, mut stop: oneshot::Receiver<()>) {
         self.health.up(KERNEL_FIB);
         let stale = self.fib.stale_count();
@@ -216,6 +223,10 @@ impl<K: KernelFib> ExportTask<K> {
         }
         let mut recovery_done = false;
         loop {
+            // Between batches, however busy: a question waits one batch at most.
+            while let Ok(q) = self.queries.try_recv() {
+                self.answer(q);
+            }
             if recovery_done {
                 recovery_done = false;
                 self.end_recovery().await;
@@ -237,6 +248,7 @@ impl<K: KernelFib> ExportTask<K> {
                     None => self.changes_open = false,
                 },
                 Some(ev) = self.observe.recv() => self.fib.observe(&ev),
+                Some(q) = self.queries.recv() => self.answer(q),
                 _ = async {
                     match retry_at {
                         Some(t) => tokio::time::sleep_until(t.into()).await,

@@ -54,7 +54,7 @@ use std::task::Poll;
 use std::time::{Duration, Instant};
 
 use bgp_kernel::{
-    ApplyReport, FibAction, FibNextHop, FibOp, KernelError, KernelEvent, KernelInstaller,
+    ApplyReport, FibAction, FibNextHop, FibOp, FibState, KernelError, KernelEvent, KernelInstaller,
     KernelWatcher, NextHopMode,
 };
 use bgp_node::chain_policy;
@@ -123,6 +123,9 @@ pub trait KernelFib: Send + 'static {
     fn shutdown(self) -> impl Future<Output = Result<ApplyReport, KernelError>> + Send
     where
         Self: Sized;
+    /// What we installed, what the kernel refused and the retries pending (the list of
+    /// installed routes only with `routes`).
+    fn fib_state(&self, routes: bool) -> FibState;
     /// A failure left the kernel's state unknown and the reconciliation that repairs it
     /// (at the next `retry_due`) has not succeeded yet: why.
     fn recovering(&self) -> Option<String> {
@@ -154,6 +157,9 @@ impl KernelFib for KernelInstaller {
     }
     fn shutdown(self) -> impl Future<Output = Result<ApplyReport, KernelError>> + Send {
         KernelInstaller::shutdown(self)
+    }
+    fn fib_state(&self, routes: bool) -> FibState {
+        KernelInstaller::fib_state(self, routes)
     }
     fn recovering(&self) -> Option<String> {
         self.is_recovering().map(str::to_owned)
@@ -272,15 +278,29 @@ pub(crate) async fn now_or_never<F: Future>(f: F) -> Option<F::Output> {
     .await
 }
 
+/// A question to the export task about the kernel FIB: whether to list the installed
+/// routes, and where to answer.
+pub(crate) type FibQuery = (bool, oneshot::Sender<FibState>);
+
+/// Questions waiting for the export task (answered between kernel batches).
+const FIB_QUERIES: usize = 8;
+
 /// The running component; [`KernelHandle::stop`] ends it.
 #[derive(Debug)]
 pub(crate) struct KernelHandle {
+    /// Asks the export task for the FIB's state ([`KernelHandle::state`]).
+    queries: mpsc::Sender<FibQuery>,
     stop: oneshot::Sender<()>,
     export: JoinHandle<()>,
     import: JoinHandle<()>,
 }
 
 impl KernelHandle {
+    /// Where to ask the export task for the FIB's state.
+    pub(crate) fn queries(&self) -> mpsc::Sender<FibQuery> {
+        self.queries.clone()
+    }
+
     /// Stops importing, then stops the installer (persist or flush, per `on_exit`).
     pub(crate) async fn stop(self) {
         self.import.abort();
@@ -321,9 +341,11 @@ pub(crate) fn spawn<K: KernelFib, E: KernelEvents>(
     let (tx, rx) = mpsc::channel(FIB_QUEUE);
     let (obs_tx, obs_rx) = mpsc::unbounded_channel();
     let (stop_tx, stop_rx) = oneshot::channel();
+    let (queries_tx, queries_rx) = mpsc::channel(FIB_QUERIES);
     let recovering = fib.stale_count() > 0;
     let task = ExportTask {
         fib,
+        queries: queries_rx,
         changes: rx,
         changes_open: true,
         observe: obs_rx,
@@ -336,6 +358,7 @@ pub(crate) fn spawn<K: KernelFib, E: KernelEvents>(
     (
         tx,
         KernelHandle {
+            queries: queries_tx,
             stop: stop_tx,
             export,
             import,

@@ -342,6 +342,12 @@ impl KernelFib for FakeFib {
     fn observe(&mut self, event: &KernelEvent) {
         self.state.lock().unwrap().observed.push(event.clone());
     }
+    fn fib_state(&self, _routes: bool) -> bgp_kernel::FibState {
+        bgp_kernel::FibState {
+            installed_count: self.state.lock().unwrap().installed.len(),
+            ..Default::default()
+        }
+    }
     fn next_retry_at(&self) -> Option<Instant> {
         self.state
             .lock()

@@ -18,8 +18,9 @@ use bgp_proto::session::{Negotiated, State};
 use super::{Owner, Speaker, SpeakerError};
 use crate::config::PeerConfig;
 use crate::health::ComponentState;
-use crate::rib_task::{PrefixCounts, Query};
-use bgp_node::PeerStatus;
+use crate::rib_task::{FamilyCount, PrefixCounts, Query};
+use bgp_kernel::FibState;
+use bgp_node::{NotificationCount, PeerStatus};
 
 /// How long a status answer may wait for the RIB task or the speaker's state.
 pub(crate) const ANSWER_WITHIN: Duration = Duration::from_secs(2);
@@ -86,22 +87,8 @@ impl std::fmt::Display for PeerState {
     }
 }
 
-/// Message counters of a peer, over every session it had.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct PeerCounters {
-    /// UPDATE messages received.
-    pub updates_received: u64,
-    /// UPDATE messages sent.
-    pub updates_sent: u64,
-    /// NOTIFICATIONs received.
-    pub notifications_received: u64,
-    /// NOTIFICATIONs sent.
-    pub notifications_sent: u64,
-    /// ROUTE-REFRESH messages received.
-    pub route_refresh_received: u64,
-    /// Times the session reached Established.
-    pub established_transitions: u64,
-}
+/// Message counters of a peer, over every session it had: the node layer's.
+pub use bgp_node::PeerCounters;
 
 /// A peer as [`Speaker::peers`] and [`Speaker::peer`] report it.
 #[derive(Clone, Debug)]
@@ -131,6 +118,8 @@ pub struct Peer {
     pub remote_address: Option<SocketAddr>,
     /// Message counters.
     pub counters: PeerCounters,
+    /// NOTIFICATIONs sent and received, by code and subcode.
+    pub notifications: Vec<NotificationCount>,
     /// Prefix counters from the RIB.
     pub prefixes: PrefixCounts,
 }
@@ -155,14 +144,8 @@ impl Peer {
             negotiated: s.negotiated,
             local_address: s.local_addr,
             remote_address: s.remote_addr,
-            counters: PeerCounters {
-                updates_received: s.counters.updates_received,
-                updates_sent: s.counters.updates_sent,
-                notifications_received: s.counters.notifications_received,
-                notifications_sent: s.counters.notifications_sent,
-                route_refresh_received: s.counters.route_refresh_received,
-                established_transitions: s.counters.established_transitions,
-            },
+            counters: s.counters,
+            notifications: s.notifications,
             prefixes,
         }
     }
@@ -248,6 +231,46 @@ impl Speaker {
             .into_iter()
             .find(|p| p.config.name == name)
             .ok_or_else(|| SpeakerError::NoSuchPeer(name.to_string()))
+    }
+
+    /// Prefixes and paths in the RIB per address family. Walks the tables: for
+    /// occasional reports (a metrics scrape), not for health checks.
+    pub async fn rib_families(&self) -> Result<Vec<FamilyCount>, SpeakerError> {
+        match tokio::time::timeout(ANSWER_WITHIN, self.ask(Query::FamilyCounts)).await {
+            Ok(r) => r,
+            Err(_) => {
+                self.busy();
+                Err(SpeakerError::Busy)
+            }
+        }
+    }
+
+    /// The kernel FIB as the installer sees it: what it installed (listed only with
+    /// `routes`), what the kernel refused and why, the retries pending. `None` without a
+    /// running kernel FIB component (no `[kernel]` section, or an embedder takes the FIB).
+    /// Answered between two kernel batches, within [`ANSWER_WITHIN`].
+    pub async fn fib(&self, routes: bool) -> Result<Option<FibState>, SpeakerError> {
+        let queries = self
+            .inner
+            .kernel
+            .lock()
+            .ok()
+            .and_then(|k| k.as_ref().map(|k| k.queries()));
+        let Some(queries) = queries else {
+            return Ok(None);
+        };
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        let ask = async {
+            queries
+                .send((routes, tx))
+                .await
+                .map_err(|_| SpeakerError::Stopped)?;
+            rx.await.map_err(|_| SpeakerError::Stopped)
+        };
+        match tokio::time::timeout(ANSWER_WITHIN, ask).await {
+            Ok(r) => r.map(Some),
+            Err(_) => Err(SpeakerError::Busy),
+        }
     }
 
     /// Identity and counters (at most 2 s late; see the module docs).
