@@ -26,7 +26,7 @@ struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
-    /// Read MRT (RFC 6396) routing dumps and update logs.
+    /// Read MRT (RFC 6396) routing dumps and update logs; have bgpd write one.
     #[command(subcommand)]
     Mrt(mrt::MrtCommand),
     /// Show daemon state: peers, routes (talks to bgpd's control socket).
@@ -43,7 +43,7 @@ enum Command {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
-        Command::Mrt(cmd) => mrt::run(cmd),
+        Command::Mrt(cmd) => mrt::run(&cli.conn, cmd),
         Command::Show(a) => control::show(&cli.conn, a),
         Command::Reload => control::reload(&cli.conn),
         Command::Peer(a) => control::peer(&cli.conn, a),

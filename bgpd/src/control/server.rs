@@ -283,6 +283,18 @@ async fn handle(cmd: Command, daemon: &Daemon) -> Response {
                 })
                 .map_err(|e| e.to_string())
         }
+        Command::MrtSave { path } => speaker
+            .write_table_dump(std::path::Path::new(&path))
+            .await
+            .map(|s| Reply::Done {
+                message: format!(
+                    "table dump written to {}: {} prefixes, {} paths",
+                    s.path.display(),
+                    s.records,
+                    s.entries
+                ),
+            })
+            .map_err(|e| e.to_string()),
         Command::LogLevel { level } => crate::logging::set_filter(&level).map(|now| {
             info!(filter = %now, "log filter changed through the control socket");
             Reply::Done {

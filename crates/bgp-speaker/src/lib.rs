@@ -36,6 +36,7 @@ mod fatal;
 pub mod fib;
 mod health;
 mod log_limit;
+mod monitor;
 pub mod net;
 mod nexthop;
 mod peer;
@@ -49,6 +50,7 @@ mod tests;
 
 pub use fatal::abort_on_panic;
 pub use health::ComponentState;
+pub use monitor::TableDumpSummary;
 pub use rib_task::{chain_policy, BestRoute, PrefixCounts, RouteChange};
 pub use routes::{DecisionStep, FamilyFilter, Route, RouteCursor, RouteQuery, Table};
 pub use speaker::{

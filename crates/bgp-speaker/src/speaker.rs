@@ -23,6 +23,7 @@ use crate::rib_input::RibInputs;
 use crate::rib_task::{BestRoute, FibSink, Query, RibChannels, RibCtl, RibTask, RouteChange};
 use crate::routes::{Route, RouteCursor, RouteQuery, MAX_PAGE};
 
+mod feeds;
 mod ownership;
 mod status;
 mod tasks;
@@ -85,6 +86,9 @@ pub enum SpeakerError {
     #[error("RIB: {0}")]
     /// The RIB refused a change.
     Rib(#[from] bgp_rib::RibError),
+    /// An MRT file could not be written.
+    #[error("MRT: {0}")]
+    Mrt(String),
 }
 
 /// Options that are not part of the configuration file.
@@ -175,6 +179,10 @@ struct Inner {
     tasks: Tasks,
     /// The kernel FIB component, when the configuration has a `[kernel]` section.
     kernel: StdMutex<Option<crate::fib::KernelHandle>>,
+    /// Copies of the peers' session events for the monitoring feeds.
+    tap: crate::monitor::tap::Tap,
+    /// The BMP stations and MRT files running.
+    feeds: StdMutex<crate::monitor::Feeds>,
 }
 
 /// A running BGP speaker. Cheap to clone; all clones control the same speaker.
@@ -296,6 +304,8 @@ impl Speaker {
             last_answers: StdMutex::new(status::LastAnswers::default()),
             tasks,
             kernel: StdMutex::new(kernel),
+            tap: Default::default(),
+            feeds: Default::default(),
         });
         let speaker = Speaker { inner };
         {
@@ -323,6 +333,7 @@ impl Speaker {
             for addr in &config.global.listen {
                 speaker.open_listener(&mut st, *addr)?;
             }
+            speaker.apply_feeds(&st, &config);
         }
         info!(
             asn = config.global.asn,
@@ -522,6 +533,9 @@ impl Speaker {
         }
         for o in &d.originate_added {
             self.rib(RibCtl::Originate(o.clone())).await?;
+        }
+        if d.monitoring_changed {
+            self.apply_feeds(&st, &new);
         }
         // Keep what could not be applied live as it was, so the next diff still sees it.
         let mut applied = new;
