@@ -195,6 +195,52 @@ fn bgpdump(file: &Path) -> Result<String> {
     Ok(String::from_utf8_lossy(&out.stdout).into_owned())
 }
 
+#[test]
+fn bgpd_reload_adds_and_removes_a_bmp_station_without_touching_sessions() {
+    run_test(
+        "bgpd_reload_adds_and_removes_a_bmp_station_without_touching_sessions",
+        &["ip", "pmbmpd"],
+        |t| {
+            let seg = Segment::new(t)?;
+            let na = Node::new(t, &seg, "a", 1)?;
+            let nb = Node::new(t, &seg, "b", 2)?;
+            let station = Pmbmpd::start(t, &na.ns, "pmbmpd")?;
+            let (a, _b) = pair(t, &na, &nb, "")?;
+            let addrs = [nb.addr(Family::Ipv4), nb.addr(Family::Ipv6)];
+            let transitions = |a: &Bgpd| -> Result<Vec<u64>> {
+                addrs
+                    .iter()
+                    .map(|x| a.peer_counter(*x, "established_transitions"))
+                    .collect()
+            };
+            let before = transitions(&a)?;
+            let base = config(
+                &speaker_config(&na, &nb, ASN_A, ASN_B, Vec::new()),
+                a.socket_path(),
+            );
+            // Added by a reload: the station gets the sessions already up and their
+            // routes.
+            let bmp = format!("[[bmp]]\naddress = \"{}\"\n", station.address());
+            a.reconfigure(&format!("{base}\n{bmp}"))?;
+            let peer_ips: BTreeSet<String> = [nb.v4.to_string(), nb.v6.to_string()].into();
+            let prefixes: BTreeSet<String> = originated().into_iter().collect();
+            wait_logged(
+                &station,
+                "the sessions and routes up before the reload",
+                |m| peers_of(m, "peer_up") == peer_ips && monitored(m, "update") == prefixes,
+            )?;
+            // Removed by a reload: the connection ends with a Termination.
+            a.reconfigure(&base)?;
+            wait_logged(&station, "the termination", |m| !of(m, "term").is_empty())?;
+            assert_eq!(transitions(&a)?, before, "no session was restarted");
+            for x in addrs {
+                wait_established(&a, x, TIMEOUT)?;
+            }
+            Ok(())
+        },
+    );
+}
+
 /// `bgpdump -m` lines of `file`: (prefix, peer address, AS path) of each RIB entry.
 fn bgpdump_rib(file: &Path) -> Result<BTreeSet<(String, String, String)>> {
     Ok(rib_lines(&bgpdump(file)?))

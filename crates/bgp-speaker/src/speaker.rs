@@ -310,6 +310,8 @@ impl Speaker {
         let speaker = Speaker { inner };
         {
             let mut st = speaker.inner.state.lock().await;
+            // The feeds first: the update log sees the first sessions come up.
+            speaker.apply_feeds(&st, &config);
             for o in config.originate.values() {
                 speaker.rib(RibCtl::Originate(o.clone())).await?;
             }
@@ -333,7 +335,6 @@ impl Speaker {
             for addr in &config.global.listen {
                 speaker.open_listener(&mut st, *addr)?;
             }
-            speaker.apply_feeds(&st, &config);
         }
         info!(
             asn = config.global.asn,
