@@ -2,12 +2,13 @@
 //! MRT files read back by `bgpdump -m` and by bgpctl's own reader (RFC 6396).
 //!
 //! bgpd ("a") has one IPv4 and one IPv6 session to a second bgpd ("b") that originates
-//! an IPv4 and an IPv6 prefix. The BMP test checks what pmbmpd logs message by message:
+//! an IPv4 and an IPv6 prefix (with ADD-PATH identifiers in the BMP and MRT tests). The BMP test checks what pmbmpd logs message by message:
 //! Initiation, a Peer Up per session, Route Monitoring of both prefixes, Statistics,
 //! a withdrawal when b stops originating one, the whole table again for a collector
 //! restarted mid-run, and Peer Down when b goes away. The MRT test has bgpd write a
-//! table dump on demand (`bgpctl mrt save`) and on its period, and an update log, and
-//! compares each reader's view with the routes `bgpctl show routes --json` reports.
+//! table dump on demand (`bgpctl mrt save`, with the RFC 8050 ADD-PATH records of paths
+//! received with identifiers) and an update log, and compares each reader's view with
+//! the routes `bgpctl show routes --json` reports.
 
 use std::collections::BTreeSet;
 use std::path::Path;
@@ -16,8 +17,8 @@ use interop::bgpd::{config, peer_name};
 use interop::pmbmpd::Pmbmpd;
 use interop::scenarios::{announcements, speaker_config};
 use interop::{
-    require_binary, run_test, wait_established, wait_for, wait_until, Bgpd, Error, Family, Node,
-    Result, Segment, Speaker, Test, TIMEOUT,
+    require_binary, run_test, wait_established, wait_for, wait_until, AddPath, Bgpd, Error, Family,
+    Node, Result, Segment, Speaker, Test, TIMEOUT,
 };
 use serde_json::Value;
 
@@ -25,10 +26,21 @@ const ASN_A: u32 = 65001;
 const ASN_B: u32 = 65002;
 
 /// bgpd on `na` (with `extra` appended to its configuration) and bgpd on `nb`
-/// originating side 1's IPv4 and IPv6 prefixes, both sessions established.
-fn pair(t: &Test, na: &Node, nb: &Node, extra: &str) -> Result<(Bgpd, Bgpd)> {
-    let cfg_a = speaker_config(na, nb, ASN_A, ASN_B, Vec::new());
-    let cfg_b = speaker_config(nb, na, ASN_B, ASN_A, announcements(1, false));
+/// originating side 1's IPv4 and IPv6 prefixes, both sessions established; with
+/// `add_path`, b sends path identifiers (RFC 7911) and a receives them.
+fn pair(t: &Test, na: &Node, nb: &Node, extra: &str, add_path: bool) -> Result<(Bgpd, Bgpd)> {
+    let mut cfg_a = speaker_config(na, nb, ASN_A, ASN_B, Vec::new());
+    let mut cfg_b = speaker_config(nb, na, ASN_B, ASN_A, announcements(1, false));
+    if add_path {
+        cfg_a
+            .neighbors
+            .iter_mut()
+            .for_each(|n| n.add_path = AddPath::Receive);
+        cfg_b
+            .neighbors
+            .iter_mut()
+            .for_each(|n| n.add_path = AddPath::Send);
+    }
     let socket = t.subdir("bgpd-a")?.join("bgpd.sock");
     let text = format!("{}\n{extra}", config(&cfg_a, &socket));
     let a = Bgpd::start_with_config(t, na, "bgpd-a", &text, &socket)?;
@@ -99,7 +111,7 @@ fn bgpd_feeds_pmbmpd_its_sessions_and_routes() {
                  sys_name = \"node-a\"\nsys_descr = \"bgpd under test\"\n",
                 station.address()
             );
-            let (a, b) = pair(t, &na, &nb, &bmp)?;
+            let (a, b) = pair(t, &na, &nb, &bmp, true)?;
             let peer_ips: BTreeSet<String> = [nb.v4.to_string(), nb.v6.to_string()].into();
             let prefixes: BTreeSet<String> = originated().into_iter().collect();
 
@@ -134,6 +146,8 @@ fn bgpd_feeds_pmbmpd_its_sessions_and_routes() {
             }
             for rm in of(&msgs, "route_monitor") {
                 assert_eq!(rm["is_post"], 0, "pre-policy: {rm}");
+                // b sends ADD-PATH identifiers: pmbmpd decodes them as the OPENs say.
+                assert!(rm["as_path_id"].as_u64().is_some_and(|id| id > 0), "{rm}");
                 assert_eq!(rm["as_path"], ASN_B.to_string(), "{rm}");
             }
 
@@ -141,6 +155,11 @@ fn bgpd_feeds_pmbmpd_its_sessions_and_routes() {
             let v4 = originated()[0].clone();
             let mut only_v6 = speaker_config(&nb, &na, ASN_B, ASN_A, announcements(1, false));
             only_v6.announce.retain(|x| x.prefix.to_string() != v4);
+            // As in `pair`: the sessions stay up, only the route goes.
+            only_v6
+                .neighbors
+                .iter_mut()
+                .for_each(|n| n.add_path = AddPath::Send);
             b.reconfigure(&config(&only_v6, b.socket_path()))?;
             wait_logged(&station, "the withdrawal", |m| {
                 monitored(m, "withdraw").contains(&v4)
@@ -205,7 +224,7 @@ fn bgpd_reload_adds_and_removes_a_bmp_station_without_touching_sessions() {
             let na = Node::new(t, &seg, "a", 1)?;
             let nb = Node::new(t, &seg, "b", 2)?;
             let station = Pmbmpd::start(t, &na.ns, "pmbmpd")?;
-            let (a, _b) = pair(t, &na, &nb, "")?;
+            let (a, _b) = pair(t, &na, &nb, "", false)?;
             let addrs = [nb.addr(Family::Ipv4), nb.addr(Family::Ipv6)];
             let transitions = |a: &Bgpd| -> Result<Vec<u64>> {
                 addrs
@@ -241,29 +260,38 @@ fn bgpd_reload_adds_and_removes_a_bmp_station_without_touching_sessions() {
     );
 }
 
-/// `bgpdump -m` lines of `file`: (prefix, peer address, AS path) of each RIB entry.
-fn bgpdump_rib(file: &Path) -> Result<BTreeSet<(String, String, String)>> {
+/// The RIB entries `bgpdump -m` reads in `file`.
+fn bgpdump_rib(file: &Path) -> Result<BTreeSet<Path4>> {
     Ok(rib_lines(&bgpdump(file)?))
 }
 
-/// (prefix, peer, AS path) of the TABLE_DUMP2 lines of `bgpdump -m` output.
-fn rib_lines(text: &str) -> BTreeSet<(String, String, String)> {
+/// A path as both readers and `show routes` give it: prefix, peer address, ADD-PATH
+/// path identifier, AS path.
+type Path4 = (String, String, Option<u64>, String);
+
+/// The paths of the TABLE_DUMP2 (and TABLE_DUMP2_AP, with a path id) lines of
+/// `bgpdump -m` output.
+fn rib_lines(text: &str) -> BTreeSet<Path4> {
     text.lines()
-        .filter(|l| l.starts_with("TABLE_DUMP2|"))
         .filter_map(|l| {
             let f: Vec<&str> = l.split('|').collect();
+            let (path_id, as_path) = match f.first() {
+                Some(&"TABLE_DUMP2") => (None, f.get(6)?),
+                Some(&"TABLE_DUMP2_AP") => (Some(f.get(6)?.parse().ok()?), f.get(7)?),
+                _ => return None,
+            };
             Some((
                 f.get(5)?.to_string(),
                 f.get(3)?.to_string(),
-                f.get(6)?.to_string(),
+                path_id,
+                as_path.to_string(),
             ))
         })
         .collect()
 }
 
-/// (prefix, peer address, AS path) of every path `bgpctl show routes --json` reports
-/// from a peer.
-fn shown_routes(a: &Bgpd, nb: &Node) -> Result<BTreeSet<(String, String, String)>> {
+/// Every path `bgpctl show routes --json` reports from a peer.
+fn shown_routes(a: &Bgpd, nb: &Node) -> Result<BTreeSet<Path4>> {
     let v = a.bgpctl_json(&["show", "routes"])?;
     let mut out = BTreeSet::new();
     for r in v["routes"].as_array().into_iter().flatten() {
@@ -279,7 +307,7 @@ fn shown_routes(a: &Bgpd, nb: &Node) -> Result<BTreeSet<(String, String, String)
         };
         let path = r["as_path"].as_str().unwrap_or_default().to_string();
         let prefix = r["prefix"].as_str().unwrap_or_default().to_string();
-        out.insert((prefix, addr, path));
+        out.insert((prefix, addr, r["path_id"].as_u64(), path));
     }
     Ok(out)
 }
@@ -300,13 +328,16 @@ fn bgpd_writes_mrt_files_bgpdump_reads() {
              update_log = \"{0}/updates.%Y%m%d.%H%M%S.gz\"\nupdate_log_interval = 60\n",
                 dir.display()
             );
-            let (a, b) = pair(t, &na, &nb, &mrt)?;
-            let want: BTreeSet<(String, String, String)> =
-                wait_until("both routes in the Loc-RIB", TIMEOUT, || {
-                    let r = shown_routes(&a, &nb)?;
-                    Ok((r.len() == 2).then_some(r))
-                })?;
+            let (a, b) = pair(t, &na, &nb, &mrt, true)?;
+            let want: BTreeSet<Path4> = wait_until("both routes in the Loc-RIB", TIMEOUT, || {
+                let r = shown_routes(&a, &nb)?;
+                Ok((r.len() == 2).then_some(r))
+            })?;
 
+            assert!(
+                want.iter().all(|p| p.2.is_some()),
+                "paths carry ADD-PATH identifiers: {want:?}"
+            );
             // On demand, compressed by its name; relative to bgpctl's working directory.
             let file = dir.join("now.mrt.gz");
             let said = a.bgpctl(&["mrt", "save", &file.to_string_lossy()])?;
@@ -353,7 +384,7 @@ fn bgpd_writes_mrt_files_bgpdump_reads() {
             }
             for prefix in originated() {
                 assert!(
-                    text.lines().any(|l| l.starts_with("BGP4MP_ET|")
+                    text.lines().any(|l| l.starts_with("BGP4MP_ET_AP|")
                         && l.contains("|A|")
                         && l.contains(&prefix)),
                     "announcement of {prefix} logged:\n{text}"

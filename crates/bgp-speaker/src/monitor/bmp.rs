@@ -319,9 +319,10 @@ impl Task {
             let Some((first, attrs)) = queue.pop_front() else {
                 continue;
             };
+            let fam = family(&first);
             let mut nlri = vec![first];
             while let Some((n, a)) = queue.front() {
-                if !Arc::ptr_eq(a, &attrs) || family(n) != family(&nlri[0]) || nlri.len() >= 512 {
+                if !Arc::ptr_eq(a, &attrs) || family(n) != fam || nlri.len() >= 512 {
                     break;
                 }
                 nlri.push(*n);
@@ -330,11 +331,11 @@ impl Task {
             let mut out = Vec::new();
             let nh = attrs.next_hop.clone();
             let encoded = encode_announcements(
-                family(&nlri[0]),
+                fam,
                 &attrs.attrs,
                 nh.as_ref(),
                 &nlri,
-                &s.negotiated.codec,
+                &s.received_codec(),
                 &mut out,
             );
             if let Err(e) = encoded {

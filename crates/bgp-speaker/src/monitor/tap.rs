@@ -21,7 +21,7 @@ use bgp_node::message::RibInput;
 use bgp_node::PeerStatus;
 use bgp_proto::session::{DownReason, Negotiated};
 use bgp_proto::wire::encode_message;
-use bgp_proto::{Family, Message};
+use bgp_proto::{CodecContext, Family, Message};
 use bytes::{Bytes, BytesMut};
 use tokio::sync::broadcast;
 use tracing::debug;
@@ -44,6 +44,16 @@ pub(crate) struct SessionFacts {
 }
 
 impl SessionFacts {
+    /// The codec context of the UPDATEs as the peer sent them: its path identifiers
+    /// where we receive ADD-PATH (the session's own context encodes what we send).
+    pub(crate) fn received_codec(&self) -> CodecContext {
+        let c = &self.negotiated.codec;
+        CodecContext {
+            add_path_send: c.add_path_receive.clone(),
+            ..c.clone()
+        }
+    }
+
     /// The peer's address and ours, of one family as BMP and MRT records need them: an
     /// IPv4-mapped address (a dual-stack socket) as IPv4, and ours mapped into IPv6 when
     /// the peer's is IPv6 and ours is not.
@@ -148,7 +158,7 @@ impl PeerTap {
                 }
                 let mut out = BytesMut::new();
                 let msg = Message::Update(u.update.clone());
-                if let Err(e) = encode_message(&msg, &s.negotiated.codec, &mut out) {
+                if let Err(e) = encode_message(&msg, &s.received_codec(), &mut out) {
                     debug!(peer = name, error = %e, "UPDATE not re-encodable for monitoring");
                     return;
                 }
