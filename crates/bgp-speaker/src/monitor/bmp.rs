@@ -611,3 +611,59 @@ async fn sleep_opt(at: Option<tokio::time::Instant>) {
         None => std::future::pending().await,
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use bgp_proto::wire::{decode_message, Inbound};
+
+    /// The NOTIFICATION a Peer Down carries, decoded back.
+    fn carried(r: &PeerDownReason) -> Option<(u8, u8)> {
+        let (PeerDownReason::LocalNotification(b) | PeerDownReason::RemoteNotification(b)) = r
+        else {
+            return None;
+        };
+        match decode_message(b, &Default::default()) {
+            Ok(Inbound::Notification(n)) => Some((n.code, n.subcode)),
+            other => panic!("not a NOTIFICATION: {other:?}"),
+        }
+    }
+
+    #[test]
+    fn peer_down_reasons_follow_rfc_7854_4_9() {
+        let cease = Notification::admin_shutdown("maintenance");
+        let sent = DownReason::NotificationSent {
+            notification: cease.clone(),
+            reason: "bgpctl".into(),
+        };
+        let cases = [
+            (sent, 1, Some((nc::CEASE, nc::CEASE_ADMIN_SHUTDOWN))),
+            (DownReason::AdminStop(Some(cease.clone())), 1, Some((6, 2))),
+            (
+                DownReason::HoldTimerExpired,
+                1,
+                Some((nc::HOLD_TIMER_EXPIRED, 0)),
+            ),
+            (
+                DownReason::SendHoldTimerExpired,
+                1,
+                Some((nc::SEND_HOLD_TIMER_EXPIRED, 0)),
+            ),
+            (DownReason::CollisionDump, 1, Some((6, 7))),
+            (DownReason::NotificationReceived(cease), 3, Some((6, 2))),
+            (DownReason::ConnectionClosed, 4, None),
+            (DownReason::AdminStop(None), 2, None),
+            (DownReason::ConnectionFailed, 2, None),
+        ];
+        for (reason, code, notification) in cases {
+            let r = down_reason(&reason);
+            assert_eq!(r.code(), code, "{reason:?}");
+            assert_eq!(carried(&r), notification, "{reason:?}");
+        }
+        assert_eq!(
+            down_reason(&DownReason::AdminStop(None)),
+            PeerDownReason::LocalNoNotification(2),
+            "FSM event 2, ManualStop"
+        );
+    }
+}
