@@ -32,8 +32,8 @@ impl Feeds {
     /// Stops every station not configured as it runs in `bmp`; returns the configured
     /// ones to start.
     pub(crate) fn reconcile_bmp(&mut self, bmp: &[BmpConfig]) -> Vec<BmpConfig> {
-        self.stations.retain(|name, (running, cancel)| {
-            let keep = bmp.iter().any(|b| b == running) && bmp.iter().any(|b| &b.name == name);
+        self.stations.retain(|_, (running, cancel)| {
+            let keep = bmp.contains(running);
             if !keep {
                 cancel.cancel();
             }
