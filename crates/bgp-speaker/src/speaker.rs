@@ -311,7 +311,7 @@ impl Speaker {
         {
             let mut st = speaker.inner.state.lock().await;
             // The feeds first: the update log sees the first sessions come up.
-            speaker.apply_feeds(&st, &config);
+            speaker.apply_feeds(&config);
             for o in config.originate.values() {
                 speaker.rib(RibCtl::Originate(o.clone())).await?;
             }
@@ -536,7 +536,7 @@ impl Speaker {
             self.rib(RibCtl::Originate(o.clone())).await?;
         }
         if d.monitoring_changed {
-            self.apply_feeds(&st, &new);
+            self.apply_feeds(&new);
         }
         // Keep what could not be applied live as it was, so the next diff still sees it.
         let mut applied = new;

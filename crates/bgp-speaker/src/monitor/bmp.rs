@@ -18,8 +18,10 @@
 //! lets the client's send timeout run.
 
 use std::collections::{HashMap, VecDeque};
+use std::future::Future;
 use std::io;
 use std::net::Ipv4Addr;
+use std::pin::Pin;
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
@@ -52,11 +54,19 @@ pub(crate) struct Station {
     pub config: BmpConfig,
     pub router_id: Ipv4Addr,
     pub rib: RibAccess,
-    /// Sessions up when the task starts (later ones come from `events`).
-    pub sessions: Vec<(String, Arc<SessionFacts>)>,
+    /// The sessions up now, asked when the task starts and after it missed events
+    /// (later changes come from `events`, subscribed before).
+    pub sessions_now: SessionsNow,
     pub events: broadcast::Receiver<Arc<MonitorEvent>>,
     pub cancel: CancellationToken,
 }
+
+/// How a station task asks the speaker for the sessions up now.
+pub(crate) type SessionsNow = Arc<
+    dyn Fn() -> Pin<Box<dyn Future<Output = Vec<(String, Arc<SessionFacts>)>> + Send>>
+        + Send
+        + Sync,
+>;
 
 /// The initial table being sent on connection `session`.
 struct Replay {
@@ -70,6 +80,7 @@ struct Task {
     cfg: BmpConfig,
     client: Client,
     rib: RibAccess,
+    sessions_now: SessionsNow,
     /// Sessions up, by peer name.
     sessions: HashMap<String, Arc<SessionFacts>>,
     stream: Option<TcpStream>,
@@ -105,6 +116,7 @@ pub(crate) async fn run(s: Station) {
         cfg: s.config,
         client,
         rib: s.rib,
+        sessions_now: s.sessions_now,
         sessions: HashMap::new(),
         stream: None,
         connecting: None,
@@ -112,7 +124,7 @@ pub(crate) async fn run(s: Station) {
         replay: None,
         stats_due: false,
     };
-    for (name, facts) in s.sessions {
+    for (name, facts) in (t.sessions_now)().await {
         t.peer_up(&name, facts);
     }
     info!(station = %t.cfg.name, address = %t.cfg.address, "BMP station configured");
@@ -161,8 +173,7 @@ impl Task {
                     Ok(ev) => self.event(&ev),
                     Err(RecvError::Lagged(n)) => {
                         warn!(station = %self.cfg.name, missed = n, "BMP station fell behind the peers: reconnecting to send the whole table again");
-                        self.client.stop();
-                        self.client.start(Instant::now());
+                        self.resync().await;
                     }
                     Err(RecvError::Closed) => {
                         self.stop().await;
@@ -262,6 +273,27 @@ impl Task {
                 );
             }
         }
+    }
+
+    /// After missed events: the connection is closed, the sessions are taken afresh from
+    /// the speaker, and the next connection sends them and their tables.
+    async fn resync(&mut self) {
+        self.client.stop();
+        // Not connected now: these only update what the client replays.
+        for (_, s) in std::mem::take(&mut self.sessions) {
+            let down = PeerDown {
+                peer: header(&s),
+                reason: PeerDownReason::LocalNoNotification(0),
+            };
+            offer(
+                &self.cfg.name,
+                self.client.peer_down(down).map_err(|e| e.to_string()),
+            );
+        }
+        for (name, facts) in (self.sessions_now)().await {
+            self.peer_up(&name, facts);
+        }
+        self.client.start(Instant::now());
     }
 
     fn peer_up(&mut self, name: &str, s: Arc<SessionFacts>) {

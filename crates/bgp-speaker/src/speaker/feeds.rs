@@ -19,18 +19,23 @@ use crate::monitor::{bmp, TableDumpSummary};
 impl Speaker {
     /// Brings the running feeds to what `config` says: stations and MRT files removed or
     /// changed are stopped, new and changed ones started. Sessions are not touched.
-    pub(super) fn apply_feeds(&self, st: &State, config: &Config) {
+    pub(super) fn apply_feeds(&self, config: &Config) {
         let mut feeds = self.inner.feeds.lock().unwrap_or_else(|e| e.into_inner());
         for station in feeds.reconcile_bmp(&config.bmp) {
             let cancel = self.inner.tasks.cancel.child_token();
-            // Subscribed before the sessions are read: a session coming up in between
-            // is announced twice (harmless), never missed.
+            // Subscribed before the task reads the sessions: a session coming up in
+            // between is announced twice (harmless), never missed.
             let events = self.inner.tap.subscribe();
+            let me = self.clone();
+            let sessions_now: bmp::SessionsNow = Arc::new(move || {
+                let me = me.clone();
+                Box::pin(async move { me.established_sessions().await })
+            });
             let s = bmp::Station {
                 config: station.clone(),
                 router_id: config.global.router_id,
                 rib: self.rib_access(),
-                sessions: sessions(st),
+                sessions_now,
                 events,
                 cancel: cancel.clone(),
             };
@@ -59,6 +64,11 @@ impl Speaker {
             }
             feeds.mrt = Some((m, cancel));
         }
+    }
+
+    /// The established sessions of the running peers.
+    async fn established_sessions(&self) -> Vec<(String, Arc<SessionFacts>)> {
+        sessions(&*self.inner.state.lock().await)
     }
 
     fn rib_access(&self) -> RibAccess {
