@@ -698,4 +698,113 @@ mod tests {
             "FSM event 2, ManualStop"
         );
     }
+
+    fn facts() -> Arc<SessionFacts> {
+        let open = |asn: u32, id: [u8; 4]| bgp_proto::Open {
+            version: 4,
+            my_as: bgp_proto::Open::my_as_field(asn),
+            hold_time: 90,
+            bgp_id: id.into(),
+            capabilities: vec![bgp_proto::Capability::FourOctetAs(asn)],
+            other_params: Vec::new(),
+        };
+        let codec = bgp_proto::CodecContext {
+            four_octet_as: true,
+            ..Default::default()
+        };
+        Arc::new(SessionFacts {
+            negotiated: Box::new(bgp_proto::session::Negotiated {
+                local_as: 64512,
+                peer_as: 65001,
+                peer_id: [10, 0, 0, 2].into(),
+                hold_time: 90,
+                keepalive_time: 30,
+                families: vec![Family::IPV4_UNICAST],
+                codec,
+                route_refresh: false,
+                enhanced_route_refresh: false,
+                peer_graceful_restart: None,
+                peer_llgr: Vec::new(),
+                extended_next_hop: Vec::new(),
+                peer_role: None,
+                peer_fqdn: None,
+                local_open: open(64512, [10, 0, 0, 1]),
+                peer_open: open(65001, [10, 0, 0, 2]),
+            }),
+            local: "127.0.0.1:179".parse().unwrap(),
+            remote: "127.0.0.2:40000".parse().unwrap(),
+            at: SystemTime::now(),
+        })
+    }
+
+    /// Reads one connection until it closes; returns the BMP message types received.
+    async fn types_until_closed(mut c: TcpStream) -> Vec<u8> {
+        use tokio::io::AsyncReadExt;
+        let mut buf = Vec::new();
+        let _ = c.read_to_end(&mut buf).await;
+        let mut types = Vec::new();
+        let mut rest = &buf[..];
+        while let Ok(Some(n)) = bgp_bmp::wire::frame_len(rest, 1 << 20) {
+            types.push(rest[5]);
+            rest = &rest[n..];
+        }
+        types
+    }
+
+    /// A station that falls behind the tap is closed (Termination) and reconnected, and
+    /// the new connection starts over with an Initiation.
+    #[tokio::test]
+    async fn a_station_behind_the_tap_is_reconnected_and_resynchronised() {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let tap = super::super::tap::Tap::default();
+        let events = tap.subscribe();
+        // No RIB: the table of a connection is empty (queries find the channel closed).
+        let (rib, _) = tokio::sync::mpsc::channel(1);
+        let cancel = CancellationToken::new();
+        let station = Station {
+            config: BmpConfig {
+                name: "test".into(),
+                address: listener.local_addr().unwrap(),
+                pre_policy: true,
+                statistics_interval: None,
+                sys_name: None,
+                sys_descr: None,
+            },
+            router_id: [10, 0, 0, 1].into(),
+            rib: RibAccess(rib),
+            sessions_now: Arc::new(|| Box::pin(async { vec![("p".to_string(), facts())] })),
+            events,
+            cancel: cancel.clone(),
+        };
+        let task = tokio::spawn(run(station));
+        let (first, _) = listener.accept().await.unwrap();
+        // More events than the tap holds, before the task reads any (one thread).
+        for _ in 0..super::super::tap::TAP_EVENTS + 10 {
+            tap.send_for_test(MonitorEvent::Update {
+                peer: "p".into(),
+                session: facts(),
+                message: Bytes::new(),
+                add_path: false,
+                at: SystemTime::now(),
+            });
+        }
+        let first = types_until_closed(first).await;
+        // Initiation (4), Peer Up (3), ..., Termination (5) last.
+        assert_eq!(first.first(), Some(&4), "{first:?}");
+        assert_eq!(first.get(1), Some(&3), "{first:?}");
+        assert_eq!(first.last(), Some(&5), "{first:?}");
+        let wait = Duration::from_secs(10);
+        let (mut second, _) = tokio::time::timeout(wait, listener.accept())
+            .await
+            .expect("reconnected within the backoff")
+            .unwrap();
+        // The new connection starts over with an Initiation.
+        let mut head = [0u8; 6];
+        tokio::io::AsyncReadExt::read_exact(&mut second, &mut head)
+            .await
+            .unwrap();
+        assert_eq!(head[5], 4, "Initiation first: {head:?}");
+        cancel.cancel();
+        task.await.unwrap();
+    }
 }

@@ -111,6 +111,12 @@ impl Default for Tap {
 }
 
 impl Tap {
+    /// Sends `ev` as a peer task would.
+    #[cfg(test)]
+    pub(crate) fn send_for_test(&self, ev: MonitorEvent) {
+        let _ = self.0.send(Arc::new(ev));
+    }
+
     /// A reader of every event from now on.
     pub(crate) fn subscribe(&self) -> broadcast::Receiver<Arc<MonitorEvent>> {
         self.0.subscribe()
