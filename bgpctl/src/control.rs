@@ -73,6 +73,9 @@ enum Show {
     Route { address: IpAddr },
     /// Calico mode: the datastore followed, its sync state, what was derived from it.
     Datastore,
+    /// BFD sessions: peer, addresses, local/remote state, negotiated intervals,
+    /// multipliers, last diagnostics, uptime.
+    Bfd,
 }
 
 #[derive(Copy, Clone, Debug, ValueEnum)]
@@ -218,6 +221,7 @@ pub fn show(conn: &Conn, args: ShowArgs) -> ExitCode {
         Show::Peers => Command::ShowPeers,
         Show::Peer { name } => Command::ShowPeer { name },
         Show::Datastore => Command::ShowDatastore,
+        Show::Bfd => Command::ShowBfd,
         Show::Routes {
             prefix,
             peer,
@@ -419,6 +423,26 @@ pub fn reload(conn: &Conn) -> ExitCode {
     run(conn, Command::Reload, |r| print!("{}", render(r)))
 }
 
+/// `bgpctl shutdown [--for-good]`.
+#[derive(Debug, Args)]
+pub struct ShutdownArgs {
+    /// The node leaves for good: peers drop its routes at once instead of keeping them
+    /// for a restart (Cease / Hard Reset with the RFC 8538 N bit, plain Cease without).
+    #[arg(long)]
+    for_good: bool,
+}
+
+/// `bgpctl shutdown [--for-good]`.
+pub fn shutdown(conn: &Conn, args: ShutdownArgs) -> ExitCode {
+    run(
+        conn,
+        Command::Shutdown {
+            for_good: args.for_good,
+        },
+        |r| print!("{}", render(r)),
+    )
+}
+
 /// `bgpctl peer NAME ACTION`.
 pub fn peer(conn: &Conn, args: PeerArgs) -> ExitCode {
     let action = match args.action {
@@ -484,7 +508,7 @@ pub fn duration(secs: u64) -> String {
 }
 
 /// Left-aligned columns, two spaces apart.
-fn table(head: &[&str], rows: &[Vec<String>]) -> String {
+pub(crate) fn table(head: &[&str], rows: &[Vec<String>]) -> String {
     let mut w: Vec<usize> = head.iter().map(|h| h.len()).collect();
     for r in rows {
         for (i, c) in r.iter().enumerate() {
@@ -802,6 +826,7 @@ pub fn render(r: &Reply) -> String {
         Reply::Peer(d) => peer_detail(d),
         Reply::Routes { routes, .. } => routes_table(routes),
         Reply::Datastore(d) => datastore(d),
+        Reply::Bfd { sessions } => crate::bfd::sessions_table(sessions),
         Reply::Done { message } => format!("{message}\n"),
     }
 }

@@ -7,6 +7,7 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
+mod bfd;
 mod control;
 mod mrt;
 
@@ -29,10 +30,13 @@ enum Command {
     /// Read MRT (RFC 6396) routing dumps and update logs; have bgpd write one.
     #[command(subcommand)]
     Mrt(mrt::MrtCommand),
-    /// Show daemon state: peers, routes (talks to bgpd's control socket).
+    /// Show daemon state: peers, routes, BFD sessions (talks to bgpd's control socket).
     Show(control::ShowArgs),
     /// Re-read bgpd's configuration and apply the difference.
     Reload,
+    /// Stop bgpd (as SIGTERM does); `--for-good` when the node leaves and will not come
+    /// back: every peer is told to drop its routes at once (Hard Reset, RFC 8538).
+    Shutdown(control::ShutdownArgs),
     /// Reset, disable or enable one peer's session.
     Peer(control::PeerArgs),
     /// Change bgpd's logging while it runs.
@@ -46,6 +50,7 @@ fn main() -> ExitCode {
         Command::Mrt(cmd) => mrt::run(&cli.conn, cmd),
         Command::Show(a) => control::show(&cli.conn, a),
         Command::Reload => control::reload(&cli.conn),
+        Command::Shutdown(a) => control::shutdown(&cli.conn, a),
         Command::Peer(a) => control::peer(&cli.conn, a),
         Command::Log(c) => control::log(&cli.conn, c),
     }

@@ -7,7 +7,9 @@
 //! The order matters: the sockets are bound before the speaker starts, so a socket that
 //! cannot be opened fails the start before any session begins; they are served once the
 //! speaker runs; on SIGTERM or SIGINT every session is closed with Cease / Administrative
-//! Shutdown and an RFC 8203 message.
+//! Shutdown and an RFC 8203 message, as each peer's `graceful_restart.on_stop` says (a
+//! restart leaves every peer keeping our routes as far as it can); on `bgpctl shutdown
+//! --for-good` with Hard Reset, so that every peer drops our routes at once.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -99,6 +101,7 @@ async fn serve(opts: Options, cfg: Config) -> Result<(), ExitCode> {
         ExitCode::FAILURE
     })?;
     let reloads = Arc::<Reloads>::default();
+    let (stop, mut stop_asked) = tokio::sync::mpsc::unbounded_channel();
     // The configuration's source: the file and its watcher, or the datastore's follower.
     let (daemon, _watcher, follower) = match opts.source {
         Source::File { path, watch } => {
@@ -106,6 +109,7 @@ async fn serve(opts: Options, cfg: Config) -> Result<(), ExitCode> {
                 speaker: speaker.clone(),
                 source: ConfigSource::File(Arc::from(path.as_path())),
                 reloads,
+                stop,
             };
             let w = if watch {
                 watcher::watch(daemon.clone(), &path, include_dir.as_deref())
@@ -123,6 +127,7 @@ async fn serve(opts: Options, cfg: Config) -> Result<(), ExitCode> {
                 speaker: speaker.clone(),
                 source: ConfigSource::Datastore(feed.view()),
                 reloads,
+                stop,
             };
             (daemon, None, Some(feed.follow(speaker.clone())))
         }
@@ -135,6 +140,7 @@ async fn serve(opts: Options, cfg: Config) -> Result<(), ExitCode> {
     // A reload may move the control socket (unless -s fixed it) or change its mode.
     let mut updates = speaker.config_updates();
     let mut control_cfg = control;
+    let mut for_good = false;
     loop {
         tokio::select! {
             Ok(()) = updates.changed() => {
@@ -168,6 +174,10 @@ async fn serve(opts: Options, cfg: Config) -> Result<(), ExitCode> {
                 info!("SIGTERM received");
                 break;
             }
+            Some(leave) = stop_asked.recv() => {
+                for_good = leave;
+                break;
+            }
             _ = sigint.recv() => {
                 info!("SIGINT received");
                 break;
@@ -185,7 +195,11 @@ async fn serve(opts: Options, cfg: Config) -> Result<(), ExitCode> {
         f.abort();
     }
     // RFC 8203: tell peers why.
-    speaker.shutdown("bgpd shutting down").await;
+    if for_good {
+        speaker.shutdown_for_good("bgpd leaving for good").await;
+    } else {
+        speaker.shutdown("bgpd shutting down").await;
+    }
     info!("bye");
     Ok(())
 }

@@ -8,6 +8,7 @@ use std::sync::Arc;
 
 use bgp_speaker::config::{self, ConfigDiff, ConfigError};
 use bgp_speaker::{Speaker, SpeakerError};
+use tokio::sync::mpsc;
 
 use crate::datastore::DatastoreView;
 use crate::reloads::Reloads;
@@ -31,6 +32,8 @@ pub struct Daemon {
     pub source: ConfigSource,
     /// Reloads and their results, for the metrics endpoint.
     pub reloads: Arc<Reloads>,
+    /// Asks the daemon to stop (`true`: for good), as `bgpctl shutdown` does.
+    pub stop: mpsc::UnboundedSender<bool>,
 }
 
 /// Why a reload was refused (the running configuration stays in force either way).

@@ -305,6 +305,7 @@ pub fn bgpd_config_with(
         cluster_id,
         None,
         SessionTimers::default(),
+        RestartRules::Plain,
         socket,
     )
 }
@@ -344,7 +345,55 @@ pub fn bgpd_config_timers(
     socket: &std::path::Path,
 ) -> String {
     let peers = mesh_peers(mesh);
-    render_bgpd_config(me, asn, &peers, None, None, timers, socket)
+    render_bgpd_config(
+        me,
+        asn,
+        &peers,
+        None,
+        None,
+        timers,
+        RestartRules::Plain,
+        socket,
+    )
+}
+
+/// Graceful restart rules of a bgpd node.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RestartRules {
+    /// bgpd's defaults (outside Calico mode).
+    Plain,
+    /// Calico mode's, as `bgpd calico render` derives them: the restart time (ours and
+    /// the one accepted from peers) at most the hold time, no routes kept at hold expiry,
+    /// a stop is a restart for every peer, and a restart (`-R`) waits for absent peers
+    /// at most four connect-retry intervals.
+    CalicoMode,
+}
+
+/// BIRD's restart time, Calico mode's when the hold time is not shorter.
+const CALICO_RESTART_TIME: u16 = 120;
+/// Calico's connect retry (`bgpd calico render`), the unit of the absent-peer wait.
+const CALICO_CONNECT_RETRY: u16 = 5;
+
+/// [`bgpd_config_timers`] with the graceful restart rules of Calico mode
+/// ([`RestartRules::CalicoMode`]).
+pub fn bgpd_config_calico_mode(
+    me: Ipv4Addr,
+    asn: u32,
+    mesh: &[Ipv4Addr],
+    timers: SessionTimers,
+    socket: &std::path::Path,
+) -> String {
+    let peers = mesh_peers(mesh);
+    render_bgpd_config(
+        me,
+        asn,
+        &peers,
+        None,
+        None,
+        timers,
+        RestartRules::CalicoMode,
+        socket,
+    )
 }
 
 /// [`bgpd_config_with`] plus the kernel route form of `pool`'s IPIP mode:
@@ -368,6 +417,7 @@ pub fn bgpd_config_pool(
         cluster_id,
         Some(pool),
         SessionTimers::default(),
+        RestartRules::Plain,
         socket,
     )
 }
@@ -406,6 +456,7 @@ impl IpipMode {
 /// The name of Calico's IPIP device, and of the FIB policy's tunnel device.
 pub const TUNNEL_DEVICE: &str = "tunl0";
 
+#[allow(clippy::too_many_arguments)]
 fn render_bgpd_config(
     me: Ipv4Addr,
     asn: u32,
@@ -413,6 +464,7 @@ fn render_bgpd_config(
     cluster_id: Option<Ipv4Addr>,
     pool: Option<IpPool>,
     timers: SessionTimers,
+    rules: RestartRules,
     socket: &std::path::Path,
 ) -> String {
     let mut c = String::new();
@@ -429,8 +481,24 @@ fn render_bgpd_config(
     }
     let _ = writeln!(c, "\n[global.control]\nsocket = \"{}\"", socket.display());
     let _ = writeln!(c, "\n[global.graceful_restart]\nenabled = true");
-    if let Some(r) = timers.restart_time {
-        let _ = writeln!(c, "restart_time = {r}");
+    match rules {
+        RestartRules::Plain => {
+            if let Some(r) = timers.restart_time {
+                let _ = writeln!(c, "restart_time = {r}");
+            }
+        }
+        RestartRules::CalicoMode => {
+            // What `bgpd calico render` writes (docs/calico.md, "Restarts and
+            // departures"): nothing outlives a node beyond the hold time.
+            let bound = CALICO_RESTART_TIME.min(timers.hold_time);
+            let _ = writeln!(c, "restart_time = {bound}\nmax_restart_time = {bound}");
+            let _ = writeln!(c, "retain_on_hold_expiry = false\non_stop = \"restart\"");
+            let _ = writeln!(
+                c,
+                "absent_peer_wait = {}",
+                (4 * CALICO_CONNECT_RETRY).min(bound)
+            );
+        }
     }
     let _ = writeln!(c, "\n[templates.mesh]\nremote_as = {asn}\nmultihop = 64");
     let _ = writeln!(

@@ -41,6 +41,7 @@ pub mod bgpd;
 pub mod bird;
 pub mod bird1;
 pub mod calico;
+pub mod calico_cluster;
 mod cmd;
 mod context;
 mod error;

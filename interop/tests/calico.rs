@@ -20,23 +20,19 @@
 use std::net::{IpAddr, Ipv4Addr};
 
 use interop::calico::{
-    bgpd_config, bgpd_config_pool, bgpd_config_timers, bgpd_config_with, bird_config_timers,
-    has_direct_route, has_route_via, has_tunnel_route, mesh_name, setup_felix, setup_tunl0,
-    CalicoPeer, FelixState, IpPool, IpipMode, SessionTimers,
+    bgpd_config, bgpd_config_pool, has_direct_route, has_tunnel_route, mesh_name, setup_felix,
+    setup_tunl0, CalicoPeer, FelixState, IpPool, IpipMode, SessionTimers,
 };
+use interop::calico_cluster::{n_bit_negotiated, Cluster, ClusterOptions, Pinger};
 use interop::{
-    binaries_for, run_test, wait_established, wait_for, Bgpd, Bird, Error, Family, Kind, Node,
-    Process, Result, Router, Segment, Speaker, Test, TIMEOUT,
+    binaries_for, run_test, wait_established, wait_for, Bgpd, Error, Family, Kind, Node, Result,
+    Router, Segment, Speaker, Test, TIMEOUT,
 };
 
 const ASN: u32 = 64512;
 
-/// A running cluster: nodes with their Felix state and speakers.
-struct Mesh {
-    nodes: Vec<(Node, FelixState)>,
-    speakers: Vec<Box<dyn Speaker>>,
-    _seg: Segment,
-}
+/// A running cluster ([`interop::calico_cluster`]).
+type Mesh = Cluster;
 
 /// Node `i` (1-based) runs `kinds[i - 1]` in a full mesh; checks sessions,
 /// kernel routes and pod-to-pod pings, and returns the running cluster.
@@ -56,118 +52,15 @@ fn calico_cluster(
     reflectors: usize,
     timers: Option<SessionTimers>,
 ) -> Result<Mesh> {
-    let seg = Segment::new(t)?;
-    let pool: ipnet::Ipv4Net = "10.244.0.0/16"
-        .parse()
-        .map_err(|_| Error::Invalid("pool".into()))?;
-    let mut nodes: Vec<(Node, FelixState)> = Vec::new();
-    for i in 1..=u32::try_from(kinds.len()).unwrap_or(0) {
-        let node = Node::new(t, &seg, &format!("n{i}"), i)?;
-        let block = format!("10.244.{i}.0/26")
-            .parse()
-            .map_err(|_| Error::Invalid("block".into()))?;
-        let felix = setup_felix(t, &node, block, 1)?;
-        nodes.push((node, felix));
-    }
-    // Before BGP runs, pods on different nodes cannot reach each other.
-    let (first, second) = (&nodes[0].1.pods[0], &nodes[1].1.pods[0]);
-    if matches!(first.ns.ping(IpAddr::V4(second.ip), None), Ok(true)) {
-        return Err(Error::Check("pods reachable before BGP ran".into()));
-    }
-    let mut speakers: Vec<Box<dyn Speaker>> = Vec::new();
-    let all: Vec<_> = nodes.iter().map(|(n, _)| n.v4).collect();
-    let is_rr =
-        |a: &std::net::Ipv4Addr| reflectors > 0 && all.iter().take(reflectors).any(|r| r == a);
-    // The sessions of a node: everyone in a mesh; with reflectors, an RR
-    // talks to everyone (clients marked), a client to the RRs only.
-    let sessions_of = |me: std::net::Ipv4Addr| -> Vec<std::net::Ipv4Addr> {
-        all.iter()
-            .copied()
-            .filter(|p| *p != me && (reflectors == 0 || is_rr(&me) || is_rr(p)))
-            .collect()
-    };
-    let cluster_id: std::net::Ipv4Addr = "192.0.2.1"
-        .parse()
-        .map_err(|_| Error::Invalid("id".into()))?;
-    for ((node, felix), kind) in nodes.iter().zip(kinds) {
-        let mesh = sessions_of(node.v4);
-        let label = format!("{}-{}", kind.name(), node.name);
-        speakers.push(match kind {
-            Kind::Bird => {
-                let text = bird_config_timers(node.v4, ASN, felix.block, pool, &mesh, timers);
-                let protocols = mesh
-                    .iter()
-                    .map(|p| (mesh_name(IpAddr::V4(*p)), IpAddr::V4(*p)))
-                    .collect();
-                Box::new(Bird::start_with_config(t, node, &label, &text, protocols)?)
-            }
-            Kind::Bgpd if reflectors > 0 => {
-                let socket = t.subdir(&label)?.join("bgpd.sock");
-                let peers: Vec<CalicoPeer> = mesh
-                    .iter()
-                    .map(|p| CalicoPeer {
-                        address: *p,
-                        name: format!("Node_{}", p.to_string().replace('.', "_")),
-                        rr_client: is_rr(&node.v4) && !is_rr(p),
-                    })
-                    .collect();
-                let id = is_rr(&node.v4).then_some(cluster_id);
-                let text = bgpd_config_with(node.v4, ASN, &peers, id, &socket);
-                Box::new(Bgpd::start_with_config(t, node, &label, &text, &socket)?)
-            }
-            Kind::Bgpd => {
-                let socket = t.subdir(&label)?.join("bgpd.sock");
-                let text = match timers {
-                    Some(timers) => bgpd_config_timers(node.v4, ASN, &mesh, timers, &socket),
-                    None => bgpd_config(node.v4, ASN, &mesh, &socket),
-                };
-                Box::new(Bgpd::start_with_config(t, node, &label, &text, &socket)?)
-            }
-            other => return Err(Error::Invalid(format!("{other:?} has no Calico config"))),
-        });
-    }
-    for ((node, _), speaker) in nodes.iter().zip(&speakers) {
-        for peer in sessions_of(node.v4) {
-            wait_established(&**speaker, std::net::IpAddr::V4(peer), TIMEOUT)?;
-        }
-    }
-    // Kernel: every other node's block via that node, protocol bird (12).
-    for (node, _) in &nodes {
-        for (peer, felix) in nodes.iter().filter(|(n, _)| n.v4 != node.v4) {
-            let want = ipnet::IpNet::V4(felix.block);
-            let gw = peer.addr(Family::Ipv4);
-            wait_for(
-                &format!("{want} via {gw} on {}", node.name),
-                TIMEOUT,
-                || {
-                    let routes = node.ns.routes(Family::Ipv4)?;
-                    Ok(if has_route_via(&routes, want, gw, "bird") {
-                        Ok(())
-                    } else {
-                        Err(format!("kernel routes: {routes:?}"))
-                    })
-                },
-            )?;
-        }
-    }
-    // Data plane: every pod pings every pod on the other nodes.
-    let pods: Vec<_> = nodes
-        .iter()
-        .flat_map(|(n, f)| f.pods.iter().map(move |p| (n.v4, p)))
-        .collect();
-    for (src_node, src) in &pods {
-        for (dst_node, dst) in &pods {
-            if src_node == dst_node {
-                continue;
-            }
-            src.ns.wait_ping(IpAddr::V4(dst.ip), None, TIMEOUT)?;
-        }
-    }
-    Ok(Mesh {
-        nodes,
-        speakers,
-        _seg: seg,
-    })
+    interop::calico_cluster::start(
+        t,
+        kinds,
+        ClusterOptions {
+            reflectors,
+            timers,
+            calico_mode: false,
+        },
+    )
 }
 
 #[test]
@@ -211,33 +104,8 @@ fn bgpd_restart_under_ping_loses_nothing() {
     bins.push("ping".into());
     run_test("bgpd_restart_under_ping_loses_nothing", &bins, |t| {
         let mut mesh = calico_mesh(t, &kinds)?;
-        let src = mesh.nodes[0].1.pods[0].clone();
-        let dst = mesh.nodes[1].1.pods[0].clone();
-        let ping_bin = interop::require_binary("ping")?;
-        let dst_ip = dst.ip.to_string();
-        let mut ping = Process::spawn(
-            t,
-            &src.ns,
-            "ping-10-per-s",
-            &ping_bin,
-            &["-n", "-c", "200", "-i", "0.1", "-W", "1", &dst_ip],
-            &[],
-        )?;
-        let replies = |p: &Process| {
-            std::fs::read_to_string(p.stdout_path())
-                .unwrap_or_default()
-                .matches("bytes from")
-                .count()
-        };
-        wait_for("ping to get 10 replies", TIMEOUT, || {
-            ping.check_running()?;
-            Ok(if replies(&ping) >= 10 {
-                Ok(())
-            } else {
-                Err(format!("{} replies", replies(&ping)))
-            })
-        })?;
-        let before = replies(&ping);
+        let ping = Pinger::start(t, &mesh.nodes[0].1.pods[0], &mesh.nodes[1].1.pods[0], 200)?;
+        let before = ping.replies();
         mesh.speakers[1].process_mut().restart_with(t, &["-R"])?;
         for (peer, _) in mesh
             .nodes
@@ -246,32 +114,21 @@ fn bgpd_restart_under_ping_loses_nothing() {
         {
             wait_established(&*mesh.speakers[1], peer.addr(Family::Ipv4), TIMEOUT)?;
         }
-        if replies(&ping) <= before {
+        if ping.replies() <= before {
             return Err(Error::Check("ping ended before bgpd was back".into()));
         }
-        ping.wait_exit(std::time::Duration::from_secs(120))?;
-        let out = std::fs::read_to_string(ping.stdout_path())
-            .map_err(|e| Error::Check(format!("ping output: {e}")))?;
-        let summary = out
-            .lines()
-            .find(|l| l.contains("packets transmitted"))
-            .ok_or_else(|| Error::Check(format!("no ping summary in {out}")))?;
-        let nums: Vec<u64> = summary
-            .split(|c: char| !c.is_ascii_digit())
-            .filter_map(|n| n.parse().ok())
-            .collect();
-        let (sent, received) = match nums.as_slice() {
-            [s, r, ..] => (*s, *r),
-            _ => return Err(Error::Check(format!("bad ping summary {summary:?}"))),
-        };
+        let count = ping.finish()?;
         interop::say(&format!(
-            "bgpd_restart_under_ping_loses_nothing: {sent} echoes sent, {received} answered, {} lost across the bgpd restart",
-            sent - received.min(sent)
+            "bgpd_restart_under_ping_loses_nothing: {} echoes sent, {} answered, {} lost across the bgpd restart",
+            count.sent,
+            count.received,
+            count.lost()
         ));
-        if received != sent {
+        if count.lost() > 0 {
             return Err(Error::Check(format!(
-                "lost {} of {sent} echoes: {summary}",
-                sent - received.min(sent)
+                "lost {} of {} echoes",
+                count.lost(),
+                count.sent
             )));
         }
         Ok(())
@@ -344,26 +201,6 @@ struct Seen {
     down: Option<std::time::Duration>,
     /// The vanished node's block left the kernel.
     gone: Option<std::time::Duration>,
-}
-
-/// Whether bgpd's session `peer` (on the bgpd with control socket `socket`)
-/// negotiated the RFC 8538 N bit: both OPENs carried the graceful restart
-/// capability with N set.
-fn n_bit_negotiated(socket: &std::path::Path, peer: &str) -> Result<bool> {
-    let v = interop::bgpd::control_at(
-        socket,
-        serde_json::json!({"command": "show_peer", "name": peer}),
-    )?;
-    let has_n = |key: &str| {
-        v.get(key)
-            .and_then(serde_json::Value::as_array)
-            .is_some_and(|caps| {
-                caps.iter()
-                    .filter_map(serde_json::Value::as_str)
-                    .any(|c| c.starts_with("GracefulRestart(") && c.contains("notification: true"))
-            })
-    };
-    Ok(has_n("capabilities_sent") && has_n("capabilities_received"))
 }
 
 /// A node vanishes without any configuration change: the cluster (`kinds`,

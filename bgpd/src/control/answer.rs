@@ -4,10 +4,14 @@
 
 use std::path::Path;
 
-use bgp_control::{DaemonStatus, PeerCounters, PeerDetail, PeerSummary, RouteEntry};
+use bgp_control::{
+    BfdSessionInfo, DaemonStatus, PeerCounters, PeerDetail, PeerSummary, RouteEntry,
+};
 use bgp_proto::Origin;
 
-use bgp_speaker::{Peer, PeerAction, Route, RouteCursor, RouteQuery, RouteSource, Status};
+use bgp_speaker::{
+    BfdSession, Peer, PeerAction, Route, RouteCursor, RouteQuery, RouteSource, Status,
+};
 
 /// `status`: the speaker's status, with the daemon's version and configuration file.
 pub fn status(s: Status, config_file: Option<&Path>) -> DaemonStatus {
@@ -32,6 +36,30 @@ pub fn status(s: Status, config_file: Option<&Path>) -> DaemonStatus {
                 reason: c.down,
             })
             .collect(),
+    }
+}
+
+/// One row of `show_bfd`.
+pub fn bfd(s: &BfdSession) -> BfdSessionInfo {
+    let ms = |d: std::time::Duration| u64::try_from(d.as_millis()).unwrap_or(u64::MAX);
+    BfdSessionInfo {
+        peer: s.peer.clone(),
+        address: s.address.to_string(),
+        local_address: s.local.map(|a| a.to_string()),
+        multihop: s.multihop,
+        state: s.state.to_string(),
+        remote_state: s.remote_state.to_string(),
+        tx_interval_ms: ms(s.tx_interval),
+        rx_interval_ms: s.rx_interval.map(ms),
+        multiplier: s.multiplier,
+        remote_multiplier: s.remote_multiplier,
+        detection_time_ms: s.detection_time.map(ms),
+        local_diagnostic: s.local_diagnostic.clone(),
+        remote_diagnostic: s.remote_diagnostic.clone(),
+        uptime_secs: s.since.as_secs(),
+        up_count: s.up_count,
+        bgp_downs: s.bgp_downs,
+        error: s.error.clone(),
     }
 }
 

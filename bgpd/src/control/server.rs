@@ -273,6 +273,20 @@ async fn handle(cmd: Command, daemon: &Daemon) -> Response {
                 ))
             }
         },
+        Command::Shutdown { for_good } => daemon
+            .stop
+            .send(for_good)
+            .map(|()| {
+                info!(for_good, "shutdown asked through the control socket");
+                Reply::Done {
+                    message: if for_good {
+                        "shutting down for good: peers drop our routes now".into()
+                    } else {
+                        "shutting down".into()
+                    },
+                }
+            })
+            .map_err(|_| "already shutting down".to_string()),
         Command::Peer { name, action } => {
             let action = answer::action(action);
             speaker
@@ -293,6 +307,13 @@ async fn handle(cmd: Command, daemon: &Daemon) -> Response {
                     s.records,
                     s.entries
                 ),
+            })
+            .map_err(|e| e.to_string()),
+        Command::ShowBfd => speaker
+            .bfd_sessions()
+            .await
+            .map(|v| Reply::Bfd {
+                sessions: v.iter().map(answer::bfd).collect(),
             })
             .map_err(|e| e.to_string()),
         Command::LogLevel { level } => crate::logging::set_filter(&level).map(|now| {

@@ -15,6 +15,8 @@ use bgp_speaker::{Peer, PeerState, Status};
 use crate::handle::Daemon;
 use crate::reloads::ReloadCounts;
 
+mod bfd;
+
 /// A per-peer metric read from [`Peer`]: its name, type, help text and how to read it.
 type PeerMetric = (&'static str, &'static str, &'static str, fn(&Peer) -> u64);
 
@@ -36,6 +38,8 @@ pub(super) async fn render(daemon: &Daemon) -> String {
     let peers = daemon.speaker.peers().await.ok();
     let mut out = Exposition::default();
     out.write(status.as_ref(), peers.as_deref(), daemon.reloads.snapshot());
+    // BFD sessions (exposition/bfd.rs).
+    out.bfd(&daemon.speaker.bfd_sessions().await.unwrap_or_default());
     out.text
 }
 

@@ -28,8 +28,8 @@ pub mod response;
 
 pub use request::{Command, FamilyFilter, PeerAction, Request, RouteCursor, Table};
 pub use response::{
-    AgedMessage, ComponentStatus, DaemonStatus, DatastoreReport, Outcome, PeerCounters, PeerDetail,
-    PeerSummary, Reply, Response, RouteEntry,
+    AgedMessage, BfdSessionInfo, ComponentStatus, DaemonStatus, DatastoreReport, Outcome,
+    PeerCounters, PeerDetail, PeerSummary, Reply, Response, RouteEntry,
 };
 
 /// Version of this protocol.

@@ -122,6 +122,15 @@ pub enum Command {
     },
     /// Re-read the configuration files and apply the difference.
     Reload,
+    /// Stop the daemon, as SIGTERM does; with `for_good` the node leaves: every session
+    /// ends with Cease / Hard Reset where the RFC 8538 N bit was negotiated, with a plain
+    /// Cease elsewhere, so every peer drops our routes at once (instead of keeping them
+    /// for a restart). Answered before the sessions close. Added within version 1.
+    Shutdown {
+        /// The node leaves for good (otherwise: as SIGTERM).
+        #[serde(default)]
+        for_good: bool,
+    },
     /// Calico mode: the datastore bgpd follows, its sync state and what was derived from
     /// it. Added within version 1 (a daemon not in Calico mode answers with an error).
     ShowDatastore,
@@ -132,6 +141,9 @@ pub enum Command {
         /// What to do.
         action: PeerAction,
     },
+    /// The BFD sessions (RFC 5880) of the peers with `bfd` configured. Added within
+    /// version 1.
+    ShowBfd,
     /// Replace the daemon's log filter: a level (`off`, `error`, `warn`, `info`, `debug`,
     /// `trace`) or comma-separated directives such as `info,bgp_speaker::fib=trace`.
     /// Added within version 1.
@@ -188,6 +200,15 @@ mod tests {
                 limit: None,
                 after: None,
             }
+        );
+    }
+
+    #[test]
+    fn show_bfd_wire_form() {
+        let r = Request::new(Command::ShowBfd);
+        assert_eq!(
+            serde_json::to_string(&r).unwrap(),
+            r#"{"version":1,"command":"show_bfd"}"#
         );
     }
 

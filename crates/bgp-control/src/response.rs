@@ -75,6 +75,11 @@ pub enum Reply {
     },
     /// Answer to `show_datastore`.
     Datastore(Box<DatastoreReport>),
+    /// Answer to `show_bfd`. Added within version 1.
+    Bfd {
+        /// One row per session, by peer name.
+        sessions: Vec<BfdSessionInfo>,
+    },
     /// A command that only reports what it did.
     Done {
         /// What was done.
@@ -173,6 +178,50 @@ pub struct AgedMessage {
     pub message: String,
     /// Seconds ago.
     pub age_secs: u64,
+}
+
+/// One BFD session in `show bfd`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BfdSessionInfo {
+    /// The BGP peer it serves.
+    pub peer: String,
+    /// The peer's address.
+    pub address: String,
+    /// Our address, when known.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub local_address: Option<String>,
+    /// Multihop (RFC 5883) rather than single hop (RFC 5881).
+    pub multihop: bool,
+    /// Our state: `AdminDown`, `Down`, `Init` or `Up`.
+    pub state: String,
+    /// The state in the peer's last packet.
+    pub remote_state: String,
+    /// Transmit interval in force (negotiated), in milliseconds.
+    pub tx_interval_ms: u64,
+    /// Receive interval in force (negotiated), in milliseconds; absent before the
+    /// peer's first packet.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rx_interval_ms: Option<u64>,
+    /// Our detection multiplier.
+    pub multiplier: u8,
+    /// The peer's (0 before its first packet).
+    pub remote_multiplier: u8,
+    /// Detection time in force, in milliseconds.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub detection_time_ms: Option<u64>,
+    /// The diagnostic we send: why our session last changed state.
+    pub local_diagnostic: String,
+    /// The diagnostic of the peer's last packet.
+    pub remote_diagnostic: String,
+    /// Seconds in the current state (Up: the session's uptime).
+    pub uptime_secs: u64,
+    /// Times the session came Up.
+    pub up_count: u64,
+    /// BGP sessions it closed (Cease / BFD Down).
+    pub bgp_downs: u64,
+    /// Why the session cannot run, if so.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
 }
 
 /// One row of `show peers`.

@@ -12,12 +12,76 @@
 //! RFC 8538 section 5 suggests Hard Reset for subcodes 1 (maximum prefixes), 2
 //! (administrative shutdown) and 3 (peer de-configured) and leaves subcode 4
 //! (administrative reset) to the operator: `bgpctl peer NAME reset` stays graceful.
+//!
+//! When the daemon itself stops, what a peer is told ([`Farewell`]) depends on why: a
+//! restart leaves every peer keeping our routes as far as its capabilities allow (the N bit
+//! where negotiated, otherwise a close without NOTIFICATION, RFC 4724 4.2), a departure for
+//! good sends Hard Reset (or a plain Cease to a peer without the N bit) so that every peer
+//! drops our routes at once.
 
 use bgp_proto::session::{DownReason, Negotiated};
 use bgp_proto::{notification_code as nc, Capability, Notification};
 use bytes::{BufMut, BytesMut};
 
 use crate::settings::GracefulRestartSettings;
+
+/// How a session we stop ends for the peer.
+#[derive(Copy, Clone, Debug, Default, PartialEq, Eq)]
+pub enum Farewell {
+    /// The NOTIFICATION as given: with the N bit on both sides the peer keeps our routes
+    /// (RFC 8538), without it drops them.
+    #[default]
+    Notify,
+    /// The peer must drop our routes: Cease / Hard Reset wrapping the NOTIFICATION where
+    /// the N bit was negotiated (RFC 8538 3), the NOTIFICATION itself otherwise.
+    HardReset,
+    /// We are restarting: the peer is left keeping our routes wherever graceful restart
+    /// allows. The NOTIFICATION where the N bit was negotiated (RFC 8538: not a Hard
+    /// Reset, so graceful); no NOTIFICATION at all where graceful restart was negotiated
+    /// without it (RFC 4724 4.2: the TCP session just ends, as in a crash, and the peer
+    /// keeps our routes for our restart time; a NOTIFICATION would make it drop them); the
+    /// NOTIFICATION where there is no graceful restart (the peer drops our routes
+    /// whatever we do, and learns why).
+    Restart,
+}
+
+impl Farewell {
+    /// [`Farewell::HardReset`] when `hard_reset`, else [`Farewell::Notify`].
+    pub fn hard_reset_if(hard_reset: bool) -> Farewell {
+        if hard_reset {
+            Farewell::HardReset
+        } else {
+            Farewell::Notify
+        }
+    }
+}
+
+/// What ends a session stopped with `farewell`: the NOTIFICATION to send, or `None` to
+/// close the connection without one. `negotiated`: the session's, if it is established.
+pub fn farewell_notification(
+    n: Notification,
+    farewell: Farewell,
+    negotiated: Option<&Negotiated>,
+) -> Option<Notification> {
+    match farewell {
+        Farewell::Notify => Some(n),
+        Farewell::HardReset => Some(hard_reset(n, negotiated)),
+        Farewell::Restart => match negotiated {
+            Some(neg) if !notification_bit(neg) && graceful_restart_negotiated(neg) => None,
+            _ => Some(n),
+        },
+    }
+}
+
+/// Both sides announced graceful restart on this session (RFC 4724 3).
+pub fn graceful_restart_negotiated(neg: &Negotiated) -> bool {
+    neg.peer_graceful_restart.is_some()
+        && neg
+            .local_open
+            .capabilities
+            .iter()
+            .any(|c| matches!(c, Capability::GracefulRestart(_)))
+}
 
 /// Both sides announced the RFC 8538 N bit on this session.
 pub fn notification_bit(neg: &Negotiated) -> bool {
@@ -67,8 +131,13 @@ pub fn retains_routes(
         DownReason::ConnectionClosed => true,
         // Hold timer expiry ends the session with a NOTIFICATION we send (RFC 4271 6.5,
         // RFC 9687), which RFC 4724 alone does not cover: only with the RFC 8538 N bit on
-        // both sides are the routes kept (BIRD, FRR do the same).
-        DownReason::HoldTimerExpired | DownReason::SendHoldTimerExpired => n_bit,
+        // both sides are the routes kept (BIRD, FRR do the same; RFC 8538 4 allows it),
+        // unless the operator wants a peer that went silent treated as gone
+        // (`retain_on_hold_expiry` off: a crashed or cut-off node is removed at hold
+        // expiry rather than a restart time later).
+        DownReason::HoldTimerExpired | DownReason::SendHoldTimerExpired => {
+            n_bit && ours.retain_on_hold_expiry
+        }
         // RFC 8538: with the N bit on both sides, any NOTIFICATION except Hard Reset
         // (Cease subcode 9) is graceful.
         DownReason::NotificationReceived(n)
@@ -276,5 +345,59 @@ mod tests {
             ..GracefulRestartSettings::default()
         };
         assert!(!retains_routes(&off, &both, &DownReason::ConnectionClosed));
+        let no_hold = GracefulRestartSettings {
+            enabled: true,
+            retain_on_hold_expiry: false,
+            ..GracefulRestartSettings::default()
+        };
+        assert!(!retains_routes(
+            &no_hold,
+            &both,
+            &DownReason::HoldTimerExpired
+        ));
+        assert!(!retains_routes(
+            &no_hold,
+            &both,
+            &DownReason::SendHoldTimerExpired
+        ));
+        assert!(retains_routes(
+            &no_hold,
+            &both,
+            &DownReason::ConnectionClosed
+        ));
+    }
+
+    #[test]
+    fn farewells_leave_the_peer_keeping_or_dropping_our_routes() {
+        let shutdown = Notification::admin_shutdown("bye");
+        let both = negotiated(true, Some(true));
+        let no_n = negotiated(false, Some(true));
+        let no_gr = negotiated(true, None);
+        let f = |farewell, neg: Option<&Negotiated>| {
+            farewell_notification(shutdown.clone(), farewell, neg)
+        };
+        // Notify: as given, whatever was negotiated.
+        for neg in [Some(&both), Some(&no_n), Some(&no_gr), None] {
+            assert_eq!(f(Farewell::Notify, neg), Some(shutdown.clone()));
+        }
+        // Restart: graceful for the N bit, silent for GR without it, told otherwise.
+        assert_eq!(f(Farewell::Restart, Some(&both)), Some(shutdown.clone()));
+        assert_eq!(f(Farewell::Restart, Some(&no_n)), None);
+        assert_eq!(f(Farewell::Restart, Some(&no_gr)), Some(shutdown.clone()));
+        assert_eq!(f(Farewell::Restart, None), Some(shutdown.clone()));
+        // Hard Reset: Cease/9 with the N bit, plain Cease otherwise (which a peer
+        // without RFC 8538 never takes as graceful).
+        let hard = f(Farewell::HardReset, Some(&both)).expect("sent");
+        assert_eq!((hard.code, hard.subcode), (nc::CEASE, nc::CEASE_HARD_RESET));
+        assert!(!retains_routes(
+            &GracefulRestartSettings {
+                enabled: true,
+                ..GracefulRestartSettings::default()
+            },
+            &both,
+            &DownReason::NotificationReceived(hard)
+        ));
+        assert_eq!(f(Farewell::HardReset, Some(&no_n)), Some(shutdown.clone()));
+        assert_eq!(f(Farewell::HardReset, None), Some(shutdown));
     }
 }

@@ -65,6 +65,9 @@ pub struct GracefulRestartSettings {
     pub max_restart_time: u16,
     /// Longest LLGR stale time accepted from the peer.
     pub max_long_lived_stale_time: u32,
+    /// With the N bit, the peer's routes are kept as stale after its hold timer expired
+    /// (RFC 8538 4); off: they go at once, as for a peer without the N bit.
+    pub retain_on_hold_expiry: bool,
 }
 
 impl Default for GracefulRestartSettings {
@@ -77,6 +80,7 @@ impl Default for GracefulRestartSettings {
             long_lived_stale_time: 0,
             max_restart_time: MAX_RESTART_TIME,
             max_long_lived_stale_time: 0xFF_FFFF,
+            retain_on_hold_expiry: true,
         }
     }
 }

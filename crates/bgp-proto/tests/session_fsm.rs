@@ -492,3 +492,21 @@ fn data_field_of_a_codec_error_reaches_the_peer() {
         other => panic!("sent {other:?}"),
     }
 }
+
+#[test]
+fn a_silent_stop_closes_without_a_notification_and_stays_idle() {
+    let (mut s, now) = setup(Setup::Established);
+    s.stop_silently(now);
+    assert_eq!(s.state(), State::Idle);
+    let evs = events(&mut s);
+    assert_eq!(downs(&evs), vec![DownReason::AdminStop(None)]);
+    assert!(
+        evs.iter().any(|e| matches!(e, SessionEvent::Disconnect)),
+        "the connection is closed: {evs:?}"
+    );
+    assert!(sent(&mut s).is_empty(), "nothing is sent");
+    // No automatic restart: a later timeout does nothing.
+    s.handle_timeout(now + Duration::from_secs(600));
+    assert_eq!(s.state(), State::Idle);
+    assert!(events(&mut s).is_empty());
+}

@@ -229,3 +229,54 @@ fn a_readded_peer_keeps_its_end_of_rib_record() {
     assert_eq!(rib.poll_recovery_done(), Some(RecoveryDone::EndOfRib));
     assert_eq!(rib.audit(), Ok(()));
 }
+
+/// RFC 4724 4.1 with a bound on absent peers: a peer whose session has not come up by the
+/// bound is no longer waited for, one that came up is waited for until its End-of-RIB or
+/// the deadline; the bound is a deadline of its own, and does nothing without a recovery.
+#[test]
+fn a_peer_that_never_comes_up_is_not_waited_for_after_the_absent_bound() {
+    let t0 = Instant::now();
+    let mut rib = rib();
+    rib.bound_absent_peers(t0);
+    assert_eq!(rib.next_deadline(), None, "no recovery: nothing to bound");
+    let up = rib.add_peer(PeerConfig::new("up", addr(2), 65001)).unwrap();
+    let down = rib
+        .add_peer(PeerConfig::new("down", addr(3), 65002))
+        .unwrap();
+    let deadline = t0 + Duration::from_secs(120);
+    let bound = t0 + Duration::from_secs(10);
+    rib.defer_selection(deadline);
+    rib.bound_absent_peers(bound);
+    assert_eq!(rib.next_deadline(), Some(bound));
+    rib.peer_up(up, gr_session(2), t0).unwrap();
+    rib.end_of_rib(up, Family::IPV4_UNICAST).unwrap();
+    // Before the bound both are waited for.
+    rib.handle_timeout(bound - Duration::from_millis(1));
+    let s = rib.recovery().expect("recovering");
+    assert_eq!((s.waiting, s.complete), (vec![up, down], 0));
+    // After it, only the peer that came up, which still owes End-of-RIB for IPv6.
+    rib.handle_timeout(bound);
+    let s = rib.recovery().expect("recovering");
+    assert_eq!((s.waiting, s.complete), (vec![up], 0));
+    assert!(rib.is_deferring());
+    assert_eq!(rib.next_deadline(), Some(deadline));
+    rib.end_of_rib(up, Family::IPV6_UNICAST).unwrap();
+    assert_eq!(rib.poll_recovery_done(), Some(RecoveryDone::EndOfRib));
+    assert!(!rib.is_deferring());
+    let _ = down;
+}
+
+/// With the bound passed and every peer absent, the recovery ends at the bound, not at
+/// the deadline.
+#[test]
+fn the_absent_bound_ends_a_recovery_where_no_peer_came_up() {
+    let t0 = Instant::now();
+    let mut rib = rib();
+    rib.add_peer(PeerConfig::new("a", addr(2), 65001)).unwrap();
+    rib.defer_selection(t0 + Duration::from_secs(120));
+    rib.bound_absent_peers(t0 + Duration::from_secs(5));
+    rib.handle_timeout(t0 + Duration::from_secs(5));
+    assert_eq!(rib.poll_recovery_done(), Some(RecoveryDone::EndOfRib));
+    assert!(!rib.is_deferring());
+    assert_eq!(rib.next_deadline(), None);
+}

@@ -22,18 +22,22 @@
 //! The API: [`Speaker`] (start, peers and routes, queries, a stream of best-path changes),
 //! its configuration in [`config`] (a TOML file or [`config::Config::builder`]) and its
 //! read models ([`Peer`], [`Route`], [`Status`]). Modules: [`config`] (schema, validation,
-//! builder, diff), [`net`] (socket options: TCP-MD5, GTSM, TTL), [`fib`] (the kernel FIB
-//! component started for a `[kernel]` section: kernel routes into the RIB, best routes into
-//! the kernel; next-hop resolution through the kernel's routes comes with it, nexthop.rs),
-//! health.rs (components that can fail on their own and heal, [`ComponentState`]). A panic
+//! builder, diff), [`net`] (socket options: TCP-MD5 for sockets of the embedder's own;
+//! GTSM and TTL are the speaker's), fib/ (the kernel FIB component started for a
+//! `[kernel]` section: kernel routes into the RIB, best routes into the kernel; next-hop
+//! resolution through the kernel's routes comes with it, nexthop.rs),
+//! health.rs (components that can fail on their own and heal, [`ComponentState`]), bfd/
+//! (the BFD task: per-peer BFD sessions that close a BGP session when its path fails,
+//! [`BfdSession`]). A panic
 //! anywhere is fatal in bgpd ([`abort_on_panic`]); docs/security.md gathers the limits and
 //! failure handling.
 
 #![warn(missing_docs)]
 
+mod bfd;
 pub mod config;
 mod fatal;
-pub mod fib;
+mod fib;
 mod health;
 mod log_limit;
 mod monitor;
@@ -48,6 +52,7 @@ mod speaker;
 #[cfg(test)]
 mod tests;
 
+pub use bfd::BfdSession;
 pub use fatal::abort_on_panic;
 pub use health::ComponentState;
 pub use monitor::TableDumpSummary;

@@ -8,6 +8,9 @@
 //! - Source address binding and IPv6 link-local peers with an interface scope.
 //!
 //! All failures are returned as `io::Error`s naming the option, never panics.
+//!
+//! Public: [`set_md5`] (with its key limit), for an embedder or a test that keys a socket
+//! of its own; the rest is the speaker's.
 
 use std::ffi::CString;
 use std::io;
@@ -88,7 +91,7 @@ pub fn set_md5(fd: RawFd, peer: IpAddr, key: Option<&[u8]>) -> io::Result<()> {
 }
 
 /// Outgoing TTL / hop limit.
-pub fn set_ttl(fd: RawFd, v6: bool, ttl: u8) -> io::Result<()> {
+pub(crate) fn set_ttl(fd: RawFd, v6: bool, ttl: u8) -> io::Result<()> {
     let v = libc::c_int::from(ttl);
     if v6 {
         setsockopt(fd, libc::IPPROTO_IPV6, libc::IPV6_UNICAST_HOPS, &v)
@@ -100,7 +103,7 @@ pub fn set_ttl(fd: RawFd, v6: bool, ttl: u8) -> io::Result<()> {
 }
 
 /// GTSM (RFC 5082 section 3): drop packets arriving with a TTL below `min`.
-pub fn set_min_ttl(fd: RawFd, v6: bool, min: u8) -> io::Result<()> {
+pub(crate) fn set_min_ttl(fd: RawFd, v6: bool, min: u8) -> io::Result<()> {
     let v = libc::c_int::from(min);
     if v6 {
         setsockopt(fd, libc::IPPROTO_IPV6, libc::IPV6_MINHOPCOUNT, &v)
@@ -112,7 +115,7 @@ pub fn set_min_ttl(fd: RawFd, v6: bool, min: u8) -> io::Result<()> {
 }
 
 /// Interface index of `name`, for IPv6 link-local scopes.
-pub fn if_index(name: &str) -> io::Result<u32> {
+pub(crate) fn if_index(name: &str) -> io::Result<u32> {
     let c = CString::new(name)
         .map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "interface name has NUL"))?;
     // SAFETY: `c` is a valid NUL-terminated string for the duration of the call.
@@ -133,7 +136,7 @@ pub fn if_index(name: &str) -> io::Result<u32> {
 /// count as global; link-local, loopback, multicast and unspecified ones do not. With
 /// several, the lowest is taken so the choice does not depend on address order. `None`
 /// when the interface has none (or cannot be read).
-pub fn interface_global_v6(ifindex: u32) -> Option<std::net::Ipv6Addr> {
+pub(crate) fn interface_global_v6(ifindex: u32) -> Option<std::net::Ipv6Addr> {
     let mut name = [0 as libc::c_char; libc::IF_NAMESIZE];
     // SAFETY: `name` has IF_NAMESIZE bytes, as if_indextoname requires.
     if unsafe { libc::if_indextoname(ifindex, name.as_mut_ptr()) }.is_null() {
@@ -180,7 +183,7 @@ pub fn interface_global_v6(ifindex: u32) -> Option<std::net::Ipv6Addr> {
 }
 
 /// The socket address to connect to, with the scope id for link-local peers.
-pub fn peer_socket_addr(addr: &PeerAddress, port: u16) -> io::Result<SocketAddr> {
+pub(crate) fn peer_socket_addr(addr: &PeerAddress, port: u16) -> io::Result<SocketAddr> {
     match (addr.addr, &addr.scope) {
         (IpAddr::V6(a), Some(scope)) => Ok(SocketAddr::V6(SocketAddrV6::new(
             a,
@@ -195,7 +198,7 @@ pub fn peer_socket_addr(addr: &PeerAddress, port: u16) -> io::Result<SocketAddr>
 /// Whether a connection from `remote` arrived over interface `scope`, the scope of a
 /// link-local peer (a link-local address names a host only on one link). Without a scope,
 /// or for IPv4, any connection matches.
-pub fn scope_matches(scope: Option<&str>, remote: SocketAddr) -> bool {
+pub(crate) fn scope_matches(scope: Option<&str>, remote: SocketAddr) -> bool {
     match (scope, remote) {
         (Some(s), SocketAddr::V6(r)) => if_index(s).is_ok_and(|i| i == r.scope_id()),
         _ => true,
@@ -204,19 +207,19 @@ pub fn scope_matches(scope: Option<&str>, remote: SocketAddr) -> bool {
 
 /// Per-connection socket options for one peer.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct SocketOptions {
+pub(crate) struct SocketOptions {
     /// TCP-MD5 key.
-    pub md5_key: Option<Vec<u8>>,
+    pub(crate) md5_key: Option<Vec<u8>>,
     /// Outgoing TTL / hop limit.
-    pub ttl: Option<u8>,
+    pub(crate) ttl: Option<u8>,
     /// GTSM minimum incoming TTL.
-    pub min_ttl: Option<u8>,
+    pub(crate) min_ttl: Option<u8>,
     /// Local address to bind.
-    pub source: Option<IpAddr>,
+    pub(crate) source: Option<IpAddr>,
 }
 
 /// Applies TTL and GTSM options to an accepted or connecting socket.
-pub fn apply_options(fd: RawFd, v6: bool, opts: &SocketOptions) -> io::Result<()> {
+pub(crate) fn apply_options(fd: RawFd, v6: bool, opts: &SocketOptions) -> io::Result<()> {
     if let Some(ttl) = opts.ttl {
         set_ttl(fd, v6, ttl)?;
     }
@@ -227,7 +230,7 @@ pub fn apply_options(fd: RawFd, v6: bool, opts: &SocketOptions) -> io::Result<()
 }
 
 /// Opens a connection to `remote` with `opts` applied before the SYN is sent.
-pub async fn connect(remote: SocketAddr, opts: &SocketOptions) -> io::Result<TcpStream> {
+pub(crate) async fn connect(remote: SocketAddr, opts: &SocketOptions) -> io::Result<TcpStream> {
     let v6 = remote.is_ipv6();
     let sock = if v6 {
         TcpSocket::new_v6()?
@@ -257,7 +260,7 @@ pub async fn connect(remote: SocketAddr, opts: &SocketOptions) -> io::Result<Tcp
 
 /// Opens a listening socket on `addr` (IPv6 sockets are IPv6-only so `0.0.0.0` and `::`
 /// can both be bound). Its TTL is 255 so handshakes with GTSM peers complete.
-pub fn listen(addr: SocketAddr) -> io::Result<TcpListener> {
+pub(crate) fn listen(addr: SocketAddr) -> io::Result<TcpListener> {
     let domain = if addr.is_ipv6() {
         Domain::IPV6
     } else {

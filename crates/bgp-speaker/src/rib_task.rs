@@ -102,9 +102,11 @@ pub(crate) enum RibCtl {
     /// The configured peers are added: graceful-restart recovery runs until every peer
     /// sent End-of-RIB, or until `deadline`. With `defer_selection` we restarted (RFC
     /// 4724 4.1) and hold back advertisements until then (the Selection_Deferral_Timer).
+    /// From `absent_after` on, peers whose session has not come up are not waited for.
     StartRecovery {
         deadline: Instant,
         defer_selection: bool,
+        absent_after: Option<Instant>,
     },
     /// Our AS and router id changed (only once every peer is removed).
     SetIdentity {
@@ -542,7 +544,13 @@ impl RibTask {
             RibCtl::StartRecovery {
                 deadline,
                 defer_selection,
-            } => self.driver.start_recovery(deadline, defer_selection, now),
+                absent_after,
+            } => {
+                self.driver.start_recovery(deadline, defer_selection, now);
+                if let Some(at) = absent_after {
+                    self.driver.bound_absent_peers(at, now);
+                }
+            }
             RibCtl::SetIdentity {
                 asn,
                 router_id,

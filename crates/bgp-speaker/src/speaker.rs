@@ -7,6 +7,7 @@ use std::os::fd::RawFd;
 use std::sync::{Arc, Mutex as StdMutex, RwLock};
 use std::time::{Duration, Instant};
 
+use bgp_node::graceful::Farewell;
 use bgp_node::{PeerId, PeerIds};
 use bgp_proto::{notification_code as nc, Notification};
 use bgp_rib::FibChange;
@@ -16,13 +17,14 @@ use tokio::sync::{broadcast, mpsc, oneshot, watch, Mutex};
 use tokio::task::AbortHandle;
 use tracing::{info, warn};
 
-use crate::config::{diff, Config, ConfigDiff, Originate, PeerConfig};
+use crate::config::{diff, Config, ConfigDiff, OnStop, Originate, PeerConfig};
 use crate::net;
 use crate::peer::{PeerCmd, PeerEnv, PeerHandle};
 use crate::rib_input::RibInputs;
 use crate::rib_task::{BestRoute, FibSink, Query, RibChannels, RibCtl, RibTask, RouteChange};
 use crate::routes::{Route, RouteCursor, RouteQuery, MAX_PAGE};
 
+mod bfd_peers;
 mod feeds;
 mod ownership;
 mod status;
@@ -183,6 +185,8 @@ struct Inner {
     tap: crate::monitor::tap::Tap,
     /// The BMP stations and MRT files running.
     feeds: StdMutex<crate::monitor::Feeds>,
+    /// The BFD task (crate::bfd).
+    bfd: crate::bfd::BfdHandle,
 }
 
 /// A running BGP speaker. Cheap to clone; all clones control the same speaker.
@@ -274,6 +278,8 @@ impl Speaker {
             kernel_view,
         );
         tasks.spawn(rib.run());
+        let (bfd, bfd_task) = crate::bfd::BfdHandle::new(tasks.cancel.child_token());
+        tasks.spawn(bfd_task.run());
         let env = PeerEnv {
             global: Arc::new(config.global.clone()),
             restarting: options.graceful_restart,
@@ -306,6 +312,7 @@ impl Speaker {
             kernel: StdMutex::new(kernel),
             tap: Default::default(),
             feeds: Default::default(),
+            bfd,
         });
         let speaker = Speaker { inner };
         {
@@ -326,15 +333,22 @@ impl Speaker {
                 .inner
                 .recovery_deadline
                 .unwrap_or_else(|| Instant::now() + crate::fib::DEFAULT_RECOVERY_WAIT);
+            // A peer that does not come up within `absent_peer_wait` (a node gone while
+            // still configured) is not waited for the whole restart time.
+            let absent_wait = config.global.graceful_restart.absent_peer_wait;
+            let absent_after = (speaker.inner.recovery_deadline.is_some() && absent_wait > 0)
+                .then(|| Instant::now() + Duration::from_secs(u64::from(absent_wait)));
             speaker
                 .rib(RibCtl::StartRecovery {
                     deadline,
                     defer_selection: speaker.inner.recovery_deadline.is_some(),
+                    absent_after,
                 })
                 .await?;
             for addr in &config.global.listen {
                 speaker.open_listener(&mut st, *addr)?;
             }
+            speaker.sync_bfd(&st).await;
         }
         info!(
             asn = config.global.asn,
@@ -383,6 +397,7 @@ impl Speaker {
         let name = cfg.name.clone();
         self.spawn_peer(&mut st, cfg).await?;
         st.api.add_peer(&name);
+        self.sync_bfd(&st).await;
         Ok(())
     }
 
@@ -394,9 +409,12 @@ impl Speaker {
             return Err(SpeakerError::NoSuchPeer(name.to_string()));
         }
         st.api.check_peer(name)?;
-        self.stop_peers(&mut st, &[name.to_string()], deconfigured(), true)
-            .await?;
+        self.stop_peers(&mut st, &[name.to_string()], deconfigured(), |_| {
+            Farewell::HardReset
+        })
+        .await?;
         st.api.remove_peer(name);
+        self.sync_bfd(&st).await;
         Ok(())
     }
 
@@ -417,7 +435,9 @@ impl Speaker {
                 .chain([&cfg]),
         )?;
         let change = diff::diff_peer(&old, &cfg, &Default::default());
-        self.apply_peer_change(&mut st, old, cfg, &change).await
+        let applied = self.apply_peer_change(&mut st, old, cfg, &change).await;
+        self.sync_bfd(&st).await;
+        applied
     }
 
     async fn apply_peer_change(
@@ -437,7 +457,7 @@ impl Speaker {
         if old.address.addr != cfg.address.addr || old.password != cfg.password {
             // The listener keys and the accept index are per address: simplest to re-add.
             let name = cfg.name.clone();
-            self.stop_peers(st, &[name], config_changed(), false)
+            self.stop_peers(st, &[name], config_changed(), |_| Farewell::Notify)
                 .await?;
             return self.spawn_peer(st, cfg).await;
         }
@@ -508,8 +528,10 @@ impl Speaker {
         }
         // Removed peers stop together: their sessions close at once, not one after
         // the other.
-        self.stop_peers(&mut st, &d.peers_removed, deconfigured(), true)
-            .await?;
+        self.stop_peers(&mut st, &d.peers_removed, deconfigured(), |_| {
+            Farewell::HardReset
+        })
+        .await?;
         for addr in &d.listen_removed {
             if let Some(l) = st.listeners.remove(addr) {
                 l.task.abort();
@@ -545,6 +567,7 @@ impl Speaker {
         applied.global.group = st.config.global.group.clone();
         st.config = applied;
         st.loaded = Instant::now();
+        self.sync_bfd(&st).await;
         self.inner.applied.send_replace(Arc::new(st.config.clone()));
         info!(changes = %found, "configuration applied");
         Ok(found)
@@ -604,7 +627,8 @@ impl Speaker {
             "AS or router id changed: restarting every session"
         );
         let names: Vec<String> = st.peers.keys().cloned().collect();
-        self.stop_peers(st, &names, config_changed(), false).await?;
+        self.stop_peers(st, &names, config_changed(), |_| Farewell::Notify)
+            .await?;
         let (tx, rx) = oneshot::channel();
         self.rib(RibCtl::SetIdentity {
             asn,
@@ -755,8 +779,23 @@ impl Speaker {
     }
 
     /// Closes every session with Cease / Administrative Shutdown carrying `message`
-    /// (RFC 8203 shutdown communication), stops the listeners and the RIB.
+    /// (RFC 8203 shutdown communication), as each peer's `graceful_restart.on_stop` says
+    /// ([`OnStop`](crate::config::OnStop): a restart closes without a NOTIFICATION
+    /// towards a peer that negotiated graceful restart without the N bit), stops the
+    /// listeners and the RIB.
     pub async fn shutdown(&self, message: &str) {
+        self.stop(message, false).await
+    }
+
+    /// Like [`Speaker::shutdown`], for a speaker leaving for good: every session ends with
+    /// Cease / Hard Reset where the N bit was negotiated, and with the plain Cease
+    /// elsewhere (RFC 8538 3), so every peer drops our routes at once instead of keeping
+    /// them for a restart that will not come.
+    pub async fn shutdown_for_good(&self, message: &str) {
+        self.stop(message, true).await
+    }
+
+    async fn stop(&self, message: &str, for_good: bool) {
         let mut st = self.inner.state.lock().await;
         if st.stopped {
             return;
@@ -771,12 +810,17 @@ impl Speaker {
         for (_, l) in std::mem::take(&mut st.listeners) {
             l.task.abort();
         }
-        info!(peers = st.peers.len(), message, "shutting down");
+        info!(peers = st.peers.len(), message, for_good, "shutting down");
         let names: Vec<String> = st.peers.keys().cloned().collect();
-        // Not a Hard Reset: with the N bit, peers keep our routes while we restart
-        // (RFC 8538).
+        // Unless we leave for good, not a Hard Reset: with the N bit, peers keep our
+        // routes while we restart (RFC 8538).
         let n = Notification::admin_shutdown(message);
-        let _ = self.stop_peers(&mut st, &names, n, false).await;
+        let farewell = |p: &PeerConfig| match (for_good, p.graceful_restart.on_stop) {
+            (true, _) => Farewell::HardReset,
+            (false, OnStop::Notify) => Farewell::Notify,
+            (false, OnStop::Restart) => Farewell::Restart,
+        };
+        let _ = self.stop_peers(&mut st, &names, n, farewell).await;
         if let Ok(mut idx) = self.inner.index.write() {
             idx.clear();
         }

@@ -93,6 +93,13 @@ impl BirdBfd {
         Ok(BirdBfd { bird })
     }
 
+    /// A BIRD with any configuration that has a `protocol bfd` (e.g. beside BGP with
+    /// `bfd on`), read back like one running only BFD.
+    pub fn with_config(test: &Test, node: &Node, label: &str, text: &str) -> Result<BirdBfd> {
+        let bird = Bird::start_with_config(test, node, label, text, Vec::new())?;
+        Ok(BirdBfd { bird })
+    }
+
     pub fn bird(&self) -> &Bird {
         &self.bird
     }

@@ -1,11 +1,13 @@
 //! BFD interop: our `bgp-bfd`, driven by the `bfd_peer` binary ([`peer`], [`spec`]),
 //! against FRR's bfdd ([`frr`]) and BIRD 2's BFD protocol ([`bird`]) in namespaces, and
-//! the scenario bodies `tests/bfd.rs` runs ([`scenarios`]).
+//! the scenario bodies `tests/bfd.rs` runs ([`scenarios`]); bgpd's own BFD against
+//! them ([`bgpd`], run by `tests/bgpd_bfd.rs`).
 //!
 //! The real peers are configured from one [`PeerSession`] list, and both report what
 //! they see as [`PeerView`]s through [`BfdSpeaker`], so a scenario is written once for
 //! both.
 
+pub mod bgpd;
 pub mod bird;
 pub mod frr;
 pub mod peer;

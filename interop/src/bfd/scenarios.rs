@@ -206,6 +206,12 @@ impl Topology {
         })
     }
 
+    /// Cuts (`false`) or restores (`true`) the path between us and the peer, without
+    /// touching either node's link state.
+    pub fn cut(&self, up: bool) -> Result<()> {
+        self.cut.set(up)
+    }
+
     /// Our session to the peer over `family`, 200 ms x 4 and 350 ms receive.
     pub fn our_session(&self, family: Family, kind: PeerKind) -> SessionSpec {
         let mut s = SessionSpec::new(self.peer.addr(family), self.us.addr(family));

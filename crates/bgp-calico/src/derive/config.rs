@@ -30,7 +30,9 @@ use bgp_rib::policy::{
 use bgp_speaker::config::file::{
     ControlFile, FileConfig, GlobalFile, GracefulRestartFile, OriginateFile, PeerFile,
 };
-use bgp_speaker::config::{AddPathConfig, FamilyName, ListenAddr, NextHopMode, PeerAddress};
+use bgp_speaker::config::{
+    AddPathConfig, FamilyName, ListenAddr, NextHopMode, OnStop, PeerAddress,
+};
 use ipnet::IpNet;
 use toml::Spanned;
 
@@ -425,13 +427,46 @@ fn peer_template(o: &RenderOptions) -> PeerFile {
         hold_time: Some(sp(o.hold_time)),
         connect_retry: Some(CONNECT_RETRY),
         add_path: Some(AddPathConfig::Both),
-        graceful_restart: Some(GracefulRestartFile {
-            enabled: Some(true),
-            restart_time: Some(BIRD_RESTART_TIME),
-            ..Default::default()
-        }),
+        graceful_restart: Some(graceful_restart(o)),
         ..Default::default()
     }
+}
+
+/// The longest time a node's routes outlive it at its peers: BIRD's restart time, but
+/// never beyond the hold time (a hold time of 0 has no hold timer to compare with).
+fn restart_bound(o: &RenderOptions) -> u16 {
+    match o.hold_time {
+        0 => BIRD_RESTART_TIME,
+        hold => BIRD_RESTART_TIME.min(hold),
+    }
+}
+
+/// Graceful restart in Calico mode (docs/calico.md, "Restarts and departures"): a
+/// restart keeps forwarding with every peer (`on_stop = "restart"`: the N bit where
+/// negotiated, no NOTIFICATION to a peer with graceful restart but without it, as BIRD
+/// 2), while a node that stops answering or crashed is gone within the hold time: its
+/// routes are not kept at hold expiry, and no restart time, ours or a peer's, runs
+/// beyond the hold time.
+fn graceful_restart(o: &RenderOptions) -> GracefulRestartFile {
+    let bound = restart_bound(o);
+    GracefulRestartFile {
+        enabled: Some(true),
+        restart_time: Some(bound),
+        max_restart_time: Some(bound),
+        retain_on_hold_expiry: Some(false),
+        on_stop: Some(OnStop::Restart),
+        ..Default::default()
+    }
+}
+
+/// How long a restarting node (`-R`) waits for a peer's session to come up before its
+/// selection deferral stops waiting for that peer: four connect-retry intervals, time
+/// for a peer whose first attempt (one interval after we closed) found us still down to
+/// try again (two intervals later) and establish (RFC 4724 4.1; a node that left while
+/// still in the datastore must not hold back every announcement for the whole restart
+/// time).
+fn absent_peer_wait(o: &RenderOptions) -> u16 {
+    (4 * CONNECT_RETRY).min(restart_bound(o))
 }
 
 /// Policies used by sessions, defined on first use.
@@ -521,9 +556,15 @@ fn peer(
             NextHop::SelfAddress => Some(NextHopMode::SelfAddr),
             NextHop::Keep => Some(NextHopMode::Keep),
         },
-        graceful_restart: p.restart_time.map(|t| GracefulRestartFile {
-            restart_time: Some(t.min(4095) as u16),
-            ..Default::default()
+        // `maxRestartTime` / `nodeMeshMaxRestartTime`: the operator's choice, for both
+        // directions (the peer node announces the same time).
+        graceful_restart: p.restart_time.map(|t| {
+            let t = t.min(4095) as u16;
+            GracefulRestartFile {
+                restart_time: Some(t),
+                max_restart_time: Some(t.max(restart_bound(o))),
+                ..Default::default()
+            }
         }),
         families: Some(vec![match p.family {
             Family::V4 => FamilyName::Ipv4,
@@ -614,9 +655,8 @@ pub fn to_config(node: &NodeBgp, o: &RenderOptions) -> Result<FileConfig, Derive
         control: Some(control),
         metrics: None,
         graceful_restart: Some(GracefulRestartFile {
-            enabled: Some(true),
-            restart_time: Some(BIRD_RESTART_TIME),
-            ..Default::default()
+            absent_peer_wait: Some(absent_peer_wait(o)),
+            ..graceful_restart(o)
         }),
         user: None,
         group: None,

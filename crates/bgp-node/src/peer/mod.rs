@@ -31,7 +31,7 @@ use bgp_proto::{Family, Notification, RefreshSubtype, RouteRefresh};
 use bytes::Bytes;
 use tracing::{debug, info, warn};
 
-use crate::graceful;
+use crate::graceful::{self, Farewell};
 use crate::message::{OutputSlice, RibInput};
 use crate::settings::{Identity, PeerSettings};
 use crate::{ConnId, PeerId};
@@ -47,6 +47,10 @@ use conn::Conn;
 pub use conn::Transport;
 pub use incoming::Refusal;
 pub use status::{PeerCounters, PeerStatus};
+
+/// A drained event queue with room for more than this many events gives it back
+/// ([`PeerDriver::poll_event`]).
+const EVENTS_ROOM_KEPT: usize = 128;
 
 /// What the caller must do for a peer driver (see the module docs).
 #[derive(Debug)]
@@ -82,8 +86,9 @@ pub struct PeerDriver {
     main: Conn,
     extra: Option<Conn>,
     next_conn: u64,
-    /// Frames of the current output slice that did not fit the session's queue yet.
-    held: Option<Vec<Bytes>>,
+    /// Frames of the current output slice that did not fit the session's queue yet
+    /// (empty: none; the vector of the slice itself, drained from the front).
+    held: Vec<Bytes>,
     /// Start the session again at this time (after a teardown).
     restart_at: Option<Instant>,
     /// Ends once the current connections are closed.
@@ -109,7 +114,7 @@ impl PeerDriver {
             main: Conn::new(ConnId(0), session),
             extra: None,
             next_conn: 1,
-            held: None,
+            held: Vec::new(),
             restart_at: None,
             stopping: false,
             down_after_error: false,
@@ -153,7 +158,7 @@ impl PeerDriver {
     /// Whether [`PeerDriver::handle_output`] takes a slice now: the session is
     /// Established and the last slice went into its queue.
     pub fn can_take_output(&self) -> bool {
-        self.held.is_none() && self.main.up && self.main.session.state() == State::Established
+        self.held.is_empty() && self.main.up && self.main.session.state() == State::Established
     }
 
     /// Whether `conn` has bytes for [`PeerDriver::poll_transmit`].
@@ -244,7 +249,7 @@ impl PeerDriver {
         restart_after: Option<Duration>,
         hard_reset: bool,
     ) {
-        self.stop_all(now, notification, hard_reset);
+        self.stop_all(now, notification, Farewell::hard_reset_if(hard_reset));
         match restart_after {
             Some(d) => self.restart_at = Some(now + d),
             None => self.set_disabled(true),
@@ -275,7 +280,7 @@ impl PeerDriver {
                     subcode: bgp_proto::notification_code::CEASE_OTHER_CONFIG_CHANGE,
                     data: Bytes::new(),
                 },
-                false,
+                Farewell::Notify,
             );
             // Let the old session report its end (logs, RIB) before replacing it.
             self.process(now);
@@ -291,7 +296,7 @@ impl PeerDriver {
             self.stop_all(
                 now,
                 Notification::admin_shutdown("peer disabled in configuration"),
-                true,
+                Farewell::HardReset,
             );
         } else if !self.settings.disabled && was_disabled {
             self.main.session.start(now);
@@ -313,12 +318,12 @@ impl PeerDriver {
         self.after(now);
     }
 
-    /// Closes every connection with `notification` (as for [`PeerDriver::teardown`]) for
-    /// good: the driver is finished once they are closed.
-    pub fn stop(&mut self, now: Instant, notification: Notification, hard_reset: bool) {
+    /// Closes every connection with `notification`, as `farewell` makes of it (see
+    /// [`Farewell`]), for good: the driver is finished once they are closed.
+    pub fn stop(&mut self, now: Instant, notification: Notification, farewell: Farewell) {
         self.stopping = true;
         self.restart_at = None;
-        self.stop_all(now, notification, hard_reset);
+        self.stop_all(now, notification, farewell);
         self.after(now);
     }
 
@@ -334,10 +339,10 @@ impl PeerDriver {
         if !current {
             return Ok(());
         }
-        if self.held.is_some() {
+        if !self.held.is_empty() {
             return Err(slice);
         }
-        self.held = Some(slice.frames);
+        self.held = slice.frames;
         self.events.push_back(PeerEvent::OutputTaken {
             session: slice.session,
         });
@@ -357,7 +362,7 @@ impl PeerDriver {
             }
             c.session.poll_transmit()
         };
-        if self.held.is_some() && self.main.id == conn {
+        if !self.held.is_empty() && self.main.id == conn {
             self.push_held();
         }
         b
@@ -365,7 +370,13 @@ impl PeerDriver {
 
     /// The next thing to do (see [`PeerEvent`]).
     pub fn poll_event(&mut self) -> Option<PeerEvent> {
-        self.events.pop_front()
+        let event = self.events.pop_front();
+        if event.is_none() && self.events.capacity() > EVENTS_ROOM_KEPT {
+            // One read can carry a thousand small UPDATEs: the queue does not keep the
+            // room of such a burst for the life of the peer.
+            self.events = VecDeque::new();
+        }
+        event
     }
 
     /// When [`PeerDriver::handle_timeout`] must be called next.
@@ -428,16 +439,16 @@ impl PeerDriver {
         self.process(now);
     }
 
-    /// Stops every connection with `n` (sent only where a connection is up), as a Hard
-    /// Reset where one is asked for and the N bit was negotiated (RFC 8538 section 3).
-    fn stop_all(&mut self, now: Instant, n: Notification, hard_reset: bool) {
+    /// Stops every connection with `n` (sent only where a connection is up), as
+    /// `farewell` makes of it for that connection: a Hard Reset where the N bit was
+    /// negotiated (RFC 8538 section 3), or no NOTIFICATION for a restart towards a peer
+    /// without it ([`graceful::farewell_notification`]).
+    fn stop_all(&mut self, now: Instant, n: Notification, farewell: Farewell) {
         for c in std::iter::once(&mut self.main).chain(self.extra.as_mut()) {
-            let n = if hard_reset {
-                graceful::hard_reset(n.clone(), c.session.negotiated())
-            } else {
-                n.clone()
-            };
-            c.session.stop(now, Some(n));
+            match graceful::farewell_notification(n.clone(), farewell, c.session.negotiated()) {
+                Some(n) => c.session.stop(now, Some(n)),
+                None => c.session.stop_silently(now),
+            }
         }
     }
 
@@ -445,17 +456,18 @@ impl PeerDriver {
     /// held until `poll_transmit` drains the queue. A slice larger than the whole queue
     /// thus flows through in parts instead of waiting for room that can never appear.
     fn push_held(&mut self) {
-        let Some(mut batch) = self.held.take() else {
+        if self.held.is_empty() {
             return;
-        };
+        }
         if self.main.session.state() != State::Established {
             // The session went down; the RIB resends everything on the next Up.
+            self.held = Vec::new();
             return;
         }
         let capacity = self.main.session.send_capacity();
         let mut fit = 0;
         let mut size = 0usize;
-        for frame in &batch {
+        for frame in &self.held {
             if size + frame.len() > capacity {
                 break;
             }
@@ -463,23 +475,22 @@ impl PeerDriver {
             fit += 1;
         }
         if fit == 0 {
-            self.held = Some(batch);
             return;
         }
-        let rest = batch.split_off(fit);
-        match self.main.session.send_encoded(batch.iter().cloned()) {
+        // The frames move into the session's queue, the rest moves up. They fit in its
+        // send capacity, so the queue cannot refuse them as full: an error means they
+        // cannot be sent on this session at all.
+        match self.main.session.send_encoded(self.held.drain(..fit)) {
             Ok(()) => {
                 self.status.counters.updates_sent += fit as u64;
-                if !rest.is_empty() {
-                    self.held = Some(rest);
+                if self.held.is_empty() {
+                    // The slice is through: its vector is not kept.
+                    self.held = Vec::new();
                 }
             }
-            Err(bgp_proto::session::SendError::QueueFull { .. }) => {
-                batch.extend(rest);
-                self.held = Some(batch);
-            }
             Err(e) => {
-                warn!(peer = %self.settings.name, error = %e, "dropping outbound UPDATE batch")
+                warn!(peer = %self.settings.name, error = %e, "dropping outbound UPDATE batch");
+                self.held = Vec::new();
             }
         }
     }
@@ -582,7 +593,7 @@ impl PeerDriver {
                 }
                 self.status.counters.established_transitions += 1;
                 self.main.up = true;
-                self.held = None;
+                self.held = Vec::new();
                 // RFC 4724 4.1: the restart state bit belongs to the OPENs of the restart
                 // only; later sessions with this peer are ordinary.
                 self.identity.restarting = false;

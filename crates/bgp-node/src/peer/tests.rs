@@ -446,7 +446,11 @@ fn stop_with_hard_reset_makes_the_peer_drop_our_routes() {
     assert_eq!(p.told[B].last(), Some(&Told::Down(true)), "kept as stale");
     p.run_until(Duration::from_secs(130), Pair::established);
     let now = p.now;
-    p.drivers[A].stop(now, Notification::admin_shutdown("removed"), true);
+    p.drivers[A].stop(
+        now,
+        Notification::admin_shutdown("removed"),
+        Farewell::HardReset,
+    );
     p.settle();
     assert_eq!(p.told[B].last(), Some(&Told::Down(false)), "dropped");
     let received = p.drivers[B]
@@ -456,6 +460,40 @@ fn stop_with_hard_reset_makes_the_peer_drop_our_routes() {
         .unwrap_or_default();
     assert!(received.contains("6/9"), "{received}");
     assert!(p.drivers[A].is_finished());
+}
+
+/// A restart's farewell: a peer with graceful restart but without the N bit keeps our
+/// routes only if the session ends without a NOTIFICATION (RFC 4724 4.2), which is how
+/// it ends; with the N bit the NOTIFICATION is sent and the routes are kept (RFC 8538).
+#[test]
+fn stop_for_a_restart_leaves_every_graceful_peer_keeping_our_routes() {
+    for n_bit in [false, true] {
+        let mut a = settings(A, false);
+        a.graceful_restart = gr(n_bit);
+        let mut b = settings(B, true);
+        b.graceful_restart = gr(true);
+        let mut p = Pair::new(a, b);
+        p.run_until(Duration::from_secs(10), Pair::established);
+        let now = p.now;
+        p.drivers[A].stop(
+            now,
+            Notification::admin_shutdown("restart"),
+            Farewell::Restart,
+        );
+        p.settle();
+        assert_eq!(
+            p.told[B].last(),
+            Some(&Told::Down(true)),
+            "n_bit {n_bit}: kept as stale"
+        );
+        let received = p.drivers[B].status().last_notification_received.clone();
+        assert_eq!(
+            received.is_some(),
+            n_bit,
+            "n_bit {n_bit}: NOTIFICATION {received:?}"
+        );
+        assert!(p.drivers[A].is_finished());
+    }
 }
 
 /// A frame withdrawing `n` prefixes.

@@ -39,7 +39,7 @@ impl<L, R: bgp_rib::NextHopResolver> RibDriver<L, R> {
                 link_global_v6,
             } => self.peer_up(now, peer, session, &negotiated, local, link_global_v6),
             RibInput::Down { graceful, .. } => self.peer_down(now, peer, graceful),
-            RibInput::Update(update) => self.update(peer, *update),
+            RibInput::Update(update) => self.update(peer, &update),
             RibInput::RouteRefresh(refresh) => {
                 // RFC 7313: BoRR/EoRR markers from the peer need no action here.
                 if refresh.subtype == RefreshSubtype::Normal {
@@ -113,7 +113,7 @@ impl<L, R: bgp_rib::NextHopResolver> RibDriver<L, R> {
         }
     }
 
-    fn update(&mut self, peer: PeerId, update: DecodedUpdate) {
+    fn update(&mut self, peer: PeerId, update: &DecodedUpdate) {
         let Some(rib_id) = self.peers.get(peer).map(|e| e.rib_id) else {
             return;
         };

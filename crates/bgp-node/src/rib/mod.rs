@@ -242,6 +242,16 @@ impl<L, R: NextHopResolver> RibDriver<L, R> {
         self.handle_timeout(now);
     }
 
+    /// Peers whose session has not come up by `at` are no longer waited for by the
+    /// recovery in progress ([`Rib::bound_absent_peers`]).
+    pub fn bound_absent_peers(&mut self, at: Instant, now: Instant) {
+        let waiting = self.recovery_status().waiting;
+        self.rib.bound_absent_peers(at);
+        self.rib.handle_timeout(now);
+        self.recovery_ended(&waiting);
+        self.changed();
+    }
+
     /// Changes the next-hop resolver's view: `f` applies the change and says whether any
     /// answer in use may differ, in which case every prefix goes through the decision
     /// again (RFC 4271 9.1.2: eligibility and IGP cost).

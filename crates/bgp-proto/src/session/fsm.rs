@@ -320,6 +320,21 @@ impl Session {
         self.leave(now);
     }
 
+    /// ManualStop without a NOTIFICATION: the connection is closed as is, and the session
+    /// stays in Idle until [`Session::start`]. For a speaker that is restarting (RFC 4724
+    /// 4.2: a peer that negotiated graceful restart keeps our routes when the TCP session
+    /// ends without a NOTIFICATION, while a NOTIFICATION makes a peer without RFC 8538
+    /// drop them).
+    pub fn stop_silently(&mut self, now: Instant) {
+        self.enter(now);
+        self.auto_restart = false;
+        self.timers.stop(Timer::IdleHold);
+        if self.state != State::Idle {
+            self.go_idle(None, DownReason::AdminStop(None), true, false);
+        }
+        self.leave(now);
+    }
+
     /// OpenCollisionDump (event 23): this connection lost a collision (RFC 4271 6.8, see
     /// [`resolve_collision`](super::resolve_collision)). Sends Cease/Connection Collision
     /// Resolution (6/7) and stays in Idle; the caller discards this session.

@@ -45,6 +45,14 @@ impl Rib {
         self.check_recovery(None);
     }
 
+    /// Bounds the wait of the recovery in progress for peers that are down: a peer whose
+    /// session has not come up by `at` is no longer waited for (RFC 4724 4.1: the
+    /// deferral ends once every peer that re-established sent End-of-RIB). Call
+    /// [`Rib::handle_timeout`] at [`Rib::next_deadline`] as usual; no recovery, nothing.
+    pub fn bound_absent_peers(&mut self, at: Instant) {
+        self.restart.bound_absent_peers(at);
+    }
+
     /// Whether outbound advertisement is held back by selection deferral.
     pub fn is_deferring(&self) -> bool {
         self.out.is_held()

@@ -16,7 +16,11 @@
 //! bit): such a peer counts as soon as its session is established. A peer counts once it
 //! has sent End-of-RIB for every family of one session; that stays true if the session
 //! drops later (the table it sent was received). Administratively disabled peers are not
-//! waited for. The wait ends when every other configured peer counts or at the deadline
+//! waited for, nor, once the optional absent-peer bound has passed
+//! ([`Rib::bound_absent_peers`](crate::Rib::bound_absent_peers)), peers whose session has
+//! not come up since the recovery started: RFC 4724 4.1 ends the deferral when every peer
+//! that re-established sent End-of-RIB, and a peer that is down (a node that left while
+//! still configured) must not hold back everything for the whole deferral time. The wait ends when every other configured peer counts or at the deadline
 //! (the Selection_Deferral_Timer), whichever comes first; then [`Rib::poll_recovery_done`](crate::Rib::poll_recovery_done)
 //! reports it once, so that the kernel side can remove the routes it adopted from the
 //! previous run and not refreshed since (BIRD's graceful restart recovery). This is the
@@ -85,6 +89,8 @@ struct PeerRestart {
     initial_table_done: bool,
     /// Not waited for by the recovery ([`PeerConfig::disabled`](crate::PeerConfig)).
     disabled: bool,
+    /// A session came up since the peer was added.
+    came_up: bool,
 }
 
 /// Why the recovery after our own restart ended ([`Rib::poll_recovery_done`](crate::Rib::poll_recovery_done)).
@@ -114,6 +120,10 @@ struct Recovery {
     deadline: Instant,
     /// Advertisement is held back until the end (RFC 4724 4.1 selection deferral).
     defer_selection: bool,
+    /// From then on, peers whose session has not come up are not waited for.
+    absent_after: Option<Instant>,
+    /// `absent_after` has passed.
+    absent_passed: bool,
 }
 
 /// The graceful-restart state: per peer (indexed like the peer table) and our own
@@ -134,6 +144,7 @@ pub(crate) struct Restart {
 pub(crate) struct EorRecord {
     eor_received: SmallVec<[Family; 2]>,
     initial_table_done: bool,
+    came_up: bool,
 }
 
 /// RFC 4724 4.1: a peer that does not advertise graceful restart, or restarts itself,
@@ -179,6 +190,7 @@ impl Restart {
         self.peer(idx).map(|p| EorRecord {
             eor_received: p.eor_received.clone(),
             initial_table_done: p.initial_table_done,
+            came_up: p.came_up,
         })
     }
 
@@ -187,6 +199,7 @@ impl Restart {
         if let Some(p) = self.peer_mut(idx) {
             p.eor_received = record.eor_received;
             p.initial_table_done = record.initial_table_done;
+            p.came_up = record.came_up;
         }
     }
 
@@ -243,6 +256,7 @@ impl Restart {
         }
         p.stale.retain(|s| !sweep.contains(&s.family));
         p.eor_received.clear();
+        p.came_up = true;
         if exempt(session) {
             p.initial_table_done = true;
         }
@@ -369,6 +383,11 @@ impl Restart {
             .flatten()
             .flat_map(|p| p.stale.iter().map(|s| s.deadline))
             .chain(self.recovery.map(|r| r.deadline))
+            .chain(
+                self.recovery
+                    .filter(|r| !r.absent_passed)
+                    .and_then(|r| r.absent_after),
+            )
             .min()
     }
 
@@ -379,11 +398,29 @@ impl Restart {
             return;
         }
         let defer = defer_selection || self.recovery.is_some_and(|r| r.defer_selection);
+        let (absent_after, absent_passed) = self
+            .recovery
+            .map_or((None, false), |r| (r.absent_after, r.absent_passed));
         self.recovery = Some(Recovery {
             deadline,
             defer_selection: defer,
+            absent_after,
+            absent_passed,
         });
         self.done = None;
+    }
+
+    /// Peers whose session has not come up by `at` are no longer waited for by the
+    /// recovery in progress (nothing without one).
+    pub fn bound_absent_peers(&mut self, at: Instant) {
+        if let Some(r) = &mut self.recovery {
+            r.absent_after = Some(at);
+        }
+    }
+
+    /// Whether the recovery waits for this peer.
+    fn waits_for(p: &PeerRestart, absent_passed: bool) -> bool {
+        !p.disabled && (p.came_up || !absent_passed)
     }
 
     /// The end of the recovery, once.
@@ -392,18 +429,22 @@ impl Restart {
     }
 
     /// RFC 4724 4.1: every peer waited for has sent its whole table.
-    fn complete(&self) -> bool {
+    fn complete(&self, absent_passed: bool) -> bool {
         self.peers
             .iter()
             .flatten()
-            .all(|p| p.disabled || p.initial_table_done)
+            .all(|p| !Self::waits_for(p, absent_passed) || p.initial_table_done)
     }
 
     /// End the recovery when it is complete or its deadline has come. Returns whether
     /// advertisement was held until now.
     pub fn check(&mut self, now: Option<Instant>) -> Option<bool> {
-        let r = self.recovery?;
-        let why = if self.complete() {
+        let r = self.recovery.as_mut()?;
+        if let (Some(at), Some(now)) = (r.absent_after, now) {
+            r.absent_passed |= at <= now;
+        }
+        let r = *r;
+        let why = if self.complete(r.absent_passed) {
             RecoveryDone::EndOfRib
         } else if now.is_some_and(|n| r.deadline <= n) {
             RecoveryDone::Deadline
@@ -427,7 +468,7 @@ impl Restart {
         };
         for (i, p) in self.peers.iter().enumerate() {
             let Some(p) = p else { continue };
-            if p.disabled {
+            if !Self::waits_for(p, r.absent_passed) {
                 continue;
             }
             if p.initial_table_done {

@@ -76,6 +76,9 @@ pub(super) fn peer(p: &PeerConfig) -> Result<(), String> {
     if p.connect_retry == 0 {
         return Err("connect_retry must be at least 1 second".into());
     }
+    if let Some(b) = &p.bfd {
+        b.check()?;
+    }
     if p.multihop == Some(0) {
         return Err("multihop must be between 1 and 255".into());
     }

@@ -197,10 +197,14 @@ pub fn diff_peer(
         extended_next_hop,
         families
     );
-    // The caps on what the peer announces are ours alone, not in the OPEN.
+    // The caps on what the peer announces, and what we do at hold expiry or stop, are
+    // ours alone, not in the OPEN.
     let uncapped = |g: &super::GracefulRestartConfig| super::GracefulRestartConfig {
         max_restart_time: 0,
         max_long_lived_stale_time: 0,
+        retain_on_hold_expiry: true,
+        on_stop: super::OnStop::Notify,
+        absent_peer_wait: 0,
         ..g.clone()
     };
     if uncapped(&old.graceful_restart) != uncapped(&new.graceful_restart) {
@@ -215,7 +219,8 @@ pub fn diff_peer(
         connect_retry,
         max_prefixes,
         add_path_receive_limit,
-        description
+        description,
+        bfd
     );
     if old.graceful_restart != new.graceful_restart
         && uncapped(&old.graceful_restart) == uncapped(&new.graceful_restart)

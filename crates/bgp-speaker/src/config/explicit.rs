@@ -28,6 +28,9 @@ fn gr(g: &GracefulRestartConfig) -> GracefulRestartFile {
         notification: Some(g.notification),
         max_restart_time: Some(g.max_restart_time),
         max_long_lived_stale_time: Some(g.max_long_lived_stale_time),
+        retain_on_hold_expiry: Some(g.retain_on_hold_expiry),
+        on_stop: Some(g.on_stop),
+        absent_peer_wait: Some(g.absent_peer_wait),
     }
 }
 
@@ -73,6 +76,7 @@ fn peer(p: &PeerConfig, global: &GlobalConfig) -> PeerFile {
             limit: m.limit,
             action: m.action,
         }),
+        bfd: p.bfd.as_ref().map(|b| sp(b.to_file())),
     }
 }
 

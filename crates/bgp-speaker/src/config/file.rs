@@ -17,7 +17,7 @@ use toml::Spanned;
 
 use super::types::{
     AddPathConfig, CommunityValue, FamilyName, LargeCommunityValue, ListenAddr, MaxPrefixAction,
-    NextHopMode, PeerAddress,
+    NextHopMode, OnStop, PeerAddress,
 };
 
 /// One configuration file: the main file or a drop-in.
@@ -132,6 +132,15 @@ pub struct GracefulRestartFile {
     pub max_restart_time: Option<u16>,
     /// Cap on the LLGR stale time a peer announces (seconds).
     pub max_long_lived_stale_time: Option<u32>,
+    /// Keep a peer's routes stale after its hold timer expired, with the N bit (RFC 8538
+    /// 4); default true.
+    pub retain_on_hold_expiry: Option<bool>,
+    /// What the peer is told when bgpd stops: `"notify"` (default) or `"restart"`.
+    pub on_stop: Option<OnStop>,
+    /// Global only: after a restart (`-R`), seconds to wait for a peer's session to come
+    /// up before the selection deferral no longer waits for it; 0 (default): wait the
+    /// whole restart time.
+    pub absent_peer_wait: Option<u16>,
 }
 
 /// `[peers.NAME]` and `[templates.NAME]`: every setting optional so templates compose.
@@ -193,6 +202,28 @@ pub struct PeerFile {
     pub export: Option<Vec<Spanned<String>>>,
     /// Prefix limit.
     pub max_prefixes: Option<MaxPrefixesFile>,
+    /// BFD for this session (RFC 5880, RFC 5882); off when absent.
+    pub bfd: Option<Spanned<BfdFile>>,
+}
+
+/// `bfd = { min_rx_ms = 300, min_tx_ms = 300, multiplier = 3 }` (docs/config.md, "BFD").
+/// Each key is taken from the nearest peer or template that sets it.
+#[derive(Clone, Debug, Default, PartialEq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct BfdFile {
+    /// `false` turns BFD off for a peer whose template turns it on.
+    pub enabled: Option<bool>,
+    /// Required Min RX Interval in milliseconds.
+    pub min_rx_ms: Option<u32>,
+    /// Desired Min TX Interval in milliseconds.
+    pub min_tx_ms: Option<u32>,
+    /// Detection multiplier.
+    pub multiplier: Option<u8>,
+    /// `true`: multihop (RFC 5883); `false`: single hop (RFC 5881); unset: single hop
+    /// when the peer is on a connected subnet.
+    pub multihop: Option<bool>,
+    /// Simple password authentication (RFC 5880 6.7.2), 1 to 16 bytes.
+    pub password: Option<String>,
 }
 
 /// `max_prefixes = { limit = N, action = "warn" | "teardown" }`.

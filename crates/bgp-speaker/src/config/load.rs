@@ -403,6 +403,18 @@ fn merge_gr(
             .map_or(base.max_restart_time, |v| v.min(4095) as u16),
         max_long_lived_stale_time: find(&|g| g.max_long_lived_stale_time.map(u64::from))
             .map_or(base.max_long_lived_stale_time, |v| v.min(0xFF_FFFF) as u32),
+        retain_on_hold_expiry: layers
+            .iter()
+            .flatten()
+            .find_map(|g| g.retain_on_hold_expiry)
+            .unwrap_or(base.retain_on_hold_expiry),
+        on_stop: layers
+            .iter()
+            .flatten()
+            .find_map(|g| g.on_stop)
+            .unwrap_or(base.on_stop),
+        absent_peer_wait: find(&|g| g.absent_peer_wait.map(u64::from))
+            .map_or(base.absent_peer_wait, |v| v as u16),
     }
 }
 
@@ -477,6 +489,13 @@ fn resolve_peer<'a>(
                 action: m.action,
             })
         }),
+        bfd: {
+            let layers: Vec<&file::BfdFile> = chain
+                .iter()
+                .filter_map(|e| e.peer.bfd.as_ref().map(|b| b.get_ref()))
+                .collect();
+            super::bfd::resolve(&layers)
+        },
         address,
     };
     check::reflection(&p, global).map_err(here)?;
@@ -489,6 +508,9 @@ fn resolve_peer<'a>(
             _ if msg.starts_with("multihop") => chain
                 .iter()
                 .find_map(|e| e.peer.multihop.as_ref().map(|h| (e.src, h.span()))),
+            _ if msg.starts_with("bfd") => chain
+                .iter()
+                .find_map(|e| e.peer.bfd.as_ref().map(|b| (e.src, b.span()))),
             _ => None,
         };
         let (src, span) = span.unwrap_or((entry.src, entry.name.span()));

@@ -14,6 +14,7 @@
 //!
 //! The full format is described in `docs/config.md`.
 
+mod bfd;
 mod builder;
 mod check;
 mod control;
@@ -34,6 +35,7 @@ use std::path::PathBuf;
 use bgp_proto::{Community, Family, LargeCommunity};
 use ipnet::IpNet;
 
+pub use bfd::{BfdConfig, BfdHops};
 pub use builder::ConfigBuilder;
 pub use control::{BirdFormat, BirdSocketConfig, ControlConfig, ControlLimits};
 pub use diff::{ConfigDiff, PeerChange};
@@ -42,7 +44,7 @@ pub use metrics::MetricsConfig;
 pub use monitoring::{BmpConfig, MrtConfig, MrtFiles};
 pub use types::{
     AddPathConfig, CommunityValue, FamilyName, LargeCommunityValue, ListenAddr, MaxPrefixAction,
-    NextHopMode, PeerAddress,
+    NextHopMode, OnStop, PeerAddress,
 };
 
 /// The policy language: rules matching routes, modifying them, accepting or rejecting.
@@ -234,6 +236,15 @@ pub struct GracefulRestartConfig {
     pub max_restart_time: u16,
     /// Longest LLGR stale time accepted from a peer (only when we offer LLGR ourselves).
     pub max_long_lived_stale_time: u32,
+    /// With the N bit, a peer's routes are kept stale after its hold timer expired (RFC
+    /// 8538 4); off: they go at once.
+    pub retain_on_hold_expiry: bool,
+    /// What the peer is told when bgpd stops (not when it leaves for good).
+    pub on_stop: OnStop,
+    /// Global only: after our restart, how long (seconds) the selection deferral waits
+    /// for a peer's session to come up before it stops waiting for that peer's End-of-RIB
+    /// (RFC 4724 4.1); 0: the whole restart time.
+    pub absent_peer_wait: u16,
 }
 
 impl Default for GracefulRestartConfig {
@@ -246,6 +257,9 @@ impl Default for GracefulRestartConfig {
             notification: true,
             max_restart_time: DEFAULT_MAX_RESTART_TIME,
             max_long_lived_stale_time: DEFAULT_MAX_LONG_LIVED_STALE_TIME,
+            retain_on_hold_expiry: true,
+            on_stop: OnStop::Notify,
+            absent_peer_wait: 0,
         }
     }
 }
@@ -318,6 +332,8 @@ pub struct PeerConfig {
     pub export: Vec<String>,
     /// Prefix limit.
     pub max_prefixes: Option<MaxPrefixes>,
+    /// BFD for this session (RFC 5882); `None`: off.
+    pub bfd: Option<BfdConfig>,
 }
 
 impl PeerConfig {
@@ -351,6 +367,7 @@ impl PeerConfig {
             import: Vec::new(),
             export: Vec::new(),
             max_prefixes: None,
+            bfd: None,
         }
     }
 

@@ -1,4 +1,4 @@
-//! Files that hold TCP-MD5 passwords must be safe from other local users (OpenBGPD's rule,
+//! Files that hold TCP-MD5 (or BFD) passwords must be safe from other local users (OpenBGPD's rule,
 //! `check_file_secrecy`): a file anyone but root or bgpd's own user owns, or that its group
 //! or everyone may write, could change a password or add a peer, so bgpd refuses it; one
 //! everyone may read leaks the passwords, so bgpd warns.
@@ -16,10 +16,13 @@ use super::{ConfigError, Source};
 
 /// Whether a parsed file holds a password (a peer or template with `password`).
 pub(super) fn holds_passwords(f: &FileConfig) -> bool {
-    f.peers
-        .values()
-        .chain(f.templates.values())
-        .any(|p| p.password.as_ref().is_some_and(|pw| !pw.is_empty()))
+    f.peers.values().chain(f.templates.values()).any(|p| {
+        p.password.as_ref().is_some_and(|pw| !pw.is_empty())
+            || p.bfd
+                .as_ref()
+                .and_then(|b| b.get_ref().password.as_ref())
+                .is_some_and(|pw| !pw.is_empty())
+    })
 }
 
 /// Refuses `src` (described by `meta`) when it holds passwords and others may change it;

@@ -187,6 +187,20 @@ pub enum NextHopMode {
     Keep,
 }
 
+/// What a peer is told when bgpd stops (SIGTERM) without being told it leaves for good.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Deserialize, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum OnStop {
+    /// Cease / Administrative Shutdown: a peer with the RFC 8538 N bit keeps our routes
+    /// as stale, any other peer drops them.
+    #[default]
+    Notify,
+    /// A restart: every peer is left keeping our routes as far as its capabilities
+    /// allow (the NOTIFICATION with the N bit, no NOTIFICATION to a peer that negotiated
+    /// graceful restart without it, RFC 4724 4.2).
+    Restart,
+}
+
 /// ADD-PATH (RFC 7911) per peer.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Deserialize, Serialize)]
 #[serde(rename_all = "snake_case")]

@@ -24,6 +24,7 @@ use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use bgp_node::graceful::Farewell;
 use bgp_node::peer::PeerCounters;
 use bgp_node::{
     ConnId, OutputSlice, PeerDriver, PeerEvent, PeerId, PeerStatus, Refusal, Transport,
@@ -69,10 +70,14 @@ pub(crate) enum PeerCmd {
     },
     /// Ask the peer to send its routes again (RFC 2918), for inbound soft reconfiguration.
     RouteRefresh(Family),
-    /// Close with `notification` and end the task (`hard_reset` as for `Teardown`).
+    /// The peer's BFD session failed (RFC 5882 3.2, bfd/mod.rs): an Established session
+    /// closes at once with Cease / BFD Down (RFC 9384) and starts again after the connect
+    /// retry time; a session that is not Established is left as it is.
+    BfdDown,
+    /// Close with `notification`, as `farewell` makes of it, and end the task.
     Stop {
         notification: Notification,
-        hard_reset: bool,
+        farewell: Farewell,
     },
 }
 
@@ -194,7 +199,7 @@ impl PeerTask {
                             subcode: nc::CEASE_PEER_DECONFIGURED,
                             data: Bytes::new(),
                         },
-                        hard_reset: false,
+                        farewell: Farewell::Notify,
                     }),
                 },
                 // While the RIB has not taken what this session produced, the socket is
@@ -324,10 +329,21 @@ impl PeerTask {
                     .reconfigure(now, peer_settings(&self.cfg), restart);
             }
             PeerCmd::RouteRefresh(family) => self.driver.route_refresh(now, family),
+            PeerCmd::BfdDown => {
+                if self.driver.status().state == bgp_proto::session::State::Established {
+                    let notification = Notification {
+                        code: nc::CEASE,
+                        subcode: nc::CEASE_BFD_DOWN,
+                        data: Bytes::new(),
+                    };
+                    let retry = Duration::from_secs(self.cfg.connect_retry.into());
+                    self.driver.teardown(now, notification, Some(retry), false);
+                }
+            }
             PeerCmd::Stop {
                 notification,
-                hard_reset,
-            } => self.driver.stop(now, notification, hard_reset),
+                farewell,
+            } => self.driver.stop(now, notification, farewell),
         }
     }
 

@@ -48,6 +48,7 @@ pub(crate) fn peer_settings(cfg: &PeerConfig) -> PeerSettings {
         long_lived_stale_time: gr.long_lived_stale_time,
         max_restart_time: gr.max_restart_time,
         max_long_lived_stale_time: gr.max_long_lived_stale_time,
+        retain_on_hold_expiry: gr.retain_on_hold_expiry,
     };
     s.extended_next_hop = cfg.extended_next_hop;
     s.enhanced_route_refresh = true;

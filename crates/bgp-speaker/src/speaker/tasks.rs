@@ -14,6 +14,7 @@ use std::os::fd::AsRawFd;
 use std::sync::{Arc, Mutex as StdMutex};
 use std::time::Duration;
 
+use bgp_node::graceful::Farewell;
 use bgp_proto::Notification;
 use tokio::sync::{mpsc, oneshot};
 use tokio::task::{AbortHandle, JoinSet};
@@ -246,16 +247,16 @@ impl Speaker {
         }
     }
 
-    /// Stops and removes the named peers, closing their sessions with `n` (as a Hard
-    /// Reset when `hard_reset` and the N bit was negotiated: a removal must not leave our
-    /// routes stale at the peer, a restart for new settings may). All are told at once
-    /// and waited for together.
+    /// Stops and removes the named peers, closing their sessions with `n` as `farewell`
+    /// says for each (a Hard Reset where the N bit was negotiated: a removal must not
+    /// leave our routes stale at the peer; a restart for new settings may). All are told
+    /// at once and waited for together.
     pub(super) async fn stop_peers(
         &self,
         st: &mut State,
         names: &[String],
         n: Notification,
-        hard_reset: bool,
+        farewell: impl Fn(&PeerConfig) -> Farewell,
     ) -> Result<(), SpeakerError> {
         let mut stopping = Vec::with_capacity(names.len());
         for name in names {
@@ -268,7 +269,7 @@ impl Speaker {
                 .cmd
                 .send(PeerCmd::Stop {
                     notification: n.clone(),
-                    hard_reset,
+                    farewell: farewell(&h.config),
                 })
                 .await;
             stopping.push(h);
