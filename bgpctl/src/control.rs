@@ -465,6 +465,22 @@ pub fn peer(conn: &Conn, args: PeerArgs) -> ExitCode {
     )
 }
 
+/// `bgpctl mrt save FILE`: bgpd writes the table dump; a relative `file` is taken from
+/// bgpctl's working directory.
+pub fn mrt_save(conn: &Conn, file: &std::path::Path) -> ExitCode {
+    let path = match std::path::absolute(file) {
+        Ok(p) => p,
+        Err(e) => {
+            eprintln!("bgpctl: {}: {e}", file.display());
+            return ExitCode::FAILURE;
+        }
+    };
+    let command = Command::MrtSave {
+        path: path.to_string_lossy().into_owned(),
+    };
+    run(conn, command, |r| print!("{}", render(r)))
+}
+
 /// `bgpctl log ...`.
 #[derive(Debug, Subcommand)]
 pub enum LogCommand {

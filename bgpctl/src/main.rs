@@ -29,7 +29,7 @@ struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
-    /// Read MRT (RFC 6396) routing dumps and update logs.
+    /// Read MRT (RFC 6396) routing dumps and update logs; have bgpd write one.
     #[command(subcommand)]
     Mrt(mrt::MrtCommand),
     /// Show daemon state: peers, routes, BFD sessions (talks to bgpd's control socket).
@@ -56,7 +56,7 @@ enum Command {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
-        Command::Mrt(cmd) => mrt::run(cmd),
+        Command::Mrt(cmd) => mrt::run(&cli.conn, cmd),
         Command::Show(a) => control::show(&cli.conn, a),
         Command::Reload => control::reload(&cli.conn),
         Command::Shutdown(a) => control::shutdown(&cli.conn, a),

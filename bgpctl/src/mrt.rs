@@ -17,11 +17,18 @@ pub enum MrtCommand {
         #[arg(short, long)]
         quiet: bool,
     },
+    /// Have bgpd write a TABLE_DUMP_V2 file of its Loc-RIB now (`.gz` or `.bz2`
+    /// compresses); the file appears complete or not at all.
+    Save {
+        /// Where bgpd writes it (its directory must exist).
+        file: PathBuf,
+    },
 }
 
-pub fn run(cmd: MrtCommand) -> ExitCode {
+pub fn run(conn: &crate::control::Conn, cmd: MrtCommand) -> ExitCode {
     match cmd {
         MrtCommand::Dump { file, quiet } => dump(&file, quiet),
+        MrtCommand::Save { file } => crate::control::mrt_save(conn, &file),
     }
 }
 

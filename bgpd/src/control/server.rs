@@ -302,6 +302,18 @@ async fn handle(cmd: Command, daemon: &Daemon) -> Response {
                 })
                 .map_err(|e| e.to_string())
         }
+        Command::MrtSave { path } => speaker
+            .write_table_dump(std::path::Path::new(&path))
+            .await
+            .map(|s| Reply::Done {
+                message: format!(
+                    "table dump written to {}: {} prefixes, {} paths",
+                    s.path.display(),
+                    s.records,
+                    s.entries
+                ),
+            })
+            .map_err(|e| e.to_string()),
         Command::ShowBfd => speaker
             .bfd_sessions()
             .await

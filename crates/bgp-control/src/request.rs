@@ -155,6 +155,13 @@ pub enum Command {
         /// The new filter.
         level: String,
     },
+    /// Write a TABLE_DUMP_V2 MRT file of the Loc-RIB (RFC 6396; `.gz` or `.bz2`
+    /// compresses) at `path`, an absolute path in an existing directory, as bgpd sees the
+    /// file system. Added within version 1.
+    MrtSave {
+        /// Where to write it.
+        path: String,
+    },
 }
 
 #[cfg(test)]

@@ -40,6 +40,7 @@ mod fatal;
 mod fib;
 mod health;
 mod log_limit;
+mod monitor;
 pub mod net;
 mod nexthop;
 mod peer;
@@ -54,6 +55,7 @@ mod tests;
 pub use bfd::BfdSession;
 pub use fatal::abort_on_panic;
 pub use health::ComponentState;
+pub use monitor::TableDumpSummary;
 pub use rib_task::{chain_policy, BestRoute, FamilyCount, PrefixCounts, RouteChange};
 pub use routes::{DecisionStep, FamilyFilter, Route, RouteCursor, RouteQuery, Table};
 pub use speaker::{

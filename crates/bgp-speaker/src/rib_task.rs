@@ -40,6 +40,7 @@ use crate::routes::{FamilyFilter, Route, RouteCursor};
 
 pub use bgp_node::chain_policy;
 
+pub(crate) mod monitor;
 pub(crate) mod pages;
 
 /// Prefix counters of one peer.
@@ -71,6 +72,17 @@ pub(crate) enum Query {
     Best(oneshot::Sender<Vec<BestRoute>>),
     /// Graceful-restart recovery: which peers still have to send End-of-RIB.
     Recovery(oneshot::Sender<RecoveryStatus>),
+    /// One peer's Adj-RIB-In as received (rib_task/monitor.rs), for BMP.
+    ReceivedRoutes(
+        String,
+        oneshot::Sender<Option<Vec<(bgp_proto::Nlri, bgp_rib::Attrs)>>>,
+    ),
+    /// A page of the Loc-RIB with attribute sets (rib_task/monitor.rs), for MRT.
+    DumpPage {
+        after: Option<IpNet>,
+        limit: usize,
+        reply: oneshot::Sender<monitor::DumpPage>,
+    },
 }
 
 /// The size of the RIB in one address family.
@@ -590,6 +602,16 @@ impl RibTask {
             }
             Query::Recovery(reply) => {
                 let _ = reply.send(self.driver.recovery_status());
+            }
+            Query::ReceivedRoutes(name, reply) => {
+                let _ = reply.send(self.received_routes(&name));
+            }
+            Query::DumpPage {
+                after,
+                limit,
+                reply,
+            } => {
+                let _ = reply.send(self.dump_page(after, limit));
             }
             Query::PrefixCount(reply) => {
                 let (a, b) = rib.prefix_count();

@@ -25,6 +25,7 @@ use crate::rib_task::{BestRoute, FibSink, Query, RibChannels, RibCtl, RibTask, R
 use crate::routes::{Route, RouteCursor, RouteQuery, MAX_PAGE};
 
 mod bfd_peers;
+mod feeds;
 mod ownership;
 mod status;
 mod tasks;
@@ -90,6 +91,9 @@ pub enum SpeakerError {
     #[error("no answer within 2 s (busy)")]
     /// A report the speaker could not give in time (the RIB or the kernel FIB busy).
     Busy,
+    /// An MRT file could not be written.
+    #[error("MRT: {0}")]
+    Mrt(String),
 }
 
 /// Options that are not part of the configuration file.
@@ -180,6 +184,10 @@ struct Inner {
     tasks: Tasks,
     /// The kernel FIB component, when the configuration has a `[kernel]` section.
     kernel: StdMutex<Option<crate::fib::KernelHandle>>,
+    /// Copies of the peers' session events for the monitoring feeds.
+    tap: crate::monitor::tap::Tap,
+    /// The BMP stations and MRT files running.
+    feeds: StdMutex<crate::monitor::Feeds>,
     /// The BFD task (crate::bfd).
     bfd: crate::bfd::BfdHandle,
 }
@@ -305,11 +313,15 @@ impl Speaker {
             last_answers: StdMutex::new(status::LastAnswers::default()),
             tasks,
             kernel: StdMutex::new(kernel),
+            tap: Default::default(),
+            feeds: Default::default(),
             bfd,
         });
         let speaker = Speaker { inner };
         {
             let mut st = speaker.inner.state.lock().await;
+            // The feeds first: the update log sees the first sessions come up.
+            speaker.apply_feeds(&config);
             for o in config.originate.values() {
                 speaker.rib(RibCtl::Originate(o.clone())).await?;
             }
@@ -547,6 +559,9 @@ impl Speaker {
         }
         for o in &d.originate_added {
             self.rib(RibCtl::Originate(o.clone())).await?;
+        }
+        if d.monitoring_changed {
+            self.apply_feeds(&new);
         }
         // Keep what could not be applied live as it was, so the next diff still sees it.
         let mut applied = new;

@@ -670,5 +670,7 @@ pub fn to_config(node: &NodeBgp, o: &RenderOptions) -> Result<FileConfig, Derive
         policies: defined.into_iter().map(|(k, v)| (sp(k), v)).collect(),
         originate: originate(node),
         kernel: Some(kernel()),
+        // No BMP stations nor MRT files in Calico mode.
+        ..Default::default()
     })
 }

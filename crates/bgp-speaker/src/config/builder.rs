@@ -184,6 +184,8 @@ impl ConfigBuilder {
             policies,
             originate,
             kernel: self.kernel,
+            bmp: Vec::new(),
+            mrt: None,
         })
     }
 }

@@ -79,6 +79,9 @@ pub struct ConfigDiff {
     pub originate_removed: Vec<IpNet>,
     /// The kernel section changed.
     pub kernel_changed: bool,
+    /// BMP stations or MRT files changed (the feeds are restarted; sessions are not
+    /// touched).
+    pub monitoring_changed: bool,
 }
 
 impl ConfigDiff {
@@ -147,6 +150,9 @@ impl fmt::Display for ConfigDiff {
         }
         if self.kernel_changed {
             parts.push("kernel settings".into());
+        }
+        if self.monitoring_changed {
+            parts.push("BMP/MRT feeds".into());
         }
         if self.control_changed {
             parts.push("control sockets".into());
@@ -260,6 +266,7 @@ pub fn diff(old: &Config, new: &Config) -> ConfigDiff {
     d.metrics_changed = og.metrics != ng.metrics;
     d.rib_changed = og.cluster_id != ng.cluster_id || og.max_paths != ng.max_paths;
     d.kernel_changed = old.kernel != new.kernel;
+    d.monitoring_changed = (&old.bmp, &old.mrt) != (&new.bmp, &new.mrt);
     d.process_changed = (&og.user, &og.group) != (&ng.user, &ng.group);
 
     let names: BTreeSet<&String> = old.policies.keys().chain(new.policies.keys()).collect();

@@ -160,6 +160,8 @@ pub fn explicit(cfg: &Config) -> FileConfig {
             })
             .collect(),
         kernel: cfg.kernel.clone(),
+        bmp: cfg.bmp.iter().map(|b| sp(b.to_file())).collect(),
+        mrt: cfg.mrt.as_ref().map(|m| sp(m.to_file())),
     }
 }
 

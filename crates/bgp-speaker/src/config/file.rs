@@ -40,6 +40,11 @@ pub struct FileConfig {
     pub originate: Vec<Spanned<OriginateFile>>,
     /// The kernel FIB section (documented in docs/config.md, "Kernel").
     pub kernel: Option<super::KernelSection>,
+    #[serde(default)]
+    /// BMP monitoring stations (`[[bmp]]`).
+    pub bmp: Vec<Spanned<super::monitoring::BmpFile>>,
+    /// MRT files (`[mrt]`).
+    pub mrt: Option<Spanned<super::monitoring::MrtFile>>,
 }
 
 /// `[global]`.

@@ -12,10 +12,10 @@ use toml::Spanned;
 
 use super::file::{self, FileConfig, GracefulRestartFile, PeerFile};
 use super::{
-    check, control, default_family, default_listen, metrics, secrecy, Config, ConfigError,
-    GlobalConfig, GracefulRestartConfig, MaxPrefixes, Originate, PeerConfig, PolicyDef, Source,
-    BGP_PORT, DEFAULT_ADD_PATH_RECEIVE_LIMIT, DEFAULT_CONNECT_RETRY, DEFAULT_HOLD_TIME,
-    DEFAULT_MAX_PATHS,
+    check, control, default_family, default_listen, metrics, monitoring, secrecy, Config,
+    ConfigError, GlobalConfig, GracefulRestartConfig, MaxPrefixes, Originate, PeerConfig,
+    PolicyDef, Source, BGP_PORT, DEFAULT_ADD_PATH_RECEIVE_LIMIT, DEFAULT_CONNECT_RETRY,
+    DEFAULT_HOLD_TIME, DEFAULT_MAX_PATHS,
 };
 
 /// A peer or template entry with the file it came from.
@@ -289,7 +289,15 @@ fn resolve(
         }
     }
     let kernel = main.kernel.clone();
+    let bmp = monitoring::resolve_bmp(main_src, &main.bmp)?;
+    let mrt = monitoring::resolve_mrt(main_src, main.mrt.as_ref())?;
     for &(src, f) in files.iter().skip(1) {
+        if !f.bmp.is_empty() || f.mrt.is_some() {
+            return Err(ConfigError::File {
+                path: src.path.clone(),
+                message: "[[bmp]] and [mrt] are only allowed in the main configuration file".into(),
+            });
+        }
         if f.kernel.is_some() {
             errors.push(ConfigError::File {
                 path: src.path.clone(),
@@ -337,6 +345,8 @@ fn resolve(
         policies,
         originate,
         kernel,
+        bmp,
+        mrt,
     })
 }
 

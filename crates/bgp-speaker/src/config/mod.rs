@@ -23,6 +23,7 @@ pub mod explicit;
 pub mod file;
 mod load;
 mod metrics;
+mod monitoring;
 mod secrecy;
 mod types;
 
@@ -40,6 +41,7 @@ pub use control::{BirdFormat, BirdSocketConfig, ControlConfig, ControlLimits};
 pub use diff::{ConfigDiff, PeerChange};
 pub use load::{from_str, list_drop_ins, load, load_all};
 pub use metrics::MetricsConfig;
+pub use monitoring::{BmpConfig, MrtConfig, MrtFiles};
 pub use types::{
     AddPathConfig, CommunityValue, FamilyName, LargeCommunityValue, ListenAddr, MaxPrefixAction,
     NextHopMode, OnStop, PeerAddress,
@@ -154,6 +156,10 @@ pub struct Config {
     pub originate: BTreeMap<IpNet, Originate>,
     /// Kernel FIB settings; `None` runs without touching the kernel.
     pub kernel: Option<KernelSection>,
+    /// BMP monitoring stations (`[[bmp]]`), in file order.
+    pub bmp: Vec<BmpConfig>,
+    /// MRT files (`[mrt]`); `None`: none.
+    pub mrt: Option<MrtConfig>,
 }
 
 /// Global settings.

@@ -121,6 +121,8 @@ pub(crate) struct PeerChannels {
     pub feed: PeerFeed,
     /// Ends the task at once (speaker shutdown, after the graceful stop had its time).
     pub cancel: CancellationToken,
+    /// Copies of the session events for the monitoring feeds (BMP, MRT).
+    pub tap: crate::monitor::tap::PeerTap,
 }
 
 /// The peer task.
@@ -249,7 +251,12 @@ impl PeerTask {
                         self.conns.swap_remove(i).close(last);
                     }
                 }
-                PeerEvent::Rib(input) => self.ch.feed.push(id, input),
+                PeerEvent::Rib(input) => {
+                    self.ch
+                        .tap
+                        .observe(&self.cfg.name, self.driver.status(), &input);
+                    self.ch.feed.push(id, input)
+                }
                 PeerEvent::OutputTaken { session } => {
                     // The RIB task gone means the speaker is shutting down.
                     let _ = self.ch.credits.send((id, session));

@@ -204,6 +204,7 @@ impl Speaker {
             credits: self.inner.credits.clone(),
             feed: self.inner.rib_in.feed(),
             cancel: self.inner.tasks.cancel.child_token(),
+            tap: crate::monitor::tap::PeerTap::new(self.inner.tap.clone()),
         };
         let task = PeerTask::new(id, cfg.clone(), self.env(), shared.clone(), channels);
         let (done_tx, done) = oneshot::channel::<()>();

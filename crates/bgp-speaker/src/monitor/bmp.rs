@@ -1,0 +1,824 @@
+//! One BMP monitoring station (`[[bmp]]`, RFC 7854): a task driving `bgp_bmp`'s sans-IO
+//! [`Client`] over a TCP connection.
+//!
+//! The client does the protocol (Initiation first, a Peer Up for every session up on
+//! each connection, reconnection with backoff, a bounded queue that resynchronises on
+//! overflow, Termination on stop); this task does the I/O and feeds it:
+//! - live events from the tap (tap.rs): Peer Up with both OPENs, Route Monitoring of every
+//!   UPDATE received (pre-policy Adj-RIB-In), Peer Down with its reason;
+//! - on each (re)connection, the table: each up peer's Adj-RIB-In from the RIB as Route
+//!   Monitoring (RFC 7854 5), a peer at a time while the client has room;
+//! - Statistics Reports on the client's schedule: routes received (type 7), accepted by
+//!   import policy (type 8, the peer's routes in the Loc-RIB) and rejected (type 0);
+//! - a tap that overflowed for this reader (the station is slower than the peers): the
+//!   missed events cannot be sent, so the connection is closed and opened again, and the
+//!   station gets the whole current table (logged).
+//!
+//! Writes never block the task: bytes go out as the socket takes them, so a stuck station
+//! lets the client's send timeout run.
+
+use std::collections::{HashMap, VecDeque};
+use std::future::Future;
+use std::io;
+use std::net::Ipv4Addr;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime};
+
+use bgp_bmp::client::{Client, ClientConfig, ClientEvent, Enqueued};
+use bgp_bmp::wire::{
+    stat_type, PeerDown, PeerDownReason, PeerFlags, PeerHeader, PeerUp, RouteMonitoring, Stat,
+    StatisticsReport,
+};
+use bgp_proto::session::DownReason;
+use bgp_proto::wire::{encode_announcements, encode_message};
+use bgp_proto::{notification_code as nc, Family, Message, Nlri, Notification};
+use bgp_rib::Attrs;
+use bytes::{Bytes, BytesMut};
+use ipnet::IpNet;
+use tokio::net::TcpStream;
+use tokio::sync::broadcast::{self, error::RecvError};
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+use tracing::{debug, info, warn};
+
+use super::rib::RibAccess;
+use super::tap::{MonitorEvent, SessionFacts};
+use crate::config::BmpConfig;
+
+/// How long the Termination and what precedes it may take to go out at shutdown.
+const STOP_FLUSH: Duration = Duration::from_secs(2);
+
+/// What a station task starts with.
+pub(crate) struct Station {
+    pub config: BmpConfig,
+    pub router_id: Ipv4Addr,
+    pub rib: RibAccess,
+    /// The sessions up now, asked when the task starts and after it missed events
+    /// (later changes come from `events`, subscribed before).
+    pub sessions_now: SessionsNow,
+    pub events: broadcast::Receiver<Arc<MonitorEvent>>,
+    pub cancel: CancellationToken,
+}
+
+/// How a station task asks the speaker for the sessions up now.
+pub(crate) type SessionsNow = Arc<
+    dyn Fn() -> Pin<Box<dyn Future<Output = Vec<(String, Arc<SessionFacts>)>> + Send>>
+        + Send
+        + Sync,
+>;
+
+/// The initial table being sent on connection `session`.
+struct Replay {
+    session: u64,
+    peers: VecDeque<String>,
+    /// The peer being sent and its routes not sent yet.
+    current: Option<(String, VecDeque<(Nlri, Attrs)>)>,
+}
+
+struct Task {
+    cfg: BmpConfig,
+    client: Client,
+    rib: RibAccess,
+    sessions_now: SessionsNow,
+    /// Sessions up, by peer name.
+    sessions: HashMap<String, Arc<SessionFacts>>,
+    stream: Option<TcpStream>,
+    connecting: Option<JoinHandle<io::Result<TcpStream>>>,
+    /// The part of a chunk of `poll_transmit` the socket did not take yet.
+    unsent: Option<Bytes>,
+    replay: Option<Replay>,
+    stats_due: bool,
+}
+
+/// Runs the station until cancelled (its removal from the configuration, or shutdown).
+pub(crate) async fn run(s: Station) {
+    let mut cc = ClientConfig::new(
+        s.config
+            .sys_name
+            .clone()
+            .unwrap_or_else(|| format!("bgpd {}", s.router_id)),
+        s.config
+            .sys_descr
+            .clone()
+            .unwrap_or_else(|| format!("bgpd {}", env!("CARGO_PKG_VERSION"))),
+    );
+    cc.stats_interval = s.config.statistics_interval;
+    cc.jitter_seed = u64::from(u32::from(s.router_id));
+    let client = match Client::new(cc) {
+        Ok(c) => c,
+        Err(e) => {
+            warn!(station = %s.config.name, error = %e, "BMP station not started");
+            return;
+        }
+    };
+    let mut t = Task {
+        cfg: s.config,
+        client,
+        rib: s.rib,
+        sessions_now: s.sessions_now,
+        sessions: HashMap::new(),
+        stream: None,
+        connecting: None,
+        unsent: None,
+        replay: None,
+        stats_due: false,
+    };
+    for (name, facts) in (t.sessions_now)().await {
+        t.peer_up(&name, facts);
+    }
+    info!(station = %t.cfg.name, address = %t.cfg.address, "BMP station configured");
+    t.client.start(Instant::now());
+    t.run(s.events, s.cancel).await;
+}
+
+impl Task {
+    async fn run(
+        &mut self,
+        mut events: broadcast::Receiver<Arc<MonitorEvent>>,
+        cancel: CancellationToken,
+    ) {
+        loop {
+            self.drive().await;
+            let deadline = self
+                .client
+                .poll_timeout()
+                .map(tokio::time::Instant::from_std);
+            let want_write = self.unsent.is_some();
+            tokio::select! {
+                _ = cancel.cancelled() => {
+                    // Peer Downs of the shutdown are in the tap already.
+                    while let Ok(ev) = events.try_recv() {
+                        self.event(&ev);
+                    }
+                    self.stop().await;
+                    return;
+                }
+                r = join_opt(&mut self.connecting) => {
+                    self.connecting = None;
+                    let now = Instant::now();
+                    match r {
+                        Ok(stream) => {
+                            info!(station = %self.cfg.name, address = %self.cfg.address, "BMP station connected");
+                            self.stream = Some(stream);
+                            self.client.handle_connected(now);
+                        }
+                        Err(e) => {
+                            debug!(station = %self.cfg.name, error = %e, "BMP connection attempt failed");
+                            self.client.handle_connect_failed(now);
+                        }
+                    }
+                }
+                ev = events.recv() => match ev {
+                    Ok(ev) => self.event(&ev),
+                    Err(RecvError::Lagged(n)) => {
+                        warn!(station = %self.cfg.name, missed = n, "BMP station fell behind the peers: reconnecting to send the whole table again");
+                        self.resync().await;
+                    }
+                    Err(RecvError::Closed) => {
+                        self.stop().await;
+                        return;
+                    }
+                },
+                r = readable(self.stream.as_ref()) => self.read(r),
+                r = writable(self.stream.as_ref(), want_write) => {
+                    if let Err(e) = r {
+                        self.lost(e);
+                    }
+                }
+                _ = sleep_opt(deadline) => self.client.handle_timeout(Instant::now()),
+            }
+        }
+    }
+
+    /// Handles the client's events, sends the table and statistics while there is room,
+    /// and writes what the socket takes.
+    async fn drive(&mut self) {
+        loop {
+            let mut busy = false;
+            while let Some(ev) = self.client.poll_event() {
+                busy = true;
+                match ev {
+                    ClientEvent::Connect => {
+                        let addr = self.cfg.address;
+                        self.connecting = Some(tokio::spawn(TcpStream::connect(addr)));
+                    }
+                    ClientEvent::Close => self.close().await,
+                    ClientEvent::ReplayRoutes { session } => {
+                        let mut peers: Vec<String> = self.sessions.keys().cloned().collect();
+                        peers.sort();
+                        self.replay = Some(Replay {
+                            session,
+                            peers: peers.into(),
+                            current: None,
+                        });
+                    }
+                    ClientEvent::Writable => {}
+                    ClientEvent::StatisticsDue => self.stats_due = true,
+                    ClientEvent::Disconnected(r) => {
+                        info!(station = %self.cfg.name, reason = %r, "BMP station disconnected")
+                    }
+                }
+            }
+            if self.stats_due {
+                self.stats_due = false;
+                self.statistics().await;
+            }
+            busy |= self.replay_some().await;
+            self.write_some();
+            if !busy {
+                return;
+            }
+        }
+    }
+
+    fn event(&mut self, ev: &MonitorEvent) {
+        match ev {
+            MonitorEvent::Up { peer, session } => self.peer_up(peer, session.clone()),
+            MonitorEvent::Update {
+                peer,
+                session,
+                message,
+                at,
+                ..
+            } => {
+                if !self.cfg.pre_policy || !self.sessions.contains_key(peer) {
+                    return;
+                }
+                let rm = RouteMonitoring {
+                    peer: header(session).at(*at),
+                    update: message.clone(),
+                };
+                offer(
+                    &self.cfg.name,
+                    self.client.route_monitoring(rm).map_err(|e| e.to_string()),
+                );
+            }
+            MonitorEvent::Down {
+                peer,
+                session,
+                reason,
+                at,
+            } => {
+                if self.sessions.remove(peer).is_none() {
+                    return;
+                }
+                let down = PeerDown {
+                    peer: header(session).at(*at),
+                    reason: down_reason(reason),
+                };
+                offer(
+                    &self.cfg.name,
+                    self.client.peer_down(down).map_err(|e| e.to_string()),
+                );
+            }
+        }
+    }
+
+    /// After missed events: the connection is closed, the sessions are taken afresh from
+    /// the speaker, and the next connection sends them and their tables.
+    async fn resync(&mut self) {
+        self.client.stop();
+        // Not connected now: these only update what the client replays.
+        for (_, s) in std::mem::take(&mut self.sessions) {
+            let down = PeerDown {
+                peer: header(&s),
+                reason: PeerDownReason::LocalNoNotification(0),
+            };
+            offer(
+                &self.cfg.name,
+                self.client.peer_down(down).map_err(|e| e.to_string()),
+            );
+        }
+        for (name, facts) in (self.sessions_now)().await {
+            self.peer_up(&name, facts);
+        }
+        self.client.start(Instant::now());
+    }
+
+    fn peer_up(&mut self, name: &str, s: Arc<SessionFacts>) {
+        let up = match peer_up(&s) {
+            Ok(up) => up,
+            Err(e) => {
+                warn!(station = %self.cfg.name, peer = name, error = %e, "BMP Peer Up not encodable");
+                return;
+            }
+        };
+        self.sessions.insert(name.to_owned(), s);
+        offer(
+            &self.cfg.name,
+            self.client.peer_up(up).map_err(|e| e.to_string()),
+        );
+    }
+
+    /// Sends more of the initial table while the client has room; false when nothing
+    /// was left to send or no room.
+    async fn replay_some(&mut self) -> bool {
+        let mut progressed = false;
+        while self.client.has_room() {
+            let Some(r) = &mut self.replay else {
+                return progressed;
+            };
+            if self.client.session() != Some(r.session) {
+                self.replay = None;
+                return progressed;
+            }
+            if r.current.as_ref().is_none_or(|(_, q)| q.is_empty()) {
+                let Some(name) = r.peers.pop_front() else {
+                    self.replay = None;
+                    return progressed;
+                };
+                let routes = if self.cfg.pre_policy {
+                    self.rib.received_routes(&name).await.unwrap_or_default()
+                } else {
+                    Vec::new()
+                };
+                if let Some(r) = &mut self.replay {
+                    r.current = Some((name, routes.into()));
+                }
+                progressed = true;
+                continue;
+            }
+            let Some((name, queue)) = &mut r.current else {
+                continue;
+            };
+            let Some(s) = self.sessions.get(name.as_str()) else {
+                queue.clear();
+                continue;
+            };
+            // One attribute set at a time: consecutive routes sharing it go in one
+            // UPDATE.
+            let Some((first, attrs)) = queue.pop_front() else {
+                continue;
+            };
+            let fam = family(&first);
+            let mut nlri = vec![first];
+            while let Some((n, a)) = queue.front() {
+                if !Arc::ptr_eq(a, &attrs) || family(n) != fam || nlri.len() >= 512 {
+                    break;
+                }
+                nlri.push(*n);
+                queue.pop_front();
+            }
+            let mut out = Vec::new();
+            let nh = attrs.next_hop.clone();
+            let encoded = encode_announcements(
+                fam,
+                &attrs.attrs,
+                nh.as_ref(),
+                &nlri,
+                &s.received_codec(),
+                &mut out,
+            );
+            if let Err(e) = encoded {
+                debug!(station = %self.cfg.name, peer = %name, error = %e, "route not encodable for BMP");
+                continue;
+            }
+            let peer = header(s).at(SystemTime::now());
+            for update in out {
+                let rm = RouteMonitoring {
+                    peer: peer.clone(),
+                    update,
+                };
+                offer(
+                    &self.cfg.name,
+                    self.client.route_monitoring(rm).map_err(|e| e.to_string()),
+                );
+            }
+            progressed = true;
+        }
+        progressed
+    }
+
+    async fn statistics(&mut self) {
+        let Some(counts) = self.rib.counts().await else {
+            return;
+        };
+        let now = SystemTime::now();
+        let mut names: Vec<&String> = self.sessions.keys().collect();
+        names.sort();
+        for name in names {
+            let (Some(s), Some(c)) = (self.sessions.get(name), counts.get(name)) else {
+                continue;
+            };
+            let report = StatisticsReport {
+                peer: header(s).at(now),
+                stats: vec![
+                    Stat::counter(
+                        stat_type::REJECTED_PREFIXES,
+                        u32::try_from(c.received.saturating_sub(c.accepted)).unwrap_or(u32::MAX),
+                    ),
+                    Stat::gauge(stat_type::ADJ_RIB_IN_ROUTES, c.received),
+                    Stat::gauge(stat_type::LOC_RIB_ROUTES, c.accepted),
+                ],
+            };
+            offer(
+                &self.cfg.name,
+                self.client.statistics(report).map_err(|e| e.to_string()),
+            );
+        }
+    }
+
+    /// Moves queued bytes to the socket as far as it takes them without waiting.
+    fn write_some(&mut self) {
+        let Some(stream) = &self.stream else {
+            return;
+        };
+        loop {
+            let Some(chunk) = next_chunk(&mut self.unsent, &mut self.client) else {
+                return;
+            };
+            match stream.try_write(&chunk) {
+                Ok(n) if n == chunk.len() => {}
+                Ok(n) => {
+                    self.unsent = Some(chunk.slice(n..));
+                    return;
+                }
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                    self.unsent = Some(chunk);
+                    return;
+                }
+                Err(e) => {
+                    self.lost(e);
+                    return;
+                }
+            }
+        }
+    }
+
+    fn read(&mut self, r: io::Result<()>) {
+        if let Err(e) = r {
+            self.lost(e);
+            return;
+        }
+        let Some(stream) = &self.stream else { return };
+        let mut buf = [0u8; 4096];
+        match stream.try_read(&mut buf) {
+            Ok(0) => self.lost(io::Error::new(
+                io::ErrorKind::UnexpectedEof,
+                "closed by the station",
+            )),
+            Ok(n) => self.client.handle_data(buf.get(..n).unwrap_or_default()),
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
+            Err(e) => self.lost(e),
+        }
+    }
+
+    /// The connection failed under us.
+    fn lost(&mut self, e: io::Error) {
+        debug!(station = %self.cfg.name, error = %e, "BMP connection lost");
+        self.stream = None;
+        self.unsent = None;
+        self.client.handle_closed(Instant::now());
+    }
+
+    /// The client asked to close: what it still has goes out (bounded in time), then
+    /// the connection is dropped.
+    async fn close(&mut self) {
+        if let Some(h) = self.connecting.take() {
+            h.abort();
+        }
+        if let Some(stream) = self.stream.take() {
+            let _ = tokio::time::timeout(STOP_FLUSH, self.flush(&stream)).await;
+        }
+        self.unsent = None;
+        self.client.handle_closed(Instant::now());
+    }
+
+    async fn flush(&mut self, stream: &TcpStream) {
+        loop {
+            let Some(chunk) = next_chunk(&mut self.unsent, &mut self.client) else {
+                return;
+            };
+            let mut off = 0;
+            while off < chunk.len() {
+                if stream.writable().await.is_err() {
+                    return;
+                }
+                match stream.try_write(chunk.get(off..).unwrap_or_default()) {
+                    Ok(n) => off += n,
+                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
+                    Err(_) => return,
+                }
+            }
+        }
+    }
+
+    /// Stops: Termination, written out within [`STOP_FLUSH`].
+    async fn stop(&mut self) {
+        self.client.stop();
+        while let Some(ev) = self.client.poll_event() {
+            if ev == ClientEvent::Close {
+                self.close().await;
+            }
+        }
+        info!(station = %self.cfg.name, "BMP station stopped");
+    }
+}
+
+/// What to write next: the rest of a chunk the socket took part of, else the client's
+/// next one.
+fn next_chunk(unsent: &mut Option<Bytes>, client: &mut Client) -> Option<Bytes> {
+    unsent.take().or_else(|| client.poll_transmit())
+}
+
+/// Logs what became of a message offered to the client of `station` where it matters.
+fn offer(station: &str, r: Result<Enqueued, String>) {
+    match r {
+        Ok(Enqueued::Overflow) => {
+            warn!(
+                station,
+                "BMP station queue full: dropped, reconnecting to resynchronise"
+            )
+        }
+        Ok(_) => {}
+        Err(e) => debug!(station, error = %e, "BMP message not encodable"),
+    }
+}
+
+/// The per-peer header of a session: global instance peer, pre-policy Adj-RIB-In, the A
+/// flag where the session uses 2-octet AS numbers.
+fn header(s: &SessionFacts) -> PeerHeader {
+    let n = &s.negotiated;
+    let flags = PeerFlags::default().with(PeerFlags::LEGACY_AS_PATH, !n.codec.four_octet_as);
+    PeerHeader::new(s.addresses().0, n.peer_as, n.peer_id).with_flags(flags)
+}
+
+/// A Peer Up with both OPENs as sent (RFC 7854 4.10).
+fn peer_up(s: &SessionFacts) -> Result<PeerUp, String> {
+    let open = |o: &bgp_proto::Open| -> Result<Bytes, String> {
+        let mut out = BytesMut::new();
+        encode_message(&Message::Open(o.clone()), &Default::default(), &mut out)
+            .map_err(|e| e.to_string())?;
+        Ok(out.freeze())
+    };
+    Ok(PeerUp {
+        peer: header(s).at(s.at),
+        local_address: s.addresses().1,
+        local_port: s.local.port(),
+        remote_port: s.remote.port(),
+        sent_open: open(&s.negotiated.local_open)?,
+        received_open: open(&s.negotiated.peer_open)?,
+        information: Vec::new(),
+    })
+}
+
+/// The Peer Down reason of a session's end (RFC 7854 4.9).
+fn down_reason(r: &DownReason) -> PeerDownReason {
+    let framed = |n: &Notification| {
+        let mut out = BytesMut::new();
+        let msg = Message::Notification(n.clone());
+        match encode_message(&msg, &Default::default(), &mut out) {
+            Ok(()) => Some(out.freeze()),
+            Err(_) => None,
+        }
+    };
+    let local = |n: Notification| match framed(&n) {
+        Some(b) => PeerDownReason::LocalNotification(b),
+        None => PeerDownReason::LocalNoNotification(0),
+    };
+    match r {
+        DownReason::NotificationSent { notification, .. }
+        | DownReason::AdminStop(Some(notification)) => local(notification.clone()),
+        DownReason::HoldTimerExpired => local(Notification {
+            code: nc::HOLD_TIMER_EXPIRED,
+            subcode: 0,
+            data: Bytes::new(),
+        }),
+        DownReason::SendHoldTimerExpired => local(Notification {
+            code: nc::SEND_HOLD_TIMER_EXPIRED,
+            subcode: 0,
+            data: Bytes::new(),
+        }),
+        DownReason::CollisionDump => local(Notification {
+            code: nc::CEASE,
+            subcode: nc::CEASE_CONNECTION_COLLISION,
+            data: Bytes::new(),
+        }),
+        DownReason::NotificationReceived(n) => match framed(n) {
+            Some(b) => PeerDownReason::RemoteNotification(b),
+            None => PeerDownReason::RemoteNoData,
+        },
+        DownReason::ConnectionClosed => PeerDownReason::RemoteNoData,
+        // RFC 4271 8.1 events: 2 ManualStop; 18 TcpConnectionFails.
+        DownReason::AdminStop(None) => PeerDownReason::LocalNoNotification(2),
+        DownReason::ConnectionFailed => PeerDownReason::LocalNoNotification(18),
+    }
+}
+
+fn family(n: &Nlri) -> Family {
+    match n.prefix {
+        IpNet::V4(_) => Family::IPV4_UNICAST,
+        IpNet::V6(_) => Family::IPV6_UNICAST,
+    }
+}
+
+async fn join_opt(h: &mut Option<JoinHandle<io::Result<TcpStream>>>) -> io::Result<TcpStream> {
+    match h {
+        Some(h) => match h.await {
+            Ok(r) => r,
+            Err(e) => Err(io::Error::other(e.to_string())),
+        },
+        None => std::future::pending().await,
+    }
+}
+
+async fn readable(s: Option<&TcpStream>) -> io::Result<()> {
+    match s {
+        Some(s) => s.readable().await,
+        None => std::future::pending().await,
+    }
+}
+
+async fn writable(s: Option<&TcpStream>, wanted: bool) -> io::Result<()> {
+    match s {
+        Some(s) if wanted => s.writable().await,
+        _ => std::future::pending().await,
+    }
+}
+
+async fn sleep_opt(at: Option<tokio::time::Instant>) {
+    match at {
+        Some(at) => tokio::time::sleep_until(at).await,
+        None => std::future::pending().await,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use bgp_proto::wire::{decode_message, Inbound};
+
+    /// The NOTIFICATION a Peer Down carries, decoded back.
+    fn carried(r: &PeerDownReason) -> Option<(u8, u8)> {
+        let (PeerDownReason::LocalNotification(b) | PeerDownReason::RemoteNotification(b)) = r
+        else {
+            return None;
+        };
+        match decode_message(b, &Default::default()) {
+            Ok(Inbound::Notification(n)) => Some((n.code, n.subcode)),
+            other => panic!("not a NOTIFICATION: {other:?}"),
+        }
+    }
+
+    #[test]
+    fn peer_down_reasons_follow_rfc_7854_4_9() {
+        let cease = Notification::admin_shutdown("maintenance");
+        let sent = DownReason::NotificationSent {
+            notification: cease.clone(),
+            reason: "bgpctl".into(),
+        };
+        let cases = [
+            (sent, 1, Some((nc::CEASE, nc::CEASE_ADMIN_SHUTDOWN))),
+            (DownReason::AdminStop(Some(cease.clone())), 1, Some((6, 2))),
+            (
+                DownReason::HoldTimerExpired,
+                1,
+                Some((nc::HOLD_TIMER_EXPIRED, 0)),
+            ),
+            (
+                DownReason::SendHoldTimerExpired,
+                1,
+                Some((nc::SEND_HOLD_TIMER_EXPIRED, 0)),
+            ),
+            (DownReason::CollisionDump, 1, Some((6, 7))),
+            (DownReason::NotificationReceived(cease), 3, Some((6, 2))),
+            (DownReason::ConnectionClosed, 4, None),
+            (DownReason::AdminStop(None), 2, None),
+            (DownReason::ConnectionFailed, 2, None),
+        ];
+        for (reason, code, notification) in cases {
+            let r = down_reason(&reason);
+            assert_eq!(r.code(), code, "{reason:?}");
+            assert_eq!(carried(&r), notification, "{reason:?}");
+        }
+        assert_eq!(
+            down_reason(&DownReason::AdminStop(None)),
+            PeerDownReason::LocalNoNotification(2),
+            "FSM event 2, ManualStop"
+        );
+    }
+
+    fn facts() -> Arc<SessionFacts> {
+        let open = |asn: u32, id: [u8; 4]| bgp_proto::Open {
+            version: 4,
+            my_as: bgp_proto::Open::my_as_field(asn),
+            hold_time: 90,
+            bgp_id: id.into(),
+            capabilities: vec![bgp_proto::Capability::FourOctetAs(asn)],
+            other_params: Vec::new(),
+        };
+        let codec = bgp_proto::CodecContext {
+            four_octet_as: true,
+            ..Default::default()
+        };
+        Arc::new(SessionFacts {
+            negotiated: Box::new(bgp_proto::session::Negotiated {
+                local_as: 64512,
+                peer_as: 65001,
+                peer_id: [10, 0, 0, 2].into(),
+                hold_time: 90,
+                keepalive_time: 30,
+                families: vec![Family::IPV4_UNICAST],
+                codec,
+                route_refresh: false,
+                enhanced_route_refresh: false,
+                peer_graceful_restart: None,
+                peer_llgr: Vec::new(),
+                extended_next_hop: Vec::new(),
+                peer_role: None,
+                peer_fqdn: None,
+                local_open: open(64512, [10, 0, 0, 1]),
+                peer_open: open(65001, [10, 0, 0, 2]),
+            }),
+            local: "127.0.0.1:179".parse().unwrap(),
+            remote: "127.0.0.2:40000".parse().unwrap(),
+            at: SystemTime::now(),
+        })
+    }
+
+    /// Reads one whole BMP message; returns its type.
+    async fn read_message_type(c: &mut TcpStream) -> u8 {
+        use tokio::io::AsyncReadExt;
+        let mut head = [0u8; 6];
+        c.read_exact(&mut head).await.unwrap();
+        let len = u32::from_be_bytes([head[1], head[2], head[3], head[4]]) as usize;
+        let mut body = vec![0u8; len - 6];
+        c.read_exact(&mut body).await.unwrap();
+        head[5]
+    }
+
+    /// Reads one connection until it closes; returns the BMP message types received.
+    async fn types_until_closed(mut c: TcpStream) -> Vec<u8> {
+        use tokio::io::AsyncReadExt;
+        let mut buf = Vec::new();
+        let _ = c.read_to_end(&mut buf).await;
+        let mut types = Vec::new();
+        let mut rest = &buf[..];
+        while let Ok(Some(n)) = bgp_bmp::wire::frame_len(rest, 1 << 20) {
+            types.push(rest[5]);
+            rest = &rest[n..];
+        }
+        types
+    }
+
+    /// A station that falls behind the tap is closed (Termination) and reconnected, and
+    /// the new connection starts over with an Initiation.
+    #[tokio::test]
+    async fn a_station_behind_the_tap_is_reconnected_and_resynchronised() {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let tap = super::super::tap::Tap::default();
+        let events = tap.subscribe();
+        // No RIB: the table of a connection is empty (queries find the channel closed).
+        let (rib, _) = tokio::sync::mpsc::channel(1);
+        let cancel = CancellationToken::new();
+        let station = Station {
+            config: BmpConfig {
+                name: "test".into(),
+                address: listener.local_addr().unwrap(),
+                pre_policy: true,
+                statistics_interval: None,
+                sys_name: None,
+                sys_descr: None,
+            },
+            router_id: [10, 0, 0, 1].into(),
+            rib: RibAccess(rib),
+            sessions_now: Arc::new(|| Box::pin(async { vec![("p".to_string(), facts())] })),
+            events,
+            cancel: cancel.clone(),
+        };
+        let task = tokio::spawn(run(station));
+        let (mut first, _) = listener.accept().await.unwrap();
+        // The connection is up once the Initiation and the Peer Up arrived.
+        let mut seen = Vec::new();
+        for _ in 0..2 {
+            seen.push(read_message_type(&mut first).await);
+        }
+        assert_eq!(seen, [4, 3], "Initiation, then Peer Up");
+        // More events than the tap holds, before the task reads any (one thread).
+        for _ in 0..super::super::tap::TAP_EVENTS + 10 {
+            tap.send_for_test(MonitorEvent::Update {
+                peer: "p".into(),
+                session: facts(),
+                message: Bytes::new(),
+                add_path: false,
+                at: SystemTime::now(),
+            });
+        }
+        let rest = types_until_closed(first).await;
+        assert_eq!(rest.last(), Some(&5), "Termination last: {rest:?}");
+        let wait = Duration::from_secs(10);
+        let (mut second, _) = tokio::time::timeout(wait, listener.accept())
+            .await
+            .expect("reconnected within the backoff")
+            .unwrap();
+        // The new connection starts over with an Initiation.
+        let mut head = [0u8; 6];
+        tokio::io::AsyncReadExt::read_exact(&mut second, &mut head)
+            .await
+            .unwrap();
+        assert_eq!(head[5], 4, "Initiation first: {head:?}");
+        cancel.cancel();
+        task.await.unwrap();
+    }
+}

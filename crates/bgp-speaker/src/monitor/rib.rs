@@ -1,0 +1,46 @@
+//! The feeds' questions to the RIB task (answered in rib_task/monitor.rs), by its control
+//! channel like every other query: the RIB is never shared, only asked.
+
+use std::collections::HashMap;
+
+use bgp_proto::Nlri;
+use bgp_rib::Attrs;
+use ipnet::IpNet;
+use tokio::sync::{mpsc, oneshot};
+
+use crate::rib_task::monitor::DumpPage;
+use crate::rib_task::{PrefixCounts, Query, RibCtl};
+
+/// A handle on the RIB task for the feeds.
+#[derive(Clone, Debug)]
+pub(crate) struct RibAccess(pub(crate) mpsc::Sender<RibCtl>);
+
+impl RibAccess {
+    async fn ask<T>(&self, f: impl FnOnce(oneshot::Sender<T>) -> Query) -> Option<T> {
+        let (tx, rx) = oneshot::channel();
+        self.0.send(RibCtl::Query(f(tx))).await.ok()?;
+        rx.await.ok()
+    }
+
+    /// Peer `name`'s Adj-RIB-In as received; `None` once the peer or the RIB is gone.
+    pub(crate) async fn received_routes(&self, name: &str) -> Option<Vec<(Nlri, Attrs)>> {
+        self.ask(|tx| Query::ReceivedRoutes(name.to_owned(), tx))
+            .await
+            .flatten()
+    }
+
+    /// Prefix counts by peer name.
+    pub(crate) async fn counts(&self) -> Option<HashMap<String, PrefixCounts>> {
+        self.ask(Query::Counts).await
+    }
+
+    /// A page of the Loc-RIB after `after`.
+    pub(crate) async fn dump_page(&self, after: Option<IpNet>, limit: usize) -> Option<DumpPage> {
+        self.ask(|reply| Query::DumpPage {
+            after,
+            limit,
+            reply,
+        })
+        .await
+    }
+}
