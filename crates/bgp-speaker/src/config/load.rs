@@ -289,11 +289,17 @@ fn resolve(
         }
     }
     let kernel = main.kernel.clone();
-    let bmp = monitoring::resolve_bmp(main_src, &main.bmp)?;
-    let mrt = monitoring::resolve_mrt(main_src, main.mrt.as_ref())?;
+    let bmp = monitoring::resolve_bmp(main_src, &main.bmp).unwrap_or_else(|e| {
+        errors.push(e);
+        Vec::new()
+    });
+    let mrt = monitoring::resolve_mrt(main_src, main.mrt.as_ref()).unwrap_or_else(|e| {
+        errors.push(e);
+        None
+    });
     for &(src, f) in files.iter().skip(1) {
         if !f.bmp.is_empty() || f.mrt.is_some() {
-            return Err(ConfigError::File {
+            errors.push(ConfigError::File {
                 path: src.path.clone(),
                 message: "[[bmp]] and [mrt] are only allowed in the main configuration file".into(),
             });
