@@ -9,6 +9,7 @@
 
 pub mod bgpd;
 pub mod bird;
+pub mod cluster;
 pub mod frr;
 pub mod peer;
 pub mod scenarios;
