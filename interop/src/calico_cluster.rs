@@ -31,7 +31,7 @@ pub struct Cluster {
     pub nodes: Vec<(Node, FelixState)>,
     /// The speaker of each node.
     pub speakers: Vec<Box<dyn Speaker>>,
-    _seg: Segment,
+    seg: Segment,
 }
 
 /// How [`start`] builds the cluster.
@@ -47,6 +47,36 @@ pub struct ClusterOptions {
     /// ([`RestartRules::CalicoMode`](crate::calico::RestartRules::CalicoMode); mesh with
     /// `timers` only).
     pub calico_mode: bool,
+    /// BFD (RFC 5882) on every bgpd mesh session (mesh only); `None`: without.
+    pub bfd: Option<MeshBfd>,
+}
+
+/// The BFD settings of the bgpd mesh sessions (docs/config.md, "BFD").
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct MeshBfd {
+    /// Desired Min TX and Required Min RX, milliseconds.
+    pub interval_ms: u32,
+    /// Detect Mult.
+    pub multiplier: u8,
+}
+
+/// `config` (a mesh configuration from [`crate::calico`]) with `bfd` in its mesh
+/// template, so every mesh peer runs BFD.
+fn with_mesh_bfd(config: &str, bfd: MeshBfd) -> Result<String> {
+    const TEMPLATE: &str = "[templates.mesh]\n";
+    if !config.contains(TEMPLATE) {
+        return Err(Error::Invalid(
+            "a bgpd mesh config without [templates.mesh]".into(),
+        ));
+    }
+    Ok(config.replacen(
+        TEMPLATE,
+        &format!(
+            "{TEMPLATE}bfd = {{ min_rx_ms = {0}, min_tx_ms = {0}, multiplier = {1} }}\n",
+            bfd.interval_ms, bfd.multiplier
+        ),
+        1,
+    ))
 }
 
 /// Node `i` (1-based) runs `kinds[i - 1]`; checks sessions, kernel routes and pod-to-pod
@@ -127,6 +157,10 @@ pub fn start(t: &Test, kinds: &[Kind], o: ClusterOptions) -> Result<Cluster> {
                     }
                     (None, _) => bgpd_config(node.v4, ASN, &mesh, &socket),
                 };
+                let text = match o.bfd {
+                    Some(bfd) => with_mesh_bfd(&text, bfd)?,
+                    None => text,
+                };
                 Box::new(Bgpd::start_with_config(t, node, &label, &text, &socket)?)
             }
             other => return Err(Error::Invalid(format!("{other:?} has no Calico config"))),
@@ -172,11 +206,25 @@ pub fn start(t: &Test, kinds: &[Kind], o: ClusterOptions) -> Result<Cluster> {
     Ok(Cluster {
         nodes,
         speakers,
-        _seg: seg,
+        seg,
     })
 }
 
 impl Cluster {
+    /// Cuts node `i` off the others (`up` false) or restores it (`up` true) by the state
+    /// of its bridge port: its own link stays up, so only BFD or the hold timer can tell.
+    pub fn cut(&self, i: usize, up: bool) -> Result<()> {
+        let (node, _) = self
+            .nodes
+            .get(i)
+            .ok_or_else(|| Error::Invalid(format!("no node {i}")))?;
+        let cut = crate::bfd::scenarios::Cut::BridgePort {
+            bridge: std::sync::Arc::clone(self.seg.netns()),
+            port: crate::bfd::scenarios::bridge_port(&self.seg, node)?,
+        };
+        cut.set(up)
+    }
+
     /// The control socket of node `i`'s bgpd (as [`start`] placed it).
     pub fn bgpd_socket(&self, t: &Test, i: usize) -> Result<std::path::PathBuf> {
         let (node, _) = self

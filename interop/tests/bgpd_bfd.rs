@@ -2,8 +2,8 @@
 //! hop and multihop: the BGP session comes up with BFD Up on both sides, and cutting the
 //! path takes the peer's route out of bgpd's kernel FIB within 1 s with a 90 s hold time.
 //! A simple password with BIRD. Also 100 sessions at 100 ms between two bgpd without a
-//! flap. Bodies in
-//! `interop::bfd::bgpd`.
+//! flap, and a BFD session at 300 ms x 3 that stays Up while 500,000 routes go through
+//! bgpd's RIB to its peer. Bodies in `interop::bfd::bgpd` and `interop::bfd::load`.
 //!
 //! Needs root, bgpd and bgpctl built, and the Debian packages frr and bird2: skipped with
 //! a message otherwise, failed instead when CI=true.
@@ -11,6 +11,7 @@
 use std::time::Duration;
 
 use interop::bfd::bgpd::{bgp_with_bfd, many_sessions, simple_password_with_bird, Peer};
+use interop::bfd::load::no_flap_under_rib_load;
 use interop::run_test;
 
 fn binaries(peer: Option<Peer>) -> Vec<String> {
@@ -65,5 +66,12 @@ fn bgpd_bfd_frr_multihop() {
 fn bgpd_bfd_100_sessions_do_not_flap() {
     run_test("bgpd_bfd_100_sessions_do_not_flap", &binaries(None), |t| {
         many_sessions(t, 100, Duration::from_secs(10))
+    });
+}
+
+#[test]
+fn bgpd_bfd_no_flap_under_rib_load() {
+    run_test("bgpd_bfd_no_flap_under_rib_load", &binaries(None), |t| {
+        no_flap_under_rib_load(t, 500_000, 300)
     });
 }

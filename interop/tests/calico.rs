@@ -59,6 +59,7 @@ fn calico_cluster(
             reflectors,
             timers,
             calico_mode: false,
+            bfd: None,
         },
     )
 }

@@ -60,6 +60,7 @@ fn calico_mode(t: &Test, kinds: &[Kind], timers: SessionTimers) -> Result<Cluste
             reflectors: 0,
             timers: Some(timers),
             calico_mode: true,
+            bfd: None,
         },
     )
 }

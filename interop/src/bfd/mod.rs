@@ -9,7 +9,9 @@
 
 pub mod bgpd;
 pub mod bird;
+pub mod cluster;
 pub mod frr;
+pub mod load;
 pub mod peer;
 pub mod scenarios;
 pub mod spec;

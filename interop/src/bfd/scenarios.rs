@@ -88,13 +88,14 @@ impl PeerKind {
 }
 
 /// How to cut the path between our node and the peer, and restore it.
-enum Cut {
+pub(crate) enum Cut {
     BridgePort { bridge: Arc<Netns>, port: String },
     Router { ns: Arc<Netns> },
 }
 
 impl Cut {
-    fn set(&self, up: bool) -> Result<()> {
+    /// Restores (`true`) or cuts (`false`) the path.
+    pub(crate) fn set(&self, up: bool) -> Result<()> {
         match self {
             Cut::BridgePort { bridge, port } => {
                 let state = if up { "3" } else { "0" };
@@ -134,7 +135,7 @@ pub struct Topology {
 
 /// The bridge port (in the segment's namespace) of `node`'s interface: the veth peer
 /// of `eth0`, found by its interface index.
-fn bridge_port(segment: &Segment, node: &Node) -> Result<String> {
+pub(crate) fn bridge_port(segment: &Segment, node: &Node) -> Result<String> {
     let what = "ip -j link show";
     let link: Value = serde_json::from_str(&node.ns.ip(&["-j", "link", "show", &node.ifname])?)
         .map_err(|e| Error::parse(what, e.to_string()))?;
