@@ -282,7 +282,7 @@ impl Speaker {
         );
         tasks.spawn(rib.run());
         let (bfd, bfd_task) = crate::bfd::BfdHandle::new(tasks.cancel.child_token());
-        tasks.spawn(bfd_task.run());
+        tasks.spawn(crate::bfd::run_isolated(bfd_task));
         let env = PeerEnv {
             global: Arc::new(config.global.clone()),
             restarting: options.graceful_restart,

@@ -1,5 +1,8 @@
 //! BFD for BGP sessions (RFC 5880, 5881, 5883) as BGP's client (RFC 5882): one tokio task
-//! drives the sans-IO endpoint of `bgp-bfd` for every peer with a `bfd` table.
+//! drives the sans-IO endpoint of `bgp-bfd` for every peer with a `bfd` table. It runs on
+//! a thread of its own with a single-threaded runtime ([`run_isolated`]): its timers are
+//! tens of milliseconds, and on the speaker's workers a busy RIB delayed them enough for
+//! 100 ms x 3 sessions to flap while a large table went through.
 //!
 //! - task.rs: the task. It owns the UDP sockets (the receiving ones on ports 3784 and
 //!   4784, opened when a session first needs them, and one sending socket per session
@@ -95,6 +98,30 @@ pub(crate) struct BfdPeer {
     pub cmd: mpsc::Sender<PeerCmd>,
     /// The BGP session's state (only an Established session is taken down).
     pub status: Arc<Mutex<PeerStatus>>,
+}
+
+/// Runs `task` on a thread of its own (a single-threaded runtime: its sockets and timers
+/// are driven there, never behind RIB work) and returns when it ends.
+pub(crate) async fn run_isolated(task: BfdTask) {
+    let (done_tx, done_rx) = oneshot::channel::<()>();
+    let spawned = std::thread::Builder::new()
+        .name("bfd".into())
+        .spawn(move || {
+            match tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+            {
+                Ok(rt) => rt.block_on(task.run()),
+                Err(e) => tracing::error!(error = %e, "BFD: no runtime; BFD sessions will not run"),
+            }
+            drop(done_tx);
+        });
+    match spawned {
+        Ok(_) => {
+            let _ = done_rx.await;
+        }
+        Err(e) => tracing::error!(error = %e, "BFD: no thread; BFD sessions will not run"),
+    }
 }
 
 /// Requests to the task.
