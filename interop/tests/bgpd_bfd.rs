@@ -2,7 +2,7 @@
 //! hop and multihop: the BGP session comes up with BFD Up on both sides, and cutting the
 //! path takes the peer's route out of bgpd's kernel FIB within 1 s with a 90 s hold time.
 //! A simple password with BIRD. Also 100 sessions at 100 ms between two bgpd without a
-//! flap, and a BFD session at 300 ms x 3 that stays Up while 500,000 routes go through
+//! flap, and a BFD session at 100 ms x 3 that stays Up while 500,000 routes go through
 //! bgpd's RIB to its peer. Bodies in `interop::bfd::bgpd` and `interop::bfd::load`.
 //!
 //! Needs root, bgpd and bgpctl built, and the Debian packages frr and bird2: skipped with
@@ -72,6 +72,6 @@ fn bgpd_bfd_100_sessions_do_not_flap() {
 #[test]
 fn bgpd_bfd_no_flap_under_rib_load() {
     run_test("bgpd_bfd_no_flap_under_rib_load", &binaries(None), |t| {
-        no_flap_under_rib_load(t, 500_000, 300)
+        no_flap_under_rib_load(t, 500_000, 100)
     });
 }
