@@ -91,8 +91,9 @@ pub(crate) struct BfdPeer {
     pub name: String,
     pub address: PeerAddress,
     pub source: Option<IpAddr>,
-    /// The BGP session's TTL (hops to the peer), bounding a multihop session's TTL.
-    pub ttl: u8,
+    /// The BGP session's GTSM minimum TTL (RFC 5082), if it has one: a multihop BFD
+    /// session then requires the same.
+    pub min_ttl: Option<u8>,
     pub config: BfdConfig,
     /// Where a failure is reported.
     pub cmd: mpsc::Sender<PeerCmd>,

@@ -31,12 +31,12 @@ struct IfAddr {
     ifindex: u32,
 }
 
-/// Works out the path to `peer` (`ttl`: the BGP session's TTL, hops to the peer).
+/// Works out the path to `peer` (`min_ttl`: the BGP session's GTSM minimum TTL, if any).
 pub(super) fn resolve(
     peer: &PeerAddress,
     source: Option<IpAddr>,
     mode: BfdHops,
-    ttl: u8,
+    min_ttl: Option<u8>,
 ) -> Result<Path, String> {
     let connected = if let Some(scope) = &peer.scope {
         let ifindex = crate::net::if_index(scope).map_err(|e| format!("interface {scope}: {e}"))?;
@@ -76,9 +76,11 @@ pub(super) fn resolve(
             local: Some(local),
             interface: None,
         },
-        // RFC 5883 5: at most `ttl` hops away, as the BGP session's TTL says.
+        // RFC 5883 leaves the TTL check of a multihop session to configuration: peers
+        // send with their own initial TTL (BIRD 64, FRR 255), so only a BGP session under
+        // GTSM, whose peer sends 255 anyway, gets the same bound for BFD.
         hops: Hops::Multi {
-            min_ttl: 256u16.saturating_sub(u16::from(ttl.max(1))).max(1) as u8,
+            min_ttl: min_ttl.unwrap_or(1).max(1),
         },
         bind: local,
     })
@@ -203,12 +205,14 @@ mod tests {
     fn loopback_peer_is_connected_and_forced_multihop_finds_a_source() {
         // 127.0.0.0/8 is on lo in every network namespace.
         let peer = PeerAddress::new(IpAddr::V4(std::net::Ipv4Addr::new(127, 0, 0, 9)));
-        let p = resolve(&peer, None, BfdHops::Auto, 1).unwrap();
+        let p = resolve(&peer, None, BfdHops::Auto, None).unwrap();
         assert_eq!(p.hops, Hops::Single);
         assert!(p.addresses.interface.is_some());
         assert!(p.bind.is_loopback());
-        let m = resolve(&peer, None, BfdHops::Multi, 64).unwrap();
-        assert_eq!(m.hops, Hops::Multi { min_ttl: 192 });
+        let m = resolve(&peer, None, BfdHops::Multi, None).unwrap();
+        assert_eq!(m.hops, Hops::Multi { min_ttl: 1 });
+        let gtsm = resolve(&peer, None, BfdHops::Multi, Some(254)).unwrap();
+        assert_eq!(gtsm.hops, Hops::Multi { min_ttl: 254 });
         assert!(m.addresses.local.is_some_and(|a| a.is_loopback()));
     }
 }

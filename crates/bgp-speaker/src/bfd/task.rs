@@ -193,7 +193,7 @@ impl BfdTask {
     fn place(&mut self, peer: BfdPeer) {
         let now = Instant::now();
         let name = peer.name.clone();
-        let path = match path::resolve(&peer.address, peer.source, peer.config.hops, peer.ttl) {
+        let path = match path::resolve(&peer.address, peer.source, peer.config.hops, peer.min_ttl) {
             Ok(p) => p,
             Err(error) => {
                 self.remove(&name);

@@ -20,7 +20,7 @@ impl Speaker {
                     name: h.config.name.clone(),
                     address: h.config.address.clone(),
                     source: h.config.source_address,
-                    ttl: h.config.ttl(global),
+                    min_ttl: h.config.min_ttl(),
                     config,
                     cmd: h.cmd.clone(),
                     status: h.shared.clone(),
