@@ -1,8 +1,8 @@
 //! bgpd driving BFD (RFC 5882) against FRR (bfdd + bgpd) and BIRD 2 (`bfd on`), single
-//! hop and multihop: the BGP session comes up with BFD Up on both sides, and cutting the
-//! path takes the peer's route out of bgpd's kernel FIB within 1 s with a 90 s hold time.
-//! A simple password with BIRD. Also 100 sessions at 100 ms between two bgpd without a
-//! flap, and a BFD session at 100 ms x 3 that stays Up while 500,000 routes go through
+//! hop and multihop with each: the BGP session comes up with BFD Up on both sides, and
+//! cutting the path takes the peer's route out of bgpd's kernel FIB (Loc-RIB across a
+//! router) within 1 s with a 90 s hold time. A simple password with BIRD. Also 100
+//! sessions at 100 ms between two bgpd without a flap, and a BFD session at 100 ms x 3 that stays Up while 500,000 routes go through
 //! bgpd's RIB to its peer. Bodies in `interop::bfd::bgpd` and `interop::bfd::load`.
 //!
 //! Needs root, bgpd and bgpctl built, and the Debian packages frr and bird2: skipped with
@@ -53,6 +53,13 @@ fn bgpd_bfd_bird_simple_password() {
         &binaries(Some(Peer::Bird)),
         simple_password_with_bird,
     );
+}
+
+#[test]
+fn bgpd_bfd_bird_multihop() {
+    run_test("bgpd_bfd_bird_multihop", &binaries(Some(Peer::Bird)), |t| {
+        bgp_with_bfd(t, Peer::Bird, true)
+    });
 }
 
 #[test]

@@ -9,7 +9,6 @@ impl Speaker {
     /// channels of their current peer tasks. A speaker shutting down has no task left
     /// to tell: nothing to do then.
     pub(super) async fn sync_bfd(&self, st: &State) {
-        let global = &st.config.global;
         let peers: Vec<BfdPeer> = st
             .peers
             .values()
