@@ -2,8 +2,9 @@
 //! hop and multihop with each: the BGP session comes up with BFD Up on both sides, and
 //! cutting the path takes the peer's route out of bgpd's kernel FIB (Loc-RIB across a
 //! router) within 1 s with a 90 s hold time. A simple password with BIRD. Also 100
-//! sessions at 100 ms between two bgpd without a flap, and a BFD session at 100 ms x 3 that stays Up while 500,000 routes go through
-//! bgpd's RIB to its peer. Bodies in `interop::bfd::bgpd` and `interop::bfd::load`.
+//! sessions at 100 ms between two bgpd without a flap, and a BFD session at 100 ms x 3
+//! that stays Up while 500,000 routes go through bgpd's RIB to its peer. Bodies in
+//! `interop::bfd::bgpd` and `interop::bfd::load`.
 //!
 //! Needs root, bgpd and bgpctl built, and the Debian packages frr and bird2: skipped with
 //! a message otherwise, failed instead when CI=true.
