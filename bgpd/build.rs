@@ -1,8 +1,5 @@
-//! Build script: embeds the git revision bgpd was built from (`bgpd --version`), see
-//! build/git_revision.rs.
-
-include!("../build/git_revision.rs");
+//! Build script: embeds the git revision bgpd was built from (`bgpd --version`).
 
 fn main() {
-    emit_git_revision();
+    bgp_build_info::emit_git_revision();
 }

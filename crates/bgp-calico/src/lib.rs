@@ -16,6 +16,33 @@
 //! - [`render`]: that configuration as TOML (for `bgpd -c`) or fully resolved JSON.
 //!
 //! `docs/calico.md` maps every Calico field to bgpd and lists what differs.
+//!
+//! Three nodes and the default full mesh: node-1's sessions, as confd would render them
+//! for its BIRD:
+//!
+//! ```
+//! use bgp_calico::derive::{derive, NodeEnv};
+//! use bgp_calico::resource::{decode, Decoded};
+//! use bgp_calico::store::ResourceStore;
+//!
+//! let node = |name: &str, ip: &str| serde_json::json!({
+//!     "apiVersion": "projectcalico.org/v3", "kind": "Node",
+//!     "metadata": { "name": name },
+//!     "spec": { "bgp": { "ipv4Address": ip } },
+//! });
+//! let mut resources = Vec::new();
+//! for doc in [node("node-1", "10.0.0.1/24"), node("node-2", "10.0.0.2/24"), node("node-3", "10.0.0.3/24")] {
+//!     match decode(doc).unwrap() {
+//!         Decoded::Resources(r) => resources.extend(r),
+//!         other => panic!("not a BGP resource: {other:?}"),
+//!     }
+//! }
+//! let store = ResourceStore::from_resources(resources);
+//! let bgp = derive(&store, &NodeEnv::new("node-1")).unwrap();
+//! assert_eq!(bgp.asn, 64512); // Calico's default AS
+//! let names: Vec<&str> = bgp.peerings.iter().map(|p| p.name.as_str()).collect();
+//! assert_eq!(names, ["Mesh_10_0_0_2", "Mesh_10_0_0_3"]);
+//! ```
 
 pub mod derive;
 pub mod follow;

@@ -41,6 +41,32 @@
 //! Tests that need the kernel (root, in network namespaces they create) are
 //! `installer/netns_tests.rs`, the watcher's reconnection test and `tests/`.
 //!
+//! # The reconciler alone
+//!
+//! The installer's decisions, driven by hand as its executor does (and as tests do, without
+//! root): the first dump of our routes, a blackhole from the RIB, the write it asks for and
+//! the kernel's acknowledgement.
+//!
+//! ```
+//! use std::time::Instant;
+//! use bgp_kernel::{ExportConfig, FibAction, FibOp, FibRoute, Reconciler, RouteOp};
+//!
+//! let now = Instant::now();
+//! let mut reconciler = Reconciler::new(ExportConfig::default());
+//! assert!(reconciler.poll_dump(), "first, what the kernel holds of ours");
+//! reconciler.handle_dump([]); // nothing from an earlier run
+//!
+//! let block = "10.244.7.0/26".parse().unwrap();
+//! reconciler.apply([FibOp::Install(FibRoute { prefix: block, action: FibAction::Blackhole, local_pref: None })]);
+//! let request = reconciler.poll_transmit(now).expect("one route write");
+//! assert_eq!(request.prefix, block);
+//! assert!(matches!(request.op, RouteOp::Add(_)));
+//! assert!(reconciler.poll_transmit(now).is_none(), "one request in flight per prefix");
+//!
+//! reconciler.handle_ack(request.id, now);
+//! assert!(reconciler.is_installed(&block));
+//! ```
+//!
 //! # Gluing it to a daemon
 //!
 //! One task owns both halves: it feeds every watcher event to the installer (links and

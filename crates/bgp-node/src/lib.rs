@@ -27,6 +27,64 @@
 //! (a task per peer, one for the RIB), the simulator by direct calls on one thread.
 //! [`settings`] turns a peer's [`PeerSettings`] into its OPEN and its RIB view, the same
 //! for both.
+//!
+//! Two peer drivers joined by one in-memory connection: the active side asks for a
+//! connection, the caller reports it up at both ends and carries the bytes, and each
+//! driver tells its RIB that the session is up.
+//!
+//! ```
+//! use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+//! use std::time::Instant;
+//! use bgp_node::{Identity, PeerDriver, PeerEvent, PeerIds, PeerSettings, RibInput, Transport};
+//!
+//! let now = Instant::now();
+//! let ip = |n: u8| IpAddr::V4(Ipv4Addr::new(10, 0, 0, n));
+//! let mut ids = PeerIds::default();
+//! let to_b = PeerSettings::new("b", ip(2), 64512);
+//! let mut to_a = PeerSettings::new("a", ip(1), 64512);
+//! to_a.passive = true;
+//! let mut a = PeerDriver::new(ids.allocate(), to_b, Identity::new(64512, Ipv4Addr::new(10, 0, 0, 1)), now);
+//! let mut b = PeerDriver::new(ids.allocate(), to_a, Identity::new(64512, Ipv4Addr::new(10, 0, 0, 2)), now);
+//!
+//! // a wants a connection; the caller's TCP connect succeeds and b accepts it.
+//! let conn_a = std::iter::from_fn(|| a.poll_event())
+//!     .find_map(|e| match e {
+//!         PeerEvent::Connect(conn) => Some(conn),
+//!         _ => None,
+//!     })
+//!     .expect("the active side connects");
+//! let (ea, eb) = (SocketAddr::new(ip(1), 40000), SocketAddr::new(ip(2), 179));
+//! a.handle_connected(now, conn_a, Transport { local: ea, remote: eb, link_global_v6: None });
+//! let conn_b = b
+//!     .handle_accepted(now, Transport { local: eb, remote: ea, link_global_v6: None })
+//!     .expect("b takes the connection");
+//!
+//! // Carry bytes both ways until neither side has more; collect what each tells its RIB.
+//! let mut up = Vec::new();
+//! loop {
+//!     let mut moved = false;
+//!     while let Some(bytes) = a.poll_transmit(conn_a) {
+//!         b.handle_data(now, conn_b, &bytes);
+//!         moved = true;
+//!     }
+//!     while let Some(bytes) = b.poll_transmit(conn_b) {
+//!         a.handle_data(now, conn_a, &bytes);
+//!         moved = true;
+//!     }
+//!     for (name, driver) in [("a", &mut a), ("b", &mut b)] {
+//!         while let Some(event) = driver.poll_event() {
+//!             if let PeerEvent::Rib(RibInput::Up { .. }) = event {
+//!                 up.push(name);
+//!             }
+//!         }
+//!     }
+//!     if !moved {
+//!         break;
+//!     }
+//! }
+//! up.sort();
+//! assert_eq!(up, ["a", "b"], "both sessions Established");
+//! ```
 
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]

@@ -22,6 +22,58 @@
 //! rib.end_of_rib(p, family)?; rib.handle_timeout(now);      // sweep
 //! if let Some(done) = rib.poll_recovery_done() { /* our restart: sweep the kernel */ }
 //! ```
+//!
+//! A route reflector with two clients: one announces a prefix, the RIB selects it, queues it
+//! for the kernel and reflects it to the other client:
+//!
+//! ```
+//! use std::net::{IpAddr, Ipv4Addr};
+//! use std::time::Instant;
+//! use bgp_proto::wire::{decode_message, Inbound};
+//! use bgp_proto::{AsPath, Nlri, Origin, PathAttributes, Update};
+//! use bgp_rib::{AllReachable, FibChange, PeerConfig, Rib, RibConfig, SessionInfo};
+//!
+//! let now = Instant::now();
+//! let mut rib = Rib::new(RibConfig::new(65000, Ipv4Addr::new(10, 0, 0, 1)));
+//! let mut clients = Vec::new();
+//! for n in [2u8, 3] {
+//!     let mut cfg = PeerConfig::new(format!("client{n}"), IpAddr::V4(Ipv4Addr::new(192, 0, 2, n)), 65000);
+//!     cfg.rr_client = true;
+//!     let id = rib.add_peer(cfg).unwrap();
+//!     let session = SessionInfo::new(Ipv4Addr::new(10, 0, 0, n), Some(Ipv4Addr::new(192, 0, 2, 1)));
+//!     rib.peer_up(id, session, now).unwrap();
+//!     clients.push(id);
+//! }
+//! let update = Update {
+//!     attributes: PathAttributes {
+//!         origin: Some(Origin::Igp),
+//!         as_path: Some(AsPath { segments: vec![] }),
+//!         next_hop: Some("192.0.2.2".parse().unwrap()),
+//!         local_pref: Some(100),
+//!         ..Default::default()
+//!     },
+//!     nlri: vec![Nlri::new("10.244.1.0/26".parse().unwrap())],
+//!     ..Default::default()
+//! };
+//! rib.apply_update(clients[0], &update, false).unwrap();
+//! rib.process(&AllReachable);
+//!
+//! // The kernel gets the route...
+//! let fib = rib.take_fib(usize::MAX);
+//! assert!(matches!(&fib[..], [FibChange::Upsert(r)] if r.prefix == "10.244.1.0/26".parse().unwrap()));
+//! // ...and the other client an UPDATE carrying it (after the End-of-RIBs queued at peer_up).
+//! let mut frames = Vec::new();
+//! rib.take_encoded(clients[1], 64 * 1024, &mut frames).unwrap();
+//! let ctx = bgp_proto::CodecContext { four_octet_as: true, ..Default::default() };
+//! let reflected = frames.iter().find_map(|f| match decode_message(f, &ctx) {
+//!     Ok(Inbound::Update(u)) if !u.update.nlri.is_empty() => Some(u.update),
+//!     _ => None,
+//! });
+//! let reflected = reflected.expect("the route was reflected");
+//! assert_eq!(reflected.nlri[0].prefix, "10.244.1.0/26".parse().unwrap());
+//! assert_eq!(reflected.attributes.originator_id, Some(Ipv4Addr::new(10, 0, 0, 2))); // RFC 4456 8
+//! ```
+//!
 //! Mutations only record which prefixes changed; [`Rib::process`] runs the decision
 //! process for those prefixes once, in the order they were first touched, so a caller can
 //! batch a whole UPDATE (or many). Everything is deterministic for a given sequence of

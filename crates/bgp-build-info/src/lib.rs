@@ -1,8 +1,13 @@
-// The git revision a binary was built from, for `--version` (bgpd: also the
-// `bgpd_build_info` metric): `git rev-parse --short=12 HEAD`, with `-dirty` when the work
-// tree has changes. Outside a git tree (a source tarball, a crate download) or without
-// git, it is "unknown"; `BGPD_GIT_REVISION` in the build environment overrides both
-// (packagers). Included by bgpd's and bgpctl's build.rs.
+//! The git revision a binary was built from, for `--version` (bgpd: also the
+//! `bgpd_build_info` metric): `git rev-parse --short=12 HEAD`, with `-dirty` when the work
+//! tree has changes. Outside a git tree (a source tarball, a crate download) or without
+//! git, it is "unknown"; `BGPD_GIT_REVISION` in the build environment overrides both
+//! (packagers). A build dependency of bgpd and bgpctl, called from their build.rs:
+//!
+//! ```no_run
+//! // In build.rs's main; the binary then reads env!("BGPD_GIT_REVISION").
+//! bgp_build_info::emit_git_revision();
+//! ```
 
 use std::process::Command;
 
@@ -15,8 +20,8 @@ fn git(args: &[&str]) -> Option<String> {
     Some(s.trim().to_owned())
 }
 
-/// Sets `BGPD_GIT_REVISION` for the crate being built.
-fn emit_git_revision() {
+/// Sets `BGPD_GIT_REVISION` for the crate being built (call it from a build script).
+pub fn emit_git_revision() {
     println!("cargo:rerun-if-env-changed=BGPD_GIT_REVISION");
     let revision = std::env::var("BGPD_GIT_REVISION")
         .ok()
