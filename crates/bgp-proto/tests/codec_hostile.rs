@@ -1,4 +1,4 @@
-//! Every hostile input of REFERENCE.md section 4 (inputs that crashed real BGP daemons),
+//! Every known hostile input (inputs that crashed real BGP daemons),
 //! fed as whole framed messages through `decode_message`, with the RFC 7606 outcome
 //! asserted: session reset (the exact NOTIFICATION), treat-as-withdraw (with the
 //! affected prefixes still reported) or attribute-discard (and never re-advertised).

@@ -256,8 +256,9 @@ fn connect_retry_backs_off_exponentially_up_to_the_cap() {
         .windows(2)
         .map(|w| (w[1] - w[0]).as_secs())
         .collect();
-    // connect retry 5 s doubling to the 120 s cap.
-    assert_eq!(gaps, vec![5, 10, 20, 40, 80, 120, 120, 120, 120]);
+    // Refused attempts: 1 s doubling while under connect retry 5 s, then 5 s doubling to
+    // the 120 s cap.
+    assert_eq!(gaps, vec![1, 2, 4, 5, 10, 20, 40, 80, 120, 120, 120, 120]);
     // Reachable again: the next attempt succeeds, and a success resets the backoff.
     p.reachable = true;
     p.advance(secs(120));
@@ -524,7 +525,7 @@ fn jitter_spreads_retries_and_keepalives_within_rfc_bounds() {
     p.reachable = false;
     p.start();
     p.advance(secs(700));
-    let nominal = [5u64, 10, 20, 40, 80, 120, 120];
+    let nominal = [1u64, 2, 4, 5, 10, 20, 40, 80, 120];
     let gaps: Vec<f64> = p
         .attempts
         .windows(2)

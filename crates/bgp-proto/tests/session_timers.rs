@@ -132,6 +132,43 @@ fn connect_retry_timer_retries_with_backoff_when_connect_hangs() {
     assert_eq!(s.poll_timeout(), Some(t + secs(10)));
 }
 
+/// Peers started together: the first attempts are refused until the peer listens. They
+/// are retried after 1 s, 2 s, 4 s, then on the ConnectRetryTime backoff (5 s, 10 s, ...);
+/// a session that was up and closes waits ConnectRetryTime as before.
+#[test]
+fn refused_connects_retry_sooner_than_connect_retry_time() {
+    let now = Instant::now();
+    let mut s = Session::new(config_a());
+    s.start(now);
+    events(&mut s);
+    let mut t = now;
+    let mut waits = Vec::new();
+    for _ in 0..4 {
+        s.handle_connect_failed(t);
+        assert_eq!(s.state(), State::Idle);
+        assert_eq!(downs(&events(&mut s)), vec![DownReason::ConnectionFailed]);
+        let next = s.poll_timeout().expect("IdleHoldTimer");
+        waits.push((next - t).as_secs());
+        s.handle_timeout(next);
+        assert_eq!(s.state(), State::Connect);
+        assert!(events(&mut s).contains(&SessionEvent::Connect));
+        t = next;
+    }
+    assert_eq!(waits, vec![1, 2, 4, 5]);
+    // The peer listens now: the session comes up and the backoff is reset.
+    s.handle_connected(t);
+    s.handle_data(t, &open_bytes_from_b());
+    s.handle_data(t, &keepalive_bytes());
+    assert_eq!(s.state(), State::Established);
+    events(&mut s);
+    sent(&mut s);
+    // An Established connection that closes waits ConnectRetryTime, as before.
+    s.handle_closed(t);
+    assert_eq!(s.state(), State::Idle);
+    assert_eq!(downs(&events(&mut s)), vec![DownReason::ConnectionClosed]);
+    assert_eq!(s.poll_timeout(), Some(t + secs(5)), "IdleHoldTimer");
+}
+
 #[test]
 fn stop_cancels_the_automatic_restart() {
     let now = Instant::now();
@@ -139,7 +176,8 @@ fn stop_cancels_the_automatic_restart() {
     s.start(now);
     s.handle_connect_failed(now);
     assert_eq!(s.state(), State::Idle);
-    assert_eq!(s.poll_timeout(), Some(now + secs(5)), "IdleHoldTimer");
+    // A refused connect is retried after 1 s, not ConnectRetryTime (5 s here).
+    assert_eq!(s.poll_timeout(), Some(now + secs(1)), "IdleHoldTimer");
     s.stop(now, None);
     assert_eq!(s.poll_timeout(), None);
     s.handle_timeout(now + secs(3600));

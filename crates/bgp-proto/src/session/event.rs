@@ -40,8 +40,6 @@ impl fmt::Display for State {
 
 /// Something the caller must act on or may want to know, drained with
 /// [`Session::poll_event`](super::Session::poll_event).
-// Most events are `Update`s: boxing it would add an allocation to the common case.
-#[allow(clippy::large_enum_variant)]
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum SessionEvent {
     /// Open a TCP connection to the peer, then report the outcome with
@@ -57,8 +55,11 @@ pub enum SessionEvent {
     /// The session reached Established with these parameters.
     Established(Box<Negotiated>),
     /// An UPDATE arrived in Established. RFC 7606 outcomes short of a session reset
-    /// (treat-as-withdraw, attribute discard) are carried inside.
-    Update(DecodedUpdate),
+    /// (treat-as-withdraw, attribute discard) are carried inside. Boxed once where it is
+    /// decoded: a `DecodedUpdate` is ~420 bytes, and the box moves on to the caller's
+    /// queues (the node layer's RIB input) as a pointer instead of being copied at every
+    /// step.
+    Update(Box<DecodedUpdate>),
     /// A ROUTE-REFRESH (or BoRR/EoRR) arrived for a negotiated family.
     RouteRefresh(RouteRefresh),
     /// The connection ended; the FSM is back in Idle (or Active after a connection lost in

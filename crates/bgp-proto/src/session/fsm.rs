@@ -21,7 +21,9 @@
 //! error (RFC 4271 6.1) rather than FSM error. A passive session runs no ConnectRetryTimer
 //! in Active, since it never connects. After a failure the session restarts by itself
 //! (AutomaticStart, 8.1.2) once an IdleHoldTimer ran out; the timer backs off
-//! exponentially with consecutive failures. Only [`Session::stop`] and
+//! exponentially with consecutive failures; when the connection failed before the peer's
+//! OPEN arrived (refused by a peer not listening yet, or closed in OpenSent) a few quicker
+//! retries (1, 2, 4 s) come first. Only [`Session::stop`] and
 //! [`Session::collision_dump`] leave it in Idle for good.
 
 use std::collections::VecDeque;
@@ -37,6 +39,8 @@ use crate::wire::types::{
 };
 use crate::wire::{decode_message, encode_message, frame_len, Inbound};
 
+use super::counts::MessageCounts;
+
 use super::config::{SessionConfig, MIN_SEND_HOLD_TIME, OPEN_HOLD_TIME};
 use super::event::{DownReason, SessionEvent, State};
 use super::negotiate::{negotiate, Negotiated};
@@ -47,6 +51,11 @@ const COALESCE_FRAME_LEN: usize = 16 * 1024;
 const COALESCE_MAX: usize = 64 * 1024;
 /// Backoff doubles at most this many times (then the cap applies anyway).
 const MAX_BACKOFF_SHIFT: u32 = 16;
+/// The first wait after a connection attempt the peer refused (or a connection closed
+/// before the peer's OPEN arrived), doubled per consecutive failure while shorter than
+/// ConnectRetryTime. Peers started together are refused until the other side
+/// listens; waiting the whole ConnectRetryTime then delays convergence for nothing.
+const REFUSED_RETRY_FIRST: Duration = Duration::from_secs(1);
 
 /// The timers of RFC 4271 8 (plus IdleHold for automatic restart and RFC 9687 SendHold).
 #[derive(Copy, Clone, Debug, PartialEq, Eq)]
@@ -118,35 +127,6 @@ pub enum SendError {
     #[error(transparent)]
     Encode(#[from] EncodeError),
 }
-
-/// Messages a session received and handed out for sending, counted until
-/// [`Session::take_message_counts`] takes them (the caller keeps the totals of a peer over
-/// its sessions).
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct MessageCounts {
-    /// Whole messages received (every type, malformed ones too).
-    pub received: u64,
-    /// Whole messages handed out by [`Session::poll_transmit`].
-    pub sent: u64,
-    /// KEEPALIVEs received.
-    pub keepalives_received: u64,
-    /// KEEPALIVEs handed out for sending.
-    pub keepalives_sent: u64,
-}
-
-impl MessageCounts {
-    /// Counts one message of the frame `frame` (its type is the header's last octet,
-    /// RFC 4271 4.1) in `total` and, for a KEEPALIVE, in `keepalives`.
-    fn count(frame: &[u8], total: &mut u64, keepalives: &mut u64) {
-        *total += 1;
-        if frame.get(HEADER_LEN - 1) == Some(&MSG_KEEPALIVE) {
-            *keepalives += 1;
-        }
-    }
-}
-
-/// The KEEPALIVE message type (RFC 4271 4.1).
-const MSG_KEEPALIVE: u8 = 4;
 
 /// One BGP peer's session state machine over one transport connection. See the module
 /// documentation for how to drive it.
@@ -285,6 +265,26 @@ impl Session {
             .saturating_mul(1u32 << shift)
             .min(self.config.connect_retry_max);
         self.jittered(delay)
+    }
+
+    /// The delay before the next attempt after `failures` consecutive failures, the last
+    /// of them a connection that failed before the peer's OPEN arrived (refused,
+    /// unreachable, closed in OpenSent): [`REFUSED_RETRY_FIRST`] doubled per failure
+    /// while that is shorter than ConnectRetryTime (1, 2, 4 s for 5 s), then the usual
+    /// backoff from ConnectRetryTime (5, 10, 20, ... s). RFC 4271 8.1.1 leaves the
+    /// IdleHoldTime to the implementation; a peer that stays unreachable is still retried
+    /// ever more rarely.
+    fn refused_retry_delay(&mut self, failures: u32) -> Duration {
+        let quick = (0..MAX_BACKOFF_SHIFT)
+            .take_while(|k| {
+                REFUSED_RETRY_FIRST.saturating_mul(1u32 << k) < self.config.connect_retry
+            })
+            .count() as u32;
+        if failures < quick {
+            self.jittered(REFUSED_RETRY_FIRST.saturating_mul(1u32 << failures))
+        } else {
+            self.retry_delay(failures - quick)
+        }
     }
 
     /// (Re)start the ConnectRetryTimer with the backed-off, jittered delay.
@@ -831,6 +831,7 @@ impl Session {
         count_failure: bool,
     ) {
         let had_transport = self.connected || self.state == State::Connect;
+        let reason_is_refused = matches!(reason, DownReason::ConnectionFailed);
         self.clear_transmit();
         if let Some(n) = notification.filter(|_| self.connected) {
             self.send_notification(&n);
@@ -851,7 +852,12 @@ impl Session {
         }
         if self.auto_restart {
             if let Some(now) = self.last_now {
-                let delay = self.retry_delay(self.failures.saturating_sub(1));
+                let failures = self.failures.saturating_sub(1);
+                let delay = if reason_is_refused {
+                    self.refused_retry_delay(failures)
+                } else {
+                    self.retry_delay(failures)
+                };
                 self.timers.set(Timer::IdleHold, now + delay);
             }
         }
@@ -895,7 +901,10 @@ impl Session {
                 self.timers.stop_all();
                 self.failures = self.failures.saturating_add(1);
                 if !self.config.passive {
-                    self.arm_connect_retry(now);
+                    // Closed before any OPEN came back: like a refused attempt (a peer not
+                    // ready yet, or the losing side of crossing attempts), retried soon.
+                    let delay = self.refused_retry_delay(self.failures.saturating_sub(1));
+                    self.timers.set(Timer::ConnectRetry, now + delay);
                 }
                 self.set_state(State::Active);
                 self.events
@@ -1037,7 +1046,8 @@ impl Session {
             // Event 27: UPDATE. RFC 7606 outcomes short of a reset are passed on.
             (State::Established, Inbound::Update(update)) => {
                 self.restart_hold_timer(now);
-                self.events.push_back(SessionEvent::Update(update));
+                self.events
+                    .push_back(SessionEvent::Update(Box::new(update)));
             }
             (State::Established, Inbound::RouteRefresh(rr)) => {
                 self.restart_hold_timer(now);
@@ -1085,6 +1095,26 @@ mod tests {
         let secs: Vec<u64> = (0..8).map(|f| s.retry_delay(f).as_secs()).collect();
         assert_eq!(secs, vec![5, 10, 20, 40, 80, 120, 120, 120]);
         assert_eq!(s.retry_delay(u32::MAX), Duration::from_secs(120));
+    }
+
+    #[test]
+    fn a_refused_connect_retries_after_one_second_doubling_up_to_the_usual_backoff() {
+        let mut s = session(None);
+        let secs: Vec<u64> = (0..10)
+            .map(|f| s.refused_retry_delay(f).as_secs())
+            .collect();
+        assert_eq!(secs, vec![1, 2, 4, 5, 10, 20, 40, 80, 120, 120]);
+        assert_eq!(s.refused_retry_delay(u32::MAX), Duration::from_secs(120));
+        // A ConnectRetryTime of 1 s or less has no quicker steps.
+        let mut c = SessionConfig::new(65001, Ipv4Addr::new(10, 0, 0, 1), None);
+        c.connect_retry = Duration::from_millis(300);
+        c.connect_retry_max = Duration::from_secs(1);
+        c.jitter_seed = None;
+        let mut short = Session::new(c);
+        let ms: Vec<u128> = (0..4)
+            .map(|f| short.refused_retry_delay(f).as_millis())
+            .collect();
+        assert_eq!(ms, vec![300, 600, 1000, 1000]);
     }
 
     #[test]

@@ -10,6 +10,7 @@
 //! capabilities, received UPDATEs, Down with a [`DownReason`].
 //!
 //! - [`config`]: what we offer and how the timers run ([`SessionConfig`]).
+//! - [`counts`]: messages received and sent, counted per session ([`MessageCounts`]).
 //! - [`negotiate`]: OPEN validation and capability negotiation, as pure functions.
 //! - [`fsm`]: the state machine itself.
 //! - [`collision`]: the RFC 4271 6.8 decision between two connections to one peer,
@@ -34,12 +35,14 @@
 
 pub mod collision;
 pub mod config;
+pub mod counts;
 pub mod event;
 pub mod fsm;
 pub mod negotiate;
 
 pub use collision::{resolve_collision, CollisionOutcome};
 pub use config::{ConfigError, LocalCapabilities, SessionConfig};
+pub use counts::MessageCounts;
 pub use event::{describe_notification, DownReason, SessionEvent, State};
-pub use fsm::{MessageCounts, SendError, Session};
+pub use fsm::{SendError, Session};
 pub use negotiate::Negotiated;

@@ -15,6 +15,12 @@ use super::types::{
     Family, MpNextHop, MpNlri, MpReach, Nlri, PathAttributes, Update, HEADER_LEN,
 };
 
+/// Room reserved for an encoded attribute block before it is written: ORIGIN, an AS_PATH
+/// of a dozen ASNs, NEXT_HOP, MED, LOCAL_PREF, ORIGINATOR_ID, a CLUSTER_LIST and a few
+/// communities fit, so the block is written without growing its buffer step by step
+/// (8, 16, 32, ... octets: a reallocation and copy each); a longer block still grows.
+const ATTRS_CAPACITY: usize = 256;
+
 /// The RFC 7606 outcome of a well-framed UPDATE. Session-reset cases are the `Err` of
 /// [`decode_update`] / `decode_message`.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -268,7 +274,7 @@ pub fn encode_announcements(
             Some(MpNextHop::V4(nh)) => with_next_hop(attrs, Some(*nh)),
             _ => std::borrow::Cow::Borrowed(attrs),
         };
-        let mut encoded = BytesMut::new();
+        let mut encoded = BytesMut::with_capacity(ATTRS_CAPACITY);
         encode_path_attributes(&attrs, None, None, ctx, &mut encoded)?;
         let budget = max.saturating_sub(HEADER_LEN + 4 + encoded.len());
         for run in pack(nlri, add_path, budget)? {
@@ -295,7 +301,7 @@ pub fn encode_announcements(
         next_hop: next_hop.clone(),
         nlri: MpNlri::Unicast(Vec::new()),
     };
-    let mut base = BytesMut::new();
+    let mut base = BytesMut::with_capacity(ATTRS_CAPACITY);
     encode_path_attributes(attrs, Some(&empty), None, ctx, &mut base)?;
     // One octet spare: MP_REACH may need the Extended Length form once NLRI are added.
     let budget = max.saturating_sub(HEADER_LEN + 4 + base.len() + 1);
