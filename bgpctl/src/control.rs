@@ -19,6 +19,7 @@ use bgp_control::{
 use clap::{Args, Subcommand, ValueEnum};
 use ipnet::IpNet;
 
+mod detail;
 mod fib;
 
 /// How long to wait for the daemon's answer.
@@ -41,6 +42,18 @@ pub struct Conn {
     json: bool,
 }
 
+impl Conn {
+    /// The control socket.
+    pub fn socket(&self) -> &Path {
+        &self.socket
+    }
+
+    /// Whether to print JSON.
+    pub fn json(&self) -> bool {
+        self.json
+    }
+}
+
 /// `bgpctl show ...`.
 #[derive(Debug, Args)]
 pub struct ShowArgs {
@@ -58,8 +71,15 @@ enum Show {
     Peer { name: String },
     /// Routes of a table.
     Routes {
-        /// Only this prefix.
+        /// Only this prefix (with --longer: and its more specific prefixes).
         prefix: Option<IpNet>,
+        /// With PREFIX: the prefix and every more specific one (BIRD's `show route in`).
+        #[arg(long, requires = "prefix")]
+        longer: bool,
+        /// Only paths carrying this community: ASN:VALUE (or a well-known name such as
+        /// no-export) or a large community GLOBAL:LOCAL1:LOCAL2.
+        #[arg(long)]
+        community: Option<String>,
         /// Only paths from (loc, in) or to (out) this peer.
         #[arg(long)]
         peer: Option<String>,
@@ -71,8 +91,12 @@ enum Show {
         #[arg(long)]
         limit: Option<usize>,
     },
-    /// Longest-prefix match of an address: all paths, best marked, why others lost.
-    Route { address: IpAddr },
+    /// Every path of a prefix, or of the longest prefix matching an address, in detail:
+    /// all attributes, the best marked, why the others lost.
+    Route {
+        /// A prefix (10.0.0.0/24) or an address (10.0.0.1: longest-prefix match).
+        target: String,
+    },
     /// Calico mode: the datastore followed, its sync state, what was derived from it.
     Datastore,
     /// The kernel FIB: routes bgpd installed, those the kernel refused and why, retries.
@@ -115,14 +139,14 @@ enum ActionArg {
 }
 
 /// Why a request failed.
-enum Failure {
+pub(crate) enum Failure {
     /// The daemon could not be reached.
     Unreachable(String),
     /// The daemon answered with an error.
     Daemon(String),
 }
 
-fn unreachable_message(path: &Path, e: &std::io::Error) -> String {
+pub(crate) fn unreachable_message(path: &Path, e: &std::io::Error) -> String {
     use std::io::ErrorKind;
     match e.kind() {
         ErrorKind::NotFound => format!(
@@ -177,7 +201,7 @@ impl Client {
     }
 }
 
-fn io_failure(e: std::io::Error) -> Failure {
+pub(crate) fn io_failure(e: std::io::Error) -> Failure {
     Failure::Unreachable(format!("talking to bgpd: {e}"))
 }
 
@@ -229,6 +253,8 @@ pub fn show(conn: &Conn, args: ShowArgs) -> ExitCode {
         Show::Bfd => Command::ShowBfd,
         Show::Routes {
             prefix,
+            longer,
+            community,
             peer,
             table,
             family,
@@ -236,6 +262,8 @@ pub fn show(conn: &Conn, args: ShowArgs) -> ExitCode {
         } => {
             let filter = Command::ShowRoutes {
                 prefix,
+                longer,
+                community,
                 peer,
                 table: match table {
                     TableArg::Loc => Table::Loc,
@@ -251,7 +279,32 @@ pub fn show(conn: &Conn, args: ShowArgs) -> ExitCode {
             };
             return show_routes(conn, filter, limit.unwrap_or(usize::MAX));
         }
-        Show::Route { address } => Command::ShowRoute { address },
+        Show::Route { target } => {
+            let command = if target.contains('/') {
+                match target.parse::<IpNet>() {
+                    Ok(prefix) => Command::ShowRoutes {
+                        prefix: Some(prefix),
+                        peer: None,
+                        table: Table::Loc,
+                        family: None,
+                        limit: None,
+                        after: None,
+                        longer: false,
+                        community: None,
+                    },
+                    Err(e) => return fail(Failure::Daemon(format!("{target}: {e}"))),
+                }
+            } else {
+                match target.parse::<IpAddr>() {
+                    Ok(address) => Command::ShowRoute { address },
+                    Err(e) => return fail(Failure::Daemon(format!("{target}: {e}"))),
+                }
+            };
+            return run(conn, command, |r| match r {
+                Reply::Routes { routes, .. } => print!("{}", detail::routes(routes)),
+                other => print!("{}", render(other)),
+            });
+        }
     };
     run(conn, command, |r| print!("{}", render(r)))
 }
@@ -268,6 +321,8 @@ fn show_routes(conn: &Conn, filter: Command, max: usize) -> ExitCode {
         peer,
         table,
         family,
+        longer,
+        community,
         ..
     } = filter
     else {
@@ -291,6 +346,8 @@ fn show_routes(conn: &Conn, filter: Command, max: usize) -> ExitCode {
             family,
             limit: u32::try_from(want).ok(),
             after: after.take(),
+            longer,
+            community: community.clone(),
         };
         let resp = match client.request(command) {
             Ok(r) => r,
@@ -332,7 +389,7 @@ fn show_routes(conn: &Conn, filter: Command, max: usize) -> ExitCode {
     ExitCode::SUCCESS
 }
 
-fn fail(f: Failure) -> ExitCode {
+pub(crate) fn fail(f: Failure) -> ExitCode {
     match f {
         Failure::Unreachable(m) => {
             eprintln!("bgpctl: {m}");
@@ -555,6 +612,9 @@ fn peers_table(peers: &[PeerSummary]) -> String {
                 p.prefixes_received.to_string(),
                 p.prefixes_accepted.to_string(),
                 p.prefixes_sent.to_string(),
+                p.messages_received.to_string(),
+                p.messages_sent.to_string(),
+                p.output_queue_bytes.to_string(),
                 p.last_error.clone().unwrap_or_default(),
             ]
         })
@@ -569,6 +629,9 @@ fn peers_table(peers: &[PeerSummary]) -> String {
             "Received",
             "Accepted",
             "Sent",
+            "MsgRcvd",
+            "MsgSent",
+            "OutQ",
             "Last error",
         ],
         &rows,
@@ -656,7 +719,7 @@ const FLAGS_LEGEND: &str = "flags: * best, = multipath, S stale\n";
 fn peer_detail(d: &PeerDetail) -> String {
     let s = &d.summary;
     let mut out = String::new();
-    let mut kv = |k: &str, v: String| out.push_str(&format!("  {k:<28}{v}\n"));
+    let mut kv = |k: &str, v: String| out.push_str(&format!("  {k:<30}{v}\n"));
     kv("Name:", s.name.clone());
     if let Some(desc) = &d.description {
         kv("Description:", desc.clone());
@@ -690,18 +753,21 @@ fn peer_detail(d: &PeerDetail) -> String {
             }
         ),
     );
+    let timer = |configured: u16, in_use: Option<u16>| match in_use {
+        Some(n) if n != configured => {
+            format!("{} (configured {})", seconds(n), seconds(configured))
+        }
+        Some(n) => format!("{} (negotiated)", seconds(n)),
+        None => format!("{} (configured)", seconds(configured)),
+    };
+    kv("Hold time:", timer(d.hold_time, d.negotiated_hold_time));
     kv(
-        "Hold / keepalive (config):",
-        format!("{} / {} s", d.hold_time, d.keepalive),
+        "Keepalive time:",
+        timer(d.keepalive, d.negotiated_keepalive),
     );
-    if let (Some(h), Some(k)) = (d.negotiated_hold_time, d.negotiated_keepalive) {
-        kv("Hold / keepalive (in use):", format!("{h} / {k} s"));
-    }
     kv("Families:", d.families.join(", "));
-    kv(
-        "Import / export policy:",
-        format!("{:?} / {:?}", d.import, d.export),
-    );
+    kv("Import policy:", policy_chain(&d.import));
+    kv("Export policy:", policy_chain(&d.export));
     kv(
         "Prefixes recv/accepted/sent:",
         format!(
@@ -710,6 +776,11 @@ fn peer_detail(d: &PeerDetail) -> String {
         ),
     );
     let c = &d.counters;
+    kv(
+        "Messages received / sent:",
+        format!("{} / {}", s.messages_received, s.messages_sent),
+    );
+    kv("Output queue:", format!("{} bytes", s.output_queue_bytes));
     kv(
         "UPDATEs received / sent:",
         format!("{} / {}", c.updates_received, c.updates_sent),
@@ -748,6 +819,25 @@ fn peer_detail(d: &PeerDetail) -> String {
         }
     }
     out
+}
+
+/// A time in seconds as words: `90 seconds`, `1 second`, `disabled` for 0 (a hold time
+/// of 0 turns the keepalive and hold timers off, RFC 4271 4.2).
+fn seconds(n: u16) -> String {
+    match n {
+        0 => "disabled".into(),
+        1 => "1 second".into(),
+        n => format!("{n} seconds"),
+    }
+}
+
+/// A policy chain as words: `a, then b`, or what an empty chain means.
+fn policy_chain(chain: &[String]) -> String {
+    if chain.is_empty() {
+        "none (the default: accept iBGP, reject eBGP, RFC 8212)".into()
+    } else {
+        chain.join(", then ")
+    }
 }
 
 /// `show datastore`.
@@ -833,6 +923,7 @@ pub fn render(r: &Reply) -> String {
         Reply::Datastore(d) => datastore(d),
         Reply::Fib(f) => fib::render(f),
         Reply::Bfd { sessions } => crate::bfd::sessions_table(sessions),
+        Reply::Event(e) => crate::monitor::line_of(e) + "\n",
         Reply::Done { message } => format!("{message}\n"),
     }
 }
@@ -860,12 +951,22 @@ mod tests {
             prefixes_accepted: 2,
             prefixes_sent: 1,
             last_error: None,
+            messages_received: 12,
+            messages_sent: 10,
+            output_queue_bytes: 0,
+            connect_error: None,
         };
         let t = peers_table(&[p]);
         let lines: Vec<&str> = t.lines().collect();
         assert_eq!(lines.len(), 2);
         assert!(lines[0].starts_with("Name           Address   AS     State"));
         assert!(lines[1].starts_with("Mesh_10_0_0_2  10.0.0.2  64512  Established  00:01:01  3"));
+        assert!(
+            lines[0].contains("Sent  MsgRcvd  MsgSent  OutQ  Last error"),
+            "{t}"
+        );
+        let row: Vec<&str> = lines[1].split_whitespace().collect();
+        assert_eq!(&row[5..11], &["3", "2", "1", "12", "10", "0"]);
     }
 
     fn route(originator: Option<&str>, clusters: &[&str]) -> RouteEntry {
@@ -875,6 +976,7 @@ mod tests {
             peer: "rr".into(),
             next_hop: Some("127.0.2.2".into()),
             as_path: String::new(),
+            as_path_segments: Vec::new(),
             origin: "IGP".into(),
             local_pref: Some(100),
             med: None,
@@ -888,6 +990,11 @@ mod tests {
             originator_id: originator.map(str::to_owned),
             cluster_list: clusters.iter().map(|c| c.to_string()).collect(),
             interface: None,
+            extended_communities: Vec::new(),
+            atomic_aggregate: false,
+            aggregator: None,
+            otc: None,
+            unknown_attributes: Vec::new(),
         }
     }
 

@@ -11,6 +11,7 @@ mod bfd;
 mod control;
 #[path = "../../bgpd/src/docs.rs"]
 mod docs;
+mod monitor;
 mod mrt;
 
 #[derive(Debug, Parser)]
@@ -41,6 +42,9 @@ enum Command {
     Shutdown(control::ShutdownArgs),
     /// Reset, disable or enable one peer's session.
     Peer(control::PeerArgs),
+    /// Follow bgpd live: peer state changes, routes peers announce and withdraw, best-path
+    /// changes, one line each as they happen (JSON lines with --json), until interrupted.
+    Monitor(monitor::MonitorArgs),
     /// Change bgpd's logging while it runs.
     #[command(subcommand)]
     Log(control::LogCommand),
@@ -62,6 +66,7 @@ fn main() -> ExitCode {
         Command::Shutdown(a) => control::shutdown(&cli.conn, a),
         Command::Peer(a) => control::peer(&cli.conn, a),
         Command::Log(c) => control::log(&cli.conn, c),
+        Command::Monitor(a) => monitor::run(&cli.conn, a),
         Command::GenerateDocs { out } => {
             match docs::generate(<Cli as clap::CommandFactory>::command(), &out) {
                 Ok(()) => ExitCode::SUCCESS,

@@ -15,11 +15,8 @@
 
 mod support;
 
-use std::io::{BufRead, BufReader, Write};
-use std::os::unix::net::UnixStream;
 use std::path::{Path, PathBuf};
 use std::process::Command;
-use std::time::Duration;
 
 use support::{originate, peer_toml, Daemon};
 
@@ -40,35 +37,6 @@ fn config(dir: &Path, name: &str, host: u8, bird: &str, peers: &str) -> String {
 
 fn peer(name: &str, address: &str, port: u16, source: &str, extra: &str) -> String {
     peer_toml(name, address, 64512, port, Some(source), extra)
-}
-
-/// Sends `command` on a fresh connection and returns the reply lines, greeting included,
-/// up to the final line (a code followed by a space).
-fn bird_raw(sock: &Path, command: &str) -> Vec<String> {
-    let mut s = UnixStream::connect(sock).expect("connecting to the BIRD socket");
-    s.set_read_timeout(Some(Duration::from_secs(30)))
-        .expect("timeout");
-    s.write_all(format!("{command}\n").as_bytes())
-        .expect("writing");
-    let mut lines = Vec::new();
-    let mut rd = BufReader::new(s);
-    let mut finals = 0;
-    // The greeting is one final line, the reply ends with another.
-    while finals < 2 {
-        let mut l = String::new();
-        if rd.read_line(&mut l).expect("reading") == 0 {
-            break;
-        }
-        let l = l.trim_end_matches('\n').to_string();
-        if l.len() >= 5
-            && l.as_bytes()[..4].iter().all(u8::is_ascii_digit)
-            && l.as_bytes()[4] == b' '
-        {
-            finals += 1;
-        }
-        lines.push(l);
-    }
-    lines
 }
 
 /// calico node/pkg/health/bird/bird.go bgpPeer.
@@ -320,7 +288,7 @@ fn calico_health_checks_and_birdcl_read_bgpd() {
     // Both blocks in a's Loc-RIB (ours and b's).
     a.wait_for(
         |_| {
-            bird_raw(&bird4, "show route count")
+            support::bird_raw(&bird4, "show route count")
                 .last()
                 .map(String::as_str)
                 == Some("0014 2 of 2 routes for 2 networks")
@@ -330,7 +298,7 @@ fn calico_health_checks_and_birdcl_read_bgpd() {
 
     // The CalicoNodeStatus route reporter's `show route`, parsed as calico-node does: our
     // block from static1 (a blackhole), b's from the mesh session via b.
-    let routes = bird_raw(&bird4, "show route");
+    let routes = support::bird_raw(&bird4, "show route");
     let parsed = calico_scan_routes(&routes).expect("calico parses show route");
     assert_eq!(parsed.len(), 2, "{routes:#?}");
     let ours = parsed
@@ -353,7 +321,7 @@ fn calico_health_checks_and_birdcl_read_bgpd() {
     assert_eq!(theirs.gateway, format!("127.0.{NET}.2"), "{routes:#?}");
     assert_eq!(theirs.learned_from, mesh, "{routes:#?}");
     assert!(theirs.primary);
-    let only = bird_raw(&bird4, &format!("show route protocol {mesh}"));
+    let only = support::bird_raw(&bird4, &format!("show route protocol {mesh}"));
     assert_eq!(
         calico_scan_routes(&only).map(|r| r.len()),
         Ok(1),
@@ -361,7 +329,7 @@ fn calico_health_checks_and_birdcl_read_bgpd() {
     );
 
     // calico-node -bird-ready, on the raw socket.
-    let lines = bird_raw(&bird4, "show protocols");
+    let lines = support::bird_raw(&bird4, "show protocols");
     let version = concat!("0001 BIRD v", env!("CARGO_PKG_VERSION"), "+bgpd ready.");
     assert_eq!(lines[0], version, "{lines:#?}");
     let peers = calico_scan_peers(&lines, ".").expect("calico parses show protocols");
@@ -380,7 +348,7 @@ fn calico_health_checks_and_birdcl_read_bgpd() {
     assert_eq!(down.state, "start");
     assert_ne!(down.bgp_state, "Established");
     // checkBIRDReady: at least one established peer, and no graceful restart running.
-    let status = bird_raw(&bird4, "show status");
+    let status = support::bird_raw(&bird4, "show status");
     assert_eq!(calico_gr_in_progress(&status), Ok(false), "{status:#?}");
     assert_eq!(
         status.last().map(String::as_str),
@@ -388,19 +356,19 @@ fn calico_health_checks_and_birdcl_read_bgpd() {
     );
 
     // The IPv6 socket answers for the IPv6 session only (BIRD 1.x's bird6).
-    let lines6 = bird_raw(&bird6, "show protocols");
+    let lines6 = support::bird_raw(&bird6, "show protocols");
     let peers6 = calico_scan_peers(&lines6, ":").expect("calico parses bird6");
     assert_eq!(peers6.len(), 1, "{lines6:#?}");
     assert_eq!(peers6[0].peer_type, "global");
     assert_eq!(peers6[0].state, "start");
 
     // No IPv6 sessions at all: an empty table, which calico-node takes as ready (no peers).
-    let empty = bird_raw(&b_bird6, "show protocols");
+    let empty = support::bird_raw(&b_bird6, "show protocols");
     assert_eq!(calico_scan_peers(&empty, ":"), Ok(vec![]), "{empty:#?}");
     assert_eq!(empty.last().map(String::as_str), Some("0000 "));
 
     // The status reporter's `show protocols all NAME` (node/pkg/status/populators/peers.go).
-    let all = bird_raw(&bird4, &format!("show protocols all {mesh}"));
+    let all = support::bird_raw(&bird4, &format!("show protocols all {mesh}"));
     let value = |key: &str| {
         all.iter()
             .find(|l| l.contains(key))
@@ -417,13 +385,13 @@ fn calico_health_checks_and_birdcl_read_bgpd() {
         "{all:#?}"
     );
     // Read-only: BIRD's restricted-mode answer, and the session stays.
-    let denied = bird_raw(&bird4, &format!("disable {mesh}"));
+    let denied = support::bird_raw(&bird4, &format!("disable {mesh}"));
     assert_eq!(
         denied.last().map(String::as_str),
         Some("8007 Access denied")
     );
     assert_eq!(a.state(&mesh).as_deref(), Some("Established"));
-    let unknown = bird_raw(&bird4, "show protocols NoSuch_1");
+    let unknown = support::bird_raw(&bird4, "show protocols NoSuch_1");
     assert_eq!(
         unknown.last().map(String::as_str),
         Some("9001 syntax error")
@@ -447,7 +415,7 @@ fn calico_health_checks_and_birdcl_read_bgpd() {
         |_| moved.exists() && !bird4.exists() && !bird6.exists(),
         "BIRD sockets follow the reload",
     );
-    let lines = bird_raw(&moved, "show protocols");
+    let lines = support::bird_raw(&moved, "show protocols");
     let peers = calico_scan_peers(&lines, ".").expect("calico parses show protocols");
     assert_eq!(peers[0].bgp_state, "Established", "{lines:#?}");
     let bird4 = moved;
@@ -562,11 +530,11 @@ default = "accept"
     ) + &peer("Mesh_127_0_75_2", "127.0.75.2", PORT, "127.0.75.1", "");
     let a = Daemon::start_with(d, "a", &config, &["-R"]);
     // The peer never comes up: recovery is in progress at first ...
-    let lines = bird_raw(&bird4, "show status");
+    let lines = support::bird_raw(&bird4, "show status");
     assert_eq!(calico_gr_in_progress(&lines), Ok(true), "{lines:#?}");
     // ... and over once the restart time passed.
     a.wait_for(
-        |_| calico_gr_in_progress(&bird_raw(&bird4, "show status")) == Ok(false),
+        |_| calico_gr_in_progress(&support::bird_raw(&bird4, "show status")) == Ok(false),
         "graceful restart recovery over",
     );
     match a.request(bgp_control::Command::Status) {

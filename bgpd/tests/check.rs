@@ -119,7 +119,11 @@ fn configurations_that_do_nothing_are_warned_about() {
 fn shipped_examples_check_clean() {
     let examples = Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples");
     let mut seen = 0;
-    for entry in std::fs::read_dir(&examples).expect("examples") {
+    let quickstart = std::fs::read_dir(examples.join("quickstart")).expect("quickstart");
+    for entry in std::fs::read_dir(&examples)
+        .expect("examples")
+        .chain(quickstart)
+    {
         let path = entry.expect("entry").path();
         if path.extension().is_none_or(|e| e != "toml") {
             continue;
@@ -129,5 +133,5 @@ fn shipped_examples_check_clean() {
         assert_eq!(stderr(&out), "", "{}: no warning", path.display());
         seen += 1;
     }
-    assert!(seen >= 3, "the examples were found");
+    assert!(seen >= 5, "the examples were found");
 }

@@ -66,6 +66,8 @@ fn routes_request(limit: Option<u32>, after: Option<RouteCursor>) -> Ctl {
         family: None,
         limit,
         after,
+        longer: false,
+        community: None,
     }
 }
 

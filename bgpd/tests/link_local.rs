@@ -14,8 +14,9 @@
 mod support;
 
 use std::net::{IpAddr, Ipv6Addr};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
+use std::time::Duration;
 
 use interop::{run_test, wait_for, Error, Family, Netns, Result};
 use support::{spawn_in_ns, DEADLINE};
@@ -36,7 +37,8 @@ struct Side {
     v4_host: IpAddr,
 }
 
-fn config(me: &Side, peer: &Side, passive: bool, socket: &Path) -> String {
+fn config(me: &Side, peer: &Side, passive: bool, socket: &Path, password: Option<&str>) -> String {
+    let password = password.map_or(String::new(), |p| format!("password = \"{p}\"\n"));
     format!(
         r#"[global]
 asn = {asn}
@@ -59,7 +61,7 @@ families = ["ipv6", "ipv4"]
 extended_next_hop = true
 import = ["all"]
 export = ["all"]
-
+{password}
 [[originate]]
 prefix = "{v6}"
 
@@ -134,103 +136,124 @@ fn peer_state(socket: &Path) -> Result<String> {
         .unwrap_or_else(|| format!("no peer: {v}")))
 }
 
+fn parse<T: std::str::FromStr>(s: &str) -> Result<T>
+where
+    T::Err: std::fmt::Display,
+{
+    s.parse().map_err(|e| Error::Invalid(format!("{s}: {e}")))
+}
+
+/// The two ends of the link.
+fn sides() -> Result<(Side, Side)> {
+    let a = Side {
+        label: "bgpd-a",
+        ifname: "veth0",
+        asn: 64601,
+        router_id: "192.0.2.1",
+        link_local: parse("fe80::1")?,
+        global: parse("2001:db8:ff::1")?,
+        v6_prefix: "2001:db8:a::/48",
+        v4_prefix: "198.51.100.0/25",
+        v6_host: parse("2001:db8:a::1")?,
+        v4_host: parse("198.51.100.1")?,
+    };
+    let b = Side {
+        label: "bgpd-b",
+        ifname: "veth1",
+        asn: 64602,
+        router_id: "192.0.2.2",
+        link_local: parse("fe80::2")?,
+        global: parse("2001:db8:ff::2")?,
+        v6_prefix: "2001:db8:b::/48",
+        v4_prefix: "198.51.100.128/25",
+        v6_host: parse("2001:db8:b::1")?,
+        v4_host: parse("198.51.100.129")?,
+    };
+    Ok((a, b))
+}
+
+/// Two namespaces joined by the veth pair, addresses in place.
+fn wire(test: &interop::Test, a: &Side, b: &Side) -> Result<(Arc<Netns>, Arc<Netns>)> {
+    let na: Arc<Netns> = Netns::new(test, "a")?;
+    let nb: Arc<Netns> = Netns::new(test, "b")?;
+    na.ip(&[
+        "link",
+        "add",
+        a.ifname,
+        "type",
+        "veth",
+        "peer",
+        "name",
+        b.ifname,
+        "netns",
+        nb.name(),
+    ])?;
+    for (ns, s) in [(&na, a), (&nb, b)] {
+        // No kernel-made link-local address: only the configured one exists.
+        ns.sysctl(&format!("net.ipv6.conf.{}.addr_gen_mode", s.ifname), "1")?;
+        ip(ns, &format!("link set {} up", s.ifname))?;
+        ip(
+            ns,
+            &format!("-6 addr add {}/64 dev {} nodad", s.link_local, s.ifname),
+        )?;
+        ip(
+            ns,
+            &format!("-6 addr add {}/64 dev {} nodad", s.global, s.ifname),
+        )?;
+        ip(ns, &format!("-6 addr add {}/128 dev lo", s.v6_host))?;
+        ip(ns, &format!("-4 addr add {}/32 dev lo", s.v4_host))?;
+    }
+    Ok((na, nb))
+}
+
+/// Starts bgpd for `me` in `ns` under `label`; returns it and its control socket.
+fn start(
+    test: &interop::Test,
+    ns: &Arc<Netns>,
+    (me, peer): (&Side, &Side),
+    label: &str,
+    passive: bool,
+    password: Option<&str>,
+) -> Result<(interop::Process, PathBuf)> {
+    let socket = test.subdir(label)?.join("bgpd.sock");
+    let process = spawn_in_ns(
+        test,
+        ns,
+        label,
+        &config(me, peer, passive, &socket, password),
+        &[],
+    )?;
+    Ok((process, socket))
+}
+
+fn wait_established(socket: &Path, deadline: Duration) -> Result<()> {
+    wait_for("session over link-local addresses", deadline, || {
+        let st = peer_state(socket)?;
+        Ok(if st.contains("\"state\":\"Established\"") {
+            Ok(())
+        } else {
+            Err(st)
+        })
+    })
+}
+
 #[test]
 fn link_local_peers_exchange_ipv6_and_ipv4_routes_with_usable_next_hops() {
     run_test(
         "link_local_peers_exchange_ipv6_and_ipv4_routes_with_usable_next_hops",
         &["ip", "ping"],
         |test| {
-            let a = Side {
-                label: "bgpd-a",
-                ifname: "veth0",
-                asn: 64601,
-                router_id: "192.0.2.1",
-                link_local: "fe80::1"
-                    .parse()
-                    .map_err(|e| Error::Invalid(format!("{e}")))?,
-                global: "2001:db8:ff::1"
-                    .parse()
-                    .map_err(|e| Error::Invalid(format!("{e}")))?,
-                v6_prefix: "2001:db8:a::/48",
-                v4_prefix: "198.51.100.0/25",
-                v6_host: "2001:db8:a::1"
-                    .parse()
-                    .map_err(|e| Error::Invalid(format!("{e}")))?,
-                v4_host: "198.51.100.1"
-                    .parse()
-                    .map_err(|e| Error::Invalid(format!("{e}")))?,
-            };
-            let b = Side {
-                label: "bgpd-b",
-                ifname: "veth1",
-                asn: 64602,
-                router_id: "192.0.2.2",
-                link_local: "fe80::2"
-                    .parse()
-                    .map_err(|e| Error::Invalid(format!("{e}")))?,
-                global: "2001:db8:ff::2"
-                    .parse()
-                    .map_err(|e| Error::Invalid(format!("{e}")))?,
-                v6_prefix: "2001:db8:b::/48",
-                v4_prefix: "198.51.100.128/25",
-                v6_host: "2001:db8:b::1"
-                    .parse()
-                    .map_err(|e| Error::Invalid(format!("{e}")))?,
-                v4_host: "198.51.100.129"
-                    .parse()
-                    .map_err(|e| Error::Invalid(format!("{e}")))?,
-            };
-            let na: Arc<Netns> = Netns::new(test, "a")?;
-            let nb: Arc<Netns> = Netns::new(test, "b")?;
-            na.ip(&[
-                "link",
-                "add",
-                a.ifname,
-                "type",
-                "veth",
-                "peer",
-                "name",
-                b.ifname,
-                "netns",
-                nb.name(),
-            ])?;
-            for (ns, s) in [(&na, &a), (&nb, &b)] {
-                // No kernel-made link-local address: only the configured one exists.
-                ns.sysctl(&format!("net.ipv6.conf.{}.addr_gen_mode", s.ifname), "1")?;
-                ip(ns, &format!("link set {} up", s.ifname))?;
-                ip(
-                    ns,
-                    &format!("-6 addr add {}/64 dev {} nodad", s.link_local, s.ifname),
-                )?;
-                ip(
-                    ns,
-                    &format!("-6 addr add {}/64 dev {} nodad", s.global, s.ifname),
-                )?;
-                ip(ns, &format!("-6 addr add {}/128 dev lo", s.v6_host))?;
-                ip(ns, &format!("-4 addr add {}/32 dev lo", s.v4_host))?;
-            }
+            let (a, b) = sides()?;
+            let (na, nb) = wire(test, &a, &b)?;
             let mut procs = Vec::new();
             let mut sockets = Vec::new();
             for (ns, me, peer, passive) in [(&na, &a, &b, false), (&nb, &b, &a, true)] {
-                let socket = test.subdir(me.label)?.join("bgpd.sock");
-                procs.push(spawn_in_ns(
-                    test,
-                    ns,
-                    me.label,
-                    &config(me, peer, passive, &socket),
-                    &[],
-                )?);
+                let (process, socket) = start(test, ns, (me, peer), me.label, passive, None)?;
+                procs.push(process);
                 sockets.push(socket);
             }
             for s in &sockets {
-                wait_for("session over link-local addresses", DEADLINE, || {
-                    let st = peer_state(s)?;
-                    Ok(if st.contains("\"state\":\"Established\"") {
-                        Ok(())
-                    } else {
-                        Err(st)
-                    })
-                })?;
+                wait_established(s, DEADLINE)?;
             }
             // Each side installs the other's routes via the peer's global address on the
             // link, out of the veth (RFC 2545 next hop: global, then link-local).
@@ -264,4 +287,50 @@ fn link_local_peers_exchange_ipv6_and_ipv4_routes_with_usable_next_hops() {
             Ok(())
         },
     );
+}
+
+/// TCP-MD5 (RFC 2385) on a session over link-local addresses: the key is set for the
+/// peer's link-local address on the connecting socket and on the listening socket. Linux
+/// matches TCP-MD5 keys by address (an interface index in `TCP_MD5SIG_EXT` names only an
+/// L3 master device, a VRF), so the key applies to that address on every link. Different
+/// keys keep the session down, which shows the keys are in force; the same key brings it
+/// up and routes flow.
+#[test]
+fn link_local_peers_with_tcp_md5() {
+    run_test("link_local_peers_with_tcp_md5", &["ip"], |test| {
+        let (a, b) = sides()?;
+        let (na, nb) = wire(test, &a, &b)?;
+        let key = Some("link-secret");
+        let (_pa, socket_a) = start(test, &na, (&a, &b), a.label, false, key)?;
+        let wrong = start(test, &nb, (&b, &a), "bgpd-b-other-key", true, Some("other"))?;
+        // Connect retry is 1 s: several attempts, each must fail.
+        std::thread::sleep(Duration::from_secs(6));
+        for s in [&socket_a, &wrong.1] {
+            let st = peer_state(s)?;
+            if st.contains("\"state\":\"Established\"") {
+                return Err(Error::Invalid(format!(
+                    "Established with different TCP-MD5 keys: {st}"
+                )));
+            }
+        }
+        drop(wrong);
+        let (_pb, socket_b) = start(test, &nb, (&b, &a), b.label, true, key)?;
+        for s in [&socket_a, &socket_b] {
+            wait_established(s, DEADLINE)?;
+        }
+        let mut last = Vec::new();
+        wait_for(
+            &format!("{} installs {}", b.label, a.v6_prefix),
+            DEADLINE,
+            || {
+                last = kernel_route(&nb, Family::Ipv6, a.v6_prefix)?;
+                Ok(if installed_via(&last, b.ifname, a.global) {
+                    Ok(())
+                } else {
+                    Err(format!("{last:?}"))
+                })
+            },
+        )?;
+        Ok(())
+    });
 }

@@ -5,13 +5,14 @@
 use std::path::Path;
 
 use bgp_control::{
-    BfdSessionInfo, DaemonStatus, FibInstalled, FibRefused, FibReport, PeerCounters, PeerDetail,
-    PeerSummary, RouteEntry,
+    AsPathSegment, BfdSessionInfo, DaemonStatus, Event, FibInstalled, FibRefused, FibReport,
+    MonitorEvent, PeerCounters, PeerDetail, PeerSummary, RouteEntry,
 };
 use bgp_proto::Origin;
 
 use bgp_speaker::{
-    BfdSession, FibState, Peer, PeerAction, Route, RouteCursor, RouteQuery, RouteSource, Status,
+    connect_failure, BfdSession, ExtendedCommunity, FibState, Peer, PeerAction, Route, RouteChange,
+    RouteCursor, RouteQuery, RouteSource, SegmentType, SpeakerEvent, Status,
 };
 
 /// `status`: the speaker's status, with the daemon's version and configuration file.
@@ -75,7 +76,18 @@ pub fn summary(p: &Peer) -> PeerSummary {
         prefixes_received: p.prefixes.received,
         prefixes_accepted: p.prefixes.accepted,
         prefixes_sent: p.prefixes.sent,
-        last_error: p.last_error.clone(),
+        last_error: p.last_error.as_deref().map(|e| match connect_failure(e) {
+            Some(why) => format!("connect: {why}"),
+            None => e.to_owned(),
+        }),
+        messages_received: p.counters.messages_received,
+        messages_sent: p.counters.messages_sent,
+        output_queue_bytes: p.counters.output_queue_bytes,
+        connect_error: p
+            .last_error
+            .as_deref()
+            .and_then(connect_failure)
+            .map(str::to_owned),
     }
 }
 
@@ -145,6 +157,21 @@ pub fn route(r: &Route) -> RouteEntry {
         peer: route_peer(r),
         next_hop: r.next_hop.map(|n| n.to_string()),
         as_path: r.as_path.to_string(),
+        as_path_segments: r
+            .as_path
+            .segments
+            .iter()
+            .map(|s| AsPathSegment {
+                kind: match s.kind {
+                    SegmentType::Sequence => "sequence",
+                    SegmentType::Set => "set",
+                    SegmentType::ConfedSequence => "confed_sequence",
+                    SegmentType::ConfedSet => "confed_set",
+                }
+                .to_string(),
+                asns: s.asns.clone(),
+            })
+            .collect(),
         origin: match r.origin {
             Some(Origin::Igp) => "IGP",
             Some(Origin::Egp) => "EGP",
@@ -164,17 +191,126 @@ pub fn route(r: &Route) -> RouteEntry {
         originator_id: r.originator_id.map(|i| i.to_string()),
         cluster_list: r.cluster_list.iter().map(|i| i.to_string()).collect(),
         interface: r.interface.clone(),
+        extended_communities: r.extended_communities.iter().map(extended).collect(),
+        atomic_aggregate: r.atomic_aggregate,
+        aggregator: r.aggregator.map(|a| format!("{} {}", a.asn, a.address)),
+        otc: r.otc,
+        unknown_attributes: r
+            .unknown_attributes
+            .iter()
+            .map(|a| {
+                format!(
+                    "type {} flags {:#04x}, {} octets",
+                    a.type_code,
+                    a.flags,
+                    a.value.len()
+                )
+            })
+            .collect(),
     }
 }
 
-/// The query of a `show_routes` request.
+/// An extended community (RFC 4360) as BIRD prints it: `(rt, 64512, 100)` for a route
+/// target, `(ro, ...)` for a route origin (RFC 4360 4, RFC 5668 for 4-octet ASNs),
+/// `(generic, 0xHI, 0xLO)` for anything else.
+pub fn extended(c: &ExtendedCommunity) -> String {
+    let b = c.0;
+    let [t, sub, rest @ ..] = b;
+    let u16_at = |i: usize| u16::from_be_bytes([rest[i], rest[i + 1]]);
+    let u32_at = |i: usize| u32::from_be_bytes([rest[i], rest[i + 1], rest[i + 2], rest[i + 3]]);
+    let kind = match sub {
+        0x02 => Some("rt"),
+        0x03 => Some("ro"),
+        _ => None,
+    };
+    match (t & 0x3f, kind) {
+        // 2-octet AS specific: AS (2), local administrator (4).
+        (0x00, Some(k)) => format!("({k}, {}, {})", u16_at(0), u32_at(2)),
+        // IPv4 address specific: address (4), local administrator (2).
+        (0x01, Some(k)) => format!(
+            "({k}, {}, {})",
+            std::net::Ipv4Addr::new(rest[0], rest[1], rest[2], rest[3]),
+            u16_at(4)
+        ),
+        // 4-octet AS specific: AS (4), local administrator (2).
+        (0x02, Some(k)) => format!("({k}, {}, {})", u32_at(0), u16_at(4)),
+        _ => format!(
+            "(generic, {:#010x}, {:#010x})",
+            u32::from_be_bytes([b[0], b[1], b[2], b[3]]),
+            u32::from_be_bytes([b[4], b[5], b[6], b[7]])
+        ),
+    }
+}
+
+/// Milliseconds since the Unix epoch, now.
+fn now_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
+}
+
+/// One event of the speaker's stream as a `monitor` line, stamped now.
+pub fn event(e: &SpeakerEvent) -> MonitorEvent {
+    let event = match e {
+        SpeakerEvent::PeerState {
+            peer,
+            from,
+            to,
+            reason,
+        } => Event::PeerState {
+            peer: peer.clone(),
+            from: from.to_string(),
+            to: to.to_string(),
+            reason: reason.clone(),
+        },
+        SpeakerEvent::Announced { peer, route: r } => Event::Announced {
+            peer: peer.clone(),
+            route: Box::new(route(r)),
+        },
+        SpeakerEvent::Withdrawn {
+            peer,
+            prefix,
+            path_id,
+        } => Event::Withdrawn {
+            peer: peer.clone(),
+            prefix: prefix.to_string(),
+            path_id: *path_id,
+        },
+        SpeakerEvent::Best(RouteChange::Best(b)) => Event::Best {
+            prefix: b.prefix.to_string(),
+            next_hops: b.next_hops.iter().map(|n| n.to_string()).collect(),
+            source: b.source.to_string(),
+        },
+        SpeakerEvent::Best(RouteChange::Removed(p)) => Event::Unreachable {
+            prefix: p.to_string(),
+        },
+    };
+    stamped(event)
+}
+
+/// `event` stamped now.
+pub fn stamped(event: Event) -> MonitorEvent {
+    MonitorEvent {
+        at_ms: now_ms(),
+        event,
+    }
+}
+
+/// The query of a `show_routes` request; an error for a community that does not parse.
 pub fn query(
     prefix: Option<ipnet::IpNet>,
     peer: Option<String>,
     table: bgp_control::Table,
     family: Option<bgp_control::FamilyFilter>,
-) -> RouteQuery {
-    RouteQuery {
+    longer: bool,
+    community: Option<String>,
+) -> Result<RouteQuery, String> {
+    let community = community
+        .map(|c| c.parse::<bgp_speaker::CommunityFilter>())
+        .transpose()?;
+    Ok(RouteQuery {
+        longer,
+        community,
         prefix,
         peer,
         table: match table {
@@ -186,7 +322,7 @@ pub fn query(
             bgp_control::FamilyFilter::Ipv4 => bgp_speaker::FamilyFilter::Ipv4,
             bgp_control::FamilyFilter::Ipv6 => bgp_speaker::FamilyFilter::Ipv6,
         }),
-    }
+    })
 }
 
 /// A cursor from the wire.
@@ -244,5 +380,27 @@ pub fn fib(f: FibState) -> FibReport {
         refused_total: f.counters.refused,
         retried_total: f.counters.retried,
         recovering: f.recovering,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::extended;
+    use bgp_speaker::ExtendedCommunity;
+
+    #[test]
+    fn extended_communities_as_bird_writes_them() {
+        // RFC 4360 4: 2-octet AS route target, IPv4 route origin; RFC 5668 4-octet AS.
+        let rt = ExtendedCommunity([0x00, 0x02, 0xfc, 0x00, 0, 0, 0, 100]);
+        assert_eq!(extended(&rt), "(rt, 64512, 100)");
+        let ro = ExtendedCommunity([0x01, 0x03, 192, 0, 2, 1, 0, 7]);
+        assert_eq!(extended(&ro), "(ro, 192.0.2.1, 7)");
+        let rt4 = ExtendedCommunity([0x02, 0x02, 0, 1, 0, 0, 0, 9]);
+        assert_eq!(extended(&rt4), "(rt, 65536, 9)");
+        // Non-transitive bit set, same kinds; anything else is generic.
+        let nt = ExtendedCommunity([0x40, 0x02, 0xfc, 0x00, 0, 0, 0, 1]);
+        assert_eq!(extended(&nt), "(rt, 64512, 1)");
+        let other = ExtendedCommunity([0x03, 0x0c, 0, 0, 0, 0, 0, 8]);
+        assert_eq!(extended(&other), "(generic, 0x030c0000, 0x00000008)");
     }
 }

@@ -5,6 +5,7 @@
 //!   [`answer`];
 //! - [`bird`]: the read-only BIRD-compatible status sockets calico-node's health checks
 //!   and status reports talk to;
+//! - [`monitor`]: the control socket's stream of events (`bgpctl monitor`);
 //! - [`socket`]: creating a socket file so that only those meant to use it can;
 //! - [`limits`]: what one local client may hold of any of them.
 //!
@@ -14,5 +15,6 @@
 pub mod answer;
 pub mod bird;
 pub mod limits;
+pub mod monitor;
 pub mod server;
 pub mod socket;

@@ -113,10 +113,22 @@ async fn connection(
                 family,
                 limit: None,
                 after,
-            }) => {
-                let q = answer::query(prefix, peer, table, family);
-                let after = after.map(answer::cursor_in);
-                stream_routes(&mut wr, &daemon.speaker, q, after, limits).await?;
+                longer,
+                community,
+            }) => match answer::query(prefix, peer, table, family, longer, community) {
+                Ok(q) => {
+                    let after = after.map(answer::cursor_in);
+                    stream_routes(&mut wr, &daemon.speaker, q, after, limits).await?;
+                }
+                Err(e) => {
+                    let resp = Response::error(e);
+                    limits::write_all(&mut wr, &answer(&resp), limits.write).await?;
+                }
+            },
+            // The connection is the stream's from now on.
+            Ok(Command::Monitor { peer }) => {
+                return super::monitor::stream(&mut rd, &mut wr, &daemon.speaker, peer, limits)
+                    .await;
             }
             Ok(cmd) => {
                 let resp = handle(cmd, &daemon).await;
@@ -127,7 +139,7 @@ async fn connection(
 }
 
 /// A response as one line.
-fn answer(resp: &Response) -> Vec<u8> {
+pub(super) fn answer(resp: &Response) -> Vec<u8> {
     let mut out = serde_json::to_vec(resp).unwrap_or_else(|e| {
         format!("{{\"version\":{PROTOCOL_VERSION},\"status\":\"error\",\"message\":\"{e}\"}}")
             .into_bytes()
@@ -236,9 +248,11 @@ async fn handle(cmd: Command, daemon: &Daemon) -> Response {
             family,
             limit,
             after,
-        } => {
-            let q = answer::query(prefix, peer, table, family);
-            match limit {
+            longer,
+            community,
+        } => match answer::query(prefix, peer, table, family, longer, community) {
+            Err(e) => Err(e),
+            Ok(q) => match limit {
                 // One page, and where the next starts.
                 Some(limit) => speaker
                     .routes_page(
@@ -257,8 +271,9 @@ async fn handle(cmd: Command, daemon: &Daemon) -> Response {
                     next: None,
                 }),
             }
-            .map_err(|e| e.to_string())
-        }
+            .map_err(|e| e.to_string()),
+        },
+        Command::Monitor { .. } => Err("monitor streams: it is served on its own".to_string()),
         Command::ShowRoute { address } => speaker
             .lookup(address)
             .await

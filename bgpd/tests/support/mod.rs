@@ -181,6 +181,8 @@ impl Daemon {
             family: family.into(),
             limit: None,
             after: None,
+            longer: false,
+            community: None,
         }) {
             Reply::Routes { routes, .. } => routes,
             other => panic!("unexpected reply {other:?}"),
@@ -364,7 +366,7 @@ pub fn announce(
     next_hop: std::net::Ipv4Addr,
     prefixes: &[&str],
 ) {
-    use bgp_proto::{AsPath, Message, Nlri, Origin, PathAttributes, Update};
+    use bgp_proto::{AsPath, Origin, PathAttributes};
     let attributes = PathAttributes {
         origin: Some(Origin::Igp),
         as_path: Some(AsPath::default()),
@@ -372,6 +374,16 @@ pub fn announce(
         local_pref: Some(100),
         ..PathAttributes::default()
     };
+    announce_with(s, attributes, prefixes);
+}
+
+/// Sends on the test's raw session `s` an UPDATE announcing `prefixes` with `attributes`.
+pub fn announce_with(
+    s: &interop::raw_peer::RawSession,
+    attributes: bgp_proto::PathAttributes,
+    prefixes: &[&str],
+) {
+    use bgp_proto::{Message, Nlri, Update};
     let nlri = prefixes
         .iter()
         .map(|p| Nlri::new(p.parse().expect("prefix")))
@@ -382,4 +394,33 @@ pub fn announce(
         ..Update::default()
     }))
     .expect("UPDATE");
+}
+
+/// Sends `command` on a fresh connection and returns the reply lines, greeting included,
+/// up to the final line (a code followed by a space).
+pub fn bird_raw(sock: &Path, command: &str) -> Vec<String> {
+    let mut s = UnixStream::connect(sock).expect("connecting to the BIRD socket");
+    s.set_read_timeout(Some(Duration::from_secs(30)))
+        .expect("timeout");
+    s.write_all(format!("{command}\n").as_bytes())
+        .expect("writing");
+    let mut lines = Vec::new();
+    let mut rd = BufReader::new(s);
+    let mut finals = 0;
+    // The greeting is one final line, the reply ends with another.
+    while finals < 2 {
+        let mut l = String::new();
+        if rd.read_line(&mut l).expect("reading") == 0 {
+            break;
+        }
+        let l = l.trim_end_matches('\n').to_string();
+        if l.len() >= 5
+            && l.as_bytes()[..4].iter().all(u8::is_ascii_digit)
+            && l.as_bytes()[4] == b' '
+        {
+            finals += 1;
+        }
+        lines.push(l);
+    }
+    lines
 }

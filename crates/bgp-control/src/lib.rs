@@ -18,6 +18,24 @@
 //! answer telling where the next page starts) or, without `limit`, streamed by the daemon
 //! as one answer line built page by page.
 //!
+//! `monitor` is the one request answered by a stream: one `done` answer, then an `event`
+//! answer per line as things happen ([`MonitorEvent`]: peer state changes, routes
+//! announced and withdrawn, best-path changes, `lagged` when the client read too slowly
+//! and events were dropped) until the client closes the connection.
+//!
+//! A client builds a request and reads the answer with any JSON library:
+//!
+//! ```
+//! use bgp_control::{Command, Outcome, Request, Response};
+//!
+//! let line = serde_json::to_string(&Request::new(Command::ShowPeers)).unwrap();
+//! assert_eq!(line, r#"{"version":1,"command":"show_peers"}"#);
+//!
+//! let answer = r#"{"version":1,"status":"error","message":"no peer named \"x\""}"#;
+//! let response: Response = serde_json::from_str(answer).unwrap();
+//! assert!(matches!(response.outcome, Outcome::Error { message } if message == "no peer named \"x\""));
+//! ```
+//!
 //! This crate holds only the wire types (serde, no I/O), so a client links nothing of the
 //! daemon: [`request`] what a client sends, [`response`] what the daemon answers.
 
@@ -28,9 +46,9 @@ pub mod response;
 
 pub use request::{Command, FamilyFilter, PeerAction, Request, RouteCursor, Table};
 pub use response::{
-    AgedMessage, BfdSessionInfo, ComponentStatus, DaemonStatus, DatastoreReport, FibInstalled,
-    FibRefused, FibReport, Outcome, PeerCounters, PeerDetail, PeerSummary, Reply, Response,
-    RouteEntry,
+    AgedMessage, AsPathSegment, BfdSessionInfo, ComponentStatus, DaemonStatus, DatastoreReport,
+    Event, FibInstalled, FibRefused, FibReport, MonitorEvent, Outcome, PeerCounters, PeerDetail,
+    PeerSummary, Reply, Response, RouteEntry,
 };
 
 /// Version of this protocol.

@@ -114,6 +114,14 @@ pub enum Command {
         /// Start after this entry (the `next` of the previous page).
         #[serde(default, skip_serializing_if = "Option::is_none")]
         after: Option<RouteCursor>,
+        /// With `prefix`: that prefix and every more specific one (BIRD's `show route in
+        /// PREFIX`) instead of exactly it. Added within version 1.
+        #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+        longer: bool,
+        /// Only paths carrying this community: standard `ASN:VALUE` (RFC 1997) or large
+        /// `ASN:DATA1:DATA2` (RFC 8092). Added within version 1.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        community: Option<String>,
     },
     /// Longest-prefix match of an address: all paths, the best marked.
     ShowRoute {
@@ -162,6 +170,17 @@ pub enum Command {
         /// Where to write it.
         path: String,
     },
+    /// A live stream of peer state changes, routes peers announce and withdraw, and
+    /// best-path changes. The daemon answers once (`done`, or an error for an unknown
+    /// peer), then sends one `event` answer per line as things happen until the client
+    /// closes the connection. A client that reads too slowly loses events and is told how
+    /// many (a `lagged` event); one that reads nothing for the control socket's `timeout`
+    /// is disconnected. Added within version 1.
+    Monitor {
+        /// Only this peer's state changes and routes (no best-path changes).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        peer: Option<String>,
+    },
 }
 
 #[cfg(test)]
@@ -203,7 +222,16 @@ mod tests {
                 family: None,
                 limit: None,
                 after: None,
+                longer: false,
+                community: None,
             }
+        );
+        let r = Request::new(Command::Monitor {
+            peer: Some("b".into()),
+        });
+        assert_eq!(
+            serde_json::to_string(&r).unwrap(),
+            r#"{"version":1,"command":"monitor","peer":"b"}"#
         );
     }
 

@@ -82,10 +82,76 @@ pub enum Reply {
         /// One row per session, by peer name.
         sessions: Vec<BfdSessionInfo>,
     },
+    /// One event of a `monitor` stream. Added within version 1.
+    Event(Box<MonitorEvent>),
     /// A command that only reports what it did.
     Done {
         /// What was done.
         message: String,
+    },
+}
+
+/// One line of a `monitor` stream: when, and what happened.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MonitorEvent {
+    /// When the daemon sent it, milliseconds since the Unix epoch.
+    pub at_ms: u64,
+    /// What happened.
+    #[serde(flatten)]
+    pub event: Event,
+}
+
+/// What a `monitor` stream reports.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "event", rename_all = "snake_case")]
+pub enum Event {
+    /// A peer's session changed state (RFC 4271 8.2.2 names, or `Disabled`).
+    PeerState {
+        /// The peer.
+        peer: String,
+        /// The state it left.
+        from: String,
+        /// The state it entered.
+        to: String,
+        /// Why it went down or could not connect.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        reason: Option<String>,
+    },
+    /// A peer announced a path (as received, before import policy).
+    Announced {
+        /// The peer.
+        peer: String,
+        /// The path (`best` and the other Loc-RIB marks unset).
+        route: Box<RouteEntry>,
+    },
+    /// A peer withdrew a path.
+    Withdrawn {
+        /// The peer.
+        peer: String,
+        /// The prefix.
+        prefix: String,
+        /// ADD-PATH path identifier, where the session carries them.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        path_id: Option<u32>,
+    },
+    /// The Loc-RIB's best path of a prefix changed.
+    Best {
+        /// The prefix.
+        prefix: String,
+        /// Next hops of the multipath set, best first (empty: a local route without one).
+        next_hops: Vec<String>,
+        /// Where the best path came from (`bgp`, `static`, `kernel`, ...).
+        source: String,
+    },
+    /// A prefix has no usable path any more.
+    Unreachable {
+        /// The prefix.
+        prefix: String,
+    },
+    /// The client read too slowly: this many events were dropped before this one.
+    Lagged {
+        /// Events lost.
+        lost: u64,
     },
 }
 
@@ -290,6 +356,21 @@ pub struct PeerSummary {
     pub prefixes_sent: u64,
     /// Why the session last went down.
     pub last_error: Option<String>,
+    /// BGP messages received, every type. Added within version 1 (absent reads as 0).
+    #[serde(default)]
+    pub messages_received: u64,
+    /// BGP messages sent, every type. Added within version 1.
+    #[serde(default)]
+    pub messages_sent: u64,
+    /// Bytes queued for the peer and not yet taken by the connection: the output queue.
+    /// Added within version 1.
+    #[serde(default)]
+    pub output_queue_bytes: u64,
+    /// Why the last connection attempt failed, as the operating system says it
+    /// (`Connection refused`), while that is the peer's last error. Added within
+    /// version 1.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub connect_error: Option<String>,
 }
 
 /// `show peer NAME`.
@@ -369,6 +450,10 @@ pub struct RouteEntry {
     pub next_hop: Option<String>,
     /// AS_PATH, bgpdump style.
     pub as_path: String,
+    /// AS_PATH as its segments, each with its type and ASNs. Added within version 1
+    /// (absent reads as empty).
+    #[serde(default)]
+    pub as_path_segments: Vec<AsPathSegment>,
     /// ORIGIN.
     pub origin: String,
     /// LOCAL_PREF to set.
@@ -404,6 +489,33 @@ pub struct RouteEntry {
     /// (Loc-RIB, with a kernel view). Added within version 1 (absent reads as `null`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub interface: Option<String>,
+    /// Extended communities (RFC 4360), as BIRD writes them: `(rt, 64512, 100)`. Added
+    /// within version 1 (absent reads as empty).
+    #[serde(default)]
+    pub extended_communities: Vec<String>,
+    /// ATOMIC_AGGREGATE present. Added within version 1.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub atomic_aggregate: bool,
+    /// AGGREGATOR as `ASN ADDRESS`. Added within version 1.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub aggregator: Option<String>,
+    /// Only To Customer (RFC 9234). Added within version 1.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub otc: Option<u32>,
+    /// Attributes bgpd passes on without interpreting them: `type T flags 0xF, N octets`.
+    /// Added within version 1.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub unknown_attributes: Vec<String>,
+}
+
+/// One AS_PATH segment (RFC 4271 4.3, RFC 5065).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AsPathSegment {
+    /// `sequence`, `set`, `confed_sequence` or `confed_set`.
+    #[serde(rename = "type")]
+    pub kind: String,
+    /// Its ASNs, in order.
+    pub asns: Vec<u32>,
 }
 
 #[cfg(test)]
@@ -461,6 +573,32 @@ mod tests {
             serde_json::to_string(&q).unwrap(),
             r#"{"version":1,"command":"show_datastore"}"#
         );
+    }
+
+    #[test]
+    fn monitor_events_are_flat_lines() {
+        let r = Response::ok(Reply::Event(Box::new(MonitorEvent {
+            at_ms: 1_700_000_000_123,
+            event: Event::PeerState {
+                peer: "b".into(),
+                from: "OpenConfirm".into(),
+                to: "Established".into(),
+                reason: None,
+            },
+        })));
+        let s = serde_json::to_string(&r).unwrap();
+        assert_eq!(
+            s,
+            r#"{"version":1,"status":"ok","result":{"kind":"event","at_ms":1700000000123,"event":"peer_state","peer":"b","from":"OpenConfirm","to":"Established"}}"#
+        );
+        assert_eq!(serde_json::from_str::<Response>(&s).unwrap(), r);
+        let lagged = MonitorEvent {
+            at_ms: 1,
+            event: Event::Lagged { lost: 7 },
+        };
+        let s = serde_json::to_string(&lagged).unwrap();
+        assert_eq!(s, r#"{"at_ms":1,"event":"lagged","lost":7}"#);
+        assert_eq!(serde_json::from_str::<MonitorEvent>(&s).unwrap(), lagged);
     }
 
     #[test]

@@ -22,7 +22,7 @@ use std::time::{Duration, Instant};
 use bgp_node::message::{INPUT_BATCH, INPUT_PREFIX_BUDGET};
 use bgp_node::rib::{FibBatch, RecoveryStatus, RibDriverConfig};
 use bgp_node::{PeerId, RibDriver, RibEvent};
-use bgp_proto::Family;
+use bgp_proto::{Afi, Family};
 use bgp_rib::policy::{Policy, RouteSource};
 use bgp_rib::{FibChange, LocalRoute, RibConfig, SessionInfo};
 use ipnet::IpNet;
@@ -54,10 +54,59 @@ pub struct PrefixCounts {
     pub sent: u64,
 }
 
+/// Prefix counters of one peer in one address family (BMP statistics types 9, 10, 17).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct FamilyPrefixCounts {
+    pub(crate) family: Family,
+    pub(crate) counts: PrefixCounts,
+}
+
+/// Prefix counters of one peer, in all and per negotiated unicast family (BMP statistics).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub(crate) struct PeerPrefixCounts {
+    pub(crate) total: PrefixCounts,
+    pub(crate) families: Vec<FamilyPrefixCounts>,
+}
+
+/// A peer's counters over both families.
+fn total_counts(i: &bgp_rib::PeerInfo) -> PrefixCounts {
+    PrefixCounts {
+        received: (i.received_v4 + i.received_v6) as u64,
+        accepted: (i.accepted_v4 + i.accepted_v6) as u64,
+        sent: (i.advertised_v4 + i.advertised_v6) as u64,
+    }
+}
+
+/// A peer's counters per negotiated unicast family.
+fn family_counts(i: &bgp_rib::PeerInfo) -> Vec<FamilyPrefixCounts> {
+    let of = |family: Family| {
+        let (received, accepted, sent) = if family.afi == Afi::IPV6 {
+            (i.received_v6, i.accepted_v6, i.advertised_v6)
+        } else {
+            (i.received_v4, i.accepted_v4, i.advertised_v4)
+        };
+        FamilyPrefixCounts {
+            family,
+            counts: PrefixCounts {
+                received: received as u64,
+                accepted: accepted as u64,
+                sent: sent as u64,
+            },
+        }
+    };
+    i.families
+        .iter()
+        .filter(|f| f.is_unicast_ip())
+        .map(|f| of(*f))
+        .collect()
+}
+
 /// A query the RIB answers.
 #[derive(Debug)]
 pub(crate) enum Query {
     Counts(oneshot::Sender<HashMap<String, PrefixCounts>>),
+    /// [`Query::Counts`] and the same per negotiated family, for BMP.
+    FamilyPrefixCounts(oneshot::Sender<HashMap<String, PeerPrefixCounts>>),
     /// One page of `show routes` (rib_task/pages.rs).
     RoutesPage {
         filter: crate::routes::RouteQuery,
@@ -269,27 +318,7 @@ fn entry(
     peer: Option<String>,
     attrs: &bgp_rib::RouteAttrs,
 ) -> Route {
-    let a = &attrs.attrs;
-    Route {
-        prefix,
-        path_id,
-        source: RouteSource::Bgp,
-        peer,
-        next_hop: attrs.next_hop_addr(),
-        as_path: a.as_path.clone().unwrap_or_default(),
-        origin: a.origin,
-        local_pref: a.local_pref,
-        med: a.med,
-        communities: a.communities.to_vec(),
-        large_communities: a.large_communities.to_vec(),
-        originator_id: a.originator_id,
-        cluster_list: a.cluster_list.to_vec(),
-        best: false,
-        multipath: false,
-        not_best: None,
-        stale: false,
-        interface: None,
-    }
+    Route::with_attributes(prefix, path_id, peer, &attrs.attrs, attrs.next_hop_addr())
 }
 
 fn path_entry(prefix: IpNet, p: &bgp_rib::PathInfo) -> Route {
@@ -587,15 +616,22 @@ impl RibTask {
                     .driver
                     .peers()
                     .map(|p| {
-                        let c = rib
-                            .peer_info(p.rib_id())
-                            .map(|i| PrefixCounts {
-                                received: (i.received_v4 + i.received_v6) as u64,
-                                accepted: (i.accepted_v4 + i.accepted_v6) as u64,
-                                sent: (i.advertised_v4 + i.advertised_v6) as u64,
-                            })
-                            .unwrap_or_default();
-                        (p.name().to_string(), c)
+                        let c = rib.peer_info(p.rib_id()).map(|i| total_counts(&i));
+                        (p.name().to_string(), c.unwrap_or_default())
+                    })
+                    .collect();
+                let _ = reply.send(m);
+            }
+            Query::FamilyPrefixCounts(reply) => {
+                let m = self
+                    .driver
+                    .peers()
+                    .map(|p| {
+                        let c = rib.peer_info(p.rib_id()).map(|i| PeerPrefixCounts {
+                            total: total_counts(&i),
+                            families: family_counts(&i),
+                        });
+                        (p.name().to_string(), c.unwrap_or_default())
                     })
                     .collect();
                 let _ = reply.send(m);

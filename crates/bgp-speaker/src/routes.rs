@@ -12,7 +12,10 @@
 
 use std::net::{IpAddr, Ipv4Addr};
 
-use bgp_proto::{AsPath, Community, LargeCommunity, Origin};
+use bgp_proto::{
+    Aggregator, AsPath, Community, ExtendedCommunity, LargeCommunity, Origin, PathAttributes,
+    RawAttribute,
+};
 use bgp_rib::policy::RouteSource;
 use ipnet::IpNet;
 
@@ -55,6 +58,68 @@ pub struct RouteQuery {
     pub table: Table,
     /// Only this address family.
     pub family: Option<FamilyFilter>,
+    /// With `prefix`: that prefix and every more specific one, instead of exactly it.
+    pub longer: bool,
+    /// Only paths carrying this community.
+    pub community: Option<CommunityFilter>,
+}
+
+/// A community a query asks for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum CommunityFilter {
+    /// A standard community (RFC 1997).
+    Standard(Community),
+    /// A large community (RFC 8092).
+    Large(LargeCommunity),
+}
+
+impl std::str::FromStr for CommunityFilter {
+    type Err = String;
+
+    /// `ASN:VALUE` or a well-known name (`no-export`, ...) for a standard community,
+    /// `GLOBAL:LOCAL1:LOCAL2` for a large one: the configuration's forms.
+    fn from_str(s: &str) -> Result<Self, String> {
+        if s.matches(':').count() == 2 {
+            s.parse::<crate::config::LargeCommunityValue>()
+                .map(|v| CommunityFilter::Large(v.0))
+        } else {
+            s.parse::<crate::config::CommunityValue>()
+                .map(|v| CommunityFilter::Standard(v.0))
+        }
+    }
+}
+
+impl RouteQuery {
+    /// Whether the query's prefix filter takes `p`.
+    pub(crate) fn wants_prefix(&self, p: &IpNet) -> bool {
+        match self.prefix.map(|q| q.trunc()) {
+            None => true,
+            Some(q) if self.longer => q.contains(p),
+            Some(q) => q == *p,
+        }
+    }
+
+    /// Whether the query's community filter takes a path with the attributes `a`.
+    pub(crate) fn wants_attributes(&self, a: &PathAttributes) -> bool {
+        match &self.community {
+            None => true,
+            Some(CommunityFilter::Standard(c)) => a.communities.contains(c),
+            Some(CommunityFilter::Large(l)) => a.large_communities.contains(l),
+        }
+    }
+
+    /// Where a walk of the Loc-RIB in prefix order starts for `prefix` and its more
+    /// specific prefixes: just before `prefix` itself (prefixes sort by address, then
+    /// length, so nothing between that point and `prefix` exists), `None` from the start
+    /// of the family.
+    pub(crate) fn longer_start(&self) -> Option<IpNet> {
+        let q = self.prefix?.trunc();
+        let len = q.prefix_len().checked_sub(1)?;
+        match q {
+            IpNet::V4(n) => ipnet::Ipv4Net::new(n.network(), len).ok().map(IpNet::V4),
+            IpNet::V6(n) => ipnet::Ipv6Net::new(n.network(), len).ok().map(IpNet::V6),
+        }
+    }
 }
 
 /// Where a page of routes ended: its last entry; pass it back to get the next page.
@@ -99,6 +164,16 @@ pub struct Route {
     pub communities: Vec<Community>,
     /// Large communities (RFC 8092).
     pub large_communities: Vec<LargeCommunity>,
+    /// Extended communities (RFC 4360).
+    pub extended_communities: Vec<ExtendedCommunity>,
+    /// ATOMIC_AGGREGATE (RFC 4271 5.1.6).
+    pub atomic_aggregate: bool,
+    /// AGGREGATOR (RFC 4271 5.1.7).
+    pub aggregator: Option<Aggregator>,
+    /// Only To Customer (RFC 9234).
+    pub otc: Option<u32>,
+    /// Attributes bgpd does not interpret, passed on as received.
+    pub unknown_attributes: Vec<RawAttribute>,
     /// ORIGINATOR_ID (RFC 4456 8).
     pub originator_id: Option<Ipv4Addr>,
     /// CLUSTER_LIST (RFC 4456 8), the most recent reflector first.
@@ -115,4 +190,42 @@ pub struct Route {
     /// Interface of a kernel route, or the one a BGP path's next hop is reached through
     /// (Loc-RIB, with a `[kernel]` section).
     pub interface: Option<String>,
+}
+
+impl Route {
+    /// A BGP path of `prefix` with the attributes `a` and the next hop `next_hop` (from
+    /// NEXT_HOP or MP_REACH_NLRI); the Loc-RIB marks (`best`, `not_best`, ...) unset.
+    pub(crate) fn with_attributes(
+        prefix: IpNet,
+        path_id: Option<u32>,
+        peer: Option<String>,
+        a: &PathAttributes,
+        next_hop: Option<IpAddr>,
+    ) -> Route {
+        Route {
+            prefix,
+            path_id,
+            source: RouteSource::Bgp,
+            peer,
+            next_hop,
+            as_path: a.as_path.clone().unwrap_or_default(),
+            origin: a.origin,
+            local_pref: a.local_pref,
+            med: a.med,
+            communities: a.communities.to_vec(),
+            large_communities: a.large_communities.to_vec(),
+            extended_communities: a.extended_communities.to_vec(),
+            atomic_aggregate: a.atomic_aggregate,
+            aggregator: a.aggregator,
+            otc: a.otc,
+            unknown_attributes: a.unknown.to_vec(),
+            originator_id: a.originator_id,
+            cluster_list: a.cluster_list.to_vec(),
+            best: false,
+            multipath: false,
+            not_best: None,
+            stale: false,
+            interface: None,
+        }
+    }
 }

@@ -186,6 +186,8 @@ struct Inner {
     kernel: StdMutex<Option<crate::fib::KernelHandle>>,
     /// Copies of the peers' session events for the monitoring feeds.
     tap: crate::monitor::tap::Tap,
+    /// The peers' state changes, for [`Speaker::events`] (events.rs).
+    transitions: crate::events::Transitions,
     /// The BMP stations and MRT files running.
     feeds: StdMutex<crate::monitor::Feeds>,
     /// The BFD task (crate::bfd).
@@ -314,6 +316,7 @@ impl Speaker {
             tasks,
             kernel: StdMutex::new(kernel),
             tap: Default::default(),
+            transitions: Default::default(),
             feeds: Default::default(),
             bfd,
         });
@@ -709,6 +712,17 @@ impl Speaker {
     /// needs). Take [`Speaker::best_routes`] after subscribing for the starting state.
     pub fn subscribe(&self) -> broadcast::Receiver<RouteChange> {
         self.inner.routes.subscribe()
+    }
+
+    /// A stream of what happens, for operators (`bgpctl monitor`): peer state changes,
+    /// the routes peers announce and withdraw, best-path changes, in order (events.rs).
+    /// Bounded: a reader that falls behind is told how many events it lost.
+    pub fn events(&self) -> crate::events::Events {
+        crate::events::Events::new(
+            &self.inner.transitions,
+            self.inner.tap.subscribe(),
+            self.inner.routes.subscribe(),
+        )
     }
 
     /// Every prefix's current best route.

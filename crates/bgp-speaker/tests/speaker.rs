@@ -245,3 +245,45 @@ async fn embedding_api_end_to_end() {
         Err(SpeakerError::Stopped)
     ));
 }
+
+/// Peers started together: the first connection attempt is refused because the peer does
+/// not listen yet. It is retried after about a second (doubling while refused and shorter
+/// than the connect-retry time), so the session comes up soon after the peer starts
+/// listening. The connect-retry time is 30 s here: waiting for it (22.5-30 s with jitter)
+/// could not pass the bound.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_refused_first_connect_is_retried_within_seconds() {
+    let a = Speaker::start(cfg(11), SpeakerOptions::default())
+        .await
+        .expect("a");
+    let mut to_b = peer("b", 12, 11, false);
+    to_b.connect_retry = 30;
+    a.add_peer(to_b).await.expect("add b");
+    let started = std::time::Instant::now();
+
+    // B starts listening a second later: A's first attempt was refused.
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    assert_ne!(state(&a, "b").await, Some(PeerState::Established));
+    let b = Speaker::start(cfg(12), SpeakerOptions::default())
+        .await
+        .expect("b");
+    b.add_peer(peer("a", 11, 12, true)).await.expect("add a");
+
+    // Retries at ~1 s and ~3 s reach B; 15 s leaves room for a loaded machine.
+    let mut up = false;
+    while started.elapsed() < Duration::from_secs(15) {
+        if state(&a, "b").await == Some(PeerState::Established) {
+            up = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(
+        up,
+        "not Established {:?} after A started",
+        started.elapsed()
+    );
+    eprintln!("Established {:?} after A started", started.elapsed());
+    a.shutdown("test done").await;
+    b.shutdown("test done").await;
+}

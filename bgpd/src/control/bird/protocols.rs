@@ -122,11 +122,26 @@ pub fn protocol(
         PeerState::Disabled => (ProtoState::Down, "Down"),
         PeerState::Established => (ProtoState::Up, "Established"),
         PeerState::Idle | PeerState::Active if c.passive => (ProtoState::Start, "Passive"),
+        // Waiting to retry after a failed connection: BIRD's outgoing connection is
+        // Active then (calico's `Active        Socket: Connection refused`).
+        PeerState::Idle
+            if p.last_error
+                .as_deref()
+                .and_then(bgp_speaker::connect_failure)
+                .is_some() =>
+        {
+            (ProtoState::Start, "Active")
+        }
         other => (ProtoState::Start, other.as_str()),
     };
+    // bgp_last_errmsg: a failed connection is BIRD's socket error class, `Socket: ` and
+    // the system's words (`Socket: Connection refused`).
     let error = match (state, &p.last_error) {
-        (ProtoState::Start, Some(e)) => e.as_str(),
-        _ => "",
+        (ProtoState::Start, Some(e)) => match bgp_speaker::connect_failure(e) {
+            Some(why) => format!("Socket: {why}"),
+            None => e.clone(),
+        },
+        _ => String::new(),
     };
     // bgp_get_status: the error alone when down, else the state padded to 14.
     let info = match state {
@@ -235,8 +250,8 @@ pub fn protocol(
             detail.push(format!("    Source address:   {}", l.ip()));
         }
     }
-    if let (ProtoState::Start, Some(e)) = (state, &p.last_error) {
-        detail.push(format!("    Last error:       {e}"));
+    if state == ProtoState::Start && !error.is_empty() {
+        detail.push(format!("    Last error:       {error}"));
     }
     Protocol {
         name: c.name.clone(),

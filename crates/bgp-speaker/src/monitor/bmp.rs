@@ -7,9 +7,12 @@
 //! - live events from the tap (tap.rs): Peer Up with both OPENs, Route Monitoring of every
 //!   UPDATE received (pre-policy Adj-RIB-In), Peer Down with its reason;
 //! - on each (re)connection, the table: each up peer's Adj-RIB-In from the RIB as Route
-//!   Monitoring (RFC 7854 5), a peer at a time while the client has room;
+//!   Monitoring (RFC 7854 5), a peer at a time while the client has room, each peer's
+//!   table closed by an End-of-RIB per negotiated family;
 //! - Statistics Reports on the client's schedule: routes received (type 7), accepted by
-//!   import policy (type 8, the peer's routes in the Loc-RIB) and rejected (type 0);
+//!   import policy (type 8, the peer's routes in the Loc-RIB) and rejected (type 0), the
+//!   routes the peer was sent (type 15, the post-policy Adj-RIB-Out of RFC 8671), and the
+//!   first three and the last per negotiated family (types 9, 10, 17);
 //! - a tap that overflowed for this reader (the station is slower than the peers): the
 //!   missed events cannot be sent, so the connection is closed and opened again, and the
 //!   station gets the whole current table (logged).
@@ -31,7 +34,7 @@ use bgp_bmp::wire::{
     StatisticsReport,
 };
 use bgp_proto::session::DownReason;
-use bgp_proto::wire::{encode_announcements, encode_message};
+use bgp_proto::wire::{encode_announcements, encode_end_of_rib, encode_message};
 use bgp_proto::{notification_code as nc, Family, Message, Nlri, Notification};
 use bgp_rib::Attrs;
 use bytes::{Bytes, BytesMut};
@@ -323,7 +326,12 @@ impl Task {
                 self.replay = None;
                 return progressed;
             }
-            if r.current.as_ref().is_none_or(|(_, q)| q.is_empty()) {
+            if let Some((name, _)) = r.current.take_if(|(_, q)| q.is_empty()) {
+                self.end_of_rib(&name);
+                progressed = true;
+                continue;
+            }
+            if r.current.is_none() {
                 let Some(name) = r.peers.pop_front() else {
                     self.replay = None;
                     return progressed;
@@ -375,19 +383,41 @@ impl Task {
                 continue;
             }
             let peer = header(s).at(SystemTime::now());
-            for update in out {
-                let rm = RouteMonitoring {
-                    peer: peer.clone(),
-                    update,
-                };
-                offer(
-                    &self.cfg.name,
-                    self.client.route_monitoring(rm).map_err(|e| e.to_string()),
-                );
-            }
+            self.route_monitoring(&peer, out);
             progressed = true;
         }
         progressed
+    }
+
+    /// Marks the end of one peer's initial table with an End-of-RIB per family it
+    /// negotiated (RFC 4724 2), so a station knows the dump of that peer is complete.
+    fn end_of_rib(&mut self, name: &str) {
+        let Some(s) = self.sessions.get(name) else {
+            return;
+        };
+        if !self.cfg.pre_policy {
+            return;
+        }
+        let mut out = Vec::new();
+        for family in &s.negotiated.families {
+            encode_end_of_rib(*family, &mut out);
+        }
+        let peer = header(s).at(SystemTime::now());
+        self.route_monitoring(&peer, out);
+    }
+
+    /// Offers one Route Monitoring message per UPDATE of `peer`.
+    fn route_monitoring(&mut self, peer: &PeerHeader, updates: Vec<Bytes>) {
+        for update in updates {
+            let rm = RouteMonitoring {
+                peer: peer.clone(),
+                update,
+            };
+            offer(
+                &self.cfg.name,
+                self.client.route_monitoring(rm).map_err(|e| e.to_string()),
+            );
+        }
     }
 
     async fn statistics(&mut self) {
@@ -398,19 +428,42 @@ impl Task {
         let mut names: Vec<&String> = self.sessions.keys().collect();
         names.sort();
         for name in names {
-            let (Some(s), Some(c)) = (self.sessions.get(name), counts.get(name)) else {
+            let (Some(s), Some(peer)) = (self.sessions.get(name), counts.get(name)) else {
                 continue;
             };
+            let c = &peer.total;
+            let mut stats = vec![
+                Stat::counter(
+                    stat_type::REJECTED_PREFIXES,
+                    u32::try_from(c.received.saturating_sub(c.accepted)).unwrap_or(u32::MAX),
+                ),
+                Stat::gauge(stat_type::ADJ_RIB_IN_ROUTES, c.received),
+                Stat::gauge(stat_type::LOC_RIB_ROUTES, c.accepted),
+                // What the peer was sent is the post-policy Adj-RIB-Out (RFC 8671 5).
+                Stat::gauge(stat_type::ADJ_RIB_OUT_POST_ROUTES, c.sent),
+            ];
+            for f in &peer.families {
+                stats.extend([
+                    Stat::family_gauge(
+                        stat_type::ADJ_RIB_IN_FAMILY_ROUTES,
+                        f.family,
+                        f.counts.received,
+                    ),
+                    Stat::family_gauge(
+                        stat_type::LOC_RIB_FAMILY_ROUTES,
+                        f.family,
+                        f.counts.accepted,
+                    ),
+                    Stat::family_gauge(
+                        stat_type::ADJ_RIB_OUT_POST_FAMILY_ROUTES,
+                        f.family,
+                        f.counts.sent,
+                    ),
+                ]);
+            }
             let report = StatisticsReport {
                 peer: header(s).at(now),
-                stats: vec![
-                    Stat::counter(
-                        stat_type::REJECTED_PREFIXES,
-                        u32::try_from(c.received.saturating_sub(c.accepted)).unwrap_or(u32::MAX),
-                    ),
-                    Stat::gauge(stat_type::ADJ_RIB_IN_ROUTES, c.received),
-                    Stat::gauge(stat_type::LOC_RIB_ROUTES, c.accepted),
-                ],
+                stats,
             };
             offer(
                 &self.cfg.name,
@@ -737,6 +790,48 @@ mod tests {
         })
     }
 
+    /// A station task for `listener` with one peer "p" up; no RIB, so a peer's table is
+    /// empty (queries find the channel closed).
+    fn station(
+        listener: &tokio::net::TcpListener,
+        events: tokio::sync::broadcast::Receiver<Arc<MonitorEvent>>,
+        cancel: &CancellationToken,
+    ) -> Station {
+        let (rib, _) = tokio::sync::mpsc::channel(1);
+        Station {
+            config: BmpConfig {
+                name: "test".into(),
+                address: listener.local_addr().unwrap(),
+                pre_policy: true,
+                statistics_interval: None,
+                sys_name: None,
+                sys_descr: None,
+            },
+            router_id: [10, 0, 0, 1].into(),
+            rib: RibAccess(rib),
+            sessions_now: Arc::new(|| Box::pin(async { vec![("p".to_string(), facts())] })),
+            events,
+            cancel: cancel.clone(),
+        }
+    }
+
+    /// Starts a station task on `listener` and accepts its connection, once the
+    /// Initiation and the Peer Up arrived on it.
+    async fn connected(
+        listener: &tokio::net::TcpListener,
+        tap: &super::super::tap::Tap,
+    ) -> (tokio::task::JoinHandle<()>, TcpStream, CancellationToken) {
+        let cancel = CancellationToken::new();
+        let task = tokio::spawn(run(station(listener, tap.subscribe(), &cancel)));
+        let (mut c, _) = listener.accept().await.unwrap();
+        let mut seen = Vec::new();
+        for _ in 0..2 {
+            seen.push(read_message_type(&mut c).await);
+        }
+        assert_eq!(seen, [4, 3], "Initiation, then Peer Up");
+        (task, c, cancel)
+    }
+
     /// Reads one whole BMP message; returns its type.
     async fn read_message_type(c: &mut TcpStream) -> u8 {
         use tokio::io::AsyncReadExt;
@@ -762,39 +857,37 @@ mod tests {
         types
     }
 
+    /// The initial table of each peer up at connection time ends with an End-of-RIB per
+    /// negotiated family, even when the table is empty.
+    #[tokio::test]
+    async fn the_initial_table_of_a_peer_ends_with_end_of_rib() {
+        use tokio::io::AsyncReadExt;
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let tap = super::super::tap::Tap::default();
+        let (task, mut c, cancel) = connected(&listener, &tap).await;
+        // Route Monitoring: common header, per-peer header (42 octets), then the IPv4
+        // End-of-RIB: an UPDATE of 23 octets with no withdrawn routes and no attributes.
+        let mut head = [0u8; 6];
+        c.read_exact(&mut head).await.unwrap();
+        assert_eq!(head[5], 0, "Route Monitoring: {head:?}");
+        let len = u32::from_be_bytes([head[1], head[2], head[3], head[4]]) as usize;
+        assert_eq!(len, 6 + 42 + 23);
+        let mut body = vec![0u8; len - 6];
+        c.read_exact(&mut body).await.unwrap();
+        let update = &body[42..];
+        assert_eq!(update[18], 2, "an UPDATE");
+        assert_eq!(&update[19..], [0, 0, 0, 0], "End-of-RIB for IPv4 unicast");
+        cancel.cancel();
+        task.await.unwrap();
+    }
+
     /// A station that falls behind the tap is closed (Termination) and reconnected, and
     /// the new connection starts over with an Initiation.
     #[tokio::test]
     async fn a_station_behind_the_tap_is_reconnected_and_resynchronised() {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let tap = super::super::tap::Tap::default();
-        let events = tap.subscribe();
-        // No RIB: the table of a connection is empty (queries find the channel closed).
-        let (rib, _) = tokio::sync::mpsc::channel(1);
-        let cancel = CancellationToken::new();
-        let station = Station {
-            config: BmpConfig {
-                name: "test".into(),
-                address: listener.local_addr().unwrap(),
-                pre_policy: true,
-                statistics_interval: None,
-                sys_name: None,
-                sys_descr: None,
-            },
-            router_id: [10, 0, 0, 1].into(),
-            rib: RibAccess(rib),
-            sessions_now: Arc::new(|| Box::pin(async { vec![("p".to_string(), facts())] })),
-            events,
-            cancel: cancel.clone(),
-        };
-        let task = tokio::spawn(run(station));
-        let (mut first, _) = listener.accept().await.unwrap();
-        // The connection is up once the Initiation and the Peer Up arrived.
-        let mut seen = Vec::new();
-        for _ in 0..2 {
-            seen.push(read_message_type(&mut first).await);
-        }
-        assert_eq!(seen, [4, 3], "Initiation, then Peer Up");
+        let (task, first, cancel) = connected(&listener, &tap).await;
         // More events than the tap holds, before the task reads any (one thread).
         for _ in 0..super::super::tap::TAP_EVENTS + 10 {
             tap.send_for_test(MonitorEvent::Update {

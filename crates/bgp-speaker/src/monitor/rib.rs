@@ -9,7 +9,7 @@ use ipnet::IpNet;
 use tokio::sync::{mpsc, oneshot};
 
 use crate::rib_task::monitor::DumpPage;
-use crate::rib_task::{PrefixCounts, Query, RibCtl};
+use crate::rib_task::{PeerPrefixCounts, Query, RibCtl};
 
 /// A handle on the RIB task for the feeds.
 #[derive(Clone, Debug)]
@@ -29,9 +29,9 @@ impl RibAccess {
             .flatten()
     }
 
-    /// Prefix counts by peer name.
-    pub(crate) async fn counts(&self) -> Option<HashMap<String, PrefixCounts>> {
-        self.ask(Query::Counts).await
+    /// Prefix counts by peer name, in all and per negotiated family.
+    pub(crate) async fn counts(&self) -> Option<HashMap<String, PeerPrefixCounts>> {
+        self.ask(Query::FamilyPrefixCounts).await
     }
 
     /// A page of the Loc-RIB after `after`.

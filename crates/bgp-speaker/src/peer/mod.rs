@@ -123,6 +123,8 @@ pub(crate) struct PeerChannels {
     pub cancel: CancellationToken,
     /// Copies of the session events for the monitoring feeds (BMP, MRT).
     pub tap: crate::monitor::tap::PeerTap,
+    /// State changes for the operator's event stream, connection failures logged.
+    pub states: crate::events::PeerStates,
 }
 
 /// The peer task.
@@ -286,6 +288,7 @@ impl PeerTask {
             s.counters = st.counters;
         } else {
             s.clone_from(st);
+            self.ch.states.observe(st);
         }
         self.published = (st.version, st.counters);
     }

@@ -64,9 +64,19 @@ impl RibTask {
             }
         }
         let mut from = after.map(|c| c.prefix);
+        // More specific prefixes: the walk starts at the prefix and ends past its range.
+        let range = filter.prefix.filter(|_| filter.longer).map(|q| q.trunc());
+        if range.is_some() {
+            from = from.or_else(|| filter.longer_start());
+        }
+        let family = match range {
+            Some(IpNet::V4(_)) => Some(Family::IPV4_UNICAST),
+            Some(IpNet::V6(_)) => Some(Family::IPV6_UNICAST),
+            None => family,
+        };
         loop {
             let prefixes = match filter.prefix {
-                Some(p) => {
+                Some(p) if !filter.longer => {
                     let p = p.trunc();
                     let wanted = matches_family(&p, filter.family) && from.is_none_or(|f| f < p);
                     if wanted {
@@ -75,18 +85,24 @@ impl RibTask {
                         Vec::new()
                     }
                 }
-                None => self.driver.rib().prefixes_after(family, from, PREFIX_BATCH),
+                _ => self.driver.rib().prefixes_after(family, from, PREFIX_BATCH),
             };
             let Some(&last) = prefixes.last() else {
                 return page;
             };
             for p in prefixes {
+                if !filter.wants_prefix(&p) {
+                    continue;
+                }
                 if self.loc_paths(filter, p, None, limit, &mut page) {
                     return page;
                 }
             }
-            if filter.prefix.is_some() {
-                return page;
+            match range {
+                Some(q) if past(&last, &q) => return page,
+                Some(_) => {}
+                None if filter.prefix.is_some() => return page,
+                None => {}
             }
             from = Some(last);
         }
@@ -114,6 +130,7 @@ impl RibTask {
                 .peer
                 .as_ref()
                 .is_some_and(|n| path.peer_name.as_ref() != Some(n))
+                || !filter.wants_attributes(&path.attrs.attrs)
             {
                 continue;
             }
@@ -183,16 +200,18 @@ impl RibTask {
             return Vec::new();
         };
         let rib = self.driver.rib();
-        let want = |p: &IpNet| {
-            filter.prefix.is_none_or(|q| q.trunc() == *p) && from.is_none_or(|(fp, _)| *p >= fp)
+        let want = |p: &IpNet, a: &bgp_rib::RouteAttrs| {
+            filter.wants_prefix(p)
+                && from.is_none_or(|(fp, _)| *p >= fp)
+                && filter.wants_attributes(&a.attrs)
         };
         let mut out = Vec::new();
         for f in family_of(filter.family) {
             if filter.table == Table::In {
                 let all = rib.adj_rib_in(peer.rib_id(), f).unwrap_or_default();
-                let keys = all.iter().enumerate().filter_map(|(i, (n, _, _))| {
+                let keys = all.iter().enumerate().filter_map(|(i, (n, a, _))| {
                     let key = (n.prefix, n.path_id.unwrap_or(0));
-                    (want(&n.prefix) && from.is_none_or(|f| key > f)).then_some((key, i))
+                    (want(&n.prefix, a) && from.is_none_or(|f| key > f)).then_some((key, i))
                 });
                 for (_, i) in smallest(keys, limit) {
                     if let Some((n, a, accepted)) = all.get(i) {
@@ -212,9 +231,9 @@ impl RibTask {
                 }
             } else {
                 let all = rib.adj_rib_out(peer.rib_id(), f).unwrap_or_default();
-                let keys = all.iter().enumerate().filter_map(|(i, (n, _))| {
+                let keys = all.iter().enumerate().filter_map(|(i, (n, a))| {
                     let key = (n.prefix, n.path_id.unwrap_or(0));
-                    (want(&n.prefix) && from.is_none_or(|f| key > f)).then_some((key, i))
+                    (want(&n.prefix, a) && from.is_none_or(|f| key > f)).then_some((key, i))
                 });
                 for (_, i) in smallest(keys, limit) {
                     if let Some((n, a)) = all.get(i) {
@@ -232,6 +251,15 @@ impl RibTask {
         // IPv4 before IPv6 already; each family's part is in order.
         out.truncate(limit);
         out
+    }
+}
+
+/// Whether `p` sorts after every prefix `q` contains (address, then length order).
+fn past(p: &IpNet, q: &IpNet) -> bool {
+    match (p, q) {
+        (IpNet::V4(p), IpNet::V4(q)) => p.network() > q.broadcast(),
+        (IpNet::V6(p), IpNet::V6(q)) => p.network() > q.broadcast(),
+        _ => true,
     }
 }
 

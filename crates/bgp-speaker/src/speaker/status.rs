@@ -55,7 +55,7 @@ pub enum PeerState {
 }
 
 impl PeerState {
-    fn of(session: State, disabled: bool) -> PeerState {
+    pub(crate) fn of(session: State, disabled: bool) -> PeerState {
         match session {
             State::Idle if disabled => PeerState::Disabled,
             State::Idle => PeerState::Idle,

@@ -205,6 +205,11 @@ impl Speaker {
             feed: self.inner.rib_in.feed(),
             cancel: self.inner.tasks.cancel.child_token(),
             tap: crate::monitor::tap::PeerTap::new(self.inner.tap.clone()),
+            states: crate::events::PeerStates::new(
+                self.inner.transitions.clone(),
+                &cfg.name,
+                cfg.disabled,
+            ),
         };
         let task = PeerTask::new(id, cfg.clone(), self.env(), shared.clone(), channels);
         let (done_tx, done) = oneshot::channel::<()>();
