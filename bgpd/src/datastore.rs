@@ -18,7 +18,7 @@ use std::time::Instant;
 use bgp_calico::derive::config::RenderOptions;
 use bgp_calico::derive::NodeEnv;
 use bgp_calico::follow::{Change, Follower};
-use bgp_calico::render::render_node;
+use bgp_calico::render::node_config;
 use bgp_calico::source::etcd::{EtcdConfig, EtcdSource};
 use bgp_calico::source::{DatastoreStatus, SyncEvent, SyncState};
 use bgp_control::{AgedMessage, ComponentStatus, DatastoreReport};
@@ -296,9 +296,7 @@ impl Feed {
         let result = match self.follower.derived()? {
             Ok(node) => {
                 d.peers = node.peerings.iter().map(|p| p.name.clone()).collect();
-                render_node(node.clone(), &self.options)
-                    .map(|r| r.config)
-                    .map_err(|e| e.to_string())
+                node_config(node, &self.options).map_err(|e| e.to_string())
             }
             Err(e) => Err(e.to_string()),
         };

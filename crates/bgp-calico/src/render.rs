@@ -74,6 +74,15 @@ pub fn render(
     render_node(derive(store, env)?, options)
 }
 
+/// The running configuration of an already derived node (a
+/// [`Follower`](crate::follow::Follower)'s), resolved by bgpd's loader straight from the
+/// file form: the same configuration [`render_node`] loads back from its TOML, without
+/// writing and parsing the text, so a datastore change costs the resolution only.
+pub fn node_config(node: &NodeBgp, options: &RenderOptions) -> Result<config::Config, RenderError> {
+    let file: FileConfig = to_config(node, options)?;
+    Ok(config::from_file(&file, Path::new("calico-derived.toml"))?)
+}
+
 /// Renders an already derived configuration (a [`Follower`](crate::follow::Follower)'s).
 pub fn render_node(node: NodeBgp, options: &RenderOptions) -> Result<Rendered, RenderError> {
     let file: FileConfig = to_config(&node, options)?;

@@ -17,7 +17,7 @@ use std::path::{Path, PathBuf};
 
 use bgp_calico::derive::config::RenderOptions;
 use bgp_calico::derive::NodeEnv;
-use bgp_calico::render::render;
+use bgp_calico::render::{node_config, render};
 use bgp_calico::resource::{Kind, Resource, ResourceKey};
 use bgp_calico::source::file::FileSource;
 use bgp_calico::source::ResourceSource;
@@ -131,6 +131,15 @@ fn check(step: &Step) -> Vec<String> {
     };
     let config = &rendered.config;
     let mut diffs = Vec::new();
+    // The datastore follower resolves the file form directly; it must be the very
+    // configuration the TOML round trip gives.
+    match node_config(&rendered.node, &RenderOptions::default()) {
+        Ok(direct) if direct == *config => {}
+        Ok(direct) => diffs.push(format!(
+            "node_config differs from the rendered TOML loaded back:\n{direct:#?}\n{config:#?}"
+        )),
+        Err(e) => diffs.push(format!("node_config: {e}")),
+    }
     let golden = data().join("compiled_templates").join(step.golden);
     for (file, v6) in [("bird.cfg", false), ("bird6.cfg", true)] {
         let bird = match parse_file(&golden.join(file)) {

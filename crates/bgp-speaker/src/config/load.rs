@@ -106,14 +106,32 @@ pub fn from_str(text: &str, path: &Path) -> Result<Config, ConfigError> {
         meta: None,
     };
     let f = parse_file(&src)?;
+    resolve_one(&src, &f)
+}
+
+/// Resolves a configuration built in code in the file's form (a renderer's, such as Calico
+/// mode's derivation), as [`from_str`] does once it has parsed: templates expanded,
+/// defaults filled, every rule checked. Errors name `path` (line 1: there is no text to
+/// point into). No text is written or parsed, so the cost is that of the resolution.
+pub fn from_file(file: &FileConfig, path: &Path) -> Result<Config, ConfigError> {
+    let src = Source {
+        path: path.to_owned(),
+        text: String::new(),
+        meta: None,
+    };
+    resolve_one(&src, file)
+}
+
+/// One main file without drop-ins, resolved.
+fn resolve_one(src: &Source, f: &FileConfig) -> Result<Config, ConfigError> {
     if f.global.is_none() {
         return Err(ConfigError::File {
-            path: path.to_owned(),
+            path: src.path.clone(),
             message: "missing [global] section".into(),
         });
     }
     let mut errors = Vec::new();
-    match resolve(path, &[(&src, &f)], &mut errors) {
+    match resolve(&src.path, &[(src, f)], &mut errors) {
         Some(c) if errors.is_empty() => Ok(c),
         _ => Err(first(errors)),
     }

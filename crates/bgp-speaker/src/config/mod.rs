@@ -39,7 +39,7 @@ pub use bfd::{BfdConfig, BfdHops};
 pub use builder::ConfigBuilder;
 pub use control::{BirdFormat, BirdSocketConfig, ControlConfig, ControlLimits};
 pub use diff::{ConfigDiff, PeerChange};
-pub use load::{from_str, list_drop_ins, load, load_all};
+pub use load::{from_file, from_str, list_drop_ins, load, load_all};
 pub use metrics::MetricsConfig;
 pub use monitoring::{BmpConfig, MrtConfig, MrtFiles};
 pub use types::{
