@@ -1,4 +1,4 @@
-//! Felix-like node state for Calico end-to-end tests (REFERENCE.md section 1).
+//! Felix-like node state for Calico end-to-end tests (the semantics calico-node gives the kernel state).
 //!
 //! On a node namespace: the node's IPAM block as a blackhole route with
 //! protocol 80 (Felix), and "pods" — each a namespace behind a `cali*` veth,
@@ -431,7 +431,7 @@ pub struct IpPool {
     pub ipip: IpipMode,
 }
 
-/// Calico's `ipipMode` of an IP pool (REFERENCE.md section 1).
+/// Calico's `ipipMode` of an IP pool.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum IpipMode {
     /// No encapsulation: `BLOCK via NODE dev eth0`.

@@ -218,9 +218,9 @@ impl Cluster {
             .nodes
             .get(i)
             .ok_or_else(|| Error::Invalid(format!("no node {i}")))?;
-        let cut = crate::bfd::scenarios::Cut::BridgePort {
+        let cut = crate::cut::Cut::BridgePort {
             bridge: std::sync::Arc::clone(self.seg.netns()),
-            port: crate::bfd::scenarios::bridge_port(&self.seg, node)?,
+            port: crate::cut::bridge_port(&self.seg, node)?,
         };
         cut.set(up)
     }
@@ -356,6 +356,17 @@ impl Pinger {
     /// Waits for the last echo and returns ping's own count.
     pub fn finish(mut self) -> Result<PingCount> {
         self.process.wait_exit(Duration::from_secs(300))?;
+        self.count()
+    }
+
+    /// Stops the echoes now (SIGINT: ping prints its summary) and returns ping's count.
+    pub fn stop(mut self) -> Result<PingCount> {
+        self.process.signal(libc::SIGINT)?;
+        self.process.wait_exit(Duration::from_secs(10))?;
+        self.count()
+    }
+
+    fn count(&self) -> Result<PingCount> {
         let out = std::fs::read_to_string(self.process.stdout_path())
             .map_err(|e| Error::Check(format!("ping output: {e}")))?;
         let summary = out

@@ -133,36 +133,6 @@ fn warn_about_root_namespace_daemons() {
     });
 }
 
-/// Removes (once per test binary) the namespaces and daemons left behind by
-/// test processes that died without cleaning up, e.g. killed by a time limit
-/// ([`crate::sweep_leftovers`]), and says what it removed. A failure to sweep
-/// is reported, not fatal: leftovers never collide with our own names.
-fn sweep_leftovers_once() {
-    static ONCE: Once = Once::new();
-    ONCE.call_once(|| match crate::netns::sweep_leftovers() {
-        Ok(sweep) => {
-            for (pid, ns) in &sweep.killed {
-                say(&format!(
-                    "interop: killed leftover process {pid} of a dead test in {ns}"
-                ));
-            }
-            if !sweep.deleted.is_empty() {
-                say(&format!(
-                    "interop: deleted {} leftover namespace(s) of dead test processes: {}",
-                    sweep.deleted.len(),
-                    sweep.deleted.join(" ")
-                ));
-            }
-            for (pid, ns) in &sweep.kept {
-                say(&format!(
-                    "interop: kept leftover namespace {ns}: process {pid} inside was not started by the harness"
-                ));
-            }
-        }
-        Err(e) => say(&format!("interop: could not sweep leftover namespaces: {e}")),
-    });
-}
-
 /// One running interop test: its name, private directory and registered logs.
 #[derive(Debug)]
 pub struct Test {
@@ -268,7 +238,6 @@ pub fn run_test<B: AsRef<str>>(name: &str, binaries: &[B], body: impl FnOnce(&Te
         return;
     }
     warn_about_root_namespace_daemons();
-    sweep_leftovers_once();
     let test = match Test::create(name) {
         Ok(t) => t,
         Err(e) => panic!("{name}: cannot create test directory: {e}"),

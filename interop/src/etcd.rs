@@ -1,13 +1,18 @@
 //! Real etcd v3 (Debian's `etcd-server`) for datastore tests: one member or a cluster,
-//! all inside a namespace the test created (each member on that namespace's loopback,
-//! its own ports), plain or with TLS and client certificate authentication (a throwaway
-//! CA made with `openssl` for the test), members killed, stopped and started again, and
-//! `etcdctl` (Debian's `etcd-client`) to write keys, read the revision and compact.
+//! either all inside one namespace the test created (each member on that namespace's
+//! loopback, its own ports, [`EtcdCluster::start`]) or each member in a namespace of its
+//! own on an address of a segment the test created, reachable from the node namespaces
+//! on that segment ([`EtcdCluster::start_on`]); plain or with TLS and client certificate
+//! authentication (a throwaway CA made with `openssl` for the test), members killed,
+//! stopped and started again, and `etcdctl` (Debian's `etcd-client`) to write keys, read
+//! the revision and compact.
 //!
-//! Nothing listens in the root namespace: a client reaches the members from inside the
-//! same namespace ([`Netns::enter`], or [`EtcdCluster::etcdctl`]). Members are stopped by
-//! PID when the cluster is dropped; their data directories live in the test directory.
+//! Nothing listens in the root namespace: a client reaches the members from inside a
+//! namespace the test created ([`Netns::enter`], or [`EtcdCluster::etcdctl`], which runs
+//! in the first member's namespace). Members are stopped by PID when the cluster is
+//! dropped; their data directories live in the test directory.
 
+use std::net::{IpAddr, Ipv4Addr};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
@@ -127,13 +132,15 @@ impl EtcdTls {
 #[derive(Debug)]
 struct Member {
     name: String,
+    ns: Arc<Netns>,
+    client_url: String,
     data_dir: PathBuf,
     args: Vec<String>,
     process: Option<Process>,
     starts: u32,
 }
 
-/// A running etcd cluster inside a namespace; members stopped on drop.
+/// A running etcd cluster; members stopped on drop.
 #[derive(Debug)]
 pub struct EtcdCluster {
     ns: Arc<Netns>,
@@ -141,25 +148,59 @@ pub struct EtcdCluster {
     tls: Option<EtcdTls>,
 }
 
+/// Where a member runs: its namespace and the address it listens on there.
+#[derive(Debug, Clone)]
+pub struct Placement {
+    /// The member's namespace.
+    pub ns: Arc<Netns>,
+    /// The address its client and peer URLs use (127.0.0.1, or an address on a segment).
+    pub address: IpAddr,
+}
+
 impl EtcdCluster {
-    /// Starts `size` members in `ns` (plain HTTP, or TLS with client certificate
-    /// authentication when `tls` is given) and waits until the cluster answers.
+    /// Starts `size` members in `ns`, on its loopback (plain HTTP, or TLS with client
+    /// certificate authentication when `tls` is given) and waits until the cluster
+    /// answers.
     pub fn start(
         test: &Test,
         ns: &Arc<Netns>,
         size: usize,
         tls: Option<EtcdTls>,
     ) -> Result<EtcdCluster> {
-        if size == 0 {
+        let placements: Vec<Placement> = (0..size)
+            .map(|_| Placement {
+                ns: Arc::clone(ns),
+                address: IpAddr::V4(Ipv4Addr::LOCALHOST),
+            })
+            .collect();
+        EtcdCluster::start_on(test, &placements, tls)
+    }
+
+    /// Starts one member per placement (member `i` in `placements[i]`; TLS certificates
+    /// name 127.0.0.1 only, so TLS needs loopback placements) and waits until the
+    /// cluster answers.
+    pub fn start_on(
+        test: &Test,
+        placements: &[Placement],
+        tls: Option<EtcdTls>,
+    ) -> Result<EtcdCluster> {
+        let Some(first) = placements.first() else {
             return Err(Error::Invalid("an etcd cluster needs a member".into()));
-        }
+        };
+        let ns = Arc::clone(&first.ns);
         let scheme = if tls.is_some() { "https" } else { "http" };
-        let initial: Vec<String> = (0..size)
-            .map(|i| format!("m{i}=http://127.0.0.1:{}", peer_port(i)))
+        let url = |scheme: &str, at: IpAddr, port: u16| match at {
+            IpAddr::V4(a) => format!("{scheme}://{a}:{port}"),
+            IpAddr::V6(a) => format!("{scheme}://[{a}]:{port}"),
+        };
+        let initial: Vec<String> = placements
+            .iter()
+            .enumerate()
+            .map(|(i, p)| format!("m{i}={}", url("http", p.address, peer_port(i))))
             .collect();
         let token = format!("interop-{}", test.tag());
         let mut members = Vec::new();
-        for i in 0..size {
+        for (i, placement) in placements.iter().enumerate() {
             let name = format!("m{i}");
             let data_dir = test.subdir(&format!("etcd-{name}"))?;
             // etcd wants its data directory private.
@@ -168,8 +209,8 @@ impl EtcdCluster {
                 std::fs::set_permissions(&data_dir, std::fs::Permissions::from_mode(0o700))
                     .map_err(|e| Error::io("chmod", &data_dir, e))?;
             }
-            let client = format!("{scheme}://127.0.0.1:{}", client_port(i));
-            let peer = format!("http://127.0.0.1:{}", peer_port(i));
+            let client = url(scheme, placement.address, client_port(i));
+            let peer = url("http", placement.address, peer_port(i));
             let mut args = vec![
                 format!("--name={name}"),
                 format!("--data-dir={}", data_dir.display()),
@@ -196,35 +237,30 @@ impl EtcdCluster {
             }
             members.push(Member {
                 name,
+                ns: Arc::clone(&placement.ns),
+                client_url: client,
                 data_dir,
                 args,
                 process: None,
                 starts: 0,
             });
         }
-        let mut c = EtcdCluster {
-            ns: Arc::clone(ns),
-            members,
-            tls,
-        };
-        for i in 0..size {
+        let mut c = EtcdCluster { ns, members, tls };
+        for i in 0..placements.len() {
             c.start_member(test, i)?;
         }
         c.wait_healthy()?;
         Ok(c)
     }
 
-    /// The namespace the members run in.
+    /// The namespace of the first member (where [`EtcdCluster::etcdctl`] runs).
     pub fn netns(&self) -> &Arc<Netns> {
         &self.ns
     }
 
     /// Every member's client URL.
     pub fn endpoints(&self) -> Vec<String> {
-        let scheme = if self.tls.is_some() { "https" } else { "http" };
-        (0..self.members.len())
-            .map(|i| format!("{scheme}://127.0.0.1:{}", client_port(i)))
-            .collect()
+        self.members.iter().map(|m| m.client_url.clone()).collect()
     }
 
     /// The certificates, when the cluster runs TLS.
@@ -246,8 +282,8 @@ impl EtcdCluster {
     /// Starts member `i` (again: same name, data directory and flags; a member that
     /// ran before rejoins with its data).
     pub fn start_member(&mut self, test: &Test, i: usize) -> Result<()> {
-        let ns = Arc::clone(&self.ns);
         let m = self.member(i)?;
+        let ns = Arc::clone(&m.ns);
         if m.process.is_some() {
             return Err(Error::Invalid(format!("etcd member {} runs", m.name)));
         }

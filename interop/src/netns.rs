@@ -24,13 +24,13 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::path::Path;
 use std::process::Output;
 use std::sync::atomic::{AtomicU32, Ordering};
-use std::sync::{Arc, OnceLock};
+use std::sync::{Arc, Once, OnceLock};
 use std::time::Duration;
 
 use ipnet::{IpNet, Ipv4Net, Ipv6Net};
 
 use crate::cmd;
-use crate::context::{next_id, sanitize, Test};
+use crate::context::{next_id, sanitize, say, Test};
 use crate::error::{Error, Result};
 use crate::json::{as_u32, strings};
 use crate::model::Family;
@@ -46,6 +46,7 @@ impl Netns {
     /// Creates `ix-<test tag>-<role>.<pid>.<start>` with loopback up and IPv6
     /// duplicate address detection off (addresses are usable at once).
     pub fn new(test: &Test, role: &str) -> Result<Arc<Netns>> {
+        sweep_leftovers_once();
         let name = netns_name(test.tag(), &sanitize(role, 12), Owner::current());
         cmd::run("ip", &["netns", "add", &name])?;
         // From here on Drop deletes it, even if the set-up below fails.
@@ -303,6 +304,37 @@ pub struct Sweep {
     /// mark (or one that could not be checked) runs inside (PID, namespace);
     /// never signalled.
     pub kept: Vec<(u32, String)>,
+}
+
+/// Removes the namespaces and daemons left behind by test processes that died
+/// without cleaning up, e.g. killed by a time limit ([`sweep_leftovers`]), once per
+/// test binary, before its first namespace is made, and says what it removed. A
+/// failure to sweep is reported, not fatal: leftovers never collide with our own
+/// names.
+fn sweep_leftovers_once() {
+    static ONCE: Once = Once::new();
+    ONCE.call_once(|| match sweep_leftovers() {
+        Ok(sweep) => {
+            for (pid, ns) in &sweep.killed {
+                say(&format!(
+                    "interop: killed leftover process {pid} of a dead test in {ns}"
+                ));
+            }
+            if !sweep.deleted.is_empty() {
+                say(&format!(
+                    "interop: deleted {} leftover namespace(s) of dead test processes: {}",
+                    sweep.deleted.len(),
+                    sweep.deleted.join(" ")
+                ));
+            }
+            for (pid, ns) in &sweep.kept {
+                say(&format!(
+                    "interop: kept leftover namespace {ns}: process {pid} inside was not started by the harness"
+                ));
+            }
+        }
+        Err(e) => say(&format!("interop: could not sweep leftover namespaces: {e}")),
+    });
 }
 
 /// Deletes leftovers of test processes that died without cleaning up: every

@@ -122,8 +122,41 @@ fn bgpd_feeds_pmbmpd_its_sessions_and_routes() {
                     && monitored(m, "update") == prefixes
                     && of(m, "stats")
                         .iter()
-                        .any(|s| s["counter_type"] == 7 && s["counter_value"].as_u64() == Some(1))
+                        .filter(|s| s["counter_type"] == 9 && s["counter_value"] == 1)
+                        .count()
+                        >= 2
             })?;
+            // Per family (types 9 and 10, RFC 7854 4.8) and the post-policy Adj-RIB-Out
+            // (types 15 and 17, RFC 8671 5), in the same reports: each session carries one
+            // family, AFI 1 or 2, one route of it received and accepted.
+            let stats = of(&msgs, "stats");
+            for (peer, afi) in [(nb.v4.to_string(), 1), (nb.v6.to_string(), 2)] {
+                for kind in [9, 10] {
+                    assert!(
+                        stats.iter().any(|s| s["peer_ip"] == peer.as_str()
+                            && s["counter_type"] == kind
+                            && s["afi"] == afi
+                            && s["counter_value"] == 1),
+                        "no type {kind} statistic for {peer} AFI {afi}: {stats:?}"
+                    );
+                }
+                for kind in [7, 8] {
+                    assert!(
+                        stats.iter().any(|s| s["peer_ip"] == peer.as_str()
+                            && s["counter_type"] == kind
+                            && s["counter_value"] == 1),
+                        "no type {kind} statistic for {peer}: {stats:?}"
+                    );
+                }
+                for kind in [15, 17] {
+                    assert!(
+                        stats
+                            .iter()
+                            .any(|s| s["peer_ip"] == peer.as_str() && s["counter_type"] == kind),
+                        "no type {kind} statistic for {peer}: {stats:?}"
+                    );
+                }
+            }
             let first = msgs.first().and_then(|m| m["bmp_msg_type"].as_str());
             assert_eq!(first, Some("init"), "Initiation comes first");
             let init = of(&msgs, "init");

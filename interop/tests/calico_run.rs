@@ -23,6 +23,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use interop::bgpd::{bgpctl_binary, bgpd_binary, control_at};
+use interop::calico_datastore::{
+    sessions_at, spawn_calico_run, wait_datastore_down, wait_sessions_at,
+};
 use interop::etcd::{EtcdCluster, ETCD_BINARIES};
 use interop::{run_test, wait_for, Error, Family, Netns, Process, Result, Test};
 use serde_json::{json, Value};
@@ -80,38 +83,8 @@ impl Node {
         i: u8,
         extra: &[&str],
     ) -> Result<Node> {
-        let bin = bgpd_binary().ok_or_else(|| Error::Invalid("bgpd not built".into()))?;
-        let dir = t.subdir(&format!("n{i}"))?;
-        let socket = dir.join("bgpd.sock");
-        let bird = dir.join("bird.ctl");
-        let (s, b) = (socket.display().to_string(), bird.display().to_string());
-        let endpoints = c.endpoints().join(",");
         let name = format!("n{i}");
-        let mut args = vec![
-            "calico",
-            "run",
-            "--control-socket",
-            &s,
-            "--bird-socket",
-            &b,
-            "--bird6-socket",
-            "",
-        ];
-        args.extend_from_slice(extra);
-        let process = Process::spawn(
-            t,
-            ns,
-            &format!("bgpd-n{i}"),
-            &bin,
-            &args,
-            &[
-                ("DATASTORE_TYPE", "etcdv3"),
-                ("ETCD_ENDPOINTS", &endpoints),
-                ("NODENAME", &name),
-                ("BGPD_LOG", "info"),
-                ("NO_COLOR", "1"),
-            ],
-        )?;
+        let (process, socket) = spawn_calico_run(t, ns, &name, &name, &c.endpoints(), extra)?;
         Ok(Node {
             i,
             socket,
@@ -125,18 +98,10 @@ impl Node {
 
     /// Session name → (state, Established transitions).
     fn sessions(&self) -> Result<BTreeMap<String, (String, u64)>> {
-        let peers = self.control("show_peers")?;
-        let mut out = BTreeMap::new();
-        for p in peers["peers"].as_array().into_iter().flatten() {
-            let name = p["name"].as_str().unwrap_or_default().to_owned();
-            let detail = control_at(&self.socket, json!({"command": "show_peer", "name": name}))?;
-            let transitions = detail["counters"]["established_transitions"]
-                .as_u64()
-                .unwrap_or(u64::MAX);
-            let state = p["state"].as_str().unwrap_or_default().to_owned();
-            out.insert(name, (state, transitions));
-        }
-        Ok(out)
+        Ok(sessions_at(&self.socket)?
+            .into_iter()
+            .map(|(name, s)| (name, (s.state, s.established)))
+            .collect())
     }
 
     /// Session name → uptime in seconds.
@@ -162,21 +127,12 @@ impl Node {
             .filter(|o| **o != self.i)
             .map(|o| mesh_name(*o))
             .collect();
-        let mut last = BTreeMap::new();
-        wait_for(
-            &format!("n{}: mesh {want:?} established", self.i),
-            CONVERGE,
-            || {
-                last = self.sessions()?;
-                let up = last.values().all(|(s, _)| s == "Established");
-                Ok(if up && last.keys().eq(want.iter()) {
-                    Ok(())
-                } else {
-                    Err(format!("{last:?}"))
-                })
-            },
-        )?;
-        Ok(last)
+        Ok(
+            wait_sessions_at(&format!("n{}", self.i), &self.socket, &want, CONVERGE)?
+                .into_iter()
+                .map(|(name, s)| (name, (s.state, s.established)))
+                .collect(),
+        )
     }
 }
 
@@ -331,23 +287,7 @@ fn calico_run_mesh_follows_the_datastore() {
             .collect::<Result<_>>()?;
         c.stop_member(0)?;
         for n in nodes.iter().filter(|n| n.i != 2) {
-            wait_for(
-                &format!("n{}: datastore down in show_status", n.i),
-                CONVERGE,
-                || {
-                    let s = n.control("status")?;
-                    let ds = s["components"]
-                        .as_array()
-                        .into_iter()
-                        .flatten()
-                        .find(|c| c["name"] == "datastore")
-                        .cloned();
-                    Ok(match ds {
-                        Some(d) if d["up"] == false => Ok(()),
-                        other => Err(format!("{other:?}")),
-                    })
-                },
-            )?;
+            wait_datastore_down(&format!("n{}", n.i), &n.socket, CONVERGE)?;
             let now = n.sessions()?;
             check(before.get(&n.i) == Some(&now), || {
                 format!("n{}: sessions changed while etcd was down: {now:?}", n.i)

@@ -15,7 +15,6 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use bgp_bfd::State;
 use ipnet::{Ipv4Net, Ipv6Net};
-use serde_json::Value;
 
 use super::bird::BirdBfd;
 use super::frr::{Bfdd, BFDD};
@@ -23,9 +22,10 @@ use super::peer::BfdPeer;
 use super::spec::{SessionSpec, SessionStatus};
 use super::{BfdSpeaker, PeerSession, PeerView};
 use crate::context::{say, Test};
+use crate::cut::{bridge_port, Cut};
 use crate::error::{Error, Result};
 use crate::model::Family;
-use crate::netns::{Netns, Node, Router, Segment};
+use crate::netns::{Node, Router, Segment};
 use crate::wait::wait_for;
 
 /// Bound for sessions to come Up or go Down; generous for a loaded 2-core machine.
@@ -87,42 +87,6 @@ impl PeerKind {
     }
 }
 
-/// How to cut the path between our node and the peer, and restore it.
-pub(crate) enum Cut {
-    BridgePort { bridge: Arc<Netns>, port: String },
-    Router { ns: Arc<Netns> },
-}
-
-impl Cut {
-    /// Restores (`true`) or cuts (`false`) the path.
-    pub(crate) fn set(&self, up: bool) -> Result<()> {
-        match self {
-            Cut::BridgePort { bridge, port } => {
-                let state = if up { "3" } else { "0" };
-                crate::cmd::run(
-                    "bridge",
-                    &[
-                        "-n",
-                        bridge.name(),
-                        "link",
-                        "set",
-                        "dev",
-                        port,
-                        "state",
-                        state,
-                    ],
-                )?;
-            }
-            Cut::Router { ns } => {
-                let v = if up { "1" } else { "0" };
-                ns.sysctl("net.ipv4.ip_forward", v)?;
-                ns.sysctl("net.ipv6.conf.all.forwarding", v)?;
-            }
-        }
-        Ok(())
-    }
-}
-
 /// Our node, the peer's node, and the means to cut between them.
 pub struct Topology {
     pub us: Node,
@@ -131,29 +95,6 @@ pub struct Topology {
     cut: Cut,
     _segments: Vec<Segment>,
     _router: Option<Router>,
-}
-
-/// The bridge port (in the segment's namespace) of `node`'s interface: the veth peer
-/// of `eth0`, found by its interface index.
-pub(crate) fn bridge_port(segment: &Segment, node: &Node) -> Result<String> {
-    let what = "ip -j link show";
-    let link: Value = serde_json::from_str(&node.ns.ip(&["-j", "link", "show", &node.ifname])?)
-        .map_err(|e| Error::parse(what, e.to_string()))?;
-    let index = link
-        .pointer("/0/link_index")
-        .and_then(Value::as_u64)
-        .ok_or_else(|| Error::parse(what, format!("no link_index: {link}")))?;
-    let ports: Value = serde_json::from_str(&segment.netns().ip(&["-j", "link", "show"])?)
-        .map_err(|e| Error::parse(what, e.to_string()))?;
-    ports
-        .as_array()
-        .and_then(|ps| {
-            ps.iter()
-                .find(|p| p.get("ifindex").and_then(Value::as_u64) == Some(index))
-        })
-        .and_then(|p| p.get("ifname").and_then(Value::as_str))
-        .map(str::to_string)
-        .ok_or_else(|| Error::parse(what, format!("no port with index {index}")))
 }
 
 impl Topology {

@@ -189,9 +189,11 @@ impl PeerDriver {
         }
         self.main.connecting = false;
         debug!(peer = %self.settings.name, error, "connect failed");
-        self.status.facts().last_error = Some(format!("connect: {error}"));
         self.main.session.handle_connect_failed(now);
         self.after(now);
+        // After the session's own "connection failed": the system's reason is what an
+        // operator needs (`show peers`, BIRD's `Socket: Connection refused`).
+        self.status.facts().last_error = Some(format!("connect: {error}"));
     }
 
     /// Bytes read from `conn`.
@@ -629,7 +631,7 @@ impl PeerDriver {
                 }
                 self.status.counters.updates_received += 1;
                 self.events
-                    .push_back(PeerEvent::Rib(RibInput::Update(Box::new(update))));
+                    .push_back(PeerEvent::Rib(RibInput::Update(update)));
             }
             SessionEvent::RouteRefresh(refresh) => {
                 if !is_main || !self.main.up {
