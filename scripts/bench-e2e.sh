@@ -2,7 +2,7 @@
 # End-to-end benchmark of the daemon: N kernel routes -> bgpd A -> iBGP -> bgpd B -> B's kernel.
 #
 #   scripts/bench-e2e.sh [N] [--no-build] [--keep-logs DIR]
-#                        [--sender bgpd|bird] [--receiver bgpd|bird] [--all]
+#                        [--sender bgpd|bird] [--receiver bgpd|bird] [--all] [--idle SECS]
 #
 #   N             routes (default 1000000): IPv4 /32 blackholes from 10.128.0.0 up, put
 #                 into A's kernel with protocol 80, imported by A ([kernel.import]),
@@ -16,6 +16,9 @@
 #                 `protocol kernel` exporting BGP routes to the main table (protocol 12,
 #                 "bird"; no `learn`, `merge paths` off). Own control socket (-s) and pid
 #                 file in the work directory, started and stopped by PID.
+#   --idle SECS   once B has every route, leave both at rest for SECS seconds and report A's
+#                 CPU over that window (`a_idle_cpu`; a Calico node at rest: bgpd watches
+#                 netlink, BIRD rescans the kernel every scan time).
 #   --all         run the four pairs (bgpd->bgpd, bgpd->bird, bird->bgpd, bird->bird) one
 #                 after the other, each in fresh namespaces, and print one summary table.
 #
@@ -49,6 +52,7 @@ KEEP=""
 SENDER=bgpd
 RECEIVER=bgpd
 ALL=0
+IDLE=0
 while [ $# -gt 0 ]; do
     case "$1" in
         --no-build) BUILD=0 ;;
@@ -56,12 +60,14 @@ while [ $# -gt 0 ]; do
         --sender) shift; SENDER=${1:?--sender needs bgpd or bird} ;;
         --receiver) shift; RECEIVER=${1:?--receiver needs bgpd or bird} ;;
         --all) ALL=1 ;;
-        -h|--help) sed -n '2,40p' "$0"; exit 0 ;;
+        --idle) shift; IDLE=${1:?--idle needs seconds} ;;
+        -h|--help) sed -n '2,43p' "$0"; exit 0 ;;
         [0-9]*) N=$1 ;;
         *) echo "unknown argument: $1" >&2; exit 2 ;;
     esac
     shift
 done
+case "$IDLE" in ''|*[!0-9]*) echo "--idle takes whole seconds" >&2; exit 2 ;; esac
 TIMEOUT=${BENCH_TIMEOUT:-600}
 SCAN=${BENCH_BIRD_SCAN:-2}
 
@@ -108,8 +114,10 @@ if [ "$ALL" = 1 ]; then
     exit "$fail"
 fi
 if [ "$SENDER" = bird ] || [ "$RECEIVER" = bird ]; then
-    command -v bird > /dev/null && command -v birdc > /dev/null ||
-        { echo "bird and birdc (BIRD 2, package bird2) are needed" >&2; exit 2; }
+    if ! command -v bird > /dev/null || ! command -v birdc > /dev/null; then
+        echo "bird and birdc (BIRD 2, package bird2) are needed" >&2
+        exit 2
+    fi
 fi
 BGPD=$ROOT/target/release/bgpd
 BGPCTL=$ROOT/target/release/bgpctl
@@ -254,12 +262,13 @@ now() { date +%s.%N; }
 elapsed() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", b - a }'; }
 # CPU seconds (user + system) and VmHWM in MiB of a process.
 cpu_of() { awk -v t="$(getconf CLK_TCK)" '{ printf "%.2f", ($14 + $15) / t }' "/proc/$1/stat"; }
-hwm_of() { awk '/^VmHWM/ { printf "%d", $2 / 1024 }' "/proc/$1/status"; }
+hwm_of() { awk '/^VmHWM/ { printf "%.1f", $2 / 1024 }' "/proc/$1/status"; }
 rss_of() { awk '/^VmRSS/ { printf "%d", $2 / 1024 }' "/proc/$1/status"; }
 # The bgpd or bird process at or below PID (a wrapper may run bgpd as a descendant).
 daemon_of() {
     local queue=$1 p
     while [ -n "$queue" ]; do
+        # shellcheck disable=SC2086 # a list of PIDs, split on purpose
         set -- $queue
         p=$1
         shift
@@ -373,6 +382,15 @@ te=$(established_at || true)
 est_all=n/a
 [ -n "$te" ] && est_all=$(elapsed "$te" "$t3")
 
+idle_cpu=n/a
+if [ "$IDLE" -gt 0 ]; then
+    c0=$(cpu_of "$A")
+    sleep "$IDLE"
+    alive "$PA" a
+    idle_cpu=$(awk -v a="$c0" -v b="$(cpu_of "$A")" 'BEGIN { printf "%.2f", b - a }')
+    echo "A: at rest for $IDLE s: CPU $idle_cpu s"
+fi
+
 count=$(ip -n "$NSB" -4 route show proto 12 | wc -l)
 a_cpu=$(cpu_of "$A"); a_hwm=$(hwm_of "$A")
 b_cpu=$(cpu_of "$B"); b_hwm=$(hwm_of "$B")
@@ -384,7 +402,7 @@ echo "B: Established -> all routes in kernel (polled)  $est_all s"
 echo "B: start -> all routes in kernel     $(elapsed "$t2" "$t3") s"
 echo "A: CPU $a_cpu s, peak RSS (VmHWM) $a_hwm MiB, RSS now $(rss_of "$A") MiB"
 echo "B: CPU $b_cpu s, peak RSS (VmHWM) $b_hwm MiB, RSS now $(rss_of "$B") MiB"
-echo "summary: sender=$SENDER receiver=$RECEIVER n=$N bird_scan=$SCAN a_import=$(elapsed "$t0" "$t1") a_cpu=$a_cpu a_hwm=$a_hwm b_est_all=$est_all b_start_all=$(elapsed "$t2" "$t3") b_cpu=$b_cpu b_hwm=$b_hwm"
+echo "summary: sender=$SENDER receiver=$RECEIVER n=$N bird_scan=$SCAN a_import=$(elapsed "$t0" "$t1") a_cpu=$a_cpu a_hwm=$a_hwm b_est_all=$est_all b_start_all=$(elapsed "$t2" "$t3") b_cpu=$b_cpu b_hwm=$b_hwm idle_s=$IDLE a_idle_cpu=$idle_cpu"
 if [ "$count" -eq "$N" ]; then
     echo "check: B's kernel holds $count routes of protocol 12: OK"
 else
