@@ -269,12 +269,20 @@ fn check_stream(seed: u64, batches: usize) -> (u64, u64, u64) {
                 // The changed sessions alone resolve to the peers of the whole
                 // configuration; the removed ones are gone from it.
                 let options = RenderOptions::default();
-                let whole = node_config(new_node, &options).expect("the derivation renders");
                 let alone = peer_configs(new_node, &upserted, &options).expect("they render");
+                assert!(alone.keys().all(|n| upserted.iter().any(|p| p.name == *n)));
+                let whole = match node_config(new_node, &options) {
+                    Ok(w) => w,
+                    // Two sessions at one address and port (a mesh node and a BGPPeer):
+                    // the whole configuration does not load, and the speaker refuses the
+                    // sessions alone for the same reason (apply_peer_changes checks
+                    // them against the running peers).
+                    Err(e) if e.to_string().contains("has the same address") => continue,
+                    Err(e) => panic!("{what}: {e}"),
+                };
                 for p in &upserted {
                     assert_eq!(alone.get(&p.name), whole.peers.get(&p.name), "{what}");
                 }
-                assert!(alone.keys().all(|n| upserted.iter().any(|p| p.name == *n)));
                 for name in &removed {
                     assert!(!whole.peers.contains_key(name), "{what}");
                 }
