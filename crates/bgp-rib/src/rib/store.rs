@@ -103,6 +103,10 @@ impl Store {
                 });
                 match at.and_then(|i| dest.get_mut(i)) {
                     Some(old) => {
+                        let mut path = path;
+                        if path.same_as(old) {
+                            path.since = old.since;
+                        }
                         let gone = std::mem::replace(old, path);
                         release_path(&mut self.attrs, &gone);
                         Some(gone.is_rejected())
