@@ -17,7 +17,7 @@
 
 use std::collections::{BTreeMap, HashMap};
 use std::net::{IpAddr, Ipv4Addr};
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime};
 
 use bgp_node::message::{INPUT_BATCH, INPUT_PREFIX_BUDGET};
 use bgp_node::rib::{FibBatch, RecoveryStatus, RibDriverConfig};
@@ -334,7 +334,13 @@ fn path_entry(prefix: IpNet, p: &bgp_rib::PathInfo) -> Route {
     e.stale = p.stale || p.llgr_stale;
     e.not_best = p.lost_at;
     e.interface = p.interface.clone();
+    e.since = p.since.and_then(wall_clock);
     e
+}
+
+/// The wall-clock time of the monotonic instant `t` (in the past).
+fn wall_clock(t: Instant) -> Option<SystemTime> {
+    SystemTime::now().checked_sub(Instant::now().saturating_duration_since(t))
 }
 
 impl RibTask {
@@ -527,7 +533,7 @@ impl RibTask {
                     match c {
                         LocalChange::Originate(r) => {
                             let prefix = r.prefix;
-                            if let Err(e) = self.driver.originate(*r) {
+                            if let Err(e) = self.driver.originate(*r, Instant::now()) {
                                 warn!(%prefix, error = %e, "cannot originate kernel route");
                             }
                         }
@@ -572,7 +578,7 @@ impl RibTask {
                 r.attrs.large_communities = o.large_communities.clone();
                 r.attrs.local_pref = o.local_pref;
                 r.attrs.med = o.med;
-                match self.driver.originate(r) {
+                match self.driver.originate(r, now) {
                     Ok(()) => {
                         self.originated.insert(o.prefix, o);
                     }

@@ -4,6 +4,8 @@
 //! for MRT table dumps (RFC 6396 4.3). Attribute sets are the RIB's shared ones (`Arc`):
 //! an answer holds pointers, not copies.
 
+use std::time::SystemTime;
+
 use bgp_proto::{Family, Nlri};
 use bgp_rib::policy::RouteSource;
 use bgp_rib::Attrs;
@@ -20,6 +22,8 @@ pub(crate) struct DumpPath {
     pub path_id: Option<u32>,
     /// Attributes after import policy.
     pub attrs: Attrs,
+    /// When it last changed (the MRT originated time).
+    pub since: Option<SystemTime>,
 }
 
 /// A page of the Loc-RIB: prefixes in order with their paths, and the last prefix.
@@ -82,6 +86,7 @@ impl RibTask {
                         path_id: (carried && path.source == RouteSource::Bgp)
                             .then_some(path.path_id),
                         attrs: path.attrs.clone(),
+                        since: path.since.and_then(super::wall_clock),
                     }
                 })
                 .collect();
