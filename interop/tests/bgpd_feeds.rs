@@ -413,10 +413,10 @@ fn bgpd_writes_mrt_files_bgpdump_reads() {
             );
             // Each entry's originated time is when the route arrived, before the dump.
             let dumped = rib_times(&bgpdump(&file)?);
-            let originated = rib_times(&bgpdump_with(&file, &["-t", "change"])?);
+            let changed = rib_times(&bgpdump_with(&file, &["-t", "change"])?);
             assert_eq!(dumped.len(), 2, "{dumped:?}");
-            assert_eq!(originated.len(), 2, "{originated:?}");
-            for (path, at) in &originated {
+            assert_eq!(changed.len(), 2, "{changed:?}");
+            for (path, at) in &changed {
                 let dump = dumped.get(path).copied().unwrap_or_default();
                 assert!(
                     *at < dump,

@@ -338,9 +338,15 @@ fn path_entry(prefix: IpNet, p: &bgp_rib::PathInfo) -> Route {
     e
 }
 
-/// The wall-clock time of the monotonic instant `t` (in the past).
+/// The wall-clock time of the monotonic instant `t`, from one reading of both clocks
+/// taken once: the same `t` gives the same time in every answer.
 fn wall_clock(t: Instant) -> Option<SystemTime> {
-    SystemTime::now().checked_sub(Instant::now().saturating_duration_since(t))
+    static ANCHOR: std::sync::OnceLock<(Instant, SystemTime)> = std::sync::OnceLock::new();
+    let (i, w) = *ANCHOR.get_or_init(|| (Instant::now(), SystemTime::now()));
+    match t.checked_duration_since(i) {
+        Some(after) => w.checked_add(after),
+        None => w.checked_sub(i.saturating_duration_since(t)),
+    }
 }
 
 impl RibTask {
