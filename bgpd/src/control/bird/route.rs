@@ -294,7 +294,13 @@ mod tests {
         days.since = now.checked_sub(Duration::from_secs(3 * 86400));
         for format in [BirdFormat::Bird1, BirdFormat::Bird2] {
             let shown = |e: &Route| {
-                let r = show_route(&[e.clone()], &peers, SocketFamily::Ipv4, format, now);
+                let r = show_route(
+                    std::slice::from_ref(e),
+                    &peers,
+                    SocketFamily::Ipv4,
+                    format,
+                    now,
+                );
                 r.as_str().to_owned()
             };
             let at = |t: Option<SystemTime>, age: u64| {
