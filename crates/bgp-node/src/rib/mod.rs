@@ -135,8 +135,11 @@ pub struct RibDriver<L, R = AllReachable> {
 impl<L, R: NextHopResolver> RibDriver<L, R> {
     /// A RIB with `rib` settings, no peers.
     pub fn new(rib: RibConfig, resolver: R, config: RibDriverConfig) -> Self {
+        let mut rib = Rib::new(rib);
+        // Best-path changes nobody takes are not computed.
+        rib.set_fib_output(config.fib);
         RibDriver {
-            rib: Rib::new(rib),
+            rib,
             resolver,
             config,
             peers: Default::default(),
@@ -204,6 +207,7 @@ impl<L, R: NextHopResolver> RibDriver<L, R> {
     /// copies are made only while someone listens).
     pub fn set_route_events(&mut self, on: bool) {
         self.route_events = on;
+        self.rib.set_fib_output(self.config.fib || on);
     }
 
     /// Changes our AS and router id; only while no peer is configured.
