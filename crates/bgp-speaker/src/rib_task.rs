@@ -121,9 +121,11 @@ pub(crate) enum Query {
     Best(oneshot::Sender<Vec<BestRoute>>),
     /// Graceful-restart recovery: which peers still have to send End-of-RIB.
     Recovery(oneshot::Sender<RecoveryStatus>),
-    /// One peer's Adj-RIB-In as received (rib_task/monitor.rs), for BMP.
+    /// One peer's Adj-RIB-In as received, or with the bool as its import policy left it
+    /// (rib_task/monitor.rs), for BMP.
     ReceivedRoutes(
         String,
+        bool,
         oneshot::Sender<Option<Vec<(bgp_proto::Nlri, bgp_rib::Attrs)>>>,
     ),
     /// A page of the Loc-RIB with attribute sets (rib_task/monitor.rs), for MRT.
@@ -284,6 +286,8 @@ pub(crate) struct RibChannels {
     pub credits: mpsc::UnboundedReceiver<(PeerId, u64)>,
     pub routes: broadcast::Sender<RouteChange>,
     pub fib: Option<FibSink>,
+    /// The monitoring tap, for the post-policy Adj-RIB-In (rib_task/monitor.rs).
+    pub tap: crate::monitor::tap::Tap,
     pub cancel: CancellationToken,
 }
 
@@ -405,6 +409,7 @@ impl RibTask {
     /// Does what the driver asks: route changes to subscribers, requests to peers,
     /// output slices to peers with credit, FIB batches while the FIB channel has room.
     fn execute(&mut self) {
+        self.publish_accepted();
         self.driver
             .set_route_events(self.ch.routes.receiver_count() > 0);
         while let Some(ev) = self.driver.poll_event() {
@@ -639,8 +644,8 @@ impl RibTask {
             Query::Recovery(reply) => {
                 let _ = reply.send(self.driver.recovery_status());
             }
-            Query::ReceivedRoutes(name, reply) => {
-                let _ = reply.send(self.received_routes(&name));
+            Query::ReceivedRoutes(name, post_policy, reply) => {
+                let _ = reply.send(self.received_routes(&name, post_policy));
             }
             Query::DumpPage {
                 after,

@@ -22,9 +22,14 @@ impl RibAccess {
         rx.await.ok()
     }
 
-    /// Peer `name`'s Adj-RIB-In as received; `None` once the peer or the RIB is gone.
-    pub(crate) async fn received_routes(&self, name: &str) -> Option<Vec<(Nlri, Attrs)>> {
-        self.ask(|tx| Query::ReceivedRoutes(name.to_owned(), tx))
+    /// Peer `name`'s Adj-RIB-In as received, or with `post_policy` its routes as its
+    /// import policy accepted them; `None` once the peer or the RIB is gone.
+    pub(crate) async fn received_routes(
+        &self,
+        name: &str,
+        post_policy: bool,
+    ) -> Option<Vec<(Nlri, Attrs)>> {
+        self.ask(|tx| Query::ReceivedRoutes(name.to_owned(), post_policy, tx))
             .await
             .flatten()
     }

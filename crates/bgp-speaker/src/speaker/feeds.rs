@@ -37,6 +37,7 @@ impl Speaker {
                 rib: self.rib_access(),
                 sessions_now,
                 events,
+                accepted: station.post_policy.then(|| self.inner.tap.want_accepted()),
                 cancel: cancel.clone(),
             };
             feeds
@@ -141,6 +142,8 @@ fn sessions(st: &State) -> Vec<(String, Arc<SessionFacts>)> {
                 at: SystemTime::now()
                     .checked_sub(s.since.elapsed())
                     .unwrap_or_else(SystemTime::now),
+                // Sessions are numbered from 1 as they reach Established.
+                seq: s.counters.established_transitions,
             };
             Some((h.config.name.clone(), Arc::new(facts)))
         })
