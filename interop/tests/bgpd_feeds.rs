@@ -254,15 +254,16 @@ fn post_policy_config(
          [[policies.bmp-import.rules]]\nmatch = {{ prefix_in = [{}] }}\naction = \"reject\"\n\
          [[policies.bmp-import.rules]]\nmatch = {{ prefix_in = [{{ prefix = \"{}\" }}] }}\n\
          set = {{ local_pref = 300, add_community = [\"65001:42\"] }}\naction = \"accept\"\n\
-         \n[[bmp]]\nname = \"pmbmpd\"\naddress = \"{}\"\npre_policy = true\npost_policy = true\n",
+         \n[[bmp]]\nname = \"pmbmpd\"\naddress = \"{}\"\npre_policy = true\npost_policy = true\n\
+         adj_rib_out = true\n",
         refused.join(", "),
         POLICY_ROUTES[1],
         station.address()
     )
 }
 
-/// The route_monitor messages of `peer` of `log_type`, pre-policy (`is_post` 0) or
-/// post-policy (1), by prefix (the last one logged of each).
+/// The route_monitor messages of `peer`'s Adj-RIB-In (`is_in`) of `log_type`, pre-policy
+/// (`is_post` 0) or post-policy (1), by prefix (the last one logged of each).
 fn rib_in<'a>(
     msgs: &'a [Value],
     peer: &str,
@@ -271,7 +272,12 @@ fn rib_in<'a>(
 ) -> std::collections::BTreeMap<String, &'a Value> {
     of(msgs, "route_monitor")
         .into_iter()
-        .filter(|m| m["peer_ip"] == peer && m["log_type"] == log_type && m["is_post"] == is_post)
+        .filter(|m| {
+            m["peer_ip"] == peer
+                && m["is_in"] == 1
+                && m["log_type"] == log_type
+                && m["is_post"] == is_post
+        })
         .filter_map(|m| Some((m["ip_prefix"].as_str()?.to_string(), m)))
         .collect()
 }
@@ -283,6 +289,16 @@ fn communities(m: &Value) -> BTreeSet<String> {
         .unwrap_or_default()
         .split_whitespace()
         .map(str::to_string)
+        .collect()
+}
+
+/// The route_monitor messages of the Adj-RIB-Out (`is_out`, RFC 8671) of `peer`, by
+/// prefix (the last one logged of each).
+fn adj_rib_out<'a>(msgs: &'a [Value], peer: &str) -> std::collections::BTreeMap<String, &'a Value> {
+    of(msgs, "route_monitor")
+        .into_iter()
+        .filter(|m| m["peer_ip"] == peer && m["is_out"] == 1 && m["log_type"] == "update")
+        .filter_map(|m| Some((m["ip_prefix"].as_str()?.to_string(), m)))
         .collect()
 }
 
@@ -312,7 +328,15 @@ fn bgpd_feeds_pmbmpd_its_post_policy_routes() {
                     a
                 })
                 .collect();
-            let cfg_a = speaker_config(&na, &nb, ASN_A, ASN_B, Vec::new());
+            // a originates one route, which it sends b (its Adj-RIB-Out).
+            let own = "198.18.100.0/24";
+            let cfg_a = speaker_config(
+                &na,
+                &nb,
+                ASN_A,
+                ASN_B,
+                vec![Announce::new(own.parse().expect("a prefix"))],
+            );
             let cfg_b = speaker_config(&nb, &na, ASN_B, ASN_A, routes);
             let socket = t.subdir("bgpd-a")?.join("bgpd.sock");
             let text = post_policy_config(&cfg_a, &socket, &[POLICY_ROUTES[2]], &station);
@@ -354,6 +378,14 @@ fn bgpd_feeds_pmbmpd_its_post_policy_routes() {
             assert_eq!(post[plain]["comms"], "65002:100", "accepted unchanged");
             assert_ne!(post[plain]["local_pref"], 300, "{}", post[plain]);
 
+            // The Adj-RIB-Out (RFC 8671): the route a sends b, as sent (a's AS prepended).
+            let msgs = wait_logged(&station, "the route a sends b", |m| {
+                adj_rib_out(m, &peer).contains_key(own)
+            })?;
+            let sent = adj_rib_out(&msgs, &peer)[own];
+            assert_eq!(sent["as_path"], ASN_A.to_string(), "{sent}");
+            assert_eq!(sent["is_post"], 1, "{sent}");
+
             // A new policy refusing the first route as well: it is withdrawn from the
             // post-policy Adj-RIB-In only (b still sends it).
             let text = post_policy_config(
@@ -371,13 +403,14 @@ fn bgpd_feeds_pmbmpd_its_post_policy_routes() {
                 "nothing withdrawn pre-policy"
             );
 
-            // A collector restarted gets both tables again from the RIB: the current
+            // A collector restarted gets the three tables again from the RIB: the current
             // post-policy one holds the modified route only.
             station.stop()?;
             station.start_again(t)?;
-            let again = wait_logged(&station, "both tables after the restart", |m| {
+            let again = wait_logged(&station, "the three tables after the restart", |m| {
                 keys(&rib_in(m, &peer, "update", 0)) == all
                     && rib_in(m, &peer, "update", 1).contains_key(modified)
+                    && adj_rib_out(m, &peer).contains_key(own)
             })?;
             let post = rib_in(&again, &peer, "update", 1);
             assert_eq!(keys(&post), set(&[modified]), "{}", dump(&again));

@@ -291,7 +291,7 @@ fn record(
             log.write_state_change(*at, &bgp4mp(session), BgpState::Established, BgpState::Idle)
         }
         // The update log records messages as received.
-        MonitorEvent::Accepted { .. } => Ok(None),
+        MonitorEvent::Accepted { .. } | MonitorEvent::Sent { .. } => Ok(None),
     }
 }
 

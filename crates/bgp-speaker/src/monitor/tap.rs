@@ -14,8 +14,9 @@
 //! 7606's treat-as-withdraw and attribute-discard applied: the pre-policy Adj-RIB-In.
 //!
 //! The RIB task adds the post-policy Adj-RIB-In ([`MonitorEvent::Accepted`]: routes as
-//! the import policy left them), only while a reader asked for it
-//! ([`Tap::want_accepted`]). Both go through the one channel, so a reader sees them in
+//! the import policy left them) and the post-policy Adj-RIB-Out ([`MonitorEvent::Sent`]:
+//! the UPDATEs each peer is sent), each only while a reader asked for it ([`Tap::want`]).
+//! All go through the one channel, so a reader sees them in
 //! the order they happened: a peer task copies each input here before the RIB gets it,
 //! so a session's Up precedes the RIB's changes for it. Changes carry the number of the
 //! session they belong to: those of a session already down are recognised and dropped.
@@ -51,7 +52,7 @@ pub(crate) struct SessionFacts {
     /// When it reached Established.
     pub at: SystemTime,
     /// Its number among the peer's sessions (`RibInput::Up`'s), which the RIB's
-    /// [`MonitorEvent::Accepted`] carry.
+    /// [`MonitorEvent::Accepted`] and [`MonitorEvent::Sent`] carry.
     pub seq: u64,
 }
 
@@ -120,11 +121,29 @@ pub(crate) enum MonitorEvent {
         changes: Vec<(Nlri, Option<Attrs>)>,
         at: SystemTime,
     },
+    /// UPDATEs the RIB handed the peer's session to send (the post-policy Adj-RIB-Out of
+    /// RFC 8671), encoded under the session's own codec context.
+    Sent {
+        peer: String,
+        /// The session they are for ([`SessionFacts::seq`]).
+        seq: u64,
+        updates: Vec<Bytes>,
+        at: SystemTime,
+    },
+}
+
+/// What the RIB task adds to the tap on demand.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum RibFeed {
+    /// [`MonitorEvent::Accepted`].
+    Accepted,
+    /// [`MonitorEvent::Sent`].
+    Sent,
 }
 
 /// The sending side, one clone per peer task and one for the RIB task.
 #[derive(Clone, Debug)]
-pub(crate) struct Tap(broadcast::Sender<Arc<MonitorEvent>>, Arc<AtomicUsize>);
+pub(crate) struct Tap(broadcast::Sender<Arc<MonitorEvent>>, Arc<[AtomicUsize; 2]>);
 
 impl Default for Tap {
     fn default() -> Tap {
@@ -132,26 +151,26 @@ impl Default for Tap {
     }
 }
 
-/// A reader's wish for [`MonitorEvent::Accepted`], for as long as it is held.
+/// A reader's wish for one [`RibFeed`], for as long as it is held.
 #[derive(Debug)]
-pub(crate) struct WantAccepted(Arc<AtomicUsize>);
+pub(crate) struct Want(Arc<[AtomicUsize; 2]>, RibFeed);
 
-impl Drop for WantAccepted {
+impl Drop for Want {
     fn drop(&mut self) {
-        self.0.fetch_sub(1, Ordering::Relaxed);
+        self.0[self.1 as usize].fetch_sub(1, Ordering::Relaxed);
     }
 }
 
 impl Tap {
-    /// Asks the RIB for [`MonitorEvent::Accepted`] while the result is held.
-    pub(crate) fn want_accepted(&self) -> WantAccepted {
-        self.1.fetch_add(1, Ordering::Relaxed);
-        WantAccepted(self.1.clone())
+    /// Asks the RIB task for `feed` while the result is held.
+    pub(crate) fn want(&self, feed: RibFeed) -> Want {
+        self.1[feed as usize].fetch_add(1, Ordering::Relaxed);
+        Want(self.1.clone(), feed)
     }
 
-    /// Some reader wants [`MonitorEvent::Accepted`].
-    pub(crate) fn accepted_wanted(&self) -> bool {
-        self.1.load(Ordering::Relaxed) > 0 && self.0.receiver_count() > 0
+    /// Some reader wants `feed`.
+    pub(crate) fn wanted(&self, feed: RibFeed) -> bool {
+        self.1[feed as usize].load(Ordering::Relaxed) > 0 && self.0.receiver_count() > 0
     }
 
     /// Sends `ev` (nothing happens without a reader).

@@ -4,9 +4,10 @@
 //! time with every path's attribute set, for MRT table dumps (RFC 6396 4.3). Attribute
 //! sets are the RIB's shared ones (`Arc`): an answer holds pointers, not copies.
 //!
-//! And, while a BMP station asks for the post-policy Adj-RIB-In, the changes of peers'
-//! accepted routes, published on the monitoring tap after each turn of the task (one
-//! event per run of changes of one peer).
+//! And, while a BMP station asks for them, the changes of peers' accepted routes (the
+//! post-policy Adj-RIB-In), published on the monitoring tap after each turn of the task
+//! (one event per run of changes of one peer), and copies of the UPDATEs handed to each
+//! peer (the post-policy Adj-RIB-Out, RFC 8671).
 
 use std::time::SystemTime;
 
@@ -15,7 +16,10 @@ use bgp_rib::policy::RouteSource;
 use bgp_rib::Attrs;
 use ipnet::IpNet;
 
-use crate::monitor::tap::MonitorEvent;
+use bgp_node::{OutputSlice, PeerId};
+
+use crate::monitor::rib::AdjRib;
+use crate::monitor::tap::{MonitorEvent, RibFeed};
 
 use super::RibTask;
 
@@ -39,33 +43,63 @@ pub(crate) struct DumpPage {
 }
 
 impl RibTask {
-    /// The Adj-RIB-In of peer `name` (IPv4 then IPv6 unicast) as received, before import
-    /// policy, or with `post_policy` its accepted routes as the policy left them; path
-    /// identifiers as the session carries them; `None` for an unknown peer.
-    pub(super) fn received_routes(
-        &self,
-        name: &str,
-        post_policy: bool,
-    ) -> Option<Vec<(Nlri, Attrs)>> {
+    /// Peer `name`'s routes (IPv4 then IPv6 unicast) in `which` of its RIBs: its
+    /// Adj-RIB-In as received, before import policy, or its accepted routes as the policy
+    /// left them, or what it was sent; path identifiers as the session carries them;
+    /// `None` for an unknown peer.
+    pub(super) fn adj_rib(&self, name: &str, which: AdjRib) -> Option<Vec<(Nlri, Attrs)>> {
         let peer = self.driver.peer_by_name(name)?;
         let rib = self.driver.rib();
         let mut out = Vec::new();
-        if post_policy {
-            out = rib.accepted_routes(peer.rib_id());
-        } else {
-            for f in [Family::IPV4_UNICAST, Family::IPV6_UNICAST] {
-                let routes = rib.adj_rib_in(peer.rib_id(), f).unwrap_or_default();
-                out.extend(routes.into_iter().map(|(n, a, _accepted)| (n, a)));
+        match which {
+            AdjRib::PostPolicyIn => out = rib.accepted_routes(peer.rib_id()),
+            AdjRib::PrePolicyIn => {
+                for f in [Family::IPV4_UNICAST, Family::IPV6_UNICAST] {
+                    let routes = rib.adj_rib_in(peer.rib_id(), f).unwrap_or_default();
+                    out.extend(routes.into_iter().map(|(n, a, _accepted)| (n, a)));
+                }
+            }
+            AdjRib::PostPolicyOut => {
+                for f in [Family::IPV4_UNICAST, Family::IPV6_UNICAST] {
+                    out.extend(rib.adj_rib_out(peer.rib_id(), f).unwrap_or_default());
+                }
             }
         }
         let session = peer.session();
         for (n, _) in &mut out {
             let f = family(n);
-            if !session.is_some_and(|s| s.codec.add_path_receive.contains(&f)) {
+            let carried = session.is_some_and(|s| match which {
+                AdjRib::PostPolicyOut => s.codec.add_path_send.contains(&f),
+                _ => s.codec.add_path_receive.contains(&f),
+            });
+            if !carried {
                 n.path_id = None;
             }
         }
         Some(out)
+    }
+
+    /// Copies the UPDATEs of `slice`, handed to peer `id`, to the tap.
+    pub(super) fn publish_sent(&self, id: PeerId, slice: &OutputSlice) {
+        let Some(p) = self.driver.peer(id) else {
+            return;
+        };
+        // Whole messages: the type octet follows the 16-octet marker and the length.
+        let updates: Vec<_> = slice
+            .frames
+            .iter()
+            .filter(|f| f.get(18) == Some(&2))
+            .cloned()
+            .collect();
+        if updates.is_empty() {
+            return;
+        }
+        self.ch.tap.send(MonitorEvent::Sent {
+            peer: p.name().to_owned(),
+            seq: slice.session,
+            updates,
+            at: SystemTime::now(),
+        });
     }
 
     /// Publishes the changes of accepted routes on the tap while a reader wants them,
@@ -73,7 +107,7 @@ impl RibTask {
     /// order, so changes of an earlier session are followed by their withdrawal when it
     /// went down).
     pub(super) fn publish_accepted(&mut self) {
-        let wanted = self.ch.tap.accepted_wanted();
+        let wanted = self.ch.tap.wanted(RibFeed::Accepted);
         self.driver.watch_accepted(wanted);
         if !wanted {
             return;

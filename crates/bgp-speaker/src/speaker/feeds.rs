@@ -13,7 +13,7 @@ use super::{Speaker, SpeakerError, State};
 use crate::config::Config;
 use crate::monitor::mrt::{self, DumpPeers};
 use crate::monitor::rib::RibAccess;
-use crate::monitor::tap::SessionFacts;
+use crate::monitor::tap::{RibFeed, SessionFacts};
 use crate::monitor::{bmp, TableDumpSummary};
 
 impl Speaker {
@@ -37,7 +37,14 @@ impl Speaker {
                 rib: self.rib_access(),
                 sessions_now,
                 events,
-                accepted: station.post_policy.then(|| self.inner.tap.want_accepted()),
+                wants: [
+                    (station.post_policy, RibFeed::Accepted),
+                    (station.adj_rib_out, RibFeed::Sent),
+                ]
+                .into_iter()
+                .filter(|(on, _)| *on)
+                .map(|(_, feed)| self.inner.tap.want(feed))
+                .collect(),
                 cancel: cancel.clone(),
             };
             feeds

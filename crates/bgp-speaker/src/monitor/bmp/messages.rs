@@ -1,5 +1,5 @@
 //! The BMP messages of a station's feed built from the speaker's facts: the per-peer
-//! header (pre- or post-policy Adj-RIB-In), Peer Up with both OPENs, the Peer Down reason
+//! header (which of the peer's RIBs), Peer Up with both OPENs, the Peer Down reason
 //! of a session's end (RFC 7854 4.9, 4.10), and the UPDATEs of the post-policy
 //! Adj-RIB-In's changes (RFC 7854 4.6, the L flag).
 
@@ -15,16 +15,18 @@ use bgp_rib::Attrs;
 use bytes::{Bytes, BytesMut};
 use ipnet::IpNet;
 
+use super::super::rib::AdjRib;
 use super::super::tap::SessionFacts;
 
-/// The per-peer header of a session: global instance peer, its Adj-RIB-In pre-policy or
-/// with `post_policy` post-policy (the L flag, RFC 7854 4.2), the A flag where the
-/// session uses 2-octet AS numbers.
-pub(super) fn header(s: &SessionFacts, post_policy: bool) -> PeerHeader {
+/// The per-peer header of a session: global instance peer, the RIB `rib` the message is
+/// about (the L flag for post-policy, RFC 7854 4.2; the O flag for the Adj-RIB-Out, RFC
+/// 8671 4), the A flag where the session uses 2-octet AS numbers.
+pub(super) fn header(s: &SessionFacts, rib: AdjRib) -> PeerHeader {
     let n = &s.negotiated;
     let flags = PeerFlags::default()
         .with(PeerFlags::LEGACY_AS_PATH, !n.codec.four_octet_as)
-        .with(PeerFlags::POST_POLICY, post_policy);
+        .with(PeerFlags::POST_POLICY, rib != AdjRib::PrePolicyIn)
+        .with(PeerFlags::ADJ_RIB_OUT, rib == AdjRib::PostPolicyOut);
     PeerHeader::new(s.addresses().0, n.peer_as, n.peer_id).with_flags(flags)
 }
 
@@ -37,7 +39,7 @@ pub(super) fn peer_up(s: &SessionFacts) -> Result<PeerUp, String> {
         Ok(out.freeze())
     };
     Ok(PeerUp {
-        peer: header(s, false).at(s.at),
+        peer: header(s, AdjRib::PrePolicyIn).at(s.at),
         local_address: s.addresses().1,
         local_port: s.local.port(),
         remote_port: s.remote.port(),
@@ -342,10 +344,19 @@ mod tests {
 
     /// The per-peer header says which Adj-RIB-In a message is about (RFC 7854 4.2).
     #[test]
-    fn the_l_flag_marks_the_post_policy_adj_rib_in() {
+    fn the_l_and_o_flags_name_the_rib() {
         let s = test_facts();
-        assert!(!header(&s, false).flags.post_policy());
-        assert!(header(&s, true).flags.post_policy());
-        assert_eq!(header(&s, true).key(), header(&s, false).key(), "one peer");
+        let flags = |rib| {
+            let f = header(&s, rib).flags;
+            (f.post_policy(), f.adj_rib_out())
+        };
+        assert_eq!(flags(AdjRib::PrePolicyIn), (false, false));
+        assert_eq!(flags(AdjRib::PostPolicyIn), (true, false));
+        assert_eq!(flags(AdjRib::PostPolicyOut), (true, true));
+        assert_eq!(
+            header(&s, AdjRib::PostPolicyOut).key(),
+            header(&s, AdjRib::PrePolicyIn).key(),
+            "one peer"
+        );
     }
 }

@@ -7,9 +7,11 @@
 //! - live events from the tap (tap.rs): Peer Up with both OPENs, Route Monitoring of every
 //!   UPDATE received (pre-policy Adj-RIB-In, `pre_policy`) and of the changes of routes
 //!   as the import policy accepted them (post-policy Adj-RIB-In, the L flag,
-//!   `post_policy`), Peer Down with its reason (messages.rs);
+//!   `post_policy`) and of the UPDATEs each peer is sent (post-policy Adj-RIB-Out, RFC
+//!   8671, the O flag, `adj_rib_out`), Peer Down with its reason (messages.rs);
 //! - on each (re)connection, the table: each up peer's Adj-RIB-In from the RIB as Route
-//!   Monitoring (RFC 7854 5), pre-policy then post-policy as configured, a peer at a time
+//!   Monitoring (RFC 7854 5), pre-policy, post-policy and Adj-RIB-Out as configured, a
+//!   peer at a time
 //!   while the client has room, each table closed by an End-of-RIB per negotiated family;
 //! - Statistics Reports on the client's schedule: routes received (type 7), accepted by
 //!   import policy (type 8, the peer's routes in the Loc-RIB) and rejected (type 0), the
@@ -44,8 +46,8 @@ use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 use tracing::{debug, info, warn};
 
-use super::rib::RibAccess;
-use super::tap::{MonitorEvent, SessionFacts, WantAccepted};
+use super::rib::{AdjRib, RibAccess};
+use super::tap::{MonitorEvent, SessionFacts, Want};
 use crate::config::BmpConfig;
 use messages::{accepted_updates, down_reason, family, header, peer_up};
 
@@ -63,9 +65,9 @@ pub(crate) struct Station {
     /// (later changes come from `events`, subscribed before).
     pub sessions_now: SessionsNow,
     pub events: broadcast::Receiver<Arc<MonitorEvent>>,
-    /// Held while the station wants the post-policy Adj-RIB-In (the RIB publishes its
-    /// changes on the tap meanwhile).
-    pub accepted: Option<WantAccepted>,
+    /// Held while the station runs: what it asks the RIB task to publish on the tap (the
+    /// post-policy Adj-RIB-In's changes, the UPDATEs sent).
+    pub wants: Vec<Want>,
     pub cancel: CancellationToken,
 }
 
@@ -79,10 +81,10 @@ pub(crate) type SessionsNow = Arc<
 /// The initial table being sent on connection `session`.
 struct Replay {
     session: u64,
-    /// Peers, each with false for its pre-policy table, true for its post-policy one.
-    peers: VecDeque<(String, bool)>,
+    /// Peers, each with one of its RIBs.
+    peers: VecDeque<(String, AdjRib)>,
     /// The table being sent and its routes not sent yet.
-    current: Option<(String, bool, VecDeque<(Nlri, Attrs)>)>,
+    current: Option<(String, AdjRib, VecDeque<(Nlri, Attrs)>)>,
 }
 
 struct Task {
@@ -98,7 +100,7 @@ struct Task {
     unsent: Option<Bytes>,
     replay: Option<Replay>,
     stats_due: bool,
-    _accepted: Option<WantAccepted>,
+    _wants: Vec<Want>,
 }
 
 /// Runs the station until cancelled (its removal from the configuration, or shutdown).
@@ -133,7 +135,7 @@ pub(crate) async fn run(s: Station) {
         unsent: None,
         replay: None,
         stats_due: false,
-        _accepted: s.accepted,
+        _wants: s.wants,
     };
     for (name, facts) in (t.sessions_now)().await {
         t.peer_up(&name, facts);
@@ -220,9 +222,13 @@ impl Task {
                         names.sort();
                         let mut peers = VecDeque::new();
                         for name in names {
-                            for post in [false, true] {
-                                if self.wants(post) {
-                                    peers.push_back((name.clone(), post));
+                            for rib in [
+                                AdjRib::PrePolicyIn,
+                                AdjRib::PostPolicyIn,
+                                AdjRib::PostPolicyOut,
+                            ] {
+                                if self.wants(rib) {
+                                    peers.push_back((name.clone(), rib));
                                 }
                             }
                         }
@@ -265,7 +271,7 @@ impl Task {
                     return;
                 }
                 let rm = RouteMonitoring {
-                    peer: header(session, false).at(*at),
+                    peer: header(session, AdjRib::PrePolicyIn).at(*at),
                     update: message.clone(),
                 };
                 offer(
@@ -289,13 +295,29 @@ impl Task {
                 }
                 match accepted_updates(s, changes) {
                     Ok(updates) => {
-                        let h = header(s, true).at(*at);
+                        let h = header(s, AdjRib::PostPolicyIn).at(*at);
                         self.route_monitoring(&h, updates);
                     }
                     Err(e) => {
                         debug!(station = %self.cfg.name, peer = %peer, error = %e, "post-policy routes not encodable for BMP")
                     }
                 }
+            }
+            MonitorEvent::Sent {
+                peer,
+                seq,
+                updates,
+                at,
+            } => {
+                // As above: only for the session this station announced.
+                let Some(s) = self.sessions.get(peer).filter(|s| s.seq == *seq) else {
+                    return;
+                };
+                if !self.cfg.adj_rib_out {
+                    return;
+                }
+                let h = header(s, AdjRib::PostPolicyOut).at(*at);
+                self.route_monitoring(&h, updates.clone());
             }
             MonitorEvent::Down {
                 peer,
@@ -307,7 +329,7 @@ impl Task {
                     return;
                 }
                 let down = PeerDown {
-                    peer: header(session, false).at(*at),
+                    peer: header(session, AdjRib::PrePolicyIn).at(*at),
                     reason: down_reason(reason),
                 };
                 offer(
@@ -325,7 +347,7 @@ impl Task {
         // Not connected now: these only update what the client replays.
         for (_, s) in std::mem::take(&mut self.sessions) {
             let down = PeerDown {
-                peer: header(&s, false),
+                peer: header(&s, AdjRib::PrePolicyIn),
                 reason: PeerDownReason::LocalNoNotification(0),
             };
             offer(
@@ -366,24 +388,24 @@ impl Task {
                 self.replay = None;
                 return progressed;
             }
-            if let Some((name, post, _)) = r.current.take_if(|(_, _, q)| q.is_empty()) {
-                self.end_of_rib(&name, post);
+            if let Some((name, rib, _)) = r.current.take_if(|(_, _, q)| q.is_empty()) {
+                self.end_of_rib(&name, rib);
                 progressed = true;
                 continue;
             }
             if r.current.is_none() {
-                let Some((name, post)) = r.peers.pop_front() else {
+                let Some((name, rib)) = r.peers.pop_front() else {
                     self.replay = None;
                     return progressed;
                 };
-                let routes = self.rib.received_routes(&name, post).await;
+                let routes = self.rib.adj_rib(&name, rib).await;
                 if let Some(r) = &mut self.replay {
-                    r.current = Some((name, post, routes.unwrap_or_default().into()));
+                    r.current = Some((name, rib, routes.unwrap_or_default().into()));
                 }
                 progressed = true;
                 continue;
             }
-            let Some((name, post, queue)) = &mut r.current else {
+            let Some((name, rib, queue)) = &mut r.current else {
                 continue;
             };
             let Some(s) = self.sessions.get(name.as_str()) else {
@@ -404,39 +426,39 @@ impl Task {
                 nlri.push(*n);
                 queue.pop_front();
             }
+            // What a peer was sent is in its session's own context; what it sent, in the
+            // context of its UPDATEs (its path identifiers).
+            let codec = match rib {
+                AdjRib::PostPolicyOut => s.negotiated.codec.clone(),
+                _ => s.received_codec(),
+            };
             let mut out = Vec::new();
             let nh = attrs.next_hop.clone();
-            let encoded = encode_announcements(
-                fam,
-                &attrs.attrs,
-                nh.as_ref(),
-                &nlri,
-                &s.received_codec(),
-                &mut out,
-            );
+            let encoded =
+                encode_announcements(fam, &attrs.attrs, nh.as_ref(), &nlri, &codec, &mut out);
             if let Err(e) = encoded {
                 debug!(station = %self.cfg.name, peer = %name, error = %e, "route not encodable for BMP");
                 continue;
             }
-            let peer = header(s, *post).at(SystemTime::now());
+            let peer = header(s, *rib).at(SystemTime::now());
             self.route_monitoring(&peer, out);
             progressed = true;
         }
         progressed
     }
 
-    /// The station is configured for the pre-policy (false) or the post-policy (true)
-    /// Adj-RIB-In.
-    fn wants(&self, post_policy: bool) -> bool {
-        match post_policy {
-            false => self.cfg.pre_policy,
-            true => self.cfg.post_policy,
+    /// The station is configured for `rib`.
+    fn wants(&self, rib: AdjRib) -> bool {
+        match rib {
+            AdjRib::PrePolicyIn => self.cfg.pre_policy,
+            AdjRib::PostPolicyIn => self.cfg.post_policy,
+            AdjRib::PostPolicyOut => self.cfg.adj_rib_out,
         }
     }
 
     /// Marks the end of one peer's initial table with an End-of-RIB per family it
     /// negotiated (RFC 4724 2), so a station knows the dump of that peer is complete.
-    fn end_of_rib(&mut self, name: &str, post_policy: bool) {
+    fn end_of_rib(&mut self, name: &str, rib: AdjRib) {
         let Some(s) = self.sessions.get(name) else {
             return;
         };
@@ -444,7 +466,7 @@ impl Task {
         for family in &s.negotiated.families {
             encode_end_of_rib(*family, &mut out);
         }
-        let peer = header(s, post_policy).at(SystemTime::now());
+        let peer = header(s, rib).at(SystemTime::now());
         self.route_monitoring(&peer, out);
     }
 
@@ -504,7 +526,7 @@ impl Task {
                 ]);
             }
             let report = StatisticsReport {
-                peer: header(s, false).at(now),
+                peer: header(s, AdjRib::PrePolicyIn).at(now),
                 stats,
             };
             offer(
@@ -664,6 +686,7 @@ async fn sleep_opt(at: Option<tokio::time::Instant>) {
 
 #[cfg(test)]
 mod tests {
+    use super::super::tap::RibFeed;
     use super::*;
     use messages::test_facts as facts;
 
@@ -682,6 +705,7 @@ mod tests {
                 address: listener.local_addr().unwrap(),
                 pre_policy: true,
                 post_policy: false,
+                adj_rib_out: false,
                 statistics_interval: None,
                 sys_name: None,
                 sys_descr: None,
@@ -690,7 +714,7 @@ mod tests {
             rib: RibAccess(rib),
             sessions_now: Arc::new(|| Box::pin(async { vec![("p".to_string(), facts())] })),
             events,
-            accepted: None,
+            wants: Vec::new(),
             cancel: cancel.clone(),
         }
     }
@@ -806,32 +830,40 @@ mod tests {
         (head[5], body)
     }
 
-    /// A station configured for the post-policy Adj-RIB-In asks the RIB for it while it
-    /// runs, starts each peer's post-policy table with the L flag after the pre-policy
-    /// one, and sends the accepted routes of the peer's current session only.
+    /// A station configured for the post-policy Adj-RIB-In and the Adj-RIB-Out asks the
+    /// RIB task for them while it runs, sends each peer's tables in order (pre-policy,
+    /// post-policy with the L flag, Adj-RIB-Out with the O flag too), and live the
+    /// accepted routes and the UPDATEs sent of the peer's current session only.
     #[tokio::test]
-    async fn a_post_policy_station_gets_the_accepted_routes_of_the_current_session() {
+    async fn a_post_policy_station_gets_the_routes_of_the_current_session() {
         use bgp_proto::wire::{decode_message, Inbound};
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let tap = super::super::tap::Tap::default();
         let cancel = CancellationToken::new();
         let mut st = station(&listener, tap.subscribe(), &cancel);
         st.config.post_policy = true;
-        st.accepted = Some(tap.want_accepted());
+        st.config.adj_rib_out = true;
+        st.wants = vec![tap.want(RibFeed::Accepted), tap.want(RibFeed::Sent)];
         let task = tokio::spawn(run(st));
         let (mut c, _) = listener.accept().await.unwrap();
         let mut seen = Vec::new();
-        for _ in 0..4 {
+        for _ in 0..5 {
             let (kind, body) = read_message(&mut c).await;
             // The per-peer header's flags follow its peer type.
             seen.push((kind, (kind != 4).then(|| body[1])));
         }
         assert_eq!(
             seen,
-            [(4, None), (3, Some(0)), (0, Some(0)), (0, Some(0x40))],
-            "Initiation, Peer Up, End-of-RIB pre-policy then post-policy"
+            [
+                (4, None),
+                (3, Some(0)),
+                (0, Some(0)),
+                (0, Some(0x40)),
+                (0, Some(0x50))
+            ],
+            "Initiation, Peer Up, End-of-RIB pre-policy, post-policy, Adj-RIB-Out"
         );
-        assert!(tap.accepted_wanted());
+        assert!(tap.wanted(RibFeed::Accepted) && tap.wanted(RibFeed::Sent));
 
         let attrs: Attrs = Arc::new(bgp_rib::RouteAttrs {
             attrs: bgp_proto::PathAttributes {
@@ -862,10 +894,31 @@ mod tests {
         };
         assert_eq!(update.nlri, [route("10.1.0.0/24")]);
         assert_eq!(update.attributes.local_pref, Some(300));
+
+        // An UPDATE the peer was sent, as the RIB handed it over: as it is, O and L set.
+        let mut sent = Vec::new();
+        bgp_proto::wire::encode_withdrawals(
+            bgp_proto::Family::IPV4_UNICAST,
+            &[route("10.2.0.0/24")],
+            &facts().negotiated.codec,
+            &mut sent,
+        )
+        .unwrap();
+        for seq in [0, 1] {
+            tap.send_for_test(MonitorEvent::Sent {
+                peer: "p".into(),
+                seq,
+                updates: sent.clone(),
+                at: SystemTime::now(),
+            });
+        }
+        let (kind, body) = read_message(&mut c).await;
+        assert_eq!((kind, body[1]), (0, 0x50), "Adj-RIB-Out Route Monitoring");
+        assert_eq!(body[42..], sent[0][..]);
         cancel.cancel();
         task.await.unwrap();
         assert!(
-            !tap.accepted_wanted(),
+            !tap.wanted(RibFeed::Accepted),
             "asked for only while the station runs"
         );
     }
