@@ -30,8 +30,11 @@ fn import_policy() -> Arc<CompiledPolicy> {
     Arc::new(p.compile().unwrap())
 }
 
-/// (prefix, local-pref and whether 65000:7 is attached; `None`: withdrawn).
-fn summary(c: &[AcceptedChange]) -> Vec<(String, Option<(Option<u32>, bool)>)> {
+/// A route's local-pref and whether 65000:7 is attached; `None`: withdrawn.
+type Seen = Option<(Option<u32>, bool)>;
+
+/// Each change as (prefix, what it says).
+fn summary(c: &[AcceptedChange]) -> Vec<(String, Seen)> {
     c.iter()
         .map(|c| {
             let a = c.attrs.as_ref().map(|a| {

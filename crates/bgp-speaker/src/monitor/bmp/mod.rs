@@ -84,8 +84,11 @@ struct Replay {
     /// Peers, each with one of its RIBs.
     peers: VecDeque<(String, AdjRib)>,
     /// The table being sent and its routes not sent yet.
-    current: Option<(String, AdjRib, VecDeque<(Nlri, Attrs)>)>,
+    current: Option<(String, AdjRib, Routes)>,
 }
+
+/// Routes of a table still to send.
+type Routes = VecDeque<(Nlri, Attrs)>;
 
 struct Task {
     cfg: BmpConfig,
