@@ -42,17 +42,20 @@ if [ "$(id -u)" != 0 ]; then
 fi
 # Set up what a fresh Debian machine lacks (the demo needs nothing else but cargo).
 # protoc builds the etcd client that bgpd's Calico mode links.
-if ! command -v ip >/dev/null || ! command -v ping >/dev/null || ! command -v protoc >/dev/null; then
+# protoc needs the well-known types (google/protobuf/*.proto) of libprotobuf-dev, which
+# protobuf-compiler only recommends.
+if ! command -v ip >/dev/null || ! command -v ping >/dev/null || ! command -v protoc >/dev/null \
+    || [ ! -e /usr/include/google/protobuf/descriptor.proto ]; then
     if command -v apt-get >/dev/null; then
-        echo "installing iproute2, iputils-ping and protobuf-compiler" >&2
+        echo "installing iproute2, iputils-ping, protobuf-compiler and libprotobuf-dev" >&2
         DEBIAN_FRONTEND=noninteractive apt-get update -q
         DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends \
-            iproute2 iputils-ping protobuf-compiler
+            iproute2 iputils-ping protobuf-compiler libprotobuf-dev
     fi
 fi
 for tool in ip ping protoc; do
     command -v "$tool" >/dev/null || {
-        echo "missing $tool (apt-get install iproute2 iputils-ping protobuf-compiler)" >&2
+        echo "missing $tool (apt-get install iproute2 iputils-ping protobuf-compiler libprotobuf-dev)" >&2
         exit 1
     }
 done

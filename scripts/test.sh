@@ -89,10 +89,13 @@ as_root() {
 # --- setup -----------------------------------------------------------------
 PACKAGES=(bird2 gobgpd frr exabgp bgpdump pmacct iproute2 iputils-ping procps
           build-essential pkg-config python3 ca-certificates curl
-          etcd-server etcd-client openssl protobuf-compiler shellcheck systemd)
+          etcd-server etcd-client openssl protobuf-compiler libprotobuf-dev shellcheck
+          systemd)
 # pmacct ships flow collectors as services; the tests only run its pmbmpd themselves.
 # etcd-server ships an etcd service; the tests start their own members in namespaces.
-# protobuf-compiler: protoc builds the etcd client's gRPC code (bgp-calico feature etcd).
+# protobuf-compiler: protoc builds the etcd client's gRPC code (bgp-calico feature etcd);
+# libprotobuf-dev holds the well-known types it imports (google/protobuf/*.proto), only
+# recommended by protobuf-compiler, and recommendations are not installed.
 SERVICES=(bird bird6 frr gobgpd exabgp pmacctd nfacctd sfacctd uacctd etcd)
 DAEMONS=(bird bird6 gobgpd bgpd zebra watchfrr staticd mgmtd exabgp
          pmacctd nfacctd sfacctd uacctd pmbmpd pmbgpd pmtelemetryd etcd)

@@ -144,9 +144,16 @@ fn keep_min<K: Ord + Copy>(
     if surv.len() < 2 {
         return;
     }
-    let Some(min) = surv.iter().map(|&i| key(i)).min() else {
+    let mut keys = surv.iter().map(|&i| key(i));
+    let Some(first) = keys.next() else {
         return;
     };
+    // Most steps eliminate nobody (equal LOCAL_PREF, AS_PATH length, ...): one pass finds
+    // the minimum and whether anyone is above it, and only then is the list rewritten.
+    let (min, all_equal) = keys.fold((first, true), |(min, eq), k| (min.min(k), eq && k == first));
+    if all_equal {
+        return;
+    }
     surv.retain(|i| {
         let keep = key(*i) == min;
         if !keep {
