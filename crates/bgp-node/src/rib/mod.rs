@@ -210,6 +210,19 @@ impl<L, R: NextHopResolver> RibDriver<L, R> {
         self.rib.set_fib_output(self.config.fib || on);
     }
 
+    /// Whether changes of peers' accepted routes (the post-policy Adj-RIB-In) are
+    /// recorded for [`RibDriver::take_accepted`] ([`Rib::watch_accepted`]; off, they cost
+    /// nothing).
+    pub fn watch_accepted(&mut self, on: bool) {
+        self.rib.watch_accepted(on);
+    }
+
+    /// The changes of accepted routes since the last call, oldest first
+    /// ([`Rib::take_accepted`]).
+    pub fn take_accepted(&mut self) -> Vec<bgp_rib::AcceptedChange> {
+        self.rib.take_accepted()
+    }
+
     /// Changes our AS and router id; only while no peer is configured.
     pub fn set_identity(&mut self, local_as: u32, router_id: Ipv4Addr) -> Result<(), RibError> {
         self.rib.set_identity(local_as, router_id)
