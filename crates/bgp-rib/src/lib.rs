@@ -186,8 +186,8 @@ mod table;
 pub use attrs::{Attrs, RouteAttrs};
 pub use decision::{Ineligible, Step};
 pub use rib::{
-    AddPathSend, AllReachable, Counters, Encoded, FibChange, FibRoute, LocalRoute, NextHopMode,
-    NextHopResolver, PathInfo, PeerConfig, PeerId, PeerInfo, RecoveryDone, RecoveryStatus, Rib,
-    RibConfig, RibError, RouteDetail, SessionInfo, Unsendable, UpdateStats,
+    AcceptedChange, AddPathSend, AllReachable, Counters, Encoded, FibChange, FibRoute, LocalRoute,
+    NextHopMode, NextHopResolver, PathInfo, PeerConfig, PeerId, PeerInfo, RecoveryDone,
+    RecoveryStatus, Rib, RibConfig, RibError, RouteDetail, SessionInfo, Unsendable, UpdateStats,
     DEFAULT_ADD_PATH_RECEIVE_LIMIT,
 };

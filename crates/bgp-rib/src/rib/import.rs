@@ -305,6 +305,7 @@ impl Rib {
         let keys: Vec<P> = self.store.peer_prefixes(idx);
         let (mut was_rejected, mut now_rejected) = (0usize, 0usize);
         let attrs = &mut self.store.attrs;
+        let journal = &mut self.store.accepted;
         let t = P::table_mut(&mut self.store.tables);
         for k in keys {
             t.touch(k);
@@ -318,11 +319,19 @@ impl Rib {
                 let (flags, modified) = import_eval(peer, attrs, &self.nh, k.into(), x.attrs, lp);
                 let modified = modified.map(|m| attrs.retain(m));
                 was_rejected += usize::from(x.is_rejected());
+                let was_accepted = !x.has(flag::REJECTED | flag::LOOP);
+                let before = x.modified;
                 x.clear_flags(flag::REJECTED | flag::LOOP);
                 x.set_flags(flags);
                 now_rejected += usize::from(x.is_rejected());
+                let now_accepted = !x.has(flag::REJECTED | flag::LOOP);
+                let changed = was_accepted != now_accepted || before != modified;
                 if let Some(o) = std::mem::replace(&mut x.modified, modified) {
                     attrs.release(o);
+                }
+                // Only what the new policy changed is journalled.
+                if changed {
+                    journal.stored(attrs, k.into(), x, was_accepted);
                 }
             }
         }

@@ -296,6 +296,8 @@ fn record(
         MonitorEvent::Down { session, at, .. } => {
             log.write_state_change(*at, &bgp4mp(session), BgpState::Established, BgpState::Idle)
         }
+        // The update log records messages as received.
+        MonitorEvent::Accepted { .. } | MonitorEvent::Sent { .. } => Ok(None),
     }
 }
 
