@@ -11,8 +11,6 @@
 
 use std::time::SystemTime;
 
-use std::time::SystemTime;
-
 use bgp_proto::{Family, Nlri};
 use bgp_rib::policy::RouteSource;
 use bgp_rib::Attrs;
