@@ -10,7 +10,7 @@
 //! received with identifiers) and an update log, and compares each reader's view with
 //! the routes `bgpctl show routes --json` reports.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 
 use interop::bgpd::{config, peer_name};
@@ -448,8 +448,14 @@ fn dump(msgs: &[Value]) -> String {
 
 /// What `bgpdump -m FILE` prints.
 fn bgpdump(file: &Path) -> Result<String> {
+    bgpdump_with(file, &[])
+}
+
+/// What `bgpdump -m EXTRA.. FILE` prints.
+fn bgpdump_with(file: &Path, extra: &[&str]) -> Result<String> {
     let out = std::process::Command::new(require_binary("bgpdump")?)
         .arg("-m")
+        .args(extra)
         .arg(file)
         .output()
         .map_err(|e| Error::Check(format!("running bgpdump: {e}")))?;
@@ -539,6 +545,19 @@ fn rib_lines(text: &str) -> BTreeSet<Path4> {
         .collect()
 }
 
+/// (prefix, peer address) → the time of each TABLE_DUMP2 line of `bgpdump -m` output:
+/// the dump's time, or with `-t change` the route's originated time (RFC 6396 4.3.4).
+fn rib_times(text: &str) -> BTreeMap<(String, String), u64> {
+    text.lines()
+        .filter_map(|l| {
+            let f: Vec<&str> = l.split('|').collect();
+            f.first()?.starts_with("TABLE_DUMP2").then_some(())?;
+            let time = f.get(1)?.parse().ok()?;
+            Some(((f.get(5)?.to_string(), f.get(3)?.to_string()), time))
+        })
+        .collect()
+}
+
 /// Every path `bgpctl show routes --json` reports from a peer.
 fn shown_routes(a: &Bgpd, nb: &Node) -> Result<BTreeSet<Path4>> {
     let v = a.bgpctl_json(&["show", "routes"])?;
@@ -587,6 +606,18 @@ fn bgpd_writes_mrt_files_bgpdump_reads() {
                 want.iter().all(|p| p.2.is_some()),
                 "paths carry ADD-PATH identifiers: {want:?}"
             );
+            // Routes at least a second old, so that their originated time differs from
+            // the dump's.
+            wait_until("routes a second old", TIMEOUT, || {
+                let v = a.bgpctl_json(&["show", "routes"])?;
+                let ages: Vec<u64> = v["routes"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .filter_map(|r| r["age_secs"].as_u64())
+                    .collect();
+                Ok((ages.len() >= 2 && ages.iter().all(|s| *s >= 1)).then_some(()))
+            })?;
             // On demand, compressed by its name; relative to bgpctl's working directory.
             let file = dir.join("now.mrt.gz");
             let said = a.bgpctl(&["mrt", "save", &file.to_string_lossy()])?;
@@ -596,6 +627,18 @@ fn bgpd_writes_mrt_files_bgpdump_reads() {
                 want,
                 "bgpdump -m reads what bgpd holds"
             );
+            // Each entry's originated time is when the route arrived, before the dump.
+            let dumped = rib_times(&bgpdump(&file)?);
+            let changed = rib_times(&bgpdump_with(&file, &["-t", "change"])?);
+            assert_eq!(dumped.len(), 2, "{dumped:?}");
+            assert_eq!(changed.len(), 2, "{changed:?}");
+            for (path, at) in &changed {
+                let dump = dumped.get(path).copied().unwrap_or_default();
+                assert!(
+                    *at < dump,
+                    "{path:?} originated at {at}, not at the dump's time {dump}"
+                );
+            }
             let ours = a.bgpctl(&["mrt", "dump", &file.to_string_lossy()])?;
             assert_eq!(rib_lines(&ours), want, "bgpctl's reader agrees");
             // A path bgpd cannot write to is refused with the reason.

@@ -17,7 +17,7 @@
 
 use std::collections::{BTreeMap, HashMap};
 use std::net::{IpAddr, Ipv4Addr};
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime};
 
 use crate::monitor::tap::RibFeed;
 use bgp_node::message::{INPUT_BATCH, INPUT_PREFIX_BUDGET};
@@ -338,7 +338,19 @@ fn path_entry(prefix: IpNet, p: &bgp_rib::PathInfo) -> Route {
     e.stale = p.stale || p.llgr_stale;
     e.not_best = p.lost_at;
     e.interface = p.interface.clone();
+    e.since = p.since.and_then(wall_clock);
     e
+}
+
+/// The wall-clock time of the monotonic instant `t`, from one reading of both clocks
+/// taken once: the same `t` gives the same time in every answer.
+fn wall_clock(t: Instant) -> Option<SystemTime> {
+    static ANCHOR: std::sync::OnceLock<(Instant, SystemTime)> = std::sync::OnceLock::new();
+    let (i, w) = *ANCHOR.get_or_init(|| (Instant::now(), SystemTime::now()));
+    match t.checked_duration_since(i) {
+        Some(after) => w.checked_add(after),
+        None => w.checked_sub(i.saturating_duration_since(t)),
+    }
 }
 
 impl RibTask {
@@ -536,7 +548,7 @@ impl RibTask {
                     match c {
                         LocalChange::Originate(r) => {
                             let prefix = r.prefix;
-                            if let Err(e) = self.driver.originate(*r) {
+                            if let Err(e) = self.driver.originate(*r, Instant::now()) {
                                 warn!(%prefix, error = %e, "cannot originate kernel route");
                             }
                         }
@@ -581,7 +593,7 @@ impl RibTask {
                 r.attrs.large_communities = o.large_communities.clone();
                 r.attrs.local_pref = o.local_pref;
                 r.attrs.med = o.med;
-                match self.driver.originate(r) {
+                match self.driver.originate(r, now) {
                     Ok(()) => {
                         self.originated.insert(o.prefix, o);
                     }

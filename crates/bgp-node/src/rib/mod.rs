@@ -228,9 +228,10 @@ impl<L, R: NextHopResolver> RibDriver<L, R> {
         self.rib.set_identity(local_as, router_id)
     }
 
-    /// Originates (or replaces) a local route.
-    pub fn originate(&mut self, route: LocalRoute) -> Result<(), RibError> {
+    /// Originates (or replaces) a local route, changed at `now` unless it is the same.
+    pub fn originate(&mut self, route: LocalRoute, now: Instant) -> Result<(), RibError> {
         self.changed();
+        self.rib.set_time(now);
         self.rib.originate(route)
     }
 

@@ -273,7 +273,8 @@ impl Rib {
                     self.store.attrs.retain(received),
                     modified.map(|m| self.store.attrs.retain(m)),
                     flags,
-                );
+                )
+                .changed_at(self.clock.now());
                 let stored = match prefix {
                     IpNet::V4(pfx) => self.store.insert_path(pfx, path, limit),
                     IpNet::V6(pfx) => self.store.insert_path(pfx, path, limit),
@@ -371,7 +372,8 @@ impl Rib {
             route.kernel,
             route.no_install,
         );
-        let path = Path::new(LOCAL_PEER, local_code(route.source), a, None, 0);
+        let path = Path::new(LOCAL_PEER, local_code(route.source), a, None, 0)
+            .changed_at(self.clock.now());
         match route.prefix {
             IpNet::V4(p) => self.store_local(p.trunc(), path),
             IpNet::V6(p) => self.store_local(p.trunc(), path),

@@ -12,6 +12,7 @@
 //! | `fib` | the lossless FIB queue and how a best route becomes a FIB entry |
 //! | `restart` | graceful-restart state: stale routes of peers, our own recovery and its End-of-RIB tracker |
 //! | `local` | facts of local routes (kernel interface, metric, protocol; no-install) |
+//! | `clock` | the time handed in ([`Rib::set_time`]), to stamp when paths change |
 //! | `resolve` | next-hop resolution (the caller's) and the interfaces of next hops in use |
 //! | `view` | what a policy sees of a stored path |
 //! | `decide` | the decision process applied to a stored prefix |
@@ -42,6 +43,7 @@
 
 mod accepted;
 mod audit;
+mod clock;
 mod config;
 mod decide;
 mod error;

@@ -38,6 +38,10 @@ pub struct PathInfo {
     pub multipath: bool,
     pub stale: bool,
     pub llgr_stale: bool,
+    /// When the path was last changed: stored, or replaced by one with other attributes
+    /// or another import verdict (an identical re-announcement keeps it, as in BIRD). In
+    /// whole seconds from the first [`Rib::set_time`]; `None` before that.
+    pub since: Option<std::time::Instant>,
     /// Why it is not the best path (filled by [`Rib::route`] and [`Rib::lookup`]).
     pub lost_at: Option<Step>,
     /// The interface of a kernel or connected route, or the one a BGP path's next hop
@@ -128,6 +132,7 @@ impl Rib {
             multipath: x.has(flag::MULTIPATH),
             stale: x.has(flag::STALE),
             llgr_stale: x.has(flag::LLGR),
+            since: self.clock.instant(x.since),
             lost_at: None,
         }
     }

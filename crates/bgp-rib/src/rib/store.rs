@@ -107,6 +107,10 @@ impl Store {
                 });
                 match at.and_then(|i| dest.get_mut(i)) {
                     Some(old) => {
+                        let mut path = path;
+                        if path.same_as(old) {
+                            path.since = old.since;
+                        }
                         let gone = std::mem::replace(old, path);
                         let was_accepted = !gone.has(flag::REJECTED | flag::LOOP);
                         self.accepted

@@ -32,6 +32,8 @@ pub(crate) struct DumpPath {
     pub path_id: Option<u32>,
     /// Attributes after import policy.
     pub attrs: Attrs,
+    /// When it last changed (the MRT originated time).
+    pub since: Option<SystemTime>,
 }
 
 /// A page of the Loc-RIB: prefixes in order with their paths, and the last prefix.
@@ -182,6 +184,7 @@ impl RibTask {
                         path_id: (carried && path.source == RouteSource::Bgp)
                             .then_some(path.path_id),
                         attrs: path.attrs.clone(),
+                        since: path.since.and_then(super::wall_clock),
                     }
                 })
                 .collect();
