@@ -1,7 +1,7 @@
 //! What `bgpctl` shows of a running bgpd that learned real routes: the message and output
 //! queue columns of `show peers`, timers and policies in words in `show peer`, the detail
-//! view of `show route` (every attribute, extended and large communities included, and
-//! why a path lost), `show routes --longer` and `--community`, and AS paths as typed
+//! view of `show route` (every attribute, extended and large communities included, why a
+//! path lost, its age), `show routes --longer` and `--community`, and AS paths as typed
 //! segments in JSON.
 //!
 //! The peers are played by the test over raw TCP (interop::raw_peer), so the UPDATEs carry
@@ -32,6 +32,8 @@ fn session(host: u8) -> RawSession {
     let mut s =
         RawSession::connect(None, Some(ip(host)), SocketAddr::new(ip(1), PORT)).expect("connect");
     s.establish(&me, WAIT).expect("established");
+    // bgpd's hold time is 9 s: a slow run must not lose the session.
+    s.keepalives(Duration::from_secs(3));
     s
 }
 
@@ -107,7 +109,7 @@ fn bgpctl_shows_peers_routes_and_attributes_in_detail() {
     };
     announce_with(
         &x,
-        rich,
+        rich.clone(),
         &[
             "10.104.0.0/16",
             "10.104.1.0/24",
@@ -235,6 +237,44 @@ fn bgpctl_shows_peers_routes_and_attributes_in_detail() {
         serde_json::json!(["(rt, 64512, 100)"]),
         "{v}"
     );
+
+    // The age of a path: when it last changed. Shown in the detail view, it grows while the
+    // path stays as it is, also when the peer announces it again unchanged (as BIRD and
+    // FRR keep it), and starts again when the path changes.
+    let text = stdout(&a, &["show", "route", "10.104.0.0/16"]);
+    let shown = text
+        .lines()
+        .find_map(|l| l.strip_prefix("\tage:"))
+        .unwrap_or_else(|| panic!("no age in\n{text}"));
+    // HH:MM:SS (under a day).
+    let hms: Vec<&str> = shown.trim().split(':').collect();
+    assert!(
+        hms.len() == 3 && hms.iter().all(|f| f.len() == 2 && f.parse::<u8>().is_ok()),
+        "{text}"
+    );
+    let age = |a: &Daemon| {
+        a.best("10.104.0.0/16")
+            .and_then(|r| r.age_secs)
+            .expect("the /16 has an age")
+    };
+    a.wait_for(|a| age(a) >= 2, "the /16 two seconds old");
+    let old = age(&a);
+    // The same path again; the prefix after it in the same session shows it was applied.
+    announce_with(&x, rich.clone(), &["10.104.0.0/16"]);
+    announce_with(&x, rich.clone(), &["10.106.0.0/24"]);
+    a.wait_for(|a| a.best("10.106.0.0/24").is_some(), "the marker prefix");
+    assert!(age(&a) >= old, "unchanged path kept its age {old}");
+    let mut changed = rich.clone();
+    changed.med = Some(6);
+    announce_with(&x, changed, &["10.104.0.0/16"]);
+    a.wait_for(
+        |a| a.best("10.104.0.0/16").and_then(|r| r.med) == Some(6),
+        "the new MED",
+    );
+    assert!(age(&a) < old, "changed path younger than {old}");
+    let json = stdout(&a, &["--json", "show", "route", "10.104.0.0/16"]);
+    let v: serde_json::Value = serde_json::from_str(&json).expect("JSON");
+    assert!(v["result"]["routes"][0]["age_secs"].is_u64(), "{v}");
 
     // show peers: messages received and sent, output queue.
     let text = stdout(&a, &["show", "peers"]);

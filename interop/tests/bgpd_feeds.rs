@@ -10,15 +10,15 @@
 //! received with identifiers) and an update log, and compares each reader's view with
 //! the routes `bgpctl show routes --json` reports.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 
 use interop::bgpd::{config, peer_name};
 use interop::pmbmpd::Pmbmpd;
 use interop::scenarios::{announcements, speaker_config};
 use interop::{
-    require_binary, run_test, wait_established, wait_for, wait_until, AddPath, Bgpd, Error, Family,
-    Node, Result, Segment, Speaker, Test, TIMEOUT,
+    require_binary, run_test, wait_established, wait_for, wait_until, AddPath, Announce, Bgpd,
+    Error, Family, Node, Result, Segment, Speaker, Test, TIMEOUT,
 };
 use serde_json::Value;
 
@@ -230,10 +230,232 @@ fn bgpd_feeds_pmbmpd_its_sessions_and_routes() {
     );
 }
 
+/// The routes b originates for the post-policy test: a's import policy accepts the
+/// first as it is, modifies the second (local preference and a community) and refuses
+/// the third.
+const POLICY_ROUTES: [&str; 3] = ["198.18.1.0/24", "198.18.2.0/24", "198.18.9.0/24"];
+
+/// a's configuration for the post-policy test: b's sessions (those in `cfg`) imported
+/// through `bmp-import`, refusing `refused`, and one station asking for both the
+/// pre-policy and the post-policy Adj-RIB-In.
+fn post_policy_config(
+    cfg: &interop::SpeakerConfig,
+    socket: &Path,
+    refused: &[&str],
+    station: &Pmbmpd,
+) -> String {
+    let base = config(cfg, socket).replace("import = [\"ix-all\"]", "import = [\"bmp-import\"]");
+    let refused: Vec<String> = refused
+        .iter()
+        .map(|p| format!("{{ prefix = \"{p}\" }}"))
+        .collect();
+    format!(
+        "{base}\n[policies.bmp-import]\ndefault = \"accept\"\n\
+         [[policies.bmp-import.rules]]\nmatch = {{ prefix_in = [{}] }}\naction = \"reject\"\n\
+         [[policies.bmp-import.rules]]\nmatch = {{ prefix_in = [{{ prefix = \"{}\" }}] }}\n\
+         set = {{ local_pref = 300, add_community = [\"65001:42\"] }}\naction = \"accept\"\n\
+         \n[[bmp]]\nname = \"pmbmpd\"\naddress = \"{}\"\npre_policy = true\npost_policy = true\n\
+         adj_rib_out = true\n",
+        refused.join(", "),
+        POLICY_ROUTES[1],
+        station.address()
+    )
+}
+
+/// The route_monitor messages of `peer`'s Adj-RIB-In (`is_in`) of `log_type`, pre-policy
+/// (`is_post` 0) or post-policy (1), by prefix (the last one logged of each).
+fn rib_in<'a>(
+    msgs: &'a [Value],
+    peer: &str,
+    log_type: &str,
+    is_post: u64,
+) -> std::collections::BTreeMap<String, &'a Value> {
+    of(msgs, "route_monitor")
+        .into_iter()
+        .filter(|m| {
+            m["peer_ip"] == peer
+                && m["is_in"] == 1
+                && m["log_type"] == log_type
+                && m["is_post"] == is_post
+        })
+        .filter_map(|m| Some((m["ip_prefix"].as_str()?.to_string(), m)))
+        .collect()
+}
+
+/// The communities pmbmpd logged for a route.
+fn communities(m: &Value) -> BTreeSet<String> {
+    m["comms"]
+        .as_str()
+        .unwrap_or_default()
+        .split_whitespace()
+        .map(str::to_string)
+        .collect()
+}
+
+/// The route_monitor messages of the Adj-RIB-Out (`is_out`, RFC 8671) of `peer`, by
+/// prefix (the last one logged of each).
+fn adj_rib_out<'a>(msgs: &'a [Value], peer: &str) -> std::collections::BTreeMap<String, &'a Value> {
+    of(msgs, "route_monitor")
+        .into_iter()
+        .filter(|m| m["peer_ip"] == peer && m["is_out"] == 1 && m["log_type"] == "update")
+        .filter_map(|m| Some((m["ip_prefix"].as_str()?.to_string(), m)))
+        .collect()
+}
+
+fn keys(m: &std::collections::BTreeMap<String, &Value>) -> BTreeSet<String> {
+    m.keys().cloned().collect()
+}
+
+fn set(prefixes: &[&str]) -> BTreeSet<String> {
+    prefixes.iter().map(|p| p.to_string()).collect()
+}
+
+#[test]
+fn bgpd_feeds_pmbmpd_its_post_policy_routes() {
+    run_test(
+        "bgpd_feeds_pmbmpd_its_post_policy_routes",
+        &["ip", "pmbmpd"],
+        |t| {
+            let seg = Segment::new(t)?;
+            let na = Node::new(t, &seg, "a", 1)?;
+            let nb = Node::new(t, &seg, "b", 2)?;
+            let mut station = Pmbmpd::start(t, &na.ns, "pmbmpd")?;
+            let routes: Vec<Announce> = POLICY_ROUTES
+                .iter()
+                .map(|p| {
+                    let mut a = Announce::new(p.parse().expect("a prefix"));
+                    a.communities = vec![(65002, 100)];
+                    a
+                })
+                .collect();
+            // a originates one route, which it sends b (its Adj-RIB-Out).
+            let own = "198.18.100.0/24";
+            let cfg_a = speaker_config(
+                &na,
+                &nb,
+                ASN_A,
+                ASN_B,
+                vec![Announce::new(own.parse().expect("a prefix"))],
+            );
+            let cfg_b = speaker_config(&nb, &na, ASN_B, ASN_A, routes);
+            let socket = t.subdir("bgpd-a")?.join("bgpd.sock");
+            let text = post_policy_config(&cfg_a, &socket, &[POLICY_ROUTES[2]], &station);
+            let a = Bgpd::start_with_config(t, &na, "bgpd-a", &text, &socket)?;
+            let _b = Bgpd::start(t, &nb, "bgpd-b", &cfg_b)?;
+            wait_established(&a, nb.addr(Family::Ipv4), TIMEOUT)?;
+            let peer = nb.v4.to_string();
+            let all = set(&POLICY_ROUTES);
+            let accepted = set(&POLICY_ROUTES[..2]);
+
+            // Pre-policy: the three routes as received; post-policy: the two accepted,
+            // the second as the policy modified it.
+            let msgs = wait_logged(&station, "pre- and post-policy routes", |m| {
+                keys(&rib_in(m, &peer, "update", 0)) == all
+                    && keys(&rib_in(m, &peer, "update", 1)) == accepted
+            })?;
+            let pre = rib_in(&msgs, &peer, "update", 0);
+            let post = rib_in(&msgs, &peer, "update", 1);
+            assert_eq!(
+                keys(&post),
+                accepted,
+                "the refused route is not post-policy"
+            );
+            for m in pre.values().chain(post.values()) {
+                assert_eq!(m["is_in"], 1, "Adj-RIB-In: {m}");
+                assert_eq!(m["as_path"], ASN_B.to_string(), "{m}");
+            }
+            let modified = POLICY_ROUTES[1];
+            assert_eq!(post[modified]["local_pref"], 300, "{}", post[modified]);
+            assert_eq!(
+                communities(post[modified]),
+                set(&["65001:42", "65002:100"]),
+                "{}",
+                post[modified]
+            );
+            assert_ne!(pre[modified]["local_pref"], 300, "{}", pre[modified]);
+            assert_eq!(pre[modified]["comms"], "65002:100", "as received");
+            let plain = POLICY_ROUTES[0];
+            assert_eq!(post[plain]["comms"], "65002:100", "accepted unchanged");
+            assert_ne!(post[plain]["local_pref"], 300, "{}", post[plain]);
+
+            // The Adj-RIB-Out (RFC 8671): the route a sends b, as sent (a's AS prepended).
+            let msgs = wait_logged(&station, "the route a sends b", |m| {
+                adj_rib_out(m, &peer).contains_key(own)
+            })?;
+            let sent = adj_rib_out(&msgs, &peer)[own];
+            assert_eq!(sent["as_path"], ASN_A.to_string(), "{sent}");
+            assert_eq!(sent["is_post"], 1, "{sent}");
+
+            // A new policy refusing the first route as well: it is withdrawn from the
+            // post-policy Adj-RIB-In only (b still sends it).
+            let text = post_policy_config(
+                &cfg_a,
+                &socket,
+                &[POLICY_ROUTES[0], POLICY_ROUTES[2]],
+                &station,
+            );
+            a.reconfigure(&text)?;
+            let msgs = wait_logged(&station, "the post-policy withdrawal", |m| {
+                rib_in(m, &peer, "withdraw", 1).contains_key(plain)
+            })?;
+            assert!(
+                rib_in(&msgs, &peer, "withdraw", 0).is_empty(),
+                "nothing withdrawn pre-policy"
+            );
+
+            // A collector restarted gets the three tables again from the RIB: the current
+            // post-policy one holds the modified route only.
+            station.stop()?;
+            station.start_again(t)?;
+            let again = wait_logged(&station, "the three tables after the restart", |m| {
+                keys(&rib_in(m, &peer, "update", 0)) == all
+                    && rib_in(m, &peer, "update", 1).contains_key(modified)
+                    && adj_rib_out(m, &peer).contains_key(own)
+            })?;
+            let post = rib_in(&again, &peer, "update", 1);
+            assert_eq!(keys(&post), set(&[modified]), "{}", dump(&again));
+            assert_eq!(post[modified]["local_pref"], 300, "{}", post[modified]);
+
+            // The IPv4 peer removed from a's configuration: Peer Down reason 5 (RFC 7854
+            // 4.9: no longer monitored for configuration reasons).
+            let mut only_v6 = cfg_a.clone();
+            only_v6
+                .neighbors
+                .retain(|n| n.address != nb.addr(Family::Ipv4));
+            let text = post_policy_config(
+                &only_v6,
+                &socket,
+                &[POLICY_ROUTES[0], POLICY_ROUTES[2]],
+                &station,
+            );
+            a.reconfigure(&text)?;
+            let down = wait_logged(&station, "the peer down", |m| {
+                peers_of(m, "peer_down").contains(&peer)
+            })?;
+            for d in of(&down, "peer_down") {
+                assert_eq!(d["reason_type"], 5, "{d}");
+            }
+            a.process().check_running()?;
+            Ok(())
+        },
+    );
+}
+
+/// The messages in `msgs`, one a line, for a failure message.
+fn dump(msgs: &[Value]) -> String {
+    msgs.iter().map(|m| format!("{m}\n")).collect()
+}
+
 /// What `bgpdump -m FILE` prints.
 fn bgpdump(file: &Path) -> Result<String> {
+    bgpdump_with(file, &[])
+}
+
+/// What `bgpdump -m EXTRA.. FILE` prints.
+fn bgpdump_with(file: &Path, extra: &[&str]) -> Result<String> {
     let out = std::process::Command::new(require_binary("bgpdump")?)
         .arg("-m")
+        .args(extra)
         .arg(file)
         .output()
         .map_err(|e| Error::Check(format!("running bgpdump: {e}")))?;
@@ -323,6 +545,19 @@ fn rib_lines(text: &str) -> BTreeSet<Path4> {
         .collect()
 }
 
+/// (prefix, peer address) → the time of each TABLE_DUMP2 line of `bgpdump -m` output:
+/// the dump's time, or with `-t change` the route's originated time (RFC 6396 4.3.4).
+fn rib_times(text: &str) -> BTreeMap<(String, String), u64> {
+    text.lines()
+        .filter_map(|l| {
+            let f: Vec<&str> = l.split('|').collect();
+            f.first()?.starts_with("TABLE_DUMP2").then_some(())?;
+            let time = f.get(1)?.parse().ok()?;
+            Some(((f.get(5)?.to_string(), f.get(3)?.to_string()), time))
+        })
+        .collect()
+}
+
 /// Every path `bgpctl show routes --json` reports from a peer.
 fn shown_routes(a: &Bgpd, nb: &Node) -> Result<BTreeSet<Path4>> {
     let v = a.bgpctl_json(&["show", "routes"])?;
@@ -371,6 +606,18 @@ fn bgpd_writes_mrt_files_bgpdump_reads() {
                 want.iter().all(|p| p.2.is_some()),
                 "paths carry ADD-PATH identifiers: {want:?}"
             );
+            // Routes at least a second old, so that their originated time differs from
+            // the dump's.
+            wait_until("routes a second old", TIMEOUT, || {
+                let v = a.bgpctl_json(&["show", "routes"])?;
+                let ages: Vec<u64> = v["routes"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .filter_map(|r| r["age_secs"].as_u64())
+                    .collect();
+                Ok((ages.len() >= 2 && ages.iter().all(|s| *s >= 1)).then_some(()))
+            })?;
             // On demand, compressed by its name; relative to bgpctl's working directory.
             let file = dir.join("now.mrt.gz");
             let said = a.bgpctl(&["mrt", "save", &file.to_string_lossy()])?;
@@ -380,6 +627,18 @@ fn bgpd_writes_mrt_files_bgpdump_reads() {
                 want,
                 "bgpdump -m reads what bgpd holds"
             );
+            // Each entry's originated time is when the route arrived, before the dump.
+            let dumped = rib_times(&bgpdump(&file)?);
+            let changed = rib_times(&bgpdump_with(&file, &["-t", "change"])?);
+            assert_eq!(dumped.len(), 2, "{dumped:?}");
+            assert_eq!(changed.len(), 2, "{changed:?}");
+            for (path, at) in &changed {
+                let dump = dumped.get(path).copied().unwrap_or_default();
+                assert!(
+                    *at < dump,
+                    "{path:?} originated at {at}, not at the dump's time {dump}"
+                );
+            }
             let ours = a.bgpctl(&["mrt", "dump", &file.to_string_lossy()])?;
             assert_eq!(rib_lines(&ours), want, "bgpctl's reader agrees");
             // A path bgpd cannot write to is refused with the reason.

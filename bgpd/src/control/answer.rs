@@ -3,6 +3,7 @@
 //! `bgp_control` (prefixes, addresses and AS paths as text, states by name).
 
 use std::path::Path;
+use std::time::SystemTime;
 
 use bgp_control::{
     AsPathSegment, BfdSessionInfo, DaemonStatus, Event, FibInstalled, FibRefused, FibReport,
@@ -186,7 +187,13 @@ pub fn route(r: &Route) -> RouteEntry {
         best: r.best,
         multipath: r.multipath,
         not_best_reason: r.not_best.map(|s| s.to_string()),
-        age_secs: None,
+        // A wall clock set back makes a change look future: age 0 then.
+        age_secs: r.since.map(|t| {
+            SystemTime::now()
+                .duration_since(t)
+                .unwrap_or_default()
+                .as_secs()
+        }),
         stale: r.stale,
         originator_id: r.originator_id.map(|i| i.to_string()),
         cluster_list: r.cluster_list.iter().map(|i| i.to_string()).collect(),

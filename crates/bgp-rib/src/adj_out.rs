@@ -109,6 +109,37 @@ impl<P: Prefix> OutTable<P> {
             OutTable::Multi(m) => m.get_mut(key),
         }
     }
+    /// Take the queued state of `key`'s entry (`None`: no entry, or nothing queued) and
+    /// record it as sent, removing the entry when it now holds nothing: one lookup.
+    /// Returns (the state taken, what was sent before).
+    fn send_queued(&mut self, key: (P, u32)) -> Option<(Option<AttrId>, Option<AttrId>)> {
+        fn send(e: &mut OutEntry) -> Option<(Option<AttrId>, Option<AttrId>)> {
+            let state = e.take_queued()?;
+            Some((state, std::mem::replace(&mut e.sent, state)))
+        }
+        match self {
+            OutTable::Single(m) => match m.entry(key.0) {
+                std::collections::hash_map::Entry::Occupied(mut o) => {
+                    let r = send(o.get_mut());
+                    if r.is_some_and(|(state, _)| state.is_none()) {
+                        o.remove();
+                    }
+                    r
+                }
+                std::collections::hash_map::Entry::Vacant(_) => None,
+            },
+            OutTable::Multi(m) => match m.entry(key) {
+                std::collections::btree_map::Entry::Occupied(mut o) => {
+                    let r = send(o.get_mut());
+                    if r.is_some_and(|(state, _)| state.is_none()) {
+                        o.remove();
+                    }
+                    r
+                }
+                std::collections::btree_map::Entry::Vacant(_) => None,
+            },
+        }
+    }
     fn remove(&mut self, key: &(P, u32)) {
         match self {
             OutTable::Single(m) => {
@@ -341,31 +372,21 @@ impl<P: Prefix> FamilyOut<P> {
             let Some(key) = self.queue.pop_front() else {
                 break;
             };
-            let Some(e) = self.table.get_mut(&key) else {
-                continue;
-            };
-            let Some(state) = e.take_queued() else {
-                // Cancelled, or listed again after a cancellation.
+            // None: cancelled, or listed again after a cancellation. A withdrawal leaves
+            // no entry behind.
+            let Some((state, before)) = self.table.send_queued(key) else {
                 continue;
             };
             self.queued -= 1;
-            let before = e.sent;
-            e.sent = state;
             if let Some(old) = before {
                 store.release(old);
             }
-            let gone = e.sent.is_none();
             match (before.is_some(), state.is_some()) {
                 (false, true) => self.sent += 1,
                 (true, false) => self.sent = self.sent.saturating_sub(1),
-                _ => {}
-            }
-            if gone {
-                self.table.remove(&key);
-                if before.is_none() {
-                    // Withdrawn before it was ever sent: nothing to tell.
-                    continue;
-                }
+                // Withdrawn before it was ever sent: nothing to tell.
+                (false, false) => continue,
+                (true, true) => {}
             }
             let nlri = Nlri {
                 path_id: add_path.then_some(key.1),

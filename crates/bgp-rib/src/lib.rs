@@ -88,7 +88,8 @@
 //!   policy change re-evaluates from the stored received attributes
 //!   ([`Rib::set_policies`]); graceful restart flags paths stale in place.
 //! * Attribute sets are interned ([`attrs`]) in an arena with plain (non-atomic) reference
-//!   counts: a path is 16 bytes (peer index + flags, path id, two 4-byte handles); a prefix
+//!   counts: a path is 20 bytes (peer index + flags, path id, two 4-byte handles, when it
+//!   last changed in seconds, [`Rib::set_time`]); a prefix
 //!   with one path needs no allocation beyond its hash-table slot.
 //! * The route tables and the Adj-RIB-Outs hash prefixes so that consecutive prefixes of
 //!   one length land in neighbouring slots (`table::PrefixHasher`): a full table, which
@@ -185,8 +186,8 @@ mod table;
 pub use attrs::{Attrs, RouteAttrs};
 pub use decision::{Ineligible, Step};
 pub use rib::{
-    AddPathSend, AllReachable, Counters, Encoded, FibChange, FibRoute, LocalRoute, NextHopMode,
-    NextHopResolver, PathInfo, PeerConfig, PeerId, PeerInfo, RecoveryDone, RecoveryStatus, Rib,
-    RibConfig, RibError, RouteDetail, SessionInfo, Unsendable, UpdateStats,
+    AcceptedChange, AddPathSend, AllReachable, Counters, Encoded, FibChange, FibRoute, LocalRoute,
+    NextHopMode, NextHopResolver, PathInfo, PeerConfig, PeerId, PeerInfo, RecoveryDone,
+    RecoveryStatus, Rib, RibConfig, RibError, RouteDetail, SessionInfo, Unsendable, UpdateStats,
     DEFAULT_ADD_PATH_RECEIVE_LIMIT,
 };

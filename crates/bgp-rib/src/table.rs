@@ -43,7 +43,7 @@ pub(crate) mod flag {
     pub const ELIGIBLE: u8 = 64;
 }
 
-/// One candidate path: 16 bytes. It holds one reference on each attribute handle (the RIB
+/// One candidate path: 20 bytes. It holds one reference on each attribute handle (the RIB
 /// releases them when the path goes).
 #[derive(Clone, Debug)]
 pub(crate) struct Path {
@@ -55,6 +55,9 @@ pub(crate) struct Path {
     pub attrs: AttrId,
     /// Attributes after the import policy, when it changed them.
     pub modified: Option<AttrId>,
+    /// When the path was last changed, in seconds since the RIB's epoch (see
+    /// `rib::clock`): 4 bytes where an `Instant` would take 16.
+    pub since: u32,
 }
 
 impl Path {
@@ -70,7 +73,22 @@ impl Path {
             path_id,
             attrs,
             modified,
+            since: 0,
         }
+    }
+    /// The path as last changed at `since` (seconds since the RIB's epoch).
+    pub fn changed_at(mut self, since: u32) -> Path {
+        self.since = since;
+        self
+    }
+    /// What the path carries is what `old` carried: the same attributes as received and as
+    /// accepted, and the same import verdict. Such a re-announcement keeps the old path's
+    /// time, as BIRD keeps its route's `lastmod` when `rte_same()` holds (nest/rt-table.c
+    /// `rte_recalculate`, "No changes, ignore the new route and refresh the old one").
+    pub fn same_as(&self, old: &Path) -> bool {
+        self.attrs == old.attrs
+            && self.modified == old.modified
+            && self.is_rejected() == old.is_rejected()
     }
     pub fn peer(&self) -> PeerIdx {
         self.meta & 0x00FF_FFFF
@@ -111,14 +129,15 @@ impl Path {
     }
 }
 
-/// All paths for one prefix: 16 bytes, the single-path case (nearly every prefix on a
+/// All paths for one prefix: 24 bytes, the single-path case (nearly every prefix on a
 /// Calico node or a one-upstream router) inline without allocation, two paths in one
 /// allocation.
 #[derive(Debug)]
 pub(crate) enum Dest {
     One(Path),
     /// No path (`None`, no allocation) or several. The niche of `Path`'s non-zero handle
-    /// tells the variants apart, so the enum stays 16 bytes.
+    /// tells the variants apart, so the enum is no larger than a path rounded up to the
+    /// box's alignment.
     Many(Option<Box<SmallVec<[Path; 2]>>>),
 }
 
@@ -712,9 +731,10 @@ mod tests {
     use super::*;
 
     #[test]
-    fn path_and_dest_are_16_bytes() {
-        assert_eq!(std::mem::size_of::<Path>(), 16);
-        assert_eq!(std::mem::size_of::<Dest>(), 16);
+    fn path_is_20_bytes_and_dest_24() {
+        // 16 and 16 before paths carried their time (`since`).
+        assert_eq!(std::mem::size_of::<Path>(), 20);
+        assert_eq!(std::mem::size_of::<Dest>(), 24);
         assert_eq!(std::mem::size_of::<Ipv4Net>(), 5);
     }
 

@@ -179,7 +179,7 @@ impl Running {
             });
         }
         for block in &spec.originate {
-            rib.originate(LocalRoute::new(IpNet::V4(*block), RouteSource::Static))?;
+            rib.originate(LocalRoute::new(IpNet::V4(*block), RouteSource::Static), now)?;
         }
         Ok(Running {
             rib,

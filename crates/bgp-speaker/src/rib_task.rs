@@ -17,8 +17,9 @@
 
 use std::collections::{BTreeMap, HashMap};
 use std::net::{IpAddr, Ipv4Addr};
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime};
 
+use crate::monitor::tap::RibFeed;
 use bgp_node::message::{INPUT_BATCH, INPUT_PREFIX_BUDGET};
 use bgp_node::rib::{FibBatch, RecoveryStatus, RibDriverConfig};
 use bgp_node::{PeerId, RibDriver, RibEvent};
@@ -121,9 +122,10 @@ pub(crate) enum Query {
     Best(oneshot::Sender<Vec<BestRoute>>),
     /// Graceful-restart recovery: which peers still have to send End-of-RIB.
     Recovery(oneshot::Sender<RecoveryStatus>),
-    /// One peer's Adj-RIB-In as received (rib_task/monitor.rs), for BMP.
-    ReceivedRoutes(
+    /// One peer's routes of one of its RIBs (rib_task/monitor.rs), for BMP.
+    AdjRib(
         String,
+        crate::monitor::rib::AdjRib,
         oneshot::Sender<Option<Vec<(bgp_proto::Nlri, bgp_rib::Attrs)>>>,
     ),
     /// A page of the Loc-RIB with attribute sets (rib_task/monitor.rs), for MRT.
@@ -284,6 +286,8 @@ pub(crate) struct RibChannels {
     pub credits: mpsc::UnboundedReceiver<(PeerId, u64)>,
     pub routes: broadcast::Sender<RouteChange>,
     pub fib: Option<FibSink>,
+    /// The monitoring tap, for the post-policy Adj-RIB-In (rib_task/monitor.rs).
+    pub tap: crate::monitor::tap::Tap,
     pub cancel: CancellationToken,
 }
 
@@ -334,7 +338,19 @@ fn path_entry(prefix: IpNet, p: &bgp_rib::PathInfo) -> Route {
     e.stale = p.stale || p.llgr_stale;
     e.not_best = p.lost_at;
     e.interface = p.interface.clone();
+    e.since = p.since.and_then(wall_clock);
     e
+}
+
+/// The wall-clock time of the monotonic instant `t`, from one reading of both clocks
+/// taken once: the same `t` gives the same time in every answer.
+fn wall_clock(t: Instant) -> Option<SystemTime> {
+    static ANCHOR: std::sync::OnceLock<(Instant, SystemTime)> = std::sync::OnceLock::new();
+    let (i, w) = *ANCHOR.get_or_init(|| (Instant::now(), SystemTime::now()));
+    match t.checked_duration_since(i) {
+        Some(after) => w.checked_add(after),
+        None => w.checked_sub(i.saturating_duration_since(t)),
+    }
 }
 
 impl RibTask {
@@ -405,6 +421,7 @@ impl RibTask {
     /// Does what the driver asks: route changes to subscribers, requests to peers,
     /// output slices to peers with credit, FIB batches while the FIB channel has room.
     fn execute(&mut self) {
+        self.publish_accepted();
         self.driver
             .set_route_events(self.ch.routes.receiver_count() > 0);
         while let Some(ev) = self.driver.poll_event() {
@@ -439,7 +456,11 @@ impl RibTask {
                 }
             }
         }
+        let sent_wanted = self.ch.tap.wanted(RibFeed::Sent);
         while let Some((id, slice)) = self.driver.poll_output() {
+            if sent_wanted {
+                self.publish_sent(id, &slice);
+            }
             if let Some(p) = self.driver.peer(id) {
                 // A peer task gone means the peer is being removed.
                 let _ = p.link().out.send(slice);
@@ -527,7 +548,7 @@ impl RibTask {
                     match c {
                         LocalChange::Originate(r) => {
                             let prefix = r.prefix;
-                            if let Err(e) = self.driver.originate(*r) {
+                            if let Err(e) = self.driver.originate(*r, Instant::now()) {
                                 warn!(%prefix, error = %e, "cannot originate kernel route");
                             }
                         }
@@ -572,7 +593,7 @@ impl RibTask {
                 r.attrs.large_communities = o.large_communities.clone();
                 r.attrs.local_pref = o.local_pref;
                 r.attrs.med = o.med;
-                match self.driver.originate(r) {
+                match self.driver.originate(r, now) {
                     Ok(()) => {
                         self.originated.insert(o.prefix, o);
                     }
@@ -639,8 +660,8 @@ impl RibTask {
             Query::Recovery(reply) => {
                 let _ = reply.send(self.driver.recovery_status());
             }
-            Query::ReceivedRoutes(name, reply) => {
-                let _ = reply.send(self.received_routes(&name));
+            Query::AdjRib(name, rib, reply) => {
+                let _ = reply.send(self.adj_rib(&name, rib));
             }
             Query::DumpPage {
                 after,

@@ -11,6 +11,7 @@
 //! [`Speaker::lookup`]: crate::Speaker::lookup
 
 use std::net::{IpAddr, Ipv4Addr};
+use std::time::SystemTime;
 
 use bgp_proto::{
     Aggregator, AsPath, Community, ExtendedCommunity, LargeCommunity, Origin, PathAttributes,
@@ -190,6 +191,10 @@ pub struct Route {
     /// Interface of a kernel route, or the one a BGP path's next hop is reached through
     /// (Loc-RIB, with a `[kernel]` section).
     pub interface: Option<String>,
+    /// Loc-RIB: when the path was last changed (received or originated, or replaced with
+    /// other attributes; an identical re-announcement keeps it), to the second. `None`
+    /// in Adj-RIB views and route events.
+    pub since: Option<SystemTime>,
 }
 
 impl Route {
@@ -226,6 +231,7 @@ impl Route {
             not_best: None,
             stale: false,
             interface: None,
+            since: None,
         }
     }
 }

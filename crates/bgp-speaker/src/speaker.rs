@@ -263,6 +263,7 @@ impl Speaker {
             _ => None,
         };
         let tasks = Tasks::default();
+        let tap = crate::monitor::tap::Tap::default();
         let kernel_view = match next_hops {
             Some(feed) => {
                 tasks.spawn(feed);
@@ -279,6 +280,7 @@ impl Speaker {
                 credits: credits_rx,
                 routes: routes.clone(),
                 fib,
+                tap: tap.clone(),
                 cancel: tasks.cancel.child_token(),
             },
             kernel_view,
@@ -316,7 +318,7 @@ impl Speaker {
             last_answers: StdMutex::new(status::LastAnswers::default()),
             tasks,
             kernel: StdMutex::new(kernel),
-            tap: Default::default(),
+            tap,
             transitions: Default::default(),
             feeds: Default::default(),
             bfd,

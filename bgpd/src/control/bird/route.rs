@@ -98,9 +98,13 @@ pub fn show_route(
     // The primary route of each prefix goes first, as in BIRD's table.
     let mut ordered: Vec<&Route> = routes.iter().collect();
     ordered.sort_by(|a, b| a.prefix.cmp(&b.prefix).then(b.best.cmp(&a.best)));
-    // Route ages are not kept: every route shows the current time, as a fresh one would.
-    let tm = proto_time(&local_or_epoch(now), Duration::ZERO, format);
     for e in ordered {
+        // When the route last changed (BIRD's `lastmod`), shown as BIRD shows it
+        // (`tm_format_time` with `timeformat route`): the time of day under 20 hours ago,
+        // else the date. A route without one is shown as fresh.
+        let since = e.since.unwrap_or(now);
+        let age = now.duration_since(since).unwrap_or(Duration::ZERO);
+        let tm = proto_time(&local_or_epoch(since), age, format);
         let protocol = protocol_name(e);
         let ia = if last_prefix == Some(e.prefix) {
             String::new()
@@ -219,6 +223,7 @@ mod tests {
             not_best: None,
             stale: false,
             interface: iface.map(str::to_owned),
+            since: None,
         }
     }
 
@@ -277,5 +282,42 @@ mod tests {
         assert_eq!(l2.last().copied(), Some("0000 "));
         let empty = show_route(&[], &peers, SocketFamily::Ipv6, BirdFormat::Bird2, now);
         assert_eq!(empty.as_str(), "0000 \n");
+    }
+
+    #[test]
+    fn route_time_is_when_it_changed() {
+        let now = SystemTime::now();
+        let peers = HashMap::new();
+        let mut hour = entry("10.0.1.0/26", "local", None, None);
+        hour.since = now.checked_sub(Duration::from_secs(3600));
+        let mut days = entry("10.0.2.0/26", "local", None, None);
+        days.since = now.checked_sub(Duration::from_secs(3 * 86400));
+        for format in [BirdFormat::Bird1, BirdFormat::Bird2] {
+            let shown = |e: &Route| {
+                let r = show_route(
+                    std::slice::from_ref(e),
+                    &peers,
+                    SocketFamily::Ipv4,
+                    format,
+                    now,
+                );
+                r.as_str().to_owned()
+            };
+            let at = |t: Option<SystemTime>, age: u64| {
+                let t = t.expect("a time");
+                format!(
+                    "[static1 {}]",
+                    proto_time(&local_or_epoch(t), Duration::from_secs(age), format)
+                )
+            };
+            // An hour ago: that time of day, not now's; three days ago: the date.
+            let one = shown(&hour);
+            assert!(one.contains(&at(hour.since, 3600)), "{one}");
+            assert!(!one.contains(&at(Some(now), 0)), "{one}");
+            let three = shown(&days);
+            assert!(three.contains(&at(days.since, 3 * 86400)), "{three}");
+            let (_, tm) = three.split_once("[static1 ").expect("protocol");
+            assert!(!tm.contains(':'), "a date, not a time of day: {three}");
+        }
     }
 }

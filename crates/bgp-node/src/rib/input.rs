@@ -31,6 +31,8 @@ impl<L, R: bgp_rib::NextHopResolver> RibDriver<L, R> {
         if self.peers.get(peer).is_none() {
             return Err(input);
         }
+        // Paths changed by this input are stamped with `now` (their age in `show route`).
+        self.rib.set_time(now);
         match input {
             RibInput::Up {
                 session,

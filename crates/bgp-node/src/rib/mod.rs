@@ -135,8 +135,11 @@ pub struct RibDriver<L, R = AllReachable> {
 impl<L, R: NextHopResolver> RibDriver<L, R> {
     /// A RIB with `rib` settings, no peers.
     pub fn new(rib: RibConfig, resolver: R, config: RibDriverConfig) -> Self {
+        let mut rib = Rib::new(rib);
+        // Best-path changes nobody takes are not computed.
+        rib.set_fib_output(config.fib);
         RibDriver {
-            rib: Rib::new(rib),
+            rib,
             resolver,
             config,
             peers: Default::default(),
@@ -204,6 +207,20 @@ impl<L, R: NextHopResolver> RibDriver<L, R> {
     /// copies are made only while someone listens).
     pub fn set_route_events(&mut self, on: bool) {
         self.route_events = on;
+        self.rib.set_fib_output(self.config.fib || on);
+    }
+
+    /// Whether changes of peers' accepted routes (the post-policy Adj-RIB-In) are
+    /// recorded for [`RibDriver::take_accepted`] ([`Rib::watch_accepted`]; off, they cost
+    /// nothing).
+    pub fn watch_accepted(&mut self, on: bool) {
+        self.rib.watch_accepted(on);
+    }
+
+    /// The changes of accepted routes since the last call, oldest first
+    /// ([`Rib::take_accepted`]).
+    pub fn take_accepted(&mut self) -> Vec<bgp_rib::AcceptedChange> {
+        self.rib.take_accepted()
     }
 
     /// Changes our AS and router id; only while no peer is configured.
@@ -211,9 +228,10 @@ impl<L, R: NextHopResolver> RibDriver<L, R> {
         self.rib.set_identity(local_as, router_id)
     }
 
-    /// Originates (or replaces) a local route.
-    pub fn originate(&mut self, route: LocalRoute) -> Result<(), RibError> {
+    /// Originates (or replaces) a local route, changed at `now` unless it is the same.
+    pub fn originate(&mut self, route: LocalRoute, now: Instant) -> Result<(), RibError> {
         self.changed();
+        self.rib.set_time(now);
         self.rib.originate(route)
     }
 

@@ -72,6 +72,11 @@ impl<L> PeerEntry<L> {
     pub fn rib_id(&self) -> bgp_rib::PeerId {
         self.rib_id
     }
+
+    /// The number of its current or last session ([`RibInput::Up`](crate::RibInput::Up)).
+    pub fn session_seq(&self) -> u64 {
+        self.session_seq
+    }
 }
 
 /// The peers by index, and the RIB's handles back to them.

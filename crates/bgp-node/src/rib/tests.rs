@@ -386,10 +386,10 @@ fn a_reflection_change_readds_the_peer_and_asks_for_its_routes() {
     // Its routes went with the old RIB peer until the refresh brings them back.
     d.handle_input(now, a, announce(2, 3)).expect("known");
     assert_eq!(d.rib().prefix_count().0, 3);
-    d.originate(bgp_rib::LocalRoute::new(
-        "10.99.0.0/24".parse().expect("prefix"),
-        RouteSource::Static,
-    ))
+    d.originate(
+        bgp_rib::LocalRoute::new("10.99.0.0/24".parse().expect("prefix"), RouteSource::Static),
+        now,
+    )
     .expect("originate");
     assert!(d.poll_output().is_some(), "the new route goes to a");
 }

@@ -56,6 +56,10 @@ pub(crate) fn run(
     resolver: &dyn NextHopResolver,
     attrs: &AttrStore,
 ) {
+    if dest.is_empty() {
+        // Every path withdrawn: nothing to flag.
+        return;
+    }
     if let Dest::One(x) = dest {
         // A lone path is best if it is eligible: no elimination to run.
         let ok = candidate(x, peers, resolver, attrs).eligibility.is_ok();

@@ -75,6 +75,9 @@ pub(crate) struct FibQueue {
     changes: VecDeque<FibChange>,
     /// Length after the last compaction.
     compacted: usize,
+    /// Nobody takes changes ([`Rib::set_fib_output`](crate::Rib::set_fib_output)): none
+    /// are computed nor queued.
+    off: bool,
 }
 
 /// Changes queued before the first compaction is considered.
@@ -85,6 +88,20 @@ const COMPACT_MIN: usize = 4096;
 const REFILL_ROOM: usize = 1024;
 
 impl FibQueue {
+    /// Whether changes are wanted (see `off`).
+    pub fn is_on(&self) -> bool {
+        !self.off
+    }
+
+    /// Turn the queue on or off; off empties it.
+    pub fn set_on(&mut self, on: bool) {
+        self.off = !on;
+        if self.off && !self.changes.is_empty() {
+            self.changes = VecDeque::new();
+            self.compacted = 0;
+        }
+    }
+
     /// Queue `change`; `prefixes` is the number of prefixes in the table.
     pub fn push(&mut self, change: FibChange, prefixes: usize) {
         self.changes.push_back(change);

@@ -273,7 +273,8 @@ impl Rib {
                     self.store.attrs.retain(received),
                     modified.map(|m| self.store.attrs.retain(m)),
                     flags,
-                );
+                )
+                .changed_at(self.clock.now());
                 let stored = match prefix {
                     IpNet::V4(pfx) => self.store.insert_path(pfx, path, limit),
                     IpNet::V6(pfx) => self.store.insert_path(pfx, path, limit),
@@ -304,6 +305,7 @@ impl Rib {
         let keys: Vec<P> = self.store.peer_prefixes(idx);
         let (mut was_rejected, mut now_rejected) = (0usize, 0usize);
         let attrs = &mut self.store.attrs;
+        let journal = &mut self.store.accepted;
         let t = P::table_mut(&mut self.store.tables);
         for k in keys {
             t.touch(k);
@@ -317,11 +319,19 @@ impl Rib {
                 let (flags, modified) = import_eval(peer, attrs, &self.nh, k.into(), x.attrs, lp);
                 let modified = modified.map(|m| attrs.retain(m));
                 was_rejected += usize::from(x.is_rejected());
+                let was_accepted = !x.has(flag::REJECTED | flag::LOOP);
+                let before = x.modified;
                 x.clear_flags(flag::REJECTED | flag::LOOP);
                 x.set_flags(flags);
                 now_rejected += usize::from(x.is_rejected());
+                let now_accepted = !x.has(flag::REJECTED | flag::LOOP);
+                let changed = was_accepted != now_accepted || before != modified;
                 if let Some(o) = std::mem::replace(&mut x.modified, modified) {
                     attrs.release(o);
+                }
+                // Only what the new policy changed is journalled.
+                if changed {
+                    journal.stored(attrs, k.into(), x, was_accepted);
                 }
             }
         }
@@ -362,7 +372,8 @@ impl Rib {
             route.kernel,
             route.no_install,
         );
-        let path = Path::new(LOCAL_PEER, local_code(route.source), a, None, 0);
+        let path = Path::new(LOCAL_PEER, local_code(route.source), a, None, 0)
+            .changed_at(self.clock.now());
         match route.prefix {
             IpNet::V4(p) => self.store_local(p.trunc(), path),
             IpNet::V6(p) => self.store_local(p.trunc(), path),

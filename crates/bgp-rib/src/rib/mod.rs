@@ -7,10 +7,12 @@
 //! | `config` | the caller's settings: [`RibConfig`], [`PeerConfig`], [`SessionInfo`]; the [`PeerId`] handle |
 //! | `peers` | the peer table: each peer's facts and current session |
 //! | `store` | route tables, interned attribute sets, per-peer prefix logs, and every path operation |
+//! | `accepted` | the journal of accepted-route changes the store keeps when asked (post-policy monitoring) |
 //! | `outbound` | per-peer Adj-RIB-Out, End-of-RIB due, export cache; the encode cache; the selection-deferral hold |
 //! | `fib` | the lossless FIB queue and how a best route becomes a FIB entry |
 //! | `restart` | graceful-restart state: stale routes of peers, our own recovery and its End-of-RIB tracker |
 //! | `local` | facts of local routes (kernel interface, metric, protocol; no-install) |
+//! | `clock` | the time handed in ([`Rib::set_time`]), to stamp when paths change |
 //! | `resolve` | next-hop resolution (the caller's) and the interfaces of next hops in use |
 //! | `view` | what a policy sees of a stored path |
 //! | `decide` | the decision process applied to a stored prefix |
@@ -39,7 +41,9 @@
 //! operations, `lifecycle` and `recovery` call into `export` and `import`; `import` calls
 //! `process` (eager decisions); `process` calls `export` and `decide` and feeds `fib`.
 
+mod accepted;
 mod audit;
+mod clock;
 mod config;
 mod decide;
 mod error;
@@ -61,6 +65,7 @@ mod state;
 mod store;
 mod view;
 
+pub use accepted::AcceptedChange;
 pub use config::{
     AddPathSend, NextHopMode, PeerConfig, PeerId, RibConfig, SessionInfo,
     DEFAULT_ADD_PATH_RECEIVE_LIMIT,

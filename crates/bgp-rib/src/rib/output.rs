@@ -68,6 +68,14 @@ impl Rib {
         self.fib.take(max)
     }
 
+    /// Whether anyone takes FIB changes (on by default). While off, no FIB entry is
+    /// computed nor queued (a daemon without a kernel FIB nor route subscribers would
+    /// otherwise build one per changed prefix only to drop it) and the queue is emptied;
+    /// turned on again, changes are queued from the next decision run.
+    pub fn set_fib_output(&mut self, on: bool) {
+        self.fib.set_on(on);
+    }
+
     /// FIB changes waiting to be taken.
     pub fn fib_queued(&self) -> usize {
         self.fib.len()

@@ -113,7 +113,7 @@ impl Rib {
             nh: &self.nh,
         };
         let new_sig = selection_signature(dest);
-        if new_sig != d.old || d.force_fib {
+        if self.fib.is_on() && (new_sig != d.old || d.force_fib) {
             let entry = fib_entry(
                 facts,
                 &self.cfg.fib_policy,

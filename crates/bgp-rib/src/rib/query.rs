@@ -16,7 +16,7 @@ use super::local::path_source;
 use super::resolve::NextHopResolver;
 use super::state::Rib;
 use super::view::Facts;
-use crate::attrs::{AttrId, Attrs};
+use crate::attrs::{AttrId, AttrStore, Attrs};
 use crate::decision::{self, Candidate, Step};
 use crate::policy::{PeerType, RouteSource};
 use crate::table::{flag, Dest, Path, Prefix, LOCAL_PEER};
@@ -38,6 +38,10 @@ pub struct PathInfo {
     pub multipath: bool,
     pub stale: bool,
     pub llgr_stale: bool,
+    /// When the path was last changed: stored, or replaced by one with other attributes
+    /// or another import verdict (an identical re-announcement keeps it, as in BIRD). In
+    /// whole seconds from the first [`Rib::set_time`]; `None` before that.
+    pub since: Option<std::time::Instant>,
     /// Why it is not the best path (filled by [`Rib::route`] and [`Rib::lookup`]).
     pub lost_at: Option<Step>,
     /// The interface of a kernel or connected route, or the one a BGP path's next hop
@@ -128,6 +132,7 @@ impl Rib {
             multipath: x.has(flag::MULTIPATH),
             stale: x.has(flag::STALE),
             llgr_stale: x.has(flag::LLGR),
+            since: self.clock.instant(x.since),
             lost_at: None,
         }
     }
@@ -192,17 +197,36 @@ impl Rib {
         family: Family,
     ) -> Result<Vec<(Nlri, Attrs, bool)>, RibError> {
         self.peers.by_id(id)?;
-        let mut v = Vec::new();
-        if family == Family::IPV4_UNICAST {
-            self.collect_in::<Ipv4Net>(id, &mut v);
-        } else if family == Family::IPV6_UNICAST {
-            self.collect_in::<Ipv6Net>(id, &mut v);
-        }
-        v.sort_by_key(|a| a.0);
-        Ok(v)
+        let v = self.adj_rib_in_with(id, family, |x, a| {
+            Some((a.arc(x.attrs), !x.has(flag::REJECTED | flag::LOOP)))
+        });
+        Ok(v.into_iter().map(|(n, (a, ok))| (n, a, ok)).collect())
     }
 
-    fn collect_in<P: Prefix>(&self, id: PeerId, v: &mut Vec<(Nlri, Attrs, bool)>) {
+    /// What `f` makes of each of a peer's paths of `family` (skipping `None`), sorted by
+    /// NLRI with received path ids.
+    pub(super) fn adj_rib_in_with<T>(
+        &self,
+        id: PeerId,
+        family: Family,
+        f: impl Fn(&Path, &AttrStore) -> Option<T>,
+    ) -> Vec<(Nlri, T)> {
+        let mut v = Vec::new();
+        if family == Family::IPV4_UNICAST {
+            self.collect_in::<Ipv4Net, T>(id, &f, &mut v);
+        } else if family == Family::IPV6_UNICAST {
+            self.collect_in::<Ipv6Net, T>(id, &f, &mut v);
+        }
+        v.sort_by_key(|a| a.0);
+        v
+    }
+
+    fn collect_in<P: Prefix, T>(
+        &self,
+        id: PeerId,
+        f: &impl Fn(&Path, &AttrStore) -> Option<T>,
+        v: &mut Vec<(Nlri, T)>,
+    ) {
         let Some(log) = self.store.log(id.0) else {
             return;
         };
@@ -212,14 +236,13 @@ impl Rib {
                 continue;
             };
             for x in d.iter().filter(|x| x.peer() == id.0) {
-                v.push((
-                    Nlri {
+                if let Some(t) = f(x, &self.store.attrs) {
+                    let nlri = Nlri {
                         path_id: Some(x.path_id),
                         prefix: k.into(),
-                    },
-                    self.store.attrs.arc(x.attrs),
-                    !x.has(flag::REJECTED | flag::LOOP),
-                ));
+                    };
+                    v.push((nlri, t));
+                }
             }
         }
     }

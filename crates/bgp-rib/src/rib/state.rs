@@ -5,6 +5,7 @@
 
 use std::net::Ipv4Addr;
 
+use super::clock::Clock;
 use super::config::RibConfig;
 use super::error::RibError;
 use super::fib::FibQueue;
@@ -37,6 +38,8 @@ pub struct Rib {
     /// Best-path changes for the FIB.
     pub(super) fib: FibQueue,
     pub(super) counters: Counters,
+    /// The time handed in last, to stamp changed paths.
+    pub(super) clock: Clock,
 }
 
 /// Work counters (for benchmarks and tests of what a change costs).
@@ -72,6 +75,7 @@ impl Rib {
             restart: Restart::default(),
             fib: FibQueue::default(),
             counters: Counters::default(),
+            clock: Clock::default(),
         }
     }
 

@@ -16,6 +16,7 @@
 use bgp_proto::{Community, Family};
 use ipnet::{Ipv4Net, Ipv6Net};
 
+use super::accepted::Journal;
 use crate::attrs::{AttrId, AttrStore};
 use crate::table::{
     flag, selection_signature, Dest, Dirty, Path, PeerIdx, PeerPrefixes, Prefix, Tables,
@@ -28,6 +29,8 @@ pub(crate) struct Store {
     pub attrs: AttrStore,
     /// Per peer index (none for the local pseudo-peer): where it has paths.
     logs: Vec<Option<PeerPrefixes>>,
+    /// Changes of accepted routes, when watched.
+    pub accepted: Journal,
 }
 
 /// Give back the attribute references a removed path held.
@@ -86,6 +89,7 @@ impl Store {
         // `Some(was rejected)` when the path replaced one with the same id.
         let replaced = match t.routes.entry(pfx) {
             std::collections::hash_map::Entry::Vacant(v) => {
+                self.accepted.stored(&self.attrs, pfx.into(), &path, false);
                 v.insert(Dest::One(path));
                 t.dirty.insert_with(pfx, Dirty::default);
                 None
@@ -103,11 +107,19 @@ impl Store {
                 });
                 match at.and_then(|i| dest.get_mut(i)) {
                     Some(old) => {
+                        let mut path = path;
+                        if path.same_as(old) {
+                            path.since = old.since;
+                        }
                         let gone = std::mem::replace(old, path);
+                        let was_accepted = !gone.has(flag::REJECTED | flag::LOOP);
+                        self.accepted
+                            .stored(&self.attrs, pfx.into(), old, was_accepted);
                         release_path(&mut self.attrs, &gone);
                         Some(gone.is_rejected())
                     }
                     None => {
+                        self.accepted.stored(&self.attrs, pfx.into(), &path, false);
                         t.large.push(pfx, dest, path);
                         None
                     }
@@ -139,6 +151,7 @@ impl Store {
             ..Dirty::default()
         });
         if let Some(gone) = t.large.remove(pfx, dest, i) {
+            self.accepted.removed(pfx.into(), &gone);
             release_path(&mut self.attrs, &gone);
             if let Some(log) = self.log_mut(peer) {
                 P::log_mut(log).removed(1, usize::from(gone.is_rejected()));
@@ -176,7 +189,11 @@ impl Store {
             t.touch(k);
             t.large.forget(k);
             if let Some(d) = t.routes.get_mut(&k) {
+                let at = gone.len();
                 d.retain(|x| x.peer() != idx || keep(x, attrs), |x| gone.push(x));
+                for x in gone.get(at..).unwrap_or_default() {
+                    self.accepted.removed(k.into(), x);
+                }
             }
         }
         for x in &gone {

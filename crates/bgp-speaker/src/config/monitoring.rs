@@ -2,8 +2,9 @@
 //! docs/operations.md).
 //!
 //! - `[[bmp]]`, one table per BMP monitoring station (RFC 7854): where to connect, what
-//!   to call ourselves in the Initiation, whether to send the pre-policy Adj-RIB-In as
-//!   Route Monitoring, how often to send Statistics Reports.
+//!   to call ourselves in the Initiation, whether to send the pre-policy and the
+//!   post-policy Adj-RIB-In and the Adj-RIB-Out as Route Monitoring, how often to send
+//!   Statistics Reports.
 //! - `[mrt]`: MRT files (RFC 6396): a periodic TABLE_DUMP_V2 of the Loc-RIB and a
 //!   BGP4MP_ET log of every received UPDATE and session state change, both named by a
 //!   strftime-like pattern and cut by time.
@@ -31,6 +32,12 @@ pub struct BmpFile {
     pub name: Option<Spanned<String>>,
     /// Send the pre-policy Adj-RIB-In as Route Monitoring (default true).
     pub pre_policy: Option<bool>,
+    /// Send the post-policy Adj-RIB-In as Route Monitoring, the L flag set (default
+    /// false).
+    pub post_policy: Option<bool>,
+    /// Send the post-policy Adj-RIB-Out (what each peer is sent, RFC 8671) as Route
+    /// Monitoring, the O and L flags set (default false).
+    pub adj_rib_out: Option<bool>,
     /// Seconds between Statistics Reports; 0 for none (default 60).
     pub statistics_interval: Option<Spanned<u64>>,
     /// sysName of the Initiation (default: "bgpd " and the router id).
@@ -64,6 +71,12 @@ pub struct BmpConfig {
     pub address: SocketAddr,
     /// Send the pre-policy Adj-RIB-In as Route Monitoring.
     pub pre_policy: bool,
+    /// Send the post-policy Adj-RIB-In (routes as import policy accepted them) as Route
+    /// Monitoring with the L flag.
+    pub post_policy: bool,
+    /// Send the post-policy Adj-RIB-Out (the UPDATEs each peer is sent, RFC 8671) as Route
+    /// Monitoring with the O and L flags.
+    pub adj_rib_out: bool,
     /// Interval of Statistics Reports; `None`: none.
     pub statistics_interval: Option<Duration>,
     /// sysName of the Initiation; `None`: "bgpd " and the router id.
@@ -156,6 +169,8 @@ pub(super) fn resolve_bmp(
             name,
             address,
             pre_policy: b.pre_policy.unwrap_or(true),
+            post_policy: b.post_policy.unwrap_or(false),
+            adj_rib_out: b.adj_rib_out.unwrap_or(false),
             statistics_interval,
             sys_name: b.sys_name.clone(),
             sys_descr: b.sys_descr.clone(),
@@ -250,6 +265,8 @@ impl BmpConfig {
             address: Spanned::new(0..0, self.address.to_string()),
             name: Some(Spanned::new(0..0, self.name.clone())),
             pre_policy: Some(self.pre_policy),
+            post_policy: Some(self.post_policy),
+            adj_rib_out: Some(self.adj_rib_out),
             statistics_interval: Some(Spanned::new(
                 0..0,
                 self.statistics_interval.map_or(0, |d| d.as_secs()),
@@ -300,6 +317,7 @@ mod tests {
         let c = parse(&format!(
             "{BASE}[[bmp]]\naddress = \"192.0.2.10:1790\"\n\
              [[bmp]]\naddress = \"[2001:db8::10]:5000\"\nname = \"ris\"\npre_policy = false\n\
+             post_policy = true\nadj_rib_out = true\n\
              statistics_interval = 0\nsys_name = \"node-1\"\nsys_descr = \"rack 4\"\n"
         ))
         .unwrap();
@@ -311,6 +329,7 @@ mod tests {
         );
         assert_eq!(a.address, "192.0.2.10:1790".parse().unwrap());
         assert!(a.pre_policy);
+        assert!(!a.post_policy, "post-policy is asked for");
         assert_eq!(a.statistics_interval, Some(Duration::from_secs(60)));
         assert_eq!(
             (a.sys_name.as_deref(), a.sys_descr.as_deref()),
@@ -318,6 +337,8 @@ mod tests {
         );
         assert_eq!(b.name, "ris");
         assert!(!b.pre_policy);
+        assert!(b.post_policy);
+        assert!(b.adj_rib_out && !a.adj_rib_out);
         assert_eq!(b.statistics_interval, None, "0 turns statistics off");
         assert_eq!(b.sys_name.as_deref(), Some("node-1"));
         assert_eq!(b.sys_descr.as_deref(), Some("rack 4"));

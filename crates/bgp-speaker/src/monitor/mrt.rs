@@ -58,15 +58,18 @@ pub(crate) struct DumpPeers {
     pub peers: Vec<(String, Peer)>,
 }
 
+/// `t` as MRT's 32-bit seconds since the Unix epoch.
+fn unix_seconds(t: SystemTime) -> u32 {
+    u32::try_from(t.duration_since(UNIX_EPOCH).unwrap_or_default().as_secs()).unwrap_or(u32::MAX)
+}
+
 /// Writes a table dump of the Loc-RIB to `path` (compressed by its extension).
 pub(crate) async fn write_table_dump(
     rib: &RibAccess,
     who: DumpPeers,
     path: PathBuf,
 ) -> Result<TableDumpSummary, String> {
-    let now = SystemTime::now();
-    let timestamp = u32::try_from(now.duration_since(UNIX_EPOCH).unwrap_or_default().as_secs())
-        .unwrap_or(u32::MAX);
+    let timestamp = unix_seconds(SystemTime::now());
     let mut table = PeerIndexTable {
         collector_bgp_id: who.router_id,
         view_name: String::new(),
@@ -99,7 +102,7 @@ pub(crate) async fn write_table_dump(
         let index = index.clone();
         writer = blocking(move || {
             let mut attrs = BytesMut::new();
-            let mut blocks: Vec<(u16, Option<u32>, BytesMut)> = Vec::new();
+            let mut blocks: Vec<(u16, Option<u32>, u32, BytesMut)> = Vec::new();
             for (prefix, paths) in page.prefixes {
                 blocks.clear();
                 let family = match prefix {
@@ -125,13 +128,16 @@ pub(crate) async fn write_table_dump(
                     {
                         continue;
                     }
-                    blocks.push((peer, p.path_id, attrs.split()));
+                    // RFC 6396 4.3.4: the time the route was received (or originated);
+                    // the dump's own time for a route without one.
+                    let originated = p.since.map_or(timestamp, unix_seconds);
+                    blocks.push((peer, p.path_id, originated, attrs.split()));
                 }
                 let entries: Vec<RibEntryRef<'_>> = blocks
                     .iter()
-                    .map(|(peer, path_id, a)| RibEntryRef {
+                    .map(|(peer, path_id, originated, a)| RibEntryRef {
                         peer_index: *peer,
-                        originated_time: timestamp,
+                        originated_time: *originated,
                         path_id: *path_id,
                         attributes: a,
                     })
@@ -290,6 +296,8 @@ fn record(
         MonitorEvent::Down { session, at, .. } => {
             log.write_state_change(*at, &bgp4mp(session), BgpState::Established, BgpState::Idle)
         }
+        // The update log records messages as received.
+        MonitorEvent::Accepted { .. } | MonitorEvent::Sent { .. } => Ok(None),
     }
 }
 

@@ -11,6 +11,17 @@ use tokio::sync::{mpsc, oneshot};
 use crate::rib_task::monitor::DumpPage;
 use crate::rib_task::{PeerPrefixCounts, Query, RibCtl};
 
+/// One of a peer's RIBs as BMP Route Monitoring reports it (RFC 7854 2, RFC 8671).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum AdjRib {
+    /// The routes as the peer sent them.
+    PrePolicyIn,
+    /// The routes its import policy accepted, as the policy left them.
+    PostPolicyIn,
+    /// The routes it was sent.
+    PostPolicyOut,
+}
+
 /// A handle on the RIB task for the feeds.
 #[derive(Clone, Debug)]
 pub(crate) struct RibAccess(pub(crate) mpsc::Sender<RibCtl>);
@@ -22,9 +33,9 @@ impl RibAccess {
         rx.await.ok()
     }
 
-    /// Peer `name`'s Adj-RIB-In as received; `None` once the peer or the RIB is gone.
-    pub(crate) async fn received_routes(&self, name: &str) -> Option<Vec<(Nlri, Attrs)>> {
-        self.ask(|tx| Query::ReceivedRoutes(name.to_owned(), tx))
+    /// Peer `name`'s routes in `rib`; `None` once the peer or the RIB is gone.
+    pub(crate) async fn adj_rib(&self, name: &str, rib: AdjRib) -> Option<Vec<(Nlri, Attrs)>> {
+        self.ask(|tx| Query::AdjRib(name.to_owned(), rib, tx))
             .await
             .flatten()
     }

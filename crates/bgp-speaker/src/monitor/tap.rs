@@ -12,8 +12,17 @@
 //! UPDATEs are re-encoded from what the session decoded, under the session's own codec
 //! context (4-octet AS, ADD-PATH receive), so they are the message as received with RFC
 //! 7606's treat-as-withdraw and attribute-discard applied: the pre-policy Adj-RIB-In.
+//!
+//! The RIB task adds the post-policy Adj-RIB-In ([`MonitorEvent::Accepted`]: routes as
+//! the import policy left them) and the post-policy Adj-RIB-Out ([`MonitorEvent::Sent`]:
+//! the UPDATEs each peer is sent), each only while a reader asked for it ([`Tap::want`]).
+//! All go through the one channel, so a reader sees them in
+//! the order they happened: a peer task copies each input here before the RIB gets it,
+//! so a session's Up precedes the RIB's changes for it. Changes carry the number of the
+//! session they belong to: those of a session already down are recognised and dropped.
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::SystemTime;
 
@@ -21,7 +30,8 @@ use bgp_node::message::RibInput;
 use bgp_node::PeerStatus;
 use bgp_proto::session::{DownReason, Negotiated};
 use bgp_proto::wire::encode_message;
-use bgp_proto::{CodecContext, Family, Message};
+use bgp_proto::{CodecContext, Family, Message, Nlri};
+use bgp_rib::Attrs;
 use bytes::{Bytes, BytesMut};
 use tokio::sync::broadcast;
 use tracing::debug;
@@ -41,6 +51,9 @@ pub(crate) struct SessionFacts {
     pub remote: SocketAddr,
     /// When it reached Established.
     pub at: SystemTime,
+    /// Its number among the peer's sessions (`RibInput::Up`'s), which the RIB's
+    /// [`MonitorEvent::Accepted`] and [`MonitorEvent::Sent`] carry.
+    pub seq: u64,
 }
 
 impl SessionFacts {
@@ -98,19 +111,73 @@ pub(crate) enum MonitorEvent {
         reason: DownReason,
         at: SystemTime,
     },
+    /// Changes of the peer's routes as its import policy left them (the post-policy
+    /// Adj-RIB-In), from the RIB: attributes after policy, `None` for a route withdrawn
+    /// or now refused. Path identifiers as received where the session carries them.
+    Accepted {
+        peer: String,
+        /// The session they belong to ([`SessionFacts::seq`]).
+        seq: u64,
+        changes: Vec<(Nlri, Option<Attrs>)>,
+        at: SystemTime,
+    },
+    /// UPDATEs the RIB handed the peer's session to send (the post-policy Adj-RIB-Out of
+    /// RFC 8671), encoded under the session's own codec context.
+    Sent {
+        peer: String,
+        /// The session they are for ([`SessionFacts::seq`]).
+        seq: u64,
+        updates: Vec<Bytes>,
+        at: SystemTime,
+    },
 }
 
-/// The sending side, one clone per peer task.
+/// What the RIB task adds to the tap on demand.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum RibFeed {
+    /// [`MonitorEvent::Accepted`].
+    Accepted,
+    /// [`MonitorEvent::Sent`].
+    Sent,
+}
+
+/// The sending side, one clone per peer task and one for the RIB task.
 #[derive(Clone, Debug)]
-pub(crate) struct Tap(broadcast::Sender<Arc<MonitorEvent>>);
+pub(crate) struct Tap(broadcast::Sender<Arc<MonitorEvent>>, Arc<[AtomicUsize; 2]>);
 
 impl Default for Tap {
     fn default() -> Tap {
-        Tap(broadcast::channel(TAP_EVENTS).0)
+        Tap(broadcast::channel(TAP_EVENTS).0, Arc::default())
+    }
+}
+
+/// A reader's wish for one [`RibFeed`], for as long as it is held.
+#[derive(Debug)]
+pub(crate) struct Want(Arc<[AtomicUsize; 2]>, RibFeed);
+
+impl Drop for Want {
+    fn drop(&mut self) {
+        self.0[self.1 as usize].fetch_sub(1, Ordering::Relaxed);
     }
 }
 
 impl Tap {
+    /// Asks the RIB task for `feed` while the result is held.
+    pub(crate) fn want(&self, feed: RibFeed) -> Want {
+        self.1[feed as usize].fetch_add(1, Ordering::Relaxed);
+        Want(self.1.clone(), feed)
+    }
+
+    /// Some reader wants `feed`.
+    pub(crate) fn wanted(&self, feed: RibFeed) -> bool {
+        self.1[feed as usize].load(Ordering::Relaxed) > 0 && self.0.receiver_count() > 0
+    }
+
+    /// Sends `ev` (nothing happens without a reader).
+    pub(crate) fn send(&self, ev: MonitorEvent) {
+        let _ = self.0.send(Arc::new(ev));
+    }
+
     /// Sends `ev` as a peer task would.
     #[cfg(test)]
     pub(crate) fn send_for_test(&self, ev: MonitorEvent) {
@@ -140,7 +207,11 @@ impl PeerTap {
     /// the driver's, for the connection's addresses.
     pub(crate) fn observe(&mut self, name: &str, status: &PeerStatus, input: &RibInput) {
         match input {
-            RibInput::Up { negotiated, .. } => {
+            RibInput::Up {
+                negotiated,
+                session,
+                ..
+            } => {
                 let (Some(local), Some(remote)) = (status.local_addr, status.remote_addr) else {
                     self.session = None;
                     return;
@@ -150,6 +221,7 @@ impl PeerTap {
                     local,
                     remote,
                     at: SystemTime::now(),
+                    seq: *session,
                 });
                 self.session = Some(s.clone());
                 self.send(MonitorEvent::Up {
@@ -199,7 +271,6 @@ impl PeerTap {
     }
 
     fn send(&self, ev: MonitorEvent) {
-        // No reader: nothing to do (the error only says so).
-        let _ = self.tap.0.send(Arc::new(ev));
+        self.tap.send(ev);
     }
 }

@@ -13,7 +13,7 @@ use super::{Speaker, SpeakerError, State};
 use crate::config::Config;
 use crate::monitor::mrt::{self, DumpPeers};
 use crate::monitor::rib::RibAccess;
-use crate::monitor::tap::SessionFacts;
+use crate::monitor::tap::{RibFeed, SessionFacts};
 use crate::monitor::{bmp, TableDumpSummary};
 
 impl Speaker {
@@ -37,6 +37,14 @@ impl Speaker {
                 rib: self.rib_access(),
                 sessions_now,
                 events,
+                wants: [
+                    (station.post_policy, RibFeed::Accepted),
+                    (station.adj_rib_out, RibFeed::Sent),
+                ]
+                .into_iter()
+                .filter(|(on, _)| *on)
+                .map(|(_, feed)| self.inner.tap.want(feed))
+                .collect(),
                 cancel: cancel.clone(),
             };
             feeds
@@ -141,6 +149,8 @@ fn sessions(st: &State) -> Vec<(String, Arc<SessionFacts>)> {
                 at: SystemTime::now()
                     .checked_sub(s.since.elapsed())
                     .unwrap_or_else(SystemTime::now),
+                // Sessions are numbered from 1 as they reach Established.
+                seq: s.counters.established_transitions,
             };
             Some((h.config.name.clone(), Arc::new(facts)))
         })

@@ -5,10 +5,14 @@
 //! each connection, reconnection with backoff, a bounded queue that resynchronises on
 //! overflow, Termination on stop); this task does the I/O and feeds it:
 //! - live events from the tap (tap.rs): Peer Up with both OPENs, Route Monitoring of every
-//!   UPDATE received (pre-policy Adj-RIB-In), Peer Down with its reason;
+//!   UPDATE received (pre-policy Adj-RIB-In, `pre_policy`) and of the changes of routes
+//!   as the import policy accepted them (post-policy Adj-RIB-In, the L flag,
+//!   `post_policy`) and of the UPDATEs each peer is sent (post-policy Adj-RIB-Out, RFC
+//!   8671, the O flag, `adj_rib_out`), Peer Down with its reason (messages.rs);
 //! - on each (re)connection, the table: each up peer's Adj-RIB-In from the RIB as Route
-//!   Monitoring (RFC 7854 5), a peer at a time while the client has room, each peer's
-//!   table closed by an End-of-RIB per negotiated family;
+//!   Monitoring (RFC 7854 5), pre-policy, post-policy and Adj-RIB-Out as configured, a
+//!   peer at a time
+//!   while the client has room, each table closed by an End-of-RIB per negotiated family;
 //! - Statistics Reports on the client's schedule: routes received (type 7), accepted by
 //!   import policy (type 8, the peer's routes in the Loc-RIB) and rejected (type 0), the
 //!   routes the peer was sent (type 15, the post-policy Adj-RIB-Out of RFC 8671), and the
@@ -30,24 +34,24 @@ use std::time::{Duration, Instant, SystemTime};
 
 use bgp_bmp::client::{Client, ClientConfig, ClientEvent, Enqueued};
 use bgp_bmp::wire::{
-    stat_type, PeerDown, PeerDownReason, PeerFlags, PeerHeader, PeerUp, RouteMonitoring, Stat,
-    StatisticsReport,
+    stat_type, PeerDown, PeerDownReason, PeerHeader, RouteMonitoring, Stat, StatisticsReport,
 };
-use bgp_proto::session::DownReason;
-use bgp_proto::wire::{encode_announcements, encode_end_of_rib, encode_message};
-use bgp_proto::{notification_code as nc, Family, Message, Nlri, Notification};
+use bgp_proto::wire::{encode_announcements, encode_end_of_rib};
+use bgp_proto::Nlri;
 use bgp_rib::Attrs;
-use bytes::{Bytes, BytesMut};
-use ipnet::IpNet;
+use bytes::Bytes;
 use tokio::net::TcpStream;
 use tokio::sync::broadcast::{self, error::RecvError};
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 use tracing::{debug, info, warn};
 
-use super::rib::RibAccess;
-use super::tap::{MonitorEvent, SessionFacts};
+use super::rib::{AdjRib, RibAccess};
+use super::tap::{MonitorEvent, SessionFacts, Want};
 use crate::config::BmpConfig;
+use messages::{accepted_updates, down_reason, family, header, peer_up};
+
+mod messages;
 
 /// How long the Termination and what precedes it may take to go out at shutdown.
 const STOP_FLUSH: Duration = Duration::from_secs(2);
@@ -61,6 +65,9 @@ pub(crate) struct Station {
     /// (later changes come from `events`, subscribed before).
     pub sessions_now: SessionsNow,
     pub events: broadcast::Receiver<Arc<MonitorEvent>>,
+    /// Held while the station runs: what it asks the RIB task to publish on the tap (the
+    /// post-policy Adj-RIB-In's changes, the UPDATEs sent).
+    pub wants: Vec<Want>,
     pub cancel: CancellationToken,
 }
 
@@ -74,10 +81,14 @@ pub(crate) type SessionsNow = Arc<
 /// The initial table being sent on connection `session`.
 struct Replay {
     session: u64,
-    peers: VecDeque<String>,
-    /// The peer being sent and its routes not sent yet.
-    current: Option<(String, VecDeque<(Nlri, Attrs)>)>,
+    /// Peers, each with one of its RIBs.
+    peers: VecDeque<(String, AdjRib)>,
+    /// The table being sent and its routes not sent yet.
+    current: Option<(String, AdjRib, Routes)>,
 }
+
+/// Routes of a table still to send.
+type Routes = VecDeque<(Nlri, Attrs)>;
 
 struct Task {
     cfg: BmpConfig,
@@ -92,6 +103,7 @@ struct Task {
     unsent: Option<Bytes>,
     replay: Option<Replay>,
     stats_due: bool,
+    _wants: Vec<Want>,
 }
 
 /// Runs the station until cancelled (its removal from the configuration, or shutdown).
@@ -126,6 +138,7 @@ pub(crate) async fn run(s: Station) {
         unsent: None,
         replay: None,
         stats_due: false,
+        _wants: s.wants,
     };
     for (name, facts) in (t.sessions_now)().await {
         t.peer_up(&name, facts);
@@ -208,11 +221,23 @@ impl Task {
                     }
                     ClientEvent::Close => self.close().await,
                     ClientEvent::ReplayRoutes { session } => {
-                        let mut peers: Vec<String> = self.sessions.keys().cloned().collect();
-                        peers.sort();
+                        let mut names: Vec<&String> = self.sessions.keys().collect();
+                        names.sort();
+                        let mut peers = VecDeque::new();
+                        for name in names {
+                            for rib in [
+                                AdjRib::PrePolicyIn,
+                                AdjRib::PostPolicyIn,
+                                AdjRib::PostPolicyOut,
+                            ] {
+                                if self.wants(rib) {
+                                    peers.push_back((name.clone(), rib));
+                                }
+                            }
+                        }
                         self.replay = Some(Replay {
                             session,
-                            peers: peers.into(),
+                            peers,
                             current: None,
                         });
                     }
@@ -249,13 +274,53 @@ impl Task {
                     return;
                 }
                 let rm = RouteMonitoring {
-                    peer: header(session).at(*at),
+                    peer: header(session, AdjRib::PrePolicyIn).at(*at),
                     update: message.clone(),
                 };
                 offer(
                     &self.cfg.name,
                     self.client.route_monitoring(rm).map_err(|e| e.to_string()),
                 );
+            }
+            MonitorEvent::Accepted {
+                peer,
+                seq,
+                changes,
+                at,
+            } => {
+                // Changes of a session that went down (its Peer Down is sent) or of one
+                // this station has not seen come up are not for it.
+                let Some(s) = self.sessions.get(peer).filter(|s| s.seq == *seq) else {
+                    return;
+                };
+                if !self.cfg.post_policy {
+                    return;
+                }
+                match accepted_updates(s, changes) {
+                    Ok(updates) => {
+                        let h = header(s, AdjRib::PostPolicyIn).at(*at);
+                        self.route_monitoring(&h, updates);
+                    }
+                    Err(e) => {
+                        debug!(station = %self.cfg.name, peer = %peer, error = %e, "post-policy routes not encodable for BMP")
+                    }
+                }
+            }
+            MonitorEvent::Sent {
+                peer,
+                seq,
+                updates,
+                at,
+            } => {
+                // As above: only for the session this station announced.
+                let Some(s) = self.sessions.get(peer).filter(|s| s.seq == *seq) else {
+                    return;
+                };
+                if !self.cfg.adj_rib_out {
+                    return;
+                }
+                let h = header(s, AdjRib::PostPolicyOut).at(*at);
+                self.route_monitoring(&h, updates.clone());
             }
             MonitorEvent::Down {
                 peer,
@@ -267,7 +332,7 @@ impl Task {
                     return;
                 }
                 let down = PeerDown {
-                    peer: header(session).at(*at),
+                    peer: header(session, AdjRib::PrePolicyIn).at(*at),
                     reason: down_reason(reason),
                 };
                 offer(
@@ -285,7 +350,7 @@ impl Task {
         // Not connected now: these only update what the client replays.
         for (_, s) in std::mem::take(&mut self.sessions) {
             let down = PeerDown {
-                peer: header(&s),
+                peer: header(&s, AdjRib::PrePolicyIn),
                 reason: PeerDownReason::LocalNoNotification(0),
             };
             offer(
@@ -326,28 +391,24 @@ impl Task {
                 self.replay = None;
                 return progressed;
             }
-            if let Some((name, _)) = r.current.take_if(|(_, q)| q.is_empty()) {
-                self.end_of_rib(&name);
+            if let Some((name, rib, _)) = r.current.take_if(|(_, _, q)| q.is_empty()) {
+                self.end_of_rib(&name, rib);
                 progressed = true;
                 continue;
             }
             if r.current.is_none() {
-                let Some(name) = r.peers.pop_front() else {
+                let Some((name, rib)) = r.peers.pop_front() else {
                     self.replay = None;
                     return progressed;
                 };
-                let routes = if self.cfg.pre_policy {
-                    self.rib.received_routes(&name).await.unwrap_or_default()
-                } else {
-                    Vec::new()
-                };
+                let routes = self.rib.adj_rib(&name, rib).await;
                 if let Some(r) = &mut self.replay {
-                    r.current = Some((name, routes.into()));
+                    r.current = Some((name, rib, routes.unwrap_or_default().into()));
                 }
                 progressed = true;
                 continue;
             }
-            let Some((name, queue)) = &mut r.current else {
+            let Some((name, rib, queue)) = &mut r.current else {
                 continue;
             };
             let Some(s) = self.sessions.get(name.as_str()) else {
@@ -368,41 +429,47 @@ impl Task {
                 nlri.push(*n);
                 queue.pop_front();
             }
+            // What a peer was sent is in its session's own context; what it sent, in the
+            // context of its UPDATEs (its path identifiers).
+            let codec = match rib {
+                AdjRib::PostPolicyOut => s.negotiated.codec.clone(),
+                _ => s.received_codec(),
+            };
             let mut out = Vec::new();
             let nh = attrs.next_hop.clone();
-            let encoded = encode_announcements(
-                fam,
-                &attrs.attrs,
-                nh.as_ref(),
-                &nlri,
-                &s.received_codec(),
-                &mut out,
-            );
+            let encoded =
+                encode_announcements(fam, &attrs.attrs, nh.as_ref(), &nlri, &codec, &mut out);
             if let Err(e) = encoded {
                 debug!(station = %self.cfg.name, peer = %name, error = %e, "route not encodable for BMP");
                 continue;
             }
-            let peer = header(s).at(SystemTime::now());
+            let peer = header(s, *rib).at(SystemTime::now());
             self.route_monitoring(&peer, out);
             progressed = true;
         }
         progressed
     }
 
+    /// The station is configured for `rib`.
+    fn wants(&self, rib: AdjRib) -> bool {
+        match rib {
+            AdjRib::PrePolicyIn => self.cfg.pre_policy,
+            AdjRib::PostPolicyIn => self.cfg.post_policy,
+            AdjRib::PostPolicyOut => self.cfg.adj_rib_out,
+        }
+    }
+
     /// Marks the end of one peer's initial table with an End-of-RIB per family it
     /// negotiated (RFC 4724 2), so a station knows the dump of that peer is complete.
-    fn end_of_rib(&mut self, name: &str) {
+    fn end_of_rib(&mut self, name: &str, rib: AdjRib) {
         let Some(s) = self.sessions.get(name) else {
             return;
         };
-        if !self.cfg.pre_policy {
-            return;
-        }
         let mut out = Vec::new();
         for family in &s.negotiated.families {
             encode_end_of_rib(*family, &mut out);
         }
-        let peer = header(s).at(SystemTime::now());
+        let peer = header(s, rib).at(SystemTime::now());
         self.route_monitoring(&peer, out);
     }
 
@@ -462,7 +529,7 @@ impl Task {
                 ]);
             }
             let report = StatisticsReport {
-                peer: header(s).at(now),
+                peer: header(s, AdjRib::PrePolicyIn).at(now),
                 stats,
             };
             offer(
@@ -589,83 +656,6 @@ fn offer(station: &str, r: Result<Enqueued, String>) {
     }
 }
 
-/// The per-peer header of a session: global instance peer, pre-policy Adj-RIB-In, the A
-/// flag where the session uses 2-octet AS numbers.
-fn header(s: &SessionFacts) -> PeerHeader {
-    let n = &s.negotiated;
-    let flags = PeerFlags::default().with(PeerFlags::LEGACY_AS_PATH, !n.codec.four_octet_as);
-    PeerHeader::new(s.addresses().0, n.peer_as, n.peer_id).with_flags(flags)
-}
-
-/// A Peer Up with both OPENs as sent (RFC 7854 4.10).
-fn peer_up(s: &SessionFacts) -> Result<PeerUp, String> {
-    let open = |o: &bgp_proto::Open| -> Result<Bytes, String> {
-        let mut out = BytesMut::new();
-        encode_message(&Message::Open(o.clone()), &Default::default(), &mut out)
-            .map_err(|e| e.to_string())?;
-        Ok(out.freeze())
-    };
-    Ok(PeerUp {
-        peer: header(s).at(s.at),
-        local_address: s.addresses().1,
-        local_port: s.local.port(),
-        remote_port: s.remote.port(),
-        sent_open: open(&s.negotiated.local_open)?,
-        received_open: open(&s.negotiated.peer_open)?,
-        information: Vec::new(),
-    })
-}
-
-/// The Peer Down reason of a session's end (RFC 7854 4.9).
-fn down_reason(r: &DownReason) -> PeerDownReason {
-    let framed = |n: &Notification| {
-        let mut out = BytesMut::new();
-        let msg = Message::Notification(n.clone());
-        match encode_message(&msg, &Default::default(), &mut out) {
-            Ok(()) => Some(out.freeze()),
-            Err(_) => None,
-        }
-    };
-    let local = |n: Notification| match framed(&n) {
-        Some(b) => PeerDownReason::LocalNotification(b),
-        None => PeerDownReason::LocalNoNotification(0),
-    };
-    match r {
-        DownReason::NotificationSent { notification, .. }
-        | DownReason::AdminStop(Some(notification)) => local(notification.clone()),
-        DownReason::HoldTimerExpired => local(Notification {
-            code: nc::HOLD_TIMER_EXPIRED,
-            subcode: 0,
-            data: Bytes::new(),
-        }),
-        DownReason::SendHoldTimerExpired => local(Notification {
-            code: nc::SEND_HOLD_TIMER_EXPIRED,
-            subcode: 0,
-            data: Bytes::new(),
-        }),
-        DownReason::CollisionDump => local(Notification {
-            code: nc::CEASE,
-            subcode: nc::CEASE_CONNECTION_COLLISION,
-            data: Bytes::new(),
-        }),
-        DownReason::NotificationReceived(n) => match framed(n) {
-            Some(b) => PeerDownReason::RemoteNotification(b),
-            None => PeerDownReason::RemoteNoData,
-        },
-        DownReason::ConnectionClosed => PeerDownReason::RemoteNoData,
-        // RFC 4271 8.1 events: 2 ManualStop; 18 TcpConnectionFails.
-        DownReason::AdminStop(None) => PeerDownReason::LocalNoNotification(2),
-        DownReason::ConnectionFailed => PeerDownReason::LocalNoNotification(18),
-    }
-}
-
-fn family(n: &Nlri) -> Family {
-    match n.prefix {
-        IpNet::V4(_) => Family::IPV4_UNICAST,
-        IpNet::V6(_) => Family::IPV6_UNICAST,
-    }
-}
-
 async fn join_opt(h: &mut Option<JoinHandle<io::Result<TcpStream>>>) -> io::Result<TcpStream> {
     match h {
         Some(h) => match h.await {
@@ -699,97 +689,11 @@ async fn sleep_opt(at: Option<tokio::time::Instant>) {
 
 #[cfg(test)]
 mod tests {
+    use super::super::tap::RibFeed;
     use super::*;
-    use bgp_proto::wire::{decode_message, Inbound};
+    use messages::test_facts as facts;
 
     /// The NOTIFICATION a Peer Down carries, decoded back.
-    fn carried(r: &PeerDownReason) -> Option<(u8, u8)> {
-        let (PeerDownReason::LocalNotification(b) | PeerDownReason::RemoteNotification(b)) = r
-        else {
-            return None;
-        };
-        match decode_message(b, &Default::default()) {
-            Ok(Inbound::Notification(n)) => Some((n.code, n.subcode)),
-            other => panic!("not a NOTIFICATION: {other:?}"),
-        }
-    }
-
-    #[test]
-    fn peer_down_reasons_follow_rfc_7854_4_9() {
-        let cease = Notification::admin_shutdown("maintenance");
-        let sent = DownReason::NotificationSent {
-            notification: cease.clone(),
-            reason: "bgpctl".into(),
-        };
-        let cases = [
-            (sent, 1, Some((nc::CEASE, nc::CEASE_ADMIN_SHUTDOWN))),
-            (DownReason::AdminStop(Some(cease.clone())), 1, Some((6, 2))),
-            (
-                DownReason::HoldTimerExpired,
-                1,
-                Some((nc::HOLD_TIMER_EXPIRED, 0)),
-            ),
-            (
-                DownReason::SendHoldTimerExpired,
-                1,
-                Some((nc::SEND_HOLD_TIMER_EXPIRED, 0)),
-            ),
-            (DownReason::CollisionDump, 1, Some((6, 7))),
-            (DownReason::NotificationReceived(cease), 3, Some((6, 2))),
-            (DownReason::ConnectionClosed, 4, None),
-            (DownReason::AdminStop(None), 2, None),
-            (DownReason::ConnectionFailed, 2, None),
-        ];
-        for (reason, code, notification) in cases {
-            let r = down_reason(&reason);
-            assert_eq!(r.code(), code, "{reason:?}");
-            assert_eq!(carried(&r), notification, "{reason:?}");
-        }
-        assert_eq!(
-            down_reason(&DownReason::AdminStop(None)),
-            PeerDownReason::LocalNoNotification(2),
-            "FSM event 2, ManualStop"
-        );
-    }
-
-    fn facts() -> Arc<SessionFacts> {
-        let open = |asn: u32, id: [u8; 4]| bgp_proto::Open {
-            version: 4,
-            my_as: bgp_proto::Open::my_as_field(asn),
-            hold_time: 90,
-            bgp_id: id.into(),
-            capabilities: vec![bgp_proto::Capability::FourOctetAs(asn)],
-            other_params: Vec::new(),
-        };
-        let codec = bgp_proto::CodecContext {
-            four_octet_as: true,
-            ..Default::default()
-        };
-        Arc::new(SessionFacts {
-            negotiated: Box::new(bgp_proto::session::Negotiated {
-                local_as: 64512,
-                peer_as: 65001,
-                peer_id: [10, 0, 0, 2].into(),
-                hold_time: 90,
-                keepalive_time: 30,
-                families: vec![Family::IPV4_UNICAST],
-                codec,
-                route_refresh: false,
-                enhanced_route_refresh: false,
-                peer_graceful_restart: None,
-                peer_llgr: Vec::new(),
-                extended_next_hop: Vec::new(),
-                peer_role: None,
-                peer_fqdn: None,
-                local_open: open(64512, [10, 0, 0, 1]),
-                peer_open: open(65001, [10, 0, 0, 2]),
-            }),
-            local: "127.0.0.1:179".parse().unwrap(),
-            remote: "127.0.0.2:40000".parse().unwrap(),
-            at: SystemTime::now(),
-        })
-    }
-
     /// A station task for `listener` with one peer "p" up; no RIB, so a peer's table is
     /// empty (queries find the channel closed).
     fn station(
@@ -803,6 +707,8 @@ mod tests {
                 name: "test".into(),
                 address: listener.local_addr().unwrap(),
                 pre_policy: true,
+                post_policy: false,
+                adj_rib_out: false,
                 statistics_interval: None,
                 sys_name: None,
                 sys_descr: None,
@@ -811,6 +717,7 @@ mod tests {
             rib: RibAccess(rib),
             sessions_now: Arc::new(|| Box::pin(async { vec![("p".to_string(), facts())] })),
             events,
+            wants: Vec::new(),
             cancel: cancel.clone(),
         }
     }
@@ -913,5 +820,109 @@ mod tests {
         assert_eq!(head[5], 4, "Initiation first: {head:?}");
         cancel.cancel();
         task.await.unwrap();
+    }
+
+    /// Reads one whole BMP message: its type and what follows the common header.
+    async fn read_message(c: &mut TcpStream) -> (u8, Vec<u8>) {
+        use tokio::io::AsyncReadExt;
+        let mut head = [0u8; 6];
+        c.read_exact(&mut head).await.unwrap();
+        let len = u32::from_be_bytes([head[1], head[2], head[3], head[4]]) as usize;
+        let mut body = vec![0u8; len - 6];
+        c.read_exact(&mut body).await.unwrap();
+        (head[5], body)
+    }
+
+    /// A station configured for the post-policy Adj-RIB-In and the Adj-RIB-Out asks the
+    /// RIB task for them while it runs, sends each peer's tables in order (pre-policy,
+    /// post-policy with the L flag, Adj-RIB-Out with the O flag too), and live the
+    /// accepted routes and the UPDATEs sent of the peer's current session only.
+    #[tokio::test]
+    async fn a_post_policy_station_gets_the_routes_of_the_current_session() {
+        use bgp_proto::wire::{decode_message, Inbound};
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let tap = super::super::tap::Tap::default();
+        let cancel = CancellationToken::new();
+        let mut st = station(&listener, tap.subscribe(), &cancel);
+        st.config.post_policy = true;
+        st.config.adj_rib_out = true;
+        st.wants = vec![tap.want(RibFeed::Accepted), tap.want(RibFeed::Sent)];
+        let task = tokio::spawn(run(st));
+        let (mut c, _) = listener.accept().await.unwrap();
+        let mut seen = Vec::new();
+        for _ in 0..5 {
+            let (kind, body) = read_message(&mut c).await;
+            // The per-peer header's flags follow its peer type.
+            seen.push((kind, (kind != 4).then(|| body[1])));
+        }
+        assert_eq!(
+            seen,
+            [
+                (4, None),
+                (3, Some(0)),
+                (0, Some(0)),
+                (0, Some(0x40)),
+                (0, Some(0x50))
+            ],
+            "Initiation, Peer Up, End-of-RIB pre-policy, post-policy, Adj-RIB-Out"
+        );
+        assert!(tap.wanted(RibFeed::Accepted) && tap.wanted(RibFeed::Sent));
+
+        let attrs: Attrs = Arc::new(bgp_rib::RouteAttrs {
+            attrs: bgp_proto::PathAttributes {
+                local_pref: Some(300),
+                ..Default::default()
+            },
+            next_hop: Some(bgp_proto::MpNextHop::V4([192, 0, 2, 2].into())),
+        });
+        let route = |p: &str| Nlri {
+            path_id: None,
+            prefix: p.parse().unwrap(),
+        };
+        // Session 1 is up ("p"'s facts): a change tagged with session 0 is of a session
+        // gone, so only the second is sent.
+        for (seq, prefix) in [(0, "10.0.0.0/24"), (1, "10.1.0.0/24")] {
+            tap.send_for_test(MonitorEvent::Accepted {
+                peer: "p".into(),
+                seq,
+                changes: vec![(route(prefix), Some(attrs.clone()))],
+                at: SystemTime::now(),
+            });
+        }
+        let (kind, body) = read_message(&mut c).await;
+        assert_eq!((kind, body[1]), (0, 0x40), "post-policy Route Monitoring");
+        let update = match decode_message(&body[42..], &facts().received_codec()) {
+            Ok(Inbound::Update(u)) => u.update,
+            other => panic!("not an UPDATE: {other:?}"),
+        };
+        assert_eq!(update.nlri, [route("10.1.0.0/24")]);
+        assert_eq!(update.attributes.local_pref, Some(300));
+
+        // An UPDATE the peer was sent, as the RIB handed it over: as it is, O and L set.
+        let mut sent = Vec::new();
+        bgp_proto::wire::encode_withdrawals(
+            bgp_proto::Family::IPV4_UNICAST,
+            &[route("10.2.0.0/24")],
+            &facts().negotiated.codec,
+            &mut sent,
+        )
+        .unwrap();
+        for seq in [0, 1] {
+            tap.send_for_test(MonitorEvent::Sent {
+                peer: "p".into(),
+                seq,
+                updates: sent.clone(),
+                at: SystemTime::now(),
+            });
+        }
+        let (kind, body) = read_message(&mut c).await;
+        assert_eq!((kind, body[1]), (0, 0x50), "Adj-RIB-Out Route Monitoring");
+        assert_eq!(body[42..], sent[0][..]);
+        cancel.cancel();
+        task.await.unwrap();
+        assert!(
+            !tap.wanted(RibFeed::Accepted),
+            "asked for only while the station runs"
+        );
     }
 }
