@@ -3,11 +3,13 @@
 //! tools. The TOML is checked by bgpd's own loader before it is returned, so a rendered
 //! configuration always loads.
 
+use std::collections::BTreeMap;
 use std::path::Path;
 
 use bgp_speaker::config::{self, explicit::explicit, file::FileConfig};
 
-use crate::derive::config::{to_config, RenderOptions};
+use crate::derive::config::{peers_config, to_config, RenderOptions};
+use crate::derive::peerings::Peering;
 use crate::derive::{derive, DeriveError, NodeBgp, NodeEnv};
 use crate::store::ResourceStore;
 
@@ -81,6 +83,20 @@ pub fn render(
 pub fn node_config(node: &NodeBgp, options: &RenderOptions) -> Result<config::Config, RenderError> {
     let file: FileConfig = to_config(node, options)?;
     Ok(config::from_file(&file, Path::new("calico-derived.toml"))?)
+}
+
+/// The peers of `peerings` (sessions of `node`) as [`node_config`] resolves them, without
+/// resolving the node's other sessions: what a datastore change that touched only these
+/// sessions ([`Change::Sessions`](crate::follow::Change::Sessions)) needs, at a cost
+/// proportional to them. A peering of a family the node does not run has no peer, as in
+/// [`node_config`].
+pub fn peer_configs(
+    node: &NodeBgp,
+    peerings: &[Peering],
+    options: &RenderOptions,
+) -> Result<BTreeMap<String, config::PeerConfig>, RenderError> {
+    let file: FileConfig = peers_config(node, peerings, options)?;
+    Ok(config::from_file(&file, Path::new("calico-derived.toml"))?.peers)
 }
 
 /// Renders an already derived configuration (a [`Follower`](crate::follow::Follower)'s).

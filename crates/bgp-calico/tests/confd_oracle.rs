@@ -17,7 +17,7 @@ use std::path::{Path, PathBuf};
 
 use bgp_calico::derive::config::RenderOptions;
 use bgp_calico::derive::NodeEnv;
-use bgp_calico::render::{node_config, render};
+use bgp_calico::render::{node_config, peer_configs, render};
 use bgp_calico::resource::{Kind, Resource, ResourceKey};
 use bgp_calico::source::file::FileSource;
 use bgp_calico::source::ResourceSource;
@@ -139,6 +139,20 @@ fn check(step: &Step) -> Vec<String> {
             "node_config differs from the rendered TOML loaded back:\n{direct:#?}\n{config:#?}"
         )),
         Err(e) => diffs.push(format!("node_config: {e}")),
+    }
+    // A change of a few sessions resolves only those: each session alone must be the
+    // very peer of the whole configuration (absent where the whole has none).
+    let node = &rendered.node;
+    for p in &node.peerings {
+        match peer_configs(node, std::slice::from_ref(p), &RenderOptions::default()) {
+            Ok(alone) if alone.get(&p.name) == config.peers.get(&p.name) && alone.len() <= 1 => {}
+            Ok(alone) => diffs.push(format!(
+                "peer_configs of {} differs from node_config's:\n{alone:#?}\n{:#?}",
+                p.name,
+                config.peers.get(&p.name)
+            )),
+            Err(e) => diffs.push(format!("peer_configs of {}: {e}", p.name)),
+        }
     }
     let golden = data().join("compiled_templates").join(step.golden);
     for (file, v6) in [("bird.cfg", false), ("bird6.cfg", true)] {

@@ -27,6 +27,7 @@ use crate::routes::{Route, RouteCursor, RouteQuery, MAX_PAGE};
 mod bfd_peers;
 mod feeds;
 mod ownership;
+mod peer_changes;
 mod status;
 mod tasks;
 pub use ownership::Owner;
@@ -659,7 +660,9 @@ impl Speaker {
     /// The configuration in force: the current value, then a new one after every start
     /// or reload that applied something (an embedder or the daemon follows changes that
     /// live outside the speaker, such as the control socket path or the drop-in
-    /// directory).
+    /// directory). Peers changed one by one ([`Speaker::add_peer`], ...,
+    /// [`Speaker::apply_peer_changes`]) publish nothing here: [`Speaker::config`] has
+    /// them.
     pub fn config_updates(&self) -> watch::Receiver<Arc<Config>> {
         self.inner.applied.subscribe()
     }

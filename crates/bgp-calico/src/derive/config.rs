@@ -607,18 +607,67 @@ fn originate(node: &NodeBgp) -> Vec<Spanned<OriginateFile>> {
 
 /// bgpd's configuration for `node`.
 pub fn to_config(node: &NodeBgp, o: &RenderOptions) -> Result<FileConfig, DeriveError> {
+    let (peers, mut defined) = peer_files(node, &node.peerings, o)?;
+    defined.append(&mut family_policies(node)?);
+    defined.insert(KERNEL_POLICY.into(), kernel_policy(&node.families));
+    Ok(FileConfig {
+        peers,
+        policies: defined.into_iter().map(|(k, v)| (sp(k), v)).collect(),
+        originate: originate(node),
+        kernel: Some(kernel()),
+        ..sessions_frame(node, o)
+    })
+}
+
+/// Only `peerings` of `node` (sessions it has): the `[global]` section, the template
+/// and the policies their chains name, as [`to_config`] writes them, and nothing else
+/// (no originated routes, no kernel), so that the loader resolves these peers exactly as
+/// in the whole configuration at a cost that does not grow with the node's other
+/// sessions. A peering of a family the node does not run is left out, as there.
+pub fn peers_config(
+    node: &NodeBgp,
+    peerings: &[Peering],
+    o: &RenderOptions,
+) -> Result<FileConfig, DeriveError> {
+    let (peers, mut defined) = peer_files(node, peerings, o)?;
+    defined.append(&mut family_policies(node)?);
+    Ok(FileConfig {
+        peers,
+        policies: defined.into_iter().map(|(k, v)| (sp(k), v)).collect(),
+        ..sessions_frame(node, o)
+    })
+}
+
+/// The `[peers]` of `peerings` and the filter policies they use.
+#[allow(clippy::type_complexity)]
+fn peer_files(
+    node: &NodeBgp,
+    peerings: &[Peering],
+    o: &RenderOptions,
+) -> Result<
+    (
+        BTreeMap<Spanned<String>, PeerFile>,
+        BTreeMap<String, Policy>,
+    ),
+    DeriveError,
+> {
     let mut policies = Policies {
         node,
         defined: BTreeMap::new(),
     };
     let mut peers = BTreeMap::new();
-    for p in &node.peerings {
+    for p in peerings {
         let enabled = node.family(p.family).is_some_and(|r| r.enabled);
         if enabled {
             peers.insert(sp(p.name.clone()), peer(p, &mut policies, o)?);
         }
     }
-    let mut defined = policies.defined;
+    Ok((peers, policies.defined))
+}
+
+/// The policies every session's chain ends with, per family.
+fn family_policies(node: &NodeBgp) -> Result<BTreeMap<String, Policy>, DeriveError> {
+    let mut defined = BTreeMap::new();
     for r in &node.families {
         defined.insert(prelude_name(r.family), prelude(r));
         defined.insert(
@@ -627,7 +676,11 @@ pub fn to_config(node: &NodeBgp, o: &RenderOptions) -> Result<FileConfig, Derive
         );
         defined.insert(import_name(r.family), Policy::all(Verdict::Accept));
     }
-    defined.insert(KERNEL_POLICY.into(), kernel_policy(&node.families));
+    Ok(defined)
+}
+
+/// `[global]` and the session template: what every peer resolves against.
+fn sessions_frame(node: &NodeBgp, o: &RenderOptions) -> FileConfig {
     let control = ControlFile {
         socket: o.control_socket.clone(),
         bird_socket: o.bird_socket.clone(),
@@ -661,16 +714,12 @@ pub fn to_config(node: &NodeBgp, o: &RenderOptions) -> Result<FileConfig, Derive
         user: None,
         group: None,
     };
-    Ok(FileConfig {
+    FileConfig {
         global: Some(sp(global)),
         templates: [(sp(PEER_TEMPLATE.to_owned()), peer_template(o))]
             .into_iter()
             .collect(),
-        peers,
-        policies: defined.into_iter().map(|(k, v)| (sp(k), v)).collect(),
-        originate: originate(node),
-        kernel: Some(kernel()),
         // No BMP stations nor MRT files in Calico mode.
         ..Default::default()
-    })
+    }
 }

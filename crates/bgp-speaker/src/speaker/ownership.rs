@@ -138,16 +138,21 @@ pub(super) fn check_endpoints<'a>(
     let mut seen = HashMap::new();
     for p in peers {
         if let Some(other) = seen.insert(p.endpoint(), &p.name) {
-            return Err(SpeakerError::InvalidPeer {
-                name: p.name.clone(),
-                reason: format!(
-                    "peer {other:?} has the same address {} and port {}",
-                    p.address, p.port
-                ),
-            });
+            return Err(same_endpoint(p, other));
         }
     }
     Ok(())
+}
+
+/// Refuses `p`, at the address, interface and port of peer `other`.
+pub(super) fn same_endpoint(p: &PeerConfig, other: &str) -> SpeakerError {
+    SpeakerError::InvalidPeer {
+        name: p.name.clone(),
+        reason: format!(
+            "peer {other:?} has the same address {} and port {}",
+            p.address, p.port
+        ),
+    }
 }
 
 #[cfg(test)]
