@@ -295,7 +295,7 @@ impl Feed {
             // Sessions are patched into a derivation: there is one.
             return;
         };
-        let nodes = self.follower.store().nodes().count();
+        let nodes = self.follower.store().node_count();
         let peerings: Vec<Peering> = touched.values().flatten().cloned().collect();
         let resolved = peer_configs(node, &peerings, &self.options);
         let (removed, upserted) = {
@@ -394,7 +394,7 @@ impl Feed {
 
     /// The configuration derived now; `None` (logged) when it does not derive or render.
     fn derive(&mut self) -> Option<Config> {
-        let nodes = self.follower.store().nodes().count();
+        let nodes = self.follower.store().node_count();
         let mut d = lock(&self.view.derived);
         d.synced = self.follower.synced();
         d.nodes = nodes;

@@ -29,6 +29,9 @@ pub enum Update {
 pub struct ResourceStore {
     resources: BTreeMap<ResourceKey, Resource>,
     revision: u64,
+    /// `Node`s held, counted as they come and go: asked after every change, and a walk
+    /// would cost a big cluster's size each time.
+    node_count: usize,
 }
 
 /// Iterates the objects of one kind.
@@ -82,12 +85,21 @@ impl ResourceStore {
                 match self.resources.get(&key) {
                     Some(old) if *old == *r => false,
                     _ => {
-                        self.resources.insert(key, *r);
+                        let is_node = key.kind == Kind::Node;
+                        if self.resources.insert(key, *r).is_none() && is_node {
+                            self.node_count += 1;
+                        }
                         true
                     }
                 }
             }
-            Update::Delete(key) => self.resources.remove(&key).is_some(),
+            Update::Delete(key) => {
+                let gone = self.resources.remove(&key).is_some();
+                if gone && key.kind == Kind::Node {
+                    self.node_count -= 1;
+                }
+                gone
+            }
         };
         if changed {
             self.revision += 1;
@@ -157,6 +169,11 @@ impl ResourceStore {
     /// Every `Node`, by name.
     pub fn nodes(&self) -> impl Iterator<Item = &Object<NodeSpec>> {
         of_kind!(self, Kind::Node, Node)
+    }
+
+    /// How many `Node`s there are (as `nodes().count()`, without the walk).
+    pub fn node_count(&self) -> usize {
+        self.node_count
     }
 
     /// `Node` NAME.
@@ -245,6 +262,7 @@ mod tests {
         assert_eq!(s.revision(), 1);
         assert!(s.apply(Update::Put(Box::new(node("a", "10.0.0.2/24")))));
         assert_eq!(s.nodes().count(), 1);
+        assert_eq!(s.node_count(), 1);
         assert_eq!(
             s.node("a")
                 .and_then(|n| n.spec.bgp.as_ref())
@@ -255,9 +273,11 @@ mod tests {
             "apiVersion": "projectcalico.org/v3", "metadata": {"name": "p"},
             "spec": {"cidr": "10.1.0.0/16"}})))));
         assert_eq!(s.nodes().count(), 1, "kinds stay apart");
+        assert_eq!(s.node_count(), 1, "kinds stay apart");
         assert_eq!(s.ip_pools().count(), 1);
         assert!(s.apply(Update::Delete(node("a", "x").key())));
         assert!(!s.apply(Update::Delete(node("a", "x").key())));
+        assert_eq!(s.node_count(), 0);
         assert_eq!(s.revision(), 4);
     }
 

@@ -588,20 +588,29 @@ impl Speaker {
     fn check_applicable(new: &Config) -> Result<(), SpeakerError> {
         ownership::check_endpoints(new.peers.values())?;
         for p in new.peers.values() {
-            p.check().map_err(|reason| SpeakerError::InvalidPeer {
-                name: p.name.clone(),
-                reason,
-            })?;
-            if let Some(n) = p
-                .import
-                .iter()
-                .chain(&p.export)
-                .find(|n| !new.policies.contains_key(*n))
-            {
-                return Err(SpeakerError::UnknownPolicy(n.clone()));
-            }
+            Self::check_peer(p, &new.policies)?;
         }
         Ok(())
+    }
+
+    /// One peer's own checks: its settings valid, every policy it names in `policies`.
+    fn check_peer(
+        p: &PeerConfig,
+        policies: &BTreeMap<String, crate::config::PolicyDef>,
+    ) -> Result<(), SpeakerError> {
+        p.check().map_err(|reason| SpeakerError::InvalidPeer {
+            name: p.name.clone(),
+            reason,
+        })?;
+        match p
+            .import
+            .iter()
+            .chain(&p.export)
+            .find(|n| !policies.contains_key(*n))
+        {
+            Some(n) => Err(SpeakerError::UnknownPolicy(n.clone())),
+            None => Ok(()),
+        }
     }
 
     /// Binds every listener of `addrs`, or none: on the first failure the ones bound here

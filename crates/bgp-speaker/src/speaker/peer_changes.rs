@@ -61,18 +61,7 @@ impl Speaker {
                     reason: "given twice in one change".into(),
                 });
             }
-            p.check().map_err(|reason| SpeakerError::InvalidPeer {
-                name: p.name.clone(),
-                reason,
-            })?;
-            if let Some(n) = p
-                .import
-                .iter()
-                .chain(&p.export)
-                .find(|n| !st.config.policies.contains_key(*n))
-            {
-                return Err(SpeakerError::UnknownPolicy(n.clone()));
-            }
+            Self::check_peer(p, &st.config.policies)?;
         }
         self.check_new_endpoints(&st, &touched, &upserted)?;
         let mut gone: Vec<String> = removed
